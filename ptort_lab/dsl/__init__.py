@@ -1,0 +1,29 @@
+"""The DSL layer: types, axes, @kernel + tl.* tracing to Kernel IR, @workload, CSP and schedules (no simulation)."""
+from __future__ import annotations
+
+from . import tl
+from .axes import Dense, DenseDyn, Ragged, Sparse
+from .csp import (Channel, Event, Pipeline, Process, connect, consume, process, query, record, replicate, send,
+                  synchronize, try_send)
+from .expr import LoopVar
+from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
+from .kernel import Kernel, jit_kernel, kernel
+from .schedule import DispatchPolicy, Schedule, TaskWindow, TimingPolicy, WindowMode
+from .typecheck import (LayoutIncompatibleError, TensorLayout, TensorReplicate, TensorShard, TypeChecker,
+                        TypeCheckContext, TypeErrorInfo, TypeErrorKind, tensor_layout_join, validate_axis_index)
+from .types import Constexpr, DType, In, InOut, Location, Out, Scalar, ScalarType, Tensor, TensorView, Tile, TileType
+from .workload import (P, Task, Workload, combine, cond, empty, for_each, parallel_for, select, sequential, task,
+                       workload)
+
+pto = tl
+
+__all__ = [
+    "tl", "pto", "Dense", "DenseDyn", "Ragged", "Sparse", "Channel", "Event", "Pipeline", "Process", "connect",
+    "consume", "process", "query", "record", "replicate", "send", "synchronize", "try_send", "LoopVar", "KernelIR",
+    "KernelParam", "Literal", "Op", "OpKind", "Value", "Kernel", "jit_kernel", "kernel", "DispatchPolicy",
+    "Schedule", "TaskWindow", "TimingPolicy", "WindowMode", "LayoutIncompatibleError", "TensorLayout",
+    "TensorReplicate", "TensorShard", "TypeChecker", "TypeCheckContext", "TypeErrorInfo", "TypeErrorKind",
+    "tensor_layout_join", "validate_axis_index", "Constexpr", "DType", "In", "InOut", "Location", "Out", "Scalar",
+    "ScalarType", "Tensor", "TensorView", "Tile", "TileType", "P", "Task", "Workload", "combine", "cond", "empty",
+    "for_each", "parallel_for", "select", "sequential", "task", "workload",
+]

@@ -1,0 +1,449 @@
+"""CSP: Channel, Process, send/consume, connect() (with wiring checks), replicate, and Events."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+from ..errors import (ChannelClosed, ChannelFull, DSLUsageError, PipelineError, PtortTypeError, PtortValueError,
+                      SourceLocation, user_location)
+from .workload import Workload, _add, _body_with_var, adopt, call_body, in_builder
+
+T = TypeVar("T")
+
+
+def _check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise PtortTypeError(f"{what} name must be a non-empty string, got {name!r}.",
+                             hint=f'Write {what}(name="load_to_compute", ...).')
+    return name
+
+
+class Channel(Generic[T]):
+    """A bounded FIFO between processes: ``Channel[Tensor](name="l2c", depth=2)``.
+
+    ``depth`` is the number of buffer slots: a producer takes a free slot before it produces into it, and the
+    consumer frees it when it has finished with the item (Ascend TQue semantics): depth 1 serialises producer and
+    consumer, depth 2 double-buffers. Tokens (tile indices) travel; the data stays in tensors. ``try_send``,
+    ``size``, ``empty``, ``full`` and ``close`` act on a host-side buffer outside any simulation.
+    """
+
+    def __init__(self, name: str = "channel", depth: int = 1) -> None:
+        self.name = _check_name(name, "Channel")
+        if isinstance(depth, bool) or not isinstance(depth, int):
+            raise PtortTypeError(f"Channel '{name}' depth must be an int, got {depth!r}.", hint="Use depth=2.")
+        if depth < 0:
+            raise PtortValueError(f"Channel '{name}' depth must be >= 0, got {depth}.",
+                                  hint="depth is the number of buffer slots: 1 = no overlap, 2 = double buffering.")
+        self.depth = depth
+        self.loc = user_location(2)
+        self._buffer: list[Any] = []
+        self._open = True
+
+    def is_open(self) -> bool:
+        return self._open
+
+    def size(self) -> int:
+        return len(self._buffer)
+
+    def empty(self) -> bool:
+        return not self._buffer
+
+    def full(self) -> bool:
+        return len(self._buffer) >= self.depth
+
+    def close(self) -> None:
+        self._open = False
+
+    def __repr__(self) -> str:
+        return f"Channel({self.name!r}, depth={self.depth})"
+
+
+def try_send(ch: Channel[Any], value: Any) -> bool:
+    """Append to the channel's host-side buffer if a slot is free; False when full; ChannelClosed when closed."""
+    if not isinstance(ch, Channel):
+        raise PtortTypeError(f"try_send needs a Channel, got {ch!r}.", hint="Pass a Channel(...).")
+    if not ch.is_open():
+        raise ChannelClosed(f"try_send on closed channel '{ch.name}'.", context=f"channel '{ch.name}'",
+                            hint="Create a new channel, or do not close it before sending.")
+    if ch.full():
+        return False
+    ch._buffer.append(value)
+    return True
+
+
+def send_nowait(ch: Channel[Any], value: Any) -> None:
+    """Like try_send but raises ChannelFull instead of returning False."""
+    if not try_send(ch, value):
+        raise ChannelFull(f"Channel '{ch.name}' is full ({ch.size()}/{ch.depth}).", context=f"channel '{ch.name}'",
+                          hint="Consume from it first or give it a larger depth.")
+
+
+class ChannelList(list):  # type: ignore[type-arg]
+    """The channels a process consumes or produces; calling it adds channels and returns the process."""
+
+    def __init__(self, owner: Process, what: str) -> None:
+        super().__init__()
+        self._owner, self._what = owner, what
+
+    def __call__(self, *channels: Any) -> Process:
+        for ch in channels:
+            for c in (ch if isinstance(ch, (list, tuple)) else [ch]):
+                if not isinstance(c, Channel):
+                    raise PtortTypeError(f"process '{self._owner.name}' .{self._what}() takes Channels, got {c!r}.",
+                                         hint=f"Pass Channel objects: .{self._what}(ch).")
+                if not any(c is x for x in self):
+                    self.append(c)
+        return self._owner
+
+
+class Process:
+    """A named pipeline stage: ``Process("loader").produces(ch).body_func(fn)`` or
+    ``process("loader").consumes(a).produces(b).body(workload)``.
+
+    ``.consumes`` / ``.produces`` are lists of Channels that can also be called to add channels.
+    """
+
+    def __init__(self, name: str, consumes: Iterable[Channel[Any]] = (), produces: Iterable[Channel[Any]] = (),
+                 body: Workload | None = None) -> None:
+        self.name = _check_name(name, "Process")
+        self.consumes = ChannelList(self, "consumes")
+        self.produces = ChannelList(self, "produces")
+        self.consumes(*consumes)
+        self.produces(*produces)
+        self.workload: Workload | None = None
+        self.replica_of: str | None = None
+        self.loc = user_location(2)
+        if body is not None:
+            self.body(body)
+
+    def body(self, w: Workload) -> Process:
+        """Set the process body to a workload (for_each/consume/send/task ...)."""
+        if not isinstance(w, Workload):
+            raise PtortTypeError(f"process '{self.name}' .body() takes a workload, got {type(w).__name__} {w!r}.",
+                                 hint="Use .body(for_each(...)) / .body(consume(...)), or .body_func(callable).")
+        adopt(w)
+        self.workload = w
+        return self
+
+    def body_func(self, fn: Callable[[], Any]) -> Process:
+        """Set the body to what ``fn()`` builds (launches, sends, loops) or returns (a workload or a list)."""
+        self.workload = call_body(fn, api="body_func")
+        return self
+
+    def __repr__(self) -> str:
+        return f"Process({self.name!r})"
+
+
+def process(name: str) -> Process:
+    """Start building a process: ``process("loader").produces(ch).body(...)``."""
+    return Process(name)
+
+
+def replicate(proc: Process, n: int) -> list[Process]:
+    """``n`` independent copies of ``proc`` named ``name[0]``.. that share its channels (a worker pool)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise PtortValueError(f"replicate({proc.name!r}, n) needs n >= 1, got {n!r}.", hint="Use replicate(p, 4).")
+    out = []
+    for i in range(n):
+        p = Process(f"{proc.name}[{i}]", proc.consumes, proc.produces, None)
+        p.workload = proc.workload
+        p.replica_of = proc.name
+        out.append(p)
+    return out
+
+
+def send(ch: Channel[Any], value: Any, *, token: Any = None) -> Workload:
+    """Take a free slot of ``ch``, run ``value`` (a task) into it, then pass its token (the task's first axis
+    value, or ``token=``) to the consumer. ``value`` may also be a plain int / loop expression token."""
+    if not isinstance(ch, Channel):
+        raise PtortTypeError(f"send() needs a Channel as first argument, got {type(ch).__name__} {ch!r}.",
+                             hint="Write send(ch, task(...)).")
+    if not ch.is_open():
+        raise ChannelClosed(f"send to closed channel '{ch.name}'.", context=f"channel '{ch.name}'",
+                            hint="Do not call ch.close() on a channel a process still sends to.")
+    if isinstance(value, Workload):
+        adopt(value)
+    node = Workload("send", loc=user_location(2), channel=ch, value=value, token=token)
+    _add(node)
+    return node
+
+
+def consume(ch: Channel[Any], body: Callable[[Any], Any]) -> Workload:
+    """For every token that arrives on ``ch``, run ``body(token)``; ends when the producers finished and the
+    channel drained. The slot is freed when the body has finished."""
+    if not isinstance(ch, Channel):
+        raise PtortTypeError(f"consume() needs a Channel as first argument, got {type(ch).__name__} {ch!r}.",
+                             hint="Write consume(ch, lambda t: task(...)).")
+    loc = user_location(2)
+    var, node_body = _body_with_var(body, "consume")
+    node = Workload("consume", loc=loc, channel=ch, var=var, body=node_body)
+    _add(node)
+    return node
+
+
+class Event:
+    """A named synchronisation point: ``record`` signals it, ``synchronize`` waits for (and takes) a signal,
+    ``query`` tells whether a signal is pending. Signals count, so records can run ahead of waits."""
+
+    def __init__(self, name: str = "event", depth: int = 1) -> None:
+        self.name = _check_name(name, "Event")
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+            raise PtortValueError(f"Event '{name}' depth must be an int >= 0, got {depth!r}.", hint="Use depth=1.")
+        self.depth = depth
+        self.signal_count = 0
+        self.wait_count = 0
+
+    def __repr__(self) -> str:
+        return f"Event({self.name!r})"
+
+
+def _check_event(ev: Any, api: str) -> Event:
+    if not isinstance(ev, Event):
+        raise PtortTypeError(f"{api}() needs an Event, got {type(ev).__name__} {ev!r}.",
+                             hint=f'Create one with Event(name="done") and pass it to {api}().')
+    return ev
+
+
+def record(ev: Event) -> Workload | None:
+    """Signal ``ev``. Inside a process body it is a step of that process; on the host it counts at once."""
+    _check_event(ev, "record")
+    if in_builder():
+        node = Workload("record", loc=user_location(2), event=ev)
+        _add(node)
+        return node
+    ev.signal_count += 1
+    return None
+
+
+def query(ev: Event) -> bool:
+    """True when a recorded signal has not been taken by ``synchronize`` yet."""
+    _check_event(ev, "query")
+    return ev.signal_count > ev.wait_count
+
+
+def synchronize(ev: Event) -> Workload | None:
+    """Wait for ``ev``. Inside a process body the process waits (in simulated time); on the host the call never
+    blocks: it takes a pending signal, or raises because nothing else could ever record it."""
+    _check_event(ev, "synchronize")
+    if in_builder():
+        node = Workload("wait", loc=user_location(2), event=ev)
+        _add(node)
+        return node
+    if ev.signal_count <= ev.wait_count:
+        raise DSLUsageError(
+            f"synchronize({ev.name!r}) would wait forever: the event has no pending record "
+            f"({ev.signal_count} recorded, {ev.wait_count} taken) and the host has no other thread to record it.",
+            hint="Call record(event) first, or put record/synchronize inside process bodies so the simulator "
+                 "orders them.")
+    ev.wait_count += 1
+    return None
+
+
+# -- pipelines -------------------------------------------------------------------------------------------------------
+class Pipeline(Workload):
+    """Processes coupled by channels, made by ``connect``; compile() and execute() run it on the simulator."""
+
+    def __init__(self, processes: tuple[Process, ...], channels: tuple[Channel[Any], ...],
+                 loc: SourceLocation | None = None) -> None:
+        super().__init__("connect", loc=loc, processes=processes, channels=channels)
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {' -> '.join(p.name for p in self.processes)}>"
+
+
+def channel_uses(node: Any) -> tuple[list[Channel[Any]], list[Channel[Any]], list[Event], list[Event]]:
+    """Channels a body sends to and consumes from, and the Events it records and waits on (each once)."""
+    sends: list[Any] = []
+    consumes: list[Any] = []
+    records: list[Any] = []
+    waits: list[Any] = []
+
+    def add(lst: list[Any], x: Any) -> None:
+        if not any(x is y for y in lst):
+            lst.append(x)
+
+    def walk(n: Any) -> None:
+        if not isinstance(n, Workload):
+            return
+        k = n.kind
+        if k == "send":
+            add(sends, n.channel)
+            walk(n.value)
+        elif k == "consume":
+            add(consumes, n.channel)
+            walk(n.body)
+        elif k == "record":
+            add(records, n.event)
+        elif k == "wait":
+            add(waits, n.event)
+        elif k in ("parallel_for", "for_each", "select"):
+            walk(n.body)
+        elif k == "cond":
+            walk(n.then)
+            walk(n.otherwise)
+        elif k in ("combine", "sequential"):
+            for c in n.children:
+                walk(c)
+        elif k in ("pipe", "connect"):
+            raise PipelineError("a pipeline cannot be nested inside a process body or another pipeline.",
+                                hint="Connect all processes at one level with a single connect().", where=n.loc,
+                                locate=n.loc is None)
+
+    walk(node)
+    return sends, consumes, records, waits
+
+
+def _flatten(items: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for it in items:
+        if isinstance(it, (list, tuple)):
+            out.extend(_flatten(it))
+        else:
+            out.append(it)
+    return out
+
+
+def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None, loc: SourceLocation | None) -> list[Channel[Any]]:
+    """Verify a set of processes can run as a pipeline; return every channel, in first-use order."""
+    def fail(what: str, hint: str) -> PipelineError:
+        return PipelineError(what, hint=hint, where=loc, locate=loc is None)
+
+    seen: dict[str, Process] = {}
+    for p in procs:
+        if not isinstance(p, Process):
+            raise fail(f"connect() takes Process objects, got {type(p).__name__} {p!r}.",
+                       "Build processes with process(name)...body(...) or Process(name)...body_func(...).")
+        if p.name in seen:
+            raise fail(f"two processes are named '{p.name}'.", "Give every process a unique name.")
+        seen[p.name] = p
+        if p.workload is None:
+            raise fail(f"process '{p.name}' has no body.", f"Call .body(workload) or .body_func(fn) on '{p.name}'.")
+    channels: list[Channel[Any]] = []
+    by_name: dict[str, Channel[Any]] = {}
+
+    def note(c: Channel[Any]) -> None:
+        other = by_name.get(c.name)
+        if other is not None and other is not c:
+            raise fail(f"two different channels are named '{c.name}'.", "Give every channel a unique name.")
+        if other is None:
+            by_name[c.name] = c
+            channels.append(c)
+
+    for c in listed or []:
+        if not isinstance(c, Channel):
+            raise fail(f"connect() channel list holds {type(c).__name__} {c!r}, not a Channel.",
+                       "Pass Channel objects: connect([p1, p2], [ch]).")
+        note(c)
+    for p in procs:
+        sends, consumes, _, _ = channel_uses(p.workload)
+        for c in list(p.consumes) + list(p.produces) + sends + consumes:
+            note(c)
+        for c in sends:
+            if not any(c is d for d in p.produces):
+                raise fail(f"process '{p.name}' sends to channel '{c.name}' but does not declare it.",
+                           f"Add .produces({c.name}) to process '{p.name}'.")
+        for c in consumes:
+            if not any(c is d for d in p.consumes):
+                raise fail(f"process '{p.name}' consumes channel '{c.name}' it did not declare.",
+                           f"Add .consumes({c.name}) to process '{p.name}'.")
+        for c in p.consumes:
+            if not any(c is d for d in consumes):
+                raise fail(f"process '{p.name}' declares it consumes channel '{c.name}' but its body never "
+                           "consumes it, so its producer would block forever.",
+                           f"Add consume({c.name}, lambda t: ...) to the body, or drop .consumes({c.name}).")
+    if listed is not None:
+        for c in channels:
+            if not any(c is d for d in listed):
+                users = [p.name for p in procs if any(c is d for d in list(p.consumes) + list(p.produces))]
+                raise fail(f"channel '{c.name}' is used by process '{users[0] if users else '?'}' but is missing "
+                           "from connect()'s channel list.", f"Add {c.name} to the channel list.")
+    for c in channels:
+        producers = [p for p in procs if any(c is d for d in p.produces)]
+        consumers = [p for p in procs if any(c is d for d in p.consumes)]
+        if not producers:
+            who = f"process '{consumers[0].name}' consumes it" if consumers else "no process uses it"
+            raise fail(f"channel '{c.name}' has no producer ({who}).",
+                       f"Add a process with .produces({c.name}) that sends to it.")
+        if not consumers:
+            raise fail(f"channel '{c.name}' has no consumer (process '{producers[0].name}' produces it); its "
+                       f"producer would block once {c.depth} slot(s) fill.",
+                       f"Add a process with .consumes({c.name}) and consume({c.name}, ...).")
+        groups = {p.replica_of or p.name for p in consumers}
+        if len(groups) > 1:
+            names = " and ".join(f"'{p.name}'" for p in consumers)
+            raise fail(f"channel '{c.name}' is consumed by two processes ({names}); each item would go to only one "
+                       "of them.", f"Give each consumer its own channel, or use replicate() for a worker pool.")
+    _check_cycles(procs, channels, fail)
+    for c in channels:
+        if c.depth == 0:
+            raise fail(f"channel '{c.name}' has depth 0: data channels need at least one buffer slot "
+                       "(depth 0 is for Events).", f"Use Channel(name={c.name!r}, depth=1) or more (2 double-buffers).")
+    return channels
+
+
+def _check_cycles(procs: list[Process], channels: list[Channel[Any]], fail: Callable[[str, str], Exception]) -> None:
+    """Reject a cycle of processes whose channels hold no slots at all: nothing could ever move."""
+    edges: dict[str, list[tuple[str, Channel[Any]]]] = {p.name: [] for p in procs}
+    for c in channels:
+        if c.depth != 0:
+            continue
+        for p in procs:
+            if any(c is d for d in p.produces):
+                for q in procs:
+                    if any(c is d for d in q.consumes):
+                        edges[p.name].append((q.name, c))
+    state: dict[str, int] = {}
+    stack: list[tuple[str, Channel[Any] | None]] = []
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        for m, c in edges[n]:
+            stack.append((m, c))
+            if state.get(m) == 1:
+                start = next(i for i, (x, _) in enumerate(stack) if x == m)
+                cyc = stack[start:]
+                names = " -> ".join([n for n, _ in cyc[-1:]] + [x for x, _ in cyc])
+                chans = ", ".join(f"'{ch.name}'" for _, ch in cyc if ch is not None)
+                raise fail(f"the processes {names} form a cycle whose channels ({chans}) have total depth 0, so "
+                           "no process in it can ever send.", "Give at least one channel on the cycle depth >= 1.")
+            if state.get(m) is None:
+                visit(m)
+            stack.pop()
+        state[n] = 2
+
+    for p in procs:
+        if state.get(p.name) is None:
+            visit(p.name)
+
+
+def connect(*args: Any) -> Pipeline:
+    """Compose processes into a Pipeline and verify the wiring: ``connect(p1, p2, p3)`` or
+    ``connect([p1, p2, p3], [ch1, ch2])`` (nested lists from replicate() are flattened)."""
+    loc = user_location(2)
+    listed: list[Channel[Any]] | None = None
+    if len(args) == 2 and isinstance(args[0], (list, tuple)) and isinstance(args[1], (list, tuple)) and \
+            all(isinstance(c, Channel) for c in _flatten(args[1])):
+        procs, listed = _flatten(args[0]), _flatten(args[1])
+    else:
+        procs = _flatten(args)
+    if not procs:
+        raise PipelineError("connect() needs at least one process.", hint="Write connect(loader, computer, storer).",
+                            where=loc, locate=False)
+    channels = check_wiring(procs, listed, loc)
+    pipe = Pipeline(tuple(procs), tuple(channels), loc)
+    _add(pipe)
+    return pipe
+
+
+def pipe_pipeline(stages: list[Workload], loc: SourceLocation | None) -> Workload:
+    """The node ``with P.pipe():`` builds: each top-level statement is one stage process."""
+    procs = []
+    for i, stage in enumerate(stages):
+        sends, consumes, _, _ = channel_uses(stage)
+        procs.append(Process(f"stage{i}", consumes, sends, stage))
+    channels = check_wiring(procs, None, loc) if procs else []
+    return Workload("pipe", loc=loc, processes=tuple(procs), channels=tuple(channels))
+
+
+__all__ = ["Channel", "Process", "process", "replicate", "send", "consume", "connect", "Pipeline", "Event",
+           "record", "query", "synchronize", "try_send", "send_nowait", "channel_uses"]

@@ -1,0 +1,225 @@
+"""@kernel: trace a Python function once, through its annotations, into Kernel IR; launch it as tasks."""
+from __future__ import annotations
+
+import contextvars
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation, user_location
+from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
+from .types import Direction, DType, ParamAnnotation, ScalarType, TileType
+
+
+@dataclass
+class KernelBuilder:
+    """The tracing state while a kernel body runs: the ops recorded so far."""
+
+    kernel_name: str
+    params: dict[str, KernelParam] = field(default_factory=dict)
+    ops: list[Op] = field(default_factory=list)
+    next_id: int = 1
+
+    def new_value(self, type_: TileType | ScalarType, name: str | None = None) -> Value:
+        v = Value(self.next_id, type_, name)
+        self.next_id += 1
+        return v
+
+    def emit(self, kind: OpKind, result_type: TileType | ScalarType | None, operands: tuple[Value | Literal, ...],
+             attrs: tuple[tuple[str, Any], ...] = ()) -> Value | None:
+        result = self.new_value(result_type) if result_type is not None else None
+        self.ops.append(Op(kind, result, operands, attrs, user_location(2)))
+        return result
+
+    def param_of(self, value: Value) -> KernelParam | None:
+        if value.name is None:
+            return None
+        p = self.params.get(value.name)
+        return p if p is not None and p.value == value else None
+
+
+_current: contextvars.ContextVar[KernelBuilder | None] = contextvars.ContextVar("ptort_kernel_builder", default=None)
+
+
+def current_builder(op_name: str) -> KernelBuilder:
+    """The active kernel builder, or a DSLUsageError naming the tl op that was called outside @kernel."""
+    b = _current.get()
+    if b is None:
+        raise DSLUsageError(f"tl.* must be used inside @kernel function (tl.{op_name} was called outside one).",
+                            hint="Decorate the function that calls it with @kernel, then launch it from a @workload.")
+    return b
+
+
+def _parse_annotation(kernel_name: str, pname: str, ann: Any, default: Any) -> tuple[Direction, Any]:
+    if isinstance(ann, ParamAnnotation):
+        inner = ann.type
+        if ann.direction is Direction.CONSTEXPR:
+            return ann.direction, inner
+        if isinstance(inner, (TileType, ScalarType)):
+            return ann.direction, inner
+        if inner in (float, int):
+            return ann.direction, ScalarType(DType.F32 if inner is float else DType.I32)
+        raise PtortTypeError(
+            f"kernel '{kernel_name}' parameter '{pname}' is annotated {ann!r}; the inner type must be Tile[...] "
+            "or Scalar[...].", hint=f"Write {pname}: {ann.direction.value}[Tile[rows, cols, DType.F32]].")
+    if isinstance(ann, (TileType, ScalarType)):
+        return Direction.IN, ann
+    if ann in (int, float, bool, str):
+        return Direction.CONSTEXPR, ann
+    if ann is inspect.Parameter.empty:
+        raise PtortTypeError(f"kernel '{kernel_name}' parameter '{pname}' has no annotation.",
+                             hint=f"Annotate it, e.g. {pname}: In[Tile[64, 64, DType.F32]].")
+    raise PtortTypeError(f"kernel '{kernel_name}' parameter '{pname}' has an annotation ptort_lab cannot use: "
+                         f"{ann!r}.", hint="Use In[Tile[...]], Out[Tile[...]], InOut[Tile[...]], Scalar[...] or "
+                                           "Constexpr[int].")
+
+
+def _annotations(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The function's annotations, evaluated even under ``from __future__ import annotations``."""
+    raw = dict(getattr(fn, "__annotations__", {}))
+    if not any(isinstance(v, str) for v in raw.values()):
+        return raw
+    scope = dict(fn.__globals__)
+    if fn.__closure__:
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
+            try:
+                scope[name] = cell.cell_contents
+            except ValueError:
+                pass
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, str):
+            try:
+                v = eval(v, scope)  # noqa: S307 - the user's own annotation text, in the user's own scope
+            except Exception as e:
+                raise PtortTypeError(
+                    f"the annotation {v!r} of kernel parameter '{k}' could not be evaluated: {e}.",
+                    hint="Define the names it uses at module level (string annotations cannot see a function's "
+                         "locals), or drop `from __future__ import annotations`.") from None
+        out[k] = v
+    return out
+
+
+class Kernel:
+    """A traced tile kernel made by ``@kernel``.
+
+    ``k.trace()`` gives its KernelIR; ``k[t](src=X[t], dst=Y[t])`` inside a @workload (or a process body)
+    launches it as a task bound to the axis values ``t``; ``k(src=..., dst=...)`` launches it with no axes.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, cycles: int | None = None, name: str | None = None,
+                 **options: Any) -> None:
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.options = options
+        self.cycles = cycles
+        if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0):
+            raise PtortValueError(f"@kernel(cycles=...) must be an int >= 0, got {cycles!r}.",
+                                  hint="cycles pins every launch of this kernel to that many cycles.")
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+        anns = _annotations(fn)
+        sig = inspect.signature(fn)
+        self.signature: dict[str, tuple[Direction, Any]] = {}
+        self.defaults: dict[str, Any] = {}
+        for pname, p in sig.parameters.items():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise PtortTypeError(f"kernel '{self.name}' uses *{pname}; kernels need named parameters.",
+                                     hint="List every tile parameter by name.")
+            self.signature[pname] = _parse_annotation(self.name, pname, anns.get(pname, p.empty), p.default)
+            if p.default is not p.empty:
+                self.defaults[pname] = p.default
+        self._cache: dict[tuple[tuple[str, Any], ...], KernelIR] = {}
+
+    @property
+    def tile_params(self) -> list[str]:
+        return [n for n, (d, t) in self.signature.items() if d is not Direction.CONSTEXPR]
+
+    @property
+    def constexpr_params(self) -> list[str]:
+        return [n for n, (d, _) in self.signature.items() if d is Direction.CONSTEXPR]
+
+    def trace(self, **constexprs: Any) -> KernelIR:
+        """Run the body once on symbolic values and return the recorded KernelIR (cached per constexpr values)."""
+        values = {}
+        for n in self.constexpr_params:
+            if n in constexprs:
+                values[n] = constexprs[n]
+            elif n in self.defaults:
+                values[n] = self.defaults[n]
+            else:
+                raise PtortTypeError(f"kernel '{self.name}' needs a value for Constexpr parameter '{n}'.",
+                                     hint=f"Give it a default in the signature or pass {n}=... at launch.")
+        unknown = set(constexprs) - set(self.constexpr_params)
+        if unknown:
+            raise PtortTypeError(f"kernel '{self.name}' has no Constexpr parameter(s) {sorted(unknown)}.",
+                                 hint=f"Its Constexpr parameters are {self.constexpr_params or 'none'}.")
+        key = tuple(sorted(values.items(), key=lambda kv: kv[0]))
+        try:
+            return self._cache[key]
+        except (KeyError, TypeError):
+            pass
+        builder = KernelBuilder(self.name)
+        args: dict[str, Any] = {}
+        for pname, (direction, typ) in self.signature.items():
+            if direction is Direction.CONSTEXPR:
+                args[pname] = values[pname]
+                builder.params[pname] = KernelParam(pname, direction, typ, None)
+            else:
+                v = builder.new_value(typ, pname)
+                builder.params[pname] = KernelParam(pname, direction, typ, v)
+                args[pname] = v
+        token = _current.set(builder)
+        try:
+            self.fn(**args)
+        finally:
+            _current.reset(token)
+        ir = KernelIR(self.name, tuple(builder.params.values()), tuple(builder.ops), key)
+        try:
+            self._cache[key] = ir
+        except TypeError:
+            pass
+        return ir
+
+    def __getitem__(self, axes: Any) -> KernelLaunch:
+        return KernelLaunch(self, axes if isinstance(axes, tuple) else (axes,))
+
+    def __call__(self, **kwargs: Any) -> Any:
+        from .workload import launch_task, in_builder
+        if in_builder():
+            return launch_task(self, (), kwargs, user_location(2))
+        return self.trace(**{k: v for k, v in kwargs.items() if k in self.constexpr_params})
+
+    def __repr__(self) -> str:
+        return f"<kernel {self.name}>"
+
+
+class KernelLaunch:
+    """``kernel[axes]``: call it with keyword arguments inside a @workload to create a task."""
+
+    def __init__(self, kernel: Kernel, axes: tuple[Any, ...]) -> None:
+        self.kernel, self.axes = kernel, axes
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from .workload import in_builder, launch_task
+        if args:
+            raise PtortTypeError(f"kernel '{self.kernel.name}' takes keyword arguments only, got {len(args)} "
+                                 "positional.", hint=f"Name them: {self.kernel.name}[t]("
+                                 + ", ".join(f"{p}=..." for p in self.kernel.tile_params) + ").")
+        if not in_builder():
+            raise DSLUsageError(
+                f"Axis-bound kernel call must be inside @workload ({self.kernel.name}[...](...) was called outside "
+                "one).", hint="Put the launch in a @workload function or a process body (for_each/consume lambda).")
+        return launch_task(self.kernel, self.axes, kwargs, user_location(2))
+
+
+def kernel(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """Decorate a tile function: ``@kernel`` or ``@kernel(cycles=100)`` (pin every launch to 100 cycles)."""
+    if fn is None:
+        return lambda f: Kernel(f, **options)
+    return Kernel(fn, **options)
+
+
+jit_kernel = kernel
+
+__all__ = ["Kernel", "KernelLaunch", "kernel", "jit_kernel", "current_builder", "KernelBuilder", "SourceLocation"]

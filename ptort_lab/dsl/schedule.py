@@ -1,0 +1,142 @@
+"""Schedule descriptions: dispatch, timing and window policies, and the registry of compile targets."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import PtortTypeError, PtortValueError
+
+
+def _check_count(n: Any, api: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise PtortValueError(f"{api} needs an int >= 0, got {n!r}.", hint=f"Write {api.split('(')[0]}(4).")
+    return n
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """Which core runs each task of a data-parallel workload.
+
+    ``round_robin(n)``: task i -> core i % n. ``affinity(key_fn, n)``: core key % n, so equal keys share a core.
+    ``hash(key_fn, n)``: core = a mixing hash of the key % n (spreads structured keys). ``work_steal(n)``: an idle
+    core takes the next ready task (greedy list scheduling). ``dispatch_by(fn, n)``: core = fn(task) % n.
+    ``key_fn`` and ``fn`` receive the Task (``t.get("b")`` reads a loop binding).
+    """
+
+    kind: str
+    num_cores: int = 0
+    key_fn: Callable[[Any], int] | None = None
+
+    @staticmethod
+    def round_robin(num_aicpus: int = 0) -> DispatchPolicy:
+        return DispatchPolicy("round_robin", _check_count(num_aicpus, "round_robin(n)"))
+
+    @staticmethod
+    def affinity(key_fn: Callable[[Any], int], num_aicpus: int = 0) -> DispatchPolicy:
+        _check_fn(key_fn, "affinity")
+        return DispatchPolicy("affinity", _check_count(num_aicpus, "affinity(key_fn, n)"), key_fn)
+
+    @staticmethod
+    def hash(key_fn: Callable[[Any], int], num_aicpus: int = 0) -> DispatchPolicy:
+        _check_fn(key_fn, "hash")
+        return DispatchPolicy("hash", _check_count(num_aicpus, "hash(key_fn, n)"), key_fn)
+
+    @staticmethod
+    def work_steal(num_aicpus: int = 0) -> DispatchPolicy:
+        return DispatchPolicy("work_steal", _check_count(num_aicpus, "work_steal(n)"))
+
+    @staticmethod
+    def dispatch_by(fn: Callable[[Any], int], num_aicpus: int = 0) -> DispatchPolicy:
+        _check_fn(fn, "dispatch_by")
+        return DispatchPolicy("dispatch_by", _check_count(num_aicpus, "dispatch_by(fn, n)"), fn)
+
+    def __repr__(self) -> str:
+        return f"DispatchPolicy.{self.kind}({self.num_cores or ''})"
+
+
+def _check_fn(fn: Any, api: str) -> None:
+    if not callable(fn):
+        raise PtortTypeError(f"DispatchPolicy.{api} needs a key function, got {fn!r}.",
+                             hint=f'Write DispatchPolicy.{api}(lambda t: t.get("b"), 4).')
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    """When ready tasks are issued. ``immediate`` (an attribute, as in the reference) issues at once."""
+
+    kind: str = "immediate"
+    value: float = 0
+
+    @staticmethod
+    def batched(n: int) -> TimingPolicy:
+        return TimingPolicy("batched", _check_count(n, "batched(n)"))
+
+    @staticmethod
+    def interleaved(streams: int) -> TimingPolicy:
+        return TimingPolicy("interleaved", _check_count(streams, "interleaved(n)"))
+
+    @staticmethod
+    def rate_limit(tasks_per_ms: float) -> TimingPolicy:
+        return TimingPolicy("rate_limit", tasks_per_ms)
+
+
+TimingPolicy.immediate = TimingPolicy("immediate")  # type: ignore[attr-defined]
+
+
+class WindowMode(enum.Enum):
+    STALL = "stall"
+    ABORT = "abort"
+    BENCHMARK = "benchmark"
+
+
+_WINDOW_UNITS = ("tasks", "bytes", "entries")
+
+
+@dataclass(frozen=True)
+class TaskWindow:
+    """At most ``size`` tasks in flight at once (``unit="tasks"``, ``mode=STALL``)."""
+
+    size: int
+    unit: str = "tasks"
+    mode: WindowMode = WindowMode.STALL
+
+    def __post_init__(self) -> None:
+        if self.unit not in _WINDOW_UNITS:
+            raise PtortValueError(f"Invalid unit: {self.unit}", hint=f"TaskWindow units are {', '.join(_WINDOW_UNITS)}.")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise PtortValueError(f"TaskWindow size must be an int >= 1, got {self.size!r}.",
+                                  hint="Use TaskWindow(8) for at most 8 tasks in flight.")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Everything the combinators recorded; the simulator reads it."""
+
+    dispatch: DispatchPolicy | None = None
+    stream_count: int | None = None
+    stream_by: Callable[..., Any] | None = None
+    timing: Any = None
+    window: TaskWindow | None = None
+    deps: Any = None
+    spatial_grid: Any = None
+    placement: Any = None
+
+
+_COMPILERS: dict[str, Callable[..., Any]] = {}
+
+
+def register_target(name: str, compiler: Callable[..., Any]) -> None:
+    """Make ``workload.compile(target=name)`` call ``compiler(workload, target, options)``."""
+    _COMPILERS[name] = compiler
+
+
+def compiler_for(target: str) -> Callable[..., Any]:
+    try:
+        return _COMPILERS[target]
+    except KeyError:
+        known = ", ".join(sorted(_COMPILERS)) or "none (import ptort_lab to register the simulator)"
+        raise PtortValueError(f"Unknown target: {target}", hint=f"Known targets: {known}.") from None
+
+
+__all__ = ["DispatchPolicy", "TimingPolicy", "TaskWindow", "WindowMode", "Schedule", "register_target"]

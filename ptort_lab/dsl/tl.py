@@ -1,0 +1,378 @@
+"""tl.* tile primitives: check operands at trace time, then record an op in the current kernel."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import PtortTypeError
+from .ir import Literal, OpKind, Value
+from .kernel import KernelBuilder, current_builder
+from .types import Direction, DType, ScalarType, TileType
+
+_F32_ACC = {DType.F16: DType.F32, DType.BF16: DType.F32}
+
+
+def _fail(op: str, message: str, hint: str, builder: KernelBuilder | None = None) -> PtortTypeError:
+    context = f"kernel '{builder.kernel_name}'" if builder is not None else ""
+    return PtortTypeError(f"tl.{op}: {message}", hint=hint, context=context)
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, Value):
+        return f"{x.name or 'tile'} ({x.type})" if x.name else str(x.type)
+    return repr(x)
+
+
+def _tile(op: str, b: KernelBuilder, x: Any, what: str = "operand") -> Value:
+    if not isinstance(x, Value):
+        raise _fail(op, f"{what} must be a tile, got {type(x).__name__} {x!r}.",
+                    "Pass a kernel parameter or the result of another tl op.", b)
+    if not x.is_tile:
+        raise _fail(op, f"{what} must be a tile, got the scalar {_describe(x)}.", "Use a Tile parameter here.", b)
+    p = b.param_of(x)
+    if p is not None and p.direction is Direction.OUT:
+        raise _fail(op, f"parameter '{p.name}' is Out[...] and cannot be read.",
+                    f"Declare it InOut[...] if the kernel must read it.", b)
+    return x
+
+
+def _operand(op: str, b: KernelBuilder, x: Any, like: DType) -> Value | Literal:
+    if isinstance(x, Value):
+        p = b.param_of(x)
+        if p is not None and p.direction is Direction.OUT:
+            raise _fail(op, f"parameter '{p.name}' is Out[...] and cannot be read.",
+                        "Declare it InOut[...] if the kernel must read it.", b)
+        return x
+    if isinstance(x, Literal):
+        return Literal(x.value, like)
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise _fail(op, f"operand must be a tile or a Python number, got {type(x).__name__} {x!r}.",
+                    "Pass tiles, scalars from tl.constant(), or plain numbers.", b)
+    return Literal(float(x) if like.is_float else int(x), like)
+
+
+def _broadcast_shape(op: str, b: KernelBuilder, a: Value, c: Value) -> tuple[int, int]:
+    ra, ca = a.shape
+    rc, cc = c.shape
+    if (ra, ca) == (rc, cc):
+        return (ra, ca)
+    if (rc, cc) in ((ra, 1), (1, ca)):
+        return (ra, ca)
+    if (ra, ca) in ((rc, 1), (1, cc)):
+        return (rc, cc)
+    raise _fail(op, f"got tiles of shape {a.shape} and {c.shape}; shapes must match or one must be a "
+                    f"[rows, 1] / [1, cols] vector of the other.",
+                "Load tiles of matching shape, or reduce one operand with tl.rowsum/tl.colsum first.", b)
+
+
+def _binary(kind: OpKind, a: Any, c: Any) -> Value:
+    op = kind.value
+    b = current_builder(op)
+    if not isinstance(a, Value) and not isinstance(c, Value):
+        raise _fail(op, f"needs at least one tile operand, got {a!r} and {c!r}.", "Pass a tile.", b)
+    like = (a if isinstance(a, Value) else c).dtype
+    x, y = _operand(op, b, a, like), _operand(op, b, c, like)
+    tiles = [v for v in (x, y) if isinstance(v, Value) and v.is_tile]
+    if not tiles:
+        raise _fail(op, f"needs at least one tile operand, got {_describe(a)} and {_describe(c)}.",
+                    "Pass a tile.", b)
+    if isinstance(x, Value) and isinstance(y, Value) and x.dtype != y.dtype:
+        raise _fail(op, f"operands have different dtypes: {_describe(x)} and {_describe(y)}.",
+                    f"Convert one with tl.cast(x, DType.{x.dtype}) first.", b)
+    shape = tiles[0].shape
+    if len(tiles) == 2:
+        shape = _broadcast_shape(op, b, tiles[0], tiles[1])
+    return b.emit(kind, TileType(shape[0], shape[1], like), (x, y))  # type: ignore[return-value]
+
+
+def _unary(kind: OpKind, x: Any, float_only: bool = True) -> Value:
+    op = kind.value
+    b = current_builder(op)
+    t = _tile(op, b, x)
+    if float_only and not t.dtype.is_float:
+        raise _fail(op, f"needs a floating-point tile, got {_describe(t)}.",
+                    f"Cast first: tl.cast(x, DType.F32).", b)
+    return b.emit(kind, TileType(t.shape[0], t.shape[1], t.dtype), (t,))  # type: ignore[return-value]
+
+
+def load(src: Any) -> Value:
+    """Load a tile parameter (In/InOut) into on-chip memory; the result has the parameter's shape and dtype."""
+    b = current_builder("load")
+    if not isinstance(src, Value) or b.param_of(src) is None:
+        raise _fail("load", f"can only load a kernel parameter, got {_describe(src)}.",
+                    "Pass a tile parameter of the kernel (e.g. tl.load(src)).", b)
+    t = _tile("load", b, src, "source")
+    return b.emit(OpKind.LOAD, TileType(t.shape[0], t.shape[1], t.dtype), (t,))  # type: ignore[return-value]
+
+
+def store(dst: Any, src: Any) -> None:
+    """Store tile ``src`` into the Out/InOut parameter ``dst``; shape and dtype must match exactly."""
+    b = current_builder("store")
+    p = b.param_of(dst) if isinstance(dst, Value) else None
+    if p is None or not p.is_tile:
+        raise _fail("store", f"destination must be a tile parameter of the kernel, got {_describe(dst)}.",
+                    "Store into a parameter annotated Out[Tile[...]] or InOut[Tile[...]].", b)
+    if p.direction is Direction.IN:
+        raise _fail("store", f"parameter '{p.name}' is In[...] and cannot be written.",
+                    f"Annotate it Out[...] or InOut[...].", b)
+    if not isinstance(src, Value) or not src.is_tile:
+        raise _fail("store", f"source must be a tile, got {_describe(src)}.", "Store the result of a tl op.", b)
+    if src.shape != p.type.shape:
+        raise _fail("store", f"source {src.type} does not fit destination '{p.name}' ({p.type}): shapes differ.",
+                    "Store a tile of the destination's shape.", b)
+    if src.dtype != p.type.dtype:
+        raise _fail("store", f"source {src.type} does not fit destination '{p.name}' ({p.type}): dtypes differ.",
+                    f"Convert first: tl.store({p.name}, tl.cast(x, DType.{p.type.dtype})).", b)
+    b.emit(OpKind.STORE, None, (dst, src))
+
+
+def cast(x: Any, dtype: DType) -> Value:
+    """Convert a tile to ``dtype`` (round to nearest even for floats)."""
+    b = current_builder("cast")
+    t = _tile("cast", b, x)
+    if not isinstance(dtype, DType):
+        raise _fail("cast", f"dtype must be a DType, got {dtype!r}.", "Write tl.cast(x, DType.F16).", b)
+    return b.emit(OpKind.CAST, TileType(t.shape[0], t.shape[1], dtype), (t,), (("dtype", dtype),))  # type: ignore
+
+
+def add(a: Any, b: Any) -> Value:
+    """Elementwise ``a + b``; either side may be a [rows,1]/[1,cols] vector, a scalar or a Python number."""
+    return _binary(OpKind.ADD, a, b)
+
+
+def sub(a: Any, b: Any) -> Value:
+    """Elementwise ``a - b`` (broadcasting as in tl.add)."""
+    return _binary(OpKind.SUB, a, b)
+
+
+def mul(a: Any, b: Any) -> Value:
+    """Elementwise ``a * b`` (broadcasting as in tl.add)."""
+    return _binary(OpKind.MUL, a, b)
+
+
+def div(a: Any, b: Any) -> Value:
+    """Elementwise ``a / b`` (broadcasting as in tl.add)."""
+    return _binary(OpKind.DIV, a, b)
+
+
+def max(a: Any, b: Any) -> Value:  # noqa: A001 - tl.max is the DSL's name
+    """Elementwise maximum (broadcasting as in tl.add)."""
+    return _binary(OpKind.MAX, a, b)
+
+
+def min(a: Any, b: Any) -> Value:  # noqa: A001
+    """Elementwise minimum (broadcasting as in tl.add)."""
+    return _binary(OpKind.MIN, a, b)
+
+
+maximum, minimum = max, min
+
+
+def adds(x: Any, s: float) -> Value:
+    """Tile plus scalar."""
+    return _binary(OpKind.ADD, x, s)
+
+
+def subs(x: Any, s: float) -> Value:
+    """Tile minus scalar."""
+    return _binary(OpKind.SUB, x, s)
+
+
+def muls(x: Any, s: float) -> Value:
+    """Tile times scalar."""
+    return _binary(OpKind.MUL, x, s)
+
+
+def divs(x: Any, s: float) -> Value:
+    """Tile divided by scalar."""
+    return _binary(OpKind.DIV, x, s)
+
+
+def maxs(x: Any, s: float) -> Value:
+    """Elementwise max with a scalar."""
+    return _binary(OpKind.MAX, x, s)
+
+
+def mins(x: Any, s: float) -> Value:
+    """Elementwise min with a scalar."""
+    return _binary(OpKind.MIN, x, s)
+
+
+def exp(x: Any) -> Value:
+    """Elementwise e**x."""
+    return _unary(OpKind.EXP, x)
+
+
+def log(x: Any) -> Value:
+    """Elementwise natural logarithm."""
+    return _unary(OpKind.LOG, x)
+
+
+def sqrt(x: Any) -> Value:
+    """Elementwise square root."""
+    return _unary(OpKind.SQRT, x)
+
+
+def rsqrt(x: Any) -> Value:
+    """Elementwise 1/sqrt(x)."""
+    return _unary(OpKind.RSQRT, x)
+
+
+def neg(x: Any) -> Value:
+    """Elementwise -x."""
+    return _unary(OpKind.NEG, x, float_only=False)
+
+
+def abs(x: Any) -> Value:  # noqa: A001
+    """Elementwise |x|."""
+    return _unary(OpKind.ABS, x, float_only=False)
+
+
+def relu(x: Any) -> Value:
+    """Elementwise max(x, 0)."""
+    return _unary(OpKind.RELU, x, float_only=False)
+
+
+def _reduce(kind: OpKind, x: Any) -> Value:
+    op = kind.value
+    b = current_builder(op)
+    t = _tile(op, b, x)
+    rows, cols = t.shape
+    # Sums and means of half-precision tiles accumulate in F32, as the vector unit does; max is exact.
+    dtype = t.dtype if kind in (OpKind.ROWMAX, OpKind.COLMAX) else _F32_ACC.get(t.dtype, t.dtype)
+    shape = (rows, 1) if kind.value.startswith("row") else (1, cols)
+    return b.emit(kind, TileType(shape[0], shape[1], dtype), (t,))  # type: ignore[return-value]
+
+
+def rowsum(x: Any) -> Value:
+    """Sum of each row: [r, c] -> [r, 1] (F16/BF16 accumulate and return F32)."""
+    return _reduce(OpKind.ROWSUM, x)
+
+
+def rowmax(x: Any) -> Value:
+    """Max of each row: [r, c] -> [r, 1], same dtype."""
+    return _reduce(OpKind.ROWMAX, x)
+
+
+def rowmean(x: Any) -> Value:
+    """Mean of each row: [r, c] -> [r, 1] (F16/BF16 return F32)."""
+    return _reduce(OpKind.ROWMEAN, x)
+
+
+def colsum(x: Any) -> Value:
+    """Sum of each column: [r, c] -> [1, c] (F16/BF16 return F32)."""
+    return _reduce(OpKind.COLSUM, x)
+
+
+def colmax(x: Any) -> Value:
+    """Max of each column: [r, c] -> [1, c], same dtype."""
+    return _reduce(OpKind.COLMAX, x)
+
+
+def matmul(a: Any, b: Any, acc: Any = None) -> Value:
+    """``a @ b`` on the cube unit: [M, K] @ [K, N] -> [M, N]; F16/BF16 inputs accumulate in F32.
+
+    With ``acc`` ([M, N], the result dtype) it returns ``acc + a @ b``.
+    """
+    bld = current_builder("matmul")
+    x, y = _tile("matmul", bld, a, "left operand"), _tile("matmul", bld, b, "right operand")
+    if x.shape[1] != y.shape[0]:
+        raise _fail("matmul", f"inner dimensions differ: {_describe(x)} @ {_describe(y)} "
+                              f"({x.shape[1]} != {y.shape[0]}).",
+                    "The left tile's columns must equal the right tile's rows (transpose K if needed).", bld)
+    if x.dtype != y.dtype:
+        raise _fail("matmul", f"operands have different dtypes: {_describe(x)} and {_describe(y)}.",
+                    f"Cast both to the same dtype, e.g. tl.cast(b, DType.{x.dtype}).", bld)
+    out = TileType(x.shape[0], y.shape[1], _F32_ACC.get(x.dtype, x.dtype))
+    operands: tuple[Value, ...] = (x, y)
+    if acc is not None:
+        z = _tile("matmul", bld, acc, "accumulator")
+        if z.shape != out.shape or z.dtype != out.dtype:
+            raise _fail("matmul", f"matmul acc dtype/shape mismatch: acc={z.type} out={out}.",
+                        f"The accumulator must be {out}.", bld)
+        operands = (x, y, z)
+    return bld.emit(OpKind.MATMUL, out, operands)  # type: ignore[return-value]
+
+
+def _compare(name: str, a: Any, c: Any) -> Value:
+    b = current_builder(name)
+    like = (a if isinstance(a, Value) else c).dtype if isinstance(a, Value) or isinstance(c, Value) else DType.F32
+    x, y = _operand(name, b, a, like), _operand(name, b, c, like)
+    tiles = [v for v in (x, y) if isinstance(v, Value) and v.is_tile]
+    if not tiles:
+        raise _fail(name, "needs at least one tile operand.", "Compare a tile with a tile or a number.", b)
+    if isinstance(x, Value) and isinstance(y, Value) and x.dtype != y.dtype:
+        raise _fail(name, f"operands have different dtypes: {_describe(x)} and {_describe(y)}.",
+                    "Cast one operand first.", b)
+    shape = tiles[0].shape if len(tiles) == 1 else _broadcast_shape(name, b, tiles[0], tiles[1])
+    return b.emit(OpKind.CMP, TileType(shape[0], shape[1], DType.U8), (x, y), (("cmp", name),))  # type: ignore
+
+
+def lt(a: Any, b: Any) -> Value:
+    """Elementwise a < b as a U8 mask (1 where true)."""
+    return _compare("lt", a, b)
+
+
+def le(a: Any, b: Any) -> Value:
+    """Elementwise a <= b as a U8 mask."""
+    return _compare("le", a, b)
+
+
+def gt(a: Any, b: Any) -> Value:
+    """Elementwise a > b as a U8 mask."""
+    return _compare("gt", a, b)
+
+
+def ge(a: Any, b: Any) -> Value:
+    """Elementwise a >= b as a U8 mask."""
+    return _compare("ge", a, b)
+
+
+def eq(a: Any, b: Any) -> Value:
+    """Elementwise a == b as a U8 mask."""
+    return _compare("eq", a, b)
+
+
+def ne(a: Any, b: Any) -> Value:
+    """Elementwise a != b as a U8 mask."""
+    return _compare("ne", a, b)
+
+
+def where(mask: Any, a: Any, b: Any) -> Value:
+    """Pick ``a`` where ``mask`` (from tl.lt/gt/...) is set, else ``b``; a or b may be numbers."""
+    bld = current_builder("where")
+    m = _tile("where", bld, mask, "mask")
+    if m.dtype is not DType.U8:
+        raise _fail("where", f"mask must come from a comparison (U8), got {_describe(m)}.",
+                    "Build it with tl.gt/tl.lt/tl.eq/...", bld)
+    like = a.dtype if isinstance(a, Value) else b.dtype if isinstance(b, Value) else DType.F32
+    x, y = _operand("where", bld, a, like), _operand("where", bld, b, like)
+    for v in (x, y):
+        if isinstance(v, Value) and (v.dtype != like):
+            raise _fail("where", f"branches have different dtypes: {_describe(a)} and {_describe(b)}.",
+                        "Cast one branch first.", bld)
+        if isinstance(v, Value) and v.is_tile:
+            _broadcast_shape("where", bld, m, v)
+    return bld.emit(OpKind.WHERE, TileType(m.shape[0], m.shape[1], like), (m, x, y))  # type: ignore
+
+
+select = where
+
+
+def full(rows: int, cols: int, value: float, dtype: DType = DType.F32) -> Value:
+    """A new [rows, cols] tile filled with ``value``."""
+    b = current_builder("full")
+    if not isinstance(dtype, DType):
+        raise _fail("full", f"dtype must be a DType, got {dtype!r}.", "Write tl.full(8, 8, 0.0, DType.F32).", b)
+    return b.emit(OpKind.FULL, TileType(rows, cols, dtype), (Literal(value, dtype),))  # type: ignore
+
+
+def constant(value: float, dtype: DType = DType.F32) -> Literal:
+    """A scalar constant usable wherever a Python number is accepted."""
+    current_builder("constant")
+    return Literal(value, dtype)
+
+
+__all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "maximum", "minimum", "adds", "subs",
+           "muls", "divs", "maxs", "mins", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "relu", "rowsum", "rowmax",
+           "rowmean", "colsum", "colmax", "matmul", "lt", "le", "gt", "ge", "eq", "ne", "where", "select", "full",
+           "constant"]

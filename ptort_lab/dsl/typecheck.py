@@ -1,0 +1,152 @@
+"""Builder-time type checking: the error kinds a @workload collects, axis bounds, and layout joins."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import PtortTypeError, SourceLocation
+
+
+class TypeErrorKind(enum.Enum):
+    ARITY_MISMATCH = "ARITY_MISMATCH"
+    TYPE_MISMATCH = "TYPE_MISMATCH"
+    LAYOUT_INCOMPATIBLE = "LAYOUT_INCOMPATIBLE"
+    AXIS_OUT_OF_BOUNDS = "AXIS_OUT_OF_BOUNDS"
+    MISSING_ARGUMENT = "MISSING_ARGUMENT"
+    DIRECTION_VIOLATION = "DIRECTION_VIOLATION"
+    SHAPE_MISMATCH = "SHAPE_MISMATCH"
+
+
+@dataclass(frozen=True)
+class TypeErrorInfo:
+    """One collected type error: its kind, message, the user's line, what was expected and got, and a fix."""
+
+    kind: TypeErrorKind
+    message: str
+    location: SourceLocation | None = None
+    expected: str = ""
+    got: str = ""
+    hint: str = ""
+
+    def short(self) -> str:
+        at = f" (at {self.location})" if self.location else ""
+        return f"{self.kind.value}: {self.message}{at}"
+
+    def format(self) -> str:
+        lines = [f"TypeError: {self.kind.value}"]
+        if self.location:
+            lines.append(f"  at {self.location}")
+            if self.location.code:
+                lines.append(f"    {self.location.code}")
+        lines += ["", f"  {self.message}"]
+        if self.expected or self.got:
+            lines += ["", f"  Expected: {self.expected}", f"  Got: {self.got}"]
+        if self.hint:
+            lines += ["", f"  Hint: {self.hint}"]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass
+class TypeCheckContext:
+    fail_fast: bool = False
+    workload_name: str = ""
+    current_location: SourceLocation | None = None
+
+
+@dataclass
+class TypeChecker:
+    """Collects TypeErrorInfo records; with ``ctx.fail_fast`` the first one raises."""
+
+    ctx: TypeCheckContext = field(default_factory=TypeCheckContext)
+    errors: list[TypeErrorInfo] = field(default_factory=list)
+
+    def report(self, info: TypeErrorInfo) -> None:
+        self.errors.append(info)
+        if self.ctx.fail_fast:
+            raise PtortTypeError(info.message, hint=info.hint, where=info.location, locate=False)
+
+    def check_axis_bounds(self, axis: Any, index: Any) -> bool:
+        size = getattr(axis, "size", None)
+        if isinstance(index, int) and isinstance(size, int) and not 0 <= index < size:
+            self.report(TypeErrorInfo(TypeErrorKind.AXIS_OUT_OF_BOUNDS, f"Index {index} is out of bounds",
+                                      self.ctx.current_location, expected=f"0 <= index < {size}", got=str(index),
+                                      hint=f"Use an index in 0..{size - 1}."))
+            return False
+        return True
+
+    def has_errors(self) -> bool:
+        return bool(self.errors)
+
+
+def validate_axis_index(axis: Any, index: int) -> None:
+    """Raise a TypeError when ``index`` is outside ``axis``."""
+    TypeChecker(TypeCheckContext(fail_fast=True)).check_axis_bounds(axis, index)
+
+
+# -- layouts (distribution facet): R = replicated, S(i) = sharded over mesh axis i --------------------------------
+class LayoutIncompatibleError(PtortTypeError):
+    """Two layouts that cannot be joined (e.g. S(0) and S(1) on the same dimension)."""
+
+
+@dataclass(frozen=True)
+class TensorReplicate:
+    def __repr__(self) -> str:
+        return "R"
+
+
+@dataclass(frozen=True)
+class TensorShard:
+    mesh_axis: int
+
+    def __repr__(self) -> str:
+        return f"S({self.mesh_axis})"
+
+
+@dataclass(frozen=True)
+class TensorLayout:
+    """Per-dimension distribution, e.g. ``TensorLayout((R, S(0)))``."""
+
+    dist: tuple[Any, ...]
+    mem: Any = None
+
+    @staticmethod
+    def default(rank: int) -> TensorLayout:
+        return TensorLayout(tuple(TensorReplicate() for _ in range(rank)))
+
+    @staticmethod
+    def sharded(dim: int, rank: int, mesh_axis: int = 0) -> TensorLayout:
+        return TensorLayout(tuple(TensorShard(mesh_axis) if d == dim else TensorReplicate() for d in range(rank)))
+
+    def is_replicated(self) -> bool:
+        return all(isinstance(d, TensorReplicate) for d in self.dist)
+
+    def sharded_dims(self) -> list[int]:
+        return [i for i, d in enumerate(self.dist) if isinstance(d, TensorShard)]
+
+    def __repr__(self) -> str:
+        return f"TensorLayout({', '.join(map(repr, self.dist))})"
+
+
+def tensor_layout_join(a: TensorLayout, b: TensorLayout) -> TensorLayout:
+    """R joins anything; S(i) joins S(i); S(i) with S(j) (i != j) or different ranks raise."""
+    if len(a.dist) != len(b.dist):
+        raise LayoutIncompatibleError(f"Layout rank mismatch: {len(a.dist)} vs {len(b.dist)}.",
+                                      hint="Join layouts of tensors with the same rank.")
+    out = []
+    for i, (x, y) in enumerate(zip(a.dist, b.dist)):
+        if isinstance(x, TensorReplicate):
+            out.append(y)
+        elif isinstance(y, TensorReplicate) or x == y:
+            out.append(x)
+        else:
+            raise LayoutIncompatibleError(f"Incompatible sharding at dim {i}: {x!r} vs {y!r}.",
+                                          hint="Relayout one tensor so both shard the same mesh axis.")
+    return TensorLayout(tuple(out), a.mem)
+
+
+__all__ = ["TypeErrorKind", "TypeErrorInfo", "TypeCheckContext", "TypeChecker", "validate_axis_index",
+           "LayoutIncompatibleError", "TensorReplicate", "TensorShard", "TensorLayout", "tensor_layout_join"]

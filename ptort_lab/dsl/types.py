@@ -1,0 +1,323 @@
+"""Value types of the DSL: DType, Tile and Scalar types, Tensors and their views, and parameter directions."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import PtortTypeError, PtortValueError
+from .expr import Expr, evaluate, is_symbolic
+
+
+class DType(enum.Enum):
+    """Element types. ``str(DType.F16) == "F16"``; ``DType.F16.value == "f16"``."""
+
+    F16 = "f16"
+    BF16 = "bf16"
+    F32 = "f32"
+    F64 = "f64"
+    I8 = "i8"
+    I16 = "i16"
+    I32 = "i32"
+    I64 = "i64"
+    U8 = "u8"
+    U16 = "u16"
+    U32 = "u32"
+    U64 = "u64"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"DType.{self.name}"
+
+    @property
+    def itemsize(self) -> int:
+        return _ITEMSIZE[self]
+
+    @property
+    def is_float(self) -> bool:
+        return self in (DType.F16, DType.BF16, DType.F32, DType.F64)
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        """The numpy dtype that holds these values (BF16 through ml_dtypes)."""
+        if self is DType.BF16:
+            import ml_dtypes
+            return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(_NUMPY_NAME[self])
+
+    @classmethod
+    def from_numpy(cls, dtype: Any) -> DType:
+        name = np.dtype(dtype).name
+        for d, n in _NUMPY_NAME.items():
+            if n == name:
+                return d
+        if name == "bfloat16":
+            return cls.BF16
+        raise PtortTypeError(f"numpy dtype {name} has no ptort_lab DType.",
+                             hint="Use one of float16, bfloat16, float32, float64, int8..int64, uint8..uint64.")
+
+
+_ITEMSIZE = {DType.F16: 2, DType.BF16: 2, DType.F32: 4, DType.F64: 8, DType.I8: 1, DType.I16: 2, DType.I32: 4,
+             DType.I64: 8, DType.U8: 1, DType.U16: 2, DType.U32: 4, DType.U64: 8}
+_NUMPY_NAME = {DType.F16: "float16", DType.F32: "float32", DType.F64: "float64", DType.I8: "int8",
+               DType.I16: "int16", DType.I32: "int32", DType.I64: "int64", DType.U8: "uint8", DType.U16: "uint16",
+               DType.U32: "uint32", DType.U64: "uint64"}
+
+
+class Location(enum.Enum):
+    """Memory level a tensor or tile lives in."""
+
+    Global = "global"
+    L2 = "l2"
+    UB = "ub"
+    L1 = "l1"
+
+
+@dataclass(frozen=True, slots=True)
+class TileType:
+    """A 2-D tile of ``rows x cols`` elements of ``dtype`` (``Tile[rows, cols, dtype]``)."""
+
+    rows: int
+    cols: int
+    dtype: DType = DType.F16
+    location: Location = Location.UB
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows * self.cols * self.dtype.itemsize
+
+    def __str__(self) -> str:
+        return f"{self.dtype.value}[{self.rows},{self.cols}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarType:
+    """A single value of ``dtype`` (``Scalar[dtype]``)."""
+
+    dtype: DType = DType.F32
+
+    shape = ()
+
+    @property
+    def nbytes(self) -> int:
+        return self.dtype.itemsize
+
+    def __str__(self) -> str:
+        return f"{self.dtype.value}[]"
+
+
+class Tile:
+    """``Tile[rows, cols]`` or ``Tile[rows, cols, dtype]`` builds a TileType (default dtype F16)."""
+
+    def __class_getitem__(cls, args: Any) -> TileType:
+        args = args if isinstance(args, tuple) else (args,)
+        if len(args) not in (2, 3):
+            raise PtortTypeError(f"Tile expects 2-3 args, got {len(args)}: Tile[{', '.join(map(str, args))}].",
+                                 hint="Write Tile[rows, cols] or Tile[rows, cols, DType.F32].")
+        rows, cols = args[0], args[1]
+        dtype = args[2] if len(args) == 3 else DType.F16
+        for name, v in (("rows", rows), ("cols", cols)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise PtortTypeError(f"Tile {name} must be a positive int, got {v!r}.",
+                                     hint="Tile sizes are static: use Python ints such as Tile[128, 128, F16].")
+        if not isinstance(dtype, DType):
+            raise PtortTypeError(f"Tile dtype must be a DType, got {dtype!r}.", hint="Use e.g. DType.F16.")
+        return TileType(rows, cols, dtype)
+
+
+class Scalar:
+    """``Scalar[dtype]`` builds a ScalarType."""
+
+    def __class_getitem__(cls, dtype: Any) -> ScalarType:
+        if not isinstance(dtype, DType):
+            raise PtortTypeError(f"Scalar dtype must be a DType, got {dtype!r}.", hint="Use e.g. Scalar[DType.F32].")
+        return ScalarType(dtype)
+
+
+class Direction(enum.Enum):
+    IN = "In"
+    OUT = "Out"
+    INOUT = "InOut"
+    CONSTEXPR = "Constexpr"
+
+
+@dataclass(frozen=True, slots=True)
+class ParamAnnotation:
+    """A kernel parameter annotation such as ``In[Tile[64, 64, F32]]``."""
+
+    direction: Direction
+    type: Any
+
+    def __repr__(self) -> str:
+        return f"{self.direction.value}[{self.type}]"
+
+
+class _DirectionMarker:
+    _direction: Direction
+
+    def __class_getitem__(cls, inner: Any) -> ParamAnnotation:
+        return ParamAnnotation(cls._direction, inner)
+
+
+class In(_DirectionMarker):
+    """``In[Tile[...]]``: the kernel reads this parameter."""
+
+    _direction = Direction.IN
+
+
+class Out(_DirectionMarker):
+    """``Out[Tile[...]]``: the kernel writes this parameter."""
+
+    _direction = Direction.OUT
+
+
+class InOut(_DirectionMarker):
+    """``InOut[Tile[...]]``: the kernel reads and writes this parameter."""
+
+    _direction = Direction.INOUT
+
+
+class Constexpr(_DirectionMarker):
+    """``Constexpr[int]``: a compile-time constant passed as a Python value."""
+
+    _direction = Direction.CONSTEXPR
+
+
+def _check_index(index: Any, size: int, what: str) -> None:
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer, Expr)):
+        raise PtortTypeError(f"{what} index must be an int or a loop variable, got {index!r}.",
+                             hint="Index tensors with ints or loop variables from P(...)/for_each.")
+    if not is_symbolic(index) and not -size <= int(index) < size:
+        raise PtortValueError(f"{what} index {index} is out of bounds for a leading dimension of {size}.",
+                              hint=f"Use an index in 0..{size - 1}.")
+
+
+class Tensor:
+    """A global-memory tensor: ``Tensor(data=array, shape=(n, r, c), dtype=DType.F32)``.
+
+    ``data`` may be None (the simulator allocates zeros). ``X[t]`` drops the leading dimension and gives a view;
+    ``X[t, i]`` drops two. Views stay symbolic while ``t`` is a loop variable.
+    """
+
+    def __init__(self, data: Any = None, shape: tuple[int, ...] | None = None, dtype: DType | None = None,
+                 location: Location = Location.Global, layout: Any = None, name: str | None = None) -> None:
+        if data is not None and not isinstance(data, np.ndarray):
+            raise PtortTypeError(f"Tensor data must be a numpy.ndarray, got {type(data).__name__}.",
+                                 hint="Wrap it: Tensor(data=np.asarray(x), ...).")
+        if shape is None:
+            if data is None:
+                raise PtortTypeError("Tensor needs a shape or data.", hint="Pass shape=(n, rows, cols).")
+            shape = tuple(data.shape)
+        shape = tuple(int(s) for s in shape)
+        if any(s <= 0 for s in shape):
+            raise PtortValueError(f"Tensor shape must be positive, got {shape}.", hint="Every dimension needs >= 1.")
+        if dtype is None:
+            dtype = DType.from_numpy(data.dtype) if data is not None else DType.F32
+        if not isinstance(dtype, DType):
+            raise PtortTypeError(f"Tensor dtype must be a DType, got {dtype!r}.", hint="Use e.g. DType.F32.")
+        if data is not None:
+            if tuple(data.shape) != shape:
+                raise PtortTypeError(f"Tensor data has shape {tuple(data.shape)} but shape={shape}.",
+                                     hint="Make them agree (reshape the array or fix shape=).")
+            if data.dtype != dtype.np_dtype:
+                raise PtortTypeError(
+                    f"Tensor data has numpy dtype {data.dtype.name} but dtype={dtype}.",
+                    hint=f"Pass data.astype({dtype.np_dtype.name!r}) or dtype=DType.{DType.from_numpy(data.dtype)}; "
+                         "ptort_lab never converts silently, so results land in the array you passed.")
+        self.data = data
+        self.shape = shape
+        self.dtype = dtype
+        self.location = location
+        self.layout = layout
+        self.name = name
+
+    def __getitem__(self, index: Any) -> TensorView:
+        return TensorView(self, ())[index]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def nbytes(self) -> int:
+        n = self.dtype.itemsize
+        for s in self.shape:
+            n *= s
+        return n
+
+    def slice(self, start: int, stop: int) -> Tensor:
+        """A new Tensor over rows ``start:stop`` of the leading dimension (shares data)."""
+        data = self.data[start:stop] if self.data is not None else None
+        return Tensor(data, (stop - start,) + self.shape[1:], self.dtype, self.location, self.layout, self.name)
+
+    def with_layout(self, layout: Any) -> Tensor:
+        return Tensor(self.data, self.shape, self.dtype, self.location, layout, self.name)
+
+    def allocate(self) -> np.ndarray:
+        """The backing array, allocating zeros on first use when ``data`` was None."""
+        if self.data is None:
+            self.data = np.zeros(self.shape, dtype=self.dtype.np_dtype)
+        return self.data
+
+    def __repr__(self) -> str:
+        label = f"{self.name}: " if self.name else ""
+        return f"Tensor({label}{self.dtype.value}{list(self.shape)})"
+
+
+class TensorView:
+    """``tensor[i][j]...``: the base tensor plus leading indices (ints or loop expressions)."""
+
+    __slots__ = ("base", "index")
+
+    def __init__(self, base: Tensor, index: tuple[Any, ...]) -> None:
+        self.base = base
+        self.index = index
+
+    def __getitem__(self, index: Any) -> TensorView:
+        items = index if isinstance(index, tuple) else (index,)
+        if len(self.index) + len(items) > len(self.base.shape):
+            raise PtortTypeError(
+                f"Too many indices for tensor: {self.base!r} has {self.base.ndim} dimensions, "
+                f"indexed with {len(self.index) + len(items)}.", hint="Drop an index, or index a bigger tensor.")
+        for k, item in enumerate(items):
+            _check_index(item, self.base.shape[len(self.index) + k], "Tensor")
+        return TensorView(self.base, self.index + tuple(items))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.base.shape[len(self.index):]
+
+    @property
+    def dtype(self) -> DType:
+        return self.base.dtype
+
+    @property
+    def is_symbolic(self) -> bool:
+        return any(is_symbolic(i) for i in self.index)
+
+    def resolve(self, bindings: Any) -> tuple[int, ...]:
+        """Concrete index tuple under loop bindings, with a bounds check."""
+        out = []
+        for k, i in enumerate(self.index):
+            v = int(evaluate(i, bindings))
+            size = self.base.shape[k]
+            if not -size <= v < size:
+                raise PtortValueError(
+                    f"index {i} = {v} is out of bounds for dimension {k} of {self.base!r} (size {size}).",
+                    hint=f"Keep the loop axis within 0..{size - 1}.")
+            out.append(v % size)
+        return tuple(out)
+
+    def __repr__(self) -> str:
+        return f"{self.base!r}" + "".join(f"[{i}]" for i in self.index)
+
+
+__all__ = ["DType", "Location", "TileType", "ScalarType", "Tile", "Scalar", "Direction", "ParamAnnotation", "In",
+           "Out", "InOut", "Constexpr", "Tensor", "TensorView"]

@@ -1,0 +1,599 @@
+"""Workloads: @workload, P loops, task launches and the composition nodes (for_each, combine, select, cond, ...)."""
+from __future__ import annotations
+
+import contextvars
+import copy
+import inspect
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator, Sequence
+
+from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation, user_location
+from .axes import Axis, Ragged, Sparse, SparseRow
+from .expr import Expr, LoopVar, evaluate
+from .kernel import Kernel
+from .schedule import Schedule
+from .types import Direction, ScalarType, Tensor, TensorView, TileType
+from .typecheck import TypeErrorInfo, TypeErrorKind
+
+_DEFAULT_VAR_NAMES = ["b", "h", "s", "d", "i", "j", "k", "l", "m", "n"]
+
+
+class Workload:
+    """A node of a workload tree. ``kind`` is one of: task, parallel_for, for_each, select, cond, combine,
+    sequential, send, consume, record, wait, pipe, connect, empty.
+
+    Schedule combinators (``dispatch``, ``streams``, ``timing``, ``task_graph``, ...) return a new Workload and
+    leave this one unchanged; ``compile()`` gives a Program; ``enumerate()`` lists its tasks in program order.
+    """
+
+    def __init__(self, kind: str, name: str | None = None, loc: SourceLocation | None = None, **fields: Any) -> None:
+        self.kind = kind
+        self.name = name
+        self.loc = loc
+        self.fields = fields
+        self._schedule = Schedule()
+        self.type_errors: list[TypeErrorInfo] = []
+
+    def __getattr__(self, item: str) -> Any:
+        fields = self.__dict__.get("fields")
+        if fields is not None and item in fields:
+            return fields[item]
+        raise AttributeError(f"{type(self).__name__!s} of kind {self.__dict__.get('kind')!r} has no attribute "
+                             f"{item!r}")
+
+    # -- identity and display ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"<{type(self).__name__} {self.kind}{label}>"
+
+    def has_type_errors(self) -> bool:
+        return bool(self.type_errors)
+
+    def named(self, name: str) -> Workload:
+        w = copy.copy(self)
+        w.name = name
+        return w
+
+    # -- enumeration -------------------------------------------------------------------------------------------
+    def enumerate(self) -> list[Task]:
+        """Every task in program order, with loop variables bound (ids 0..n-1)."""
+        self.raise_type_errors()
+        from .steps import enumerate_tasks
+        return enumerate_tasks(self)
+
+    def task_count(self) -> int:
+        return len(self.enumerate())
+
+    def raise_type_errors(self) -> None:
+        if self.type_errors:
+            first = self.type_errors[0]
+            more = "".join(f"\n  - {e.short()}" for e in self.type_errors[1:])
+            raise PtortTypeError(
+                f"workload '{self.name or self.kind}' has {len(self.type_errors)} type error(s): {first.message}"
+                + (f"\nOther errors:{more}" if more else ""), hint=first.hint, where=first.location, locate=False)
+
+    # -- schedule combinators (each returns a copy) ------------------------------------------------------------
+    def _with(self, **changes: Any) -> Workload:
+        w = copy.copy(self)
+        w._schedule = replace(self._schedule, **changes)
+        return w
+
+    def dispatch(self, policy: Any) -> Workload:
+        from .schedule import DispatchPolicy
+        if not isinstance(policy, DispatchPolicy):
+            raise PtortTypeError(f"dispatch() takes a DispatchPolicy, got {policy!r}.",
+                                 hint="Use DispatchPolicy.round_robin(4), .affinity(fn), .hash(fn) or .work_steal().")
+        return self._with(dispatch=policy)
+
+    def streams(self, n: int) -> Workload:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise PtortValueError(f"streams(n) needs an int >= 1, got {n!r}.", hint="Use streams(2).")
+        return self._with(stream_count=n)
+
+    def stream_by(self, fn: Callable[..., Any]) -> Workload:
+        return self._with(stream_by=fn)
+
+    def timing(self, policy: Any) -> Workload:
+        return self._with(timing=policy)
+
+    def spatial_map(self, grid: Any) -> Workload:
+        return self._with(spatial_grid=grid)
+
+    def place(self, placement: Any) -> Workload:
+        """Put processes on cores: ``{"loader": 0, "computer": 0}`` or ``"shared"`` (all on one core)."""
+        return self._with(placement=placement)
+
+    def task_graph(self, deps: Any = None, window: Any = None, pools: Any = None, ready: Any = None,
+                   start: Any = None, trace: Any = None) -> Workload:
+        from .schedule import TaskWindow
+        if window is not None and not isinstance(window, TaskWindow):
+            raise PtortTypeError(f"task_graph(window=...) takes a TaskWindow, got {window!r}.",
+                                 hint="Use TaskWindow(8, 'tasks').")
+        return self._with(window=window, deps=deps, stream_count=None, stream_by=None)
+
+    def compile(self, target: str = "cpu_sim", **options: Any) -> Any:
+        """Check the workload and return a Program ready to ``execute()``."""
+        from .schedule import compiler_for
+        self.raise_type_errors()
+        return compiler_for(target)(self, target, options)
+
+
+@dataclass(slots=True)
+class Task:
+    """One concrete kernel launch: ``kernel`` is the kernel's name; ``params`` its axis values in order."""
+
+    kernel: str
+    params: list[Any]
+    resources: Any
+    id: int = 0
+    bindings: dict[str, Any] = field(default_factory=dict)
+    kernel_ref: Kernel | None = None
+    cycles: int | None = None
+    loc: SourceLocation | None = None
+    process: str | None = None
+
+    def get(self, axis: str, default: Any = 0) -> Any:
+        return self.bindings.get(axis, default)
+
+    def get_axis_value(self, i: int) -> Any:
+        return self.params[i]
+
+
+# -- the builder: open frames collect the statements of a @workload body or a body callable ----------------------
+@dataclass
+class _BuildState:
+    name: str
+    frames: list[list[Workload]] = field(default_factory=list)
+    var_counter: int = 0
+    used_names: set[str] = field(default_factory=set)
+    type_errors: list[TypeErrorInfo] = field(default_factory=list)
+    type_check: bool = True
+
+
+_state: contextvars.ContextVar[_BuildState | None] = contextvars.ContextVar("ptort_build", default=None)
+
+
+def in_builder() -> bool:
+    st = _state.get()
+    return st is not None and bool(st.frames)
+
+
+def _require_builder(api: str) -> _BuildState:
+    st = _state.get()
+    if st is None or not st.frames:
+        raise DSLUsageError(f"{api} used outside @workload context.",
+                            hint="Call it inside a @workload function, or inside a process body / for_each lambda.")
+    return st
+
+
+def _add(node: Workload) -> None:
+    st = _state.get()
+    if st is not None and st.frames:
+        st.frames[-1].append(node)
+
+
+def adopt(*nodes: Any) -> None:
+    """Take nodes out of the open frame: they become children of the node being built (send, combine, ...)."""
+    st = _state.get()
+    if st is None or not st.frames:
+        return
+    frame = st.frames[-1]
+    for node in nodes:
+        for i in range(len(frame) - 1, -1, -1):
+            if frame[i] is node:
+                del frame[i]
+                break
+
+
+def group(nodes: Sequence[Workload], kind: str = "combine") -> Workload:
+    """0 nodes -> empty, 1 -> that node, more -> a combine (or sequential) node."""
+    if not nodes:
+        return Workload("empty")
+    if len(nodes) == 1:
+        return nodes[0]
+    return Workload(kind, children=tuple(nodes))
+
+
+def _fresh_var(st: _BuildState, name: str | None) -> LoopVar:
+    if name is None:
+        name = _DEFAULT_VAR_NAMES[st.var_counter] if st.var_counter < len(_DEFAULT_VAR_NAMES) \
+            else f"v{st.var_counter}"
+        st.var_counter += 1
+    base, k = name, 1
+    while name in st.used_names:
+        k += 1
+        name = f"{base}{k}"
+    st.used_names.add(name)
+    return LoopVar(name)
+
+
+@contextmanager
+def _building(name: str, type_check: bool = True) -> Iterator[_BuildState]:
+    """Open a build (if none is open) and one frame; yields the state."""
+    st = _state.get()
+    token = None
+    if st is None:
+        st = _BuildState(name, type_check=type_check)
+        token = _state.set(st)
+    st.frames.append([])
+    try:
+        yield st
+    finally:
+        st.frames.pop()
+        if token is not None:
+            _state.reset(token)
+    if token is not None and st.type_errors:  # built outside @workload: nobody collects, so report now
+        first = st.type_errors[0]
+        raise PtortTypeError(first.message, hint=first.hint, where=first.location, locate=False)
+
+
+def call_body(fn: Callable[..., Any], *args: Any, api: str) -> Workload:
+    """Run a body callable (for_each lambda, consume handler, body_func) and return what it built."""
+    if not callable(fn):
+        raise PtortTypeError(f"{api} needs a callable body, got {type(fn).__name__} {fn!r}.",
+                             hint=f"Pass a lambda, e.g. {api}(..., lambda t: task(k, [t], {{...}})).")
+    with _building(getattr(fn, "__name__", api)) as st:
+        result = fn(*args)
+        nodes = list(st.frames[-1])
+    for item in (result if isinstance(result, (list, tuple)) else [result]):
+        if item is None:
+            continue
+        if not isinstance(item, Workload):
+            raise PtortTypeError(f"the {api} body returned {type(item).__name__} {item!r}; it must build or return "
+                                 "workloads.", hint="Return task(...), send(...), k[t](...) or a list of them.")
+        if not any(item is n for n in nodes):
+            nodes.append(item)
+    return group(nodes, "sequential")
+
+
+def _var_name_of(fn: Any, default: str) -> str | None:
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return default
+    return params[0] if params else default
+
+
+def _body_with_var(fn: Callable[..., Any], api: str, name: str | None = None) -> tuple[LoopVar, Workload]:
+    with _building(api) as st:
+        var = _fresh_var(st, name or _var_name_of(fn, "i"))
+        body = call_body(fn, var, api=api)
+    return var, body
+
+
+# -- task launches ----------------------------------------------------------------------------------------------
+def _record_error(info: TypeErrorInfo) -> None:
+    st = _state.get()
+    if st is not None and st.frames and st.type_check:
+        st.type_errors.append(info)
+        return
+    if st is not None and not st.type_check:
+        return
+    raise PtortTypeError(info.message, hint=info.hint, where=info.location, locate=False)
+
+
+def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None) -> bool:
+    """Check launch arguments against the kernel's annotations; report each problem. True when all fit."""
+    ok = True
+    names = list(kernel.signature)
+    required = [n for n in names if n not in kernel.defaults]
+    unknown = [k for k in kwargs if k not in kernel.signature]
+    missing = [n for n in required if n not in kwargs]
+    if unknown or missing:
+        import difflib
+        for u in unknown:
+            close = difflib.get_close_matches(u, names, n=1)
+            _record_error(TypeErrorInfo(
+                TypeErrorKind.ARITY_MISMATCH, f"Kernel '{kernel.name}' has no parameter '{u}'.", loc,
+                expected=", ".join(names), got=", ".join(kwargs),
+                hint=(f"Did you mean '{close[0]}'? " if close else "") + f"Its parameters are {', '.join(names)}."))
+        for m in missing:
+            _record_error(TypeErrorInfo(
+                TypeErrorKind.ARITY_MISMATCH if len(kwargs) != len(required) else TypeErrorKind.MISSING_ARGUMENT,
+                f"Kernel '{kernel.name}' expects {len(required)} args, got {len(kwargs)}: missing argument '{m}'.",
+                loc, expected=", ".join(required), got=", ".join(kwargs) or "(none)",
+                hint=f"Pass {m}=... (a tensor view such as X[t])."))
+        ok = False
+    for pname, value in kwargs.items():
+        if pname not in kernel.signature:
+            continue
+        direction, typ = kernel.signature[pname]
+        if direction is Direction.CONSTEXPR:
+            continue
+        if isinstance(typ, ScalarType):
+            if isinstance(value, (int, float, Expr)) and not isinstance(value, bool):
+                continue
+            _record_error(TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH,
+                                        f"Kernel '{kernel.name}' parameter '{pname}' is a scalar, got {value!r}.",
+                                        loc, expected=str(typ), got=type(value).__name__,
+                                        hint="Pass a Python number."))
+            ok = False
+            continue
+        if isinstance(value, Tensor):
+            value = TensorView(value, ())
+        if not isinstance(value, TensorView):
+            _record_error(TypeErrorInfo(
+                TypeErrorKind.TYPE_MISMATCH,
+                f"Kernel '{kernel.name}' parameter '{pname}' expects a Tensor view of {typ}, got "
+                f"{type(value).__name__} {value!r}.", loc, expected=f"Tensor view {typ}", got=type(value).__name__,
+                hint=f"Pass a tile of a Tensor, e.g. {pname}=X[t]."))
+            ok = False
+            continue
+        assert isinstance(typ, TileType)
+        if tuple(value.shape) != typ.shape:
+            _record_error(TypeErrorInfo(
+                TypeErrorKind.SHAPE_MISMATCH,
+                f"Kernel '{kernel.name}' parameter '{pname}' expects a {typ.rows}x{typ.cols} tile, got {value!r} "
+                f"of shape {tuple(value.shape)}.", loc, expected=str(typ.shape), got=str(tuple(value.shape)),
+                hint="Index the tensor down to one tile (X[t] for a [n, rows, cols] tensor), or change the "
+                     "kernel's Tile[...] annotation."))
+            ok = False
+        elif value.dtype != typ.dtype:
+            _record_error(TypeErrorInfo(
+                TypeErrorKind.TYPE_MISMATCH,
+                f"Kernel '{kernel.name}' parameter '{pname}' expects dtype {typ.dtype}, got {value!r} of dtype "
+                f"{value.dtype}.", loc, expected=str(typ.dtype), got=str(value.dtype),
+                hint=f"Create the tensor with dtype=DType.{typ.dtype}, or change the annotation to "
+                     f"Tile[{typ.rows}, {typ.cols}, DType.{value.dtype}]."))
+            ok = False
+    return ok
+
+
+def launch_task(kernel: Kernel, axes: tuple[Any, ...], kwargs: dict[str, Any], loc: SourceLocation | None,
+                cycles: int | None = None) -> Workload:
+    check_launch(kernel, kwargs, loc)
+    resources = {k: (TensorView(v, ()) if isinstance(v, Tensor) else v) for k, v in kwargs.items()}
+    node = Workload("task", loc=loc, kernel=kernel, params=tuple(axes), resources=resources,
+                    cycles=cycles if cycles is not None else kernel.cycles)
+    _add(node)
+    return node
+
+
+def task(kernel: Any, params: Sequence[Any] = (), resources: Any = None, *, cycles: int | None = None) -> Workload:
+    """A task leaf: ``task(k, [t], {"src": X[t], "dst": Y[t]})``; ``cycles=`` pins its cost.
+
+    ``kernel`` may be a @kernel (then ``resources`` is a dict param -> tensor view, checked against the
+    annotations) or a name string (enumerate-only, as in the reference's early examples).
+    """
+    loc = user_location(2)
+    if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0):
+        raise PtortValueError(f"task(cycles=...) must be an int >= 0, got {cycles!r}.",
+                              hint="cycles pins this task's cost in the simulator.")
+    if not isinstance(params, (list, tuple)):
+        params = [params]
+    if isinstance(kernel, Kernel):
+        if resources is None:
+            resources = {}
+        if not isinstance(resources, dict):
+            raise PtortTypeError(f"task(kernel=@kernel, ...) requires resources=dict[param -> tensor], got "
+                                 f"{type(resources).__name__}.",
+                                 hint=f"Write task({kernel.name}, [t], {{'src': X[t], 'dst': Y[t]}}).")
+        return launch_task(kernel, tuple(params), resources, loc, cycles)
+    if not isinstance(kernel, str):
+        raise PtortTypeError(f"task() needs a @kernel or a kernel name, got {type(kernel).__name__} {kernel!r}.",
+                             hint="Decorate the function with @kernel and pass it.")
+    node = Workload("task", loc=loc, kernel=kernel, params=tuple(params),
+                    resources=resources if resources is not None else [], cycles=cycles)
+    _add(node)
+    return node
+
+
+# -- P: loops inside @workload ---------------------------------------------------------------------------------------
+def _check_axis(axis: Any, api: str) -> Any:
+    if isinstance(axis, (Axis, SparseRow, Sparse, list, tuple, range)):
+        return axis
+    if isinstance(axis, type) and issubclass(axis, Axis):
+        raise PtortTypeError(f"{api} got the axis class {axis.__name__}; instantiate it.",
+                             hint=f"Write {axis.__name__}() (note the parentheses).")
+    raise PtortTypeError(f"{api} needs an axis (Dense[n](), DenseDyn(n), Ragged, Sparse row), got {axis!r}.",
+                         hint="Build one with Dense[8]() or DenseDyn(n).")
+
+
+class _PLoop:
+    def __init__(self, axes: tuple[Any, ...], names: Sequence[str] | None, kind: str) -> None:
+        self.axes, self.names, self.kind = axes, names, kind
+        self.loc = user_location(3)
+
+    def __iter__(self) -> Iterator[Any]:
+        st = _require_builder("P()" if self.kind == "parallel_for" else "P.seq()")
+        vars_: list[LoopVar] = []
+        names = list(self.names or [])
+        for axis in self.axes:
+            for _ in range(2 if isinstance(axis, Ragged) else 1):
+                vars_.append(_fresh_var(st, names.pop(0) if names else None))
+        st.frames.append([])
+        depth = len(st.frames)
+        yield vars_[0] if len(vars_) == 1 else tuple(vars_)
+        if len(st.frames) != depth:  # the body raised or broke out; the build is being abandoned
+            return
+        body = group(st.frames.pop())
+        _add(Workload(self.kind, loc=self.loc, axes=self.axes, vars=tuple(vars_), body=body))
+
+
+class _PNamespace:
+    """``P(axis, ...)`` parallel loop; ``P.seq`` sequential; ``P.sel`` sparse; ``P.pipe()``; ``P.when``/``P.otherwise``."""
+
+    def __call__(self, *axes: Any, names: Sequence[str] | None = None) -> _PLoop:
+        _require_builder("P()")
+        if not axes:
+            raise PtortTypeError("P() needs at least one axis.", hint="Write `for t in P(Dense[8]()):`.")
+        return _PLoop(tuple(_check_axis(a, "P()") for a in axes), names, "parallel_for")
+
+    grid = __call__
+
+    def seq(self, axis: Any, name: str | None = None) -> _PLoop:
+        _require_builder("P.seq()")
+        return _PLoop((_check_axis(axis, "P.seq()"),), [name] if name else None, "for_each")
+
+    def sel(self, source: Any, name: str | None = None) -> _PLoop:
+        _require_builder("P.sel()")
+        return _PLoop((_check_axis(source, "P.sel()"),), [name] if name else None, "select")
+
+    @contextmanager
+    def pipe(self) -> Iterator[None]:
+        """Each top-level statement inside becomes one pipeline stage, coupled by the channels it uses."""
+        st = _require_builder("P.pipe()")
+        loc = user_location(3)
+        st.frames.append([])
+        depth = len(st.frames)
+        yield
+        if len(st.frames) != depth:
+            return
+        stages = st.frames.pop()
+        from .csp import pipe_pipeline
+        _add(pipe_pipeline(stages, loc))
+
+    @contextmanager
+    def when(self, pred: Any) -> Iterator[None]:
+        st = _require_builder("P.when()")
+        loc = user_location(3)
+        st.frames.append([])
+        yield
+        then = group(st.frames.pop())
+        _add(Workload("cond", loc=loc, pred=pred, then=then, otherwise=Workload("empty")))
+
+    @contextmanager
+    def otherwise(self) -> Iterator[None]:
+        st = _require_builder("P.otherwise()")
+        frame = st.frames[-1]
+        if not frame or frame[-1].kind != "cond" or frame[-1].fields.get("has_else"):
+            raise DSLUsageError("P.otherwise() must follow P.when().",
+                                hint="Write `with P.when(cond): ...` immediately before `with P.otherwise(): ...`.")
+        node = frame[-1]
+        st.frames.append([])
+        yield
+        node.fields["otherwise"] = group(st.frames.pop())
+        node.fields["has_else"] = True
+
+
+P = _PNamespace()
+
+
+# -- functional forms (usable inside and outside @workload) -------------------------------------------------------
+def _loop(kind: str, axis: Any, body: Callable[..., Any], api: str) -> Workload:
+    loc = user_location(3)
+    axis = _check_axis(axis, api)
+    var, node_body = _body_with_var(body, api)
+    vars_: tuple[LoopVar, ...] = (var,)
+    if isinstance(axis, Ragged):
+        raise PtortTypeError(f"{api} over a Ragged axis needs two loop variables; use P(ragged) in a @workload.",
+                             hint="Or loop over Dense[outer] and DenseDyn(ragged.length(b)).")
+    node = Workload(kind, loc=loc, axes=(axis,), vars=vars_, body=node_body)
+    _add(node)
+    return node
+
+
+def parallel_for(axis: Any, body: Callable[..., Any]) -> Workload:
+    """Independent iterations: ``parallel_for(Dense[8](), lambda t: k[t](src=X[t], dst=Y[t]))``."""
+    return _loop("parallel_for", axis, body, "parallel_for")
+
+
+def for_each(axis: Any, body: Callable[..., Any]) -> Workload:
+    """Ordered iterations (iteration i+1 after iteration i)."""
+    return _loop("for_each", axis, body, "for_each")
+
+
+def select(source: Any, body: Callable[..., Any]) -> Workload:
+    """One iteration per index of ``source``: a list, a Sparse row ``sp[b]``, or a whole Sparse (every index)."""
+    return _loop("select", source, body, "select")
+
+
+def cond(pred: Any, then: Any, otherwise: Any = None) -> Workload:
+    """``then`` if ``pred`` holds, else ``otherwise``: pred is a bool, a loop expression (``t < 4``) or a callable
+    taking the task bindings."""
+    loc = user_location(2)
+    then_w = then if isinstance(then, Workload) else Workload("empty")
+    else_w = otherwise if isinstance(otherwise, Workload) else Workload("empty")
+    for w, what in ((then, "then"), (otherwise, "otherwise")):
+        if w is not None and not isinstance(w, Workload):
+            raise PtortTypeError(f"cond() {what} branch must be a workload, got {w!r}.",
+                                 hint="Pass task(...)/k[t](...) or combine(...).")
+    adopt(then_w, else_w)
+    node = Workload("cond", loc=loc, pred=pred, then=then_w, otherwise=else_w, has_else=otherwise is not None)
+    _add(node)
+    return node
+
+
+def _compose(kind: str, workloads: tuple[Any, ...]) -> Workload:
+    items = list(workloads[0]) if len(workloads) == 1 and isinstance(workloads[0], (list, tuple)) else list(workloads)
+    for w in items:
+        if not isinstance(w, Workload):
+            raise PtortTypeError(f"{kind}() takes workloads, got {type(w).__name__} {w!r}.",
+                                 hint="Pass task(...), k[t](...), loops or other workloads.")
+    adopt(*items)
+    node = Workload(kind, loc=user_location(3), children=tuple(items))
+    _add(node)
+    return node
+
+
+def combine(*workloads: Any) -> Workload:
+    """Unordered composition: the children may run concurrently (data dependencies still hold)."""
+    return _compose("combine", workloads)
+
+
+def sequential(*workloads: Any) -> Workload:
+    """Ordered composition: each child starts after the previous one finished."""
+    return _compose("sequential", workloads)
+
+
+def empty() -> Workload:
+    return Workload("empty")
+
+
+# -- @workload -----------------------------------------------------------------------------------------------------
+class WorkloadFunction:
+    """The result of ``@workload``: call it to run the body once symbolically and get its Workload tree."""
+
+    def __init__(self, fn: Callable[..., Any], type_check: bool = True, fail_on_type_error: bool = False) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.type_check = type_check
+        self.fail_on_type_error = fail_on_type_error
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Workload:
+        token = _state.set(_BuildState(self.name, type_check=self.type_check))
+        try:
+            st = _state.get()
+            assert st is not None
+            st.frames.append([])
+            result = self.fn(*args, **kwargs)
+            nodes = st.frames.pop()
+            if isinstance(result, Workload) and not any(result is n for n in nodes):
+                nodes.append(result)
+            errors = list(st.type_errors)
+        finally:
+            _state.reset(token)
+        root = group(nodes)
+        root.name = root.name or self.name
+        root.type_errors = errors if self.type_check else []
+        if root.type_errors and self.fail_on_type_error:
+            raise PtortTypeError(f"Type errors in workload '{self.name}':\n"
+                                 + "\n".join(e.format() for e in root.type_errors),
+                                 hint="Fix the kernel launches listed above.", where=root.type_errors[0].location,
+                                 locate=False)
+        return root
+
+
+def workload(fn: Callable[..., Any] | None = None, *, type_check: bool = True,
+             fail_on_type_error: bool = False) -> Any:
+    """``@workload`` or ``@workload(type_check=True, fail_on_type_error=False)``."""
+    if fn is None:
+        return lambda f: WorkloadFunction(f, type_check, fail_on_type_error)
+    return WorkloadFunction(fn, type_check, fail_on_type_error)
+
+
+def resolve_select_source(source: Any, bindings: dict[str, Any]) -> Sequence[int]:
+    if isinstance(source, SparseRow):
+        return source.resolve(bindings)
+    if isinstance(source, Sparse):
+        return list(source)
+    if isinstance(source, Axis):
+        return list(source.points(bindings))
+    return [int(evaluate(v, bindings)) for v in source]
+
+
+__all__ = ["Workload", "Task", "workload", "WorkloadFunction", "P", "task", "parallel_for", "for_each", "select",
+           "cond", "combine", "sequential", "empty", "in_builder", "launch_task", "adopt", "group", "call_body"]

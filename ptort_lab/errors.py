@@ -1,0 +1,137 @@
+"""ptort_lab's exceptions: each says what went wrong, where (user line, kernel, process, sim time) and how to fix it.
+
+The hierarchy (every class also derives from the matching builtin, so ``except TypeError`` keeps working)::
+
+    PtortError
+     ├── DSLUsageError     (RuntimeError)  a DSL call made in the wrong place: tl.* outside @kernel, P() outside @workload
+     ├── PtortTypeError    (TypeError)     shapes, dtypes, annotations or kernel arguments that do not fit
+     ├── PtortValueError   (ValueError)    a bad value: an axis size, a channel depth, a schedule option
+     ├── PipelineError     (ValueError)    connect() found broken wiring (no producer, two consumers, a 0-depth cycle, ...)
+     ├── ChannelError      (RuntimeError)  misuse of a channel at run time
+     │    ├── ChannelClosed                a send on a closed channel
+     │    └── ChannelFull                  a non-blocking send on a full channel
+     └── SimulationError   (RuntimeError)  the simulator could not finish a run
+          ├── DeadlockError                no process can move; lists who waits on what and every channel's fill
+          ├── KernelExecutionError         a kernel failed while computing its values
+          └── CapacityError                tiles and buffers do not fit in the modelled on-chip memory
+"""
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+from dataclasses import dataclass
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """A place in the user's code: file, line, enclosing function and the line's text."""
+
+    filename: str
+    lineno: int
+    function: str = ""
+    code: str = ""
+
+    def __str__(self) -> str:
+        return f"{os.path.basename(self.filename)}:{self.lineno}"
+
+
+def _is_internal(filename: str) -> bool:
+    return filename.startswith(_PACKAGE_DIR) or filename.startswith("<frozen")
+
+
+def user_location(skip: int = 1) -> SourceLocation | None:
+    """Return the innermost frame outside ptort_lab's own package: the user's line."""
+    frame = sys._getframe(skip)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename):
+            code = linecache.getline(filename, frame.f_lineno).strip()
+            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, code)
+        frame = frame.f_back
+    return None
+
+
+class PtortError(Exception):
+    """Base class of every ptort_lab error.
+
+    ``what`` is a full sentence naming the API and the offending values; ``where`` the user's line (found
+    automatically when not given); ``context`` names the kernel, process or sim time; ``hint`` says how to fix it.
+    """
+
+    def __init__(self, what: str, *, hint: str = "", where: SourceLocation | None = None, context: str = "",
+                 locate: bool = True) -> None:
+        self.what = what
+        self.hint = hint
+        self.where = where if where is not None or not locate else user_location(2)
+        self.context = context
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        lines = [self.what]
+        if self.where is not None:
+            lines.append(f"  at {self.where}" + (f" in {self.context}" if self.context else ""))
+            if self.where.code:
+                lines.append(f"    {self.where.code}")
+        elif self.context:
+            lines.append(f"  in {self.context}")
+        if self.hint:
+            lines.append(self.hint)
+        return "\n".join(lines)
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows exactly these lines instead of a framework traceback."""
+        return [f"{type(self).__name__}: {line}" if i == 0 else line for i, line in enumerate(str(self).splitlines())]
+
+
+class DSLUsageError(PtortError, RuntimeError):
+    """A DSL call made where it cannot work (tl.* outside @kernel, P() outside @workload, ...)."""
+
+
+class PtortTypeError(PtortError, TypeError):
+    """Shapes, dtypes, annotations or arguments that do not fit together."""
+
+
+class PtortValueError(PtortError, ValueError):
+    """A value out of its allowed range (axis size, channel depth, schedule option, ...)."""
+
+
+class PipelineError(PtortError, ValueError):
+    """connect() or a process definition found wiring that cannot run."""
+
+
+class ChannelError(PtortError, RuntimeError):
+    """A channel used in a way its state does not allow."""
+
+
+class ChannelClosed(ChannelError):
+    """A send on a channel that has been closed."""
+
+
+class ChannelFull(ChannelError):
+    """A non-blocking send on a channel with no free slot."""
+
+
+class SimulationError(PtortError, RuntimeError):
+    """The simulator could not finish a run."""
+
+
+class DeadlockError(SimulationError):
+    """No process can make progress; the message lists every blocked process and channel."""
+
+
+class KernelExecutionError(SimulationError):
+    """A kernel raised while computing its values."""
+
+
+class CapacityError(SimulationError):
+    """Tiles or channel buffers that do not fit in the modelled on-chip memory."""
+
+
+__all__ = [
+    "PtortError", "DSLUsageError", "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError",
+    "ChannelClosed", "ChannelFull", "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError",
+    "SourceLocation", "user_location",
+]

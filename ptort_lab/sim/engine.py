@@ -1,0 +1,296 @@
+"""The discrete-event engine: processes with local clocks (CSPT), FIFOs with buffer slots, wake-ups, deadlocks.
+
+Each process is a step generator (``dsl.steps``). The engine always advances the process with the smallest local
+time (a heap of ``(t, seq, proc)``, seq breaking ties so runs are deterministic), so resources shared in time (pipes,
+HBM) are claimed in time order. Channel semantics are slots: ACQUIRE takes a free slot (waiting for the consumer's
+credit), PUSH makes the token visible ``latency`` cycles later, RELEASE returns the slot ``latency`` cycles later.
+For a linear pipeline this reproduces S_k(i) = max(F_k(i-1), F_{k-1}(i) + L, F_{k+1}(i-D) + L) exactly.
+"""
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any, Callable, Iterable
+
+from ..dsl.steps import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, TASK, WAIT
+from ..errors import DeadlockError
+from .trace import Sample, Stall
+
+AFTER = 100  # (AFTER, task_ids): wait until those tasks finished (data-parallel dependencies)
+WINDOW = 101  # (WINDOW,): wait until fewer than `window` tasks are in flight
+
+
+class Proc:
+    """A running process: its step generator, local time, core, and what it is blocked on."""
+
+    __slots__ = ("name", "gen", "t", "core", "reply", "retry", "blocked", "wait_since", "done", "stall_cycles")
+
+    def __init__(self, name: str, gen: Any, core: int) -> None:
+        self.name = name
+        self.gen = gen
+        self.core = core
+        self.t = 0
+        self.reply: Any = None
+        self.retry: tuple[Any, ...] | None = None
+        self.blocked = ""
+        self.wait_since = 0
+        self.done = False
+        self.stall_cycles = 0
+
+
+class Fifo:
+    """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
+
+    __slots__ = ("name", "depth", "free", "tokens", "producers_left", "consumers", "producers", "in_use", "deltas")
+
+    def __init__(self, name: str, depth: int, producers: int) -> None:
+        self.name = name
+        self.depth = depth
+        self.free: deque[int] = deque([0] * depth)
+        self.tokens: deque[tuple[Any, int]] = deque()
+        self.producers_left = producers
+        self.consumers: deque[Proc] = deque()
+        self.producers: deque[Proc] = deque()
+        self.in_use = 0
+        self.deltas: list[tuple[int, int]] = []
+
+
+class Wakeup:
+    """The run-time side of one Event: pending signal times and the processes waiting for one."""
+
+    __slots__ = ("name", "signals", "waiters")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.signals: deque[int] = deque()
+        self.waiters: deque[Proc] = deque()
+
+
+class Engine:
+    """Run step generators in simulated time. ``run_task(task, proc, start) -> end`` prices each task."""
+
+    def __init__(self, run_task: Callable[[Any, Proc, int], int], latency_cycles: int = 0,
+                 window: int | None = None) -> None:
+        self.run_task = run_task
+        self.latency = latency_cycles
+        self.window = window
+        self.procs: list[Proc] = []
+        self.fifos: dict[int, Fifo] = {}
+        self.wakeups: dict[int, Wakeup] = {}
+        self.closes: dict[str, list[Fifo]] = {}
+        self.finished: dict[int, int] = {}
+        self.task_waiters: dict[int, list[Proc]] = {}
+        self.in_flight: list[int] = []
+        self.stalls: list[Stall] = []
+        self._heap: list[tuple[int, int, Proc]] = []
+        self._seq = 0
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+    def add_fifo(self, channel: Any, producers: int) -> Fifo:
+        f = Fifo(channel.name, channel.depth, producers)
+        self.fifos[id(channel)] = f
+        return f
+
+    def add_process(self, name: str, gen: Any, core: int, closes: Iterable[Any] = ()) -> Proc:
+        p = Proc(name, gen, core)
+        self.procs.append(p)
+        self.closes[name] = [self.fifos[id(c)] for c in closes]
+        self._push(p)
+        return p
+
+    def _push(self, p: Proc) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (p.t, self._seq, p))
+
+    def _wake(self, p: Proc, t: int, reason: str) -> None:
+        if t > p.wait_since:
+            self.stalls.append(Stall(p.name, reason, p.wait_since, t))
+            p.stall_cycles += t - p.wait_since
+        p.t = t if t > p.t else p.t
+        p.blocked = ""
+        self._push(p)
+
+    # -- main loop ----------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        heap = self._heap
+        while heap:
+            _, _, p = heapq.heappop(heap)
+            self._advance(p)
+        blocked = [p for p in self.procs if not p.done]
+        if blocked:
+            raise self._deadlock(blocked)
+        return max((p.t for p in self.procs), default=0)
+
+    def _advance(self, p: Proc) -> None:
+        send = p.gen.send
+        heap = self._heap
+        latency = self.latency
+        while True:
+            cmd = p.retry
+            if cmd is None:
+                try:
+                    cmd = send(p.reply)
+                except StopIteration:
+                    self._finish(p)
+                    return
+                p.reply = None
+            else:
+                p.retry = None
+            op = cmd[0]
+            if op == TASK:
+                if self.window is not None and not self._window_ok(p):
+                    p.retry = cmd
+                    if heap and p.t > heap[0][0]:
+                        self._push(p)
+                        return
+                    continue
+                p.t = self.run_task(cmd[1], p, p.t)
+            elif op == PULL:
+                f = self.fifos[id(cmd[1])]
+                if f.tokens:
+                    token, ts = f.tokens.popleft()
+                    if ts > p.t:
+                        self.stalls.append(Stall(p.name, f"starved on '{f.name}'", p.t, ts))
+                        p.stall_cycles += ts - p.t
+                        p.t = ts
+                    p.reply = token
+                elif f.producers_left == 0:
+                    p.reply = CLOSED
+                else:
+                    p.blocked, p.wait_since = f"consume from '{f.name}'", p.t
+                    f.consumers.append(p)
+                    return
+            elif op == ACQUIRE:
+                f = self.fifos[id(cmd[1])]
+                if f.free:
+                    ts = f.free.popleft()
+                    if ts > p.t:
+                        self.stalls.append(Stall(p.name, f"backpressure from '{f.name}'", p.t, ts))
+                        p.stall_cycles += ts - p.t
+                        p.t = ts
+                    f.in_use += 1
+                    f.deltas.append((p.t, 1))
+                else:
+                    p.blocked, p.wait_since = f"send to '{f.name}' (no free slot)", p.t
+                    f.producers.append(p)
+                    return
+            elif op == PUSH:
+                f = self.fifos[id(cmd[1])]
+                ts = p.t + latency
+                if f.consumers:
+                    c = f.consumers.popleft()
+                    c.reply = cmd[2]
+                    self._wake(c, ts, f"starved on '{f.name}'")
+                else:
+                    f.tokens.append((cmd[2], ts))
+            elif op == RELEASE:
+                f = self.fifos[id(cmd[1])]
+                ts = p.t + latency
+                f.in_use -= 1
+                f.deltas.append((ts, -1))
+                if f.producers:
+                    q = f.producers.popleft()
+                    self._wake(q, ts, f"backpressure from '{f.name}'")
+                    f.in_use += 1
+                    f.deltas.append((q.t, 1))
+                else:
+                    f.free.append(ts)
+            elif op == AFTER:
+                for tid in cmd[1]:
+                    end = self.finished.get(tid)
+                    if end is None:
+                        p.blocked, p.wait_since = f"task {tid} to finish", p.t
+                        p.retry = cmd
+                        self.task_waiters.setdefault(tid, []).append(p)
+                        return
+                    if end > p.t:
+                        self.stalls.append(Stall(p.name, f"waits for task {tid}", p.t, end))
+                        p.stall_cycles += end - p.t
+                        p.t = end
+            elif op == RECORD:
+                w = self._wakeup(cmd[1])
+                ts = p.t + latency
+                if w.waiters:
+                    self._wake(w.waiters.popleft(), ts, f"synchronize on '{w.name}'")
+                else:
+                    w.signals.append(ts)
+            elif op == WAIT:
+                w = self._wakeup(cmd[1])
+                if w.signals:
+                    ts = w.signals.popleft()
+                    if ts > p.t:
+                        self.stalls.append(Stall(p.name, f"synchronize on '{w.name}'", p.t, ts))
+                        p.stall_cycles += ts - p.t
+                        p.t = ts
+                else:
+                    p.blocked, p.wait_since = f"synchronize on '{w.name}'", p.t
+                    w.waiters.append(p)
+                    return
+            if heap and p.t > heap[0][0]:
+                self._push(p)
+                return
+
+    def _window_ok(self, p: Proc) -> bool:
+        """Hold a task until fewer than `window` are in flight; True when it may start now."""
+        flight = self.in_flight
+        while flight and flight[0] <= p.t:
+            heapq.heappop(flight)
+        if len(flight) < self.window:  # type: ignore[operator]
+            return True
+        earliest = flight[0]
+        self.stalls.append(Stall(p.name, "task window full", p.t, earliest))
+        p.stall_cycles += earliest - p.t
+        p.t = earliest
+        return False
+
+    def task_started(self, task_id: int, end: int) -> None:
+        """Called by run_task: record the end time and wake processes waiting on this task."""
+        self.finished[task_id] = end
+        if self.window is not None:
+            heapq.heappush(self.in_flight, end)
+        for w in self.task_waiters.pop(task_id, ()):
+            w.blocked = ""
+            self._push_at(w, end)
+
+    def _push_at(self, p: Proc, t: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t if t > p.t else p.t, self._seq, p))
+
+    def _wakeup(self, event: Any) -> Wakeup:
+        w = self.wakeups.get(id(event))
+        if w is None:
+            w = self.wakeups[id(event)] = Wakeup(event.name)
+        return w
+
+    def _finish(self, p: Proc) -> None:
+        p.done = True
+        for f in self.closes.get(p.name, ()):
+            f.producers_left -= 1
+            if f.producers_left == 0:
+                while f.consumers:
+                    c = f.consumers.popleft()
+                    c.reply = CLOSED
+                    self._wake(c, p.t, f"starved on '{f.name}'")
+
+    # -- results ------------------------------------------------------------------------------------------------
+    def samples(self) -> list[Sample]:
+        """Occupancy steps per channel, in time order (a slot freed at t can be taken at t: frees sort first)."""
+        out = []
+        for f in self.fifos.values():
+            level = 0
+            out.append(Sample(f.name, 0, 0))
+            for t, d in sorted(f.deltas):
+                level += d
+                out.append(Sample(f.name, t, level))
+        return out
+
+    def _deadlock(self, blocked: list[Proc]) -> DeadlockError:
+        now = max(p.t for p in blocked)
+        waits = "; ".join(f"'{p.name}' waits to {p.blocked or 'run'} (since t={p.wait_since})" for p in blocked)
+        fills = ", ".join(f"'{f.name}' {f.in_use}/{f.depth} slots in use, {len(f.tokens)} token(s) waiting"
+                          + (" (closed)" if f.producers_left == 0 else "") for f in self.fifos.values())
+        return DeadlockError(
+            f"Deadlock at t={now} cycles: no process can move. {waits}." + (f" Channels: {fills}." if fills else ""),
+            hint="Check that every consumed channel has a producer that keeps sending, that every synchronize has a "
+                 "matching record, and that no process waits on a channel it fills itself; or raise a depth.",
+            locate=False)

@@ -1,0 +1,137 @@
+"""Numeric execution of Kernel IR with numpy, op by op in each op's dtype: the executable definition of every op."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..dsl.ir import KernelIR, Literal, Op, OpKind, Value
+from ..dsl.types import Direction, TensorView
+from ..dsl.workload import Task
+from ..errors import KernelExecutionError
+
+_BINARY: dict[OpKind, Callable[[Any, Any], Any]] = {
+    OpKind.ADD: np.add, OpKind.SUB: np.subtract, OpKind.MUL: np.multiply,
+    OpKind.MAX: np.maximum, OpKind.MIN: np.minimum,
+}
+_UNARY: dict[OpKind, Callable[[Any], Any]] = {
+    OpKind.EXP: np.exp, OpKind.LOG: np.log, OpKind.SQRT: np.sqrt, OpKind.RSQRT: lambda x: 1 / np.sqrt(x),
+    OpKind.NEG: np.negative, OpKind.ABS: np.abs, OpKind.RELU: lambda x: np.maximum(x, np.zeros((), x.dtype)),
+}
+_CMP: dict[str, Callable[[Any, Any], Any]] = {
+    "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
+}
+
+
+def _value(env: dict[int, Any], a: Value | Literal) -> Any:
+    if isinstance(a, Literal):
+        return np.asarray(a.value, dtype=a.dtype.np_dtype)
+    return env[a.id]
+
+
+def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
+    """Compute one op: read operands from ``env`` (value id -> array), write its result or the destination view."""
+    k = op.kind
+    out_dtype = op.result.type.dtype.np_dtype if op.result is not None else None
+    if k is OpKind.LOAD:
+        result = np.array(_value(env, op.operands[0]), dtype=out_dtype)
+    elif k is OpKind.STORE:
+        dst, src = op.operands
+        assert isinstance(dst, Value) and dst.name is not None
+        views[dst.name][...] = _value(env, src)
+        return
+    elif k is OpKind.CAST:
+        result = _value(env, op.operands[0]).astype(out_dtype)
+    elif k in _BINARY:
+        result = _BINARY[k](_value(env, op.operands[0]), _value(env, op.operands[1]))
+    elif k is OpKind.DIV:
+        a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
+        result = np.floor_divide(a, b) if np.issubdtype(out_dtype, np.integer) else np.true_divide(a, b)
+    elif k in _UNARY:
+        result = _UNARY[k](_value(env, op.operands[0]))
+    elif k in (OpKind.ROWSUM, OpKind.ROWMEAN, OpKind.ROWMAX, OpKind.COLSUM, OpKind.COLMAX):
+        x = _value(env, op.operands[0]).astype(out_dtype)
+        axis = 1 if k.value.startswith("row") else 0
+        fn = {OpKind.ROWSUM: np.sum, OpKind.COLSUM: np.sum, OpKind.ROWMEAN: np.mean,
+              OpKind.ROWMAX: np.max, OpKind.COLMAX: np.max}[k]
+        result = fn(x, axis=axis, keepdims=True)
+    elif k is OpKind.MATMUL:
+        acc_dtype = out_dtype
+        a = _value(env, op.operands[0]).astype(acc_dtype)
+        b = _value(env, op.operands[1]).astype(acc_dtype)
+        result = np.matmul(a, b)
+        if len(op.operands) == 3:
+            result = result + _value(env, op.operands[2])
+    elif k is OpKind.CMP:
+        result = _CMP[op.attr("cmp")](_value(env, op.operands[0]), _value(env, op.operands[1]))
+    elif k is OpKind.WHERE:
+        m, a, b = (_value(env, x) for x in op.operands)
+        result = np.where(m != 0, a, b)
+    elif k is OpKind.FULL:
+        assert op.result is not None
+        result = np.full(op.result.type.shape, _value(env, op.operands[0]), dtype=out_dtype)
+    else:  # pragma: no cover - the enum is closed
+        raise NotImplementedError(k)
+    assert op.result is not None
+    env[op.result.id] = np.asarray(result).astype(out_dtype, copy=False)
+
+
+def bind_views(task: Task) -> dict[str, np.ndarray]:
+    """The numpy views a task's tensor arguments stand for (allocating zero tensors on first use)."""
+    views = {}
+    for name, arg in task.resources.items():
+        if isinstance(arg, TensorView):
+            views[name] = arg.base.allocate()[arg.index] if arg.index else arg.base.allocate()
+    return views
+
+
+def run_kernel(ir: KernelIR, task: Task) -> None:
+    """Run ``ir`` on the task's tensors: loads read the views, stores write them in place."""
+    views = bind_views(task)
+    env: dict[int, Any] = {}
+    for p in ir.params:
+        if p.value is None:
+            continue
+        if p.name not in task.resources:
+            raise KernelExecutionError(f"task {task.id} ({task.kernel}) has no argument for parameter '{p.name}'.",
+                                       hint=f"Pass {p.name}=... when launching {task.kernel}.", where=task.loc,
+                                       locate=False)
+        if p.is_tile:
+            env[p.value.id] = views[p.name]
+        else:
+            env[p.value.id] = np.asarray(task.resources[p.name], dtype=p.type.dtype.np_dtype)
+    for op in ir.ops:
+        try:
+            eval_op(op, env, views)
+        except (FloatingPointError, ValueError, TypeError) as e:
+            raise KernelExecutionError(f"kernel '{ir.name}' failed at `{op}` on task {task.id}: {e}.",
+                                       hint="Check the operand values (e.g. log of negatives, division by zero).",
+                                       where=op.loc, locate=False) from e
+
+
+def constexpr_args(task: Task) -> dict[str, Any]:
+    kernel = task.kernel_ref
+    if kernel is None:
+        return {}
+    return {k: v for k, v in task.resources.items() if k in kernel.constexpr_params}
+
+
+def run_task(task: Task) -> KernelIR | None:
+    """Compute one task's values; returns the IR it ran (None for a named task with a pinned cost only)."""
+    kernel = task.kernel_ref
+    if kernel is None:
+        if task.cycles is not None:
+            return None
+        raise KernelExecutionError(
+            f"task {task.id} names kernel {task.kernel!r} by string, so there is nothing to compute.",
+            hint="Pass the @kernel object to task(...) (task(my_kernel, [t], {...})), or pin a cost with cycles=.",
+            where=task.loc, locate=False)
+    ir = kernel.trace(**constexpr_args(task))
+    with np.errstate(all="ignore"):
+        run_kernel(ir, task)
+    return ir
+
+
+def is_written(ir: KernelIR, name: str) -> bool:
+    p = ir.param(name)
+    return p.direction in (Direction.OUT, Direction.INOUT)

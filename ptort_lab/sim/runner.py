@@ -1,0 +1,195 @@
+"""simulate(workload): run a pipeline or a data-parallel workload on the engine, computing values and time."""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+from ..dsl.csp import channel_uses
+from ..dsl.ir import KernelIR
+from ..dsl.steps import TASK, enumerate_tasks, pipeline_of, steps
+from ..dsl.workload import Task, Workload
+from ..errors import PtortValueError
+from . import numerics
+from .deps import infer_dependencies
+from .engine import AFTER, Engine, Proc
+from .trace import Span, Trace
+
+
+class CostModel(Protocol):
+    """Prices one task: given its IR, core and start cycle, return its end cycle and the spans it occupied."""
+
+    clock_hz: float
+
+    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str) -> tuple[int, list[Span]]:
+        ...
+
+
+@dataclass
+class PinnedCosts:
+    """Every task costs its pinned cycles (``@kernel(cycles=)`` / ``task(..., cycles=)``) or ``default_cycles``."""
+
+    default_cycles: int = 0
+    clock_hz: float = 1.8e9
+
+    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str) -> tuple[int, list[Span]]:
+        cycles = task.cycles if task.cycles is not None else self.default_cycles
+        index = task.params[0] if task.params else task.id
+        return start + cycles, [Span(core, lane, task.kernel, index, start, start + cycles, 0, lane, task.id)]
+
+
+@dataclass
+class RunOptions:
+    """Knobs of one simulation run."""
+
+    channel_latency_cycles: int = 0
+    placement: Any = None
+    compute_values: bool = True
+
+
+@dataclass
+class Run:
+    """The outcome of one simulation: the trace, every task in execution order, and the per-process clocks."""
+
+    trace: Trace
+    tasks: list[Task] = field(default_factory=list)
+    stall_cycles: dict[str, int] = field(default_factory=dict)
+
+
+def _placement(procs: list[Any], placement: Any) -> dict[str, int]:
+    if placement is None:
+        return {p.name: i for i, p in enumerate(procs)}
+    if placement == "shared":
+        return {p.name: 0 for p in procs}
+    if isinstance(placement, dict):
+        unknown = set(placement) - {p.name for p in procs}
+        if unknown:
+            raise PtortValueError(f"placement names unknown process(es) {sorted(unknown)}.",
+                                  hint=f"Processes are {', '.join(p.name for p in procs)}.")
+        out, free = {}, 0
+        used = set(placement.values())
+        for p in procs:
+            if p.name in placement:
+                out[p.name] = int(placement[p.name])
+            else:
+                while free in used:
+                    free += 1
+                out[p.name] = free
+                used.add(free)
+        return out
+    raise PtortValueError(f"placement must be None, 'shared' or a dict process -> core, got {placement!r}.",
+                          hint='Use .place("shared") to put every stage on one core.')
+
+
+def _mix(key: int) -> int:
+    # splitmix64 finaliser: a real hash, so structured keys spread over cores (affinity keeps them together).
+    z = (key + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
+
+
+def assign_cores(tasks: list[Task], schedule: Any) -> tuple[int, list[int] | None]:
+    """(number of cores, core of each task); None assignments mean dynamic (work stealing)."""
+    policy = schedule.dispatch
+    streams = schedule.stream_count or 0
+    if policy is None:
+        return 1, [0] * len(tasks)
+    n = policy.num_cores or streams or 1
+    if policy.kind == "work_steal":
+        return n, None
+    if policy.kind == "round_robin":
+        return n, [i % n for i in range(len(tasks))]
+    out = []
+    for t in tasks:
+        key = policy.key_fn(t)  # type: ignore[misc]
+        try:
+            key = int(key)
+        except (TypeError, ValueError):
+            raise PtortValueError(f"DispatchPolicy.{policy.kind} key function returned {key!r} for task {t.id}; it "
+                                  "must return an int.", hint='Return a loop binding, e.g. lambda t: t.get("b").',
+                                  where=t.loc, locate=False) from None
+        out.append((_mix(key) if policy.kind == "hash" else key) % n)
+    return n, out
+
+
+def simulate(workload: Workload, cost_model: CostModel | None = None, options: RunOptions | None = None) -> Run:
+    """Run ``workload`` (a Pipeline, a P.pipe() block, or a data-parallel workload): values and time."""
+    cost = cost_model or PinnedCosts()
+    opts = options or RunOptions()
+    window = workload._schedule.window.size if workload._schedule.window is not None else None
+    trace = Trace(clock_hz=cost.clock_hz)
+    run = Run(trace)
+    counter = [0]
+    pipe = pipeline_of(workload)
+    engine: Engine
+
+    def run_task(task: Task, proc: Proc, start: int) -> int:
+        if pipe is not None:
+            task.id = counter[0]
+            counter[0] += 1
+            task.process = proc.name
+        ir = numerics.run_task(task) if opts.compute_values else None
+        end, spans = cost.task_timing(task, ir, proc.core, start, proc.name)
+        trace.spans.extend(spans)
+        run.tasks.append(task)
+        engine.task_started(task.id, end)
+        return end
+
+    engine = Engine(run_task, opts.channel_latency_cycles, window)
+    if pipe is not None:
+        procs = list(pipe.fields["processes"])
+        for c in pipe.fields["channels"]:
+            engine.add_fifo(c, sum(1 for p in procs if any(c is d for d in p.produces)))
+            trace.channels[c.name] = c.depth
+        cores = _placement(procs, opts.placement if opts.placement is not None else workload._schedule.placement)
+        for p in procs:
+            engine.add_process(p.name, steps(p.workload, {}), cores[p.name], p.produces)
+            trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
+        trace.mode = "pipeline"
+    else:
+        tasks = enumerate_tasks(workload)
+        deps = infer_dependencies(tasks)
+        n, assignment = assign_cores(tasks, workload._schedule)
+        trace.mode = "data-parallel"
+        if assignment is None:
+            queue = deque(zip(tasks, deps))
+            for c in range(n):
+                engine.add_process(f"core{c}", _stealing(queue), c)
+                trace.cores[c] = f"core{c}"
+        else:
+            per_core: dict[int, list[tuple[Task, list[int]]]] = {}
+            for t, d, c in zip(tasks, deps, assignment):
+                per_core.setdefault(c, []).append((t, d))
+            for c in sorted(per_core):
+                engine.add_process(f"core{c}", _in_order(per_core[c]), c)
+                trace.cores[c] = f"core{c}"
+    trace.processes = [p.name for p in engine.procs]
+    makespan = engine.run()
+    trace.makespan = max([makespan] + [s.end for s in trace.spans])
+    trace.samples = engine.samples()
+    trace.stalls = engine.stalls
+    trace.process_end = {p.name: p.t for p in engine.procs}
+    trace.spans.sort(key=lambda s: (s.start, s.core, s.lane, s.task_id))
+    run.stall_cycles = {p.name: p.stall_cycles for p in engine.procs}
+    if pipe is None:
+        run.tasks.sort(key=lambda t: t.id)
+    return run
+
+
+def _in_order(items: list[tuple[Task, list[int]]]) -> Iterator[tuple[Any, ...]]:
+    for task, deps in items:
+        if deps:
+            yield (AFTER, deps)
+        yield (TASK, task)
+
+
+def _stealing(queue: deque[tuple[Task, list[int]]]) -> Iterator[tuple[Any, ...]]:
+    while queue:
+        task, deps = queue.popleft()
+        if deps:
+            yield (AFTER, deps)
+        yield (TASK, task)
+
+
+__all__ = ["simulate", "Run", "RunOptions", "PinnedCosts", "CostModel", "assign_cores", "channel_uses"]

@@ -1,0 +1,113 @@
+"""Run statistics from a Trace: makespan, busy shares per lane and core, overlap, stalls, bytes moved."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from .trace import Span, Trace
+
+
+def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(intervals):
+        if e <= s:
+            continue
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def busy_cycles(spans: Iterable[Span]) -> int:
+    return sum(e - s for s, e in _merge((sp.start, sp.end) for sp in spans))
+
+
+def overlap_cycles(groups: dict[str, list[Span]]) -> tuple[int, int]:
+    """(cycles when >= 2 groups are busy, cycles when >= 1 is busy)."""
+    events: list[tuple[int, int]] = []
+    for spans in groups.values():
+        for s, e in _merge((sp.start, sp.end) for sp in spans):
+            events.append((s, 1))
+            events.append((e, -1))
+    events.sort()
+    level = 0
+    last = 0
+    multi = any_busy = 0
+    for t, d in events:
+        if level >= 2:
+            multi += t - last
+        if level >= 1:
+            any_busy += t - last
+        level += d
+        last = t
+    return multi, any_busy
+
+
+@dataclass
+class ProgramStats:
+    """What one execution cost. ``summary()`` prints a short deterministic table."""
+
+    total_cycles: int = 0
+    time_us: float = 0.0
+    task_count: int = 0
+    mode: str = ""
+    clock_hz: float = 1.8e9
+    lane_busy_pct: dict[str, float] = field(default_factory=dict)
+    core_busy_pct: dict[int, float] = field(default_factory=dict)
+    stage_busy_pct: dict[str, float] = field(default_factory=dict)
+    overlap_pct: float = 0.0
+    stall_cycles: dict[str, int] = field(default_factory=dict)
+    bytes_moved: int = 0
+    compile_time_ms: float = 0.0
+    execute_time_ms: float = 0.0
+
+    @property
+    def parallel_tasks(self) -> int:
+        return self.task_count
+
+    def summary(self) -> str:
+        lines = [f"{self.mode} run: {self.total_cycles} cycles = {self.time_us:.3f} us at "
+                 f"{self.clock_hz / 1e9:g} GHz, {self.task_count} tasks, overlap {self.overlap_pct:.1f}%"]
+        if self.bytes_moved:
+            lines.append(f"  bytes moved: {self.bytes_moved}")
+        if self.stage_busy_pct:
+            lines.append("  stage            busy%   stall cycles")
+            for name, pct in self.stage_busy_pct.items():
+                lines.append(f"  {name:<16} {pct:5.1f}   {self.stall_cycles.get(name, 0)}")
+        if self.lane_busy_pct and set(self.lane_busy_pct) != set(self.stage_busy_pct):
+            lines.append("  pipe             busy%")
+            for name, pct in self.lane_busy_pct.items():
+                lines.append(f"  {name:<16} {pct:5.1f}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int]) -> ProgramStats:
+    total = trace.makespan
+    pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
+    lanes: dict[str, list[Span]] = {}
+    stages: dict[str, list[Span]] = {}
+    cores: dict[int, list[Span]] = {}
+    for sp in trace.spans:
+        lanes.setdefault(sp.lane, []).append(sp)
+        stages.setdefault(sp.process or sp.lane, []).append(sp)
+        cores.setdefault(sp.core, []).append(sp)
+    multi, _ = overlap_cycles(stages)
+    return ProgramStats(
+        total_cycles=total,
+        time_us=total / trace.clock_hz * 1e6,
+        task_count=task_count,
+        mode=trace.mode,
+        clock_hz=trace.clock_hz,
+        lane_busy_pct={k: pct(busy_cycles(v)) for k, v in lanes.items()},
+        core_busy_pct={k: pct(busy_cycles(v)) for k, v in sorted(cores.items())},
+        stage_busy_pct={k: pct(busy_cycles(stages.get(k, []))) for k in trace.processes} if trace.mode == "pipeline"
+        else {k: pct(busy_cycles(v)) for k, v in stages.items()},
+        overlap_pct=pct(multi),
+        stall_cycles=dict(stall_cycles),
+        bytes_moved=sum(sp.bytes for sp in trace.spans),
+    )
