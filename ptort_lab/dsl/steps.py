@@ -1,45 +1,74 @@
 """Process bodies as step generators: what a body does, in order, as commands a driver carries out.
 
-A body yields ``(TASK, task)``, ``(ACQUIRE, channel)``, ``(PUSH, channel, token)``, ``(PULL, channel)`` (the driver
-sends back the token, or CLOSED), ``(RELEASE, channel)``, ``(RECORD, event)`` and ``(WAIT, event)``. Only a driver
-knows what a command costs or whether it blocks: the simulator runs them in simulated time; ``enumerate_tasks`` here
-runs them with unbounded buffers and no time to list tasks.
+A body yields ``(TASK, task)``; ``(SEND, channel, task, token)`` (take a free slot, run the task into it, pass the
+token on); ``(ACQUIRE, channel)`` ... ``(PUSH, channel, token)`` (the same around a non-task body); ``(PULL, channel,
+release)`` (first free the slot of the previous token when ``release``; the driver sends back the next token, or
+CLOSED); ``(RECORD, event)`` and ``(WAIT, event)``. Only a driver knows what a command costs or whether it blocks:
+the simulator runs them in simulated time; ``enumerate_tasks`` here runs them with unbounded buffers and no time.
+Common leaf bodies (a task, a send of a task) are run inline, since these loops are the simulator's inner loop.
 """
 from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Any, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 from ..errors import DeadlockError, DSLUsageError, PtortTypeError
-from .expr import evaluate
+from .expr import Expr, LoopVar, evaluate
 from .types import TensorView
 from .workload import Task, Workload, resolve_select_source
 
-TASK, ACQUIRE, PUSH, PULL, RELEASE, RECORD, WAIT = range(7)
+TASK, SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT = range(7)
 CLOSED = object()
 
 Steps = Generator[tuple[Any, ...], Any, None]
 
 
-def make_task(node: Workload, bindings: dict[str, Any]) -> Task:
-    """The concrete Task a task node stands for under ``bindings``."""
+def _getter(value: Any) -> Callable[[dict[str, Any]], Any]:
+    if isinstance(value, LoopVar):
+        name = value.name
+        return lambda b: b[name]
+    if isinstance(value, Expr):
+        return value.evaluate
+    return lambda b: value
+
+
+def _view_maker(view: TensorView) -> Callable[[dict[str, Any]], TensorView]:
+    if not view.is_symbolic:
+        return lambda b: view
+    base = view.base
+    return lambda b: TensorView(base, view.resolve(b))
+
+
+def task_factory(node: Workload) -> Callable[[dict[str, Any]], Task]:
+    """A function building the concrete Task of a task node under loop bindings (cached on the node)."""
     f = node.fields
+    cached = f.get("_factory")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     kernel = f["kernel"]
-    params = [evaluate(p, bindings) for p in f["params"]]
+    name = kernel if isinstance(kernel, str) else kernel.name
+    kref = None if isinstance(kernel, str) else kernel
+    cycles, loc = f.get("cycles"), node.loc
+    params = [_getter(p) for p in f["params"]]
     res = f["resources"]
     if isinstance(res, dict):
-        resolved: Any = {}
-        for k, v in res.items():
-            if isinstance(v, TensorView):
-                resolved[k] = TensorView(v.base, v.resolve(bindings)) if v.index else v
-            else:
-                resolved[k] = evaluate(v, bindings)
+        makers = [(k, _view_maker(v) if isinstance(v, TensorView) else _getter(v)) for k, v in res.items()]
+
+        def make(b: dict[str, Any]) -> Task:
+            return Task(name, [g(b) for g in params], {k: m(b) for k, m in makers}, 0, dict(b), kref, cycles, loc)
     else:
-        resolved = [TensorView(v.base, v.resolve(bindings)) if isinstance(v, TensorView) else v for v in res]
-    name = kernel if isinstance(kernel, str) else kernel.name
-    return Task(name, params, resolved, 0, dict(bindings), None if isinstance(kernel, str) else kernel,
-                f.get("cycles"), node.loc)
+        items = [_view_maker(v) if isinstance(v, TensorView) else _getter(v) for v in res]
+
+        def make(b: dict[str, Any]) -> Task:
+            return Task(name, [g(b) for g in params], [m(b) for m in items], 0, dict(b), kref, cycles, loc)
+    f["_factory"] = make
+    return make
+
+
+def make_task(node: Workload, bindings: dict[str, Any]) -> Task:
+    """The concrete Task a task node stands for under ``bindings``."""
+    return task_factory(node)(bindings)
 
 
 def _points(axes: tuple[Any, ...], bindings: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
@@ -51,6 +80,21 @@ def _points(axes: tuple[Any, ...], bindings: dict[str, Any]) -> Iterator[tuple[A
         yield tuple(v for part in combo for v in part)
 
 
+def _leaf(node: Workload) -> tuple[int, Any, Any, Any] | None:
+    """(TASK, factory, -, -) or (SEND, factory, channel, token) for bodies run inline; None otherwise."""
+    if node.kind == "task":
+        return (TASK, task_factory(node), None, None)
+    if node.kind == "send" and isinstance(node.fields["value"], Workload) and node.fields["value"].kind == "task":
+        return (SEND, task_factory(node.fields["value"]), node.fields["channel"], node.fields["token"])
+    return None
+
+
+def _token(task: Task, token: Any, bindings: dict[str, Any]) -> Any:
+    if token is not None:
+        return evaluate(token, bindings)
+    return task.params[0] if task.params else None
+
+
 def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
     """Walk ``node`` under ``bindings`` and yield its commands in program order."""
     kind = node.kind
@@ -60,10 +104,27 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
     elif kind in ("parallel_for", "for_each", "select"):
         names = [v.name for v in f["vars"]]
         body = f["body"]
-        for point in _points(f["axes"], bindings):
+        leaf = _leaf(body)
+        axes = f["axes"]
+        if len(names) == 1 and len(axes) == 1:  # the common 1-D loop, without tuple packing per point
+            name = names[0]
+            points: Any = ((v,) for v in resolve_select_source(axes[0], bindings))
+        else:
+            name = None
+            points = _points(axes, bindings)
+        for point in points:
             inner = dict(bindings)
-            inner.update(zip(names, point))
-            yield from steps(body, inner)
+            if name is not None:
+                inner[name] = point[0]
+            else:
+                inner.update(zip(names, point))
+            if leaf is None:
+                yield from steps(body, inner)
+            elif leaf[0] == TASK:
+                yield (TASK, leaf[1](inner))
+            else:
+                task = leaf[1](inner)
+                yield (SEND, leaf[2], task, _token(task, leaf[3], inner))
     elif kind in ("combine", "sequential"):
         for child in f["children"]:
             yield from steps(child, bindings)
@@ -73,30 +134,33 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
             else evaluate(pred, bindings)
         yield from steps(f["then"] if value else f["otherwise"], bindings)
     elif kind == "send":
-        ch, value = f["channel"], f["value"]
-        yield (ACQUIRE, ch)
-        token = f["token"]
-        if isinstance(value, Workload):
-            if value.kind == "task":
-                task = make_task(value, bindings)
-                yield (TASK, task)
-                if token is None and task.params:
-                    token = task.params[0]
-            else:
+        ch, value, token = f["channel"], f["value"], f["token"]
+        if isinstance(value, Workload) and value.kind == "task":
+            task = make_task(value, bindings)
+            yield (SEND, ch, task, _token(task, token, bindings))
+        else:
+            yield (ACQUIRE, ch)
+            if isinstance(value, Workload):
                 yield from steps(value, bindings)
-        elif token is None:
-            token = evaluate(value, bindings)
-        yield (PUSH, ch, evaluate(token, bindings))
+            elif token is None:
+                token = value
+            yield (PUSH, ch, evaluate(token, bindings))
     elif kind == "consume":
         ch, name, body = f["channel"], f["var"].name, f["body"]
-        while True:
-            token = yield (PULL, ch)
-            if token is CLOSED:
-                break
+        leaf = _leaf(body)
+        first, more = (PULL, ch, False), (PULL, ch, True)
+        token = yield first
+        while token is not CLOSED:
             inner = dict(bindings)
             inner[name] = token
-            yield from steps(body, inner)
-            yield (RELEASE, ch)
+            if leaf is None:
+                yield from steps(body, inner)
+            elif leaf[0] == TASK:
+                yield (TASK, leaf[1](inner))
+            else:
+                task = leaf[1](inner)
+                yield (SEND, leaf[2], task, _token(task, leaf[3], inner))
+            token = yield more
     elif kind == "record":
         yield (RECORD, f["event"])
     elif kind == "wait":
@@ -126,7 +190,7 @@ def enumerate_tasks(w: Workload) -> list[Task]:
         for cmd in steps(w, {}):
             if cmd[0] == TASK:
                 tasks.append(cmd[1])
-            elif cmd[0] in (ACQUIRE, PUSH, PULL, RELEASE, RECORD, WAIT):
+            elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT):
                 raise DSLUsageError(
                     "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
                     hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().")
@@ -175,6 +239,10 @@ def run_dataflow(pipe: Workload) -> list[Task]:
                 if op == TASK:
                     cmd[1].process = p.name
                     tasks.append(cmd[1])
+                elif op == SEND:
+                    cmd[2].process = p.name
+                    tasks.append(cmd[2])
+                    queues.setdefault(id(cmd[1]), deque()).append(cmd[3])
                 elif op == PUSH:
                     queues.setdefault(id(cmd[1]), deque()).append(cmd[2])
                 elif op == PULL:
@@ -200,7 +268,10 @@ def run_dataflow(pipe: Workload) -> list[Task]:
                 progressed = True
         if not progressed:
             waits = "; ".join(f"'{n}' waits to {w}" for n, w in blocked_on.items() if n not in done)
-            raise DeadlockError(f"the pipeline can never finish: {waits}.",
+            fills = ", ".join(f"'{c.name}' {len(queues.get(id(c), ()))} token(s) waiting"
+                              + (" (closed)" if producers_left.get(id(c), 0) == 0 else "")
+                              for c in pipe.fields["channels"])
+            raise DeadlockError(f"the pipeline can never finish: {waits}." + (f" Channels: {fills}." if fills else ""),
                                 hint="Check that every consumed channel has a producer that sends, and that every "
                                      "synchronize has a matching record.", where=pipe.loc, locate=pipe.loc is None)
     return tasks

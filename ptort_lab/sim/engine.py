@@ -1,18 +1,23 @@
 """The discrete-event engine: processes with local clocks (CSPT), FIFOs with buffer slots, wake-ups, deadlocks.
 
-Each process is a step generator (``dsl.steps``). The engine always advances the process with the smallest local
-time (a heap of ``(t, seq, proc)``, seq breaking ties so runs are deterministic), so resources shared in time (pipes,
-HBM) are claimed in time order. Channel semantics are slots: ACQUIRE takes a free slot (waiting for the consumer's
-credit), PUSH makes the token visible ``latency`` cycles later, RELEASE returns the slot ``latency`` cycles later.
-For a linear pipeline this reproduces S_k(i) = max(F_k(i-1), F_{k-1}(i) + L, F_{k+1}(i-D) + L) exactly.
+Each process is a step generator (``dsl.steps``). Channel semantics are slots: SEND/ACQUIRE take a free slot
+(waiting for the consumer's credit), the token becomes visible ``latency`` cycles after the producer finished, and
+PULL(release) returns the previous token's slot ``latency`` cycles after the consumer finished with it. For a
+linear pipeline this reproduces S_k(i) = max(F_k(i-1), F_{k-1}(i) + L, F_{k+1}(i-D) + L) exactly.
+
+Scheduling: when processes share resources whose price depends on global time (pipes of one core, HBM), the
+engine always advances the process with the smallest local time (a heap of ``(t, seq, proc)``, seq breaking ties
+so runs are deterministic). When they do not (pinned costs), every time is fixed by timestamps alone, so the engine
+runs each process until it blocks (Kahn/DAM style) and skips the heap: same times, far fewer steps.
 """
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from typing import Any, Callable, Iterable
 
-from ..dsl.steps import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, TASK, WAIT
+from ..dsl.steps import ACQUIRE, CLOSED, PULL, PUSH, RECORD, SEND, TASK, WAIT
 from ..errors import DeadlockError
 from .trace import Sample, Stall
 
@@ -23,7 +28,8 @@ WINDOW = 101  # (WINDOW,): wait until fewer than `window` tasks are in flight
 class Proc:
     """A running process: its step generator, local time, core, and what it is blocked on."""
 
-    __slots__ = ("name", "gen", "t", "core", "reply", "retry", "blocked", "wait_since", "done", "stall_cycles")
+    __slots__ = ("name", "gen", "t", "core", "reply", "retry", "blocked", "wait_since", "done", "stall_cycles",
+                 "last_end", "granted")
 
     def __init__(self, name: str, gen: Any, core: int) -> None:
         self.name = name
@@ -36,6 +42,8 @@ class Proc:
         self.wait_since = 0
         self.done = False
         self.stall_cycles = 0
+        self.last_end = 0  # when its latest task finishes (a process may issue ahead of its tasks' ends)
+        self.granted = False  # a slot was handed to it while it waited in SEND/ACQUIRE
 
 
 class Fifo:
@@ -67,11 +75,18 @@ class Wakeup:
 
 
 class Engine:
-    """Run step generators in simulated time. ``run_task(task, proc, start) -> end`` prices each task."""
+    """Run step generators in simulated time.
 
-    def __init__(self, run_task: Callable[[Any, Proc, int], int], latency_cycles: int = 0,
-                 window: int | None = None) -> None:
+    ``run_task(task, proc, start) -> (issue_done, end)`` prices each task: the process continues at ``issue_done``
+    (equal to ``end`` for a sequential process; earlier when a core may issue its next task while this one runs),
+    and anything it passes on afterwards (tokens, credits, signals) is stamped no earlier than ``end``.
+    """
+
+    def __init__(self, run_task: Callable[[Any, Proc, int], tuple[int, int]], latency_cycles: int = 0,
+                 window: int | None = None, time_ordered: bool = True) -> None:
         self.run_task = run_task
+        self.time_ordered = time_ordered or window is not None
+        self._ready: deque[Proc] = deque()
         self.latency = latency_cycles
         self.window = window
         self.procs: list[Proc] = []
@@ -99,8 +114,11 @@ class Engine:
         return p
 
     def _push(self, p: Proc) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (p.t, self._seq, p))
+        if self.time_ordered:
+            self._seq += 1
+            heapq.heappush(self._heap, (p.t, self._seq, p))
+        else:
+            self._ready.append(p)
 
     def _wake(self, p: Proc, t: int, reason: str) -> None:
         if t > p.wait_since:
@@ -112,9 +130,9 @@ class Engine:
 
     # -- main loop ----------------------------------------------------------------------------------------------
     def run(self) -> int:
-        heap = self._heap
-        while heap:
-            _, _, p = heapq.heappop(heap)
+        heap, ready = self._heap, self._ready
+        while heap or ready:
+            p = heapq.heappop(heap)[2] if heap else ready.popleft()
             self._advance(p)
         blocked = [p for p in self.procs if not p.done]
         if blocked:
@@ -124,7 +142,9 @@ class Engine:
     def _advance(self, p: Proc) -> None:
         send = p.gen.send
         heap = self._heap
+        fifos = self.fifos
         latency = self.latency
+        stalls = self.stalls
         while True:
             cmd = p.retry
             if cmd is None:
@@ -137,20 +157,39 @@ class Engine:
             else:
                 p.retry = None
             op = cmd[0]
-            if op == TASK:
-                if self.window is not None and not self._window_ok(p):
-                    p.retry = cmd
-                    if heap and p.t > heap[0][0]:
-                        self._push(p)
-                        return
-                    continue
-                p.t = self.run_task(cmd[1], p, p.t)
+            if op == SEND or op == ACQUIRE:
+                f = fifos[id(cmd[1])]
+                if p.granted:
+                    p.granted = False
+                elif f.free:
+                    ts = f.free.popleft()
+                    if ts > p.t:
+                        stalls.append(Stall(p.name, f"backpressure from '{f.name}'", p.t, ts))
+                        p.stall_cycles += ts - p.t
+                        p.t = ts
+                    f.in_use += 1
+                    f.deltas.append((p.t, 1))
+                else:
+                    p.blocked, p.wait_since, p.retry = f"send to '{f.name}' (no free slot)", p.t, cmd
+                    f.producers.append(p)
+                    return
+                if op == SEND:
+                    if self.window is not None and not self._window_ok(p):
+                        p.granted, p.retry = True, cmd
+                    else:
+                        issued, end = self.run_task(cmd[2], p, p.t)
+                        p.t = issued
+                        if end > p.last_end:
+                            p.last_end = end
+                        self._deliver(f, cmd[3], (issued if issued > p.last_end else p.last_end) + latency)
             elif op == PULL:
-                f = self.fifos[id(cmd[1])]
+                f = fifos[id(cmd[1])]
+                if cmd[2]:
+                    self._credit(f, (p.t if p.t > p.last_end else p.last_end) + latency)
                 if f.tokens:
                     token, ts = f.tokens.popleft()
                     if ts > p.t:
-                        self.stalls.append(Stall(p.name, f"starved on '{f.name}'", p.t, ts))
+                        stalls.append(Stall(p.name, f"starved on '{f.name}'", p.t, ts))
                         p.stall_cycles += ts - p.t
                         p.t = ts
                     p.reply = token
@@ -160,41 +199,16 @@ class Engine:
                     p.blocked, p.wait_since = f"consume from '{f.name}'", p.t
                     f.consumers.append(p)
                     return
-            elif op == ACQUIRE:
-                f = self.fifos[id(cmd[1])]
-                if f.free:
-                    ts = f.free.popleft()
-                    if ts > p.t:
-                        self.stalls.append(Stall(p.name, f"backpressure from '{f.name}'", p.t, ts))
-                        p.stall_cycles += ts - p.t
-                        p.t = ts
-                    f.in_use += 1
-                    f.deltas.append((p.t, 1))
+            elif op == TASK:
+                if self.window is not None and not self._window_ok(p):
+                    p.retry = cmd
                 else:
-                    p.blocked, p.wait_since = f"send to '{f.name}' (no free slot)", p.t
-                    f.producers.append(p)
-                    return
+                    issued, end = self.run_task(cmd[1], p, p.t)
+                    p.t = issued
+                    if end > p.last_end:
+                        p.last_end = end
             elif op == PUSH:
-                f = self.fifos[id(cmd[1])]
-                ts = p.t + latency
-                if f.consumers:
-                    c = f.consumers.popleft()
-                    c.reply = cmd[2]
-                    self._wake(c, ts, f"starved on '{f.name}'")
-                else:
-                    f.tokens.append((cmd[2], ts))
-            elif op == RELEASE:
-                f = self.fifos[id(cmd[1])]
-                ts = p.t + latency
-                f.in_use -= 1
-                f.deltas.append((ts, -1))
-                if f.producers:
-                    q = f.producers.popleft()
-                    self._wake(q, ts, f"backpressure from '{f.name}'")
-                    f.in_use += 1
-                    f.deltas.append((q.t, 1))
-                else:
-                    f.free.append(ts)
+                self._deliver(fifos[id(cmd[1])], cmd[2], (p.t if p.t > p.last_end else p.last_end) + latency)
             elif op == AFTER:
                 for tid in cmd[1]:
                     end = self.finished.get(tid)
@@ -204,12 +218,12 @@ class Engine:
                         self.task_waiters.setdefault(tid, []).append(p)
                         return
                     if end > p.t:
-                        self.stalls.append(Stall(p.name, f"waits for task {tid}", p.t, end))
+                        stalls.append(Stall(p.name, f"waits for task {tid}", p.t, end))
                         p.stall_cycles += end - p.t
                         p.t = end
             elif op == RECORD:
                 w = self._wakeup(cmd[1])
-                ts = p.t + latency
+                ts = (p.t if p.t > p.last_end else p.last_end) + latency
                 if w.waiters:
                     self._wake(w.waiters.popleft(), ts, f"synchronize on '{w.name}'")
                 else:
@@ -219,7 +233,7 @@ class Engine:
                 if w.signals:
                     ts = w.signals.popleft()
                     if ts > p.t:
-                        self.stalls.append(Stall(p.name, f"synchronize on '{w.name}'", p.t, ts))
+                        stalls.append(Stall(p.name, f"synchronize on '{w.name}'", p.t, ts))
                         p.stall_cycles += ts - p.t
                         p.t = ts
                 else:
@@ -229,6 +243,28 @@ class Engine:
             if heap and p.t > heap[0][0]:
                 self._push(p)
                 return
+
+    def _deliver(self, f: Fifo, token: Any, ts: int) -> None:
+        """A token becomes visible at ``ts``: hand it to a waiting consumer or queue it."""
+        if f.consumers:
+            c = f.consumers.popleft()
+            c.reply = token
+            self._wake(c, ts, f"starved on '{f.name}'")
+        else:
+            f.tokens.append((token, ts))
+
+    def _credit(self, f: Fifo, ts: int) -> None:
+        """A slot becomes free at ``ts``: grant it to a waiting producer or keep it."""
+        f.in_use -= 1
+        f.deltas.append((ts, -1))
+        if f.producers:
+            q = f.producers.popleft()
+            q.granted = True
+            self._wake(q, ts, f"backpressure from '{f.name}'")
+            f.in_use += 1
+            f.deltas.append((q.t, 1))
+        else:
+            f.free.append(ts)
 
     def _window_ok(self, p: Proc) -> bool:
         """Hold a task until fewer than `window` are in flight; True when it may start now."""
@@ -253,8 +289,11 @@ class Engine:
             self._push_at(w, end)
 
     def _push_at(self, p: Proc, t: int) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (t if t > p.t else p.t, self._seq, p))
+        if self.time_ordered:
+            self._seq += 1
+            heapq.heappush(self._heap, (t if t > p.t else p.t, self._seq, p))
+        else:
+            self._ready.append(p)
 
     def _wakeup(self, event: Any) -> Wakeup:
         w = self.wakeups.get(id(event))
@@ -264,6 +303,8 @@ class Engine:
 
     def _finish(self, p: Proc) -> None:
         p.done = True
+        if p.last_end > p.t:
+            p.t = p.last_end
         for f in self.closes.get(p.name, ()):
             f.producers_left -= 1
             if f.producers_left == 0:
@@ -277,11 +318,10 @@ class Engine:
         """Occupancy steps per channel, in time order (a slot freed at t can be taken at t: frees sort first)."""
         out = []
         for f in self.fifos.values():
-            level = 0
             out.append(Sample(f.name, 0, 0))
-            for t, d in sorted(f.deltas):
-                level += d
-                out.append(Sample(f.name, t, level))
+            if f.deltas:
+                times, deltas = zip(*sorted(f.deltas))
+                out.extend(map(Sample, itertools.repeat(f.name), times, itertools.accumulate(deltas)))
         return out
 
     def _deadlock(self, blocked: list[Proc]) -> DeadlockError:

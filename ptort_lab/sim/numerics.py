@@ -6,7 +6,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..dsl.ir import KernelIR, Literal, Op, OpKind, Value
-from ..dsl.types import Direction, TensorView
+from ..dsl.types import TensorView
 from ..dsl.workload import Task
 from ..errors import KernelExecutionError
 
@@ -109,13 +109,6 @@ def run_kernel(ir: KernelIR, task: Task) -> None:
                                        where=op.loc, locate=False) from e
 
 
-def constexpr_args(task: Task) -> dict[str, Any]:
-    kernel = task.kernel_ref
-    if kernel is None:
-        return {}
-    return {k: v for k, v in task.resources.items() if k in kernel.constexpr_params}
-
-
 def run_task(task: Task) -> KernelIR | None:
     """Compute one task's values; returns the IR it ran (None for a named task with a pinned cost only)."""
     kernel = task.kernel_ref
@@ -126,12 +119,9 @@ def run_task(task: Task) -> KernelIR | None:
             f"task {task.id} names kernel {task.kernel!r} by string, so there is nothing to compute.",
             hint="Pass the @kernel object to task(...) (task(my_kernel, [t], {...})), or pin a cost with cycles=.",
             where=task.loc, locate=False)
-    ir = kernel.trace(**constexpr_args(task))
+    ir = kernel.ir_for(task.resources)
     with np.errstate(all="ignore"):
         run_kernel(ir, task)
     return ir
 
 
-def is_written(ir: KernelIR, name: str) -> bool:
-    p = ir.param(name)
-    return p.direction in (Direction.OUT, Direction.INOUT)

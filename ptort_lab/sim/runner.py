@@ -1,7 +1,10 @@
 """simulate(workload): run a pipeline or a data-parallel workload on the engine, computing values and time."""
 from __future__ import annotations
 
+import gc
+import itertools
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
 
@@ -17,12 +20,22 @@ from .trace import Span, Trace
 
 
 class CostModel(Protocol):
-    """Prices one task: given its IR, core and start cycle, return its end cycle and the spans it occupied."""
+    """Prices one task on a core.
+
+    ``task_timing(task, ir, core, start, lane, pipelined)`` returns ``(issue_done, end, spans)``: the task's ops
+    start no earlier than ``start``; ``end`` is when its last op finishes; ``issue_done`` is when the issuing
+    process may go on. A CSP process is sequential (``pipelined=False``: return ``end``); a data-parallel core
+    (``pipelined=True``) may issue its next task while this one still runs, so its pipes overlap across tasks as
+    far as buffers allow. ``lane`` names the process (stage or core) for the spans. ``prepare(run)`` is called
+    once before a run (to check capacities and reset per-run state).
+    """
 
     clock_hz: float
 
-    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str) -> tuple[int, list[Span]]:
-        ...
+    def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None: ...
+
+    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
+                    pipelined: bool) -> tuple[int, int, list[Span]]: ...
 
 
 @dataclass
@@ -31,11 +44,18 @@ class PinnedCosts:
 
     default_cycles: int = 0
     clock_hz: float = 1.8e9
+    time_ordered = False  # prices never depend on other tasks, so the engine may run processes until they block
 
-    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str) -> tuple[int, list[Span]]:
-        cycles = task.cycles if task.cycles is not None else self.default_cycles
-        index = task.params[0] if task.params else task.id
-        return start + cycles, [Span(core, lane, task.kernel, index, start, start + cycles, 0, lane, task.id)]
+    def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
+        return None
+
+    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
+                    pipelined: bool) -> tuple[int, int, list[Span]]:
+        c = task.cycles
+        cycles = c if c.__class__ is int else self.default_cycles if c is None else task.pinned_cycles()
+        end = start + cycles
+        return end, end, [Span(core, lane, task.kernel, task.params[0] if task.params else task.id, start, end, 0,
+                               lane, task.id)]
 
 
 @dataclass
@@ -113,36 +133,61 @@ def assign_cores(tasks: list[Task], schedule: Any) -> tuple[int, list[int] | Non
     return n, out
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A run allocates millions of small long-lived records (tasks, spans, samples); the cyclic collector would
+    rescan them again and again while finding nothing to free, so it waits until the run is over."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def simulate(workload: Workload, cost_model: CostModel | None = None, options: RunOptions | None = None) -> Run:
     """Run ``workload`` (a Pipeline, a P.pipe() block, or a data-parallel workload): values and time."""
+    with _gc_paused():
+        return _simulate(workload, cost_model, options)
+
+
+def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOptions | None) -> Run:
     cost = cost_model or PinnedCosts()
     opts = options or RunOptions()
     window = workload._schedule.window.size if workload._schedule.window is not None else None
     trace = Trace(clock_hz=cost.clock_hz)
     run = Run(trace)
-    counter = [0]
+    ids = itertools.count()
     pipe = pipeline_of(workload)
     engine: Engine
 
-    def run_task(task: Task, proc: Proc, start: int) -> int:
-        if pipe is not None:
-            task.id = counter[0]
-            counter[0] += 1
-            task.process = proc.name
-        ir = numerics.run_task(task) if opts.compute_values else None
-        end, spans = cost.task_timing(task, ir, proc.core, start, proc.name)
-        trace.spans.extend(spans)
-        run.tasks.append(task)
-        engine.task_started(task.id, end)
-        return end
+    timing = cost.task_timing
+    spans_out = trace.spans
+    tasks_out = run.tasks
+    compute = numerics.run_task if opts.compute_values else _ir_of
 
-    engine = Engine(run_task, opts.channel_latency_cycles, window)
+    def run_task(task: Task, proc: Proc, start: int) -> tuple[int, int]:
+        if pipe is not None:
+            task.id = next(ids)
+            task.process = proc.name
+        issued, end, spans = timing(task, compute(task), proc.core, start, proc.name, pipe is None)
+        spans_out.extend(spans)
+        tasks_out.append(task)
+        if track_finish:
+            engine.task_started(task.id, end)
+        return issued, end
+
+    track_finish = pipe is None or window is not None
+    engine = Engine(run_task, opts.channel_latency_cycles, window,
+                    time_ordered=_needs_time_order(cost, pipe, workload))
     if pipe is not None:
         procs = list(pipe.fields["processes"])
         for c in pipe.fields["channels"]:
             engine.add_fifo(c, sum(1 for p in procs if any(c is d for d in p.produces)))
             trace.channels[c.name] = c.depth
         cores = _placement(procs, opts.placement if opts.placement is not None else workload._schedule.placement)
+        cost.prepare(workload, cores)
         for p in procs:
             engine.add_process(p.name, steps(p.workload, {}), cores[p.name], p.produces)
             trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
@@ -151,6 +196,7 @@ def simulate(workload: Workload, cost_model: CostModel | None = None, options: R
         tasks = enumerate_tasks(workload)
         deps = infer_dependencies(tasks)
         n, assignment = assign_cores(tasks, workload._schedule)
+        cost.prepare(workload, None)
         trace.mode = "data-parallel"
         if assignment is None:
             queue = deque(zip(tasks, deps))
@@ -166,15 +212,31 @@ def simulate(workload: Workload, cost_model: CostModel | None = None, options: R
                 trace.cores[c] = f"core{c}"
     trace.processes = [p.name for p in engine.procs]
     makespan = engine.run()
-    trace.makespan = max([makespan] + [s.end for s in trace.spans])
-    trace.samples = engine.samples()
+    trace.makespan = makespan  # every span ends by its process's final clock
+    trace.samples = engine.samples  # computed when first read
     trace.stalls = engine.stalls
     trace.process_end = {p.name: p.t for p in engine.procs}
-    trace.spans.sort(key=lambda s: (s.start, s.core, s.lane, s.task_id))
     run.stall_cycles = {p.name: p.stall_cycles for p in engine.procs}
     if pipe is None:
         run.tasks.sort(key=lambda t: t.id)
     return run
+
+
+def _needs_time_order(cost: Any, pipe: Workload | None, workload: Workload) -> bool:
+    """Global time order matters when prices depend on what else runs (shared pipes/HBM), when several
+    replicas pull from one channel, or when idle cores steal work; otherwise run-until-block gives the same times."""
+    if getattr(cost, "time_ordered", True):
+        return True
+    if pipe is None:
+        policy = workload._schedule.dispatch
+        return policy is not None and policy.kind == "work_steal"
+    procs = pipe.fields["processes"]
+    return any(sum(1 for p in procs if any(c is d for d in p.consumes)) > 1 for c in pipe.fields["channels"])
+
+
+def _ir_of(task: Task) -> KernelIR | None:
+    kernel = task.kernel_ref
+    return kernel.ir_for(task.resources) if kernel is not None else None
 
 
 def _in_order(items: list[tuple[Task, list[int]]]) -> Iterator[tuple[Any, ...]]:

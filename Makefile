@@ -1,0 +1,35 @@
+# ptort_lab: set-up, demo, tests. Every target creates the local virtual environment when needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test examples bench lab clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv                 ## the spec example, end to end
+	$(PY) examples/csp_pipeline/csp_pipeline_example.py
+
+test: venv                 ## every test (unit, acceptance, layering, examples)
+	$(PY) -m pytest -q
+
+examples: venv
+	$(MAKE) -C examples/csp_pipeline run PYTHON=$(abspath $(PY))
+
+bench: venv                ## speed and calibration benchmarks (ratios, see bench/RESULTS.md)
+	$(PY) bench/pipeline_speed.py
+	$(PY) bench/calibrate_gemm.py
+
+lab: venv                  ## JupyterLab on notebooks/
+	$(PY) -m pip install --quiet jupyterlab
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info
