@@ -38,8 +38,13 @@ class SourceLocation:
         return f"{os.path.basename(self.filename)}:{self.lineno}"
 
 
-def _is_internal(filename: str) -> bool:
-    return filename.startswith(_PACKAGE_DIR) or filename.startswith("<frozen")
+_PASS_THROUGH = frozenset({"contextlib"})  # stdlib code between a ptort_lab generator and the user's `with` line
+
+
+def _is_internal(filename: str, module: str = "") -> bool:
+    # Code that dataclasses/namedtuple generate for ptort_lab classes has filename "<string>" but ptort_lab's globals.
+    return filename.startswith(_PACKAGE_DIR) or filename.startswith("<frozen") or module == "ptort_lab" \
+        or module.startswith("ptort_lab.") or module in _PASS_THROUGH
 
 
 def user_location(skip: int = 1) -> SourceLocation | None:
@@ -47,7 +52,8 @@ def user_location(skip: int = 1) -> SourceLocation | None:
     frame = sys._getframe(skip)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename):
+        if not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename,
+                            frame.f_globals.get("__name__") or ""):
             code = linecache.getline(filename, frame.f_lineno).strip()
             return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, code)
         frame = frame.f_back

@@ -320,24 +320,27 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None, loc: S
             raise fail(f"process '{p.name}' has no body.", f"Call .body(workload) or .body_func(fn) on '{p.name}'.")
     channels: list[Channel[Any]] = []
     by_name: dict[str, Channel[Any]] = {}
+    first_user: dict[str, str] = {}
 
-    def note(c: Channel[Any]) -> None:
+    def note(c: Channel[Any], user: str) -> None:
         other = by_name.get(c.name)
         if other is not None and other is not c:
-            raise fail(f"two different channels are named '{c.name}'.", "Give every channel a unique name.")
+            raise fail(f"two different channels are named '{c.name}' (one {first_user[c.name]}, the other {user}).",
+                       "Give every channel a unique name.")
         if other is None:
             by_name[c.name] = c
+            first_user[c.name] = user
             channels.append(c)
 
     for c in listed or []:
         if not isinstance(c, Channel):
             raise fail(f"connect() channel list holds {type(c).__name__} {c!r}, not a Channel.",
                        "Pass Channel objects: connect([p1, p2], [ch]).")
-        note(c)
+        note(c, "in connect()'s channel list")
     for p in procs:
         sends, consumes, _, _ = channel_uses(p.workload)
         for c in list(p.consumes) + list(p.produces) + sends + consumes:
-            note(c)
+            note(c, f"used by process '{p.name}'")
         for c in sends:
             if not any(c is d for d in p.produces):
                 raise fail(f"process '{p.name}' sends to channel '{c.name}' but does not declare it.",
@@ -393,27 +396,27 @@ def _check_cycles(procs: list[Process], channels: list[Channel[Any]], fail: Call
                     if any(c is d for d in q.consumes):
                         edges[p.name].append((q.name, c))
     state: dict[str, int] = {}
-    stack: list[tuple[str, Channel[Any] | None]] = []
+    path: list[tuple[str, Channel[Any] | None]] = []  # (process, the channel that led to it) from the DFS root
 
-    def visit(n: str) -> None:
+    def visit(n: str, via: Channel[Any] | None) -> None:
         state[n] = 1
+        path.append((n, via))
         for m, c in edges[n]:
-            stack.append((m, c))
             if state.get(m) == 1:
-                start = next(i for i, (x, _) in enumerate(stack) if x == m)
-                cyc = stack[start:]
-                names = " -> ".join([n for n, _ in cyc[-1:]] + [x for x, _ in cyc])
-                chans = ", ".join(f"'{ch.name}'" for _, ch in cyc if ch is not None)
+                cyc = path[next(i for i, (x, _) in enumerate(path) if x == m):]
+                names = " -> ".join([x for x, _ in cyc] + [m])
+                chans = ", ".join(f"'{ch.name}'" for _, ch in cyc[1:] if ch is not None) + \
+                    (", " if len(cyc) > 1 else "") + f"'{c.name}'"
                 raise fail(f"the processes {names} form a cycle whose channels ({chans}) have total depth 0, so "
                            "no process in it can ever send.", "Give at least one channel on the cycle depth >= 1.")
             if state.get(m) is None:
-                visit(m)
-            stack.pop()
+                visit(m, c)
+        path.pop()
         state[n] = 2
 
     for p in procs:
         if state.get(p.name) is None:
-            visit(p.name)
+            visit(p.name, None)
 
 
 def connect(*args: Any) -> Pipeline:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -38,6 +40,7 @@ class KernelBuilder:
         return p if p is not None and p.value == value else None
 
 
+_DSL_DIR = os.path.dirname(os.path.abspath(__file__))
 _current: contextvars.ContextVar[KernelBuilder | None] = contextvars.ContextVar("ptort_kernel_builder", default=None)
 
 
@@ -74,12 +77,21 @@ def _parse_annotation(kernel_name: str, pname: str, ann: Any, default: Any) -> t
                                            "Constexpr[int].")
 
 
-def _annotations(fn: Callable[..., Any]) -> dict[str, Any]:
+def _user_locals() -> dict[str, Any]:
+    """Local names of the user's frame that applies @kernel (string annotations may refer to them)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_DSL_DIR):
+        frame = frame.f_back
+    return dict(frame.f_locals) if frame is not None else {}
+
+
+def _annotations(fn: Callable[..., Any], scope_locals: dict[str, Any] | None = None) -> dict[str, Any]:
     """The function's annotations, evaluated even under ``from __future__ import annotations``."""
     raw = dict(getattr(fn, "__annotations__", {}))
     if not any(isinstance(v, str) for v in raw.values()):
         return raw
     scope = dict(fn.__globals__)
+    scope.update(scope_locals or {})
     if fn.__closure__:
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
             try:
@@ -108,7 +120,7 @@ class Kernel:
     """
 
     def __init__(self, fn: Callable[..., Any], *, cycles: int | None = None, name: str | None = None,
-                 **options: Any) -> None:
+                 scope: dict[str, Any] | None = None, **options: Any) -> None:
         self.fn = fn
         self.name = name or fn.__name__
         self.options = options
@@ -118,7 +130,7 @@ class Kernel:
                                   hint="cycles pins every launch of this kernel to that many cycles.")
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
-        anns = _annotations(fn)
+        anns = _annotations(fn, scope if scope is not None else _user_locals())
         sig = inspect.signature(fn)
         self.signature: dict[str, tuple[Direction, Any]] = {}
         self.defaults: dict[str, Any] = {}
@@ -130,6 +142,7 @@ class Kernel:
             if p.default is not p.empty:
                 self.defaults[pname] = p.default
         self._cache: dict[tuple[tuple[str, Any], ...], KernelIR] = {}
+        self._no_constexpr = not self.constexpr_params
 
     @property
     def tile_params(self) -> list[str]:
@@ -138,6 +151,14 @@ class Kernel:
     @property
     def constexpr_params(self) -> list[str]:
         return [n for n, (d, _) in self.signature.items() if d is Direction.CONSTEXPR]
+
+    def ir_for(self, args: Any) -> KernelIR:
+        """The IR a launch with these arguments runs (the cached trace when the kernel has no Constexpr)."""
+        if self._no_constexpr:
+            ir = self._cache.get(())
+            return ir if ir is not None else self.trace()
+        return self.trace(**{k: v for k, v in args.items() if k in self.signature
+                             and self.signature[k][0] is Direction.CONSTEXPR})
 
     def trace(self, **constexprs: Any) -> KernelIR:
         """Run the body once on symbolic values and return the recorded KernelIR (cached per constexpr values)."""
@@ -215,9 +236,10 @@ class KernelLaunch:
 
 def kernel(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Decorate a tile function: ``@kernel`` or ``@kernel(cycles=100)`` (pin every launch to 100 cycles)."""
+    scope = _user_locals()
     if fn is None:
-        return lambda f: Kernel(f, **options)
-    return Kernel(fn, **options)
+        return lambda f: Kernel(f, scope=scope, **options)
+    return Kernel(fn, scope=scope, **options)
 
 
 jit_kernel = kernel

@@ -52,16 +52,22 @@ def task_factory(node: Workload) -> Callable[[dict[str, Any]], Task]:
     cycles, loc = f.get("cycles"), node.loc
     params = [_getter(p) for p in f["params"]]
     res = f["resources"]
-    if isinstance(res, dict):
+    # Loops hand every iteration a fresh bindings dict that nobody changes afterwards, so tasks keep it as is.
+    if isinstance(res, dict) and not res and len(params) == 1 and isinstance(f["params"][0], LoopVar):
+        var = f["params"][0].name
+
+        def make(b: dict[str, Any]) -> Task:
+            return Task(name, [b[var]], {}, 0, b, kref, cycles, loc)
+    elif isinstance(res, dict):
         makers = [(k, _view_maker(v) if isinstance(v, TensorView) else _getter(v)) for k, v in res.items()]
 
         def make(b: dict[str, Any]) -> Task:
-            return Task(name, [g(b) for g in params], {k: m(b) for k, m in makers}, 0, dict(b), kref, cycles, loc)
+            return Task(name, [g(b) for g in params], {k: m(b) for k, m in makers}, 0, b, kref, cycles, loc)
     else:
         items = [_view_maker(v) if isinstance(v, TensorView) else _getter(v) for v in res]
 
         def make(b: dict[str, Any]) -> Task:
-            return Task(name, [g(b) for g in params], [m(b) for m in items], 0, dict(b), kref, cycles, loc)
+            return Task(name, [g(b) for g in params], [m(b) for m in items], 0, b, kref, cycles, loc)
     f["_factory"] = make
     return make
 

@@ -67,12 +67,13 @@ class TypeChecker:
     def report(self, info: TypeErrorInfo) -> None:
         self.errors.append(info)
         if self.ctx.fail_fast:
-            raise PtortTypeError(info.message, hint=info.hint, where=info.location, locate=False)
+            raise PtortTypeError(info.message, hint=info.hint, where=info.location, locate=info.location is None)
 
     def check_axis_bounds(self, axis: Any, index: Any) -> bool:
         size = getattr(axis, "size", None)
         if isinstance(index, int) and isinstance(size, int) and not 0 <= index < size:
-            self.report(TypeErrorInfo(TypeErrorKind.AXIS_OUT_OF_BOUNDS, f"Index {index} is out of bounds",
+            self.report(TypeErrorInfo(TypeErrorKind.AXIS_OUT_OF_BOUNDS,
+                                      f"Index {index} is out of bounds for {axis!r} (size {size})",
                                       self.ctx.current_location, expected=f"0 <= index < {size}", got=str(index),
                                       hint=f"Use an index in 0..{size - 1}."))
             return False

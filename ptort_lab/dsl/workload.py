@@ -139,6 +139,25 @@ class Task:
     def get_axis_value(self, i: int) -> Any:
         return self.params[i]
 
+    def pinned_cycles(self) -> int | None:
+        """The cost pinned by ``cycles=`` (an int, or a function of this task), else None."""
+        c = self.cycles
+        if c is None or isinstance(c, int):
+            return c
+        value = c(self)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise PtortValueError(f"the cycles= function of task {self.id} ({self.kernel}) returned {value!r}; it "
+                                  "must return an int >= 0.", hint="Return a whole number of cycles.",
+                                  where=self.loc, locate=False)
+        return value
+
+    def __repr__(self) -> str:
+        args = ""
+        if isinstance(self.resources, dict):
+            args = ", ".join(f"{k}={v!r}" for k, v in self.resources.items())
+        where = f" @{self.process}" if self.process else ""
+        return f"Task({self.id}: {self.kernel}{self.params}({args}){where})"
+
 
 # -- the builder: open frames collect the statements of a @workload body or a body callable ----------------------
 @dataclass
@@ -228,11 +247,26 @@ def _building(name: str, type_check: bool = True) -> Iterator[_BuildState]:
         raise PtortTypeError(first.message, hint=first.hint, where=first.location, locate=False)
 
 
+def _check_arity(fn: Callable[..., Any], n: int, api: str) -> None:
+    """Reject a body callable that cannot take the ``n`` arguments ``api`` passes (the loop index or token)."""
+    try:
+        inspect.signature(fn).bind(*range(n))
+    except ValueError:  # no signature (some builtins): let the call decide
+        return
+    except TypeError:
+        name = getattr(fn, "__name__", "body")
+        what = "no arguments" if n == 0 else "one argument (the loop index or channel token)"
+        example = ".body_func(lambda: [...])" if n == 0 else f"{api}(..., lambda t: task(k, [t], {{...}}))"
+        raise PtortTypeError(f"the {api} body {name}{inspect.signature(fn)} must take {what}.",
+                             hint=f"Write it as {example}.") from None
+
+
 def call_body(fn: Callable[..., Any], *args: Any, api: str) -> Workload:
     """Run a body callable (for_each lambda, consume handler, body_func) and return what it built."""
     if not callable(fn):
         raise PtortTypeError(f"{api} needs a callable body, got {type(fn).__name__} {fn!r}.",
                              hint=f"Pass a lambda, e.g. {api}(..., lambda t: task(k, [t], {{...}})).")
+    _check_arity(fn, len(args), api)
     with _building(getattr(fn, "__name__", api)) as st:
         result = fn(*args)
         nodes = list(st.frames[-1])
@@ -357,9 +391,11 @@ def task(kernel: Any, params: Sequence[Any] = (), resources: Any = None, *, cycl
     annotations) or a name string (enumerate-only, as in the reference's early examples).
     """
     loc = user_location(2)
-    if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0):
-        raise PtortValueError(f"task(cycles=...) must be an int >= 0, got {cycles!r}.",
-                              hint="cycles pins this task's cost in the simulator.")
+    if cycles is not None and not callable(cycles) and (isinstance(cycles, bool) or not isinstance(cycles, int)
+                                                        or cycles < 0):
+        raise PtortValueError(f"task(cycles=...) must be an int >= 0 or a function of the task, got {cycles!r}.",
+                              hint="cycles pins this task's cost in the simulator: cycles=100 or "
+                                   "cycles=lambda t: times[t.params[0]].")
     if not isinstance(params, (list, tuple)):
         params = [params]
     if isinstance(kernel, Kernel):
@@ -554,6 +590,9 @@ class WorkloadFunction:
         self.__wrapped__ = fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Workload:
+        outer = _state.get()
+        if outer is not None and outer.frames:
+            return self._build_nested(outer, args, kwargs)
         token = _state.set(_BuildState(self.name, type_check=self.type_check))
         try:
             st = _state.get()
@@ -576,6 +615,19 @@ class WorkloadFunction:
                                  locate=False)
         return root
 
+    def _build_nested(self, st: _BuildState, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Workload:
+        """Called inside another @workload or a body: build into the enclosing workload, sharing its loop variable
+        names (so the outer loop's ``b`` is not shadowed) and its type-error list."""
+        st.frames.append([])
+        result = self.fn(*args, **kwargs)
+        nodes = st.frames.pop()
+        if isinstance(result, Workload) and not any(result is n for n in nodes):
+            nodes.append(result)
+        root = group(nodes)
+        root.name = root.name or self.name
+        _add(root)
+        return root
+
 
 def workload(fn: Callable[..., Any] | None = None, *, type_check: bool = True,
              fail_on_type_error: bool = False) -> Any:
@@ -586,6 +638,8 @@ def workload(fn: Callable[..., Any] | None = None, *, type_check: bool = True,
 
 
 def resolve_select_source(source: Any, bindings: dict[str, Any]) -> Sequence[int]:
+    if isinstance(source, Axis):
+        return source.points(bindings)
     if isinstance(source, SparseRow):
         return source.resolve(bindings)
     if isinstance(source, Sparse):

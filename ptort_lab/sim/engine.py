@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 from collections import deque
 from typing import Any, Callable, Iterable
 
@@ -21,6 +22,7 @@ from ..dsl.steps import ACQUIRE, CLOSED, PULL, PUSH, RECORD, SEND, TASK, WAIT
 from ..errors import DeadlockError
 from .trace import Sample, Stall
 
+_first = operator.itemgetter(0)
 AFTER = 100  # (AFTER, task_ids): wait until those tasks finished (data-parallel dependencies)
 WINDOW = 101  # (WINDOW,): wait until fewer than `window` tasks are in flight
 
@@ -315,12 +317,13 @@ class Engine:
 
     # -- results ------------------------------------------------------------------------------------------------
     def samples(self) -> list[Sample]:
-        """Occupancy steps per channel, in time order (a slot freed at t can be taken at t: frees sort first)."""
+        """Occupancy steps per channel, in time order."""
         out = []
         for f in self.fifos.values():
             out.append(Sample(f.name, 0, 0))
             if f.deltas:
-                times, deltas = zip(*sorted(f.deltas))
+                # Stable sort by time only: at equal times the recorded (causal) order keeps 0 <= level <= depth.
+                times, deltas = zip(*sorted(f.deltas, key=_first))
                 out.extend(map(Sample, itertools.repeat(f.name), times, itertools.accumulate(deltas)))
         return out
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+# Records are NamedTuples: immutable, compared by value, and cheap to create by the million (a frozen dataclass
+# costs several times more per instance, which dominated long runs).
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """One busy interval: ``lane`` is a pipe (MTE2, V, ...) or a stage/process name; times in cycles."""
 
     core: int
@@ -24,8 +26,7 @@ class Span:
         return self.end - self.start
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """Channel ``channel`` holds ``occupancy`` slots from cycle ``time`` on."""
 
     channel: str
@@ -33,8 +34,7 @@ class Sample:
     occupancy: int
 
 
-@dataclass(frozen=True, slots=True)
-class Stall:
+class Stall(NamedTuple):
     """A process waited from ``start`` to ``end`` for ``reason`` (backpressure, starvation, dependencies)."""
 
     process: str
@@ -67,3 +67,35 @@ class Trace:
 
     def max_occupancy(self, channel: str) -> int:
         return max((o for _, o in self.occupancy(channel)), default=0)
+
+    # -- Chrome / Perfetto export (ptort_lab.sim.export) ----------------------------------------------------------
+    def to_chrome_json(self) -> str:
+        """This trace as Chrome Trace Event JSON (opens in ui.perfetto.dev); same trace, same bytes."""
+        from .export import to_chrome_json
+        return to_chrome_json(self)
+
+    def save(self, path: Any) -> Any:
+        """Write ``to_chrome_json()`` to ``path`` (``run.json``, or ``run.json.gz`` compressed); returns the Path."""
+        from .export import save
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path: Any) -> "Trace":
+        """Read a trace written by ``save`` (or JSON text from ``to_chrome_json``) back into an equal Trace."""
+        from .export import load_chrome_json
+        return load_chrome_json(path)
+
+
+def _get_samples(self: Trace) -> list[Sample]:
+    value = self.__dict__.get("_samples", [])
+    if callable(value):  # computed on first use: long runs record millions of steps nobody may look at
+        value = self.__dict__["_samples"] = value()
+    return value  # type: ignore[no-any-return]
+
+
+def _set_samples(self: Trace, value: Any) -> None:
+    self.__dict__["_samples"] = value
+
+
+# `samples` stays a constructor field (Trace(samples=[...])) but may be given as a function computing the list.
+Trace.samples = property(_get_samples, _set_samples)  # type: ignore[assignment]
