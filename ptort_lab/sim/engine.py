@@ -51,7 +51,8 @@ class Proc:
 class Fifo:
     """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
 
-    __slots__ = ("name", "depth", "free", "tokens", "producers_left", "consumers", "producers", "in_use", "deltas")
+    __slots__ = ("name", "depth", "free", "tokens", "producers_left", "consumers", "producers", "in_use", "deltas",
+                 "starved", "backpressure")
 
     def __init__(self, name: str, depth: int, producers: int) -> None:
         self.name = name
@@ -63,6 +64,8 @@ class Fifo:
         self.producers: deque[Proc] = deque()
         self.in_use = 0
         self.deltas: list[tuple[int, int]] = []
+        self.starved = f"starved on '{name}'"  # stall reasons, built once
+        self.backpressure = f"backpressure from '{name}'"
 
 
 class Wakeup:
@@ -147,6 +150,8 @@ class Engine:
         fifos = self.fifos
         latency = self.latency
         stalls = self.stalls
+        window = self.window
+        run_task = self.run_task
         while True:
             cmd = p.retry
             if cmd is None:
@@ -166,7 +171,7 @@ class Engine:
                 elif f.free:
                     ts = f.free.popleft()
                     if ts > p.t:
-                        stalls.append(Stall(p.name, f"backpressure from '{f.name}'", p.t, ts))
+                        stalls.append(Stall(p.name, f.backpressure, p.t, ts))
                         p.stall_cycles += ts - p.t
                         p.t = ts
                     f.in_use += 1
@@ -176,22 +181,32 @@ class Engine:
                     f.producers.append(p)
                     return
                 if op == SEND:
-                    if self.window is not None and not self._window_ok(p):
+                    if window is not None and not self._window_ok(p):
                         p.granted, p.retry = True, cmd
                     else:
-                        issued, end = self.run_task(cmd[2], p, p.t)
+                        issued, end = run_task(cmd[2], p, p.t)
                         p.t = issued
                         if end > p.last_end:
                             p.last_end = end
-                        self._deliver(f, cmd[3], (issued if issued > p.last_end else p.last_end) + latency)
+                        ts = (issued if issued > p.last_end else p.last_end) + latency
+                        if f.consumers:
+                            self._deliver(f, cmd[3], ts)
+                        else:
+                            f.tokens.append((cmd[3], ts))
             elif op == PULL:
                 f = fifos[id(cmd[1])]
                 if cmd[2]:
-                    self._credit(f, (p.t if p.t > p.last_end else p.last_end) + latency)
+                    ts = (p.t if p.t > p.last_end else p.last_end) + latency
+                    if f.producers:
+                        self._credit(f, ts)
+                    else:
+                        f.in_use -= 1
+                        f.deltas.append((ts, -1))
+                        f.free.append(ts)
                 if f.tokens:
                     token, ts = f.tokens.popleft()
                     if ts > p.t:
-                        stalls.append(Stall(p.name, f"starved on '{f.name}'", p.t, ts))
+                        stalls.append(Stall(p.name, f.starved, p.t, ts))
                         p.stall_cycles += ts - p.t
                         p.t = ts
                     p.reply = token
@@ -202,10 +217,10 @@ class Engine:
                     f.consumers.append(p)
                     return
             elif op == TASK:
-                if self.window is not None and not self._window_ok(p):
+                if window is not None and not self._window_ok(p):
                     p.retry = cmd
                 else:
-                    issued, end = self.run_task(cmd[1], p, p.t)
+                    issued, end = run_task(cmd[1], p, p.t)
                     p.t = issued
                     if end > p.last_end:
                         p.last_end = end
@@ -251,7 +266,7 @@ class Engine:
         if f.consumers:
             c = f.consumers.popleft()
             c.reply = token
-            self._wake(c, ts, f"starved on '{f.name}'")
+            self._wake(c, ts, f.starved)
         else:
             f.tokens.append((token, ts))
 
@@ -262,7 +277,7 @@ class Engine:
         if f.producers:
             q = f.producers.popleft()
             q.granted = True
-            self._wake(q, ts, f"backpressure from '{f.name}'")
+            self._wake(q, ts, f.backpressure)
             f.in_use += 1
             f.deltas.append((q.t, 1))
         else:

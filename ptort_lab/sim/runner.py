@@ -45,6 +45,7 @@ class PinnedCosts:
     default_cycles: int = 0
     clock_hz: float = 1.8e9
     time_ordered = False  # prices never depend on other tasks, so the engine may run processes until they block
+    uses_ir = False  # prices never look at the kernel's ops
 
     def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
         return None
@@ -52,7 +53,12 @@ class PinnedCosts:
     def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
                     pipelined: bool) -> tuple[int, int, list[Span]]:
         c = task.cycles
-        cycles = c if c.__class__ is int else self.default_cycles if c is None else task.pinned_cycles()
+        if c.__class__ is not int:
+            cycles = self.default_cycles if c is None else c(task)
+            if cycles.__class__ is not int or cycles < 0:
+                cycles = task.pinned_cycles()  # the checked path: raises a clear error for a bad value
+        else:
+            cycles = c
         end = start + cycles
         return end, end, [Span(core, lane, task.kernel, task.params[0] if task.params else task.id, start, end, 0,
                                lane, task.id)]
@@ -169,7 +175,7 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
     timing = cost.task_timing
     spans_out = trace.spans
     tasks_out = run.tasks
-    compute = numerics.run_task if opts.compute_values else _ir_of
+    compute = numerics.run_task if opts.compute_values else _ir_of if getattr(cost, "uses_ir", True) else _no_ir
 
     def run_task(task: Task, proc: Proc, start: int) -> tuple[int, int]:
         if pipe is not None:
@@ -242,6 +248,10 @@ def _needs_time_order(cost: Any, pipe: Workload | None, workload: Workload) -> b
         if sum(1 for p in procs if any(c is d for d in p.produces)) > 1:
             return True
     return any(channel_uses(p.workload)[2] or channel_uses(p.workload)[3] for p in procs)
+
+
+def _no_ir(task: Task) -> None:
+    return None
 
 
 def _ir_of(task: Task) -> KernelIR | None:
