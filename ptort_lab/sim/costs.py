@@ -1,0 +1,283 @@
+"""NpuCostModel: price each task's ops on the pipes of an Ascend-class core (NPU_MODEL §2-§4).
+
+How a task is priced. Its kernel is lowered to pipe instructions (``lowering``). On its core they are issued in
+program order; each starts at ``max(task start, its pipe free, its operands ready, room in its buffer)`` and holds
+its pipe until it ends. Pipes of one core (AIC.MTE2, AIC.MTE1, AIC.CUBE, AIC.FIX, AIV0.MTE2, AIV0.V, AIV0.MTE3,
+AIV1.*) and different cores run concurrently; processes placed on the same core share its pipes and buffers.
+
+Costs (every constant from ``Machine``): GM transfers ``latency + ceil32(bytes) / BW_eff`` with the sharing and
+L2 model of ``memory`` (reads: L2-hit or HBM latency; writes: the path's L_fix); on-chip moves
+``L_fix + ceil32(bytes) / BW``; vector ``[head] + slope * repeats`` (head only when V was idle, i.e. once per
+back-to-back stream) plus ``tail`` before another pipe may use the result; cube
+``[6] + r * ceil(M/16) * ceil(N/16) * ceil(K / (32 / sizeof))`` per K-slice (6 only when M was idle). No
+instruction starts before ``launch_overhead_cycles`` (§3.5, fitted to onboard kernel times, which include it).
+
+Cores. A core index is one physical AI core (1 AIC + ``aiv_per_core`` AIVs); ``machine.num_cores`` of them.
+A CSP process runs its vector work on AIV0 of its core (the Ascend CopyIn/Compute/CopyOut pattern: stages placed
+on one core share that AIV's MTE2, V and MTE3). A data-parallel core hands its vector tasks to its AIVs in turn
+(task k -> AIV k mod aiv_per_core), so 24 cores drive all 48 vector units. Cube work always runs on the AIC.
+
+Overlap. ``pipelined=False`` (a CSP process): the process waits for the task (``issue_done == end``).
+``pipelined=True`` (a data-parallel core): the core may issue the next task once this one's first instruction has
+started; how far it then runs ahead is decided by pipes and buffer room only (``buffers``), so double buffering
+appears when two tasks' tiles fit and disappears when one does.
+
+Pinned costs. A task with ``cycles=`` (``task(..., cycles=...)`` or ``@kernel(cycles=...)``) takes exactly that
+many cycles from its start, touches no pipe or buffer, and is recorded as one span on the process lane (as
+``PinnedCosts`` does), so oracle models can be built from the DSL.
+
+Spans: one per instruction, lane ``"<unit>.<pipe>"``, name the op (``load``, ``add``, ``extract``, ``matmul``,
+``store``, ``fix`` for a GM staging hop), ``bytes`` the GM bytes moved (0 on chip and for compute).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..dsl.ir import KernelIR
+from ..dsl.types import Direction, TensorView, TileType
+from ..dsl.workload import Task, Workload
+from ..errors import CapacityError, PtortValueError
+from .buffers import BufferPool
+from .lowering import AIC, GM_READ, GM_WRITE, Plan, lower
+from .machine import KIB, Machine, ascend_910b, get_machine
+from .memory import GlobalMemory
+from .trace import Span
+
+_BUFFER_BYTES = {"UB": "ub_bytes", "L1": "l1_bytes", "L0A": "l0a_bytes", "L0B": "l0b_bytes", "L0C": "l0c_bytes"}
+
+
+class NpuCostModel:
+    """The sourced Ascend timing model: ``NpuCostModel()`` (910B2) or ``NpuCostModel("ascend_910b4")``."""
+
+    def __init__(self, machine: Machine | str = ascend_910b) -> None:
+        self.machine = get_machine(machine)
+        self._plans: dict[int, tuple[KernelIR, Plan]] = {}
+        self.reset()
+
+    @property
+    def clock_hz(self) -> float:
+        return self.machine.clock_hz
+
+    @property
+    def channel_latency_cycles(self) -> int:
+        """The machine's cross-core channel latency (pass it as ``channel_latency_cycles=`` to compile/run)."""
+        return self.machine.channel_latency_cycles
+
+    def reset(self) -> None:
+        """Forget every pipe, buffer and GM state (a new run)."""
+        self.pipe_free: dict[tuple[int, str], int] = {}
+        self.pools: dict[tuple[int, str, str], BufferPool] = {}
+        self.memory = GlobalMemory(self.machine)
+        self.next_aiv: dict[int, int] = {}
+        self.placement: dict[str, int] | None = None
+
+    def plan(self, ir: KernelIR) -> Plan:
+        """The lowered instructions of ``ir`` (cached per traced kernel)."""
+        hit = self._plans.get(id(ir))
+        if hit is None or hit[0] is not ir:
+            hit = (ir, lower(ir, self.machine))
+            self._plans[id(ir)] = hit
+        return hit[1]
+
+    # -- run set-up ------------------------------------------------------------------------------------------------
+    def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
+        """Reset per-run state; check core counts and, for processes sharing a core, channel slots against UB."""
+        self.reset()
+        m = self.machine
+        if placement is None:
+            sched = workload._schedule
+            wanted = (sched.dispatch.num_cores if sched.dispatch is not None else 0) or sched.stream_count or 1
+            if wanted > m.num_cores:
+                raise PtortValueError(
+                    f"the schedule dispatches to {wanted} cores but machine '{m.name}' has {m.num_cores} AI cores "
+                    f"({m.num_vector_cores} vector units).",
+                    hint=f"Use at most {m.num_cores} cores (each core's {m.aiv_per_core} AIVs take its vector tasks "
+                         "in turn), or a machine with more cores.", locate=False)
+            return
+        self.placement = dict(placement)
+        for name, core in placement.items():
+            if not 0 <= core < m.num_cores:
+                raise PtortValueError(
+                    f"process '{name}' is placed on core {core} but machine '{m.name}' has cores 0..{m.num_cores - 1}.",
+                    hint='Place processes on fewer cores, e.g. .place("shared") or {"loader": 0, "computer": 0}.',
+                    locate=False)
+        self._check_channel_slots(workload, placement)
+
+    def _check_channel_slots(self, workload: Workload, placement: dict[str, int]) -> None:
+        """Channels whose producer and consumer share a core are UB queues: depth x slot bytes must fit UB."""
+        procs = list(workload.fields.get("processes", ()))
+        per_core: dict[int, list[tuple[Any, list[Any], int]]] = {}
+        for ch in workload.fields.get("channels", ()):
+            users = [p for p in procs if any(ch is c for c in list(p.produces) + list(p.consumes))]
+            cores = {placement[p.name] for p in users}
+            if len(cores) != 1:
+                continue  # between cores: GM-staged, the engine adds the channel latency per hop
+            producers = [p for p in users if any(ch is c for c in p.produces)]
+            slot = max((_slot_bytes(p.workload, ch) for p in producers), default=0)
+            per_core.setdefault(cores.pop(), []).append((ch, producers, slot))
+        ub = self.machine.ub_bytes
+        for core, chans in sorted(per_core.items()):
+            need = sum(ch.depth * slot for ch, _, slot in chans)
+            if need <= ub:
+                continue
+            parts = ", ".join(f"'{ch.name}' {ch.depth} x {slot} B (from process "
+                              f"'{producers[0].name if producers else '?'}')" for ch, producers, slot in chans)
+            big, producers, slot = max(chans, key=lambda c: c[0].depth * c[2])
+            fits = (ub - (need - big.depth * slot)) // slot if slot else 0
+            depth_hint = (f"channel '{big.name}' depth {fits}" if fits >= 1
+                          else f"a smaller tile for channel '{big.name}'")
+            raise CapacityError(
+                f"channel buffers on core {core} need {need} bytes of UB but the UB of AIV0 holds {ub} bytes "
+                f"({ub // KIB} KiB): {parts}.",
+                hint=f"Use a smaller tile or a smaller depth (e.g. {depth_hint}), or place the processes on "
+                     "different cores.",
+                context=f"process '{producers[0].name if producers else '?'}'", locate=False)
+
+    # -- pricing ---------------------------------------------------------------------------------------------------
+    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
+                    pipelined: bool) -> tuple[int, int, list[Span]]:
+        m = self.machine
+        index = task.params[0] if task.params else task.id
+        if not 0 <= core < m.num_cores:
+            raise PtortValueError(
+                f"task {task.id} ({task.kernel}) is dispatched to core {core} but machine '{m.name}' has cores "
+                f"0..{m.num_cores - 1}.", hint=f"Dispatch to at most {m.num_cores} cores.", where=task.loc,
+                locate=False)
+        pinned = task.pinned_cycles()
+        if pinned is not None or ir is None or not ir.ops:
+            end = start + (pinned or 0)
+            return end, end, [Span(core, lane, task.kernel, index, start, end, 0, lane, task.id)]
+        plan = self.plan(ir)
+        if start < m.launch_overhead_cycles:  # no instruction runs before the kernel launch completes
+            start = m.launch_overhead_cycles
+        aiv = 0
+        if pipelined and plan.uses_aiv:
+            k = self.next_aiv.get(core, 0)
+            self.next_aiv[core] = k + 1
+            aiv = k % m.aiv_per_core
+        self.memory.forget_before(start)
+        units = {AIC: "AIC", "AIV": f"AIV{aiv}"}
+        ready: dict[int, tuple[int, str, int]] = {}  # slot -> (end, lane, tail)
+        held: list[Any] = [None] * len(plan.allocs)
+        spans: list[Span] = []
+        first = None
+        end_all = start
+        pipe_free = self.pipe_free
+        for ins in plan.instrs:
+            unit = units[ins.unit]
+            name = f"{unit}.{ins.pipe}"
+            key = (core, name)
+            free = pipe_free.get(key)
+            t = start if free is None or free < start else free
+            for s in ins.reads:
+                r = ready.get(s)
+                if r is not None:
+                    rt = r[0] + (r[2] if r[1] != name else 0)
+                    if rt > t:
+                        t = rt
+            if ins.alloc >= 0:
+                alloc = plan.allocs[ins.alloc]
+                pool = self._pool(core, unit, alloc.buffer)
+                got = pool.allocate(t, alloc.bytes, start)
+                if got is None:
+                    raise self._capacity_error(task, lane, core, unit, alloc.buffer, pool, alloc.bytes, ins)
+                held[ins.alloc] = (pool, got)
+                t = got.start
+            gm_bytes = 0
+            if ins.kind == GM_READ:
+                assert ins.path is not None
+                end, _ = self.memory.read(t, ins.bytes, ins.path, self._region(task, ins.region))
+                gm_bytes = ins.bytes
+            elif ins.kind == GM_WRITE:
+                assert ins.path is not None
+                end = self.memory.write(t, ins.bytes, ins.path, self._region(task, ins.region))
+                gm_bytes = ins.bytes
+            else:
+                idle = free is None or free < t
+                end = t + ins.cycles + (ins.head_cycles if idle else 0)
+            pipe_free[key] = end
+            if ins.write >= 0:
+                ready[ins.write] = (end, name, ins.tail_cycles)
+            for a in ins.frees:
+                h = held[a]
+                if h is not None:
+                    h[0].free(h[1], end)
+            spans.append(Span(core, name, ins.name, index, t, end, gm_bytes, lane, task.id))
+            if first is None:
+                first = t
+            if end > end_all:
+                end_all = end
+        issue_done = first if pipelined and first is not None else end_all
+        return issue_done, end_all, spans
+
+    def _pool(self, core: int, unit: str, buffer: str) -> BufferPool:
+        key = (core, unit, buffer)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = BufferPool(f"{buffer} of core {core} {unit}",
+                                                getattr(self.machine, _BUFFER_BYTES[buffer]))
+        return pool
+
+    @staticmethod
+    def _region(task: Task, param: str | None) -> Any:
+        """The GM region a transfer touches: (tensor, tile index) of the task's argument for ``param``."""
+        if param is None or not isinstance(task.resources, dict):
+            return None
+        view = task.resources.get(param)
+        if not isinstance(view, TensorView):
+            return None
+        return (id(view.base), tuple(view.index))
+
+    def _capacity_error(self, task: Task, lane: str, core: int, unit: str, buffer: str, pool: BufferPool,
+                        nbytes: int, ins: Any) -> CapacityError:
+        need = pool.open_bytes() + nbytes
+        cap = pool.capacity_bytes
+        who = f"process '{lane}'" if self.placement is not None else f"task {task.id}"
+        op = f" at `{ins.op}`" if ins.op is not None else ""
+        return CapacityError(
+            f"kernel '{task.kernel}' ({who}, core {core}) needs {need} bytes of {buffer} at once{op}, but the "
+            f"{buffer} of {unit} holds {cap} bytes ({cap // KIB} KiB).",
+            hint=f"Use a smaller tile (e.g. half the rows) so the kernel's live tiles fit {buffer}, or split the "
+                 "kernel into smaller steps.", where=ins.op.loc if ins.op is not None else task.loc,
+            context=f"kernel '{task.kernel}'", locate=False)
+
+
+def _slot_bytes(body: Any, channel: Any) -> int:
+    """Bytes of the tiles written by the kernels a process sends into ``channel`` (any of its kernels if it
+    sends bare tokens)."""
+    sent: list[int] = []
+    every: list[int] = []
+
+    def out_bytes(node: Any) -> int:
+        kernel = node.fields.get("kernel")
+        sig = getattr(kernel, "signature", None)
+        if not sig:
+            return 0
+        return sum(t.nbytes for d, t in sig.values()
+                   if d in (Direction.OUT, Direction.INOUT) and isinstance(t, TileType))
+
+    def walk(node: Any, into: bool) -> None:
+        if isinstance(node, (list, tuple)):
+            for n in node:
+                walk(n, into)
+            return
+        if not isinstance(node, Workload):
+            return
+        if node.kind == "task":
+            b = out_bytes(node)
+            every.append(b)
+            if into:
+                sent.append(b)
+            return
+        if node.kind == "send":
+            walk(node.fields.get("value"), into or node.fields.get("channel") is channel)
+            return
+        for key in ("body", "children", "then", "otherwise", "value"):
+            if key in node.fields:
+                walk(node.fields[key], into)
+
+    walk(body, False)
+    return max(sent or every or [0])
+
+
+__all__ = ["NpuCostModel"]

@@ -1,0 +1,164 @@
+"""Machine presets: every constant of the NPU timing model, each with its source in design/NPU_MODEL.md.
+
+A ``Machine`` is a frozen dataclass; ``ascend_910b`` (Ascend 910B2, the default) is sourced from NPU_MODEL §1-§4.
+``machine.replace(hbm_bytes_per_cycle=530)`` derives a variant; ``get_machine("ascend_910b4")`` looks a preset up.
+
+What a core is: ``num_cores`` counts physical AI cores; each is one cube unit (AIC: pipes MTE2, MTE1, CUBE, FIX)
+plus ``aiv_per_core`` vector units (AIV0, AIV1: pipes MTE2, V, MTE3), which share nothing on chip (§2.1).
+A data-parallel schedule dispatches tasks to AI cores, so the GEMM runs on 24 cores = 24 AICs, and a
+vector-only workload on 24 cores keeps all 48 AIVs busy (see ``costs.NpuCostModel``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PtortValueError
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCost:
+    """One data path: ``cycles = fixed_cycles + ceil32(bytes) / bytes_per_cycle`` (NPU_MODEL §3.1)."""
+
+    bytes_per_cycle: int
+    fixed_cycles: int
+
+
+@dataclass(frozen=True, slots=True)
+class VectorCost:
+    """One vector instruction class: ``head_cycles`` when the pipe was idle, ``slope_cycles`` per 256 B repeat,
+    ``tail_cycles`` before another pipe can observe the result (NPU_MODEL §3.2)."""
+
+    head_cycles: int
+    slope_cycles: int
+    tail_cycles: int
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    """Every constant of the NPU timing model. Field comments give the NPU_MODEL.md section and its source."""
+
+    name: str = "ascend_910b"
+    # -- chip (§1) ------------------------------------------------------------------------------------------------
+    clock_hz: float = 1.8e9  # §1 f_clk: fa_cost_model.py SOC_SPECS (910B2), pypto ModelTop.cpp, npu-smi "1800"
+    num_cores: int = 24  # §1 AIC count, one per AI core: fa_cost_model.py SOC_SPECS, npu-smi "Aicore Count 24"
+    aiv_per_core: int = 2  # §1 AIV = 2 per AIC: perf_sim config.hpp VEC_CORES_PER_AIC=2, CrossCoreSetFlag mode 2
+    # -- on-chip buffers (§1) -------------------------------------------------------------------------------------
+    ub_bytes: int = 192 * KIB  # §1 UB per AIV: pto-isa buffer_limits.hpp, perf_sim config.hpp, pypto PipeConfig
+    l1_bytes: int = 512 * KIB  # §1 L1 per AIC: same three sources
+    l0a_bytes: int = 64 * KIB  # §1 L0A: same three sources
+    l0b_bytes: int = 64 * KIB  # §1 L0B: same three sources
+    l0c_bytes: int = 128 * KIB  # §1 L0C: same three sources
+    # -- global memory (§1, §4.1) ----------------------------------------------------------------------------------
+    hbm_bytes_per_cycle: int = 850  # §1/§4.1 effective HBM pool, reads and writes share it: CANN tiling DDR_RO=850
+    hbm_peak_bytes_per_s: float = 1.6e12  # §1 HBM peak 1.6 TB/s: HWConf table; only the roofline bound (§5.3) uses it
+    hbm_read_latency_cycles: int = 347  # §1 HBM read latency: CANN tiling header DDR_LATENCY_RD=347
+    l2_bytes: int = 192 * MIB  # §1 chip L2: ascend-boost-comm hardware.h l2Size, CANN L2_SIZE_2
+    l2_bytes_per_cycle: int = 2550  # §1/§4.1 L2 aggregate: CANN tiling header L2_RO=2550
+    l2_port_bytes_per_cycle: int = 128  # §1/§4.1 per-core L2 port: CANN tiling header L2_PHY_RO=128
+    l2_hit_latency_cycles: int = 236  # §1 L2 hit read latency: CANN tiling header L2_LATENCY_RD=236
+    # -- data paths (§3.1): per-core uncontended bandwidth and fixed cost per transfer ----------------------------
+    # GM reads pay the L2-hit / HBM-read latency below instead of L_fix (memory.py); the BW is the miss cap
+    gm_to_ub: TransferCost = TransferCost(60, 200)  # TLOAD Vec: pto-isa flat table 100.9 GiB/s; L_fix 200
+    gm_to_l1: TransferCost = TransferCost(80, 200)  # TLOAD Mat: flat 135 GiB/s = 78 B/cyc; L_fix 200 (estimate)
+    ub_to_gm: TransferCost = TransferCost(100, 300)  # TSTORE Vec (MTE3): flat 188 GiB/s; pypto +300 write latency
+    l0c_to_gm: TransferCost = TransferCost(75, 300)  # TSTORE Acc (FIX): GEMM TSTORE ratio -> 75 B/cyc (derived)
+    l0c_to_l1: TransferCost = TransferCost(74, 50)  # FIX L0C->L1: flat 128 GiB/s; L_fix 50 (estimate)
+    l1_to_l0a: TransferCost = TransferCost(256, 40)  # TEXTRACT left (MTE1): flat 441 GiB/s, CANN L0A_RO=256; 40 derived
+    l1_to_l0b: TransferCost = TransferCost(128, 40)  # TEXTRACT right (MTE1): flat 220.5 GiB/s, CANN L0B_RO=128
+    transfer_align_bytes: int = 32  # §3.1 ceil32(bytes): transfers move whole 32 B blocks (UB is 32 B aligned, §1)
+    # -- vector pipe (§3.2, pto-isa cce_costmodel_vector_compute.hpp) ------------------------------------------------
+    vector_repeat_bytes: int = 256  # §1 one repeat = 8 x 32 B blocks: CCE intrinsic doc cceapi_0007
+    vec_binary: VectorCost = VectorCost(10, 2, 14)  # vadd/vsub/vmul/vmax/vmin, also vcmp (same datapath)
+    vec_scalar: VectorCost = VectorCost(10, 1, 13)  # vadds/vmuls/vmaxs/vmins (tile op scalar)
+    vec_transcendental: VectorCost = VectorCost(13, 2, 18)  # vexp/vln/vsqrt
+    vec_unary: VectorCost = VectorCost(10, 1, 13)  # vrsqrt/vrelu/vcopy; also vabs and neg (= vmuls by -1)
+    vec_div: VectorCost = VectorCost(11, 4, 19)  # vdiv (and tile / scalar: TDIVS fits 0.07-0.078 cyc/elem, §3.3)
+    vec_cast: VectorCost = VectorCost(14, 2, 18)  # vconv, repeats counted on the wider dtype (low confidence, §6.4)
+    vec_select: VectorCost = VectorCost(13, 2, 14)  # vsel
+    vec_default: VectorCost = VectorCost(6, 2, 0)  # default / unknown (used for tl.full = vector_dup)
+    vec_count_mode_cycles: int = 16  # §3.2 binary ALU ops pay +16 when bytes are not a multiple of one repeat
+    transcendental_elem_bytes: int = 4  # §3.2 exp/log/sqrt cost per element: fp16 counts as fp32 (0.0314 cyc/elem)
+    row_reduce_fixed_cycles: int = 50  # §3.3 structural row reduce R*(2*(ceil(C*s/256)-1)+7)+50 (derived)
+    row_reduce_per_row_cycles: int = 7  # §3.3 one vcadd/vcmax per row (vcadd slope 7, §3.2)
+    row_reduce_tail_cycles: int = 32  # §3.2 vcadd tail
+    col_reduce_fixed_cycles: int = 8  # §3.3 TCOLSUM fp32 C=128: 0.17*R*C + 8
+    col_reduce_per_row_cycles: int = 18  # §3.3 (derived): 0.17*128 = 21.8 cyc/row = 18 issue + 2 repeats * 2
+    # -- cube (§3.4, pto-isa formula_backend_compute.hpp) ------------------------------------------------------------
+    cube_head_cycles: int = 6  # §3.4 per-op fixed cost, paid when M was idle
+    cube_fractal_rows: int = 16  # §3.4 one fractal = 16 x 16 x (32 B / sizeof) MACs per cycle
+    cube_fractal_k_bytes: int = 32  # §3.4 K-fractal = 16 fp16, 8 fp32, 32 int8
+    cube_fp32_cycles_per_fractal: int = 2  # §3.4 r = 2 for fp32 (quarter rate), r = 1 for 16/8-bit inputs
+    l0_pingpong_slices: int = 2  # L0A/L0B split in ping-pong halves: gemm_performance_kernel.cpp L0_PINGPONG_BYTES
+    # -- launch (§3.5) ---------------------------------------------------------------------------------------------
+    launch_overhead_cycles: int = 10_900  # §3.5 launch ~6 us: fa_cost_model.py launch_overhead_cycles (onboard FA)
+    # -- CSP channels (§4.2) ---------------------------------------------------------------------------------------
+    channel_latency_cycles: int = 1000  # §4.2 L_chan: fa_cost_model.py "logical tile sync" fitted to onboard FA
+
+    @property
+    def num_vector_cores(self) -> int:
+        """All AIVs on the chip (48 on 910B2)."""
+        return self.num_cores * self.aiv_per_core
+
+    @property
+    def cube_flops_per_cycle(self) -> int:
+        """FP16 MACs x 2 per cycle of one AIC: 16 x 16 x 16 x 2 = 8192 (§1)."""
+        k = self.cube_fractal_k_bytes // 2
+        return self.cube_fractal_rows * self.cube_fractal_rows * k * 2
+
+    def replace(self, **changes: Any) -> Machine:
+        """A variant with some constants changed: ``ascend_910b.replace(hbm_bytes_per_cycle=530)``."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            names = [f.name for f in dataclasses.fields(self)]
+            close = difflib.get_close_matches(unknown[0], names, n=1)
+            raise PtortValueError(f"Machine has no constant(s) {unknown}.",
+                                  hint=(f"Did you mean '{close[0]}'? " if close else "")
+                                  + "See ptort_lab.sim.machine.Machine for the list.")
+        return dataclasses.replace(self, **changes)
+
+    def summary(self) -> str:
+        return (f"{self.name}: {self.num_cores} AI cores ({self.num_cores} AIC + {self.num_vector_cores} AIV) at "
+                f"{self.clock_hz / 1e9:g} GHz, UB {self.ub_bytes // KIB} KiB, L1 {self.l1_bytes // KIB} KiB, "
+                f"L0A/B/C {self.l0a_bytes // KIB}/{self.l0b_bytes // KIB}/{self.l0c_bytes // KIB} KiB, "
+                f"HBM {self.hbm_bytes_per_cycle} B/cycle, L2 {self.l2_bytes // MIB} MiB")
+
+
+ascend_910b = Machine()
+
+# 910B1: same chip as B2 at 1.85 GHz (§1 clock row: "910B1 1.85"; pto-isa arch_config.hpp kMainFrequencyHz).
+ascend_910b1 = ascend_910b.replace(name="ascend_910b1", clock_hz=1.85e9)
+
+# 910B4: 20 AIC / 40 AIV at 1.5 GHz, 0.8 TB/s HBM and 96 MiB L2 (§1: SOC_SPECS, HWConf table, "gm_scale=2").
+ascend_910b4 = ascend_910b.replace(
+    name="ascend_910b4",
+    clock_hz=1.5e9,  # §1 clock row: "B4 1.5 GHz"
+    num_cores=20,  # §1 cube cores: "B3/B4 20"
+    l2_bytes=96 * MIB,  # §1 chip L2: "B4: 96 MiB"
+    hbm_bytes_per_cycle=530,  # §1 effective HBM: "~530 B/cycle on small-L2 SKUs"
+    hbm_peak_bytes_per_s=0.8e12,  # §1 HBM: "B4: 32 GB / 0.8 TB/s"
+)
+
+MACHINES: dict[str, Machine] = {m.name: m for m in (ascend_910b, ascend_910b1, ascend_910b4)}
+
+
+def get_machine(name: str | Machine) -> Machine:
+    """The preset called ``name`` (a Machine is returned as is)."""
+    if isinstance(name, Machine):
+        return name
+    try:
+        return MACHINES[name]
+    except (KeyError, TypeError):
+        close = difflib.get_close_matches(str(name), list(MACHINES), n=1)
+        raise PtortValueError(f"unknown machine {name!r}.",
+                              hint=(f"Did you mean '{close[0]}'? " if close else "")
+                              + f"Presets: {', '.join(MACHINES)}.") from None
+
+
+__all__ = ["Machine", "TransferCost", "VectorCost", "MACHINES", "get_machine", "ascend_910b", "ascend_910b1",
+           "ascend_910b4", "KIB", "MIB"]
