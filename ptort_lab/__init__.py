@@ -13,13 +13,17 @@ from .errors import (CapacityError, ChannelClosed, ChannelError, ChannelFull, De
                      KernelExecutionError, PipelineError, PtortError, PtortTypeError, PtortValueError,
                      SimulationError)
 from .program import Program
+from .sim.costs import NpuCostModel
+from .sim.machine import MACHINES, Machine, ascend_910b, ascend_910b1, ascend_910b4, get_machine
+from .sim.runner import PinnedCosts
 from .sim.stats import ProgramStats
 from .sim.trace import Span, Trace
 
 __version__ = "0.1.0"
 
 __all__ = list(_dsl_all) + [
-    "send_nowait", "Program", "ProgramStats", "Span", "Trace", "errors", "dsl", "PtortError", "DSLUsageError",
+    "send_nowait", "Program", "NpuCostModel", "PinnedCosts", "Machine", "MACHINES", "get_machine", "ascend_910b",
+    "ascend_910b1", "ascend_910b4", "ProgramStats", "Span", "Trace", "errors", "dsl", "PtortError", "DSLUsageError",
     "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError", "ChannelClosed", "ChannelFull",
     "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError", "__version__",
 ]

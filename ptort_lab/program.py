@@ -7,6 +7,8 @@ from typing import Any
 from .dsl.schedule import register_target
 from .dsl.workload import Task, Workload
 from .errors import PtortValueError
+from .sim.costs import NpuCostModel
+from .sim.machine import ascend_910b
 from .sim.runner import CostModel, PinnedCosts, Run, RunOptions, simulate
 from .sim.stats import ProgramStats, compute_stats
 from .sim.trace import Trace
@@ -16,21 +18,44 @@ _LATENCY_SYMBOL = "__pto_wsp_channel_latency_cycles"
 
 class Program:
     """A compiled workload. ``execute()`` runs it on the simulator (values and time) and returns when done;
-    ``synchronize()`` is then immediate; ``stats()`` and ``trace()`` describe the last run."""
+    ``synchronize()`` is then immediate; ``stats()`` and ``trace()`` describe the last run.
+
+    Options (``workload.compile(**options)``): ``machine`` (a preset name such as ``"ascend_910b4"`` or a Machine;
+    default the sourced Ascend 910B2 model), or ``cost_model`` (e.g. ``PinnedCosts()``: every task costs its pinned
+    cycles); ``channel_latency_cycles`` (a cross-core hop; default the machine's, 1000 on the 910B; channels between
+    stages placed on one core cost none); ``placement`` (``"shared"`` or ``{process: core}``); ``compute_values``
+    (False skips the numpy values, for timing-only runs).
+    """
 
     def __init__(self, workload: Workload, target: str = "cpu_sim", options: dict[str, Any] | None = None) -> None:
         started = time.perf_counter()
         self.workload = workload
         self.target = target
-        self.options = dict(options or {})
-        self.cost_model: CostModel | None = self.options.pop("cost_model", None)
+        opts = dict(options or {})
+        machine = opts.pop("machine", None)
+        cost_model = opts.pop("cost_model", None)
+        if cost_model is not None and machine is not None:
+            raise PtortValueError("compile() got both machine= and cost_model=.",
+                                  hint="Pass machine= for the NPU model on that machine, or a cost_model of your own.")
+        self.cost_model: CostModel = cost_model if cost_model is not None else NpuCostModel(machine or ascend_910b)
+        self.machine = getattr(self.cost_model, "machine", None)
+        latency = opts.pop("channel_latency_cycles", None)
+        if latency is None:
+            latency = self.machine.channel_latency_cycles if self.machine is not None else 0
+        if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
+            raise PtortValueError(f"channel_latency_cycles must be an int >= 0, got {latency!r}.",
+                                  hint="0 models an ideal hop; the 910B's calibrated cross-core hop is 1000.")
         self.run_options = RunOptions(
-            channel_latency_cycles=int(self.options.pop("channel_latency_cycles", 0)),
-            placement=self.options.pop("placement", None),
-            compute_values=bool(self.options.pop("compute_values", True)))
-        if self.options:
-            raise PtortValueError(f"compile() got unknown option(s) {sorted(self.options)}.",
-                                  hint="Known options: cost_model, channel_latency_cycles, placement, compute_values.")
+            channel_latency_cycles=latency,
+            placement=opts.pop("placement", None),
+            compute_values=bool(opts.pop("compute_values", True)))
+        if opts:
+            import difflib
+            known = ["machine", "cost_model", "channel_latency_cycles", "placement", "compute_values"]
+            close = difflib.get_close_matches(sorted(opts)[0], known, n=1)
+            raise PtortValueError(f"compile() got unknown option(s) {sorted(opts)}.",
+                                  hint=(f"Did you mean {close[0]!r}? " if close else "")
+                                  + f"Known options: {', '.join(known)}.")
         self._tasks: list[Task] | None = None
         self._run: Run | None = None
         self._compile_ms = (time.perf_counter() - started) * 1e3
@@ -89,4 +114,4 @@ def _compile(workload: Workload, target: str, options: dict[str, Any]) -> Progra
 for _target in ("cpu_sim", "npu_sim", "sim"):
     register_target(_target, _compile)
 
-__all__ = ["Program", "PinnedCosts"]
+__all__ = ["Program", "PinnedCosts", "NpuCostModel"]

@@ -4,6 +4,7 @@ import time
 import numpy as np
 import pytest
 
+from ptort_lab.program import PinnedCosts
 from ptort_lab import (Channel, Dense, DispatchPolicy, Event, P, Pipeline, PipelineError, Process, PtortError,
                        TaskWindow, TimingPolicy, connect, consume, for_each, process, query, record, replicate, send,
                        synchronize, task, workload)
@@ -48,7 +49,7 @@ def test_pipeline_computes_f16_square_exactly(spec_kernels, spec_data, build):
     """Both pipeline forms compute Y = float32(float16(X) * float16(X)) for every tile, bit for bit."""
     pipeline = build(spec_kernels, spec_data)
     assert type(pipeline).__name__ == "Pipeline"
-    program = pipeline.compile()
+    program = pipeline.compile(cost_model=PinnedCosts())
     program.execute()
     program.synchronize()
     assert np.array_equal(spec_data.Y.data, spec_data.expected)
@@ -82,7 +83,7 @@ def test_p_pipe_workload_computes_the_same_y(spec_kernels, spec_data):
     w = piped()
     assert type(w).__name__ == "Workload"
     assert len(w.enumerate()) == 24
-    w.compile().execute()
+    w.compile(cost_model=PinnedCosts()).execute()
     assert np.array_equal(d.Y.data, d.expected)
 
 
@@ -106,7 +107,7 @@ def data_parallel_twin(k, d):
 ], ids=["default", "round_robin", "work_steal", "affinity", "hash", "window"])
 def test_data_parallel_twin_gives_the_same_y(spec_kernels, spec_data, schedule):
     """The @workload twin (3 launches per tile) computes the same Y under every dispatch policy."""
-    program = schedule(data_parallel_twin(spec_kernels, spec_data)).compile()
+    program = schedule(data_parallel_twin(spec_kernels, spec_data)).compile(cost_model=PinnedCosts())
     assert type(program).__name__ == "Program"
     program.execute()
     assert np.array_equal(spec_data.Y.data, spec_data.expected)
@@ -130,7 +131,7 @@ def test_consumer_sees_tokens_in_send_order(stages):
     ch = Channel(name="ch", depth=2)
     prod = Process("prod").produces(ch).body_func(lambda: [send(ch, task(stages.a, [i], {}, cycles=1)) for i in order])
     cons = Process("cons").consumes(ch).body_func(lambda: consume(ch, lambda t: task(stages.b, [t], {}, cycles=5)))
-    program = connect(prod, cons).compile()
+    program = connect(prod, cons).compile(cost_model=PinnedCosts())
     program.execute()
     assert [s.index for s in program.trace().spans if s.process == "cons"] == order
     assert [t.params[0] for t in connect(prod, cons).enumerate() if t.process == "cons"] == order
@@ -151,7 +152,7 @@ def two_stage(stages, depth, n=3, producer_cycles=10, consumer_cycles=30):
     prod = process("prod").produces(ch).body(
         for_each(Dense[n](), lambda t: send(ch, task(stages.a, [t], {}, cycles=producer_cycles))))
     cons = process("cons").consumes(ch).body(consume(ch, lambda t: task(stages.b, [t], {}, cycles=consumer_cycles)))
-    program = connect([prod, cons], [ch]).compile()
+    program = connect([prod, cons], [ch]).compile(cost_model=PinnedCosts())
     program.execute()
     return program
 
@@ -221,7 +222,7 @@ def test_kernel_level_cycles_pin_the_cost():
     ch = Channel(name="ch", depth=1)
     a = Process("a").produces(ch).body_func(lambda: [send(ch, slow[t]()) for t in range(2)])
     b = Process("b").consumes(ch).body_func(lambda: consume(ch, lambda t: fast[t]()))
-    program = connect(a, b).compile()
+    program = connect(a, b).compile(cost_model=PinnedCosts())
     program.execute()
     assert sorted((s.process, s.index, s.start, s.end) for s in program.trace().spans) == [
         ("a", 0, 0, 7), ("a", 1, 10, 17), ("b", 0, 7, 10), ("b", 1, 17, 20)]
@@ -249,7 +250,7 @@ def test_three_stage_flow_shop_timeline(stages):
     computer = process("computer").consumes(l2c).produces(c2s).body(
         consume(l2c, lambda t: send(c2s, task(stages.b, [t], {}, cycles=20))))
     storer = process("storer").consumes(c2s).body(consume(c2s, lambda t: task(stages.a, [t], {}, cycles=5)))
-    program = connect([loader, computer, storer], [l2c, c2s]).compile()
+    program = connect([loader, computer, storer], [l2c, c2s]).compile(cost_model=PinnedCosts())
     program.execute()
     got = {(s.process, s.index): (s.start, s.end) for s in program.trace().spans}
     assert [got[("computer", i)] for i in range(4)] == [(5, 25), (25, 45), (45, 65), (65, 85)]
@@ -282,7 +283,7 @@ def test_replicated_workers_share_a_channel_and_each_item_runs_once(stages):
     prod = process("prod").produces(ch).body(
         for_each(Dense[4](), lambda t: send(ch, task(stages.a, [t], {}, cycles=10))))
     worker = process("worker").consumes(ch).body(consume(ch, lambda t: task(stages.b, [t], {}, cycles=30)))
-    program = connect([prod, replicate(worker, 2)], [ch]).compile()
+    program = connect([prod, replicate(worker, 2)], [ch]).compile(cost_model=PinnedCosts())
     program.execute()
     assert spans(program) == [("prod", 0, 0, 10), ("prod", 1, 10, 20), ("prod", 2, 40, 50), ("prod", 3, 50, 60),
                               ("worker[0]", 0, 10, 40), ("worker[0]", 2, 50, 80),
@@ -340,7 +341,7 @@ def test_events_order_two_processes_in_simulated_time(stages):
     ev = Event(name="go")
     a = Process("A").body_func(lambda: [task(stages.a, [0], {}, cycles=10), record(ev)])
     b = Process("B").body_func(lambda: [synchronize(ev), task(stages.b, [0], {}, cycles=5)])
-    program = connect(a, b).compile()
+    program = connect(a, b).compile(cost_model=PinnedCosts())
     program.execute()
     assert spans(program) == [("A", 0, 0, 10), ("B", 0, 10, 15)]
 
@@ -352,7 +353,7 @@ def test_event_signals_count_inside_processes(stages):
                                          task(stages.a, [1], {}, cycles=4), record(ev)])
     b = Process("B").body_func(lambda: [synchronize(ev), task(stages.b, [0], {}, cycles=1),
                                          synchronize(ev), task(stages.b, [1], {}, cycles=1)])
-    program = connect(a, b).compile()
+    program = connect(a, b).compile(cost_model=PinnedCosts())
     program.execute()
     assert [s for s in spans(program) if s[0] == "B"] == [("B", 0, 4, 5), ("B", 1, 8, 9)]
 
@@ -509,7 +510,7 @@ def mutual_wait(stages):
 @pytest.mark.timeout(5)
 def test_mutual_wait_deadlock_is_reported_quickly(stages):
     """Two processes each consuming the other's channel raise DeadlockError within a second, listing both."""
-    program = mutual_wait(stages).compile()
+    program = mutual_wait(stages).compile(cost_model=PinnedCosts())
     started = time.perf_counter()
     with pytest.raises(DeadlockError) as e:
         program.execute()
@@ -540,7 +541,7 @@ def test_synchronize_on_unrecorded_event_deadlocks(stages):
     c = Process("C").body_func(lambda: [synchronize(ev), task(stages.b, [0], {}, cycles=5)])
     started = time.perf_counter()
     with pytest.raises(DeadlockError, match=r"'C' waits to synchronize on 'never'"):
-        connect(c).compile().execute()
+        connect(c).compile(cost_model=PinnedCosts()).execute()
     assert time.perf_counter() - started < 1.0
 
 
@@ -553,7 +554,7 @@ def test_deadlock_mid_run_reports_time_and_full_channel(stages):
     p2 = Process("P2").consumes(ch).body_func(
         lambda: consume(ch, lambda t: [synchronize(ev), task(stages.b, [t], {}, cycles=3)]))
     with pytest.raises(DeadlockError) as e:
-        connect(p1, p2).compile().execute()
+        connect(p1, p2).compile(cost_model=PinnedCosts()).execute()
     msg = str(e.value)
     assert msg.startswith("Deadlock at t=2 cycles")
     assert "'P1' waits to send to 'ch' (no free slot)" in msg
@@ -573,7 +574,7 @@ def test_two_producers_share_slots_in_time_order(stages):
     p2 = Process("p2").produces(ch).body_func(
         lambda: [send(ch, task(stages.a, [t + 10], {}, cycles=15)) for t in range(2)])
     c = Process("c").consumes(ch).body_func(lambda: consume(ch, lambda t: task(stages.b, [t], {}, cycles=1)))
-    program = connect(p1, p2, c).compile()
+    program = connect(p1, p2, c).compile(cost_model=PinnedCosts())
     program.execute()
     assert spans(program) == [("c", 0, 10, 11), ("c", 1, 21, 22), ("c", 2, 32, 33), ("c", 10, 15, 16),
                               ("c", 11, 31, 32), ("p1", 0, 0, 10), ("p1", 1, 11, 21), ("p1", 2, 22, 32),
@@ -590,7 +591,7 @@ def test_event_signals_go_to_waiters_in_time_order(stages):
                                          task(stages.b, [1], {}, cycles=1)])
     c = Process("C").body_func(lambda: [task(stages.b, [0], {}, cycles=1), synchronize(ev),
                                          task(stages.b, [2], {}, cycles=1)])
-    program = connect(a, b, c).compile()
+    program = connect(a, b, c).compile(cost_model=PinnedCosts())
     program.execute()
     assert spans(program) == [("A", 0, 0, 10), ("A", 1, 10, 20), ("B", 0, 0, 15), ("B", 1, 20, 21),
                               ("C", 0, 0, 1), ("C", 2, 10, 11)]
@@ -607,7 +608,7 @@ def test_pipeline_with_replicated_computers_computes_the_same_y(spec_kernels, sp
         consume(l2c, lambda t: send(c2s, task(k.compute, [t], {"input_tile": d.T[t], "output_tile": d.U[t]}))))
     storer = process("storer").consumes(c2s).body(
         consume(c2s, lambda t: task(k.store, [t], {"src": d.U[t], "dst": d.Y[t]})))
-    program = connect([loader, replicate(computer, workers), storer], [l2c, c2s]).compile()
+    program = connect([loader, replicate(computer, workers), storer], [l2c, c2s]).compile(cost_model=PinnedCosts())
     program.execute()
     assert np.array_equal(d.Y.data, d.expected)
     computed = sorted(t.params[0] for t in program.tasks if t.kernel == "compute_kernel")
@@ -625,7 +626,7 @@ def test_spec_pipeline_with_depth_1_channels_never_holds_two_tiles(spec_kernels,
         c2s, task(k.compute, [t], {"input_tile": d.T[t], "output_tile": d.U[t]}, cycles=cc))))
     storer = process("storer").consumes(c2s).body(
         consume(c2s, lambda t: task(k.store, [t], {"src": d.U[t], "dst": d.Y[t]}, cycles=cs)))
-    program = connect([loader, computer, storer], [l2c, c2s]).compile()
+    program = connect([loader, computer, storer], [l2c, c2s]).compile(cost_model=PinnedCosts())
     program.execute()
     assert np.array_equal(d.Y.data, d.expected)
     trace = program.trace()
@@ -642,7 +643,7 @@ def test_zero_cost_occupancy_stays_within_zero_and_depth(stages):
     ch = Channel(name="ch", depth=1)
     a = process("a").produces(ch).body(for_each(Dense[3](), lambda t: send(ch, task(stages.a, [t], {}))))
     b = process("b").consumes(ch).body(consume(ch, lambda t: task(stages.b, [t], {})))
-    program = connect([a, b], [ch]).compile()
+    program = connect([a, b], [ch]).compile(cost_model=PinnedCosts())
     program.execute()
     levels = [level for _, level in program.trace().occupancy("ch")]
     assert all(0 <= level <= 1 for level in levels), levels

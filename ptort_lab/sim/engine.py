@@ -2,7 +2,8 @@
 
 Each process is a step generator (``dsl.steps``). Channel semantics are slots: SEND/ACQUIRE take a free slot
 (waiting for the consumer's credit), the token becomes visible ``latency`` cycles after the producer finished, and
-PULL(release) returns the previous token's slot ``latency`` cycles after the consumer finished with it. For a
+PULL(release) returns the previous token's slot ``latency`` cycles after the consumer finished with it. Each
+channel has its own latency (a cross-core hop, or none for a queue between stages on one core). For a
 linear pipeline this reproduces S_k(i) = max(F_k(i-1), F_{k-1}(i) + L, F_{k+1}(i-D) + L) exactly.
 
 Scheduling: when processes share resources whose price depends on global time (pipes of one core, HBM), the
@@ -52,10 +53,11 @@ class Fifo:
     """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
 
     __slots__ = ("name", "depth", "free", "tokens", "producers_left", "consumers", "producers", "in_use", "deltas",
-                 "starved", "backpressure")
+                 "starved", "backpressure", "latency")
 
-    def __init__(self, name: str, depth: int, producers: int) -> None:
+    def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
         self.name = name
+        self.latency = latency_cycles
         self.depth = depth
         self.free: deque[int] = deque([0] * depth)
         self.tokens: deque[tuple[Any, int]] = deque()
@@ -106,8 +108,9 @@ class Engine:
         self._seq = 0
 
     # -- set-up -------------------------------------------------------------------------------------------------
-    def add_fifo(self, channel: Any, producers: int) -> Fifo:
-        f = Fifo(channel.name, channel.depth, producers)
+    def add_fifo(self, channel: Any, producers: int, latency_cycles: int | None = None) -> Fifo:
+        """Register a channel; ``latency_cycles`` defaults to the engine's (cross-core) channel latency."""
+        f = Fifo(channel.name, channel.depth, producers, self.latency if latency_cycles is None else latency_cycles)
         self.fifos[id(channel)] = f
         return f
 
@@ -188,7 +191,7 @@ class Engine:
                         p.t = issued
                         if end > p.last_end:
                             p.last_end = end
-                        ts = (issued if issued > p.last_end else p.last_end) + latency
+                        ts = (issued if issued > p.last_end else p.last_end) + f.latency
                         if f.consumers:
                             self._deliver(f, cmd[3], ts)
                         else:
@@ -196,7 +199,7 @@ class Engine:
             elif op == PULL:
                 f = fifos[id(cmd[1])]
                 if cmd[2]:
-                    ts = (p.t if p.t > p.last_end else p.last_end) + latency
+                    ts = (p.t if p.t > p.last_end else p.last_end) + f.latency
                     if f.producers:
                         self._credit(f, ts)
                     else:
@@ -225,7 +228,8 @@ class Engine:
                     if end > p.last_end:
                         p.last_end = end
             elif op == PUSH:
-                self._deliver(fifos[id(cmd[1])], cmd[2], (p.t if p.t > p.last_end else p.last_end) + latency)
+                f = fifos[id(cmd[1])]
+                self._deliver(f, cmd[2], (p.t if p.t > p.last_end else p.last_end) + f.latency)
             elif op == AFTER:
                 for tid in cmd[1]:
                     end = self.finished.get(tid)

@@ -68,7 +68,8 @@ class PinnedCosts:
 class RunOptions:
     """Knobs of one simulation run."""
 
-    channel_latency_cycles: int = 0
+    channel_latency_cycles: int = 0  # a hop between cores (GM-staged FIFO + cross-core flag)
+    same_core_latency_cycles: int = 0  # a queue between stages placed on one core stays on chip
     placement: Any = None
     compute_values: bool = True
 
@@ -193,11 +194,13 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
                     time_ordered=_needs_time_order(cost, pipe, workload))
     if pipe is not None:
         procs = list(pipe.fields["processes"])
-        for c in pipe.fields["channels"]:
-            engine.add_fifo(c, sum(1 for p in procs if any(c is d for d in p.produces)))
-            trace.channels[c.name] = c.depth
         cores = _placement(procs, opts.placement if opts.placement is not None else workload._schedule.placement)
         cost.prepare(workload, cores)
+        for c in pipe.fields["channels"]:
+            ends = {cores[p.name] for p in procs if any(c is d for d in list(p.produces) + list(p.consumes))}
+            latency = opts.same_core_latency_cycles if len(ends) == 1 else opts.channel_latency_cycles
+            engine.add_fifo(c, sum(1 for p in procs if any(c is d for d in p.produces)), latency)
+            trace.channels[c.name] = c.depth
         for p in procs:
             engine.add_process(p.name, steps(p.workload, {}), cores[p.name], p.produces)
             trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")

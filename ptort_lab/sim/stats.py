@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from .trace import Span, Trace
 
@@ -54,7 +54,7 @@ class ProgramStats:
     task_count: int = 0
     mode: str = ""
     clock_hz: float = 1.8e9
-    lane_busy_pct: dict[str, float] = field(default_factory=dict)
+    lane_busy_pct: dict[str, float] = field(default_factory=dict)  # per pipe/stage, averaged over its cores
     core_busy_pct: dict[int, float] = field(default_factory=dict)
     stage_busy_pct: dict[str, float] = field(default_factory=dict)
     overlap_pct: float = 0.0
@@ -86,14 +86,22 @@ class ProgramStats:
         return self.summary()
 
 
+def _lane_ratios(per_core_lane: dict[tuple[int, str], list[Span]], pct: Any) -> dict[str, float]:
+    """Busy share of each lane (pipe or stage), averaged over the cores that use it (msprof's *_ratio)."""
+    sums: dict[str, list[float]] = {}
+    for (_, lane), spans in per_core_lane.items():
+        sums.setdefault(lane, []).append(pct(busy_cycles(spans)))
+    return {lane: sum(v) / len(v) for lane, v in sums.items()}
+
+
 def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int]) -> ProgramStats:
     total = trace.makespan
     pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
-    lanes: dict[str, list[Span]] = {}
+    per_core_lane: dict[tuple[int, str], list[Span]] = {}
     stages: dict[str, list[Span]] = {}
     cores: dict[int, list[Span]] = {}
     for sp in trace.spans:
-        lanes.setdefault(sp.lane, []).append(sp)
+        per_core_lane.setdefault((sp.core, sp.lane), []).append(sp)
         stages.setdefault(sp.process or sp.lane, []).append(sp)
         cores.setdefault(sp.core, []).append(sp)
     multi, _ = overlap_cycles(stages)
@@ -103,7 +111,7 @@ def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int]) -
         task_count=task_count,
         mode=trace.mode,
         clock_hz=trace.clock_hz,
-        lane_busy_pct={k: pct(busy_cycles(v)) for k, v in lanes.items()},
+        lane_busy_pct=_lane_ratios(per_core_lane, pct),
         core_busy_pct={k: pct(busy_cycles(v)) for k, v in sorted(cores.items())},
         stage_busy_pct={k: pct(busy_cycles(stages.get(k, []))) for k in trace.processes} if trace.mode == "pipeline"
         else {k: pct(busy_cycles(v)) for k, v in stages.items()},
