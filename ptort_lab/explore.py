@@ -1,0 +1,172 @@
+"""Study one piece of work two ways: as a CSP pipeline and as its data-parallel twin, under a set of knobs."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable
+
+from .dsl.schedule import DispatchPolicy
+from .dsl.workload import Task, Workload, group
+from .errors import PtortTypeError, PtortValueError
+from .program import Program
+
+MODES = ("pipeline", "data-parallel", "both")
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What the explorer and ``%%ptort`` let you change: channel depth, tile size, tile count, cores."""
+
+    depth: int = 2
+    tile: tuple[int, int] = (128, 128)
+    tiles: int = 8
+    cores: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("depth", "tiles", "cores"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise PtortValueError(f"knob {name} must be an int >= 1, got {v!r}.",
+                                      hint=f"Use e.g. {name}=2.")
+        if (not isinstance(self.tile, tuple) or len(self.tile) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in self.tile)):
+            raise PtortValueError(f"knob tile must be (rows, cols) of ints >= 1, got {self.tile!r}.",
+                                  hint="Use tile=(64, 128) (or --tile 64x128 in %%ptort).")
+
+    def replace(self, **changes: Any) -> Knobs:
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise PtortValueError(f"unknown knob(s) {sorted(unknown)}.", hint="Knobs are depth, tile, tiles, cores.")
+        return replace(self, **changes)
+
+    def __str__(self) -> str:
+        return f"depth={self.depth} tile={self.tile[0]}x{self.tile[1]} tiles={self.tiles} cores={self.cores}"
+
+
+def _tile_key(task: Task) -> int:
+    """Tasks of one tile stay on one core: key on the tile index (the first axis value)."""
+    key = task.params[0] if task.params else task.id
+    return key if isinstance(key, int) else task.id
+
+
+def data_parallel_twin(workload: Workload, cores: int) -> Workload:
+    """The same tasks as ``workload`` (a pipeline or any workload), dispatched over ``cores`` with each tile's
+    tasks on one core; dependencies come from the tensors they touch, exactly as for any data-parallel run."""
+    tasks = workload.enumerate()
+    nodes = [Workload("task", loc=t.loc, kernel=t.kernel_ref if t.kernel_ref is not None else t.kernel,
+                      params=tuple(t.params), resources=t.resources, cycles=t.cycles) for t in tasks]
+    twin = group(nodes)
+    if twin.kind == "task" or twin.kind == "empty":
+        twin = Workload("combine", children=tuple(nodes))
+    twin.name = f"{workload.name or workload.kind} (data-parallel)"
+    return twin.dispatch(DispatchPolicy.affinity(_tile_key, cores))
+
+
+def is_pipeline(workload: Workload) -> bool:
+    return workload.kind in ("connect", "pipe")
+
+
+@dataclass
+class Comparison:
+    """A pipeline run and a data-parallel run of the same work (either may be absent, by mode)."""
+
+    knobs: Knobs
+    pipeline: Program | None = None
+    data_parallel: Program | None = None
+
+    @property
+    def runs(self) -> list[tuple[str, Program]]:
+        return [(label, p) for label, p in (("pipeline", self.pipeline), ("data-parallel", self.data_parallel))
+                if p is not None]
+
+    @property
+    def speedup(self) -> float | None:
+        """Data-parallel cycles / pipeline cycles (> 1: the pipeline is faster)."""
+        if self.pipeline is None or self.data_parallel is None:
+            return None
+        p = self.pipeline.stats().total_cycles
+        return self.data_parallel.stats().total_cycles / p if p else None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per run: label, cycles, µs, overlap %, tasks."""
+        out = []
+        for label, prog in self.runs:
+            s = prog.stats()
+            out.append({"run": label, "cycles": s.total_cycles, "us": round(s.time_us, 3),
+                        "overlap_pct": round(s.overlap_pct, 1), "tasks": s.task_count})
+        return out
+
+    def summary(self) -> str:
+        lines = [f"knobs: {self.knobs}"]
+        for r in self.rows():
+            lines.append(f"  {r['run']:<14} {r['cycles']:>10} cycles  {r['us']:>10.3f} us  "
+                         f"overlap {r['overlap_pct']:5.1f}%  {r['tasks']} tasks")
+        if self.speedup is not None:
+            lines.append(f"  pipeline speedup vs data-parallel: {self.speedup:.2f}x")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def run_study(workload: Workload, knobs: Knobs, mode: str = "both", **compile_options: Any) -> Comparison:
+    """Run ``workload`` as a pipeline, as its data-parallel twin on ``knobs.cores`` cores, or both."""
+    if mode not in MODES:
+        raise PtortValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.", hint="Use mode='both'.")
+    result = Comparison(knobs)
+    if is_pipeline(workload):
+        if mode in ("pipeline", "both"):
+            result.pipeline = workload.compile(**compile_options).execute()
+        if mode in ("data-parallel", "both"):
+            result.data_parallel = data_parallel_twin(workload, knobs.cores).compile(**compile_options).execute()
+        return result
+    if mode == "pipeline":
+        raise PtortValueError(f"mode 'pipeline' needs a pipeline, but the workload is {workload.kind!r}.",
+                              hint="Build one with connect(...) or P.pipe(), or use mode='data-parallel'.")
+    if workload._schedule.dispatch is None:
+        workload = data_parallel_twin(workload, knobs.cores)
+    result.data_parallel = workload.compile(**compile_options).execute()
+    return result
+
+
+class Study:
+    """A builder plus knobs: ``Study(build).run(depth=4)`` rebuilds the work with new knobs and runs it.
+
+    ``build`` takes any of ``depth``, ``tile``, ``tiles``, ``cores`` as keyword arguments (only those it names)
+    and returns the workload or pipeline to study.
+    """
+
+    def __init__(self, build: Callable[..., Workload], knobs: Knobs | None = None, mode: str = "both",
+                 **compile_options: Any) -> None:
+        if not callable(build):
+            raise PtortTypeError(f"Study needs a builder function, got {build!r}.",
+                                 hint="def build(depth, tile, tiles): ... return connect(...)")
+        self.build = build
+        self.knobs = knobs or Knobs()
+        self.mode = mode
+        self.compile_options = compile_options
+        try:
+            params = inspect.signature(build).parameters
+            self._takes = {n for n in params if n in {f.name for f in fields(Knobs)}}
+            self._takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        except (TypeError, ValueError):
+            self._takes, self._takes_all = set(), True
+        self.last: Comparison | None = None
+
+    def workload(self, knobs: Knobs) -> Workload:
+        args = {f.name: getattr(knobs, f.name) for f in fields(knobs)
+                if self._takes_all or f.name in self._takes}
+        w = self.build(**args)
+        if not isinstance(w, Workload):
+            raise PtortTypeError(f"the study's builder returned {type(w).__name__} {w!r}, not a workload.",
+                                 hint="Return the pipeline (connect(...)) or workload to study.")
+        return w
+
+    def run(self, **changes: Any) -> Comparison:
+        """Apply knob changes, rebuild, run; the result is also kept in ``.last``."""
+        self.knobs = self.knobs.replace(**changes)
+        self.last = run_study(self.workload(self.knobs), self.knobs, self.mode, **self.compile_options)
+        return self.last
+
+
+__all__ = ["Knobs", "Comparison", "Study", "run_study", "data_parallel_twin", "MODES"]
