@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation, user_location
+from ..errors import DSLUsageError, PtortError, PtortTypeError, PtortValueError, SourceLocation, user_location
 from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
 from .types import Direction, DType, ParamAnnotation, ScalarType, TileType
 
@@ -143,6 +143,15 @@ class Kernel:
                 self.defaults[pname] = p.default
         self._cache: dict[tuple[tuple[str, Any], ...], KernelIR] = {}
         self._no_constexpr = not self.constexpr_params
+        if all(n in self.defaults for n in self.constexpr_params):
+            # Trace now so shape/dtype mistakes point at the kernel as it is defined; a body that needs names
+            # defined later in the module is traced again on first use instead.
+            try:
+                self.trace()
+            except PtortError:
+                raise
+            except Exception:  # noqa: BLE001 - deferred: the same error recurs, located, on first use
+                self._cache.clear()
 
     @property
     def tile_params(self) -> list[str]:

@@ -226,10 +226,10 @@ def test_trace_is_cached():
 
 # -- trace-time checks: each error names the op, the operands and the user's line ---------------------------------
 def _trace_error(build, where) -> str:
+    """@kernel traces at definition, so the mistake surfaces where the kernel is defined."""
     lines: list[int] = []
-    k = build(lines)
     with pytest.raises(PtortTypeError) as e:
-        k.trace()
+        build(lines)
     return where(e, lines[0])
 
 
@@ -421,3 +421,16 @@ def test_kernel_op_summary_lists_the_spec_kernels_primitives(spec_kernels):
     assert kernel_op_summary(spec_kernels.load.trace()) == "tl.load, tl.cast, tl.store"
     assert kernel_op_summary(spec_kernels.compute.trace()) == "tl.load, tl.mul, tl.store"
     assert kernel_op_summary(spec_kernels.store.trace()) == "tl.load, tl.cast, tl.store"
+
+
+def test_kernel_traces_at_definition_but_waits_for_names_defined_later():
+    """A body that calls a helper defined after the kernel is traced on first use instead of failing early."""
+    @kernel
+    def later(a: In[Tile[8, 8, F32]], b: Out[Tile[8, 8, F32]]):
+        tl.store(b, helper_defined_below(tl.load(a)))  # noqa: F821 - defined below on purpose
+
+    globals()["helper_defined_below"] = lambda x: tl.mul(x, 2.0)
+    try:
+        assert [str(op) for op in later.trace().ops] == ["load a", "mul 2.0", "store b"]
+    finally:
+        del globals()["helper_defined_below"]
