@@ -1,0 +1,227 @@
+"""Timelines: lanes per stage or pipe, one bar per span, makespan, channel fill, compare, deterministic PNG."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+
+from ptort_lab import PinnedCosts, PtortTypeError, PtortValueError, Span, Trace
+from ptort_lab.explore import Knobs, run_study
+from ptort_lab.viz import compare, figure_png, plot_timeline
+from ptort_lab.viz import timeline as timeline_mod
+
+from viz_cases import XSS, two_stage
+
+
+def axes_by_gid(fig: Figure, gid: str) -> list:
+    return [ax for ax in fig.axes if ax.get_gid() == gid]
+
+
+def lane_labels(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_yticklabels()]
+
+
+def bar_count(ax) -> int:
+    return sum(len(c.get_paths()) for c in ax.collections if isinstance(c, PolyCollection))
+
+
+def makespan_x(ax) -> list[float]:
+    return [list(line.get_xdata()) for line in ax.lines if line.get_gid() == "makespan"]
+
+
+@pytest.fixture
+def spec_run(spec_pipeline):
+    """The spec pipeline on the default NPU model (spans per pipe instruction)."""
+    return spec_pipeline.compile().execute()
+
+
+# -- lanes and bars ---------------------------------------------------------------------------------------------------
+def test_stage_lanes_are_the_processes(spec_run):
+    """lanes="stage" draws one lane per process, in run order, labelled with its name."""
+    (gantt,) = axes_by_gid(plot_timeline(spec_run), "gantt")
+    assert lane_labels(gantt) == spec_run.trace().processes == ["loader", "computer", "storer"]
+
+
+def test_pipe_lanes_are_core_pipes(spec_run):
+    """lanes="pipe" draws one lane per (core, pipe) that ran something, loads before vector before stores."""
+    (gantt,) = axes_by_gid(plot_timeline(spec_run, lanes="pipe"), "gantt")
+    assert lane_labels(gantt) == [f"core{c} AIV0.{p}" for c in range(3) for p in ("MTE2", "V", "MTE3")]
+
+
+@pytest.mark.parametrize("lanes", ["stage", "pipe"])
+def test_one_bar_per_span(spec_run, pinned_run, lanes):
+    """Every span of a small run is one bar, in either lane mode."""
+    for program in (pinned_run, spec_run):
+        (gantt,) = axes_by_gid(plot_timeline(program, lanes=lanes), "gantt")
+        assert bar_count(gantt) == len(program.trace().spans)
+
+
+def test_pinned_bars_match_span_times(pinned_run):
+    """With pinned costs the producer lane shows four 100-cycle bars at the spans' start times."""
+    trace = pinned_run.trace()
+    (gantt,) = axes_by_gid(plot_timeline(trace), "gantt")
+    producer = [c for c in gantt.collections if c.get_gid() == "bars:0"]
+    xs = sorted((round(p.vertices[:, 0].min()), round(p.vertices[:, 0].max())) for c in producer
+                for p in c.get_paths())
+    assert xs == sorted((s.start, s.end) for s in trace.spans if s.process == "producer")
+    assert all(e - s == 100 for s, e in xs)
+
+
+def test_tiles_are_labelled_with_their_index(pinned_run):
+    """Bars wide enough for text carry their tile index."""
+    (gantt,) = axes_by_gid(plot_timeline(pinned_run), "gantt")
+    tile_texts = sorted(t.get_text() for t in gantt.texts if t.get_gid() is None)
+    assert tile_texts == sorted(["0", "1", "2", "3"] * 2)
+
+
+def test_makespan_is_marked(spec_run):
+    """A vertical line at trace.makespan on the Gantt and on the fill plot, and a label naming it."""
+    trace = spec_run.trace()
+    fig = plot_timeline(spec_run)
+    for ax in fig.axes:
+        assert makespan_x(ax) == [[trace.makespan, trace.makespan]]
+    (gantt,) = axes_by_gid(fig, "gantt")
+    assert any(t.get_gid() == "makespan-label" and f"{trace.makespan:,}" in t.get_text() for t in gantt.texts)
+
+
+def test_overlap_and_cycles_in_the_title(spec_run):
+    """The title gives the cycles and the same overlap % as program.stats()."""
+    stats = spec_run.stats()
+    (gantt,) = axes_by_gid(plot_timeline(spec_run), "gantt")
+    title = gantt.get_title(loc="left")
+    assert title.startswith(f"pipeline: {stats.total_cycles:,} cycles")
+    assert title.endswith(f"overlap {stats.overlap_pct:.1f}%")
+
+
+def test_channel_fill_is_a_step_plot(spec_run):
+    """One step line per channel on its own axis below, following the occupancy samples, y up to the depth."""
+    trace = spec_run.trace()
+    fig = plot_timeline(spec_run)
+    (gantt,) = axes_by_gid(fig, "gantt")
+    (fill,) = axes_by_gid(fig, "occupancy")
+    assert fill.get_shared_x_axes().joined(gantt, fill)
+    lines = {line.get_gid(): line for line in fill.lines if line.get_gid() != "makespan"}
+    assert set(lines) == {"occupancy:load_to_compute", "occupancy:compute_to_store"}
+    line = lines["occupancy:load_to_compute"]
+    assert line.get_drawstyle() == "steps-post"
+    assert list(line.get_ydata()[:-1]) == [o for _, o in trace.occupancy("load_to_compute")]
+    assert fill.get_ylim()[1] >= 2
+    assert [t.get_text() for t in fill.get_legend().get_texts()] == [
+        "load_to_compute (depth=2)", "compute_to_store (depth=2)"]
+
+
+def test_no_fill_axis_without_channels(spec_pipeline):
+    """A data-parallel run has no channels, so the figure is the Gantt alone (one lane per core)."""
+    comparison = run_study(spec_pipeline, Knobs(cores=2), mode="data-parallel", cost_model=PinnedCosts())
+    fig = plot_timeline(comparison.data_parallel)
+    assert [ax.get_gid() for ax in fig.axes] == ["gantt"]
+    assert lane_labels(fig.axes[0]) == ["core0", "core1"]
+
+
+def test_trace_and_program_inputs_agree(pinned_run):
+    """A Program and its Trace give the same figure (same PNG bytes)."""
+    assert figure_png(plot_timeline(pinned_run)) == figure_png(plot_timeline(pinned_run.trace()))
+
+
+def test_draws_into_a_given_axes(pinned_run):
+    """ax= draws only the Gantt into that axes and returns its figure."""
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot_timeline(pinned_run, ax=ax, title="mine") is fig
+    assert len(fig.axes) == 1 and lane_labels(ax) == ["producer", "consumer"]
+    assert ax.get_title(loc="left").startswith("mine: ")
+
+
+def test_user_names_stay_plain_text(stages):
+    """Process names with HTML or $ show verbatim as lane labels (never mathtext) and the PNG draws."""
+    program = two_stage(stages, producer=XSS, consumer="$x^$").compile(cost_model=PinnedCosts()).execute()
+    fig = plot_timeline(program)
+    assert lane_labels(axes_by_gid(fig, "gantt")[0]) == [XSS, "$x^$"]
+    assert figure_png(fig).startswith(b"\x89PNG")
+
+
+def test_large_runs_merge_bars_and_cap_labels():
+    """20,000 back-to-back spans collapse to at most MAX_BARS bars and MAX_LABELS tile labels."""
+    spans = [Span(0, "p", "k", i, 10 * i, 10 * i + 9, 0, "p", i) for i in range(20_000)]
+    trace = Trace(spans=spans, makespan=200_000, processes=["p"])
+    (gantt,) = axes_by_gid(plot_timeline(trace), "gantt")
+    assert 0 < bar_count(gantt) <= timeline_mod.MAX_BARS
+    assert len([t for t in gantt.texts if t.get_gid() is None]) <= timeline_mod.MAX_LABELS
+
+
+def test_bad_arguments_say_what_to_pass(pinned_run, spec_pipeline):
+    """Unknown lanes, a non-trace and a Comparison are rejected with a hint."""
+    with pytest.raises(PtortValueError, match="lanes must be 'stage' or 'pipe'"):
+        plot_timeline(pinned_run, lanes="core")
+    with pytest.raises(PtortTypeError, match="needs a Trace or a Program"):
+        plot_timeline([1, 2])
+    comparison = run_study(spec_pipeline, Knobs(), cost_model=PinnedCosts())
+    with pytest.raises(PtortTypeError, match=r"Use compare\(comparison\)"):
+        plot_timeline(comparison)
+    with pytest.raises(PtortTypeError, match="needs two runs"):
+        compare(pinned_run)
+
+
+# -- compare --------------------------------------------------------------------------------------------------------
+def test_compare_stacks_two_runs_on_a_shared_x(spec_pipeline):
+    """compare(Comparison) stacks the pipeline and data-parallel Gantts on one cycle axis, each with its makespan."""
+    comparison = run_study(spec_pipeline, Knobs(cores=4))
+    fig = compare(comparison)
+    gantts = axes_by_gid(fig, "gantt")
+    assert len(gantts) == 2 and gantts[0].get_shared_x_axes().joined(gantts[0], gantts[1])
+    assert gantts[0].get_xlim() == gantts[1].get_xlim()
+    traces = [comparison.pipeline.trace(), comparison.data_parallel.trace()]
+    for ax, trace, label in zip(gantts, traces, ["pipeline", "data-parallel"]):
+        assert makespan_x(ax) == [[trace.makespan, trace.makespan]]
+        assert ax.get_title(loc="left").startswith(f"{label}: {trace.makespan:,} cycles")
+    assert lane_labels(gantts[0]) == ["loader", "computer", "storer"]
+    assert lane_labels(gantts[1]) == ["core0", "core1", "core2", "core3"]
+    (table,) = [t for t in fig.texts if t.get_gid() == "summary"]
+    assert f"{traces[0].makespan:,}" in table.get_text() and f"{traces[1].makespan:,}" in table.get_text()
+    assert f"speedup vs data-parallel: {comparison.speedup:.2f}x" in table.get_text()
+
+
+def test_compare_two_programs_with_labels(spec_pipeline, pinned_run):
+    """compare(a, b, labels=...) takes two runs of anything and names them."""
+    other = spec_pipeline.compile(cost_model=PinnedCosts()).execute()
+    gantts = axes_by_gid(compare(pinned_run, other.trace(), labels=("small", "spec")), "gantt")
+    assert [ax.get_title(loc="left").split(":")[0] for ax in gantts] == ["small", "spec"]
+
+
+# -- determinism and isolation -----------------------------------------------------------------------------------
+def test_png_bytes_are_identical_across_renders(spec_run):
+    """Two figures of one trace give the same PNG bytes, without Software metadata."""
+    a = figure_png(plot_timeline(spec_run.trace()))
+    b = figure_png(plot_timeline(spec_run.trace()))
+    assert a == b and b"Software" not in a
+    assert figure_png(compare(spec_run, spec_run)) == figure_png(compare(spec_run, spec_run))
+
+
+def test_figures_never_touch_pyplot():
+    """Building and saving figures leaves matplotlib.pyplot unimported (nothing can leak between cells)."""
+    code = ("import sys, matplotlib; matplotlib.use('Agg')\n"
+            "from ptort_lab import Trace, Span\n"
+            "from ptort_lab.viz import plot_timeline, figure_png, compare\n"
+            "t = Trace(spans=[Span(0, 'p', 'k', 0, 0, 10, 0, 'p', 0)], makespan=10, processes=['p'])\n"
+            "figure_png(plot_timeline(t)); figure_png(compare(t, t))\n"
+            "print('matplotlib.pyplot' in sys.modules, 'ptort_lab.notebook' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_empty_trace_draws_without_warnings():
+    """A run with no spans still draws (one empty lane), alone and in compare; warnings are errors here."""
+    empty = Trace()
+    assert figure_png(plot_timeline(empty)).startswith(b"\x89PNG")
+    assert figure_png(compare(empty, empty, lanes="pipe")).startswith(b"\x89PNG")
+
+
+def test_figure_shows_itself_in_ipython(pinned_run):
+    """The returned Figure has _repr_png_, so a cell ending in plot_timeline(...) shows it without pyplot."""
+    fig = plot_timeline(pinned_run)
+    assert isinstance(fig, Figure)
+    assert fig._repr_png_() == figure_png(fig)
