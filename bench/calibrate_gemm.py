@@ -7,6 +7,14 @@ GEMM fp16 x fp16 -> fp32, m = k = n. The work is split as in pto-isa's gemm_perf
 output tile: for each 256-wide K step it loads a [128, 256] A tile and a [256, 256] B tile into L1 and
 accumulates ``tl.matmul`` in L0C; the model slices each matmul into 64-deep K-slices for L0A/L0B (baseK = 64,
 stepK = 4), exactly the measured kernel's shape. Values are not computed (``compute_values=False``).
+
+The order is the measured kernel's: pto-isa ``kernels/manual/a2a3/gemm_performance/gemm_performance_kernel.cpp``
+(InitGMOffsets: mIterIdx = block_idx % 4, nIterIdx = block_idx / 4; RunGemmE2E: plain ``for i / for j /
+for kIter`` loops). The "n-swizzle m-zigzag" L2 schedule of the pto-isa skill file is a different kernel (the
+PTO-DSL GEMM under ``kernels/python/gemm``); that file calls gemm_performance its "manual SPMD-static baseline".
+Each size's line also prints the share of GM read bytes the model's L2 served (msprof's L2 hit rate), the
+number to compare once L2Cache.csv is measured on hardware. The 7680^3 gap and the L2 variants tried against
+it are in bench/RESULTS.md, "GEMM calibration".
 """
 from __future__ import annotations
 
@@ -105,13 +113,17 @@ def pipe_ratios(run: Run, pipes: dict[str, str]) -> dict[str, float]:
     return out
 
 
-def run_gemm(n: int, machine: Machine = ascend_910b) -> tuple[float, dict[str, float], float]:
-    """(model time in us, pipe ratios in %, wall seconds) for the n^3 GEMM."""
+def run_gemm(n: int, machine: Machine = ascend_910b) -> tuple[float, dict[str, float], float, float]:
+    """(model time in us, pipe ratios in %, share of GM read bytes that hit L2 in %, wall seconds) for n^3."""
     started = time.perf_counter()
-    run = simulate(gemm_workload(n), NpuCostModel(machine), RunOptions(compute_values=False))
+    cost = NpuCostModel(machine)
+    run = simulate(gemm_workload(n), cost, RunOptions(compute_values=False))
     wall = time.perf_counter() - started
     lanes = {"CUBE": "AIC.CUBE", "MTE1": "AIC.MTE1", "MTE2": "AIC.MTE2", "FIX": "AIC.FIX"}
-    return run.trace.makespan / machine.clock_hz * 1e6, pipe_ratios(run, lanes), wall
+    mem = cost.memory
+    read = mem.read_hit_bytes + mem.read_miss_bytes
+    hit = 100.0 * mem.read_hit_bytes / read if read else 0.0
+    return run.trace.makespan / machine.clock_hz * 1e6, pipe_ratios(run, lanes), hit, wall
 
 
 def calibration_table(sizes: list[int]) -> bool:
@@ -123,13 +135,13 @@ def calibration_table(sizes: list[int]) -> bool:
     print(f"{'size':>6} {'what':>9} {'model':>9} {'measured':>9} {'diff':>8}  ok")
     all_ok = True
     for n in sizes:
-        us, ratios, wall = run_gemm(n)
+        us, ratios, hit, wall = run_gemm(n)
         meas = MEASURED[n]
         diff = us / meas["time_us"] - 1
         ok = abs(diff) <= TIME_TOLERANCE
         all_ok &= ok
         print(f"{n:>6} {'time us':>9} {us:9.1f} {meas['time_us']:9.1f} {diff * 100:+7.1f}%  {'yes' if ok else 'NO'}"
-              f"   (simulated in {wall:.1f} s)")
+              f"   (L2 hit {hit:.1f} % of read bytes; simulated in {wall:.1f} s)")
         for key, name in PIPE_NAMES.items():
             d = ratios[key] - meas[key]
             ok = abs(d) <= RATIO_TOLERANCE

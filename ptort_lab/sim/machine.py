@@ -58,6 +58,8 @@ class Machine:
     hbm_bytes_per_cycle: int = 850  # §1/§4.1 effective HBM pool, reads and writes share it: CANN tiling DDR_RO=850
     hbm_peak_bytes_per_s: float = 1.6e12  # §1 HBM peak 1.6 TB/s: HWConf table; only the roofline bound (§5.3) uses it
     hbm_read_latency_cycles: int = 347  # §1 HBM read latency: CANN tiling header DDR_LATENCY_RD=347
+    # L2 replacement is LRU over whole tiles (memory.py), the model of pto-isa perf_sim cache_model.hpp and pypto;
+    # the hardware policy is unpublished. Capacity is not tuned to fit V1 7680^3 (bench/RESULTS.md, GEMM calibration)
     l2_bytes: int = 192 * MIB  # §1 chip L2: ascend-boost-comm hardware.h l2Size, CANN L2_SIZE_2
     l2_bytes_per_cycle: int = 2550  # §1/§4.1 L2 aggregate: CANN tiling header L2_RO=2550
     l2_port_bytes_per_cycle: int = 128  # §1/§4.1 per-core L2 port: CANN tiling header L2_PHY_RO=128

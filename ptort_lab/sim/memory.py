@@ -15,7 +15,16 @@ than that read (the request merges with it). Any other read is a miss: HBM read 
 bandwidth shared through the HBM pool. (So for GM reads the hit/miss latencies, 236/347 cycles from the CANN
 tiling header, take the place of §3.1's L_fix.) Writes pay the path's L_fix and go through the HBM pool; their
 region stays in L2 (write-allocate), so a tile stored by one stage and loaded by the next is a hit (§4.2).
-Data staged through GM between the AIC and an AIV (``region`` None) is read as a hit.
+Data staged through GM between the AIC and an AIV (``region`` None) is read as a hit. ``read_hit_bytes`` and
+``read_miss_bytes`` count the GM read bytes served each way (msprof reports the same split as the L2 hit rate).
+
+Known limit (bench/RESULTS.md, "GEMM calibration"): on NPU_MODEL §5.1 V1 this L2 lands 1536^3, 3072^3 and
+6144^3 but leaves 7680^3 11 % too fast. There the B panels a core re-reads every 5 output tiles (about 142 MB
+between uses, 70 % of the L2) always hit, while the hardware loses about 11 % of its load throughput per K-step.
+The replacement policy is not published. Non-LRU policies, 512 B set-associative lines with the kernel's real
+addresses, write-back eviction and a smaller L2 were all tried there; none of them lands every size without a
+fitted choice, so the model keeps the LRU of its sources (pto-isa perf_sim ``cache_model.hpp``, pypto
+CacheConfig).
 """
 from __future__ import annotations
 
@@ -104,6 +113,8 @@ class GlobalMemory:
         self.l2 = Pool(machine.l2_bytes_per_cycle)
         self.lines: OrderedDict[Hashable, tuple[int, int]] = OrderedDict()  # region -> (bytes, ready time)
         self.l2_used_bytes = 0
+        self.read_hit_bytes = 0  # GM read bytes served by L2 (including data staged through GM)
+        self.read_miss_bytes = 0  # GM read bytes fetched from HBM
 
     def forget_before(self, t: int) -> None:
         self.hbm.forget_before(t)
@@ -123,9 +134,11 @@ class GlobalMemory:
                 self.lines.move_to_end(region)
                 if line[1] > end:
                     end = line[1]
+            self.read_hit_bytes += nbytes
             return end, True
         end = self.hbm.transfer(t + self.m.hbm_read_latency_cycles, aligned, path.bytes_per_cycle)
         self._insert(region, aligned, end)
+        self.read_miss_bytes += nbytes
         return end, False
 
     def write(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None) -> int:

@@ -9,7 +9,8 @@ from ptort_lab import (Channel, DispatchPolicy, Dense, DType, In, Out, P, Tensor
                        kernel, process, send, task, tl, workload)
 from ptort_lab.errors import CapacityError, PtortValueError
 from ptort_lab.sim.costs import NpuCostModel
-from ptort_lab.sim.machine import ascend_910b
+from ptort_lab.sim.machine import KIB, ascend_910b
+from ptort_lab.sim.memory import GlobalMemory
 from ptort_lab.sim.runner import PinnedCosts, RunOptions, simulate
 
 F16, F32 = DType.F16, DType.F32
@@ -312,6 +313,49 @@ def test_48_vector_units_streaming_split_the_hbm_pool():
     assert total / busy >= 0.9 * M.hbm_bytes_per_cycle  # and kept busy
     per_aiv = total / 48 / busy
     assert 0.9 * M.hbm_bytes_per_cycle / 48 <= per_aiv <= M.hbm_bytes_per_cycle / 48
+
+
+# -- L2 (memory.py: LRU over tiles, §4.1) -------------------------------------------------------------------------
+TILE = 64 * KIB  # one [128, 256] F16 tile
+
+
+def test_first_read_misses_and_a_reread_hits_at_the_l2_port():
+    """A miss pays HBM latency + bytes at the path's cap; a re-read pays L2 latency + bytes at the 128 B/cycle port."""
+    mem = GlobalMemory(M)
+    miss = M.hbm_read_latency_cycles + ceil_div(TILE, M.gm_to_l1.bytes_per_cycle)
+    assert mem.read(0, TILE, M.gm_to_l1, "a") == (miss, False)
+    t = 5000
+    assert mem.read(t, TILE, M.gm_to_l1, "a") == (t + M.l2_hit_latency_cycles
+                                                   + ceil_div(TILE, M.l2_port_bytes_per_cycle), True)
+    assert (mem.read_hit_bytes, mem.read_miss_bytes) == (TILE, TILE)
+
+
+def test_a_read_of_a_tile_still_in_flight_merges_with_the_first_read():
+    """A second core asking for a tile whose miss is still in flight hits, but cannot finish before the data arrive."""
+    mem = GlobalMemory(M)
+    first, hit = mem.read(0, TILE, M.gm_to_l1, "a")
+    assert not hit
+    second, hit = mem.read(10, TILE, M.gm_to_l1, "a")
+    assert hit and second == first
+
+
+def test_l2_evicts_the_least_recently_used_tile():
+    """With room for two tiles: a, b, a (hit, now most recent), c evicts b, so b misses and a still hits."""
+    mem = GlobalMemory(M.replace(l2_bytes=2 * TILE))
+    path = M.gm_to_l1
+    hits = [mem.read(t, TILE, path, r)[1] for t, r in [(0, "a"), (10_000, "b"), (20_000, "a"), (30_000, "c"),
+                                                        (40_000, "a"), (50_000, "b")]]
+    assert hits == [False, False, True, False, True, False]
+
+
+def test_a_stored_tile_is_read_back_from_l2():
+    """Writes allocate their region in L2 (a stage's output is a hit for the next stage, §4.2); staged data too."""
+    mem = GlobalMemory(M)
+    end = mem.write(0, TILE, M.ub_to_gm, "z")
+    assert end == M.ub_to_gm.fixed_cycles + ceil_div(TILE, M.ub_to_gm.bytes_per_cycle)
+    assert mem.read(end, TILE, M.gm_to_ub, "z")[1]
+    assert mem.read(end, TILE, M.gm_to_ub, None)[1]  # L0C -> GM -> UB staging hop
+    assert (mem.read_hit_bytes, mem.read_miss_bytes) == (2 * TILE, 0)
 
 
 # -- pinned costs ------------------------------------------------------------------------------------------------------
