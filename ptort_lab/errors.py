@@ -38,7 +38,7 @@ class SourceLocation:
         return f"{os.path.basename(self.filename)}:{self.lineno}"
 
 
-_PASS_THROUGH = frozenset({"contextlib"})  # stdlib code between a ptort_lab generator and the user's `with` line
+_PASS_THROUGH = frozenset({"contextlib", "typing"})  # stdlib frames between ptort_lab and the user (with, Channel[T])
 
 
 def _is_internal(filename: str, module: str = "") -> bool:

@@ -1,0 +1,262 @@
+"""A ``%%ptort`` cell body: compiled under a name we recognise, run in a namespace, its workload found, and its
+errors pointed at cell lines.
+
+The body is compiled with one blank line in front of it, so body line *k* is line *k + 1* of its code object:
+the line number every frame, ``SourceLocation`` and traceback reports is already the *cell* line (line 1 is the
+``%%ptort`` line). The source, ``%%ptort`` line included, is registered in ``linecache`` under the filename
+``<ptort-cell-N>``, so ``ptort_lab.errors.user_location`` and Python's traceback machinery find each line's text.
+"""
+from __future__ import annotations
+
+import ast
+import itertools
+import linecache
+import numbers
+import os
+import re
+import sys
+import sysconfig
+import traceback
+from types import CodeType, TracebackType
+from typing import Any
+
+from ..dsl.workload import Workload
+from ..errors import PtortError, PtortValueError, SourceLocation
+from ..explore import Knobs, is_pipeline
+
+KNOB_NAMES = {"depth": "DEPTH", "tile": "TILE", "tiles": "TILES", "cores": "CORES"}
+
+_serial = itertools.count(1)
+_FILENAME = re.compile(r"<ptort-cell-(\d+)>")
+_LOCATION = re.compile(r"<ptort-cell-(\d+)>:(\d+)")
+_cell_labels: dict[str, str] = {}  # filename -> how messages name that cell ("In [3]")
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_LIBRARY_DIRS = tuple({os.path.abspath(p) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                       if (p := sysconfig.get_paths().get(key))})
+
+
+def is_cell_file(filename: str) -> bool:
+    return _FILENAME.fullmatch(filename) is not None
+
+
+# -- the body ----------------------------------------------------------------------------------------------------
+class CellBody:
+    """The DSL Python of one ``%%ptort`` cell, compiled once and runnable many times (the explorer re-runs it)."""
+
+    def __init__(self, source: str, magic_line: str = "", execution_count: int | None = None) -> None:
+        self.source = source
+        self.filename = f"<ptort-cell-{next(_serial)}>"
+        _cell_labels[self.filename] = f"In [{execution_count}]" if execution_count else self.filename
+        text = f"%%ptort {magic_line}".rstrip() + "\n" + source
+        if not text.endswith("\n"):
+            text += "\n"
+        linecache.cache[self.filename] = (len(text), None, text.splitlines(True), self.filename)
+        try:
+            tree = ast.parse("\n" + source, self.filename)
+        except SyntaxError as e:
+            raise _short(e, self.filename) from None
+        last: ast.expr | None = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = tree.body.pop().value
+        self._exec: CodeType = compile(tree, self.filename, "exec")
+        self._eval: CodeType | None = compile(ast.Expression(last), self.filename, "eval") if last else None
+        self.assigned = _top_level_stores(tree)
+
+    def run(self, namespace: dict[str, Any]) -> Any:
+        """Run the body in ``namespace`` (names it defines stay there); return its last expression's value."""
+        exec(self._exec, namespace)
+        return eval(self._eval, namespace) if self._eval is not None else None
+
+    def find_workload(self, value: Any, namespace: dict[str, Any]) -> Workload:
+        """The workload to study: the last expression's value if it is one, else the last workload the body
+        assigned at top level (the last pipeline if it assigned any)."""
+        if isinstance(value, Workload):
+            return value
+        assigned = [namespace[n] for n in self.assigned if isinstance(namespace.get(n), Workload)]
+        pipelines = [w for w in assigned if is_pipeline(w)]
+        if pipelines or assigned:
+            return (pipelines or assigned)[-1]
+        got = f" (its last expression is {type(value).__name__})" if value is not None else ""
+        raise PtortValueError(f"the %%ptort cell built no workload or pipeline to run{got}.",
+                              hint="End the cell with the pipeline (e.g. `connect(loader, computer, storer)`) or "
+                                   "assign it to a name; to see a kernel's IR use ptort_lab.viz.kernel_view(k).",
+                              locate=False)
+
+
+def _top_level_stores(tree: ast.Module) -> list[str]:
+    """Names the module body binds, ordered by their last binding (functions, classes and lambdas are scopes)."""
+    order: dict[str, int] = {}
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            order.pop(node.name, None)
+            order[node.name] = node.lineno
+            return  # their bodies are other scopes
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            order.pop(node.id, None)
+            order[node.id] = node.lineno
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for stmt in tree.body:
+        visit(stmt)
+    return list(order)
+
+
+_TILE = re.compile(r"^\s*(\d+)\s*(?:[xX×*,]\s*(\d+))?\s*$")
+
+
+def tile_from_text(text: str) -> tuple[int, int] | None:
+    """``"64x128"`` -> (64, 128); ``"128"`` -> (128, 128); None when it is neither (or a size is 0)."""
+    m = _TILE.match(text)
+    if not m:
+        return None
+    rows = int(m.group(1))
+    cols = int(m.group(2)) if m.group(2) is not None else rows
+    return (rows, cols) if rows >= 1 and cols >= 1 else None
+
+
+# -- knobs <-> namespace ------------------------------------------------------------------------------------------
+def knob_value(name: str, value: Any, source: str) -> Any:
+    """Check one knob value (from an option or a namespace name) and normalise it: ints, TILE a (rows, cols)."""
+    def whole(v: Any) -> bool:
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1
+
+    if name == "tile":
+        if whole(value):
+            return (int(value), int(value))
+        if isinstance(value, (tuple, list)) and len(value) == 2 and all(whole(v) for v in value):
+            return (int(value[0]), int(value[1]))
+        raise PtortValueError(f"{source} is {value!r}; TILE must be (rows, cols) of ints >= 1.",
+                              hint="Set TILE = (128, 128) or pass --tile 128x128.", locate=False)
+    if whole(value):
+        return int(value)
+    raise PtortValueError(f"{source} is {value!r}; {KNOB_NAMES[name]} must be an int >= 1.",
+                          hint=f"Set {KNOB_NAMES[name]} = 2 or pass --{name} 2.", locate=False)
+
+
+def knobs_from_namespace(namespace: dict[str, Any], given: dict[str, Any], default: Knobs) -> Knobs:
+    """Knobs from ``given`` (options), else the namespace's DEPTH/TILE/TILES/CORES, else ``default``."""
+    values = {}
+    for name, var in KNOB_NAMES.items():
+        if given.get(name) is not None:
+            values[name] = given[name]
+        elif var in namespace:
+            values[name] = knob_value(name, namespace[var], f"{var} in the namespace")
+        else:
+            values[name] = getattr(default, name)
+    return Knobs(**values)
+
+
+def bind_knobs(namespace: dict[str, Any], knobs: Knobs) -> None:
+    for name, var in KNOB_NAMES.items():
+        namespace[var] = getattr(knobs, name)
+
+
+# -- errors ------------------------------------------------------------------------------------------------------
+def label(text: str, current: str | None) -> str:
+    """Rewrite ``<ptort-cell-N>:L`` in a message as ``cell line L`` (this cell) or ``cell In [n] line L``."""
+    def repl(m: re.Match[str]) -> str:
+        filename = f"<ptort-cell-{m.group(1)}>"
+        if filename == current:
+            return f"cell line {m.group(2)}"
+        return f"cell {_cell_labels.get(filename, filename)} line {m.group(2)}"
+
+    return _LOCATION.sub(repl, text)
+
+
+def _innermost_cell_frame(tb: TracebackType | None) -> SourceLocation | None:
+    found = None
+    for frame, lineno in traceback.walk_tb(tb):
+        filename = frame.f_code.co_filename
+        if is_cell_file(filename):
+            found = SourceLocation(filename, lineno, frame.f_code.co_name, linecache.getline(filename, lineno).strip())
+    return found
+
+
+def relocate(exc: BaseException, current: str | None, outer: frozenset[str] = frozenset(),
+             fallback: SourceLocation | None = None, short: bool = True) -> BaseException:
+    """Make ``exc`` point at cell lines and render as one short message; return it (changed in place).
+
+    A PtortError keeps its type and gets a ``where`` in the cell when it had none, or had one in the code that
+    called the magic (IPython's frames: the library looked for a user line above the magic); its message then names
+    ``cell line L``. Any other exception gets a ``_render_traceback_`` listing only the user's frames (unless
+    ``short`` is False: then IPython shows its full traceback).
+    """
+    if isinstance(exc, PtortError):
+        where = exc.where
+        if where is None or not _is_user_frame(where.filename) or where.filename in outer:
+            where = _innermost_cell_frame(exc.__traceback__) or fallback
+        exc.where = where
+        exc.args = (label(exc._compose(), current),)
+        return exc
+    if not short or type(exc).__name__ == "UsageError":  # IPython prints UsageErrors as one line already
+        return exc
+    try:
+        lines = _user_traceback(exc, current)
+        exc._render_traceback_ = lambda: lines  # type: ignore[union-attr]
+    except Exception:  # an exception type without a __dict__: IPython's own traceback is shown instead
+        pass
+    return exc
+
+
+def _is_user_frame(filename: str) -> bool:
+    if is_cell_file(filename):
+        return True
+    if filename.startswith("<"):
+        return False
+    path = os.path.abspath(filename)
+    return not path.startswith(_PACKAGE_DIR) and not path.startswith(_LIBRARY_DIRS)
+
+
+def _user_traceback(exc: BaseException, current: str | None) -> list[str]:
+    """``Type: message`` then ``at <place>`` and the line's text for each of the user's frames, outermost first."""
+    message = str(exc)
+    lines = [f"{type(exc).__name__}: {label(message, current)}" if message else type(exc).__name__]
+    for fs in traceback.extract_tb(exc.__traceback__):
+        if not _is_user_frame(fs.filename):
+            continue
+        place = label(f"{fs.filename}:{fs.lineno}", current) if is_cell_file(fs.filename) \
+            else f"{os.path.basename(fs.filename)}:{fs.lineno}"
+        lines.append(f"  at {place}" + (f" in {fs.name}" if fs.name not in ("<module>", "<lambda>") else ""))
+        if fs.line:
+            lines.append(f"    {fs.line.strip()}")
+    return lines
+
+
+class PtortSyntaxError(PtortError):
+    """The body of a ``%%ptort`` cell is not valid Python; the message shows the cell line with a caret."""
+
+    def __init__(self, what: str, where: SourceLocation, offset: int | None) -> None:
+        self.offset = offset
+        super().__init__(what, where=where, hint="Fix the line above; the cell body is ordinary Python.")
+
+    def _compose(self) -> str:
+        lines = super()._compose().splitlines()
+        if self.offset and self.where is not None and self.where.code:
+            full = linecache.getline(self.where.filename, self.where.lineno).rstrip("\n")
+            indent = len(full) - len(full.lstrip())
+            lines.insert(3, "    " + " " * max(0, self.offset - 1 - indent) + "^")
+        return "\n".join(lines)
+
+
+def _short(e: SyntaxError, filename: str) -> PtortSyntaxError:
+    lineno = e.lineno or 1
+    code = linecache.getline(filename, lineno).strip()
+    return PtortSyntaxError(e.msg, SourceLocation(filename, lineno, "<module>", code), e.offset)
+
+
+def outer_files() -> frozenset[str]:
+    """Filenames of the frames that called into the magic (IPython, ipykernel, the notebook cell itself)."""
+    frame = sys._getframe(1)
+    names = set()
+    while frame is not None:
+        names.add(frame.f_code.co_filename)
+        frame = frame.f_back
+    return frozenset(n for n in names if not os.path.abspath(n).startswith(_PACKAGE_DIR))
+
+
+__all__ = ["CellBody", "PtortSyntaxError", "KNOB_NAMES", "bind_knobs", "is_cell_file", "knob_value",
+           "knobs_from_namespace", "label", "outer_files", "relocate", "tile_from_text"]
