@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test examples bench lab clean
+.PHONY: venv demo test examples bench notebooks lab clean
 
 venv: $(STAMP)
 
@@ -26,9 +26,13 @@ examples: venv
 bench: venv                ## speed and calibration benchmarks (ratios, see bench/RESULTS.md)
 	$(PY) bench/pipeline_speed.py
 	$(PY) bench/calibrate_gemm.py
+	$(PY) bench/widget_latency.py
 
-lab: venv                  ## JupyterLab on notebooks/
-	$(PY) -m pip install --quiet jupyterlab
+notebooks: venv            ## rebuild the tutorials from notebooks/src and store their outputs
+	MPLBACKEND=Agg $(PY) notebooks/build.py
+
+lab: venv                  ## JupyterLab on notebooks/ (first run installs JupyterLab into .venv)
+	$(PY) -m pip install --quiet -e '.[lab]'
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
