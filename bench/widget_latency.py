@@ -26,47 +26,13 @@ from pathlib import Path
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 
-from ptort_lab import DType, In, Out, Tensor, Tile, kernel, tl  # noqa: E402
-from ptort_lab.csp import Channel, Process, connect, consume, send  # noqa: E402
 from ptort_lab.explore import Knobs  # noqa: E402
+from ptort_lab.spec_pipeline import build  # noqa: E402
 
-F32, F16 = DType.F32, DType.F16
 BUDGET_MS = 150.0
 
 
-def build(depth: int, tile: tuple[int, int], tiles: int):
-    """The spec's CSP pipeline for ``tiles`` tiles of ``tile``, channels of ``depth`` slots."""
-    rows, cols = tile
-
-    @kernel
-    def load_kernel(src: In[Tile[rows, cols, F32]], dst: Out[Tile[rows, cols, F16]]):
-        tl.store(dst, tl.cast(tl.load(src), F16))
-
-    @kernel
-    def compute_kernel(input_tile: In[Tile[rows, cols, F16]], output_tile: Out[Tile[rows, cols, F16]]):
-        x = tl.load(input_tile)
-        tl.store(output_tile, tl.mul(x, x))
-
-    @kernel
-    def store_kernel(src: In[Tile[rows, cols, F16]], dst: Out[Tile[rows, cols, F32]]):
-        tl.store(dst, tl.cast(tl.load(src), F32))
-
-    n = tiles
-    X = Tensor(data=np.ones((n, rows, cols), np.float32), dtype=F32, name="X")
-    T0 = Tensor(shape=(n, rows, cols), dtype=F16, name="T0")
-    T1 = Tensor(shape=(n, rows, cols), dtype=F16, name="T1")
-    Y = Tensor(shape=(n, rows, cols), dtype=F32, name="Y")
-    a = Channel[Tensor](name="load_to_compute", depth=depth)
-    b = Channel[Tensor](name="compute_to_store", depth=depth)
-    loader = Process("loader").produces(a).body_func(
-        lambda: [send(a, load_kernel[t](src=X[t], dst=T0[t])) for t in range(n)])
-    computer = Process("computer").consumes(a).produces(b).body_func(
-        lambda: consume(a, lambda t: send(b, compute_kernel[t](input_tile=T0[t], output_tile=T1[t]))))
-    storer = Process("storer").consumes(b).body_func(
-        lambda: consume(b, lambda t: store_kernel[t](src=T1[t], dst=Y[t])))
-    return connect(loader, computer, storer)
 
 
 def percentile(values: list[float], q: float) -> float:

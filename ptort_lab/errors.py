@@ -3,10 +3,10 @@
 The hierarchy (every class also derives from the matching builtin, so ``except TypeError`` keeps working)::
 
     PtortError
-     ├── DSLUsageError     (RuntimeError)  a DSL call made in the wrong place: tl.* outside @kernel, P() outside @workload
+     ├── DSLUsageError     (RuntimeError)  a DSL call in the wrong place: tl.* outside @kernel, P() outside @workload
      ├── PtortTypeError    (TypeError)     shapes, dtypes, annotations or kernel arguments that do not fit
      ├── PtortValueError   (ValueError)    a bad value: an axis size, a channel depth, a schedule option
-     ├── PipelineError     (ValueError)    connect() found broken wiring (no producer, two consumers, a 0-depth cycle, ...)
+     ├── PipelineError     (ValueError)    connect() found broken wiring (no producer, two consumers, 0-depth cycle)
      ├── ChannelError      (RuntimeError)  misuse of a channel at run time
      │    ├── ChannelClosed                a send on a closed channel
      │    └── ChannelFull                  a non-blocking send on a full channel
@@ -43,7 +43,7 @@ _PASS_THROUGH = frozenset({"contextlib", "typing"})  # stdlib frames between pto
 
 def _is_internal(filename: str, module: str = "") -> bool:
     # Code that dataclasses/namedtuple generate for ptort_lab classes has filename "<string>" but ptort_lab's globals.
-    return filename.startswith(_PACKAGE_DIR) or filename.startswith("<frozen") or module == "ptort_lab" \
+    return filename.startswith((_PACKAGE_DIR, "<frozen")) or module == "ptort_lab" \
         or module.startswith("ptort_lab.") or module in _PASS_THROUGH
 
 

@@ -4,11 +4,45 @@ import inspect
 import numpy as np
 import pytest
 
-from ptort_lab import (Channel, Dense, DenseDyn, DispatchPolicy, DType, Event, In, LayoutIncompatibleError, Out, P,
-                       Process, PtortTypeError, Ragged, Sparse, Tensor, TensorLayout, TensorReplicate, TensorShard,
-                       Tile, TimingPolicy, TypeChecker, TypeErrorKind, connect, consume, for_each, kernel, process,
-                       query, record, send, synchronize, task, tensor_layout_join, tl, try_send, validate_axis_index,
-                       workload)
+from ptort_lab import (
+    Channel,
+    Dense,
+    DenseDyn,
+    DispatchPolicy,
+    DType,
+    Event,
+    In,
+    LayoutIncompatibleError,
+    Out,
+    P,
+    Process,
+    PtortTypeError,
+    Ragged,
+    Sparse,
+    Tensor,
+    TensorLayout,
+    TensorReplicate,
+    TensorShard,
+    Tile,
+    TimingPolicy,
+    TypeChecker,
+    TypeErrorKind,
+    connect,
+    consume,
+    for_each,
+    kernel,
+    process,
+    query,
+    record,
+    send,
+    synchronize,
+    task,
+    tensor_layout_join,
+    tl,
+    try_send,
+    validate_axis_index,
+    workload,
+)
 
 
 # -- A1 -----------------------------------------------------------------------------------------------------------

@@ -4,11 +4,32 @@ import time
 import numpy as np
 import pytest
 
-from ptort_lab.program import PinnedCosts
-from ptort_lab import (Channel, Dense, DispatchPolicy, Event, P, Pipeline, PipelineError, Process, PtortError,
-                       TaskWindow, TimingPolicy, connect, consume, for_each, process, query, record, replicate, send,
-                       synchronize, task, workload)
+from ptort_lab import (
+    Channel,
+    Dense,
+    DispatchPolicy,
+    Event,
+    P,
+    Pipeline,
+    PipelineError,
+    Process,
+    PtortError,
+    TaskWindow,
+    TimingPolicy,
+    connect,
+    consume,
+    for_each,
+    process,
+    query,
+    record,
+    replicate,
+    send,
+    synchronize,
+    task,
+    workload,
+)
 from ptort_lab.errors import DeadlockError
+from ptort_lab.program import PinnedCosts
 
 
 # -- the spec pipeline computes Y = float32(float16(X) * float16(X)) ------------------------------------------------

@@ -24,8 +24,7 @@ try:
 except ImportError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ptort_lab import (DType, Dense, DispatchPolicy, In, Out, P, Tensor, Tile, TimingPolicy, kernel, tl,
-                       workload)
+from ptort_lab import Dense, DispatchPolicy, DType, In, Out, P, Tensor, Tile, TimingPolicy, kernel, tl, workload
 from ptort_lab.csp import Channel, Event, Process, connect, consume, query, record, send, synchronize
 from ptort_lab.dsl.printer import kernel_op_summary
 

@@ -6,45 +6,17 @@
 # **data-parallel** run, every tile's three tasks go to one of `cores` cores, and tiles spread over the cores.
 # This notebook builds the spec pipeline from four knobs — depth, tile size, tile count, cores — and compares.
 
+# %% [markdown]
+# Notebook 02 wrote the spec pipeline out in full; here it comes ready-made from `ptort_lab.spec_pipeline`:
+# `build(depth, tile, tiles)` returns the pipeline for one setting of the knobs.
+
 # %%
-import numpy as np
-from ptort_lab import DType, In, Out, Tensor, Tile, kernel, tl
-from ptort_lab.csp import Channel, Process, connect, consume, send
+import inspect
 from ptort_lab.explore import Knobs, Study
 from ptort_lab.notebook import Explorer, sweep
+from ptort_lab.spec_pipeline import build, spec_pipeline
 
-F32, F16 = DType.F32, DType.F16
-
-
-def build(depth, tile, tiles):
-    """The spec pipeline for one setting of the knobs."""
-    R, C = tile
-
-    @kernel
-    def load_kernel(src: In[Tile[R, C, F32]], dst: Out[Tile[R, C, F16]]):
-        tl.store(dst, tl.cast(tl.load(src), F16))
-
-    @kernel
-    def compute_kernel(src: In[Tile[R, C, F16]], dst: Out[Tile[R, C, F16]]):
-        x = tl.load(src)
-        tl.store(dst, tl.mul(x, x))
-
-    @kernel
-    def store_kernel(src: In[Tile[R, C, F16]], dst: Out[Tile[R, C, F32]]):
-        tl.store(dst, tl.cast(tl.load(src), F32))
-
-    X = Tensor(data=np.ones((tiles, R, C), np.float32))
-    Y = Tensor(shape=(tiles, R, C), dtype=F32)
-    T0, T1 = Tensor(shape=(tiles, R, C), dtype=F16), Tensor(shape=(tiles, R, C), dtype=F16)
-    a = Channel[Tensor](name="load_to_compute", depth=depth)
-    b = Channel[Tensor](name="compute_to_store", depth=depth)
-    loader = Process("loader").produces(a).body_func(
-        lambda: [send(a, load_kernel[t](src=X[t], dst=T0[t])) for t in range(tiles)])
-    computer = Process("computer").consumes(a).produces(b).body_func(
-        lambda: consume(a, lambda t: send(b, compute_kernel[t](src=T0[t], dst=T1[t]))))
-    storer = Process("storer").consumes(b).body_func(
-        lambda: consume(b, lambda t: store_kernel[t](src=T1[t], dst=Y[t])))
-    return connect(loader, computer, storer)
+print(inspect.getsource(spec_pipeline))
 
 # %% [markdown]
 # ## One setting at a time

@@ -3,17 +3,52 @@ from __future__ import annotations
 
 from . import tl
 from .axes import Dense, DenseDyn, Ragged, Sparse
-from .csp import (Channel, Event, Pipeline, Process, connect, consume, process, query, record, replicate, send,
-                  synchronize, try_send)
+from .csp import (
+                  Channel,
+                  Event,
+                  Pipeline,
+                  Process,
+                  connect,
+                  consume,
+                  process,
+                  query,
+                  record,
+                  replicate,
+                  send,
+                  synchronize,
+                  try_send,
+)
 from .expr import LoopVar
 from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
 from .kernel import Kernel, jit_kernel, kernel
 from .schedule import DispatchPolicy, Schedule, TaskWindow, TimingPolicy, WindowMode
-from .typecheck import (LayoutIncompatibleError, TensorLayout, TensorReplicate, TensorShard, TypeChecker,
-                        TypeCheckContext, TypeErrorInfo, TypeErrorKind, tensor_layout_join, validate_axis_index)
+from .typecheck import (
+                  LayoutIncompatibleError,
+                  TensorLayout,
+                  TensorReplicate,
+                  TensorShard,
+                  TypeCheckContext,
+                  TypeChecker,
+                  TypeErrorInfo,
+                  TypeErrorKind,
+                  tensor_layout_join,
+                  validate_axis_index,
+)
 from .types import Constexpr, DType, In, InOut, Location, Out, Scalar, ScalarType, Tensor, TensorView, Tile, TileType
-from .workload import (P, Task, Workload, combine, cond, empty, for_each, parallel_for, select, sequential, task,
-                       workload)
+from .workload import (
+                  P,
+                  Task,
+                  Workload,
+                  combine,
+                  cond,
+                  empty,
+                  for_each,
+                  parallel_for,
+                  select,
+                  sequential,
+                  task,
+                  workload,
+)
 
 pto = tl
 

@@ -1,11 +1,18 @@
 """CSP: Channel, Process, send/consume, connect() (with wiring checks), replicate, and Events."""
 from __future__ import annotations
 
-import copy
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
-from ..errors import (ChannelClosed, ChannelFull, DSLUsageError, PipelineError, PtortTypeError, PtortValueError,
-                      SourceLocation, user_location)
+from ..errors import (
+    ChannelClosed,
+    ChannelFull,
+    DSLUsageError,
+    PipelineError,
+    PtortTypeError,
+    PtortValueError,
+    SourceLocation,
+    user_location,
+)
 from .workload import Workload, _add, _body_with_var, adopt, call_body, in_builder
 
 T = TypeVar("T")
@@ -303,7 +310,8 @@ def _flatten(items: Iterable[Any]) -> list[Any]:
     return out
 
 
-def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None, loc: SourceLocation | None) -> list[Channel[Any]]:
+def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
+                 loc: SourceLocation | None) -> list[Channel[Any]]:
     """Verify a set of processes can run as a pipeline; return every channel, in first-use order."""
     def fail(what: str, hint: str) -> PipelineError:
         return PipelineError(what, hint=hint, where=loc, locate=loc is None)
@@ -375,7 +383,7 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None, loc: S
         if len(groups) > 1:
             names = " and ".join(f"'{p.name}'" for p in consumers)
             raise fail(f"channel '{c.name}' is consumed by two processes ({names}); each item would go to only one "
-                       "of them.", f"Give each consumer its own channel, or use replicate() for a worker pool.")
+                       "of them.", "Give each consumer its own channel, or use replicate() for a worker pool.")
     _check_cycles(procs, channels, fail)
     for c in channels:
         if c.depth == 0:

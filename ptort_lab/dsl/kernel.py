@@ -215,7 +215,7 @@ class Kernel:
         return KernelLaunch(self, axes if isinstance(axes, tuple) else (axes,))
 
     def __call__(self, **kwargs: Any) -> Any:
-        from .workload import launch_task, in_builder
+        from .workload import in_builder, launch_task
         if in_builder():
             return launch_task(self, (), kwargs, user_location(2))
         return self.trace(**{k: v for k, v in kwargs.items() if k in self.constexpr_params})

@@ -103,7 +103,8 @@ class TaskWindow:
 
     def __post_init__(self) -> None:
         if self.unit not in _WINDOW_UNITS:
-            raise PtortValueError(f"Invalid unit: {self.unit}", hint=f"TaskWindow units are {', '.join(_WINDOW_UNITS)}.")
+            raise PtortValueError(f"Invalid unit: {self.unit}",
+                                  hint=f"TaskWindow units are {', '.join(_WINDOW_UNITS)}.")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
             raise PtortValueError(f"TaskWindow size must be an int >= 1, got {self.size!r}.",
                                   hint="Use TaskWindow(8) for at most 8 tasks in flight.")

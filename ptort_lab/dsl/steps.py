@@ -3,8 +3,10 @@
 A body yields ``(TASK, task)``; ``(SEND, channel, task, token)`` (take a free slot, run the task into it, pass the
 token on); ``(ACQUIRE, channel)`` ... ``(PUSH, channel, token)`` (the same around a non-task body); ``(PULL, channel,
 release)`` (first free the slot of the previous token when ``release``; the driver sends back the next token, or
-CLOSED); ``(RECORD, event)`` and ``(WAIT, event)``. Only a driver knows what a command costs or whether it blocks:
-the simulator runs them in simulated time; ``enumerate_tasks`` here runs them with unbounded buffers and no time.
+CLOSED); ``(RECORD, event)`` and ``(WAIT, event)``. ``(TASK_PULL, task, pull)`` and ``(SEND_PULL, channel, task,
+token, pull)`` are a TASK or SEND followed by the PULL command ``pull``, in one step: the driver carries out both and
+sends back the pull's reply. Only a driver knows what a command costs or whether it blocks: the simulator runs them
+in simulated time; ``enumerate_tasks`` here runs them with unbounded buffers and no time.
 Common leaf bodies (a task, a send of a task) are run inline, since these loops are the simulator's inner loop.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .expr import Expr, LoopVar, evaluate
 from .types import TensorView
 from .workload import Task, Workload, resolve_select_source
 
-TASK, SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT = range(7)
+TASK, SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL = range(9)
 CLOSED = object()
 
 Steps = Generator[tuple[Any, ...], Any, None]
@@ -96,6 +98,7 @@ def _leaf(node: Workload) -> tuple[int, Any, Any, Any] | None:
 
 
 def _token(task: Task, token: Any, bindings: dict[str, Any]) -> Any:
+    """What a send passes on: its ``token=`` expression, else the task's first axis value."""
     if token is not None:
         return evaluate(token, bindings)
     return task.params[0] if task.params else None
@@ -110,27 +113,27 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
     elif kind in ("parallel_for", "for_each", "select"):
         names = [v.name for v in f["vars"]]
         body = f["body"]
-        leaf = _leaf(body)
         axes = f["axes"]
-        if len(names) == 1 and len(axes) == 1:  # the common 1-D loop, without tuple packing per point
+        if len(names) == 1 and len(axes) == 1:  # the common 1-D loop: bind each value as it is
             name = names[0]
-            points: Any = ((v,) for v in resolve_select_source(axes[0], bindings))
+            scopes: Iterator[dict[str, Any]] = ({**bindings, name: v} if bindings else {name: v}
+                                                for v in resolve_select_source(axes[0], bindings))
         else:
-            name = None
-            points = _points(axes, bindings)
-        for point in points:
-            inner = dict(bindings)
-            if name is not None:
-                inner[name] = point[0]
-            else:
-                inner.update(zip(names, point))
-            if leaf is None:
+            scopes = ({**bindings, **dict(zip(names, point))} for point in _points(axes, bindings))
+        leaf = _leaf(body)
+        if leaf is None:
+            for inner in scopes:
                 yield from steps(body, inner)
-            elif leaf[0] == TASK:
-                yield (TASK, leaf[1](inner))
-            else:
-                task = leaf[1](inner)
-                yield (SEND, leaf[2], task, _token(task, leaf[3], inner))
+        else:
+            op, make, ch, token = leaf
+            for inner in scopes:
+                task = make(inner)
+                if op == TASK:
+                    yield (TASK, task)
+                else:
+                    # the token is the task's first axis value unless send(token=...) says otherwise
+                    yield (SEND, ch, task, task.params[0] if token is None and task.params else
+                           _token(task, token, inner))
     elif kind in ("combine", "sequential"):
         for child in f["children"]:
             yield from steps(child, bindings)
@@ -154,19 +157,23 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
     elif kind == "consume":
         ch, name, body = f["channel"], f["var"].name, f["body"]
         leaf = _leaf(body)
-        first, more = (PULL, ch, False), (PULL, ch, True)
-        token = yield first
+        more = (PULL, ch, True)
+        token = yield (PULL, ch, False)
+        if leaf is None:
+            while token is not CLOSED:
+                yield from steps(body, {**bindings, name: token})
+                token = yield more
+            return
+        op, make, out, token_expr = leaf
         while token is not CLOSED:
-            inner = dict(bindings)
-            inner[name] = token
-            if leaf is None:
-                yield from steps(body, inner)
-            elif leaf[0] == TASK:
-                yield (TASK, leaf[1](inner))
+            inner = {**bindings, name: token} if bindings else {name: token}
+            task = make(inner)
+            # One step per item: the body's command and the pull of the next token (which frees this one's slot).
+            if op == TASK:
+                token = yield (TASK_PULL, task, more)
             else:
-                task = leaf[1](inner)
-                yield (SEND, leaf[2], task, _token(task, leaf[3], inner))
-            token = yield more
+                token = yield (SEND_PULL, out, task, task.params[0] if token_expr is None and task.params else
+                               _token(task, token_expr, inner), more)
     elif kind == "record":
         yield (RECORD, f["event"])
     elif kind == "wait":
@@ -196,7 +203,7 @@ def enumerate_tasks(w: Workload) -> list[Task]:
         for cmd in steps(w, {}):
             if cmd[0] == TASK:
                 tasks.append(cmd[1])
-            elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT):
+            elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL):
                 raise DSLUsageError(
                     "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
                     hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().")
@@ -242,16 +249,20 @@ def run_dataflow(pipe: Workload) -> list[Task]:
                         break
                 op = cmd[0]
                 replies[p.name] = None
-                if op == TASK:
+                if op == TASK or op == TASK_PULL:
                     cmd[1].process = p.name
                     tasks.append(cmd[1])
-                elif op == SEND:
+                elif op == SEND or op == SEND_PULL:
                     cmd[2].process = p.name
                     tasks.append(cmd[2])
                     queues.setdefault(id(cmd[1]), deque()).append(cmd[3])
                 elif op == PUSH:
                     queues.setdefault(id(cmd[1]), deque()).append(cmd[2])
-                elif op == PULL:
+                if op == TASK_PULL or op == SEND_PULL:  # then the pull it carries (the task part was progress)
+                    progressed = True
+                    cmd = cmd[-1]
+                    op = PULL
+                if op == PULL:
                     q = queues.setdefault(id(cmd[1]), deque())
                     if q:
                         replies[p.name] = q.popleft()

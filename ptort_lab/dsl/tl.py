@@ -6,7 +6,7 @@ from typing import Any
 from ..errors import PtortTypeError
 from .ir import Literal, OpKind, Value
 from .kernel import KernelBuilder, current_builder
-from .types import Direction, DType, ScalarType, TileType
+from .types import Direction, DType, TileType
 
 _F32_ACC = {DType.F16: DType.F32, DType.BF16: DType.F32}
 
@@ -31,7 +31,7 @@ def _tile(op: str, b: KernelBuilder, x: Any, what: str = "operand") -> Value:
     p = b.param_of(x)
     if p is not None and p.direction is Direction.OUT:
         raise _fail(op, f"parameter '{p.name}' is Out[...] and cannot be read.",
-                    f"Declare it InOut[...] if the kernel must read it.", b)
+                    "Declare it InOut[...] if the kernel must read it.", b)
     return x
 
 
@@ -90,7 +90,7 @@ def _unary(kind: OpKind, x: Any, float_only: bool = True) -> Value:
     t = _tile(op, b, x)
     if float_only and not t.dtype.is_float:
         raise _fail(op, f"needs a floating-point tile, got {_describe(t)}.",
-                    f"Cast first: tl.cast(x, DType.F32).", b)
+                    "Cast first: tl.cast(x, DType.F32).", b)
     return b.emit(kind, TileType(t.shape[0], t.shape[1], t.dtype), (t,))  # type: ignore[return-value]
 
 
@@ -113,7 +113,7 @@ def store(dst: Any, src: Any) -> None:
                     "Store into a parameter annotated Out[Tile[...]] or InOut[Tile[...]].", b)
     if p.direction is Direction.IN:
         raise _fail("store", f"parameter '{p.name}' is In[...] and cannot be written.",
-                    f"Annotate it Out[...] or InOut[...].", b)
+                    "Annotate it Out[...] or InOut[...].", b)
     if not isinstance(src, Value) or not src.is_tile:
         raise _fail("store", f"source must be a tile, got {_describe(src)}.", "Store the result of a tl op.", b)
     if src.shape != p.type.shape:

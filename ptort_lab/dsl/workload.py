@@ -13,8 +13,8 @@ from .axes import Axis, Ragged, Sparse, SparseRow
 from .expr import Expr, LoopVar, evaluate
 from .kernel import Kernel
 from .schedule import Schedule
-from .types import Direction, ScalarType, Tensor, TensorView, TileType
 from .typecheck import TypeErrorInfo, TypeErrorKind
+from .types import Direction, ScalarType, Tensor, TensorView, TileType
 
 _DEFAULT_VAR_NAMES = ["b", "h", "s", "d", "i", "j", "k", "l", "m", "n"]
 
@@ -448,7 +448,7 @@ class _PLoop:
 
 
 class _PNamespace:
-    """``P(axis, ...)`` parallel loop; ``P.seq`` sequential; ``P.sel`` sparse; ``P.pipe()``; ``P.when``/``P.otherwise``."""
+    """``P(axes)`` parallel loop; ``P.seq`` sequential; ``P.sel`` sparse; ``P.pipe()``; ``P.when``/``otherwise``."""
 
     def __call__(self, *axes: Any, names: Sequence[str] | None = None) -> _PLoop:
         _require_builder("P()")

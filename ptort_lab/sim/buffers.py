@@ -82,7 +82,7 @@ class BufferPool:
         if levels and levels[-1] > cap:
             return None  # the open allocations alone leave no room
         start = t
-        for i, tm in enumerate(times):
+        for i, _ in enumerate(times):
             if levels[i] <= cap:
                 break
             if i + 1 < len(times):

@@ -2,8 +2,28 @@
 import numpy as np
 import pytest
 
-from ptort_lab import (Dense, DenseDyn, DType, In, Out, P, Ragged, Sparse, Tensor, Tile, combine, cond, for_each,
-                       kernel, parallel_for, select, sequential, task, tl, workload)
+from ptort_lab import (
+    Dense,
+    DenseDyn,
+    DType,
+    In,
+    Out,
+    P,
+    Ragged,
+    Sparse,
+    Tensor,
+    Tile,
+    combine,
+    cond,
+    for_each,
+    kernel,
+    parallel_for,
+    select,
+    sequential,
+    task,
+    tl,
+    workload,
+)
 
 
 def listing(w):

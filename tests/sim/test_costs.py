@@ -5,8 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ptort_lab import (Channel, DispatchPolicy, Dense, DType, In, Out, P, Tensor, Tile, connect, consume, for_each,
-                       kernel, process, send, task, tl, workload)
+from ptort_lab import (
+    Channel,
+    Dense,
+    DispatchPolicy,
+    DType,
+    In,
+    Out,
+    P,
+    Tensor,
+    Tile,
+    connect,
+    consume,
+    for_each,
+    kernel,
+    process,
+    send,
+    task,
+    tl,
+    workload,
+)
 from ptort_lab.errors import CapacityError, PtortValueError
 from ptort_lab.sim.costs import NpuCostModel
 from ptort_lab.sim.machine import KIB, ascend_910b

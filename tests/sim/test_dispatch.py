@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ptort_lab import (DispatchPolicy, DType, Dense, In, InOut, Out, P, Tensor, TaskWindow, Tile, kernel, tl,
-                       workload)
+from ptort_lab import Dense, DispatchPolicy, DType, In, InOut, Out, P, TaskWindow, Tensor, Tile, kernel, tl, workload
 
 F32 = DType.F32
 

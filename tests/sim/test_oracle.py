@@ -33,10 +33,12 @@ def linear_pipeline(times: list[list[int]], depths: list[int]):
     chans = [Channel(name=f"c{k}", depth=depths[k]) for k in range(K - 1)]
     procs = []
     for k in range(K):
-        cost = (lambda k: (lambda t: times[k][t.params[0]]))(k)
-        work = lambda i, k=k, cost=cost: task(stage, [i], {}, cycles=cost)  # noqa: E731
+        def work(i, k=k):
+            return task(stage, [i], {}, cycles=lambda t: times[k][t.params[0]])
+
         if k + 1 < K:
-            body = (lambda i, k=k, w=work: send(chans[k], w(i)))
+            def body(i, k=k, work=work):
+                return send(chans[k], work(i))
         else:
             body = work
         w = for_each(Dense[n](), body) if k == 0 else consume(chans[k - 1], body)

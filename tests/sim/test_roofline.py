@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ptort_lab import DispatchPolicy, Dense, DType, In, Out, P, Tensor, Tile, kernel, tl, workload
+from ptort_lab import Dense, DispatchPolicy, DType, In, Out, P, Tensor, Tile, kernel, tl, workload
 from ptort_lab.sim.costs import NpuCostModel
 from ptort_lab.sim.machine import Machine, ascend_910b
 from ptort_lab.sim.runner import RunOptions, simulate

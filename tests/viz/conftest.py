@@ -6,8 +6,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from ptort_lab import PinnedCosts  # noqa: E402
 from viz_cases import XSS, spec_pipeline_of, two_stage  # noqa: E402
+
+from ptort_lab import PinnedCosts  # noqa: E402
 
 
 @pytest.fixture

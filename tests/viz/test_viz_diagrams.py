@@ -8,15 +8,30 @@ import stat
 from textwrap import dedent
 
 import pytest
+from viz_cases import XSS, spec_pipeline_of, two_stage
 
-from ptort_lab import (Channel, Dense, DispatchPolicy, Event, P, PinnedCosts, Process, PtortTypeError, connect,
-                       consume, record, replicate, send, synchronize, task, workload)
+from ptort_lab import (
+    Channel,
+    Dense,
+    DispatchPolicy,
+    Event,
+    P,
+    PinnedCosts,
+    Process,
+    PtortTypeError,
+    connect,
+    consume,
+    record,
+    replicate,
+    send,
+    synchronize,
+    task,
+    workload,
+)
 from ptort_lab.viz import Diagram, draw_pipeline, pipeline_dot, pipeline_json, render_svg
 from ptort_lab.viz import render as render_mod
 from ptort_lab.viz.diagrams import PIPELINE_MIME, dot_quote
 from ptort_lab.viz.layout import _bezier
-
-from viz_cases import XSS, spec_pipeline_of, two_stage
 
 SPEC_DOT = dedent("""\
     digraph pipeline {

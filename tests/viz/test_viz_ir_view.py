@@ -5,11 +5,10 @@ from textwrap import dedent
 
 import pytest
 from IPython.lib.pretty import pretty
+from viz_cases import XSS
 
 from ptort_lab import DType, In, Out, PtortTypeError, PtortValueError, Tile, kernel, tl
 from ptort_lab.viz import KernelView, kernel_view
-
-from viz_cases import XSS
 
 F16, F32 = DType.F16, DType.F32
 

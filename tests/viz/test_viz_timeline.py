@@ -7,13 +7,12 @@ import sys
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from viz_cases import XSS, two_stage
 
 from ptort_lab import PinnedCosts, PtortTypeError, PtortValueError, Span, Trace
 from ptort_lab.explore import Knobs, run_study
 from ptort_lab.viz import compare, figure_png, plot_timeline
 from ptort_lab.viz import timeline as timeline_mod
-
-from viz_cases import XSS, two_stage
 
 
 def axes_by_gid(fig: Figure, gid: str) -> list:
