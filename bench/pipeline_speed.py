@@ -5,7 +5,12 @@ finished item i-1, item i arrived from stage k-1 and a slot of channel k is free
 fixed per stage (100, 60, 100 cycles by default, so the middle stage waits). Ours is built from the DSL with
 ``@kernel(cycles=...)``-pinned empty kernels, compiled with ``compute_values=False`` (empty kernels compute nothing
 either way; pass ``--compute-values`` to time the numpy path too), and timed around ``program.execute()``, which
-covers the engine run and building the Trace. The same model also runs through ``slots_pipeline.py``'s ``oracle``
+covers the engine run and building the Trace (spans, stalls; occupancy samples are built when first read).
+Ours runs three ways: with ``PinnedCosts`` (the cost model reduced to fixed per-stage times, the issue's model;
+the engine runs each process until it blocks), with a ``PinnedCosts`` that asks for global time order (the heap
+path every cost model with shared pipes/HBM takes), and with the default ``compile()`` cost model (the NPU model,
+which prices pinned kernels as fixed times too, through its general ``task_timing``).
+The same model also runs through ``slots_pipeline.py``'s ``oracle``
 (max-plus recurrence), ``heapq_run`` (a hand-written heapq event loop) and ``simpy_run`` (idiomatic SimPy 4), in
 the same process, and every makespan must agree (at <= 1e4 tiles every start/finish time is checked as well).
 
@@ -92,12 +97,12 @@ def build_pipeline(times: list[list[int]], depth: int, fixed: bool) -> Any:
             """An empty stage kernel: only its pinned cost matters."""
         if fixed:
             kern = kernel(cycles=times[k][0], name=f"s{k}")(empty)
-            work = (lambda kern: lambda i: task(kern, [i], {}))(kern)
+            work = (lambda kn: lambda i: task(kn, [i], {}))(kern)
         else:
             kern = kernel(name=f"s{k}")(empty)
-            work = (lambda kern, tk: lambda i: task(kern, [i], {}, cycles=lambda t: tk[t.params[0]]))(kern, times[k])
+            work = (lambda kn, tk: lambda i: task(kn, [i], {}, cycles=lambda t: tk[t.params[0]]))(kern, times[k])
         if k + 1 < K:
-            body = (lambda ch, work: lambda i: send(ch, work(i)))(chans[k], work)
+            body = (lambda ch, wk: lambda i: send(ch, wk(i)))(chans[k], work)
         else:
             body = work
         p = process(f"s{k}").body(for_each(Dense[n](), body) if k == 0 else consume(chans[k - 1], body))
@@ -143,11 +148,15 @@ class _TimeOrderedPinned(PinnedCosts):
     time_ordered = True
 
 
-def run_ours(times, depth, latency, compute_values, repeat, gc_off, check_times, time_ordered=False):
+# The cost models ours runs with: None is compile()'s default (the NPU model).
+MODELS: dict[str, Callable[[], Any]] = {"pinned": PinnedCosts, "ordered": _TimeOrderedPinned, "npu": lambda: None}
+
+
+def run_ours(times, depth, latency, compute_values, repeat, gc_off, check_times, model="pinned"):
     """Best wall time of ``program.execute()`` (building the program is not timed); then the makespan and, when
     ``check_times``, every (stage, item) -> (start, end)."""
     def setup():
-        return ours_program(times, depth, latency, compute_values, _TimeOrderedPinned() if time_ordered else None)
+        return ours_program(times, depth, latency, compute_values, MODELS[model]())
 
     dt, prog = best_of(repeat, setup, lambda prog: prog.execute(), gc_off)
     tr = prog.trace()
@@ -180,31 +189,34 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
             bad = [(k, i) for k in range(args.stages) for i in range(n)
                    if got[(f"s{k}", i)] != (S[k][i], F[k][i])]
             assert not bad, f"ptort_lab start/finish differ from the oracle at (stage, item) {bad[:5]}"
-        if not args.no_time_ordered:
-            row["ours_heap"], (mk, got) = run_ours(times, args.depth, args.latency, args.compute_values, repeat,
-                                                   args.gc_off, check, time_ordered=True)
-            row["makespan"]["ours_heap"] = mk
+        for key, model, skip in (("ours_heap", "ordered", args.no_time_ordered), ("ours_npu", "npu", args.no_npu)):
+            if skip:
+                continue
+            row[key], (mk, got) = run_ours(times, args.depth, args.latency, args.compute_values, repeat,
+                                           args.gc_off, check, model=model)
+            row["makespan"][key] = mk
             if check:
                 assert all(got[(f"s{k}", i)] == (S[k][i], F[k][i]) for k in range(args.stages) for i in range(n)), \
-                    "time-ordered run differs from the oracle"
+                    f"the {model} run differs from the oracle"
         if args.compute_values_too:
             row["ours_cv"], (mk, _) = run_ours(times, args.depth, args.latency, True, repeat, args.gc_off, False)
             row["makespan"]["ours_cv"] = mk
 
         impls: list[tuple[str, Callable[[], int]]] = []
         if anchors is not None:
-            impls.append(("oracle", lambda: anchors.oracle(times, args.depth, args.latency)[1][-1][-1]))
-            impls.append(("heapq", lambda: anchors.heapq_run(times, args.depth, args.latency)))
+            impls.append(("oracle", lambda times=times: anchors.oracle(times, args.depth, args.latency)[1][-1][-1]))
+            impls.append(("heapq", lambda times=times: anchors.heapq_run(times, args.depth, args.latency)))
             if args.full or n <= args.simpy_max:
-                impls.append(("simpy", lambda: anchors.simpy_run(times, args.depth, args.latency)))
+                impls.append(("simpy", lambda times=times: anchors.simpy_run(times, args.depth, args.latency)))
         else:
-            impls.append(("oracle", lambda: maxplus(times, args.depth, args.latency)[1][-1][-1]))
+            impls.append(("oracle", lambda times=times: maxplus(times, args.depth, args.latency)[1][-1][-1]))
         for name, fn in impls:
             dt, mk = best_of(repeat, lambda: None, lambda _, fn=fn: fn(), args.gc_off)
             row[name], row["makespan"][name] = dt, mk
         row["agree"] = len(set(row["makespan"].values())) == 1
         rows.append(row)
-        walls = ", ".join(f"{k} {row[k]:.3f}s" for k in ("ours", "ours_heap", "oracle", "heapq", "simpy") if k in row)
+        walls = ", ".join(f"{k} {row[k]:.3f}s" for k in ("ours", "ours_heap", "ours_npu", "oracle", "heapq", "simpy")
+                          if k in row)
         verdict = "ok" if row["agree"] else f"MISMATCH {row['makespan']}"
         print(f"  {n:>9,} tiles: {walls}  makespan {row['makespan']['ours']:,} {verdict}", file=sys.stderr, flush=True)
     return rows
@@ -213,10 +225,11 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]], compute_values: bool, cv_too: bool) -> str:
     ours_label = "ours" + (" (values on)" if compute_values else "")
     cols = [("ours", ours_label)] + ([("ours_heap", "ours time-ordered")] if any("ours_heap" in r for r in rows)
-                                     else []) + ([("ours_cv", "ours (values on)")] if cv_too else []) + \
+                                     else []) + ([("ours_npu", "ours NPU model")] if any("ours_npu" in r for r in rows)
+                                                 else []) + ([("ours_cv", "ours (values on)")] if cv_too else []) + \
         [("simpy", "SimPy"), ("heapq", "heapq"), ("oracle", "oracle")]
     head = "| tiles | stage-items | " + " | ".join(f"{lab} s | {lab} M/s" for _, lab in cols) + \
-        " | ours/SimPy | ours/heapq | ours/oracle | time-ordered/SimPy | makespan (cycles) | agree |"
+        " | ours/SimPy | ours/heapq | ours/oracle | time-ordered/SimPy | NPU model/SimPy | makespan (cycles) | agree |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         cells = [f"{r['tiles']:,}", f"{r['items']:,}"]
@@ -224,7 +237,8 @@ def table(rows: list[dict[str, Any]], compute_values: bool, cv_too: bool) -> str
             cells += [fmt_time(r.get(key)), fmt_rate(r["items"], r.get(key))]
         for ref in ("simpy", "heapq", "oracle"):
             cells.append(f"{r[ref] / r['ours']:.2f}x" if r.get(ref) else "-")
-        cells.append(f"{r['simpy'] / r['ours_heap']:.2f}x" if r.get("simpy") and r.get("ours_heap") else "-")
+        for key in ("ours_heap", "ours_npu"):
+            cells.append(f"{r['simpy'] / r[key]:.2f}x" if r.get("simpy") and r.get(key) else "-")
         cells += [f"{r['makespan']['ours']:,}", "yes" if r["agree"] else f"NO {r['makespan']}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -234,7 +248,7 @@ def table(rows: list[dict[str, Any]], compute_values: bool, cv_too: bool) -> str
 def profile(args: argparse.Namespace, n: int, top: int) -> str:
     """cProfile of ``program.execute()`` at n tiles: the top functions by own time, with their share."""
     times = stage_times(args.stages, n, args.jitter_seed)
-    prog = ours_program(times, args.depth, args.latency, args.compute_values)
+    prog = ours_program(times, args.depth, args.latency, args.compute_values, MODELS[args.profile_model]())
     gc.collect()
     pr = cProfile.Profile()
     t0 = time.perf_counter()
@@ -248,7 +262,8 @@ def profile(args: argparse.Namespace, n: int, top: int) -> str:
     total = st.total_tt  # type: ignore[attr-defined]
     entries = sorted(st.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
     root = str(Path(__file__).resolve().parents[1]) + os.sep
-    lines = [f"cProfile of program.execute() at {n:,} tiles ({args.stages * n:,} stage-items): "
+    lines = [f"cProfile of program.execute() at {n:,} tiles ({args.stages * n:,} stage-items, "
+             f"{args.profile_model} costs): "
              f"{wall:.2f} s under the profiler, {total:.2f} s of profiled time",
              "", "| # | function (file:line) | calls | own s | own % | cumulative s | cumulative % |",
              "|---|---|---|---|---|---|---|"]
@@ -289,7 +304,7 @@ def _loadavg() -> str:
 def gc_cost(args: argparse.Namespace, n: int) -> str:
     """Unprofiled run at n tiles with gc callbacks: how much of execute() the cyclic collector takes."""
     times = stage_times(args.stages, n, args.jitter_seed)
-    prog = ours_program(times, args.depth, args.latency, args.compute_values)
+    prog = ours_program(times, args.depth, args.latency, args.compute_values, MODELS[args.profile_model]())
     spans: list[tuple[int, float]] = []
     started: list[float] = []
 
@@ -315,19 +330,23 @@ def gc_cost(args: argparse.Namespace, n: int) -> str:
 
 
 def code_version() -> str:
-    """git HEAD plus a hash of the files that decide engine speed (they may carry uncommitted edits)."""
-    root = Path(__file__).resolve().parents[1]
+    """git HEAD plus a hash of the files that decide engine speed (they may carry uncommitted edits), taken from the
+    ptort_lab that was imported (it may be another checkout, given with PYTHONPATH)."""
+    import ptort_lab
+    root = Path(ptort_lab.__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=False).stdout.strip() or "?"
     except OSError:
         head = "?"
     parts = []
-    for rel in ("ptort_lab/sim/engine.py", "ptort_lab/sim/runner.py", "ptort_lab/dsl/steps.py"):
+    for rel in ("ptort_lab/sim/engine.py", "ptort_lab/sim/runner.py", "ptort_lab/dsl/steps.py",
+                "ptort_lab/sim/trace.py"):
         f = root / rel
         digest = hashlib.sha256(f.read_bytes()).hexdigest()[:10] if f.is_file() else "absent"
         parts.append(f"{Path(rel).name} {digest}")
-    return f"git {head}; sha256 " + ", ".join(parts)
+    where = "" if root == Path(__file__).resolve().parents[1] else f" (ptort_lab from {root})"
+    return f"git {head}{where}; sha256 " + ", ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -346,10 +365,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compute-values-too", action="store_true", help="extra column: ours with compute_values=True")
     ap.add_argument("--no-time-ordered", action="store_true",
                     help="skip the extra run of ours with a cost model that asks for global time order (heap)")
+    ap.add_argument("--no-npu", action="store_true",
+                    help="skip the extra run of ours with the default (NPU) cost model")
     ap.add_argument("--gc-off", action="store_true", help="disable the cyclic GC while timing")
     ap.add_argument("--profile-tiles", type=int, default=100_000)
     ap.add_argument("--profile-top", type=int, default=15)
     ap.add_argument("--profile-out", default=None, help="also dump the raw cProfile stats here")
+    ap.add_argument("--profile-model", choices=sorted(MODELS), default="pinned", help="cost model of the profiled run")
     ap.add_argument("--no-profile", action="store_true")
     args = ap.parse_args(argv)
     tiles = list(args.tiles or DEFAULT_TILES)
@@ -368,7 +390,8 @@ def main(argv: list[str] | None = None) -> None:
     base = tuple(BASE_CYCLES[k % len(BASE_CYCLES)] for k in range(args.stages))
     costs = f"fixed {base}" if args.jitter_seed is None else f"{base} +-50% jitter, seed {args.jitter_seed}"
     print(f"model: K={args.stages} stages, per-item cycles {costs}"
-          f", depth {args.depth}, latency {args.latency}; ours: compute_values={args.compute_values}, "
+          f", depth {args.depth}, latency {args.latency}; ours: PinnedCosts (+ time-ordered PinnedCosts, + the default "
+          f"NPU model), compute_values={args.compute_values}, "
           f"timed around program.execute(); best of {args.repeat or '3 (<= 1e5 tiles) / 1 (above)'}; "
           f"GC {'off' if args.gc_off else 'on'}; load average at start {_loadavg()}")
     print()
@@ -380,6 +403,10 @@ def main(argv: list[str] | None = None) -> None:
     simpy_ratios = [r["simpy"] / r["ours"] for r in rows if r.get("simpy")]
     if simpy_ratios:
         print(f"ours/SimPy: {min(simpy_ratios):.2f}x .. {max(simpy_ratios):.2f}x (target >= 3x)")
+    for key, label in (("ours_heap", "time-ordered"), ("ours_npu", "NPU model")):
+        ratios = [r["simpy"] / r[key] for r in rows if r.get("simpy") and r.get(key)]
+        if ratios:
+            print(f"ours {label}/SimPy: {min(ratios):.2f}x .. {max(ratios):.2f}x")
     heapq_ratios = [r["heapq"] / r["ours"] for r in rows if r.get("heapq")]
     if heapq_ratios:
         print(f"ours/heapq: {min(heapq_ratios):.2f}x .. {max(heapq_ratios):.2f}x")

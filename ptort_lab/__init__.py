@@ -9,9 +9,20 @@ from . import dsl, errors
 from .dsl import *  # noqa: F403 - the DSL is the public surface
 from .dsl import __all__ as _dsl_all
 from .dsl.csp import send_nowait
-from .errors import (CapacityError, ChannelClosed, ChannelError, ChannelFull, DeadlockError, DSLUsageError,
-                     KernelExecutionError, PipelineError, PtortError, PtortTypeError, PtortValueError,
-                     SimulationError)
+from .errors import (
+    CapacityError,
+    ChannelClosed,
+    ChannelError,
+    ChannelFull,
+    DeadlockError,
+    DSLUsageError,
+    KernelExecutionError,
+    PipelineError,
+    PtortError,
+    PtortTypeError,
+    PtortValueError,
+    SimulationError,
+)
 from .program import Program
 from .sim.costs import NpuCostModel
 from .sim.machine import MACHINES, Machine, ascend_910b, ascend_910b1, ascend_910b4, get_machine

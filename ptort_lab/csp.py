@@ -1,8 +1,22 @@
 """CSP primitives, importable as ``ptort_lab.csp`` (the reference's ``pto_wsp.csp``)."""
 from __future__ import annotations
 
-from .dsl.csp import (Channel, Event, Pipeline, Process, connect, consume, process, query, record, replicate, send,
-                      send_nowait, synchronize, try_send)
+from .dsl.csp import (
+                      Channel,
+                      Event,
+                      Pipeline,
+                      Process,
+                      connect,
+                      consume,
+                      process,
+                      query,
+                      record,
+                      replicate,
+                      send,
+                      send_nowait,
+                      synchronize,
+                      try_send,
+)
 
 __all__ = ["Channel", "Event", "Pipeline", "Process", "connect", "consume", "process", "query", "record",
            "replicate", "send", "send_nowait", "synchronize", "try_send"]

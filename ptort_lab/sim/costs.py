@@ -134,6 +134,10 @@ class NpuCostModel:
                 context=f"process '{producers[0].name if producers else '?'}'", locate=False)
 
     # -- pricing ---------------------------------------------------------------------------------------------------
+    def fixed_cycles(self, task: Task) -> int | None:
+        """A pinned task is a plain delay on its process lane (no pipe, buffer or launch cost): the fast path."""
+        return task.pinned_cycles()
+
     def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
                     pipelined: bool) -> tuple[int, int, list[Span]]:
         m = self.machine

@@ -20,6 +20,7 @@ Rules (pto-isa perf_sim latency.hpp, for the A2/A3 "separated" core where AIC an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from ..dsl.ir import BINARY, COL_REDUCE, ROW_REDUCE, TRANSCENDENTAL, KernelIR, Literal, Op, OpKind, Value
 from .machine import Machine, TransferCost, VectorCost
 

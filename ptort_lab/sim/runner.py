@@ -18,6 +18,8 @@ from .deps import infer_dependencies
 from .engine import AFTER, Engine, Proc
 from .trace import Span, Trace
 
+_new = tuple.__new__  # builds a Span without its Python-level __new__ (3x cheaper; long runs record millions)
+
 
 class CostModel(Protocol):
     """Prices one task on a core.
@@ -28,6 +30,11 @@ class CostModel(Protocol):
     (``pipelined=True``) may issue its next task while this one still runs, so its pipes overlap across tasks as
     far as buffers allow. ``lane`` names the process (stage or core) for the spans. ``prepare(run)`` is called
     once before a run (to check capacities and reset per-run state).
+
+    Optional: ``time_ordered = False`` (prices never depend on other tasks), ``uses_ir = False`` (prices never look
+    at the kernel's ops), and ``fixed_cycles(task) -> int | None``: a model that prices a task as a plain delay (one
+    span ``[start, start + cycles)`` on the process lane, no other state touched) returns its cycles, else None.
+    For such tasks the runner records that span itself and skips ``task_timing`` (unless values are computed).
     """
 
     clock_hz: float
@@ -40,7 +47,10 @@ class CostModel(Protocol):
 
 @dataclass
 class PinnedCosts:
-    """Every task costs its pinned cycles (``@kernel(cycles=)`` / ``task(..., cycles=)``) or ``default_cycles``."""
+    """Every task costs its pinned cycles (``@kernel(cycles=)`` / ``task(..., cycles=)``) or ``default_cycles``.
+
+    A subclass that overrides ``task_timing`` should also override ``fixed_cycles`` (return None to always be asked).
+    """
 
     default_cycles: int = 0
     clock_hz: float = 1.8e9
@@ -50,16 +60,19 @@ class PinnedCosts:
     def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
         return None
 
+    def fixed_cycles(self, task: Task) -> int:
+        """The task's pinned cycles, or ``default_cycles`` when it pins none."""
+        c = task.cycles
+        if c.__class__ is int:
+            return c  # type: ignore[return-value]
+        cycles = self.default_cycles if c is None else c(task)
+        if cycles.__class__ is not int or cycles < 0:
+            cycles = task.pinned_cycles()  # the checked path: raises a clear error for a bad value
+        return cycles  # type: ignore[return-value]
+
     def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
                     pipelined: bool) -> tuple[int, int, list[Span]]:
-        c = task.cycles
-        if c.__class__ is not int:
-            cycles = self.default_cycles if c is None else c(task)
-            if cycles.__class__ is not int or cycles < 0:
-                cycles = task.pinned_cycles()  # the checked path: raises a clear error for a bad value
-        else:
-            cycles = c
-        end = start + cycles
+        end = start + self.fixed_cycles(task)
         return end, end, [Span(core, lane, task.kernel, task.params[0] if task.params else task.id, start, end, 0,
                                lane, task.id)]
 
@@ -175,19 +188,33 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
 
     timing = cost.task_timing
     spans_out = trace.spans
-    tasks_out = run.tasks
+    record_span = spans_out.append
+    record_task = run.tasks.append
     compute = numerics.run_task if opts.compute_values else _ir_of if getattr(cost, "uses_ir", True) else _no_ir
+    # Plain delays need neither task_timing nor the IR; values, when asked for, are computed by the slow path.
+    fixed = None if opts.compute_values else getattr(cost, "fixed_cycles", None)
+    new_id = ids.__next__
 
-    def run_task(task: Task, proc: Proc, start: int) -> tuple[int, int]:
+    def run_task(task: Task, proc: Proc) -> None:
+        start = proc.t
         if pipe is not None:
-            task.id = next(ids)
+            task.id = new_id()
             task.process = proc.name
-        issued, end, spans = timing(task, compute(task), proc.core, start, proc.name, pipe is None)
-        spans_out.extend(spans)
-        tasks_out.append(task)
+        cycles = fixed(task) if fixed is not None else None
+        if cycles is None:
+            issued, end, spans = timing(task, compute(task), proc.core, start, proc.name, pipe is None)
+            spans_out.extend(spans)
+        else:
+            issued = end = start + cycles
+            params = task.params
+            record_span(_new(Span, (proc.core, proc.name, task.kernel, params[0] if params else task.id, start, end, 0,
+                                    proc.name, task.id)))
+        record_task(task)
+        proc.t = issued
+        if end > proc.last_end:
+            proc.last_end = end
         if track_finish:
             engine.task_started(task.id, end)
-        return issued, end
 
     track_finish = pipe is None or window is not None
     engine = Engine(run_task, opts.channel_latency_cycles, window,
