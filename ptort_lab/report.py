@@ -44,7 +44,8 @@ def run_report(program: Program, label: str = "run") -> str:
     lines = [f"  {label}: {s.total_cycles} cycles = {s.time_us:.3f} us at {s.clock_hz / 1e9:g} GHz, "
              f"{s.task_count} tasks, overlap {s.overlap_pct:.1f}%"]
     if s.lane_busy_pct:
-        lines.append("  pipe busy %: " + ", ".join(f"{lane} {pct:.1f}" for lane, pct in sorted(s.lane_busy_pct.items())))
+        busy = ", ".join(f"{lane} {pct:.1f}" for lane, pct in sorted(s.lane_busy_pct.items()))
+        lines.append(f"  pipe busy %: {busy}")
     return "\n".join(lines)
 
 
