@@ -20,8 +20,10 @@ demo: venv                 ## the spec example, end to end
 test: venv                 ## every test (unit, acceptance, layering, examples)
 	$(PY) -m pytest -q
 
-examples: venv
-	$(MAKE) -C examples/csp_pipeline run PYTHON=$(abspath $(PY))
+examples: venv             ## every example at its default size; each checks itself against numpy
+	@set -e; for d in examples/*/; do \
+	  if [ -f $$d/Makefile ]; then echo "== $$d"; $(MAKE) -s -C $$d run PYTHON=$(abspath $(PY)); fi; \
+	done
 
 bench: venv                ## speed and calibration benchmarks (ratios, see bench/RESULTS.md)
 	$(PY) bench/pipeline_speed.py

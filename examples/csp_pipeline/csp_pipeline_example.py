@@ -9,7 +9,8 @@ so Y[t] = float32(float16(X[t]) * float16(X[t])). The same work also runs data-p
 checked against plain numpy.
 
 Usage:
-    python examples/csp_pipeline/csp_pipeline_example.py [--tiles N] [--tile-size S] [--depth D]
+    python examples/csp_pipeline/csp_pipeline_example.py [--size small|default|large] [--tiles N] [--tile-size S]
+                                                         [--depth D]
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from ptort_lab.csp import Channel, Event, Process, connect, consume, query, reco
 from ptort_lab.dsl.printer import kernel_op_summary
 
 RULE = "=" * 70
+SIZES = {"small": (2, 64), "default": (8, 128), "large": (64, 128)}  # (tiles, tile rows = cols)
 F32, F16 = DType.F32, DType.F16
 
 
@@ -61,11 +63,14 @@ def section(title: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tiles", type=int, default=8, help="number of tiles (default 8)")
-    ap.add_argument("--tile-size", type=int, default=128, help="tile rows = cols (default 128)")
+    ap.add_argument("--size", choices=sorted(SIZES), default="default",
+                    help="small: 2 tiles of 64x64; default: the spec's 8 tiles of 128x128; large: 64 tiles of 128x128")
+    ap.add_argument("--tiles", type=int, default=None, help="number of tiles (overrides --size)")
+    ap.add_argument("--tile-size", type=int, default=None, help="tile rows = cols (overrides --size)")
     ap.add_argument("--depth", type=int, default=2, help="channel depth in buffer slots (default 2)")
     args = ap.parse_args(argv)
-    n, size = args.tiles, args.tile_size
+    n, size = SIZES[args.size]
+    n, size = args.tiles or n, args.tile_size or size
     load_kernel, compute_kernel, store_kernel = make_kernels(size)
 
     x = np.random.default_rng(2026).standard_normal((n, size, size)).astype(np.float32)
