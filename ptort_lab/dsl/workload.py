@@ -119,6 +119,9 @@ class Workload:
         return compiler_for(target)(self, target, options)
 
 
+_NO_DEFAULT: Any = object()
+
+
 @dataclass(slots=True)
 class Task:
     """One concrete kernel launch: ``kernel`` is the kernel's name; ``params`` its axis values in order."""
@@ -133,8 +136,22 @@ class Task:
     loc: SourceLocation | None = None
     process: str | None = None
 
-    def get(self, axis: str, default: Any = 0) -> Any:
-        return self.bindings.get(axis, default)
+    def get(self, axis: str, default: Any = _NO_DEFAULT) -> Any:
+        """The value of loop variable ``axis`` for this task; an unknown name is an error unless ``default``
+        is given (a silent 0 would send every task of a dispatch key to core 0)."""
+        if axis in self.bindings:
+            return self.bindings[axis]
+        if default is not _NO_DEFAULT:
+            return default
+        import difflib
+        names = sorted(self.bindings)
+        close = difflib.get_close_matches(axis, names, n=1)
+        raise PtortValueError(
+            f"task {self.id} ({self.kernel}) has no loop variable {axis!r}; its bindings are "
+            f"{', '.join(f'{k}={v}' for k, v in sorted(self.bindings.items())) or 'none'}.",
+            hint=(f"Did you mean {close[0]!r}? " if close else "")
+            + "P(...) names its variables b, h, s, d, ... unless you pass names=[...]; pass a default to allow "
+              "a missing name.", where=self.loc, locate=False)
 
     def get_axis_value(self, i: int) -> Any:
         return self.params[i]
@@ -165,7 +182,7 @@ class _BuildState:
     name: str
     frames: list[list[Workload]] = field(default_factory=list)
     var_counter: int = 0
-    used_names: set[str] = field(default_factory=set)
+    used_names: set[str] = field(default_factory=set)  # names of the loops open right now
     type_errors: list[TypeErrorInfo] = field(default_factory=list)
     type_check: bool = True
 
@@ -292,7 +309,10 @@ def _var_name_of(fn: Any, default: str) -> str | None:
 def _body_with_var(fn: Callable[..., Any], api: str, name: str | None = None) -> tuple[LoopVar, Workload]:
     with _building(api) as st:
         var = _fresh_var(st, name or _var_name_of(fn, "i"))
-        body = call_body(fn, var, api=api)
+        try:
+            body = call_body(fn, var, api=api)
+        finally:
+            st.used_names.discard(var.name)  # a sibling loop may use the name again
     return var, body
 
 
@@ -444,6 +464,7 @@ class _PLoop:
         if len(st.frames) != depth:  # the body raised or broke out; the build is being abandoned
             return
         body = group(st.frames.pop())
+        st.used_names.difference_update(v.name for v in vars_)  # only enclosing loops must not share a name
         _add(Workload(self.kind, loc=self.loc, axes=self.axes, vars=tuple(vars_), body=body))
 
 

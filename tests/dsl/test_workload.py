@@ -210,3 +210,37 @@ def test_type_errors_of_a_nested_workload_reach_the_outer_one():
         inner()
 
     assert [e.kind.value for e in outer().type_errors] == ["ARITY_MISMATCH"]
+
+
+def test_sibling_loops_may_reuse_a_name_but_nested_loops_are_renamed():
+    """Two loops one after the other keep names=['i']; a loop nested in another gets i2, so bindings never clash."""
+    from ptort_lab import Dense, P, task, workload
+
+    @workload
+    def two_phases():
+        for i in P(Dense[2](), names=["i"]):
+            task("first", [i])
+        for i in P(Dense[2](), names=["i"]):
+            for j in P(Dense[2](), names=["i"]):
+                task("second", [i, j])
+
+    tasks = two_phases().enumerate()
+    assert [t.bindings for t in tasks[:2]] == [{"i": 0}, {"i": 1}]
+    assert tasks[2].bindings == {"i": 0, "i2": 0} and tasks[-1].bindings == {"i": 1, "i2": 1}
+
+
+def test_task_get_of_an_unknown_name_is_an_error():
+    """Task.get raises for a name the task has no binding for (unless a default is given), suggesting close ones."""
+    import pytest
+
+    from ptort_lab import Dense, P, PtortValueError, task, workload
+
+    @workload
+    def w():
+        for b, h in P(Dense[2](), Dense[2]()):
+            task("k", [b, h])
+
+    t = w().enumerate()[0]
+    assert t.get("h") == 0 and t.get("x", 7) == 7
+    with pytest.raises(PtortValueError, match=r"no loop variable 'i'; its bindings are b=0, h=0"):
+        t.get("i")
