@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test examples bench notebooks lab clean
+.PHONY: venv demo test extension examples bench notebooks lab clean
 
 venv: $(STAMP)
 
@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 demo: venv                 ## the spec example, end to end
 	$(PY) examples/csp_pipeline/csp_pipeline_example.py
 
-test: venv                 ## every test (unit, acceptance, layering, examples)
+test: venv                 ## every test (unit, acceptance, layering, examples, notebooks, browser)
+	PYTHON=$(abspath $(PY)) extensions/build.sh --if-node
 	$(PY) -m pytest -q
+
+extension: venv            ## build + install the JupyterLab renderers (needs Node ^20.19 or >=22.12)
+	PYTHON=$(abspath $(PY)) extensions/build.sh
 
 examples: venv             ## every example at its default size; each checks itself against numpy
 	@set -e; for d in examples/*/; do \
@@ -33,9 +37,10 @@ bench: venv                ## speed and calibration benchmarks (ratios, see benc
 notebooks: venv            ## rebuild the tutorials from notebooks/src and store their outputs
 	MPLBACKEND=Agg $(PY) notebooks/build.py
 
-lab: venv                  ## JupyterLab on notebooks/ (first run installs JupyterLab into .venv)
+lab: venv                  ## JupyterLab on notebooks/ (first run installs JupyterLab and the renderers)
 	$(PY) -m pip install --quiet -e '.[lab]'
+	PYTHON=$(abspath $(PY)) extensions/build.sh --if-node
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info extensions/ptort-lab-renderers/node_modules

@@ -1,0 +1,235 @@
+/**
+ * The pipeline diagram drawn in the browser: DOT -> Graphviz (WebAssembly, @viz-js/viz, loaded on first use) ->
+ * sanitized inline SVG with wheel zoom, drag pan, fit, and node details on click.
+ */
+
+import {
+  MAX_DOT_CHARS,
+  PipelineDiagram,
+  describePipeline,
+  nodeIdFromTitle,
+  nodeInfo,
+  sanitizeSvg
+} from './logic/diagram';
+import { Box, fitBox, panBox, wheelFactor, zoomBox } from './logic/scale';
+import { button, el, setLines } from './dom';
+
+type VizInstance = { renderSVGElement(dot: string): SVGSVGElement };
+
+let vizPromise: Promise<VizInstance> | null = null;
+
+/** The Graphviz instance, loaded once per page (a separate chunk: the trace view does not pay for it). */
+export function loadViz(): Promise<VizInstance> {
+  if (!vizPromise) {
+    vizPromise = import(/* webpackChunkName: "viz" */ '@viz-js/viz').then(m => m.instance());
+    vizPromise.catch(() => {
+      vizPromise = null; // let a later output retry
+    });
+  }
+  return vizPromise;
+}
+
+const MIN_H = 60;
+const MAX_H = 420;
+const PT_TO_PX = 96 / 72;
+
+export class DiagramView {
+  readonly node: HTMLDivElement;
+
+  constructor(diagram: PipelineDiagram, caption?: string) {
+    this._diagram = diagram;
+    this.node = el('div', 'ptort-diagram');
+    const bar = el('div', 'ptort-toolbar');
+    bar.appendChild(el('span', 'ptort-caption', caption || describePipeline(diagram)));
+    bar.appendChild(el('span', 'ptort-spacer'));
+    bar.appendChild(button('\u2212', 'Zoom out', () => this._zoomCentre(1.25)));
+    bar.appendChild(button('+', 'Zoom in', () => this._zoomCentre(0.8)));
+    bar.appendChild(button('Fit', 'Fit the whole diagram (or double-click it)', () => this._fit()));
+    bar.appendChild(button('DOT', 'Show or hide the DOT source', () => this._toggleSource()));
+    this.node.appendChild(bar);
+    this._viewport = el('div', 'ptort-diagram-viewport');
+    this._viewport.appendChild(el('div', 'ptort-note', 'laying out the diagram\u2026'));
+    this.node.appendChild(this._viewport);
+    this._info = el('div', 'ptort-diagram-info');
+    this.node.appendChild(this._info);
+    this._source = el('pre', 'ptort-dot-source', diagram.dot);
+    this._source.hidden = true;
+    this.node.appendChild(this._source);
+  }
+
+  /** Lay out and insert the SVG; resolves when done (or when the fallback text is shown). */
+  async render(): Promise<void> {
+    if (this._diagram.dot.length > MAX_DOT_CHARS) {
+      this._fail(`diagram too large to lay out here (${this._diagram.dot.length} characters of DOT)`);
+      return;
+    }
+    let svg: SVGSVGElement;
+    try {
+      const viz = await loadViz();
+      svg = viz.renderSVGElement(this._diagram.dot);
+    } catch (e) {
+      this._fail(`diagram not drawn: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      return;
+    }
+    if (this._disposed) {
+      return;
+    }
+    sanitizeSvg(svg as unknown as Parameters<typeof sanitizeSvg>[0]);
+    const vb = svg.viewBox && svg.viewBox.baseVal;
+    const w = parseFloat(svg.getAttribute('width') || '') || (vb ? vb.width : 100);
+    const h = parseFloat(svg.getAttribute('height') || '') || (vb ? vb.height : 100);
+    this._content = vb && vb.width > 0 ? { x: vb.x, y: vb.y, w: vb.width, h: vb.height } : { x: 0, y: 0, w, h };
+    this._naturalH = Math.min(MAX_H, Math.max(MIN_H, h * PT_TO_PX));
+    svg.removeAttribute('width');
+    svg.removeAttribute('height');
+    svg.setAttribute('preserveAspectRatio', 'xMidYMid meet');
+    svg.classList.add('ptort-diagram-svg');
+    this._svg = svg;
+    this._viewport.textContent = '';
+    this._viewport.style.height = `${Math.round(this._naturalH)}px`;
+    this._viewport.appendChild(svg);
+    this._wire();
+    this._fit();
+    this._observer = new ResizeObserver(() => {
+      if (!this._zoomed) {
+        this._fit();
+      }
+    });
+    this._observer.observe(this._viewport);
+  }
+
+  dispose(): void {
+    this._disposed = true;
+    if (this._observer) {
+      this._observer.disconnect();
+      this._observer = null;
+    }
+  }
+
+  private _fail(message: string): void {
+    this._viewport.textContent = '';
+    this._viewport.style.height = '';
+    this._viewport.appendChild(el('div', 'ptort-note', message));
+    this._source.hidden = false;
+  }
+
+  private _size(): [number, number] {
+    return [this._viewport.clientWidth || 600, this._viewport.clientHeight || this._naturalH];
+  }
+
+  private _fitted(): Box {
+    const [vw, vh] = this._size();
+    return fitBox(this._content, vw, vh);
+  }
+
+  private _apply(): void {
+    if (this._svg) {
+      const b = this._box;
+      this._svg.setAttribute('viewBox', `${b.x} ${b.y} ${b.w} ${b.h}`);
+    }
+  }
+
+  private _fit(): void {
+    this._box = this._fitted();
+    this._zoomed = false;
+    this._apply();
+  }
+
+  private _zoomCentre(factor: number): void {
+    this._box = zoomBox(this._box, 0.5, 0.5, factor, this._fitted());
+    this._zoomed = true;
+    this._apply();
+  }
+
+  private _toggleSource(): void {
+    this._source.hidden = !this._source.hidden;
+  }
+
+  private _wire(): void {
+    const vp = this._viewport;
+    vp.addEventListener(
+      'wheel',
+      (e: WheelEvent) => {
+        e.preventDefault();
+        const r = vp.getBoundingClientRect();
+        const fx = r.width > 0 ? (e.clientX - r.left) / r.width : 0.5;
+        const fy = r.height > 0 ? (e.clientY - r.top) / r.height : 0.5;
+        this._box = zoomBox(this._box, fx, fy, wheelFactor(e.deltaY, e.deltaMode), this._fitted());
+        this._zoomed = true;
+        this._apply();
+      },
+      { passive: false }
+    );
+    let drag: { x: number; y: number; id: number; moved: boolean } | null = null;
+    vp.addEventListener('pointerdown', (e: PointerEvent) => {
+      if (e.button !== 0) {
+        return;
+      }
+      drag = { x: e.clientX, y: e.clientY, id: e.pointerId, moved: false };
+      vp.setPointerCapture(e.pointerId);
+      vp.classList.add('ptort-dragging');
+    });
+    vp.addEventListener('pointermove', (e: PointerEvent) => {
+      if (!drag || drag.id !== e.pointerId) {
+        return;
+      }
+      const dx = e.clientX - drag.x;
+      const dy = e.clientY - drag.y;
+      if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 3) {
+        return;
+      }
+      drag.moved = true;
+      drag.x = e.clientX;
+      drag.y = e.clientY;
+      const [vw, vh] = this._size();
+      this._box = panBox(this._box, dx, dy, vw, vh);
+      this._zoomed = true;
+      this._apply();
+    });
+    const end = (e: PointerEvent): void => {
+      if (!drag || drag.id !== e.pointerId) {
+        return;
+      }
+      const wasClick = !drag.moved;
+      drag = null;
+      vp.classList.remove('ptort-dragging');
+      if (wasClick) {
+        this._clicked(e.target);
+      }
+    };
+    vp.addEventListener('pointerup', end);
+    vp.addEventListener('pointercancel', end);
+    vp.addEventListener('dblclick', () => this._fit());
+  }
+
+  private _clicked(target: EventTarget | null): void {
+    const t = target as Element | null;
+    const g = t && typeof t.closest === 'function' ? t.closest('g.node') : null;
+    if (this._selected) {
+      this._selected.classList.remove('ptort-selected');
+      this._selected = null;
+    }
+    if (!g) {
+      setLines(this._info, []);
+      return;
+    }
+    const title = g.querySelector('title');
+    const id = nodeIdFromTitle(title ? title.textContent || '' : '');
+    g.classList.add('ptort-selected');
+    this._selected = g;
+    setLines(this._info, nodeInfo(this._diagram, id));
+  }
+
+  private _diagram: PipelineDiagram;
+  private _viewport: HTMLDivElement;
+  private _info: HTMLDivElement;
+  private _source: HTMLPreElement;
+  private _svg: SVGSVGElement | null = null;
+  private _content: Box = { x: 0, y: 0, w: 100, h: 100 };
+  private _box: Box = { x: 0, y: 0, w: 100, h: 100 };
+  private _naturalH = 200;
+  private _zoomed = false;
+  private _disposed = false;
+  private _selected: Element | null = null;
+  private _observer: ResizeObserver | null = null;
+}

@@ -1,0 +1,330 @@
+"""The renderers in a real JupyterLab, driven by headless Debian chromium through Python playwright.
+
+Starts its own JupyterLab on 127.0.0.1 (random free port, ``port_retries=0``, a random token, temporary root,
+workspace, settings and runtime dirs), opens a notebook with a ``%%ptort`` cell, runs it, and checks that the
+custom trace renderer (not the PNG/SVG fallback) shows the timeline and the diagram, that wheel zoom, hover, the
+run toggle and the Chrome-trace download work, and that a Diagram on its own gets the pipeline renderer. Saves
+screenshots under the test's tmp dir. Kills exactly the server it started.
+
+Skips (with the reason) when /usr/bin/chromium, playwright, JupyterLab or the installed extension is missing:
+``apt-get install -y chromium``, ``pip install playwright`` (never ``playwright install``), ``extensions/build.sh``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("PTORT_CHROMIUM", "/usr/bin/chromium"))
+LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "ptort-lab-renderers" / "package.json"
+
+PTORT_CELL = """\
+%%ptort --depth 2 --tile 64x64 --tiles 6 --cores 2 --show diagram,timeline -o spec
+R, C = TILE
+
+@kernel
+def load_kernel(src: In[Tile[R, C, F32]], dst: Out[Tile[R, C, F16]]):
+    tl.store(dst, tl.cast(tl.load(src), F16))
+
+@kernel
+def compute_kernel(input_tile: In[Tile[R, C, F16]], output_tile: Out[Tile[R, C, F16]]):
+    x = tl.load(input_tile)
+    tl.store(output_tile, tl.mul(x, x))
+
+@kernel
+def store_kernel(src: In[Tile[R, C, F16]], dst: Out[Tile[R, C, F32]]):
+    tl.store(dst, tl.cast(tl.load(src), F32))
+
+x = np.random.default_rng(7).standard_normal((TILES, R, C)).astype(np.float32)
+X, Y = Tensor(data=x, name="X"), Tensor(data=np.zeros_like(x), name="Y")
+T0, T1 = Tensor(shape=x.shape, dtype=F16, name="T0"), Tensor(shape=x.shape, dtype=F16, name="T1")
+load_to_compute = Channel[Tensor](name="load_to_compute", depth=DEPTH)
+compute_to_store = Channel[Tensor](name="compute_to_store", depth=DEPTH)
+loader = (Process("loader").produces(load_to_compute)
+          .body_func(lambda: [send(load_to_compute, load_kernel[t](src=X[t], dst=T0[t])) for t in range(TILES)]))
+computer = (Process("computer").consumes(load_to_compute).produces(compute_to_store)
+            .body_func(lambda: consume(load_to_compute, lambda t: send(
+                compute_to_store, compute_kernel[t](input_tile=T0[t], output_tile=T1[t])))))
+storer = (Process("storer").consumes(compute_to_store)
+          .body_func(lambda: consume(compute_to_store, lambda t: store_kernel[t](src=T1[t], dst=Y[t]))))
+connect(loader, computer, storer)
+"""
+
+CELLS = [
+    "%load_ext ptort_lab",
+    "import numpy as np\n"
+    "from ptort_lab import DType, In, Out, Tensor, Tile, kernel, tl\n"
+    "from ptort_lab.csp import Channel, Process, connect, consume, send\n"
+    "F32, F16 = DType.F32, DType.F16",
+    PTORT_CELL,
+    "spec.diagram()",
+]
+
+
+def _requirements() -> str | None:
+    """Why this test cannot run here, or None."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright is not installed: pip install playwright (it drives Debian chromium)"
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        return "jupyterlab is not installed in this environment: pip install jupyterlab"
+    if not LABEXT.exists():
+        return f"the ptort-lab-renderers extension is not installed ({LABEXT} missing): run extensions/build.sh"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_notebook(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+class LabServer:
+    """One JupyterLab process on 127.0.0.1 with its own token and temporary dirs; stop() ends exactly it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.token = secrets.token_hex(16)
+        self.base = f"http://127.0.0.1:{self.port}"
+        home = root.parent / "lab-home"
+        settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True)
+        # No "get Jupyter news?" toast over the outputs, and no network calls for news or updates.
+        (settings / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        env = dict(os.environ)
+        env.update({
+            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "IPYTHONDIR": str(home / "ipython"),
+            "MPLBACKEND": "Agg",
+            "PYTHONWARNINGS": "ignore",
+        })
+        lab = Path(sys.executable).with_name("jupyter-lab")
+        cmd = [str(lab) if lab.exists() else sys.executable, *([] if lab.exists() else ["-m", "jupyterlab"]),
+               "--no-browser", "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
+               f"--LabApp.workspaces_dir={home / 'workspaces'}", "--LabApp.expose_app_in_browser=True",
+               "--LabApp.extension_manager=readonly", "--ServerApp.open_browser=False"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")
+        self.log_path = root.parent / "jupyterlab.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def api(self, path: str, method: str = "GET") -> object:
+        req = urllib.request.Request(f"{self.base}{path}", method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback only
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                self.api("/api/status")
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"JupyterLab did not answer on {self.base} within {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                try:  # shut its kernels down first, so nothing outlives the server
+                    for s in self.api("/api/sessions") or []:
+                        self.api(f"/api/sessions/{s['id']}", method="DELETE")
+                except OSError:
+                    pass
+                self.proc.send_signal(signal.SIGTERM)  # exactly this PID, never a name pattern
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=10)
+        finally:
+            self._log.close()
+
+
+@pytest.fixture
+def lab(tmp_path: Path):
+    reason = _requirements()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path / "root"
+    root.mkdir()
+    _write_notebook(root / "demo.ipynb")
+    server = LabServer(root)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+    assert server.proc.returncode is not None
+
+
+@pytest.fixture
+def page(lab: LabServer, tmp_path: Path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"])
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            pg = context.new_page()
+            errors: list[str] = []
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            pg.errors = errors  # type: ignore[attr-defined]
+            yield pg
+        finally:
+            browser.close()
+
+
+KERNEL_READY = """() => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
+}"""
+
+
+def _run_notebook(page, lab: LabServer) -> None:
+    """Open demo.ipynb, wait until its kernel is connected and idle, and start "run all" (without awaiting the
+    command's promise: page.evaluate has no timeout, and a kernel that dies would leave it pending forever)."""
+    page.goto(f"{lab.base}/lab/tree/demo.ipynb?token={lab.token}&reset", wait_until="domcontentloaded")
+    page.wait_for_function("() => !!window.jupyterapp", timeout=60_000)
+    page.wait_for_function(KERNEL_READY, timeout=90_000, polling=250)
+    page.wait_for_timeout(500)  # a kernel that is about to be replaced (restart races) shows up here
+    page.wait_for_function(KERNEL_READY, timeout=90_000, polling=250)
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); return true; }")
+
+
+def test_trace_and_pipeline_renderers_in_jupyterlab(lab, page, tmp_path):
+    page.set_default_timeout(30_000)  # every locator wait and action; evaluate() has none, so it never awaits work
+    _run_notebook(page, lab)
+    trace = page.locator(".mimerenderer-ptort-trace")
+    try:
+        trace.wait_for(timeout=120_000)
+    except Exception:  # pragma: no cover - the failure report
+        page.screenshot(path=str(tmp_path / "no-trace.png"))
+        pytest.fail(f"no trace renderer after run-all; screenshot {tmp_path / 'no-trace.png'}; server log:\n"
+                    f"{lab.log()}")
+    # The custom renderer won over the text/html, SVG and PNG parts of the same bundle: they are not rendered.
+    cell = page.locator(".jp-CodeCell", has=page.locator(".mimerenderer-ptort-trace"))
+    assert cell.count() == 1
+    assert cell.locator(".jp-OutputArea .mimerenderer-ptort-trace").count() == 1
+    assert cell.locator(".jp-RenderedImage, .jp-RenderedSVG, .jp-RenderedHTMLCommon").count() == 0
+
+    # The timeline: rows of slices, channel rows, and the diagram laid out by Graphviz in the browser.
+    page.wait_for_selector(".mimerenderer-ptort-trace svg.ptort-timeline-svg rect.ptort-slice", timeout=30_000)
+    assert trace.locator("rect.ptort-slice").count() >= 18
+    assert trace.locator("path.ptort-counter-fill").count() == 2
+    trace.locator(".ptort-diagram svg.ptort-diagram-svg g.node").first.wait_for(timeout=60_000)
+    assert trace.locator(".ptort-diagram g.node").count() == 3
+    assert "pipeline" in trace.locator("pre.ptort-summary").inner_text()
+    page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)
+
+    # Hover: a tooltip with the op, tile and cycles.
+    timeline = trace.locator(".ptort-timeline")
+    timeline.scroll_into_view_if_needed()
+    slice_box = trace.locator("rect.ptort-slice:not(.ptort-stall)").first.bounding_box()
+    page.mouse.move(slice_box["x"] + slice_box["width"] / 2, slice_box["y"] + slice_box["height"] / 2)
+    tip = trace.locator(".ptort-tooltip")
+    tip.wait_for(state="visible", timeout=5_000)
+    text = tip.inner_text()
+    assert "cycles" in text and "tile" in text, text
+    trace.screenshot(path=str(tmp_path / "trace-hover.png"))
+
+    # Wheel over the plot zooms in about the pointer; the view narrows.
+    def view() -> tuple[float, float]:
+        return (float(timeline.get_attribute("data-view-start")), float(timeline.get_attribute("data-view-end")))
+
+    start0, end0 = view()
+    box = timeline.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 40)
+    for _ in range(3):
+        page.mouse.wheel(0, -300)
+    page.wait_for_function(
+        "([el, w]) => (+el.dataset.viewEnd - +el.dataset.viewStart) < w * 0.8",
+        arg=[timeline.element_handle(), end0 - start0], timeout=5_000)
+    start1, end1 = view()
+    assert end1 - start1 < (end0 - start0) * 0.8
+    # Drag pans: the width stays, the start moves.
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + 40, steps=5)
+    page.mouse.up()
+    page.wait_for_timeout(100)
+    start2, end2 = view()
+    assert abs((end2 - start2) - (end1 - start1)) < 1e-6 * (end1 - start1) + 1e-9
+    assert start2 > start1
+    trace.screenshot(path=str(tmp_path / "trace-zoomed.png"))
+
+    # The run toggle: data-parallel, then both on one axis.
+    trace.locator("button[data-mode='data-parallel']").click()
+    page.wait_for_function("el => el.dataset.run === 'data-parallel'", arg=trace.element_handle())
+    assert trace.locator("path.ptort-counter-fill").count() == 0  # no channels in the data-parallel run
+    trace.locator("button[data-mode='both']").click()
+    page.wait_for_function("el => el.dataset.run === 'both'", arg=trace.element_handle())
+    assert trace.locator("text.ptort-label-section").count() == 2
+    trace.screenshot(path=str(tmp_path / "trace-both.png"))
+    trace.locator("button[data-mode='pipeline']").click()
+
+    # Download: the Chrome trace of the run shown, as Perfetto-ready JSON.
+    with page.expect_download() as dl:
+        trace.locator("button.ptort-download").first.click()
+    download = dl.value
+    assert download.suggested_filename.startswith("ptort-pipeline-depth2-tile64x64-tiles6")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(str(saved))
+    doc = json.loads(saved.read_text())
+    assert doc["otherData"]["ptort"]["mode"] == "pipeline" and doc["traceEvents"]
+
+    # A Diagram on its own is drawn by the pipeline renderer.
+    pipeline = page.locator(".jp-OutputArea .mimerenderer-ptort-pipeline")
+    pipeline.wait_for(timeout=60_000)
+    diagram_cell = page.locator(".jp-CodeCell", has=pipeline)
+    assert diagram_cell.locator(".jp-RenderedImage, .jp-RenderedSVG").count() == 0
+    pipeline.locator("svg.ptort-diagram-svg g.node").first.wait_for(timeout=60_000)
+    pipeline.screenshot(path=str(tmp_path / "pipeline.png"))
+
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    for name in ("lab.png", "trace-hover.png", "trace-zoomed.png", "trace-both.png", "pipeline.png"):
+        assert (tmp_path / name).stat().st_size > 5_000

@@ -1,0 +1,113 @@
+"""The JupyterLab renderers' framework-free TypeScript logic, run with node's built-in test runner (no browser).
+
+extensions/ptort-lab-renderers/src/logic/*.ts turn a ptort Chrome trace into rows and rectangles, do the zoom and
+pan maths, write the tooltip text and filter Graphviz SVG. Their tests (extensions/ptort-lab-renderers/test/*.ts)
+read the committed fixtures and, through PTORT_TRACE_FIXTURE / PTORT_PIPELINE_FIXTURE, the payloads that
+ptort_lab emits right now, so a change of the export format shows up here.
+
+Needs node >= 18 and the extension's node_modules (extensions/build.sh installs them); skips with the reason
+otherwise. The core package never depends on any of this.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXT = ROOT / "extensions" / "ptort-lab-renderers"
+TSC = EXT / "node_modules" / "typescript" / "bin" / "tsc"
+NODE = shutil.which("node")
+TRACE_MIME = "application/vnd.ptort.trace+json"
+PIPELINE_MIME = "application/vnd.ptort.pipeline+json"
+
+
+def _node_major() -> int:
+    if NODE is None:
+        return 0
+    out = subprocess.run([NODE, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    m = re.match(r"v(\d+)", out)
+    return int(m.group(1)) if m else 0
+
+
+def _spec_pipeline(tiles: int, rows: int, cols: int, depth: int):
+    """The spec pipeline (load -> compute -> store) from the extension's fixture script, so both agree."""
+    spec = importlib.util.spec_from_file_location("ptort_make_fixtures", EXT / "scripts" / "make_fixtures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.spec_pipeline(tiles, rows, cols, depth)
+
+
+@pytest.fixture(scope="module")
+def node_ready() -> str:
+    if NODE is None:
+        pytest.skip("node is not installed: the renderer logic tests need node >= 18 (Debian: apt-get install nodejs)")
+    if _node_major() < 18:
+        pytest.skip(f"node {_node_major()} is too old for `node --test`: need node >= 18")
+    if not TSC.exists():
+        pytest.skip("extensions/ptort-lab-renderers/node_modules is missing: run extensions/build.sh first "
+                    "(it installs the locked npm packages and builds the wheel)")
+    return NODE
+
+
+@pytest.fixture(scope="module")
+def fresh_payloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The trace and pipeline payloads of a %%ptort-style result, exported now (not the committed fixtures)."""
+    from ptort_lab.explore import Knobs, run_study
+    from ptort_lab.notebook.display import PtortResult
+
+    out = tmp_path_factory.mktemp("ptort-payloads")
+    files: dict[str, list[Path]] = {"trace": [], "pipeline": []}
+    for knobs in (Knobs(depth=2, tile=(64, 64), tiles=6, cores=2), Knobs(depth=1, tile=(32, 64), tiles=3, cores=3)):
+        workload = _spec_pipeline(knobs.tiles, *knobs.tile, knobs.depth)
+        bundle = PtortResult(run_study(workload, knobs), workload)._repr_mimebundle_(
+            include=[TRACE_MIME, PIPELINE_MIME, "text/plain"])
+        for kind, mime in (("trace", TRACE_MIME), ("pipeline", PIPELINE_MIME)):
+            assert mime in bundle, f"the %%ptort display no longer emits {mime}"
+            path = out / f"{kind}-{len(files[kind])}.json"
+            path.write_text(json.dumps(bundle[mime]))
+            files[kind].append(path)
+    return {k: v for k, v in files.items()}
+
+
+def test_display_payloads_have_the_shape_the_renderers_read(fresh_payloads):
+    """The contract with ptort_lab.notebook.display: runs of Chrome traces with otherData.ptort, knobs, and DOT."""
+    for path in fresh_payloads["trace"]:
+        data = json.loads(path.read_text())
+        assert set(data) >= {"runs", "knobs"}
+        assert list(data["runs"]) == ["pipeline", "data-parallel"]
+        for run in data["runs"].values():
+            assert run["displayTimeUnit"] == "ns"
+            assert run["otherData"]["ptort"]["format"] == "ptort-chrome-trace"
+            assert {e["ph"] for e in run["traceEvents"]} <= {"M", "X", "C"}
+    for path in fresh_payloads["pipeline"]:
+        data = json.loads(path.read_text())
+        assert data["dot"].startswith("digraph") and data["nodes"] and "edges" in data
+
+
+def test_renderer_logic_unit_tests(node_ready, fresh_payloads, tmp_path):
+    """tsc compiles src/logic + test/ to CommonJS, then `node --test` runs every test file; all must pass."""
+    env = {
+        "PATH": str(Path(node_ready).parent) + ":/usr/bin:/bin",
+        "PTORT_TRACE_FIXTURE": ":".join(str(p) for p in fresh_payloads["trace"]),
+        "PTORT_PIPELINE_FIXTURE": ":".join(str(p) for p in fresh_payloads["pipeline"]),
+    }
+    build = subprocess.run([node_ready, str(TSC), "-p", "tsconfig.test.json", "--outDir", str(tmp_path / "out")],
+                           cwd=EXT, capture_output=True, text=True, timeout=300, env=env)
+    assert build.returncode == 0, build.stdout + build.stderr
+    # The compiled tests find the fixtures relative to their own location: mirror the source layout.
+    files = sorted((tmp_path / "out" / "test").glob("*.test.js"))
+    assert len(files) >= 5, files
+    shutil.copytree(EXT / "test" / "fixtures", tmp_path / "test" / "fixtures")
+    run = subprocess.run([node_ready, "--test", *map(str, files)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env=env)
+    summary = "\n".join(line for line in run.stdout.splitlines() if line.startswith(("# tests", "# pass", "# fail")))
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert re.search(r"^# fail 0$", run.stdout, re.M), summary
+    tests = int(re.search(r"^# tests (\d+)$", run.stdout, re.M).group(1))
+    assert tests >= 40, summary
