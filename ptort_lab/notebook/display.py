@@ -218,11 +218,12 @@ class PtortResult:
             if svg is None and len(notes) == before:
                 notes.append("[diagram not shown: no Graphviz layout available]")
         ir = render_part("kernel IR", self.ir, notes) if "ir" in self.show else None
-        if wanted(TRACE_MIME):
+        # The JSON parts feed the JupyterLab renderers, which draw what --show asked for and nothing else.
+        if wanted(TRACE_MIME) and "timeline" in self.show:
             trace = render_part("trace", self.trace_json, notes)
             if trace is not None:
                 bundle[TRACE_MIME] = trace
-        if wanted(PIPELINE_MIME) and is_pipeline(self.workload):
+        if wanted(PIPELINE_MIME) and "diagram" in self.show and is_pipeline(self.workload):
             graph = render_part("pipeline JSON", lambda: _pipeline_json(self.workload), notes)
             if graph is not None:
                 bundle[PIPELINE_MIME] = graph
