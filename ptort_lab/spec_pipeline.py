@@ -50,18 +50,25 @@ class SpecPipeline:
 
 
 def spec_pipeline(depth: int = 2, tile: tuple[int, int] = (128, 128), tiles: int = 8,
-                  x: np.ndarray | None = None, seed: int = 2026) -> SpecPipeline:
-    """Build loader -> computer -> storer over ``tiles`` tiles, both channels of ``depth`` slots (spec API forms)."""
+                  x: np.ndarray | None = None, seed: int | None = 2026) -> SpecPipeline:
+    """Build loader -> computer -> storer over ``tiles`` tiles, both channels of ``depth`` slots (spec API forms).
+
+    The input is ``x``, else random normals from ``seed``; ``seed=None`` leaves every tensor unallocated (zeros on
+    first use), which is what timing-only studies want: no data is made for runs that compute no values.
+    """
     load_kernel, compute_kernel, store_kernel = spec_kernels(tile)
-    if x is None:
-        x = np.random.default_rng(seed).standard_normal((tiles,) + tuple(tile)).astype(np.float32)
-    X = Tensor(data=x, dtype=F32, name="X")
-    T0 = Tensor(shape=x.shape, dtype=F16, name="T0")
-    T1 = Tensor(shape=x.shape, dtype=F16, name="T1")
-    Y = Tensor(data=np.zeros_like(x), dtype=F32, name="Y")
+    shape = (tiles,) + tuple(tile)
+    if x is None and seed is not None:
+        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    if x is not None:
+        shape = x.shape
+    X = Tensor(data=x, shape=shape, dtype=F32, name="X")
+    T0 = Tensor(shape=shape, dtype=F16, name="T0")
+    T1 = Tensor(shape=shape, dtype=F16, name="T1")
+    Y = Tensor(shape=shape, dtype=F32, name="Y")
     load_to_compute = Channel[Tensor](name="load_to_compute", depth=depth)
     compute_to_store = Channel[Tensor](name="compute_to_store", depth=depth)
-    n = x.shape[0]
+    n = shape[0]
     loader = (Process("loader").produces(load_to_compute)
               .body_func(lambda: [send(load_to_compute, load_kernel[t](src=X[t], dst=T0[t])) for t in range(n)]))
     computer = (Process("computer").consumes(load_to_compute).produces(compute_to_store)
@@ -73,8 +80,9 @@ def spec_pipeline(depth: int = 2, tile: tuple[int, int] = (128, 128), tiles: int
 
 
 def build(depth: int = 2, tile: tuple[int, int] = (128, 128), tiles: int = 8) -> Pipeline:
-    """The spec pipeline for ``explore.Study`` / ``notebook.Explorer`` / ``sweep``: just the Pipeline."""
-    return spec_pipeline(depth, tile, tiles).pipeline
+    """The spec pipeline for ``explore.Study`` / ``notebook.Explorer`` / ``sweep``: just the Pipeline (inputs are
+    zeros made only if values are computed, so timing-only moves of a widget cost no data)."""
+    return spec_pipeline(depth, tile, tiles, seed=None).pipeline
 
 
 __all__ = ["spec_kernels", "spec_pipeline", "SpecPipeline", "build"]
