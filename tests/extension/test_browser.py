@@ -31,42 +31,12 @@ LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "ptort-lab-r
 
 PTORT_CELL = """\
 %%ptort --depth 2 --tile 64x64 --tiles 6 --cores 2 --show diagram,timeline -o spec
-R, C = TILE
-
-@kernel
-def load_kernel(src: In[Tile[R, C, F32]], dst: Out[Tile[R, C, F16]]):
-    tl.store(dst, tl.cast(tl.load(src), F16))
-
-@kernel
-def compute_kernel(input_tile: In[Tile[R, C, F16]], output_tile: Out[Tile[R, C, F16]]):
-    x = tl.load(input_tile)
-    tl.store(output_tile, tl.mul(x, x))
-
-@kernel
-def store_kernel(src: In[Tile[R, C, F16]], dst: Out[Tile[R, C, F32]]):
-    tl.store(dst, tl.cast(tl.load(src), F32))
-
-x = np.random.default_rng(7).standard_normal((TILES, R, C)).astype(np.float32)
-X, Y = Tensor(data=x, name="X"), Tensor(data=np.zeros_like(x), name="Y")
-T0, T1 = Tensor(shape=x.shape, dtype=F16, name="T0"), Tensor(shape=x.shape, dtype=F16, name="T1")
-load_to_compute = Channel[Tensor](name="load_to_compute", depth=DEPTH)
-compute_to_store = Channel[Tensor](name="compute_to_store", depth=DEPTH)
-loader = (Process("loader").produces(load_to_compute)
-          .body_func(lambda: [send(load_to_compute, load_kernel[t](src=X[t], dst=T0[t])) for t in range(TILES)]))
-computer = (Process("computer").consumes(load_to_compute).produces(compute_to_store)
-            .body_func(lambda: consume(load_to_compute, lambda t: send(
-                compute_to_store, compute_kernel[t](input_tile=T0[t], output_tile=T1[t])))))
-storer = (Process("storer").consumes(compute_to_store)
-          .body_func(lambda: consume(compute_to_store, lambda t: store_kernel[t](src=T1[t], dst=Y[t]))))
-connect(loader, computer, storer)
+spec_pipeline(DEPTH, TILE, TILES).pipeline
 """
 
 CELLS = [
     "%load_ext ptort_lab",
-    "import numpy as np\n"
-    "from ptort_lab import DType, In, Out, Tensor, Tile, kernel, tl\n"
-    "from ptort_lab.csp import Channel, Process, connect, consume, send\n"
-    "F32, F16 = DType.F32, DType.F16",
+    "from ptort_lab.spec_pipeline import spec_pipeline",
     PTORT_CELL,
     "spec.diagram()",
 ]
