@@ -361,8 +361,9 @@ class Engine:
                     self._wake(c, p.t, f.starved)
 
     # -- results ------------------------------------------------------------------------------------------------
-    def samples(self) -> list[Sample]:
-        """Occupancy steps per channel, in time order."""
+    def samples(self, end: int | None = None) -> list[Sample]:
+        """Occupancy steps per channel, in time order; steps after ``end`` (credits of the last items, which no
+        producer is left to take) are shown at ``end``."""
         out = []
         for f in self.fifos.values():
             out.append(Sample(f.name, 0, 0))
@@ -370,6 +371,8 @@ class Engine:
                 steps = [(d, 1) if d >= 0 else (~d, -1) for d in f.deltas]
                 # Stable sort by time only: at equal times the recorded (causal) order keeps 0 <= level <= depth.
                 times, deltas = zip(*sorted(steps, key=_first))
+                if end is not None:
+                    times = tuple(t if t < end else end for t in times)
                 out.extend(map(Sample, itertools.repeat(f.name), times, itertools.accumulate(deltas)))
         return out
 

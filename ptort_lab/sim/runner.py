@@ -1,6 +1,7 @@
 """simulate(workload): run a pipeline or a data-parallel workload on the engine, computing values and time."""
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 from collections import deque
@@ -253,7 +254,7 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
     trace.processes = [p.name for p in engine.procs]
     makespan = engine.run()
     trace.makespan = makespan  # every span ends by its process's final clock
-    trace.samples = engine.samples  # computed when first read
+    trace.samples = functools.partial(engine.samples, trace.makespan)  # computed when first read
     trace.stalls = engine.stalls
     trace.process_end = {p.name: p.t for p in engine.procs}
     run.stall_cycles = {p.name: p.stall_cycles for p in engine.procs}
