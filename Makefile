@@ -40,7 +40,7 @@ notebooks: venv            ## rebuild the tutorials from notebooks/src and store
 lab: venv                  ## JupyterLab on notebooks/ (first run installs JupyterLab and the renderers)
 	$(PY) -m pip install --quiet -e '.[lab]'
 	PYTHON=$(abspath $(PY)) extensions/build.sh --if-node
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info extensions/ptort-lab-renderers/node_modules
