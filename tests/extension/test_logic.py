@@ -10,7 +10,6 @@ otherwise. The core package never depends on any of this.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -36,11 +35,9 @@ def _node_major() -> int:
 
 
 def _spec_pipeline(tiles: int, rows: int, cols: int, depth: int):
-    """The spec pipeline (load -> compute -> store) from the extension's fixture script, so both agree."""
-    spec = importlib.util.spec_from_file_location("ptort_make_fixtures", EXT / "scripts" / "make_fixtures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.spec_pipeline(tiles, rows, cols, depth)
+    """The spec pipeline (load -> compute -> store), as the extension's fixture script builds it."""
+    from ptort_lab.spec_pipeline import build
+    return build(depth, (rows, cols), tiles)
 
 
 @pytest.fixture(scope="module")
