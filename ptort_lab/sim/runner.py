@@ -278,7 +278,11 @@ def _needs_time_order(cost: Any, pipe: Workload | None, workload: Workload) -> b
             return True
         if sum(1 for p in procs if any(c is d for d in p.produces)) > 1:
             return True
-    return any(channel_uses(p.workload)[2] or channel_uses(p.workload)[3] for p in procs)
+    for p in procs:
+        _, _, records, waits = channel_uses(p.workload)  # events order processes by time
+        if records or waits:
+            return True
+    return False
 
 
 def _no_ir(task: Task) -> None:
