@@ -38,7 +38,8 @@ class SourceLocation:
         return f"{os.path.basename(self.filename)}:{self.lineno}"
 
 
-_PASS_THROUGH = frozenset({"contextlib", "typing"})  # stdlib frames between ptort_lab and the user (with, Channel[T])
+_PASS_THROUGH = frozenset({"contextlib", "typing", "dataclasses"})  # stdlib frames between ptort_lab and the user
+# (with, Channel[T], Machine.replace -> __post_init__)
 
 
 def _is_internal(filename: str, module: str = "") -> bool:

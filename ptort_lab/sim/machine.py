@@ -19,6 +19,7 @@ from ..errors import PtortValueError
 
 KIB = 1024
 MIB = 1024 * KIB
+L2_REPLACEMENTS = ("fifo", "lru")  # memory.GlobalMemory implements both
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,12 @@ class Machine:
     hbm_bytes_per_cycle: int = 850  # §1/§4.1 effective HBM pool, reads and writes share it: CANN tiling DDR_RO=850
     hbm_peak_bytes_per_s: float = 1.6e12  # §1 HBM peak 1.6 TB/s: HWConf table; only the roofline bound (§5.3) uses it
     hbm_read_latency_cycles: int = 347  # §1 HBM read latency: CANN tiling header DDR_LATENCY_RD=347
-    # L2 replacement is LRU over whole tiles (memory.py), the model of pto-isa perf_sim cache_model.hpp and pypto;
-    # the hardware policy is unpublished. Capacity is not tuned to fit V1 7680^3 (bench/RESULTS.md, GEMM calibration)
     l2_bytes: int = 192 * MIB  # §1 chip L2: ascend-boost-comm hardware.h l2Size, CANN L2_SIZE_2
+    # L2 replacement over whole tiles (memory.py); the hardware policy is unpublished. "fifo": a tile leaves once
+    # l2_bytes of newer data has entered, the footprint rule of Huawei's sizing (hiascend "L2 CacheMode", CANN
+    # is_fit_l2: A + B + C <= l2_size). "lru": pto-isa perf_sim cache_model.hpp and pypto. V1 7680^3 decides:
+    # only FIFO lands it, LRU is 11 % fast (bench/RESULTS.md, "GEMM calibration")
+    l2_replacement: str = "fifo"  # §4.1 / §5.1 V1: chosen by the measured 7680^3 GEMM (see the comment above)
     l2_bytes_per_cycle: int = 2550  # §1/§4.1 L2 aggregate: CANN tiling header L2_RO=2550
     l2_port_bytes_per_cycle: int = 128  # §1/§4.1 per-core L2 port: CANN tiling header L2_PHY_RO=128
     l2_hit_latency_cycles: int = 236  # §1 L2 hit read latency: CANN tiling header L2_LATENCY_RD=236
@@ -102,6 +106,13 @@ class Machine:
     # -- CSP channels (§4.2) ---------------------------------------------------------------------------------------
     channel_latency_cycles: int = 1000  # §4.2 L_chan: fa_cost_model.py "logical tile sync" fitted to onboard FA
 
+    def __post_init__(self) -> None:
+        if self.l2_replacement not in L2_REPLACEMENTS:
+            close = difflib.get_close_matches(str(self.l2_replacement), L2_REPLACEMENTS, n=1)
+            raise PtortValueError(f"Machine {self.name!r}: unknown l2_replacement {self.l2_replacement!r}.",
+                                  hint=(f"Did you mean '{close[0]}'? " if close else "")
+                                  + f"Use one of {', '.join(map(repr, L2_REPLACEMENTS))}.")
+
     @property
     def num_vector_cores(self) -> int:
         """All AIVs on the chip (48 on 910B2)."""
@@ -128,7 +139,7 @@ class Machine:
         return (f"{self.name}: {self.num_cores} AI cores ({self.num_cores} AIC + {self.num_vector_cores} AIV) at "
                 f"{self.clock_hz / 1e9:g} GHz, UB {self.ub_bytes // KIB} KiB, L1 {self.l1_bytes // KIB} KiB, "
                 f"L0A/B/C {self.l0a_bytes // KIB}/{self.l0b_bytes // KIB}/{self.l0c_bytes // KIB} KiB, "
-                f"HBM {self.hbm_bytes_per_cycle} B/cycle, L2 {self.l2_bytes // MIB} MiB")
+                f"HBM {self.hbm_bytes_per_cycle} B/cycle, L2 {self.l2_bytes // MIB} MiB ({self.l2_replacement})")
 
 
 ascend_910b = Machine()
@@ -163,4 +174,4 @@ def get_machine(name: str | Machine) -> Machine:
 
 
 __all__ = ["Machine", "TransferCost", "VectorCost", "MACHINES", "get_machine", "ascend_910b", "ascend_910b1",
-           "ascend_910b4", "KIB", "MIB"]
+           "ascend_910b4", "KIB", "MIB", "L2_REPLACEMENTS"]

@@ -8,23 +8,24 @@ total / n_active)`` (arch_config.hpp HillBandwidthModel::BwEff) made conservativ
 oversubscribed, one transfer alone runs at its per-core cap, and many streaming split the pool. Reads and writes
 share one HBM pool (HWConf quotes HBM as combined read + write).
 
-L2 (the simplest defensible model, §4.1's LRU at tile granularity): an LRU set of GM regions (a tensor view =
-one tile) holding up to ``l2_bytes``. A read of a region in the set is a hit: L2 hit latency, then the per-core
-L2 port shared through the L2 pool; a hit on a region whose first read is still in flight finishes no earlier
-than that read (the request merges with it). Any other read is a miss: HBM read latency, then the path's per-core
-bandwidth shared through the HBM pool. (So for GM reads the hit/miss latencies, 236/347 cycles from the CANN
-tiling header, take the place of §3.1's L_fix.) Writes pay the path's L_fix and go through the HBM pool; their
-region stays in L2 (write-allocate), so a tile stored by one stage and loaded by the next is a hit (§4.2).
-Data staged through GM between the AIC and an AIV (``region`` None) is read as a hit. ``read_hit_bytes`` and
-``read_miss_bytes`` count the GM read bytes served each way (msprof reports the same split as the L2 hit rate).
+L2 (§4.1, at tile granularity): an ordered set of GM regions (a tensor view = one tile) holding up to
+``l2_bytes``. A read of a region in the set is a hit: L2 hit latency, then the per-core L2 port shared through the
+L2 pool; a hit on a region whose first read is still in flight finishes no earlier than that read (the request
+merges with it). Any other read is a miss: HBM read latency, then the path's per-core bandwidth shared through
+the HBM pool. (So for GM reads the hit/miss latencies, 236/347 cycles from the CANN tiling header, take the place
+of §3.1's L_fix.) Writes pay the path's L_fix and go through the HBM pool; their region stays in L2
+(write-allocate), so a tile stored by one stage and loaded by the next is a hit (§4.2). Data staged through GM
+between the AIC and an AIV (``region`` None) is read as a hit. ``read_hit_bytes`` and ``read_miss_bytes`` count
+the GM read bytes served each way (msprof reports the same split as the L2 hit rate).
 
-Known limit (bench/RESULTS.md, "GEMM calibration"): on NPU_MODEL §5.1 V1 this L2 lands 1536^3, 3072^3 and
-6144^3 but leaves 7680^3 11 % too fast. There the B panels a core re-reads every 5 output tiles (about 142 MB
-between uses, 70 % of the L2) always hit, while the hardware loses about 11 % of its load throughput per K-step.
-The replacement policy is not published. Non-LRU policies, 512 B set-associative lines with the kernel's real
-addresses, write-back eviction and a smaller L2 were all tried there; none of them lands every size without a
-fitted choice, so the model keeps the LRU of its sources (pto-isa perf_sim ``cache_model.hpp``, pypto
-CacheConfig).
+Replacement (``Machine.l2_replacement``; the hardware policy is unpublished): ``"fifo"``, the default, evicts in
+insertion order, so a tile stays until ``l2_bytes`` of newer data has entered, however often it is hit; this is the
+footprint view of Huawei's sizing rules (hiascend "L2 CacheMode": replacement starts once the data accessed
+exceeds the L2; CANN's GEMM tiling ``is_fit_l2``: A + B + C <= l2_size). ``"lru"`` moves a tile to the back on
+every hit, as pto-isa perf_sim ``cache_model.hpp`` and pypto do. They differ only when the data in use outgrows the
+L2: on NPU_MODEL §5.1 V1 GEMM 7680^3 the B panels a core re-reads every 5 output tiles stay in an LRU (about
+142 MB between uses, 70 % of the L2) but about a quarter of the re-reads miss under FIFO, which is what the
+measured 11 % load slowdown needs; smaller sizes are identical (bench/RESULTS.md, "GEMM calibration").
 """
 from __future__ import annotations
 
@@ -111,7 +112,8 @@ class GlobalMemory:
         self.m = machine
         self.hbm = Pool(machine.hbm_bytes_per_cycle)
         self.l2 = Pool(machine.l2_bytes_per_cycle)
-        self.lines: OrderedDict[Hashable, tuple[int, int]] = OrderedDict()  # region -> (bytes, ready time)
+        self.lines: OrderedDict[Hashable, tuple[int, int]] = OrderedDict()  # region -> (bytes, ready), oldest first
+        self._lru = machine.l2_replacement == "lru"
         self.l2_used_bytes = 0
         self.read_hit_bytes = 0  # GM read bytes served by L2 (including data staged through GM)
         self.read_miss_bytes = 0  # GM read bytes fetched from HBM
@@ -131,7 +133,8 @@ class GlobalMemory:
         if region is None or line is not None:
             end = self.l2.transfer(t + self.m.l2_hit_latency_cycles, aligned, self.m.l2_port_bytes_per_cycle)
             if line is not None:
-                self.lines.move_to_end(region)
+                if self._lru:
+                    self.lines.move_to_end(region)
                 if line[1] > end:
                     end = line[1]
             self.read_hit_bytes += nbytes
@@ -146,14 +149,25 @@ class GlobalMemory:
         aligned = self._aligned(nbytes)
         end = self.hbm.transfer(t + path.fixed_cycles, aligned, path.bytes_per_cycle)
         if region is not None:
-            if region in self.lines:
+            line = self.lines.get(region)
+            if line is None:
+                self._insert(region, aligned, end)
+            elif self._lru:  # a write is a use: the region moves to the back
                 self.l2_used_bytes -= self.lines.pop(region)[0]
-            self._insert(region, aligned, end)
+                self._insert(region, aligned, end)
+            else:  # FIFO: the region keeps its place in the insertion order
+                self.lines[region] = (aligned, end)
+                self.l2_used_bytes += aligned - line[0]
+                self._evict_overflow()
         return end
 
     def _insert(self, region: Hashable, nbytes: int, ready: int) -> None:
         self.lines[region] = (nbytes, ready)
         self.l2_used_bytes += nbytes
+        self._evict_overflow()
+
+    def _evict_overflow(self) -> None:
+        """Drop the oldest regions (the front of the order) until the rest fit in ``l2_bytes``."""
         while self.l2_used_bytes > self.m.l2_bytes and len(self.lines) > 1:
             _, (old, _) = self.lines.popitem(last=False)
             self.l2_used_bytes -= old

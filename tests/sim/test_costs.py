@@ -357,13 +357,35 @@ def test_a_read_of_a_tile_still_in_flight_merges_with_the_first_read():
     assert hit and second == first
 
 
-def test_l2_evicts_the_least_recently_used_tile():
+READS = [(0, "a"), (10_000, "b"), (20_000, "a"), (30_000, "c"), (40_000, "a"), (50_000, "b")]
+
+
+def test_lru_l2_evicts_the_least_recently_used_tile():
     """With room for two tiles: a, b, a (hit, now most recent), c evicts b, so b misses and a still hits."""
+    mem = GlobalMemory(M.replace(l2_bytes=2 * TILE, l2_replacement="lru"))
+    assert [mem.read(t, TILE, M.gm_to_l1, r)[1] for t, r in READS] == [False, False, True, False, True, False]
+
+
+def test_fifo_l2_evicts_the_oldest_tile_even_when_it_was_just_hit():
+    """Same reads under the default FIFO: the hit on a does not renew it, so c evicts a; a then misses and evicts b."""
+    assert M.l2_replacement == "fifo"
     mem = GlobalMemory(M.replace(l2_bytes=2 * TILE))
-    path = M.gm_to_l1
-    hits = [mem.read(t, TILE, path, r)[1] for t, r in [(0, "a"), (10_000, "b"), (20_000, "a"), (30_000, "c"),
-                                                        (40_000, "a"), (50_000, "b")]]
-    assert hits == [False, False, True, False, True, False]
+    assert [mem.read(t, TILE, M.gm_to_l1, r)[1] for t, r in READS] == [False, False, True, False, False, False]
+    assert list(mem.lines) == ["a", "b"]  # b came back last, after a
+
+
+@pytest.mark.parametrize("policy, order", [("fifo", ["a", "b", "c"]), ("lru", ["b", "c", "a"])])
+def test_a_write_to_a_cached_tile_renews_it_only_under_lru(policy, order):
+    mem = GlobalMemory(M.replace(l2_bytes=3 * TILE, l2_replacement=policy))
+    for t, r in [(0, "a"), (10_000, "b"), (20_000, "c")]:
+        mem.read(t, TILE, M.gm_to_l1, r)
+    mem.write(30_000, TILE, M.l0c_to_gm, "a")
+    assert list(mem.lines) == order and mem.l2_used_bytes == 3 * TILE
+
+
+def test_unknown_l2_replacement_is_refused_with_the_choices():
+    with pytest.raises(PtortValueError, match=r"(?s)unknown l2_replacement 'lfu'.*test_costs.py.*'fifo', 'lru'"):
+        M.replace(l2_replacement="lfu")
 
 
 def test_a_stored_tile_is_read_back_from_l2():
