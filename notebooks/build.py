@@ -12,6 +12,7 @@ committed outputs are the ones the tests compare against.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -72,9 +73,64 @@ def build(source: Path, run: bool = True) -> Path:
         client.execute()
         for cell in nb.cells:
             cell.get("metadata", {}).pop("execution", None)
+            if "outputs" in cell:
+                cell.outputs = coalesced_streams(cell.outputs)
+        nb = stable_widget_ids(nb, source.stem)
     out = HERE / f"{source.stem}.ipynb"
     nbformat.write(nb, out)
     return out
+
+
+def coalesced_streams(outputs: list) -> list:
+    """Adjacent stdout (or stderr) outputs as one: how the kernel's flushes split a stream varies from run to run."""
+    merged: list = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and last is not None and last.get("output_type") == "stream"
+                and last.get("name") == output.get("name")):
+            last["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]{32})")
+
+
+def stable_widget_ids(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
+    """Replace ipywidgets' random model ids by ids derived from the notebook and the order the widgets are reached
+    in (shown widgets in output order, then what they reference), so rebuilds give identical files."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    if not state:
+        return nb
+    new: dict[str, str] = {}
+
+    def visit(model_id: str) -> None:
+        if model_id in new or model_id not in state:
+            return
+        new[model_id] = hashlib.md5(f"{stem}/{len(new)}".encode()).hexdigest()
+        for ref in MODEL_REF.findall(json.dumps(state[model_id]["state"], sort_keys=True)):
+            visit(ref)
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view:
+                visit(view["model_id"])
+    def content(model_id: str) -> tuple[str, str]:
+        return state[model_id]["model_name"], json.dumps(state[model_id]["state"], sort_keys=True)
+
+    for model_id in sorted(state, key=content):
+        visit(model_id)  # widgets no output shows (e.g. ones a closed explorer left behind)
+    text = json.dumps(nb)
+    for old, replacement in new.items():
+        text = text.replace(old, replacement)
+    nb = nbformat.reads(text, as_version=4)
+    widgets = nb.metadata["widgets"][WIDGET_STATE]
+    widgets["state"] = dict(sorted(widgets["state"].items()))
+    return nb
 
 
 def main(argv: list[str] | None = None) -> int:

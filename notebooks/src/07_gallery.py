@@ -41,8 +41,10 @@ def verdict(name, got, expected, rtol, atol):
 # state instead of updating it; after its last block `normalize` writes `Y = acc / sm`.
 #
 # `.place({...})` puts all four stages on AI core 0, as a flash-attention kernel does: `qk` and `pv` on its cube
-# (AIC), `softmax` and `update` on its vector unit (AIV). The channels then stay on the core. With `--cores 1`
-# the data-parallel twin runs the same tasks on one AI core too, so the two timelines compare like with like.
+# (AIC), `softmax` and `update` on its vector unit (AIV). AIC and AIV share no buffer, so each channel still goes
+# through GM with a cross-unit flag and pays the 1000-cycle hop (the latency NPU_MODEL fitted to onboard flash
+# attention). With `--cores 1` the data-parallel twin runs the same tasks on one AI core too, so the two
+# timelines compare like with like.
 
 # %%
 %%ptort --depth 2 --tile 64x128 --tiles 4 --cores 1 --show timeline -o fa

@@ -31,12 +31,12 @@ Spans: one per instruction, lane ``"<unit>.<pipe>"``, name the op (``load``, ``a
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from ..dsl.ir import KernelIR
 from ..dsl.types import Direction, TensorView, TileType
 from ..dsl.workload import Task, Workload
-from ..errors import CapacityError, PtortValueError
+from ..errors import CapacityError, PtortError, PtortValueError
 from .buffers import BufferPool
 from .lowering import AIC, GM_READ, GM_WRITE, Plan, lower
 from .machine import KIB, Machine, ascend_910b, get_machine
@@ -103,8 +103,33 @@ class NpuCostModel:
                     locate=False)
         self._check_channel_slots(workload, placement)
 
+    def units_of(self, process: Any) -> frozenset[str]:
+        """The units (AIC, AIV) whose pipes the kernels of a CSP process use; empty when it runs only pinned tasks."""
+        units: set[str] = set()
+        for node, _ in _task_nodes(process.workload):
+            kernel = node.fields.get("kernel")
+            if node.fields.get("cycles") is not None or getattr(kernel, "cycles", None) is not None \
+                    or not hasattr(kernel, "ir_for"):
+                continue  # a pinned task touches no pipe
+            try:
+                ir = kernel.ir_for(node.fields.get("resources") or {})
+            except PtortError:  # Constexpr values that depend on the token: the task's own launch will say why
+                continue
+            units.update(ins.unit for ins in self.plan(ir).instrs)
+        return frozenset(units)
+
+    def channel_stays_on_chip(self, producers: list[Any], consumers: list[Any]) -> bool:
+        """Whether a channel between processes placed on one core can stay in that core's buffers.
+
+        Not when one side works only on the AIC and the other only on the AIVs: they share nothing on chip
+        (NPU_MODEL §2.1), so the channel is the GM-staged FIFO of §4.2 with its cross-core flag, as between the
+        cube and vector stages of Ascend's flash attention, and it pays the channel latency."""
+        made = frozenset().union(*(self.units_of(p) for p in producers))
+        used = frozenset().union(*(self.units_of(p) for p in consumers))
+        return not (made and used and made.isdisjoint(used))
+
     def _check_channel_slots(self, workload: Workload, placement: dict[str, int]) -> None:
-        """Channels whose producer and consumer share a core are UB queues: depth x slot bytes must fit UB."""
+        """Channels kept on one core are UB queues: depth x slot bytes must fit UB."""
         procs = list(workload.fields.get("processes", ()))
         per_core: dict[int, list[tuple[Any, list[Any], int]]] = {}
         for ch in workload.fields.get("channels", ()):
@@ -113,6 +138,8 @@ class NpuCostModel:
             if len(cores) != 1:
                 continue  # between cores: GM-staged, the engine adds the channel latency per hop
             producers = [p for p in users if any(ch is c for c in p.produces)]
+            if not self.channel_stays_on_chip(producers, [p for p in users if any(ch is c for c in p.consumes)]):
+                continue  # AIC <-> AIV: GM-staged as well
             slot = max((_slot_bytes(p.workload, ch) for p in producers), default=0)
             per_core.setdefault(cores.pop(), []).append((ch, producers, slot))
         ub = self.machine.ub_bytes
@@ -246,41 +273,38 @@ class NpuCostModel:
             context=f"kernel '{task.kernel}'", locate=False)
 
 
+def _task_nodes(body: Any, channel: Any = None, into: bool = False) -> Iterator[tuple[Workload, bool]]:
+    """Every task node of a process body (built once with a symbolic token), with whether it is sent into
+    ``channel``."""
+    if isinstance(body, (list, tuple)):
+        for n in body:
+            yield from _task_nodes(n, channel, into)
+        return
+    if not isinstance(body, Workload):
+        return
+    if body.kind == "task":
+        yield body, into
+        return
+    if body.kind == "send":
+        yield from _task_nodes(body.fields.get("value"), channel, into or body.fields.get("channel") is channel)
+        return
+    for key in ("body", "children", "then", "otherwise", "value"):
+        if key in body.fields:
+            yield from _task_nodes(body.fields[key], channel, into)
+
+
 def _slot_bytes(body: Any, channel: Any) -> int:
     """Bytes of the tiles written by the kernels a process sends into ``channel`` (any of its kernels if it
     sends bare tokens)."""
     sent: list[int] = []
     every: list[int] = []
-
-    def out_bytes(node: Any) -> int:
-        kernel = node.fields.get("kernel")
-        sig = getattr(kernel, "signature", None)
-        if not sig:
-            return 0
-        return sum(t.nbytes for d, t in sig.values()
-                   if d in (Direction.OUT, Direction.INOUT) and isinstance(t, TileType))
-
-    def walk(node: Any, into: bool) -> None:
-        if isinstance(node, (list, tuple)):
-            for n in node:
-                walk(n, into)
-            return
-        if not isinstance(node, Workload):
-            return
-        if node.kind == "task":
-            b = out_bytes(node)
-            every.append(b)
-            if into:
-                sent.append(b)
-            return
-        if node.kind == "send":
-            walk(node.fields.get("value"), into or node.fields.get("channel") is channel)
-            return
-        for key in ("body", "children", "then", "otherwise", "value"):
-            if key in node.fields:
-                walk(node.fields[key], into)
-
-    walk(body, False)
+    for node, into in _task_nodes(body, channel):
+        sig = getattr(node.fields.get("kernel"), "signature", None)
+        b = sum(t.nbytes for d, t in sig.values()
+                if d in (Direction.OUT, Direction.INOUT) and isinstance(t, TileType)) if sig else 0
+        every.append(b)
+        if into:
+            sent.append(b)
     return max(sent or every or [0])
 
 

@@ -36,6 +36,9 @@ class CostModel(Protocol):
     at the kernel's ops), and ``fixed_cycles(task) -> int | None``: a model that prices a task as a plain delay (one
     span ``[start, start + cycles)`` on the process lane, no other state touched) returns its cycles, else None.
     For such tasks the runner records that span itself and skips ``task_timing`` (unless values are computed).
+    ``channel_stays_on_chip(producers, consumers) -> bool``: whether a channel between processes placed on one core
+    stays on chip (``same_core_latency_cycles``) or crosses units through GM (``channel_latency_cycles``); without
+    it every same-core channel stays on chip.
     """
 
     clock_hz: float
@@ -224,9 +227,13 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
         procs = list(pipe.fields["processes"])
         cores = _placement(procs, opts.placement if opts.placement is not None else workload._schedule.placement)
         cost.prepare(workload, cores)
+        on_chip = getattr(cost, "channel_stays_on_chip", None)
         for c in pipe.fields["channels"]:
-            ends = {cores[p.name] for p in procs if any(c is d for d in list(p.produces) + list(p.consumes))}
-            latency = opts.same_core_latency_cycles if len(ends) == 1 else opts.channel_latency_cycles
+            producers = [p for p in procs if any(c is d for d in p.produces)]
+            consumers = [p for p in procs if any(c is d for d in p.consumes)]
+            ends = {cores[p.name] for p in producers + consumers}
+            same_core = len(ends) == 1 and (on_chip is None or on_chip(producers, consumers))
+            latency = opts.same_core_latency_cycles if same_core else opts.channel_latency_cycles
             engine.add_fifo(c, sum(1 for p in procs if any(c is d for d in p.produces)), latency)
             trace.channels[c.name] = c.depth
         for p in procs:

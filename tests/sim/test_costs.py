@@ -524,3 +524,56 @@ def test_pipeline_versus_data_parallel_on_one_and_many_cores(spec_kernels, spec_
     assert dp[1] > dp[2] > dp[4] > dp[8]
     assert pipe < dp[1]
     assert dp[8] < pipe  # 8 cores with every tile's chain on one core beat a 3-stage pipeline on 3 cores
+
+
+# -- cube -> vector channels on one core (NPU_MODEL §2.1, §4.2) --------------------------------------------------------
+@kernel
+def cube_scores(q: In[Tile[128, 128, F16]], k: In[Tile[128, 128, F16]], s: Out[Tile[128, 128, F32]]):
+    tl.store(s, tl.matmul(tl.load(q), tl.load(k)))
+
+
+@kernel
+def vector_double(s: In[Tile[128, 128, F32]], y: Out[Tile[128, 128, F32]]):
+    x = tl.load(s)
+    tl.store(y, tl.add(x, x))
+
+
+def cube_to_vector(depth: int, n: int = 3):
+    """qk (cube only) -> scale (vector only), token t carries S[t] through a tensor; 64 KiB per S tile."""
+    q = Tensor(data=np.ones((n, 128, 128), np.float16), name="Q")
+    k = Tensor(data=np.ones((n, 128, 128), np.float16), name="K")
+    s = Tensor(shape=(n, 128, 128), dtype=F32, name="S")
+    y = Tensor(shape=(n, 128, 128), dtype=F32, name="Y")
+    ch = Channel(name="s_ready", depth=depth)
+    qk = process("qk").produces(ch).body(
+        for_each(Dense[n](), lambda t: send(ch, task(cube_scores, [t], {"q": q[t], "k": k[t], "s": s[t]}))))
+    scale = process("scale").consumes(ch).body(
+        consume(ch, lambda t: task(vector_double, [t], {"s": s[t], "y": y[t]})))
+    return connect(qk, scale), y
+
+
+def test_units_of_a_process_are_the_units_its_kernels_use():
+    cost = NpuCostModel()
+    wl, _ = cube_to_vector(2)
+    qk, scale = wl.fields["processes"]
+    assert (cost.units_of(qk), cost.units_of(scale)) == ({"AIC"}, {"AIV"})
+    assert not cost.channel_stays_on_chip([qk], [scale])
+    assert cost.channel_stays_on_chip([scale], [scale])
+
+
+def test_a_cube_to_vector_channel_on_one_core_goes_through_gm_and_pays_the_hop():
+    """AIC and AIV share nothing: on one core the channel still pays L_chan (1000 cycles) and holds no UB, so
+    depth 4 x 64 KiB = 256 KiB (more than the 192 KiB UB) runs, and each consumer task starts no earlier than
+    its producer's end + 1000; the same pipeline with a 0-cycle hop starts it earlier."""
+    starts = {}
+    for latency in (0, M.channel_latency_cycles):
+        wl, y = cube_to_vector(4)
+        prog = wl.place("shared").compile(cost_model=NpuCostModel(), channel_latency_cycles=latency)
+        prog.execute()
+        spans = prog.trace().spans
+        end = {t: max(s.end for s in spans if s.process == "qk" and s.index == t) for t in range(3)}
+        start = {t: min(s.start for s in spans if s.process == "scale" and s.index == t) for t in range(3)}
+        assert all(start[t] >= end[t] + latency for t in range(3)), (start, end)
+        starts[latency] = start[0]
+        np.testing.assert_array_equal(y.data, np.full((3, 128, 128), 256.0, np.float32))
+    assert starts[M.channel_latency_cycles] >= starts[0] + M.channel_latency_cycles
