@@ -8,9 +8,9 @@ from typing import Any, Callable
 from ..errors import PtortTypeError, PtortValueError
 
 
-def _check_count(n: Any, api: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise PtortValueError(f"{api} needs an int >= 0, got {n!r}.", hint=f"Write {api.split('(')[0]}(4).")
+def _check_count(n: Any, api: str, least: int = 0) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < least:
+        raise PtortValueError(f"{api} needs an int >= {least}, got {n!r}.", hint=f"Write {api.split('(')[0]}(4).")
     return n
 
 
@@ -63,21 +63,26 @@ def _check_fn(fn: Any, api: str) -> None:
 
 @dataclass(frozen=True)
 class TimingPolicy:
-    """When ready tasks are issued. ``immediate`` (an attribute, as in the reference) issues at once."""
+    """When a data-parallel run issues its tasks (effects: ``ptort_lab.sim.issue``). ``immediate`` (an attribute, as
+    in the reference) issues at once; ``batched(n)``, ``interleaved(s)`` and ``rate_limit(tasks_per_ms)``."""
 
     kind: str = "immediate"
     value: float = 0
 
     @staticmethod
     def batched(n: int) -> TimingPolicy:
-        return TimingPolicy("batched", _check_count(n, "batched(n)"))
+        return TimingPolicy("batched", _check_count(n, "TimingPolicy.batched(n)", least=1))
 
     @staticmethod
     def interleaved(streams: int) -> TimingPolicy:
-        return TimingPolicy("interleaved", _check_count(streams, "interleaved(n)"))
+        return TimingPolicy("interleaved", _check_count(streams, "TimingPolicy.interleaved(n)", least=1))
 
     @staticmethod
     def rate_limit(tasks_per_ms: float) -> TimingPolicy:
+        if isinstance(tasks_per_ms, bool) or not isinstance(tasks_per_ms, (int, float)) \
+                or not 0 < tasks_per_ms < float("inf"):
+            raise PtortValueError(f"TimingPolicy.rate_limit(tasks_per_ms) needs a number > 0, got {tasks_per_ms!r}.",
+                                  hint="TimingPolicy.rate_limit(100) issues at most 100 tasks per millisecond.")
         return TimingPolicy("rate_limit", tasks_per_ms)
 
 

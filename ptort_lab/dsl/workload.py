@@ -12,7 +12,7 @@ from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocat
 from .axes import Axis, Ragged, Sparse, SparseRow
 from .expr import Expr, LoopVar, evaluate
 from .kernel import Kernel
-from .schedule import Schedule
+from .schedule import Schedule, TimingPolicy
 from .typecheck import TypeErrorInfo, TypeErrorKind
 from .types import Direction, ScalarType, Tensor, TensorView, TileType
 
@@ -92,9 +92,17 @@ class Workload:
         return self._with(stream_count=n)
 
     def stream_by(self, fn: Callable[..., Any]) -> Workload:
+        """With ``streams(n)`` and no dispatch policy: task t runs on stream (core) ``fn(t) % n``."""
+        if not callable(fn):
+            raise PtortTypeError(f"stream_by(fn) needs a key function, got {fn!r}.",
+                                 hint='Write .streams(4).stream_by(lambda t: t.get("b")).')
         return self._with(stream_by=fn)
 
     def timing(self, policy: Any) -> Workload:
+        """How a data-parallel run issues its tasks: a TimingPolicy (see ``ptort_lab.sim.issue``)."""
+        if not isinstance(policy, TimingPolicy):
+            raise PtortTypeError(f"timing(policy) needs a TimingPolicy, got {policy!r}.",
+                                 hint="Write .timing(TimingPolicy.batched(8)) or .timing(TimingPolicy.immediate).")
         return self._with(timing=policy)
 
     def spatial_map(self, grid: Any) -> Workload:

@@ -29,8 +29,9 @@ from .trace import Sample, Stall
 
 _first = operator.itemgetter(0)
 _new = tuple.__new__  # builds a Stall without its Python-level __new__ (3x cheaper; long runs record millions)
-AFTER = 100  # (AFTER, task_ids): wait until those tasks finished (data-parallel dependencies)
+AFTER = 100  # (AFTER, task_ids[, reason]): wait until those tasks finished (data-parallel dependencies)
 WINDOW = 101  # (WINDOW,): wait until fewer than `window` tasks are in flight
+NOT_BEFORE = 102  # (NOT_BEFORE, cycle, reason): do not go on before that cycle (TimingPolicy.rate_limit)
 
 
 class Proc:
@@ -257,7 +258,7 @@ class Engine:
                     send = p.gen.send
 
     def _other(self, p: Proc, cmd: tuple[Any, ...]) -> bool:
-        """PUSH, AFTER, RECORD and WAIT (the less frequent commands); True when ``p`` blocked."""
+        """PUSH, AFTER, NOT_BEFORE, RECORD and WAIT (the less frequent commands); True when ``p`` blocked."""
         op = cmd[0]
         if op == PUSH:
             f = self.fifos[cmd[1]]
@@ -275,9 +276,15 @@ class Engine:
                     self.task_waiters.setdefault(tid, []).append(p)
                     return True
                 if end > p.t:
-                    self.stalls.append(_new(Stall, (p.name, f"waits for task {tid}", p.t, end)))
+                    reason = cmd[2] if len(cmd) > 2 else f"waits for task {tid}"
+                    self.stalls.append(_new(Stall, (p.name, reason, p.t, end)))
                     p.stall_cycles += end - p.t
                     p.t = end
+        elif op == NOT_BEFORE:
+            if cmd[1] > p.t:
+                self.stalls.append(_new(Stall, (p.name, cmd[2], p.t, cmd[1])))
+                p.stall_cycles += cmd[1] - p.t
+                p.t = cmd[1]
         elif op == RECORD:
             w = self._wakeup(cmd[1])
             ts = (p.t if p.t > p.last_end else p.last_end) + self.latency

@@ -16,7 +16,8 @@ from ..dsl.workload import Task, Workload
 from ..errors import PtortValueError
 from . import numerics
 from .deps import infer_dependencies
-from .engine import AFTER, Engine, Proc
+from .engine import Engine, Proc
+from .issue import issue_plan
 from .trace import Span, Trace
 
 _new = tuple.__new__  # builds a Span without its Python-level __new__ (3x cheaper; long runs record millions)
@@ -138,23 +139,26 @@ def assign_cores(tasks: list[Task], schedule: Any) -> tuple[int, list[int] | Non
     policy = schedule.dispatch
     streams = schedule.stream_count or 0
     if policy is None:
+        if streams and schedule.stream_by is not None:  # streams(n).stream_by(fn): stream fn(t) mod n, one per core
+            return streams, [_key(schedule.stream_by, t, "stream_by") % streams for t in tasks]
         return 1, [0] * len(tasks)
     n = policy.num_cores or streams or 1
     if policy.kind == "work_steal":
         return n, None
     if policy.kind == "round_robin":
         return n, [i % n for i in range(len(tasks))]
-    out = []
-    for t in tasks:
-        key = policy.key_fn(t)  # type: ignore[misc]
-        try:
-            key = int(key)
-        except (TypeError, ValueError):
-            raise PtortValueError(f"DispatchPolicy.{policy.kind} key function returned {key!r} for task {t.id}; it "
-                                  "must return an int.", hint='Return a loop binding, e.g. lambda t: t.get("b").',
-                                  where=t.loc, locate=False) from None
-        out.append((_mix(key) if policy.kind == "hash" else key) % n)
-    return n, out
+    api = f"DispatchPolicy.{policy.kind}"
+    return n, [(_mix(k) if policy.kind == "hash" else k) % n for k in (_key(policy.key_fn, t, api) for t in tasks)]
+
+
+def _key(fn: Any, t: Task, api: str) -> int:
+    key = fn(t)
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        raise PtortValueError(f"{api} key function returned {key!r} for task {t.id}; it must return an int.",
+                              hint='Return a loop binding, e.g. lambda t: t.get("b").', where=t.loc,
+                              locate=False) from None
 
 
 @contextmanager
@@ -224,6 +228,13 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
     engine = Engine(run_task, opts.channel_latency_cycles, window,
                     time_ordered=_needs_time_order(cost, pipe, workload))
     if pipe is not None:
+        policy = workload._schedule.timing
+        if policy is not None and policy.kind != "immediate":
+            raise PtortValueError(
+                f"TimingPolicy.{policy.kind} applies to data-parallel workloads; a CSP pipeline issues each "
+                "process's tasks in the order of its body.",
+                hint="Drop .timing(...) from the pipeline, or pace a stage with its channel depth or a pinned cost.",
+                locate=False)
         procs = list(pipe.fields["processes"])
         cores = _placement(procs, opts.placement if opts.placement is not None else workload._schedule.placement)
         cost.prepare(workload, cores)
@@ -241,20 +252,19 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
             trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
         trace.mode = "pipeline"
     else:
-        tasks = enumerate_tasks(workload)
-        deps = infer_dependencies(tasks)
+        tasks, gates = issue_plan(*_with_deps(enumerate_tasks(workload)), workload._schedule.timing, cost.clock_hz)
         n, assignment = assign_cores(tasks, workload._schedule)
         cost.prepare(workload, None)
         trace.mode = "data-parallel"
         if assignment is None:
-            queue = deque(zip(tasks, deps))
+            queue = deque(zip(tasks, gates))
             for c in range(n):
                 engine.add_process(f"core{c}", _stealing(queue), c)
                 trace.cores[c] = f"core{c}"
         else:
-            per_core: dict[int, list[tuple[Task, list[int]]]] = {}
-            for t, d, c in zip(tasks, deps, assignment):
-                per_core.setdefault(c, []).append((t, d))
+            per_core: dict[int, list[tuple[Task, tuple[Any, ...]]]] = {}
+            for t, g, c in zip(tasks, gates, assignment):
+                per_core.setdefault(c, []).append((t, g))
             for c in sorted(per_core):
                 engine.add_process(f"core{c}", _in_order(per_core[c]), c)
                 trace.cores[c] = f"core{c}"
@@ -301,18 +311,20 @@ def _ir_of(task: Task) -> KernelIR | None:
     return kernel.ir_for(task.resources) if kernel is not None else None
 
 
-def _in_order(items: list[tuple[Task, list[int]]]) -> Iterator[tuple[Any, ...]]:
-    for task, deps in items:
-        if deps:
-            yield (AFTER, deps)
+def _with_deps(tasks: list[Task]) -> tuple[list[Task], list[list[int]]]:
+    return tasks, infer_dependencies(tasks)
+
+
+def _in_order(items: list[tuple[Task, tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:
+    for task, gates in items:
+        yield from gates  # data dependencies, then what the TimingPolicy adds (sim/issue.py)
         yield (TASK, task)
 
 
-def _stealing(queue: deque[tuple[Task, list[int]]]) -> Iterator[tuple[Any, ...]]:
+def _stealing(queue: deque[tuple[Task, tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:
     while queue:
-        task, deps = queue.popleft()
-        if deps:
-            yield (AFTER, deps)
+        task, gates = queue.popleft()
+        yield from gates
         yield (TASK, task)
 
 

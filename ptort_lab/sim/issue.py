@@ -1,0 +1,77 @@
+"""How a data-parallel run issues its tasks under a TimingPolicy: the issue order and what each task waits for.
+
+The reference records ``TimingPolicy`` and ignores it; here each policy has a defined effect:
+
+- ``immediate`` (default): tasks are issued in program order as soon as their core and inputs allow.
+- ``batched(n)``: tasks are issued in batches of n (in issue order); a batch starts only when every task of the
+  previous one has finished, as a host that submits n tasks and waits for them would.
+- ``interleaved(s)``: the program-order task list is cut into s contiguous chunks, and tasks are issued taking one
+  from each chunk in turn, so s separate regions of the iteration space are in flight together. A chunk whose next
+  task depends on a task not issued yet skips its turn, so the order stays a valid one (no task is issued before a
+  task it depends on) and a run can never deadlock on it.
+- ``rate_limit(r)``: the k-th task issued (from 0) starts no earlier than k / r milliseconds, in cycles at the
+  machine clock: ``floor(k * clock_hz / (1000 * r))``.
+
+Issue order also decides ``round_robin`` dispatch (the k-th task issued goes to core k mod n).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..dsl.workload import Task
+from ..errors import PtortValueError
+from .engine import AFTER, NOT_BEFORE
+
+
+def interleave(tasks: list[Task], deps: list[list[int]], streams: int) -> list[int]:
+    """Positions of ``tasks`` in ``interleaved(streams)`` issue order (see the module docstring)."""
+    n = len(tasks)
+    size = -(-n // streams) if n else 0
+    heads = [c * size for c in range(streams) if c * size < n]
+    ends = [min(h + size, n) for h in heads]
+    issued: set[int] = set()
+    order: list[int] = []
+    while len(order) < n:
+        before = len(order)
+        for c, head in enumerate(heads):
+            if head < ends[c] and all(d in issued for d in deps[head]):
+                order.append(head)
+                issued.add(tasks[head].id)
+                heads[c] = head + 1
+        if len(order) == before:  # only if a dependency points forward, which infer_dependencies never does
+            stuck = [tasks[h].id for c, h in enumerate(heads) if h < ends[c]]
+            raise PtortValueError(f"TimingPolicy.interleaved({streams}) cannot order tasks {stuck}: each waits for "
+                                  "a task that is not issued yet.",
+                                  hint="Use TimingPolicy.immediate for this workload.", locate=False)
+    return order
+
+
+def issue_plan(tasks: list[Task], deps: list[list[int]], timing: Any,
+               clock_hz: float) -> tuple[list[Task], list[tuple[tuple[Any, ...], ...]]]:
+    """(tasks in issue order, the commands each must pass before it starts: data deps, batch barrier, rate)."""
+    kind = getattr(timing, "kind", "immediate") if timing is not None else "immediate"
+    order = list(range(len(tasks)))
+    if kind == "interleaved":
+        order = interleave(tasks, deps, int(timing.value))
+    elif kind not in ("immediate", "batched", "rate_limit"):
+        raise PtortValueError(f"unknown TimingPolicy {kind!r}.",
+                              hint="Use TimingPolicy.immediate, .batched(n), .interleaved(s) or .rate_limit(r).")
+    issued = [tasks[i] for i in order]
+    gates: list[tuple[tuple[Any, ...], ...]] = []
+    for k, i in enumerate(order):
+        pre: list[tuple[Any, ...]] = []
+        if deps[i]:
+            pre.append((AFTER, deps[i]))
+        if kind == "batched" and k >= timing.value:
+            n = int(timing.value)
+            batch = k // n
+            pre.append((AFTER, [t.id for t in issued[(batch - 1) * n:batch * n]],
+                        f"batch {batch} waits for batch {batch - 1}"))
+        elif kind == "rate_limit" and k:
+            pre.append((NOT_BEFORE, int(k * clock_hz // (1000 * timing.value)),
+                        f"rate limit {timing.value:g} tasks/ms"))
+        gates.append(tuple(pre))
+    return issued, gates
+
+
+__all__ = ["issue_plan", "interleave"]
