@@ -151,7 +151,7 @@ def make_kernels(ts: int, d: int, dh: int, tf: int):
         xn = tl.load(x)
         gate = tl.matmul(xn, tl.load(w1))                                 # [ts, tf] F32
         up = tl.matmul(xn, tl.load(w3))
-        silu = tl.div(gate, tl.add(tl.exp(tl.neg(gate)), 1.0))            # gate * sigmoid(gate)
+        silu = tl.silu(gate)                                              # gate / (1 + exp(-gate))
         return tl.cast(tl.mul(silu, up), F16)
 
     @kernel
@@ -190,8 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     wq, wk, wv, wo = (weight(d, d) for _ in range(4))
     w1, w3, w2 = weight(d, f), weight(d, f), weight(f, d)
 
-    # The same data in tile layouts: one index per tile. x is also given column-major (XT): tl has no transpose, so
-    # K^T is computed directly from x^T (see README).
+    # The same data in tile layouts: one index per tile. x is also given column-major (XT), so K^T is computed
+    # directly from x^T by the cube (tl.transpose would send the tile through GM; see README).
     def heads_in(w: np.ndarray) -> np.ndarray:   # [D, H*dh] -> [H, D, dh]
         return np.ascontiguousarray(w.reshape(d, nh, dh).transpose(1, 0, 2))
 

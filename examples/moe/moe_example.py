@@ -77,7 +77,7 @@ def make_kernels(tile_rows: int, d: int, experts: int):
                scores: Out[Tile[tile_rows, experts, F32]]):
         """Router affinities of one token tile: sigmoid(x @ W_r) = 1 / (1 + exp(-logits))."""
         logits = tl.matmul(tl.load(x), tl.load(w_router))           # cube, F32 accumulate
-        tl.store(scores, tl.div(1.0, tl.add(tl.exp(tl.neg(logits)), 1.0)))  # vector
+        tl.store(scores, tl.sigmoid(logits))  # vector
 
     @kernel
     def expert_linear(x: In[Tile[tile_rows, d, F16]], w: In[Tile[d, d, F16]], h: Out[Tile[tile_rows, d, F32]]):

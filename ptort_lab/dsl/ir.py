@@ -28,6 +28,11 @@ class OpKind(enum.Enum):
     NEG = "neg"
     ABS = "abs"
     RELU = "relu"
+    SIGMOID = "sigmoid"
+    SILU = "silu"
+    TANH = "tanh"
+    GELU = "gelu"
+    TRANSPOSE = "transpose"
     ROWSUM = "rowsum"
     ROWMAX = "rowmax"
     ROWMEAN = "rowmean"
@@ -43,7 +48,8 @@ class OpKind(enum.Enum):
 
 
 BINARY = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.DIV, OpKind.MAX, OpKind.MIN})
-UNARY = frozenset({OpKind.EXP, OpKind.LOG, OpKind.SQRT, OpKind.RSQRT, OpKind.NEG, OpKind.ABS, OpKind.RELU})
+ACTIVATION = frozenset({OpKind.SIGMOID, OpKind.SILU, OpKind.TANH, OpKind.GELU})  # no single vector instruction
+UNARY = frozenset({OpKind.EXP, OpKind.LOG, OpKind.SQRT, OpKind.RSQRT, OpKind.NEG, OpKind.ABS, OpKind.RELU}) | ACTIVATION
 TRANSCENDENTAL = frozenset({OpKind.EXP, OpKind.LOG, OpKind.SQRT})
 ROW_REDUCE = frozenset({OpKind.ROWSUM, OpKind.ROWMAX, OpKind.ROWMEAN})
 COL_REDUCE = frozenset({OpKind.COLSUM, OpKind.COLMAX})
@@ -168,5 +174,5 @@ class KernelIR:
         return str(self)
 
 
-__all__ = ["OpKind", "Value", "Literal", "Op", "KernelParam", "KernelIR", "BINARY", "UNARY", "TRANSCENDENTAL",
-           "ROW_REDUCE", "COL_REDUCE", "REDUCE", "MEMORY"]
+__all__ = ["OpKind", "Value", "Literal", "Op", "KernelParam", "KernelIR", "BINARY", "UNARY", "ACTIVATION",
+           "TRANSCENDENTAL", "ROW_REDUCE", "COL_REDUCE", "REDUCE", "MEMORY"]

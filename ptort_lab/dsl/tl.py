@@ -232,6 +232,66 @@ def relu(x: Any) -> Value:
     return _unary(OpKind.RELU, x, float_only=False)
 
 
+def sigmoid(x: Any) -> Value:
+    """Elementwise 1 / (1 + e**-x)."""
+    return _unary(OpKind.SIGMOID, x)
+
+
+def silu(x: Any) -> Value:
+    """Elementwise x * sigmoid(x) (SiLU / swish), computed as x / (1 + e**-x)."""
+    return _unary(OpKind.SILU, x)
+
+
+def tanh(x: Any) -> Value:
+    """Elementwise hyperbolic tangent, computed as 1 - 2 / (e**2x + 1)."""
+    return _unary(OpKind.TANH, x)
+
+
+def gelu(x: Any) -> Value:
+    """Elementwise GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3)))."""
+    return _unary(OpKind.GELU, x)
+
+
+def transpose(x: Any) -> Value:
+    """The [cols, rows] transpose of a [rows, cols] tile (same dtype)."""
+    b = current_builder("transpose")
+    t = _tile("transpose", b, x)
+    rows, cols = t.shape
+    return b.emit(OpKind.TRANSPOSE, TileType(cols, rows, t.dtype), (t,))  # type: ignore[return-value]
+
+
+def _vector_op(kind: OpKind, name: str, a: Any, v: Any, row: bool) -> Value:
+    """tl.rowmul/rowadd/colmul/coladd: ``a`` op a [rows, 1] (row) or [1, cols] (col) vector, broadcast."""
+    b = current_builder(name)
+    t, vec = _tile(name, b, a), _tile(name, b, v, "vector")
+    rows, cols = t.shape
+    want = (rows, 1) if row else (1, cols)
+    if vec.shape != want:
+        raise _fail(name, f"needs a {list(want)} vector for a {list(t.shape)} tile, got {_describe(vec)}.",
+                    f"Reduce with tl.{'rowsum' if row else 'colsum'} (or load a {list(want)} tile) first.", b)
+    return _binary(kind, t, vec)
+
+
+def rowmul(a: Any, v: Any) -> Value:
+    """Each row of ``a`` times its entry of the [rows, 1] vector ``v`` (tl.mul with a row vector)."""
+    return _vector_op(OpKind.MUL, "rowmul", a, v, row=True)
+
+
+def rowadd(a: Any, v: Any) -> Value:
+    """Each row of ``a`` plus its entry of the [rows, 1] vector ``v``."""
+    return _vector_op(OpKind.ADD, "rowadd", a, v, row=True)
+
+
+def colmul(a: Any, v: Any) -> Value:
+    """Each column of ``a`` times its entry of the [1, cols] vector ``v``."""
+    return _vector_op(OpKind.MUL, "colmul", a, v, row=False)
+
+
+def coladd(a: Any, v: Any) -> Value:
+    """Each column of ``a`` plus its entry of the [1, cols] vector ``v``."""
+    return _vector_op(OpKind.ADD, "coladd", a, v, row=False)
+
+
 def _reduce(kind: OpKind, x: Any) -> Value:
     op = kind.value
     b = current_builder(op)
@@ -373,6 +433,6 @@ def constant(value: float, dtype: DType = DType.F32) -> Literal:
 
 
 __all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "maximum", "minimum", "adds", "subs",
-           "muls", "divs", "maxs", "mins", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "relu", "rowsum", "rowmax",
-           "rowmean", "colsum", "colmax", "matmul", "lt", "le", "gt", "ge", "eq", "ne", "where", "select", "full",
-           "constant"]
+           "muls", "divs", "maxs", "mins", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "relu", "sigmoid", "silu",
+           "tanh", "gelu", "transpose", "rowmul", "rowadd", "colmul", "coladd", "rowsum", "rowmax", "rowmean",
+           "colsum", "colmax", "matmul", "lt", "le", "gt", "ge", "eq", "ne", "where", "select", "full", "constant"]

@@ -308,6 +308,30 @@ def _elems(v: Value) -> int:
     return rows * cols
 
 
+# Activations have no single vector instruction on A2/A3: each is priced as the §3.2 instructions that compute it
+# step by step (derived; sim/numerics.py evaluates the same steps). s = tile-scalar, e = exp, d = div, b = binary.
+_ACTIVATION_STEPS = {
+    OpKind.SIGMOID: "sesd",  # -x, e**, +1, 1 /
+    OpKind.SILU: "sesd",  # -x, e**, +1, x /
+    OpKind.TANH: "sesdss",  # 2x, e**, +1, 2 /, negate, +1
+    OpKind.GELU: "bbsbs" + "sesdss" + "sbs",  # x*x, *x, *0.044715, +x, *sqrt(2/pi), tanh, +1, *x, *0.5
+}
+
+
+def _steps_cycles(steps: str, elems: int, itemsize: int, m: Machine) -> tuple[int, int, int]:
+    """(cycles without head, head, tail) of back-to-back V instructions over ``elems`` elements: the stream pays
+    the first instruction's head and the last one's tail (§6.5: head per stream)."""
+    rep = m.vector_repeat_bytes
+    classes = {"s": m.vec_scalar, "e": m.vec_transcendental, "d": m.vec_div, "b": m.vec_binary}
+    cycles = 0
+    for step in steps:
+        nbytes = elems * (max(itemsize, m.transcendental_elem_bytes) if step == "e" else itemsize)
+        cycles += classes[step].slope_cycles * max(1, _ceil_div(nbytes, rep))
+        if step == "b" and nbytes % rep:
+            cycles += m.vec_count_mode_cycles
+    return cycles, classes[steps[0]].head_cycles, classes[steps[-1]].tail_cycles
+
+
 def _vector_cycles(op: Op, m: Machine) -> tuple[int, int, int]:
     """(cycles without head, head, tail) of one V-pipe op (NPU_MODEL §3.2, §3.3)."""
     k = op.kind
@@ -349,7 +373,10 @@ def _vector_cycles(op: Op, m: Machine) -> tuple[int, int, int]:
     elif k in TRANSCENDENTAL:
         cls = m.vec_transcendental
         nbytes = _elems(out) * max(out.dtype.itemsize, m.transcendental_elem_bytes)
-    elif k in (OpKind.RSQRT, OpKind.RELU, OpKind.NEG, OpKind.ABS):
+    elif k in _ACTIVATION_STEPS:
+        return _steps_cycles(_ACTIVATION_STEPS[k], _elems(out), out.dtype.itemsize, m)
+    elif k in (OpKind.RSQRT, OpKind.RELU, OpKind.NEG, OpKind.ABS, OpKind.TRANSPOSE):
+        # transpose (estimate): vtranspose moves 16 x 16 blocks at about the vcopy rate, one pass over the tile
         cls = m.vec_unary
         nbytes = _elems(out) * out.dtype.itemsize
     elif k is OpKind.CAST:

@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..dsl.ir import KernelIR, Literal, Op, OpKind, Value
+from ..dsl.ir import ACTIVATION, KernelIR, Literal, Op, OpKind, Value
 from ..dsl.types import TensorView
 from ..dsl.workload import Task
 from ..errors import KernelExecutionError
@@ -18,6 +18,22 @@ _UNARY: dict[OpKind, Callable[[Any], Any]] = {
     OpKind.EXP: np.exp, OpKind.LOG: np.log, OpKind.SQRT: np.sqrt, OpKind.RSQRT: lambda x: 1 / np.sqrt(x),
     OpKind.NEG: np.negative, OpKind.ABS: np.abs, OpKind.RELU: lambda x: np.maximum(x, np.zeros((), x.dtype)),
 }
+def _activation(kind: OpKind, x: Any) -> Any:
+    """The instruction sequence the cost model prices (sim/lowering.py), step by step in the tile's dtype.
+    Overflow of e**x to inf is part of each formula (it saturates to 0, 1 or -1), so it is not warned about."""
+    one = np.ones((), x.dtype)
+    with np.errstate(over="ignore"):
+        if kind is OpKind.SIGMOID:
+            return one / (one + np.exp(-x))
+        if kind is OpKind.SILU:
+            return x / (one + np.exp(-x))
+        if kind is OpKind.TANH:
+            return one - (one + one) / (np.exp(x * (one + one)) + one)
+        c = np.asarray(0.7978845608028654, x.dtype)  # sqrt(2 / pi)
+        inner = c * (x + np.asarray(0.044715, x.dtype) * (x * x * x))
+        return np.asarray(0.5, x.dtype) * x * (one + _activation(OpKind.TANH, inner))
+
+
 _CMP: dict[str, Callable[[Any, Any], Any]] = {
     "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
 }
@@ -49,6 +65,10 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         result = np.floor_divide(a, b) if np.issubdtype(out_dtype, np.integer) else np.true_divide(a, b)
     elif k in _UNARY:
         result = _UNARY[k](_value(env, op.operands[0]))
+    elif k in ACTIVATION:
+        result = _activation(k, _value(env, op.operands[0]))
+    elif k is OpKind.TRANSPOSE:
+        result = np.ascontiguousarray(_value(env, op.operands[0]).T)
     elif k in (OpKind.ROWSUM, OpKind.ROWMEAN, OpKind.ROWMAX, OpKind.COLSUM, OpKind.COLMAX):
         x = _value(env, op.operands[0]).astype(out_dtype)
         axis = 1 if k.value.startswith("row") else 0

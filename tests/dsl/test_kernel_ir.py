@@ -434,3 +434,16 @@ def test_kernel_traces_at_definition_but_waits_for_names_defined_later():
         assert [str(op) for op in later.trace().ops] == ["load a", "mul 2.0", "store b"]
     finally:
         del globals()["helper_defined_below"]
+
+
+def test_activations_and_transpose_print_in_short_and_full_form():
+    @kernel
+    def act(x: In[Tile[16, 64, DType.F32]], y: Out[Tile[64, 16, DType.F32]]):
+        tl.store(y, tl.transpose(tl.silu(tl.load(x))))
+
+    assert [str(op) for op in act.trace().ops] == ["load x", "silu", "transpose", "store y"]
+    assert act.trace().dump() == ("kernel act(x: In[f32[16,64]], y: Out[f32[64,16]]):\n"
+                                  "  a: f32[16,64] = load x\n"
+                                  "  b: f32[16,64] = silu a\n"
+                                  "  c: f32[64,16] = transpose b\n"
+                                  "  store y, c")

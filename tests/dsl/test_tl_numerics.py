@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ptort_lab import DType, In, Out, Tile, kernel, tl
+from ptort_lab.errors import PtortTypeError
 
 F16, F32, BF16, U8 = DType.F16, DType.F32, DType.BF16, DType.U8
 R, C = 8, 16
@@ -265,3 +266,64 @@ def test_inout_accumulates_in_place(run_once):
     x, y = rand((R, C), np.float32, seed=26), rand((R, C), np.float32, seed=27)
     want = x + y
     assert np.array_equal(run_once(acc, x=x, y=y)["y"], want)
+
+
+def unary_kernel(op, dtype, out_shape=(R, C)):
+    @kernel
+    def k(a: In[Tile[R, C, dtype]], out: Out[Tile[out_shape[0], out_shape[1], dtype]]):
+        tl.store(out, op(tl.load(a)))
+    return k
+
+
+def gelu_ref(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+NP_ACTIVATION = {tl.sigmoid: lambda x: 1 / (1 + np.exp(-x)), tl.silu: lambda x: x / (1 + np.exp(-x)),
+                 tl.tanh: np.tanh, tl.gelu: gelu_ref}
+ACT_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float16: dict(rtol=5e-3, atol=5e-3)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=["f32", "f16"])
+@pytest.mark.parametrize("op", list(NP_ACTIVATION), ids=lambda f: f.__name__)
+def test_activations_match_numpy(run_once, op, dtype):
+    """sigmoid/silu/tanh/gelu, computed step by step in the tile's dtype, stay close to the float64 function."""
+    a = rand((R, C), dtype, -6.0, 6.0, seed=5)
+    got = run_once(unary_kernel(op, DType.from_numpy(dtype)), a=a, out=np.zeros((R, C), dtype))["out"]
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got.astype(np.float64), NP_ACTIVATION[op](a.astype(np.float64)), **ACT_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=["f32", "f16"])
+def test_activations_saturate_without_nan_or_warnings(run_once, dtype):
+    """Far from 0, e**x overflows to inf inside the formulas; the results saturate exactly (no NaN, no warning)."""
+    a = np.tile(np.array([-1e4, -100.0, 100.0, 1e4] * (C // 4), dtype), (R, 1)).astype(dtype)
+    want = {tl.sigmoid: [0, 0, 1, 1], tl.tanh: [-1, -1, 1, 1], tl.silu: [0, 0, 100, 1e4],
+            tl.gelu: [0, 0, 100, 1e4]}
+    for op, row in want.items():
+        got = run_once(unary_kernel(op, DType.from_numpy(dtype)), a=a, out=np.zeros((R, C), dtype))["out"]
+        assert not np.isnan(got).any(), op.__name__
+        np.testing.assert_allclose(got[0, :4].astype(np.float64), row, rtol=0, atol=1e-30, err_msg=op.__name__)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, BF], ids=["f32", "f16", "bf16"])
+def test_transpose_is_exact(run_once, dtype):
+    a = rand((R, C), dtype, seed=6)
+    got = run_once(unary_kernel(tl.transpose, DType.from_numpy(dtype), (C, R)), a=a,
+                   out=np.zeros((C, R), dtype))["out"]
+    assert np.array_equal(got, a.T)
+
+
+@pytest.mark.parametrize("op, np_op, vec", [(tl.rowmul, np.multiply, (R, 1)), (tl.rowadd, np.add, (R, 1)),
+                                            (tl.colmul, np.multiply, (1, C)), (tl.coladd, np.add, (1, C))],
+                         ids=lambda x: getattr(x, "__name__", ""))
+def test_row_and_column_vector_ops_broadcast(run_once, op, np_op, vec):
+    a, v = rand((R, C), np.float32, seed=7), rand(vec, np.float32, seed=8)
+    got = run_once(binary_kernel(op, F32, vec), a=a, b=v, out=np.zeros((R, C), np.float32))["out"]
+    close(got, np_op(a, v))
+
+
+def test_rowmul_names_the_vector_it_needs():
+    with pytest.raises(PtortTypeError, match=r"(?s)tl.rowmul: needs a \[8, 1\] vector for a \[8, 16\] tile, got "
+                                             r"f32\[1,16\].*Reduce with tl.rowsum"):
+        binary_kernel(tl.rowmul, F32, (1, C))

@@ -577,3 +577,30 @@ def test_a_cube_to_vector_channel_on_one_core_goes_through_gm_and_pays_the_hop()
         starts[latency] = start[0]
         np.testing.assert_array_equal(y.data, np.full((3, 128, 128), 256.0, np.float32))
     assert starts[M.channel_latency_cycles] >= starts[0] + M.channel_latency_cycles
+
+
+def test_activations_cost_the_vector_steps_they_are_built_from():
+    """F32 [16, 64] = 16 repeats. sigmoid = tile-scalar, exp, tile-scalar, div; gelu = 4 binary + 8 tile-scalar +
+    exp + div; transpose one unary pass. One V stream: only the first pays a head."""
+    @kernel
+    def acts(x: In[Tile[16, 64, F32]], y: Out[Tile[16, 64, F32]], z: Out[Tile[64, 16, F32]]):
+        v = tl.load(x)
+        tl.store(y, tl.gelu(tl.sigmoid(v)))
+        tl.store(z, tl.transpose(v))
+
+    X = Tensor(shape=(1, 16, 64), dtype=F32)
+    Y, Z = Tensor(shape=(1, 16, 64), dtype=F32), Tensor(shape=(1, 64, 16), dtype=F32)
+
+    @workload
+    def w():
+        acts(x=X[0], y=Y[0], z=Z[0])
+
+    run = simulate(w(), NpuCostModel(), RunOptions(compute_values=False))
+    v = [s for s in run.trace.spans if s.lane == "AIV0.V"]
+    assert [s.name for s in v] == ["sigmoid", "gelu", "transpose"]
+    r = 16  # 4096 bytes / 256
+    s_, e_, d_, b_ = (M.vec_scalar.slope_cycles * r, M.vec_transcendental.slope_cycles * r,
+                      M.vec_div.slope_cycles * r, M.vec_binary.slope_cycles * r)
+    assert v[0].cycles == M.vec_scalar.head_cycles + s_ + e_ + s_ + d_
+    assert v[1].cycles == 4 * b_ + 8 * s_ + e_ + d_
+    assert v[2].cycles == M.vec_unary.slope_cycles * r
