@@ -16,12 +16,15 @@ from .errors import (
     ChannelFull,
     DeadlockError,
     DSLUsageError,
+    ExecutionError,
     KernelExecutionError,
     PipelineError,
+    PtoError,
     PtortError,
     PtortTypeError,
     PtortValueError,
     SimulationError,
+    TypeCheckError,
 )
 from .program import Program
 from .sim.costs import NpuCostModel
@@ -36,7 +39,8 @@ __all__ = list(_dsl_all) + [
     "send_nowait", "Program", "NpuCostModel", "PinnedCosts", "Machine", "MACHINES", "get_machine", "ascend_910b",
     "ascend_910b1", "ascend_910b4", "ProgramStats", "Span", "Trace", "errors", "dsl", "PtortError", "DSLUsageError",
     "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError", "ChannelClosed", "ChannelFull",
-    "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError", "__version__",
+    "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError", "PtoError", "TypeCheckError",
+    "ExecutionError", "__version__",
 ]
 
 

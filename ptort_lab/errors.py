@@ -137,8 +137,16 @@ class CapacityError(SimulationError):
     """Tiles or channel buffers that do not fit in the modelled on-chip memory."""
 
 
+# The reference's names, where one of ours means the same thing: its base class, the type checker's error and
+# failures while a program executes. (Its CompileError/ScheduleError have no single counterpart here: bad
+# arguments raise PtortTypeError or PtortValueError, which ``except PtoError`` catches.)
+PtoError = PtortError
+TypeCheckError = PtortTypeError
+ExecutionError = SimulationError
+
+
 __all__ = [
     "PtortError", "DSLUsageError", "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError",
     "ChannelClosed", "ChannelFull", "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError",
-    "SourceLocation", "user_location",
+    "SourceLocation", "user_location", "PtoError", "TypeCheckError", "ExecutionError",
 ]

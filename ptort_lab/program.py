@@ -18,7 +18,8 @@ _LATENCY_SYMBOL = "__pto_wsp_channel_latency_cycles"
 
 class Program:
     """A compiled workload. ``execute()`` runs it on the simulator (values and time) and returns when done;
-    ``synchronize()`` is then immediate; ``stats()`` and ``trace()`` describe the last run.
+    ``synchronize()`` is then immediate; ``stats()`` and ``trace()`` (or ``stats`` and ``trace``, as in the
+    reference) describe the last run.
 
     Options (``workload.compile(**options)``): ``machine`` (a preset name such as ``"ascend_910b4"`` or a Machine;
     default the sourced Ascend 910B2 model), or ``cost_model`` (e.g. ``PinnedCosts()``: every task costs its pinned
@@ -58,6 +59,7 @@ class Program:
                                   + f"Known options: {', '.join(known)}.")
         self._tasks: list[Task] | None = None
         self._run: Run | None = None
+        self._stats: tuple[Run, ProgramStats] | None = None
         self._compile_ms = (time.perf_counter() - started) * 1e3
         self._execute_ms = 0.0
 
@@ -86,17 +88,25 @@ class Program:
 
     def _require_run(self, api: str) -> Run:
         if self._run is None:
-            raise PtortValueError(f"program.{api}() needs a run first.", hint="Call program.execute() before it.")
+            raise PtortValueError(f"program.{api} needs a run first.", hint="Call program.execute() before it.")
         return self._run
 
+    # The issue's form is ``program.stats()`` / ``program.trace()``, the reference's ``program.stats.total_cycles``
+    # / ``program.trace.to_chrome_trace()``: both work, since ProgramStats and Trace return themselves when called.
+    @property
     def trace(self) -> Trace:
+        """The last run's Trace (``program.trace`` or ``program.trace()``)."""
         return self._require_run("trace").trace
 
+    @property
     def stats(self) -> ProgramStats:
+        """The last run's ProgramStats (``program.stats`` or ``program.stats()``), computed once per run."""
         run = self._require_run("stats")
-        s = compute_stats(run.trace, len(run.tasks), run.stall_cycles)
-        s.compile_time_ms, s.execute_time_ms = self._compile_ms, self._execute_ms
-        return s
+        if self._stats is None or self._stats[0] is not run:
+            s = compute_stats(run.trace, len(run.tasks), run.stall_cycles)
+            s.compile_time_ms, s.execute_time_ms = self._compile_ms, self._execute_ms
+            self._stats = (run, s)
+        return self._stats[1]
 
     @property
     def tasks(self) -> list[Task]:

@@ -93,6 +93,17 @@ def test_a1_schedule_compiles_to_a_program(a1_tasks, spec_data):
     assert np.array_equal(spec_data.Y.data, spec_data.expected)
 
 
+def test_stats_and_trace_read_as_attributes_or_calls(a1_tasks, capsys):
+    """The reference reads ``program.stats.total_cycles`` and ``program.trace.to_chrome_trace()``; the issue calls
+    ``program.stats()`` and ``program.trace()``. Both forms give the same objects."""
+    program = a1_tasks().dispatch(DispatchPolicy.round_robin(4)).compile().execute()
+    assert program.stats is program.stats() and program.trace is program.trace()
+    assert program.stats.total_cycles == program.stats().total_cycles > 0 and program.stats.task_count == 24
+    assert program.trace.to_chrome_trace() == program.trace().to_chrome_json()
+    program.stats.print_summary()
+    assert capsys.readouterr().out == program.stats().summary() + "\n"
+
+
 # -- A2 -----------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def a2(spec_kernels, spec_data):

@@ -489,7 +489,7 @@ def test_dispatch_key_must_return_an_int(tensors, where):
     (lambda w: TaskWindow(0), PtortValueError, r"TaskWindow size must be an int >= 1, got 0"),
     (lambda w: DispatchPolicy.round_robin(-1), PtortValueError, r"round_robin\(n\) needs an int >= 0, got -1"),
     (lambda w: DispatchPolicy.affinity(3), PtortTypeError, r"DispatchPolicy.affinity needs a key function, got 3"),
-    (lambda w: w.compile().trace(), PtortValueError, r"program.trace\(\) needs a run first"),
+    (lambda w: w.compile().trace(), PtortValueError, r"program.trace needs a run first"),
     (lambda w: w.compile().set_symbol_u64("x", 1), PtortValueError, r"unknown symbol 'x'"),
 ], ids=["dispatch-str", "streams-0", "window-int", "window-unit", "window-0", "rr-neg", "affinity-int",
         "trace-before-run", "unknown-symbol"])

@@ -22,6 +22,7 @@ from .expr import LoopVar
 from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
 from .kernel import Kernel, jit_kernel, kernel
 from .schedule import DispatchPolicy, Schedule, TaskWindow, TimingPolicy, WindowMode
+from .task_graph import Deps, DepsMode, Pools, ReadyPolicy, StartPolicy, TaskGraphConfig, TracePolicy
 from .typecheck import (
                   LayoutIncompatibleError,
                   TensorLayout,
@@ -51,12 +52,14 @@ from .workload import (
 )
 
 pto = tl
+KernelRef = Kernel  # the reference's name for a @kernel function
 
 __all__ = [
     "tl", "pto", "Dense", "DenseDyn", "Ragged", "Sparse", "Channel", "Event", "Pipeline", "Process", "connect",
     "consume", "process", "query", "record", "replicate", "send", "synchronize", "try_send", "LoopVar", "KernelIR",
     "KernelParam", "Literal", "Op", "OpKind", "Value", "Kernel", "jit_kernel", "kernel", "DispatchPolicy",
-    "Schedule", "TaskWindow", "TimingPolicy", "WindowMode", "LayoutIncompatibleError", "TensorLayout",
+    "Schedule", "TaskWindow", "TimingPolicy", "WindowMode", "Deps", "DepsMode", "Pools", "ReadyPolicy", "StartPolicy",
+    "TaskGraphConfig", "TracePolicy", "KernelRef", "LayoutIncompatibleError", "TensorLayout",
     "TensorReplicate", "TensorShard", "TypeChecker", "TypeCheckContext", "TypeErrorInfo", "TypeErrorKind",
     "tensor_layout_join", "validate_axis_index", "Constexpr", "DType", "In", "InOut", "Location", "Out", "Scalar",
     "ScalarType", "Tensor", "TensorView", "Tile", "TileType", "P", "Task", "Workload", "combine", "cond", "empty",

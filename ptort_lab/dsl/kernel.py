@@ -123,6 +123,7 @@ class Kernel:
                  scope: dict[str, Any] | None = None, **options: Any) -> None:
         self.fn = fn
         self.name = name or fn.__name__
+        _check_kernel_options(self.name, options)
         self.options = options
         self.cycles = cycles
         if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0):
@@ -241,6 +242,26 @@ class KernelLaunch:
                 f"Axis-bound kernel call must be inside @workload ({self.kernel.name}[...](...) was called outside "
                 "one).", hint="Put the launch in a @workload function or a process body (for_each/consume lambda).")
         return launch_task(self.kernel, self.axes, kwargs, user_location(2))
+
+
+_RECORDED_OPTIONS = ("num_warps", "num_stages")  # the reference's Triton-style options: kept, no effect on an NPU
+_CPP_OPTIONS = ("cpp_src", "cpp_body_path", "cpp_tu_path", "cpp_includes")
+
+
+def _check_kernel_options(name: str, options: dict[str, Any]) -> None:
+    cpp = sorted(set(options) & set(_CPP_OPTIONS))
+    if cpp:
+        raise PtortValueError(f"@kernel {name}: {', '.join(cpp)} (a C++ kernel body) cannot be simulated; ptort_lab "
+                              "runs kernels written with tl.* ops.",
+                              hint="Write the body with tl.* ops, or pin its cost with @kernel(cycles=N) and keep "
+                                   "the Python body as the numerics.")
+    unknown = sorted(set(options) - set(_RECORDED_OPTIONS))
+    if unknown:
+        import difflib
+        close = difflib.get_close_matches(unknown[0], ["cycles", "name", *_RECORDED_OPTIONS], n=1)
+        raise PtortValueError(f"@kernel {name}: unknown option(s) {unknown}.",
+                              hint=(f"Did you mean '{close[0]}'? " if close else "")
+                              + "Options: cycles=N (pin the cost), name=, num_warps=, num_stages= (recorded).")
 
 
 def kernel(fn: Callable[..., Any] | None = None, **options: Any) -> Any:

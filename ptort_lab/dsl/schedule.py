@@ -127,6 +127,7 @@ class Schedule:
     deps: Any = None
     spatial_grid: Any = None
     placement: Any = None
+    graph: Any = None  # a task_graph.TaskGraphConfig once task_graph(...) was called
 
 
 _COMPILERS: dict[str, Callable[..., Any]] = {}

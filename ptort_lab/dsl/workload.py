@@ -114,11 +114,15 @@ class Workload:
 
     def task_graph(self, deps: Any = None, window: Any = None, pools: Any = None, ready: Any = None,
                    start: Any = None, trace: Any = None) -> Workload:
+        """Run as a task graph (clears streams, as in the reference). What each argument does:
+        ``ptort_lab.dsl.task_graph``; ``window=TaskWindow(k)`` caps the tasks in flight."""
         from .schedule import TaskWindow
+        from .task_graph import task_graph_config
         if window is not None and not isinstance(window, TaskWindow):
             raise PtortTypeError(f"task_graph(window=...) takes a TaskWindow, got {window!r}.",
                                  hint="Use TaskWindow(8, 'tasks').")
-        return self._with(window=window, deps=deps, stream_count=None, stream_by=None)
+        graph = task_graph_config(deps=deps, pools=pools, ready=ready, start=start, trace=trace)
+        return self._with(window=window, deps=deps, graph=graph, stream_count=None, stream_by=None)
 
     def compile(self, target: str = "cpu_sim", **options: Any) -> Any:
         """Check the workload and return a Program ready to ``execute()``."""

@@ -16,6 +16,7 @@ Issue order also decides ``round_robin`` dispatch (the k-th task issued goes to 
 """
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from ..dsl.workload import Task
@@ -46,11 +47,40 @@ def interleave(tasks: list[Task], deps: list[list[int]], streams: int) -> list[i
     return order
 
 
-def issue_plan(tasks: list[Task], deps: list[list[int]], timing: Any,
-               clock_hz: float) -> tuple[list[Task], list[tuple[tuple[Any, ...], ...]]]:
-    """(tasks in issue order, the commands each must pass before it starts: data deps, batch barrier, rate)."""
+def by_priority(tasks: list[Task], deps: list[list[int]], key: Any) -> list[int]:
+    """Positions of ``tasks`` in ``ReadyPolicy.priority(key)`` order: among the tasks whose dependencies are issued,
+    the lowest ``key(task)`` first (ties in program order)."""
+    waiting = [len(d) for d in deps]
+    users: dict[int, list[int]] = {}
+    for i, d in enumerate(deps):
+        for tid in d:
+            users.setdefault(tid, []).append(i)
+    ready = [(key(t), i) for i, t in enumerate(tasks) if not waiting[i]]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(i)
+        for j in users.get(tasks[i].id, ()):
+            waiting[j] -= 1
+            if not waiting[j]:
+                heapq.heappush(ready, (key(tasks[j]), j))
+    if len(order) < len(tasks):  # only if a dependency points forward, which infer_dependencies never does
+        raise PtortValueError("ReadyPolicy.priority cannot order every task: some wait for a task never issued.",
+                              hint="Use ReadyPolicy.fifo() for this workload.", locate=False)
+    return order
+
+
+def issue_plan(tasks: list[Task], deps: list[list[int]], timing: Any, clock_hz: float,
+               ready: Any = None) -> tuple[list[Task], list[tuple[tuple[Any, ...], ...]]]:
+    """(tasks in issue order, the commands each must pass before it starts: data deps, batch barrier, rate).
+    ``ready`` is the task graph's ReadyPolicy: ``priority(fn)`` orders tasks before the TimingPolicy applies."""
     kind = getattr(timing, "kind", "immediate") if timing is not None else "immediate"
     order = list(range(len(tasks)))
+    if ready is not None and ready.kind == "priority":
+        order = by_priority(tasks, deps, ready.fn)
+        tasks, deps = [tasks[i] for i in order], [deps[i] for i in order]
+        order = list(range(len(tasks)))
     if kind == "interleaved":
         order = interleave(tasks, deps, int(timing.value))
     elif kind not in ("immediate", "batched", "rate_limit"):

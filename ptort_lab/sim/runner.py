@@ -143,7 +143,8 @@ def assign_cores(tasks: list[Task], schedule: Any) -> tuple[int, list[int] | Non
             return streams, [_key(schedule.stream_by, t, "stream_by") % streams for t in tasks]
         return 1, [0] * len(tasks)
     n = policy.num_cores or streams or 1
-    if policy.kind == "work_steal":
+    graph = schedule.graph
+    if policy.kind == "work_steal" or (graph is not None and graph.ready.kind == "work_steal"):
         return n, None
     if policy.kind == "round_robin":
         return n, [i % n for i in range(len(tasks))]
@@ -252,7 +253,15 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
             trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
         trace.mode = "pipeline"
     else:
-        tasks, gates = issue_plan(*_with_deps(enumerate_tasks(workload)), workload._schedule.timing, cost.clock_hz)
+        graph = workload._schedule.graph
+        tasks = enumerate_tasks(workload)
+        deps = infer_dependencies(tasks) if graph is None or graph.deps.infers else [[] for _ in tasks]
+        if graph is not None and graph.trace.kind == "cycles" and graph.trace.fn is not None:
+            for t in tasks:  # TracePolicy.cycles(cost_fn) prices the tasks that pin nothing themselves
+                if t.cycles is None:
+                    t.cycles = graph.trace.fn
+        tasks, gates = issue_plan(tasks, deps, workload._schedule.timing, cost.clock_hz,
+                                  graph.ready if graph is not None else None)
         n, assignment = assign_cores(tasks, workload._schedule)
         cost.prepare(workload, None)
         trace.mode = "data-parallel"
@@ -287,8 +296,9 @@ def _needs_time_order(cost: Any, pipe: Workload | None, workload: Workload) -> b
     if getattr(cost, "time_ordered", True):
         return True
     if pipe is None:
-        policy = workload._schedule.dispatch
-        return policy is not None and policy.kind == "work_steal"
+        policy, graph = workload._schedule.dispatch, workload._schedule.graph
+        return policy is not None and (policy.kind == "work_steal"
+                                       or (graph is not None and graph.ready.kind == "work_steal"))
     procs = pipe.fields["processes"]
     for c in pipe.fields["channels"]:
         if sum(1 for p in procs if any(c is d for d in p.consumes)) > 1:
@@ -309,10 +319,6 @@ def _no_ir(task: Task) -> None:
 def _ir_of(task: Task) -> KernelIR | None:
     kernel = task.kernel_ref
     return kernel.ir_for(task.resources) if kernel is not None else None
-
-
-def _with_deps(tasks: list[Task]) -> tuple[list[Task], list[list[int]]]:
-    return tasks, infer_dependencies(tasks)
 
 
 def _in_order(items: list[tuple[Task, tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:

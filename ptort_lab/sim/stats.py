@@ -82,6 +82,13 @@ class ProgramStats:
                 lines.append(f"  {name:<16} {pct:5.1f}")
         return "\n".join(lines)
 
+    def print_summary(self) -> None:
+        print(self.summary())
+
+    def __call__(self) -> ProgramStats:
+        """Itself: ``program.stats()`` and the reference's ``program.stats`` are the same object."""
+        return self
+
     def __str__(self) -> str:
         return self.summary()
 

@@ -68,11 +68,17 @@ class Trace:
     def max_occupancy(self, channel: str) -> int:
         return max((o for _, o in self.occupancy(channel)), default=0)
 
+    def __call__(self) -> Trace:
+        """Itself: ``program.trace()`` and the reference's ``program.trace`` are the same object."""
+        return self
+
     # -- Chrome / Perfetto export (ptort_lab.sim.export) ----------------------------------------------------------
     def to_chrome_json(self) -> str:
         """This trace as Chrome Trace Event JSON (opens in ui.perfetto.dev); same trace, same bytes."""
         from .export import to_chrome_json
         return to_chrome_json(self)
+
+    to_chrome_trace = to_chrome_json  # the reference's name (ExecutionTrace.to_chrome_trace)
 
     def save(self, path: Any) -> Any:
         """Write ``to_chrome_json()`` to ``path`` (``run.json``, or ``run.json.gz`` compressed); returns the Path."""

@@ -4,7 +4,21 @@ from textwrap import dedent
 
 import pytest
 
-from ptort_lab import Constexpr, DType, In, InOut, KernelIR, OpKind, Out, PtortTypeError, Tile, kernel, pto, tl
+from ptort_lab import (
+    Constexpr,
+    DType,
+    In,
+    InOut,
+    KernelIR,
+    OpKind,
+    Out,
+    PtortTypeError,
+    PtortValueError,
+    Tile,
+    kernel,
+    pto,
+    tl,
+)
 
 F16, F32, BF16 = DType.F16, DType.F32, DType.BF16
 
@@ -447,3 +461,22 @@ def test_activations_and_transpose_print_in_short_and_full_form():
                                   "  b: f32[16,64] = silu a\n"
                                   "  c: f32[64,16] = transpose b\n"
                                   "  store y, c")
+
+
+def test_kernel_options_are_checked():
+    """A misspelt option is named with the close match; C++ bodies are refused (they would be silently ignored);
+    the reference's Triton-style options are kept."""
+    with pytest.raises(PtortValueError, match=r"(?s)@kernel k: unknown option\(s\) \['cycle'\].*Did you mean 'cycles'"):
+        @kernel(cycle=3)
+        def k(a: In[Tile[4, 4, DType.F32]], b: Out[Tile[4, 4, DType.F32]]):
+            tl.store(b, tl.load(a))
+    with pytest.raises(PtortValueError, match=r"cpp_src \(a C\+\+ kernel body\) cannot be simulated"):
+        @kernel(cpp_src="void k() {}")
+        def k2(a: In[Tile[4, 4, DType.F32]], b: Out[Tile[4, 4, DType.F32]]):
+            tl.store(b, tl.load(a))
+
+    @kernel(num_warps=4, num_stages=2)
+    def k3(a: In[Tile[4, 4, DType.F32]], b: Out[Tile[4, 4, DType.F32]]):
+        tl.store(b, tl.load(a))
+
+    assert k3.options == {"num_warps": 4, "num_stages": 2}
