@@ -33,6 +33,12 @@ class OpKind(enum.Enum):
     TANH = "tanh"
     GELU = "gelu"
     TRANSPOSE = "transpose"
+    SIN = "sin"
+    COS = "cos"
+    SLICE_EVEN = "slice_even"
+    SLICE_ODD = "slice_odd"
+    INTERLEAVE = "interleave"
+    BROADCAST = "broadcast"
     ROWSUM = "rowsum"
     ROWMAX = "rowmax"
     ROWMEAN = "rowmean"
@@ -49,7 +55,8 @@ class OpKind(enum.Enum):
 
 BINARY = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.DIV, OpKind.MAX, OpKind.MIN})
 ACTIVATION = frozenset({OpKind.SIGMOID, OpKind.SILU, OpKind.TANH, OpKind.GELU})  # no single vector instruction
-UNARY = frozenset({OpKind.EXP, OpKind.LOG, OpKind.SQRT, OpKind.RSQRT, OpKind.NEG, OpKind.ABS, OpKind.RELU}) | ACTIVATION
+UNARY = frozenset({OpKind.EXP, OpKind.LOG, OpKind.SQRT, OpKind.RSQRT, OpKind.NEG, OpKind.ABS, OpKind.RELU,
+                   OpKind.SIN, OpKind.COS}) | ACTIVATION
 TRANSCENDENTAL = frozenset({OpKind.EXP, OpKind.LOG, OpKind.SQRT})
 ROW_REDUCE = frozenset({OpKind.ROWSUM, OpKind.ROWMAX, OpKind.ROWMEAN})
 COL_REDUCE = frozenset({OpKind.COLSUM, OpKind.COLMAX})

@@ -6,7 +6,7 @@ from .types import Direction
 
 
 def _attr_text(op: Op) -> list[str]:
-    return [str(v) for _, v in op.attrs]
+    return [f"[{','.join(map(str, v))}]" if isinstance(v, tuple) else str(v) for _, v in op.attrs]
 
 
 def short_op(op: Op) -> str:

@@ -260,6 +260,65 @@ def transpose(x: Any) -> Value:
     return b.emit(OpKind.TRANSPOSE, TileType(cols, rows, t.dtype), (t,))  # type: ignore[return-value]
 
 
+def sin(x: Any) -> Value:
+    """Elementwise sine (radians)."""
+    return _unary(OpKind.SIN, x)
+
+
+def cos(x: Any) -> Value:
+    """Elementwise cosine (radians)."""
+    return _unary(OpKind.COS, x)
+
+
+def _half(kind: OpKind, x: Any) -> Value:
+    op = kind.value
+    b = current_builder(op)
+    t = _tile(op, b, x)
+    rows, cols = t.shape
+    if cols % 2:
+        raise _fail(op, f"needs an even number of columns, got {_describe(t)}.",
+                    "Load a tile with an even column count (e.g. the rotary dimension).", b)
+    return b.emit(kind, TileType(rows, cols // 2, t.dtype), (t,))  # type: ignore[return-value]
+
+
+def slice_even(x: Any) -> Value:
+    """Columns 0, 2, 4, ... of a [rows, cols] tile: [rows, cols / 2] (the first of each rotary pair)."""
+    return _half(OpKind.SLICE_EVEN, x)
+
+
+def slice_odd(x: Any) -> Value:
+    """Columns 1, 3, 5, ... of a [rows, cols] tile: [rows, cols / 2]."""
+    return _half(OpKind.SLICE_ODD, x)
+
+
+def interleave(a: Any, c: Any) -> Value:
+    """[rows, 2 cols] with ``a``'s columns at even positions and ``c``'s at odd ones (undoes slice_even/odd)."""
+    b = current_builder("interleave")
+    x, y = _tile("interleave", b, a), _tile("interleave", b, c)
+    if x.type != y.type:
+        raise _fail("interleave", f"needs two tiles of one shape and dtype, got {_describe(x)} and {_describe(y)}.",
+                    "Interleave the two halves produced by tl.slice_even and tl.slice_odd.", b)
+    rows, cols = x.shape
+    return b.emit(OpKind.INTERLEAVE, TileType(rows, 2 * cols, x.dtype), (x, y))  # type: ignore[return-value]
+
+
+def broadcast(x: Any, shape: Any) -> Value:
+    """Repeat a [rows, 1], [1, cols] or [1, 1] tile to ``shape`` = (rows, cols)."""
+    b = current_builder("broadcast")
+    t = _tile("broadcast", b, x)
+    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)):
+        raise _fail("broadcast", f"shape must be (rows, cols) with ints >= 1, got {shape!r}.",
+                    "Write tl.broadcast(v, (128, 64)).", b)
+    rows, cols = shape
+    r, c = t.shape
+    if r not in (1, rows) or c not in (1, cols):
+        raise _fail("broadcast", f"cannot repeat {_describe(t)} to [{rows}, {cols}]; each dimension must be 1 or "
+                                 "already the target size.", "Reduce to [rows, 1] or [1, cols] first.", b)
+    return b.emit(OpKind.BROADCAST, TileType(rows, cols, t.dtype), (t,),  # type: ignore[return-value]
+                  (("shape", (rows, cols)),))
+
+
 def _vector_op(kind: OpKind, name: str, a: Any, v: Any, row: bool) -> Value:
     """tl.rowmul/rowadd/colmul/coladd: ``a`` op a [rows, 1] (row) or [1, cols] (col) vector, broadcast."""
     b = current_builder(name)
@@ -434,5 +493,6 @@ def constant(value: float, dtype: DType = DType.F32) -> Literal:
 
 __all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "maximum", "minimum", "adds", "subs",
            "muls", "divs", "maxs", "mins", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "relu", "sigmoid", "silu",
-           "tanh", "gelu", "transpose", "rowmul", "rowadd", "colmul", "coladd", "rowsum", "rowmax", "rowmean",
+           "tanh", "gelu", "sin", "cos", "transpose", "slice_even", "slice_odd", "interleave", "broadcast",
+           "rowmul", "rowadd", "colmul", "coladd", "rowsum", "rowmax", "rowmean",
            "colsum", "colmax", "matmul", "lt", "le", "gt", "ge", "eq", "ne", "where", "select", "full", "constant"]

@@ -315,6 +315,10 @@ _ACTIVATION_STEPS = {
     OpKind.SILU: "sesd",  # -x, e**, +1, x /
     OpKind.TANH: "sesdss",  # 2x, e**, +1, 2 /, negate, +1
     OpKind.GELU: "bbsbs" + "sesdss" + "sbs",  # x*x, *x, *0.044715, +x, *sqrt(2/pi), tanh, +1, *x, *0.5
+    # sin/cos (estimate): range reduction (* 1/pi, round by two casts, r = x - k pi, sign from k), then a degree-9
+    # odd polynomial in r by Horner's rule (r*r, four multiply-adds, * r)
+    OpKind.SIN: "scc" + "sbb" + "b" + "bsbsbsbs" + "b",
+    OpKind.COS: "sscc" + "sbb" + "b" + "bsbsbsbs" + "b",  # cos(x) = sin(x + pi/2): one more tile-scalar add
 }
 
 
@@ -322,7 +326,7 @@ def _steps_cycles(steps: str, elems: int, itemsize: int, m: Machine) -> tuple[in
     """(cycles without head, head, tail) of back-to-back V instructions over ``elems`` elements: the stream pays
     the first instruction's head and the last one's tail (§6.5: head per stream)."""
     rep = m.vector_repeat_bytes
-    classes = {"s": m.vec_scalar, "e": m.vec_transcendental, "d": m.vec_div, "b": m.vec_binary}
+    classes = {"s": m.vec_scalar, "e": m.vec_transcendental, "d": m.vec_div, "b": m.vec_binary, "c": m.vec_cast}
     cycles = 0
     for step in steps:
         nbytes = elems * (max(itemsize, m.transcendental_elem_bytes) if step == "e" else itemsize)
@@ -375,8 +379,10 @@ def _vector_cycles(op: Op, m: Machine) -> tuple[int, int, int]:
         nbytes = _elems(out) * max(out.dtype.itemsize, m.transcendental_elem_bytes)
     elif k in _ACTIVATION_STEPS:
         return _steps_cycles(_ACTIVATION_STEPS[k], _elems(out), out.dtype.itemsize, m)
-    elif k in (OpKind.RSQRT, OpKind.RELU, OpKind.NEG, OpKind.ABS, OpKind.TRANSPOSE):
-        # transpose (estimate): vtranspose moves 16 x 16 blocks at about the vcopy rate, one pass over the tile
+    elif k in (OpKind.RSQRT, OpKind.RELU, OpKind.NEG, OpKind.ABS, OpKind.TRANSPOSE, OpKind.SLICE_EVEN,
+               OpKind.SLICE_ODD, OpKind.INTERLEAVE, OpKind.BROADCAST):
+        # data rearrangement (estimate): vtranspose (16 x 16 blocks), GatherMask (even/odd columns), gather for
+        # interleave and broadcast each take about one vcopy-rate pass over the result tile
         cls = m.vec_unary
         nbytes = _elems(out) * out.dtype.itemsize
     elif k is OpKind.CAST:

@@ -17,6 +17,9 @@ _BINARY: dict[OpKind, Callable[[Any, Any], Any]] = {
 _UNARY: dict[OpKind, Callable[[Any], Any]] = {
     OpKind.EXP: np.exp, OpKind.LOG: np.log, OpKind.SQRT: np.sqrt, OpKind.RSQRT: lambda x: 1 / np.sqrt(x),
     OpKind.NEG: np.negative, OpKind.ABS: np.abs, OpKind.RELU: lambda x: np.maximum(x, np.zeros((), x.dtype)),
+    OpKind.SIN: np.sin, OpKind.COS: np.cos,
+    OpKind.SLICE_EVEN: lambda x: np.ascontiguousarray(x[:, 0::2]),
+    OpKind.SLICE_ODD: lambda x: np.ascontiguousarray(x[:, 1::2]),
 }
 def _activation(kind: OpKind, x: Any) -> Any:
     """The instruction sequence the cost model prices (sim/lowering.py), step by step in the tile's dtype.
@@ -69,6 +72,12 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         result = _activation(k, _value(env, op.operands[0]))
     elif k is OpKind.TRANSPOSE:
         result = np.ascontiguousarray(_value(env, op.operands[0]).T)
+    elif k is OpKind.INTERLEAVE:
+        a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
+        result = np.empty((a.shape[0], 2 * a.shape[1]), dtype=out_dtype)
+        result[:, 0::2], result[:, 1::2] = a, b
+    elif k is OpKind.BROADCAST:
+        result = np.array(np.broadcast_to(_value(env, op.operands[0]), op.attr("shape")), dtype=out_dtype)
     elif k in (OpKind.ROWSUM, OpKind.ROWMEAN, OpKind.ROWMAX, OpKind.COLSUM, OpKind.COLMAX):
         x = _value(env, op.operands[0]).astype(out_dtype)
         axis = 1 if k.value.startswith("row") else 0

@@ -480,3 +480,11 @@ def test_kernel_options_are_checked():
         tl.store(b, tl.load(a))
 
     assert k3.options == {"num_warps": 4, "num_stages": 2}
+
+
+def test_broadcast_prints_its_target_shape():
+    @kernel
+    def bc(v: In[Tile[8, 1, DType.F32]], y: Out[Tile[8, 16, DType.F32]]):
+        tl.store(y, tl.broadcast(tl.load(v), (8, 16)))
+
+    assert [str(op) for op in bc.trace().ops] == ["load v", "broadcast [8,16]", "store y"]

@@ -327,3 +327,53 @@ def test_rowmul_names_the_vector_it_needs():
     with pytest.raises(PtortTypeError, match=r"(?s)tl.rowmul: needs a \[8, 1\] vector for a \[8, 16\] tile, got "
                                              r"f32\[1,16\].*Reduce with tl.rowsum"):
         binary_kernel(tl.rowmul, F32, (1, C))
+
+
+@pytest.mark.parametrize("op, np_op", [(tl.sin, np.sin), (tl.cos, np.cos)], ids=["sin", "cos"])
+def test_sin_cos_match_numpy(run_once, op, np_op):
+    a = rand((R, C), np.float32, -10.0, 10.0, seed=9)
+    got = run_once(unary_kernel(op, F32), a=a, out=np.zeros((R, C), np.float32))["out"]
+    close(got, np_op(a))
+
+
+def test_rope_rotation_with_slices_and_interleave(run_once):
+    """Rotary embedding on pairs (x[2i], x[2i+1]) by angle t: the kernel equals the complex-number rotation."""
+    @kernel
+    def rope(x: In[Tile[R, C, F32]], ang: In[Tile[R, C // 2, F32]], y: Out[Tile[R, C, F32]]):
+        v, a = tl.load(x), tl.load(ang)
+        c, s = tl.cos(a), tl.sin(a)
+        e, o = tl.slice_even(v), tl.slice_odd(v)
+        tl.store(y, tl.interleave(e * c - o * s, e * s + o * c))
+
+    x, ang = rand((R, C), np.float32, seed=10), rand((R, C // 2), np.float32, -3.0, 3.0, seed=11)
+    got = run_once(rope, x=x, ang=ang, y=np.zeros((R, C), np.float32))["y"]
+    z = (x[:, 0::2] + 1j * x[:, 1::2]) * np.exp(1j * ang)
+    want = np.empty_like(x)
+    want[:, 0::2], want[:, 1::2] = z.real, z.imag
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(R, 1), (1, C), (1, 1)], ids=["col", "row", "scalar"])
+def test_broadcast_repeats_a_vector(run_once, shape):
+    @kernel
+    def bc(v: In[Tile[shape[0], shape[1], F32]], out: Out[Tile[R, C, F32]]):
+        tl.store(out, tl.broadcast(tl.load(v), (R, C)))
+
+    v = rand(shape, np.float32, seed=12)
+    got = run_once(bc, v=v, out=np.zeros((R, C), np.float32))["out"]
+    assert np.array_equal(got, np.broadcast_to(v, (R, C)))
+
+
+def test_shape_rules_of_the_rearranging_ops():
+    with pytest.raises(PtortTypeError, match=r"tl.slice_even: needs an even number of columns, got .*\[8,15\]"):
+        @kernel
+        def odd(x: In[Tile[8, 15, F32]], y: Out[Tile[8, 7, F32]]):
+            tl.store(y, tl.slice_even(tl.load(x)))
+    with pytest.raises(PtortTypeError, match=r"tl.broadcast: cannot repeat .*\[8,2\].* to \[8, 16\]"):
+        @kernel
+        def wide(x: In[Tile[8, 2, F32]], y: Out[Tile[8, 16, F32]]):
+            tl.store(y, tl.broadcast(tl.load(x), (8, 16)))
+    with pytest.raises(PtortTypeError, match=r"tl.interleave: needs two tiles of one shape and dtype"):
+        @kernel
+        def mixed(x: In[Tile[8, 4, F32]], z: In[Tile[8, 2, F32]], y: Out[Tile[8, 8, F32]]):
+            tl.store(y, tl.interleave(tl.load(x), tl.load(z)))

@@ -604,3 +604,31 @@ def test_activations_cost_the_vector_steps_they_are_built_from():
     assert v[0].cycles == M.vec_scalar.head_cycles + s_ + e_ + s_ + d_
     assert v[1].cycles == 4 * b_ + 8 * s_ + e_ + d_
     assert v[2].cycles == M.vec_unary.slope_cycles * r
+
+
+def test_sin_and_rearranging_ops_cost_their_estimated_passes():
+    """F32 [16, 64] (16 repeats): sin = 6 tile-scalar + 2 cast + 8 binary passes (range reduction + Horner);
+    slice_even one unary pass over its [16, 32] result (8 repeats); broadcast one over its result."""
+    @kernel
+    def k(x: In[Tile[16, 64, F32]], v: In[Tile[16, 1, F32]], y: Out[Tile[16, 64, F32]],
+          h: Out[Tile[16, 32, F32]], b: Out[Tile[16, 64, F32]]):
+        a = tl.load(x)
+        tl.store(y, tl.sin(a))
+        tl.store(h, tl.slice_even(a))
+        tl.store(b, tl.broadcast(tl.load(v), (16, 64)))
+
+    X, V = Tensor(shape=(1, 16, 64), dtype=F32), Tensor(shape=(1, 16, 1), dtype=F32)
+    Y, H, B = (Tensor(shape=s, dtype=F32) for s in ((1, 16, 64), (1, 16, 32), (1, 16, 64)))
+
+    @workload
+    def w():
+        k(x=X[0], v=V[0], y=Y[0], h=H[0], b=B[0])
+
+    run = simulate(w(), NpuCostModel(), RunOptions(compute_values=False))
+    v = {s.name: s for s in run.trace.spans if s.lane == "AIV0.V"}
+    r = 16
+    assert v["sin"].cycles == M.vec_scalar.head_cycles + r * (6 * M.vec_scalar.slope_cycles
+                                                              + 2 * M.vec_cast.slope_cycles
+                                                              + 8 * M.vec_binary.slope_cycles)
+    assert v["slice_even"].cycles == M.vec_unary.slope_cycles * (r // 2)
+    assert v["broadcast"].cycles == M.vec_unary.slope_cycles * r
