@@ -10,6 +10,8 @@ The hierarchy (every class also derives from the matching builtin, so ``except T
      ├── ChannelError      (RuntimeError)  misuse of a channel at run time
      │    ├── ChannelClosed                a send on a closed channel
      │    └── ChannelFull                  a non-blocking send on a full channel
+     ├── UserCodeError     (RuntimeError)  the user's own code (a kernel or workload body, a predicate, a key or
+     │                                     cost function) raised; the original exception is chained
      └── SimulationError   (RuntimeError)  the simulator could not finish a run
           ├── DeadlockError                no process can move; lists who waits on what and every channel's fill
           ├── KernelExecutionError         a kernel failed while computing its values
@@ -21,6 +23,7 @@ import linecache
 import os
 import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -121,6 +124,29 @@ class ChannelFull(ChannelError):
     """A non-blocking send on a channel with no free slot."""
 
 
+class UserCodeError(PtortError, RuntimeError):
+    """An exception raised inside the user's own code that ptort_lab called (kept as ``__cause__``)."""
+
+
+def raise_user_error(exc: Exception, what: str, hint: str = "") -> NoReturn:
+    """Re-raise ``exc``, raised by user code that ptort_lab called for ``what`` (e.g. "the body of kernel 'k'"),
+    as a UserCodeError at the user's line that raised it; ptort_lab's own errors pass through unchanged."""
+    if isinstance(exc, PtortError):
+        raise exc
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost frame in user code is the line that raised
+        filename = tb.tb_frame.f_code.co_filename
+        if not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename,
+                            tb.tb_frame.f_globals.get("__name__") or ""):
+            where = SourceLocation(filename, tb.tb_lineno, tb.tb_frame.f_code.co_name,
+                                   linecache.getline(filename, tb.tb_lineno).strip())
+        tb = tb.tb_next
+    raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}",
+                        hint=hint or "Fix the error in that code; the original traceback is chained above.",
+                        where=where, locate=where is None) from exc
+
+
 class SimulationError(PtortError, RuntimeError):
     """The simulator could not finish a run."""
 
@@ -148,5 +174,6 @@ ExecutionError = SimulationError
 __all__ = [
     "PtortError", "DSLUsageError", "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError",
     "ChannelClosed", "ChannelFull", "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError",
-    "SourceLocation", "user_location", "PtoError", "TypeCheckError", "ExecutionError",
+    "SourceLocation", "user_location", "UserCodeError", "raise_user_error", "PtoError", "TypeCheckError",
+    "ExecutionError",
 ]

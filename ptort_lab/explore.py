@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from .dsl.schedule import DispatchPolicy
 from .dsl.workload import Task, Workload, group
-from .errors import PtortTypeError, PtortValueError
+from .errors import PtortTypeError, PtortValueError, raise_user_error
 from .program import Program
 
 MODES = ("pipeline", "data-parallel", "both")
@@ -113,6 +113,13 @@ def run_study(workload: Workload, knobs: Knobs, mode: str = "both", **compile_op
     """Run ``workload`` as a pipeline, as its data-parallel twin on ``knobs.cores`` cores, or both."""
     if mode not in MODES:
         raise PtortValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.", hint="Use mode='both'.")
+    if not isinstance(workload, Workload):
+        raise PtortTypeError(f"run_study needs a workload or pipeline, got {type(workload).__name__} {workload!r}.",
+                             hint="Pass what connect(...) or a @workload call returns (or use Study(build) for a "
+                                  "builder function).")
+    if not isinstance(knobs, Knobs):
+        raise PtortTypeError(f"run_study needs Knobs, got {type(knobs).__name__} {knobs!r}.",
+                             hint="Write run_study(w, Knobs(cores=2)).")
     result = Comparison(knobs)
     if is_pipeline(workload):
         if mode in ("pipeline", "both"):
@@ -156,7 +163,10 @@ class Study:
     def workload(self, knobs: Knobs) -> Workload:
         args = {f.name: getattr(knobs, f.name) for f in fields(knobs)
                 if self._takes_all or f.name in self._takes}
-        w = self.build(**args)
+        try:
+            w = self.build(**args)
+        except Exception as e:  # noqa: BLE001 - the user's builder
+            raise_user_error(e, f"the study's builder {getattr(self.build, '__name__', '')} (with {args})")
         if not isinstance(w, Workload):
             raise PtortTypeError(f"the study's builder returned {type(w).__name__} {w!r}, not a workload.",
                                  hint="Return the pipeline (connect(...)) or workload to study.")

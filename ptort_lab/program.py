@@ -1,14 +1,15 @@
 """compile() -> Program: joins a DSL workload and the simulator (execute, synchronize, stats, trace, enumerate)."""
 from __future__ import annotations
 
+import numbers
 import time
 from typing import Any
 
 from .dsl.schedule import register_target
 from .dsl.workload import Task, Workload
-from .errors import PtortValueError
+from .errors import PtortTypeError, PtortValueError
 from .sim.costs import NpuCostModel
-from .sim.machine import ascend_910b
+from .sim.machine import MACHINES, Machine, ascend_910b, get_machine
 from .sim.runner import CostModel, PinnedCosts, Run, RunOptions, simulate
 from .sim.stats import ProgramStats, compute_stats
 from .sim.trace import Trace
@@ -38,18 +39,30 @@ class Program:
         if cost_model is not None and machine is not None:
             raise PtortValueError("compile() got both machine= and cost_model=.",
                                   hint="Pass machine= for the NPU model on that machine, or a cost_model of your own.")
-        self.cost_model: CostModel = cost_model if cost_model is not None else NpuCostModel(machine or ascend_910b)
+        if cost_model is not None:
+            _check_cost_model(cost_model)
+        if machine is not None and not isinstance(machine, (Machine, str)):
+            raise PtortTypeError(f"compile(machine=...) takes a Machine or a preset name, got "
+                                 f"{type(machine).__name__} {machine!r}.",
+                                 hint=f"Pass a preset name ({', '.join(map(repr, MACHINES))}) or a Machine such as "
+                                      "ascend_910b.replace(num_cores=20).")
+        self.cost_model: CostModel = (cost_model if cost_model is not None
+                                      else NpuCostModel(ascend_910b if machine is None else get_machine(machine)))
         self.machine = getattr(self.cost_model, "machine", None)
         latency = opts.pop("channel_latency_cycles", None)
         if latency is None:
             latency = self.machine.channel_latency_cycles if self.machine is not None else 0
-        if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
-            raise PtortValueError(f"channel_latency_cycles must be an int >= 0, got {latency!r}.",
-                                  hint="0 models an ideal hop; the 910B's calibrated cross-core hop is 1000.")
+        latency = _checked_latency(latency, "compile(channel_latency_cycles=...)")
+        compute_values = opts.pop("compute_values", True)
+        if not isinstance(compute_values, bool):
+            raise PtortTypeError(f"compile(compute_values=...) must be True or False, got "
+                                 f"{type(compute_values).__name__} {compute_values!r}.",
+                                 hint="Pass compute_values=False for a timing-only run (no numpy values), True (the "
+                                      "default) to compute the values too.")
         self.run_options = RunOptions(
             channel_latency_cycles=latency,
             placement=opts.pop("placement", None),
-            compute_values=bool(opts.pop("compute_values", True)))
+            compute_values=compute_values)
         if opts:
             import difflib
             known = ["machine", "cost_model", "channel_latency_cycles", "placement", "compute_values"]
@@ -72,7 +85,7 @@ class Program:
         """Reference-compatible knob: ``__pto_wsp_channel_latency_cycles`` sets the channel latency."""
         if name != _LATENCY_SYMBOL:
             raise PtortValueError(f"unknown symbol {name!r}.", hint=f"The simulator reads only {_LATENCY_SYMBOL}.")
-        self.run_options.channel_latency_cycles = int(value)
+        self.run_options.channel_latency_cycles = _checked_latency(value, f"set_symbol_u64({_LATENCY_SYMBOL!r}, ...)")
 
     def execute(self) -> Program:
         started = time.perf_counter()
@@ -115,6 +128,34 @@ class Program:
     def __repr__(self) -> str:
         state = f"{self._run.trace.makespan} cycles" if self._run else "not run"
         return f"<Program {self.workload.name or self.workload.kind} on {self.target}: {state}>"
+
+
+def _checked_latency(value: Any, api: str) -> int:
+    """A channel latency: an int >= 0 (numpy ints become plain ints), else a PtortTypeError / PtortValueError."""
+    hint = ("0 models an ideal hop; the 910B's calibrated cross-core hop is 1000 (ascend_910b.channel_latency_cycles). "
+            "A negative latency would deliver a message before it is sent.")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise PtortTypeError(f"{api}: channel_latency_cycles must be an int >= 0 (cycles), got "
+                             f"{type(value).__name__} {value!r}.", hint=hint)
+    if value < 0:
+        raise PtortValueError(f"{api}: channel_latency_cycles must be an int >= 0 (cycles), got {value!r}.", hint=hint)
+    return int(value)
+
+
+def _check_cost_model(cost_model: Any) -> None:
+    """``cost_model`` must be a CostModel instance (runner.CostModel: ``task_timing(...)`` and ``clock_hz``)."""
+    hint = ("Pass an instance: cost_model=PinnedCosts() (every task costs its pinned cycles) or "
+            "cost_model=NpuCostModel() (the Ascend model; or use machine='ascend_910b4' to pick a machine).")
+    if isinstance(cost_model, type):
+        raise PtortTypeError(f"compile(cost_model=...) got the class {cost_model.__name__}, not a cost model.",
+                             hint=f"Call it: cost_model={cost_model.__name__}(). {hint}")
+    missing = [what for what, ok in (("task_timing()", callable(getattr(cost_model, "task_timing", None))),
+                                     ("clock_hz", hasattr(cost_model, "clock_hz"))) if not ok]
+    if missing:
+        shown = repr(cost_model)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise PtortTypeError(f"compile(cost_model=...) takes a cost model, got {type(cost_model).__name__} {shown} "
+                             f"(it has no {' and no '.join(missing)}).", hint=hint)
 
 
 def _compile(workload: Workload, target: str, options: dict[str, Any]) -> Program:

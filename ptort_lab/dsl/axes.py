@@ -1,19 +1,50 @@
 """Iteration axes: Dense[n]() (static), DenseDyn(n) (sized at run time), Ragged and Sparse (CSR)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Iterator, Sequence
 
-from ..errors import PtortTypeError, PtortValueError
+import numpy as np
+
+from ..errors import PtortTypeError, PtortValueError, SourceLocation, user_location
 from .expr import Expr, evaluate
 
 
+def _describe_bindings(bindings: Any) -> str:
+    try:
+        items = dict(bindings).items()
+    except (TypeError, ValueError):
+        return f"bindings {bindings!r}"
+    return ", ".join(f"{k} = {v}" for k, v in items) or "no loop variables bound"
+
+
+def _expr_text(e: Any) -> str:
+    """``b - 2`` rather than ``(b - 2)``, for messages that put the expression in parentheses themselves."""
+    text = str(e)
+    return text[1:-1] if text.startswith("(") and text.endswith(")") else text
+
+
 def _check_size(size: Any, what: str) -> int:
-    if isinstance(size, bool) or not isinstance(size, int):
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
         raise PtortTypeError(f"{what} size must be an int, got {size!r}.", hint=f"Write {what}[8]() or similar.")
     if size <= 0:
         raise PtortValueError(f"{what} size must be positive, got {size}.",
                               hint="An axis with no iterations builds no tasks; use a size >= 1.")
-    return size
+    return int(size)
+
+
+def _int_list(values: Any, api: str, what: str, example: str) -> list[int]:
+    """``values`` as a list of Python ints; None, a string, a float or a bool entry is refused, not truncated."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise PtortTypeError(f"{api}: {what} must be a list of ints, got {type(values).__name__} {values!r}.",
+                             hint=f"Pass a list of whole numbers, e.g. {example}.")
+    out = list(values)
+    for i, n in enumerate(out):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise PtortTypeError(f"{api}: {what}[{i}] is {type(n).__name__} {n!r}, not an int.",
+                                 hint=f"Every entry must be a whole number, e.g. {example} (convert with int(...) "
+                                      "only when the value is exact).")
+    return [int(n) for n in out]
 
 
 class Axis:
@@ -48,13 +79,36 @@ class Dense(Axis):
 
 
 class DenseDyn(Axis):
-    """An axis sized when the workload is built, ``DenseDyn(n)``, or per iteration, ``DenseDyn(ragged.length(b))``."""
+    """An axis sized when the workload is built, ``DenseDyn(n)``, or per iteration, ``DenseDyn(ragged.length(b))``.
+
+    A size given as a loop expression may come out 0 for some iterations (an empty row of a Ragged): that
+    iteration runs no inner loop. A negative size is an error.
+    """
 
     def __init__(self, size: Any) -> None:
-        self.size = size if isinstance(size, Expr) else _check_size(size, "DenseDyn")
+        self.loc: SourceLocation | None = None
+        if isinstance(size, Expr):
+            self.size = size
+            self.loc = user_location(2)  # named if the size comes out negative when the loop is enumerated
+        else:
+            self.size = _check_size(size, "DenseDyn")
 
     def points(self, bindings: Any) -> Sequence[Any]:
-        return range(int(evaluate(self.size, bindings)))
+        if not isinstance(self.size, Expr):
+            return range(self.size)
+        n = evaluate(self.size, bindings)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise PtortTypeError(f"DenseDyn({_expr_text(self.size)}) size must be an int, got {type(n).__name__} {n!r} "
+                                 f"with {_describe_bindings(bindings)}.",
+                                 hint="Size the axis with an integer expression of loop variables (e.g. n - b) "
+                                      "or ragged.length(b).", where=self.loc, locate=self.loc is None)
+        if n < 0:
+            raise PtortValueError(f"DenseDyn({_expr_text(self.size)}) size is {n} with {_describe_bindings(bindings)}; "
+                                  "a loop cannot run a negative number of times.",
+                                  hint="Keep the size expression >= 0 for every outer iteration (0 runs no inner "
+                                       "iteration), e.g. guard it with cond(...) or shrink the outer axis.",
+                                  where=self.loc, locate=self.loc is None)
+        return range(int(n))
 
     def __repr__(self) -> str:
         return f"DenseDyn({self.size})"
@@ -68,7 +122,8 @@ class Ragged(Axis):
 
     def __init__(self, outer_size: int, lengths: Sequence[int]) -> None:
         self.outer_size = _check_size(outer_size, "Ragged")
-        self.lengths = [int(n) for n in lengths]
+        self.lengths = _int_list(lengths, f"Ragged({outer_size}, lengths)", "lengths",
+                                 "Ragged(2, [3, 1]) (one item count >= 0 per outer row)")
         if len(self.lengths) != outer_size:
             raise PtortValueError(f"Ragged({outer_size}, lengths) needs {outer_size} lengths, got {len(self.lengths)}.",
                                   hint="Pass one length per outer row.")
@@ -77,9 +132,23 @@ class Ragged(Axis):
         self.size = self.total()
 
     def length(self, i: Any) -> Any:
+        """Row ``i``'s length; with a loop variable ``i``, an expression evaluated per iteration."""
         if isinstance(i, Expr):
-            return _RaggedLength(self, i)
-        return self.lengths[i]
+            return _RaggedLength(self, i, user_location(2))
+        return self._row_length(i, None)
+
+    def _row_length(self, i: Any, loc: SourceLocation | None, row: Any = None) -> int:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise PtortTypeError(f"{self!r}.length({i!r}): the row must be an int or a loop variable, got "
+                                 f"{type(i).__name__}.", hint="Pass a row number such as r.length(b).",
+                                 where=loc, locate=loc is None)
+        if not 0 <= i < self.outer_size:
+            label = f"{_expr_text(row)} = {i}" if row is not None else f"{i}"
+            raise PtortValueError(f"{self!r}.length({label}): row {i} is out of range; it has {self.outer_size} rows "
+                                  f"(0..{self.outer_size - 1}).",
+                                  hint=f"Index rows with the outer loop over Dense[{self.outer_size}]() (or fewer).",
+                                  where=loc, locate=loc is None)
+        return self.lengths[int(i)]
 
     def total(self) -> int:
         return sum(self.lengths)
@@ -96,13 +165,13 @@ class Ragged(Axis):
 
 
 class _RaggedLength(Expr):
-    __slots__ = ("ragged", "row")
+    __slots__ = ("ragged", "row", "loc")
 
-    def __init__(self, ragged: Ragged, row: Expr) -> None:
-        self.ragged, self.row = ragged, row
+    def __init__(self, ragged: Ragged, row: Expr, loc: SourceLocation | None = None) -> None:
+        self.ragged, self.row, self.loc = ragged, row, loc
 
     def evaluate(self, bindings: Any) -> int:
-        return self.ragged.lengths[int(evaluate(self.row, bindings))]
+        return self.ragged._row_length(evaluate(self.row, bindings), self.loc, self.row)
 
     def __repr__(self) -> str:
         return f"len[{self.row}]"
@@ -113,8 +182,8 @@ class Sparse:
 
     def __init__(self, outer_size: int, indptr: Sequence[int], indices: Sequence[int]) -> None:
         self.outer_size = _check_size(outer_size, "Sparse")
-        self.indptr = [int(v) for v in indptr]
-        self.indices = [int(v) for v in indices]
+        self.indptr = _int_list(indptr, f"Sparse({outer_size}, indptr, indices)", "indptr", "[0, 2, 3]")
+        self.indices = _int_list(indices, f"Sparse({outer_size}, indptr, indices)", "indices", "[4, 7, 1]")
         if len(self.indptr) != outer_size + 1:
             raise PtortValueError(f"Sparse indptr needs outer_size + 1 = {outer_size + 1} entries, "
                                   f"got {len(self.indptr)}.", hint="indptr[r]..indptr[r+1] delimits row r.")

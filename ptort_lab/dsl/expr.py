@@ -38,11 +38,21 @@ class Expr:
     def __ge__(self, o: Any) -> Expr: return self._bin(">=", o)
 
     def eq(self, other: Any) -> Expr:
-        """Symbolic equality (``==`` keeps Python identity so loop variables stay usable as dict keys)."""
+        """Symbolic equality, the same as ``self == other``."""
         return self._bin("==", other)
 
     def ne(self, other: Any) -> Expr:
         return self._bin("!=", other)
+
+    # ``t == 3`` is symbolic too, so ``P.when(t == 3)`` works; its truth value is identity, so loop variables stay
+    # usable as dict keys and in ``in`` tests.
+    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+        return _IdentityTruth("==", self, o) if isinstance(o, (Expr, int)) else NotImplemented
+
+    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+        return _IdentityTruth("!=", self, o) if isinstance(o, (Expr, int)) else NotImplemented
+
+    __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
         from ..errors import DSLUsageError
@@ -98,3 +108,13 @@ def evaluate(value: Any, bindings: Mapping[str, int]) -> Any:
 
 def is_symbolic(value: Any) -> bool:
     return isinstance(value, Expr)
+
+
+class _IdentityTruth(BinaryExpr):
+    """``a == b`` / ``a != b`` on expressions: symbolic when used as a condition, identity when Python asks."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        same = self.lhs is self.rhs
+        return same if self.op == "==" else not same

@@ -8,7 +8,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import DSLUsageError, PtortError, PtortTypeError, PtortValueError, SourceLocation, user_location
+from ..errors import (
+    DSLUsageError,
+    PtortTypeError,
+    PtortValueError,
+    SourceLocation,
+    UserCodeError,
+    raise_user_error,
+    user_location,
+)
 from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
 from .types import Direction, DType, ParamAnnotation, ScalarType, TileType
 
@@ -121,8 +129,12 @@ class Kernel:
 
     def __init__(self, fn: Callable[..., Any], *, cycles: int | None = None, name: str | None = None,
                  scope: dict[str, Any] | None = None, **options: Any) -> None:
+        if not callable(fn):
+            raise PtortTypeError(f"@kernel decorates a function, got {type(fn).__name__} {fn!r}.",
+                                 hint="Write @kernel above a def whose parameters are annotated In[Tile[...]] / "
+                                      "Out[Tile[...]].")
         self.fn = fn
-        self.name = name or fn.__name__
+        self.name = name or getattr(fn, "__name__", "kernel")
         _check_kernel_options(self.name, options)
         self.options = options
         self.cycles = cycles
@@ -149,9 +161,7 @@ class Kernel:
             # defined later in the module is traced again on first use instead.
             try:
                 self.trace()
-            except PtortError:
-                raise
-            except Exception:  # noqa: BLE001 - deferred: the same error recurs, located, on first use
+            except UserCodeError:  # deferred: the same error recurs, located, on first use
                 self._cache.clear()
 
     @property
@@ -203,6 +213,9 @@ class Kernel:
         token = _current.set(builder)
         try:
             self.fn(**args)
+        except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
+            raise_user_error(e, f"the body of kernel '{self.name}' (traced with {dict(key) or 'no Constexpr'})"
+                             if key else f"the body of kernel '{self.name}'")
         finally:
             _current.reset(token)
         ir = KernelIR(self.name, tuple(builder.params.values()), tuple(builder.ops), key)

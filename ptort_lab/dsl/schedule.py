@@ -69,20 +69,32 @@ class TimingPolicy:
     kind: str = "immediate"
     value: float = 0
 
+    def __post_init__(self) -> None:
+        if self.kind in ("batched", "interleaved"):
+            _check_count(self.value, f"TimingPolicy.{self.kind}(n)", least=1)
+        elif self.kind == "rate_limit":
+            v = self.value
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+                raise PtortValueError(f"TimingPolicy.rate_limit(tasks_per_ms) needs a number > 0, got {v!r}.",
+                                      hint="TimingPolicy.rate_limit(100) issues at most 100 tasks per millisecond.")
+        elif self.kind != "immediate":
+            raise PtortValueError(f"unknown TimingPolicy kind {self.kind!r}.",
+                                  hint="Use TimingPolicy.immediate, .batched(n), .interleaved(s) or .rate_limit(r).")
+
+    def __call__(self) -> TimingPolicy:
+        """``TimingPolicy.immediate()`` works like ``TimingPolicy.immediate`` (the reference has the attribute)."""
+        return self
+
     @staticmethod
     def batched(n: int) -> TimingPolicy:
-        return TimingPolicy("batched", _check_count(n, "TimingPolicy.batched(n)", least=1))
+        return TimingPolicy("batched", n)
 
     @staticmethod
     def interleaved(streams: int) -> TimingPolicy:
-        return TimingPolicy("interleaved", _check_count(streams, "TimingPolicy.interleaved(n)", least=1))
+        return TimingPolicy("interleaved", streams)
 
     @staticmethod
     def rate_limit(tasks_per_ms: float) -> TimingPolicy:
-        if isinstance(tasks_per_ms, bool) or not isinstance(tasks_per_ms, (int, float)) \
-                or not 0 < tasks_per_ms < float("inf"):
-            raise PtortValueError(f"TimingPolicy.rate_limit(tasks_per_ms) needs a number > 0, got {tasks_per_ms!r}.",
-                                  hint="TimingPolicy.rate_limit(100) issues at most 100 tasks per millisecond.")
         return TimingPolicy("rate_limit", tasks_per_ms)
 
 

@@ -16,7 +16,9 @@ import itertools
 from collections import deque
 from typing import Any, Callable, Generator, Iterator
 
-from ..errors import DeadlockError, DSLUsageError, PtortTypeError
+import numpy as np
+
+from ..errors import DeadlockError, DSLUsageError, PtortTypeError, PtortValueError, raise_user_error
 from .expr import Expr, LoopVar, evaluate
 from .types import TensorView
 from .workload import Task, Workload, resolve_select_source
@@ -140,8 +142,13 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
             yield from steps(child, bindings)
     elif kind == "cond":
         pred = f["pred"]
-        value = _call_predicate(pred, bindings) if callable(pred) and not hasattr(pred, "evaluate") \
+        value = _call_predicate(pred, bindings, node) if callable(pred) and not hasattr(pred, "evaluate") \
             else evaluate(pred, bindings)
+        if not isinstance(value, (bool, int, np.bool_, np.integer)):
+            raise PtortTypeError(f"a condition evaluated to {type(value).__name__} {value!r} for "
+                                 f"{dict(bindings) or 'no loop variables'}; it must be a bool.",
+                                 hint="Return one True/False per task, e.g. lambda t: t.get('b') < 4, or use "
+                                      "P.when(b < 4).", where=node.loc, locate=node.loc is None)
         yield from steps(f["then"] if value else f["otherwise"], bindings)
     elif kind == "send":
         ch, value, token = f["channel"], f["value"], f["token"]
@@ -196,6 +203,24 @@ def pipeline_of(w: Workload) -> Workload | None:
     return None
 
 
+# Listing a task costs about 1 KB and a few microseconds, running one in a pipeline about 1.5 us: past these a
+# run takes minutes and gigabytes and looks like a hang (the engine bench goes to 3 million pipeline tasks).
+MAX_TASKS = 2_000_000
+MAX_PIPELINE_TASKS = 20_000_000
+
+
+def check_task_count(n: int, w: Workload, task: Task, limit: int | None = None) -> None:
+    """Refuse a run past ``limit`` (default MAX_TASKS) tasks: it would take minutes and gigabytes, and look like a
+    hang."""
+    limit = MAX_TASKS if limit is None else limit
+    if n > limit:
+        raise PtortValueError(
+            f"workload '{w.name or w.kind}' has more than {limit:,} tasks; the simulator keeps every task of a "
+            "run in memory, so it would run for minutes and exhaust memory.",
+            hint="Use larger tiles or fewer of them (the timing of a long run is periodic: a few thousand tiles "
+                 "show it), or shorten the loop.", where=task.loc, locate=False)
+
+
 def enumerate_tasks(w: Workload) -> list[Task]:
     """Tasks in program order (process by process for pipelines), with ids 0..n-1."""
     pipe = pipeline_of(w)
@@ -204,6 +229,7 @@ def enumerate_tasks(w: Workload) -> list[Task]:
         for cmd in steps(w, {}):
             if cmd[0] == TASK:
                 tasks.append(cmd[1])
+                check_task_count(len(tasks), w, cmd[1])
             elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL):
                 raise DSLUsageError(
                     "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
@@ -253,9 +279,11 @@ def run_dataflow(pipe: Workload) -> list[Task]:
                 if op == TASK or op == TASK_PULL:
                     cmd[1].process = p.name
                     tasks.append(cmd[1])
+                    check_task_count(len(tasks), pipe, cmd[1])
                 elif op == SEND or op == SEND_PULL:
                     cmd[2].process = p.name
                     tasks.append(cmd[2])
+                    check_task_count(len(tasks), pipe, cmd[2])
                     queues.setdefault(id(cmd[1]), deque()).append(cmd[3])
                 elif op == PUSH:
                     queues.setdefault(id(cmd[1]), deque()).append(cmd[2])
@@ -295,11 +323,19 @@ def run_dataflow(pipe: Workload) -> list[Task]:
     return tasks
 
 
-def _call_predicate(pred: Any, bindings: dict[str, Any]) -> Any:
+def _call_predicate(pred: Any, bindings: dict[str, Any], node: Workload) -> Any:
     """A callable condition takes the task bindings (``lambda t: t.get("b") < 4``) or nothing (``lambda: flag``,
     the reference's 96b0376 form)."""
     try:
-        takes_none = not inspect.signature(pred).parameters
+        params = [p for p in inspect.signature(pred).parameters.values()
+                  if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):  # builtins without a signature: give them the bindings
-        takes_none = False
-    return pred() if takes_none else pred(Task("", [], {}, 0, dict(bindings)))
+        params = [None]
+    if len(params) > 1:
+        raise PtortTypeError(f"a condition function takes {len(params)} arguments; it gets one (the task, with "
+                             "t.get('b') for its loop variables) or none.",
+                             hint="Write lambda t: t.get('b') < 4.", where=node.loc, locate=node.loc is None)
+    try:
+        return pred() if not params else pred(Task("condition", [], {}, 0, dict(bindings), loc=node.loc))
+    except Exception as e:  # noqa: BLE001 - the user's predicate
+        raise_user_error(e, f"a condition function (at {node.loc or 'its cond'}, for {dict(bindings)})")

@@ -1,19 +1,63 @@
 """tl.* tile primitives: check operands at trace time, then record an op in the current kernel."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ..errors import PtortTypeError
+import numpy as np
+
+from ..errors import PtortError, PtortTypeError, PtortValueError
 from .ir import Literal, OpKind, Value
 from .kernel import KernelBuilder, current_builder
 from .types import Direction, DType, TileType
 
 _F32_ACC = {DType.F16: DType.F32, DType.BF16: DType.F32}
+# The cube unit accumulates 8-bit integer products in 32-bit integers (Ascend's s8 x s8 -> s32 Mmad), as it
+# accumulates half-precision products in F32: an I8 result would wrap after a handful of products.
+_MATMUL_ACC = {**_F32_ACC, DType.I8: DType.I32, DType.U8: DType.I32}
 
 
-def _fail(op: str, message: str, hint: str, builder: KernelBuilder | None = None) -> PtortTypeError:
+def _fail(op: str, message: str, hint: str, builder: KernelBuilder | None = None,
+          error: type[PtortError] = PtortTypeError) -> PtortError:
+    """The error for a bad tl.<op> call: PtortTypeError by default, ``error=PtortValueError`` for a bad value."""
     context = f"kernel '{builder.kernel_name}'" if builder is not None else ""
-    return PtortTypeError(f"tl.{op}: {message}", hint=hint, context=context)
+    return error(f"tl.{op}: {message}", hint=hint, context=context)
+
+
+def _literal(op: str, b: KernelBuilder, x: Any, dtype: DType, what: str = "operand") -> float | int:
+    """The Python number ``x`` as a value of ``dtype``, refused when it has none: integer dtypes take only whole,
+    finite numbers inside the dtype's range (numpy would otherwise truncate 0.5 to 0, or fail on nan at run time)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        if what == "operand":
+            raise _fail(op, f"operand must be a tile or a Python number, got {type(x).__name__} {x!r}.",
+                        "Pass tiles, scalars from tl.constant(), or plain numbers such as 0.0.", b)
+        raise _fail(op, f"{what} must be a real number (int or float), got {type(x).__name__} {x!r}.",
+                    f"Write a number, e.g. tl.{op}(8, 8, 0.0, DType.F32)." if op == "full" else
+                    f"Write a number, e.g. tl.{op}(2.0, DType.F32).", b)
+    if dtype.is_float:
+        try:
+            return float(x)
+        except OverflowError:
+            raise _fail(op, f"{what} {x!r} is too large for any floating-point dtype ({dtype}).",
+                        "Use a value within the float range, or float('inf') if infinity is meant.", b,
+                        PtortValueError) from None
+    if isinstance(x, (float, np.floating)):
+        if not math.isfinite(x):
+            raise _fail(op, f"{what} {x!r} has no {dtype} value: {dtype} is an integer dtype, with no nan or inf.",
+                        f"Cast the tile to F32 first (tl.cast(x, DType.F32)) to compute with {x!r}.", b,
+                        PtortValueError)
+        if x != math.floor(x):
+            raise _fail(op, f"{what} {x!r} is not a whole number, so it has no {dtype} value ({dtype} is an "
+                            "integer dtype; it would be truncated).",
+                        f"Cast the tile to F32 first (tl.cast(x, DType.F32)), or pass a whole number such as "
+                        f"{math.floor(x)}.", b, PtortValueError)
+    v = int(x)
+    info = np.iinfo(dtype.np_dtype)
+    if not info.min <= v <= info.max:
+        raise _fail(op, f"{what} {x!r} is outside the range of {dtype} ({info.min}..{info.max}).",
+                    "Cast the tile to a wider dtype first (e.g. tl.cast(x, DType.I32) or DType.F32).", b,
+                    PtortValueError)
+    return v
 
 
 def _describe(x: Any) -> str:
@@ -43,11 +87,8 @@ def _operand(op: str, b: KernelBuilder, x: Any, like: DType) -> Value | Literal:
                         "Declare it InOut[...] if the kernel must read it.", b)
         return x
     if isinstance(x, Literal):
-        return Literal(x.value, like)
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise _fail(op, f"operand must be a tile or a Python number, got {type(x).__name__} {x!r}.",
-                    "Pass tiles, scalars from tl.constant(), or plain numbers.", b)
-    return Literal(float(x) if like.is_float else int(x), like)
+        return Literal(_literal(op, b, x.value, like, "constant"), like)
+    return Literal(_literal(op, b, x, like), like)
 
 
 def _broadcast_shape(op: str, b: KernelBuilder, a: Value, c: Value) -> tuple[int, int]:
@@ -388,7 +429,7 @@ def colmax(x: Any) -> Value:
 
 
 def matmul(a: Any, b: Any, acc: Any = None) -> Value:
-    """``a @ b`` on the cube unit: [M, K] @ [K, N] -> [M, N]; F16/BF16 inputs accumulate in F32.
+    """``a @ b`` on the cube unit: [M, K] @ [K, N] -> [M, N]; F16/BF16 inputs accumulate in F32, I8/U8 in I32.
 
     With ``acc`` ([M, N], the result dtype) it returns ``acc + a @ b``.
     """
@@ -401,13 +442,15 @@ def matmul(a: Any, b: Any, acc: Any = None) -> Value:
     if x.dtype != y.dtype:
         raise _fail("matmul", f"operands have different dtypes: {_describe(x)} and {_describe(y)}.",
                     f"Cast both to the same dtype, e.g. tl.cast(b, DType.{x.dtype}).", bld)
-    out = TileType(x.shape[0], y.shape[1], _F32_ACC.get(x.dtype, x.dtype))
+    out = TileType(x.shape[0], y.shape[1], _MATMUL_ACC.get(x.dtype, x.dtype))
     operands: tuple[Value, ...] = (x, y)
     if acc is not None:
         z = _tile("matmul", bld, acc, "accumulator")
         if z.shape != out.shape or z.dtype != out.dtype:
-            raise _fail("matmul", f"matmul acc dtype/shape mismatch: acc={z.type} out={out}.",
-                        f"The accumulator must be {out}.", bld)
+            raise _fail("matmul", f"the accumulator must have the result's shape and dtype, got acc={z.type} "
+                                  f"out={out} ({x.dtype} inputs give a {out.dtype} result).",
+                        f"Pass an accumulator of {out}, e.g. tl.full({out.rows}, {out.cols}, 0, DType.{out.dtype}) "
+                        f"or a loaded InOut[Tile[{out.rows}, {out.cols}, DType.{out.dtype}]].", bld)
         operands = (x, y, z)
     return bld.emit(OpKind.MATMUL, out, operands)  # type: ignore[return-value]
 
@@ -480,15 +523,27 @@ select = where
 def full(rows: int, cols: int, value: float, dtype: DType = DType.F32) -> Value:
     """A new [rows, cols] tile filled with ``value``."""
     b = current_builder("full")
+    for name, n in (("rows", rows), ("cols", cols)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise _fail("full", f"{name} must be an int, got {type(n).__name__} {n!r}.",
+                        "Tile sizes are static ints: write tl.full(8, 8, 0.0, DType.F32) (value third).", b)
+        if n < 1:
+            raise _fail("full", f"{name} must be >= 1, got {n}: a tile has at least one row and one column.",
+                        "Write tl.full(8, 8, 0.0, DType.F32) with the tile's [rows, cols].", b, PtortValueError)
     if not isinstance(dtype, DType):
         raise _fail("full", f"dtype must be a DType, got {dtype!r}.", "Write tl.full(8, 8, 0.0, DType.F32).", b)
-    return b.emit(OpKind.FULL, TileType(rows, cols, dtype), (Literal(value, dtype),))  # type: ignore
+    if isinstance(value, Literal):
+        value = value.value
+    v = _literal("full", b, value, dtype, "value")
+    return b.emit(OpKind.FULL, TileType(int(rows), int(cols), dtype), (Literal(v, dtype),))  # type: ignore
 
 
 def constant(value: float, dtype: DType = DType.F32) -> Literal:
     """A scalar constant usable wherever a Python number is accepted."""
-    current_builder("constant")
-    return Literal(value, dtype)
+    b = current_builder("constant")
+    if not isinstance(dtype, DType):
+        raise _fail("constant", f"dtype must be a DType, got {dtype!r}.", "Write tl.constant(2.0, DType.F32).", b)
+    return Literal(_literal("constant", b, value, dtype, "value"), dtype)
 
 
 __all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "maximum", "minimum", "adds", "subs",

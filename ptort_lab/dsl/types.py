@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import PtortTypeError, PtortValueError
+from ..errors import PtortTypeError, PtortValueError, user_location
 from .expr import Expr, evaluate, is_symbolic
 
 
@@ -200,6 +200,40 @@ def _check_index(index: Any, size: int, what: str) -> None:
                               hint=f"Use an index in 0..{size - 1}.")
 
 
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    """``shape`` as a tuple of Python ints >= 1; a bare int, a float, a bool or a string is refused, not truncated."""
+    if isinstance(shape, np.ndarray) and shape.ndim == 1:
+        shape = shape.tolist()
+    if not isinstance(shape, (tuple, list)):
+        bare_int = isinstance(shape, (int, np.integer)) and not isinstance(shape, bool)
+        example = f"({shape},)" if bare_int else "(4, 64, 64)"
+        raise PtortTypeError(f"Tensor shape must be a tuple of ints, got {type(shape).__name__} {shape!r}.",
+                             hint=f"Write shape={example}: one int per dimension, leading (tile-index) dimension "
+                                  "first.")
+    for k, s in enumerate(shape):
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise PtortTypeError(f"Tensor shape={tuple(shape)!r}: dimension {k} is {type(s).__name__} {s!r}, "
+                                 "not an int.",
+                                 hint="Every dimension must be a whole number >= 1 (e.g. shape=(8, 64, 64)); "
+                                      "convert computed sizes with int(...) only when they are exact.")
+    out = tuple(int(s) for s in shape)
+    if any(s <= 0 for s in out):
+        raise PtortValueError(f"Tensor shape must be positive, got {out}.", hint="Every dimension needs >= 1.")
+    return out
+
+
+# The modelled Ascend 910B carries 64 GB of HBM (910B1-B3; the 910B4 has 32 GB), so no tensor of a program for it
+# can be bigger: a larger one is a shape mistake, and numpy would try (and fail) to allocate it on the host.
+_HBM_BYTES = 64 * 2**30
+
+
+def _format_bytes(n: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
 class Tensor:
     """A global-memory tensor: ``Tensor(data=array, shape=(n, r, c), dtype=DType.F32)``.
 
@@ -216,9 +250,7 @@ class Tensor:
             if data is None:
                 raise PtortTypeError("Tensor needs a shape or data.", hint="Pass shape=(n, rows, cols).")
             shape = tuple(data.shape)
-        shape = tuple(int(s) for s in shape)
-        if any(s <= 0 for s in shape):
-            raise PtortValueError(f"Tensor shape must be positive, got {shape}.", hint="Every dimension needs >= 1.")
+        shape = _check_shape(shape)
         if dtype is None:
             dtype = DType.from_numpy(data.dtype) if data is not None else DType.F32
         if not isinstance(dtype, DType):
@@ -238,6 +270,7 @@ class Tensor:
         self.location = location
         self.layout = layout
         self.name = name
+        self.loc = user_location(2)  # where the user built it: named if allocating its values fails
 
     def __getitem__(self, index: Any) -> TensorView:
         return TensorView(self, ())[index]
@@ -254,6 +287,22 @@ class Tensor:
 
     def slice(self, start: int, stop: int) -> Tensor:
         """A new Tensor over rows ``start:stop`` of the leading dimension (shares data)."""
+        if not self.shape:
+            raise PtortTypeError(f"{self!r}.slice({start!r}, {stop!r}): a 0-d tensor has no rows to slice.",
+                                 hint="Slice a tensor with a leading dimension, e.g. shape=(n, rows, cols).")
+        n = self.shape[0]
+        for what, v in (("start", start), ("stop", stop)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise PtortTypeError(f"{self!r}.slice({start!r}, {stop!r}): {what} must be an int, got "
+                                     f"{type(v).__name__} {v!r}.",
+                                     hint=f"Pass row numbers such as .slice(0, {n}).")
+        start, stop = int(start), int(stop)
+        if not 0 <= start < stop <= n:
+            raise PtortValueError(
+                f"{self!r}.slice({start}, {stop}) is out of range: its leading dimension has {n} rows (0..{n - 1}), "
+                f"and a slice needs 0 <= start < stop <= {n}.",
+                hint=f"Keep 0 <= start < stop <= {n} (.slice(0, {n}) takes every row), or make the tensor's "
+                     "leading dimension bigger.")
         data = self.data[start:stop] if self.data is not None else None
         return Tensor(data, (stop - start,) + self.shape[1:], self.dtype, self.location, self.layout, self.name)
 
@@ -263,7 +312,19 @@ class Tensor:
     def allocate(self) -> np.ndarray:
         """The backing array, allocating zeros on first use when ``data`` was None."""
         if self.data is None:
-            self.data = np.zeros(self.shape, dtype=self.dtype.np_dtype)
+            nbytes = self.nbytes()
+            what = (f"Tensor {self.name + ' ' if self.name else ''}{self.dtype.value}{list(self.shape)} needs "
+                    f"{nbytes:,} bytes ({_format_bytes(nbytes)}) to hold its values")
+            hint = ("Use a smaller shape, or run timing-only with compute_values=False "
+                    "(e.g. w.compile(compute_values=False)), which never allocates tensor data.")
+            if nbytes > _HBM_BYTES:
+                raise PtortValueError(f"{what}, more than the modelled 910B's {_format_bytes(_HBM_BYTES)} of HBM.",
+                                      hint=hint, where=self.loc, locate=self.loc is None)
+            try:
+                self.data = np.zeros(self.shape, dtype=self.dtype.np_dtype)
+            except MemoryError:
+                raise PtortValueError(f"{what}, and this host could not allocate them.", hint=hint, where=self.loc,
+                                      locate=self.loc is None) from None
         return self.data
 
     def __repr__(self) -> str:

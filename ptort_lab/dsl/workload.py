@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation, user_location
+import numpy as np
+
+from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation, raise_user_error, user_location
 from .axes import Axis, Ragged, Sparse, SparseRow
 from .expr import Expr, LoopVar, evaluate
 from .kernel import Kernel
@@ -173,7 +175,10 @@ class Task:
         c = self.cycles
         if c is None or isinstance(c, int):
             return c
-        value = c(self)
+        try:
+            value = c(self)
+        except Exception as e:  # noqa: BLE001 - the user's cost function
+            raise_user_error(e, f"the cycles= function of task {self.id} ({self.kernel})")
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise PtortValueError(f"the cycles= function of task {self.id} ({self.kernel}) returned {value!r}; it "
                                   "must return an int >= 0.", hint="Return a whole number of cycles.",
@@ -297,7 +302,10 @@ def call_body(fn: Callable[..., Any], *args: Any, api: str) -> Workload:
                              hint=f"Pass a lambda, e.g. {api}(..., lambda t: task(k, [t], {{...}})).")
     _check_arity(fn, len(args), api)
     with _building(getattr(fn, "__name__", api)) as st:
-        result = fn(*args)
+        try:
+            result = fn(*args)
+        except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
+            raise_user_error(e, f"the {api} body {getattr(fn, '__name__', '')}".rstrip())
         nodes = list(st.frames[-1])
     for item in (result if isinstance(result, (list, tuple)) else [result]):
         if item is None:
@@ -515,6 +523,7 @@ class _PNamespace:
 
     @contextmanager
     def when(self, pred: Any) -> Iterator[None]:
+        _check_predicate(pred, "P.when")
         st = _require_builder("P.when()")
         loc = user_location(3)
         st.frames.append([])
@@ -568,9 +577,19 @@ def select(source: Any, body: Callable[..., Any]) -> Workload:
     return _loop("select", source, body, "select")
 
 
+def _check_predicate(pred: Any, api: str) -> None:
+    if isinstance(pred, (bool, int, Expr)) or callable(pred):
+        return
+    raise PtortTypeError(f"{api}(pred) needs a bool, a loop expression or a function of the task, got "
+                         f"{type(pred).__name__} {pred!r}.",
+                         hint=f"Write {api}(b < 4), {api}(b.eq(0)) or {api}(lambda t: t.get('b') % 2 == 0)"
+                              + ("; a string is not evaluated." if isinstance(pred, str) else "."))
+
+
 def cond(pred: Any, then: Any, otherwise: Any = None) -> Workload:
     """``then`` if ``pred`` holds, else ``otherwise``: pred is a bool, a loop expression (``t < 4``) or a callable
     taking the task bindings."""
+    _check_predicate(pred, "cond")
     loc = user_location(2)
     then_w = then if isinstance(then, Workload) else Workload("empty")
     else_w = otherwise if isinstance(otherwise, Workload) else Workload("empty")
@@ -631,7 +650,10 @@ class WorkloadFunction:
             st = _state.get()
             assert st is not None
             st.frames.append([])
-            result = self.fn(*args, **kwargs)
+            try:
+                result = self.fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
+                raise_user_error(e, f"the body of @workload '{self.name}'")
             nodes = st.frames.pop()
             if isinstance(result, Workload) and not any(result is n for n in nodes):
                 nodes.append(result)
@@ -677,9 +699,14 @@ def resolve_select_source(source: Any, bindings: dict[str, Any]) -> Sequence[int
         return source.resolve(bindings)
     if isinstance(source, Sparse):
         return list(source)
-    if isinstance(source, Axis):
-        return list(source.points(bindings))
-    return [int(evaluate(v, bindings)) for v in source]
+    out = []
+    for v in source:
+        value = evaluate(v, bindings)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise PtortTypeError(f"select/P.sel over a list needs int indices, got {value!r} in {list(source)!r}.",
+                                 hint="Select over a list of ints, an axis (Dense[n]()) or a Sparse row.")
+        out.append(int(value))
+    return out
 
 
 __all__ = ["Workload", "Task", "workload", "WorkloadFunction", "P", "task", "parallel_for", "for_each", "select",

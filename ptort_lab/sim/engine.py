@@ -58,14 +58,17 @@ class Proc:
 class Fifo:
     """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
 
-    __slots__ = ("name", "depth", "free", "tokens", "producers_left", "consumers", "producers", "deltas",
+    __slots__ = ("name", "depth", "fresh", "free", "tokens", "producers_left", "consumers", "producers", "deltas",
                  "starved", "backpressure", "send_wait", "consume_wait", "latency")
 
     def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
         self.name = name
         self.latency = latency_cycles
         self.depth = depth
-        self.free: deque[int] = deque([0] * depth)
+        # Slots never used yet are only counted (free since t=0, so the earliest to take): a depth of 10**9 costs
+        # nothing. Freed slots queue with the time they became free.
+        self.fresh = depth
+        self.free: deque[int] = deque()
         self.tokens: deque[tuple[Any, int]] = deque()
         self.producers_left = producers
         self.consumers: deque[Proc] = deque()
@@ -80,7 +83,7 @@ class Fifo:
     @property
     def in_use(self) -> int:
         """Slots taken and not yet freed (every slot is either free or in use)."""
-        return self.depth - len(self.free)
+        return self.depth - self.fresh - len(self.free)
 
 
 class Wakeup:
@@ -189,6 +192,9 @@ class Engine:
                     f = fifos[cmd[1]]
                     if p.granted:
                         p.granted = False
+                    elif f.fresh:
+                        f.fresh -= 1
+                        f.deltas.append(p.t)
                     elif f.free:
                         ts = f.free.popleft()
                         if ts > p.t:

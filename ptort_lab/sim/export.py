@@ -42,6 +42,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..errors import PtortTypeError, PtortValueError
 from .trace import Sample, Span, Stall, Trace
 
 FORMAT = "ptort-chrome-trace"
@@ -60,7 +61,8 @@ def _encode(v: Any) -> Any:
         return int(v)
     if isinstance(v, float):
         if not math.isfinite(v):
-            raise ValueError(f"cannot export a non-finite span index {v!r}")
+            raise PtortValueError(f"Cannot export a span with the non-finite index {v!r}.",
+                                  hint="Give spans finite indices (ints, strings or tuples of them).")
         return v
     if isinstance(v, tuple):
         return {"tuple": [_encode(x) for x in v]}
@@ -70,7 +72,8 @@ def _encode(v: Any) -> Any:
         return {"dict": [[_encode(k), _encode(x)] for k, x in v.items()]}
     if hasattr(v, "item") and callable(v.item):  # numpy scalars
         return _encode(v.item())
-    raise TypeError(f"cannot export span index {v!r} of type {type(v).__name__}: use ints, strings or tuples of them")
+    raise PtortTypeError(f"Cannot export the span index {v!r} of type {type(v).__name__}.",
+                         hint="Use ints, strings or tuples of them as span indices.")
 
 
 def _decode(v: Any) -> Any:
@@ -85,12 +88,17 @@ def _decode(v: Any) -> Any:
     return v
 
 
+def _is_clock(hz: Any) -> bool:
+    return isinstance(hz, (int, float)) and not isinstance(hz, bool) and math.isfinite(hz) and hz > 0
+
+
 class _Clock:
     """Cycles -> integer ns, ``round(cycles * 1e9 / clock_hz)`` with halves rounded up, in exact integer math."""
 
     def __init__(self, clock_hz: float) -> None:
-        if not (isinstance(clock_hz, (int, float)) and math.isfinite(clock_hz) and clock_hz > 0):
-            raise ValueError(f"trace.clock_hz must be a positive number, got {clock_hz!r}")
+        if not _is_clock(clock_hz):
+            raise PtortValueError(f"Cannot export a trace whose clock_hz is {clock_hz!r}: it must be a number > 0.",
+                                  hint="Set trace.clock_hz to the core clock in Hz, e.g. 1.8e9.")
         ratio = Fraction(10**9) / Fraction(clock_hz)  # ns per cycle, exactly (a float clock is a dyadic rational)
         self._num2, self._den, self._den2 = 2 * ratio.numerator, ratio.denominator, 2 * ratio.denominator
 
@@ -277,27 +285,103 @@ def to_chrome_json(trace: Trace) -> str:
             + ',\n"traceEvents":[\n' + body + ("\n" if body else "") + "]}\n")
 
 
+def _path(path: Any, needs: str, hint: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise PtortTypeError(f"{needs}, got {_short(path)} of type {type(path).__name__}.", hint=hint)
+    return Path(path)
+
+
 def save(trace: Trace, path: str | os.PathLike[str]) -> Path:
     """Write ``to_chrome_json(trace)`` to ``path`` (gzip-compressed, reproducibly, when it ends in ``.gz``)."""
-    p = Path(path)
+    p = _path(path, "Trace.save(path) needs a file path (str or pathlib.Path)",
+              "Write trace.save('run.json') ('run.json.gz' to compress).")
     data = to_chrome_json(trace).encode("ascii")
     if p.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
-    p.write_bytes(data)
+    try:
+        p.write_bytes(data)
+    except FileNotFoundError as e:
+        raise PtortValueError(f"Trace.save: cannot write '{p}': the folder '{p.parent}' does not exist.",
+                              hint=f"Create it first (Path('{p.parent}').mkdir(parents=True)) or save into an "
+                                   "existing folder.") from e
+    except IsADirectoryError as e:
+        raise PtortValueError(f"Trace.save: cannot write '{p}': it is a folder, not a file.",
+                              hint=f"Give a file name inside it, e.g. trace.save('{p / 'run.json'}').") from e
+    except OSError as e:  # permissions, a file used as a folder, a full disk...
+        raise PtortValueError(f"Trace.save: cannot write '{p}': {e.strerror or e}.",
+                              hint="Check the path and that you may write there.") from e
     return p
 
 
 # -- load ---------------------------------------------------------------------------------------------------------
-def _read(text_or_path: str | bytes | os.PathLike[str]) -> Any:
+_ONLY_OURS = ("Only files written by Trace.save(path) or to_chrome_json() load back (a Chrome trace from elsewhere "
+              "needs a traceEvents list).")
+_DAMAGED = "The trace was edited or cut short after it was written: save it again with trace.save(path)."
+
+
+def _short(v: Any, n: int = 60) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[:n - 3] + "..."
+
+
+def _read(text_or_path: Any) -> tuple[Any, str]:
+    """The parsed JSON and a name for where it came from (for error messages)."""
+    raw: str | bytes
     if isinstance(text_or_path, (bytes, bytearray)):
-        raw = bytes(text_or_path)
+        raw, src = bytes(text_or_path), "the given trace bytes"
     elif isinstance(text_or_path, str) and text_or_path.lstrip()[:1] in ("{", "["):
-        return json.loads(text_or_path)
+        raw, src = text_or_path, "the given trace JSON text"
     else:
-        raw = Path(text_or_path).read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return json.loads(raw.decode("utf-8"))
+        p = _path(text_or_path, "Trace.load(path) needs a file path (str or pathlib.Path), JSON text or bytes",
+                  "Write Trace.load('run.json') with the path that trace.save(...) returned.")
+        src = f"trace file '{p}'"
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError as e:
+            raise PtortValueError(f"Cannot load {src}: it does not exist.",
+                                  hint=f"Check the path (relative paths start at {os.getcwd()}); use the path "
+                                       "that trace.save(...) returned.") from e
+        except IsADirectoryError as e:
+            raise PtortValueError(f"Cannot load {src}: it is a folder, not a file.",
+                                  hint="Name the .json or .json.gz file in it that trace.save(...) wrote.") from e
+        except OSError as e:
+            raise PtortValueError(f"Cannot load {src}: {e.strerror or e}.",
+                                  hint="Check the path and that you may read the file.") from e
+    try:
+        if isinstance(raw, bytes):
+            raw = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8")
+        return json.loads(raw), src
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; a cut-off .gz raises EOFError
+        raise PtortValueError(f"Cannot load {src}: it is a damaged gzip file ({e}).", hint=_DAMAGED) from e
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError (binary data) are ValueErrors
+        raise PtortValueError(f"Cannot load {src}: it is not JSON text ({e}).", hint=_ONLY_OURS) from e
+
+
+def _identify(doc: Any, src: str) -> dict[str, Any] | None:
+    """The ``otherData.ptort`` block of a ptort_lab trace, None for a Chrome trace from elsewhere; refuse the rest."""
+    other = doc.get("otherData") if isinstance(doc, dict) else None
+    if isinstance(other, dict) and "ptort" in other:
+        meta = other["ptort"]
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        if fmt != FORMAT:
+            raise PtortValueError(f"Cannot load {src}: it is not a ptort_lab trace (otherData.ptort.format is "
+                                  f"{_short(fmt)}, expected {FORMAT!r}).", hint=_ONLY_OURS)
+        version = meta.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise PtortValueError(f"Cannot load {src}: it is not a valid ptort_lab trace: otherData.ptort.version "
+                                  f"is {_short(version)}, expected an int >= 1.", hint=_DAMAGED)
+        if version > VERSION:
+            raise PtortValueError(f"Cannot load {src}: it was written by a newer ptort_lab (trace format version "
+                                  f"{version}; this one reads up to {VERSION}).",
+                                  hint="Upgrade ptort_lab, or save the trace again with this version.")
+        return meta
+    # Chrome's own layouts: {"traceEvents": [...]} or a bare list of events.
+    events = doc.get("traceEvents") if isinstance(doc, dict) else doc
+    if not (isinstance(events, list) and all(isinstance(ev, dict) for ev in events)):
+        got = f"an object with keys {_short(sorted(doc))}" if isinstance(doc, dict) else _short(doc)
+        raise PtortValueError(f"Cannot load {src}: it is not a ptort_lab trace (no otherData.ptort block and no "
+                              f"list of trace events; got {got}).", hint=_ONLY_OURS)
+    return None
 
 
 def load_chrome_json(text_or_path: str | bytes | os.PathLike[str]) -> Trace:
@@ -305,58 +389,77 @@ def load_chrome_json(text_or_path: str | bytes | os.PathLike[str]) -> Trace:
 
     Accepts JSON text, bytes, or a path (``.gz`` too). A Chrome trace from elsewhere (no ``otherData.ptort``) loads
     on a best-effort basis: X events become spans (cycles from ``ts``/``dur`` at 1 GHz unless args carry cycles),
-    C events become samples.
+    C events become samples. Anything else, or a damaged trace, raises PtortValueError (PtortTypeError for a
+    ``text_or_path`` of the wrong type).
     """
-    doc = _read(text_or_path)
-    events: Iterable[dict[str, Any]] = doc if isinstance(doc, list) else doc.get("traceEvents", [])
-    meta = doc.get("otherData", {}).get("ptort") if isinstance(doc, dict) else None
-    if meta is not None and meta.get("format") != FORMAT:
-        raise ValueError(f"otherData.ptort is not a {FORMAT} block: {meta.get('format')!r}")
-    if meta is not None and meta.get("version", 0) > VERSION:
-        raise ValueError(f"trace written by a newer ptort_lab (format version {meta['version']} > {VERSION})")
-    clock_hz = meta["clock_hz"] if meta is not None else 1e9
-    cycles_per_us = Fraction(clock_hz) / 10**6
+    doc, src = _read(text_or_path)
+    meta = _identify(doc, src)
+    at = "traceEvents"  # the part being read, named in the error if it turns out to be malformed
+    try:
+        events: Iterable[Any] = doc if isinstance(doc, list) else doc["traceEvents"]
+        if not isinstance(events, list):
+            raise ValueError(f"expected a list of events, got {_short(events)}")
+        at = "otherData.ptort"
+        clock_hz = meta["clock_hz"] if meta is not None else 1e9
+        if not _is_clock(clock_hz):
+            raise ValueError(f"clock_hz must be a number > 0, got {_short(clock_hz)}")
+        cycles_per_us = Fraction(clock_hz) / 10**6
 
-    def cycles(us: Any) -> int:
-        return round(Fraction(str(us)) * cycles_per_us)
+        def us(ev: dict[str, Any], key: str) -> Fraction:
+            v = ev.get(key, 0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{key} must be a finite number of µs, got {_short(v)}")
+            return Fraction(str(v))
 
-    thread_names: dict[tuple[int, int], str] = {}
-    spans: list[Span] = []
-    stalls: list[Stall] = []
-    counters: list[tuple[str, Any, int]] = []
-    for ev in events:
-        ph = ev.get("ph")
-        args = ev.get("args") or {}
-        if ph == "M" and ev.get("name") == "thread_name":
-            thread_names[(ev.get("pid", 0), ev.get("tid", 0))] = args.get("name", "")
-        elif ph == "X" and ev.get("cat") == "stall":
-            stalls.append(Stall(args["process"], args["reason"], args["start_cycles"], args["end_cycles"]))
-        elif ph == "X":
-            if "start_cycles" in args:
-                start, end = args["start_cycles"], args["end_cycles"]
-            else:
-                start = cycles(ev.get("ts", 0))
-                end = cycles(Fraction(str(ev.get("ts", 0))) + Fraction(str(ev.get("dur", 0))))
-            lane = args.get("lane", thread_names.get((ev.get("pid", 0), ev.get("tid", 0)), str(ev.get("tid", 0))))
-            spans.append(Span(ev.get("pid", 0), lane, ev.get("name", ""), _decode(args.get("index")), start, end,
-                              args.get("bytes", 0), args.get("process", ""), args.get("task_id", -1)))
-        elif ph == "C":
-            for key, value in args.items():
-                name = ev.get("name", "") if key == "slots" or len(args) == 1 else f"{ev.get('name', '')}.{key}"
-                counters.append((name, ev.get("ts", 0), value))
-    if meta is None:
-        samples = [Sample(name, cycles(ts), int(v)) for name, ts, v in counters]
-        makespan = max([s.end for s in spans] + [s.time for s in samples], default=0)
-        return Trace(spans=spans, samples=samples, stalls=stalls, makespan=makespan, clock_hz=clock_hz,
-                     processes=list(dict.fromkeys(s.process or s.lane for s in spans)))
-    times = meta["sample_cycles"]
-    if len(times) != len(counters):
-        raise ValueError(f"trace has {len(counters)} counter events but {len(times)} sample cycles in otherData")
-    samples = [Sample(name, t, v) for (name, _, v), t in zip(counters, times)]
-    return Trace(
-        spans=spans, samples=samples, stalls=stalls, makespan=meta["makespan"], clock_hz=clock_hz,
-        mode=meta["mode"], processes=list(meta["processes"]), channels={k: v for k, v in meta["channels"]},
-        cores={int(k): v for k, v in meta["cores"]}, process_end={k: v for k, v in meta["process_end"]})
+        def cycles(t: Fraction) -> int:
+            return round(t * cycles_per_us)
+
+        thread_names: dict[tuple[int, int], str] = {}
+        spans: list[Span] = []
+        stalls: list[Stall] = []
+        counters: list[tuple[str, Fraction, int]] = []
+        for i, ev in enumerate(events):
+            at = f"traceEvents[{i}]"
+            args = (ev.get("args") or {}) if isinstance(ev, dict) else None
+            if not isinstance(args, dict):
+                raise ValueError(f"expected an event object with an args object, got {_short(ev)}")
+            ph = ev.get("ph")
+            if ph == "M" and ev.get("name") == "thread_name":
+                thread_names[(ev.get("pid", 0), ev.get("tid", 0))] = args.get("name", "")
+            elif ph == "X" and ev.get("cat") == "stall":
+                stalls.append(Stall(args["process"], args["reason"], args["start_cycles"], args["end_cycles"]))
+            elif ph == "X":
+                if "start_cycles" in args:
+                    start, end = args["start_cycles"], args["end_cycles"]
+                else:
+                    start, end = cycles(us(ev, "ts")), cycles(us(ev, "ts") + us(ev, "dur"))
+                lane = args.get("lane", thread_names.get((ev.get("pid", 0), ev.get("tid", 0)), str(ev.get("tid", 0))))
+                spans.append(Span(ev.get("pid", 0), lane, ev.get("name", ""), _decode(args.get("index")), start, end,
+                                  args.get("bytes", 0), args.get("process", ""), args.get("task_id", -1)))
+            elif ph == "C":
+                for key, value in args.items():
+                    name = ev.get("name", "") if key == "slots" or len(args) == 1 else f"{ev.get('name', '')}.{key}"
+                    counters.append((name, us(ev, "ts"), value))
+        if meta is None:
+            samples = [Sample(name, cycles(ts), int(v)) for name, ts, v in counters]
+            makespan = max([s.end for s in spans] + [s.time for s in samples], default=0)
+            return Trace(spans=spans, samples=samples, stalls=stalls, makespan=makespan, clock_hz=clock_hz,
+                         processes=list(dict.fromkeys(s.process or s.lane for s in spans)))
+        at = "otherData.ptort"
+        times = meta["sample_cycles"]
+        if len(times) != len(counters):
+            raise ValueError(f"{len(counters)} counter events but {len(times)} sample_cycles")
+        samples = [Sample(name, t, v) for (name, _, v), t in zip(counters, times)]
+        return Trace(
+            spans=spans, samples=samples, stalls=stalls, makespan=meta["makespan"], clock_hz=clock_hz,
+            mode=meta["mode"], processes=list(meta["processes"]), channels={k: v for k, v in meta["channels"]},
+            cores={int(k): v for k, v in meta["cores"]}, process_end={k: v for k, v in meta["process_end"]})
+    # Hand-edited or foreign files fail deep in the parse; report them as one error naming the file and the part.
+    except (KeyError, IndexError, TypeError, ValueError, ArithmeticError) as e:
+        detail = f"missing key {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+        kind = "ptort_lab trace" if meta is not None else "Chrome trace"
+        raise PtortValueError(f"Cannot load {src}: it is not a valid {kind}: {at}: {detail}.",
+                              hint=_DAMAGED if meta is not None else _ONLY_OURS) from e
 
 
 __all__ = ["to_chrome_json", "save", "load_chrome_json", "chrome_events"]

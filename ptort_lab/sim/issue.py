@@ -20,7 +20,7 @@ import heapq
 from typing import Any
 
 from ..dsl.workload import Task
-from ..errors import PtortValueError
+from ..errors import PtortValueError, raise_user_error
 from .engine import AFTER, NOT_BEFORE
 
 
@@ -55,7 +55,18 @@ def by_priority(tasks: list[Task], deps: list[list[int]], key: Any) -> list[int]
     for i, d in enumerate(deps):
         for tid in d:
             users.setdefault(tid, []).append(i)
-    ready = [(key(t), i) for i, t in enumerate(tasks) if not waiting[i]]
+    def priority(i: int) -> tuple[Any, int]:
+        try:
+            value = key(tasks[i])
+        except Exception as e:  # noqa: BLE001 - the user's priority function
+            raise_user_error(e, f"the ReadyPolicy.priority function (for task {tasks[i].id})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise PtortValueError(f"the ReadyPolicy.priority function returned {value!r} for task {tasks[i].id}; it "
+                                  "must return a number (lower runs first).",
+                                  hint='Return e.g. -t.get("b") or t.params[0].', where=tasks[i].loc, locate=False)
+        return value, i
+
+    ready = [priority(i) for i in range(len(tasks)) if not waiting[i]]
     heapq.heapify(ready)
     order: list[int] = []
     while ready:
@@ -64,7 +75,7 @@ def by_priority(tasks: list[Task], deps: list[list[int]], key: Any) -> list[int]
         for j in users.get(tasks[i].id, ()):
             waiting[j] -= 1
             if not waiting[j]:
-                heapq.heappush(ready, (key(tasks[j]), j))
+                heapq.heappush(ready, priority(j))
     if len(order) < len(tasks):  # only if a dependency points forward, which infer_dependencies never does
         raise PtortValueError("ReadyPolicy.priority cannot order every task: some wait for a task never issued.",
                               hint="Use ReadyPolicy.fifo() for this workload.", locate=False)

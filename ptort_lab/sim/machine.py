@@ -2,6 +2,8 @@
 
 A ``Machine`` is a frozen dataclass; ``ascend_910b`` (Ascend 910B2, the default) is sourced from NPU_MODEL §1-§4.
 ``machine.replace(hbm_bytes_per_cycle=530)`` derives a variant; ``get_machine("ascend_910b4")`` looks a preset up.
+Every constant is checked when a Machine (or TransferCost / VectorCost) is built, against ``_MACHINE_RULES``: a bad
+one raises PtortTypeError / PtortValueError naming the machine, the constant, the value, the rule and the preset's.
 
 What a core is: ``num_cores`` counts physical AI cores; each is one cube unit (AIC: pipes MTE2, MTE1, CUBE, FIX)
 plus ``aiv_per_core`` vector units (AIV0, AIV1: pipes MTE2, V, MTE3), which share nothing on chip (§2.1).
@@ -12,14 +14,80 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..errors import PtortValueError
+from ..errors import PtortTypeError, PtortValueError
 
 KIB = 1024
 MIB = 1024 * KIB
 L2_REPLACEMENTS = ("fifo", "lru")  # memory.GlobalMemory implements both
+
+
+class _Rule(NamedTuple):
+    """What one numeric constant may hold: a number ``>= low`` (``> low`` when ``strict``) counting ``unit``."""
+
+    low: float
+    unit: str
+    strict: bool = False
+    why: str = ""  # one sentence for the hint: what a value out of range would do
+
+
+_CYCLES = _Rule(0, "cycles", why="A negative latency or cost would make runs silently faster than free.")
+_BANDWIDTH = _Rule(1, "bytes per cycle", why="A path that moves 0 or fewer bytes per cycle can never finish.")
+_BYTES = _Rule(1, "bytes", why="A buffer must hold at least one byte.")
+_GRAIN = _Rule(1, "bytes", why="A block, repeat, element or fractal holds at least one byte.")
+
+# Every numeric constant of Machine; an int field missing here gets _CYCLES (test_machine_bad_input checks coverage).
+_MACHINE_RULES: dict[str, _Rule] = {
+    "clock_hz": _Rule(0, "Hz", strict=True, why="Cycles are turned into seconds with it."),
+    "num_cores": _Rule(1, "AI cores", why="A chip needs at least one AI core."),
+    "aiv_per_core": _Rule(1, "AIVs per AI core", why="Vector tasks run on the AIVs, so a core needs at least one."),
+    **dict.fromkeys(("ub_bytes", "l1_bytes", "l0a_bytes", "l0b_bytes", "l0c_bytes", "l2_bytes"), _BYTES),
+    **dict.fromkeys(("hbm_bytes_per_cycle", "l2_bytes_per_cycle", "l2_port_bytes_per_cycle"), _BANDWIDTH),
+    "hbm_peak_bytes_per_s": _Rule(1, "bytes per second", why="The roofline bound divides by it."),
+    **dict.fromkeys(("transfer_align_bytes", "vector_repeat_bytes", "transcendental_elem_bytes",
+                     "cube_fractal_k_bytes"), _GRAIN),
+    "cube_fractal_rows": _Rule(1, "rows", why="Matmul sizes are divided into fractals of this many rows."),
+    "l0_pingpong_slices": _Rule(1, "slices", why="L0A/L0B are divided into this many slices."),
+    "cube_fp32_cycles_per_fractal": _Rule(1, "cycles", why="One fractal takes at least one cycle."),
+    **dict.fromkeys(("hbm_read_latency_cycles", "l2_hit_latency_cycles", "vec_count_mode_cycles",
+                     "row_reduce_fixed_cycles", "row_reduce_per_row_cycles", "row_reduce_tail_cycles",
+                     "col_reduce_fixed_cycles", "col_reduce_per_row_cycles", "cube_head_cycles",
+                     "launch_overhead_cycles", "channel_latency_cycles"), _CYCLES),
+}
+_TRANSFER_RULES: dict[str, _Rule] = {"bytes_per_cycle": _BANDWIDTH, "fixed_cycles": _CYCLES}
+_VECTOR_RULES: dict[str, _Rule] = dict.fromkeys(("head_cycles", "slope_cycles", "tail_cycles"), _CYCLES)
+
+
+def _check_fields(obj: Any, owner: str, rules: dict[str, _Rule], fix: Callable[[str, _Rule], str]) -> None:
+    """Check every int/float field of the frozen dataclass ``obj`` against ``rules``; numpy (and other numeric)
+    scalars are stored as plain ints/floats. A bad one raises PtortTypeError / PtortValueError naming ``owner``, the
+    field, the value and the rule, with ``fix(field, rule)`` as the hint."""
+    for f in dataclasses.fields(obj):
+        if f.type not in ("int", "float"):
+            continue
+        value, rule, integer = getattr(obj, f.name), rules.get(f.name, _CYCLES), f.type == "int"
+        plain = type(value) is int or (type(value) is float and not integer)
+        if plain and (value > rule.low or (value == rule.low and not rule.strict)) \
+                and (type(value) is int or math.isfinite(value)):
+            continue  # the fast path: a plain number in range
+        need = f"{owner}: {f.name} must be {'an int' if integer else 'a number'} {_bound(rule)} ({rule.unit})"
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real):
+            hint = (f"Pass an int: {int(value)} instead of {value!r}."
+                    if integer and isinstance(value, float) and value.is_integer() else fix(f.name, rule))
+            raise PtortTypeError(f"{need}, got {type(value).__name__} {value!r}.", hint=hint)
+        finite = isinstance(value, numbers.Integral) or math.isfinite(value)
+        if not finite or (value <= rule.low if rule.strict else value < rule.low):
+            raise PtortValueError(f"{need}, got {value!r}.", hint=f"{rule.why} {fix(f.name, rule)}".strip())
+        object.__setattr__(obj, f.name, int(value) if integer else float(value))  # e.g. np.int64 -> int
+
+
+def _bound(rule: _Rule) -> str:
+    return f"{'>' if rule.strict else '>='} {rule.low:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +96,11 @@ class TransferCost:
 
     bytes_per_cycle: int
     fixed_cycles: int
+
+    def __post_init__(self) -> None:
+        _check_fields(self, f"TransferCost{(self.bytes_per_cycle, self.fixed_cycles)!r}", _TRANSFER_RULES,
+                      lambda name, rule: f"Use a value {_bound(rule)}; ascend_910b's GM->UB path is "
+                                         "TransferCost(bytes_per_cycle=60, fixed_cycles=200).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +111,11 @@ class VectorCost:
     head_cycles: int
     slope_cycles: int
     tail_cycles: int
+
+    def __post_init__(self) -> None:
+        _check_fields(self, f"VectorCost{(self.head_cycles, self.slope_cycles, self.tail_cycles)!r}",
+                      _VECTOR_RULES, lambda name, rule: f"Use a value {_bound(rule)}; ascend_910b's vadd is "
+                                                        "VectorCost(head_cycles=10, slope_cycles=2, tail_cycles=14).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +185,34 @@ class Machine:
     channel_latency_cycles: int = 1000  # §4.2 L_chan: fa_cost_model.py "logical tile sync" fitted to onboard FA
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise PtortTypeError(f"Machine name must be a non-empty str, got {self.name!r}.",
+                                 hint='Name the variant, e.g. ascend_910b.replace(name="my_910b", ...).')
+        owner = f"Machine {self.name!r}"
+        _check_fields(self, owner, _MACHINE_RULES, self._fix)
+        for f in dataclasses.fields(self):  # the data paths and vector classes (they check their own numbers)
+            cls = _COST_CLASSES.get(f.type)
+            value = getattr(self, f.name)
+            if cls is not None and not isinstance(value, cls):
+                raise PtortTypeError(
+                    f"{owner}: {f.name} must be a {cls.__name__}, got {type(value).__name__} {value!r}.",
+                    hint=f"Write {f.name}={f.default!r} (the ascend_910b preset's) or another "
+                         f"{cls.__name__}(...) from ptort_lab.sim.machine.")
         if self.l2_replacement not in L2_REPLACEMENTS:
             close = difflib.get_close_matches(str(self.l2_replacement), L2_REPLACEMENTS, n=1)
             raise PtortValueError(f"Machine {self.name!r}: unknown l2_replacement {self.l2_replacement!r}.",
                                   hint=(f"Did you mean '{close[0]}'? " if close else "")
                                   + f"Use one of {', '.join(map(repr, L2_REPLACEMENTS))}.")
+
+    @staticmethod
+    def _fix(name: str, rule: _Rule) -> str:
+        default = next(f.default for f in dataclasses.fields(Machine) if f.name == name)
+        shown = f"{default:g}".replace("e+0", "e").replace("e+", "e") if isinstance(default, float) else repr(default)
+        if rule is _BYTES and default % MIB == 0:
+            shown += f" ({default // MIB} * MIB)"
+        elif rule is _BYTES and default % KIB == 0:
+            shown += f" ({default // KIB} * KIB)"
+        return f"Use the ascend_910b preset's {shown} or another value {_bound(rule)}."
 
     @property
     def num_vector_cores(self) -> int:
@@ -142,6 +243,8 @@ class Machine:
                 f"HBM {self.hbm_bytes_per_cycle} B/cycle, L2 {self.l2_bytes // MIB} MiB ({self.l2_replacement})")
 
 
+_COST_CLASSES: dict[str, type] = {"TransferCost": TransferCost, "VectorCost": VectorCost}
+
 ascend_910b = Machine()
 
 # 910B1: same chip as B2 at 1.85 GHz (§1 clock row: "910B1 1.85"; pto-isa arch_config.hpp kMainFrequencyHz).
@@ -164,10 +267,14 @@ def get_machine(name: str | Machine) -> Machine:
     """The preset called ``name`` (a Machine is returned as is)."""
     if isinstance(name, Machine):
         return name
+    if not isinstance(name, str):
+        raise PtortTypeError(f"machine must be a Machine or a preset name, got {type(name).__name__} {name!r}.",
+                             hint=f"Pass a preset name ({', '.join(map(repr, MACHINES))}) or a Machine such as "
+                                  "ascend_910b.replace(num_cores=20).")
     try:
         return MACHINES[name]
-    except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), list(MACHINES), n=1)
+    except KeyError:
+        close = difflib.get_close_matches(name, list(MACHINES), n=1)
         raise PtortValueError(f"unknown machine {name!r}.",
                               hint=(f"Did you mean '{close[0]}'? " if close else "")
                               + f"Presets: {', '.join(MACHINES)}.") from None

@@ -9,11 +9,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
 
+import numpy as np
+
+from ..dsl import steps as steps_module
 from ..dsl.csp import channel_uses
 from ..dsl.ir import KernelIR
-from ..dsl.steps import TASK, enumerate_tasks, pipeline_of, steps
+from ..dsl.steps import TASK, check_task_count, enumerate_tasks, pipeline_of, steps
 from ..dsl.workload import Task, Workload
-from ..errors import PtortValueError
+from ..errors import PtortValueError, raise_user_error
 from . import numerics
 from .deps import infer_dependencies
 from .engine import Engine, Proc
@@ -60,6 +63,16 @@ class PinnedCosts:
     default_cycles: int = 0
     clock_hz: float = 1.8e9
     time_ordered = False  # prices never depend on other tasks, so the engine may run processes until they block
+
+    def __post_init__(self) -> None:
+        if isinstance(self.default_cycles, bool) or not isinstance(self.default_cycles, int) \
+                or self.default_cycles < 0:
+            raise PtortValueError(f"PinnedCosts(default_cycles=...) must be an int >= 0, got {self.default_cycles!r}.",
+                                  hint="It is the cost of a task that pins none: PinnedCosts(default_cycles=100).")
+        if isinstance(self.clock_hz, bool) or not isinstance(self.clock_hz, (int, float)) \
+                or not 0 < self.clock_hz < float("inf"):
+            raise PtortValueError(f"PinnedCosts(clock_hz=...) must be a frequency > 0, got {self.clock_hz!r}.",
+                                  hint="It converts cycles to microseconds: PinnedCosts(clock_hz=1.8e9).")
     uses_ir = False  # prices never look at the kernel's ops
 
     def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
@@ -115,7 +128,11 @@ def _placement(procs: list[Any], placement: Any) -> dict[str, int]:
         used = set(placement.values())
         for p in procs:
             if p.name in placement:
-                out[p.name] = int(placement[p.name])
+                core = placement[p.name]
+                if isinstance(core, bool) or not isinstance(core, (int, np.integer)):
+                    raise PtortValueError(f"placement puts process '{p.name}' on {core!r}; a core is an int.",
+                                          hint='Write .place({"loader": 0, "computer": 0}).')
+                out[p.name] = int(core)
             else:
                 while free in used:
                     free += 1
@@ -153,13 +170,16 @@ def assign_cores(tasks: list[Task], schedule: Any) -> tuple[int, list[int] | Non
 
 
 def _key(fn: Any, t: Task, api: str) -> int:
-    key = fn(t)
     try:
+        key = fn(t)
+    except Exception as e:  # noqa: BLE001 - the user's key function
+        raise_user_error(e, f"the {api} key function (for task {t.id}, {t.kernel}{t.params})")
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
         return int(key)
-    except (TypeError, ValueError):
-        raise PtortValueError(f"{api} key function returned {key!r} for task {t.id}; it must return an int.",
-                              hint='Return a loop binding, e.g. lambda t: t.get("b").', where=t.loc,
-                              locate=False) from None
+    raise PtortValueError(f"{api} key function returned {key!r} for task {t.id} ({t.kernel}{t.params}); it must "
+                          "return an int (a float would be truncated silently).",
+                          hint='Return a loop binding, e.g. lambda t: t.get("b"), or t.get("b") // 2.',
+                          where=t.loc, locate=False)
 
 
 @contextmanager
@@ -209,6 +229,8 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
         if pipe is not None:
             task.id = new_id()
             task.process = proc.name
+            if task.id >= steps_module.MAX_PIPELINE_TASKS:
+                check_task_count(task.id + 1, pipe, task, steps_module.MAX_PIPELINE_TASKS)
         cycles = fixed(task) if fixed is not None else None
         if cycles is None:
             issued, end, spans = timing(task, compute(task), proc.core, start, proc.name, pipe is None)

@@ -1,0 +1,194 @@
+"""Bad input never hangs and always raises a located ptort_lab error: the cases an adversarial audit found in
+user callbacks, conditions, schedules, placements and huge sizes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ptort_lab import (
+    Channel,
+    Dense,
+    DispatchPolicy,
+    DType,
+    In,
+    Out,
+    P,
+    PinnedCosts,
+    ReadyPolicy,
+    Tensor,
+    Tile,
+    TimingPolicy,
+    cond,
+    connect,
+    consume,
+    for_each,
+    kernel,
+    process,
+    send,
+    task,
+    tl,
+    workload,
+)
+from ptort_lab.dsl import steps as steps_module
+from ptort_lab.dsl.expr import LoopVar
+from ptort_lab.errors import PtortTypeError, PtortValueError, UserCodeError
+from ptort_lab.explore import Knobs, Study, run_study
+
+F32 = DType.F32
+
+
+@kernel(cycles=10)
+def copy(src: In[Tile[4, 4, F32]], dst: Out[Tile[4, 4, F32]]):
+    tl.store(dst, tl.load(src))
+
+
+def copies(n: int = 4):
+    X, Y = Tensor(data=np.ones((n, 4, 4), np.float32)), Tensor(shape=(n, 4, 4), dtype=F32)
+
+    @workload
+    def many():
+        for b in P(Dense[n]()):
+            copy[b](src=X[b], dst=Y[b])
+
+    return many()
+
+
+def two_stage(depth: int, n: int = 4):
+    X, Y = Tensor(data=np.ones((n, 4, 4), np.float32)), Tensor(shape=(n, 4, 4), dtype=F32)
+    ch = Channel(name="c", depth=depth)
+    a = process("a").produces(ch).body(for_each(Dense[n](), lambda t: send(ch, task(copy, [t], {"src": X[t],
+                                                                                                 "dst": Y[t]}))))
+    b = process("b").consumes(ch).body(consume(ch, lambda t: task(copy, [t], {"src": Y[t], "dst": Y[t]})))
+    return connect(a, b)
+
+
+# -- sizes that used to hang ----------------------------------------------------------------------------------------
+def test_a_huge_channel_depth_costs_nothing():
+    """Unused slots are only counted: depth 10**9 runs like an unbounded queue (producer never waits)."""
+    prog = two_stage(10**9).compile(compute_values=False).execute()
+    assert prog.stats.total_cycles == two_stage(4).compile(compute_values=False).execute().stats.total_cycles
+
+
+def test_too_many_tasks_is_refused_at_the_launch_line(monkeypatch):
+    monkeypatch.setattr(steps_module, "MAX_TASKS", 10)
+    with pytest.raises(PtortValueError, match=r"(?s)more than 10 tasks.*test_bad_input.py.*larger tiles"):
+        copies(11).compile().execute()
+    monkeypatch.setattr(steps_module, "MAX_PIPELINE_TASKS", 5)
+    with pytest.raises(PtortValueError, match="more than 5 tasks"):
+        two_stage(2).compile().execute()
+
+
+# -- the user's own code raising --------------------------------------------------------------------------------------
+def test_a_kernel_body_that_raises_is_reported_at_its_line():
+    with pytest.raises(UserCodeError, match=r"(?s)the body of kernel 'bad' raised ZeroDivisionError.*"
+                                            r"test_bad_input.py.*1 / 0"):
+        @kernel
+        def bad(src: In[Tile[4, 4, F32]], dst: Out[Tile[4, 4, F32]]):
+            tl.store(dst, tl.load(src)) if 1 / 0 else None
+        bad.trace()
+
+
+def test_user_callbacks_that_raise_become_user_code_errors():
+    def boom(*_):
+        raise KeyError("zz")
+
+    with pytest.raises(UserCodeError, match=r"(?s)the body of @workload 'w' raised KeyError"):
+        @workload
+        def w():
+            boom()
+        w()
+    with pytest.raises(UserCodeError, match=r"DispatchPolicy.affinity key function .* raised KeyError") as e:
+        copies().dispatch(DispatchPolicy.affinity(boom, 2)).compile().execute()
+    assert isinstance(e.value.__cause__, KeyError)
+    with pytest.raises(UserCodeError, match="ReadyPolicy.priority function"):
+        copies().task_graph(ready=ReadyPolicy.priority(boom)).compile().execute()
+    with pytest.raises(UserCodeError, match="the study's builder"):
+        Study(lambda depth: boom()).run()
+
+
+@pytest.mark.parametrize("key, match", [(lambda t: 2.5, r"returned 2.5 .* must return an int"),
+                                        (lambda t: float("inf"), "returned inf"),
+                                        (lambda t: None, "returned None")], ids=["float", "inf", "none"])
+def test_dispatch_keys_must_be_ints(key, match):
+    with pytest.raises(PtortValueError, match=match):
+        copies().dispatch(DispatchPolicy.hash(key, 2)).compile().execute()
+
+
+# -- conditions -------------------------------------------------------------------------------------------------------
+def counted(make_cond):
+    X, Y = Tensor(data=np.ones((4, 4, 4), np.float32)), Tensor(shape=(4, 4, 4), dtype=F32)
+
+    @workload
+    def w():
+        for b in P(Dense[4]()):
+            make_cond(b, copy[b](src=X[b], dst=Y[b]))
+
+    return w().compile(compute_values=False).execute().stats.task_count
+
+
+def test_equality_on_a_loop_variable_is_symbolic():
+    """`b == 3` selects one task (it used to be the constant False, selecting none)."""
+    assert counted(lambda b, t: cond(b == 3, t)) == 1
+    assert counted(lambda b, t: cond(b != 3, t)) == 3
+    v, w = LoopVar("v"), LoopVar("w")  # loop variables still work as dict keys (identity truth)
+    assert {v: 1, w: 2}[w] == 2 and v in [v] and w not in [v]
+
+
+@pytest.mark.parametrize("pred, match", [("b < 4", "a string is not evaluated"), (None, "got NoneType None")],
+                         ids=["string", "none"])
+def test_conditions_of_the_wrong_type_are_refused(pred, match):
+    with pytest.raises(PtortTypeError, match=match):
+        cond(pred, None)
+
+
+def test_condition_functions_are_checked_when_they_run():
+    with pytest.raises(PtortTypeError, match=r"(?s)a condition evaluated to ndarray.*must be a bool"):
+        counted(lambda b, t: cond(lambda tk: np.array([1, 0]), t))
+    with pytest.raises(PtortTypeError, match="a condition function takes 2 arguments"):
+        counted(lambda b, t: cond(lambda x, y: True, t))
+    with pytest.raises(UserCodeError, match=r"a condition function .* raised ZeroDivisionError"):
+        counted(lambda b, t: cond(lambda tk: 1 / 0, t))
+
+
+# -- schedules, placements, cost models -------------------------------------------------------------------------------
+def test_timing_policy_values_are_checked_however_it_is_built():
+    with pytest.raises(PtortValueError, match=r"batched\(n\) needs an int >= 1, got 0"):
+        TimingPolicy("batched", 0)
+    with pytest.raises(PtortValueError, match=r"rate_limit\(tasks_per_ms\) needs a number > 0, got -5"):
+        TimingPolicy("rate_limit", -5)
+    with pytest.raises(PtortValueError, match="unknown TimingPolicy kind 'soon'"):
+        TimingPolicy("soon")
+    assert TimingPolicy.immediate() is TimingPolicy.immediate
+
+
+def test_placement_cores_must_be_ints():
+    with pytest.raises(PtortValueError, match=r"placement puts process 'a' on 'core0'; a core is an int"):
+        two_stage(2).place({"a": "core0"}).compile().execute()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"default_cycles": -5}, "default_cycles=...\\) must be an int >= 0"),
+                                           ({"clock_hz": 0}, "clock_hz=...\\) must be a frequency > 0")])
+def test_pinned_costs_arguments_are_checked(kwargs, match):
+    with pytest.raises(PtortValueError, match=match):
+        PinnedCosts(**kwargs)
+
+
+def test_select_over_a_list_needs_ints():
+    with pytest.raises(PtortTypeError, match=r"select/P.sel over a list needs int indices, got 'a'"):
+        X, Y = Tensor(data=np.ones((2, 4, 4), np.float32)), Tensor(shape=(2, 4, 4), dtype=F32)
+
+        @workload
+        def w():
+            for e in P.sel(["a", "b"]):
+                copy[e](src=X[e], dst=Y[e])
+
+        w().compile().execute()
+
+
+def test_kernel_of_a_non_function_and_run_study_of_the_wrong_things():
+    with pytest.raises(PtortTypeError, match="@kernel decorates a function, got int 42"):
+        kernel(42)
+    with pytest.raises(PtortTypeError, match="run_study needs Knobs, got dict"):
+        run_study(copies(), {"cores": 2})
+    with pytest.raises(PtortTypeError, match="run_study needs a workload or pipeline, got function"):
+        run_study(lambda: None, Knobs())
