@@ -192,3 +192,14 @@ def test_kernel_of_a_non_function_and_run_study_of_the_wrong_things():
         run_study(copies(), {"cores": 2})
     with pytest.raises(PtortTypeError, match="run_study needs a workload or pipeline, got function"):
         run_study(lambda: None, Knobs())
+
+
+def test_a_token_that_is_not_an_index_is_reported_at_the_launch_that_uses_it():
+    X, Y = Tensor(data=np.ones((2, 4, 4), np.float32)), Tensor(shape=(2, 4, 4), dtype=F32)
+    ch = Channel(name="c", depth=1)
+    a = process("a").produces(ch).body(for_each(Dense[2](), lambda t: send(ch, task(copy, [t], {
+        "src": X[t], "dst": Y[t]}), token="tok")))
+    b = process("b").consumes(ch).body(consume(ch, lambda t: task(copy, [t], {"src": Y[t], "dst": X[t]})))
+    with pytest.raises(PtortTypeError, match=r"(?s)index .* is str 'tok'.*tensor indices are ints.*"
+                                             r"test_bad_input.py.*task\(copy, \[t\], \{\"src\": Y\[t\]"):
+        connect(a, b).compile().execute()

@@ -38,11 +38,11 @@ def _getter(value: Any) -> Callable[[dict[str, Any]], Any]:
     return lambda b: value
 
 
-def _view_maker(view: TensorView) -> Callable[[dict[str, Any]], TensorView]:
+def _view_maker(view: TensorView, loc: Any) -> Callable[[dict[str, Any]], TensorView]:
     if not view.is_symbolic:
         return lambda b: view
     base = view.base
-    return lambda b: TensorView(base, view.resolve(b))
+    return lambda b: TensorView(base, view.resolve(b, loc))
 
 
 def task_factory(node: Workload) -> Callable[[dict[str, Any]], Task]:
@@ -64,12 +64,12 @@ def task_factory(node: Workload) -> Callable[[dict[str, Any]], Task]:
         def make(b: dict[str, Any]) -> Task:
             return Task(name, [b[var]], {}, 0, b, kref, cycles, loc)
     elif isinstance(res, dict):
-        makers = [(k, _view_maker(v) if isinstance(v, TensorView) else _getter(v)) for k, v in res.items()]
+        makers = [(k, _view_maker(v, loc) if isinstance(v, TensorView) else _getter(v)) for k, v in res.items()]
 
         def make(b: dict[str, Any]) -> Task:
             return Task(name, [g(b) for g in params], {k: m(b) for k, m in makers}, 0, b, kref, cycles, loc)
     else:
-        items = [_view_maker(v) if isinstance(v, TensorView) else _getter(v) for v in res]
+        items = [_view_maker(v, loc) if isinstance(v, TensorView) else _getter(v) for v in res]
 
         def make(b: dict[str, Any]) -> Task:
             return Task(name, [g(b) for g in params], [m(b) for m in items], 0, b, kref, cycles, loc)

@@ -363,17 +363,22 @@ class TensorView:
     def is_symbolic(self) -> bool:
         return any(is_symbolic(i) for i in self.index)
 
-    def resolve(self, bindings: Any) -> tuple[int, ...]:
-        """Concrete index tuple under loop bindings, with a bounds check."""
+    def resolve(self, bindings: Any, where: Any = None) -> tuple[int, ...]:
+        """Concrete index tuple under loop bindings, with a type and bounds check; ``where`` is the launch line."""
         out = []
         for k, i in enumerate(self.index):
-            v = int(evaluate(i, bindings))
+            v = evaluate(i, bindings)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise PtortTypeError(
+                    f"index {i} of {self!r} is {type(v).__name__} {v!r} for {dict(bindings)}; tensor indices are "
+                    "ints.", hint="Channels carry tile indices: send(ch, task(...), token=t) with an int t, or "
+                                  "index with a loop variable.", where=where, locate=where is None)
             size = self.base.shape[k]
             if not -size <= v < size:
                 raise PtortValueError(
                     f"index {i} = {v} is out of bounds for dimension {k} of {self.base!r} (size {size}).",
-                    hint=f"Keep the loop axis within 0..{size - 1}.")
-            out.append(v % size)
+                    hint=f"Keep the loop axis within 0..{size - 1}.", where=where, locate=where is None)
+            out.append(int(v) % size)
         return tuple(out)
 
     def __repr__(self) -> str:

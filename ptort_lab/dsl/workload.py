@@ -81,20 +81,31 @@ class Workload:
         w._schedule = replace(self._schedule, **changes)
         return w
 
+    def _data_parallel_only(self, api: str) -> None:
+        """Schedule combinators that order enumerated tasks mean nothing to a pipeline: say so at the call."""
+        if self.kind in ("connect", "pipe"):
+            raise PtortValueError(
+                f"{api} applies to data-parallel workloads; a CSP pipeline runs each process's body in order on its "
+                "own core.", hint="Place processes with .place('shared') or .place({process: core}); compare with "
+                                  "a data-parallel run through ptort_lab.explore.data_parallel_twin(pipeline, cores).")
+
     def dispatch(self, policy: Any) -> Workload:
         from .schedule import DispatchPolicy
+        self._data_parallel_only("dispatch()")
         if not isinstance(policy, DispatchPolicy):
             raise PtortTypeError(f"dispatch() takes a DispatchPolicy, got {policy!r}.",
                                  hint="Use DispatchPolicy.round_robin(4), .affinity(fn), .hash(fn) or .work_steal().")
         return self._with(dispatch=policy)
 
     def streams(self, n: int) -> Workload:
+        self._data_parallel_only("streams()")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise PtortValueError(f"streams(n) needs an int >= 1, got {n!r}.", hint="Use streams(2).")
         return self._with(stream_count=n)
 
     def stream_by(self, fn: Callable[..., Any]) -> Workload:
         """With ``streams(n)`` and no dispatch policy: task t runs on stream (core) ``fn(t) % n``."""
+        self._data_parallel_only("stream_by()")
         if not callable(fn):
             raise PtortTypeError(f"stream_by(fn) needs a key function, got {fn!r}.",
                                  hint='Write .streams(4).stream_by(lambda t: t.get("b")).')
@@ -105,6 +116,8 @@ class Workload:
         if not isinstance(policy, TimingPolicy):
             raise PtortTypeError(f"timing(policy) needs a TimingPolicy, got {policy!r}.",
                                  hint="Write .timing(TimingPolicy.batched(8)) or .timing(TimingPolicy.immediate).")
+        if policy.kind != "immediate":
+            self._data_parallel_only(f"timing(TimingPolicy.{policy.kind})")
         return self._with(timing=policy)
 
     def spatial_map(self, grid: Any) -> Workload:
@@ -120,6 +133,7 @@ class Workload:
         ``ptort_lab.dsl.task_graph``; ``window=TaskWindow(k)`` caps the tasks in flight."""
         from .schedule import TaskWindow
         from .task_graph import task_graph_config
+        self._data_parallel_only("task_graph()")
         if window is not None and not isinstance(window, TaskWindow):
             raise PtortTypeError(f"task_graph(window=...) takes a TaskWindow, got {window!r}.",
                                  hint="Use TaskWindow(8, 'tasks').")

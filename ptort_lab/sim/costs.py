@@ -92,7 +92,7 @@ class NpuCostModel:
                     f"the schedule dispatches to {wanted} cores but machine '{m.name}' has {m.num_cores} AI cores "
                     f"({m.num_vector_cores} vector units).",
                     hint=f"Use at most {m.num_cores} cores (each core's {m.aiv_per_core} AIVs take its vector tasks "
-                         "in turn), or a machine with more cores.", locate=False)
+                         "in turn), or a machine with more cores.", locate=True)
             return
         self.placement = dict(placement)
         for name, core in placement.items():
@@ -100,7 +100,7 @@ class NpuCostModel:
                 raise PtortValueError(
                     f"process '{name}' is placed on core {core} but machine '{m.name}' has cores 0..{m.num_cores - 1}.",
                     hint='Place processes on fewer cores, e.g. .place("shared") or {"loader": 0, "computer": 0}.',
-                    locate=False)
+                    locate=True)
         self._check_channel_slots(workload, placement)
 
     def units_of(self, process: Any) -> frozenset[str]:
@@ -158,7 +158,7 @@ class NpuCostModel:
                 f"({ub // KIB} KiB): {parts}.",
                 hint=f"Use a smaller tile or a smaller depth (e.g. {depth_hint}), or place the processes on "
                      "different cores.",
-                context=f"process '{producers[0].name if producers else '?'}'", locate=False)
+                context=f"process '{producers[0].name if producers else '?'}'", locate=True)
 
     # -- pricing ---------------------------------------------------------------------------------------------------
     def fixed_cycles(self, task: Task) -> int | None:

@@ -251,13 +251,6 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
     engine = Engine(run_task, opts.channel_latency_cycles, window,
                     time_ordered=_needs_time_order(cost, pipe, workload))
     if pipe is not None:
-        policy = workload._schedule.timing
-        if policy is not None and policy.kind != "immediate":
-            raise PtortValueError(
-                f"TimingPolicy.{policy.kind} applies to data-parallel workloads; a CSP pipeline issues each "
-                "process's tasks in the order of its body.",
-                hint="Drop .timing(...) from the pipeline, or pace a stage with its channel depth or a pinned cost.",
-                locate=False)
         procs = list(pipe.fields["processes"])
         cores = _placement(procs, opts.placement if opts.placement is not None else workload._schedule.placement)
         cost.prepare(workload, cores)

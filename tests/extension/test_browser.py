@@ -207,6 +207,8 @@ def _run_notebook(page, lab: LabServer) -> None:
 
 
 def test_trace_and_pipeline_renderers_in_jupyterlab(lab, page, tmp_path):
+    from playwright.sync_api import expect
+
     page.set_default_timeout(30_000)  # every locator wait and action; evaluate() has none, so it never awaits work
     _run_notebook(page, lab)
     trace = page.locator(".mimerenderer-ptort-trace")
@@ -270,10 +272,10 @@ def test_trace_and_pipeline_renderers_in_jupyterlab(lab, page, tmp_path):
     # The run toggle: data-parallel, then both on one axis.
     trace.locator("button[data-mode='data-parallel']").click()
     page.wait_for_function("el => el.dataset.run === 'data-parallel'", arg=trace.element_handle())
-    assert trace.locator("path.ptort-counter-fill").count() == 0  # no channels in the data-parallel run
+    expect(trace.locator("path.ptort-counter-fill")).to_have_count(0)  # no channels in the data-parallel run
     trace.locator("button[data-mode='both']").click()
     page.wait_for_function("el => el.dataset.run === 'both'", arg=trace.element_handle())
-    assert trace.locator("text.ptort-label-section").count() == 2
+    expect(trace.locator("text.ptort-label-section")).to_have_count(2)  # waits for the redraw on a busy machine
     trace.screenshot(path=str(tmp_path / "trace-both.png"))
     trace.locator("button[data-mode='pipeline']").click()
 

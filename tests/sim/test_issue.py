@@ -148,6 +148,11 @@ def test_a_pipeline_refuses_a_timing_policy():
     a = process("a").produces(ch).body(for_each(Dense[2](), lambda t: send(ch, task(copy, [t], {"src": x[t],
                                                                                                  "dst": y[t]}))))
     b = process("b").consumes(ch).body(consume(ch, lambda t: task(copy, [t], {"src": y[t], "dst": y[t]})))
-    pipe = connect(a, b).timing(TimingPolicy.batched(2))
-    with pytest.raises(PtortValueError, match="applies to data-parallel workloads"):
-        pipe.compile().execute()
+    with pytest.raises(PtortValueError, match=r"(?s)timing\(TimingPolicy.batched\) applies to data-parallel "
+                                              r"workloads.*test_issue.py"):
+        connect(a, b).timing(TimingPolicy.batched(2))
+    for combinator in (lambda p: p.dispatch(DispatchPolicy.round_robin(2)), lambda p: p.streams(2),
+                       lambda p: p.task_graph()):
+        with pytest.raises(PtortValueError, match="applies to data-parallel workloads"):
+            combinator(connect(a, b))
+    assert connect(a, b).timing(TimingPolicy.immediate).compile().execute().stats.task_count == 4
