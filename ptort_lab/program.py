@@ -73,6 +73,7 @@ class Program:
         self._tasks: list[Task] | None = None
         self._run: Run | None = None
         self._stats: tuple[Run, ProgramStats] | None = None
+        self._failed: Exception | None = None  # what the last execute() raised, for later questions about the run
         self._compile_ms = (time.perf_counter() - started) * 1e3
         self._execute_ms = 0.0
 
@@ -89,7 +90,12 @@ class Program:
 
     def execute(self) -> Program:
         started = time.perf_counter()
-        self._run = simulate(self.workload, self.cost_model, self.run_options)
+        self._run, self._failed = None, None
+        try:
+            self._run = simulate(self.workload, self.cost_model, self.run_options)
+        except Exception as e:
+            self._failed = e
+            raise
         self._execute_ms = (time.perf_counter() - started) * 1e3
         return self
 
@@ -100,6 +106,10 @@ class Program:
         return self._run is not None
 
     def _require_run(self, api: str) -> Run:
+        if self._run is None and self._failed is not None:
+            raise PtortValueError(f"program.{api} has no run: the last execute() raised "
+                                  f"{type(self._failed).__name__} ({(str(self._failed).splitlines() or [''])[0]}).",
+                                  hint="Fix that error and call program.execute() again.")
         if self._run is None:
             raise PtortValueError(f"program.{api} needs a run first.", hint="Call program.execute() before it.")
         return self._run

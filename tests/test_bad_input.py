@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import ptort_lab
 from ptort_lab import (
     Channel,
     Dense,
@@ -203,3 +204,105 @@ def test_a_token_that_is_not_an_index_is_reported_at_the_launch_that_uses_it():
     with pytest.raises(PtortTypeError, match=r"(?s)index .* is str 'tok'.*tensor indices are ints.*"
                                              r"test_bad_input.py.*task\(copy, \[t\], \{\"src\": Y\[t\]"):
         connect(a, b).compile().execute()
+
+
+# -- second audit ------------------------------------------------------------------------------------------------------
+def test_launch_axes_and_resource_keys_are_checked_at_the_launch():
+    X, Y = Tensor(data=np.ones((2, 4, 4), np.float32)), Tensor(shape=(2, 4, 4), dtype=F32)
+    with pytest.raises(PtortTypeError, match=r"(?s)kernel 'copy' is launched with axis 0.5 \(float\).*test_bad_in"):
+        @workload
+        def w():
+            copy[0.5](src=X[0], dst=Y[0])
+        w()
+    with pytest.raises(PtortTypeError, match=r"kernel 'copy' got resource key\(s\) \[0\]; keys are parameter names"):
+        @workload
+        def w2():
+            for b in P(Dense[2]()):
+                task(copy, [b], {0: X[b], "dst": Y[b]})
+        w2()
+
+
+def test_index_expressions_that_divide_by_zero_or_go_negative_are_refused():
+    X, Y = Tensor(data=np.ones((4, 4, 4), np.float32)), Tensor(shape=(4, 4, 4), dtype=F32)
+    with pytest.raises(PtortValueError, match=r"`b // 0` divides by zero"):
+        @workload
+        def w():
+            for b in P(Dense[4]()):
+                copy[b](src=X[b // 0], dst=Y[b])
+        w()
+
+    @workload
+    def shifted():
+        for b in P(Dense[4]()):
+            copy[b](src=X[b - 1], dst=Y[b])
+
+    with pytest.raises(PtortValueError, match=r"(?s)index \(b - 1\) = -1 of .* is negative.*P.when\(t > 0\)"):
+        shifted().compile().execute()
+
+
+def test_constants_keep_their_dtype_and_range():
+    @kernel
+    def scale(x: In[Tile[4, 4, F32]], y: Out[Tile[4, 4, F32]]):
+        tl.store(y, tl.mul(tl.load(x), tl.constant(0.1, DType.F16)))
+
+    ir = scale.trace()
+    assert ir.ops[1].operands[1].value == float(np.float16(0.1))  # 0.0999755859375, rounded as F16 first
+    with pytest.raises(PtortValueError, match=r"1000000.0 is outside the range of F16"):
+        @kernel
+        def big(x: In[Tile[4, 4, DType.F16]], y: Out[Tile[4, 4, DType.F16]]):
+            tl.store(y, tl.add(tl.load(x), 1e6))
+
+
+def test_integer_division_by_zero_is_an_error_not_zero():
+    I32 = DType.I32
+    with pytest.raises(PtortValueError, match="divides the I32 tile by the literal 0"):
+        @kernel
+        def lit(x: In[Tile[4, 4, I32]], y: Out[Tile[4, 4, I32]]):
+            tl.store(y, tl.div(tl.load(x), 0))
+
+    @kernel
+    def tiles(x: In[Tile[4, 4, I32]], d: In[Tile[4, 4, I32]], y: Out[Tile[4, 4, I32]]):
+        tl.store(y, tl.div(tl.load(x), tl.load(d)))
+
+    X, D, Y = (Tensor(data=np.ones((1, 4, 4), np.int32)), Tensor(data=np.zeros((1, 4, 4), np.int32)),
+               Tensor(shape=(1, 4, 4), dtype=I32))
+
+    @workload
+    def w():
+        tiles(x=X[0], d=D[0], y=Y[0])
+
+    prog = w().compile()
+    with pytest.raises(ptort_lab.KernelExecutionError, match="integer division by zero"):
+        prog.execute()
+    with pytest.raises(PtortValueError, match=r"program.stats has no run: the last execute\(\) raised "
+                                              r"KernelExecutionError"):
+        prog.stats()
+
+
+def test_a_kernel_that_returns_its_result_is_told_to_store_it():
+    with pytest.raises(PtortTypeError, match=r"(?s)kernel 'ret' returned .*tl.store\(out, value\)"):
+        @kernel
+        def ret(x: In[Tile[4, 4, F32]], y: Out[Tile[4, 4, F32]]):
+            return tl.load(x)
+
+
+def test_streams_without_a_key_take_tasks_in_turn():
+    """streams(2) alone: tasks 0, 2 on stream 0 and 1, 3 on stream 1 (the reference put all on stream 0)."""
+    prog = copies(4).streams(2).compile().execute()
+    assert sorted((s.index, s.core) for s in prog.trace.spans) == [(0, 0), (1, 1), (2, 0), (3, 1)]
+
+
+def test_pipe_blocks_cannot_nest():
+    from ptort_lab import DSLUsageError
+
+    X, Y = Tensor(data=np.ones((2, 4, 4), np.float32)), Tensor(shape=(2, 4, 4), dtype=F32)
+    with pytest.raises(DSLUsageError, match=r"(?s)pipelines cannot nest.*test_bad_input.py"):
+        @workload
+        def w():
+            with P.pipe():
+                for b in P(Dense[2]()):
+                    copy[b](src=X[b], dst=Y[b])
+                with P.pipe():
+                    for b in P(Dense[2]()):
+                        copy[b](src=Y[b], dst=X[b])
+        w()

@@ -13,7 +13,7 @@ from ..errors import (
     SourceLocation,
     user_location,
 )
-from .workload import Workload, _add, _body_with_var, adopt, call_body, in_builder
+from .workload import Workload, _add, _body_with_var, _state, adopt, call_body, in_builder
 
 T = TypeVar("T")
 
@@ -146,10 +146,33 @@ def process(name: str) -> Process:
     return Process(name)
 
 
+# Each replica is one more process, and a process runs on its own AI core unless placement is shared: the default
+# machine has 24 cores, so a useful pool is a few dozen wide. 4096 copies (170x the chip) still build, connect and
+# run in well under a second with .place("shared"); 10**7 would spend a minute making Process objects first.
+MAX_REPLICAS = 4096
+
+
 def replicate(proc: Process, n: int) -> list[Process]:
-    """``n`` independent copies of ``proc`` named ``name[0]``.. that share its channels (a worker pool)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    """``n`` independent copies of ``proc`` named ``name[0]``.. that share its channels (a worker pool). Each copy
+    takes ``proc``'s body as it is now; ``n`` is at most ``MAX_REPLICAS``."""
+    if not isinstance(proc, Process):
+        raise PtortTypeError(f"replicate() needs a Process as first argument, got {type(proc).__name__} {proc!r}.",
+                             hint='Build the process first: replicate(process("worker").consumes(ch).body(...), 4).')
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise PtortTypeError(f"replicate({proc.name!r}, n) needs an int n (the number of copies), got "
+                             f"{type(n).__name__} {n!r}.", hint="Pass a whole number of copies: replicate(p, 4).")
+    if n < 1:
         raise PtortValueError(f"replicate({proc.name!r}, n) needs n >= 1, got {n!r}.", hint="Use replicate(p, 4).")
+    if n > MAX_REPLICAS:
+        raise PtortValueError(
+            f"replicate({proc.name!r}, n) makes at most {MAX_REPLICAS} copies, got n={n}: each copy is a process on "
+            "its own AI core (unless placed 'shared') and the default machine has 24.",
+            hint="Use a pool about as wide as the cores you model, e.g. replicate(p, 4), and more tokens per "
+                 "worker; or model a bigger machine with machine.replace(num_cores=...).")
+    if proc.workload is None:
+        raise PipelineError(f"replicate({proc.name!r}, {n}) copies a process with no body; each copy takes the body "
+                            "the process has when replicate() is called, so setting it later would not reach them.",
+                            hint=f"Call .body(...) or .body_func(...) on '{proc.name}' before replicate().")
     out = []
     for i in range(n):
         p = Process(f"{proc.name}[{i}]", proc.consumes, proc.produces, None)
@@ -225,6 +248,15 @@ def record(ev: Event) -> Workload | None:
 def query(ev: Event) -> bool:
     """True when a recorded signal has not been taken by ``synchronize`` yet."""
     _check_event(ev, "query")
+    if in_builder():
+        # While a body is being built query() would be evaluated once, before anything ran, and its constant
+        # (usually False) would silently decide the body's structure, e.g. drop every task under cond(query(ev)).
+        raise DSLUsageError(
+            f"query({ev.name!r}) is a host-side check and cannot be used while a process body or workload is being "
+            "built: it would be evaluated once, now, before any record ran, and not in simulated time.",
+            hint="Inside a body, order processes with steps: record(ev) in one and synchronize(ev) in the other "
+                 "(the waiting process blocks until the signal arrives). Call query(ev) only on the host, outside "
+                 "@workload, process bodies and for_each/consume lambdas.")
     return ev.signal_count > ev.wait_count
 
 
@@ -345,10 +377,26 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
             raise fail(f"connect() channel list holds {type(c).__name__} {c!r}, not a Channel.",
                        "Pass Channel objects: connect([p1, p2], [ch]).")
         note(c, "in connect()'s channel list")
+    events: dict[str, tuple[Event, str]] = {}
+
+    def note_event(ev: Event, user: str) -> None:
+        # Deadlock reports name events only by name, so two Events called "e" would make them ambiguous.
+        other = events.get(ev.name)
+        if other is not None and other[0] is not ev:
+            raise fail(f"two different events are named '{ev.name}' (one {other[1]}, the other {user}).",
+                       "Give every Event a unique name, or use the same Event object in both processes if they "
+                       "should synchronise with each other.")
+        if other is None:
+            events[ev.name] = (ev, user)
+
     for p in procs:
-        sends, consumes, _, _ = channel_uses(p.workload)
+        sends, consumes, records, waits = channel_uses(p.workload)
         for c in list(p.consumes) + list(p.produces) + sends + consumes:
             note(c, f"used by process '{p.name}'")
+        for ev in records:
+            note_event(ev, f"recorded by process '{p.name}'")
+        for ev in waits:
+            note_event(ev, f"waited on by process '{p.name}'")
         for c in sends:
             if not any(c is d for d in p.produces):
                 raise fail(f"process '{p.name}' sends to channel '{c.name}' but does not declare it.",
@@ -446,13 +494,73 @@ def connect(*args: Any) -> Pipeline:
     return pipe
 
 
+def _nested_pipeline(node: Any) -> Workload | None:
+    """The first pipe/connect node inside ``node`` (a stage of a P.pipe() block), else None."""
+    if not isinstance(node, Workload):
+        return None
+    if node.kind in ("pipe", "connect"):
+        return node
+    f = node.fields
+    for child in [f.get("value"), f.get("body"), f.get("then"), f.get("otherwise"), *f.get("children", ())]:
+        found = _nested_pipeline(child)
+        if found is not None:
+            return found
+    return None
+
+
+def _outside_user(c: Channel[Any], sends: bool) -> Workload | None:
+    """A statement already built in a block enclosing the current P.pipe() that sends to (``sends``) or consumes
+    ``c``: the other end of a channel the pipe block lacks is outside it, typically in an enclosing P.pipe()."""
+    st = _state.get()
+    for frame in (st.frames if st is not None else []):
+        for node in frame:
+            try:
+                uses = channel_uses(node)
+            except PipelineError:  # an earlier, complete pipeline: its channels are its own
+                continue
+            if any(c is d for d in uses[0 if sends else 1]):
+                return node
+    return None
+
+
 def pipe_pipeline(stages: list[Workload], loc: SourceLocation | None) -> Workload:
     """The node ``with P.pipe():`` builds: each top-level statement is one stage process."""
+    nest_hint = ("Put every stage directly under one `with P.pipe():` block (pipelines cannot nest), or build "
+                 "processes and connect() them.")
+    for stage in stages:
+        inner = _nested_pipeline(stage)
+        if inner is not None:
+            raise DSLUsageError("pipelines cannot nest: a `with P.pipe():` block (or connect()) sits inside "
+                                "another `with P.pipe():` block.", hint=nest_hint, where=inner.loc or loc,
+                                locate=(inner.loc or loc) is None)
     procs = []
     for i, stage in enumerate(stages):
         sends, consumes, _, _ = channel_uses(stage)
         procs.append(Process(f"stage{i}", consumes, sends, stage))
-    channels = check_wiring(procs, None, loc) if procs else []
+    # A channel with one end inside this block and the other in a statement built before it in an enclosing block
+    # (an outer P.pipe() whose inner block closes first) would otherwise be reported as "no producer/consumer".
+    for p in procs:
+        for c, sends in [(c, True) for c in p.consumes] + [(c, False) for c in p.produces]:
+            if any(any(c is d for d in (q.produces if sends else q.consumes)) for q in procs):
+                continue
+            outside = _outside_user(c, sends)
+            if outside is not None:
+                at = f" (at {outside.loc}: `{outside.loc.code}`)" if outside.loc is not None else ""
+                raise DSLUsageError(
+                    f"channel '{c.name}' is {'consumed' if sends else 'sent to'} inside this `with P.pipe():` block "
+                    f"but {'sent to' if sends else 'consumed'} by a statement outside it{at}; a pipeline's stages "
+                    "must all be top-level statements of one `with P.pipe():` block, and pipelines cannot nest.",
+                    hint=nest_hint, where=loc, locate=loc is None)
+    try:
+        channels = check_wiring(procs, None, loc) if procs else []
+    except PipelineError as e:
+        st = _state.get()
+        if st is None or len(st.frames) <= 1:
+            raise
+        # Inside another block (a loop, P.when, or an outer P.pipe() whose later stages are not built yet).
+        raise PipelineError(e.what, hint=f"{e.hint} If this `with P.pipe():` is inside another one: pipelines "
+                            "cannot nest; put all stages in one block.", where=e.where, context=e.context,
+                            locate=False) from None
     return Workload("pipe", loc=loc, processes=tuple(procs), channels=tuple(channels))
 
 

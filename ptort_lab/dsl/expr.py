@@ -22,6 +22,9 @@ class Expr:
     def _bin(self, op: str, other: Any, swap: bool = False) -> BinaryExpr:
         if not isinstance(other, (Expr, int)):
             return NotImplemented  # type: ignore[return-value]
+        if op in ("//", "%") and not swap and other == 0 and not isinstance(other, Expr):
+            from ..errors import PtortValueError
+            raise PtortValueError(f"`{self} {op} 0` divides by zero.", hint="Use a non-zero divisor.")
         return BinaryExpr(op, other, self) if swap else BinaryExpr(op, self, other)
 
     def __add__(self, o: Any) -> Expr: return self._bin("+", o)

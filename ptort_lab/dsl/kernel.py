@@ -212,12 +212,18 @@ class Kernel:
                 args[pname] = v
         token = _current.set(builder)
         try:
-            self.fn(**args)
+            returned = self.fn(**args)
         except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
             raise_user_error(e, f"the body of kernel '{self.name}' (traced with {dict(key) or 'no Constexpr'})"
                              if key else f"the body of kernel '{self.name}'")
         finally:
             _current.reset(token)
+        if returned is not None:
+            raise PtortTypeError(f"kernel '{self.name}' returned {returned!r}; a kernel writes its results with "
+                                 "tl.store and returns nothing (a returned tile would be lost).",
+                                 hint="Declare an Out[Tile[...]] parameter and tl.store(out, value) into it.",
+                                 where=getattr(builder.ops[-1], "loc", None) if builder.ops else None,
+                                 locate=not builder.ops)
         ir = KernelIR(self.name, tuple(builder.params.values()), tuple(builder.ops), key)
         try:
             self._cache[key] = ir

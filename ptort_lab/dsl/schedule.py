@@ -112,7 +112,14 @@ _WINDOW_UNITS = ("tasks", "bytes", "entries")
 
 @dataclass(frozen=True)
 class TaskWindow:
-    """At most ``size`` tasks in flight at once (``unit="tasks"``, ``mode=STALL``)."""
+    """At most ``size`` tasks in flight at once (``unit="tasks"``, ``mode=WindowMode.STALL``).
+
+    The reference accepts the units "bytes"/"entries" and the modes ABORT/BENCHMARK but enforces only tasks+STALL:
+    any other window is diagnosed and run with no window at all. Here those are refused when the TaskWindow is
+    built, at the user's line. Accepting them would mean either the reference's silent "no window" or a wrong
+    model (a 2-byte window run as 2 tasks), and making only the later run fail would point at execute() instead
+    of the line to change; a mode that is not a WindowMode at all (``mode="stall"``) is refused too.
+    """
 
     size: int
     unit: str = "tasks"
@@ -125,6 +132,18 @@ class TaskWindow:
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
             raise PtortValueError(f"TaskWindow size must be an int >= 1, got {self.size!r}.",
                                   hint="Use TaskWindow(8) for at most 8 tasks in flight.")
+        if not isinstance(self.mode, WindowMode):
+            raise PtortTypeError(
+                f"TaskWindow mode must be a WindowMode, got {type(self.mode).__name__} {self.mode!r}.",
+                hint="Use mode=WindowMode.STALL (the default; from ptort_lab import WindowMode), the only mode "
+                     "the simulator runs.")
+        if self.unit != "tasks" or self.mode is not WindowMode.STALL:
+            what = f"unit {self.unit!r}" if self.unit != "tasks" else f"mode {self.mode}"
+            raise PtortValueError(
+                f"TaskWindow({self.size}, {self.unit!r}, {self.mode}) is not simulated: only unit='tasks' with "
+                f"mode=WindowMode.STALL caps the tasks in flight, and {what} has no model here.",
+                hint=f"Use TaskWindow({self.size}, 'tasks') (mode STALL) for at most {self.size} tasks in flight, "
+                     "or drop window= for no cap (the reference runs other units and modes with no window).")
 
 
 @dataclass(frozen=True)

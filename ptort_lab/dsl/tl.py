@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from ..errors import PtortError, PtortTypeError, PtortValueError
@@ -36,11 +37,17 @@ def _literal(op: str, b: KernelBuilder, x: Any, dtype: DType, what: str = "opera
                     f"Write a number, e.g. tl.{op}(2.0, DType.F32).", b)
     if dtype.is_float:
         try:
-            return float(x)
+            value = float(x)
         except OverflowError:
             raise _fail(op, f"{what} {x!r} is too large for any floating-point dtype ({dtype}).",
                         "Use a value within the float range, or float('inf') if infinity is meant.", b,
                         PtortValueError) from None
+        top = float(ml_dtypes.finfo(dtype.np_dtype).max)  # ml_dtypes also knows bfloat16
+        if math.isfinite(value) and math.fabs(value) > top:  # inf in the tile's dtype (abs is tl.abs here)
+            raise _fail(op, f"{what} {x!r} is outside the range of {dtype} (largest finite {top:g}).",
+                        "Cast the tile to F32 first (tl.cast(x, DType.F32)), or pass float('inf') if infinity "
+                        "is meant.", b, PtortValueError)
+        return value
     if isinstance(x, (float, np.floating)):
         if not math.isfinite(x):
             raise _fail(op, f"{what} {x!r} has no {dtype} value: {dtype} is an integer dtype, with no nan or inf.",
@@ -86,8 +93,9 @@ def _operand(op: str, b: KernelBuilder, x: Any, like: DType) -> Value | Literal:
             raise _fail(op, f"parameter '{p.name}' is Out[...] and cannot be read.",
                         "Declare it InOut[...] if the kernel must read it.", b)
         return x
-    if isinstance(x, Literal):
-        return Literal(_literal(op, b, x.value, like, "constant"), like)
+    if isinstance(x, Literal):  # a tl.constant: its own dtype rounds the value first (0.1 as F16 is 0.0999755...)
+        own = np.asarray(x.value, dtype=x.dtype.np_dtype).item()
+        return Literal(_literal(op, b, own, like, "constant"), like)
     return Literal(_literal(op, b, x, like), like)
 
 
@@ -122,6 +130,10 @@ def _binary(kind: OpKind, a: Any, c: Any) -> Value:
     shape = tiles[0].shape
     if len(tiles) == 2:
         shape = _broadcast_shape(op, b, tiles[0], tiles[1])
+    if kind is OpKind.DIV and not like.is_float and isinstance(y, Literal) and y.value == 0:
+        raise _fail(op, f"divides the {like} tile by the literal 0, which has no integer result.",
+                    "Divide by a non-zero value, or cast to F32 first (float division by 0 gives inf).", b,
+                    PtortValueError)
     return b.emit(kind, TileType(shape[0], shape[1], like), (x, y))  # type: ignore[return-value]
 
 

@@ -367,13 +367,24 @@ class TensorView:
         """Concrete index tuple under loop bindings, with a type and bounds check; ``where`` is the launch line."""
         out = []
         for k, i in enumerate(self.index):
-            v = evaluate(i, bindings)
+            try:
+                v = evaluate(i, bindings)
+            except ZeroDivisionError:
+                raise PtortValueError(f"index {i} of {self!r} divides by zero for {dict(bindings)}.",
+                                      hint="Check the divisor of // or % in the index expression.", where=where,
+                                      locate=where is None) from None
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise PtortTypeError(
                     f"index {i} of {self!r} is {type(v).__name__} {v!r} for {dict(bindings)}; tensor indices are "
                     "ints.", hint="Channels carry tile indices: send(ch, task(...), token=t) with an int t, or "
                                   "index with a loop variable.", where=where, locate=where is None)
             size = self.base.shape[k]
+            # A literal -1 counts from the end, as in numpy; a loop expression going negative is a bug.
+            if v < 0 and not isinstance(i, (int, np.integer)):
+                raise PtortValueError(
+                    f"index {i} = {v} of {self!r} is negative for {dict(bindings)}.",
+                    hint="Guard the first iterations with P.when(t > 0) / cond(t > 0, ...), or index with a "
+                         "non-negative expression.", where=where, locate=where is None)
             if not -size <= v < size:
                 raise PtortValueError(
                     f"index {i} = {v} is out of bounds for dimension {k} of {self.base!r} (size {size}).",

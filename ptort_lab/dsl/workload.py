@@ -216,6 +216,7 @@ class _BuildState:
     used_names: set[str] = field(default_factory=set)  # names of the loops open right now
     type_errors: list[TypeErrorInfo] = field(default_factory=list)
     type_check: bool = True
+    pipe_depth: int = 0  # P.pipe() blocks open right now (they cannot nest)
 
 
 _state: contextvars.ContextVar[_BuildState | None] = contextvars.ContextVar("ptort_build", default=None)
@@ -428,8 +429,25 @@ def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | N
     return ok
 
 
+def _check_axes(name: str, axes: Any, loc: SourceLocation | None) -> None:
+    """Launch axes are ints or loop expressions: anything else would surface far away (a token, a dispatch key)."""
+    for a in axes:
+        if isinstance(a, Expr) or (isinstance(a, (int, np.integer)) and not isinstance(a, bool)):
+            continue
+        raise PtortTypeError(f"kernel '{name}' is launched with axis {a!r} ({type(a).__name__}); launch axes are "
+                             "ints or loop variables.", hint=f"Write {name}[t](...) with t from P(...), or "
+                                                             f"task({name}, [t], {{...}}).", where=loc, locate=False)
+
+
 def launch_task(kernel: Kernel, axes: tuple[Any, ...], kwargs: dict[str, Any], loc: SourceLocation | None,
                 cycles: int | None = None) -> Workload:
+    _check_axes(kernel.name, axes, loc)
+    bad_keys = [k for k in kwargs if not isinstance(k, str)]
+    if bad_keys:
+        raise PtortTypeError(f"kernel '{kernel.name}' got resource key(s) {bad_keys!r}; keys are parameter names.",
+                             hint=f"Its parameters are {', '.join(kernel.signature)}: "
+                                  f"task({kernel.name}, [t], {{'{next(iter(kernel.signature), 'src')}': X[t], ...}}).",
+                             where=loc, locate=False)
     check_launch(kernel, kwargs, loc)
     resources = {k: (TensorView(v, ()) if isinstance(v, Tensor) else v) for k, v in kwargs.items()}
     node = Workload("task", loc=loc, kernel=kernel, params=tuple(axes), resources=resources,
@@ -463,6 +481,7 @@ def task(kernel: Any, params: Sequence[Any] = (), resources: Any = None, *, cycl
     if not isinstance(kernel, str):
         raise PtortTypeError(f"task() needs a @kernel or a kernel name, got {type(kernel).__name__} {kernel!r}.",
                              hint="Decorate the function with @kernel and pass it.")
+    _check_axes(str(kernel), params, loc)
     node = Workload("task", loc=loc, kernel=kernel, params=tuple(params),
                     resources=resources if resources is not None else [], cycles=cycles)
     _add(node)
@@ -526,9 +545,17 @@ class _PNamespace:
         """Each top-level statement inside becomes one pipeline stage, coupled by the channels it uses."""
         st = _require_builder("P.pipe()")
         loc = user_location(3)
+        if st.pipe_depth:
+            raise DSLUsageError("pipelines cannot nest: this P.pipe() block is inside another one.",
+                                hint="Put every stage directly under one `with P.pipe():` block (a stage may be a "
+                                     "loop of tasks), or connect() separate processes.", where=loc, locate=False)
         st.frames.append([])
         depth = len(st.frames)
-        yield
+        st.pipe_depth += 1
+        try:
+            yield
+        finally:
+            st.pipe_depth -= 1
         if len(st.frames) != depth:
             return
         stages = st.frames.pop()

@@ -119,8 +119,9 @@ def tile_from_text(text: str) -> tuple[int, int] | None:
 
 
 # -- knobs <-> namespace ------------------------------------------------------------------------------------------
-def knob_value(name: str, value: Any, source: str) -> Any:
-    """Check one knob value (from an option or a namespace name) and normalise it: ints, TILE a (rows, cols)."""
+def normal_knob(name: str, value: Any) -> Any:
+    """One knob value normalised (plain ints; a tile as (rows, cols), a single size meaning a square), or None
+    when it is not a valid value for knob ``name``."""
     def whole(v: Any) -> bool:
         return isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1
 
@@ -129,10 +130,19 @@ def knob_value(name: str, value: Any, source: str) -> Any:
             return (int(value), int(value))
         if isinstance(value, (tuple, list)) and len(value) == 2 and all(whole(v) for v in value):
             return (int(value[0]), int(value[1]))
+        return None
+    return int(value) if whole(value) else None
+
+
+def knob_value(name: str, value: Any, source: str) -> Any:
+    """Check one knob value (from an option or a namespace name) and normalise it: ints, TILE a (rows, cols).
+    The hint is %%ptort advice (set the name or pass the option); sweep() checks its values itself."""
+    checked = normal_knob(name, value)
+    if checked is not None:
+        return checked
+    if name == "tile":
         raise PtortValueError(f"{source} is {value!r}; TILE must be (rows, cols) of ints >= 1.",
                               hint="Set TILE = (128, 128) or pass --tile 128x128.", locate=False)
-    if whole(value):
-        return int(value)
     raise PtortValueError(f"{source} is {value!r}; {KNOB_NAMES[name]} must be an int >= 1.",
                           hint=f"Set {KNOB_NAMES[name]} = 2 or pass --{name} 2.", locate=False)
 
@@ -259,4 +269,4 @@ def outer_files() -> frozenset[str]:
 
 
 __all__ = ["CellBody", "PtortSyntaxError", "KNOB_NAMES", "bind_knobs", "is_cell_file", "knob_value",
-           "knobs_from_namespace", "label", "outer_files", "relocate", "tile_from_text"]
+           "knobs_from_namespace", "label", "normal_knob", "outer_files", "relocate", "tile_from_text"]

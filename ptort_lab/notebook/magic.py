@@ -15,7 +15,7 @@ from traitlets import Bool
 
 from ..errors import PtortValueError, SourceLocation
 from ..explore import MODES, Knobs, Study, is_pipeline, run_study
-from ..sim.machine import MACHINES
+from ..sim.machine import MACHINES, Machine, ascend_910b
 from .cell import CellBody, bind_knobs, is_cell_file, knobs_from_namespace, outer_files, relocate, tile_from_text
 from .display import DEFAULT_SHOW, SHOW_PARTS, PtortResult
 
@@ -32,6 +32,10 @@ class CellOptions:
     trace_out: str | None = None
     output: str | None = None
     interact: bool = False
+
+    def target_machine(self) -> Machine:
+        """The machine the runs simulate: --machine's preset, else the default (ascend_910b)."""
+        return MACHINES[self.machine] if self.machine is not None else ascend_910b
 
     def compile_options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {}
@@ -75,6 +79,30 @@ def parse_show(text: str) -> tuple[str, ...]:
     return tuple(p for p in SHOW_PARTS if p in words)
 
 
+def _trace_out(path: str) -> str:
+    """--trace-out's file, checked before the cell runs: not a folder, and in a folder that exists."""
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
+        example = os.path.join(path, "run.json")
+        raise UsageError(f"--trace-out {path!r} is a folder; it takes a file name, e.g. --trace-out {example}.")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UsageError(f"--trace-out: directory {parent!r} does not exist; create it first or pick another path.")
+    return path
+
+
+def check_cores(workload: Any, knobs: Knobs, opts: CellOptions) -> None:
+    """CORES from the namespace (or set by the body) must fit the machine when the data-parallel twin uses it
+    (a workload the body dispatched itself runs on its own policy's cores)."""
+    machine = opts.target_machine()
+    uses_cores = opts.mode != "pipeline" and (is_pipeline(workload) or workload._schedule.dispatch is None)
+    if uses_cores and knobs.cores > machine.num_cores:
+        raise PtortValueError(
+            f"CORES is {knobs.cores}, but machine '{machine.name}' has {machine.num_cores} AI cores for the "
+            "data-parallel run.",
+            hint=f"Set CORES = {machine.num_cores} or fewer (or pass --cores {machine.num_cores}); --mode pipeline "
+                 "does not use CORES.", locate=False)
+
+
 def parse_options(args: Any) -> CellOptions:
     """Check everything on the magic line; every problem is a one-line UsageError."""
     opts = CellOptions(mode=args.mode)
@@ -91,12 +119,14 @@ def parse_options(args: Any) -> CellOptions:
             raise UsageError(f"unknown machine {args.machine!r}.{_did_you_mean(args.machine, list(MACHINES))} "
                              f"Presets: {', '.join(MACHINES)}.")
         opts.machine = args.machine
+    machine = opts.target_machine()
+    cores = opts.knobs.get("cores")
+    if cores is not None and cores > machine.num_cores:
+        raise UsageError(f"--cores {cores} is more than machine '{machine.name}' has ({machine.num_cores} AI cores); "
+                         f"use --cores {machine.num_cores} or fewer.")
     opts.latency = _positive(args.latency, "--latency", minimum=0)
     if args.trace_out is not None:
-        parent = os.path.dirname(os.path.abspath(args.trace_out))
-        if not os.path.isdir(parent):
-            raise UsageError(f"--trace-out: directory {parent!r} does not exist.")
-        opts.trace_out = args.trace_out
+        opts.trace_out = _trace_out(args.trace_out)
     if args.output is not None:
         if not args.output.isidentifier():
             raise UsageError(f"-o takes a Python name to store the result in, got {args.output!r}.")
@@ -235,6 +265,7 @@ class PtortMagics(Magics):
             value = body.run(ns)
             workload = body.find_workload(value, ns)
             knobs = knobs_from_namespace(ns, {}, knobs)  # the body may have reassigned DEPTH, TILE, ...
+            check_cores(workload, knobs, opts)
             if "depth" in opts.knobs:
                 check_depth(body, workload, opts.knobs["depth"])
             comparison = run_study(workload, knobs, opts.mode, **opts.compile_options())
@@ -281,4 +312,4 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = ["PtortMagics", "CellOptions", "load_ipython_extension", "parse_options", "parse_tile", "parse_show",
-           "check_depth"]
+           "check_depth", "check_cores"]

@@ -12,35 +12,78 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from ..errors import PtortValueError
-from ..explore import Knobs, Study
-from .cell import knob_value, tile_from_text
+from ..errors import PtortTypeError, PtortValueError
+from ..explore import Knobs, Study, check_knobs
+from .cell import normal_knob, tile_from_text
 from .display import html_output, render_part
 
 KNOBS = ("depth", "tile", "tiles", "cores")
 PROGRESS_AFTER_S = 0.5
 _STYLES = {"pipeline": "-", "data-parallel": "--"}
+# The most combinations one sweep() runs. Every combination rebuilds the work and simulates it (twice with
+# mode="both"): a few milliseconds for a tiny pipeline, tens for a realistic one, so 10,000 runs is already minutes
+# of waiting, and a table or plot of more rows than that cannot be read anyway. Beyond it sweep() refuses up front,
+# before building anything (a range(1, 10**7) would otherwise look like a hang).
+MAX_RUNS = 10_000
+_EXAMPLES = {"depth": "[1, 2, 4, 8]", "tile": '[64, (64, 128), "32x64"]', "tiles": "[4, 8, 16]",
+             "cores": "[1, 2, 4]"}
 
 
 def _tile_text(tile: tuple[int, int]) -> str:
     return f"{tile[0]}x{tile[1]}"
 
 
-def _values(name: str, values: Any) -> list[Any]:
+def _example(name: str) -> str:
+    return f"sweep(build, {name}={_EXAMPLES[name]})"
+
+
+def _values(name: str, values: Any) -> tuple[list[Any], int | None]:
+    """The checked values of one swept knob (at most MAX_RUNS + 1 of them are read) and how many there are in
+    all (None when there are more than were read and the iterable cannot tell)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         values = [values]
+    try:
+        total: int | None = len(values)  # type: ignore[arg-type]
+    except TypeError:
+        total = None
+    raw = list(itertools.islice(values, MAX_RUNS + 1))  # never the whole of a huge range or an endless generator
+    if total is None and len(raw) <= MAX_RUNS:
+        total = len(raw)
     out = []
-    for v in values:
+    for v in raw:
+        checked = None
         if name == "tile" and isinstance(v, str):
-            parsed = tile_from_text(v)  # "64x128", as on the %%ptort line
-            if parsed is None:
-                raise PtortValueError(f"sweep tile value {v!r} is not ROWSxCOLS.", hint="Use tile=[64, (64, 128)].",
-                                      locate=False)
-            v = parsed
-        out.append(knob_value(name, v, f"sweep {name} value"))
+            checked = tile_from_text(v)  # "64x128", as on the %%ptort line
+            if checked is None:
+                raise PtortValueError(f"sweep(tile=...) value {v!r} is not ROWSxCOLS (such as '64x128').",
+                                      hint=f"Give sizes, (rows, cols) pairs or 'RxC' strings: {_example(name)}.")
+        else:
+            checked = normal_knob(name, v)
+        if checked is None:
+            what = "a tile size: an int >= 1 or (rows, cols) of ints >= 1" if name == "tile" else "an int >= 1"
+            raise PtortValueError(f"sweep({name}=...) value {v!r} is not {what}.",
+                                  hint=f"Pass {name} values like these: {_example(name)}.")
+        out.append(checked)
     if not out:
-        raise PtortValueError(f"sweep got no values for {name}.", hint=f"Pass e.g. {name}=[1, 2, 4].", locate=False)
-    return out
+        raise PtortValueError(f"sweep() got no values for {name}.", hint=f"Pass e.g. {_example(name)}.")
+    return out, total
+
+
+def _check_count(params: tuple[str, ...], sizes: list[int | None]) -> None:
+    """Refuse a sweep of more than MAX_RUNS combinations before anything is built."""
+    known = [n for n in sizes if n is not None]
+    count = 1
+    for n in known:
+        count *= n
+    if len(known) == len(sizes) and count <= MAX_RUNS:
+        return
+    exact = len(known) == len(sizes)
+    counts = ", ".join(f"{p}: {f'{n:,}' if n is not None else f'more than {MAX_RUNS:,}'} values"
+                       for p, n in zip(params, sizes))
+    runs = f"{count:,}" if exact else f"more than {MAX_RUNS:,}"
+    raise PtortValueError(f"sweep() would run {runs} combinations ({counts}); it runs at most {MAX_RUNS:,}.",
+                          hint=f"Sweep fewer values, e.g. {_example(params[0])}, or split the sweep into "
+                               "several smaller ones.")
 
 
 @dataclass
@@ -68,11 +111,14 @@ class SweepResult:
         from ..viz.figures import new_figure, text_kwargs
         x = x or self.params[0]
         if x not in self.params:
-            raise PtortValueError(f"plot(x={x!r}) is not a swept knob.", hint=f"Swept: {', '.join(self.params)}.",
-                                  locate=False)
+            swept = ", ".join(self.params)
+            raise PtortValueError(f"plot(x={x!r}) is not a swept knob; this sweep varied {swept}.",
+                                  hint=f"Use plot(x={self.params[0]!r}); to plot against {x}, sweep it too, e.g. "
+                                       f"sweep(build, {self.params[0]}=..., {x}={_EXAMPLES.get(x, '[...]')})."
+                                  if x in KNOBS else f"Use plot(x={self.params[0]!r}) (swept: {swept}).")
         if metric not in ("cycles", "overlap_pct"):
-            raise PtortValueError(f"plot(metric={metric!r}) is not cycles or overlap_pct.", hint="Use 'cycles'.",
-                                  locate=False)
+            raise PtortValueError(f"plot(metric={metric!r}) is not 'cycles' or 'overlap_pct'.",
+                                  hint="Use plot(metric='cycles') (makespan) or plot(metric='overlap_pct').")
         others = [p for p in self.params if p != x]
         xs = sorted({r[x] for r in self.rows})
         position = {v: i for i, v in enumerate(xs)} if x == "tile" else {v: v for v in xs}
@@ -173,6 +219,12 @@ def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = range(1,
     values are (rows, cols), a square size, or "RxC". ``progress``: None shows a bar after half a second, True at
     once, False never.
     """
+    check_knobs(knobs, "sweep")
+    if not isinstance(study_or_builder, Study) and not callable(study_or_builder):
+        raise PtortTypeError(f"sweep() needs a builder function or a Study, got {type(study_or_builder).__name__} "
+                             f"{study_or_builder!r}.",
+                             hint="def build(depth, tile, tiles): ... return connect(...); then "
+                                  "sweep(build, depth=[1, 2, 4]).")
     if isinstance(study_or_builder, Study):
         base = study_or_builder
         options = {"compute_values": False, **base.compile_options, **compile_options}
@@ -183,9 +235,10 @@ def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = range(1,
     given = {"depth": depth, "tile": tile, "tiles": tiles, "cores": cores}
     params = tuple(k for k in KNOBS if given[k] is not None)
     if not params:
-        raise PtortValueError("sweep() got no knob to vary.", hint="Pass e.g. depth=range(1, 9).", locate=False)
-    grids = [_values(p, given[p]) for p in params]
-    combos = list(itertools.product(*grids))
+        raise PtortValueError("sweep() got no knob to vary.", hint="Pass e.g. sweep(build, depth=range(1, 9)).")
+    checked = [_values(p, given[p]) for p in params]
+    _check_count(params, [n for _, n in checked])
+    combos = list(itertools.product(*(values for values, _ in checked)))
     result = SweepResult(params)
     bar = _Progress(len(combos), progress)
     started = time.perf_counter()
@@ -210,4 +263,4 @@ def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = range(1,
     return result
 
 
-__all__ = ["sweep", "SweepResult"]
+__all__ = ["sweep", "SweepResult", "MAX_RUNS"]

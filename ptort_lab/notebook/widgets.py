@@ -13,8 +13,9 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-from ..errors import PtortError
-from ..explore import Comparison, Knobs, Study
+from ..errors import PtortError, PtortTypeError, PtortValueError
+from ..explore import Comparison, Knobs, Study, check_knobs
+from ..sim.machine import Machine, ascend_910b, get_machine
 from .display import short_error
 
 TILE_SIZES = (32, 64, 128, 256)
@@ -27,6 +28,10 @@ class ExplorerController:
     """Knob changes in, Comparisons out: ``update(**knobs)`` rebuilds and reruns ``study``."""
 
     def __init__(self, study: Study) -> None:
+        if not isinstance(study, Study):
+            raise PtortTypeError(f"ExplorerController needs a Study, got {type(study).__name__} {study!r}.",
+                                 hint="Write ExplorerController(Study(build)) (from ptort_lab.explore import Study), "
+                                      "or Explorer(build) for the widget.")
         self.study = study
         self.last: Comparison | None = None
         self.last_rows: list[dict[str, Any]] = []
@@ -53,9 +58,15 @@ class ExplorerController:
     def figure(self, comparison: Comparison | None = None) -> Any:
         """Both runs' timelines on one time axis (or the one run's), as a matplotlib Figure."""
         from .. import viz
+        if comparison is not None and not isinstance(comparison, Comparison):
+            raise PtortTypeError(f"figure() takes a Comparison (what update() returns), got "
+                                 f"{type(comparison).__name__} {comparison!r}.",
+                                 hint="Call controller.figure() for the last run, or controller.figure(comparison).")
         comparison = comparison or self.last
         if comparison is None:
-            raise ValueError("no run yet: call update() first")
+            raise PtortValueError("ExplorerController.figure() has no run to draw yet.",
+                                  hint="Call controller.update() first (e.g. controller.update(depth=2)); it runs the "
+                                       "study and keeps the result for figure() and png().")
         if comparison.pipeline is not None and comparison.data_parallel is not None:
             return viz.compare(comparison)
         label, program = comparison.runs[0]
@@ -100,6 +111,7 @@ class Explorer(widgets.VBox):
 
     def __init__(self, study_or_builder: Study | Callable[..., Any], knobs: Knobs | None = None, *,
                  mode: str = "both", **compile_options: Any) -> None:
+        check_knobs(knobs, "Explorer")
         if isinstance(study_or_builder, Study):
             study = study_or_builder
             if knobs is not None:
@@ -119,7 +131,8 @@ class Explorer(widgets.VBox):
             "depth": slider(widgets.IntSlider, "depth", value=k.depth, min=1, max=max(8, k.depth)),
             "tile": slider(widgets.SelectionSlider, "tile", options=_tile_options(k.tile), value=k.tile),
             "tiles": slider(widgets.IntSlider, "tiles", value=k.tiles, min=1, max=max(128, k.tiles)),
-            "cores": slider(widgets.IntSlider, "cores", value=k.cores, min=1, max=max(24, k.cores)),
+            "cores": slider(widgets.IntSlider, "cores", value=k.cores, min=1,
+                            max=max(_machine_cores(study), k.cores)),
         }
         self.message = widgets.HTML(value="")
         self.table = widgets.HTML(value="", layout=widgets.Layout(height=TABLE_HEIGHT, overflow="auto"))
@@ -154,6 +167,18 @@ class Explorer(widgets.VBox):
         self.table.value = table_html(comparison, self.controller.last_rows)
         self.message.value = ""
         self.last_refresh_ms = (time.perf_counter() - started) * 1e3
+
+
+def _machine_cores(study: Study) -> int:
+    """The AI cores of the machine the study compiles for (its machine= option, else ascend_910b): the cores
+    slider stops there, since a data-parallel run on more cores is refused."""
+    machine = study.compile_options.get("machine")
+    if isinstance(machine, (Machine, str)):
+        try:
+            return get_machine(machine).num_cores
+        except PtortError:  # a bad preset name: compile() reports it on the first run
+            pass
+    return ascend_910b.num_cores
 
 
 def _message(e: BaseException) -> str:

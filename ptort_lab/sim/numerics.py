@@ -65,7 +65,12 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         result = _BINARY[k](_value(env, op.operands[0]), _value(env, op.operands[1]))
     elif k is OpKind.DIV:
         a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
-        result = np.floor_divide(a, b) if np.issubdtype(out_dtype, np.integer) else np.true_divide(a, b)
+        if np.issubdtype(out_dtype, np.integer):
+            if not np.all(b):  # numpy gives 0 silently; an integer division by zero has no value
+                raise ValueError("integer division by zero")
+            result = np.floor_divide(a, b)
+        else:
+            result = np.true_divide(a, b)
     elif k in _UNARY:
         result = _UNARY[k](_value(env, op.operands[0]))
     elif k in ACTIVATION:

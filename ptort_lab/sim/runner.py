@@ -158,6 +158,8 @@ def assign_cores(tasks: list[Task], schedule: Any) -> tuple[int, list[int] | Non
     if policy is None:
         if streams and schedule.stream_by is not None:  # streams(n).stream_by(fn): stream fn(t) mod n, one per core
             return streams, [_key(schedule.stream_by, t, "stream_by") % streams for t in tasks]
+        if streams:  # streams(n) alone: tasks go to the n streams in turn (the reference puts all on stream 0)
+            return streams, [i % streams for i in range(len(tasks))]
         return 1, [0] * len(tasks)
     n = policy.num_cores or streams or 1
     graph = schedule.graph

