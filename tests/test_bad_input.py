@@ -163,7 +163,7 @@ def test_timing_policy_values_are_checked_however_it_is_built():
 
 
 def test_placement_cores_must_be_ints():
-    with pytest.raises(PtortValueError, match=r"placement puts process 'a' on 'core0'; a core is an int"):
+    with pytest.raises(PtortValueError, match=r"placement puts process 'a' on 'core0'; a place is a core \(int\)"):
         two_stage(2).place({"a": "core0"}).compile().execute()
 
 

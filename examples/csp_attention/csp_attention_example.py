@@ -29,6 +29,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -178,9 +179,10 @@ def build(q: np.ndarray, kt: np.ndarray, v: np.ndarray, M: int, N: int, depth: i
     return FlashAttention(connect(*[head(h) for h in range(H)]), Y)
 
 
-def fa_placement(heads: int) -> dict[str, int]:
-    """Head h's four stages on AI core h: qk and pv on its AIC (cube), softmax and update on its AIV."""
-    return {f"{stage}.h{h}": h for h in range(heads) for stage in STAGES}
+def fa_placement(heads: int) -> dict[str, Any]:
+    """Head h's four stages on AI core h: qk and pv on its AIC (cube), softmax on its AIV0 and update on its AIV1
+    (a place is a core, or (core, aiv))."""
+    return {f"{stage}.h{h}": (h, 1) if stage == "update" else h for h in range(heads) for stage in STAGES}
 
 
 def main(argv: list[str] | None = None) -> int:

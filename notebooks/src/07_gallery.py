@@ -41,10 +41,10 @@ def verdict(name, got, expected, rtol, atol):
 # state instead of updating it; after its last block `normalize` writes `Y = acc / sm`.
 #
 # `.place({...})` puts all four stages on AI core 0, as a flash-attention kernel does: `qk` and `pv` on its cube
-# (AIC), `softmax` and `update` on its vector unit (AIV). AIC and AIV share no buffer, so each channel still goes
-# through GM with a cross-unit flag and pays the 1000-cycle hop (the latency NPU_MODEL fitted to onboard flash
-# attention). With `--cores 1` the data-parallel twin runs the same tasks on one AI core too, so the two
-# timelines compare like with like.
+# (AIC), `softmax` on its first vector unit and `update` on its second (`(0, 1)` = core 0, AIV1). AIC and AIVs
+# share no buffer, so each channel still goes through GM with a cross-unit flag and pays the 1000-cycle hop (the
+# latency NPU_MODEL fitted to onboard flash attention). With `--cores 1` the data-parallel twin runs the same tasks
+# on one AI core too, so the two timelines compare like with like.
 
 # %%
 %%ptort --depth 2 --tile 64x128 --tiles 4 --cores 1 --show timeline -o fa
@@ -132,7 +132,7 @@ def fa_pipeline(depth):
                    process("softmax").consumes(s_ready).produces(p_ready).body(consume(s_ready, softmax_step)),
                    process("pv").consumes(p_ready).produces(pv_ready).body(consume(p_ready, pv_step)),
                    process("update").consumes(pv_ready).body(consume(pv_ready, update_step))
-                   ).place({"qk": 0, "softmax": 0, "pv": 0, "update": 0})
+                   ).place({"qk": 0, "softmax": 0, "pv": 0, "update": (0, 1)})
 
 fa_pipeline(DEPTH)
 

@@ -14,8 +14,9 @@ instruction starts before ``launch_overhead_cycles`` (§3.5, fitted to onboard k
 
 Cores. A core index is one physical AI core (1 AIC + ``aiv_per_core`` AIVs); ``machine.num_cores`` of them.
 A CSP process runs its vector work on AIV0 of its core (the Ascend CopyIn/Compute/CopyOut pattern: stages placed
-on one core share that AIV's MTE2, V and MTE3). A data-parallel core hands its vector tasks to its AIVs in turn
-(task k -> AIV k mod aiv_per_core), so 24 cores drive all 48 vector units. Cube work always runs on the AIC.
+on one core share that AIV's MTE2, V and MTE3), or on AIV1 when placed ``(core, 1)``. A data-parallel core
+hands its vector tasks to its AIVs in turn (task k -> AIV k mod aiv_per_core), so 24 cores drive all 48 vector
+units. Cube work always runs on the AIC.
 
 Overlap. ``pipelined=False`` (a CSP process): the process waits for the task (``issue_done == end``).
 ``pipelined=True`` (a data-parallel core): the core may issue the next task once this one's first instruction has
@@ -52,6 +53,7 @@ class NpuCostModel:
     def __init__(self, machine: Machine | str = ascend_910b) -> None:
         self.machine = get_machine(machine)
         self._plans: dict[int, tuple[KernelIR, Plan]] = {}
+        self.vector_units: dict[str, int] = {}  # CSP process -> AIV index, when placed on AIV1 (set by the runner)
         self.reset()
 
     @property
@@ -101,6 +103,11 @@ class NpuCostModel:
                     f"process '{name}' is placed on core {core} but machine '{m.name}' has cores 0..{m.num_cores - 1}.",
                     hint='Place processes on fewer cores, e.g. .place("shared") or {"loader": 0, "computer": 0}.',
                     locate=True)
+        for name, aiv in self.vector_units.items():
+            if not 0 <= aiv < m.aiv_per_core:
+                raise PtortValueError(
+                    f"process '{name}' is placed on AIV{aiv} but each AI core of '{m.name}' has AIV0.."
+                    f"AIV{m.aiv_per_core - 1}.", hint='Write {"update": (0, 1)} for core 0, AIV1.', locate=True)
         self._check_channel_slots(workload, placement)
 
     def units_of(self, process: Any) -> frozenset[str]:
@@ -121,17 +128,23 @@ class NpuCostModel:
     def channel_stays_on_chip(self, producers: list[Any], consumers: list[Any]) -> bool:
         """Whether a channel between processes placed on one core can stay in that core's buffers.
 
-        Not when one side works only on the AIC and the other only on the AIVs: they share nothing on chip
+        Not when one side works only on the AIC and the other only on the AIVs, or the two sit on different AIVs
+        (``.place({"update": (0, 1)})``): those units share nothing on chip
         (NPU_MODEL §2.1), so the channel is the GM-staged FIFO of §4.2 with its cross-core flag, as between the
         cube and vector stages of Ascend's flash attention, and it pays the channel latency."""
-        made = frozenset().union(*(self.units_of(p) for p in producers))
-        used = frozenset().union(*(self.units_of(p) for p in consumers))
+        made = frozenset().union(*(self._units_placed(p) for p in producers))
+        used = frozenset().union(*(self._units_placed(p) for p in consumers))
         return not (made and used and made.isdisjoint(used))
+
+    def _units_placed(self, process: Any) -> frozenset[str]:
+        """``units_of`` with the AIV named (AIV0, AIV1): two AIVs share no buffer either."""
+        aiv = f"AIV{self.vector_units.get(process.name, 0)}"
+        return frozenset(aiv if u != AIC else u for u in self.units_of(process))
 
     def _check_channel_slots(self, workload: Workload, placement: dict[str, int]) -> None:
         """Channels kept on one core are UB queues: depth x slot bytes must fit UB."""
         procs = list(workload.fields.get("processes", ()))
-        per_core: dict[int, list[tuple[Any, list[Any], int]]] = {}
+        per_core: dict[tuple[int, int], list[tuple[Any, list[Any], int]]] = {}
         for ch in workload.fields.get("channels", ()):
             users = [p for p in procs if any(ch is c for c in list(p.produces) + list(p.consumes))]
             cores = {placement[p.name] for p in users}
@@ -141,9 +154,10 @@ class NpuCostModel:
             if not self.channel_stays_on_chip(producers, [p for p in users if any(ch is c for c in p.consumes)]):
                 continue  # AIC <-> AIV: GM-staged as well
             slot = max((_slot_bytes(p.workload, ch) for p in producers), default=0)
-            per_core.setdefault(cores.pop(), []).append((ch, producers, slot))
+            aiv = self.vector_units.get(producers[0].name, 0) if producers else 0
+            per_core.setdefault((cores.pop(), aiv), []).append((ch, producers, slot))
         ub = self.machine.ub_bytes
-        for core, chans in sorted(per_core.items()):
+        for (core, aiv), chans in sorted(per_core.items()):
             need = sum(ch.depth * slot for ch, _, slot in chans)
             if need <= ub:
                 continue
@@ -154,7 +168,7 @@ class NpuCostModel:
             depth_hint = (f"channel '{big.name}' depth {fits}" if fits >= 1
                           else f"a smaller tile for channel '{big.name}'")
             raise CapacityError(
-                f"channel buffers on core {core} need {need} bytes of UB but the UB of AIV0 holds {ub} bytes "
+                f"channel buffers on core {core} need {need} bytes of UB but the UB of AIV{aiv} holds {ub} bytes "
                 f"({ub // KIB} KiB): {parts}.",
                 hint=f"Use a smaller tile or a smaller depth (e.g. {depth_hint}), or place the processes on "
                      "different cores.",
@@ -181,7 +195,7 @@ class NpuCostModel:
         plan = self.plan(ir)
         if start < m.launch_overhead_cycles:  # no instruction runs before the kernel launch completes
             start = m.launch_overhead_cycles
-        aiv = 0
+        aiv = self.vector_units.get(lane, 0) if self.vector_units else 0  # a CSP process: the AIV it is placed on
         if pipelined and plan.uses_aiv:
             k = self.next_aiv.get(core, 0)
             self.next_aiv[core] = k + 1

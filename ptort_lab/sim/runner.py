@@ -114,33 +114,42 @@ class Run:
     stall_cycles: dict[str, int] = field(default_factory=dict)
 
 
-def _placement(procs: list[Any], placement: Any) -> dict[str, int]:
+def _placement(procs: list[Any], placement: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """(core of each process, the vector unit its vector work runs on). A placement value is a core, or
+    ``(core, aiv)`` to put a vector stage on the core's second AIV (default AIV0)."""
     if placement is None:
-        return {p.name: i for i, p in enumerate(procs)}
+        return {p.name: i for i, p in enumerate(procs)}, {}
     if placement == "shared":
-        return {p.name: 0 for p in procs}
+        return {p.name: 0 for p in procs}, {}
     if isinstance(placement, dict):
         unknown = set(placement) - {p.name for p in procs}
         if unknown:
             raise PtortValueError(f"placement names unknown process(es) {sorted(unknown)}.",
                                   hint=f"Processes are {', '.join(p.name for p in procs)}.")
-        out, free = {}, 0
-        used = set(placement.values())
+        out: dict[str, int] = {}
+        aivs: dict[str, int] = {}
         for p in procs:
             if p.name in placement:
-                core = placement[p.name]
-                if isinstance(core, bool) or not isinstance(core, (int, np.integer)):
-                    raise PtortValueError(f"placement puts process '{p.name}' on {core!r}; a core is an int.",
-                                          hint='Write .place({"loader": 0, "computer": 0}).')
-                out[p.name] = int(core)
-            else:
+                out[p.name], aivs[p.name] = _core_and_aiv(p.name, placement[p.name])
+        free, used = 0, set(out.values())
+        for p in procs:
+            if p.name not in out:
                 while free in used:
                     free += 1
                 out[p.name] = free
                 used.add(free)
-        return out
+        return out, {k: v for k, v in aivs.items() if v}
     raise PtortValueError(f"placement must be None, 'shared' or a dict process -> core, got {placement!r}.",
                           hint='Use .place("shared") to put every stage on one core.')
+
+
+def _core_and_aiv(name: str, value: Any) -> tuple[int, int]:
+    parts = tuple(value) if isinstance(value, (tuple, list)) else (value, 0)
+    if len(parts) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in parts):
+        raise PtortValueError(f"placement puts process '{name}' on {value!r}; a place is a core (int) or "
+                              "(core, aiv) with two ints.",
+                              hint='Write .place({"loader": 0, "computer": 0}) or {"update": (0, 1)} for AIV1.')
+    return int(parts[0]), int(parts[1])
 
 
 def _mix(key: int) -> int:
@@ -254,7 +263,13 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
                     time_ordered=_needs_time_order(cost, pipe, workload))
     if pipe is not None:
         procs = list(pipe.fields["processes"])
-        cores = _placement(procs, opts.placement if opts.placement is not None else workload._schedule.placement)
+        placement = opts.placement if opts.placement is not None else workload._schedule.placement
+        cores, aivs = _placement(procs, placement)
+        if aivs and not hasattr(cost, "vector_units"):
+            raise PtortValueError(f"placement names vector units {aivs}, but {type(cost).__name__} has no AIVs.",
+                                  hint="Give plain core numbers, or run on the NPU model (NpuCostModel).")
+        if hasattr(cost, "vector_units"):
+            cost.vector_units = aivs  # read by prepare() (channel checks) and when pricing each task
         cost.prepare(workload, cores)
         on_chip = getattr(cost, "channel_stays_on_chip", None)
         for c in pipe.fields["channels"]:
@@ -280,6 +295,8 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
         tasks, gates = issue_plan(tasks, deps, workload._schedule.timing, cost.clock_hz,
                                   graph.ready if graph is not None else None)
         n, assignment = assign_cores(tasks, workload._schedule)
+        if hasattr(cost, "vector_units"):
+            cost.vector_units = {}  # a data-parallel core deals its vector tasks to its AIVs in turn
         cost.prepare(workload, None)
         trace.mode = "data-parallel"
         if assignment is None:

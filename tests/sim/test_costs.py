@@ -632,3 +632,28 @@ def test_sin_and_rearranging_ops_cost_their_estimated_passes():
                                                               + 8 * M.vec_binary.slope_cycles)
     assert v["slice_even"].cycles == M.vec_unary.slope_cycles * (r // 2)
     assert v["broadcast"].cycles == M.vec_unary.slope_cycles * r
+
+
+def test_a_stage_placed_on_the_second_aiv_runs_there_and_its_channels_go_through_gm(spec_kernels, spec_data):
+    """{"computer": (0, 1)}: compute runs on AIV1 of core 0, loader and storer on AIV0. AIV0 and AIV1 share no
+    buffer, so both channels are GM-staged (no UB slots: depth 4 x 32 KiB x 2 fits, unlike the all-AIV0
+    placement) and each hop pays the channel latency."""
+    wl = spec_pipeline(spec_kernels, spec_data, 4).place({"loader": 0, "computer": (0, 1), "storer": 0})
+    prog = wl.compile(cost_model=NpuCostModel())
+    prog.execute()
+    lanes = {p: {s.lane.split(".")[0] for s in prog.trace.spans if s.process == p}
+             for p in ("loader", "computer", "storer")}
+    assert lanes == {"loader": {"AIV0"}, "computer": {"AIV1"}, "storer": {"AIV0"}}
+    np.testing.assert_array_equal(spec_data.Y.data, spec_data.expected)
+    loads = {s.index: s.end for s in prog.trace.spans if s.process == "loader" and s.name == "store"}
+    computes = {s.index: s.start for s in prog.trace.spans if s.process == "computer" and s.name == "load"}
+    assert all(computes[t] >= loads[t] + M.channel_latency_cycles for t in loads)
+
+
+def test_aiv_placement_mistakes_are_refused(spec_kernels, spec_data):
+    with pytest.raises(PtortValueError, match=r"process 'computer' is placed on AIV2 but each AI core .* AIV0..AIV1"):
+        spec_pipeline(spec_kernels, spec_data, 2).place({"computer": (0, 2)}).compile(
+            cost_model=NpuCostModel()).execute()
+    with pytest.raises(PtortValueError, match="PinnedCosts has no AIVs"):
+        spec_pipeline(spec_kernels, spec_data, 2).place({"computer": (0, 1)}).compile(
+            cost_model=PinnedCosts()).execute()
