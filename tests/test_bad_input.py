@@ -306,3 +306,29 @@ def test_pipe_blocks_cannot_nest():
                     for b in P(Dense[2]()):
                         copy[b](src=Y[b], dst=X[b])
         w()
+
+
+@pytest.mark.parametrize("names, match", [("tile", r"takes a list of variable names, got 'tile'"),
+                                          ([1], r"1 is not a Python identifier"),
+                                          (["x", "x"], "a name repeats"),
+                                          (["x", "y"], "2 names for 1 loop variable")],
+                         ids=["string", "int", "repeat", "extra"])
+def test_loop_variable_names_are_checked(names, match):
+    X, Y = Tensor(data=np.ones((2, 4, 4), np.float32)), Tensor(shape=(2, 4, 4), dtype=F32)
+    with pytest.raises((PtortTypeError, PtortValueError), match=match):
+        @workload
+        def w():
+            for b in P(Dense[2](), names=names):
+                copy[b](src=X[b], dst=Y[b])
+        w()
+
+
+def test_an_inner_loop_cannot_reuse_an_enclosing_name():
+    X, Y = Tensor(data=np.ones((2, 4, 4), np.float32)), Tensor(shape=(2, 4, 4), dtype=F32)
+    with pytest.raises(PtortValueError, match="name 'x' is already used by an enclosing loop"):
+        @workload
+        def w():
+            for a in P(Dense[2](), names=["x"]):
+                for _ in P(Dense[1](), names=["x"]):
+                    copy[a](src=X[a], dst=Y[a])
+        w()

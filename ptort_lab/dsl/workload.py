@@ -503,11 +503,32 @@ class _PLoop:
     def __init__(self, axes: tuple[Any, ...], names: Sequence[str] | None, kind: str) -> None:
         self.axes, self.names, self.kind = axes, names, kind
         self.loc = user_location(3)
+        api = {"parallel_for": "P", "for_each": "P.seq", "select": "P.sel"}[kind]
+        count = sum(2 if isinstance(a, Ragged) else 1 for a in axes)
+        if names is None:
+            return
+        if isinstance(names, str) or not isinstance(names, (list, tuple)):
+            raise PtortTypeError(f"{api}(names=...) takes a list of variable names, got {names!r}.",
+                                 hint=f"Write {api}(..., names=['tile']).", where=self.loc, locate=False)
+        bad = [n for n in names if not isinstance(n, str) or not n.isidentifier()]
+        if bad or len(set(names)) != len(names) or len(names) > count:
+            what = (f"{bad[0]!r} is not a Python identifier" if bad else
+                    "a name repeats" if len(set(names)) != len(names) else
+                    f"{len(names)} names for {count} loop variable(s)")
+            raise PtortValueError(f"{api}(names={list(names)!r}): {what}.",
+                                  hint=f"Give at most {count} distinct identifiers, one per loop variable "
+                                       "(a Ragged axis has two: the row and the position in it).",
+                                  where=self.loc, locate=False)
 
     def __iter__(self) -> Iterator[Any]:
         st = _require_builder("P()" if self.kind == "parallel_for" else "P.seq()")
         vars_: list[LoopVar] = []
         names = list(self.names or [])
+        clash = [n for n in names if n in st.used_names]
+        if clash:
+            raise PtortValueError(f"loop variable name {clash[0]!r} is already used by an enclosing loop.",
+                                  hint="Give the inner loop another name; t.get(name) must say which loop it means.",
+                                  where=self.loc, locate=False)
         for axis in self.axes:
             for _ in range(2 if isinstance(axis, Ragged) else 1):
                 vars_.append(_fresh_var(st, names.pop(0) if names else None))

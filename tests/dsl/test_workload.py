@@ -212,21 +212,33 @@ def test_type_errors_of_a_nested_workload_reach_the_outer_one():
     assert [e.kind.value for e in outer().type_errors] == ["ARITY_MISMATCH"]
 
 
-def test_sibling_loops_may_reuse_a_name_but_nested_loops_are_renamed():
-    """Two loops one after the other keep names=['i']; a loop nested in another gets i2, so bindings never clash."""
-    from ptort_lab import Dense, P, task, workload
+def test_sibling_loops_may_reuse_a_name_but_nested_loops_may_not():
+    """Two loops one after the other keep names=['i']; a loop nested in one named 'i' may not be named 'i' too
+    (t.get('i') would be ambiguous), while default names are made unique (b, h, ...)."""
+    import pytest
+
+    from ptort_lab import Dense, P, PtortValueError, task, workload
 
     @workload
     def two_phases():
         for i in P(Dense[2](), names=["i"]):
             task("first", [i])
         for i in P(Dense[2](), names=["i"]):
-            for j in P(Dense[2](), names=["i"]):
+            for j in P(Dense[2]()):
                 task("second", [i, j])
 
     tasks = two_phases().enumerate()
     assert [t.bindings for t in tasks[:2]] == [{"i": 0}, {"i": 1}]
-    assert tasks[2].bindings == {"i": 0, "i2": 0} and tasks[-1].bindings == {"i": 1, "i2": 1}
+    assert set(tasks[2].bindings) == {"i", "b"}
+
+    @workload
+    def clash():
+        for i in P(Dense[2](), names=["i"]):
+            for j in P(Dense[2](), names=["i"]):
+                task("second", [i, j])
+
+    with pytest.raises(PtortValueError, match="name 'i' is already used by an enclosing loop"):
+        clash()
 
 
 def test_task_get_of_an_unknown_name_is_an_error():
