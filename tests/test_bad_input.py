@@ -332,3 +332,8 @@ def test_an_inner_loop_cannot_reuse_an_enclosing_name():
                 for _ in P(Dense[1](), names=["x"]):
                     copy[a](src=X[a], dst=Y[a])
         w()
+
+
+def test_place_on_a_data_parallel_workload_is_refused():
+    with pytest.raises(PtortValueError, match=r"(?s)place\(\) puts the processes of a CSP pipeline.*\.dispatch"):
+        copies().place("shared")

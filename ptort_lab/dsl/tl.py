@@ -13,9 +13,9 @@ from .kernel import KernelBuilder, current_builder
 from .types import Direction, DType, TileType
 
 _F32_ACC = {DType.F16: DType.F32, DType.BF16: DType.F32}
-# The cube unit accumulates 8-bit integer products in 32-bit integers (Ascend's s8 x s8 -> s32 Mmad), as it
-# accumulates half-precision products in F32: an I8 result would wrap after a handful of products.
-_MATMUL_ACC = {**_F32_ACC, DType.I8: DType.I32, DType.U8: DType.I32}
+# The accumulator of sums and matmuls: the cube accumulates 8-bit integer products in 32-bit integers (Ascend's
+# s8 x s8 -> s32 Mmad) and half-precision ones in F32; an I8 result would wrap after a handful of terms.
+_ACCUMULATOR = {**_F32_ACC, DType.I8: DType.I32, DType.U8: DType.I32}
 
 
 def _fail(op: str, message: str, hint: str, builder: KernelBuilder | None = None,
@@ -409,14 +409,18 @@ def _reduce(kind: OpKind, x: Any) -> Value:
     b = current_builder(op)
     t = _tile(op, b, x)
     rows, cols = t.shape
-    # Sums and means of half-precision tiles accumulate in F32, as the vector unit does; max is exact.
-    dtype = t.dtype if kind in (OpKind.ROWMAX, OpKind.COLMAX) else _F32_ACC.get(t.dtype, t.dtype)
+    if kind is OpKind.ROWMEAN and not t.dtype.is_float:
+        raise _fail(op, f"needs a floating-point tile, got {_describe(t)} (an integer mean would be truncated).",
+                    "Cast first: tl.rowmean(tl.cast(x, DType.F32)), or use tl.rowsum.", b)
+    # Sums and means of half-precision tiles accumulate in F32 and of 8-bit integers in I32, as the vector unit
+    # does (an I8 sum of a 128-wide row would wrap); max is exact.
+    dtype = t.dtype if kind in (OpKind.ROWMAX, OpKind.COLMAX) else _ACCUMULATOR.get(t.dtype, t.dtype)
     shape = (rows, 1) if kind.value.startswith("row") else (1, cols)
     return b.emit(kind, TileType(shape[0], shape[1], dtype), (t,))  # type: ignore[return-value]
 
 
 def rowsum(x: Any) -> Value:
-    """Sum of each row: [r, c] -> [r, 1] (F16/BF16 accumulate and return F32)."""
+    """Sum of each row: [r, c] -> [r, 1] (F16/BF16 accumulate and return F32, I8/U8 return I32)."""
     return _reduce(OpKind.ROWSUM, x)
 
 
@@ -454,7 +458,7 @@ def matmul(a: Any, b: Any, acc: Any = None) -> Value:
     if x.dtype != y.dtype:
         raise _fail("matmul", f"operands have different dtypes: {_describe(x)} and {_describe(y)}.",
                     f"Cast both to the same dtype, e.g. tl.cast(b, DType.{x.dtype}).", bld)
-    out = TileType(x.shape[0], y.shape[1], _MATMUL_ACC.get(x.dtype, x.dtype))
+    out = TileType(x.shape[0], y.shape[1], _ACCUMULATOR.get(x.dtype, x.dtype))
     operands: tuple[Value, ...] = (x, y)
     if acc is not None:
         z = _tile("matmul", bld, acc, "accumulator")

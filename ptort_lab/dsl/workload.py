@@ -124,7 +124,13 @@ class Workload:
         return self._with(spatial_grid=grid)
 
     def place(self, placement: Any) -> Workload:
-        """Put processes on cores: ``{"loader": 0, "computer": 0}`` or ``"shared"`` (all on one core)."""
+        """Put processes on cores: ``{"loader": 0, "computer": 0}``, ``{"update": (0, 1)}`` (core 0, AIV1) or
+        ``"shared"`` (all on one core)."""
+        if self.kind not in ("connect", "pipe"):
+            raise PtortValueError("place() puts the processes of a CSP pipeline on cores; this is a data-parallel "
+                                  "workload, which has none.",
+                                  hint="Send its tasks to cores with .dispatch(DispatchPolicy.round_robin(4)) or "
+                                       "another DispatchPolicy.")
         return self._with(placement=placement)
 
     def task_graph(self, deps: Any = None, window: Any = None, pools: Any = None, ready: Any = None,

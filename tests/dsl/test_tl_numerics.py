@@ -377,3 +377,17 @@ def test_shape_rules_of_the_rearranging_ops():
         @kernel
         def mixed(x: In[Tile[8, 4, F32]], z: In[Tile[8, 2, F32]], y: Out[Tile[8, 8, F32]]):
             tl.store(y, tl.interleave(tl.load(x), tl.load(z)))
+
+
+def test_int8_sums_accumulate_in_i32(run_once):
+    """A row of 16 I8 values of 100 sums to 1600, which I8 cannot hold: the sum is I32, as on the vector unit."""
+    @kernel
+    def k(a: In[Tile[R, C, DType.I8]], out: Out[Tile[R, 1, DType.I32]]):
+        tl.store(out, tl.rowsum(tl.load(a)))
+
+    got = run_once(k, a=np.full((R, C), 100, np.int8), out=np.zeros((R, 1), np.int32))["out"]
+    assert got.dtype == np.int32 and np.all(got == 100 * C)
+    with pytest.raises(PtortTypeError, match=r"tl.rowmean: needs a floating-point tile"):
+        @kernel
+        def m(a: In[Tile[R, C, DType.I32]], out: Out[Tile[R, 1, DType.I32]]):
+            tl.store(out, tl.rowmean(tl.load(a)))
