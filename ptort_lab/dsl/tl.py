@@ -554,6 +554,41 @@ def full(rows: int, cols: int, value: float, dtype: DType = DType.F32) -> Value:
     return b.emit(OpKind.FULL, TileType(int(rows), int(cols), dtype), (Literal(v, dtype),))  # type: ignore
 
 
+def iota_u32(cols: int) -> Value:
+    """A [1, cols] U32 tile 0, 1, ..., cols - 1: the indices to sort alongside scores (tl.tsort32)."""
+    b = current_builder("iota_u32")
+    if isinstance(cols, bool) or not isinstance(cols, (int, np.integer)) or cols < 1:
+        raise _fail("iota_u32", f"cols must be an int >= 1, got {cols!r}.", "Write tl.iota_u32(32).", b,
+                    PtortValueError if isinstance(cols, (int, np.integer)) else PtortTypeError)
+    return b.emit(OpKind.IOTA_U32, TileType(1, int(cols), DType.U32), ())  # type: ignore[return-value]
+
+
+def tsort32(scores: Any, idx: Any) -> Value:
+    """Sort 32 (score, index) pairs by score, largest first (ties: lower index first), as TSORT32 does:
+    [1, 32] F32 scores and [1, 32] U32 indices -> [1, 64] F32 of interleaved (score, index bits) pairs."""
+    b = current_builder("tsort32")
+    s, i = _tile("tsort32", b, scores, "scores"), _tile("tsort32", b, idx, "idx")
+    if s.type != TileType(1, 32, DType.F32) or i.type != TileType(1, 32, DType.U32):
+        raise _fail("tsort32", f"needs scores f32[1,32] and idx u32[1,32], got {_describe(s)} and {_describe(i)}.",
+                    "Sort 32 candidates at a time: tl.tsort32(scores, tl.iota_u32(32)); cast scores to F32 first.",
+                    b)
+    return b.emit(OpKind.TSORT32, TileType(1, 64, DType.F32), (s, i))  # type: ignore[return-value]
+
+
+def extract_topk_indices(pairs: Any, k: int) -> Value:
+    """The indices of the first ``k`` pairs of a tl.tsort32 result: [1, 64] F32 -> [1, k] I32, 1 <= k <= 32."""
+    b = current_builder("extract_topk_indices")
+    p = _tile("extract_topk_indices", b, pairs, "pairs")
+    if p.type != TileType(1, 64, DType.F32):
+        raise _fail("extract_topk_indices", f"needs the f32[1,64] result of tl.tsort32, got {_describe(p)}.",
+                    "Pass what tl.tsort32(scores, idx) returned.", b)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 32:
+        raise _fail("extract_topk_indices", f"k must be an int in 1..32, got {k!r}.",
+                    "A tsort32 result holds 32 pairs: write tl.extract_topk_indices(pairs, 8).", b, PtortValueError)
+    return b.emit(OpKind.EXTRACT_TOPK, TileType(1, int(k), DType.I32), (p,),  # type: ignore[return-value]
+                  (("k", int(k)),))
+
+
 def constant(value: float, dtype: DType = DType.F32) -> Literal:
     """A scalar constant usable wherever a Python number is accepted."""
     b = current_builder("constant")
@@ -566,4 +601,5 @@ __all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "m
            "muls", "divs", "maxs", "mins", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "relu", "sigmoid", "silu",
            "tanh", "gelu", "sin", "cos", "transpose", "slice_even", "slice_odd", "interleave", "broadcast",
            "rowmul", "rowadd", "colmul", "coladd", "rowsum", "rowmax", "rowmean",
-           "colsum", "colmax", "matmul", "lt", "le", "gt", "ge", "eq", "ne", "where", "select", "full", "constant"]
+           "colsum", "colmax", "matmul", "lt", "le", "gt", "ge", "eq", "ne", "where", "select", "full", "constant",
+           "iota_u32", "tsort32", "extract_topk_indices"]

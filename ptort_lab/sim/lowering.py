@@ -380,9 +380,9 @@ def _vector_cycles(op: Op, m: Machine) -> tuple[int, int, int]:
     elif k in _ACTIVATION_STEPS:
         return _steps_cycles(_ACTIVATION_STEPS[k], _elems(out), out.dtype.itemsize, m)
     elif k in (OpKind.RSQRT, OpKind.RELU, OpKind.NEG, OpKind.ABS, OpKind.TRANSPOSE, OpKind.SLICE_EVEN,
-               OpKind.SLICE_ODD, OpKind.INTERLEAVE, OpKind.BROADCAST):
-        # data rearrangement (estimate): vtranspose (16 x 16 blocks), GatherMask (even/odd columns), gather for
-        # interleave and broadcast each take about one vcopy-rate pass over the result tile
+               OpKind.SLICE_ODD, OpKind.INTERLEAVE, OpKind.BROADCAST, OpKind.EXTRACT_TOPK):
+        # data rearrangement (estimate): vtranspose (16 x 16 blocks), GatherMask (even/odd columns, TopK
+        # indices), gather for interleave and broadcast each take about one vcopy-rate pass over the result tile
         cls = m.vec_unary
         nbytes = _elems(out) * out.dtype.itemsize
     elif k is OpKind.CAST:
@@ -395,7 +395,11 @@ def _vector_cycles(op: Op, m: Machine) -> tuple[int, int, int]:
     elif k is OpKind.WHERE:
         cls = m.vec_select
         nbytes = _elems(out) * out.dtype.itemsize
-    else:  # FULL (vector_dup) and anything new: the default class
+    elif k is OpKind.TSORT32:
+        # (estimate) vbitsort sorts 32 (score, index) pairs in one repeat; priced as one binary-op pass over them
+        cls = m.vec_binary
+        nbytes = _elems(out) * out.dtype.itemsize
+    else:  # FULL and IOTA_U32 (vector_dup / index fill) and anything new: the default class
         cls = m.vec_default
         nbytes = _elems(out) * out.dtype.itemsize
     return cls.slope_cycles * repeats(nbytes) + extra, cls.head_cycles, cls.tail_cycles

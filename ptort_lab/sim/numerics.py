@@ -81,6 +81,17 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
         result = np.empty((a.shape[0], 2 * a.shape[1]), dtype=out_dtype)
         result[:, 0::2], result[:, 1::2] = a, b
+    elif k is OpKind.IOTA_U32:
+        result = np.arange(op.result.type.shape[1], dtype=np.uint32).reshape(1, -1)
+    elif k is OpKind.TSORT32:
+        scores, idx = _value(env, op.operands[0])[0], _value(env, op.operands[1])[0]
+        order = np.lexsort((idx, -scores))  # largest score first; ties: lower index first
+        result = np.empty((1, 64), dtype=np.float32)
+        result[0, 0::2] = scores[order]
+        result[0, 1::2] = idx[order].astype(np.uint32).view(np.float32)  # the index's bits, as TSORT32 stores it
+    elif k is OpKind.EXTRACT_TOPK:
+        pairs = np.ascontiguousarray(_value(env, op.operands[0])[0], dtype=np.float32)
+        result = pairs[1::2][: op.attr("k")].view(np.uint32).astype(np.int32).reshape(1, -1)
     elif k is OpKind.BROADCAST:
         result = np.array(np.broadcast_to(_value(env, op.operands[0]), op.attr("shape")), dtype=out_dtype)
     elif k in (OpKind.ROWSUM, OpKind.ROWMEAN, OpKind.ROWMAX, OpKind.COLSUM, OpKind.COLMAX):

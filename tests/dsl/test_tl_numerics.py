@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ptort_lab import DType, In, Out, Tile, kernel, tl
-from ptort_lab.errors import PtortTypeError
+from ptort_lab.errors import PtortTypeError, PtortValueError
 
 F16, F32, BF16, U8 = DType.F16, DType.F32, DType.BF16, DType.U8
 R, C = 8, 16
@@ -391,3 +391,31 @@ def test_int8_sums_accumulate_in_i32(run_once):
         @kernel
         def m(a: In[Tile[R, C, DType.I32]], out: Out[Tile[R, 1, DType.I32]]):
             tl.store(out, tl.rowmean(tl.load(a)))
+
+
+def test_topk_with_tsort32_matches_a_stable_descending_argsort(run_once):
+    """iota + tsort32 + extract: the k largest of 32 scores, ties broken by the lower index (the reference's
+    stable_topk_indices_desc)."""
+    @kernel
+    def topk(s: In[Tile[1, 32, F32]], out: Out[Tile[1, 8, DType.I32]]):
+        tl.store(out, tl.extract_topk_indices(tl.tsort32(tl.load(s), tl.iota_u32(32)), 8))
+
+    for seed in range(5):
+        s = np.random.default_rng(seed).integers(0, 4, (1, 32)).astype(np.float32)  # many ties
+        got = run_once(topk, s=s, out=np.zeros((1, 8), np.int32))["out"]
+        assert np.array_equal(got[0], np.argsort(-s[0], kind="stable")[:8])
+
+
+def test_topk_helpers_check_their_shapes():
+    with pytest.raises(PtortTypeError, match=r"tl.tsort32: needs scores f32\[1,32\] and idx u32\[1,32\]"):
+        @kernel
+        def bad(s: In[Tile[1, 16, F32]], out: Out[Tile[1, 64, F32]]):
+            tl.store(out, tl.tsort32(tl.load(s), tl.iota_u32(16)))
+    with pytest.raises(PtortValueError, match=r"k must be an int in 1..32, got 40"):
+        @kernel
+        def big_k(s: In[Tile[1, 32, F32]], out: Out[Tile[1, 8, DType.I32]]):
+            tl.store(out, tl.extract_topk_indices(tl.tsort32(tl.load(s), tl.iota_u32(32)), 40))
+    with pytest.raises(PtortValueError, match=r"tl.iota_u32: cols must be an int >= 1, got 0"):
+        @kernel
+        def none(out: Out[Tile[1, 1, DType.U32]]):
+            tl.store(out, tl.iota_u32(0))
