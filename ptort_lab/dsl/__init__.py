@@ -22,6 +22,7 @@ from .expr import LoopVar
 from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
 from .kernel import Kernel, jit_kernel, kernel
 from .schedule import DispatchPolicy, Schedule, TaskWindow, TimingPolicy, WindowMode
+from .slots import slot_bool, slot_i64, slot_u64
 from .task_graph import Deps, DepsMode, Pools, ReadyPolicy, StartPolicy, TaskGraphConfig, TracePolicy
 from .typecheck import (
                   LayoutIncompatibleError,
@@ -47,6 +48,8 @@ from .workload import (
                   parallel_for,
                   select,
                   sequential,
+                  slot_load_u64,
+                  slot_set_u64,
                   task,
                   workload,
 )
@@ -63,5 +66,6 @@ __all__ = [
     "TensorReplicate", "TensorShard", "TypeChecker", "TypeCheckContext", "TypeErrorInfo", "TypeErrorKind",
     "tensor_layout_join", "validate_axis_index", "Constexpr", "DType", "In", "InOut", "Location", "Out", "Scalar",
     "ScalarType", "Tensor", "TensorView", "Tile", "TileType", "P", "Task", "Workload", "combine", "cond", "empty",
-    "for_each", "parallel_for", "select", "sequential", "task", "workload",
+    "for_each", "parallel_for", "select", "sequential", "task", "workload", "slot_u64", "slot_i64", "slot_bool",
+    "slot_set_u64", "slot_load_u64",
 ]

@@ -19,6 +19,7 @@ from typing import Any, Callable, Generator, Iterator
 import numpy as np
 
 from ..errors import DeadlockError, DSLUsageError, PtortTypeError, PtortValueError, raise_user_error
+from . import slots
 from .expr import Expr, LoopVar, evaluate
 from .types import TensorView
 from .workload import Task, Workload, resolve_select_source
@@ -150,6 +151,11 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
                                  hint="Return one True/False per task, e.g. lambda t: t.get('b') < 4, or use "
                                       "P.when(b < 4).", where=node.loc, locate=node.loc is None)
         yield from steps(f["then"] if value else f["otherwise"], bindings)
+    elif kind == "slot_set":
+        slots.store(f["slot"], evaluate(f["value"], bindings), f"slot_set_u64({f['slot']}, {f['value']})", node.loc)
+    elif kind == "slot_load":
+        value = slots.load_element(f["view"], f["row"], f["col"], bindings, node.loc)
+        slots.store(f["slot"], value, f"the element slot_load_u64({f['slot']}, {f['view']!r}) read", node.loc)
     elif kind == "send":
         ch, value, token = f["channel"], f["value"], f["token"]
         if isinstance(value, Workload) and value.kind == "task":
@@ -223,6 +229,7 @@ def check_task_count(n: int, w: Workload, task: Task, limit: int | None = None) 
 
 def enumerate_tasks(w: Workload) -> list[Task]:
     """Tasks in program order (process by process for pipelines), with ids 0..n-1."""
+    slots.reset()
     pipe = pipeline_of(w)
     if pipe is None:
         tasks = []

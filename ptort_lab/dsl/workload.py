@@ -693,6 +693,35 @@ def sequential(*workloads: Any) -> Workload:
     return _compose("sequential", workloads)
 
 
+def slot_set_u64(slot: int, value: Any) -> Workload:
+    """Set runtime slot ``slot`` to ``value`` (an int or a loop expression) when this statement is reached."""
+    from . import slots
+    node = Workload("slot_set", loc=user_location(2), slot=slots._check_slot(slot, "slot_set_u64(slot, value)"),
+                    value=slots.check_value(value))
+    _add(node)
+    return node
+
+
+def slot_load_u64(slot: int, view: Any, row: int = 0, col: int = 0) -> Workload:
+    """Read element [row, col] of the tile ``view`` (e.g. ``EffSeq[b, s]``) into runtime slot ``slot`` when this
+    statement is reached; ``slot_u64(slot)`` then reads it in conditions, indices and keys."""
+    from . import slots
+    loc = user_location(2)
+    if isinstance(view, Tensor):
+        view = TensorView(view, ())
+    if not isinstance(view, TensorView):
+        raise PtortTypeError(f"slot_load_u64 reads a tensor view such as X[b], got {type(view).__name__} {view!r}.",
+                             hint="Write slot_load_u64(0, EffSeq[b, s]).", where=loc, locate=False)
+    for name, n in (("row", row), ("col", col)):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise PtortValueError(f"slot_load_u64 {name}= must be an int >= 0, got {n!r}.",
+                                  hint="row= and col= pick the element inside the tile.", where=loc, locate=False)
+    node = Workload("slot_load", loc=loc, slot=slots._check_slot(slot, "slot_load_u64(slot, view)"), view=view,
+                    row=int(row), col=int(col))
+    _add(node)
+    return node
+
+
 def empty() -> Workload:
     return Workload("empty")
 
@@ -778,4 +807,5 @@ def resolve_select_source(source: Any, bindings: dict[str, Any]) -> Sequence[int
 
 
 __all__ = ["Workload", "Task", "workload", "WorkloadFunction", "P", "task", "parallel_for", "for_each", "select",
-           "cond", "combine", "sequential", "empty", "in_builder", "launch_task", "adopt", "group", "call_body"]
+           "cond", "combine", "sequential", "empty", "in_builder", "launch_task", "adopt", "group", "call_body",
+           "slot_set_u64", "slot_load_u64"]

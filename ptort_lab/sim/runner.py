@@ -11,6 +11,7 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 
+from ..dsl import slots
 from ..dsl import steps as steps_module
 from ..dsl.csp import channel_uses
 from ..dsl.ir import KernelIR
@@ -262,6 +263,7 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
     engine = Engine(run_task, opts.channel_latency_cycles, window,
                     time_ordered=_needs_time_order(cost, pipe, workload))
     if pipe is not None:
+        slots.reset()  # runtime slots belong to one run
         procs = list(pipe.fields["processes"])
         placement = opts.placement if opts.placement is not None else workload._schedule.placement
         cores, aivs = _placement(procs, placement)

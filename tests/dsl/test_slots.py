@@ -1,0 +1,128 @@
+"""Runtime slots: tensor values read in program order drive conditions and indices (the lightning-indexer pattern)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ptort_lab import (
+    Channel,
+    Dense,
+    DType,
+    In,
+    Out,
+    P,
+    PtortValueError,
+    Tensor,
+    Tile,
+    cond,
+    connect,
+    consume,
+    for_each,
+    kernel,
+    process,
+    send,
+    slot_bool,
+    slot_i64,
+    slot_load_u64,
+    slot_set_u64,
+    slot_u64,
+    task,
+    tl,
+    workload,
+)
+
+F32, I32 = DType.F32, DType.I32
+
+
+@kernel(cycles=10)
+def small(src: In[Tile[1, 4, F32]], dst: Out[Tile[1, 4, F32]]):
+    tl.store(dst, tl.load(src))
+
+
+@kernel(cycles=50)
+def large(src: In[Tile[1, 4, F32]], dst: Out[Tile[1, 4, F32]]):
+    tl.store(dst, tl.add(tl.load(src), 1.0))
+
+
+def tiered(lengths):
+    """One task per entry: `small` when its effective length <= 2048, else `large` (read through slot 0)."""
+    n = len(lengths)
+    L = Tensor(data=np.asarray(lengths, np.int32).reshape(n, 1, 1), name="EffSeq")
+    X, Y = Tensor(data=np.zeros((n, 1, 4), np.float32)), Tensor(shape=(n, 1, 4), dtype=F32)
+
+    @workload
+    def w():
+        for b in P(Dense[n]()):
+            slot_load_u64(0, L[b])
+            with P.when(slot_u64(0) <= 2048):
+                small[b](src=X[b], dst=Y[b])
+            with P.otherwise():
+                large[b](src=X[b], dst=Y[b])
+
+    return w(), Y
+
+
+def test_a_slot_loaded_from_a_tensor_picks_the_kernel_per_task():
+    w, Y = tiered([100, 3000, 2048, 9000])
+    assert [t.kernel for t in w.enumerate()] == ["small", "large", "small", "large"]
+    prog = w.compile().execute()
+    assert prog.stats.total_cycles == 10 + 50 + 10 + 50
+    np.testing.assert_array_equal(Y.data[:, 0, 0], [0.0, 1.0, 0.0, 1.0])
+
+
+def test_slots_can_be_set_from_expressions_and_read_as_signed_or_bool():
+    X, Y = Tensor(data=np.arange(8, dtype=np.float32).reshape(2, 1, 4)), Tensor(shape=(2, 1, 4), dtype=F32)
+
+    @workload
+    def w():
+        for b in P(Dense[2]()):
+            slot_set_u64(1, 1 - b)  # the other tile
+            slot_set_u64(2, b - 1)  # -1 for b = 0
+            with P.when(slot_bool(1)):
+                small[b](src=X[slot_u64(1)], dst=Y[b])
+            with P.when(slot_i64(2).eq(0)):
+                large[b](src=X[b], dst=Y[b])
+
+    tasks = w().enumerate()
+    assert [(t.kernel, t.params) for t in tasks] == [("small", [0]), ("large", [1])]
+    w().compile().execute()
+    np.testing.assert_array_equal(Y.data[0], [[4, 5, 6, 7]])
+
+
+def test_reading_a_slot_before_it_is_stored_names_the_slot():
+    X, Y = Tensor(data=np.zeros((1, 1, 4), np.float32)), Tensor(shape=(1, 1, 4), dtype=F32)
+
+    @workload
+    def w():
+        with P.when(slot_u64(7) > 0):
+            small(src=X[0], dst=Y[0])
+
+    with pytest.raises(PtortValueError, match=r"slot 7 is read before anything was stored in it"):
+        w().enumerate()
+
+
+def test_a_data_parallel_slot_load_needs_input_data():
+    X, Y = Tensor(data=np.zeros((1, 1, 4), np.float32)), Tensor(shape=(1, 1, 4), dtype=F32)
+
+    @workload
+    def w():
+        slot_load_u64(0, Y[0])
+        small(src=X[0], dst=Y[0])
+
+    with pytest.raises(PtortValueError, match=r"(?s)slot_load_u64 reads .* which has no data yet.*test_slots.py"):
+        w().enumerate()
+
+
+def test_in_a_pipeline_a_slot_reads_what_an_earlier_task_wrote():
+    """The producer writes Y[t] = X[t] + 1; the consumer loads Y[t][0, 0] into a slot and runs `large` only where
+    it exceeds 2 (tiles 2 and 3)."""
+    X = Tensor(data=np.arange(4, dtype=np.float32).repeat(4).reshape(4, 1, 4))
+    Y, Z = Tensor(shape=(4, 1, 4), dtype=F32), Tensor(data=np.zeros((4, 1, 4), np.float32))
+    ch = Channel(name="c", depth=2)
+    producer = process("p").produces(ch).body(
+        for_each(Dense[4](), lambda t: send(ch, task(large, [t], {"src": X[t], "dst": Y[t]}))))
+    consumer = process("c").consumes(ch).body(consume(ch, lambda t: [
+        slot_load_u64(0, Y[t]), cond(slot_u64(0) > 2, task(large, [t], {"src": Y[t], "dst": Z[t]}))]))
+    prog = connect(producer, consumer).compile().execute()
+    assert sorted(t.params[0] for t in prog.tasks if t.process == "c") == [2, 3]
+    np.testing.assert_array_equal(Z.data[:, 0, 0], [0, 0, 4, 5])
