@@ -337,3 +337,53 @@ def test_an_inner_loop_cannot_reuse_an_enclosing_name():
 def test_place_on_a_data_parallel_workload_is_refused():
     with pytest.raises(PtortValueError, match=r"(?s)place\(\) puts the processes of a CSP pipeline.*\.dispatch"):
         copies().place("shared")
+
+
+# -- third audit ----------------------------------------------------------------------------------------------------
+def test_runtime_division_by_zero_in_an_expression_is_located():
+    X, Y = Tensor(data=np.ones((4, 4, 4), np.float32)), Tensor(shape=(4, 4, 4), dtype=F32)
+
+    @workload
+    def w():
+        for b in P(Dense[4]()):
+            copy[b](src=X[(b + 1) % b], dst=Y[b])
+
+    with pytest.raises(PtortValueError, match=r"`\(\(b \+ 1\) % b\)` divides by zero for \{'b': 0\}"):
+        w().enumerate()
+
+
+def test_schedule_mistakes_found_by_the_third_audit():
+    with pytest.raises(PtortValueError, match="stream_by\\(fn\\) picks one of the streams\\(n\\)"):
+        copies().stream_by(lambda t: t.get("b")).compile().execute()
+    with pytest.raises(PtortValueError, match=r"compile\(placement=...\) puts the processes of a CSP pipeline"):
+        copies().compile(placement={"core0": 0}).execute()
+    with pytest.raises(PtortValueError, match=r"rate_limit\(4.94066e-324\) spaces tasks inf cycles apart"):
+        copies().timing(TimingPolicy.rate_limit(5e-324)).compile().execute()
+    with pytest.raises(PtortValueError, match=r"task_graph\(\) has no option\(s\) \['bogus'\]"):
+        copies().task_graph(bogus=1)
+
+
+def test_numpy_integers_are_accepted_where_ints_are():
+    from ptort_lab import TracePolicy
+
+    @kernel
+    def free(src: In[Tile[4, 4, F32]], dst: Out[Tile[4, 4, F32]]):
+        tl.store(dst, tl.load(src))
+
+    X, Y = Tensor(data=np.ones((2, 4, 4), np.float32)), Tensor(shape=(2, 4, 4), dtype=F32)
+    times = np.array([5, 7])
+
+    @workload
+    def w():
+        for b in P(Dense[2]()):
+            free[b](src=X[b], dst=Y[b])
+
+    prog = w().task_graph(trace=TracePolicy.cycles(lambda t: times[t.get("b")]),
+                          ready=ReadyPolicy.priority(lambda t: np.int64(-t.get("b")))).compile().execute()
+    assert prog.stats.total_cycles == 12
+
+    @kernel
+    def bc(v: In[Tile[4, 1, F32]], out: Out[Tile[4, 8, F32]]):
+        tl.store(out, tl.broadcast(tl.load(v), (np.int64(4), np.int64(8))))
+
+    assert str(bc.trace().ops[1]) == "broadcast [4,8]"

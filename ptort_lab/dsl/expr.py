@@ -96,7 +96,12 @@ class BinaryExpr(Expr):
         self.op, self.lhs, self.rhs = op, lhs, rhs
 
     def evaluate(self, bindings: Mapping[str, int]) -> Any:
-        return _BINARY[self.op](evaluate(self.lhs, bindings), evaluate(self.rhs, bindings))
+        try:
+            return _BINARY[self.op](evaluate(self.lhs, bindings), evaluate(self.rhs, bindings))
+        except ZeroDivisionError:
+            from ..errors import PtortValueError
+            raise PtortValueError(f"`{self}` divides by zero for {dict(bindings)}.",
+                                  hint="Check the divisor of // or % (a loop variable or slot can be 0).") from None
 
     def __repr__(self) -> str:
         return f"({self.lhs} {self.op} {self.rhs})"

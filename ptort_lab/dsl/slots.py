@@ -1,12 +1,14 @@
-"""Runtime slots (the reference's HEAD API): integers read from tensors in program order, for data-driven control.
+"""Runtime slots (the reference's HEAD API): integers read from input tensors while a workload is listed, for
+data-driven control flow.
 
-``slot_load_u64(0, EffSeq[b, s])`` inside a workload or process body reads one element of a tensor into slot 0 when
-that statement is reached; ``slot_set_u64(1, expr)`` sets one; ``slot_u64(0)`` (also ``slot_i64``, ``slot_bool``)
-is an expression usable wherever a loop expression is: ``P.when(slot_u64(0) <= 2048)``, an index, a dispatch key.
+``slot_load_u64(0, EffSeq[b, s])`` inside a data-parallel workload reads one element of an input tensor into slot 0
+when that statement is reached; ``slot_set_u64(1, expr)`` sets one; ``slot_u64(0)`` (also ``slot_i64``,
+``slot_bool``) is an expression for conditions, indices and launch axes: ``P.when(slot_u64(0) <= 2048)``.
 
-The table belongs to one run: it is cleared when a workload is listed (``enumerate()``, a data-parallel run) or a
-pipeline starts. A data-parallel workload is listed before any of its tasks computes anything, so its loads read
-the tensors' host data (inputs); in a pipeline, a load reads what the tasks before it in simulated time wrote.
+What is checked, and why: a workload is listed (its tasks enumerated) before any task computes, so a load may only
+read a tensor no task of the workload writes (else a second run would see the first run's results), and slots
+are read only while listing (a dispatch key, run later, would see the last value). Process bodies of a pipeline
+run concurrently in simulated time and would share one table, so slots are refused there.
 """
 from __future__ import annotations
 
@@ -15,16 +17,36 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import PtortTypeError, PtortValueError, SourceLocation
-from .expr import Expr, evaluate
+from .expr import Expr
 from .types import TensorView
 
 _U64_MAX = 2**64 - 1
 _values: dict[int, int] = {}
+_listing = False
+_loaded: list[tuple[int, SourceLocation | None, str]] = []  # (tensor id, where, view text) of every load
 
 
-def reset() -> None:
-    """Forget every slot (a new run)."""
+def begin_listing() -> None:
+    """A workload starts being listed: an empty table, slot reads allowed."""
+    global _listing
     _values.clear()
+    _loaded.clear()
+    _listing = True
+
+
+def end_listing() -> list[tuple[int, SourceLocation | None, str]]:
+    """Listing is over: slot reads are refused again; returns the loads made (to check against task writes)."""
+    global _listing
+    _listing = False
+    return list(_loaded)
+
+
+def is_listing() -> bool:
+    return _listing
+
+
+class UnsetSlot(PtortValueError):
+    """A slot read before anything was stored in it (re-raised at the reading statement)."""
 
 
 def _check_slot(slot: Any, api: str) -> int:
@@ -52,12 +74,17 @@ def store(slot: int, value: Any, what: str, where: SourceLocation | None) -> Non
 
 
 def read(slot: int) -> int:
+    if not _listing:
+        raise PtortValueError(f"slot_u64({slot}) is read outside the listing of a workload (e.g. in a dispatch key "
+                              "or cycles function, which run after every slot statement).",
+                              hint="Read slots in P.when/cond, indices and launch axes; for a key, launch with the "
+                                   "slot as an axis (k[b, slot_u64(0)]) and key on t.params.")
     try:
         return _values[slot]
     except KeyError:
-        raise PtortValueError(f"slot {slot} is read before anything was stored in it.",
-                              hint=f"Put slot_load_u64({slot}, X[...]) or slot_set_u64({slot}, value) before the "
-                                   "statement that reads it, in the same workload or process body.") from None
+        raise UnsetSlot(f"slot {slot} is read before anything was stored in it.",
+                        hint=f"Put slot_load_u64({slot}, X[...]) or slot_set_u64({slot}, value) before the "
+                             "statement that reads it, in the same workload.", locate=False) from None
 
 
 def load_element(view: TensorView, row: int, col: int, bindings: Mapping[str, Any],
@@ -65,15 +92,18 @@ def load_element(view: TensorView, row: int, col: int, bindings: Mapping[str, An
     """Element [row, col] of the tile ``view`` under ``bindings``, from the tensor's current data."""
     data = view.base.data
     if data is None:
-        raise PtortValueError(f"slot_load_u64 reads {view!r}, which has no data yet.",
-                              hint="A data-parallel workload is listed before its tasks run, so slots can only "
-                                   "read input tensors (Tensor(data=...)); in a pipeline, load after the task that "
-                                   "writes it.", where=where, locate=where is None)
-    tile = data[view.resolve(bindings, where)]
-    if tile.ndim != 2 or not (0 <= row < tile.shape[0] and 0 <= col < tile.shape[1]):
-        raise PtortValueError(f"slot_load_u64 reads element [{row}, {col}] of a tile of shape {tile.shape}.",
-                              hint="Give row= and col= inside the tile.", where=where, locate=where is None)
-    return tile[row, col].item()
+        raise PtortValueError(f"slot_load_u64 reads {view!r}, which has no data.",
+                              hint="A workload is listed before its tasks run, so slots read input tensors: give "
+                                   "it data, Tensor(data=...).", where=where, locate=where is None)
+    _loaded.append((id(view.base), where, repr(view)))
+    tile = np.asarray(data[view.resolve(bindings, where)])
+    # A view may end at a scalar (EffSeq[b, s] of an [B, S] tensor), a row, or a tile.
+    index = {0: (), 1: (col,), 2: (row, col)}.get(tile.ndim)
+    if index is None or (tile.ndim == 1 and row) or any(not 0 <= i < n for i, n in zip(index, tile.shape)):
+        raise PtortValueError(f"slot_load_u64 reads element [{row}, {col}] of {view!r}, whose shape is "
+                              f"{tile.shape}.", hint="Give row= and col= inside it (a 1-D view takes col= only).",
+                              where=where, locate=where is None)
+    return tile[index].item()
 
 
 class SlotExpr(Expr):
@@ -118,4 +148,5 @@ def check_value(value: Any) -> Any:
                          hint="Write slot_set_u64(1, b * 4) or slot_set_u64(1, 2048).")
 
 
-__all__ = ["slot_u64", "slot_i64", "slot_bool", "SlotExpr", "reset", "read", "store", "load_element", "evaluate"]
+__all__ = ["slot_u64", "slot_i64", "slot_bool", "SlotExpr", "begin_listing", "end_listing", "read", "store",
+           "load_element", "UnsetSlot"]

@@ -113,7 +113,7 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
     kind = node.kind
     f = node.fields
     if kind == "task":
-        yield (TASK, make_task(node, bindings))
+        yield (TASK, _at(node, lambda: make_task(node, bindings)))
     elif kind in ("parallel_for", "for_each", "select"):
         names = [v.name for v in f["vars"]]
         body = f["body"]
@@ -144,18 +144,25 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
     elif kind == "cond":
         pred = f["pred"]
         value = _call_predicate(pred, bindings, node) if callable(pred) and not hasattr(pred, "evaluate") \
-            else evaluate(pred, bindings)
+            else _at(node, lambda: evaluate(pred, bindings))
         if not isinstance(value, (bool, int, np.bool_, np.integer)):
             raise PtortTypeError(f"a condition evaluated to {type(value).__name__} {value!r} for "
                                  f"{dict(bindings) or 'no loop variables'}; it must be a bool.",
                                  hint="Return one True/False per task, e.g. lambda t: t.get('b') < 4, or use "
                                       "P.when(b < 4).", where=node.loc, locate=node.loc is None)
         yield from steps(f["then"] if value else f["otherwise"], bindings)
-    elif kind == "slot_set":
-        slots.store(f["slot"], evaluate(f["value"], bindings), f"slot_set_u64({f['slot']}, {f['value']})", node.loc)
-    elif kind == "slot_load":
-        value = slots.load_element(f["view"], f["row"], f["col"], bindings, node.loc)
-        slots.store(f["slot"], value, f"the element slot_load_u64({f['slot']}, {f['view']!r}) read", node.loc)
+    elif kind in ("slot_set", "slot_load"):
+        if not slots.is_listing():
+            raise DSLUsageError("runtime slots work in data-parallel workloads, not in pipeline process bodies (their "
+                                "processes run concurrently and would share one slot table).",
+                                hint="Read the value into a tensor and branch with cond(lambda t: ...), or build the "
+                                     "slot-driven part as a data-parallel @workload.", where=node.loc, locate=False)
+        if kind == "slot_set":
+            value = _at(node, lambda: evaluate(f["value"], bindings))
+            slots.store(f["slot"], value, f"slot_set_u64({f['slot']}, {f['value']})", node.loc)
+        else:
+            value = slots.load_element(f["view"], f["row"], f["col"], bindings, node.loc)
+            slots.store(f["slot"], value, f"the element slot_load_u64({f['slot']}, {f['view']!r}) read", node.loc)
     elif kind == "send":
         ch, value, token = f["channel"], f["value"], f["token"]
         if isinstance(value, Workload) and value.kind == "task":
@@ -229,22 +236,53 @@ def check_task_count(n: int, w: Workload, task: Task, limit: int | None = None) 
 
 def enumerate_tasks(w: Workload) -> list[Task]:
     """Tasks in program order (process by process for pipelines), with ids 0..n-1."""
-    slots.reset()
     pipe = pipeline_of(w)
     if pipe is None:
-        tasks = []
-        for cmd in steps(w, {}):
-            if cmd[0] == TASK:
-                tasks.append(cmd[1])
-                check_task_count(len(tasks), w, cmd[1])
-            elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL):
-                raise DSLUsageError(
-                    "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
-                    hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().")
+        slots.begin_listing()
+        try:
+            tasks = _list(w)
+        finally:
+            loaded = slots.end_listing()
+        if loaded:
+            _check_slot_loads(loaded, tasks)
     else:
         tasks = run_dataflow(pipe)
     for i, t in enumerate(tasks):
         t.id = i
+    return tasks
+
+
+def _check_slot_loads(loaded: list[tuple[int, Any, str]], tasks: list[Task]) -> None:
+    """A slot load must read a tensor no task of the workload writes: listing happens before any task runs."""
+    from .types import Direction
+    written = set()
+    for t in tasks:
+        k = t.kernel_ref
+        if k is None or not isinstance(t.resources, dict):
+            continue
+        for name, (direction, _) in k.signature.items():
+            view = t.resources.get(name)
+            if direction in (Direction.OUT, Direction.INOUT) and isinstance(view, TensorView):
+                written.add(id(view.base))
+    for base, where, text in loaded:
+        if base in written:
+            raise PtortValueError(f"slot_load_u64 reads {text}, which tasks of this workload write; slots are read "
+                                  "while the workload is listed, before any task runs, so it would see the previous "
+                                  "run's values.", hint="Load from an input tensor that no task writes.",
+                                  where=where, locate=where is None)
+
+
+def _list(w: Workload) -> list[Task]:
+    """The data-parallel workload's tasks in program order (slot statements run as they are reached)."""
+    tasks: list[Task] = []
+    for cmd in steps(w, {}):
+        if cmd[0] == TASK:
+            tasks.append(cmd[1])
+            check_task_count(len(tasks), w, cmd[1])
+        elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL):
+            raise DSLUsageError(
+                "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
+                hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().")
     return tasks
 
 
@@ -328,6 +366,14 @@ def run_dataflow(pipe: Workload) -> list[Task]:
                                 hint="Check that every consumed channel has a producer that sends, and that every "
                                      "synchronize has a matching record.", where=pipe.loc, locate=pipe.loc is None)
     return tasks
+
+
+def _at(node: Workload, compute: Callable[[], Any]) -> Any:
+    """``compute()``, with an unset-slot error moved to the statement that reads the slot."""
+    try:
+        return compute()
+    except slots.UnsetSlot as e:
+        raise slots.UnsetSlot(e.what, hint=e.hint, where=node.loc, locate=node.loc is None) from None
 
 
 def _call_predicate(pred: Any, bindings: dict[str, Any], node: Workload) -> Any:

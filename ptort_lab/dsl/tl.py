@@ -360,10 +360,10 @@ def broadcast(x: Any, shape: Any) -> Value:
     b = current_builder("broadcast")
     t = _tile("broadcast", b, x)
     if (not isinstance(shape, (tuple, list)) or len(shape) != 2
-            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)):
+            or any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in shape)):
         raise _fail("broadcast", f"shape must be (rows, cols) with ints >= 1, got {shape!r}.",
                     "Write tl.broadcast(v, (128, 64)).", b)
-    rows, cols = shape
+    rows, cols = int(shape[0]), int(shape[1])
     r, c = t.shape
     if r not in (1, rows) or c not in (1, cols):
         raise _fail("broadcast", f"cannot repeat {_describe(t)} to [{rows}, {cols}]; each dimension must be 1 or "
@@ -381,6 +381,9 @@ def _vector_op(kind: OpKind, name: str, a: Any, v: Any, row: bool) -> Value:
     if vec.shape != want:
         raise _fail(name, f"needs a {list(want)} vector for a {list(t.shape)} tile, got {_describe(vec)}.",
                     f"Reduce with tl.{'rowsum' if row else 'colsum'} (or load a {list(want)} tile) first.", b)
+    if t.dtype != vec.dtype:
+        raise _fail(name, f"tile and vector have different dtypes: {_describe(t)} and {_describe(vec)}.",
+                    f"Convert one with tl.cast(v, DType.{t.dtype}) first.", b)
     return _binary(kind, t, vec)
 
 

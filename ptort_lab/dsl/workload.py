@@ -134,12 +134,15 @@ class Workload:
         return self._with(placement=placement)
 
     def task_graph(self, deps: Any = None, window: Any = None, pools: Any = None, ready: Any = None,
-                   start: Any = None, trace: Any = None) -> Workload:
+                   start: Any = None, trace: Any = None, **unknown: Any) -> Workload:
         """Run as a task graph (clears streams, as in the reference). What each argument does:
         ``ptort_lab.dsl.task_graph``; ``window=TaskWindow(k)`` caps the tasks in flight."""
         from .schedule import TaskWindow
         from .task_graph import task_graph_config
         self._data_parallel_only("task_graph()")
+        if unknown:
+            raise PtortValueError(f"task_graph() has no option(s) {sorted(unknown)}.",
+                                  hint="Its options are deps, window, pools, ready, start and trace.")
         if window is not None and not isinstance(window, TaskWindow):
             raise PtortTypeError(f"task_graph(window=...) takes a TaskWindow, got {window!r}.",
                                  hint="Use TaskWindow(8, 'tasks').")
@@ -199,6 +202,8 @@ class Task:
             value = c(self)
         except Exception as e:  # noqa: BLE001 - the user's cost function
             raise_user_error(e, f"the cycles= function of task {self.id} ({self.kernel})")
+        if isinstance(value, np.integer) and value >= 0:
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise PtortValueError(f"the cycles= function of task {self.id} ({self.kernel}) returned {value!r}; it "
                                   "must return an int >= 0.", hint="Return a whole number of cycles.",

@@ -105,9 +105,11 @@ class NpuCostModel:
                     locate=True)
         for name, aiv in self.vector_units.items():
             if not 0 <= aiv < m.aiv_per_core:
+                units = "AIV0" if m.aiv_per_core == 1 else f"AIV0..AIV{m.aiv_per_core - 1}"
                 raise PtortValueError(
-                    f"process '{name}' is placed on AIV{aiv} but each AI core of '{m.name}' has AIV0.."
-                    f"AIV{m.aiv_per_core - 1}.", hint='Write {"update": (0, 1)} for core 0, AIV1.', locate=True)
+                    f"process '{name}' is placed on AIV{aiv} but each AI core of '{m.name}' has {units}.",
+                    hint=(f'Use aiv 0..{m.aiv_per_core - 1}, e.g. {{"{name}": (0, 1)}} for core 0, AIV1.'
+                          if m.aiv_per_core > 1 else f'Place it on a core only: {{"{name}": 0}}.'), locate=True)
         self._check_channel_slots(workload, placement)
 
     def units_of(self, process: Any) -> frozenset[str]:

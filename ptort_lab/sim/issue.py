@@ -19,6 +19,8 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+import numpy as np
+
 from ..dsl.workload import Task
 from ..errors import PtortValueError, raise_user_error
 from .engine import AFTER, NOT_BEFORE
@@ -60,7 +62,8 @@ def by_priority(tasks: list[Task], deps: list[list[int]], key: Any) -> list[int]
             value = key(tasks[i])
         except Exception as e:  # noqa: BLE001 - the user's priority function
             raise_user_error(e, f"the ReadyPolicy.priority function (for task {tasks[i].id})")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or value != value:
             raise PtortValueError(f"the ReadyPolicy.priority function returned {value!r} for task {tasks[i].id}; it "
                                   "must return a number (lower runs first).",
                                   hint='Return e.g. -t.get("b") or t.params[0].', where=tasks[i].loc, locate=False)
@@ -109,8 +112,12 @@ def issue_plan(tasks: list[Task], deps: list[list[int]], timing: Any, clock_hz: 
             pre.append((AFTER, [t.id for t in issued[(batch - 1) * n:batch * n]],
                         f"batch {batch} waits for batch {batch - 1}"))
         elif kind == "rate_limit" and k:
-            pre.append((NOT_BEFORE, int(k * clock_hz // (1000 * timing.value)),
-                        f"rate limit {timing.value:g} tasks/ms"))
+            at = k * clock_hz / (1000 * timing.value)
+            if not at < 2**62:  # also catches inf from a vanishing rate
+                raise PtortValueError(f"TimingPolicy.rate_limit({timing.value:g}) spaces tasks {at / k:g} cycles "
+                                      "apart, beyond any simulated time.",
+                                      hint="Use a rate of at least one task per second: rate_limit(0.001) or more.")
+            pre.append((NOT_BEFORE, int(at), f"rate limit {timing.value:g} tasks/ms"))
         gates.append(tuple(pre))
     return issued, gates
 

@@ -144,7 +144,14 @@ def run_kernel(ir: KernelIR, task: Task) -> None:
         if p.is_tile:
             env[p.value.id] = views[p.name]
         else:
-            env[p.value.id] = np.asarray(task.resources[p.name], dtype=p.type.dtype.np_dtype)
+            value = task.resources[p.name]
+            try:
+                env[p.value.id] = np.asarray(value, dtype=p.type.dtype.np_dtype)
+            except (OverflowError, ValueError, TypeError) as e:
+                raise KernelExecutionError(
+                    f"task {task.id} ({task.kernel}) passes {value!r} for scalar parameter '{p.name}' "
+                    f"({p.type}): {e}.", hint=f"Pass a value that fits {p.type.dtype}.", where=task.loc,
+                    locate=False) from e
     for op in ir.ops:
         try:
             eval_op(op, env, views)

@@ -11,7 +11,6 @@ from typing import Any, Iterator, Protocol
 
 import numpy as np
 
-from ..dsl import slots
 from ..dsl import steps as steps_module
 from ..dsl.csp import channel_uses
 from ..dsl.ir import KernelIR
@@ -84,9 +83,14 @@ class PinnedCosts:
         c = task.cycles
         if c.__class__ is int:
             return c  # type: ignore[return-value]
-        cycles = self.default_cycles if c is None else c(task)
+        if c is None:
+            return self.default_cycles
+        try:
+            cycles = c(task)
+        except Exception:  # noqa: BLE001 - the checked path below reports the user's function at its line
+            cycles = None
         if cycles.__class__ is not int or cycles < 0:
-            cycles = task.pinned_cycles()  # the checked path: raises a clear error for a bad value
+            cycles = task.pinned_cycles()  # the checked path: converts numpy ints, raises a clear error otherwise
         return cycles  # type: ignore[return-value]
 
     def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
@@ -165,6 +169,9 @@ def assign_cores(tasks: list[Task], schedule: Any) -> tuple[int, list[int] | Non
     """(number of cores, core of each task); None assignments mean dynamic (work stealing)."""
     policy = schedule.dispatch
     streams = schedule.stream_count or 0
+    if schedule.stream_by is not None and not streams:
+        raise PtortValueError("stream_by(fn) picks one of the streams(n), but no streams(n) was given.",
+                              hint='Write .streams(4).stream_by(lambda t: t.get("b")).')
     if policy is None:
         if streams and schedule.stream_by is not None:  # streams(n).stream_by(fn): stream fn(t) mod n, one per core
             return streams, [_key(schedule.stream_by, t, "stream_by") % streams for t in tasks]
@@ -263,7 +270,6 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
     engine = Engine(run_task, opts.channel_latency_cycles, window,
                     time_ordered=_needs_time_order(cost, pipe, workload))
     if pipe is not None:
-        slots.reset()  # runtime slots belong to one run
         procs = list(pipe.fields["processes"])
         placement = opts.placement if opts.placement is not None else workload._schedule.placement
         cores, aivs = _placement(procs, placement)
@@ -287,6 +293,11 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
             trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
         trace.mode = "pipeline"
     else:
+        if opts.placement is not None:
+            raise PtortValueError("compile(placement=...) puts the processes of a CSP pipeline on cores; this is a "
+                                  "data-parallel workload, which has none.",
+                                  hint="Send its tasks to cores with .dispatch(DispatchPolicy.round_robin(4)) or "
+                                       "another DispatchPolicy.")
         graph = workload._schedule.graph
         tasks = enumerate_tasks(workload)
         deps = infer_dependencies(tasks) if graph is None or graph.deps.infers else [[] for _ in tasks]

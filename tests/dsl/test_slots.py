@@ -89,7 +89,57 @@ def test_slots_can_be_set_from_expressions_and_read_as_signed_or_bool():
     np.testing.assert_array_equal(Y.data[0], [[4, 5, 6, 7]])
 
 
-def test_reading_a_slot_before_it_is_stored_names_the_slot():
+def test_a_slot_load_needs_input_data_that_no_task_writes():
+    X, Y = Tensor(data=np.zeros((1, 1, 4), np.float32)), Tensor(shape=(1, 1, 4), dtype=F32)
+
+    @workload
+    def no_data():
+        slot_load_u64(0, Y[0])
+        small(src=X[0], dst=Y[0])
+
+    with pytest.raises(PtortValueError, match=r"(?s)slot_load_u64 reads .* which has no data.*test_slots.py"):
+        no_data().enumerate()
+
+    Y.data = np.zeros((1, 1, 4), np.float32)
+    with pytest.raises(PtortValueError, match=r"(?s)reads .* which tasks of this workload write.*previous run"):
+        no_data().enumerate()
+
+
+def test_a_scalar_view_of_a_two_axis_tensor_is_loaded_as_is():
+    """EffSeq[b, s] of an [B, S] tensor is a scalar: the README's form, no row/col needed."""
+    L = Tensor(data=np.array([[10, 5000]], np.int32))
+    X, Y = Tensor(data=np.zeros((2, 1, 4), np.float32)), Tensor(shape=(2, 1, 4), dtype=F32)
+
+    @workload
+    def w():
+        for s in P(Dense[2]()):
+            slot_load_u64(0, L[0, s])
+            with P.when(slot_u64(0) > 2048):
+                large[s](src=X[s], dst=Y[s])
+
+    assert [t.params for t in w().enumerate()] == [[1]]
+
+
+def test_slots_are_refused_in_pipelines_and_outside_listing():
+    """Processes run concurrently and would share one slot table; a dispatch key runs after listing."""
+    from ptort_lab import DispatchPolicy, DSLUsageError
+
+    X = Tensor(data=np.ones((2, 1, 4), np.float32))
+    Y = Tensor(shape=(2, 1, 4), dtype=F32)
+    ch = Channel(name="c", depth=1)
+    producer = process("p").produces(ch).body(
+        for_each(Dense[2](), lambda t: send(ch, task(small, [t], {"src": X[t], "dst": Y[t]}))))
+    consumer = process("c").consumes(ch).body(consume(ch, lambda t: [
+        slot_load_u64(0, X[t]), cond(slot_u64(0) > 0, task(small, [t], {"src": Y[t], "dst": X[t]}))]))
+    with pytest.raises(DSLUsageError, match=r"(?s)runtime slots work in data-parallel workloads.*test_slots.py"):
+        connect(producer, consumer).compile().execute()
+
+    w, _ = tiered([100, 3000])
+    with pytest.raises(PtortValueError, match=r"slot_u64\(0\) is read outside the listing"):
+        w.dispatch(DispatchPolicy.affinity(lambda t: slot_u64(0).evaluate(t.bindings), 2)).compile().execute()
+
+
+def test_an_unset_slot_is_reported_at_the_statement_that_reads_it(where):
     X, Y = Tensor(data=np.zeros((1, 1, 4), np.float32)), Tensor(shape=(1, 1, 4), dtype=F32)
 
     @workload
@@ -97,32 +147,6 @@ def test_reading_a_slot_before_it_is_stored_names_the_slot():
         with P.when(slot_u64(7) > 0):
             small(src=X[0], dst=Y[0])
 
-    with pytest.raises(PtortValueError, match=r"slot 7 is read before anything was stored in it"):
+    with pytest.raises(PtortValueError, match="slot 7 is read before anything was stored in it") as e:
         w().enumerate()
-
-
-def test_a_data_parallel_slot_load_needs_input_data():
-    X, Y = Tensor(data=np.zeros((1, 1, 4), np.float32)), Tensor(shape=(1, 1, 4), dtype=F32)
-
-    @workload
-    def w():
-        slot_load_u64(0, Y[0])
-        small(src=X[0], dst=Y[0])
-
-    with pytest.raises(PtortValueError, match=r"(?s)slot_load_u64 reads .* which has no data yet.*test_slots.py"):
-        w().enumerate()
-
-
-def test_in_a_pipeline_a_slot_reads_what_an_earlier_task_wrote():
-    """The producer writes Y[t] = X[t] + 1; the consumer loads Y[t][0, 0] into a slot and runs `large` only where
-    it exceeds 2 (tiles 2 and 3)."""
-    X = Tensor(data=np.arange(4, dtype=np.float32).repeat(4).reshape(4, 1, 4))
-    Y, Z = Tensor(shape=(4, 1, 4), dtype=F32), Tensor(data=np.zeros((4, 1, 4), np.float32))
-    ch = Channel(name="c", depth=2)
-    producer = process("p").produces(ch).body(
-        for_each(Dense[4](), lambda t: send(ch, task(large, [t], {"src": X[t], "dst": Y[t]}))))
-    consumer = process("c").consumes(ch).body(consume(ch, lambda t: [
-        slot_load_u64(0, Y[t]), cond(slot_u64(0) > 2, task(large, [t], {"src": Y[t], "dst": Z[t]}))]))
-    prog = connect(producer, consumer).compile().execute()
-    assert sorted(t.params[0] for t in prog.tasks if t.process == "c") == [2, 3]
-    np.testing.assert_array_equal(Z.data[:, 0, 0], [0, 0, 4, 5])
+    where(e, w.__wrapped__.__code__.co_firstlineno + 2)
