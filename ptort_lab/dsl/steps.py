@@ -113,7 +113,11 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
     kind = node.kind
     f = node.fields
     if kind == "task":
-        yield (TASK, _at(node, lambda: make_task(node, bindings)))
+        try:
+            task = make_task(node, bindings)
+        except slots.UnsetSlot as e:
+            raise _at_node(e, node) from None
+        yield (TASK, task)
     elif kind in ("parallel_for", "for_each", "select"):
         names = [v.name for v in f["vars"]]
         body = f["body"]
@@ -143,8 +147,13 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
             yield from steps(child, bindings)
     elif kind == "cond":
         pred = f["pred"]
-        value = _call_predicate(pred, bindings, node) if callable(pred) and not hasattr(pred, "evaluate") \
-            else _at(node, lambda: evaluate(pred, bindings))
+        if callable(pred) and not hasattr(pred, "evaluate"):
+            value = _call_predicate(pred, bindings, node)
+        else:
+            try:
+                value = evaluate(pred, bindings)
+            except slots.UnsetSlot as e:
+                raise _at_node(e, node) from None
         if not isinstance(value, (bool, int, np.bool_, np.integer)):
             raise PtortTypeError(f"a condition evaluated to {type(value).__name__} {value!r} for "
                                  f"{dict(bindings) or 'no loop variables'}; it must be a bool.",
@@ -158,7 +167,10 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
                                 hint="Read the value into a tensor and branch with cond(lambda t: ...), or build the "
                                      "slot-driven part as a data-parallel @workload.", where=node.loc, locate=False)
         if kind == "slot_set":
-            value = _at(node, lambda: evaluate(f["value"], bindings))
+            try:
+                value = evaluate(f["value"], bindings)
+            except slots.UnsetSlot as e:
+                raise _at_node(e, node) from None
             slots.store(f["slot"], value, f"slot_set_u64({f['slot']}, {f['value']})", node.loc)
         else:
             value = slots.load_element(f["view"], f["row"], f["col"], bindings, node.loc)
@@ -368,12 +380,9 @@ def run_dataflow(pipe: Workload) -> list[Task]:
     return tasks
 
 
-def _at(node: Workload, compute: Callable[[], Any]) -> Any:
-    """``compute()``, with an unset-slot error moved to the statement that reads the slot."""
-    try:
-        return compute()
-    except slots.UnsetSlot as e:
-        raise slots.UnsetSlot(e.what, hint=e.hint, where=node.loc, locate=node.loc is None) from None
+def _at_node(e: slots.UnsetSlot, node: Workload) -> slots.UnsetSlot:
+    """An unset-slot error moved to the statement that reads the slot."""
+    return slots.UnsetSlot(e.what, hint=e.hint, where=node.loc, locate=node.loc is None)
 
 
 def _call_predicate(pred: Any, bindings: dict[str, Any], node: Workload) -> Any:

@@ -71,6 +71,7 @@ class NpuCostModel:
         self.pools: dict[tuple[int, str, str], BufferPool] = {}
         self.memory = GlobalMemory(self.machine)
         self.next_aiv: dict[int, int] = {}
+        self._units: dict[int, frozenset[str]] = {}  # id(process) -> units_of, for this run
         self.placement: dict[str, int] | None = None
 
     def plan(self, ir: KernelIR) -> Plan:
@@ -113,7 +114,11 @@ class NpuCostModel:
         self._check_channel_slots(workload, placement)
 
     def units_of(self, process: Any) -> frozenset[str]:
-        """The units (AIC, AIV) whose pipes the kernels of a CSP process use; empty when it runs only pinned tasks."""
+        """The units (AIC, AIV) whose pipes the kernels of a CSP process use; empty when it runs only pinned tasks.
+        Found once per run (prepare's slot check and the runner's channel latencies both ask)."""
+        cached = self._units.get(id(process))
+        if cached is not None:
+            return cached
         units: set[str] = set()
         for node, _ in _task_nodes(process.workload):
             kernel = node.fields.get("kernel")
@@ -125,7 +130,8 @@ class NpuCostModel:
             except PtortError:  # Constexpr values that depend on the token: the task's own launch will say why
                 continue
             units.update(ins.unit for ins in self.plan(ir).instrs)
-        return frozenset(units)
+        self._units[id(process)] = frozen = frozenset(units)
+        return frozen
 
     def channel_stays_on_chip(self, producers: list[Any], consumers: list[Any]) -> bool:
         """Whether a channel between processes placed on one core can stay in that core's buffers.
