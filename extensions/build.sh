@@ -57,8 +57,10 @@ test -x "$JLPM" || { say "jlpm not found next to $PY" >&2; exit 2; }
 
 # -- Up to date? ----------------------------------------------------------------------------------------------------
 stamp_of() {
-    (cd "$EXT" && find src style ptort_lab_renderers/__init__.py package.json yarn.lock .yarnrc.yml tsconfig.json \
-        pyproject.toml install.json -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+    # The shared palette lives in the Python package; the build copies it into src/logic (scripts/sync-palette.mjs).
+    (cd "$EXT" && find src style scripts ptort_lab_renderers/__init__.py package.json yarn.lock .yarnrc.yml \
+        tsconfig.json pyproject.toml install.json ../../ptort_lab/viz/palette.json -type f -print0 \
+        | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 STAMP=$(stamp_of)
 STAMP_FILE="$(dirname "$VENV_BIN")/.ptort-lab-renderers.stamp"

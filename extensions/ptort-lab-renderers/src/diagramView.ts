@@ -1,6 +1,7 @@
 /**
  * The pipeline diagram drawn in the browser: DOT -> Graphviz (WebAssembly, @viz-js/viz, loaded on first use) ->
- * sanitized inline SVG with wheel zoom, drag pan, fit, and node details on click.
+ * sanitized inline SVG with Ctrl/Cmd + wheel zoom, drag pan, fit, and node details on click. Its colours follow the
+ * JupyterLab theme (style/base.css restyles Graphviz's fills and strokes with the theme's variables).
  */
 
 import {
@@ -11,7 +12,7 @@ import {
   nodeInfo,
   sanitizeSvg
 } from './logic/diagram';
-import { Box, fitBox, panBox, wheelFactor, zoomBox } from './logic/scale';
+import { BOX_ZOOM_STEP, Box, fitBox, panBox, wheelAction, wheelFactor, zoomBox } from './logic/scale';
 import { button, el, setLines } from './dom';
 
 type VizInstance = { renderSVGElement(dot: string): SVGSVGElement };
@@ -32,6 +33,8 @@ export function loadViz(): Promise<VizInstance> {
 const MIN_H = 60;
 const MAX_H = 420;
 const PT_TO_PX = 96 / 72;
+/** A press that moves less than this many pixels (|dx| + |dy|) is a click, not a pan. */
+const DRAG_SLOP_PX = 3;
 
 export class DiagramView {
   readonly node: HTMLDivElement;
@@ -42,8 +45,8 @@ export class DiagramView {
     const bar = el('div', 'ptort-toolbar');
     bar.appendChild(el('span', 'ptort-caption', caption || describePipeline(diagram)));
     bar.appendChild(el('span', 'ptort-spacer'));
-    bar.appendChild(button('\u2212', 'Zoom out', () => this._zoomCentre(1.25)));
-    bar.appendChild(button('+', 'Zoom in', () => this._zoomCentre(0.8)));
+    bar.appendChild(button('\u2212', 'Zoom out (or Ctrl/Cmd + wheel)', () => this._zoomCentre(1 / BOX_ZOOM_STEP)));
+    bar.appendChild(button('+', 'Zoom in (or Ctrl/Cmd + wheel)', () => this._zoomCentre(BOX_ZOOM_STEP)));
     bar.appendChild(button('Fit', 'Fit the whole diagram (or double-click it)', () => this._fit()));
     bar.appendChild(button('DOT', 'Show or hide the DOT source', () => this._toggleSource()));
     this.node.appendChild(bar);
@@ -147,59 +150,70 @@ export class DiagramView {
 
   private _wire(): void {
     const vp = this._viewport;
-    vp.addEventListener(
-      'wheel',
-      (e: WheelEvent) => {
-        e.preventDefault();
-        const r = vp.getBoundingClientRect();
-        const fx = r.width > 0 ? (e.clientX - r.left) / r.width : 0.5;
-        const fy = r.height > 0 ? (e.clientY - r.top) / r.height : 0.5;
-        this._box = zoomBox(this._box, fx, fy, wheelFactor(e.deltaY, e.deltaMode), this._fitted());
-        this._zoomed = true;
-        this._apply();
-      },
-      { passive: false }
-    );
-    let drag: { x: number; y: number; id: number; moved: boolean } | null = null;
-    vp.addEventListener('pointerdown', (e: PointerEvent) => {
-      if (e.button !== 0) {
-        return;
-      }
-      drag = { x: e.clientX, y: e.clientY, id: e.pointerId, moved: false };
-      vp.setPointerCapture(e.pointerId);
-      vp.classList.add('ptort-dragging');
-    });
-    vp.addEventListener('pointermove', (e: PointerEvent) => {
-      if (!drag || drag.id !== e.pointerId) {
-        return;
-      }
-      const dx = e.clientX - drag.x;
-      const dy = e.clientY - drag.y;
-      if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 3) {
-        return;
-      }
-      drag.moved = true;
-      drag.x = e.clientX;
-      drag.y = e.clientY;
-      const [vw, vh] = this._size();
-      this._box = panBox(this._box, dx, dy, vw, vh);
-      this._zoomed = true;
-      this._apply();
-    });
-    const end = (e: PointerEvent): void => {
-      if (!drag || drag.id !== e.pointerId) {
-        return;
-      }
-      const wasClick = !drag.moved;
-      drag = null;
-      vp.classList.remove('ptort-dragging');
-      if (wasClick) {
-        this._clicked(e.target);
-      }
-    };
-    vp.addEventListener('pointerup', end);
-    vp.addEventListener('pointercancel', end);
+    vp.addEventListener('wheel', (e: WheelEvent) => this._onWheel(e), { passive: false });
+    vp.addEventListener('pointerdown', (e: PointerEvent) => this._onPointerDown(e));
+    vp.addEventListener('pointermove', (e: PointerEvent) => this._onPointerMove(e));
+    vp.addEventListener('pointerup', (e: PointerEvent) => this._onPointerEnd(e, true));
+    vp.addEventListener('pointercancel', (e: PointerEvent) => this._onPointerEnd(e, false));
     vp.addEventListener('dblclick', () => this._fit());
+  }
+
+  /** Ctrl/Cmd + wheel zooms about the pointer; any other wheel is left to the page (the notebook scrolls). */
+  private _onWheel(e: WheelEvent): void {
+    if (wheelAction(e) !== 'zoom') {
+      return;
+    }
+    e.preventDefault();
+    const r = this._viewport.getBoundingClientRect();
+    const fx = r.width > 0 ? (e.clientX - r.left) / r.width : 0.5;
+    const fy = r.height > 0 ? (e.clientY - r.top) / r.height : 0.5;
+    this._box = zoomBox(this._box, fx, fy, wheelFactor(e.deltaY, e.deltaMode), this._fitted());
+    this._zoomed = true;
+    this._apply();
+  }
+
+  private _onPointerDown(e: PointerEvent): void {
+    if (e.button !== 0) {
+      return;
+    }
+    // The target is kept from here: once the pointer is captured, later events target the viewport instead.
+    this._drag = { x: e.clientX, y: e.clientY, id: e.pointerId, moved: false, target: e.target };
+  }
+
+  private _onPointerMove(e: PointerEvent): void {
+    const drag = this._drag;
+    if (!drag || drag.id !== e.pointerId) {
+      return;
+    }
+    const dx = e.clientX - drag.x;
+    const dy = e.clientY - drag.y;
+    if (!drag.moved) {
+      if (Math.abs(dx) + Math.abs(dy) < DRAG_SLOP_PX) {
+        return;
+      }
+      // Capture only once a drag starts, so that a click stays a click on the node under the pointer.
+      drag.moved = true;
+      this._viewport.setPointerCapture(e.pointerId);
+      this._viewport.classList.add('ptort-dragging');
+    }
+    drag.x = e.clientX;
+    drag.y = e.clientY;
+    const [vw, vh] = this._size();
+    this._box = panBox(this._box, dx, dy, vw, vh);
+    this._zoomed = true;
+    this._apply();
+  }
+
+  private _onPointerEnd(e: PointerEvent, released: boolean): void {
+    const drag = this._drag;
+    if (!drag || drag.id !== e.pointerId) {
+      return;
+    }
+    this._drag = null;
+    this._viewport.classList.remove('ptort-dragging');
+    if (released && !drag.moved) {
+      this._clicked(drag.target);
+    }
   }
 
   private _clicked(target: EventTarget | null): void {
@@ -231,5 +245,6 @@ export class DiagramView {
   private _zoomed = false;
   private _disposed = false;
   private _selected: Element | null = null;
+  private _drag: { x: number; y: number; id: number; moved: boolean; target: EventTarget | null } | null = null;
   private _observer: ResizeObserver | null = null;
 }

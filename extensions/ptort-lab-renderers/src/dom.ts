@@ -2,7 +2,12 @@
  * Small DOM helpers. Every user-visible string goes in through textContent or setAttribute, never innerHTML.
  */
 
+import type { LegendEntry } from './logic/colors';
+
 const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** How long a download's Blob URL lives: the browser has started reading it well before then. */
+export const REVOKE_DELAY_MS = 10000;
 
 export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -55,6 +60,21 @@ export function setLines(node: HTMLElement, lines: string[]): void {
   });
 }
 
+/** A legend: one item per entry, a swatch (its colour set through the style object, never markup) and a label. */
+export function setLegend(node: HTMLElement, entries: LegendEntry[]): void {
+  node.textContent = '';
+  for (const entry of entries) {
+    const item = el('span', 'ptort-legend-item');
+    const swatch = el('span', `ptort-swatch ptort-swatch-${entry.kind}`);
+    swatch.style.setProperty('--ptort-swatch-color', entry.color);
+    item.appendChild(swatch);
+    item.appendChild(el('span', 'ptort-legend-label', entry.label));
+    item.title = entry.label;
+    node.appendChild(item);
+  }
+  node.hidden = entries.length === 0;
+}
+
 /** Offer `text` as a file download (a Blob URL clicked through a temporary link). */
 export function downloadText(text: string, filename: string, mime = 'application/json'): void {
   const blob = new Blob([text], { type: mime });
@@ -66,5 +86,5 @@ export function downloadText(text: string, filename: string, mime = 'application
   document.body.appendChild(a);
   a.click();
   a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  setTimeout(() => URL.revokeObjectURL(url), REVOKE_DELAY_MS);
 }

@@ -9,7 +9,8 @@
 
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 
-import { PIPELINE_MIME, PipelineRenderer, TRACE_MIME, TraceRenderer } from './renderers';
+import { PIPELINE_MIME, TRACE_MIME } from './logic/mime';
+import { PipelineRenderer, TraceRenderer } from './renderers';
 
 export const TRACE_RANK = 40;
 export const PIPELINE_RANK = 45;

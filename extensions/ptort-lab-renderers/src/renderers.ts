@@ -11,18 +11,25 @@
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
-import { ChromeTrace, Json, RunEntry, buildModel, listRuns } from './logic/trace';
+import { ChromeTrace, Json, RunEntry, buildModel, listRuns, traceKnobs } from './logic/trace';
 import { parsePipeline } from './logic/diagram';
 import { runSummary, traceFileName } from './logic/format';
-import { ColorBy } from './logic/layout';
+import { ColorBy } from './logic/colors';
+import { PIPELINE_MIME } from './logic/mime';
+import { ZOOM_STEP } from './logic/scale';
 import { DiagramView } from './diagramView';
 import { RunView, TimelineView } from './timelineView';
 import { button, downloadText, el } from './dom';
 
-export const TRACE_MIME = 'application/vnd.ptort.trace+json';
-export const PIPELINE_MIME = 'application/vnd.ptort.pipeline+json';
+const HINT =
+  'Ctrl/\u2318 + wheel: zoom \u00b7 drag or Shift + wheel: pan \u00b7 double-click or 0: reset \u00b7 ' +
+  'click a core to fold it';
 
-const HINT = 'wheel: zoom \u00b7 drag: pan \u00b7 double-click or 0: reset \u00b7 click a core to fold it';
+const COLOUR_CHOICES: [ColorBy, string][] = [
+  ['op', 'colour by op'],
+  ['pipe', 'colour by pipe'],
+  ['tile', 'colour by tile']
+];
 
 function plainText(model: IRenderMime.IMimeModel): string {
   const t = model.data['text/plain'];
@@ -45,35 +52,58 @@ export class TraceRenderer extends Widget implements IRenderMime.IRenderer {
     const node = this.node;
     node.textContent = '';
     const data = model.data[this._mimeType] as unknown;
-
     const summary = plainText(model);
     if (summary) {
       node.appendChild(el('pre', 'ptort-summary', summary));
     }
-
-    let diagramDone: Promise<void> = Promise.resolve();
-    const pipelineData = model.data[PIPELINE_MIME];
-    if (pipelineData !== undefined) {
-      try {
-        const view = new DiagramView(parsePipeline(pipelineData));
-        this._diagram = view;
-        node.appendChild(view.node);
-        diagramDone = view.render();
-      } catch (e) {
-        node.appendChild(el('div', 'ptort-note', `diagram not shown: ${e instanceof Error ? e.message : e}`));
-      }
-    }
+    const diagramDone = this._renderDiagram(model.data[PIPELINE_MIME]);
 
     const runs = listRuns(data);
-    const knobs =
-      data && typeof data === 'object' && 'knobs' in (data as object)
-        ? ((data as { knobs: unknown }).knobs as { [k: string]: Json })
-        : null;
     this._runs = runs
       .filter(r => r.trace !== null)
       .map(r => ({ entry: r, view: { label: r.label, model: buildModel(r.trace as ChromeTrace) } }));
-    this._knobs = knobs;
+    this._knobs = traceKnobs(data);
+    const notes = this._notes(runs);
+    if (!this._runs.length) {
+      notes.appendChild(el('div', 'ptort-note', 'no trace to draw'));
+      node.appendChild(notes);
+      await diagramDone;
+      return;
+    }
 
+    this._timeline = new TimelineView();
+    node.appendChild(this._toolbar());
+    this._header = el('div', 'ptort-run-header');
+    node.appendChild(this._header);
+    node.appendChild(this._timeline.legend);
+    node.appendChild(this._timeline.node);
+    node.appendChild(el('div', 'ptort-hint', HINT));
+    if (notes.childNodes.length) {
+      node.appendChild(notes);
+    }
+    this._setMode(this._runs[0].entry.label);
+    this._timeline.observeResize();
+    await diagramDone;
+  }
+
+  /** The pipeline diagram above the timeline, when the output carries one; resolves once it is laid out. */
+  private _renderDiagram(pipelineData: unknown): Promise<void> {
+    if (pipelineData === undefined) {
+      return Promise.resolve();
+    }
+    try {
+      const view = new DiagramView(parsePipeline(pipelineData));
+      this._diagram = view;
+      this.node.appendChild(view.node);
+      return view.render();
+    } catch (e) {
+      this.node.appendChild(el('div', 'ptort-note', `diagram not shown: ${e instanceof Error ? e.message : e}`));
+      return Promise.resolve();
+    }
+  }
+
+  /** Notes on runs that cannot be drawn and on what reading the traces found odd. */
+  private _notes(runs: RunEntry[]): HTMLDivElement {
     const notes = el('div', 'ptort-notes');
     for (const r of runs.filter(x => x.note !== null)) {
       notes.appendChild(el('div', 'ptort-note', `${r.label}: ${r.note}`));
@@ -83,62 +113,52 @@ export class TraceRenderer extends Widget implements IRenderMime.IRenderer {
         notes.appendChild(el('div', 'ptort-note', `${r.entry.label}: ${w}`));
       }
     }
-    if (!this._runs.length) {
-      notes.appendChild(el('div', 'ptort-note', 'no trace to draw'));
-      node.appendChild(notes);
-      await diagramDone;
-      return;
-    }
+    return notes;
+  }
 
-    // Toolbar: run toggle, colouring, zoom, download.
+  /** The toolbar: run toggle (when there are several runs), colouring, zoom buttons, downloads. */
+  private _toolbar(): HTMLDivElement {
     const bar = el('div', 'ptort-toolbar');
     this._modeButtons = [];
     if (this._runs.length > 1) {
-      const group = el('span', 'ptort-toggle');
-      group.setAttribute('role', 'group');
-      group.setAttribute('aria-label', 'Run shown');
-      const modes = [...this._runs.map(r => r.entry.label), 'both'];
-      for (const m of modes) {
-        const b = button(m, m === 'both' ? 'Both runs on one time axis' : `Show the ${m} run`, () =>
-          this._setMode(m)
-        );
-        b.dataset.mode = m;
-        group.appendChild(b);
-        this._modeButtons.push(b);
-      }
-      bar.appendChild(group);
+      bar.appendChild(this._runToggle());
     }
-    const colour = el('select', 'ptort-select');
-    colour.title = 'Colour slices by op or by tile';
-    for (const [value, text] of [
-      ['op', 'colour by op'],
-      ['tile', 'colour by tile']
-    ]) {
+    bar.appendChild(this._colourSelect());
+    bar.appendChild(el('span', 'ptort-spacer'));
+    const timeline = (): TimelineView | null => this._timeline;
+    bar.appendChild(button('\u2212', 'Zoom out (-)', () => timeline()?.zoom(1 / ZOOM_STEP)));
+    bar.appendChild(button('+', 'Zoom in (+)', () => timeline()?.zoom(ZOOM_STEP)));
+    bar.appendChild(button('Reset', 'Show the whole run (0, or double-click)', () => timeline()?.reset()));
+    this._downloads = el('span', 'ptort-downloads');
+    bar.appendChild(this._downloads);
+    return bar;
+  }
+
+  /** One button per run, and "both" (every run on one time axis). */
+  private _runToggle(): HTMLSpanElement {
+    const group = el('span', 'ptort-toggle');
+    group.setAttribute('role', 'group');
+    group.setAttribute('aria-label', 'Run shown');
+    for (const m of [...this._runs.map(r => r.entry.label), 'both']) {
+      const title = m === 'both' ? 'Both runs on one time axis' : `Show the ${m} run`;
+      const b = button(m, title, () => this._setMode(m));
+      b.dataset.mode = m;
+      group.appendChild(b);
+      this._modeButtons.push(b);
+    }
+    return group;
+  }
+
+  private _colourSelect(): HTMLSelectElement {
+    const colour = el('select', 'ptort-select ptort-colour-by');
+    colour.title = 'Colour slices by op, by pipe or by tile';
+    for (const [value, text] of COLOUR_CHOICES) {
       const o = el('option', '', text);
       o.value = value;
       colour.appendChild(o);
     }
-    colour.addEventListener('change', () => this._timeline && this._timeline.setColorBy(colour.value as ColorBy));
-    bar.appendChild(colour);
-    bar.appendChild(el('span', 'ptort-spacer'));
-    bar.appendChild(button('\u2212', 'Zoom out (-)', () => this._timeline && this._timeline.zoom(1 / 0.7)));
-    bar.appendChild(button('+', 'Zoom in (+)', () => this._timeline && this._timeline.zoom(0.7)));
-    bar.appendChild(button('Reset', 'Show the whole run (0, or double-click)', () => this._timeline && this._timeline.reset()));
-    this._downloads = el('span', 'ptort-downloads');
-    bar.appendChild(this._downloads);
-    node.appendChild(bar);
-
-    this._header = el('div', 'ptort-run-header');
-    node.appendChild(this._header);
-    this._timeline = new TimelineView();
-    node.appendChild(this._timeline.node);
-    node.appendChild(el('div', 'ptort-hint', HINT));
-    if (notes.childNodes.length) {
-      node.appendChild(notes);
-    }
-    this._setMode(this._runs[0].entry.label);
-    this._timeline.observeResize();
-    await diagramDone;
+    colour.addEventListener('change', () => this._timeline?.setColorBy(colour.value as ColorBy));
+    return colour;
   }
 
   dispose(): void {
@@ -221,7 +241,10 @@ export class PipelineRenderer extends Widget implements IRenderMime.IRenderer {
       this.node.appendChild(el('pre', 'ptort-summary', text));
     }
     try {
-      const view = new DiagramView(parsePipeline(model.data[this._mimeType]), multiLine ? undefined : text || undefined);
+      const view = new DiagramView(
+        parsePipeline(model.data[this._mimeType]),
+        multiLine ? undefined : text || undefined
+      );
       this._diagram = view;
       this.node.appendChild(view.node);
       await view.render();

@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
 import {
-  ElementLike, describePipeline, isAllowedAttr, isAllowedTag, nodeInfo, parsePipeline, sanitizeSvg
+  ElementLike,
+  describePipeline,
+  isAllowedAttr,
+  isAllowedTag,
+  nodeInfo,
+  parsePipeline,
+  sanitizeSvg
 } from '../src/logic/diagram';
 import { fixture, pipelinePayloads } from './helpers';
 
@@ -77,7 +83,11 @@ class FakeEl implements ElementLike {
   attrs: { name: string; value: string }[];
   kids: FakeEl[] = [];
   parent: FakeEl | null = null;
-  constructor(public tagName: string, attrs: { [k: string]: string } = {}, kids: FakeEl[] = []) {
+  constructor(
+    public tagName: string,
+    attrs: { [k: string]: string } = {},
+    kids: FakeEl[] = []
+  ) {
     this.attrs = Object.entries(attrs).map(([name, value]) => ({ name, value }));
     for (const k of kids) {
       k.parent = this;
@@ -112,9 +122,21 @@ test('sanitizeSvg strips scripts, handlers and links in place but keeps the draw
   ]);
   const removed = sanitizeSvg(root);
   assert.equal(removed, 7);
-  assert.deepEqual(root.kids.map(k => k.tagName), ['g']);
-  assert.deepEqual(root.attrs.map(a => a.name), ['viewBox']);
-  assert.deepEqual(text.attrs.map(a => a.name), ['x']);
+  assert.deepEqual(
+    root.kids.map(k => k.tagName),
+    ['g']
+  );
+  assert.deepEqual(
+    root.attrs.map(a => a.name),
+    ['viewBox']
+  );
+  assert.deepEqual(
+    text.attrs.map(a => a.name),
+    ['x']
+  );
   assert.deepEqual(link.attrs, []);
-  assert.deepEqual(link.kids[0].attrs.map(a => a.name), ['points']);
+  assert.deepEqual(
+    link.kids[0].attrs.map(a => a.name),
+    ['points']
+  );
 });

@@ -3,8 +3,20 @@ import * as assert from 'node:assert/strict';
 
 import { buildModel } from '../src/logic/trace';
 import {
-  counterTooltip, fitLabel, formatBytes, formatHz, formatIndex, formatMicros, formatNumber, runSummary,
-  sliceLabel, sliceTooltip, tickLabel, traceFileName
+  counterTooltip,
+  fitLabel,
+  formatBytes,
+  formatHz,
+  formatIndex,
+  formatMicros,
+  formatNumber,
+  launchLabel,
+  launchTooltip,
+  runSummary,
+  sliceLabel,
+  sliceTooltip,
+  tickLabel,
+  traceFileName
 } from '../src/logic/format';
 import { fixture } from './helpers';
 
@@ -33,7 +45,15 @@ test('tile indices: ints, strings, tagged tuples and dicts', () => {
   assert.equal(formatIndex(undefined), '-');
   assert.equal(formatIndex({ tuple: [0, 1] }), '(0, 1)');
   assert.equal(formatIndex({ tuple: [7] }), '(7,)');
-  assert.equal(formatIndex({ dict: [['i', 2], ['j', { tuple: [1, 2] }]] }), '{i: 2, j: (1, 2)}');
+  assert.equal(
+    formatIndex({
+      dict: [
+        ['i', 2],
+        ['j', { tuple: [1, 2] }]
+      ]
+    }),
+    '{i: 2, j: (1, 2)}'
+  );
   assert.equal(formatIndex([1, [2]]), '[1, [2]]');
 });
 
@@ -104,6 +124,23 @@ test('download file names are descriptive and safe', () => {
   assert.equal(traceFileName('pipeline', bundle.knobs), 'ptort-pipeline-depth2-tile64x64-tiles4-cores2.trace.json');
   assert.equal(traceFileName('data-parallel'), 'ptort-data-parallel.trace.json');
   const evil = traceFileName('../../etc/passwd', { depth: '<script>' as any });
-  assert.ok(!/[\/<>]/.test(evil), evil);
+  assert.ok(!/[/<>]/.test(evil), evil);
   assert.ok(evil.endsWith('.trace.json'));
+});
+
+test('the launch period: its label and tooltip (10,900 cycles = 6.056 us at 1.8 GHz)', () => {
+  const launch = pipeline.launch!;
+  assert.equal(launchLabel(launch), 'kernel launch \u00b7 10,900 cycles');
+  assert.deepEqual(launchTooltip(launch, pipeline), [
+    'kernel launch',
+    '10,900 cycles (0 \u2192 10,900)',
+    '6.056 \u00b5s at 1.8 GHz',
+    'no instruction runs before the launch completes',
+    '(from the first instruction: the trace does not record the launch)'
+  ]);
+  assert.deepEqual(launchTooltip({ start: 0, end: 1800, inferred: false }, { clockHz: null }), [
+    'kernel launch',
+    '1,800 cycles (0 \u2192 1,800)',
+    'no instruction runs before the launch completes'
+  ]);
 });

@@ -3,8 +3,15 @@ import * as assert from 'node:assert/strict';
 
 import { buildModel, Row, Slice } from '../src/logic/trace';
 import {
-  COUNTER_HEIGHT, GROUP_HEIGHT, OP_COLORS, counterPath, firstEndingAfter, layoutRows, rowAt, sliceAt, sliceColor,
-  valueAt, visibleRects
+  COUNTER_HEIGHT,
+  GROUP_HEIGHT,
+  counterPath,
+  firstEndingAfter,
+  layoutRows,
+  rowAt,
+  sliceAt,
+  valueAt,
+  visibleRects
 } from '../src/logic/layout';
 import { fixture } from './helpers';
 
@@ -12,8 +19,19 @@ const bundle = fixture('trace.json');
 const pipeline = buildModel(bundle.runs.pipeline);
 
 function mk(a: number, b: number, name = 'mul', index: any = 0): Slice {
-  return { start: a, end: b, name, kind: 'span', lane: 'V', process: 'p', index, taskId: 1, bytes: 8,
-           startCycles: a, endCycles: b };
+  return {
+    start: a,
+    end: b,
+    name,
+    kind: 'span',
+    lane: 'V',
+    process: 'p',
+    index,
+    taskId: 1,
+    bytes: 8,
+    startCycles: a,
+    endCycles: b
+  };
 }
 
 function row(slices: Slice[]): Row {
@@ -67,7 +85,10 @@ test('visibleRects merges runs of sub-pixel slices into clusters', () => {
   }
   const rects = visibleRects(row(slices), { start: 0, end: 100000 }, 500);
   assert.ok(rects.length <= 500, `${rects.length} rects`);
-  assert.equal(rects.reduce((n, x) => n + x.count, 0), 10000);
+  assert.equal(
+    rects.reduce((n, x) => n + x.count, 0),
+    10000
+  );
   assert.ok(rects.every(x => x.w >= 1));
   assert.ok(rects.some(x => x.slice === null && x.count > 1));
   // Zoomed in far enough they are drawn one by one again.
@@ -100,14 +121,4 @@ test('channel occupancy: valueAt steps, counterPath stays in its box', () => {
     assert.ok(y >= 0 && y <= 26);
   }
   assert.equal(counterPath({ name: 'e', capacity: 1, max: 0, points: [] }, { start: 0, end: 1 }, 10, 10), '');
-});
-
-test('colours: fixed for common ops, stable otherwise, by tile on request, grey stalls', () => {
-  const ops = ['load', 'store', 'mul', 'matmul', 'cast', 'add', 'sub', 'div', 'exp', 'max'];
-  assert.equal(new Set(ops.map(o => sliceColor(mk(0, 1, o)))).size, ops.length);
-  assert.equal(sliceColor(mk(0, 1, 'load')), OP_COLORS.load);
-  assert.equal(sliceColor(mk(0, 1, 'rowsum')), sliceColor(mk(5, 9, 'rowsum', 3)));
-  assert.notEqual(sliceColor(mk(0, 1, 'mul', 0), 'tile'), sliceColor(mk(0, 1, 'mul', 1), 'tile'));
-  assert.equal(sliceColor(mk(0, 1, 'mul', { tuple: [1, 2] }), 'tile'), sliceColor(mk(0, 1, 'add', { tuple: [1, 2] }), 'tile'));
-  assert.equal(sliceColor({ ...mk(0, 1), kind: 'stall' }), '#b9b9b9');
 });

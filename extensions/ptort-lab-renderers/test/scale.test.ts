@@ -2,11 +2,28 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
 import {
-  clampView, fitBox, niceStep, panBox, panBy, span, tOf, ticks, wheelFactor, xOf, zoomAt, zoomBox
+  PAN_STEP,
+  ZOOM_STEP,
+  clampView,
+  fitBox,
+  niceStep,
+  panBox,
+  panBy,
+  panPixels,
+  span,
+  tOf,
+  ticks,
+  wheelAction,
+  wheelFactor,
+  wheelPixels,
+  xOf,
+  zoomAt,
+  zoomBox
 } from '../src/logic/scale';
 
 const B = { start: 0, end: 10000 };
-const close = (a: number, b: number, eps = 1e-6): void => assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} != ${b}`);
+const close = (a: number, b: number, eps = 1e-6): void =>
+  assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 
 test('zoomAt keeps the anchor under the pointer', () => {
   const v = { start: 2000, end: 6000 };
@@ -45,7 +62,7 @@ test('clampView: wider than bounds -> bounds; degenerate views recover', () => {
 
 test('random zoom and pan sequences stay inside the bounds and above minSpan', () => {
   let seed = 12345;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   let v = { ...B };
   for (let i = 0; i < 5000; i++) {
     if (rnd() < 0.6) {
@@ -105,4 +122,36 @@ test('zoomBox keeps the focus point fixed and respects the scale limits', () => 
   close(huge.w, 1600);
   const p = panBox(fitted, 100, -50, 800, 400);
   assert.deepEqual(p, { x: -50, y: 25, w: 400, h: 200 });
+});
+
+test('wheel over a plot: Ctrl/Cmd zooms, Shift or a sideways swipe pans, a plain wheel scrolls the page', () => {
+  const w = (dx: number, dy: number, mods: string[] = []) => ({
+    deltaX: dx,
+    deltaY: dy,
+    deltaMode: 0,
+    ctrlKey: mods.includes('ctrl'),
+    metaKey: mods.includes('meta'),
+    shiftKey: mods.includes('shift')
+  });
+  assert.equal(wheelAction(w(0, 100)), 'scroll');
+  assert.equal(wheelAction(w(0, -100)), 'scroll');
+  assert.equal(wheelAction(w(3, 100)), 'scroll'); // a trackpad scroll with a little sideways drift
+  assert.equal(wheelAction(w(0, 100, ['ctrl'])), 'zoom');
+  assert.equal(wheelAction(w(0, -3, ['meta'])), 'zoom');
+  assert.equal(wheelAction(w(0, 100, ['ctrl', 'shift'])), 'zoom');
+  assert.equal(wheelAction(w(0, 100, ['shift'])), 'pan');
+  assert.equal(wheelAction(w(-40, 5)), 'pan');
+  assert.equal(panPixels(w(-40, 5)), -40);
+  assert.equal(panPixels(w(0, 120, ['shift'])), 120);
+  assert.equal(panPixels({ ...w(0, 3, ['shift']), deltaMode: 1 }), 48);
+  assert.equal(wheelPixels(2, 2), 800);
+  assert.equal(wheelPixels(-7, 0), -7);
+});
+
+test('the zoom and pan steps of the buttons and keys', () => {
+  const z = zoomAt(B, 5000, ZOOM_STEP, B);
+  close(span(z), 7000);
+  close(span(zoomAt(z, 5000, 1 / ZOOM_STEP, B)), 10000);
+  const p = panBy({ start: 0, end: 1000 }, PAN_STEP * 1000, B);
+  assert.deepEqual(p, { start: 150, end: 1150 });
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 
-import { buildModel, listRuns, packRows, ptortMeta, Row, Slice } from '../src/logic/trace';
+import { buildModel, listRuns, packRows, ptortMeta, Row, Slice, traceKnobs } from '../src/logic/trace';
 import { fixture, traceBundles } from './helpers';
 
 const bundle = fixture('trace.json');
@@ -179,9 +179,19 @@ test('a sample_cycles list of the wrong length is reported', () => {
 });
 
 test('packRows keeps an empty row and never splits non-overlapping slices', () => {
-  const mk = (a: number, b: number): Slice =>
-    ({ start: a, end: b, name: 'x', kind: 'span', lane: '', process: '', index: 0, taskId: null, bytes: null,
-       startCycles: a, endCycles: b });
+  const mk = (a: number, b: number): Slice => ({
+    start: a,
+    end: b,
+    name: 'x',
+    kind: 'span',
+    lane: '',
+    process: '',
+    index: 0,
+    taskId: null,
+    bytes: null,
+    startCycles: a,
+    endCycles: b
+  });
   const rows = packRows([
     { id: 'a', pid: 0, tid: 1, label: 'a', kind: 'span', slices: [] },
     { id: 'b', pid: 0, tid: 2, label: 'b', kind: 'span', slices: [mk(5, 6), mk(0, 5), mk(6, 9)] }
@@ -193,4 +203,41 @@ test('packRows keeps an empty row and never splits non-overlapping slices', () =
       ['b', [0, 5, 6]]
     ]
   );
+});
+
+test("traceKnobs: the bundle's knobs object, or null for odd input", () => {
+  assert.deepEqual(traceKnobs(bundle), { cores: 2, depth: 2, tile: [64, 64], tiles: 4 });
+  assert.equal(traceKnobs({ runs: {} }), null);
+  assert.equal(traceKnobs({ runs: {}, knobs: null }), null);
+  assert.equal(traceKnobs({ runs: {}, knobs: [1, 2] }), null);
+  assert.equal(traceKnobs({ runs: {}, knobs: 'depth=2' }), null);
+  assert.equal(traceKnobs([{ knobs: {} }]), null);
+  assert.equal(traceKnobs(null), null);
+  assert.equal(traceKnobs(7), null);
+  assert.deepEqual(traceKnobs({ knobs: {} }), {});
+});
+
+test('the kernel launch: read off the first span when the trace does not record it', () => {
+  // Both fixture runs start their first instruction at cycle 10,900 (Machine.launch_overhead_cycles); the
+  // pipeline's stall rows start at 0 (a starved process waits through the launch), and do not count.
+  assert.deepEqual(buildModel(bundle.runs.pipeline).launch, { start: 0, end: 10900, inferred: true });
+  assert.deepEqual(buildModel(bundle.runs['data-parallel']).launch, { start: 0, end: 10900, inferred: true });
+});
+
+test('the kernel launch: otherData.ptort.launch_cycles wins; 0 means none; foreign traces have none', () => {
+  const t = JSON.parse(JSON.stringify(bundle.runs.pipeline));
+  t.otherData.ptort.launch_cycles = 10000;
+  assert.deepEqual(buildModel(t).launch, { start: 0, end: 10000, inferred: false });
+  t.otherData.ptort.launch_cycles = 0;
+  assert.equal(buildModel(t).launch, null);
+  t.otherData.ptort.launch_cycles = 'soon';
+  assert.deepEqual(buildModel(t).launch, { start: 0, end: 10900, inferred: true });
+  const foreign = { traceEvents: [{ ph: 'X', name: 'a', pid: 1, tid: 1, ts: 100, dur: 5 }] };
+  assert.equal(buildModel(foreign).launch, null);
+  // A ptort trace whose first instruction starts at cycle 0 (a cost model without a launch) has none.
+  const early = JSON.parse(JSON.stringify(bundle.runs.pipeline));
+  const x = early.traceEvents.find((e: any) => e.ph === 'X' && e.cat === 'span');
+  x.args.start_cycles = 0;
+  assert.equal(buildModel(early).launch, null);
+  assert.equal(buildModel({} as any).launch, null);
 });

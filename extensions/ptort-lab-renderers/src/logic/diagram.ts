@@ -97,10 +97,14 @@ export function nodeInfo(p: PipelineDiagram, id: string): string[] {
     return m ? m.name || m.id : nid;
   };
   for (const e of p.edges.filter(x => x.target === id)) {
-    lines.push(`in:  ${e.name || e.label || e.kind} from ${name(e.source)}${e.depth !== null ? ` (depth ${e.depth})` : ''}`);
+    lines.push(
+      `in:  ${e.name || e.label || e.kind} from ${name(e.source)}${e.depth !== null ? ` (depth ${e.depth})` : ''}`
+    );
   }
   for (const e of p.edges.filter(x => x.source === id)) {
-    lines.push(`out: ${e.name || e.label || e.kind} to ${name(e.target)}${e.depth !== null ? ` (depth ${e.depth})` : ''}`);
+    lines.push(
+      `out: ${e.name || e.label || e.kind} to ${name(e.target)}${e.depth !== null ? ` (depth ${e.depth})` : ''}`
+    );
   }
   return lines;
 }
@@ -116,11 +120,13 @@ export function describePipeline(p: PipelineDiagram): string {
 
 // -- SVG allowlist --------------------------------------------------------------------------------------------------
 
+// prettier-ignore
 const ALLOWED_TAGS = new Set([
   'svg', 'g', 'title', 'desc', 'defs', 'path', 'polygon', 'polyline', 'line', 'rect', 'circle', 'ellipse',
   'text', 'tspan', 'lineargradient', 'radialgradient', 'stop', 'clippath', 'marker'
 ]);
 
+// prettier-ignore
 const ALLOWED_ATTRS = new Set([
   'id', 'class', 'width', 'height', 'viewbox', 'preserveaspectratio', 'transform', 'x', 'y', 'x1', 'y1', 'x2',
   'y2', 'cx', 'cy', 'r', 'rx', 'ry', 'd', 'points', 'fill', 'fill-opacity', 'stroke', 'stroke-width',

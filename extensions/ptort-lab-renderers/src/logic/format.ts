@@ -4,7 +4,7 @@
  * textContent, never parsed as HTML.
  */
 
-import type { Counter, Json, Slice, TimelineModel, TimeUnit } from './trace';
+import type { Counter, Json, Launch, Slice, TimelineModel, TimeUnit } from './trace';
 import { valueAt } from './layout';
 
 /** 1234567 -> "1,234,567"; non-integers keep up to `digits` decimals ("1,234.5"). */
@@ -173,6 +173,29 @@ export function counterTooltip(c: Counter, t: number, unit: TimeUnit): string[] 
     v === null ? 'no sample yet' : `${formatNumber(v, 3)}${cap} slots occupied`,
     `at ${formatTime(t, unit)}`
   ];
+}
+
+/** The label drawn over the launch period: "kernel launch · 10,900 cycles". */
+export function launchLabel(launch: Launch): string {
+  return `kernel launch \u00b7 ${formatNumber(launch.end - launch.start, 0)} cycles`;
+}
+
+/** The tooltip of the launch period: its cycles, its time at the clock, and why nothing runs in it. */
+export function launchTooltip(launch: Launch, model: Pick<TimelineModel, 'clockHz'>): string[] {
+  const cycles = launch.end - launch.start;
+  const lines = [
+    'kernel launch',
+    `${formatNumber(cycles, 0)} cycles (${formatNumber(launch.start, 0)} \u2192 ${formatNumber(launch.end, 0)})`
+  ];
+  const us = cyclesToMicros(cycles, model);
+  if (us !== null && model.clockHz) {
+    lines.push(`${formatMicros(us)} at ${formatHz(model.clockHz)}`);
+  }
+  lines.push('no instruction runs before the launch completes');
+  if (launch.inferred) {
+    lines.push('(from the first instruction: the trace does not record the launch)');
+  }
+  return lines;
 }
 
 /** Short label drawn inside a slice, cut to fit `px` pixels ("" when nothing useful fits). */

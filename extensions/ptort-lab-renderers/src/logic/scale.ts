@@ -76,12 +76,62 @@ export function perPixel(v: View, width: number): number {
   return width > 0 ? span(v) / width : 0;
 }
 
+/** One zoom step (the + and - buttons and keys): the visible span shrinks to 70% or grows by 1/0.7. */
+export const ZOOM_STEP = 0.7;
+
+/** One pan step (the arrow keys), as a fraction of the visible span. */
+export const PAN_STEP = 0.15;
+
+/** One zoom step of the diagram's + and - buttons (its view box shrinks to 80% or grows by 1/0.8). */
+export const BOX_ZOOM_STEP = 0.8;
+
+/** Pixels per line and per page, for wheel events whose deltaMode is 1 (lines) or 2 (pages). */
+const LINE_PX = 16;
+const PAGE_PX = 400;
+
+/** The wheel delta in pixels, whatever the event's deltaMode (0 pixels, 1 lines, 2 pages). */
+export function wheelPixels(delta: number, deltaMode = 0): number {
+  return deltaMode === 1 ? delta * LINE_PX : deltaMode === 2 ? delta * PAGE_PX : delta;
+}
+
+/** The parts of a WheelEvent that decide what it does. */
+export interface WheelLike {
+  deltaX: number;
+  deltaY: number;
+  ctrlKey: boolean;
+  metaKey: boolean;
+  shiftKey: boolean;
+}
+
+export type WheelAction = 'zoom' | 'pan' | 'scroll';
+
+/**
+ * What a wheel event over a plot does: Ctrl/Cmd + wheel (and a trackpad pinch, which the browser sends as a
+ * Ctrl + wheel) zooms; Shift + wheel or a sideways swipe pans; a plain wheel scrolls the page (the notebook), so a
+ * plot under the pointer never traps the scroll.
+ */
+export function wheelAction(e: WheelLike): WheelAction {
+  if (e.ctrlKey || e.metaKey) {
+    return 'zoom';
+  }
+  if (e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) {
+    return 'pan';
+  }
+  return 'scroll';
+}
+
+/** The sideways part of a pan gesture in pixels: deltaX of a swipe, or deltaY of a Shift + wheel. */
+export function panPixels(e: WheelLike & { deltaMode: number }): number {
+  const d = Math.abs(e.deltaX) >= Math.abs(e.deltaY) ? e.deltaX : e.deltaY;
+  return wheelPixels(d, e.deltaMode);
+}
+
 /**
  * The zoom factor of one wheel event: exp(delta * k), with line- and page-mode deltas turned into pixels.
  * deltaMode: 0 pixels, 1 lines, 2 pages (the WheelEvent constants).
  */
 export function wheelFactor(deltaY: number, deltaMode = 0, k = 0.0015): number {
-  const px = deltaMode === 1 ? deltaY * 16 : deltaMode === 2 ? deltaY * 400 : deltaY;
+  const px = wheelPixels(deltaY, deltaMode);
   const clamped = Math.max(-600, Math.min(600, px));
   return Math.exp(clamped * k);
 }
@@ -146,8 +196,15 @@ export function fitBox(content: Box, viewportW: number, viewportH: number, margi
  * Zoom the view box by `factor` (< 1 zooms in) keeping the content point under (fx, fy) fixed, where fx, fy are
  * fractions (0..1) of the viewport. The box stays between `minScale` and `maxScale` times the fitted box.
  */
-export function zoomBox(b: Box, fx: number, fy: number, factor: number, fitted: Box, minScale = 0.05,
-                        maxScale = 4): Box {
+export function zoomBox(
+  b: Box,
+  fx: number,
+  fy: number,
+  factor: number,
+  fitted: Box,
+  minScale = 0.05,
+  maxScale = 4
+): Box {
   if (!(factor > 0) || !isFinite(factor)) {
     return b;
   }

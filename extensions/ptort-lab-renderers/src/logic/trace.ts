@@ -37,6 +37,8 @@ export interface PtortMeta {
   channels?: [string, number][];
   cores?: [number, string][];
   sample_cycles?: number[];
+  /** Cycles of the kernel launch before the first instruction (when the exporter writes it). */
+  launch_cycles?: number;
 }
 
 export interface ChromeTrace {
@@ -94,6 +96,13 @@ export interface Counter {
 
 export type TimeUnit = 'cycles' | 'us';
 
+/** The launch period [start, end) in cycles; `inferred` when read off the first span, not from the metadata. */
+export interface Launch {
+  start: number;
+  end: number;
+  inferred: boolean;
+}
+
 export interface TimelineModel {
   unit: TimeUnit;
   /** Cycles per second, when the unit is cycles and the trace says. */
@@ -103,6 +112,8 @@ export interface TimelineModel {
   end: number;
   makespan: number | null;
   mode: string | null;
+  /** The kernel launch before the first instruction (a ptort trace only), or null. */
+  launch: Launch | null;
   groups: Group[];
   counters: Counter[];
   spanCount: number;
@@ -168,192 +179,263 @@ export function packRows(rows: Row[]): Row[] {
   return out;
 }
 
-/** Read a Chrome trace (object or bare event array) into a TimelineModel. Never throws on odd input. */
-export function buildModel(trace: ChromeTrace | ChromeEvent[]): TimelineModel {
-  const warnings: string[] = [];
-  const events: ChromeEvent[] = Array.isArray(trace)
-    ? trace
-    : Array.isArray(trace && trace.traceEvents)
-      ? (trace.traceEvents as ChromeEvent[])
-      : [];
-  if (!Array.isArray(trace) && !(trace && Array.isArray(trace.traceEvents))) {
-    warnings.push('no traceEvents in this trace');
+/** Everything gathered while reading the events of one trace, before rows and counters are put in order. */
+interface Reader {
+  unit: TimeUnit;
+  cyclesPerUs: number;
+  sampleCycles: number[] | null;
+  processNames: Map<number, string>;
+  processSort: Map<number, number>;
+  threadNames: Map<string, string>;
+  threadSort: Map<string, number>;
+  rowsByKey: Map<string, Row>;
+  /** Row keys in order of first appearance. */
+  rowOrder: string[];
+  counters: Map<string, Counter>;
+  /** How many C events were read (the index into sampleCycles). */
+  counterIndex: number;
+  spanCount: number;
+  stallCount: number;
+  minT: number;
+  maxT: number;
+  /** Start of the earliest span (not stall): the first instruction. */
+  firstSpan: number;
+}
+
+/** Microseconds per cycle assumed for a ptort trace that does not say its clock (1 GHz). */
+const DEFAULT_CYCLES_PER_US = 1000;
+
+function rowKey(pid: number, tid: number): string {
+  return `${pid}:${tid}`;
+}
+
+function eventsOf(trace: ChromeTrace | ChromeEvent[], warnings: string[]): ChromeEvent[] {
+  if (Array.isArray(trace)) {
+    return trace;
   }
-  const meta = ptortMeta(trace);
+  if (trace && Array.isArray(trace.traceEvents)) {
+    return trace.traceEvents;
+  }
+  warnings.push('no traceEvents in this trace');
+  return [];
+}
+
+function newReader(meta: PtortMeta | null): Reader {
   const clockHz = meta ? num(meta.clock_hz) : null;
-  const unit: TimeUnit = meta ? 'cycles' : 'us';
-  const cyclesPerUs = clockHz !== null ? clockHz / 1e6 : 1000;
+  return {
+    unit: meta ? 'cycles' : 'us',
+    cyclesPerUs: clockHz !== null ? clockHz / 1e6 : DEFAULT_CYCLES_PER_US,
+    sampleCycles: meta && Array.isArray(meta.sample_cycles) ? meta.sample_cycles : null,
+    processNames: new Map(),
+    processSort: new Map(),
+    threadNames: new Map(),
+    threadSort: new Map(),
+    rowsByKey: new Map(),
+    rowOrder: [],
+    counters: new Map(),
+    counterIndex: 0,
+    spanCount: 0,
+    stallCount: 0,
+    minT: Infinity,
+    maxT: -Infinity,
+    firstSpan: Infinity
+  };
+}
 
-  const processNames = new Map<number, string>();
-  const processSort = new Map<number, number>();
-  const threadNames = new Map<string, string>();
-  const threadSort = new Map<string, number>();
-  const rowsByKey = new Map<string, Row>();
-  const rowOrder: string[] = [];
-  const counters = new Map<string, Counter>();
-  const sampleCycles = meta && Array.isArray(meta.sample_cycles) ? meta.sample_cycles : null;
-  let counterIndex = 0;
-  let spanCount = 0;
-  let stallCount = 0;
-  let minT = Infinity;
-  let maxT = -Infinity;
-
-  const key = (pid: number, tid: number): string => `${pid}:${tid}`;
-
-  for (const ev of events) {
-    if (!ev || typeof ev !== 'object') {
-      continue;
-    }
-    const ph = ev.ph;
-    const pid = num(ev.pid) ?? 0;
-    const tid = num(ev.tid) ?? 0;
-    const args = (ev.args && typeof ev.args === 'object' ? ev.args : {}) as { [k: string]: Json };
-    if (ph === 'M') {
-      if (ev.name === 'process_name') {
-        processNames.set(pid, str(args.name, `pid ${pid}`));
-      } else if (ev.name === 'process_sort_index') {
-        processSort.set(pid, num(args.sort_index) ?? pid);
-      } else if (ev.name === 'thread_name') {
-        threadNames.set(key(pid, tid), str(args.name, `tid ${tid}`));
-      } else if (ev.name === 'thread_sort_index') {
-        threadSort.set(key(pid, tid), num(args.sort_index) ?? tid);
-      }
-    } else if (ph === 'X') {
-      const ts = num(ev.ts) ?? 0;
-      const dur = Math.max(0, num(ev.dur) ?? 0);
-      const sc = num(args.start_cycles);
-      const ec = num(args.end_cycles);
-      let start: number;
-      let end: number;
-      if (unit === 'cycles') {
-        start = sc ?? Math.round(ts * cyclesPerUs);
-        end = ec ?? Math.round((ts + dur) * cyclesPerUs);
-      } else {
-        start = ts;
-        end = ts + dur;
-      }
-      const kind: SliceKind = ev.cat === 'stall' ? 'stall' : 'span';
-      if (kind === 'stall') {
-        stallCount++;
-      } else {
-        spanCount++;
-      }
-      const k = key(pid, tid);
-      let row = rowsByKey.get(k);
-      if (!row) {
-        row = { id: k, pid, tid, label: '', kind, slices: [] };
-        rowsByKey.set(k, row);
-        rowOrder.push(k);
-      }
-      const name = str(ev.name, '?');
-      row.slices.push({
-        start,
-        end: Math.max(start, end),
-        name,
-        kind,
-        lane: str(args.lane, ''),
-        process: str(args.process, ''),
-        index: args.index,
-        taskId: num(args.task_id),
-        bytes: num(args.bytes),
-        startCycles: sc,
-        endCycles: ec
-      });
-      minT = Math.min(minT, start);
-      maxT = Math.max(maxT, end);
-    } else if (ph === 'C') {
-      const cname = str(ev.name, 'counter');
-      const keys = Object.keys(args).filter(a => num(args[a]) !== null);
-      let t: number;
-      if (unit === 'cycles') {
-        const exact = sampleCycles ? num(sampleCycles[counterIndex]) : null;
-        t = exact ?? Math.round((num(ev.ts) ?? 0) * cyclesPerUs);
-      } else {
-        t = num(ev.ts) ?? 0;
-      }
-      counterIndex++;
-      for (const a of keys) {
-        const series = a === 'slots' || keys.length === 1 ? cname : `${cname}.${a}`;
-        let c = counters.get(series);
-        if (!c) {
-          c = { name: series, capacity: null, max: 0, points: [] };
-          counters.set(series, c);
-        }
-        const v = num(args[a]) as number;
-        c.points.push({ t, v });
-        c.max = Math.max(c.max, v);
-        minT = Math.min(minT, t);
-        maxT = Math.max(maxT, t);
-      }
-    }
+/** M events: process and thread names and sort keys. */
+function readMetadata(r: Reader, ev: ChromeEvent, pid: number, tid: number, args: { [k: string]: Json }): void {
+  if (ev.name === 'process_name') {
+    r.processNames.set(pid, str(args.name, `pid ${pid}`));
+  } else if (ev.name === 'process_sort_index') {
+    r.processSort.set(pid, num(args.sort_index) ?? pid);
+  } else if (ev.name === 'thread_name') {
+    r.threadNames.set(rowKey(pid, tid), str(args.name, `tid ${tid}`));
+  } else if (ev.name === 'thread_sort_index') {
+    r.threadSort.set(rowKey(pid, tid), num(args.sort_index) ?? tid);
   }
-  if (sampleCycles && sampleCycles.length !== counterIndex) {
+}
+
+/** An X event's [start, end]: exact cycles from args when the trace has them, else from ts/dur. */
+function sliceTimes(r: Reader, ev: ChromeEvent, sc: number | null, ec: number | null): [number, number] {
+  const ts = num(ev.ts) ?? 0;
+  const dur = Math.max(0, num(ev.dur) ?? 0);
+  if (r.unit !== 'cycles') {
+    return [ts, ts + dur];
+  }
+  return [sc ?? Math.round(ts * r.cyclesPerUs), ec ?? Math.round((ts + dur) * r.cyclesPerUs)];
+}
+
+/** X events: one slice each, on the row of its (pid, tid). */
+function readSlice(r: Reader, ev: ChromeEvent, pid: number, tid: number, args: { [k: string]: Json }): void {
+  const sc = num(args.start_cycles);
+  const ec = num(args.end_cycles);
+  const [start, end] = sliceTimes(r, ev, sc, ec);
+  const kind: SliceKind = ev.cat === 'stall' ? 'stall' : 'span';
+  if (kind === 'stall') {
+    r.stallCount++;
+  } else {
+    r.spanCount++;
+    r.firstSpan = Math.min(r.firstSpan, start);
+  }
+  const k = rowKey(pid, tid);
+  let row = r.rowsByKey.get(k);
+  if (!row) {
+    row = { id: k, pid, tid, label: '', kind, slices: [] };
+    r.rowsByKey.set(k, row);
+    r.rowOrder.push(k);
+  }
+  row.slices.push({
+    start,
+    end: Math.max(start, end),
+    name: str(ev.name, '?'),
+    kind,
+    lane: str(args.lane, ''),
+    process: str(args.process, ''),
+    index: args.index,
+    taskId: num(args.task_id),
+    bytes: num(args.bytes),
+    startCycles: sc,
+    endCycles: ec
+  });
+  r.minT = Math.min(r.minT, start);
+  r.maxT = Math.max(r.maxT, end);
+}
+
+/** C events: one point per numeric arg; "slots" (or a lone arg) is the channel itself, others "name.arg". */
+function readCounter(r: Reader, ev: ChromeEvent, args: { [k: string]: Json }): void {
+  const cname = str(ev.name, 'counter');
+  const keys = Object.keys(args).filter(a => num(args[a]) !== null);
+  let t: number;
+  if (r.unit === 'cycles') {
+    const exact = r.sampleCycles ? num(r.sampleCycles[r.counterIndex]) : null;
+    t = exact ?? Math.round((num(ev.ts) ?? 0) * r.cyclesPerUs);
+  } else {
+    t = num(ev.ts) ?? 0;
+  }
+  r.counterIndex++;
+  for (const a of keys) {
+    const series = a === 'slots' || keys.length === 1 ? cname : `${cname}.${a}`;
+    let c = r.counters.get(series);
+    if (!c) {
+      c = { name: series, capacity: null, max: 0, points: [] };
+      r.counters.set(series, c);
+    }
+    const v = num(args[a]) as number;
+    c.points.push({ t, v });
+    c.max = Math.max(c.max, v);
+    r.minT = Math.min(r.minT, t);
+    r.maxT = Math.max(r.maxT, t);
+  }
+}
+
+function readEvent(r: Reader, ev: ChromeEvent): void {
+  if (!ev || typeof ev !== 'object') {
+    return;
+  }
+  const pid = num(ev.pid) ?? 0;
+  const tid = num(ev.tid) ?? 0;
+  const args = (ev.args && typeof ev.args === 'object' ? ev.args : {}) as { [k: string]: Json };
+  if (ev.ph === 'M') {
+    readMetadata(r, ev, pid, tid, args);
+  } else if (ev.ph === 'X') {
+    readSlice(r, ev, pid, tid, args);
+  } else if (ev.ph === 'C') {
+    readCounter(r, ev, args);
+  }
+}
+
+/** The channels: depths from the ptort metadata, points sorted by time (stably), in the metadata's order. */
+function finishCounters(r: Reader, meta: PtortMeta | null, warnings: string[]): Counter[] {
+  if (r.sampleCycles && r.sampleCycles.length !== r.counterIndex) {
     warnings.push(
-      `trace has ${counterIndex} counter events but ${sampleCycles.length} sample cycles; channel rows may be off`
+      `trace has ${r.counterIndex} counter events but ${r.sampleCycles.length} sample cycles; channel rows may be off`
     );
   }
-
-  // Channel depths from the ptort metadata; counters sorted by time (stable: same-time samples keep file order).
-  if (meta && Array.isArray(meta.channels)) {
-    for (const pair of meta.channels) {
-      if (Array.isArray(pair) && counters.has(String(pair[0]))) {
-        (counters.get(String(pair[0])) as Counter).capacity = num(pair[1]);
-      }
+  const channels = meta && Array.isArray(meta.channels) ? meta.channels : null;
+  for (const pair of channels ?? []) {
+    const c = Array.isArray(pair) ? r.counters.get(String(pair[0])) : undefined;
+    if (c) {
+      c.capacity = num(pair[1]);
     }
   }
-  for (const c of counters.values()) {
+  for (const c of r.counters.values()) {
     c.points = c.points
       .map((p, i) => ({ p, i }))
       .sort((a, b) => a.p.t - b.p.t || a.i - b.i)
       .map(x => x.p);
   }
-  const counterList = [...counters.values()];
-  if (meta && Array.isArray(meta.channels)) {
-    const order = new Map(meta.channels.map((p, i) => [String(p[0]), i]));
-    counterList.sort((a, b) => (order.get(a.name) ?? 1e9) - (order.get(b.name) ?? 1e9));
+  const list = [...r.counters.values()];
+  if (channels) {
+    const order = new Map(channels.map((p, i) => [String(p[0]), i]));
+    list.sort((a, b) => (order.get(a.name) ?? 1e9) - (order.get(b.name) ?? 1e9));
   }
+  return list;
+}
 
-  // Rows: name them, order them, group them by pid.
-  for (const k of rowOrder) {
-    const row = rowsByKey.get(k) as Row;
-    row.label = threadNames.get(k) ?? (row.slices[0] && row.slices[0].lane) ?? `tid ${row.tid}`;
-    if (!row.label) {
-      row.label = `tid ${row.tid}`;
-    }
+/** Rows named (thread name, else lane, else tid), grouped by pid, in sort-index order, overlaps packed. */
+function buildGroups(r: Reader): Group[] {
+  const rows = r.rowOrder.map(k => r.rowsByKey.get(k) as Row);
+  for (const row of rows) {
+    row.label = (r.threadNames.get(row.id) ?? row.slices[0]?.lane ?? '') || `tid ${row.tid}`;
   }
-  const pids = [...new Set(rowOrder.map(k => (rowsByKey.get(k) as Row).pid))];
-  pids.sort((a, b) => (processSort.get(a) ?? a) - (processSort.get(b) ?? b) || a - b);
-  const groups: Group[] = pids.map(pid => {
-    const rows = rowOrder
-      .map(k => rowsByKey.get(k) as Row)
-      .filter(r => r.pid === pid)
-      .sort(
-        (a, b) =>
-          (threadSort.get(a.id) ?? a.tid) - (threadSort.get(b.id) ?? b.tid) || a.tid - b.tid
-      );
-    return { pid, label: processNames.get(pid) ?? `pid ${pid}`, rows: packRows(rows) };
-  });
+  const pids = [...new Set(rows.map(row => row.pid))];
+  pids.sort((a, b) => (r.processSort.get(a) ?? a) - (r.processSort.get(b) ?? b) || a - b);
+  const threadOrder = (row: Row): number => r.threadSort.get(row.id) ?? row.tid;
+  return pids.map(pid => ({
+    pid,
+    label: r.processNames.get(pid) ?? `pid ${pid}`,
+    rows: packRows(rows.filter(row => row.pid === pid).sort((a, b) => threadOrder(a) - threadOrder(b) || a.tid - b.tid))
+  }));
+}
 
+/** [start, end] of the axis: from 0 (or a foreign trace's first event) to the makespan or the last event. */
+function timeRange(r: Reader, makespan: number | null): [number, number] {
+  const seen = isFinite(r.minT);
+  // A foreign trace may start at an arbitrary timestamp; a ptort trace starts at cycle 0.
+  const start = !seen ? 0 : r.unit === 'us' ? r.minT : Math.min(0, r.minT);
+  const end = Math.max(isFinite(r.maxT) ? r.maxT : 0, makespan ?? 0);
+  return [start, end > start ? end : start + 1];
+}
+
+/**
+ * The kernel launch before the first instruction (cycles): `otherData.ptort.launch_cycles` when the trace has it,
+ * else, in a ptort trace, cycle 0 to the first span (no instruction starts before the launch completes).
+ */
+function launchOf(r: Reader, meta: PtortMeta | null): Launch | null {
+  if (!meta) {
+    return null;
+  }
+  const declared = num(meta.launch_cycles);
+  if (declared !== null) {
+    return declared > 0 ? { start: 0, end: declared, inferred: false } : null;
+  }
+  return isFinite(r.firstSpan) && r.firstSpan > 0 ? { start: 0, end: r.firstSpan, inferred: true } : null;
+}
+
+/** Read a Chrome trace (object or bare event array) into a TimelineModel. Never throws on odd input. */
+export function buildModel(trace: ChromeTrace | ChromeEvent[]): TimelineModel {
+  const warnings: string[] = [];
+  const events = eventsOf(trace, warnings);
+  const meta = ptortMeta(trace);
+  const r = newReader(meta);
+  for (const ev of events) {
+    readEvent(r, ev);
+  }
+  const counters = finishCounters(r, meta, warnings);
   const makespan = meta ? num(meta.makespan) : null;
-  let start = isFinite(minT) ? Math.min(0, minT) : 0;
-  if (unit === 'us' && isFinite(minT)) {
-    start = minT; // a foreign trace may start at an arbitrary timestamp
-  }
-  let end = Math.max(isFinite(maxT) ? maxT : 0, makespan ?? 0);
-  if (!(end > start)) {
-    end = start + 1;
-  }
+  const [start, end] = timeRange(r, makespan);
   return {
-    unit,
-    clockHz,
+    unit: r.unit,
+    clockHz: meta ? num(meta.clock_hz) : null,
     start,
     end,
     makespan,
     mode: meta && typeof meta.mode === 'string' ? meta.mode : null,
-    groups,
-    counters: counterList,
-    spanCount,
-    stallCount,
+    launch: launchOf(r, meta),
+    groups: buildGroups(r),
+    counters,
+    spanCount: r.spanCount,
+    stallCount: r.stallCount,
     warnings
   };
 }
@@ -399,4 +481,13 @@ export function listRuns(bundle: unknown): RunEntry[] {
     }
     return { label, trace: run as ChromeTrace, note: null };
   });
+}
+
+/** The knobs of a trace bundle ({depth, tile, tiles, cores, ...}), or null when it has none (or odd ones). */
+export function traceKnobs(bundle: unknown): { [key: string]: Json } | null {
+  if (!bundle || typeof bundle !== 'object' || Array.isArray(bundle)) {
+    return null;
+  }
+  const knobs = (bundle as { knobs?: unknown }).knobs;
+  return knobs && typeof knobs === 'object' && !Array.isArray(knobs) ? (knobs as { [key: string]: Json }) : null;
 }
