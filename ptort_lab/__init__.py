@@ -23,6 +23,7 @@ from .errors import (
     PtortError,
     PtortTypeError,
     PtortValueError,
+    RunLimitError,
     SimulationError,
     TypeCheckError,
 )
@@ -39,8 +40,8 @@ __all__ = list(_dsl_all) + [
     "send_nowait", "Program", "NpuCostModel", "PinnedCosts", "Machine", "MACHINES", "get_machine", "ascend_910b",
     "ascend_910b1", "ascend_910b4", "ProgramStats", "Span", "Trace", "errors", "dsl", "PtortError", "DSLUsageError",
     "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError", "ChannelClosed", "ChannelFull",
-    "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError", "PtoError", "TypeCheckError",
-    "ExecutionError", "__version__",
+    "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError", "RunLimitError", "PtoError",
+    "TypeCheckError", "ExecutionError", "__version__",
 ]
 
 

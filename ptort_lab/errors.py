@@ -15,14 +15,17 @@ The hierarchy (every class also derives from the matching builtin, so ``except T
      └── SimulationError   (RuntimeError)  the simulator could not finish a run
           ├── DeadlockError                no process can move; lists who waits on what and every channel's fill
           ├── KernelExecutionError         a kernel failed while computing its values
-          └── CapacityError                tiles and buffers do not fit in the modelled on-chip memory
+          ├── CapacityError                tiles and buffers do not fit in the modelled on-chip memory
+          └── RunLimitError                a pipeline ran past the step limits (processes that loop forever)
 """
 from __future__ import annotations
 
 import linecache
 import os
 import sys
+import sysconfig
 from dataclasses import dataclass
+from types import FrameType
 from typing import NoReturn
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -44,6 +47,29 @@ class SourceLocation:
 _PASS_THROUGH = frozenset({"contextlib", "typing", "dataclasses"})  # stdlib frames between ptort_lab and the user
 # (with, Channel[T], Machine.replace -> __post_init__)
 
+# Code that calls ptort_lab on the user's behalf is never "the user's line": the notebook (IPython, ipykernel), event
+# loops and thread pools (asyncio, concurrent.futures, threading), module runners (runpy, importlib), test runners
+# (pytest) and anything installed as a library (the standard library, site-packages, dist-packages).
+_LIBRARY_MODULES = frozenset({
+    "IPython", "ipykernel", "ipywidgets", "traitlets", "tornado", "zmq", "jupyter_client", "jupyter_core",
+    "nbclient", "nbconvert", "comm", "asyncio", "concurrent", "threading", "runpy", "importlib", "pytest", "_pytest",
+    "pluggy", "hypothesis", "unittest", "pdb", "bdb", "code", "codeop", "functools", "numpy", "matplotlib"})
+_LIBRARY_DIRS = tuple(sorted({os.path.abspath(p) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                              if (p := sysconfig.get_paths().get(key))}))
+_LIBRARY_PARTS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
+_library_files: dict[str, bool] = {}  # filename -> is it library code (asked for every frame of every error)
+
+
+def _is_library(filename: str, module: str) -> bool:
+    """Is this frame a library's: a known caller by module name, or a file installed with Python or a package?"""
+    if module.partition(".")[0] in _LIBRARY_MODULES:
+        return True
+    known = _library_files.get(filename)
+    if known is None:
+        path = os.path.abspath(filename) if not filename.startswith("<") else filename
+        known = _library_files[filename] = path.startswith(_LIBRARY_DIRS) or any(p in path for p in _LIBRARY_PARTS)
+    return known
+
 
 def _is_internal(filename: str, module: str = "") -> bool:
     # Code that dataclasses/namedtuple generate for ptort_lab classes has filename "<string>" but ptort_lab's globals.
@@ -51,13 +77,22 @@ def _is_internal(filename: str, module: str = "") -> bool:
         or module.startswith("ptort_lab.") or module in _PASS_THROUGH
 
 
+def _is_user_code(frame: FrameType) -> bool:
+    """Is ``frame`` the user's code: neither ptort_lab's nor a library's (notebook, runner, thread pool, stdlib)?"""
+    filename = frame.f_code.co_filename
+    module = frame.f_globals.get("__name__") or ""
+    if not isinstance(module, str):
+        module = ""
+    return not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename, module) \
+        and not _is_library(filename, module)
+
+
 def user_location(skip: int = 1) -> SourceLocation | None:
-    """Return the innermost frame outside ptort_lab's own package: the user's line."""
-    frame = sys._getframe(skip)
+    """Return the innermost frame of the user's own code (outside ptort_lab and the libraries calling it), else None."""
+    frame: FrameType | None = sys._getframe(skip)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename,
-                            frame.f_globals.get("__name__") or ""):
+        if _is_user_code(frame):
+            filename = frame.f_code.co_filename
             code = linecache.getline(filename, frame.f_lineno).strip()
             return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name, code)
         frame = frame.f_back
@@ -130,21 +165,36 @@ class UserCodeError(PtortError, RuntimeError):
 
 def raise_user_error(exc: Exception, what: str, hint: str = "") -> NoReturn:
     """Re-raise ``exc``, raised by user code that ptort_lab called for ``what`` (e.g. "the body of kernel 'k'"),
-    as a UserCodeError at the user's line that raised it; ptort_lab's own errors pass through unchanged."""
+    as a UserCodeError at the user's line that raised it; ptort_lab's own errors pass through unchanged.
+
+    The message carries everything needed (a notebook shows only these lines, not the chained traceback): the
+    original type and message, the user's innermost line, and where the exception itself was raised when that was
+    deeper, inside a library the line called."""
     if isinstance(exc, PtortError):
         raise exc
     where = None
+    raised_in = None
     tb = exc.__traceback__
     while tb is not None:  # the innermost frame in user code is the line that raised
-        filename = tb.tb_frame.f_code.co_filename
-        if not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename,
-                            tb.tb_frame.f_globals.get("__name__") or ""):
-            where = SourceLocation(filename, tb.tb_lineno, tb.tb_frame.f_code.co_name,
-                                   linecache.getline(filename, tb.tb_lineno).strip())
+        frame = tb.tb_frame
+        raised_in = (frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name)
+        if _is_user_code(frame):
+            where = SourceLocation(raised_in[0], tb.tb_lineno, raised_in[2],
+                                   linecache.getline(raised_in[0], tb.tb_lineno).strip())
         tb = tb.tb_next
-    raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}",
-                        hint=hint or "Fix the error in that code; the original traceback is chained above.",
+    raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}", hint=hint or _user_error_hint(where, raised_in),
                         where=where, locate=where is None) from exc
+
+
+def _user_error_hint(where: SourceLocation | None, raised_in: tuple[str, int, str] | None) -> str:
+    """How to fix it, naming the innermost frame when the exception came from deeper than the user's line."""
+    if raised_in is None or (where is not None and (where.filename, where.lineno) == raised_in[:2]):
+        return "Fix the error in that line (the original exception is kept as this error's __cause__)."
+    deeper = f"{os.path.basename(raised_in[0])}:{raised_in[1]}" + \
+        (f" in {raised_in[2]}" if not raised_in[2].startswith("<") else "")
+    if where is None:
+        return f"It was raised at {deeper}; fix the code or the values that reached it."
+    return f"It was raised inside {deeper}, called from that line: check the values the line passes to it."
 
 
 class SimulationError(PtortError, RuntimeError):
@@ -163,6 +213,11 @@ class CapacityError(SimulationError):
     """Tiles or channel buffers that do not fit in the modelled on-chip memory."""
 
 
+class RunLimitError(SimulationError):
+    """A pipeline ran past ``MAX_STEPS`` steps, or ``MAX_STEPS_WITHOUT_PROGRESS`` steps without its clock moving
+    (``ptort_lab.sim.engine``); the message names the processes that loop and their channels."""
+
+
 # The reference's names, where one of ours means the same thing: its base class, the type checker's error and
 # failures while a program executes. (Its CompileError/ScheduleError have no single counterpart here: bad
 # arguments raise PtortTypeError or PtortValueError, which ``except PtoError`` catches.)
@@ -174,6 +229,6 @@ ExecutionError = SimulationError
 __all__ = [
     "PtortError", "DSLUsageError", "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError",
     "ChannelClosed", "ChannelFull", "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError",
-    "SourceLocation", "user_location", "UserCodeError", "raise_user_error", "PtoError", "TypeCheckError",
-    "ExecutionError",
+    "RunLimitError", "SourceLocation", "user_location", "UserCodeError", "raise_user_error", "PtoError",
+    "TypeCheckError", "ExecutionError",
 ]

@@ -6,12 +6,17 @@ import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
+from .dsl import steps as steps_module
 from .dsl.schedule import DispatchPolicy
 from .dsl.workload import Task, Workload, group
 from .errors import PtortTypeError, PtortValueError, raise_user_error
-from .program import Program
+from .program import Program, collect_compiled
+from .sim.machine import get_machine
+from .sim.numerics import Writes
+from .sim.runner import recording
 
 MODES = ("pipeline", "data-parallel", "both")
+KNOB_NAMES = ("depth", "tile", "tiles", "cores")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,26 @@ class Knobs:
 
     def __str__(self) -> str:
         return f"depth={self.depth} tile={self.tile[0]}x{self.tile[1]} tiles={self.tiles} cores={self.cores}"
+
+
+def task_limit(mode: str) -> tuple[int, str]:
+    """The most tiles a study in ``mode`` may have, and why: a tile is at least one task, the data-parallel run
+    lists every task before it runs (at most MAX_TASKS), and a pipeline runs at most MAX_PIPELINE_TASKS."""
+    if mode == "pipeline":
+        return steps_module.MAX_PIPELINE_TASKS, "tasks a pipeline run may have"
+    return steps_module.MAX_TASKS, "tasks the data-parallel run may list"
+
+
+def check_knob_limits(knobs: Knobs, mode: str, source: str = "knob tiles") -> None:
+    """Refuse knobs whose runs are known from their sizes alone to pass the simulator's task limits, before
+    anything is built (a run of 10**8 tiles would take minutes and gigabytes before the limit stopped it)."""
+    limit, what = task_limit(mode)
+    if knobs.tiles > limit:
+        raise PtortValueError(
+            f"{source} is {knobs.tiles:,}: with at least one task per tile that is more than the {limit:,} {what}, "
+            "so it is refused before building anything (it would run for minutes and exhaust memory).",
+            hint=f"Use at most {limit:,} tiles (a few thousand already show a pipeline's steady state), or larger "
+                 "tiles.")
 
 
 def _whole(v: Any) -> bool:
@@ -112,7 +137,8 @@ def is_pipeline(workload: Workload) -> bool:
 
 @dataclass
 class Comparison:
-    """A pipeline run and a data-parallel run of the same work (either may be absent, by mode)."""
+    """A pipeline run and a data-parallel run of the same work (either may be absent, by mode). They share the
+    work's tensors, so at most one of them computed values; the other ran timing-only (same times)."""
 
     knobs: Knobs
     pipeline: Program | None = None
@@ -156,10 +182,21 @@ class Comparison:
         return self.summary()
 
 
-def run_study(workload: Workload, knobs: Knobs, mode: str = "both", **compile_options: Any) -> Comparison:
-    """Run ``workload`` as a pipeline, as its data-parallel twin on ``knobs.cores`` cores, or both."""
+def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", **compile_options: Any) -> Comparison:
+    """Run ``workload`` as a pipeline, as its data-parallel twin on ``knobs.cores`` cores, or both.
+
+    ``workload`` may also be a compiled Program: it is studied with the options it was compiled with (machine,
+    cost_model, channel_latency_cycles, placement, compute_values), and ``compile_options`` that contradict them are
+    refused. Values: the runs of one study share the workload's tensors, so one run computes values and the others
+    are timing-only: the pipeline (or, with ``mode="data-parallel"``, the twin), unless the Program has already run,
+    in which case that run is the study's pipeline run (or, for a data-parallel workload with its own dispatch, its
+    run) and nothing computes values again. The tensors end up exactly as after one run.
+    """
     if mode not in MODES:
         raise PtortValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.", hint="Use mode='both'.")
+    program = workload if isinstance(workload, Program) else None
+    if program is not None:
+        workload = program.workload
     if not isinstance(workload, Workload):
         raise PtortTypeError(f"run_study needs a workload or pipeline, got {type(workload).__name__} {workload!r}.",
                              hint="Pass what connect(...) or a @workload call returns (or use Study(build) for a "
@@ -167,29 +204,83 @@ def run_study(workload: Workload, knobs: Knobs, mode: str = "both", **compile_op
     if not isinstance(knobs, Knobs):
         raise PtortTypeError(f"run_study needs Knobs, got {type(knobs).__name__} {knobs!r}.",
                              hint="Write run_study(w, Knobs(cores=2)).")
+    options = merged_options(program, compile_options, "run_study") if program is not None else dict(compile_options)
+    runner = _Runs(program, options)
     result = Comparison(knobs)
     if is_pipeline(workload):
         if mode in ("pipeline", "both"):
-            result.pipeline = workload.compile(**compile_options).execute()
+            result.pipeline = runner.run(workload)
         if mode in ("data-parallel", "both"):
-            result.data_parallel = data_parallel_twin(workload, knobs.cores).compile(**compile_options).execute()
+            result.data_parallel = runner.run(data_parallel_twin(workload, knobs.cores))
         return result
     if mode == "pipeline":
         raise PtortValueError(f"mode 'pipeline' needs a pipeline, but the workload is {workload.kind!r}.",
                               hint="Build one with connect(...) or P.pipe(), or use mode='data-parallel'.")
     if workload._schedule.dispatch is None:
-        workload = data_parallel_twin(workload, knobs.cores)
-    else:
-        # The workload was dispatched already (``w.dispatch(round_robin(2))``), so its own policy decides the cores.
-        # Refusing a mismatch would reject every such cell run with the default knobs (cores=4), so instead the
-        # result reports the cores that actually ran, and says that knobs.cores was not applied.
-        used = _dispatched_cores(workload)
-        if used != knobs.cores:
-            result.knobs = replace(knobs, cores=used)
-            result.note = (f"the workload's own dispatch ({workload._schedule.dispatch!r}) runs on {used} "
-                           f"core{'s' if used != 1 else ''}; cores={knobs.cores} from the knobs was not applied")
-    result.data_parallel = workload.compile(**compile_options).execute()
+        result.data_parallel = runner.run(data_parallel_twin(workload, knobs.cores))
+        return result
+    # The workload was dispatched already (``w.dispatch(round_robin(2))``), so its own policy decides the cores.
+    # Refusing a mismatch would reject every such cell run with the default knobs (cores=4), so instead the
+    # result reports the cores that actually ran, and says that knobs.cores was not applied.
+    used = _dispatched_cores(workload)
+    if used != knobs.cores:
+        result.knobs = replace(knobs, cores=used)
+        result.note = (f"the workload's own dispatch ({workload._schedule.dispatch!r}) runs on {used} "
+                       f"core{'s' if used != 1 else ''}; cores={knobs.cores} from the knobs was not applied")
+    result.data_parallel = runner.run(workload)
     return result
+
+
+class _Runs:
+    """The runs of one study, each a new Program with the study's options; at most one computes values (later ones
+    are timing-only: they would write the same tensors again), none if the given Program has run already."""
+
+    def __init__(self, program: Program | None, options: dict[str, Any]) -> None:
+        self.options = options
+        # A Program that has run computed its values already (unless it ran timing-only or failed).
+        self.values_done = program is not None and program.is_complete() and program.run_options.compute_values
+
+    def run(self, workload: Workload) -> Program:
+        options = {**self.options, "compute_values": False} if self.values_done else self.options
+        prog = workload.compile(**options).execute()
+        self.values_done = self.values_done or prog.run_options.compute_values
+        return prog
+
+
+def merged_options(program: Program, given: dict[str, Any], api: str) -> dict[str, Any]:
+    """The program's compile options plus ``given``; an option that contradicts the program's is refused."""
+    merged = dict(program.options)
+    where = f" at {program.loc}" if program.loc is not None else ""
+    for name, value in given.items():
+        if name not in merged or (name == "compute_values" and value is False):
+            merged[name] = value  # a study may always leave values out: they do not change the times
+        elif not same_option(name, merged[name], value):
+            raise PtortValueError(
+                f"{api}({name}={value!r}) contradicts the program's own compile({name}={merged[name]!r}){where}.",
+                hint=f"Leave {name} out of {api}(...) to study the program as compiled, or compile the workload "
+                     f"with {name}={value!r}.")
+    if "machine" in merged and "cost_model" in merged:
+        ours, theirs = ("machine", "cost_model") if "machine" in given else ("cost_model", "machine")
+        raise PtortValueError(
+            f"{api}({ours}=...) contradicts the program's own compile({theirs}={merged[theirs]!r}){where}: a run "
+            "has either a machine (for the NPU model) or a cost model of its own.",
+            hint=f"Leave {ours} out of {api}(...), or compile the workload with the one you want.")
+    return merged
+
+
+def same_option(name: str, a: Any, b: Any) -> bool:
+    """Whether two values of compile option ``name`` mean the same run (a preset name and its Machine do)."""
+    if name == "machine":
+        try:
+            return get_machine(a) == get_machine(b)
+        except Exception:  # noqa: BLE001 - a bad value: compile() reports it
+            return a is b
+    if name == "cost_model":
+        return a is b
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:  # noqa: BLE001 - values without a truthy ==
+        return a is b
 
 
 def _dispatched_cores(workload: Workload) -> int:
@@ -202,7 +293,17 @@ class Study:
     """A builder plus knobs: ``Study(build).run(depth=4)`` rebuilds the work with new knobs and runs it.
 
     ``build`` takes any of ``depth``, ``tile``, ``tiles``, ``cores`` as keyword arguments (only those it names)
-    and returns the workload or pipeline to study.
+    and returns the workload or pipeline to study (or a compiled Program, studied with its compile options; a
+    workload the builder compiled is studied as that Program, and as already run if the builder executed it).
+    Changing a knob the builder does not take is refused (the run would not change); ``cores`` needs no parameter,
+    since it sets the data-parallel twin's cores.
+
+    Re-running: every run of a Study starts from the same data. When runs compute values, the Study remembers each
+    tensor they write as it was before its first run, and a later run that uses the tensor again first puts that
+    back, so an in-place kernel (``Y += X``) gives Y = X after any number of runs, as after one; tensors a later run
+    does not use (a builder that makes new ones each time) keep their results. A run that fails leaves the tensors
+    as the last successful run left them. (Timing-only studies, the default of ``sweep`` and the explorer, write
+    nothing.)
     """
 
     def __init__(self, build: Callable[..., Workload], knobs: Knobs | None = None, mode: str = "both",
@@ -216,31 +317,98 @@ class Study:
         self.compile_options = compile_options
         try:
             params = inspect.signature(build).parameters
-            self._takes = {n for n in params if n in {f.name for f in fields(Knobs)}}
+            self._takes = {n for n in params if n in KNOB_NAMES}
             self._takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
+            self._signature = f"{getattr(build, '__name__', 'build')}{inspect.signature(build)}"
         except (TypeError, ValueError):
             self._takes, self._takes_all = set(), True
+            self._signature = getattr(build, "__name__", "build")
         self.last: Comparison | None = None
+        self._writes: Writes | None = None  # every tensor the study's runs wrote, as before its first run
+
+    def takes(self, knob: str) -> bool:
+        """Whether changing ``knob`` can change a run: the builder takes it (``cores`` also sets the twin)."""
+        if knob == "cores":
+            return self.mode != "pipeline" or self._takes_all or "cores" in self._takes
+        return self._takes_all or knob in self._takes
+
+    def refuse_untaken(self, knob: str, api: str, outcome: str = "every run would be the same") -> None:
+        """A PtortValueError when varying ``knob`` cannot change a run (``api`` names the caller)."""
+        if self.takes(knob):
+            return
+        if knob == "cores":
+            raise PtortValueError(f"{api} varies knob 'cores', which sets the cores of the data-parallel twin, but "
+                                  f"the study's mode is 'pipeline', which runs no twin, so {outcome}.",
+                                  hint="Use mode='both' or 'data-parallel', or leave cores out.")
+        name = self._signature.split("(")[0]
+        params = self._signature[len(name):] or "(...)"
+        example = f"def {name}(..., {knob}): ..." if name.isidentifier() else f"lambda ..., {knob}: ..."
+        raise PtortValueError(
+            f"{api} varies knob '{knob}', but the builder {self._signature} does not take it (its parameters are "
+            f"{params}), so {outcome}.",
+            hint=f"Give the builder a '{knob}' parameter and build with it ({example}), or leave {knob} alone.")
+
+    def adopt(self, writes: Writes) -> None:
+        """Count the tensors ``writes`` saved as written by this study: a later run that uses one first puts it
+        back (the explorer of a %%ptort cell adopts the cell's own run, so that moving a slider replaces it)."""
+        if self._writes is None:
+            self._writes = writes
+        else:
+            self._writes.absorb(writes)
 
     def workload(self, knobs: Knobs) -> Workload:
+        """The workload the builder makes for ``knobs`` (a Program's workload, when it returns a Program)."""
+        target = self._target(knobs)
+        return target.workload if isinstance(target, Program) else target
+
+    def _target(self, knobs: Knobs) -> Workload | Program:
+        """What the builder makes: a workload the builder also compiled is studied as that (last) Program, with
+        its options, and as having run if the builder executed it (then the study computes no values again)."""
         args = {f.name: getattr(knobs, f.name) for f in fields(knobs)
                 if self._takes_all or f.name in self._takes}
         try:
-            w = self.build(**args)
+            with collect_compiled() as compiled:
+                w = self.build(**args)
         except Exception as e:  # noqa: BLE001 - the user's builder
             raise_user_error(e, f"the study's builder {getattr(self.build, '__name__', '')} (with {args})")
-        if not isinstance(w, Workload):
+        if not isinstance(w, (Workload, Program)):
             raise PtortTypeError(f"the study's builder returned {type(w).__name__} {w!r}, not a workload.",
                                  hint="Return the pipeline (connect(...)) or workload to study.")
+        if isinstance(w, Workload):
+            programs = [p for p in compiled if p.workload is w]
+            if programs:
+                return programs[-1]
         return w
 
     def run(self, **changes: Any) -> Comparison:
         """Apply knob changes, rebuild, run; the result is also kept in ``.last``."""
         if not isinstance(self.knobs, Knobs):  # study.knobs was reassigned
             check_knobs(self.knobs, "Study")
-        self.knobs = self.knobs.replace(**changes)
-        self.last = run_study(self.workload(self.knobs), self.knobs, self.mode, **self.compile_options)
+        knobs = self.knobs.replace(**changes)
+        for name in changes:
+            if getattr(knobs, name) != getattr(self.knobs, name):
+                self.refuse_untaken(name, f"Study.run({name}={changes[name]!r})")
+        check_knob_limits(knobs, self.mode, "knob tiles")
+        self.knobs = knobs
+        self.last = self._run_from_start(knobs)
         return self.last
 
+    def _run_from_start(self, knobs: Knobs) -> Comparison:
+        """Build and run from the data the study's first run saw; on failure, put back the last run's results."""
+        before = self._writes
+        journal = Writes(before)  # each tensor an earlier run wrote starts from its first state when touched
+        try:
+            with recording(journal):  # the builder's own runs (a cell that executes its program) count too
+                result = run_study(self._target(knobs), knobs, self.mode, **self.compile_options)
+        except BaseException:
+            journal.restore()
+            raise
+        if before is None:
+            self._writes = journal if len(journal) else None
+        else:
+            before.absorb(journal)  # tensors seen for the first time, as they were before this run
+        return result
 
-__all__ = ["Knobs", "Comparison", "Study", "run_study", "data_parallel_twin", "check_knobs", "MODES"]
+
+__all__ = ["Knobs", "Comparison", "Study", "run_study", "data_parallel_twin", "check_knobs", "check_knob_limits",
+           "merged_options", "MODES", "KNOB_NAMES"]

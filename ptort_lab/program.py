@@ -1,13 +1,16 @@
 """compile() -> Program: joins a DSL workload and the simulator (execute, synchronize, stats, trace, enumerate)."""
 from __future__ import annotations
 
+import contextvars
 import numbers
+import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from .dsl.schedule import register_target
 from .dsl.workload import Task, Workload
-from .errors import PtortTypeError, PtortValueError
+from .errors import PtortTypeError, PtortValueError, user_location
 from .sim.costs import NpuCostModel
 from .sim.machine import MACHINES, Machine, ascend_910b, get_machine
 from .sim.runner import CostModel, PinnedCosts, Run, RunOptions, simulate
@@ -15,6 +18,19 @@ from .sim.stats import ProgramStats, compute_stats
 from .sim.trace import Trace
 
 _LATENCY_SYMBOL = "__pto_wsp_channel_latency_cycles"
+_collecting: contextvars.ContextVar[list[Program] | None] = contextvars.ContextVar("ptort_compiled", default=None)
+
+
+@contextmanager
+def collect_compiled() -> Iterator[list[Program]]:
+    """Every Program compiled (in this thread) inside the ``with``, in order: ``%%ptort`` studies a cell's program
+    with the options the cell compiled it with."""
+    found: list[Program] = []
+    token = _collecting.set(found)
+    try:
+        yield found
+    finally:
+        _collecting.reset(token)
 
 
 class Program:
@@ -26,13 +42,22 @@ class Program:
     default the sourced Ascend 910B2 model), or ``cost_model`` (e.g. ``PinnedCosts()``: every task costs its pinned
     cycles); ``channel_latency_cycles`` (a cross-core hop; default the machine's, 1000 on the 910B; channels between
     stages placed on one core cost none); ``placement`` (``"shared"`` or ``{process: core}``); ``compute_values``
-    (False skips the numpy values, for timing-only runs).
+    (False skips the numpy values, for timing-only runs). ``program.options`` is what compile() was given.
+
+    Runs. A run that computes values writes its tensors only if it succeeds: when ``execute()`` raises, every tensor
+    it wrote is as before (see ``sim.runner.simulate``). Threads: ``execute()`` may be called from several threads
+    at once, on one Program or on Programs sharing a cost model; each run is independent and gets exactly the result
+    it gets alone, and ``stats()``/``trace()`` describe the run that finished last. Runs that compute values take
+    turns (they write the tensors the threads share); timing-only runs (``compute_values=False``) run side by side.
     """
 
     def __init__(self, workload: Workload, target: str = "cpu_sim", options: dict[str, Any] | None = None) -> None:
         started = time.perf_counter()
         self.workload = workload
         self.target = target
+        self.options: dict[str, Any] = dict(options or {})
+        self.loc = user_location(2)  # the compile() line, named when a study refuses these options
+        self._lock = threading.Lock()  # execute() may finish in several threads; readers see one run's pair
         opts = dict(options or {})
         machine = opts.pop("machine", None)
         cost_model = opts.pop("cost_model", None)
@@ -76,6 +101,9 @@ class Program:
         self._failed: Exception | None = None  # what the last execute() raised, for later questions about the run
         self._compile_ms = (time.perf_counter() - started) * 1e3
         self._execute_ms = 0.0
+        found = _collecting.get()
+        if found is not None:
+            found.append(self)
 
     def enumerate(self) -> list[Task]:
         if self._tasks is None:
@@ -89,14 +117,17 @@ class Program:
         self.run_options.channel_latency_cycles = _checked_latency(value, f"set_symbol_u64({_LATENCY_SYMBOL!r}, ...)")
 
     def execute(self) -> Program:
+        """Run the program (values and time); on failure its tensors are as before and the error says so."""
         started = time.perf_counter()
-        self._run, self._failed = None, None
         try:
-            self._run = simulate(self.workload, self.cost_model, self.run_options)
+            run = simulate(self.workload, self.cost_model, self.run_options)
         except Exception as e:
-            self._failed = e
+            with self._lock:
+                self._run, self._failed = None, e
             raise
-        self._execute_ms = (time.perf_counter() - started) * 1e3
+        with self._lock:  # the run that finishes last is the one stats() and trace() describe
+            self._run, self._failed = run, None
+            self._execute_ms = (time.perf_counter() - started) * 1e3
         return self
 
     def synchronize(self) -> None:
@@ -106,13 +137,15 @@ class Program:
         return self._run is not None
 
     def _require_run(self, api: str) -> Run:
-        if self._run is None and self._failed is not None:
+        with self._lock:
+            run, failed = self._run, self._failed
+        if run is None and failed is not None:
             raise PtortValueError(f"program.{api} has no run: the last execute() raised "
-                                  f"{type(self._failed).__name__} ({(str(self._failed).splitlines() or [''])[0]}).",
+                                  f"{type(failed).__name__} ({(str(failed).splitlines() or [''])[0]}).",
                                   hint="Fix that error and call program.execute() again.")
-        if self._run is None:
+        if run is None:
             raise PtortValueError(f"program.{api} needs a run first.", hint="Call program.execute() before it.")
-        return self._run
+        return run
 
     # The issue's form is ``program.stats()`` / ``program.trace()``, the reference's ``program.stats.total_cycles``
     # / ``program.trace.to_chrome_trace()``: both work, since ProgramStats and Trace return themselves when called.
@@ -125,11 +158,14 @@ class Program:
     def stats(self) -> ProgramStats:
         """The last run's ProgramStats (``program.stats`` or ``program.stats()``), computed once per run."""
         run = self._require_run("stats")
-        if self._stats is None or self._stats[0] is not run:
+        cached = self._stats
+        if cached is None or cached[0] is not run:
             s = compute_stats(run.trace, len(run.tasks), run.stall_cycles)
-            s.compile_time_ms, s.execute_time_ms = self._compile_ms, self._execute_ms
-            self._stats = (run, s)
-        return self._stats[1]
+            with self._lock:
+                execute_ms = self._execute_ms if self._run is run else s.execute_time_ms
+            s.compile_time_ms, s.execute_time_ms = self._compile_ms, execute_ms
+            cached = self._stats = (run, s)
+        return cached[1]
 
     @property
     def tasks(self) -> list[Task]:
@@ -175,4 +211,4 @@ def _compile(workload: Workload, target: str, options: dict[str, Any]) -> Progra
 for _target in ("cpu_sim", "npu_sim", "sim"):
     register_target(_target, _compile)
 
-__all__ = ["Program", "PinnedCosts", "NpuCostModel"]
+__all__ = ["Program", "PinnedCosts", "NpuCostModel", "collect_compiled"]

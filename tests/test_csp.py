@@ -669,3 +669,150 @@ def test_zero_cost_occupancy_stays_within_zero_and_depth(stages):
     levels = [level for _, level in program.trace().occupancy("ch")]
     assert all(0 <= level <= 1 for level in levels), levels
     assert levels[-1] == 0
+
+
+# -- the spec's literal send(ch, kernel(...)): a send without an axis passes 0, 1, 2, ... (issue 10) ---------------
+def no_axis_pipeline(k, d, form):
+    """The spec README's `send(channel, kernel(...))`: tasks launched without axes; or `task(k, [], {...})`."""
+    l2c = Channel[object](name="load_to_compute", depth=2)
+    c2s = Channel[object](name="compute_to_store", depth=2)
+    if form == "kernel":
+        def load(t):
+            return k.load(src=d.X[t], dst=d.T[t])
+
+        def compute(t):
+            return k.compute(input_tile=d.T[t], output_tile=d.U[t])
+
+        def store(t):
+            return k.store(src=d.U[t], dst=d.Y[t])
+    else:
+        def load(t):
+            return task(k.load, [], {"src": d.X[t], "dst": d.T[t]})
+
+        def compute(t):
+            return task(k.compute, [], {"input_tile": d.T[t], "output_tile": d.U[t]})
+
+        def store(t):
+            return task(k.store, [], {"src": d.U[t], "dst": d.Y[t]})
+    loader = Process("loader").produces(l2c).body_func(lambda: [send(l2c, load(t)) for t in range(d.n)])
+    computer = Process("computer").consumes(l2c).produces(c2s).body_func(
+        lambda: consume(l2c, lambda t: send(c2s, compute(t))))
+    storer = Process("storer").consumes(c2s).body_func(lambda: consume(c2s, lambda t: store(t)))
+    return connect(loader, computer, storer)
+
+
+@pytest.mark.parametrize("form", ["kernel", "task"])
+def test_spec_send_of_a_task_without_axes_passes_the_item_index(spec_kernels, spec_data, form):
+    """The loader's sends carry no axis, so tokens 0..7 travel in send order: every tile is squared exactly (the
+    token used to be None and the consumer failed)."""
+    program = no_axis_pipeline(spec_kernels, spec_data, form).compile(cost_model=PinnedCosts()).execute()
+    assert np.array_equal(spec_data.Y.data, spec_data.expected)
+    storer = [t for t in program.tasks if t.process == "storer"]
+    assert [t.bindings["t"] for t in storer] == list(range(spec_data.n))
+
+
+def test_axis_less_tokens_count_per_producer_and_channel(stages):
+    """Each producer numbers its axis-less sends to each channel from 0; sends with an axis keep their value and do
+    not count. p: [a, 7 (axis), b] -> 0, 7, 1; q: [c] -> 0. enumerate() and execute() agree."""
+    ch = Channel(name="ch", depth=4)
+    p = process("p").produces(ch).body_func(lambda: [
+        send(ch, task(stages.a, [], {}, cycles=1)), send(ch, task(stages.a, [7], {}, cycles=1)),
+        send(ch, task(stages.a, [], {}, cycles=1))])
+    q = process("q").produces(ch).body_func(lambda: [send(ch, task(stages.a, [], {}, cycles=5))])
+    c = process("c").consumes(ch).body(consume(ch, lambda t: task(stages.b, [t], {}, cycles=1)))
+    pipe = connect(p, q, c)
+    program = pipe.compile(cost_model=PinnedCosts()).execute()
+    assert [s.index for s in sorted(program.trace().spans, key=lambda s: s.start) if s.process == "c"] == [0, 7, 1, 0]
+    assert sorted(t.params[0] for t in pipe.enumerate() if t.process == "c") == [0, 0, 1, 7]
+
+
+def test_a_body_send_without_token_passes_the_index_too(stages):
+    """send(ch, body) with no token= passes 0, 1, ... (it used to pass None)."""
+    ch = Channel(name="ch", depth=1)
+    p = process("p").produces(ch).body(for_each(Dense[3](), lambda t: send(ch, P_body(stages, t))))
+    c = process("c").consumes(ch).body(consume(ch, lambda t: task(stages.b, [t], {})))
+    assert [t.params for t in connect(p, c).enumerate() if t.process == "c"] == [[0], [1], [2]]
+
+
+def P_body(stages, t):
+    from ptort_lab import sequential
+    return sequential(task(stages.a, [t], {}), task(stages.a, [t], {}))
+
+
+# -- events follow the channel latency rule (issue 10) ---------------------------------------------------------------
+def record_then_wait(stages):
+    ev = Event(name="go")
+    a = Process("A").body_func(lambda: [task(stages.a, [0], {}, cycles=10), record(ev)])
+    b = Process("B").body_func(lambda: [synchronize(ev), task(stages.b, [0], {}, cycles=5)])
+    return connect(a, b)
+
+
+@pytest.mark.parametrize("placement, start", [(None, 110), ("shared", 10), ({"A": 3, "B": 3}, 10),
+                                              ({"A": 0, "B": 1}, 110)])
+def test_event_hop_costs_what_a_channel_between_the_same_processes_costs(stages, placement, start):
+    """A records at 10; with a 100-cycle channel latency B starts at 110 when the two are on different cores and at
+    10 when they share a core (a wait after a record used to pay the hop even there)."""
+    program = record_then_wait(stages).compile(cost_model=PinnedCosts(), channel_latency_cycles=100,
+                                                placement=placement).execute()
+    assert spans(program) == [("A", 0, 0, 10), ("B", 0, start, start + 5)]
+
+
+def test_event_between_cube_and_vector_on_one_core_pays_the_hop():
+    """On one core the AIC and the AIVs share nothing on chip, so an event from a cube-only process to a vector-only
+    one pays the channel latency, as a channel between them does; between two vector processes it costs none."""
+    from ptort_lab import DType, In, NpuCostModel, Out, Tensor, Tile, kernel, tl
+    F16, F32 = DType.F16, DType.F32
+
+    @kernel
+    def scores(q: In[Tile[64, 64, F16]], k: In[Tile[64, 64, F16]], s: Out[Tile[64, 64, F32]]):
+        tl.store(s, tl.matmul(tl.load(q), tl.load(k)))
+
+    @kernel
+    def double(s: In[Tile[64, 64, F32]], y: Out[Tile[64, 64, F32]]):
+        x = tl.load(s)
+        tl.store(y, tl.add(x, x))
+
+    Q, K = Tensor(shape=(1, 64, 64), dtype=F16), Tensor(shape=(1, 64, 64), dtype=F16)
+    S, Y, Z = (Tensor(shape=(1, 64, 64), dtype=F32) for _ in range(3))
+    gaps = {}
+    for first in ("cube", "vector"):
+        ev = Event(name="ready")
+
+        def work(first=first):
+            if first == "cube":
+                return task(scores, [0], {"q": Q[0], "k": K[0], "s": S[0]})
+            return task(double, [0], {"s": S[0], "y": Z[0]})
+
+        a = Process("a").body_func(lambda ev=ev: [work(), record(ev)])
+        b = Process("b").body_func(lambda ev=ev: [synchronize(ev), task(double, [0], {"s": S[0], "y": Y[0]})])
+        program = connect(a, b).place("shared").compile(cost_model=NpuCostModel(), channel_latency_cycles=1000,
+                                                        compute_values=False).execute()
+        a_end = max(s.end for s in program.trace().spans if s.process == "a")
+        b_start = min(s.start for s in program.trace().spans if s.process == "b")
+        gaps[first] = b_start - a_end
+    assert gaps == {"cube": 1000, "vector": 0}
+
+
+def test_event_with_two_recorders_releases_signals_in_time_order(stages):
+    """R1 records at 30, R2 at 10 (latency 5): W's first wait ends at 15, its second at 35."""
+    ev = Event(name="tick")
+    r1 = Process("R1").body_func(lambda: [task(stages.a, [1], {}, cycles=30), record(ev)])
+    r2 = Process("R2").body_func(lambda: [task(stages.a, [2], {}, cycles=10), record(ev)])
+    w = Process("W").body_func(lambda: [synchronize(ev), task(stages.b, [1], {}, cycles=1),
+                                        synchronize(ev), task(stages.b, [2], {}, cycles=1)])
+    program = connect(r1, r2, w).compile(cost_model=PinnedCosts(), channel_latency_cycles=5).execute()
+    assert [s for s in spans(program) if s[0] == "W"] == [("W", 1, 15, 16), ("W", 2, 35, 36)]
+
+
+def test_one_event_in_two_pipelines_starts_each_run_with_no_signals(stages):
+    """A pipeline event's signals live inside one run: running the same program twice, or another pipeline that
+    waits on the event, gives the same timeline each time (nothing left over from an earlier run)."""
+    ev = Event(name="go")
+    a = Process("A").body_func(lambda: [task(stages.a, [0], {}, cycles=10), record(ev), record(ev)])
+    b = Process("B").body_func(lambda: [synchronize(ev), task(stages.b, [0], {}, cycles=5)])
+    program = connect(a, b).compile(cost_model=PinnedCosts())
+    first, again = spans(program.execute()), spans(program.execute())
+    assert first == again == [("A", 0, 0, 10), ("B", 0, 10, 15)]
+    c = Process("C").body_func(lambda: [synchronize(ev), task(stages.b, [1], {}, cycles=5)])
+    with pytest.raises(DeadlockError, match="'C' waits to synchronize on 'go'"):
+        connect(c).compile(cost_model=PinnedCosts()).execute()

@@ -1,5 +1,6 @@
 """Bad input to the CSP layer and task windows: replicate, query in a body, TaskWindow modes/units, duplicate
-event names and nested P.pipe() blocks each raise a located PtortError that says what to do instead."""
+event names, nested P.pipe() blocks, consumes that could never see an item, events used on the host and in bodies,
+and values a send cannot carry each raise a located PtortError that says what to do instead."""
 import inspect
 import time
 
@@ -20,6 +21,7 @@ from ptort_lab import (
     connect,
     consume,
     for_each,
+    parallel_for,
     process,
     query,
     record,
@@ -29,6 +31,7 @@ from ptort_lab import (
     task,
     workload,
 )
+from ptort_lab import select as select_
 from ptort_lab.dsl.csp import MAX_REPLICAS
 from ptort_lab.program import PinnedCosts
 
@@ -246,3 +249,181 @@ def test_flat_pipe_still_runs(stages):
     program = w().compile(cost_model=PinnedCosts())
     program.execute()
     assert program.stats().task_count == 8
+
+
+# -- a channel is consumed once per body, never inside a loop (issue 10) -------------------------------------------
+def test_a_second_consume_of_a_channel_is_refused_at_its_line(stages, where):
+    """The first consume ends only when the channel is closed and drained: the second never ran, silently."""
+    ch = Channel(name="c", depth=2)
+    with pytest.raises(DSLUsageError) as e:
+        first = here() + 1
+        process("cons").consumes(ch).body_func(lambda: [consume(ch, lambda t: task(stages.a, [t], {})),
+                                                        consume(ch, lambda t: task(stages.b, [t], {}))])
+    msg = where(e, first + 1)
+    assert msg.startswith(f"process 'cons' consumes channel 'c' twice (first at test_csp_bad_input.py:{first}): the "
+                          "first consume ends only when the channel is closed and drained, so the second would never "
+                          "see an item.")
+    assert "Consume 'c' once and put all its per-item work in that consume's body." in msg
+
+
+def test_a_consume_nested_in_a_consume_of_the_same_channel_is_refused(stages, where):
+    ch = Channel(name="c", depth=2)
+    with pytest.raises(DSLUsageError) as e:
+        line = here() + 1
+        inner = consume(ch, lambda t: consume(ch, lambda u: task(stages.b, [u], {})))
+        process("cons").consumes(ch).body(inner)
+    msg = where(e, line)
+    assert msg.startswith(f"consume('c') inside a consume of the same channel 'c' (at test_csp_bad_input.py:{line}) "
+                          "in process 'cons': a consume runs until its channel is closed and drained, so it would "
+                          "take every item in the loop's first iteration and do nothing in the others.")
+    assert "at the top level of the process body" in msg
+
+
+@pytest.mark.parametrize("loop, named", [(for_each, "a for_each/P.seq loop"), (parallel_for, "a P()/parallel_for loop"),
+                                         (select_, "a select/P.sel loop")])
+def test_a_consume_inside_a_loop_is_refused(stages, where, loop, named):
+    """Only the loop's first iteration would have seen items."""
+    ch = Channel(name="c", depth=2)
+    with pytest.raises(DSLUsageError) as e:
+        line = here() + 1
+        process("cons").consumes(ch).body(loop(Dense[3](), lambda i: consume(ch, lambda t: task(stages.b, [t], {}))))
+    assert f"consume('c') inside {named} (at test_csp_bad_input.py:{line}) in process 'cons'" in where(e, line)
+
+
+def test_a_consume_inside_a_consume_of_another_channel_is_refused(stages, where):
+    a, b = Channel(name="a", depth=2), Channel(name="b", depth=2)
+    with pytest.raises(DSLUsageError, match=r"consume\('b'\) inside a consume of channel 'a'") as e:
+        line = here() + 1
+        process("cons").consumes(a, b).body(consume(a, lambda t: consume(b, lambda u: task(stages.b, [u], {}))))
+    where(e, line)
+
+
+def test_a_consume_in_a_pipe_stage_loop_is_refused(stages, where):
+    ch = Channel(name="c", depth=2)
+
+    @workload
+    def w():
+        with P.pipe():
+            for t in P.seq(Dense[4]()):
+                send(ch, task(stages.a, [t], {}))
+            for _i in P.seq(Dense[2]()):
+                consume(ch, lambda t: task(stages.b, [t], {}))
+
+    line = here() - 3
+    with pytest.raises(DSLUsageError, match=r"consume\('c'\) inside a for_each/P.seq loop .* in process 'stage1'") as e:
+        w()
+    where(e, line)
+
+
+def test_a_consume_hidden_from_body_is_still_refused_at_connect(stages, where):
+    """A workload set without .body() (replicas copy it) is checked again by connect()."""
+    ch = Channel(name="c", depth=2)
+    prod = producer_of(ch, stages)
+    cons = process("cons").consumes(ch).body(consume(ch, lambda t: task(stages.b, [t], {})))
+    cons.workload = for_each(Dense[2](), lambda i: consume(ch, lambda t: task(stages.b, [t], {})))
+    with pytest.raises(DSLUsageError, match=r"consume\('c'\) inside a for_each/P.seq loop"):
+        connect(prod, cons)
+
+
+def test_consumes_that_can_run_are_kept(stages):
+    """Two different channels one after the other (a drains first), and one channel in both branches of a cond
+    (only one branch runs): both run. a's items 0, 1 arrive at 1, 2; b's items 10, 11 at 2, 4."""
+    a, b = Channel(name="a", depth=2), Channel(name="b", depth=2)
+    pa = process("pa").produces(a).body(for_each(Dense[2](), lambda t: send(a, task(stages.a, [t], {}, cycles=1))))
+    pb = process("pb").produces(b).body(for_each(Dense[2](), lambda t: send(b, task(stages.a, [t + 10], {},
+                                                                                  cycles=2))))
+    both = process("both").consumes(a, b).body_func(lambda: [consume(a, lambda t: task(stages.b, [t], {}, cycles=1)),
+                                                             consume(b, lambda t: task(stages.b, [t], {}, cycles=1))])
+    program = connect(pa, pb, both).compile(cost_model=PinnedCosts()).execute()
+    assert sorted((s.index, s.start) for s in program.trace().spans if s.process == "both") == \
+        [(0, 1), (1, 2), (10, 3), (11, 4)]
+    ch = Channel(name="c", depth=2)
+    either = process("either").consumes(ch).body(cond(True, consume(ch, lambda t: task(stages.b, [t], {})),
+                                                      consume(ch, lambda t: task(stages.a, [t], {}))))
+    assert len(connect(producer_of(ch, stages), either).enumerate()) == 8
+
+
+# -- an Event is a host event or a pipeline event, not both (issue 10) -----------------------------------------------
+def test_a_host_record_cannot_release_a_body_synchronize(stages, where):
+    """Host signals never reached a pipeline run: the wait used to deadlock (or silently use another record)."""
+    ev = Event("ready")
+    host_line = here() + 1
+    record(ev)
+    with pytest.raises(DSLUsageError) as e:
+        line = here() + 1
+        process("b").body_func(lambda: [synchronize(ev), task(stages.b, [0], {})])
+    msg = where(e, line)
+    assert msg.startswith(f"synchronize('ready') in a process body, but Event 'ready' is also used on the host "
+                          f"(record at test_csp_bad_input.py:{host_line}). A pipeline run starts with no signals and "
+                          "drops them at its end, so the host's records would never reach this step (the process "
+                          "would wait forever).")
+    assert "Use one Event for host-side record/query/synchronize and another" in msg
+
+
+def test_a_host_query_cannot_see_what_a_pipeline_recorded(stages, where):
+    """After a run whose pipeline recorded the event, query() used to say False."""
+    ev = Event("done")
+    body_line = here() + 1
+    a = process("a").body_func(lambda: [task(stages.a, [0], {}, cycles=1), record(ev)])
+    connect(a).compile(cost_model=PinnedCosts()).execute()
+    with pytest.raises(DSLUsageError) as e:
+        line = here() + 1
+        query(ev)
+    msg = where(e, line)
+    assert msg.startswith(f"query('done') on the host, but Event 'done' is a step of a process body (record at "
+                          f"test_csp_bad_input.py:{body_line}). A pipeline run starts with no signals and drops them "
+                          "at its end, so query cannot see the signals the body records.")
+
+
+@pytest.mark.parametrize("host_call, reach", [(record, "this record would never release the body's synchronize"),
+                                              (synchronize, "this synchronize cannot take the signals the body "
+                                                            "records")])
+def test_host_record_or_synchronize_of_a_body_event_is_refused(stages, where, host_call, reach):
+    ev = Event("e")
+    process("a").body_func(lambda: [record(ev), synchronize(ev)])
+    with pytest.raises(DSLUsageError) as e:
+        line = here() + 1
+        host_call(ev)
+    assert reach in where(e, line)
+    assert ev.signal_count == 0 and ev.wait_count == 0
+
+
+def test_a_host_query_alone_does_not_claim_the_event(stages):
+    """query() changes nothing, so an event only queried on the host may still become a pipeline event."""
+    ev = Event("e")
+    assert query(ev) is False
+    a = process("a").body_func(lambda: [task(stages.a, [0], {}, cycles=3), record(ev)])
+    b = process("b").body_func(lambda: [synchronize(ev), task(stages.b, [0], {}, cycles=1)])
+    program = connect(a, b).compile(cost_model=PinnedCosts(), channel_latency_cycles=2).execute()
+    assert [(s.process, s.start) for s in program.trace().spans] == [("a", 0), ("b", 5)]
+
+
+# -- what a send may carry (issue 10) --------------------------------------------------------------------------------
+def test_send_of_none_is_refused_at_its_line(where):
+    """A helper that builds the task but forgets to return it hands send() None: nothing would travel."""
+    ch = Channel(name="c", depth=1)
+    with pytest.raises(PtortTypeError) as e:
+        line = here() + 1
+        send(ch, None)
+    assert "send('c', value) got None: there is nothing to send" in where(e, line)
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+def test_send_of_a_list_of_tasks_is_refused_and_points_to_sequential(stages, where, container):
+    """The tasks of a list would run before the send, outside its slot, and the list would travel as the token."""
+    ch = Channel(name="c", depth=1)
+    with pytest.raises(PtortTypeError) as e:
+        line = here() + 1
+        send(ch, container([task(stages.a, [0], {}), task(stages.a, [1], {})]), token=0)
+    msg = where(e, line)
+    assert f"send('c', value) got a {container.__name__}, not one task or token" in msg
+    assert "send(ch, sequential(k1[t](...), k2[t](...)), token=t)" in msg
+
+
+def test_send_accepts_numpy_ints_and_loop_expressions(stages):
+    import numpy as np
+    ch = Channel(name="c", depth=1)
+    p = process("p").produces(ch).body_func(lambda: [send(ch, np.int64(4)),
+                                                     for_each(Dense[2](), lambda t: send(ch, t * 2 + 1))])
+    c = process("c").consumes(ch).body(consume(ch, lambda t: task(stages.b, [t], {})))
+    assert [t.params[0] for t in connect(p, c).enumerate()] == [4, 1, 3]

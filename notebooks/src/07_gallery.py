@@ -137,9 +137,9 @@ def fa_pipeline(depth):
 fa_pipeline(DEPTH)
 
 # %% [markdown]
-# Both runs wrote `Y` (the twin last); it must equal `softmax(q kᵀ / √D) v`. The tolerance comes from `P`, which
-# is rounded to F16 before `P V`: each weight is off by at most 2⁻¹¹ relative, so the output by at most
-# 2⁻¹¹ · max|V|.
+# The pipeline run computed `Y` (its data-parallel twin runs timing-only); it must equal `softmax(q kᵀ / √D) v`.
+# The tolerance comes from `P`, which is rounded to F16 before `P V`: each weight is off by at most 2⁻¹¹ relative,
+# so the output by at most 2⁻¹¹ · max|V|.
 
 # %% tags=["nbval-check-output"]
 s_ref = q.reshape(-1, D).astype(np.float64) @ k.reshape(-1, D).astype(np.float64).T * scale

@@ -20,8 +20,17 @@ def _describe_bindings(bindings: Any) -> str:
 
 def _expr_text(e: Any) -> str:
     """``b - 2`` rather than ``(b - 2)``, for messages that put the expression in parentheses themselves."""
-    text = str(e)
+    text = repr(e)
     return text[1:-1] if text.startswith("(") and text.endswith(")") else text
+
+
+# Listing visits every point of every loop, about a microsecond each before any task is made: past this many a
+# workload takes minutes to list (tasks have their own, lower limit: MAX_TASKS in steps.py).
+MAX_ITERATIONS = 20_000_000
+
+
+def _count_text(n: int) -> str:
+    return f"{n:,}" if n < 10**15 else f"about 10**{len(str(n)) - 1}"
 
 
 def _check_size(size: Any, what: str) -> int:
@@ -30,6 +39,11 @@ def _check_size(size: Any, what: str) -> int:
     if size <= 0:
         raise PtortValueError(f"{what} size must be positive, got {size}.",
                               hint="An axis with no iterations builds no tasks; use a size >= 1.")
+    if size > MAX_ITERATIONS:
+        raise PtortValueError(f"{what} size {_count_text(int(size))} is more than the {MAX_ITERATIONS:,} iterations a "
+                              "workload may list: listing its points alone would run for minutes.",
+                              hint="Use larger tiles (fewer, bigger iterations) or a smaller problem; the timing of "
+                                   "a long run is periodic, a few thousand tiles show it.")
     return int(size)
 
 
@@ -108,10 +122,15 @@ class DenseDyn(Axis):
                                   hint="Keep the size expression >= 0 for every outer iteration (0 runs no inner "
                                        "iteration), e.g. guard it with cond(...) or shrink the outer axis.",
                                   where=self.loc, locate=self.loc is None)
+        if n > MAX_ITERATIONS:
+            raise PtortValueError(f"DenseDyn({_expr_text(self.size)}) size is {_count_text(int(n))} with "
+                                  f"{_describe_bindings(bindings)}, more than the {MAX_ITERATIONS:,} iterations a "
+                                  "workload may list.", hint="Keep the size expression small (larger tiles, fewer "
+                                  "iterations).", where=self.loc, locate=self.loc is None)
         return range(int(n))
 
     def __repr__(self) -> str:
-        return f"DenseDyn({self.size})"
+        return f"DenseDyn({self.size!r})"
 
 
 class Ragged(Axis):
@@ -130,6 +149,10 @@ class Ragged(Axis):
         if any(n < 0 for n in self.lengths):
             raise PtortValueError(f"Ragged lengths must be >= 0, got {self.lengths}.", hint="Use 0 for an empty row.")
         self.size = self.total()
+        if self.size > MAX_ITERATIONS:
+            raise PtortValueError(f"Ragged({outer_size}, lengths) holds {_count_text(self.size)} items, more than the "
+                                  f"{MAX_ITERATIONS:,} iterations a workload may list.",
+                                  hint="Use larger tiles (fewer items per row) or a smaller problem.")
 
     def length(self, i: Any) -> Any:
         """Row ``i``'s length; with a loop variable ``i``, an expression evaluated per iteration."""
@@ -174,7 +197,7 @@ class _RaggedLength(Expr):
         return self.ragged._row_length(evaluate(self.row, bindings), self.loc, self.row)
 
     def __repr__(self) -> str:
-        return f"len[{self.row}]"
+        return f"len[{self.row!r}]"
 
 
 class Sparse:
@@ -230,7 +253,7 @@ class SparseRow:
         return self.sparse[int(evaluate(self.row, bindings))]
 
     def __repr__(self) -> str:
-        return f"sparse[{self.row}]"
+        return f"sparse[{self.row!r}]"
 
 
-__all__ = ["Axis", "Dense", "DenseDyn", "Ragged", "Sparse", "SparseRow"]
+__all__ = ["Axis", "Dense", "DenseDyn", "Ragged", "Sparse", "SparseRow", "MAX_ITERATIONS"]

@@ -1,4 +1,11 @@
-"""CSP: Channel, Process, send/consume, connect() (with wiring checks), replicate, and Events."""
+"""CSP: Channel, Process, send/consume, connect() (with wiring checks), replicate, and Events.
+
+Events are either host events or pipeline events, never both. On the host (outside any body) ``record`` counts a
+signal at once, ``query`` says whether one is pending and ``synchronize`` takes one (or raises: nothing else could
+record it). Inside process bodies ``record``/``synchronize`` are steps run in simulated time; every run starts with
+no signals and drops them at its end, so host calls cannot see or feed them. Using one Event both ways raises
+DSLUsageError at the second kind of use.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable, Generic, Iterable, TypeVar
@@ -13,6 +20,7 @@ from ..errors import (
     SourceLocation,
     user_location,
 )
+from .expr import refuse_placeholders
 from .workload import Workload, _add, _body_with_var, _state, adopt, call_body, in_builder
 
 T = TypeVar("T")
@@ -22,6 +30,7 @@ def _check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name:
         raise PtortTypeError(f"{what} name must be a non-empty string, got {name!r}.",
                              hint=f'Write {what}(name="load_to_compute", ...).')
+    refuse_placeholders(name, f"{what}(name=...)")  # f"ch_{b}": a loop variable has no value while building
     return name
 
 
@@ -129,12 +138,15 @@ class Process:
             raise PtortTypeError(f"process '{self.name}' .body() takes a workload, got {type(w).__name__} {w!r}.",
                                  hint="Use .body(for_each(...)) / .body(consume(...)), or .body_func(callable).")
         adopt(w)
+        check_consumes(w, self.name)
         self.workload = w
         return self
 
     def body_func(self, fn: Callable[[], Any]) -> Process:
         """Set the body to what ``fn()`` builds (launches, sends, loops) or returns (a workload or a list)."""
-        self.workload = call_body(fn, api="body_func")
+        w = call_body(fn, api="body_func")
+        check_consumes(w, self.name)
+        self.workload = w
         return self
 
     def __repr__(self) -> str:
@@ -183,19 +195,38 @@ def replicate(proc: Process, n: int) -> list[Process]:
 
 
 def send(ch: Channel[Any], value: Any, *, token: Any = None) -> Workload:
-    """Take a free slot of ``ch``, run ``value`` (a task) into it, then pass its token (the task's first axis
-    value, or ``token=``) to the consumer. ``value`` may also be a plain int / loop expression token."""
+    """Take a free slot of ``ch``, run ``value`` (a task) into it, then pass its token to the consumer: ``token=``
+    if given, else the task's first axis value, else (a task launched without axes, the spec's
+    ``send(ch, kernel(...))``) 0, 1, 2, ...: the send's index among this process's axis-less sends to ``ch``.
+    ``value`` may also be a body workload (then ``token=``, else the index, travels) or a plain int / loop expression
+    token."""
     if not isinstance(ch, Channel):
         raise PtortTypeError(f"send() needs a Channel as first argument, got {type(ch).__name__} {ch!r}.",
                              hint="Write send(ch, task(...)).")
     if not ch.is_open():
         raise ChannelClosed(f"send to closed channel '{ch.name}'.", context=f"channel '{ch.name}'",
                             hint="Do not call ch.close() on a channel a process still sends to.")
+    refuse_placeholders((value, token), f"send({ch.name!r}, ...)")  # a token f"{t}" would travel as text
+    _check_send_value(value, f"send({ch.name!r}, value)")
     if isinstance(value, Workload):
         adopt(value)
     node = Workload("send", loc=user_location(2), channel=ch, value=value, token=token)
     _add(node)
     return node
+
+
+def _check_send_value(value: Any, api: str) -> None:
+    """Refuse what cannot be one item: None (nothing built or returned) and a list of tasks (the tasks would run
+    before the send, outside its slot, and the list itself would travel as the token). Other tokens are checked
+    where a task uses them."""
+    if value is None:
+        raise PtortTypeError(f"{api} got None: there is nothing to send (a function that builds the task but does "
+                             "not return it?).", hint="Send a task, send(ch, k[t](...)), or a token: send(ch, t).")
+    if isinstance(value, (list, tuple, dict, set)):
+        raise PtortTypeError(f"{api} got a {type(value).__name__}, not one task or token: its tasks would run before "
+                             "the send, outside its slot, and the whole container would travel as the token.",
+                             hint="For several tasks under one slot: send(ch, sequential(k1[t](...), k2[t](...)), "
+                                  "token=t).")
 
 
 def consume(ch: Channel[Any], body: Callable[[Any], Any]) -> Workload:
@@ -213,7 +244,13 @@ def consume(ch: Channel[Any], body: Callable[[Any], Any]) -> Workload:
 
 class Event:
     """A named synchronisation point: ``record`` signals it, ``synchronize`` waits for (and takes) a signal,
-    ``query`` tells whether a signal is pending. Signals count, so records can run ahead of waits."""
+    ``query`` tells whether a signal is pending. Signals count, so records can run ahead of waits, and a record never
+    blocks (``depth`` is kept for the reference's API; its depth-0 rendezvous would block a single host thread).
+
+    An Event is used either on the host or as steps of process bodies, not both: a pipeline run starts with no
+    signals and drops them at its end, so a host ``record`` could not release a body's ``synchronize`` and a host
+    ``query`` could not see a body's ``record``; the second kind of use raises DSLUsageError.
+    """
 
     def __init__(self, name: str = "event", depth: int = 1) -> None:
         self.name = _check_name(name, "Event")
@@ -222,6 +259,8 @@ class Event:
         self.depth = depth
         self.signal_count = 0
         self.wait_count = 0
+        self._host_use: str | None = None  # the first host record/synchronize ("record at cell.py:3")
+        self._body_use: str | None = None  # the first body step ("synchronize at cell.py:9")
 
     def __repr__(self) -> str:
         return f"Event({self.name!r})"
@@ -234,19 +273,52 @@ def _check_event(ev: Any, api: str) -> Event:
     return ev
 
 
+_MIX_HINT = ("Use one Event for host-side record/query/synchronize and another for the record/synchronize steps "
+             "inside process bodies (those order the processes in simulated time; program.trace() shows when each "
+             "happened).")
+
+
+def _use_in_body(ev: Event, api: str, loc: SourceLocation | None) -> None:
+    """A body step on ``ev``: refused when the host already recorded or took signals of it."""
+    if ev._host_use is not None:
+        raise DSLUsageError(
+            f"{api}({ev.name!r}) in a process body, but Event '{ev.name}' is also used on the host ({ev._host_use}). "
+            "A pipeline run starts with no signals and drops them at its end, so the host's records would never "
+            f"reach this step{' (the process would wait forever)' if api == 'synchronize' else ''}.",
+            hint=_MIX_HINT, where=loc, locate=loc is None)
+    if ev._body_use is None:
+        ev._body_use = f"{api} at {loc}" if loc is not None else api
+
+
+def _use_on_host(ev: Event, api: str) -> None:
+    """A host call on ``ev``: refused when a process body uses it (its signals live only inside each run)."""
+    if ev._body_use is not None:
+        reach = {"record": "this record would never release the body's synchronize",
+                 "synchronize": "this synchronize cannot take the signals the body records",
+                 "query": "query cannot see the signals the body records"}[api]
+        raise DSLUsageError(
+            f"{api}({ev.name!r}) on the host, but Event '{ev.name}' is a step of a process body ({ev._body_use}). "
+            f"A pipeline run starts with no signals and drops them at its end, so {reach}.", hint=_MIX_HINT)
+    if api != "query" and ev._host_use is None:
+        where = user_location(3)
+        ev._host_use = f"{api} at {where}" if where is not None else api
+
+
 def record(ev: Event) -> Workload | None:
     """Signal ``ev``. Inside a process body it is a step of that process; on the host it counts at once."""
     _check_event(ev, "record")
     if in_builder():
         node = Workload("record", loc=user_location(2), event=ev)
+        _use_in_body(ev, "record", node.loc)
         _add(node)
         return node
+    _use_on_host(ev, "record")
     ev.signal_count += 1
     return None
 
 
 def query(ev: Event) -> bool:
-    """True when a recorded signal has not been taken by ``synchronize`` yet."""
+    """True when a recorded signal has not been taken by ``synchronize`` yet (a host-side check)."""
     _check_event(ev, "query")
     if in_builder():
         # While a body is being built query() would be evaluated once, before anything ran, and its constant
@@ -257,6 +329,7 @@ def query(ev: Event) -> bool:
             hint="Inside a body, order processes with steps: record(ev) in one and synchronize(ev) in the other "
                  "(the waiting process blocks until the signal arrives). Call query(ev) only on the host, outside "
                  "@workload, process bodies and for_each/consume lambdas.")
+    _use_on_host(ev, "query")
     return ev.signal_count > ev.wait_count
 
 
@@ -266,8 +339,10 @@ def synchronize(ev: Event) -> Workload | None:
     _check_event(ev, "synchronize")
     if in_builder():
         node = Workload("wait", loc=user_location(2), event=ev)
+        _use_in_body(ev, "synchronize", node.loc)
         _add(node)
         return node
+    _use_on_host(ev, "synchronize")
     if ev.signal_count <= ev.wait_count:
         raise DSLUsageError(
             f"synchronize({ev.name!r}) would wait forever: the event has no pending record "
@@ -332,6 +407,66 @@ def channel_uses(node: Any) -> tuple[list[Channel[Any]], list[Channel[Any]], lis
     return sends, consumes, records, waits
 
 
+_LOOPS = {"parallel_for": "a P()/parallel_for loop", "for_each": "a for_each/P.seq loop",
+          "select": "a select/P.sel loop"}
+
+
+def check_consumes(body: Any, owner: str) -> None:
+    """Each channel is consumed at most once per body, and never inside a loop (for_each, P(), select or another
+    consume): a consume runs until its channel is closed and drained, so a second consume of it, or the loop's next
+    iteration, would silently never see an item. The two branches of a cond may each consume it (one runs)."""
+    def walk(n: Any, loop: Workload | None, seen: dict[int, Workload]) -> None:
+        if not isinstance(n, Workload):
+            return
+        k = n.kind
+        if k == "consume":
+            ch = n.channel
+            if loop is not None:
+                raise _consume_in_loop(n, loop, owner)
+            first = seen.get(id(ch))
+            if first is not None:
+                at = f" (first at {first.loc})" if first.loc is not None else ""
+                raise DSLUsageError(
+                    f"process '{owner}' consumes channel '{ch.name}' twice{at}: the first consume ends only when the "
+                    "channel is closed and drained, so the second would never see an item.",
+                    hint=f"Consume '{ch.name}' once and put all its per-item work in that consume's body.",
+                    where=n.loc, locate=n.loc is None)
+            seen[id(ch)] = n
+            walk(n.body, n, seen)
+        elif k in _LOOPS:
+            walk(n.body, n, seen)
+        elif k == "cond":
+            then, otherwise = dict(seen), dict(seen)
+            walk(n.then, loop, then)
+            walk(n.otherwise, loop, otherwise)
+            seen.update(then)
+            seen.update(otherwise)
+        elif k in ("combine", "sequential"):
+            for c in n.children:
+                walk(c, loop, seen)
+        elif k == "send":
+            walk(n.value, loop, seen)
+
+    walk(body, None, {})
+
+
+def _consume_in_loop(node: Workload, loop: Workload, owner: str) -> DSLUsageError:
+    ch = node.channel
+    if loop.kind == "consume":
+        inside = (f"a consume of the same channel '{ch.name}'" if loop.channel is ch
+                  else f"a consume of channel '{loop.channel.name}'")
+    else:
+        inside = _LOOPS[loop.kind]
+    at = f" (at {loop.loc})" if loop.loc is not None else ""
+    return DSLUsageError(
+        f"consume('{ch.name}') inside {inside}{at} in process '{owner}': a consume runs until its channel is closed "
+        "and drained, so it would take every item in the loop's first iteration and do nothing in the others.",
+        hint=f"Put consume({ch.name}, lambda t: ...) at the top level of the process body (it already loops over "
+             "every item) and the per-item work in its body; to take items from two channels in turn, give each "
+             "channel its own process, or send both kinds of items into one channel.",
+        where=node.loc, locate=node.loc is None)
+
+
 def _flatten(items: Iterable[Any]) -> list[Any]:
     out: list[Any] = []
     for it in items:
@@ -390,6 +525,7 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
             events[ev.name] = (ev, user)
 
     for p in procs:
+        check_consumes(p.workload, p.name)
         sends, consumes, records, waits = channel_uses(p.workload)
         for c in list(p.consumes) + list(p.produces) + sends + consumes:
             note(c, f"used by process '{p.name}'")

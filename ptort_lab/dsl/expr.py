@@ -1,14 +1,65 @@
-"""Symbolic index expressions: loop variables and the integer arithmetic and comparisons built from them."""
+"""Symbolic index expressions: loop variables and the integer arithmetic and comparisons built from them.
+
+A loop expression has no value while a workload is being built, so everything that would need one raises a
+DSLUsageError at the user's line: a Python ``if``/``while``/``and``/``not`` on it (``b == 0`` and ``b < 1`` alike),
+``int()``/``float()``/``range()``/``round()``/``len()``, indexing a Python list. Formatting one into a string
+(``f"expert_{e}"``, ``str(e)``) gives a placeholder such as ``expert_⟨e⟩``: a task named by that string gets each
+task's value (``expert_2``), and any other ptort_lab API given such a string refuses it.
+"""
 from __future__ import annotations
 
+import contextvars
+import dis
 import operator
-from typing import Any, Callable, Mapping
+import os
+import re
+import sys
+from typing import Any, Callable, Mapping, NoReturn
+
+import numpy as np
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod,
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
     "and": lambda a, b: bool(a) and bool(b), "or": lambda a, b: bool(a) or bool(b),
 }
+_COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
+
+# The last refusal raised while user code ran: numpy replaces an exception from __index__ with its own IndexError
+# (``array[b]``), so the body's error handler puts the located refusal back (see ``recover_refusal``).
+_last_refusal: contextvars.ContextVar[Exception | None] = contextvars.ContextVar("ptort_refusal", default=None)
+
+
+def _refuse(what: str, hint: str) -> NoReturn:
+    from ..errors import DSLUsageError
+    error = DSLUsageError(what, hint=hint)
+    _last_refusal.set(error)
+    raise error
+
+
+def clear_refusal() -> None:
+    """Forget earlier refusals: called before running a user body."""
+    _last_refusal.set(None)
+
+
+def recover_refusal(exc: BaseException) -> Exception | None:
+    """The DSLUsageError a library swallowed while raising ``exc`` (numpy turns it into IndexError/TypeError): the
+    last refusal, if it was made at the line ``exc`` comes from (so an unrelated later error is never replaced)."""
+    from ..errors import PtortError
+    refusal = _last_refusal.get()
+    if refusal is None or isinstance(exc, PtortError) or not isinstance(exc, (IndexError, TypeError, ValueError)):
+        return None
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = getattr(refusal, "where", None)
+    if tb is None or where is None or (tb.tb_frame.f_code.co_filename, tb.tb_lineno) != (where.filename, where.lineno):
+        return None
+    return refusal
+
+
+_NO_VALUE_HINT = ("Use it to index a Tensor (X[t]), as a kernel launch axis (k[t](...)) or as a loop size "
+                  "(P(DenseDyn(t))); its values exist only when the tasks are listed.")
 
 
 class Expr:
@@ -20,11 +71,13 @@ class Expr:
         raise NotImplementedError
 
     def _bin(self, op: str, other: Any, swap: bool = False) -> BinaryExpr:
-        if not isinstance(other, (Expr, int)):
+        comparison = op in _COMPARISONS
+        other = _plain_number(other, allow_float=comparison)
+        if not isinstance(other, (Expr, int, float) if comparison else (Expr, int)):
             return NotImplemented  # type: ignore[return-value]
-        if op in ("//", "%") and not swap and other == 0 and not isinstance(other, Expr):
+        if op in ("//", "%") and not swap and not isinstance(other, Expr) and other == 0:
             from ..errors import PtortValueError
-            raise PtortValueError(f"`{self} {op} 0` divides by zero.", hint="Use a non-zero divisor.")
+            raise PtortValueError(f"`{self!r} {op} 0` divides by zero.", hint="Use a non-zero divisor.")
         return BinaryExpr(op, other, self) if swap else BinaryExpr(op, self, other)
 
     def __add__(self, o: Any) -> Expr: return self._bin("+", o)
@@ -34,11 +87,23 @@ class Expr:
     def __mul__(self, o: Any) -> Expr: return self._bin("*", o)
     def __rmul__(self, o: Any) -> Expr: return self._bin("*", o, True)
     def __floordiv__(self, o: Any) -> Expr: return self._bin("//", o)
+    def __rfloordiv__(self, o: Any) -> Expr: return self._bin("//", o, True)
     def __mod__(self, o: Any) -> Expr: return self._bin("%", o)
+    def __rmod__(self, o: Any) -> Expr: return self._bin("%", o, True)
     def __lt__(self, o: Any) -> Expr: return self._bin("<", o)
     def __le__(self, o: Any) -> Expr: return self._bin("<=", o)
     def __gt__(self, o: Any) -> Expr: return self._bin(">", o)
     def __ge__(self, o: Any) -> Expr: return self._bin(">=", o)
+    def __neg__(self) -> Expr: return BinaryExpr("-", 0, self)
+    def __pos__(self) -> Expr: return self
+
+    def __truediv__(self, o: Any) -> NoReturn:
+        _refuse(f"`{self!r} / {o!r}`: loop expressions are integers, and `/` would make a float index.",
+                hint=f"Use integer division `{self!r} // {o!r}` (and `%` for the remainder).")
+
+    def __rtruediv__(self, o: Any) -> NoReturn:
+        _refuse(f"`{o!r} / {self!r}`: loop expressions are integers, and `/` would make a float index.",
+                hint=f"Use integer division `{o!r} // {self!r}`.")
 
     def eq(self, other: Any) -> Expr:
         """Symbolic equality, the same as ``self == other``."""
@@ -47,27 +112,66 @@ class Expr:
     def ne(self, other: Any) -> Expr:
         return self._bin("!=", other)
 
-    # ``t == 3`` is symbolic too, so ``P.when(t == 3)`` works; its truth value is identity, so loop variables stay
-    # usable as dict keys and in ``in`` tests.
+    # ``t == 3`` is symbolic too, so ``P.when(t == 3)`` works; asked for its truth value it refuses, as ``t < 3``
+    # does, except between two expressions outside a user's ``if``: identity, so loop variables stay usable as
+    # dict keys and in ``in`` tests.
     def __eq__(self, o: Any) -> Any:  # type: ignore[override]
-        return _IdentityTruth("==", self, o) if isinstance(o, (Expr, int)) else NotImplemented
+        return _IdentityTruth("==", self, _plain_number(o, allow_float=True))
 
     def __ne__(self, o: Any) -> Any:  # type: ignore[override]
-        return _IdentityTruth("!=", self, o) if isinstance(o, (Expr, int)) else NotImplemented
+        return _IdentityTruth("!=", self, _plain_number(o, allow_float=True))
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        if _user_asks("CONTAINS_OP"):  # `b in {0, 1}` hashes b and would be False for every task, never asking ==
+            text = repr(self)
+            name = text if text.isidentifier() else "b"
+            _refuse(f"`{text} in ...` over a set or dict: the loop expression `{text}` has no value while the workload "
+                    "is being built, so membership would be decided once, by identity, for every task.",
+                    hint=f"Decide per task with a condition function, P.when(lambda t: t.get({name!r}) in {{0, 1}}), "
+                         f"or with one P.when({text} == v) per value.")
+        return object.__hash__(self)
 
     def __bool__(self) -> bool:
-        from ..errors import DSLUsageError
-        raise DSLUsageError(
-            f"the symbolic expression `{self}` has no value while the workload is being built.",
-            hint="Use P.when(expr) / cond(expr, then, else) instead of a Python `if`, or index with it.")
+        _refuse(f"the symbolic expression `{self!r}` has no value while the workload is being built.",
+                hint="Use P.when(expr) / cond(expr, then, else) instead of a Python `if`, or index with it.")
 
-    def __index__(self) -> int:
-        from ..errors import DSLUsageError
-        raise DSLUsageError(
-            f"the symbolic expression `{self}` cannot be used as a Python int while the workload is being built.",
-            hint="Use it to index a Tensor (X[t]) or as a kernel launch axis (k[t](...)); values exist at run time.")
+    def _no_number(self, kind: str) -> NoReturn:
+        _refuse(f"the symbolic expression `{self!r}` cannot be used as a Python {kind} while the workload is being "
+                "built.", hint=_NO_VALUE_HINT)
+
+    def __index__(self) -> int: self._no_number("int")
+    def __int__(self) -> int: self._no_number("int")
+    def __float__(self) -> float: self._no_number("float")
+    def __complex__(self) -> complex: self._no_number("number")
+    def __round__(self, ndigits: Any = None) -> int: self._no_number("number (round)")
+    def __trunc__(self) -> int: self._no_number("number (math.trunc)")
+    def __floor__(self) -> int: self._no_number("number (math.floor)")
+    def __ceil__(self) -> int: self._no_number("number (math.ceil)")
+
+    def __len__(self) -> int:
+        _refuse(f"len() of the loop expression `{self!r}`: it is one integer per task, not a sequence.",
+                hint=_NO_VALUE_HINT)
+
+    def __iter__(self) -> NoReturn:
+        _refuse(f"the loop expression `{self!r}` is one integer per task; it cannot be iterated.",
+                hint="Loop over an axis instead: `for i in P(DenseDyn(t)):` or for_each(DenseDyn(t), ...).")
+
+    def __str__(self) -> str:
+        return placeholder(self, "")
+
+    def __format__(self, spec: str) -> str:
+        return placeholder(self, spec)
+
+
+def _plain_number(value: Any, allow_float: bool) -> Any:
+    """numpy integers (and for comparisons floats) as Python numbers; anything else unchanged."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if allow_float and isinstance(value, np.floating):
+        return float(value)
+    return value
 
 
 class LoopVar(Expr):
@@ -84,8 +188,6 @@ class LoopVar(Expr):
     def __repr__(self) -> str:
         return self.name
 
-    __str__ = __repr__
-
 
 class BinaryExpr(Expr):
     """``lhs <op> rhs`` where either side is an Expr or an int."""
@@ -100,13 +202,11 @@ class BinaryExpr(Expr):
             return _BINARY[self.op](evaluate(self.lhs, bindings), evaluate(self.rhs, bindings))
         except ZeroDivisionError:
             from ..errors import PtortValueError
-            raise PtortValueError(f"`{self}` divides by zero for {dict(bindings)}.",
+            raise PtortValueError(f"`{self!r}` divides by zero for {dict(bindings)}.",
                                   hint="Check the divisor of // or % (a loop variable or slot can be 0).") from None
 
     def __repr__(self) -> str:
-        return f"({self.lhs} {self.op} {self.rhs})"
-
-    __str__ = __repr__
+        return f"({self.lhs!r} {self.op} {self.rhs!r})"
 
 
 def evaluate(value: Any, bindings: Mapping[str, int]) -> Any:
@@ -118,11 +218,156 @@ def is_symbolic(value: Any) -> bool:
     return isinstance(value, Expr)
 
 
+# Opcodes that ask for a truth value to branch on: `if`, `while`, `and`/`or`, `not`, `assert` (3.10-3.13 spellings).
+_BRANCH_OPS = frozenset({"JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "UNARY_NOT", "TO_BOOL", "COMPARE_OP"})
+
+
+def _user_op(depth: int) -> str:
+    """The opcode the user's frame ``depth`` levels up is running ("" when that frame is ptort_lab's own)."""
+    from ..errors import _is_internal
+    frame = sys._getframe(depth + 1)
+    code = frame.f_code
+    try:
+        op = dis.opname[code.co_code[frame.f_lasti]]
+    except (IndexError, ValueError):
+        return ""
+    if op != "CONTAINS_OP" and op not in _BRANCH_OPS and not op.startswith("POP_JUMP"):
+        return op  # no question the callers refuse: skip the (slower) look at whose code this is
+    name = code.co_filename
+    if _is_internal(name if name.startswith("<") else os.path.abspath(name), frame.f_globals.get("__name__") or ""):
+        return ""
+    return op
+
+
+def _user_branches() -> bool:
+    """True when the code asking for a truth value is the user's and branches on it (not an ``in`` test or a
+    library call)."""
+    op = _user_op(2)
+    return op.startswith("POP_JUMP") or op in _BRANCH_OPS
+
+
+def _user_asks(opname: str) -> bool:
+    """True when the user's code calling the caller runs ``opname`` (e.g. CONTAINS_OP for ``x in {...}``)."""
+    return _user_op(2) == opname
+
+
 class _IdentityTruth(BinaryExpr):
-    """``a == b`` / ``a != b`` on expressions: symbolic when used as a condition, identity when Python asks."""
+    """``a == b`` / ``a != b`` on expressions: symbolic when used as a condition. Its truth value is refused when
+    a side is not an expression (``if b == 0:`` would always be False) or when the user's code branches on it."""
 
     __slots__ = ()
 
     def __bool__(self) -> bool:
+        if not (isinstance(self.lhs, Expr) and isinstance(self.rhs, Expr)):
+            Expr.__bool__(self)
         same = self.lhs is self.rhs
+        if not same and _user_branches():
+            text = repr(self)[1:-1]
+            _refuse(f"`{text}` compares two loop expressions, which have no values while the workload is being "
+                    "built (Python would answer by identity, the same for every task).",
+                    hint=f"Use P.when({text}) / cond({text}, then, else) to select the tasks where it holds; "
+                         f"`{self.lhs!r} is {self.rhs!r}` tests whether they are the same variable.")
         return same if self.op == "==" else not same
+
+
+# -- placeholders: a loop expression formatted into a string ----------------------------------------------------------
+_OPEN, _CLOSE = "\u27e8", "\u27e9"  # ⟨ ⟩: readable when printed, and not typed by accident
+_PLACEHOLDER = re.compile(f"{_OPEN}([^{_OPEN}{_CLOSE}]*){_CLOSE}")
+
+
+def _pure(e: Any) -> bool:
+    """An expression whose repr says everything about its value (loop variables and arithmetic on them)."""
+    if isinstance(e, (int, float)):
+        return True
+    if type(e) in (LoopVar, BinaryExpr, _IdentityTruth):
+        return type(e) is LoopVar or (_pure(e.lhs) and _pure(e.rhs))
+    return False
+
+
+def placeholder(e: Expr, spec: str) -> str:
+    """The text ``str(e)`` / ``f"{e:spec}"`` gives: ``⟨e⟩``, registered with the workload being built so a task
+    named by the string gets each task's value."""
+    if spec:
+        try:
+            format(0, spec)
+        except (ValueError, TypeError):
+            _refuse(f"the format spec {spec!r} in `{{{e!r}:{spec}}}` cannot format the integer values of the loop "
+                    f"expression `{e!r}`.", hint="Use an integer format such as f\"expert_{e:03d}\", or none.")
+    key = f"{e!r}:{spec}" if spec else repr(e)
+    from .workload import placeholder_table
+    table = placeholder_table()
+    if table is not None:
+        base, n = key, 1
+        while key in table and table[key][0] is not e and not (_pure(e) and _pure(table[key][0])):
+            n += 1
+            key = f"{base}#{n}"
+        table[key] = (e, spec)
+    return f"{_OPEN}{key}{_CLOSE}"
+
+
+def has_placeholder(text: Any) -> bool:
+    return isinstance(text, str) and _PLACEHOLDER.search(text) is not None
+
+
+class NameTemplate(str):
+    """A task name holding placeholders (``"expert_⟨e⟩"``); ``render(bindings)`` gives one task's name."""
+
+    parts: tuple[Any, ...]
+
+    def render(self, bindings: Mapping[str, Any]) -> str:
+        return "".join(p if isinstance(p, str) else format(evaluate(p[0], bindings), p[1]) for p in self.parts)
+
+    def renaming(self, make: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+        """``make`` (bindings -> Task) with each task named by this template under its bindings."""
+        def named(b: dict[str, Any]) -> Any:
+            task = make(b)
+            task.kernel = self.render(b)
+            return task
+        return named
+
+
+def name_template(text: str, api: str) -> str:
+    """``text`` unchanged, or a NameTemplate when it holds placeholders made in this build."""
+    if not has_placeholder(text):
+        return text
+    from .workload import placeholder_table
+    table = placeholder_table() or {}
+    parts: list[Any] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        entry = table.get(m.group(1))
+        if entry is None:
+            _refuse(f"{api} got the name {text!r}, whose placeholder {m.group(0)} was not formatted from a loop "
+                    "expression of this workload.",
+                    hint="Format the task name inside the @workload or body that launches it: "
+                         "task(f\"expert_{e}\", [e], ...).")
+        parts += [text[pos:m.start()], entry]
+        pos = m.end()
+    parts.append(text[pos:])
+    out = NameTemplate(text)
+    out.parts = tuple(p for p in parts if p != "")
+    return out
+
+
+def refuse_placeholders(value: Any, api: str, depth: int = 2) -> None:
+    """Refuse a string made by formatting a loop expression (``f"x_{b}"``) where no per-task value can go: only
+    task names are rendered per task."""
+    if isinstance(value, str):
+        m = _PLACEHOLDER.search(value)
+        if m is None:
+            return
+        text = re.split("[:#]", m.group(1))[0]
+        var = text if text.isidentifier() else "b"
+        _refuse(f"{api} got {value!r}, a string made by formatting the loop expression `{text}` while the workload "
+                "is being built; the expression has no value yet, so the string holds a placeholder, not a "
+                "task's value.",
+                hint=f"Only a task's name may format a loop variable (task(f\"expert_{{{var}}}\", [{var}], ...) names "
+                     f"each task by its value); here use a fixed string, or read the value at run time "
+                     f"(t.get({var!r})).")
+    if depth and isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            refuse_placeholders(v, api, depth - 1)
+    elif depth and isinstance(value, dict):
+        for k, v in value.items():
+            refuse_placeholders(k, api, depth - 1)
+            refuse_placeholders(v, api, depth - 1)

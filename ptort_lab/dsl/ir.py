@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import enum
+import math
+import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
-from ..errors import SourceLocation
+import ml_dtypes
+import numpy as np
+
+from ..errors import SourceLocation, _is_internal
 from .types import Direction, DType, ScalarType, TileType
 
 
@@ -97,15 +103,105 @@ class Value:
     def __truediv__(self, o: Any) -> Value: return _tl().div(self, o)
     def __rtruediv__(self, o: Any) -> Value: return _tl().div(o, self)
     def __neg__(self) -> Value: return _tl().neg(self)
+    def __abs__(self) -> Value: return _tl().abs(self)
     def __matmul__(self, o: Any) -> Value: return _tl().matmul(self, o)
 
     def __repr__(self) -> str:
         return f"Value({self.name or 'v'}:{self.id}: {self.type})"
 
+    # A kernel body runs once, at trace time, on symbolic values: whatever needs a tile's numbers (a Python `if`,
+    # int(), iterating rows, `==`) would be decided once for every element of every task, so it is refused there.
+    def __eq__(self, o: Any) -> Any:
+        if _traced_by_user():
+            _refuse_comparison(self, "==", o)
+        if o.__class__ is not Value:
+            return NotImplemented
+        return (self.id, self.type, self.name) == (o.id, o.type, o.name)
+
+    def __ne__(self, o: Any) -> Any:
+        if _traced_by_user():
+            _refuse_comparison(self, "!=", o)
+        same = self.__eq__(o)
+        return same if same is NotImplemented else not same
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.type, self.name))
+
+    def __lt__(self, o: Any) -> NoReturn: _refuse_comparison(self, "<", o)
+    def __le__(self, o: Any) -> NoReturn: _refuse_comparison(self, "<=", o)
+    def __gt__(self, o: Any) -> NoReturn: _refuse_comparison(self, ">", o)
+    def __ge__(self, o: Any) -> NoReturn: _refuse_comparison(self, ">=", o)
+
+    def __bool__(self) -> bool:
+        if not _traced_by_user():
+            return True
+        _refuse_traced(self, f"the truth value of {_text(self)} is not known while the kernel is traced: the body "
+                             "runs once, at trace time, so a Python `if`/`while`/`and`/`or`/`not` on a tile would "
+                             "take one branch for every element of every task.",
+                       "Compute both results and pick per element with a mask: tl.where(tl.gt(x, 0.0), a, b) "
+                       "(masks come from tl.lt/le/gt/ge/eq/ne).")
+
+    def _no_number(self, kind: str) -> NoReturn:
+        _refuse_traced(self, f"{kind}() of {_text(self)}: a tile has no Python value while the kernel is traced "
+                             "(its values exist only when a task runs).",
+                       "Keep computing with tl.* ops on whole tiles; pick per element with a mask and tl.where, "
+                       "and pass values known at launch as Constexpr[int] or Scalar[...] parameters.")
+
+    def __int__(self) -> int: self._no_number("int")
+    def __float__(self) -> float: self._no_number("float")
+    def __index__(self) -> int: self._no_number("int")
+    def __complex__(self) -> complex: self._no_number("complex")
+    def __round__(self, ndigits: Any = None) -> int: self._no_number("round")
+    def __trunc__(self) -> int: self._no_number("math.trunc")
+    def __floor__(self) -> int: self._no_number("math.floor")
+    def __ceil__(self) -> int: self._no_number("math.ceil")
+
+    def _no_elements(self, what: str) -> NoReturn:
+        _refuse_traced(self, f"{what} {_text(self)}: a kernel body works on whole tiles, not on Python elements "
+                             "or rows.",
+                       f"Use tl.* ops on the whole tile (tl.rowsum, tl.transpose, tl.slice_even, ...); its shape is "
+                       f"{list(self.shape)} (x.shape).")
+
+    def __len__(self) -> int: self._no_elements("len() of")
+    def __iter__(self) -> NoReturn: self._no_elements("iterating")
+    def __getitem__(self, key: Any) -> NoReturn: self._no_elements(f"indexing [{key!r}] of")
+
 
 def _tl() -> Any:
     from . import tl
     return tl
+
+
+def _traced_by_user() -> bool:
+    """True while a kernel is being traced and the code asking is the user's (ptort_lab compares values itself)."""
+    from .kernel import _current
+    if _current.get() is None:
+        return False
+    frame = sys._getframe(2)
+    name = frame.f_code.co_filename
+    return not _is_internal(name if name.startswith("<") else os.path.abspath(name),
+                            frame.f_globals.get("__name__") or "")
+
+
+def _text(v: Value) -> str:
+    return f"the tile '{v.name}' ({v.type})" if v.name else f"a tile ({v.type})"
+
+
+def _refuse_traced(v: Value, what: str, hint: str) -> NoReturn:
+    from ..errors import DSLUsageError
+    from .expr import _last_refusal
+    from .kernel import _current
+    builder = _current.get()
+    error = DSLUsageError(what, hint=hint, context=f"kernel '{builder.kernel_name}'" if builder is not None else "")
+    _last_refusal.set(error)
+    raise error
+
+
+def _refuse_comparison(v: Value, op: str, other: Any) -> NoReturn:
+    fn = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}[op]
+    _refuse_traced(v, f"`{op}` on {_text(v)} in a kernel body: Python comparisons give one answer at trace time, not "
+                      "one per element.",
+                   f"Use tl.{fn}(a, b) for the elementwise U8 mask, and tl.where(mask, x, y) to pick per element.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +216,47 @@ class Literal:
 
 
 Operand = Value | Literal
+
+
+class ScalarRefused(Exception):
+    """A Python number with no value in a dtype: ``kind`` says why, ``text`` says it (``2.7 is not a whole ...``)."""
+
+    def __init__(self, kind: str, text: str) -> None:
+        super().__init__(text)
+        self.kind, self.text = kind, text
+
+
+def _refused(kind: str, text: str) -> NoReturn:
+    raise ScalarRefused(kind, text)
+
+
+def scalar_value(x: Any, dtype: DType) -> float | int:
+    """The number ``x`` as a value of ``dtype`` (a Python float or int), or ScalarRefused: integer dtypes take only
+    whole, finite numbers inside their range (numpy would truncate 2.7 to 2), float dtypes only values inside their
+    finite range unless ``x`` is itself inf or nan (1e6 would become inf in F16); bools and non-numbers never.
+    The one check behind tl literals and scalar kernel arguments."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        _refused("type", f"{type(x).__name__} {x!r} is not a real number (int or float).")
+    if dtype.is_float:
+        try:
+            value = float(x)
+        except OverflowError:
+            _refused("too_large", f"{x!r} is too large for any floating-point dtype ({dtype}).")
+        top = float(ml_dtypes.finfo(dtype.np_dtype).max)  # ml_dtypes also knows bfloat16
+        if math.isfinite(value) and math.fabs(value) > top:  # it would be inf in the dtype
+            _refused("float_range", f"{x!r} is outside the range of {dtype} (largest finite {top:g}).")
+        return value
+    if isinstance(x, (float, np.floating)):
+        if not math.isfinite(x):
+            _refused("nonfinite", f"{x!r} has no {dtype} value: {dtype} is an integer dtype, with no nan or inf.")
+        if x != math.floor(x):
+            _refused("not_whole", f"{x!r} is not a whole number, so it has no {dtype} value ({dtype} is an integer "
+                                  "dtype; it would be truncated).")
+    v = int(x)
+    info = np.iinfo(dtype.np_dtype)
+    if not info.min <= v <= info.max:
+        _refused("int_range", f"{x!r} is outside the range of {dtype} ({info.min}..{info.max}).")
+    return v
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,5 +321,6 @@ class KernelIR:
         return str(self)
 
 
-__all__ = ["OpKind", "Value", "Literal", "Op", "KernelParam", "KernelIR", "BINARY", "UNARY", "ACTIVATION",
+__all__ = ["OpKind", "Value", "Literal", "ScalarRefused", "scalar_value",
+           "Op", "KernelParam", "KernelIR", "BINARY", "UNARY", "ACTIVATION",
            "TRANSCENDENTAL", "ROW_REDUCE", "COL_REDUCE", "REDUCE", "MEMORY"]

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextvars
+import dis
 import inspect
+import linecache
 import os
 import sys
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from ..errors import (
     raise_user_error,
     user_location,
 )
+from .expr import clear_refusal, recover_refusal, refuse_placeholders
 from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
 from .types import Direction, DType, ParamAnnotation, ScalarType, TileType
 
@@ -134,7 +137,11 @@ class Kernel:
                                  hint="Write @kernel above a def whose parameters are annotated In[Tile[...]] / "
                                       "Out[Tile[...]].")
         self.fn = fn
+        if name is not None:
+            refuse_placeholders(name, "@kernel(name=...)")
         self.name = name or getattr(fn, "__name__", "kernel")
+        refuse_generator(fn, f"@kernel '{self.name}'", "record no ops and write no outputs",
+                         "Write the body as a plain def that calls tl.* ops and tl.store (no yield, no async).")
         _check_kernel_options(self.name, options)
         self.options = options
         self.cycles = cycles
@@ -211,13 +218,20 @@ class Kernel:
                 builder.params[pname] = KernelParam(pname, direction, typ, v)
                 args[pname] = v
         token = _current.set(builder)
+        clear_refusal()
         try:
             returned = self.fn(**args)
         except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
+            swallowed = recover_refusal(e)  # numpy turned a refusal (int(tile), ...) into its own error
+            if swallowed is not None:
+                raise swallowed from e
             raise_user_error(e, f"the body of kernel '{self.name}' (traced with {dict(key) or 'no Constexpr'})"
                              if key else f"the body of kernel '{self.name}'")
         finally:
             _current.reset(token)
+            clear_refusal()
+        refuse_generator_result(returned, f"the body of kernel '{self.name}'", "record no ops and write no outputs",
+                                "Write the body as a plain def that calls tl.* ops and tl.store (no yield, no async).")
         if returned is not None:
             raise PtortTypeError(f"kernel '{self.name}' returned {returned!r}; a kernel writes its results with "
                                  "tl.store and returns nothing (a returned tile would be lost).",
@@ -236,6 +250,7 @@ class Kernel:
 
     def __call__(self, **kwargs: Any) -> Any:
         from .workload import in_builder, launch_task
+        _refuse_nested_call(self.name, f"{self.name}(...)")
         if in_builder():
             return launch_task(self, (), kwargs, user_location(2))
         return self.trace(**{k: v for k, v in kwargs.items() if k in self.constexpr_params})
@@ -252,6 +267,7 @@ class KernelLaunch:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from .workload import in_builder, launch_task
+        _refuse_nested_call(self.kernel.name, f"{self.kernel.name}[...](...)")
         if args:
             raise PtortTypeError(f"kernel '{self.kernel.name}' takes keyword arguments only, got {len(args)} "
                                  "positional.", hint=f"Name them: {self.kernel.name}[t]("
@@ -261,6 +277,72 @@ class KernelLaunch:
                 f"Axis-bound kernel call must be inside @workload ({self.kernel.name}[...](...) was called outside "
                 "one).", hint="Put the launch in a @workload function or a process body (for_each/consume lambda).")
         return launch_task(self.kernel, self.axes, kwargs, user_location(2))
+
+
+def _body_location(fn: Any) -> SourceLocation | None:
+    """The first ``yield``/``await`` line of a function (else its ``def`` line), for errors about its kind."""
+    code = getattr(inspect.unwrap(getattr(fn, "func", fn)), "__code__", None)
+    if code is None:
+        return None
+    line, current = code.co_firstlineno, code.co_firstlineno
+    for ins in dis.get_instructions(code):
+        starts = ins.starts_line
+        if isinstance(starts, int) and not isinstance(starts, bool):
+            current = starts
+        positions = getattr(ins, "positions", None)
+        if ins.opname in ("YIELD_VALUE", "YIELD_FROM", "GET_AWAITABLE", "GET_AITER", "GET_ANEXT"):
+            line = positions.lineno if positions is not None and positions.lineno else current
+            break
+    else:  # no yield or await: name the `def` line rather than a decorator above it
+        for n in range(line, line + 20):
+            if linecache.getline(code.co_filename, n).lstrip().startswith(("def ", "async def ")):
+                line = n
+                break
+    return SourceLocation(code.co_filename, line, code.co_name, linecache.getline(code.co_filename, line).strip())
+
+
+def generator_kind(fn: Any) -> str | None:
+    """'a generator function (it uses `yield`)' or 'an `async def` function' when calling ``fn`` runs none of it."""
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        return "a generator function (it uses `yield`)"
+    if inspect.iscoroutinefunction(fn):
+        return "an `async def` function"
+    return None
+
+
+def refuse_generator(fn: Any, what: str, builds: str, hint: str) -> None:
+    """Refuse a body that is a generator or coroutine function: calling it returns at once without running a
+    line, so it would silently build nothing."""
+    kind = generator_kind(fn)
+    if kind is None:
+        return
+    where = _body_location(fn)
+    raise DSLUsageError(f"{what} is {kind}: calling it returns without running a line of its body, so it would "
+                        f"{builds}.", hint=hint, where=where, locate=where is None)
+
+
+def refuse_generator_result(result: Any, what: str, builds: str, hint: str) -> None:
+    """Refuse a body call that returned a generator or coroutine (e.g. a lambda returning a generator expression)."""
+    if not (inspect.isgenerator(result) or inspect.iscoroutine(result) or inspect.isasyncgen(result)):
+        return
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()  # no "coroutine was never awaited" warning on top of the error
+    raise DSLUsageError(f"{what} returned a {type(result).__name__}, which runs nothing until iterated, so it would "
+                        f"{builds}.", hint=hint)
+
+
+def _refuse_nested_call(name: str, spelled: str) -> None:
+    """A kernel launched inside another kernel's body would record nothing in the outer kernel and write nothing."""
+    outer = _current.get()
+    if outer is None:
+        return
+    raise DSLUsageError(
+        f"kernel '{name}' is called inside the body of kernel '{outer.kernel_name}' ({spelled}); a kernel cannot "
+        "launch another kernel, so its ops would not be part of the outer kernel and its outputs never written.",
+        hint=f"Inline its tl.* ops in '{outer.kernel_name}', or move them into a plain Python function (no @kernel) "
+             "that takes tiles and calls tl.*, and call that from both kernels; launch kernels from a @workload.",
+        context=f"kernel '{outer.kernel_name}'")
 
 
 _RECORDED_OPTIONS = ("num_warps", "num_stages")  # the reference's Triton-style options: kept, no effect on an NPU

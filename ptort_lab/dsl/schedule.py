@@ -5,6 +5,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from ..errors import PtortTypeError, PtortValueError
 
 
@@ -70,13 +72,23 @@ class TimingPolicy:
     value: float = 0
 
     def __post_init__(self) -> None:
+        v = self.value
+        if isinstance(v, np.integer):  # numpy counts and rates are as good as Python ones
+            object.__setattr__(self, "value", v := int(v))
+        elif isinstance(v, np.floating):
+            object.__setattr__(self, "value", v := float(v))
         if self.kind in ("batched", "interleaved"):
-            _check_count(self.value, f"TimingPolicy.{self.kind}(n)", least=1)
+            _check_count(v, f"TimingPolicy.{self.kind}(n)", least=1)
         elif self.kind == "rate_limit":
-            v = self.value
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
                 raise PtortValueError(f"TimingPolicy.rate_limit(tasks_per_ms) needs a number > 0, got {v!r}.",
                                       hint="TimingPolicy.rate_limit(100) issues at most 100 tasks per millisecond.")
+            try:
+                object.__setattr__(self, "value", float(v))  # the issue times are computed in floats
+            except OverflowError:
+                raise PtortValueError(f"TimingPolicy.rate_limit(tasks_per_ms) got about 10**{len(str(v)) - 1}, "
+                                      "beyond any float rate.",
+                                      hint="Use TimingPolicy.immediate to issue tasks without a rate limit.") from None
         elif self.kind != "immediate":
             raise PtortValueError(f"unknown TimingPolicy kind {self.kind!r}.",
                                   hint="Use TimingPolicy.immediate, .batched(n), .interleaved(s) or .rate_limit(r).")

@@ -9,9 +9,14 @@ What is checked, and why: a workload is listed (its tasks enumerated) before any
 read a tensor no task of the workload writes (else a second run would see the first run's results), and slots
 are read only while listing (a dispatch key, run later, would see the last value). Process bodies of a pipeline
 run concurrently in simulated time and would share one table, so slots are refused there.
+
+Each listing has its own table (a ``_Listing`` in a context variable), so two threads listing slot-driven
+workloads at once never see each other's slots, and a listing inside another (a workload listed while one is
+being listed) leaves the outer one's table as it was.
 """
 from __future__ import annotations
 
+import contextvars
 from typing import Any, Mapping
 
 import numpy as np
@@ -21,28 +26,39 @@ from .expr import Expr
 from .types import TensorView
 
 _U64_MAX = 2**64 - 1
-_values: dict[int, int] = {}
-_listing = False
-_loaded: list[tuple[int, SourceLocation | None, str]] = []  # (tensor id, where, view text) of every load
+
+
+class _Listing:
+    """The slot table of one listing, and the loads it made."""
+
+    __slots__ = ("values", "loaded", "outer")
+
+    def __init__(self, outer: _Listing | None) -> None:
+        self.values: dict[int, int] = {}
+        self.loaded: list[tuple[int, SourceLocation | None, str]] = []  # (tensor id, where, view text) per load
+        self.outer = outer
+
+
+_current: contextvars.ContextVar[_Listing | None] = contextvars.ContextVar("ptort_slot_listing", default=None)
 
 
 def begin_listing() -> None:
-    """A workload starts being listed: an empty table, slot reads allowed."""
-    global _listing
-    _values.clear()
-    _loaded.clear()
-    _listing = True
+    """A workload starts being listed (in this thread or context): an empty table, slot reads allowed."""
+    _current.set(_Listing(_current.get()))
 
 
 def end_listing() -> list[tuple[int, SourceLocation | None, str]]:
-    """Listing is over: slot reads are refused again; returns the loads made (to check against task writes)."""
-    global _listing
-    _listing = False
-    return list(_loaded)
+    """Listing is over: slot reads are refused again (or go back to the enclosing listing's table); returns the
+    loads made (to check against task writes)."""
+    listing = _current.get()
+    if listing is None:
+        return []
+    _current.set(listing.outer)
+    return list(listing.loaded)
 
 
 def is_listing() -> bool:
-    return _listing
+    return _current.get() is not None
 
 
 class UnsetSlot(PtortValueError):
@@ -70,17 +86,23 @@ def store(slot: int, value: Any, what: str, where: SourceLocation | None) -> Non
     if not -(2**63) <= value <= _U64_MAX:
         raise PtortValueError(f"{what} is {value}, outside 64 bits.", hint="Slots hold u64 / i64 values.",
                               where=where, locate=where is None)
-    _values[slot] = value
+    listing = _current.get()
+    if listing is None:
+        raise PtortValueError(f"{what} is stored outside the listing of a workload.",
+                              hint="Slot statements run while a data-parallel workload is listed.", where=where,
+                              locate=where is None)
+    listing.values[slot] = value
 
 
 def read(slot: int) -> int:
-    if not _listing:
+    listing = _current.get()
+    if listing is None:
         raise PtortValueError(f"slot_u64({slot}) is read outside the listing of a workload (e.g. in a dispatch key "
                               "or cycles function, which run after every slot statement).",
                               hint="Read slots in P.when/cond, indices and launch axes; for a key, launch with the "
                                    "slot as an axis (k[b, slot_u64(0)]) and key on t.params.")
     try:
-        return _values[slot]
+        return listing.values[slot]
     except KeyError:
         raise UnsetSlot(f"slot {slot} is read before anything was stored in it.",
                         hint=f"Put slot_load_u64({slot}, X[...]) or slot_set_u64({slot}, value) before the "
@@ -95,7 +117,9 @@ def load_element(view: TensorView, row: int, col: int, bindings: Mapping[str, An
         raise PtortValueError(f"slot_load_u64 reads {view!r}, which has no data.",
                               hint="A workload is listed before its tasks run, so slots read input tensors: give "
                                    "it data, Tensor(data=...).", where=where, locate=where is None)
-    _loaded.append((id(view.base), where, repr(view)))
+    listing = _current.get()
+    if listing is not None:
+        listing.loaded.append((id(view.base), where, repr(view)))
     tile = np.asarray(data[view.resolve(bindings, where)])
     # A view may end at a scalar (EffSeq[b, s] of an [B, S] tensor), a row, or a tile.
     index = {0: (), 1: (col,), 2: (row, col)}.get(tile.ndim)

@@ -18,9 +18,9 @@ from typing import Any, Callable, Generator, Iterator
 
 import numpy as np
 
-from ..errors import DeadlockError, DSLUsageError, PtortTypeError, PtortValueError, raise_user_error
+from ..errors import DeadlockError, DSLUsageError, PtortTypeError, PtortValueError, RunLimitError, raise_user_error
 from . import slots
-from .expr import Expr, LoopVar, evaluate
+from .expr import Expr, LoopVar, NameTemplate, evaluate
 from .types import TensorView
 from .workload import Task, Workload, resolve_select_source
 
@@ -74,6 +74,8 @@ def task_factory(node: Workload) -> Callable[[dict[str, Any]], Task]:
 
         def make(b: dict[str, Any]) -> Task:
             return Task(name, [g(b) for g in params], [m(b) for m in items], 0, b, kref, cycles, loc)
+    if isinstance(name, NameTemplate):  # task(f"expert_{e}", ...): each task is named by its own value of e
+        make = name.renaming(make)
     f["_factory"] = make
     return make
 
@@ -101,15 +103,26 @@ def _leaf(node: Workload) -> tuple[int, Any, Any, Any] | None:
     return None
 
 
-def _token(task: Task, token: Any, bindings: dict[str, Any]) -> Any:
-    """What a send passes on: its ``token=`` expression, else the task's first axis value."""
+def _token(task: Task, token: Any, bindings: dict[str, Any], ch: Any, sent: dict[Any, int]) -> Any:
+    """What a send passes on: its ``token=`` expression, else the task's first axis value, else (a task launched
+    without axes, the spec's ``send(ch, kernel(...))``) the send's index on ``ch`` (see ``_next_index``)."""
     if token is not None:
         return evaluate(token, bindings)
-    return task.params[0] if task.params else None
+    return task.params[0] if task.params else _next_index(sent, ch)
 
 
-def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
-    """Walk ``node`` under ``bindings`` and yield its commands in program order."""
+def _next_index(sent: dict[Any, int], ch: Any) -> int:
+    """0, 1, 2, ...: how many tokens this process has sent to ``ch`` so far without an axis value or ``token=``."""
+    n = sent.get(ch, 0)
+    sent[ch] = n + 1
+    return n
+
+
+def steps(node: Workload, bindings: dict[str, Any], sent: dict[Any, int] | None = None) -> Steps:
+    """Walk ``node`` under ``bindings`` and yield its commands in program order. ``sent`` counts, per channel, this
+    process's sends that carry no axis value (one dict per process run)."""
+    if sent is None:
+        sent = {}
     kind = node.kind
     f = node.fields
     if kind == "task":
@@ -131,7 +144,7 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
         leaf = _leaf(body)
         if leaf is None:
             for inner in scopes:
-                yield from steps(body, inner)
+                yield from steps(body, inner, sent)
         else:
             op, make, ch, token = leaf
             for inner in scopes:
@@ -141,10 +154,10 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
                 else:
                     # the token is the task's first axis value unless send(token=...) says otherwise
                     yield (SEND, ch, task, task.params[0] if token is None and task.params else
-                           _token(task, token, inner))
+                           _token(task, token, inner, ch, sent))
     elif kind in ("combine", "sequential"):
         for child in f["children"]:
-            yield from steps(child, bindings)
+            yield from steps(child, bindings, sent)
     elif kind == "cond":
         pred = f["pred"]
         if callable(pred) and not hasattr(pred, "evaluate"):
@@ -159,7 +172,7 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
                                  f"{dict(bindings) or 'no loop variables'}; it must be a bool.",
                                  hint="Return one True/False per task, e.g. lambda t: t.get('b') < 4, or use "
                                       "P.when(b < 4).", where=node.loc, locate=node.loc is None)
-        yield from steps(f["then"] if value else f["otherwise"], bindings)
+        yield from steps(f["then"] if value else f["otherwise"], bindings, sent)
     elif kind in ("slot_set", "slot_load"):
         if not slots.is_listing():
             raise DSLUsageError("runtime slots work in data-parallel workloads, not in pipeline process bodies (their "
@@ -179,14 +192,14 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
         ch, value, token = f["channel"], f["value"], f["token"]
         if isinstance(value, Workload) and value.kind == "task":
             task = make_task(value, bindings)
-            yield (SEND, ch, task, _token(task, token, bindings))
+            yield (SEND, ch, task, _token(task, token, bindings, ch, sent))
         else:
             yield (ACQUIRE, ch)
             if isinstance(value, Workload):
-                yield from steps(value, bindings)
+                yield from steps(value, bindings, sent)
             elif token is None:
                 token = value
-            yield (PUSH, ch, evaluate(token, bindings))
+            yield (PUSH, ch, evaluate(token, bindings) if token is not None else _next_index(sent, ch))
     elif kind == "consume":
         ch, name, body = f["channel"], f["var"].name, f["body"]
         leaf = _leaf(body)
@@ -194,7 +207,7 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
         token = yield (PULL, ch, False)
         if leaf is None:
             while token is not CLOSED:
-                yield from steps(body, {**bindings, name: token})
+                yield from steps(body, {**bindings, name: token}, sent)
                 token = yield more
             return
         op, make, out, token_expr = leaf
@@ -206,7 +219,7 @@ def steps(node: Workload, bindings: dict[str, Any]) -> Steps:
                 token = yield (TASK_PULL, task, more)
             else:
                 token = yield (SEND_PULL, out, task, task.params[0] if token_expr is None and task.params else
-                               _token(task, token_expr, inner), more)
+                               _token(task, token_expr, inner, out, sent), more)
     elif kind == "record":
         yield (RECORD, f["event"])
     elif kind == "wait":
@@ -298,9 +311,16 @@ def _list(w: Workload) -> list[Task]:
     return tasks
 
 
+# Listing a pipeline has no clock: steps that list no task and end no process are how processes passing items back
+# and forth forever show (each takes about a microsecond, so the default stops such a loop in a second or two).
+MAX_LISTING_STEPS_WITHOUT_TASKS = 1_000_000
+
+
 def run_dataflow(pipe: Workload) -> list[Task]:
     """Run every process with unbounded buffers and no time; each runs until it blocks, in process order."""
     procs = list(pipe.fields["processes"])
+    idle = 0  # steps since a task was listed or a process ended
+    recent: deque[tuple[str, tuple[Any, ...]]] = deque(maxlen=64)
     queues: dict[int, deque[Any]] = {}
     producers_left: dict[int, int] = {}
     for p in procs:
@@ -330,9 +350,16 @@ def run_dataflow(pipe: Workload) -> list[Task]:
                         for c in p.produces:
                             producers_left[id(c)] -= 1
                         progressed = True
+                        idle = 0
                         break
+                    idle += 1
+                    recent.append((p.name, cmd))
+                    if idle > MAX_LISTING_STEPS_WITHOUT_TASKS:
+                        raise _listing_loops(pipe, idle - 1, recent)
                 op = cmd[0]
                 replies[p.name] = None
+                if op == TASK or op == TASK_PULL or op == SEND or op == SEND_PULL:
+                    idle = 0
                 if op == TASK or op == TASK_PULL:
                     cmd[1].process = p.name
                     tasks.append(cmd[1])
@@ -378,6 +405,31 @@ def run_dataflow(pipe: Workload) -> list[Task]:
                                 hint="Check that every consumed channel has a producer that sends, and that every "
                                      "synchronize has a matching record.", where=pipe.loc, locate=pipe.loc is None)
     return tasks
+
+
+def _listing_loops(pipe: Workload, steps_taken: int, recent: deque[tuple[str, tuple[Any, ...]]]) -> RunLimitError:
+    """The error for a listing whose processes pass items around forever, naming them and their channels."""
+    acts: dict[str, set[tuple[int, str]]] = {}
+    for name, cmd in recent:
+        op, found = cmd[0], acts.setdefault(name, set())
+        if op in (SEND, SEND_PULL, ACQUIRE, PUSH):
+            found.add((0, f"sends to '{cmd[1].name}'"))
+        if op in (PULL, TASK_PULL, SEND_PULL):
+            found.add((1, f"consumes '{cmd[-1][1].name if op != PULL else cmd[1].name}'"))
+        if op in (RECORD, WAIT):
+            found.add((2, f"{'records' if op == RECORD else 'synchronizes on'} '{cmd[1].name}'"))
+    parts = []
+    for name in sorted(acts, key=[p.name for p in pipe.fields["processes"]].index):
+        words = [w for _, w in sorted(acts[name])]
+        parts.append(f"'{name}' " + (", ".join(words[:-1]) + " and " if len(words) > 1 else "") + words[-1])
+    return RunLimitError(
+        f"Run limit: listing the pipeline's tasks took {steps_taken:,} steps in which no process ran a task or "
+        f"finished. Active: {'; '.join(parts)}. Processes that feed each other through channels pass items back and "
+        "forth forever: a consume loop ends only when every producer of its channel has finished.",
+        hint="Give the loop an end, e.g. a for_each over a finite axis instead of a consume that feeds its own "
+             "producer. If the listing is only long, raise the limit: ptort_lab.dsl.steps."
+             f"MAX_LISTING_STEPS_WITHOUT_TASKS = {10 * MAX_LISTING_STEPS_WITHOUT_TASKS:_} (now "
+             f"{MAX_LISTING_STEPS_WITHOUT_TASKS:_}).", where=pipe.loc, locate=pipe.loc is None)
 
 
 def _at_node(e: slots.UnsetSlot, node: Workload) -> slots.UnsetSlot:

@@ -4,11 +4,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from ..errors import PtortError, PtortTypeError, PtortValueError
-from .ir import Literal, OpKind, Value
+from .ir import Literal, OpKind, ScalarRefused, Value, scalar_value
 from .kernel import KernelBuilder, current_builder
 from .types import Direction, DType, TileType
 
@@ -28,43 +27,26 @@ def _fail(op: str, message: str, hint: str, builder: KernelBuilder | None = None
 def _literal(op: str, b: KernelBuilder, x: Any, dtype: DType, what: str = "operand") -> float | int:
     """The Python number ``x`` as a value of ``dtype``, refused when it has none: integer dtypes take only whole,
     finite numbers inside the dtype's range (numpy would otherwise truncate 0.5 to 0, or fail on nan at run time)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+    try:
+        return scalar_value(x, dtype)
+    except ScalarRefused as r:
+        refused = r
+    if refused.kind == "type":
         if what == "operand":
             raise _fail(op, f"operand must be a tile or a Python number, got {type(x).__name__} {x!r}.",
                         "Pass tiles, scalars from tl.constant(), or plain numbers such as 0.0.", b)
         raise _fail(op, f"{what} must be a real number (int or float), got {type(x).__name__} {x!r}.",
                     f"Write a number, e.g. tl.{op}(8, 8, 0.0, DType.F32)." if op == "full" else
                     f"Write a number, e.g. tl.{op}(2.0, DType.F32).", b)
-    if dtype.is_float:
-        try:
-            value = float(x)
-        except OverflowError:
-            raise _fail(op, f"{what} {x!r} is too large for any floating-point dtype ({dtype}).",
-                        "Use a value within the float range, or float('inf') if infinity is meant.", b,
-                        PtortValueError) from None
-        top = float(ml_dtypes.finfo(dtype.np_dtype).max)  # ml_dtypes also knows bfloat16
-        if math.isfinite(value) and math.fabs(value) > top:  # inf in the tile's dtype (abs is tl.abs here)
-            raise _fail(op, f"{what} {x!r} is outside the range of {dtype} (largest finite {top:g}).",
-                        "Cast the tile to F32 first (tl.cast(x, DType.F32)), or pass float('inf') if infinity "
-                        "is meant.", b, PtortValueError)
-        return value
-    if isinstance(x, (float, np.floating)):
-        if not math.isfinite(x):
-            raise _fail(op, f"{what} {x!r} has no {dtype} value: {dtype} is an integer dtype, with no nan or inf.",
-                        f"Cast the tile to F32 first (tl.cast(x, DType.F32)) to compute with {x!r}.", b,
-                        PtortValueError)
-        if x != math.floor(x):
-            raise _fail(op, f"{what} {x!r} is not a whole number, so it has no {dtype} value ({dtype} is an "
-                            "integer dtype; it would be truncated).",
-                        f"Cast the tile to F32 first (tl.cast(x, DType.F32)), or pass a whole number such as "
-                        f"{math.floor(x)}.", b, PtortValueError)
-    v = int(x)
-    info = np.iinfo(dtype.np_dtype)
-    if not info.min <= v <= info.max:
-        raise _fail(op, f"{what} {x!r} is outside the range of {dtype} ({info.min}..{info.max}).",
-                    "Cast the tile to a wider dtype first (e.g. tl.cast(x, DType.I32) or DType.F32).", b,
-                    PtortValueError)
-    return v
+    hint = {
+        "too_large": "Use a value within the float range, or float('inf') if infinity is meant.",
+        "float_range": "Cast the tile to F32 first (tl.cast(x, DType.F32)), or pass float('inf') if infinity is "
+                       "meant.",
+        "nonfinite": f"Cast the tile to F32 first (tl.cast(x, DType.F32)) to compute with {x!r}.",
+        "int_range": "Cast the tile to a wider dtype first (e.g. tl.cast(x, DType.I32) or DType.F32).",
+    }.get(refused.kind) or (f"Cast the tile to F32 first (tl.cast(x, DType.F32)), or pass a whole number such as "
+                            f"{math.floor(x)}.")
+    raise _fail(op, f"{what} {refused.text}", hint, b, PtortValueError)
 
 
 def _describe(x: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PtortTypeError, PtortValueError, user_location
-from .expr import Expr, evaluate, is_symbolic
+from .expr import Expr, evaluate, is_symbolic, refuse_placeholders
 
 
 class DType(enum.Enum):
@@ -234,6 +234,50 @@ def _format_bytes(n: int) -> str:
     return f"{n} B"
 
 
+_SAME_MEMORY = "a plain ndarray view of the same memory, so results still land in your array"
+
+
+def _check_data(data: np.ndarray) -> None:
+    """Refuse arrays whose values ptort_lab would read or write wrongly, each with its own reason and fix (a
+    generic dtype message would name the same dtype twice for a byte-swapped array)."""
+    kind = type(data)
+    if kind is not np.ndarray and kind is not np.memmap:  # memmap: writes reach its file, as wanted
+        if isinstance(data, np.ma.MaskedArray):
+            raise PtortTypeError("Tensor data is a numpy masked array: ptort_lab computes on every element and would "
+                                 "ignore its mask.",
+                                 hint="Pass data.filled(value) (masked elements set to a value you choose), or "
+                                      "data.data if the mask does not matter.")
+        if isinstance(data, np.matrix):
+            raise PtortTypeError("Tensor data is a numpy.matrix, which stays 2-D when indexed (m[0] is 1 x N), so "
+                                 "tile indexing would pick the wrong elements.",
+                                 hint=f"Pass np.asarray(data) ({_SAME_MEMORY}).")
+        raise PtortTypeError(f"Tensor data is a {kind.__module__}.{kind.__qualname__}, a numpy.ndarray subclass "
+                             "whose indexing may differ from ndarray's.",
+                             hint=f"Pass np.asarray(data) ({_SAME_MEMORY}).")
+    dt = data.dtype
+    if dt.names is not None:
+        raise PtortTypeError(f"Tensor data has the structured dtype {dt} (fields {', '.join(map(repr, dt.names))}); "
+                             "a tensor holds one number per element.",
+                             hint=f"Pass one field, e.g. data[{dt.names[0]!r}] (a view: results land in your "
+                                  "array), or build a plain numeric array.")
+    if dt.hasobject:
+        raise PtortTypeError("Tensor data holds Python objects (numpy dtype object), not numbers.",
+                             hint="Convert it first, e.g. np.asarray(data, dtype=np.float32).")
+    if not dt.isnative:
+        native = dt.newbyteorder("=")
+        order = "big" if dt.byteorder == ">" else "little"
+        raise PtortTypeError(
+            f"Tensor data is {order}-endian ({dt.str!r}); ptort_lab computes in this machine's byte order "
+            f"({native.str!r}) and never converts silently.",
+            hint=f"Pass data.astype({native.str!r}) (same values in native order; keep that array to read results "
+                 "from it).")
+    if dt.name != "bfloat16" and dt.name not in _NUMPY_NAME.values():
+        fixes = {"b": "data.astype(np.uint8)", "c": "data.real and data.imag as two tensors"}
+        raise PtortTypeError(f"Tensor data has numpy dtype {dt.name}, which ptort_lab has no DType for.",
+                             hint=f"Use {fixes.get(dt.kind, 'a numeric array')} (DTypes: float16, bfloat16, "
+                                  "float32, float64, int8..int64, uint8..uint64).")
+
+
 class Tensor:
     """A global-memory tensor: ``Tensor(data=array, shape=(n, r, c), dtype=DType.F32)``.
 
@@ -246,6 +290,8 @@ class Tensor:
         if data is not None and not isinstance(data, np.ndarray):
             raise PtortTypeError(f"Tensor data must be a numpy.ndarray, got {type(data).__name__}.",
                                  hint="Wrap it: Tensor(data=np.asarray(x), ...).")
+        if data is not None:
+            _check_data(data)
         if shape is None:
             if data is None:
                 raise PtortTypeError("Tensor needs a shape or data.", hint="Pass shape=(n, rows, cols).")
@@ -264,11 +310,13 @@ class Tensor:
                     f"Tensor data has numpy dtype {data.dtype.name} but dtype={dtype}.",
                     hint=f"Pass data.astype({dtype.np_dtype.name!r}) or dtype=DType.{DType.from_numpy(data.dtype)}; "
                          "ptort_lab never converts silently, so results land in the array you passed.")
+        # (_check_data ran first: the dtypes compared here are native numbers, so equal names mean equal dtypes.)
         self.data = data
         self.shape = shape
         self.dtype = dtype
         self.location = location
         self.layout = layout
+        refuse_placeholders(name, "Tensor(name=...)")
         self.name = name
         self.loc = user_location(2)  # where the user built it: named if allocating its values fails
 
@@ -370,30 +418,30 @@ class TensorView:
             try:
                 v = evaluate(i, bindings)
             except ZeroDivisionError:
-                raise PtortValueError(f"index {i} of {self!r} divides by zero for {dict(bindings)}.",
+                raise PtortValueError(f"index {i!r} of {self!r} divides by zero for {dict(bindings)}.",
                                       hint="Check the divisor of // or % in the index expression.", where=where,
                                       locate=where is None) from None
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise PtortTypeError(
-                    f"index {i} of {self!r} is {type(v).__name__} {v!r} for {dict(bindings)}; tensor indices are "
+                    f"index {i!r} of {self!r} is {type(v).__name__} {v!r} for {dict(bindings)}; tensor indices are "
                     "ints.", hint="Channels carry tile indices: send(ch, task(...), token=t) with an int t, or "
                                   "index with a loop variable.", where=where, locate=where is None)
             size = self.base.shape[k]
             # A literal -1 counts from the end, as in numpy; a loop expression going negative is a bug.
             if v < 0 and not isinstance(i, (int, np.integer)):
                 raise PtortValueError(
-                    f"index {i} = {v} of {self!r} is negative for {dict(bindings)}.",
+                    f"index {i!r} = {v} of {self!r} is negative for {dict(bindings)}.",
                     hint="Guard the first iterations with P.when(t > 0) / cond(t > 0, ...), or index with a "
                          "non-negative expression.", where=where, locate=where is None)
             if not -size <= v < size:
                 raise PtortValueError(
-                    f"index {i} = {v} is out of bounds for dimension {k} of {self.base!r} (size {size}).",
+                    f"index {i!r} = {v} is out of bounds for dimension {k} of {self.base!r} (size {size}).",
                     hint=f"Keep the loop axis within 0..{size - 1}.", where=where, locate=where is None)
             out.append(int(v) % size)
         return tuple(out)
 
     def __repr__(self) -> str:
-        return f"{self.base!r}" + "".join(f"[{i}]" for i in self.index)
+        return f"{self.base!r}" + "".join(f"[{i!r}]" for i in self.index)
 
 
 __all__ = ["DType", "Location", "TileType", "ScalarType", "Tile", "Scalar", "Direction", "ParamAnnotation", "In",

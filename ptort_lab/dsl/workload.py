@@ -11,9 +11,10 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation, raise_user_error, user_location
-from .axes import Axis, Ragged, Sparse, SparseRow
-from .expr import Expr, LoopVar, evaluate
-from .kernel import Kernel
+from .axes import MAX_ITERATIONS, Axis, DenseDyn, Ragged, Sparse, SparseRow
+from .expr import Expr, LoopVar, clear_refusal, evaluate, name_template, recover_refusal, refuse_placeholders
+from .ir import ScalarRefused, scalar_value
+from .kernel import Kernel, refuse_generator, refuse_generator_result
 from .schedule import Schedule, TimingPolicy
 from .typecheck import TypeErrorInfo, TypeErrorKind
 from .types import Direction, ScalarType, Tensor, TensorView, TileType
@@ -53,6 +54,7 @@ class Workload:
         return bool(self.type_errors)
 
     def named(self, name: str) -> Workload:
+        refuse_placeholders(name, "named()")
         w = copy.copy(self)
         w.name = name
         return w
@@ -61,8 +63,9 @@ class Workload:
     def enumerate(self) -> list[Task]:
         """Every task in program order, with loop variables bound (ids 0..n-1)."""
         self.raise_type_errors()
-        from .steps import enumerate_tasks
-        return enumerate_tasks(self)
+        from . import steps
+        self.check_size(steps.MAX_TASKS)
+        return steps.enumerate_tasks(self)
 
     def task_count(self) -> int:
         return len(self.enumerate())
@@ -151,9 +154,31 @@ class Workload:
 
     def compile(self, target: str = "cpu_sim", **options: Any) -> Any:
         """Check the workload and return a Program ready to ``execute()``."""
+        from . import steps
         from .schedule import compiler_for
+        refuse_placeholders(target, "compile(target)")
+        for key, value in options.items():
+            refuse_placeholders(value, f"compile({key}=...)")
         self.raise_type_errors()
+        self.check_size(steps.MAX_PIPELINE_TASKS if steps.pipeline_of(self) is not None else steps.MAX_TASKS)
         return compiler_for(target)(self, target, options)
+
+    def check_size(self, max_tasks: int) -> None:
+        """Refuse, before listing anything, a workload whose axis sizes alone guarantee more than ``max_tasks`` tasks
+        or MAX_ITERATIONS loop iterations (listing it would run for minutes and exhaust memory)."""
+        try:
+            least = least_work(self)
+        except RecursionError:  # a tree this deep is left to the listing's own checks
+            return
+        if least.tasks > max_tasks:
+            from .steps import check_task_count
+            check_task_count(least.tasks, self, Task(self.name or self.kind, [], {}, loc=least.task_loc), max_tasks)
+        if least.iterations > MAX_ITERATIONS:
+            raise PtortValueError(
+                f"workload '{self.name or self.kind}' loops over at least {least.iterations:,} iterations, more than "
+                f"the {MAX_ITERATIONS:,} a workload may list; listing them would run for minutes before any task "
+                "runs.", hint="Shorten the loops or use larger tiles (fewer, bigger iterations); an iteration that "
+                              "launches nothing still has to be listed.", where=least.loop_loc, locate=False)
 
 
 _NO_DEFAULT: Any = object()
@@ -180,6 +205,7 @@ class Task:
             return self.bindings[axis]
         if default is not _NO_DEFAULT:
             return default
+        refuse_placeholders(axis, f"task {self.id} ({self.kernel}).get()")
         import difflib
         names = sorted(self.bindings)
         close = difflib.get_close_matches(axis, names, n=1)
@@ -228,9 +254,16 @@ class _BuildState:
     type_errors: list[TypeErrorInfo] = field(default_factory=list)
     type_check: bool = True
     pipe_depth: int = 0  # P.pipe() blocks open right now (they cannot nest)
+    placeholders: dict[str, tuple[Any, str]] = field(default_factory=dict)  # f"{b}" text -> (expression, spec)
 
 
 _state: contextvars.ContextVar[_BuildState | None] = contextvars.ContextVar("ptort_build", default=None)
+
+
+def placeholder_table() -> dict[str, tuple[Any, str]] | None:
+    """Where formatting a loop expression records it (None outside any build)."""
+    st = _state.get()
+    return st.placeholders if st is not None else None
 
 
 def in_builder() -> bool:
@@ -327,12 +360,12 @@ def call_body(fn: Callable[..., Any], *args: Any, api: str) -> Workload:
         raise PtortTypeError(f"{api} needs a callable body, got {type(fn).__name__} {fn!r}.",
                              hint=f"Pass a lambda, e.g. {api}(..., lambda t: task(k, [t], {{...}})).")
     _check_arity(fn, len(args), api)
+    what = f"the {api} body {getattr(fn, '__name__', '')}".rstrip()
+    refuse_generator(fn, what, "build no tasks", _BODY_HINT)
     with _building(getattr(fn, "__name__", api)) as st:
-        try:
-            result = fn(*args)
-        except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
-            raise_user_error(e, f"the {api} body {getattr(fn, '__name__', '')}".rstrip())
+        result = run_user_body(fn, args, {}, what)
         nodes = list(st.frames[-1])
+    refuse_generator_result(result, what, "build no tasks", _BODY_HINT)
     for item in (result if isinstance(result, (list, tuple)) else [result]):
         if item is None:
             continue
@@ -342,6 +375,25 @@ def call_body(fn: Callable[..., Any], *args: Any, api: str) -> Workload:
         if not any(item is n for n in nodes):
             nodes.append(item)
     return group(nodes, "sequential")
+
+
+_BODY_HINT = ("Launch tasks as statements (k[t](...), task(...), send(...)) or return them (a workload or a list); "
+              "do not yield them, and use a plain def, not async def.")
+
+
+def run_user_body(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> Any:
+    """Call a user body; any error it raises becomes one located ptort_lab error (a refusal numpy swallowed, such
+    as ``array[b]`` on a loop variable, comes back as itself)."""
+    clear_refusal()
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
+        swallowed = recover_refusal(e)
+        if swallowed is not None:
+            raise swallowed from e
+        raise_user_error(e, what)
+    finally:
+        clear_refusal()  # it holds its traceback's frames
 
 
 def _var_name_of(fn: Any, default: str) -> str | None:
@@ -400,9 +452,13 @@ def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | N
             continue
         direction, typ = kernel.signature[pname]
         if direction is Direction.CONSTEXPR:
+            refuse_placeholders(value, f"kernel '{kernel.name}' Constexpr parameter '{pname}'")
             continue
         if isinstance(typ, ScalarType):
-            if isinstance(value, (int, float, Expr)) and not isinstance(value, bool):
+            if isinstance(value, Expr):
+                continue  # its value exists per task: checked when the task runs (scalar_argument)
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+                _check_scalar_launch(kernel, pname, typ, value, loc)
                 continue
             _record_error(TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH,
                                         f"Kernel '{kernel.name}' parameter '{pname}' is a scalar, got {value!r}.",
@@ -440,6 +496,51 @@ def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | N
     return ok
 
 
+def _scalar_hint(kind: str, value: Any, dtype: Any) -> str:
+    """How to fix a scalar kernel argument that has no value in its parameter's dtype."""
+    if kind == "not_whole":
+        import math
+        return (f"Pass a whole number (e.g. {math.floor(value)}), or declare the parameter Scalar[DType.F32] if "
+                "fractions are meant.")
+    if kind == "int_range":
+        return ("Pass a value inside that range, or declare the parameter with a wider dtype (Scalar[DType.I64] or "
+                "Scalar[DType.F32]).")
+    if kind == "nonfinite":
+        return f"Integer dtypes have no nan or inf: declare the parameter Scalar[DType.F32] to pass {value!r}."
+    if kind == "type" and isinstance(value, (bool, np.bool_)):
+        return ("A comparison of loop variables gives True/False, not a number: pass an integer expression, or "
+                "choose between two launches with P.when(...) / cond(...).")
+    if kind == "type":
+        return "Pass a real number (an int or a float) of the parameter's dtype."
+    return (f"Pass a value inside the range of {dtype}, declare the parameter Scalar[DType.F32], or pass "
+            "float('inf') if infinity is meant.")
+
+
+def _check_scalar_launch(kernel: Kernel, pname: str, typ: ScalarType, value: Any, loc: SourceLocation | None) -> None:
+    """A number given for a Scalar[...] parameter must have a value in its dtype (numpy would truncate 2.7 to 2 for
+    I32 and make 1e6 inf in F16): refused at the launch line, even with type_check=False."""
+    try:
+        scalar_value(value, typ.dtype)
+    except ScalarRefused as r:
+        raise PtortValueError(f"kernel '{kernel.name}' parameter '{pname}' (Scalar[{typ.dtype}]): {r.text}",
+                              hint=_scalar_hint(r.kind, value, typ.dtype), where=loc, locate=False) from None
+
+
+def scalar_argument(value: Any, typ: ScalarType, task: Task, pname: str, label: str = "") -> np.ndarray:
+    """The 0-d array a scalar kernel argument runs as; a value with none in the parameter's dtype (a loop
+    expression evaluated for this task, a bool from a comparison) raises a KernelExecutionError naming the launch
+    (``label``: how the caller names the task, e.g. "tile 3")."""
+    from ..errors import KernelExecutionError
+    try:
+        number = scalar_value(value, typ.dtype)
+    except ScalarRefused as r:
+        raise KernelExecutionError(
+            f"the launch of {task.kernel} for {label or f'task {task.id}'} passes {value!r} for scalar parameter "
+            f"'{pname}' (Scalar[{typ.dtype}]): {r.text}", hint=_scalar_hint(r.kind, value, typ.dtype),
+            where=task.loc, locate=False) from None
+    return np.asarray(number, dtype=typ.dtype.np_dtype)
+
+
 def _check_axes(name: str, axes: Any, loc: SourceLocation | None) -> None:
     """Launch axes are ints or loop expressions: anything else would surface far away (a token, a dispatch key)."""
     for a in axes:
@@ -453,6 +554,8 @@ def _check_axes(name: str, axes: Any, loc: SourceLocation | None) -> None:
 def launch_task(kernel: Kernel, axes: tuple[Any, ...], kwargs: dict[str, Any], loc: SourceLocation | None,
                 cycles: int | None = None) -> Workload:
     _check_axes(kernel.name, axes, loc)
+    for k in kwargs:
+        refuse_placeholders(k, f"kernel '{kernel.name}' launch argument name")
     bad_keys = [k for k in kwargs if not isinstance(k, str)]
     if bad_keys:
         raise PtortTypeError(f"kernel '{kernel.name}' got resource key(s) {bad_keys!r}; keys are parameter names.",
@@ -493,6 +596,8 @@ def task(kernel: Any, params: Sequence[Any] = (), resources: Any = None, *, cycl
         raise PtortTypeError(f"task() needs a @kernel or a kernel name, got {type(kernel).__name__} {kernel!r}.",
                              hint="Decorate the function with @kernel and pass it.")
     _check_axes(str(kernel), params, loc)
+    kernel = name_template(kernel, "task()")  # task(f"expert_{e}", ...): each task gets its own name
+    refuse_placeholders(resources, f"task({kernel!r}) resources")
     node = Workload("task", loc=loc, kernel=kernel, params=tuple(params),
                     resources=resources if resources is not None else [], cycles=cycles)
     _add(node)
@@ -518,6 +623,7 @@ class _PLoop:
         count = sum(2 if isinstance(a, Ragged) else 1 for a in axes)
         if names is None:
             return
+        refuse_placeholders(names, f"{api}(names=...)")
         if isinstance(names, str) or not isinstance(names, (list, tuple)):
             raise PtortTypeError(f"{api}(names=...) takes a list of variable names, got {names!r}.",
                                  hint=f"Write {api}(..., names=['tile']).", where=self.loc, locate=False)
@@ -736,8 +842,12 @@ class WorkloadFunction:
     """The result of ``@workload``: call it to run the body once symbolically and get its Workload tree."""
 
     def __init__(self, fn: Callable[..., Any], type_check: bool = True, fail_on_type_error: bool = False) -> None:
+        if not callable(fn):
+            raise PtortTypeError(f"@workload decorates a function, got {type(fn).__name__} {fn!r}.",
+                                 hint="Write @workload above a def whose body launches tasks in P(...) loops.")
         self.fn = fn
-        self.name = fn.__name__
+        self.name = getattr(fn, "__name__", "workload")
+        refuse_generator(fn, f"@workload '{self.name}'", "build no tasks", _BODY_HINT)
         self.type_check = type_check
         self.fail_on_type_error = fail_on_type_error
         self.__doc__ = fn.__doc__
@@ -752,10 +862,8 @@ class WorkloadFunction:
             st = _state.get()
             assert st is not None
             st.frames.append([])
-            try:
-                result = self.fn(*args, **kwargs)
-            except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
-                raise_user_error(e, f"the body of @workload '{self.name}'")
+            result = run_user_body(self.fn, args, kwargs, f"the body of @workload '{self.name}'")
+            refuse_generator_result(result, f"@workload '{self.name}'", "build no tasks", _BODY_HINT)
             nodes = st.frames.pop()
             if isinstance(result, Workload) and not any(result is n for n in nodes):
                 nodes.append(result)
@@ -778,6 +886,7 @@ class WorkloadFunction:
         st.frames.append([])
         result = self.fn(*args, **kwargs)
         nodes = st.frames.pop()
+        refuse_generator_result(result, f"@workload '{self.name}'", "build no tasks", _BODY_HINT)
         if isinstance(result, Workload) and not any(result is n for n in nodes):
             nodes.append(result)
         root = group(nodes)
@@ -792,6 +901,74 @@ def workload(fn: Callable[..., Any] | None = None, *, type_check: bool = True,
     if fn is None:
         return lambda f: WorkloadFunction(f, type_check, fail_on_type_error)
     return WorkloadFunction(fn, type_check, fail_on_type_error)
+
+
+# -- sizes known before listing ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LeastWork:
+    """What listing a workload does at least, from static sizes alone: tasks, loop iterations, and the launch and
+    loop lines to name when either is too many."""
+
+    tasks: int = 0
+    iterations: int = 0
+    task_loc: SourceLocation | None = None
+    loop_loc: SourceLocation | None = None
+
+
+def _least_points(axis: Any) -> int:
+    """At least how many points a loop over ``axis`` visits (0 when only the run knows)."""
+    if isinstance(axis, Ragged):
+        return axis.total()
+    if isinstance(axis, Axis):
+        size = axis.size if isinstance(axis, DenseDyn) else getattr(axis, "size", 0)
+        return size if isinstance(size, int) else 0
+    if isinstance(axis, Sparse):
+        return axis.nnz()
+    if isinstance(axis, SparseRow):
+        sp = axis.sparse
+        return min((sp.row_nnz(r) for r in range(sp.outer_size)), default=0)
+    if isinstance(axis, range):
+        return max(0, (axis.stop - axis.start + axis.step - (1 if axis.step > 0 else -1)) // axis.step)
+    if isinstance(axis, (list, tuple)):
+        return len(axis)
+    return 0
+
+
+def _sum(parts: list[LeastWork]) -> LeastWork:
+    return LeastWork(sum(p.tasks for p in parts), sum(p.iterations for p in parts),
+                     next((p.task_loc for p in parts if p.task_loc is not None), None),
+                     next((p.loop_loc for p in parts if p.loop_loc is not None), None))
+
+
+def least_work(node: Any) -> LeastWork:
+    """A lower bound on the work of listing ``node``: loops multiply their static sizes (Dense, DenseDyn of an int,
+    lists, Ragged, Sparse), a branch counts its smaller side, and what only the run knows (DenseDyn of a loop
+    expression, tokens a consume receives) counts 0."""
+    if not isinstance(node, Workload):
+        return LeastWork()
+    kind, f = node.kind, node.fields
+    if kind == "task":
+        return LeastWork(1, 0, node.loc)
+    if kind in ("parallel_for", "for_each", "select"):
+        n = 1
+        for axis in f["axes"]:
+            n *= _least_points(axis)
+        body = least_work(f["body"])
+        return LeastWork(n * body.tasks, n * (1 + body.iterations), body.task_loc, node.loc)
+    if kind in ("combine", "sequential"):
+        return _sum([least_work(c) for c in f["children"]])
+    if kind == "cond":
+        pred = f["pred"]
+        if isinstance(pred, (bool, int)):
+            return least_work(f["then"] if pred else f["otherwise"])
+        a, b = least_work(f["then"]), least_work(f["otherwise"])
+        return LeastWork(min(a.tasks, b.tasks), min(a.iterations, b.iterations), a.task_loc or b.task_loc,
+                         a.loop_loc or b.loop_loc)
+    if kind == "send":
+        return least_work(f["value"])
+    if kind in ("pipe", "connect"):
+        return _sum([least_work(p.workload) for p in f["processes"]])
+    return LeastWork()  # consume (its token count is known only at run time), events, slots, empty
 
 
 def resolve_select_source(source: Any, bindings: dict[str, Any]) -> Sequence[int]:

@@ -18,11 +18,12 @@ import sys
 import sysconfig
 import traceback
 from types import CodeType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from ..dsl.workload import Workload
 from ..errors import PtortError, PtortValueError, SourceLocation
 from ..explore import Knobs, is_pipeline
+from ..program import Program
 
 KNOB_NAMES = {"depth": "DEPTH", "tile": "TILE", "tiles": "TILES", "cores": "CORES"}
 
@@ -69,13 +70,30 @@ class CellBody:
 
     def find_workload(self, value: Any, namespace: dict[str, Any]) -> Workload:
         """The workload to study: the last expression's value if it is one, else the last workload the body
-        assigned at top level (the last pipeline if it assigned any)."""
-        if isinstance(value, Workload):
-            return value
-        assigned = [namespace[n] for n in self.assigned if isinstance(namespace.get(n), Workload)]
-        pipelines = [w for w in assigned if is_pipeline(w)]
-        if pipelines or assigned:
-            return (pipelines or assigned)[-1]
+        assigned at top level (the last pipeline if it assigned any); a Program's workload."""
+        target = self.find_target(value, namespace)
+        return target.workload if isinstance(target, Program) else target
+
+    def find_target(self, value: Any, namespace: dict[str, Any], compiled: list[Program] | tuple[()] = ()
+                    ) -> Workload | Program:
+        """What to study: as ``find_workload``, but a compiled Program (the last expression, an assignment, or
+        the last Program the body compiled from the chosen workload, listed in ``compiled``) is returned as is, so
+        that it is studied with its own compile options."""
+        if isinstance(value, (Workload, Program)):
+            chosen = value
+        else:
+            assigned = [namespace[n] for n in self.assigned if isinstance(namespace.get(n), (Workload, Program))]
+            pipelines = [w for w in assigned if is_pipeline(w.workload if isinstance(w, Program) else w)]
+            if not assigned:
+                self._nothing_built(value)
+            chosen = (pipelines or assigned)[-1]
+        if isinstance(chosen, Workload):
+            programs = [p for p in compiled if p.workload is chosen]
+            if programs:
+                return programs[-1]
+        return chosen
+
+    def _nothing_built(self, value: Any) -> NoReturn:
         got = f" (its last expression is {type(value).__name__})" if value is not None else ""
         raise PtortValueError(f"the %%ptort cell built no workload or pipeline to run{got}.",
                               hint="End the cell with the pipeline (e.g. `connect(loader, computer, storer)`) or "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +14,12 @@ from IPython.core.magic import Magics, cell_magic, magics_class, output_can_be_s
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool
 
-from ..errors import PtortValueError, SourceLocation
-from ..explore import MODES, Knobs, Study, is_pipeline, run_study
-from ..sim.machine import MACHINES, Machine, ascend_910b
+from ..errors import PtortError, PtortValueError, SourceLocation
+from ..explore import MODES, Knobs, Study, check_knob_limits, is_pipeline, run_study, same_option, task_limit
+from ..program import Program, collect_compiled
+from ..sim.machine import MACHINES, Machine, ascend_910b, get_machine
+from ..sim.numerics import Writes
+from ..sim.runner import recording
 from .cell import CellBody, bind_knobs, is_cell_file, knobs_from_namespace, outer_files, relocate, tile_from_text
 from .display import DEFAULT_SHOW, SHOW_PARTS, PtortResult
 
@@ -80,20 +84,42 @@ def parse_show(text: str) -> tuple[str, ...]:
 
 
 def _trace_out(path: str) -> str:
-    """--trace-out's file, checked before the cell runs: not a folder, and in a folder that exists."""
+    """--trace-out's file, checked before the cell runs: not a folder, in a folder that exists, and writable
+    (tried by opening it for appending; a file made by the try is removed again)."""
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         example = os.path.join(path, "run.json")
         raise UsageError(f"--trace-out {path!r} is a folder; it takes a file name, e.g. --trace-out {example}.")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UsageError(f"--trace-out: directory {parent!r} does not exist; create it first or pick another path.")
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise UsageError(f"--trace-out {path!r} cannot be written: {_os_reason(e)}; pick a file in a folder you "
+                         "can write to.") from None
+    if not existed:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
     return path
 
 
-def check_cores(workload: Any, knobs: Knobs, opts: CellOptions) -> None:
+def _os_reason(e: BaseException) -> str:
+    """The operating system's reason in an OSError (or in the OSError behind a ptort_lab error)."""
+    cause = e if isinstance(e, OSError) else e.__cause__
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"{cause.strerror} (errno {cause.errno})" if cause.errno else cause.strerror
+    return getattr(e, "what", None) or str(e).splitlines()[0]
+
+
+def check_cores(workload: Any, knobs: Knobs, opts: CellOptions, machine: Machine | None = None) -> None:
     """CORES from the namespace (or set by the body) must fit the machine when the data-parallel twin uses it
-    (a workload the body dispatched itself runs on its own policy's cores)."""
-    machine = opts.target_machine()
+    (a workload the body dispatched itself runs on its own policy's cores). ``machine``: the one the study runs on
+    (default: --machine's, else ascend_910b)."""
+    machine = machine or opts.target_machine()
     uses_cores = opts.mode != "pipeline" and (is_pipeline(workload) or workload._schedule.dispatch is None)
     if uses_cores and knobs.cores > machine.num_cores:
         raise PtortValueError(
@@ -103,6 +129,48 @@ def check_cores(workload: Any, knobs: Knobs, opts: CellOptions) -> None:
                  "does not use CORES.", locate=False)
 
 
+def study_options(target: Any, opts: CellOptions) -> dict[str, Any]:
+    """The compile options the study adds to the cell's: --machine and --latency. A Program the cell compiled keeps
+    its own options; an option that contradicts one of them is refused at the cell's compile line."""
+    given = opts.compile_options()
+    if not isinstance(target, Program):
+        return given
+    own = target.options
+    flags = {"machine": f"--machine {opts.machine}", "channel_latency_cycles": f"--latency {opts.latency}"}
+    for name, value in given.items():
+        if name == "machine" and "cost_model" in own:
+            raise PtortValueError(
+                f"{flags[name]} contradicts the cell's compile(cost_model={own['cost_model']!r}): the program runs on "
+                "its own cost model, not on a machine preset.",
+                hint="Drop --machine to study the program as the cell compiled it, or compile with machine=... in "
+                     "the cell instead of cost_model=.", where=target.loc, locate=False)
+        if name in own and not same_option(name, own[name], value):
+            shown = get_machine(own[name]).name if name == "machine" and _is_machine(own[name]) else own[name]
+            raise PtortValueError(
+                f"{flags[name]} contradicts the cell's compile({name}={shown!r}): the cell's program would run one "
+                f"way and %%ptort another.",
+                hint=f"Drop {flags[name].split()[0]} to study the program as the cell compiled it, or compile without "
+                     f"{name}= (then {flags[name].split()[0]} applies).", where=target.loc, locate=False)
+    return {name: value for name, value in given.items() if name not in own}
+
+
+def _is_machine(value: Any) -> bool:
+    try:
+        get_machine(value)
+    except PtortError:
+        return False
+    return True
+
+
+def study_machine(target: Any, options: dict[str, Any]) -> Machine | None:
+    """The machine the study's runs simulate (None for a Program on a cost model of its own)."""
+    if "machine" in options:
+        return get_machine(options["machine"])
+    if isinstance(target, Program):
+        return target.machine  # type: ignore[no-any-return]
+    return ascend_910b
+
+
 def parse_options(args: Any) -> CellOptions:
     """Check everything on the magic line; every problem is a one-line UsageError."""
     opts = CellOptions(mode=args.mode)
@@ -110,6 +178,10 @@ def parse_options(args: Any) -> CellOptions:
         value = _positive(getattr(args, name), f"--{name}")
         if value is not None:
             opts.knobs[name] = value
+    limit, what = task_limit(opts.mode)
+    if opts.knobs.get("tiles", 0) > limit:
+        raise UsageError(f"--tiles {opts.knobs['tiles']} is more than the {limit:,} {what} (a tile is at least one "
+                         f"task); use --tiles {limit} or fewer (a few thousand show a pipeline's steady state).")
     if args.tile is not None:
         opts.knobs["tile"] = parse_tile(args.tile)
     if args.show is not None:
@@ -225,10 +297,18 @@ class PtortMagics(Magics):
           like any magic's ({var} and $var); the body is not.
 
         Which workload is studied
-          The value of the cell's last expression if it is a workload or pipeline; otherwise the last workload
-          the cell assigned at top level (the last pipeline, if it assigned any). A pipeline runs as a pipeline
-          and as its data-parallel twin on CORES cores (--mode picks one or both); any other workload runs
-          data-parallel. Nothing is cached: every run rebuilds and re-simulates.
+          The value of the cell's last expression if it is a workload, pipeline or compiled Program; otherwise
+          the last one the cell assigned at top level (the last pipeline, if it assigned any). A pipeline runs as
+          a pipeline and as its data-parallel twin on CORES cores (--mode picks one or both); any other workload
+          runs data-parallel. A Program (`pipe.compile(machine="ascend_910b4")`, also one the cell compiled
+          from the studied workload) is studied with its own compile options; --machine or --latency that
+          contradict them are refused. Nothing is cached: every run rebuilds and re-simulates.
+
+        Values
+          The runs share the cell's tensors, so values are computed once: by the pipeline run (by the
+          data-parallel run with --mode data-parallel), the other run is timing-only, and a cell that executed
+          its program itself already computed them (every study run is then timing-only). A run that fails
+          leaves every tensor as it was.
 
         Result
           A PtortResult (also in _ptort, and in NAME with -o): a summary (cycles, us, overlap %, speedup) plus
@@ -258,17 +338,26 @@ class PtortMagics(Magics):
         outer = outer_files()
         body: CellBody | None = None
         workload = None
+        target: Any = None
+        # With --interact, the sliders' runs replace this one: they first put back what it wrote.
+        journal = Writes() if opts.interact else None
         try:
             knobs = knobs_from_namespace(ns, opts.knobs, Knobs())
+            check_knob_limits(knobs, opts.mode, "TILES")  # before the body builds 10**8 of anything
             body = CellBody(cell, line, shell.execution_count)
             bind_knobs(ns, knobs)
-            value = body.run(ns)
-            workload = body.find_workload(value, ns)
+            with collect_compiled() as compiled, (recording(journal) if journal is not None else nullcontext()):
+                value = body.run(ns)
+            target = body.find_target(value, ns, compiled)
+            workload = target.workload if isinstance(target, Program) else target
             knobs = knobs_from_namespace(ns, {}, knobs)  # the body may have reassigned DEPTH, TILE, ...
-            check_cores(workload, knobs, opts)
+            check_knob_limits(knobs, opts.mode, "TILES")
+            options = study_options(target, opts)
+            check_cores(workload, knobs, opts, study_machine(target, options))
             if "depth" in opts.knobs:
                 check_depth(body, workload, opts.knobs["depth"])
-            comparison = run_study(workload, knobs, opts.mode, **opts.compile_options())
+            with recording(journal) if journal is not None else nullcontext():
+                comparison = run_study(target, knobs, opts.mode, **options)
             result = PtortResult(comparison, workload, show=opts.show)
         except Exception as e:
             fallback = workload.loc if workload is not None and workload.loc is not None \
@@ -279,13 +368,26 @@ class PtortMagics(Magics):
         if opts.output:
             ns[opts.output] = result
         if opts.trace_out:
-            written = result.save_trace(opts.trace_out)
+            written = self._save_trace(result, opts.trace_out, body, line, outer)
             print("Wrote " + ", ".join(f"{path} ({label})" for label, path in written))
         if opts.interact:
-            return self._explorer(body, line, opts, knobs)
+            return self._explorer(body, line, opts, knobs, target, journal)
         return result
 
-    def _explorer(self, body: CellBody, line: str, opts: CellOptions, knobs: Knobs) -> Any:
+    def _save_trace(self, result: PtortResult, path: str, body: CellBody, line: str,
+                    outer: frozenset[str]) -> list[Any]:
+        """Write --trace-out; a failure names the option and the system's reason, at the %%ptort line."""
+        try:
+            return result.save_trace(path)
+        except (OSError, PtortError) as e:
+            at = SourceLocation(body.filename, 1, "<module>", f"%%ptort {line}".strip())
+            error = PtortValueError(f"--trace-out {path!r}: the trace could not be written: {_os_reason(e)}.",
+                                    hint="Pick a file in a folder you can write to (the run itself succeeded: "
+                                         "the result is in _ptort).", where=at, locate=False)
+            raise relocate(error, body.filename, outer, short=self.short_errors) from e
+
+    def _explorer(self, body: CellBody, line: str, opts: CellOptions, knobs: Knobs, target: Any,
+                  journal: Writes | None) -> Any:
         from .widgets import Explorer
         shell = self.shell
         assert shell is not None
@@ -299,7 +401,12 @@ class PtortMagics(Magics):
             except Exception as e:
                 raise relocate(e, body.filename, outer, short=self.short_errors) from None
 
-        study = Study(rebuild, knobs, opts.mode, compute_values=False, **opts.compile_options())
+        # The sliders re-run the body timing-only, with the options the first run used (the cell's program's own).
+        own = dict(target.options) if isinstance(target, Program) else {}
+        options = {**own, **study_options(target, opts), "compute_values": False}
+        study = Study(rebuild, knobs, opts.mode, **options)
+        if journal is not None:
+            study.adopt(journal)
         return Explorer(study)
 
 

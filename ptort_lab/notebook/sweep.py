@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from ..errors import PtortTypeError, PtortValueError
-from ..explore import Knobs, Study, check_knobs
+from ..explore import Knobs, Study, check_knob_limits, check_knobs
 from .cell import normal_knob, tile_from_text
 from .display import html_output, render_part
 
@@ -209,7 +209,10 @@ class _Progress:
                 self.handle.update(self.bar)  # the saved output shows the finished state, not a moment of it
 
 
-def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = range(1, 9), tile: Any = None,
+_DEPTHS = range(1, 9)  # what sweep() varies when told nothing about depth
+
+
+def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = _DEPTHS, tile: Any = None,
           tiles: Any = None, cores: Any = None, knobs: Knobs | None = None, mode: str | None = None,
           progress: bool | None = None, **compile_options: Any) -> SweepResult:
     """Run every combination of the given knob values (None keeps the study's value) and collect the rows.
@@ -233,11 +236,20 @@ def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = range(1,
         options = {"compute_values": False, **compile_options}
         study = Study(study_or_builder, knobs, mode or "both", **options)
     given = {"depth": depth, "tile": tile, "tiles": tiles, "cores": cores}
+    if depth is _DEPTHS and not study.takes("depth") and any(given[k] is not None for k in KNOBS[1:]):
+        given["depth"] = None  # the default depth sweep, for a builder without depth: only what was asked
     params = tuple(k for k in KNOBS if given[k] is not None)
     if not params:
         raise PtortValueError("sweep() got no knob to vary.", hint="Pass e.g. sweep(build, depth=range(1, 9)).")
+    for p in params:  # a knob the builder ignores would give identical rows
+        study.refuse_untaken(p, f"sweep({p}=...)", "every row would be the same")
     checked = [_values(p, given[p]) for p in params]
     _check_count(params, [n for _, n in checked])
+    if "tiles" in params:  # refused from the sizes, before anything is built
+        check_knob_limits(study.knobs.replace(tiles=max(checked[params.index("tiles")][0])), study.mode,
+                          "the largest sweep(tiles=...) value")
+    else:
+        check_knob_limits(study.knobs, study.mode)
     combos = list(itertools.product(*(values for values, _ in checked)))
     result = SweepResult(params)
     bar = _Progress(len(combos), progress)
@@ -246,6 +258,13 @@ def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = range(1,
         for i, combo in enumerate(combos, start=1):
             comparison = study.run(**dict(zip(params, combo)))
             k = comparison.knobs
+            if "cores" in params and k.cores != study.knobs.cores:
+                raise PtortValueError(
+                    f"sweep(cores=...) varies the data-parallel cores, but {comparison.note}, so every row would be "
+                    "the same.",
+                    hint="Leave cores out of the sweep, or build the workload without .dispatch(...) (the study then "
+                         "dispatches its tasks over the cores knob), or give the builder a cores parameter and "
+                         "dispatch with it.")
             stats = {label: prog.stats() for label, prog in comparison.runs}
             p, d = stats.get("pipeline"), stats.get("data-parallel")
             result.rows.append({

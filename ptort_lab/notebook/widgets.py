@@ -134,6 +134,8 @@ class Explorer(widgets.VBox):
             "cores": slider(widgets.IntSlider, "cores", value=k.cores, min=1,
                             max=max(_machine_cores(study), k.cores)),
         }
+        for name, s in self.sliders.items():  # a knob the builder ignores would change nothing
+            s.disabled = not study.takes(name)
         self.message = widgets.HTML(value="")
         self.table = widgets.HTML(value="", layout=widgets.Layout(height=TABLE_HEIGHT, overflow="auto"))
         self.figure = widgets.Image(format="png", layout=widgets.Layout(height=FIGURE_HEIGHT, object_fit="contain"))

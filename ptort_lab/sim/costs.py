@@ -48,13 +48,19 @@ _BUFFER_BYTES = {"UB": "ub_bytes", "L1": "l1_bytes", "L0A": "l0a_bytes", "L0B": 
 
 
 class NpuCostModel:
-    """The sourced Ascend timing model: ``NpuCostModel()`` (910B2) or ``NpuCostModel("ascend_910b4")``."""
+    """The sourced Ascend timing model: ``NpuCostModel()`` (910B2) or ``NpuCostModel("ascend_910b4")``.
+
+    The model itself holds only the machine and a cache of lowered kernels, so one model may price any number of
+    runs, from any number of threads at once: each run gets its own ``NpuRun`` (``begin_run``), which holds that
+    run's pipes, buffers and GM state. ``prepare``/``task_timing`` on the model are the single-run form of the
+    same (``runner.CostModel``), kept for callers that price tasks by hand; the runner never uses them.
+    """
 
     def __init__(self, machine: Machine | str = ascend_910b) -> None:
         self.machine = get_machine(machine)
         self._plans: dict[int, tuple[KernelIR, Plan]] = {}
-        self.vector_units: dict[str, int] = {}  # CSP process -> AIV index, when placed on AIV1 (set by the runner)
-        self.reset()
+        self.vector_units: dict[str, int] = {}  # for prepare(): CSP process -> AIV index, when placed on AIV1
+        self._last: NpuRun | None = None  # the run last begun, for the single-run API (prepare, memory, ...)
 
     @property
     def clock_hz(self) -> float:
@@ -65,8 +71,79 @@ class NpuCostModel:
         """The machine's cross-core channel latency (pass it as ``channel_latency_cycles=`` to compile/run)."""
         return self.machine.channel_latency_cycles
 
+    def plan(self, ir: KernelIR) -> Plan:
+        """The lowered instructions of ``ir`` (cached per traced kernel; lowering is pure, so a race between two
+        threads only lowers it twice)."""
+        hit = self._plans.get(id(ir))
+        if hit is None or hit[0] is not ir:
+            hit = (ir, lower(ir, self.machine))
+            self._plans[id(ir)] = hit
+        return hit[1]
+
+    def begin_run(self, workload: Workload, placement: dict[str, int] | None,
+                  vector_units: dict[str, int] | None = None) -> NpuRun:
+        """A new run's pricer: checks core counts and channel slots, then prices that run's tasks."""
+        run = NpuRun(self, dict(vector_units or {}))
+        self._last = run
+        run.prepare(workload, placement)
+        return run
+
+    # -- the single-run form (runner.CostModel): state of the run last begun --------------------------------------
+    def _current(self) -> NpuRun:
+        if self._last is None:
+            self._last = NpuRun(self, dict(self.vector_units))
+        return self._last
+
     def reset(self) -> None:
-        """Forget every pipe, buffer and GM state (a new run)."""
+        """Forget every pipe, buffer and GM state (a new run for the single-run API)."""
+        self._last = NpuRun(self, dict(self.vector_units))
+
+    def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
+        """Start a run for ``task_timing`` on the model (uses ``self.vector_units``)."""
+        self.begin_run(workload, placement, self.vector_units)
+
+    def units_of(self, process: Any) -> frozenset[str]:
+        """``NpuRun.units_of`` for the run last begun."""
+        return self._current().units_of(process)
+
+    def channel_stays_on_chip(self, producers: list[Any], consumers: list[Any]) -> bool:
+        """``NpuRun.channel_stays_on_chip`` for the run last begun."""
+        return self._current().channel_stays_on_chip(producers, consumers)
+
+    def fixed_cycles(self, task: Task) -> int | None:
+        """A pinned task's cycles (a plain delay), else None."""
+        return task.pinned_cycles()
+
+    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
+                    pipelined: bool) -> tuple[int, int, list[Span]]:
+        """``NpuRun.task_timing`` in the run last begun (``prepare``)."""
+        return self._current().task_timing(task, ir, core, start, lane, pipelined)
+
+    @property
+    def memory(self) -> GlobalMemory:
+        """The GM state (L2, HBM counters) of the run last begun."""
+        return self._current().memory
+
+    @property
+    def pipe_free(self) -> dict[tuple[int, str], int]:
+        """When each (core, pipe) is next free, in the run last begun."""
+        return self._current().pipe_free
+
+    @property
+    def pools(self) -> dict[tuple[int, str, str], BufferPool]:
+        """The on-chip buffer pools of the run last begun."""
+        return self._current().pools
+
+
+class NpuRun:
+    """One run's pricing state on an NpuCostModel: when each pipe is free, buffer pools, GM/L2 state, which AIV
+    takes a core's next vector task. Made by ``NpuCostModel.begin_run``; never shared between runs."""
+
+    def __init__(self, model: NpuCostModel, vector_units: dict[str, int]) -> None:
+        self.model = model
+        self.machine = model.machine
+        self.plan = model.plan
+        self.vector_units = vector_units  # CSP process -> AIV index, when placed on AIV1
         self.pipe_free: dict[tuple[int, str], int] = {}
         self.pools: dict[tuple[int, str, str], BufferPool] = {}
         self.memory = GlobalMemory(self.machine)
@@ -74,18 +151,13 @@ class NpuCostModel:
         self._units: dict[int, frozenset[str]] = {}  # id(process) -> units_of, for this run
         self.placement: dict[str, int] | None = None
 
-    def plan(self, ir: KernelIR) -> Plan:
-        """The lowered instructions of ``ir`` (cached per traced kernel)."""
-        hit = self._plans.get(id(ir))
-        if hit is None or hit[0] is not ir:
-            hit = (ir, lower(ir, self.machine))
-            self._plans[id(ir)] = hit
-        return hit[1]
+    @property
+    def clock_hz(self) -> float:
+        return self.machine.clock_hz
 
     # -- run set-up ------------------------------------------------------------------------------------------------
     def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
-        """Reset per-run state; check core counts and, for processes sharing a core, channel slots against UB."""
-        self.reset()
+        """Check core counts and, for processes sharing a core, channel slots against UB."""
         m = self.machine
         if placement is None:
             sched = workload._schedule
@@ -330,4 +402,4 @@ def _slot_bytes(body: Any, channel: Any) -> int:
     return max(sent or every or [0])
 
 
-__all__ = ["NpuCostModel"]
+__all__ = ["NpuCostModel", "NpuRun"]

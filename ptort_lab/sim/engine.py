@@ -14,6 +14,27 @@ runs each process until it blocks (Kahn/DAM style) and skips the heap: same time
 Hot path (``bench/pipeline_speed.py``): a pipeline stage takes one generator step per item (``SEND_PULL`` and
 ``TASK_PULL`` carry the pull of the next token) and one call to price its task; in time order, handing over to an
 earlier process is one heap operation.
+
+Several producers on one channel (a merge): the consumer takes items in the order they become available, not in
+the order the engine happened to run the sends. An item is available at its visible time (the producer's finish +
+the channel's latency); items visible at the same cycle go in order of slot-grant time, then of the producers'
+order in ``connect()``, then of send order. A consumer that is waiting takes the first item to become visible; one
+that comes later takes the earliest visible item queued. Tokens of such a channel wait in a heap until their visible
+time, when a release entry in the time-ordered heap (``_release``) moves them to the consumer in that order: every
+channel with several producers or consumers, and every event with several recorders or waiters, needs global time
+order, and the engine switches to it when such a channel or event is added. With one producer a channel's tokens are
+already in that order (a process's clock never goes back) and are handed over directly. Events follow the same
+rules: a signal is visible ``latency`` cycles after its record, the event's latency being that of a channel between
+the same processes. Processes ready at one and the same cycle run in the order they became ready (the heap's sequence
+number): deterministic, but when two producers ask for the last slot of a channel at the very same cycle, the one
+the engine reached first gets it. A token visible the very cycle it was sent (a 0-cycle task and 0 latency) may queue
+behind tokens already released at that cycle.
+
+Run limits: a run stops with RunLimitError after ``MAX_STEPS`` process steps (one command of a process body: a send,
+a consume, a task, a record or a wait), or after ``MAX_STEPS_WITHOUT_PROGRESS`` steps in which no process's clock
+moved and no process finished (processes feeding each other in a cycle at one cycle time). Only runs with channels
+are limited: without channels every process body is a finite list of tasks. Both are checked every 65,536 steps
+(or every limit's worth, if smaller), so the hot path only counts down.
 """
 from __future__ import annotations
 
@@ -24,7 +45,7 @@ from collections import deque
 from typing import Any, Callable, Iterable
 
 from ..dsl.steps import ACQUIRE, CLOSED, PULL, PUSH, RECORD, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
-from ..errors import DeadlockError
+from ..errors import DeadlockError, PtortError, PtortValueError, RunLimitError
 from .trace import Sample, Stall
 
 _first = operator.itemgetter(0)
@@ -33,17 +54,28 @@ AFTER = 100  # (AFTER, task_ids[, reason]): wait until those tasks finished (dat
 WINDOW = 101  # (WINDOW,): wait until fewer than `window` tasks are in flight
 NOT_BEFORE = 102  # (NOT_BEFORE, cycle, reason): do not go on before that cycle (TimingPolicy.rate_limit)
 
+# A 3-stage pipeline over a million tiles takes about 3 million steps (one per stage and tile) and 30 s; a run ten
+# times that long is almost surely a loop. Raise these (ptort_lab.sim.engine.MAX_STEPS = ...) for longer runs.
+MAX_STEPS = 10_000_000
+# Processes that feed each other in a cycle at one cycle time never move the clock: half a million such steps take
+# 1-5 s (more when each step computes a task's values). A real run at one cycle time this long is one whose tasks
+# all cost 0 cycles.
+MAX_STEPS_WITHOUT_PROGRESS = 500_000
+_CHECK_EVERY = 65_536  # steps between two limit checks (each sums every process's clock)
+_DIAGNOSE_STEPS = 512  # steps run after a limit trips, recording what each process does, for the message
+
 
 class Proc:
     """A running process: its step generator, local time, core, and what it is blocked on."""
 
     __slots__ = ("name", "gen", "t", "core", "reply", "retry", "blocked", "wait_since", "done", "stall_cycles",
-                 "last_end", "granted")
+                 "last_end", "granted", "order", "grants")
 
-    def __init__(self, name: str, gen: Any, core: int) -> None:
+    def __init__(self, name: str, gen: Any, core: int, order: int = 0) -> None:
         self.name = name
         self.gen = gen
         self.core = core
+        self.order = order  # its place in connect(): breaks ties between items visible at the same cycle
         self.t = 0
         self.reply: Any = None
         self.retry: tuple[Any, ...] | None = None
@@ -53,30 +85,47 @@ class Proc:
         self.stall_cycles = 0
         self.last_end = 0  # when its latest task finishes (a process may issue ahead of its tasks' ends)
         self.granted = False  # a slot was handed to it while it waited in SEND/ACQUIRE
+        self.grants: list[int] = []  # when each ACQUIRE not yet matched by its PUSH took its slot
 
 
-class Fifo:
-    """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
+class Inbox:
+    """Items for the first waiting process (tokens of a channel, signals of an event).
 
-    __slots__ = ("name", "depth", "fresh", "free", "tokens", "producers_left", "consumers", "producers", "deltas",
-                 "starved", "backpressure", "send_wait", "consume_wait", "latency")
+    ``tokens`` holds visible items ``(item, visible_time)`` in the order they are taken. With several senders,
+    items still in flight wait in the heap ``pending`` as ``(visible_time, grant_time, sender_order, seq, item)``
+    until the engine releases them at their visible time; with one sender ``pending`` is None.
+    """
 
-    def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
+    __slots__ = ("name", "latency", "tokens", "pending", "consumers", "starved", "sent")
+
+    def __init__(self, name: str, senders: int, latency_cycles: int, starved: str) -> None:
         self.name = name
         self.latency = latency_cycles
+        self.tokens: deque[tuple[Any, int]] = deque()
+        self.pending: list[tuple[int, int, int, int, Any]] | None = [] if senders > 1 else None
+        self.consumers: deque[Proc] = deque()
+        self.starved = starved  # the stall reason of a process waiting for an item
+        self.sent = 0  # items put in `pending` so far (the last tie-break: send order)
+
+
+class Fifo(Inbox):
+    """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
+
+    __slots__ = ("depth", "fresh", "free", "producers_left", "producers", "deltas", "backpressure", "send_wait",
+                 "consume_wait")
+
+    def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
+        super().__init__(name, producers, latency_cycles, f"starved on '{name}'")
         self.depth = depth
         # Slots never used yet are only counted (free since t=0, so the earliest to take): a depth of 10**9 costs
         # nothing. Freed slots queue with the time they became free.
         self.fresh = depth
         self.free: deque[int] = deque()
-        self.tokens: deque[tuple[Any, int]] = deque()
         self.producers_left = producers
-        self.consumers: deque[Proc] = deque()
         self.producers: deque[Proc] = deque()
         # Occupancy changes in causal order, one int each (no tuple per event): t = a slot taken at t, ~t = freed at t.
         self.deltas: list[int] = []
-        self.starved = f"starved on '{name}'"  # stall and wait reasons, built once
-        self.backpressure = f"backpressure from '{name}'"
+        self.backpressure = f"backpressure from '{name}'"  # stall and wait reasons, built once
         self.send_wait = f"send to '{name}' (no free slot)"
         self.consume_wait = f"consume from '{name}'"
 
@@ -86,15 +135,35 @@ class Fifo:
         return self.depth - self.fresh - len(self.free)
 
 
-class Wakeup:
-    """The run-time side of one Event: pending signal times and the processes waiting for one."""
+class Wakeup(Inbox):
+    """The run-time side of one Event: signals (items without a value) and the processes waiting for one."""
 
-    __slots__ = ("name", "signals", "waiters")
+    __slots__ = ()
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.signals: deque[int] = deque()
-        self.waiters: deque[Proc] = deque()
+    def __init__(self, name: str, recorders: int = 1, latency_cycles: int = 0) -> None:
+        super().__init__(name, recorders, latency_cycles, f"synchronize on '{name}'")
+
+
+class _LimitReached(Exception):
+    """Raised out of the main loop when a run limit trips (``kind`` is "steps" or "progress")."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class _Recorder:
+    """Wraps a process's step generator after a run limit tripped, logging the commands it yields."""
+
+    __slots__ = ("gen", "proc", "log")
+
+    def __init__(self, gen: Any, proc: Proc, log: list[tuple[Proc, tuple[Any, ...]]]) -> None:
+        self.gen, self.proc, self.log = gen, proc, log
+
+    def send(self, value: Any) -> tuple[Any, ...]:
+        cmd = self.gen.send(value)
+        self.log.append((self.proc, cmd))
+        return cmd  # type: ignore[no-any-return]
 
 
 class Engine:
@@ -107,7 +176,8 @@ class Engine:
     """
 
     def __init__(self, run_task: Callable[[Any, Proc], None], latency_cycles: int = 0,
-                 window: int | None = None, time_ordered: bool = True) -> None:
+                 window: int | None = None, time_ordered: bool = True, max_steps: int | None = None,
+                 max_steps_without_progress: int | None = None) -> None:
         self.run_task = run_task
         self.time_ordered = time_ordered or window is not None
         self._ready: deque[Proc] = deque()
@@ -121,24 +191,53 @@ class Engine:
         self.task_waiters: dict[int, list[Proc]] = {}
         self.in_flight: list[int] = []
         self.stalls: list[Stall] = []
-        self._heap: list[tuple[int, int, Proc]] = []
+        # Entries (t, seq, Proc) to run a process, or (t, seq, Inbox) to release the inbox's items visible by t.
+        self._heap: list[tuple[int, int, Any]] = []
         self._seq = 0
         # _push(p): p may run again (at p.t); bound once, as it runs once or twice per item.
         self._push: Callable[[Proc], None] = self._push_heap if self.time_ordered else self._ready.append
+        # Run limits (module defaults read when the run starts) and the step count, kept in chunks of _check_every.
+        self.max_steps = max_steps
+        self.max_steps_without_progress = max_steps_without_progress
+        self.steps = 0
+        self._check_every = 1 << 62
+        self._budget_left = self._check_every
+        self._still_steps = 0
+        self._progress: tuple[int, int] = (-1, -1)
+        self._done_count = 0
+        self._diagnosing = False
 
     # -- set-up -------------------------------------------------------------------------------------------------
-    def add_fifo(self, channel: Any, producers: int, latency_cycles: int | None = None) -> Fifo:
+    def add_fifo(self, channel: Any, producers: int, latency_cycles: int | None = None, consumers: int = 1) -> Fifo:
         """Register a channel; ``latency_cycles`` defaults to the engine's (cross-core) channel latency."""
         f = Fifo(channel.name, channel.depth, producers, self.latency if latency_cycles is None else latency_cycles)
         self.fifos[channel] = f
+        if producers > 1 or consumers > 1:
+            self._require_time_order()
         return f
 
+    def add_event(self, event: Any, recorders: int, waiters: int, latency_cycles: int) -> Wakeup:
+        """Register an Event: its signals become visible ``latency_cycles`` after each record."""
+        w = self.wakeups[id(event)] = Wakeup(event.name, recorders, latency_cycles)
+        if recorders > 1 or waiters > 1:
+            self._require_time_order()
+        return w
+
     def add_process(self, name: str, gen: Any, core: int, closes: Iterable[Any] = ()) -> Proc:
-        p = Proc(name, gen, core)
+        p = Proc(name, gen, core, len(self.procs))
         self.procs.append(p)
         self.closes[name] = [self.fifos[c] for c in closes]
         self._push(p)
         return p
+
+    def _require_time_order(self) -> None:
+        """Several senders or takers on one channel or event: who gets what depends on when, so run in time order."""
+        if self.time_ordered:
+            return
+        self.time_ordered = True
+        self._push = self._push_heap
+        while self._ready:
+            self._push_heap(self._ready.popleft())
 
     def _push_heap(self, p: Proc) -> None:
         self._seq += 1
@@ -154,18 +253,29 @@ class Engine:
 
     # -- main loop ----------------------------------------------------------------------------------------------
     def run(self) -> int:
-        """Run every process to its end and return the makespan; DeadlockError when some never can."""
-        self._drive()
+        """Run every process to its end and return the makespan; DeadlockError when some never can, RunLimitError
+        past the run limits."""
+        self._start_limits()
+        try:
+            self._drive()
+        except _LimitReached as stop:
+            raise self._run_limit(stop.kind) from None
         blocked = [p for p in self.procs if not p.done]
         if blocked:
             raise self._deadlock(blocked)
         return max((p.t for p in self.procs), default=0)
 
+    @property
+    def step_count(self) -> int:
+        """Process steps carried out so far (commands taken from the process bodies)."""
+        return self.steps + self._check_every - self._budget_left
+
     def _drive(self) -> None:
         """Until no process can move: take the next one and carry out its commands until it blocks or ends.
 
         In time order the next process is the earliest one, and a process that gets ahead of another hands over to it
-        at once (one heap operation); otherwise processes run in the order they became ready.
+        at once (one heap operation); otherwise processes run in the order they became ready. Heap entries holding an
+        Inbox release that inbox's items at their time instead.
         """
         heap, ready = self._heap, self._ready
         pop, switch = heapq.heappop, heapq.heappushpop
@@ -173,8 +283,16 @@ class Engine:
         stalls = self.stalls
         window = self.window
         run_task = self.run_task
+        budget = self._budget_left
         while heap or ready:
-            p = pop(heap)[2] if heap else ready.popleft()
+            if heap:
+                entry = pop(heap)
+                p = entry[2]
+                if p.__class__ is not Proc:
+                    self._release(p, entry[0])
+                    continue
+            else:
+                p = ready.popleft()
             send = p.gen.send
             while True:
                 cmd = p.retry
@@ -185,6 +303,9 @@ class Engine:
                         self._finish(p)
                         break
                     p.reply = None
+                    budget -= 1
+                    if not budget:  # every _check_every steps: the run limits (may raise _LimitReached)
+                        budget = self._checkpoint(p, cmd)
                 else:
                     p.retry = None
                 op = cmd[0]
@@ -207,13 +328,16 @@ class Engine:
                         f.producers.append(p)
                         break
                     if op == ACQUIRE:
-                        pass
+                        p.grants.append(p.t)
                     elif window is not None and not self._window_ok(p):
                         p.granted, p.retry = True, cmd
                     else:  # produce into it, then pass the token on
+                        granted = p.t
                         run_task(cmd[2], p)
                         ts = (p.t if p.t > p.last_end else p.last_end) + f.latency
-                        if f.consumers:
+                        if f.pending is not None:
+                            self._pend(f, cmd[3], ts, granted, p)
+                        elif f.consumers:
                             self._hand_token(f, cmd[3], ts)
                         else:
                             f.tokens.append((cmd[3], ts))
@@ -252,16 +376,21 @@ class Engine:
                             p.stall_cycles += ts - p.t
                             p.t = ts
                         p.reply = token
-                    elif f.producers_left == 0:
-                        p.reply = CLOSED
+                    elif f.producers_left == 0 and (f.pending is None or len(f.pending) <= len(f.consumers)):
+                        p.reply = CLOSED  # (items still in flight all go to consumers already waiting)
                     else:
                         p.blocked, p.wait_since = f.consume_wait, p.t
                         f.consumers.append(p)
                         break
                 if heap and p.t > heap[0][0]:  # time-ordered and another process is earlier: run that one now
                     self._seq += 1
-                    p = switch(heap, (p.t, self._seq, p))[2]
+                    entry = switch(heap, (p.t, self._seq, p))
+                    while entry[2].__class__ is not Proc:
+                        self._release(entry[2], entry[0])
+                        entry = pop(heap)
+                    p = entry[2]
                     send = p.gen.send
+        self._budget_left = budget
 
     def _other(self, p: Proc, cmd: tuple[Any, ...]) -> bool:
         """PUSH, AFTER, NOT_BEFORE, RECORD and WAIT (the less frequent commands); True when ``p`` blocked."""
@@ -269,7 +398,10 @@ class Engine:
         if op == PUSH:
             f = self.fifos[cmd[1]]
             ts = (p.t if p.t > p.last_end else p.last_end) + f.latency
-            if f.consumers:
+            granted = p.grants.pop() if p.grants else p.t
+            if f.pending is not None:
+                self._pend(f, cmd[2], ts, granted, p)
+            elif f.consumers:
                 self._hand_token(f, cmd[2], ts)
             else:
                 f.tokens.append((cmd[2], ts))
@@ -293,30 +425,50 @@ class Engine:
                 p.t = cmd[1]
         elif op == RECORD:
             w = self._wakeup(cmd[1])
-            ts = (p.t if p.t > p.last_end else p.last_end) + self.latency
-            if w.waiters:
-                self._wake(w.waiters.popleft(), ts, f"synchronize on '{w.name}'")
+            ts = (p.t if p.t > p.last_end else p.last_end) + w.latency
+            if w.pending is not None:
+                self._pend(w, None, ts, p.t, p)
+            elif w.consumers:
+                self._hand_token(w, None, ts)
             else:
-                w.signals.append(ts)
+                w.tokens.append((None, ts))
         elif op == WAIT:
             w = self._wakeup(cmd[1])
-            if w.signals:
-                ts = w.signals.popleft()
+            if w.tokens:
+                ts = w.tokens.popleft()[1]
                 if ts > p.t:
-                    self.stalls.append(_new(Stall, (p.name, f"synchronize on '{w.name}'", p.t, ts)))
+                    self.stalls.append(_new(Stall, (p.name, w.starved, p.t, ts)))
                     p.stall_cycles += ts - p.t
                     p.t = ts
             else:
-                p.blocked, p.wait_since = f"synchronize on '{w.name}'", p.t
-                w.waiters.append(p)
+                p.blocked, p.wait_since = w.starved, p.t
+                w.consumers.append(p)
                 return True
         return False
 
-    def _hand_token(self, f: Fifo, token: Any, ts: int) -> None:
-        """A token becomes visible at ``ts`` while a consumer waits for one: hand it over and wake the consumer."""
-        c = f.consumers.popleft()
+    def _hand_token(self, box: Inbox, token: Any, ts: int) -> None:
+        """An item becomes visible at ``ts`` while a process waits for one: hand it over and wake that process."""
+        c = box.consumers.popleft()
         c.reply = token
-        self._wake(c, ts, f.starved)
+        self._wake(c, ts, box.starved)
+
+    def _pend(self, box: Inbox, token: Any, ts: int, granted: int, p: Proc) -> None:
+        """An item of an inbox with several senders: it waits until ``ts``, when no earlier one can still come."""
+        box.sent += 1
+        heapq.heappush(box.pending, (ts, granted, p.order, box.sent, token))  # type: ignore[arg-type]
+        self._seq += 1
+        heapq.heappush(self._heap, (ts, self._seq, box))
+
+    def _release(self, box: Inbox, now: int) -> None:
+        """At ``now`` every process has reached ``now``, so no item visible before it can still be sent: pass the
+        items visible by ``now`` on in (visible time, grant time, sender order, send order)."""
+        pending = box.pending
+        while pending and pending[0][0] <= now:
+            ts, _, _, _, token = heapq.heappop(pending)
+            if box.consumers:
+                self._hand_token(box, token, ts)
+            else:
+                box.tokens.append((token, ts))
 
     def _credit(self, f: Fifo, ts: int) -> None:
         """A slot becomes free at ``ts`` while a producer waits for one: grant it and wake the producer."""
@@ -357,21 +509,98 @@ class Engine:
 
     def _wakeup(self, event: Any) -> Wakeup:
         w = self.wakeups.get(id(event))
-        if w is None:
-            w = self.wakeups[id(event)] = Wakeup(event.name)
+        if w is None:  # an event the runner did not register: one recorder, the engine's latency
+            w = self.wakeups[id(event)] = Wakeup(event.name, 1, self.latency)
         return w
 
     def _finish(self, p: Proc) -> None:
         p.done = True
+        self._done_count += 1
         if p.last_end > p.t:
             p.t = p.last_end
         for f in self.closes.get(p.name, ()):
             f.producers_left -= 1
             if f.producers_left == 0:
-                while f.consumers:
-                    c = f.consumers.popleft()
+                # Items still in flight go to the consumers waiting longest; the others learn now that it closed.
+                keep = len(f.pending) if f.pending else 0
+                closing = [f.consumers.pop() for _ in range(len(f.consumers) - keep)]
+                for c in reversed(closing):
                     c.reply = CLOSED
                     self._wake(c, p.t, f.starved)
+
+    # -- run limits ---------------------------------------------------------------------------------------------
+    def _start_limits(self) -> None:
+        """Read the limits (module defaults unless given) and check them; only runs with channels can loop."""
+        if self.max_steps is None:
+            self.max_steps = MAX_STEPS
+        if self.max_steps_without_progress is None:
+            self.max_steps_without_progress = MAX_STEPS_WITHOUT_PROGRESS
+        for name, value in (("MAX_STEPS", self.max_steps),
+                            ("MAX_STEPS_WITHOUT_PROGRESS", self.max_steps_without_progress)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PtortValueError(f"the run limit ptort_lab.sim.engine.{name} must be an int >= 1, got {value!r}.",
+                                      hint=f"Set it to a step count, e.g. ptort_lab.sim.engine.{name} = 100_000_000.")
+        if self.fifos:
+            self._check_every = min(_CHECK_EVERY, self.max_steps, self.max_steps_without_progress)
+        self._budget_left = self._check_every
+
+    def _checkpoint(self, p: Proc, cmd: tuple[Any, ...]) -> int:
+        """Every ``_check_every`` steps (``cmd`` is ``p``'s last, not carried out yet): count them, check the limits,
+        and return the next budget; raise _LimitReached (with ``p`` queued to carry out ``cmd``) when one trips."""
+        self.steps += self._check_every
+        self._budget_left = self._check_every
+        kind = ""
+        if self._diagnosing:
+            kind = "diagnosed"
+        else:
+            progress = (sum(q.t for q in self.procs), self._done_count)
+            if progress != self._progress:
+                self._progress, self._still_steps = progress, 0
+            else:
+                self._still_steps += self._check_every
+            if self.steps >= self.max_steps:  # type: ignore[operator]
+                kind = "steps"
+            elif self._still_steps >= self.max_steps_without_progress:  # type: ignore[operator]
+                kind = "progress"
+        if not kind:
+            return self._check_every
+        p.retry = cmd
+        self._push(p)
+        raise _LimitReached(kind)
+
+    def _run_limit(self, kind: str) -> RunLimitError:
+        """The error for a tripped limit: run a few hundred more steps recording what each process does, to name the
+        processes that loop and their channels."""
+        steps, still = self.steps, self._still_steps
+        now = max((p.t for p in self.procs), default=0)
+        clocks = {p.name: p.t for p in self.procs}  # at the limit, before the steps run to describe the loop
+        log: list[tuple[Proc, tuple[Any, ...]]] = []
+        for p in self.procs:
+            if not p.done:
+                p.gen = _Recorder(p.gen, p, log)
+        self._diagnosing, self._check_every = True, _DIAGNOSE_STEPS
+        self._budget_left = _DIAGNOSE_STEPS
+        try:
+            self._drive()
+        except (_LimitReached, PtortError):  # (a run that ends or fails right after the limit is still past it)
+            pass
+        doing = _describe(log, clocks)
+        if kind == "progress":
+            what = (f"Run limit: {still:,} steps without simulated time moving (at t={now:,} cycles, "
+                    f"{steps:,} steps in all). {doing} Processes that feed each other through channels pass items "
+                    "back and forth forever: a consume loop ends only when every producer of its channel has "
+                    "finished.")
+            hint = ("Give the loop an end, e.g. a for_each over a finite axis instead of a consume that feeds its own "
+                    "producer. If the run is only long and its tasks cost 0 cycles, pin costs (cycles=) or raise the "
+                    "limit: ptort_lab.sim.engine.MAX_STEPS_WITHOUT_PROGRESS = "
+                    f"{10 * self.max_steps_without_progress:_} (now {self.max_steps_without_progress:_}).")
+        else:
+            what = (f"Run limit: the pipeline ran {steps:,} steps (a send, consume, task, record or synchronize of a "
+                    f"process each) and has not finished; simulated time is t={now:,} cycles. {doing}")
+            hint = ("If it should end, look for processes that feed each other in a cycle (a consume loop ends only "
+                    "when every producer of its channel has finished). If it is only long, raise the limit: "
+                    f"ptort_lab.sim.engine.MAX_STEPS = {10 * self.max_steps:_} (now {self.max_steps:_}).")
+        return RunLimitError(what, hint=hint)
 
     # -- results ------------------------------------------------------------------------------------------------
     def samples(self, end: int | None = None) -> list[Sample]:
@@ -392,10 +621,38 @@ class Engine:
     def _deadlock(self, blocked: list[Proc]) -> DeadlockError:
         now = max(p.t for p in blocked)
         waits = "; ".join(f"'{p.name}' waits to {p.blocked or 'run'} (since t={p.wait_since})" for p in blocked)
-        fills = ", ".join(f"'{f.name}' {f.in_use}/{f.depth} slots in use, {len(f.tokens)} token(s) waiting"
+        fills = ", ".join(f"'{f.name}' {f.in_use}/{f.depth} slots in use, "
+                          f"{len(f.tokens) + len(f.pending or ())} token(s) waiting"
                           + (" (closed)" if f.producers_left == 0 else "") for f in self.fifos.values())
         return DeadlockError(
             f"Deadlock at t={now} cycles: no process can move. {waits}." + (f" Channels: {fills}." if fills else ""),
             hint="Check that every consumed channel has a producer that keeps sending, that every synchronize has a "
                  "matching record, and that no process waits on a channel it fills itself; or raise a depth.",
             locate=False)
+
+
+def _describe(log: list[tuple[Proc, tuple[Any, ...]]], clocks: dict[str, int]) -> str:
+    """"Active: 'A' (t=0) sends to 'c1' and consumes 'c2'; ...": what each process did in the logged steps, and
+    its clock when the limit tripped."""
+    acts: dict[Proc, set[tuple[int, str]]] = {}
+    for p, cmd in log:
+        op = cmd[0]
+        found = acts.setdefault(p, set())
+        if op in (SEND, SEND_PULL, ACQUIRE, PUSH):
+            found.add((0, f"sends to '{cmd[1].name}'"))
+        if op in (PULL, TASK_PULL, SEND_PULL):
+            found.add((1, f"consumes '{cmd[-1][1].name if op != PULL else cmd[1].name}'"))
+        if op in (TASK, TASK_PULL, SEND, SEND_PULL):
+            found.add((2, "runs tasks"))
+        if op == RECORD:
+            found.add((3, f"records '{cmd[1].name}'"))
+        if op == WAIT:
+            found.add((4, f"synchronizes on '{cmd[1].name}'"))
+    if not acts:
+        return "No process took a step after the limit."
+    parts = []
+    for p, found in sorted(acts.items(), key=lambda pa: pa[0].order):
+        words = [w for _, w in sorted(found)]
+        parts.append(f"'{p.name}' (t={clocks[p.name]:,}) " + (", ".join(words[:-1]) + " and " if len(words) > 1
+                                                              else "") + words[-1])
+    return "Active: " + "; ".join(parts) + "."

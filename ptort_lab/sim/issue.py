@@ -29,6 +29,7 @@ from .engine import AFTER, NOT_BEFORE
 def interleave(tasks: list[Task], deps: list[list[int]], streams: int) -> list[int]:
     """Positions of ``tasks`` in ``interleaved(streams)`` issue order (see the module docstring)."""
     n = len(tasks)
+    streams = max(1, min(streams, n))  # more chunks than tasks is one task per chunk: program order, in O(n)
     size = -(-n // streams) if n else 0
     heads = [c * size for c in range(streams) if c * size < n]
     ends = [min(h + size, n) for h in heads]

@@ -1,4 +1,10 @@
-"""Numeric execution of Kernel IR with numpy, op by op in each op's dtype: the executable definition of every op."""
+"""Numeric execution of Kernel IR with numpy, op by op in each op's dtype: the executable definition of every op.
+
+A run writes its outputs only if it succeeds: ``Writes`` computes each task's values and remembers every tensor a
+run writes as it was before (a copy of its array, taken on the run's first write to it, or "unallocated" when the run
+allocated it), so the runner can put them all back when the run fails for any reason. A successful run just drops
+the copies, so it costs one array copy per pre-filled output tensor and nothing per task.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -6,9 +12,17 @@ from typing import Any, Callable
 import numpy as np
 
 from ..dsl.ir import ACTIVATION, KernelIR, Literal, Op, OpKind, Value
-from ..dsl.types import TensorView
-from ..dsl.workload import Task
-from ..errors import KernelExecutionError
+from ..dsl.types import Direction, Tensor, TensorView
+from ..dsl.workload import Task, scalar_argument
+from ..errors import KernelExecutionError, PtortValueError
+
+
+class _OpFailed(Exception):
+    """An op's values have no defined result; ``run_kernel`` turns it into a KernelExecutionError at the op."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(reason)
+        self.reason, self.hint = reason, hint
 
 _BINARY: dict[OpKind, Callable[[Any, Any], Any]] = {
     OpKind.ADD: np.add, OpKind.SUB: np.subtract, OpKind.MUL: np.multiply,
@@ -57,7 +71,11 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
     elif k is OpKind.STORE:
         dst, src = op.operands
         assert isinstance(dst, Value) and dst.name is not None
-        views[dst.name][...] = _value(env, src)
+        view = views[dst.name]
+        if not view.flags.writeable:
+            raise _OpFailed(f"the array behind '{dst.name}' is read-only (np.ndarray.flags.writeable is False)",
+                            "Pass the tensor a writable array, e.g. Tensor(data=y.copy()).")
+        view[...] = _value(env, src)
         return
     elif k is OpKind.CAST:
         result = _value(env, op.operands[0]).astype(out_dtype)
@@ -67,7 +85,9 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
         if np.issubdtype(out_dtype, np.integer):
             if not np.all(b):  # numpy gives 0 silently; an integer division by zero has no value
-                raise ValueError("integer division by zero")
+                raise _OpFailed("integer division by zero (the divisor has a 0 element)",
+                                "An integer division by zero has no value: keep zeros out of the divisor (e.g. "
+                                "tl.max(d, 1)), or divide in a float dtype, where x / 0 is inf or nan.")
             result = np.floor_divide(a, b)
         else:
             result = np.true_divide(a, b)
@@ -121,6 +141,14 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
     env[op.result.id] = np.asarray(result).astype(out_dtype, copy=False)
 
 
+def tile_label(task: Task) -> str:
+    """How messages name a task: by its tile index (its first axis value), else by its id."""
+    params = task.params
+    if not params:
+        return f"task {task.id}"
+    return f"tile {params[0]}" if len(params) == 1 else f"tile {tuple(params)}"
+
+
 def bind_views(task: Task) -> dict[str, np.ndarray]:
     """The numpy views a task's tensor arguments stand for (allocating zero tensors on first use)."""
     views = {}
@@ -130,50 +158,184 @@ def bind_views(task: Task) -> dict[str, np.ndarray]:
     return views
 
 
-def run_kernel(ir: KernelIR, task: Task) -> None:
+def run_kernel(ir: KernelIR, task: Task, views: dict[str, np.ndarray] | None = None) -> None:
     """Run ``ir`` on the task's tensors: loads read the views, stores write them in place."""
-    views = bind_views(task)
+    if views is None:
+        views = bind_views(task)
     env: dict[int, Any] = {}
     for p in ir.params:
         if p.value is None:
             continue
         if p.name not in task.resources:
-            raise KernelExecutionError(f"task {task.id} ({task.kernel}) has no argument for parameter '{p.name}'.",
+            raise KernelExecutionError(f"the launch of {task.kernel} for {tile_label(task)} has no argument for "
+                                       f"parameter '{p.name}'.",
                                        hint=f"Pass {p.name}=... when launching {task.kernel}.", where=task.loc,
                                        locate=False)
         if p.is_tile:
             env[p.value.id] = views[p.name]
-        else:
-            value = task.resources[p.name]
-            try:
-                env[p.value.id] = np.asarray(value, dtype=p.type.dtype.np_dtype)
-            except (OverflowError, ValueError, TypeError) as e:
-                raise KernelExecutionError(
-                    f"task {task.id} ({task.kernel}) passes {value!r} for scalar parameter '{p.name}' "
-                    f"({p.type}): {e}.", hint=f"Pass a value that fits {p.type.dtype}.", where=task.loc,
-                    locate=False) from e
+        else:  # the value was checked at launch, unless it is a loop expression: check what it came to
+            env[p.value.id] = scalar_argument(task.resources[p.name], p.type, task, p.name, tile_label(task))
     for op in ir.ops:
         try:
             eval_op(op, env, views)
+        except _OpFailed as e:
+            raise KernelExecutionError(f"kernel '{ir.name}' failed at `{op}` on {tile_label(task)}: {e.reason}.",
+                                       hint=e.hint, where=op.loc, locate=False) from None
         except (FloatingPointError, ValueError, TypeError) as e:
-            raise KernelExecutionError(f"kernel '{ir.name}' failed at `{op}` on task {task.id}: {e}.",
-                                       hint="Check the operand values (e.g. log of negatives, division by zero).",
+            # Shapes and dtypes were checked when the kernel was traced, so numpy should accept every op.
+            raise KernelExecutionError(f"kernel '{ir.name}' failed at `{op}` on {tile_label(task)}: numpy raised "
+                                       f"{type(e).__name__}: {e}.",
+                                       hint="The kernel's types were checked when it was traced, so numpy should not "
+                                            "refuse this op: please report it as a ptort_lab bug, with the kernel.",
                                        where=op.loc, locate=False) from e
 
 
-def run_task(task: Task) -> KernelIR | None:
-    """Compute one task's values; returns the IR it ran (None for a named task with a pinned cost only)."""
+def ir_for(task: Task) -> KernelIR | None:
+    """The IR a task runs: None for a task that names its kernel by string and pins a cost (nothing to compute)."""
     kernel = task.kernel_ref
     if kernel is None:
         if task.cycles is not None:
             return None
         raise KernelExecutionError(
-            f"task {task.id} names kernel {task.kernel!r} by string, so there is nothing to compute.",
+            f"the task for {tile_label(task)} names kernel {task.kernel!r} by string, so there is nothing to "
+            "compute.",
             hint="Pass the @kernel object to task(...) (task(my_kernel, [t], {...})), or pin a cost with cycles=.",
             where=task.loc, locate=False)
-    ir = kernel.ir_for(task.resources)
-    with np.errstate(all="ignore"):
-        run_kernel(ir, task)
+    return kernel.ir_for(task.resources)
+
+
+def run_task(task: Task) -> KernelIR | None:
+    """Compute one task's values (no undo on failure: runs use ``Writes``); returns the IR it ran."""
+    ir = ir_for(task)
+    if ir is not None:
+        with np.errstate(all="ignore"):
+            run_kernel(ir, task)
     return ir
 
 
+_WRITTEN = (Direction.OUT, Direction.INOUT)
+
+
+class Writes:
+    """Computes a run's values and remembers, for every tensor the run writes or allocates, how it was before.
+
+    ``Writes(origin)``: the run starts from ``origin``'s data. Each tensor ``origin`` saved is put back to that
+    state when the run first touches it (reads or writes it), after saving its present state here, so a failed run
+    still restores what was there. A Study passes what its earlier runs saved: every run sees the same inputs and
+    leaves what one run leaves, and tensors the run never touches keep their values.
+    """
+
+    __slots__ = ("_saved", "_outputs", "_origin")
+
+    def __init__(self, origin: Writes | None = None) -> None:
+        # id(tensor) -> (tensor, its array before the run's first write, or None: the run allocated it). In order of
+        # first touch, so restoring in reverse also undoes writes to tensors that share memory (slices of one array).
+        self._saved: dict[int, tuple[Tensor, np.ndarray | None]] = {}
+        self._outputs: dict[int, tuple[Any, frozenset[str]]] = {}  # id(kernel) -> (kernel, names it writes)
+        self._origin = origin._saved if origin is not None and origin._saved else None
+
+    def compute(self, task: Task, ir: KernelIR | None) -> None:
+        """Compute ``task``'s values with ``ir`` (from ``ir_for``), saving each tensor before its first write.
+        The caller sets ``np.errstate(all="ignore")`` once for the whole run (inf and nan are values here)."""
+        if ir is not None:
+            run_kernel(ir, task, self._bind(task))
+
+    def _bind(self, task: Task) -> dict[str, np.ndarray]:
+        saved = self._saved
+        written = self._written(task)
+        views = {}
+        for name, arg in task.resources.items():
+            if not isinstance(arg, TensorView):
+                continue
+            base = arg.base
+            if id(base) not in saved:
+                self._first_touch(base, name, name in written, task)
+            data = base.data
+            views[name] = data[arg.index] if arg.index else data
+        return views
+
+    def _first_touch(self, base: Tensor, name: str, writes: bool, task: Task) -> None:
+        """Save what ``base`` holds before the run changes it (and start it from the origin's data)."""
+        key = id(base)
+        origin = self._origin
+        if origin is not None and key in origin:
+            self._saved[key] = (base, None if base.data is None else _state(base.data))
+            _put_back(base, origin[key][1])
+            if base.data is None:
+                base.allocate()
+        elif base.data is None:
+            base.allocate()
+            self._saved[key] = (base, None)
+        elif writes:
+            self._saved[key] = (base, self._copy_before_write(base, name, task))
+
+    def _written(self, task: Task) -> frozenset[str]:
+        kernel = task.kernel_ref
+        hit = self._outputs.get(id(kernel))
+        if hit is None or hit[0] is not kernel:
+            names = frozenset(n for n, (d, _) in getattr(kernel, "signature", {}).items() if d in _WRITTEN)
+            hit = self._outputs[id(kernel)] = (kernel, names)
+        return hit[1]
+
+    @staticmethod
+    def _copy_before_write(base: Tensor, name: str, task: Task) -> np.ndarray:
+        data = base.data
+        assert data is not None
+        if not data.flags.writeable:
+            shown = f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
+            made = f" (made at {base.loc})" if base.loc is not None else ""
+            raise PtortValueError(
+                f"output tensor {shown}{made}, passed as '{name}' to {task.kernel}, has a read-only array "
+                "(np.ndarray.flags.writeable is False), so the kernel cannot store into it.",
+                hint="Pass a writable copy: Tensor(data=array.copy()) (np.broadcast_to and np.frombuffer give "
+                     "read-only arrays).", where=task.loc, locate=False)
+        return _state(data)
+
+    def tensors(self) -> list[Tensor]:
+        """The tensors this run wrote or allocated, in order of first touch."""
+        return [t for t, _ in self._saved.values()]
+
+    def restore(self) -> None:
+        """Put every tensor back as it was before the run (an allocated one back to no data); idempotent."""
+        for base, before in reversed(list(self._saved.values())):
+            _put_back(base, before)
+
+    def absorb(self, later: Writes) -> None:
+        """Add what ``later`` saved for tensors this one has not seen (this one's older copies win)."""
+        for key, entry in later._saved.items():
+            self._saved.setdefault(key, entry)
+
+    def __len__(self) -> int:
+        return len(self._saved)
+
+
+# Outputs usually start as np.zeros_like(...): for those a scan replaces the copy (a third of the time, no memory).
+_ZEROS: Any = np.zeros(())
+
+
+def _all_zero_bits(data: np.ndarray) -> bool:
+    """Whether every byte of ``data`` is 0 (so +0.0, never -0.0); False for arrays that are not contiguous."""
+    if not (data.flags.c_contiguous or data.flags.f_contiguous):
+        return False
+    return not data.reshape(-1, order="A").view(np.uint8).any()
+
+
+def _state(data: np.ndarray) -> np.ndarray:
+    """What ``data`` holds, to be put back later: ``_ZEROS`` or a copy."""
+    return _ZEROS if _all_zero_bits(data) else data.copy()
+
+
+def _put_back(base: Tensor, before: np.ndarray | None) -> None:
+    """Give ``base`` the values ``before`` (None: no data; ``_ZEROS``: all zero bytes), in its own array when it has
+    one (views of it and the caller's references see them); ``before`` stays untouched, to be put back again."""
+    if before is None:
+        base.data = None
+    elif before is _ZEROS:
+        if base.data is None:
+            base.allocate()
+        else:
+            base.data[...] = 0
+    elif base.data is None:
+        base.data = before.copy()
+    else:
+        base.data[...] = before

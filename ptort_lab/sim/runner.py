@@ -1,11 +1,13 @@
 """simulate(workload): run a pipeline or a data-parallel workload on the engine, computing values and time."""
 from __future__ import annotations
 
+import contextvars
 import functools
 import gc
 import itertools
+import threading
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
 
@@ -16,7 +18,7 @@ from ..dsl.csp import channel_uses
 from ..dsl.ir import KernelIR
 from ..dsl.steps import TASK, check_task_count, enumerate_tasks, pipeline_of, steps
 from ..dsl.workload import Task, Workload
-from ..errors import PtortValueError, raise_user_error
+from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
 from . import numerics
 from .deps import infer_dependencies
 from .engine import Engine, Proc
@@ -43,6 +45,13 @@ class CostModel(Protocol):
     ``channel_stays_on_chip(producers, consumers) -> bool``: whether a channel between processes placed on one core
     stays on chip (``same_core_latency_cycles``) or crosses units through GM (``channel_latency_cycles``); without
     it every same-core channel stays on chip.
+
+    Per-run state. A model that keeps state during a run (pipes, buffers, memory) should provide
+    ``begin_run(workload, placement, vector_units) -> pricer``: a new object per run with ``task_timing`` (and the
+    optional ``fixed_cycles``, ``channel_stays_on_chip``) that holds that run's state, as ``NpuCostModel`` does. Then
+    one model can price runs in several threads at once, each getting exactly its single-thread result. Without
+    ``begin_run`` the runner calls ``prepare`` and ``task_timing`` on the model itself, which is only safe for one
+    run at a time (or for a model with no per-run state, such as ``PinnedCosts``).
     """
 
     clock_hz: float
@@ -112,11 +121,13 @@ class RunOptions:
 
 @dataclass
 class Run:
-    """The outcome of one simulation: the trace, every task in execution order, and the per-process clocks."""
+    """The outcome of one simulation: the trace, every task in execution order, and the per-process clocks;
+    ``pricing`` is the cost model's per-run state (an ``NpuRun`` for the NPU model: its memory counters, ...)."""
 
     trace: Trace
     tasks: list[Task] = field(default_factory=list)
     stall_cycles: dict[str, int] = field(default_factory=dict)
+    pricing: Any = None
 
 
 def _placement(procs: list[Any], placement: Any) -> tuple[dict[str, int], dict[str, int]]:
@@ -201,46 +212,145 @@ def _key(fn: Any, t: Task, api: str) -> int:
                           where=t.loc, locate=False)
 
 
+_gc_lock = threading.Lock()
+_gc_runs = 0  # runs in progress in any thread; the collector waits until the last one ends
+_gc_was_enabled = False
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """A run allocates millions of small long-lived records (tasks, spans, samples); the cyclic collector would
-    rescan them again and again while finding nothing to free, so it waits until the run is over."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    rescan them again and again while finding nothing to free, so it waits until the run is over (until every run
+    is over, when several threads run at once: the first to start pauses it, the last to end resumes it)."""
+    global _gc_runs, _gc_was_enabled
+    with _gc_lock:
+        if _gc_runs == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_runs += 1
     try:
         yield
     finally:
-        if was_enabled:
-            # freeze+unfreeze moves the run's objects straight to the oldest generation, so re-enabling does not
-            # start with one young-generation pass over all of them (40% of a long run); nothing stays frozen.
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
+        with _gc_lock:
+            _gc_runs -= 1
+            if _gc_runs == 0 and _gc_was_enabled:
+                # freeze+unfreeze moves the run's objects straight to the oldest generation, so re-enabling does
+                # not start with one young-generation pass over all of them (40% of a long run); nothing stays
+                # frozen.
+                gc.freeze()
+                gc.unfreeze()
+                gc.enable()
 
 
-def simulate(workload: Workload, cost_model: CostModel | None = None, options: RunOptions | None = None) -> Run:
-    """Run ``workload`` (a Pipeline, a P.pipe() block, or a data-parallel workload): values and time."""
-    with _gc_paused():
-        return _simulate(workload, cost_model, options)
+# Runs that compute values write tensors their callers share (two threads running one Program write the same
+# arrays, and undoing a failed run must not undo another run's writes), so they take turns; timing-only runs
+# touch no tensor and run concurrently. Re-entrant: a cycles= function may itself run a program.
+_values_lock = threading.RLock()
+_recording: contextvars.ContextVar[numerics.Writes | None] = contextvars.ContextVar("ptort_writes", default=None)
 
 
-def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOptions | None) -> Run:
-    cost = cost_model or PinnedCosts()
+@contextmanager
+def recording(writes: numerics.Writes) -> Iterator[numerics.Writes]:
+    """Inside the ``with``, value-computing runs (in this thread) record what they write into ``writes``, and one
+    that fails puts back everything ``writes`` holds: the tensors return to how they were when it was made. A Study
+    uses it so that each of its runs starts from the same data."""
+    token = _recording.set(writes)
+    try:
+        yield writes
+    finally:
+        _recording.reset(token)
+
+
+def simulate(workload: Workload, cost_model: CostModel | None = None, options: RunOptions | None = None,
+             writes: numerics.Writes | None = None) -> Run:
+    """Run ``workload`` (a Pipeline, a P.pipe() block, or a data-parallel workload): values and time.
+
+    A run that computes values writes its outputs only if it succeeds: when it raises (any error, a
+    KeyboardInterrupt too) every tensor it wrote is put back as it was, and one it allocated goes back to no data.
+    ``writes`` (default: the one ``recording`` set, else a new one dropped when the run succeeds) collects what the
+    run writes, as it was before, for a caller that undoes successful runs later (a Study).
+    """
     opts = options or RunOptions()
+    journal = None
+    if opts.compute_values:
+        journal = writes if writes is not None else _recording.get()
+        if journal is None:
+            journal = numerics.Writes()
+    values = (_values_lock, np.errstate(all="ignore")) if journal is not None else (nullcontext(), nullcontext())
+    with _gc_paused(), values[0], values[1]:
+        try:
+            return _simulate(workload, cost_model, opts, journal)
+        except BaseException as e:
+            if journal is not None:
+                _undo(journal, e)
+            if isinstance(e, MemoryError):
+                raise _out_of_memory(workload, opts) from e
+            raise
+
+
+def _undo(journal: numerics.Writes, e: BaseException) -> None:
+    """Put back what a failed run wrote, and say so in its error."""
+    names = [_tensor_name(t) for t in journal.tensors()]
+    try:
+        journal.restore()
+        note = (f"Outputs left unchanged: {_listing(names)} {'is' if len(names) == 1 else 'are'} as before the run "
+                "(a run writes its outputs only if it succeeds)." if names else "")
+    except Exception as failed:  # noqa: BLE001 - never hide the run's own error behind this one
+        note = f"Undoing the run's writes failed ({type(failed).__name__}: {failed}): {_listing(names)} may be " \
+               "half-written."
+    if note and isinstance(e, PtortError) and not getattr(e, "_undo_noted", False):
+        e._undo_noted = True  # type: ignore[attr-defined]
+        e.hint = f"{e.hint} {note}" if e.hint else note
+        e.args = (e._compose(),)
+
+
+def _tensor_name(t: Any) -> str:
+    return f"'{t.name}'" if t.name else f"{t.dtype.value}{list(t.shape)}"
+
+
+def _listing(names: list[str]) -> str:
+    shown = names[:6] + ([f"{len(names) - 6} more"] if len(names) > 6 else [])
+    return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else "".join(shown)
+
+
+def _out_of_memory(workload: Workload, opts: RunOptions) -> SimulationError:
+    return SimulationError(
+        f"the run of '{workload.name or workload.kind}' ran out of host memory.",
+        hint="Run fewer or larger tiles (a few thousand show the steady state)"
+             + (", or timing-only with compile(compute_values=False), which keeps no tensor data"
+                if opts.compute_values else "") + ".", locate=True)
+
+
+def _begin_run(cost: Any, workload: Workload, placement: dict[str, int] | None, aivs: dict[str, int]) -> Any:
+    """The object that prices this run's tasks: a fresh per-run pricer when the model makes one (``begin_run``),
+    else the model itself after ``prepare``."""
+    begin = getattr(cost, "begin_run", None)
+    if begin is not None:
+        return begin(workload, placement, aivs)
+    if hasattr(cost, "vector_units"):
+        cost.vector_units = aivs  # read by prepare() (channel checks) and when pricing each task
+    cost.prepare(workload, placement)
+    return cost
+
+
+def _simulate(workload: Workload, cost_model: CostModel | None, opts: RunOptions,
+              journal: numerics.Writes | None) -> Run:
+    cost = cost_model or PinnedCosts()
     window = workload._schedule.window.size if workload._schedule.window is not None else None
     trace = Trace(clock_hz=cost.clock_hz)
     run = Run(trace)
     ids = itertools.count()
     pipe = pipeline_of(workload)
     engine: Engine
+    pricer: Any = None  # set below, once placement is known; run_task only runs after that
 
-    timing = cost.task_timing
     spans_out = trace.spans
     record_span = spans_out.append
     record_task = run.tasks.append
-    compute = numerics.run_task if opts.compute_values else _ir_of if getattr(cost, "uses_ir", True) else _no_ir
-    # Plain delays need neither task_timing nor the IR; values, when asked for, are computed by the slow path.
-    fixed = None if opts.compute_values else getattr(cost, "fixed_cycles", None)
+    # Every task is priced before its values are computed: a tile too big for the core's buffers is refused from
+    # its size, not after numpy tried to allocate it.
+    ir_of = numerics.ir_for if journal is not None else _ir_of if getattr(cost, "uses_ir", True) else _no_ir
+    compute = journal.compute if journal is not None else None
     new_id = ids.__next__
 
     def run_task(task: Task, proc: Proc) -> None:
@@ -250,15 +360,24 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
             task.process = proc.name
             if task.id >= steps_module.MAX_PIPELINE_TASKS:
                 check_task_count(task.id + 1, pipe, task, steps_module.MAX_PIPELINE_TASKS)
-        cycles = fixed(task) if fixed is not None else None
-        if cycles is None:
-            issued, end, spans = timing(task, compute(task), proc.core, start, proc.name, pipe is None)
-            spans_out.extend(spans)
-        else:
-            issued = end = start + cycles
-            params = task.params
-            record_span(_new(Span, (proc.core, proc.name, task.kernel, params[0] if params else task.id, start, end, 0,
-                                    proc.name, task.id)))
+        try:
+            cycles = fixed(task) if fixed is not None else None
+            if cycles is None:
+                ir = ir_of(task)
+                issued, end, spans = timing(task, ir, proc.core, start, proc.name, pipe is None)
+                if compute is not None:
+                    compute(task, ir)
+                spans_out.extend(spans)
+            else:
+                issued = end = start + cycles
+                params = task.params
+                record_span(_new(Span, (proc.core, proc.name, task.kernel, params[0] if params else task.id, start,
+                                        end, 0, proc.name, task.id)))
+        except Exception as e:  # noqa: BLE001 - each becomes an error naming the task, its process and time
+            failed = _task_failed(e, task, proc, start, pipe is not None, pricer)
+            if failed is e:
+                raise
+            raise failed from e
         record_task(task)
         proc.t = issued
         if end > proc.last_end:
@@ -276,18 +395,30 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
         if aivs and not hasattr(cost, "vector_units"):
             raise PtortValueError(f"placement names vector units {aivs}, but {type(cost).__name__} has no AIVs.",
                                   hint="Give plain core numbers, or run on the NPU model (NpuCostModel).")
-        if hasattr(cost, "vector_units"):
-            cost.vector_units = aivs  # read by prepare() (channel checks) and when pricing each task
-        cost.prepare(workload, cores)
-        on_chip = getattr(cost, "channel_stays_on_chip", None)
+        pricer = _begin_run(cost, workload, cores, aivs)
+        on_chip = getattr(pricer, "channel_stays_on_chip", None)
+
+        def hop_latency(senders: list[Any], takers: list[Any]) -> int:
+            """A channel or event between processes on one core whose units share on-chip state costs the same-core
+            latency; any other is a cross-core hop."""
+            ends = {cores[p.name] for p in senders + takers}
+            same_core = len(ends) == 1 and (on_chip is None or on_chip(senders, takers))
+            return opts.same_core_latency_cycles if same_core else opts.channel_latency_cycles
+
         for c in pipe.fields["channels"]:
             producers = [p for p in procs if any(c is d for d in p.produces)]
             consumers = [p for p in procs if any(c is d for d in p.consumes)]
-            ends = {cores[p.name] for p in producers + consumers}
-            same_core = len(ends) == 1 and (on_chip is None or on_chip(producers, consumers))
-            latency = opts.same_core_latency_cycles if same_core else opts.channel_latency_cycles
-            engine.add_fifo(c, sum(1 for p in procs if any(c is d for d in p.produces)), latency)
+            engine.add_fifo(c, len(producers), hop_latency(producers, consumers), len(consumers))
             trace.channels[c.name] = c.depth
+        events: dict[int, tuple[Any, list[Any], list[Any]]] = {}  # id -> (Event, recorders, waiters)
+        for p in procs:
+            _, _, records, waits = channel_uses(p.workload)
+            for ev in records:
+                events.setdefault(id(ev), (ev, [], []))[1].append(p)
+            for ev in waits:
+                events.setdefault(id(ev), (ev, [], []))[2].append(p)
+        for ev, recorders, waiters in events.values():
+            engine.add_event(ev, len(recorders), len(waiters), hop_latency(recorders, waiters))
         for p in procs:
             engine.add_process(p.name, steps(p.workload, {}), cores[p.name], p.produces)
             trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
@@ -308,9 +439,7 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
         tasks, gates = issue_plan(tasks, deps, workload._schedule.timing, cost.clock_hz,
                                   graph.ready if graph is not None else None)
         n, assignment = assign_cores(tasks, workload._schedule)
-        if hasattr(cost, "vector_units"):
-            cost.vector_units = {}  # a data-parallel core deals its vector tasks to its AIVs in turn
-        cost.prepare(workload, None)
+        pricer = _begin_run(cost, workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
         trace.mode = "data-parallel"
         if assignment is None:
             queue = deque(zip(tasks, gates))
@@ -324,6 +453,10 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
             for c in sorted(per_core):
                 engine.add_process(f"core{c}", _in_order(per_core[c]), c)
                 trace.cores[c] = f"core{c}"
+    timing = pricer.task_timing
+    # Plain delays need neither task_timing nor the IR; values, when asked for, are computed by the slow path.
+    fixed = None if journal is not None else getattr(pricer, "fixed_cycles", None)
+    run.pricing = pricer if pricer is not cost else None
     trace.processes = [p.name for p in engine.procs]
     makespan = engine.run()
     trace.makespan = makespan  # every span ends by its process's final clock
@@ -334,6 +467,44 @@ def _simulate(workload: Workload, cost_model: CostModel | None, options: RunOpti
     if pipe is None:
         run.tasks.sort(key=lambda t: t.id)
     return run
+
+
+def _task_failed(e: Exception, task: Task, proc: Proc, start: int, in_pipeline: bool, pricer: Any) -> Exception:
+    """``e``, raised while running ``task``, as a ptort_lab error that also names the tile, the process (or core)
+    and the sim time; a MemoryError or a custom cost model's own exception becomes one."""
+    where = f"process '{proc.name}' on core {proc.core}" if in_pipeline else f"core {proc.core}"
+    context = f"{where}, {numerics.tile_label(task)}, sim time {start} cycles"
+    if isinstance(e, PtortError):
+        if not getattr(e, "_task_noted", False):
+            e._task_noted = True  # type: ignore[attr-defined]
+            e.context = f"{e.context} ({context})" if e.context else context
+            if e.where is None:
+                e.where = task.loc
+            e.args = (e._compose(),)
+        return e
+    if isinstance(e, MemoryError):
+        return KernelExecutionError(
+            f"kernel '{task.kernel}' ({numerics.tile_label(task)}) ran out of host memory while it ran.",
+            hint="Run timing-only with compile(compute_values=False), which computes no values, or use smaller "
+                 "tiles or tensors.", where=task.loc, context=context, locate=False)
+    model = type(pricer).__module__ if pricer is not None else ""
+    if not model.startswith("ptort_lab.") and _raised_in(e, model):  # a cost model of the user's own raised
+        try:
+            raise_user_error(e, f"the cost model's task_timing (for {task.kernel}, {numerics.tile_label(task)}, "
+                                f"{context})")
+        except PtortError as user:
+            return user
+    return e
+
+
+def _raised_in(e: BaseException, module: str) -> bool:
+    """Whether a frame of ``module`` is on ``e``'s traceback."""
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") == module:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _needs_time_order(cost: Any, pipe: Workload | None, workload: Workload) -> bool:
@@ -381,4 +552,4 @@ def _stealing(queue: deque[tuple[Task, tuple[Any, ...]]]) -> Iterator[tuple[Any,
         yield (TASK, task)
 
 
-__all__ = ["simulate", "Run", "RunOptions", "PinnedCosts", "CostModel", "assign_cores", "channel_uses"]
+__all__ = ["simulate", "Run", "RunOptions", "PinnedCosts", "CostModel", "assign_cores", "channel_uses", "recording"]

@@ -1,8 +1,13 @@
 """What a run recorded: spans (core, lane, name, index, start, end, bytes) and channel-occupancy samples."""
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from ..errors import PtortValueError
 
 # Records are NamedTuples: immutable, compared by value, and cheap to create by the million (a frozen dataclass
 # costs several times more per instance, which dominated long runs).
@@ -86,10 +91,14 @@ class Trace:
         return save(self, path)
 
     @classmethod
-    def load(cls, path: Any) -> "Trace":
-        """Read a trace written by ``save`` (or JSON text from ``to_chrome_json``) back into an equal Trace."""
+    def load(cls, path: Any, *, max_bytes: int | None = None, max_events: int | None = None,
+             max_depth: int | None = None) -> "Trace":
+        """Read a trace written by ``save`` (or JSON text from ``to_chrome_json``) back into an equal Trace.
+
+        The limits bound what a file may cost to read (None: the defaults of ``export.load_chrome_json``).
+        """
         from .export import load_chrome_json
-        return load_chrome_json(path)
+        return load_chrome_json(path, max_bytes=max_bytes, max_events=max_events, max_depth=max_depth)
 
 
 def _get_samples(self: Trace) -> list[Sample]:
@@ -105,3 +114,207 @@ def _set_samples(self: Trace, value: Any) -> None:
 
 # `samples` stays a constructor field (Trace(samples=[...])) but may be given as a function computing the list.
 Trace.samples = property(_get_samples, _set_samples)  # type: ignore[assignment]
+
+
+# -- what a Trace may hold -----------------------------------------------------------------------------------------
+# One set of rules for every reader: Trace.save refuses what Trace.load would refuse (so every saved file loads back),
+# and a Trace that passes is drawn, summed and exported without overflow (plot_timeline, stats, the Chrome JSON).
+MAX_CYCLES = 2**53  # exact as a float: plots, Perfetto and JavaScript readers all see the cycle that was recorded
+MAX_CORE = 2**31 - 1  # cores are Chrome pids (32-bit)
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # bytes, task ids, channel depths and fills, int indices (int64)
+MAX_NAME_CHARS = 4096  # lanes, kernels, processes, channels, stall reasons and string indices
+MAX_INDEX_DEPTH = 32  # tuples in tuples... deeper is a mistake, and decoding it recursively would crash
+MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1.0, 1e15  # cycles -> ns stays finite and exact in between
+MODES = ("pipeline", "data-parallel")
+
+EXPECTED = {
+    "cycles": "a whole, finite number of cycles >= 0 (an int up to 2**53)",
+    "core": "a core number (an int in 0..2**31-1)",
+    "count": "an int in 0..2**63-1",
+    "task_id": "a task id (an int in -1..2**63-1)",
+    "name": f"a string of at most {MAX_NAME_CHARS} characters",
+    "clock_hz": "a clock frequency in Hz (a finite number in 1..1e15)",
+    "mode": " or ".join(map(repr, MODES)),
+    "index": "None, a bool, an int (64-bit), a finite float, a string, or a tuple, list or dict of them",
+}
+_RANGE = {"cycles": (0, MAX_CYCLES), "core": (0, MAX_CORE), "count": (0, MAX_INT), "task_id": (-1, MAX_INT)}
+
+
+class BadField(Exception):
+    """A field that breaks the rules: ``path`` names it (``spans[3].end``), ``expected`` says what it must hold."""
+
+    def __init__(self, path: str, value: Any, expected: str) -> None:
+        super().__init__(path)
+        self.path, self.value, self.expected = path, value, expected
+
+    def describe(self) -> str:
+        """``spans[3].end is 'x'; expected ...`` (long values cut; a huge int by its size: repr may refuse it)."""
+        v = self.value
+        if isinstance(v, int) and v.bit_length() > 64:
+            digits = len(str(abs(v))) if v.bit_length() < 14000 else "over 4000"
+            shown = f"{'a negative' if v < 0 else 'an'} int of {digits} digits"
+        else:
+            r = repr(v)
+            shown = r if len(r) <= 60 else r[:57] + "..."
+        return f"{self.path} is {shown}; expected {self.expected}"
+
+
+def plain(v: Any, kind: str, path: str) -> Any:
+    """``v`` as a plain int or str of ``kind`` (see EXPECTED; numpy ints become ints), else BadField."""
+    if kind == "name":
+        if isinstance(v, str) and len(v) <= MAX_NAME_CHARS:
+            return v if type(v) is str else str(v)
+    elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        lo, hi = _RANGE[kind]
+        n = v if type(v) is int else int(v)
+        if lo <= n <= hi:
+            return n
+    raise BadField(path, v, EXPECTED[kind])
+
+
+def clock_value(v: Any, path: str) -> float:
+    """A clock frequency in range (an int or float), else BadField."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) \
+            and MIN_CLOCK_HZ <= v <= MAX_CLOCK_HZ:
+        return v if type(v) in (int, float) else float(v)
+    raise BadField(path, v, EXPECTED["clock_hz"])
+
+
+def index_value(v: Any, path: str, depth: int = MAX_INDEX_DEPTH) -> Any:
+    """A span index made of plain values (numpy scalars become Python ones; the same object when nothing changes)."""
+    t = type(v)
+    if v is None or t is bool or (t is str and len(v) <= MAX_NAME_CHARS) or (t is int and MIN_INT <= v <= MAX_INT) \
+            or (t is float and math.isfinite(v)):
+        return v
+    if isinstance(v, (tuple, list, dict)):
+        if depth <= 0:
+            raise BadField(path, v, f"an index nested at most {MAX_INDEX_DEPTH} levels deep")
+        if isinstance(v, dict):
+            pairs = [(index_value(k, f"{path} key {k!r}", depth - 1), index_value(x, f"{path}[{k!r}]", depth - 1))
+                     for k, x in v.items()]
+            same = all(a is k and b is x for (a, b), (k, x) in zip(pairs, v.items()))
+            return v if same and t is dict else dict(pairs)
+        items = [index_value(x, f"{path}[{k}]", depth - 1) for k, x in enumerate(v)]
+        if all(a is b for a, b in zip(items, v)) and t in (tuple, list):
+            return v
+        return tuple(items) if isinstance(v, tuple) else items
+    if hasattr(v, "item") and type(v).__module__ == "numpy":  # numpy scalars
+        return index_value(v.item(), path, depth)
+    if isinstance(v, (str, numbers.Integral, float)) and t not in (str, int, float, bool):  # subclasses, as values
+        base = str if isinstance(v, str) else int if isinstance(v, numbers.Integral) else float
+        return index_value(base(v), path, depth)
+    raise BadField(path, v, EXPECTED["index"])
+
+
+def _span(sp: Any, i: int) -> Span:
+    """A Span checked field by field (the slow path: numpy numbers, nested indices, or a field that is wrong)."""
+    at = f"spans[{i}]"
+    if not isinstance(sp, Span):
+        raise BadField(at, sp, "a Span(core, lane, name, index, start, end, bytes, process, task_id)")
+    start, end = plain(sp.start, "cycles", f"{at}.start"), plain(sp.end, "cycles", f"{at}.end")
+    if end < start:
+        raise BadField(f"{at}.end", end, f"a number of cycles >= the span's start {start}")
+    new = (plain(sp.core, "core", f"{at}.core"), plain(sp.lane, "name", f"{at}.lane"),
+           plain(sp.name, "name", f"{at}.name"), index_value(sp.index, f"{at}.index"), start, end,
+           plain(sp.bytes, "count", f"{at}.bytes"), plain(sp.process, "name", f"{at}.process"),
+           plain(sp.task_id, "task_id", f"{at}.task_id"))
+    return sp if all(a is b for a, b in zip(new, sp)) else Span(*new)
+
+
+def _spans(spans: Any) -> Any:
+    """The spans, or a copy where some were made plain; BadField for the first one that breaks a rule."""
+    out = None
+    for i, sp in enumerate(spans):
+        if type(sp) is Span:
+            core, lane, name, index, start, end, nbytes, process, task_id = sp
+            ti = type(index)
+            if (type(start) is int and type(end) is int and 0 <= start <= end <= MAX_CYCLES
+                    and type(core) is int and 0 <= core <= MAX_CORE and type(nbytes) is int and 0 <= nbytes <= MAX_INT
+                    and type(task_id) is int and -1 <= task_id <= MAX_INT
+                    and type(lane) is str and type(name) is str and type(process) is str
+                    and len(lane) <= MAX_NAME_CHARS and len(name) <= MAX_NAME_CHARS
+                    and len(process) <= MAX_NAME_CHARS
+                    and (ti is int and MIN_INT <= index <= MAX_INT or index is None
+                         or ti is str and len(index) <= MAX_NAME_CHARS)):
+                continue
+        fixed = _span(sp, i)
+        if fixed is not sp:
+            if out is None:
+                out = list(spans)
+            out[i] = fixed
+    return spans if out is None else out
+
+
+def _records(items: Any, cls: Any, kinds: tuple[str, ...], what: str) -> Any:
+    """Samples or stalls checked field by field (same object when nothing changed)."""
+    out = None
+    name_first = kinds[1] == "cycles"  # a Sample (channel, time, fill); else a Stall (process, reason, start, end)
+    for i, item in enumerate(items):
+        if type(item) is cls:  # the common case, checked inline (runs record millions)
+            a, b, c = item[0], item[1], item[2]
+            if type(a) is str and len(a) <= MAX_NAME_CHARS and (
+                    (name_first and type(b) is int and type(c) is int and 0 <= b <= MAX_CYCLES and 0 <= c <= MAX_INT)
+                    or (not name_first and type(b) is str and len(b) <= MAX_NAME_CHARS and type(c) is int
+                        and type(item[3]) is int and 0 <= c <= item[3] <= MAX_CYCLES)):
+                continue
+        at = f"{what}[{i}]"
+        if not isinstance(item, cls):
+            raise BadField(at, item, f"a {cls.__name__}({', '.join(cls._fields)})")
+        new = tuple(plain(v, k, f"{at}.{f}") for v, k, f in zip(item, kinds, cls._fields))
+        if cls is Stall and new[3] < new[2]:
+            raise BadField(f"{at}.end", new[3], f"a number of cycles >= the stall's start {new[2]}")
+        if not all(a is b for a, b in zip(new, item)):
+            if out is None:
+                out = list(items)
+            out[i] = cls(*new)
+    return items if out is None else out
+
+
+def _mapping(d: Any, key_kind: str, value_kind: str, what: str) -> Any:
+    """A dict checked key by key and value by value (same object when nothing changed)."""
+    if not isinstance(d, dict):
+        raise BadField(what, d, "a dict")
+    pairs = [(plain(k, key_kind, f"{what} key {k!r}"), plain(v, value_kind, f"{what}[{k!r}]")) for k, v in d.items()]
+    return d if all(a is k and b is v for (a, b), (k, v) in zip(pairs, d.items())) else dict(pairs)
+
+
+def _sequence(v: Any, what: str) -> Any:
+    """``v`` if it is a list or tuple (a dict or a string would be read item by item, wrongly)."""
+    if not isinstance(v, (list, tuple)):
+        raise BadField(what, v, "a list")
+    return v
+
+
+def _checked(trace: Trace) -> Trace:
+    """``trace``, or a copy with numpy numbers made plain; BadField for the first field that breaks a rule."""
+    if trace.mode not in MODES:
+        raise BadField("mode", trace.mode, EXPECTED["mode"])
+    fields = {
+        "makespan": plain(trace.makespan, "cycles", "makespan"),
+        "clock_hz": clock_value(trace.clock_hz, "clock_hz"),
+        "processes": [plain(p, "name", f"processes[{i}]") for i, p in enumerate(_sequence(trace.processes,
+                                                                                            "processes"))],
+        "channels": _mapping(trace.channels, "name", "count", "channels"),
+        "cores": _mapping(trace.cores, "core", "name", "cores"),
+        "process_end": _mapping(trace.process_end, "name", "cycles", "process_end"),
+        "spans": _spans(_sequence(trace.spans, "spans")),
+        "samples": _records(_sequence(trace.samples, "samples"), Sample, ("name", "cycles", "count"), "samples"),
+        "stalls": _records(_sequence(trace.stalls, "stalls"), Stall, ("name", "name", "cycles", "cycles"), "stalls"),
+    }
+    if all(a is b for a, b in zip(fields["processes"], trace.processes)):
+        fields["processes"] = trace.processes
+    changed = {k: v for k, v in fields.items() if v is not getattr(trace, k)}
+    return dataclasses.replace(trace, **changed) if changed else trace
+
+
+def check_trace(trace: Trace, api: str) -> Trace:
+    """``trace`` if it holds what a run records (the rules above), or a copy with numpy numbers made plain;
+    otherwise a PtortValueError naming the field, its value and what it must hold."""
+    try:
+        return _checked(trace)
+    except BadField as e:
+        hint = ("Use program.trace() from a run, or build the Trace with makespan=max(span.end for span in spans)."
+                if e.path == "makespan" else
+                "A Trace from a run always passes; fix that field of the hand-made Trace (times are whole cycles "
+                "with start <= end <= 2**53; names are short strings).")
+        raise PtortValueError(f"{api} got a Trace whose {e.describe()}.", hint=hint) from None

@@ -1,8 +1,6 @@
 """Timelines of a run: a matplotlib Gantt (one lane per stage or per core pipe), channel fill, makespan and overlap."""
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Sequence
 
 from matplotlib import colormaps
@@ -14,7 +12,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ..errors import PtortTypeError, PtortValueError
 from ..sim.export import PIPE_ORDER
 from ..sim.stats import overlap_cycles
-from ..sim.trace import Span, Trace
+from ..sim.trace import Span, Trace, check_trace
 from .figures import figure_png, new_figure, text_kwargs
 
 # Figures are built without pyplot (``Figure`` on an Agg canvas), so a notebook cell never shows or keeps a figure it
@@ -62,14 +60,9 @@ def _as_trace(obj: Any, api: str) -> Trace:
 
 
 def _checked_trace(trace: Trace, api: str) -> Trace:
-    """A Trace whose makespan can be drawn: a finite number of cycles >= 0 (a hand-made Trace may hold anything)."""
-    m = trace.makespan
-    if isinstance(m, bool) or not isinstance(m, numbers.Real) or not math.isfinite(m) or m < 0:
-        raise PtortValueError(f"{api}() got a Trace whose makespan is {m!r}; it must be a finite number of cycles "
-                              ">= 0.",
-                              hint="Use program.trace() from a run, or build the Trace with "
-                                   "makespan=max(span.end for span in spans).")
-    return trace
+    """A Trace that can be drawn (a hand-made one may hold anything: 10**400 cycles would overflow a float): the
+    rules every reader shares (sim.trace.check_trace), with numpy numbers made plain."""
+    return check_trace(trace, f"{api}()")
 
 
 def _check_ax(ax: Any) -> None:

@@ -192,15 +192,17 @@ def test_index_values_round_trip():
 
 
 def test_foreign_chrome_trace_loads_best_effort():
-    """A trace without otherData.ptort: X events become spans (cycles = ns), C series samples, lanes from M events."""
+    """A trace without otherData.ptort: X events become spans (cycles = ns from the first event), C series samples,
+    lanes from M events."""
     text = json.dumps({"traceEvents": [
         {"ph": "M", "name": "thread_name", "pid": 1, "tid": 7, "args": {"name": "worker"}},
         {"ph": "X", "name": "job", "pid": 1, "tid": 7, "ts": 1.5, "dur": 0.25},
         {"ph": "C", "name": "queue", "pid": 1, "ts": 2, "args": {"depth": 3}},
         {"ph": "C", "name": "mem", "pid": 1, "ts": 3, "args": {"rd": 1, "wr": 2}}]})
     tr = load_chrome_json(text)
-    assert tr.spans == [Span(1, "worker", "job", None, 1500, 1750)]
-    assert tr.samples == [Sample("queue", 2000, 3), Sample("mem.rd", 3000, 1), Sample("mem.wr", 3000, 2)]
+    assert tr.spans == [Span(1, "worker", "job", None, 0, 250)]
+    assert tr.samples == [Sample("queue", 500, 3), Sample("mem.rd", 1500, 1), Sample("mem.wr", 1500, 2)]
+    assert (tr.makespan, tr.clock_hz, tr.processes) == (1500, 1e9, ["worker"])
 
 
 names = st.text(st.sampled_from("abcxyz_. '\"\\é"), min_size=1, max_size=6)
@@ -217,7 +219,7 @@ def traces(draw) -> Trace:
     for _ in range(draw(st.integers(0, 12))):
         s, e = interval()
         spans.append(Span(draw(st.integers(0, 3)), draw(names), draw(names),
-                          draw(st.one_of(st.integers(-5, 5), names, st.tuples(st.integers(), names))),
+                          draw(st.one_of(st.integers(-5, 5), names, st.tuples(st.integers(-2**63, 2**63 - 1), names))),
                           s, e, draw(st.integers(0, 1 << 40)), draw(names), draw(st.integers(-1, 100))))
     stalls = []
     for _ in range(draw(st.integers(0, 5))):

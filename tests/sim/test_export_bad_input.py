@@ -1,13 +1,16 @@
 """Trace.save / Trace.load on bad input: a PtortError that names the path, says what is wrong and how to fix it."""
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import math
+import os
 
 import pytest
 
 from ptort_lab.errors import PtortTypeError, PtortValueError
+from ptort_lab.sim import export
 from ptort_lab.sim.export import load_chrome_json, to_chrome_json
 from ptort_lab.sim.trace import Sample, Span, Stall, Trace
 
@@ -53,6 +56,121 @@ def test_save_onto_a_folder(tmp_path):
     assert isinstance(ei.value.__cause__, IsADirectoryError)
 
 
+def save_error(path) -> PtortValueError:
+    with pytest.raises(PtortValueError) as ei:
+        small_trace().save(path)
+    assert str(path) in str(ei.value)
+    return ei.value
+
+
+def test_save_where_the_folder_exists_but_takes_no_files():
+    """/proc exists: the old message said "the folder '/proc' does not exist"; the real cause is said instead."""
+    e = save_error("/proc/run.json")
+    assert e.what == ("Trace.save: cannot write '/proc/run.json': the folder '/proc' does not take new files (a "
+                      "special file system, like /proc) (No such file or directory, errno ENOENT).")
+    assert "does not exist" not in str(e) and "Save into an ordinary folder you may write" in e.hint
+    assert os.path.basename(e.where.filename) == "test_export_bad_input.py"  # the user's line, not a library's
+    assert e.where.code == "small_trace().save(path)"
+
+
+def test_save_permission_denied():
+    """/sys refuses new files even to root: permission denied, with the folder to fix."""
+    e = save_error("/sys/run.json")
+    assert e.what == ("Trace.save: cannot write '/sys/run.json': permission denied (Permission denied, errno "
+                      "EACCES).")
+    assert "Save into a folder you may write" in e.hint and "permissions of '/sys'" in e.hint
+
+
+def test_save_onto_a_full_device():
+    """/dev/full is a device: written into (never replaced), and its ENOSPC is reported as such."""
+    e = save_error("/dev/full")
+    assert "no space is left on the device (No space left on device, errno ENOSPC)" in e.what
+    assert "save as .json.gz" in e.hint
+    assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full")
+
+
+def test_save_under_a_file_and_with_a_long_name(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    e = save_error(tmp_path / "notes.txt" / "run.json")
+    assert "a part of the path before the file name is a file, not a folder (Not a directory, errno ENOTDIR)" in e.what
+    e = save_error(tmp_path / ("x" * 300 + ".json"))
+    assert "the file name is too long for the file system" in e.what and "shorter file name" in e.hint
+
+
+@pytest.mark.parametrize("code, words, fix", [
+    (errno.EROFS, "the file system is read-only (Read-only file system, errno EROFS)", "writable file system"),
+    (errno.EACCES, "permission denied (Permission denied, errno EACCES)", "Save into a folder you may write"),
+    (errno.ENOSPC, "no space is left on the device", "Free some space"),
+    (errno.EIO, "Input/output error (Input/output error, errno EIO)", "Check the path and that you may write there"),
+])
+def test_each_os_error_is_reported_as_itself(tmp_path, monkeypatch, code, words, fix):
+    """Whatever the OS says while the file is written, the message says that, with the path and a fix."""
+    def refuse(*_args, **_kw):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(export.os, "open", refuse)
+    e = save_error(tmp_path / "run.json")
+    assert words in e.what and fix in e.hint
+    assert isinstance(e.__cause__, OSError) and e.__cause__.errno == code
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    """The file is replaced whole or not at all: a write that fails half-way keeps the previous trace intact."""
+    target = tmp_path / "run.json"
+    old = small_trace().save(target).read_bytes()
+    real_fdopen = os.fdopen
+
+    class HalfWriter:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(export.os, "fdopen", lambda fd, mode: HalfWriter(real_fdopen(fd, mode)))
+    bigger = Trace(spans=[Span(0, "V", "k", i, i, i + 1) for i in range(50)], makespan=50)
+    e = save_error(target)
+    assert "no space is left on the device" in e.what
+    assert target.read_bytes() == old and Trace.load(target) == small_trace()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+    monkeypatch.undo()
+    assert Trace.load(bigger.save(target)) == bigger
+
+
+def test_save_through_a_symlink_writes_its_target(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    small_trace().save(link)
+    assert link.is_symlink() and Trace.load(real) == small_trace()
+
+
+def test_load_errors_from_the_os(tmp_path, monkeypatch):
+    """Reading: a path under a file, and a permission error, each named as such."""
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(PtortValueError) as ei:
+        Trace.load(tmp_path / "notes.txt" / "run.json")
+    assert "Trace.load: cannot read" in str(ei.value) and "is a file, not a folder" in str(ei.value)
+    path = small_trace().save(tmp_path / "run.json")
+
+    def refuse(*_args, **_kw):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr("builtins.open", refuse)
+    with pytest.raises(PtortValueError) as ei:
+        Trace.load(path)
+    assert f"Trace.load: cannot read '{path}': permission denied" in str(ei.value)
+    assert f"chmod u+r '{path}'" in ei.value.hint
+
+
 @pytest.mark.parametrize("path", [None, 42, ["run.json"]])
 def test_save_needs_a_path(path):
     with pytest.raises(PtortTypeError) as ei:
@@ -62,12 +180,14 @@ def test_save_needs_a_path(path):
 
 
 def test_export_of_a_bad_clock_or_index():
-    with pytest.raises(PtortValueError, match="(?s)clock_hz is 0.*Set trace.clock_hz"):
+    with pytest.raises(PtortValueError, match=r"(?s)to_chrome_json\(\) got a Trace whose clock_hz is 0; expected a "
+                                              r"clock frequency in Hz \(a finite number in 1..1e15\).*fix that field"):
         to_chrome_json(Trace(clock_hz=0))
-    with pytest.raises(PtortValueError, match="non-finite index"):
+    with pytest.raises(PtortValueError, match=r"spans\[0\].index is nan; expected None, a bool, an int \(64-bit\), "
+                                              "a finite float"):
         to_chrome_json(Trace(spans=[Span(0, "V", "k", math.nan, 0, 1)]))
-    with pytest.raises(PtortTypeError, match="(?s)span index .* of type object.*Use ints, strings or tuples"):
-        to_chrome_json(Trace(spans=[Span(0, "V", "k", object(), 0, 1)]))
+    with pytest.raises(PtortValueError, match=r"(?s)spans\[0\].index\[1\] is <object object at .*>; expected None"):
+        to_chrome_json(Trace(spans=[Span(0, "V", "k", (1, object()), 0, 1)]))
 
 
 # -- load: reading the file -------------------------------------------------------------------------------------------
@@ -76,7 +196,8 @@ def test_load_a_missing_file(tmp_path):
     with pytest.raises(PtortValueError) as ei:
         Trace.load(target)
     msg = str(ei.value)
-    assert str(target) in msg and "does not exist" in msg and "Check the path" in msg
+    assert f"Trace.load: cannot read '{target}': it does not exist (No such file or directory, errno ENOENT)." in msg
+    assert "Check the path" in msg
     assert isinstance(ei.value.__cause__, FileNotFoundError)
 
 
@@ -118,10 +239,18 @@ def test_load_a_gz_with_a_bad_header(tmp_path):
 
 
 # -- load: what the JSON holds ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("content", [{"foo": 1}, [1, 2, 3], "7", '"text"', {"traceEvents": "x"}])
+@pytest.mark.parametrize("content", [{"foo": 1}, "7", '"text"', {"traceEvents": "x"}])
 def test_load_json_that_is_not_a_trace(tmp_path, content):
     msg = load_error(tmp_path / "other.json", content)
-    assert "is not a ptort_lab trace" in msg and "Only files written by Trace.save(path) or to_chrome_json()" in msg
+    assert "is not a ptort_lab trace (no otherData.ptort block and no list of trace events" in msg
+    assert "ptort_lab reads the files Trace.save(path) and to_chrome_json() write" in msg
+
+
+def test_load_a_list_that_is_not_of_events(tmp_path):
+    """A bare JSON list is Chrome's array format: its items must be event objects."""
+    msg = load_error(tmp_path / "other.json", [1, 2, 3])
+    assert "it is not a Chrome trace ptort_lab can read: traceEvents[0] is 1; expected an event object." in msg
+    assert "not written by ptort_lab (no otherData.ptort block)" in msg
 
 
 def test_load_an_object_names_its_keys(tmp_path):
@@ -153,7 +282,7 @@ def test_load_a_trace_without_makespan(tmp_path):
     d = doc()
     del d["otherData"]["ptort"]["makespan"]
     msg = load_error(tmp_path / "run.json", d)
-    assert "is not a valid ptort_lab trace: otherData.ptort: missing key 'makespan'" in msg
+    assert "is not a valid ptort_lab trace: otherData.ptort.makespan is missing; expected a value" in msg
     assert "save it again with trace.save(path)" in msg
 
 
@@ -162,15 +291,17 @@ def test_load_a_stall_without_args(tmp_path):
     i = next(i for i, ev in enumerate(d["traceEvents"]) if ev.get("cat") == "stall")
     del d["traceEvents"][i]["args"]
     msg = load_error(tmp_path / "run.json", d)
-    assert f"is not a valid ptort_lab trace: traceEvents[{i}]: missing key 'process'" in msg
+    assert f"is not a valid ptort_lab trace: traceEvents[{i}].args is missing; expected an object." in msg
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda d: d["traceEvents"].append(5), "expected an event object"),
-    (lambda d: d.__setitem__("traceEvents", {}), "traceEvents: expected a list of events"),
-    (lambda d: d["otherData"]["ptort"].__setitem__("clock_hz", "fast"), "clock_hz must be a number > 0"),
-    (lambda d: d["otherData"]["ptort"].__setitem__("sample_cycles", []), "1 counter events but 0 sample_cycles"),
-    (lambda d: d["otherData"]["ptort"].__setitem__("channels", 3), "otherData.ptort:"),
+    (lambda d: d["traceEvents"].append(5), "traceEvents[11] is 5; expected an event object."),
+    (lambda d: d.__setitem__("traceEvents", {}), "traceEvents is {}; expected a list of events."),
+    (lambda d: d["otherData"]["ptort"].__setitem__("clock_hz", "fast"),
+     "otherData.ptort.clock_hz is 'fast'; expected a clock frequency in Hz"),
+    (lambda d: d["otherData"]["ptort"].__setitem__("sample_cycles", []),
+     "otherData.ptort.sample_cycles is a list of 0; expected one cycle per counter (C) event: 1."),
+    (lambda d: d["otherData"]["ptort"].__setitem__("channels", 3), "otherData.ptort.channels is 3; expected a list."),
 ])
 def test_load_a_malformed_ptort_trace(tmp_path, change, words):
     d = doc()
@@ -185,9 +316,8 @@ def test_load_a_chrome_trace_with_a_bad_ts(ts):
     with pytest.raises(PtortValueError) as ei:
         load_chrome_json(text)
     msg = str(ei.value)
-    assert "the given trace JSON text" in msg and "not a valid Chrome trace: traceEvents[0]" in msg
-    assert "ts must be a finite number" in msg and "Trace.save" in msg
-    assert isinstance(ei.value.__cause__, ValueError)
+    assert "the given trace JSON text: it is not a Chrome trace ptort_lab can read: traceEvents[0].ts is" in msg
+    assert "expected a finite number of µs." in msg and "not written by ptort_lab" in msg
 
 
 def test_load_of_bytes_and_text_names_the_source():
