@@ -4,9 +4,7 @@ from __future__ import annotations
 from .dsl.csp import (
                       Channel,
                       Event,
-                      Pipeline,
                       Process,
-                      connect,
                       consume,
                       process,
                       query,
@@ -17,6 +15,7 @@ from .dsl.csp import (
                       synchronize,
                       try_send,
 )
+from .dsl.wiring import Pipeline, connect
 
 __all__ = ["Channel", "Event", "Pipeline", "Process", "connect", "consume", "process", "query", "record",
            "replicate", "send", "send_nowait", "synchronize", "try_send"]

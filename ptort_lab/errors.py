@@ -77,6 +77,14 @@ def _is_internal(filename: str, module: str = "") -> bool:
         or module.startswith("ptort_lab.") or module in _PASS_THROUGH
 
 
+def is_internal_frame(frame: FrameType) -> bool:
+    """Is ``frame`` ptort_lab's own code (or a stdlib frame passed through between it and the user)?"""
+    filename = frame.f_code.co_filename
+    module = frame.f_globals.get("__name__") or ""
+    return _is_internal(filename if filename.startswith("<") else os.path.abspath(filename),
+                        module if isinstance(module, str) else "")
+
+
 def _is_user_code(frame: FrameType) -> bool:
     """Is ``frame`` the user's code: neither ptort_lab's nor a library's (notebook, runner, thread pool, stdlib)?"""
     filename = frame.f_code.co_filename

@@ -6,98 +6,32 @@ import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
-from .dsl import steps as steps_module
+from .dsl import Channel
 from .dsl.schedule import DispatchPolicy
 from .dsl.workload import Task, Workload, group
 from .errors import PtortTypeError, PtortValueError, raise_user_error
+from .knobs import (
+    KNOB_NAMES,
+    PYTHON_WORDS,
+    Knobs,
+    KnobWords,
+    check_cores,
+    check_depth,
+    check_knob_limits,
+    check_knobs,
+    task_limit,
+)
 from .program import Program, collect_compiled
 from .sim.machine import get_machine
 from .sim.numerics import Writes
 from .sim.runner import recording
 
 MODES = ("pipeline", "data-parallel", "both")
-KNOB_NAMES = ("depth", "tile", "tiles", "cores")
 
 
-@dataclass(frozen=True)
-class Knobs:
-    """What the explorer and ``%%ptort`` let you change: channel depth, tile size, tile count, cores."""
-
-    depth: int = 2
-    tile: tuple[int, int] = (128, 128)
-    tiles: int = 8
-    cores: int = 4
-
-    def __post_init__(self) -> None:
-        # numpy integers (np.int64(2), a value out of np.arange) are accepted, as everywhere else, and stored as
-        # plain ints so that the knobs print, compare and hash like the ints a user typed.
-        for name in ("depth", "tiles", "cores"):
-            v = getattr(self, name)
-            if not _whole(v):
-                raise PtortValueError(f"knob {name} must be an int >= 1, got {v!r}.",
-                                      hint=f"Use e.g. {name}=2.")
-            object.__setattr__(self, name, int(v))
-        if (not isinstance(self.tile, (tuple, list)) or len(self.tile) != 2
-                or not all(_whole(v) for v in self.tile)):
-            raise PtortValueError(f"knob tile must be (rows, cols) of ints >= 1, got {self.tile!r}.",
-                                  hint="Use tile=(64, 128) (or --tile 64x128 in %%ptort).")
-        object.__setattr__(self, "tile", (int(self.tile[0]), int(self.tile[1])))
-
-    def replace(self, **changes: Any) -> Knobs:
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise PtortValueError(f"unknown knob(s) {sorted(unknown)}.", hint="Knobs are depth, tile, tiles, cores.")
-        return replace(self, **changes)
-
-    def __str__(self) -> str:
-        return f"depth={self.depth} tile={self.tile[0]}x{self.tile[1]} tiles={self.tiles} cores={self.cores}"
-
-
-def task_limit(mode: str) -> tuple[int, str]:
-    """The most tiles a study in ``mode`` may have, and why: a tile is at least one task, the data-parallel run
-    lists every task before it runs (at most MAX_TASKS), and a pipeline runs at most MAX_PIPELINE_TASKS."""
-    if mode == "pipeline":
-        return steps_module.MAX_PIPELINE_TASKS, "tasks a pipeline run may have"
-    return steps_module.MAX_TASKS, "tasks the data-parallel run may list"
-
-
-def check_knob_limits(knobs: Knobs, mode: str, source: str = "knob tiles") -> None:
-    """Refuse knobs whose runs are known from their sizes alone to pass the simulator's task limits, before
-    anything is built (a run of 10**8 tiles would take minutes and gigabytes before the limit stopped it)."""
-    limit, what = task_limit(mode)
-    if knobs.tiles > limit:
-        raise PtortValueError(
-            f"{source} is {knobs.tiles:,}: with at least one task per tile that is more than the {limit:,} {what}, "
-            "so it is refused before building anything (it would run for minutes and exhaust memory).",
-            hint=f"Use at most {limit:,} tiles (a few thousand already show a pipeline's steady state), or larger "
-                 "tiles.")
-
-
-def _whole(v: Any) -> bool:
-    """An int >= 1: Python's or numpy's integers, never a bool or a float such as 2.0."""
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1
-
-
-def _knobs_example(value: Any) -> str:
-    """``Knobs(...)`` written from what the user passed instead, when it reads as knob settings."""
-    names = {f.name for f in fields(Knobs)}
-    if isinstance(value, dict) and value and set(map(str, value)) <= names:
-        return "Knobs(" + ", ".join(f"{k}={v!r}" for k, v in value.items()) + ")"
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
-        if parts and all("=" in p and p.split("=", 1)[0].strip() in names for p in parts):
-            return "Knobs(" + ", ".join(p.replace(" ", "") for p in parts) + ")"
-    return "Knobs(depth=2)"
-
-
-def check_knobs(knobs: Any, api: str) -> Knobs | None:
-    """``knobs`` if it is a Knobs (or None); else a PtortTypeError naming ``api`` (e.g. "sweep") and the fix."""
-    if knobs is None or isinstance(knobs, Knobs):
-        return knobs
-    example = _knobs_example(knobs)
-    raise PtortTypeError(f"{api}(knobs=...) needs a Knobs, got {type(knobs).__name__} {knobs!r}.",
-                         hint=f"Write {api}(..., knobs={example}) (from ptort_lab.explore import Knobs).",
-                         locate=True)
+def pipeline_channels(workload: Workload) -> list[Channel[Any]]:
+    """The channels of a pipeline (none for any other workload)."""
+    return list(workload.channels) if is_pipeline(workload) else []
 
 
 def _tile_key(task: Task) -> int:
@@ -126,13 +60,14 @@ def data_parallel_twin(workload: Workload, cores: int) -> Workload:
                       params=tuple(t.params), resources=t.resources, cycles=t.cycles) for t in tasks]
     twin = group(nodes)
     if twin.kind == "task" or twin.kind == "empty":
-        twin = Workload("combine", children=tuple(nodes))
-    twin.name = f"{workload.name or workload.kind} (data-parallel)"
+        twin = Workload("combine", parts=tuple(nodes))
+    twin = twin.named(f"{workload.name or workload.kind} (data-parallel)")
     return twin.dispatch(DispatchPolicy.affinity(_tile_key, cores))
 
 
 def is_pipeline(workload: Workload) -> bool:
-    return workload.kind in ("connect", "pipe")
+    """Whether ``workload`` is a CSP pipeline (connect() or a P.pipe() block) rather than data-parallel."""
+    return workload.is_pipeline
 
 
 @dataclass
@@ -182,7 +117,8 @@ class Comparison:
         return self.summary()
 
 
-def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", **compile_options: Any) -> Comparison:
+def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *, words: KnobWords = PYTHON_WORDS,
+              **compile_options: Any) -> Comparison:
     """Run ``workload`` as a pipeline, as its data-parallel twin on ``knobs.cores`` cores, or both.
 
     ``workload`` may also be a compiled Program: it is studied with the options it was compiled with (machine,
@@ -191,6 +127,9 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", **
     are timing-only: the pipeline (or, with ``mode="data-parallel"``, the twin), unless the Program has already run,
     in which case that run is the study's pipeline run (or, for a data-parallel workload with its own dispatch, its
     run) and nothing computes values again. The tensors end up exactly as after one run.
+
+    Before anything runs, ``knobs.cores`` must fit the machine when the twin runs (``check_cores``; ``words`` is how
+    the error names the knob).
     """
     if mode not in MODES:
         raise PtortValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.", hint="Use mode='both'.")
@@ -204,20 +143,24 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", **
     if not isinstance(knobs, Knobs):
         raise PtortTypeError(f"run_study needs Knobs, got {type(knobs).__name__} {knobs!r}.",
                              hint="Write run_study(w, Knobs(cores=2)).")
+    _check_words(words, "run_study")
     options = merged_options(program, compile_options, "run_study") if program is not None else dict(compile_options)
     runner = _Runs(program, options)
     result = Comparison(knobs)
     if is_pipeline(workload):
         if mode in ("pipeline", "both"):
-            result.pipeline = runner.run(workload)
+            pipeline = runner.compile(workload)
+            if mode == "both":  # the twin runs on the pipeline's machine: refuse its cores before either runs
+                _check_twin_cores(pipeline, knobs, words)
+            result.pipeline = pipeline.execute()
         if mode in ("data-parallel", "both"):
-            result.data_parallel = runner.run(data_parallel_twin(workload, knobs.cores))
+            result.data_parallel = runner.run_twin(data_parallel_twin(workload, knobs.cores), knobs, words)
         return result
     if mode == "pipeline":
         raise PtortValueError(f"mode 'pipeline' needs a pipeline, but the workload is {workload.kind!r}.",
                               hint="Build one with connect(...) or P.pipe(), or use mode='data-parallel'.")
     if workload._schedule.dispatch is None:
-        result.data_parallel = runner.run(data_parallel_twin(workload, knobs.cores))
+        result.data_parallel = runner.run_twin(data_parallel_twin(workload, knobs.cores), knobs, words)
         return result
     # The workload was dispatched already (``w.dispatch(round_robin(2))``), so its own policy decides the cores.
     # Refusing a mismatch would reject every such cell run with the default knobs (cores=4), so instead the
@@ -227,8 +170,22 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", **
         result.knobs = replace(knobs, cores=used)
         result.note = (f"the workload's own dispatch ({workload._schedule.dispatch!r}) runs on {used} "
                        f"core{'s' if used != 1 else ''}; cores={knobs.cores} from the knobs was not applied")
-    result.data_parallel = runner.run(workload)
+    result.data_parallel = runner.compile(workload).execute()
     return result
+
+
+def _check_words(words: Any, api: str) -> KnobWords:
+    if not isinstance(words, KnobWords):
+        raise PtortTypeError(f"{api}(words=...) takes a KnobWords, got {type(words).__name__} {words!r}.",
+                             hint="Leave words out (Python's knob names), or pass e.g. "
+                                  "KnobWords(given=\"--{name} {value}\") (from ptort_lab.knobs import KnobWords).")
+    return words
+
+
+def _check_twin_cores(program: Program, knobs: Knobs, words: KnobWords) -> None:
+    """knobs.cores on the program's machine (a cost model of the user's own has no machine, and no core limit)."""
+    if program.machine is not None:
+        check_cores(knobs.cores, program.machine, words)
 
 
 class _Runs:
@@ -240,11 +197,18 @@ class _Runs:
         # A Program that has run computed its values already (unless it ran timing-only or failed).
         self.values_done = program is not None and program.is_complete() and program.run_options.compute_values
 
-    def run(self, workload: Workload) -> Program:
+    def compile(self, workload: Workload) -> Program:
+        """The study's next run, not yet executed (runs execute in the order they are compiled)."""
         options = {**self.options, "compute_values": False} if self.values_done else self.options
-        prog = workload.compile(**options).execute()
+        prog: Program = workload.compile(**options)
         self.values_done = self.values_done or prog.run_options.compute_values
         return prog
+
+    def run_twin(self, twin: Workload, knobs: Knobs, words: KnobWords) -> Program:
+        """Compile the data-parallel twin, check its cores, run it."""
+        prog = self.compile(twin)
+        _check_twin_cores(prog, knobs, words)
+        return prog.execute()
 
 
 def merged_options(program: Program, given: dict[str, Any], api: str) -> dict[str, Any]:
@@ -296,7 +260,9 @@ class Study:
     and returns the workload or pipeline to study (or a compiled Program, studied with its compile options; a
     workload the builder compiled is studied as that Program, and as already run if the builder executed it).
     Changing a knob the builder does not take is refused (the run would not change); ``cores`` needs no parameter,
-    since it sets the data-parallel twin's cores.
+    since it sets the data-parallel twin's cores. A ``depth`` given to ``run`` must reach every channel of the
+    pipeline the builder makes (``check_depth``), and ``cores`` must fit the machine (``check_cores``); ``words`` is
+    how those errors name the knobs.
 
     Re-running: every run of a Study starts from the same data. When runs compute values, the Study remembers each
     tensor they write as it was before its first run, and a later run that uses the tensor again first puts that
@@ -306,14 +272,15 @@ class Study:
     nothing.)
     """
 
-    def __init__(self, build: Callable[..., Workload], knobs: Knobs | None = None, mode: str = "both",
-                 **compile_options: Any) -> None:
+    def __init__(self, build: Callable[..., Workload | Program], knobs: Knobs | None = None, mode: str = "both", *,
+                 words: KnobWords = PYTHON_WORDS, **compile_options: Any) -> None:
         if not callable(build):
             raise PtortTypeError(f"Study needs a builder function, got {build!r}.",
                                  hint="def build(depth, tile, tiles): ... return connect(...)")
         self.build = build
         self.knobs = check_knobs(knobs, "Study") or Knobs()
         self.mode = mode
+        self.words = _check_words(words, "Study")
         self.compile_options = compile_options
         try:
             params = inspect.signature(build).parameters
@@ -390,16 +357,21 @@ class Study:
                 self.refuse_untaken(name, f"Study.run({name}={changes[name]!r})")
         check_knob_limits(knobs, self.mode, "knob tiles")
         self.knobs = knobs
-        self.last = self._run_from_start(knobs)
+        self.last = self._run_from_start(knobs, depth_set="depth" in changes and self.takes("depth"))
         return self.last
 
-    def _run_from_start(self, knobs: Knobs) -> Comparison:
-        """Build and run from the data the study's first run saw; on failure, put back the last run's results."""
+    def _run_from_start(self, knobs: Knobs, depth_set: bool = False) -> Comparison:
+        """Build and run from the data the study's first run saw; on failure, put back the last run's results.
+        ``depth_set``: the caller set the depth, so it must reach the pipeline."""
         before = self._writes
         journal = Writes(before)  # each tensor an earlier run wrote starts from its first state when touched
         try:
             with recording(journal):  # the builder's own runs (a cell that executes its program) count too
-                result = run_study(self._target(knobs), knobs, self.mode, **self.compile_options)
+                target = self._target(knobs)
+                if depth_set:
+                    workload = target.workload if isinstance(target, Program) else target
+                    check_depth(pipeline_channels(workload), knobs.depth, self.words)
+                result = run_study(target, knobs, self.mode, words=self.words, **self.compile_options)
         except BaseException:
             journal.restore()
             raise
@@ -410,5 +382,7 @@ class Study:
         return result
 
 
-__all__ = ["Knobs", "Comparison", "Study", "run_study", "data_parallel_twin", "check_knobs", "check_knob_limits",
-           "merged_options", "MODES", "KNOB_NAMES"]
+# Knobs and their rules live in ptort_lab.knobs; they are also importable from here, where studies use them.
+__all__ = ["Knobs", "KnobWords", "Comparison", "Study", "run_study", "data_parallel_twin", "check_knobs",
+           "check_knob_limits", "check_cores", "check_depth", "task_limit", "pipeline_channels", "merged_options",
+           "MODES", "KNOB_NAMES", "PYTHON_WORDS"]

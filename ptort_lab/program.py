@@ -11,9 +11,10 @@ from typing import Any, Iterator
 from .dsl.schedule import register_target
 from .dsl.workload import Task, Workload
 from .errors import PtortTypeError, PtortValueError, user_location
+from .sim.cost_model import CostModel, PinnedCosts, as_cost_model
 from .sim.costs import NpuCostModel
 from .sim.machine import MACHINES, Machine, ascend_910b, get_machine
-from .sim.runner import CostModel, PinnedCosts, Run, RunOptions, simulate
+from .sim.runner import Run, RunOptions, simulate
 from .sim.stats import ProgramStats, compute_stats
 from .sim.trace import Trace
 
@@ -65,15 +66,16 @@ class Program:
             raise PtortValueError("compile() got both machine= and cost_model=.",
                                   hint="Pass machine= for the NPU model on that machine, or a cost_model of your own.")
         if cost_model is not None:
-            _check_cost_model(cost_model)
+            as_cost_model(cost_model)  # a clear error now for what is not a cost model (a class, a str, a Machine)
         if machine is not None and not isinstance(machine, (Machine, str)):
             raise PtortTypeError(f"compile(machine=...) takes a Machine or a preset name, got "
                                  f"{type(machine).__name__} {machine!r}.",
                                  hint=f"Pass a preset name ({', '.join(map(repr, MACHINES))}) or a Machine such as "
                                       "ascend_910b.replace(num_cores=20).")
-        self.cost_model: CostModel = (cost_model if cost_model is not None
-                                      else NpuCostModel(ascend_910b if machine is None else get_machine(machine)))
-        self.machine = getattr(self.cost_model, "machine", None)
+        # The model as given: a CostModel, or a duck-typed one (see sim.cost_model) that each run adapts.
+        self.cost_model: CostModel | Any = (cost_model if cost_model is not None
+                                            else NpuCostModel(ascend_910b if machine is None else get_machine(machine)))
+        self.machine: Machine | None = as_cost_model(self.cost_model).machine
         latency = opts.pop("channel_latency_cycles", None)
         if latency is None:
             latency = self.machine.channel_latency_cycles if self.machine is not None else 0
@@ -136,6 +138,11 @@ class Program:
     def is_complete(self) -> bool:
         return self._run is not None
 
+    @property
+    def last_error(self) -> Exception | None:
+        """What the last execute() raised; None once a run succeeded (or before any)."""
+        return self._failed
+
     def _require_run(self, api: str) -> Run:
         with self._lock:
             run, failed = self._run, self._failed
@@ -186,22 +193,6 @@ def _checked_latency(value: Any, api: str) -> int:
     if value < 0:
         raise PtortValueError(f"{api}: channel_latency_cycles must be an int >= 0 (cycles), got {value!r}.", hint=hint)
     return int(value)
-
-
-def _check_cost_model(cost_model: Any) -> None:
-    """``cost_model`` must be a CostModel instance (runner.CostModel: ``task_timing(...)`` and ``clock_hz``)."""
-    hint = ("Pass an instance: cost_model=PinnedCosts() (every task costs its pinned cycles) or "
-            "cost_model=NpuCostModel() (the Ascend model; or use machine='ascend_910b4' to pick a machine).")
-    if isinstance(cost_model, type):
-        raise PtortTypeError(f"compile(cost_model=...) got the class {cost_model.__name__}, not a cost model.",
-                             hint=f"Call it: cost_model={cost_model.__name__}(). {hint}")
-    missing = [what for what, ok in (("task_timing()", callable(getattr(cost_model, "task_timing", None))),
-                                     ("clock_hz", hasattr(cost_model, "clock_hz"))) if not ok]
-    if missing:
-        shown = repr(cost_model)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        raise PtortTypeError(f"compile(cost_model=...) takes a cost model, got {type(cost_model).__name__} {shown} "
-                             f"(it has no {' and no '.join(missing)}).", hint=hint)
 
 
 def _compile(workload: Workload, target: str, options: dict[str, Any]) -> Program:

@@ -270,3 +270,118 @@ def test_program_options_are_recorded_as_given():
     assert isinstance(program, Program) and program.options == {"machine": "ascend_910b4", "compute_values": False}
     assert program.loc is not None and program.loc.filename == __file__
 
+
+
+# -- the cores and depth rules (explore's; %%ptort, the explorer and sweep() apply the same) ------------------------
+CORES_HINT = ("Use 24 cores or fewer (Knobs(cores=24)); mode 'pipeline' runs no data-parallel twin, so it does not "
+              "use cores.")
+
+
+@pytest.mark.parametrize("mode", ["both", "data-parallel"])
+def test_cores_past_the_machine_are_refused_before_anything_runs(mode):
+    """The 910B2 has 24 AI cores: a twin on 25 is refused, and the pipeline run of mode 'both' did not start."""
+    x, X, Y = tensors()
+    with pytest.raises(PtortValueError) as e:
+        run_study(in_place_pipeline(X, Y), Knobs(cores=25), mode)
+    assert e.value.what == "cores=25 is more than machine 'ascend_910b' has (24 AI cores) for the data-parallel run."
+    assert e.value.hint == CORES_HINT
+    assert e.value.where is not None and e.value.where.filename == __file__
+    np.testing.assert_array_equal(Y.data, np.zeros_like(x))  # nothing ran
+
+
+def test_cores_are_checked_against_the_machine_the_study_runs_on():
+    """The 910B4 has 20 cores; a pipeline-only study runs no twin; a cost model of one's own has no core limit; a
+    workload's own dispatch decides its cores (the knob is reported as not applied)."""
+    sp = spec_pipeline(tiles=2, tile=(32, 32), seed=None)
+    with pytest.raises(PtortValueError, match=r"^cores=21 is more than machine 'ascend_910b4' has \(20 AI cores\)"):
+        run_study(sp.pipeline, Knobs(cores=21), machine="ascend_910b4", compute_values=False)
+    with pytest.raises(PtortValueError, match=r"^cores=21 is more than machine 'ascend_910b4'"):
+        run_study(sp.pipeline.compile(machine="ascend_910b4", compute_values=False), Knobs(cores=21))
+    assert run_study(sp.pipeline, Knobs(cores=20), machine="ascend_910b4", compute_values=False).data_parallel
+    assert run_study(sp.pipeline, Knobs(cores=99), "pipeline", compute_values=False).data_parallel is None
+    pinned = run_study(sp.pipeline, Knobs(cores=30), "data-parallel", cost_model=PinnedCosts(default_cycles=10),
+                       compute_values=False)
+    assert len({s.core for s in pinned.data_parallel.trace().spans}) == 2  # two tiles, each on its own core
+    x, X, Y = tensors()
+    w = for_each(Dense[N](), lambda t: task(accumulate, [t], {"x": X[t], "y": Y[t]}))
+    assert run_study(w.dispatch(DispatchPolicy.round_robin(2)), Knobs(cores=30)).knobs.cores == 2
+
+
+def test_a_study_refuses_cores_past_the_machine_in_its_words():
+    study = Study(lambda tiles: spec_pipeline(tiles=tiles, tile=(32, 32), seed=None).pipeline, Knobs(tiles=2),
+                  compute_values=False)
+    with pytest.raises(PtortValueError) as e:
+        study.run(cores=25)
+    assert e.value.what.startswith("cores=25 is more than machine 'ascend_910b' has (24 AI cores)")
+    assert e.value.hint == CORES_HINT and study.last is None
+
+
+def chain(depth: int, second_depth: int | None = None):
+    """loader -> a -> copier -> b -> adder (Y += 4X). Channel b takes ``second_depth`` when given: a builder that
+    does not build every channel with its depth."""
+    x, X, Y = tensors()
+    T, U = Tensor(shape=(N, 4, 4), dtype=F32, name="T"), Tensor(shape=(N, 4, 4), dtype=F32, name="U")
+    a = Channel(name="a", depth=depth)
+    b = Channel(name="b", depth=depth if second_depth is None else second_depth)
+    loader = process("loader").produces(a).body(
+        for_each(Dense[N](), lambda t: send(a, task(double, [t], {"x": X[t], "y": T[t]}))))
+    copier = process("copier").consumes(a).produces(b).body(
+        consume(a, lambda t: send(b, task(double, [t], {"x": T[t], "y": U[t]}))))
+    adder = process("adder").consumes(b).body(consume(b, lambda t: task(accumulate, [t], {"x": U[t], "y": Y[t]})))
+    return connect(loader, copier, adder)
+
+
+def test_a_depth_that_does_not_reach_every_channel_is_refused():
+    """Study.run(depth=4) with a channel the builder makes at depth 2: which channel, where, how to fix it."""
+    study = Study(lambda depth: chain(depth, second_depth=2), compute_values=False)
+    with pytest.raises(PtortValueError) as e:
+        study.run(depth=4)
+    assert e.value.what == "depth=4 did not reach the pipeline: channel 'b' has depth 2."
+    assert e.value.hint == ('Build every channel with depth=depth, e.g. Channel[Tensor](name="q", depth=depth): depth '
+                            "holds the depth you set.")
+    assert e.value.where is not None and e.value.where.filename == __file__
+    assert e.value.where.code == 'b = Channel(name="b", depth=depth if second_depth is None else second_depth)'
+    assert study.last is None
+    assert [c.depth for c in study.run(depth=2).pipeline.workload.channels] == [2, 2]  # the depth they all have
+    assert study.run() is study.last  # no depth given: nothing to check
+
+
+def test_every_channel_that_misses_the_depth_is_named():
+    """The first channel is the error's place; the others are listed with theirs."""
+    study = Study(lambda depth: chain(1), compute_values=False)  # ignores depth altogether
+    with pytest.raises(PtortValueError) as e:
+        study.run(depth=3)
+    line = e.value.where.lineno
+    assert e.value.what == (f"depth=3 did not reach the pipeline: channel 'a' has depth 1, 'b' has depth 1 "
+                            f"(test_study_safety.py:{line + 1}).")
+
+
+def test_depth_is_not_checked_when_the_builder_does_not_take_it():
+    """A builder without a depth parameter builds what it builds: no knob claims its channels' depth."""
+    study = Study(lambda tiles: chain(3, second_depth=2), compute_values=False)
+    assert [c.depth for c in study.run(tiles=4).pipeline.workload.channels] == [3, 2]
+
+
+def test_run_study_alone_does_not_check_depth():
+    """run_study gets a built pipeline: knobs.depth only labels the result (a Study or %%ptort --depth checks)."""
+    assert run_study(chain(3), Knobs(depth=2, cores=2), compute_values=False).knobs.depth == 2
+
+
+def test_knob_words_are_checked():
+    """A front end's KnobWords: real templates, a callable locate; run_study and Study take nothing else."""
+    from ptort_lab.errors import PtortTypeError
+    from ptort_lab.knobs import KnobWords
+
+    assert KnobWords(given="--{name} {value}").say("--{name} {value}", "cores", 4) == "--cores 4"
+    with pytest.raises(PtortValueError) as e:
+        KnobWords(given="{nme}={value}")
+    assert e.value.what == ("KnobWords(given='{nme}={value}') is not a template of {name}, {NAME} and {value} "
+                            "(KeyError: 'nme').")
+    with pytest.raises(PtortValueError, match=r"^KnobWords\(setting=5\) is not a template"):
+        KnobWords(setting=5)
+    with pytest.raises(PtortTypeError, match=r"^KnobWords\(locate=...\) takes a function of a channel"):
+        KnobWords(locate="here")
+    with pytest.raises(PtortTypeError, match=r"^run_study\(words=...\) takes a KnobWords, got str 'DEPTH'\."):
+        run_study(chain(2), Knobs(), words="DEPTH")
+    with pytest.raises(PtortTypeError, match=r"^Study\(words=...\) takes a KnobWords, got int 3\."):
+        Study(lambda depth: chain(depth), words=3)

@@ -3,27 +3,14 @@ from __future__ import annotations
 
 from . import tl
 from .axes import Dense, DenseDyn, Ragged, Sparse
-from .csp import (
-                  Channel,
-                  Event,
-                  Pipeline,
-                  Process,
-                  connect,
-                  consume,
-                  process,
-                  query,
-                  record,
-                  replicate,
-                  send,
-                  synchronize,
-                  try_send,
-)
+from .csp import Channel, Event, Process, consume, process, query, record, replicate, send, synchronize, try_send
 from .expr import LoopVar
 from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
 from .kernel import Kernel, jit_kernel, kernel
+from .runtime_slots import slot_bool, slot_i64, slot_u64
 from .schedule import DispatchPolicy, Schedule, TaskWindow, TimingPolicy, WindowMode
-from .slots import slot_bool, slot_i64, slot_u64
 from .task_graph import Deps, DepsMode, Pools, ReadyPolicy, StartPolicy, TaskGraphConfig, TracePolicy
+from .tree import NodeKind
 from .typecheck import (
                   LayoutIncompatibleError,
                   TensorLayout,
@@ -37,6 +24,7 @@ from .typecheck import (
                   validate_axis_index,
 )
 from .types import Constexpr, DType, In, InOut, Location, Out, Scalar, ScalarType, Tensor, TensorView, Tile, TileType
+from .wiring import Pipeline, connect
 from .workload import (
                   P,
                   Task,
@@ -67,5 +55,5 @@ __all__ = [
     "tensor_layout_join", "validate_axis_index", "Constexpr", "DType", "In", "InOut", "Location", "Out", "Scalar",
     "ScalarType", "Tensor", "TensorView", "Tile", "TileType", "P", "Task", "Workload", "combine", "cond", "empty",
     "for_each", "parallel_for", "select", "sequential", "task", "workload", "slot_u64", "slot_i64", "slot_bool",
-    "slot_set_u64", "slot_load_u64",
+    "slot_set_u64", "slot_load_u64", "NodeKind",
 ]

@@ -64,10 +64,9 @@ def _int_list(values: Any, api: str, what: str, example: str) -> list[int]:
 class Axis:
     """An iteration space. ``points(bindings)`` lists the index values (ints, or tuples for 2-D spaces)."""
 
-    size: int
-
-    def points(self, bindings: Any) -> Sequence[Any]:
-        return range(self.size)
+    def points(self, bindings: Any) -> Sequence[Any]:  # pragma: no cover - each axis lists its own
+        """The index values under the loop ``bindings`` of the enclosing loops."""
+        raise NotImplementedError
 
     @property
     def rank(self) -> int:
@@ -78,6 +77,10 @@ class Dense(Axis):
     """A static axis: ``Dense[8]()``; ``.size == 8``."""
 
     size: int = 0
+
+    def points(self, bindings: Any) -> Sequence[Any]:
+        """0 .. size - 1."""
+        return range(self.size)
 
     def __class_getitem__(cls, size: Any) -> type[Dense]:
         n = _check_size(size, "Dense")
@@ -101,9 +104,10 @@ class DenseDyn(Axis):
 
     def __init__(self, size: Any) -> None:
         self.loc: SourceLocation | None = None
+        self.size: int | Expr
         if isinstance(size, Expr):
             self.size = size
-            self.loc = user_location(2)  # named if the size comes out negative when the loop is enumerated
+            self.loc = user_location()  # named if the size comes out negative when the loop is enumerated
         else:
             self.size = _check_size(size, "DenseDyn")
 
@@ -157,7 +161,7 @@ class Ragged(Axis):
     def length(self, i: Any) -> Any:
         """Row ``i``'s length; with a loop variable ``i``, an expression evaluated per iteration."""
         if isinstance(i, Expr):
-            return _RaggedLength(self, i, user_location(2))
+            return _RaggedLength(self, i, user_location())
         return self._row_length(i, None)
 
     def _row_length(self, i: Any, loc: SourceLocation | None, row: Any = None) -> int:
@@ -250,7 +254,9 @@ class SparseRow:
         self.sparse, self.row = sparse, row
 
     def resolve(self, bindings: Any) -> list[int]:
-        return self.sparse[int(evaluate(self.row, bindings))]
+        """The row's indices under ``bindings``."""
+        indices: list[int] = self.sparse[int(evaluate(self.row, bindings))]
+        return indices
 
     def __repr__(self) -> str:
         return f"sparse[{self.row!r}]"

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextvars
 import dis
 import operator
-import os
 import re
 import sys
-from typing import Any, Callable, Mapping, NoReturn
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, NoReturn, cast
 
 import numpy as np
+
+from ..errors import DSLUsageError, PtortError, PtortValueError, is_internal_frame
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod,
@@ -31,10 +33,14 @@ _last_refusal: contextvars.ContextVar[Exception | None] = contextvars.ContextVar
 
 
 def _refuse(what: str, hint: str) -> NoReturn:
-    from ..errors import DSLUsageError
     error = DSLUsageError(what, hint=hint)
-    _last_refusal.set(error)
+    record_refusal(error)
     raise error
+
+
+def record_refusal(error: Exception) -> None:
+    """Remember ``error`` as the last refusal, so a body's error handler can put it back if a library swallows it."""
+    _last_refusal.set(error)
 
 
 def clear_refusal() -> None:
@@ -45,7 +51,6 @@ def clear_refusal() -> None:
 def recover_refusal(exc: BaseException) -> Exception | None:
     """The DSLUsageError a library swallowed while raising ``exc`` (numpy turns it into IndexError/TypeError): the
     last refusal, if it was made at the line ``exc`` comes from (so an unrelated later error is never replaced)."""
-    from ..errors import PtortError
     refusal = _last_refusal.get()
     if refusal is None or isinstance(exc, PtortError) or not isinstance(exc, (IndexError, TypeError, ValueError)):
         return None
@@ -74,9 +79,8 @@ class Expr:
         comparison = op in _COMPARISONS
         other = _plain_number(other, allow_float=comparison)
         if not isinstance(other, (Expr, int, float) if comparison else (Expr, int)):
-            return NotImplemented  # type: ignore[return-value]
+            return cast("BinaryExpr", NotImplemented)  # Python then asks the other operand
         if op in ("//", "%") and not swap and not isinstance(other, Expr) and other == 0:
-            from ..errors import PtortValueError
             raise PtortValueError(f"`{self!r} {op} 0` divides by zero.", hint="Use a non-zero divisor.")
         return BinaryExpr(op, other, self) if swap else BinaryExpr(op, self, other)
 
@@ -110,15 +114,16 @@ class Expr:
         return self._bin("==", other)
 
     def ne(self, other: Any) -> Expr:
+        """Symbolic inequality, the same as ``self != other``."""
         return self._bin("!=", other)
 
     # ``t == 3`` is symbolic too, so ``P.when(t == 3)`` works; asked for its truth value it refuses, as ``t < 3``
     # does, except between two expressions outside a user's ``if``: identity, so loop variables stay usable as
     # dict keys and in ``in`` tests.
-    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, o: Any) -> Any:
         return _IdentityTruth("==", self, _plain_number(o, allow_float=True))
 
-    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, o: Any) -> Any:
         return _IdentityTruth("!=", self, _plain_number(o, allow_float=True))
 
     def __hash__(self) -> int:
@@ -201,7 +206,6 @@ class BinaryExpr(Expr):
         try:
             return _BINARY[self.op](evaluate(self.lhs, bindings), evaluate(self.rhs, bindings))
         except ZeroDivisionError:
-            from ..errors import PtortValueError
             raise PtortValueError(f"`{self!r}` divides by zero for {dict(bindings)}.",
                                   hint="Check the divisor of // or % (a loop variable or slot can be 0).") from None
 
@@ -215,6 +219,7 @@ def evaluate(value: Any, bindings: Mapping[str, int]) -> Any:
 
 
 def is_symbolic(value: Any) -> bool:
+    """Whether ``value`` is a loop expression (its value exists per task)."""
     return isinstance(value, Expr)
 
 
@@ -224,7 +229,6 @@ _BRANCH_OPS = frozenset({"JUMP_IF_FALSE_OR_POP", "JUMP_IF_TRUE_OR_POP", "UNARY_N
 
 def _user_op(depth: int) -> str:
     """The opcode the user's frame ``depth`` levels up is running ("" when that frame is ptort_lab's own)."""
-    from ..errors import _is_internal
     frame = sys._getframe(depth + 1)
     code = frame.f_code
     try:
@@ -233,10 +237,7 @@ def _user_op(depth: int) -> str:
         return ""
     if op != "CONTAINS_OP" and op not in _BRANCH_OPS and not op.startswith("POP_JUMP"):
         return op  # no question the callers refuse: skip the (slower) look at whose code this is
-    name = code.co_filename
-    if _is_internal(name if name.startswith("<") else os.path.abspath(name), frame.f_globals.get("__name__") or ""):
-        return ""
-    return op
+    return "" if is_internal_frame(frame) else op
 
 
 def _user_branches() -> bool:
@@ -273,6 +274,24 @@ class _IdentityTruth(BinaryExpr):
 # -- placeholders: a loop expression formatted into a string ----------------------------------------------------------
 _OPEN, _CLOSE = "\u27e8", "\u27e9"  # ⟨ ⟩: readable when printed, and not typed by accident
 _PLACEHOLDER = re.compile(f"{_OPEN}([^{_OPEN}{_CLOSE}]*){_CLOSE}")
+# The placeholders formatted while one workload is built: text -> (expression, format spec). One table per build,
+# opened by the workload builder (``recording_placeholders``); None outside any build.
+_placeholders: contextvars.ContextVar[dict[str, tuple[Any, str]] | None] = contextvars.ContextVar(
+    "ptort_placeholders", default=None)
+
+
+@contextmanager
+def recording_placeholders() -> Iterator[None]:
+    """While a workload is built: record each loop expression formatted into a string, so a task named by that
+    string can be renamed per task. A build nested in another one shares the outer build's table."""
+    if _placeholders.get() is not None:
+        yield
+        return
+    token = _placeholders.set({})
+    try:
+        yield
+    finally:
+        _placeholders.reset(token)
 
 
 def _pure(e: Any) -> bool:
@@ -294,8 +313,7 @@ def placeholder(e: Expr, spec: str) -> str:
             _refuse(f"the format spec {spec!r} in `{{{e!r}:{spec}}}` cannot format the integer values of the loop "
                     f"expression `{e!r}`.", hint="Use an integer format such as f\"expert_{e:03d}\", or none.")
     key = f"{e!r}:{spec}" if spec else repr(e)
-    from .workload import placeholder_table
-    table = placeholder_table()
+    table = _placeholders.get()
     if table is not None:
         base, n = key, 1
         while key in table and table[key][0] is not e and not (_pure(e) and _pure(table[key][0])):
@@ -306,6 +324,7 @@ def placeholder(e: Expr, spec: str) -> str:
 
 
 def has_placeholder(text: Any) -> bool:
+    """Whether ``text`` is a string holding a formatted loop expression's placeholder."""
     return isinstance(text, str) and _PLACEHOLDER.search(text) is not None
 
 
@@ -330,8 +349,7 @@ def name_template(text: str, api: str) -> str:
     """``text`` unchanged, or a NameTemplate when it holds placeholders made in this build."""
     if not has_placeholder(text):
         return text
-    from .workload import placeholder_table
-    table = placeholder_table() or {}
+    table = _placeholders.get() or {}
     parts: list[Any] = []
     pos = 0
     for m in _PLACEHOLDER.finditer(text):

@@ -1,17 +1,19 @@
 """Kernel IR: the op enum and its groups, SSA values, literals, ops and the traced kernel. Frozen, printable."""
 from __future__ import annotations
 
+import contextvars
 import enum
 import math
-import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, Callable, Iterator, NoReturn
 
 import ml_dtypes
 import numpy as np
 
-from ..errors import SourceLocation, _is_internal
+from ..errors import DSLUsageError, SourceLocation, is_internal_frame, user_location
+from .expr import record_refusal
 from .types import Direction, DType, ScalarType, TileType
 
 
@@ -83,28 +85,31 @@ class Value:
 
     @property
     def dtype(self) -> DType:
+        """The element type."""
         return self.type.dtype
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """(rows, cols) of a tile; () for a scalar."""
         return self.type.shape
 
     @property
     def is_tile(self) -> bool:
+        """Whether this is a tile (else a scalar)."""
         return isinstance(self.type, TileType)
 
-    # Python operators trace the matching tl op, so `a * b + 1.0` reads like numpy.
-    def __add__(self, o: Any) -> Value: return _tl().add(self, o)
-    def __radd__(self, o: Any) -> Value: return _tl().add(o, self)
-    def __sub__(self, o: Any) -> Value: return _tl().sub(self, o)
-    def __rsub__(self, o: Any) -> Value: return _tl().sub(o, self)
-    def __mul__(self, o: Any) -> Value: return _tl().mul(self, o)
-    def __rmul__(self, o: Any) -> Value: return _tl().mul(o, self)
-    def __truediv__(self, o: Any) -> Value: return _tl().div(self, o)
-    def __rtruediv__(self, o: Any) -> Value: return _tl().div(o, self)
-    def __neg__(self) -> Value: return _tl().neg(self)
-    def __abs__(self) -> Value: return _tl().abs(self)
-    def __matmul__(self, o: Any) -> Value: return _tl().matmul(self, o)
+    # Python operators trace the matching tl op, so `a * b + 1.0` reads like numpy (tl fills OPERATORS).
+    def __add__(self, o: Any) -> Value: return OPERATORS["add"](self, o)
+    def __radd__(self, o: Any) -> Value: return OPERATORS["add"](o, self)
+    def __sub__(self, o: Any) -> Value: return OPERATORS["sub"](self, o)
+    def __rsub__(self, o: Any) -> Value: return OPERATORS["sub"](o, self)
+    def __mul__(self, o: Any) -> Value: return OPERATORS["mul"](self, o)
+    def __rmul__(self, o: Any) -> Value: return OPERATORS["mul"](o, self)
+    def __truediv__(self, o: Any) -> Value: return OPERATORS["div"](self, o)
+    def __rtruediv__(self, o: Any) -> Value: return OPERATORS["div"](o, self)
+    def __neg__(self) -> Value: return OPERATORS["neg"](self)
+    def __abs__(self) -> Value: return OPERATORS["abs"](self)
+    def __matmul__(self, o: Any) -> Value: return OPERATORS["matmul"](self, o)
 
     def __repr__(self) -> str:
         return f"Value({self.name or 'v'}:{self.id}: {self.type})"
@@ -167,20 +172,16 @@ class Value:
     def __getitem__(self, key: Any) -> NoReturn: self._no_elements(f"indexing [{key!r}] of")
 
 
-def _tl() -> Any:
-    from . import tl
-    return tl
+# The tl op behind each Python operator on a Value, by tl name ("add", "matmul", ...): filled by ``tl`` when it is
+# imported (as JAX attaches lax functions to its tracers), so the IR does not import the op library built on it.
+OPERATORS: dict[str, Callable[..., Value]] = {}
 
 
 def _traced_by_user() -> bool:
     """True while a kernel is being traced and the code asking is the user's (ptort_lab compares values itself)."""
-    from .kernel import _current
-    if _current.get() is None:
+    if _current_trace.get() is None:
         return False
-    frame = sys._getframe(2)
-    name = frame.f_code.co_filename
-    return not _is_internal(name if name.startswith("<") else os.path.abspath(name),
-                            frame.f_globals.get("__name__") or "")
+    return not is_internal_frame(sys._getframe(2))
 
 
 def _text(v: Value) -> str:
@@ -188,12 +189,9 @@ def _text(v: Value) -> str:
 
 
 def _refuse_traced(v: Value, what: str, hint: str) -> NoReturn:
-    from ..errors import DSLUsageError
-    from .expr import _last_refusal
-    from .kernel import _current
-    builder = _current.get()
-    error = DSLUsageError(what, hint=hint, context=f"kernel '{builder.kernel_name}'" if builder is not None else "")
-    _last_refusal.set(error)
+    trace = _current_trace.get()
+    error = DSLUsageError(what, hint=hint, context=f"kernel '{trace.kernel_name}'" if trace is not None else "")
+    record_refusal(error)
     raise error
 
 
@@ -242,7 +240,8 @@ def scalar_value(x: Any, dtype: DType) -> float | int:
             value = float(x)
         except OverflowError:
             _refused("too_large", f"{x!r} is too large for any floating-point dtype ({dtype}).")
-        top = float(ml_dtypes.finfo(dtype.np_dtype).max)  # ml_dtypes also knows bfloat16
+        # ml_dtypes also knows bfloat16 (and ships no type hints)
+        top = float(ml_dtypes.finfo(dtype.np_dtype).max)  # type: ignore[no-untyped-call]
         if math.isfinite(value) and math.fabs(value) > top:  # it would be inf in the dtype
             _refused("float_range", f"{x!r} is outside the range of {dtype} (largest finite {top:g}).")
         return value
@@ -270,13 +269,14 @@ class Op:
     loc: SourceLocation | None = field(default=None, compare=False)
 
     def attr(self, key: str, default: Any = None) -> Any:
+        """The op's parameter ``key`` (``dtype`` of a cast, ``cmp`` of a comparison), else ``default``."""
         for k, v in self.attrs:
             if k == key:
                 return v
         return default
 
     def __str__(self) -> str:
-        from .printer import short_op
+        from .printer import short_op  # the printer imports the IR: one layer, "ir : printer"
         return short_op(self)
 
     __repr__ = __str__
@@ -293,6 +293,7 @@ class KernelParam:
 
     @property
     def is_tile(self) -> bool:
+        """Whether this is a tile (else a scalar)."""
         return isinstance(self.type, TileType)
 
 
@@ -306,21 +307,86 @@ class KernelIR:
     constexprs: tuple[tuple[str, Any], ...] = ()
 
     def param(self, name: str) -> KernelParam:
+        """The parameter called ``name`` (KeyError if there is none)."""
         for p in self.params:
             if p.name == name:
                 return p
         raise KeyError(name)
 
     def __str__(self) -> str:
-        from .printer import print_kernel
+        from .printer import print_kernel  # the printer imports the IR: one layer, "ir : printer"
         return print_kernel(self)
 
     __repr__ = __str__
 
     def dump(self) -> str:
+        """The printed IR (the reference's name for ``str(ir)``)."""
         return str(self)
+
+
+# -- the trace: what tracing a kernel body records ------------------------------------------------------------------
+@dataclass
+class KernelTrace:
+    """The tracing state while a kernel body runs: its parameters and the ops recorded so far."""
+
+    kernel_name: str
+    params: dict[str, KernelParam] = field(default_factory=dict)
+    ops: list[Op] = field(default_factory=list)
+    next_id: int = 1
+
+    def new_value(self, type_: TileType | ScalarType, name: str | None = None) -> Value:
+        """A fresh SSA value of ``type_`` (named when it stands for a parameter)."""
+        v = Value(self.next_id, type_, name)
+        self.next_id += 1
+        return v
+
+    def emit(self, kind: OpKind, result_type: TileType | ScalarType, operands: tuple[Operand, ...],
+             attrs: tuple[tuple[str, Any], ...] = ()) -> Value:
+        """Record an op that makes a value, at the user's line; returns the value."""
+        result = self.new_value(result_type)
+        self.ops.append(Op(kind, result, operands, attrs, user_location()))
+        return result
+
+    def emit_effect(self, kind: OpKind, operands: tuple[Operand, ...], attrs: tuple[tuple[str, Any], ...] = ()) -> None:
+        """Record an op that makes no value (a store), at the user's line."""
+        self.ops.append(Op(kind, None, operands, attrs, user_location()))
+
+    def param_of(self, value: Value) -> KernelParam | None:
+        """The kernel parameter ``value`` stands for, else None (an op result)."""
+        if value.name is None:
+            return None
+        p = self.params.get(value.name)
+        return p if p is not None and p.value == value else None
+
+
+_current_trace: contextvars.ContextVar[KernelTrace | None] = contextvars.ContextVar("ptort_kernel_trace", default=None)
+
+
+def active_trace() -> KernelTrace | None:
+    """The kernel being traced in this context, else None."""
+    return _current_trace.get()
+
+
+def current_trace(op_name: str) -> KernelTrace:
+    """The kernel being traced, or a DSLUsageError naming the tl op that was called outside @kernel."""
+    trace = _current_trace.get()
+    if trace is None:
+        raise DSLUsageError(f"tl.* must be used inside @kernel function (tl.{op_name} was called outside one).",
+                            hint="Decorate the function that calls it with @kernel, then launch it from a @workload.")
+    return trace
+
+
+@contextmanager
+def tracing(trace: KernelTrace) -> Iterator[KernelTrace]:
+    """Make ``trace`` the kernel being traced while the block runs."""
+    token = _current_trace.set(trace)
+    try:
+        yield trace
+    finally:
+        _current_trace.reset(token)
 
 
 __all__ = ["OpKind", "Value", "Literal", "ScalarRefused", "scalar_value",
            "Op", "KernelParam", "KernelIR", "BINARY", "UNARY", "ACTIVATION",
-           "TRANSCENDENTAL", "ROW_REDUCE", "COL_REDUCE", "REDUCE", "MEMORY"]
+           "TRANSCENDENTAL", "ROW_REDUCE", "COL_REDUCE", "REDUCE", "MEMORY", "OPERATORS", "KernelTrace", "active_trace",
+           "current_trace", "tracing"]

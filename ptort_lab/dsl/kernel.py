@@ -1,67 +1,21 @@
 """@kernel: trace a Python function once, through its annotations, into Kernel IR; launch it as tasks."""
 from __future__ import annotations
 
-import contextvars
-import dis
+import difflib
 import inspect
-import linecache
 import os
 import sys
-from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, Callable
 
-from ..errors import (
-    DSLUsageError,
-    PtortTypeError,
-    PtortValueError,
-    SourceLocation,
-    UserCodeError,
-    raise_user_error,
-    user_location,
-)
+from ..errors import DSLUsageError, PtortTypeError, PtortValueError, UserCodeError, raise_user_error, user_location
+from .builder import in_builder, launch_task
 from .expr import clear_refusal, recover_refusal, refuse_placeholders
-from .ir import KernelIR, KernelParam, Literal, Op, OpKind, Value
+from .ir import KernelIR, KernelParam, KernelTrace, active_trace, tracing
 from .types import Direction, DType, ParamAnnotation, ScalarType, TileType
-
-
-@dataclass
-class KernelBuilder:
-    """The tracing state while a kernel body runs: the ops recorded so far."""
-
-    kernel_name: str
-    params: dict[str, KernelParam] = field(default_factory=dict)
-    ops: list[Op] = field(default_factory=list)
-    next_id: int = 1
-
-    def new_value(self, type_: TileType | ScalarType, name: str | None = None) -> Value:
-        v = Value(self.next_id, type_, name)
-        self.next_id += 1
-        return v
-
-    def emit(self, kind: OpKind, result_type: TileType | ScalarType | None, operands: tuple[Value | Literal, ...],
-             attrs: tuple[tuple[str, Any], ...] = ()) -> Value | None:
-        result = self.new_value(result_type) if result_type is not None else None
-        self.ops.append(Op(kind, result, operands, attrs, user_location(2)))
-        return result
-
-    def param_of(self, value: Value) -> KernelParam | None:
-        if value.name is None:
-            return None
-        p = self.params.get(value.name)
-        return p if p is not None and p.value == value else None
-
+from .user_code import refuse_generator, refuse_generator_result
 
 _DSL_DIR = os.path.dirname(os.path.abspath(__file__))
-_current: contextvars.ContextVar[KernelBuilder | None] = contextvars.ContextVar("ptort_kernel_builder", default=None)
-
-
-def current_builder(op_name: str) -> KernelBuilder:
-    """The active kernel builder, or a DSLUsageError naming the tl op that was called outside @kernel."""
-    b = _current.get()
-    if b is None:
-        raise DSLUsageError(f"tl.* must be used inside @kernel function (tl.{op_name} was called outside one).",
-                            hint="Decorate the function that calls it with @kernel, then launch it from a @workload.")
-    return b
 
 
 def _parse_annotation(kernel_name: str, pname: str, ann: Any, default: Any) -> tuple[Direction, Any]:
@@ -90,7 +44,7 @@ def _parse_annotation(kernel_name: str, pname: str, ann: Any, default: Any) -> t
 
 def _user_locals() -> dict[str, Any]:
     """Local names of the user's frame that applies @kernel (string annotations may refer to them)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_DSL_DIR):
         frame = frame.f_back
     return dict(frame.f_locals) if frame is not None else {}
@@ -139,7 +93,7 @@ class Kernel:
         self.fn = fn
         if name is not None:
             refuse_placeholders(name, "@kernel(name=...)")
-        self.name = name or getattr(fn, "__name__", "kernel")
+        self.name: str = name or str(getattr(fn, "__name__", "kernel"))
         refuse_generator(fn, f"@kernel '{self.name}'", "record no ops and write no outputs",
                          "Write the body as a plain def that calls tl.* ops and tl.store (no yield, no async).")
         _check_kernel_options(self.name, options)
@@ -173,10 +127,12 @@ class Kernel:
 
     @property
     def tile_params(self) -> list[str]:
+        """The names of the tile and scalar parameters (every one but the Constexprs)."""
         return [n for n, (d, t) in self.signature.items() if d is not Direction.CONSTEXPR]
 
     @property
     def constexpr_params(self) -> list[str]:
+        """The names of the Constexpr parameters (values fixed per trace)."""
         return [n for n, (d, _) in self.signature.items() if d is Direction.CONSTEXPR]
 
     def ir_for(self, args: Any) -> KernelIR:
@@ -207,20 +163,20 @@ class Kernel:
             return self._cache[key]
         except (KeyError, TypeError):
             pass
-        builder = KernelBuilder(self.name)
+        trace = KernelTrace(self.name)
         args: dict[str, Any] = {}
         for pname, (direction, typ) in self.signature.items():
             if direction is Direction.CONSTEXPR:
                 args[pname] = values[pname]
-                builder.params[pname] = KernelParam(pname, direction, typ, None)
+                trace.params[pname] = KernelParam(pname, direction, typ, None)
             else:
-                v = builder.new_value(typ, pname)
-                builder.params[pname] = KernelParam(pname, direction, typ, v)
+                v = trace.new_value(typ, pname)
+                trace.params[pname] = KernelParam(pname, direction, typ, v)
                 args[pname] = v
-        token = _current.set(builder)
         clear_refusal()
         try:
-            returned = self.fn(**args)
+            with tracing(trace):
+                returned = self.fn(**args)
         except Exception as e:  # noqa: BLE001 - the user's body: any error becomes one located ptort_lab error
             swallowed = recover_refusal(e)  # numpy turned a refusal (int(tile), ...) into its own error
             if swallowed is not None:
@@ -228,7 +184,6 @@ class Kernel:
             raise_user_error(e, f"the body of kernel '{self.name}' (traced with {dict(key) or 'no Constexpr'})"
                              if key else f"the body of kernel '{self.name}'")
         finally:
-            _current.reset(token)
             clear_refusal()
         refuse_generator_result(returned, f"the body of kernel '{self.name}'", "record no ops and write no outputs",
                                 "Write the body as a plain def that calls tl.* ops and tl.store (no yield, no async).")
@@ -236,9 +191,8 @@ class Kernel:
             raise PtortTypeError(f"kernel '{self.name}' returned {returned!r}; a kernel writes its results with "
                                  "tl.store and returns nothing (a returned tile would be lost).",
                                  hint="Declare an Out[Tile[...]] parameter and tl.store(out, value) into it.",
-                                 where=getattr(builder.ops[-1], "loc", None) if builder.ops else None,
-                                 locate=not builder.ops)
-        ir = KernelIR(self.name, tuple(builder.params.values()), tuple(builder.ops), key)
+                                 where=trace.ops[-1].loc if trace.ops else None, locate=not trace.ops)
+        ir = KernelIR(self.name, tuple(trace.params.values()), tuple(trace.ops), key)
         try:
             self._cache[key] = ir
         except TypeError:
@@ -249,10 +203,10 @@ class Kernel:
         return KernelLaunch(self, axes if isinstance(axes, tuple) else (axes,))
 
     def __call__(self, **kwargs: Any) -> Any:
-        from .workload import in_builder, launch_task
+        """Inside a @workload or body: launch with no axes; outside: trace with these Constexpr values."""
         _refuse_nested_call(self.name, f"{self.name}(...)")
         if in_builder():
-            return launch_task(self, (), kwargs, user_location(2))
+            return launch_task(self, (), kwargs, user_location())
         return self.trace(**{k: v for k, v in kwargs.items() if k in self.constexpr_params})
 
     def __repr__(self) -> str:
@@ -266,7 +220,7 @@ class KernelLaunch:
         self.kernel, self.axes = kernel, axes
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from .workload import in_builder, launch_task
+        """Launch the kernel bound to these axes (a task of the workload being built)."""
         _refuse_nested_call(self.kernel.name, f"{self.kernel.name}[...](...)")
         if args:
             raise PtortTypeError(f"kernel '{self.kernel.name}' takes keyword arguments only, got {len(args)} "
@@ -276,65 +230,12 @@ class KernelLaunch:
             raise DSLUsageError(
                 f"Axis-bound kernel call must be inside @workload ({self.kernel.name}[...](...) was called outside "
                 "one).", hint="Put the launch in a @workload function or a process body (for_each/consume lambda).")
-        return launch_task(self.kernel, self.axes, kwargs, user_location(2))
-
-
-def _body_location(fn: Any) -> SourceLocation | None:
-    """The first ``yield``/``await`` line of a function (else its ``def`` line), for errors about its kind."""
-    code = getattr(inspect.unwrap(getattr(fn, "func", fn)), "__code__", None)
-    if code is None:
-        return None
-    line, current = code.co_firstlineno, code.co_firstlineno
-    for ins in dis.get_instructions(code):
-        starts = ins.starts_line
-        if isinstance(starts, int) and not isinstance(starts, bool):
-            current = starts
-        positions = getattr(ins, "positions", None)
-        if ins.opname in ("YIELD_VALUE", "YIELD_FROM", "GET_AWAITABLE", "GET_AITER", "GET_ANEXT"):
-            line = positions.lineno if positions is not None and positions.lineno else current
-            break
-    else:  # no yield or await: name the `def` line rather than a decorator above it
-        for n in range(line, line + 20):
-            if linecache.getline(code.co_filename, n).lstrip().startswith(("def ", "async def ")):
-                line = n
-                break
-    return SourceLocation(code.co_filename, line, code.co_name, linecache.getline(code.co_filename, line).strip())
-
-
-def generator_kind(fn: Any) -> str | None:
-    """'a generator function (it uses `yield`)' or 'an `async def` function' when calling ``fn`` runs none of it."""
-    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        return "a generator function (it uses `yield`)"
-    if inspect.iscoroutinefunction(fn):
-        return "an `async def` function"
-    return None
-
-
-def refuse_generator(fn: Any, what: str, builds: str, hint: str) -> None:
-    """Refuse a body that is a generator or coroutine function: calling it returns at once without running a
-    line, so it would silently build nothing."""
-    kind = generator_kind(fn)
-    if kind is None:
-        return
-    where = _body_location(fn)
-    raise DSLUsageError(f"{what} is {kind}: calling it returns without running a line of its body, so it would "
-                        f"{builds}.", hint=hint, where=where, locate=where is None)
-
-
-def refuse_generator_result(result: Any, what: str, builds: str, hint: str) -> None:
-    """Refuse a body call that returned a generator or coroutine (e.g. a lambda returning a generator expression)."""
-    if not (inspect.isgenerator(result) or inspect.iscoroutine(result) or inspect.isasyncgen(result)):
-        return
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()  # no "coroutine was never awaited" warning on top of the error
-    raise DSLUsageError(f"{what} returned a {type(result).__name__}, which runs nothing until iterated, so it would "
-                        f"{builds}.", hint=hint)
+        return launch_task(self.kernel, self.axes, kwargs, user_location())
 
 
 def _refuse_nested_call(name: str, spelled: str) -> None:
     """A kernel launched inside another kernel's body would record nothing in the outer kernel and write nothing."""
-    outer = _current.get()
+    outer = active_trace()
     if outer is None:
         return
     raise DSLUsageError(
@@ -358,7 +259,6 @@ def _check_kernel_options(name: str, options: dict[str, Any]) -> None:
                                    "the Python body as the numerics.")
     unknown = sorted(set(options) - set(_RECORDED_OPTIONS))
     if unknown:
-        import difflib
         close = difflib.get_close_matches(unknown[0], ["cycles", "name", *_RECORDED_OPTIONS], n=1)
         raise PtortValueError(f"@kernel {name}: unknown option(s) {unknown}.",
                               hint=(f"Did you mean '{close[0]}'? " if close else "")
@@ -375,4 +275,4 @@ def kernel(fn: Callable[..., Any] | None = None, **options: Any) -> Any:
 
 jit_kernel = kernel
 
-__all__ = ["Kernel", "KernelLaunch", "kernel", "jit_kernel", "current_builder", "KernelBuilder", "SourceLocation"]
+__all__ = ["Kernel", "KernelLaunch", "kernel", "jit_kernel"]

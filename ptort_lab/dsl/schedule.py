@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -70,6 +70,7 @@ class TimingPolicy:
 
     kind: str = "immediate"
     value: float = 0
+    immediate: ClassVar[TimingPolicy]  # set below: the policy itself, as the reference spells it
 
     def __post_init__(self) -> None:
         v = self.value
@@ -110,7 +111,7 @@ class TimingPolicy:
         return TimingPolicy("rate_limit", tasks_per_ms)
 
 
-TimingPolicy.immediate = TimingPolicy("immediate")  # type: ignore[attr-defined]
+TimingPolicy.immediate = TimingPolicy("immediate")
 
 
 class WindowMode(enum.Enum):

@@ -5,6 +5,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from ..errors import PtortTypeError, PtortValueError, user_location
@@ -42,12 +43,10 @@ class DType(enum.Enum):
         return self in (DType.F16, DType.BF16, DType.F32, DType.F64)
 
     @property
-    def np_dtype(self) -> np.dtype:
+    def np_dtype(self) -> np.dtype[Any]:
         """The numpy dtype that holds these values (BF16 through ml_dtypes)."""
-        if self is DType.BF16:
-            import ml_dtypes
-            return np.dtype(ml_dtypes.bfloat16)
-        return np.dtype(_NUMPY_NAME[self])
+        dtype: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16 if self is DType.BF16 else _NUMPY_NAME[self])
+        return dtype
 
     @classmethod
     def from_numpy(cls, dtype: Any) -> DType:
@@ -311,14 +310,14 @@ class Tensor:
                     hint=f"Pass data.astype({dtype.np_dtype.name!r}) or dtype=DType.{DType.from_numpy(data.dtype)}; "
                          "ptort_lab never converts silently, so results land in the array you passed.")
         # (_check_data ran first: the dtypes compared here are native numbers, so equal names mean equal dtypes.)
-        self.data = data
+        self.data: np.ndarray[Any, Any] | None = data
         self.shape = shape
         self.dtype = dtype
         self.location = location
         self.layout = layout
         refuse_placeholders(name, "Tensor(name=...)")
         self.name = name
-        self.loc = user_location(2)  # where the user built it: named if allocating its values fails
+        self.loc = user_location()  # where the user built it: named if allocating its values fails
 
     def __getitem__(self, index: Any) -> TensorView:
         return TensorView(self, ())[index]
@@ -357,7 +356,7 @@ class Tensor:
     def with_layout(self, layout: Any) -> Tensor:
         return Tensor(self.data, self.shape, self.dtype, self.location, layout, self.name)
 
-    def allocate(self) -> np.ndarray:
+    def allocate(self) -> np.ndarray[Any, Any]:
         """The backing array, allocating zeros on first use when ``data`` was None."""
         if self.data is None:
             nbytes = self.nbytes()

@@ -17,10 +17,10 @@ import re
 import sys
 import sysconfig
 import traceback
-from types import CodeType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any, NoReturn
 
-from ..dsl.workload import Workload
+from ..dsl import Workload
 from ..errors import PtortError, PtortValueError, SourceLocation
 from ..explore import Knobs, is_pipeline
 from ..program import Program
@@ -58,7 +58,8 @@ class CellBody:
             raise _short(e, self.filename) from None
         last: ast.expr | None = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = tree.body.pop().value
+            last = tree.body[-1].value
+            tree.body.pop()
         self._exec: CodeType = compile(tree, self.filename, "exec")
         self._eval: CodeType | None = compile(ast.Expression(last), self.filename, "eval") if last else None
         self.assigned = _top_level_stores(tree)
@@ -224,7 +225,8 @@ def relocate(exc: BaseException, current: str | None, outer: frozenset[str] = fr
         return exc
     try:
         lines = _user_traceback(exc, current)
-        exc._render_traceback_ = lambda: lines  # type: ignore[union-attr]
+        # IPython's hook for a custom traceback, set on this one exception (no exception type declares it).
+        exc._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
     except Exception:  # an exception type without a __dict__: IPython's own traceback is shown instead
         pass
     return exc
@@ -278,7 +280,7 @@ def _short(e: SyntaxError, filename: str) -> PtortSyntaxError:
 
 def outer_files() -> frozenset[str]:
     """Filenames of the frames that called into the magic (IPython, ipykernel, the notebook cell itself)."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     names = set()
     while frame is not None:
         names.add(frame.f_code.co_filename)

@@ -11,16 +11,19 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from ..dsl.workload import Workload
-from ..explore import Comparison, is_pipeline
+from matplotlib.figure import Figure
+
+from ..dsl import Kernel, Workload
+from ..explore import Comparison, Knobs, is_pipeline
 from ..program import Program
+from ..viz import Diagram, compare, draw_pipeline, figure_png, kernel_view, pipeline_json, plot_timeline
+from ..viz.ir_view import KernelView
+from ..viz.views import PIPELINE_MIME, TRACE_MIME, TextView
 
 SHOW_PARTS = ("diagram", "ir", "timeline", "stats")
 DEFAULT_SHOW = ("diagram", "timeline")
-TRACE_MIME = "application/vnd.ptort.trace+json"
-PIPELINE_MIME = "application/vnd.ptort.pipeline+json"
 MAX_TRACE_SPANS = 50_000  # beyond this a run's trace is left out of the notebook (save_trace writes it)
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
@@ -45,8 +48,8 @@ def render_part(what: str, make: Callable[[], Any], notes: list[str]) -> Any:
 def describe(workload: Workload) -> str:
     """One line naming the workload: its processes and channels, or its kind."""
     if is_pipeline(workload):
-        procs = [p.name for p in workload.fields.get("processes", ())]
-        chans = [f"{c.name} (depth {c.depth})" for c in workload.fields.get("channels", ())]
+        procs = [p.name for p in workload.processes]
+        chans = [f"{c.name} (depth {c.depth})" for c in workload.channels]
         text = f"pipeline {' -> '.join(procs)}"
         return text + (f"; channels {', '.join(chans)}" if chans else "")
     return f"workload {workload.name or workload.kind!r}"
@@ -58,10 +61,10 @@ def _machine_line(program: Program) -> str:
     return f"machine {name}, channel latency {program.run_options.channel_latency_cycles} cycles"
 
 
-class IRViews:
+class IRViews(TextView):
     """The IR of several kernels: ``.text``, one KernelView per kernel (by index or name), shown together."""
 
-    def __init__(self, views: list[Any]) -> None:
+    def __init__(self, views: list[KernelView]) -> None:
         self.views = views
 
     @property
@@ -71,31 +74,19 @@ class IRViews:
     def __len__(self) -> int:
         return len(self.views)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[KernelView]:
         return iter(self.views)
 
-    def __getitem__(self, key: int | str) -> Any:
+    def __getitem__(self, key: int | str) -> KernelView:
         if isinstance(key, int):
             return self.views[key]
         for v in self.views:
-            if getattr(getattr(v, "ir", None), "name", None) == key or f"\nkernel {key}(" in f"\n{v.text}":
+            if v.ir.name == key:
                 return v
         raise KeyError(key)
 
-    def __str__(self) -> str:
-        return self.text
-
-    __repr__ = __str__
-
     def _repr_html_(self) -> str:
-        return "\n".join(_view_html(v) for v in self.views)
-
-
-def _view_html(view: Any) -> str:
-    try:
-        return str(view._repr_html_())
-    except Exception:
-        return f"<pre>{html.escape(view.text)}</pre>"
+        return "\n".join(v._repr_html_() for v in self.views)
 
 
 class PtortResult:
@@ -112,7 +103,7 @@ class PtortResult:
 
     # -- the runs -----------------------------------------------------------------------------------------------
     @property
-    def knobs(self) -> Any:
+    def knobs(self) -> Knobs:
         return self.comparison.knobs
 
     @property
@@ -143,21 +134,19 @@ class PtortResult:
         return "\n".join(lines)
 
     # -- views --------------------------------------------------------------------------------------------------
-    def timeline(self) -> Any:
+    def timeline(self) -> Figure:
         """Both runs' timelines on one time axis (viz.compare), or the one run's timeline."""
-        from .. import viz
         if self.pipeline is not None and self.data_parallel is not None:
-            return viz.compare(self.comparison)
+            return compare(self.comparison)
         label, program = self.runs[0]
-        return viz.plot_timeline(program, lanes="stage", title=f"{label} run")
+        return plot_timeline(program, lanes="stage", title=f"{label} run")
 
-    def diagram(self) -> Any:
-        from .. import viz
-        return viz.draw_pipeline(self.workload)
+    def diagram(self) -> Diagram:
+        return draw_pipeline(self.workload)
 
-    def kernels(self) -> list[Any]:
+    def kernels(self) -> list[Kernel]:
         """The kernels the workload launches, in order of first launch."""
-        seen: list[Any] = []
+        seen: list[Kernel] = []
         for _, program in self.runs[:1]:
             for task in program.tasks:
                 k = task.kernel_ref
@@ -166,9 +155,8 @@ class PtortResult:
         return seen
 
     def ir(self) -> IRViews:
-        from .. import viz
         machine = self.runs[0][1].machine if self.runs else None
-        return IRViews([viz.kernel_view(k, machine=machine) for k in self.kernels()])
+        return IRViews([kernel_view(k, machine=machine) for k in self.kernels()])
 
     # -- traces -------------------------------------------------------------------------------------------------
     def trace_json(self) -> dict[str, Any]:
@@ -211,7 +199,7 @@ class PtortResult:
         visual = wanted("image/png") or wanted("image/svg+xml") or wanted("text/html")
         png = svg = None
         if "timeline" in self.show and visual and self.runs:
-            png = render_part("timeline", lambda: _figure_png(self.timeline()), notes)
+            png = render_part("timeline", lambda: figure_png(self.timeline()), notes)
         if "diagram" in self.show and visual:
             before = len(notes)
             svg = render_part("diagram", lambda: self.diagram().svg(), notes)
@@ -224,7 +212,7 @@ class PtortResult:
             if trace is not None:
                 bundle[TRACE_MIME] = trace
         if wanted(PIPELINE_MIME) and "diagram" in self.show and is_pipeline(self.workload):
-            graph = render_part("pipeline JSON", lambda: _pipeline_json(self.workload), notes)
+            graph = render_part("pipeline JSON", lambda: pipeline_json(self.workload), notes)
             if graph is not None:
                 bundle[PIPELINE_MIME] = graph
         head = self._head()
@@ -255,16 +243,6 @@ def html_output(text: str, svg: str | None = None, png: bytes | None = None, ir:
         pieces.append(f'<img alt="{png_alt}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"/>')
     pieces.append("</div>")
     return "\n".join(pieces)
-
-
-def _figure_png(fig: Any) -> bytes:
-    from .. import viz
-    return bytes(viz.figure_png(fig))
-
-
-def _pipeline_json(workload: Workload) -> dict[str, Any]:
-    from .. import viz
-    return dict(viz.pipeline_json(workload))
 
 
 def _sibling(path: Path, label: str) -> Path:

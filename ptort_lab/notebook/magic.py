@@ -6,22 +6,55 @@ import difflib
 import inspect
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
 
+from IPython.core import magic_arguments as _magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class, output_can_be_silenced
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool
 
+from ..dsl import Channel, Workload
 from ..errors import PtortError, PtortValueError, SourceLocation
-from ..explore import MODES, Knobs, Study, check_knob_limits, is_pipeline, run_study, same_option, task_limit
+from ..explore import (
+    MODES,
+    Comparison,
+    Knobs,
+    KnobWords,
+    Study,
+    check_cores,
+    check_depth,
+    check_knob_limits,
+    pipeline_channels,
+    run_study,
+    same_option,
+    task_limit,
+)
 from ..program import Program, collect_compiled
 from ..sim.machine import MACHINES, Machine, ascend_910b, get_machine
 from ..sim.numerics import Writes
 from ..sim.runner import recording
 from .cell import CellBody, bind_knobs, is_cell_file, knobs_from_namespace, outer_files, relocate, tile_from_text
 from .display import DEFAULT_SHOW, SHOW_PARTS, PtortResult
+
+if TYPE_CHECKING:
+    from .widgets import Explorer  # imported when --interact asks for it: ipywidgets is slow to load
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Decorator(Protocol):
+    def __call__(self, fn: _F, /) -> _F: ...
+
+
+# IPython's magic_arguments module has no annotations; these typed names for it keep the magic's own types.
+magic_arguments: Callable[..., _Decorator] = _magic_arguments.magic_arguments
+argument: Callable[..., _Decorator] = _magic_arguments.argument
+parse_argstring: Callable[[Callable[..., Any], str], Any] = _magic_arguments.parse_argstring
+
+# How a cell's messages name the knobs: the namespace variables the magic binds (CORES = 4), and the options.
+CELL_WORDS = KnobWords(given="{NAME} = {value}", setting="{NAME} = {value}, or --{name} {value}", variable="{NAME}")
+OPTION_WORDS = KnobWords(given="--{name} {value}", setting="--{name} {value}", variable="{NAME}")
 
 
 @dataclass
@@ -55,7 +88,7 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def _positive(value: int | None, option: str, minimum: int = 1) -> int | None:
+def _at_least(value: int | None, option: str, minimum: int = 1) -> int | None:
     if value is not None and value < minimum:
         raise UsageError(f"{option} must be >= {minimum}, got {value}.")
     return value
@@ -115,21 +148,7 @@ def _os_reason(e: BaseException) -> str:
     return getattr(e, "what", None) or str(e).splitlines()[0]
 
 
-def check_cores(workload: Any, knobs: Knobs, opts: CellOptions, machine: Machine | None = None) -> None:
-    """CORES from the namespace (or set by the body) must fit the machine when the data-parallel twin uses it
-    (a workload the body dispatched itself runs on its own policy's cores). ``machine``: the one the study runs on
-    (default: --machine's, else ascend_910b)."""
-    machine = machine or opts.target_machine()
-    uses_cores = opts.mode != "pipeline" and (is_pipeline(workload) or workload._schedule.dispatch is None)
-    if uses_cores and knobs.cores > machine.num_cores:
-        raise PtortValueError(
-            f"CORES is {knobs.cores}, but machine '{machine.name}' has {machine.num_cores} AI cores for the "
-            "data-parallel run.",
-            hint=f"Set CORES = {machine.num_cores} or fewer (or pass --cores {machine.num_cores}); --mode pipeline "
-                 "does not use CORES.", locate=False)
-
-
-def study_options(target: Any, opts: CellOptions) -> dict[str, Any]:
+def study_options(target: Workload | Program, opts: CellOptions) -> dict[str, Any]:
     """The compile options the study adds to the cell's: --machine and --latency. A Program the cell compiled keeps
     its own options; an option that contradicts one of them is refused at the cell's compile line."""
     given = opts.compile_options()
@@ -162,20 +181,11 @@ def _is_machine(value: Any) -> bool:
     return True
 
 
-def study_machine(target: Any, options: dict[str, Any]) -> Machine | None:
-    """The machine the study's runs simulate (None for a Program on a cost model of its own)."""
-    if "machine" in options:
-        return get_machine(options["machine"])
-    if isinstance(target, Program):
-        return target.machine  # type: ignore[no-any-return]
-    return ascend_910b
-
-
 def parse_options(args: Any) -> CellOptions:
     """Check everything on the magic line; every problem is a one-line UsageError."""
     opts = CellOptions(mode=args.mode)
     for name in ("depth", "tiles", "cores"):
-        value = _positive(getattr(args, name), f"--{name}")
+        value = _at_least(getattr(args, name), f"--{name}")
         if value is not None:
             opts.knobs[name] = value
     limit, what = task_limit(opts.mode)
@@ -191,12 +201,12 @@ def parse_options(args: Any) -> CellOptions:
             raise UsageError(f"unknown machine {args.machine!r}.{_did_you_mean(args.machine, list(MACHINES))} "
                              f"Presets: {', '.join(MACHINES)}.")
         opts.machine = args.machine
-    machine = opts.target_machine()
-    cores = opts.knobs.get("cores")
-    if cores is not None and cores > machine.num_cores:
-        raise UsageError(f"--cores {cores} is more than machine '{machine.name}' has ({machine.num_cores} AI cores); "
-                         f"use --cores {machine.num_cores} or fewer.")
-    opts.latency = _positive(args.latency, "--latency", minimum=0)
+    if "cores" in opts.knobs and opts.mode != "pipeline":
+        try:  # the rule the study applies again (to CORES, which the body may set), refused here before the body
+            check_cores(opts.knobs["cores"], opts.target_machine(), OPTION_WORDS)
+        except PtortValueError as e:
+            raise UsageError(f"{e.what} {e.hint}") from None
+    opts.latency = _at_least(args.latency, "--latency", minimum=0)
     if args.trace_out is not None:
         opts.trace_out = _trace_out(args.trace_out)
     if args.output is not None:
@@ -207,39 +217,27 @@ def parse_options(args: Any) -> CellOptions:
     return opts
 
 
-def _channels(workload: Any) -> list[Any]:
-    return list(workload.fields.get("channels", ())) if is_pipeline(workload) else []
-
-
-def _channel_location(body: CellBody, channel: Any) -> SourceLocation | None:
+def channel_location(body: CellBody, channel: Channel[Any]) -> SourceLocation | None:
     """Where the body made ``channel``: its recorded location if that is in the cell, else the first cell line
     that mentions ``Channel`` and the channel's name in quotes."""
-    loc = getattr(channel, "loc", None)
+    loc = channel.loc
     if loc is not None and is_cell_file(loc.filename):
-        return loc  # type: ignore[no-any-return]
+        return loc
     for lineno, text in enumerate(body.source.splitlines(), start=2):
         if "Channel" in text and (f'"{channel.name}"' in text or f"'{channel.name}'" in text):
             return SourceLocation(body.filename, lineno, "<module>", text.strip())
     return None
 
 
-def check_depth(body: CellBody, workload: Any, depth: int) -> None:
-    """An explicit --depth must reach every channel: the body has to build them with ``depth=DEPTH``."""
-    wrong = [c for c in _channels(workload) if c.depth != depth]
-    if not wrong:
-        return
-    places = [_channel_location(body, c) for c in wrong]
-    listed = ", ".join(f"'{c.name}' has depth {c.depth}" + (f" ({p.filename}:{p.lineno})" if p and i else "")
-                       for i, (c, p) in enumerate(zip(wrong, places)))
-    raise PtortValueError(
-        f"--depth {depth} did not reach the pipeline: channel {listed}.",
-        hint="Build channels with depth=DEPTH (the magic sets DEPTH before the cell runs), "
-             "e.g. Channel[Tensor](name=\"q\", depth=DEPTH).", where=places[0], locate=False)
+def cell_words(body: CellBody, words: KnobWords = CELL_WORDS) -> KnobWords:
+    """``words`` that find a channel in the cell's text when its recorded place is not in the cell."""
+    return replace(words, locate=lambda channel: channel_location(body, channel))
 
 
-def _unknown_option(message: str, parser: Any) -> str:
-    """Add "Did you mean --depth?" to argparse's "unrecognized arguments: --dpeth 3"."""
-    known = [s for action in parser._actions for s in action.option_strings]
+def _unknown_option(message: str, magic: Any) -> str:
+    """Add "Did you mean --depth?" to argparse's "unrecognized arguments: --dpeth 3" (``magic``: a function that
+    magic_arguments gave a ``parser``; argparse lists its options only in the private ``_actions``)."""
+    known = [s for action in magic.parser._actions for s in action.option_strings]
     for word in message.split(":", 1)[-1].split():
         if word.startswith("-"):
             hint = _did_you_mean(word.split("=")[0], known)
@@ -325,20 +323,20 @@ class PtortMagics(Magics):
         try:
             args = parse_argstring(self.ptort, line)
         except UsageError as e:
-            raise UsageError(_unknown_option(str(e), self.ptort.parser)) from None
+            raise UsageError(_unknown_option(str(e), self.ptort)) from None
         opts = parse_options(args)
         if not cell.strip():
             raise UsageError("%%ptort needs a cell body: DSL Python that builds a pipeline or workload.")
         return self.run(line, cell, opts)
 
-    def run(self, line: str, cell: str, opts: CellOptions) -> Any:
+    def run(self, line: str, cell: str, opts: CellOptions) -> PtortResult | Explorer:
         shell = self.shell
         assert shell is not None
         ns = shell.user_ns
         outer = outer_files()
         body: CellBody | None = None
-        workload = None
-        target: Any = None
+        workload: Workload | None = None
+        target: Workload | Program | None = None
         # With --interact, the sliders' runs replace this one: they first put back what it wrote.
         journal = Writes() if opts.interact else None
         try:
@@ -353,11 +351,10 @@ class PtortMagics(Magics):
             knobs = knobs_from_namespace(ns, {}, knobs)  # the body may have reassigned DEPTH, TILE, ...
             check_knob_limits(knobs, opts.mode, "TILES")
             options = study_options(target, opts)
-            check_cores(workload, knobs, opts, study_machine(target, options))
-            if "depth" in opts.knobs:
-                check_depth(body, workload, opts.knobs["depth"])
+            if "depth" in opts.knobs:  # only an explicit --depth: a cell may build its channels with literal depths
+                check_depth(pipeline_channels(workload), opts.knobs["depth"], cell_words(body, OPTION_WORDS))
             with recording(journal) if journal is not None else nullcontext():
-                comparison = run_study(target, knobs, opts.mode, **options)
+                comparison = run_study(target, knobs, opts.mode, words=CELL_WORDS, **options)
             result = PtortResult(comparison, workload, show=opts.show)
         except Exception as e:
             fallback = workload.loc if workload is not None and workload.loc is not None \
@@ -386,13 +383,13 @@ class PtortMagics(Magics):
                                          "the result is in _ptort).", where=at, locate=False)
             raise relocate(error, body.filename, outer, short=self.short_errors) from e
 
-    def _explorer(self, body: CellBody, line: str, opts: CellOptions, knobs: Knobs, target: Any,
-                  journal: Writes | None) -> Any:
+    def _explorer(self, body: CellBody, line: str, opts: CellOptions, knobs: Knobs, target: Workload | Program,
+                  journal: Writes | None) -> Explorer:
         from .widgets import Explorer
         shell = self.shell
         assert shell is not None
 
-        def rebuild(depth: int, tile: tuple[int, int], tiles: int, cores: int) -> Any:
+        def rebuild(depth: int, tile: tuple[int, int], tiles: int, cores: int) -> Workload:
             ns = dict(shell.user_ns)  # the live namespace, copied: moving a slider leaves the user's names alone
             outer = outer_files()
             try:
@@ -404,10 +401,27 @@ class PtortMagics(Magics):
         # The sliders re-run the body timing-only, with the options the first run used (the cell's program's own).
         own = dict(target.options) if isinstance(target, Program) else {}
         options = {**own, **study_options(target, opts), "compute_values": False}
-        study = Study(rebuild, knobs, opts.mode, **options)
+        study = CellStudy(body, self.short_errors, rebuild, knobs, opts.mode, words=cell_words(body), **options)
         if journal is not None:
             study.adopt(journal)
         return Explorer(study)
+
+
+class CellStudy(Study):
+    """The study behind a cell's --interact panel: its errors (the body's, and the study's checks and runs) name
+    cell lines, as the cell's own run does."""
+
+    def __init__(self, body: CellBody, short_errors: bool, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.body = body
+        self.short_errors = short_errors
+
+    def run(self, **changes: Any) -> Comparison:
+        outer = outer_files()
+        try:
+            return super().run(**changes)
+        except Exception as e:
+            raise relocate(e, self.body.filename, outer, short=self.short_errors) from None
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -419,4 +433,4 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = ["PtortMagics", "CellOptions", "load_ipython_extension", "parse_options", "parse_tile", "parse_show",
-           "check_depth", "check_cores"]
+           "channel_location", "cell_words", "CELL_WORDS", "OPTION_WORDS"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from ..errors import PtortTypeError, PtortValueError
-from ..explore import Knobs, Study, check_knob_limits, check_knobs
+from ..explore import Comparison, Knobs, Study, check_knob_limits, check_knobs
 from .cell import normal_knob, tile_from_text
 from .display import html_output, render_part
 
@@ -43,7 +43,7 @@ def _values(name: str, values: Any) -> tuple[list[Any], int | None]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         values = [values]
     try:
-        total: int | None = len(values)  # type: ignore[arg-type]
+        total: int | None = len(values)
     except TypeError:
         total = None
     raw = list(itertools.islice(values, MAX_RUNS + 1))  # never the whole of a huge range or an endless generator
@@ -183,8 +183,9 @@ class _Progress:
                 raise ImportError("no kernel")
             import ipywidgets as widgets
             from IPython.display import display
+            show: Callable[..., Any] = display  # IPython.display has no type information
             self.bar = widgets.IntProgress(value=0, min=0, max=self.total, description="sweep")
-            self.handle = display(self.bar, display_id=True)
+            self.handle = show(self.bar, display_id=True)
         except Exception:  # a terminal, plain Python or no ipywidgets: a line on stderr
             self.text = True
 
@@ -212,6 +213,21 @@ class _Progress:
 _DEPTHS = range(1, 9)  # what sweep() varies when told nothing about depth
 
 
+def _row(comparison: Comparison) -> dict[str, Any]:
+    """One SweepResult row: the knobs that ran, each run's cycles and overlap %, and the speedup."""
+    k = comparison.knobs
+    stats = {label: prog.stats() for label, prog in comparison.runs}
+    pipe, twin = stats.get("pipeline"), stats.get("data-parallel")
+    return {
+        "depth": k.depth, "tile": k.tile, "tiles": k.tiles, "cores": k.cores,
+        "pipeline_cycles": pipe.total_cycles if pipe else None,
+        "data_parallel_cycles": twin.total_cycles if twin else None,
+        "pipeline_overlap_pct": round(pipe.overlap_pct, 1) if pipe else None,
+        "data_parallel_overlap_pct": round(twin.overlap_pct, 1) if twin else None,
+        "speedup": comparison.speedup,
+    }
+
+
 def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = _DEPTHS, tile: Any = None,
           tiles: Any = None, cores: Any = None, knobs: Knobs | None = None, mode: str | None = None,
           progress: bool | None = None, **compile_options: Any) -> SweepResult:
@@ -231,7 +247,7 @@ def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = _DEPTHS,
     if isinstance(study_or_builder, Study):
         base = study_or_builder
         options = {"compute_values": False, **base.compile_options, **compile_options}
-        study = Study(base.build, knobs or base.knobs, mode or base.mode, **options)
+        study = Study(base.build, knobs or base.knobs, mode or base.mode, words=base.words, **options)
     else:
         options = {"compute_values": False, **compile_options}
         study = Study(study_or_builder, knobs, mode or "both", **options)
@@ -265,16 +281,7 @@ def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = _DEPTHS,
                     hint="Leave cores out of the sweep, or build the workload without .dispatch(...) (the study then "
                          "dispatches its tasks over the cores knob), or give the builder a cores parameter and "
                          "dispatch with it.")
-            stats = {label: prog.stats() for label, prog in comparison.runs}
-            p, d = stats.get("pipeline"), stats.get("data-parallel")
-            result.rows.append({
-                "depth": k.depth, "tile": k.tile, "tiles": k.tiles, "cores": k.cores,
-                "pipeline_cycles": p.total_cycles if p else None,
-                "data_parallel_cycles": d.total_cycles if d else None,
-                "pipeline_overlap_pct": round(p.overlap_pct, 1) if p else None,
-                "data_parallel_overlap_pct": round(d.overlap_pct, 1) if d else None,
-                "speedup": comparison.speedup,
-            })
+            result.rows.append(_row(comparison))
             bar.step(i)
     finally:
         bar.close()

@@ -101,7 +101,7 @@ def _tile_options(current: tuple[int, int]) -> list[tuple[str, tuple[int, int]]]
     return [(f"{r}x{c}", (r, c)) for r, c in sizes]
 
 
-class Explorer(widgets.VBox):
+class Explorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type information, so VBox is Any
     """Sliders for depth, tile, tiles and cores, the two timelines and a table: ``Explorer(build)``.
 
     ``study_or_builder`` is an ``explore.Study`` (used as it is) or a builder taking any of depth, tile, tiles,

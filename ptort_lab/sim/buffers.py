@@ -62,10 +62,11 @@ class BufferPool:
             return None
         # only allocations still held after t matter; those starting before t count from t
         deltas: dict[int, int] = {}
-        for a in self.closed[bisect_right(self.closed_ends, t):]:
+        k = bisect_right(self.closed_ends, t)
+        for end, a in zip(self.closed_ends[k:], self.closed[k:]):  # (closed_ends[i] is closed[i].end, an int)
             s = a.start if a.start > t else t
             deltas[s] = deltas.get(s, 0) + a.bytes
-            deltas[a.end] = deltas.get(a.end, 0) - a.bytes  # type: ignore[index]
+            deltas[end] = deltas.get(end, 0) - a.bytes
         for a in self.open:
             s = a.start if a.start > t else t
             deltas[s] = deltas.get(s, 0) + a.bytes

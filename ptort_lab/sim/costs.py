@@ -35,36 +35,37 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..dsl.ir import KernelIR
+from ..dsl.tree import NodeKind
 from ..dsl.types import Direction, TensorView, TileType
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortError, PtortValueError
 from .buffers import BufferPool
-from .lowering import AIC, GM_READ, GM_WRITE, Plan, lower
-from .machine import KIB, Machine, ascend_910b, get_machine
+from .cost_model import CostModel, Timing, span_of
+from .lowering import AIC, GM_READ, GM_WRITE, Instr, Plan, lower
+from .machine import KIB, Buffer, Machine, ascend_910b, get_machine
 from .memory import GlobalMemory
 from .trace import Span
 
-_BUFFER_BYTES = {"UB": "ub_bytes", "L1": "l1_bytes", "L0A": "l0a_bytes", "L0B": "l0b_bytes", "L0C": "l0c_bytes"}
+_new = tuple.__new__  # builds a Span without its Python-level __new__ (one per instruction of every task)
 
 
-class NpuCostModel:
+class NpuCostModel(CostModel):
     """The sourced Ascend timing model: ``NpuCostModel()`` (910B2) or ``NpuCostModel("ascend_910b4")``.
 
     The model itself holds only the machine and a cache of lowered kernels, so one model may price any number of
     runs, from any number of threads at once: each run gets its own ``NpuRun`` (``begin_run``), which holds that
     run's pipes, buffers and GM state. ``prepare``/``task_timing`` on the model are the single-run form of the
-    same (``runner.CostModel``), kept for callers that price tasks by hand; the runner never uses them.
+    same (the run last begun), kept for callers that price tasks by hand; the runner never uses them.
     """
+
+    machine: Machine  # (always one, unlike a CostModel's)
 
     def __init__(self, machine: Machine | str = ascend_910b) -> None:
         self.machine = get_machine(machine)
+        self.clock_hz = self.machine.clock_hz
         self._plans: dict[int, tuple[KernelIR, Plan]] = {}
         self.vector_units: dict[str, int] = {}  # for prepare(): CSP process -> AIV index, when placed on AIV1
         self._last: NpuRun | None = None  # the run last begun, for the single-run API (prepare, memory, ...)
-
-    @property
-    def clock_hz(self) -> float:
-        return self.machine.clock_hz
 
     @property
     def channel_latency_cycles(self) -> int:
@@ -88,7 +89,7 @@ class NpuCostModel:
         run.prepare(workload, placement)
         return run
 
-    # -- the single-run form (runner.CostModel): state of the run last begun --------------------------------------
+    # -- the single-run form: state of the run last begun ------------------------------------------------------------
     def _current(self) -> NpuRun:
         if self._last is None:
             self._last = NpuRun(self, dict(self.vector_units))
@@ -115,7 +116,7 @@ class NpuCostModel:
         return task.pinned_cycles()
 
     def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
-                    pipelined: bool) -> tuple[int, int, list[Span]]:
+                    pipelined: bool) -> Timing:
         """``NpuRun.task_timing`` in the run last begun (``prepare``)."""
         return self._current().task_timing(task, ir, core, start, lane, pipelined)
 
@@ -130,7 +131,7 @@ class NpuCostModel:
         return self._current().pipe_free
 
     @property
-    def pools(self) -> dict[tuple[int, str, str], BufferPool]:
+    def pools(self) -> dict[tuple[int, str, Buffer], BufferPool]:
         """The on-chip buffer pools of the run last begun."""
         return self._current().pools
 
@@ -145,22 +146,29 @@ class NpuRun:
         self.plan = model.plan
         self.vector_units = vector_units  # CSP process -> AIV index, when placed on AIV1
         self.pipe_free: dict[tuple[int, str], int] = {}
-        self.pools: dict[tuple[int, str, str], BufferPool] = {}
+        self.pools: dict[tuple[int, str, Buffer], BufferPool] = {}
         self.memory = GlobalMemory(self.machine)
         self.next_aiv: dict[int, int] = {}
         self._units: dict[int, frozenset[str]] = {}  # id(process) -> units_of, for this run
         self.placement: dict[str, int] | None = None
+        self.launched = False  # whether any task ran instructions (then no instruction ran before the launch)
 
     @property
     def clock_hz(self) -> float:
         return self.machine.clock_hz
+
+    @property
+    def launch_cycles(self) -> int:
+        """Cycles before the first instruction: the kernel launch, when a task ran instructions (pinned tasks are
+        plain delays from cycle 0)."""
+        return self.machine.launch_overhead_cycles if self.launched else 0
 
     # -- run set-up ------------------------------------------------------------------------------------------------
     def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
         """Check core counts and, for processes sharing a core, channel slots against UB."""
         m = self.machine
         if placement is None:
-            sched = workload._schedule
+            sched = workload.schedule
             wanted = (sched.dispatch.num_cores if sched.dispatch is not None else 0) or sched.stream_count or 1
             if wanted > m.num_cores:
                 raise PtortValueError(
@@ -193,12 +201,12 @@ class NpuRun:
             return cached
         units: set[str] = set()
         for node, _ in _task_nodes(process.workload):
-            kernel = node.fields.get("kernel")
-            if node.fields.get("cycles") is not None or getattr(kernel, "cycles", None) is not None \
+            kernel = node.kernel
+            if node.cycles is not None or getattr(kernel, "cycles", None) is not None or isinstance(kernel, str) \
                     or not hasattr(kernel, "ir_for"):
                 continue  # a pinned task touches no pipe
             try:
-                ir = kernel.ir_for(node.fields.get("resources") or {})
+                ir = kernel.ir_for(node.resources or {})
             except PtortError:  # Constexpr values that depend on the token: the task's own launch will say why
                 continue
             units.update(ins.unit for ins in self.plan(ir).instrs)
@@ -260,7 +268,8 @@ class NpuRun:
         return task.pinned_cycles()
 
     def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
-                    pipelined: bool) -> tuple[int, int, list[Span]]:
+                    pipelined: bool) -> Timing:
+        """Issue ``task``'s instructions in program order from ``start`` (module docstring: how each is priced)."""
         m = self.machine
         index = task.params[0] if task.params else task.id
         if not 0 <= core < m.num_cores:
@@ -271,8 +280,9 @@ class NpuRun:
         pinned = task.pinned_cycles()
         if pinned is not None or ir is None or not ir.ops:
             end = start + (pinned or 0)
-            return end, end, [Span(core, lane, task.kernel, index, start, end, 0, lane, task.id)]
+            return end, end, [span_of(task, core, lane, start, end)]
         plan = self.plan(ir)
+        self.launched = True
         if start < m.launch_overhead_cycles:  # no instruction runs before the kernel launch completes
             start = m.launch_overhead_cycles
         aiv = self.vector_units.get(lane, 0) if self.vector_units else 0  # a CSP process: the AIV it is placed on
@@ -327,7 +337,8 @@ class NpuRun:
                 h = held[a]
                 if h is not None:
                     h[0].free(h[1], end)
-            spans.append(Span(core, name, ins.name, index, t, end, gm_bytes, lane, task.id))
+            # Span(core, lane, name, index, start, end, bytes, process, task_id), built positionally (per instruction)
+            spans.append(_new(Span, (core, name, ins.name, index, t, end, gm_bytes, lane, task.id)))
             if first is None:
                 first = t
             if end > end_all:
@@ -335,12 +346,11 @@ class NpuRun:
         issue_done = first if pipelined and first is not None else end_all
         return issue_done, end_all, spans
 
-    def _pool(self, core: int, unit: str, buffer: str) -> BufferPool:
+    def _pool(self, core: int, unit: str, buffer: Buffer) -> BufferPool:
         key = (core, unit, buffer)
         pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[key] = BufferPool(f"{buffer} of core {core} {unit}",
-                                                getattr(self.machine, _BUFFER_BYTES[buffer]))
+            pool = self.pools[key] = BufferPool(f"{buffer} of core {core} {unit}", self.machine.buffer_bytes(buffer))
         return pool
 
     @staticmethod
@@ -353,8 +363,8 @@ class NpuRun:
             return None
         return (id(view.base), tuple(view.index))
 
-    def _capacity_error(self, task: Task, lane: str, core: int, unit: str, buffer: str, pool: BufferPool,
-                        nbytes: int, ins: Any) -> CapacityError:
+    def _capacity_error(self, task: Task, lane: str, core: int, unit: str, buffer: Buffer, pool: BufferPool,
+                        nbytes: int, ins: Instr) -> CapacityError:
         need = pool.open_bytes() + nbytes
         cap = pool.capacity_bytes
         who = f"process '{lane}'" if self.placement is not None else f"task {task.id}"
@@ -370,21 +380,14 @@ class NpuRun:
 def _task_nodes(body: Any, channel: Any = None, into: bool = False) -> Iterator[tuple[Workload, bool]]:
     """Every task node of a process body (built once with a symbolic token), with whether it is sent into
     ``channel``."""
-    if isinstance(body, (list, tuple)):
-        for n in body:
-            yield from _task_nodes(n, channel, into)
-        return
     if not isinstance(body, Workload):
         return
-    if body.kind == "task":
+    if body.kind is NodeKind.TASK:
         yield body, into
         return
-    if body.kind == "send":
-        yield from _task_nodes(body.fields.get("value"), channel, into or body.fields.get("channel") is channel)
-        return
-    for key in ("body", "children", "then", "otherwise", "value"):
-        if key in body.fields:
-            yield from _task_nodes(body.fields[key], channel, into)
+    into = into or any(c is channel for c in body.uses("sends"))
+    for child in body.children():
+        yield from _task_nodes(child, channel, into)
 
 
 def _slot_bytes(body: Any, channel: Any) -> int:
@@ -393,7 +396,7 @@ def _slot_bytes(body: Any, channel: Any) -> int:
     sent: list[int] = []
     every: list[int] = []
     for node, into in _task_nodes(body, channel):
-        sig = getattr(node.fields.get("kernel"), "signature", None)
+        sig = getattr(node.kernel, "signature", None)
         b = sum(t.nbytes for d, t in sig.values()
                 if d in (Direction.OUT, Direction.INOUT) and isinstance(t, TileType)) if sig else 0
         every.append(b)

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from ..dsl.commands import AFTER, NOT_BEFORE
 from ..dsl.workload import Task
 from ..errors import PtortValueError, raise_user_error
-from .engine import AFTER, NOT_BEFORE
 
 
 def interleave(tasks: list[Task], deps: list[list[int]], streams: int) -> list[int]:

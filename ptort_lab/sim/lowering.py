@@ -22,12 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..dsl.ir import BINARY, COL_REDUCE, ROW_REDUCE, TRANSCENDENTAL, KernelIR, Literal, Op, OpKind, Value
-from .machine import Machine, TransferCost, VectorCost
+from .machine import Buffer, Machine, Pipe, TransferCost, VectorCost
 
 AIC, AIV = "AIC", "AIV"
 # instruction kinds: how an instruction is priced
 GM_READ, GM_WRITE, ONCHIP, STATIC = "gm_read", "gm_write", "onchip", "static"
-BUFFER_UNIT = {"UB": AIV, "L1": AIC, "L0A": AIC, "L0B": AIC, "L0C": AIC}
 
 
 @dataclass(slots=True)
@@ -37,7 +36,7 @@ class Instr:
     when it ends; ``reads``/``write`` are slot ids for data dependencies."""
 
     unit: str
-    pipe: str
+    pipe: Pipe
     name: str
     kind: str
     op: Op | None
@@ -57,7 +56,7 @@ class Instr:
 class Alloc:
     """An on-chip buffer region shared by the slots that reuse it in place."""
 
-    buffer: str
+    buffer: Buffer
     bytes: int
 
 
@@ -88,7 +87,7 @@ class _Lowering:
         self.instrs: list[Instr] = []
         self.allocs: list[Alloc] = []
         self.slot_alloc: list[int] = []
-        self.where: dict[int, dict[str, int]] = {}  # value id -> {"UB"|"L1"|"L0C": slot}
+        self.where: dict[int, dict[Buffer, int]] = {}  # value id -> {UB | L1 | L0C: slot}
         self.param_of: dict[int, str] = {p.value.id: p.name for p in ir.params if p.value is not None and p.is_tile}
         self.source: dict[int, str] = dict(self.param_of)  # value id -> tile parameter it is a copy of
         self.roles: dict[int, set[str]] = {}
@@ -100,7 +99,7 @@ class _Lowering:
                     self.last_use[x.id] = i
 
     # -- slots and allocations --------------------------------------------------------------------------------------
-    def new_slot(self, buffer: str, nbytes: int, reuse: int = -1) -> int:
+    def new_slot(self, buffer: Buffer, nbytes: int, reuse: int = -1) -> int:
         if reuse >= 0:
             alloc = self.slot_alloc[reuse]
         else:
@@ -119,46 +118,46 @@ class _Lowering:
         return -1 if any(self.slot_alloc[s] == a for s in range(slot)) else a
 
     # -- transfers -------------------------------------------------------------------------------------------------
-    def load(self, v: Value, buffer: str, op: Op | None) -> int:
+    def load(self, v: Value, buffer: Buffer, op: Op | None) -> int:
         """Bring value ``v`` (a tile parameter or a copy of one) from GM into ``buffer`` (UB or L1)."""
         nbytes = _tile_bytes(v)
         slot = self.new_slot(buffer, nbytes)
-        unit, path = (AIV, self.m.gm_to_ub) if buffer == "UB" else (AIC, self.m.gm_to_l1)
-        self.emit(Instr(unit, "MTE2", "load", GM_READ, op, nbytes, path, self.source[v.id], write=slot,
+        unit, path = (AIV, self.m.gm_to_ub) if buffer == Buffer.UB else (AIC, self.m.gm_to_l1)
+        self.emit(Instr(unit, Pipe.MTE2, "load", GM_READ, op, nbytes, path, self.source[v.id], write=slot,
                         alloc=self.fresh_alloc(slot)))
         self.where.setdefault(v.id, {})[buffer] = slot
         return slot
 
-    def ensure(self, v: Value, buffer: str, op: Op) -> int:
+    def ensure(self, v: Value, buffer: Buffer, op: Op) -> int:
         """The slot holding ``v`` in ``buffer``, emitting the moves that bring it there."""
         have = self.where.get(v.id, {})
         if buffer in have:
             return have[buffer]
         nbytes = _tile_bytes(v)
         m = self.m
-        if buffer in ("UB", "L1") and v.id in self.source and "L0C" not in have:
+        if buffer in (Buffer.UB, Buffer.L1) and v.id in self.source and Buffer.L0C not in have:
             return self.load(v, buffer, op)
-        if buffer == "UB":  # L0C -> GM (FIX) -> UB (MTE2): the AIC and AIV share nothing on chip
-            staged = self.emit(Instr(AIC, "FIX", "fix", GM_WRITE, op, nbytes, m.l0c_to_gm, None,
-                                     reads=(have["L0C"],)))
-            slot = self.new_slot("UB", nbytes)
-            self.emit(Instr(AIV, "MTE2", "load", GM_READ, op, nbytes, m.gm_to_ub, None, reads=(self._marker(staged),),
-                            write=slot, alloc=self.fresh_alloc(slot)))
-        elif buffer == "L1":
-            slot = self.new_slot("L1", nbytes)
-            if "L0C" in have:  # L0C -> L1 on FIX
-                self.emit(Instr(AIC, "FIX", "fix", ONCHIP, op, nbytes, m.l0c_to_l1,
-                                cycles=_move(m.l0c_to_l1, nbytes, m), reads=(have["L0C"],), write=slot,
+        if buffer == Buffer.UB:  # L0C -> GM (FIX) -> UB (MTE2): the AIC and AIV share nothing on chip
+            staged = self.emit(Instr(AIC, Pipe.FIX, "fix", GM_WRITE, op, nbytes, m.l0c_to_gm, None,
+                                     reads=(have[Buffer.L0C],)))
+            slot = self.new_slot(Buffer.UB, nbytes)
+            self.emit(Instr(AIV, Pipe.MTE2, "load", GM_READ, op, nbytes, m.gm_to_ub, None,
+                            reads=(self._marker(staged),), write=slot, alloc=self.fresh_alloc(slot)))
+        elif buffer == Buffer.L1:
+            slot = self.new_slot(Buffer.L1, nbytes)
+            if Buffer.L0C in have:  # L0C -> L1 on FIX
+                self.emit(Instr(AIC, Pipe.FIX, "fix", ONCHIP, op, nbytes, m.l0c_to_l1,
+                                cycles=_move(m.l0c_to_l1, nbytes, m), reads=(have[Buffer.L0C],), write=slot,
                                 alloc=self.fresh_alloc(slot)))
             else:  # UB -> GM (MTE3) -> L1 (MTE2)
-                store = self.emit(Instr(AIV, "MTE3", "store", GM_WRITE, op, nbytes, m.ub_to_gm, None,
-                                        reads=(have["UB"],)))
-                self.emit(Instr(AIC, "MTE2", "load", GM_READ, op, nbytes, m.gm_to_l1, None,
+                store = self.emit(Instr(AIV, Pipe.MTE3, "store", GM_WRITE, op, nbytes, m.ub_to_gm, None,
+                                        reads=(have[Buffer.UB],)))
+                self.emit(Instr(AIC, Pipe.MTE2, "load", GM_READ, op, nbytes, m.gm_to_l1, None,
                                 reads=(self._marker(store),), write=slot, alloc=self.fresh_alloc(slot)))
         else:  # an accumulator that is not a matmul result: via L1, then into L0C on MTE1 (approximation)
-            l1 = self.ensure(v, "L1", op)
-            slot = self.new_slot("L0C", nbytes)
-            self.emit(Instr(AIC, "MTE1", "extract", ONCHIP, op, nbytes, m.l1_to_l0a,
+            l1 = self.ensure(v, Buffer.L1, op)
+            slot = self.new_slot(Buffer.L0C, nbytes)
+            self.emit(Instr(AIC, Pipe.MTE1, "extract", ONCHIP, op, nbytes, m.l1_to_l0a,
                             cycles=_move(m.l1_to_l0a, nbytes, m), reads=(l1,), write=slot,
                             alloc=self.fresh_alloc(slot)))
         self.where.setdefault(v.id, {})[buffer] = slot
@@ -171,7 +170,7 @@ class _Lowering:
         ins.write = slot
         return slot
 
-    def reusable(self, operands: list[tuple[Value, int]], buffer: str, nbytes: int, i: int) -> int:
+    def reusable(self, operands: list[tuple[Value, int]], buffer: Buffer, nbytes: int, i: int) -> int:
         """An operand slot that dies at op ``i`` and can hold the result in place, else -1."""
         for v, slot in operands:
             a = self.slot_alloc[slot]
@@ -202,27 +201,27 @@ class _Lowering:
         self.source[v.id] = self.source[src.id]
         roles = self.roles.get(v.id, set())
         if roles & {"mm_a", "mm_b", "mm_acc"}:
-            self.load(v, "L1", op)
+            self.load(v, Buffer.L1, op)
         if roles & {"vec", "store"} or not roles:
-            self.load(v, "UB", op)
+            self.load(v, Buffer.UB, op)
 
     def lower_store(self, op: Op) -> None:
         dst, src = op.operands
         assert isinstance(dst, Value) and isinstance(src, Value)
         nbytes = _tile_bytes(src)
         have = self.where.get(src.id, {})
-        if "L0C" in have and "UB" not in have:
-            self.emit(Instr(AIC, "FIX", "store", GM_WRITE, op, nbytes, self.m.l0c_to_gm, dst.name,
-                            reads=(have["L0C"],)))
+        if Buffer.L0C in have and Buffer.UB not in have:
+            self.emit(Instr(AIC, Pipe.FIX, "store", GM_WRITE, op, nbytes, self.m.l0c_to_gm, dst.name,
+                            reads=(have[Buffer.L0C],)))
         else:
-            slot = self.ensure(src, "UB", op)
-            self.emit(Instr(AIV, "MTE3", "store", GM_WRITE, op, nbytes, self.m.ub_to_gm, dst.name, reads=(slot,)))
+            slot = self.ensure(src, Buffer.UB, op)
+            self.emit(Instr(AIV, Pipe.MTE3, "store", GM_WRITE, op, nbytes, self.m.ub_to_gm, dst.name, reads=(slot,)))
 
     def lower_matmul(self, op: Op, i: int) -> None:
         m = self.m
         a, b = op.operands[0], op.operands[1]
         assert isinstance(a, Value) and isinstance(b, Value) and op.result is not None
-        sa, sb = self.ensure(a, "L1", op), self.ensure(b, "L1", op)
+        sa, sb = self.ensure(a, Buffer.L1, op), self.ensure(b, Buffer.L1, op)
         rows, depth = a.shape
         cols = b.shape[1]
         elt = a.dtype.itemsize
@@ -231,10 +230,10 @@ class _Lowering:
         if len(op.operands) == 3:
             acc = op.operands[2]
             assert isinstance(acc, Value)
-            acc_slot = self.ensure(acc, "L0C", op)
-            result = self.new_slot("L0C", out_bytes, self.reusable([(acc, acc_slot)], "L0C", out_bytes, i))
+            acc_slot = self.ensure(acc, Buffer.L0C, op)
+            result = self.new_slot(Buffer.L0C, out_bytes, self.reusable([(acc, acc_slot)], Buffer.L0C, out_bytes, i))
         else:
-            result = self.new_slot("L0C", out_bytes)
+            result = self.new_slot(Buffer.L0C, out_bytes)
         k_frac = max(1, m.cube_fractal_k_bytes // elt)
         rate = m.cube_fp32_cycles_per_fractal if elt >= 4 else 1
         frac_mn = _ceil_div(rows, m.cube_fractal_rows) * _ceil_div(cols, m.cube_fractal_rows)
@@ -243,28 +242,28 @@ class _Lowering:
         for k0 in range(0, depth, k_slice):
             ks = min(k_slice, depth - k0)
             a_bytes, b_bytes = rows * ks * elt, ks * cols * elt
-            la, lb = self.new_slot("L0A", a_bytes), self.new_slot("L0B", b_bytes)
-            self.emit(Instr(AIC, "MTE1", "extract", ONCHIP, op, a_bytes, m.l1_to_l0a,
+            la, lb = self.new_slot(Buffer.L0A, a_bytes), self.new_slot(Buffer.L0B, b_bytes)
+            self.emit(Instr(AIC, Pipe.MTE1, "extract", ONCHIP, op, a_bytes, m.l1_to_l0a,
                             cycles=_move(m.l1_to_l0a, a_bytes, m), reads=(sa,), write=la, alloc=self.fresh_alloc(la)))
-            self.emit(Instr(AIC, "MTE1", "extract", ONCHIP, op, b_bytes, m.l1_to_l0b,
+            self.emit(Instr(AIC, Pipe.MTE1, "extract", ONCHIP, op, b_bytes, m.l1_to_l0b,
                             cycles=_move(m.l1_to_l0b, b_bytes, m), reads=(sb,), write=lb, alloc=self.fresh_alloc(lb)))
             reads = (la, lb) if first and acc_slot < 0 else (la, lb, acc_slot if first else result)
-            self.emit(Instr(AIC, "CUBE", "matmul", STATIC, op, cycles=rate * frac_mn * _ceil_div(ks, k_frac),
+            self.emit(Instr(AIC, Pipe.CUBE, "matmul", STATIC, op, cycles=rate * frac_mn * _ceil_div(ks, k_frac),
                             head_cycles=m.cube_head_cycles, reads=reads, write=result,
                             alloc=self.fresh_alloc(result) if first else -1))
             first = False
-        self.where.setdefault(op.result.id, {})["L0C"] = result
+        self.where.setdefault(op.result.id, {})[Buffer.L0C] = result
 
     def lower_vector(self, op: Op, i: int) -> None:
         assert op.result is not None
         tiles = [x for x in op.operands if isinstance(x, Value) and x.is_tile]
-        slots = [(x, self.ensure(x, "UB", op)) for x in tiles]
+        slots = [(x, self.ensure(x, Buffer.UB, op)) for x in tiles]
         nbytes = _tile_bytes(op.result)
         cycles, head, tail = _vector_cycles(op, self.m)
-        result = self.new_slot("UB", nbytes, self.reusable(slots, "UB", nbytes, i))
-        self.emit(Instr(AIV, "V", op.kind.value, STATIC, op, cycles=cycles, head_cycles=head, tail_cycles=tail,
+        result = self.new_slot(Buffer.UB, nbytes, self.reusable(slots, Buffer.UB, nbytes, i))
+        self.emit(Instr(AIV, Pipe.V, op.kind.value, STATIC, op, cycles=cycles, head_cycles=head, tail_cycles=tail,
                         reads=tuple(s for _, s in slots), write=result, alloc=self.fresh_alloc(result)))
-        self.where.setdefault(op.result.id, {})["UB"] = result
+        self.where.setdefault(op.result.id, {})[Buffer.UB] = result
 
     def assign_frees(self) -> None:
         """Free each allocation when the last instruction that reads or writes one of its slots ends."""
@@ -419,5 +418,4 @@ def describe(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Instr", "Alloc", "Plan", "lower", "describe", "AIC", "AIV", "GM_READ", "GM_WRITE", "ONCHIP", "STATIC",
-           "BUFFER_UNIT"]
+__all__ = ["Instr", "Alloc", "Plan", "lower", "describe", "AIC", "AIV", "GM_READ", "GM_WRITE", "ONCHIP", "STATIC"]

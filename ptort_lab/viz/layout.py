@@ -279,9 +279,10 @@ def draw(nodes: Sequence[Any], edges: Sequence[Any], layout: Layout, title: str 
         if n.kind == "tensor":
             patch: Any = Ellipse((b.x, b.y), b.w, b.h, facecolor=face, edgecolor=edge, linewidth=1)
         else:
-            r = min(0.08, b.h / 4)
-            patch = FancyBboxPatch((b.x - b.w / 2 + r, b.y - b.h / 2 + r), b.w - 2 * r, b.h - 2 * r,
-                                   boxstyle=f"round,pad={r}", facecolor=face, edgecolor=edge, linewidth=1)
+            radius = min(0.08, b.h / 4)
+            patch = FancyBboxPatch((b.x - b.w / 2 + radius, b.y - b.h / 2 + radius), b.w - 2 * radius,
+                                   b.h - 2 * radius, boxstyle=f"round,pad={radius}", facecolor=face, edgecolor=edge,
+                                   linewidth=1)
         ax.add_patch(patch)
         ax.text(b.x, b.y, "\n".join(n.lines), ha="center", va="center", fontsize=NODE_PT * 0.88 * scale,
                 linespacing=1.25, **text_kwargs())

@@ -30,8 +30,8 @@ ESLINT = EXT / "node_modules" / "eslint" / "bin" / "eslint.js"
 JLPM = Path(sys.executable).with_name("jlpm")
 NODE = shutil.which("node")
 MIME_TS = EXT / "src" / "logic" / "mime.ts"
-# Every Python module that spells a ptort MIME type; each must agree with src/logic/mime.ts.
-MIME_PY = [ROOT / "ptort_lab" / "notebook" / "display.py", ROOT / "ptort_lab" / "viz" / "diagrams.py"]
+# The Python module that spells the ptort MIME types (everything else imports them); it must agree with mime.ts.
+MIME_PY = [ROOT / "ptort_lab" / "viz" / "views.py"]
 PALETTE = ROOT / "ptort_lab" / "viz" / "palette.json"
 PALETTE_COPY = EXT / "src" / "logic" / "palette.json"
 

@@ -49,6 +49,19 @@ def test_show_stats_and_ir_add_text(ip, spec_body):
     assert "kernel compute_kernel(" in bundle["text/html"]
 
 
+def test_ir_views_are_one_text_view_of_every_kernel(ip, spec_body):
+    """result.ir(): the kernels in order of first launch, by index or name; str, repr and pretty give the text."""
+    from IPython.lib.pretty import pretty
+
+    ir = run(ip, "--show none --tiles 2", spec_body).ir()
+    assert [v.ir.name for v in ir] == ["load_kernel", "compute_kernel", "store_kernel"]
+    assert ir["compute_kernel"] is ir[1] and ir[-1].ir.name == "store_kernel"
+    with pytest.raises(KeyError):
+        ir["missing"]
+    assert str(ir) == repr(ir) == pretty(ir) == ir.text == "\n\n".join(v.text for v in ir)
+    assert ir._repr_html_().count('<pre class="ptort-ir">') == 3
+
+
 def test_trace_json_holds_both_runs_and_the_knobs(ip, spec_body):
     """application/vnd.ptort.trace+json is {"runs": {label: Chrome trace}, "knobs": {...}}."""
     bundle = run(ip, "--tiles 4", spec_body)._repr_mimebundle_(include={TRACE_MIME})

@@ -165,13 +165,11 @@ def test_plot_timeline_after_a_failed_execute_names_the_failure(spec_builder):
     failed = spec_builder(2, (32, 32), 2).compile(compute_values=False, placement={"loader": 99})
     with pytest.raises(PtortValueError):
         failed.execute()
+    assert isinstance(failed.last_error, PtortValueError) and "core 99" in str(failed.last_error)
     with pytest.raises(PtortValueError) as e:
         viz.plot_timeline(failed)
-    if hasattr(failed, "_failed"):  # a Program that keeps what its last execute() raised
-        assert "the last execute() failed with PtortValueError" in str(e.value) and "core 99" in str(e.value)
-        assert "Fix that error" in e.value.hint
-    else:
-        assert "no finished run" in str(e.value) and "if execute() raised" in e.value.hint
+    assert "the last execute() failed with PtortValueError" in str(e.value) and "core 99" in str(e.value)
+    assert "Fix that error" in e.value.hint
     assert _here(e.value)
 
 
@@ -179,8 +177,10 @@ def test_plot_timeline_after_a_failed_execute_names_the_failure(spec_builder):
 @pytest.mark.parametrize("line, words", [
     ("--trace-out {tmp}", ["--trace-out", "is a folder", "run.json"]),
     ("--trace-out {tmp}/missing/run.json", ["--trace-out", "does not exist"]),
-    ("--cores 100000", ["--cores 100000", "ascend_910b", "24 AI cores", "--cores 24"]),
-    ("--machine ascend_910b4 --cores 24", ["--cores 24", "ascend_910b4", "20 AI cores", "--cores 20"]),
+    ("--cores 100000", ["--cores 100000 is more than machine 'ascend_910b' has (24 AI cores) for the data-parallel "
+                        "run. Use 24 cores or fewer (--cores 24); mode 'pipeline' runs no data-parallel twin"]),
+    ("--machine ascend_910b4 --cores 24", ["--cores 24 is more than machine 'ascend_910b4' has (20 AI cores)",
+                                           "(--cores 20)"]),
 ])
 def test_bad_trace_out_and_cores_options_are_one_line_usage_errors(ip, spec_body, tmp_path, line, words):
     with pytest.raises(UsageError) as e:
@@ -193,8 +193,11 @@ def test_cores_from_the_namespace_must_fit_the_machine(ip, spec_body):
     ip.user_ns["CORES"] = 100000
     with pytest.raises(PtortValueError) as e:
         ip.run_cell(f"%%ptort --tile 32x32 --tiles 2\n{spec_body}")
-    assert "CORES is 100000" in str(e.value) and "Set CORES = 24 or fewer" in e.value.hint
-    assert "--cores 24" in e.value.hint
+    assert e.value.what == ("CORES = 100000 is more than machine 'ascend_910b' has (24 AI cores) for the "
+                            "data-parallel run.")
+    assert e.value.hint == ("Use 24 cores or fewer (CORES = 24, or --cores 24); mode 'pipeline' runs no data-parallel "
+                            "twin, so it does not use cores.")
+    assert "at cell line 32" in str(e.value)  # the pipeline's line: the first run had not started
     ip.run_cell(f"%%ptort --tile 32x32 --tiles 2 --mode pipeline\n{spec_body}")  # no twin: CORES is not used
     assert ip.user_ns["_ptort"].data_parallel is None
 
@@ -202,6 +205,12 @@ def test_cores_from_the_namespace_must_fit_the_machine(ip, spec_body):
 def test_cores_within_the_machine_still_run(ip, spec_body):
     ip.run_cell(f"%%ptort --cores 24 --tile 32x32 --tiles 2\n{spec_body}")
     assert ip.user_ns["_ptort"].knobs.cores == 24
+
+
+def test_a_pipeline_only_cell_does_not_use_cores(ip, spec_body):
+    """--mode pipeline runs no data-parallel twin, so --cores past the machine's is not refused (the rule's hint)."""
+    ip.run_cell(f"%%ptort --mode pipeline --cores 25 --tile 32x32 --tiles 2\n{spec_body}")
+    assert ip.user_ns["_ptort"].data_parallel is None and ip.user_ns["CORES"] == 25
 
 
 # -- 8. sweep value errors give sweep advice --------------------------------------------------------------------

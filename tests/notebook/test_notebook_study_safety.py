@@ -14,6 +14,7 @@ from ptort_lab.errors import PtortValueError
 from ptort_lab.explore import Knobs
 from ptort_lab.notebook import Explorer, sweep
 from ptort_lab.notebook.display import PtortResult
+from ptort_lab.spec_pipeline import spec_pipeline
 
 # Y += X in place (over zeros, so one run leaves Y == X), as a two-stage pipeline; X and Y live in the namespace.
 IN_PLACE = dedent("""\
@@ -127,7 +128,8 @@ def test_latency_and_cost_model_conflicts_are_refused(ip, spec_body):
 def test_cores_are_checked_against_the_cells_machine(ip, spec_body):
     """The 910B4 has 20 cores: CORES = 22 fits the default 910B2 but not the cell's machine."""
     ip.user_ns["CORES"] = 22
-    with pytest.raises(PtortValueError, match=r"CORES is 22, but machine 'ascend_910b4' has 20 AI cores"):
+    with pytest.raises(PtortValueError, match=r"^CORES = 22 is more than machine 'ascend_910b4' has \(20 AI cores\) "
+                                              r"for the data-parallel run\.\n"):
         run(ip, "--tiles 2 --tile 64x64", spec_body + 'pipeline.compile(machine="ascend_910b4")\n')
 
 
@@ -245,3 +247,52 @@ def test_moving_a_slider_keeps_the_values_of_the_cells_own_tensors(ip, spec_body
     explorer.sliders["depth"].value = 3
     assert explorer.message.value == ""
     np.testing.assert_array_equal(ns["Y"].data, expected)
+
+
+# -- explore's depth and cores rules reach sweep() and the explorer -------------------------------------------------
+def stuck_builder(depth, tiles=2):
+    """The spec pipeline whose second channel stays at depth 2 whatever depth says (a builder bug)."""
+    pipe = spec_pipeline(depth=depth, tiles=tiles, tile=(32, 32), seed=None).pipeline
+    pipe.channels[1].depth = 2
+    return pipe
+
+
+DEPTH_MISSED = "did not reach the pipeline: channel 'compute_to_store' has depth 2."
+
+
+def test_sweep_refuses_a_depth_that_does_not_reach_the_pipeline():
+    with pytest.raises(PtortValueError) as e:
+        sweep(stuck_builder, depth=[2, 4], progress=False)
+    assert e.value.what == f"depth=4 {DEPTH_MISSED}"
+    assert e.value.hint.startswith("Build every channel with depth=depth")
+
+
+def test_sweep_refuses_cores_past_the_machine(spec_builder):
+    with pytest.raises(PtortValueError) as e:
+        sweep(lambda tiles: spec_builder(2, (32, 32), tiles), tiles=2, cores=[2, 25], progress=False)
+    assert e.value.what == "cores=25 is more than machine 'ascend_910b' has (24 AI cores) for the data-parallel run."
+    with pytest.raises(PtortValueError, match=r"^cores=21 is more than machine 'ascend_910b4' has \(20 AI cores\)"):
+        sweep(lambda tiles: spec_builder(2, (32, 32), tiles), tiles=2, cores=[21], machine="ascend_910b4",
+              progress=False)
+
+
+def test_the_explorer_shows_the_depth_and_cores_rules():
+    """The panel shows explore's refusals as it shows any error, keeping the last good run."""
+    explorer = Explorer(stuck_builder, Knobs(tiles=2))
+    assert explorer.message.value == ""  # depth 2: every channel has it
+    explorer.sliders["depth"].value = 3
+    assert "PtortValueError: depth=3 did not reach the pipeline: channel &#x27;compute_to_store&#x27; has depth 2." \
+        in explorer.message.value and explorer.controller.last.knobs.depth == 2
+    too_many = Explorer(stuck_builder, Knobs(tiles=2, cores=25))
+    assert "cores=25 is more than machine &#x27;ascend_910b&#x27; has (24 AI cores)" in too_many.message.value
+
+
+def test_interact_names_the_cell_line_of_a_channel_the_depth_misses(ip, spec_body):
+    """--interact on a cell whose second channel has a literal depth: moving DEPTH says which cell line to fix."""
+    body = spec_body.replace('name="compute_to_store", depth=DEPTH', 'name="compute_to_store", depth=2')
+    explorer = ip.run_cell("%%ptort --tiles 2 --tile 32x32 --show none --interact\n" + body).result
+    assert explorer.message.value == ""
+    explorer.sliders["depth"].value = 3
+    text = explorer.message.value
+    assert f"PtortValueError: DEPTH = 3 {DEPTH_MISSED}".replace("'", "&#x27;") in text
+    assert "at cell line 24" in text and "Build every channel with depth=DEPTH" in text

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ptort_lab import Dense, DispatchPolicy, DType, In, NpuCostModel, Out, P, Tensor, Tile, kernel, tl, workload
-from ptort_lab.dsl import slots
+from ptort_lab.dsl import runtime_slots as slots
 from ptort_lab.explore import data_parallel_twin
 from ptort_lab.sim.costs import NpuRun
 from ptort_lab.sim.runner import PinnedCosts, RunOptions, simulate

@@ -77,3 +77,14 @@ def test_mimebundle_has_text_and_html(spec_kernels):
     view = kernel_view(spec_kernels.store)
     assert set(view._repr_mimebundle_()) == {"text/plain", "text/html"}
     assert view._repr_mimebundle_(exclude={"text/html"}) == {"text/plain": view.text}
+
+
+def test_text_views_show_their_text_everywhere(spec_kernels, spec_pipeline):
+    """KernelView and Diagram are TextViews: str(), repr() and IPython's pretty printer all give .text."""
+    from ptort_lab.viz import draw_pipeline
+    from ptort_lab.viz.views import TextView
+
+    for view in (kernel_view(spec_kernels.load), draw_pipeline(spec_pipeline)):
+        assert isinstance(view, TextView)
+        assert str(view) == repr(view) == pretty(view) == view.text
+    assert draw_pipeline(spec_pipeline).text.startswith("pipeline: loader -> [load_to_compute d=2] -> computer")

@@ -1,18 +1,34 @@
 """Timelines: lanes per stage or pipe, one bar per span, makespan, channel fill, compare, deterministic PNG."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from viz_cases import XSS, two_stage
 
-from ptort_lab import PinnedCosts, PtortTypeError, PtortValueError, Span, Trace
+from ptort_lab import (
+    Channel,
+    PinnedCosts,
+    Process,
+    PtortError,
+    PtortTypeError,
+    PtortValueError,
+    Span,
+    Trace,
+    connect,
+    consume,
+    send,
+    task,
+)
 from ptort_lab.explore import Knobs, run_study
-from ptort_lab.viz import compare, figure_png, plot_timeline
-from ptort_lab.viz import timeline as timeline_mod
+from ptort_lab.viz import colors, compare, figure_png, plot_timeline
+from ptort_lab.viz import gantt as gantt_mod
 
 
 def axes_by_gid(fig: Figure, gid: str) -> list:
@@ -147,8 +163,8 @@ def test_large_runs_merge_bars_and_cap_labels():
     spans = [Span(0, "p", "k", i, 10 * i, 10 * i + 9, 0, "p", i) for i in range(20_000)]
     trace = Trace(spans=spans, makespan=200_000, processes=["p"])
     (gantt,) = axes_by_gid(plot_timeline(trace), "gantt")
-    assert 0 < bar_count(gantt) <= timeline_mod.MAX_BARS
-    assert len([t for t in gantt.texts if t.get_gid() is None]) <= timeline_mod.MAX_LABELS
+    assert 0 < bar_count(gantt) <= gantt_mod.MAX_BARS
+    assert len([t for t in gantt.texts if t.get_gid() is None]) <= gantt_mod.MAX_LABELS
 
 
 def test_bad_arguments_say_what_to_pass(pinned_run, spec_pipeline):
@@ -224,3 +240,137 @@ def test_figure_shows_itself_in_ipython(pinned_run):
     fig = plot_timeline(pinned_run)
     assert isinstance(fig, Figure)
     assert fig._repr_png_() == figure_png(fig)
+
+
+# -- colours: the palette shared with the JupyterLab renderers ------------------------------------------------------
+def bar_colours(ax) -> list[tuple[int, int, str]]:
+    """(start, end, colour) of every bar, from the drawn rectangles."""
+    out = []
+    for coll in ax.collections:
+        if not isinstance(coll, PolyCollection):
+            continue
+        for path, face in zip(coll.get_paths(), coll.get_facecolors()):
+            xs = path.vertices[:, 0]
+            out.append((round(xs.min()), round(xs.max()), to_hex(face)))
+    return sorted(out)
+
+
+def legend(ax) -> list[tuple[str, str]]:
+    leg = ax.get_legend()
+    return [(t.get_text(), to_hex(h.get_facecolor())) for t, h in zip(leg.get_texts(), leg.legend_handles)]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", 0x811C9DC5), ("a", 0xE40C292C), ("foobar", 0xBF9CF968),  # the published vectors, pinned in colors.test.ts
+    # Beyond ASCII the hash runs over UTF-16 code units, as JavaScript's charCodeAt (values from node):
+    ("é", 1812687940), ("Ω", 2886558724), ("😀", 3409036472),
+])
+def test_fnv1a_hashes_names_as_the_renderers_do(text, expected):
+    assert colors.fnv1a32(text) == expected
+
+
+def test_the_palette_is_the_shared_file():
+    """viz.colors reads ptort_lab/viz/palette.json (the extension keeps a checked copy of it)."""
+    shared = json.loads((Path(colors.__file__).parent / "palette.json").read_text())
+    assert colors.PALETTE == shared and colors.MAKESPAN_COLOR == shared["makespan"] == "#e15759"
+
+
+@pytest.mark.parametrize("name, lane, colour", [
+    ("load", "AIV0.MTE2", "#4e79a7"),  # ops["load"]
+    ("mul", "AIV1.V", "#59a14f"),  # ops["mul"]
+    ("matmul", "AIC0.CUBE", "#e15759"),  # ops["matmul"]
+    ("extract", "AIC0.MTE1", "#76b7b2"),  # not an op: pipes["MTE1"]
+    ("fix", "core3.AIC0.fix", "#b07aa1"),  # pipes["FIX"], whatever the case of the lane
+    ("rowsum", "loader", "#b07aa1"),  # neither: categorical[fnv1a("rowsum") % 10] = categorical[6]
+    ("foobar", "", "#4e79a7"),  # categorical[0xbf9cf968 % 10] = categorical[0]
+])
+def test_span_colour_is_op_else_pipe_else_hashed(name, lane, colour):
+    assert colors.span_color(name, lane) == colour
+
+
+def test_spec_bars_take_their_ops_colours(spec_run):
+    """Stage lanes of the spec run: loads, casts, squares and stores in the palette's op colours, one per span."""
+    trace = spec_run.trace()
+    (gantt,) = axes_by_gid(plot_timeline(spec_run), "gantt")
+    op = {"load": "#4e79a7", "cast": "#76b7b2", "mul": "#59a14f", "store": "#f28e2b"}
+    assert bar_colours(gantt) == sorted((s.start, s.end, op[s.name]) for s in trace.spans)
+    # the legend lists the ops in order of first appearance, lane by lane: loader (load, cast, store), computer (mul)
+    assert legend(gantt) == [("load", "#4e79a7"), ("cast", "#76b7b2"), ("store", "#f28e2b"), ("mul", "#59a14f")]
+
+
+def test_kernel_named_spans_hash_to_the_categorical_colours(pinned_run):
+    """Pinned spans are named after their kernels, which the palette does not list: the renderers' hash decides."""
+    (gantt,) = axes_by_gid(plot_timeline(pinned_run), "gantt")
+    assert legend(gantt) == [("stage_a", "#e15759"), ("stage_b", "#b07aa1")]
+    assert {c for _, _, c in bar_colours(gantt)} == {"#e15759", "#b07aa1"}
+
+
+def test_pipe_lanes_of_a_pipeline_colour_by_process(spec_run):
+    """lanes="pipe" of a pipeline: a bar's colour is its process's hashed colour, so stages stay apart."""
+    (gantt,) = axes_by_gid(plot_timeline(spec_run, lanes="pipe"), "gantt")
+    assert legend(gantt) == [("loader", "#76b7b2"), ("computer", "#9c755f"), ("storer", "#59a14f")]
+
+
+def test_makespan_and_channels_use_the_palette(spec_run):
+    """The makespan line is palette["makespan"] on every axis; channel lines cycle through the categorical colours."""
+    fig = plot_timeline(spec_run)
+    for ax in fig.axes:
+        (line,) = [ln for ln in ax.lines if ln.get_gid() == "makespan"]
+        assert to_hex(line.get_color()) == "#e15759"
+    (fill,) = axes_by_gid(fig, "occupancy")
+    assert {ln.get_gid(): to_hex(ln.get_color()) for ln in fill.lines if ln.get_gid() != "makespan"} == {
+        "occupancy:load_to_compute": "#4e79a7", "occupancy:compute_to_store": "#f28e2b"}
+
+
+def test_more_than_twelve_colours_are_summed_up_in_the_legend():
+    """Fifteen op names: twelve legend entries in order of first appearance, then "+3 more"."""
+    spans = [Span(0, "p", f"op{i:02d}", i, 10 * i, 10 * i + 5, 0, "p", i) for i in range(15)]
+    (gantt,) = axes_by_gid(plot_timeline(Trace(spans=spans, makespan=150, processes=["p"])), "gantt")
+    labels = [t for t, _ in legend(gantt)]
+    assert labels == [f"op{i:02d}" for i in range(12)] + ["+3 more"]
+    assert all(c == colors.hashed_color(t) for t, c in legend(gantt)[:12])
+
+
+# -- geometry ----------------------------------------------------------------------------------------------------
+def test_overlapping_spans_share_the_lane_band_in_rows():
+    """Two overlapping spans in one lane: two rows, each LANE_FILL / 2 high, bars ROW_FILL of their row."""
+    spans = [Span(0, "p", "k", 0, 0, 100, 0, "p", 0), Span(0, "p", "k", 1, 50, 150, 0, "p", 1)]
+    (gantt,) = axes_by_gid(plot_timeline(Trace(spans=spans, makespan=150, processes=["p"])), "gantt")
+    boxes = sorted((round(p.vertices[:, 1].min(), 6), round(p.vertices[:, 1].max(), 6))
+                   for c in gantt.collections for p in c.get_paths())
+    h = gantt_mod.LANE_FILL / 2
+    top = -gantt_mod.LANE_FILL / 2
+    assert boxes == [(round(top, 6), round(top + h * gantt_mod.ROW_FILL, 6)),
+                     (round(top + h, 6), round(top + h + h * gantt_mod.ROW_FILL, 6))]
+    assert (gantt_mod.LANE_FILL, gantt_mod.ROW_FILL) == (0.8, 0.92)
+
+
+def test_label_width_estimate():
+    """A tile-index label needs 5.5 px per character plus 3 px: "7" fits a 9 px bar, "12" does not."""
+    assert gantt_mod._label_px("7") == 8.5 and gantt_mod._label_px("12") == 14.0
+
+
+# -- a Program's last error ------------------------------------------------------------------------------------------
+def test_a_failed_run_is_named_until_a_run_succeeds(stages):
+    """Program.last_error keeps what the last execute() raised; plot_timeline names it; a good run clears it."""
+    failing = [True]
+
+    def cycles(task):
+        if failing[0]:
+            raise RuntimeError("cost table offline")
+        return 10
+
+    ch = Channel(name="ch", depth=1)
+    prod = Process("p").produces(ch).body_func(
+        lambda: [send(ch, task(stages.a, [i], {}, cycles=cycles)) for i in range(2)])
+    cons = Process("c").consumes(ch).body_func(lambda: consume(ch, lambda t: task(stages.b, [t], {}, cycles=5)))
+    program = connect(prod, cons).compile(cost_model=PinnedCosts())
+    assert program.last_error is None
+    with pytest.raises(PtortError) as raised:
+        program.execute()
+    assert program.last_error is raised.value
+    with pytest.raises(PtortValueError, match=rf"the last execute\(\) failed with {type(raised.value).__name__}"):
+        plot_timeline(program)
+    failing[0] = False
+    assert program.execute().last_error is None
+    assert makespan_x(axes_by_gid(plot_timeline(program), "gantt")[0]) == [[program.trace().makespan] * 2]

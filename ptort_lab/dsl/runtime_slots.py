@@ -1,5 +1,5 @@
-"""Runtime slots (the reference's HEAD API): integers read from input tensors while a workload is listed, for
-data-driven control flow.
+"""Runtime slots (the reference's HEAD API): integer registers read from input tensors while a workload is listed,
+for data-driven control flow. (Not a channel's *buffer slots*: those are the places a channel's items occupy.)
 
 ``slot_load_u64(0, EffSeq[b, s])`` inside a data-parallel workload reads one element of an input tensor into slot 0
 when that statement is reached; ``slot_set_u64(1, expr)`` sets one; ``slot_u64(0)`` (also ``slot_i64``,
@@ -58,6 +58,7 @@ def end_listing() -> list[tuple[int, SourceLocation | None, str]]:
 
 
 def is_listing() -> bool:
+    """Whether a workload is being listed in this context (slot statements may run)."""
     return _current.get() is not None
 
 
@@ -65,7 +66,8 @@ class UnsetSlot(PtortValueError):
     """A slot read before anything was stored in it (re-raised at the reading statement)."""
 
 
-def _check_slot(slot: Any, api: str) -> int:
+def check_slot(slot: Any, api: str) -> int:
+    """``slot`` as a slot number (an int >= 0), else PtortValueError naming ``api``."""
     if isinstance(slot, bool) or not isinstance(slot, (int, np.integer)) or slot < 0:
         raise PtortValueError(f"{api} needs a slot number (int >= 0), got {slot!r}.",
                               hint=f"Write {api.split('(')[0]}(0, ...).")
@@ -95,6 +97,7 @@ def store(slot: int, value: Any, what: str, where: SourceLocation | None) -> Non
 
 
 def read(slot: int) -> int:
+    """The value in ``slot`` of the listing under way."""
     listing = _current.get()
     if listing is None:
         raise PtortValueError(f"slot_u64({slot}) is read outside the listing of a workload (e.g. in a dispatch key "
@@ -153,15 +156,18 @@ class SlotExpr(Expr):
 
 
 def slot_u64(slot: int) -> SlotExpr:
-    return SlotExpr(_check_slot(slot, "slot_u64(slot)"), "u64")
+    """The value of runtime slot ``slot`` as an unsigned 64-bit integer, read when the expression is evaluated."""
+    return SlotExpr(check_slot(slot, "slot_u64(slot)"), "u64")
 
 
 def slot_i64(slot: int) -> SlotExpr:
-    return SlotExpr(_check_slot(slot, "slot_i64(slot)"), "i64")
+    """The value of runtime slot ``slot`` as a signed 64-bit integer."""
+    return SlotExpr(check_slot(slot, "slot_i64(slot)"), "i64")
 
 
 def slot_bool(slot: int) -> SlotExpr:
-    return SlotExpr(_check_slot(slot, "slot_bool(slot)"), "bool")
+    """Whether runtime slot ``slot`` is non-zero."""
+    return SlotExpr(check_slot(slot, "slot_bool(slot)"), "bool")
 
 
 def check_value(value: Any) -> Any:
@@ -172,5 +178,5 @@ def check_value(value: Any) -> Any:
                          hint="Write slot_set_u64(1, b * 4) or slot_set_u64(1, 2048).")
 
 
-__all__ = ["slot_u64", "slot_i64", "slot_bool", "SlotExpr", "begin_listing", "end_listing", "read", "store",
-           "load_element", "UnsetSlot"]
+__all__ = ["slot_u64", "slot_i64", "slot_bool", "SlotExpr", "begin_listing", "end_listing", "is_listing", "read",
+           "store", "load_element", "UnsetSlot", "check_slot", "check_value"]

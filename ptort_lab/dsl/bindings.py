@@ -1,0 +1,125 @@
+"""Node parts under loop bindings: the concrete Task a task node stands for, the points a loop visits, and the value
+of a callable condition.
+
+Both run for every iteration of every loop, so a task node's factory is built once and kept on the node.
+"""
+from __future__ import annotations
+
+import inspect
+import itertools
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import PtortTypeError, SourceLocation, raise_user_error
+from .axes import Axis, Sparse, SparseRow
+from .expr import Expr, LoopVar, NameTemplate, evaluate
+from .tasks import Task, TaskFactory
+from .tree import Workload
+from .types import TensorView
+
+
+def _getter(value: Any) -> Callable[[dict[str, Any]], Any]:
+    if isinstance(value, LoopVar):
+        name = value.name
+        return lambda b: b[name]
+    if isinstance(value, Expr):
+        return value.evaluate
+    return lambda b: value
+
+
+def _view_maker(view: TensorView, loc: SourceLocation | None) -> Callable[[dict[str, Any]], TensorView]:
+    if not view.is_symbolic:
+        return lambda b: view
+    base = view.base
+    return lambda b: TensorView(base, view.resolve(b, loc))
+
+
+def task_factory(node: Workload) -> TaskFactory:
+    """A function building the concrete Task of a task node under loop bindings (built once, kept on the node)."""
+    cached = node.factory
+    if cached is not None:
+        return cached
+    kernel = node.kernel
+    name = kernel if isinstance(kernel, str) else kernel.name
+    kref = None if isinstance(kernel, str) else kernel
+    cycles, loc = node.cycles, node.loc
+    params = [_getter(p) for p in node.params]
+    res = node.resources
+    make: TaskFactory
+    # Loops hand every iteration a fresh bindings dict that nobody changes afterwards, so tasks keep it as is.
+    if isinstance(res, dict) and not res and len(params) == 1 and isinstance(node.params[0], LoopVar):
+        var = node.params[0].name
+
+        def make(b: dict[str, Any]) -> Task:
+            return Task(name, [b[var]], {}, 0, b, kref, cycles, loc)
+    elif isinstance(res, dict):
+        makers = [(k, _view_maker(v, loc) if isinstance(v, TensorView) else _getter(v)) for k, v in res.items()]
+
+        def make(b: dict[str, Any]) -> Task:
+            return Task(name, [g(b) for g in params], {k: m(b) for k, m in makers}, 0, b, kref, cycles, loc)
+    else:
+        items = [_view_maker(v, loc) if isinstance(v, TensorView) else _getter(v) for v in res]
+
+        def make(b: dict[str, Any]) -> Task:
+            return Task(name, [g(b) for g in params], [m(b) for m in items], 0, b, kref, cycles, loc)
+    if isinstance(name, NameTemplate):  # task(f"expert_{e}", ...): each task is named by its own value of e
+        make = name.renaming(make)
+    node.remember_factory(make)
+    return make
+
+
+def make_task(node: Workload, bindings: dict[str, Any]) -> Task:
+    """The concrete Task a task node stands for under ``bindings``."""
+    return task_factory(node)(bindings)
+
+
+def call_predicate(pred: Callable[..., Any], bindings: dict[str, Any], loc: SourceLocation | None) -> Any:
+    """A callable condition takes the task bindings (``lambda t: t.get("b") < 4``) or nothing (``lambda: flag``,
+    the reference's 96b0376 form)."""
+    params: list[Any]
+    try:
+        params = [p for p in inspect.signature(pred).parameters.values()
+                  if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):  # builtins without a signature: give them the bindings
+        params = [None]
+    if len(params) > 1:
+        raise PtortTypeError(f"a condition function takes {len(params)} arguments; it gets one (the task, with "
+                             "t.get('b') for its loop variables) or none.",
+                             hint="Write lambda t: t.get('b') < 4.", where=loc, locate=loc is None)
+    try:
+        return pred() if not params else pred(Task("condition", [], {}, 0, dict(bindings), loc=loc))
+    except Exception as e:  # noqa: BLE001 - the user's predicate
+        raise_user_error(e, f"a condition function (at {loc or 'its cond'}, for {dict(bindings)})")
+
+
+def resolve_select_source(source: Any, bindings: dict[str, Any]) -> Sequence[Any]:
+    """The points a loop over ``source`` visits under ``bindings``: an axis's points, a Sparse row's indices, every
+    index of a Sparse, or the ints of a list."""
+    if isinstance(source, Axis):
+        return source.points(bindings)
+    if isinstance(source, SparseRow):
+        return source.resolve(bindings)
+    if isinstance(source, Sparse):
+        return list(source)
+    out = []
+    for v in source:
+        value = evaluate(v, bindings)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise PtortTypeError(f"select/P.sel over a list needs int indices, got {value!r} in {list(source)!r}.",
+                                 hint="Select over a list of ints, an axis (Dense[n]()) or a Sparse row.")
+        out.append(int(value))
+    return out
+
+
+def loop_points(axes: tuple[Any, ...], bindings: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """Every point of a loop over several axes (a Ragged axis gives two values per point), in row-major order."""
+    lists = []
+    for a in axes:
+        pts = resolve_select_source(a, bindings)
+        lists.append([p if isinstance(p, tuple) else (p,) for p in pts])
+    for combo in itertools.product(*lists):
+        yield tuple(v for part in combo for v in part)
+
+
+__all__ = ["TaskFactory", "task_factory", "make_task", "call_predicate", "resolve_select_source", "loop_points"]

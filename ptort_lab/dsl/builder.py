@@ -1,0 +1,351 @@
+"""The workload builder: the build state, its open frames, body callables, and kernel launches with their checks.
+
+While a @workload body (or a loop, consume or process body) runs, each DSL statement builds a node and adds it to
+the innermost open *frame*; closing a frame makes its nodes the children of the node being built. One context
+variable holds the build (the autodidax staging pattern), so nested bodies and threads never mix their frames.
+"""
+from __future__ import annotations
+
+import contextvars
+import difflib
+import inspect
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import numpy as np
+
+from ..errors import DSLUsageError, KernelExecutionError, PtortTypeError, PtortValueError, SourceLocation
+from .expr import Expr, LoopVar, recording_placeholders, refuse_placeholders
+from .ir import ScalarRefused, scalar_value
+from .tasks import Cycles, Task
+from .tree import NodeKind, Workload, group
+from .typecheck import TypeErrorInfo, TypeErrorKind
+from .types import Direction, ScalarType, Tensor, TensorView, TileType
+from .user_code import refuse_generator, refuse_generator_result, run_user_body
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+_DEFAULT_VAR_NAMES = ["b", "h", "s", "d", "i", "j", "k", "l", "m", "n"]
+
+BODY_HINT = ("Launch tasks as statements (k[t](...), task(...), send(...)) or return them (a workload or a list); "
+             "do not yield them, and use a plain def, not async def.")
+
+
+@dataclass
+class WorkloadBuilder:
+    """The state of one build: its open frames (one node list per open body), loop names and type errors."""
+
+    name: str
+    frames: list[list[Workload]] = field(default_factory=list)
+    var_counter: int = 0
+    used_names: set[str] = field(default_factory=set)  # names of the loops open right now
+    type_errors: list[TypeErrorInfo] = field(default_factory=list)
+    type_check: bool = True
+    pipe_depth: int = 0  # P.pipe() blocks open right now (they cannot nest)
+
+
+_builder: contextvars.ContextVar[WorkloadBuilder | None] = contextvars.ContextVar("ptort_build", default=None)
+
+
+def active_builder() -> WorkloadBuilder | None:
+    """The build under way in this context, else None."""
+    return _builder.get()
+
+
+def in_builder() -> bool:
+    """Whether a body is being built right now (statements become nodes of it)."""
+    st = _builder.get()
+    return st is not None and bool(st.frames)
+
+
+def require_builder(api: str) -> WorkloadBuilder:
+    """The build under way, or a DSLUsageError saying ``api`` needs one."""
+    st = _builder.get()
+    if st is None or not st.frames:
+        raise DSLUsageError(f"{api} used outside @workload context.",
+                            hint="Call it inside a @workload function, or inside a process body / for_each lambda.")
+    return st
+
+
+def add(node: Workload) -> None:
+    """Add a statement's node to the open frame (nothing outside a build)."""
+    st = _builder.get()
+    if st is not None and st.frames:
+        st.frames[-1].append(node)
+
+
+def adopt(*nodes: Any) -> None:
+    """Take nodes out of the open frame: they become children of the node being built (send, combine, ...)."""
+    st = _builder.get()
+    if st is None or not st.frames:
+        return
+    frame = st.frames[-1]
+    for node in nodes:
+        for i in range(len(frame) - 1, -1, -1):
+            if frame[i] is node:
+                del frame[i]
+                break
+
+
+def fresh_var(st: WorkloadBuilder, name: str | None) -> LoopVar:
+    """A loop variable named ``name`` (else the next of b, h, s, d, ...), renamed if an enclosing loop has it."""
+    if name is None:
+        name = _DEFAULT_VAR_NAMES[st.var_counter] if st.var_counter < len(_DEFAULT_VAR_NAMES) \
+            else f"v{st.var_counter}"
+        st.var_counter += 1
+    base, k = name, 1
+    while name in st.used_names:
+        k += 1
+        name = f"{base}{k}"
+    st.used_names.add(name)
+    return LoopVar(name)
+
+
+@contextmanager
+def building(name: str, type_check: bool = True, report: bool = True) -> Iterator[WorkloadBuilder]:
+    """Open a build (if none is open) and one frame; yields the build. A build opened here with ``report`` raises
+    its first type error when it closes (outside @workload nobody else collects them)."""
+    st = _builder.get()
+    if st is not None:
+        st.frames.append([])
+        try:
+            yield st
+        finally:
+            st.frames.pop()
+        return
+    st = WorkloadBuilder(name, type_check=type_check)
+    token = _builder.set(st)
+    st.frames.append([])
+    try:
+        with recording_placeholders():
+            yield st
+    finally:
+        st.frames.pop()
+        _builder.reset(token)
+    if report and st.type_errors:
+        first = st.type_errors[0]
+        raise PtortTypeError(first.message, hint=first.hint, where=first.location, locate=False)
+
+
+# -- body callables ---------------------------------------------------------------------------------------------------
+def _check_arity(fn: Callable[..., Any], n: int, api: str) -> None:
+    """Reject a body callable that cannot take the ``n`` arguments ``api`` passes (the loop index or token)."""
+    try:
+        inspect.signature(fn).bind(*range(n))
+    except ValueError:  # no signature (some builtins): let the call decide
+        return
+    except TypeError:
+        name = getattr(fn, "__name__", "body")
+        what = "no arguments" if n == 0 else "one argument (the loop index or channel token)"
+        example = ".body_func(lambda: [...])" if n == 0 else f"{api}(..., lambda t: task(k, [t], {{...}}))"
+        raise PtortTypeError(f"the {api} body {name}{inspect.signature(fn)} must take {what}.",
+                             hint=f"Write it as {example}.") from None
+
+
+def call_body(fn: Callable[..., Any], *args: Any, api: str) -> Workload:
+    """Run a body callable (for_each lambda, consume handler, body_func) and return what it built."""
+    if not callable(fn):
+        raise PtortTypeError(f"{api} needs a callable body, got {type(fn).__name__} {fn!r}.",
+                             hint=f"Pass a lambda, e.g. {api}(..., lambda t: task(k, [t], {{...}})).")
+    _check_arity(fn, len(args), api)
+    what = f"the {api} body {getattr(fn, '__name__', '')}".rstrip()
+    refuse_generator(fn, what, "build no tasks", BODY_HINT)
+    with building(getattr(fn, "__name__", api)) as st:
+        result = run_user_body(fn, args, {}, what)
+        nodes = list(st.frames[-1])
+    refuse_generator_result(result, what, "build no tasks", BODY_HINT)
+    for item in (result if isinstance(result, (list, tuple)) else [result]):
+        if item is None:
+            continue
+        if not isinstance(item, Workload):
+            raise PtortTypeError(f"the {api} body returned {type(item).__name__} {item!r}; it must build or return "
+                                 "workloads.", hint="Return task(...), send(...), k[t](...) or a list of them.")
+        if not any(item is n for n in nodes):
+            nodes.append(item)
+    return group(nodes, "sequential")
+
+
+def _var_name_of(fn: Any, default: str) -> str | None:
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return default
+    return params[0] if params else default
+
+
+def body_with_var(fn: Callable[..., Any], api: str, name: str | None = None) -> tuple[LoopVar, Workload]:
+    """A fresh loop variable (named after ``fn``'s parameter) and what ``fn`` builds when called with it."""
+    with building(api) as st:
+        var = fresh_var(st, name or _var_name_of(fn, "i"))
+        try:
+            body = call_body(fn, var, api=api)
+        finally:
+            st.used_names.discard(var.name)  # a sibling loop may use the name again
+    return var, body
+
+
+# -- task launches ----------------------------------------------------------------------------------------------------
+def _record_error(info: TypeErrorInfo) -> None:
+    """Collect a launch's type error in the build (raise it when nobody collects; drop it with type_check=False)."""
+    st = _builder.get()
+    if st is not None and st.frames and st.type_check:
+        st.type_errors.append(info)
+        return
+    if st is not None and not st.type_check:
+        return
+    raise PtortTypeError(info.message, hint=info.hint, where=info.location, locate=False)
+
+
+def _check_names(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None) -> bool:
+    """Unknown and missing keyword arguments of a launch, each reported; True when there are none."""
+    names = list(kernel.signature)
+    required = [n for n in names if n not in kernel.defaults]
+    unknown = [k for k in kwargs if k not in kernel.signature]
+    missing = [n for n in required if n not in kwargs]
+    for u in unknown:
+        close = difflib.get_close_matches(u, names, n=1)
+        _record_error(TypeErrorInfo(
+            TypeErrorKind.ARITY_MISMATCH, f"Kernel '{kernel.name}' has no parameter '{u}'.", loc,
+            expected=", ".join(names), got=", ".join(kwargs),
+            hint=(f"Did you mean '{close[0]}'? " if close else "") + f"Its parameters are {', '.join(names)}."))
+    for m in missing:
+        _record_error(TypeErrorInfo(
+            TypeErrorKind.ARITY_MISMATCH if len(kwargs) != len(required) else TypeErrorKind.MISSING_ARGUMENT,
+            f"Kernel '{kernel.name}' expects {len(required)} args, got {len(kwargs)}: missing argument '{m}'.",
+            loc, expected=", ".join(required), got=", ".join(kwargs) or "(none)",
+            hint=f"Pass {m}=... (a tensor view such as X[t])."))
+    return not unknown and not missing
+
+
+def _tile_problem(kernel: Kernel, pname: str, typ: TileType, value: Any) -> TypeErrorInfo | None:
+    """What is wrong with ``value`` for the Tile parameter ``pname`` (location filled in by the caller), else None."""
+    k = f"Kernel '{kernel.name}' parameter '{pname}'"
+    if not isinstance(value, TensorView):
+        return TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH, f"{k} expects a Tensor view of {typ}, got "
+                             f"{type(value).__name__} {value!r}.", expected=f"Tensor view {typ}",
+                             got=type(value).__name__, hint=f"Pass a tile of a Tensor, e.g. {pname}=X[t].")
+    if tuple(value.shape) != typ.shape:
+        return TypeErrorInfo(TypeErrorKind.SHAPE_MISMATCH, f"{k} expects a {typ.rows}x{typ.cols} tile, got {value!r} "
+                             f"of shape {tuple(value.shape)}.", expected=str(typ.shape), got=str(tuple(value.shape)),
+                             hint="Index the tensor down to one tile (X[t] for a [n, rows, cols] tensor), or change "
+                                  "the kernel's Tile[...] annotation.")
+    if value.dtype != typ.dtype:
+        return TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH, f"{k} expects dtype {typ.dtype}, got {value!r} of dtype "
+                             f"{value.dtype}.", expected=str(typ.dtype), got=str(value.dtype),
+                             hint=f"Create the tensor with dtype=DType.{typ.dtype}, or change the annotation to "
+                                  f"Tile[{typ.rows}, {typ.cols}, DType.{value.dtype}].")
+    return None
+
+
+def _check_argument(kernel: Kernel, pname: str, value: Any, loc: SourceLocation | None) -> bool:
+    """Check one launch argument against its parameter's annotation; report a problem; True when it fits."""
+    direction, typ = kernel.signature[pname]
+    if direction is Direction.CONSTEXPR:
+        refuse_placeholders(value, f"kernel '{kernel.name}' Constexpr parameter '{pname}'")
+        return True
+    if isinstance(typ, ScalarType):
+        if isinstance(value, Expr):
+            return True  # its value exists per task: checked when the task runs (scalar_argument)
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            _check_scalar_launch(kernel, pname, typ, value, loc)
+            return True
+        _record_error(TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH, f"Kernel '{kernel.name}' parameter '{pname}' is a "
+                                    f"scalar, got {value!r}.", loc, expected=str(typ), got=type(value).__name__,
+                                    hint="Pass a Python number."))
+        return False
+    assert isinstance(typ, TileType)  # what an annotation that is neither Constexpr nor Scalar parses to
+    problem = _tile_problem(kernel, pname, typ, TensorView(value, ()) if isinstance(value, Tensor) else value)
+    if problem is None:
+        return True
+    _record_error(TypeErrorInfo(problem.kind, problem.message, loc, problem.expected, problem.got, problem.hint))
+    return False
+
+
+def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None) -> bool:
+    """Check launch arguments against the kernel's annotations; report each problem. True when all fit."""
+    ok = _check_names(kernel, kwargs, loc)
+    for pname, value in kwargs.items():
+        if pname in kernel.signature and not _check_argument(kernel, pname, value, loc):
+            ok = False
+    return ok
+
+
+def _scalar_hint(kind: str, value: Any, dtype: Any) -> str:
+    """How to fix a scalar kernel argument that has no value in its parameter's dtype."""
+    if kind == "not_whole":
+        return (f"Pass a whole number (e.g. {math.floor(value)}), or declare the parameter Scalar[DType.F32] if "
+                "fractions are meant.")
+    if kind == "int_range":
+        return ("Pass a value inside that range, or declare the parameter with a wider dtype (Scalar[DType.I64] or "
+                "Scalar[DType.F32]).")
+    if kind == "nonfinite":
+        return f"Integer dtypes have no nan or inf: declare the parameter Scalar[DType.F32] to pass {value!r}."
+    if kind == "type" and isinstance(value, (bool, np.bool_)):
+        return ("A comparison of loop variables gives True/False, not a number: pass an integer expression, or "
+                "choose between two launches with P.when(...) / cond(...).")
+    if kind == "type":
+        return "Pass a real number (an int or a float) of the parameter's dtype."
+    return (f"Pass a value inside the range of {dtype}, declare the parameter Scalar[DType.F32], or pass "
+            "float('inf') if infinity is meant.")
+
+
+def _check_scalar_launch(kernel: Kernel, pname: str, typ: ScalarType, value: Any, loc: SourceLocation | None) -> None:
+    """A number given for a Scalar[...] parameter must have a value in its dtype (numpy would truncate 2.7 to 2 for
+    I32 and make 1e6 inf in F16): refused at the launch line, even with type_check=False."""
+    try:
+        scalar_value(value, typ.dtype)
+    except ScalarRefused as r:
+        raise PtortValueError(f"kernel '{kernel.name}' parameter '{pname}' (Scalar[{typ.dtype}]): {r.text}",
+                              hint=_scalar_hint(r.kind, value, typ.dtype), where=loc, locate=False) from None
+
+
+def scalar_argument(value: Any, typ: ScalarType, task: Task, pname: str, label: str = "") -> np.ndarray[Any, Any]:
+    """The 0-d array a scalar kernel argument runs as; a value with none in the parameter's dtype (a loop
+    expression evaluated for this task, a bool from a comparison) raises a KernelExecutionError naming the launch
+    (``label``: how the caller names the task, e.g. "tile 3")."""
+    try:
+        number = scalar_value(value, typ.dtype)
+    except ScalarRefused as r:
+        raise KernelExecutionError(
+            f"the launch of {task.kernel} for {label or f'task {task.id}'} passes {value!r} for scalar parameter "
+            f"'{pname}' (Scalar[{typ.dtype}]): {r.text}", hint=_scalar_hint(r.kind, value, typ.dtype),
+            where=task.loc, locate=False) from None
+    return np.asarray(number, dtype=typ.dtype.np_dtype)
+
+
+def check_axes(name: str, axes: Any, loc: SourceLocation | None) -> None:
+    """Launch axes are ints or loop expressions: anything else would surface far away (a token, a dispatch key)."""
+    for a in axes:
+        if isinstance(a, Expr) or (isinstance(a, (int, np.integer)) and not isinstance(a, bool)):
+            continue
+        raise PtortTypeError(f"kernel '{name}' is launched with axis {a!r} ({type(a).__name__}); launch axes are "
+                             "ints or loop variables.", hint=f"Write {name}[t](...) with t from P(...), or "
+                                                             f"task({name}, [t], {{...}}).", where=loc, locate=False)
+
+
+def launch_task(kernel: Kernel, axes: tuple[Any, ...], kwargs: dict[str, Any], loc: SourceLocation | None,
+                cycles: Cycles = None) -> Workload:
+    """The task node of a kernel launch (``k[t](...)``, ``task(k, ...)``), checked and added to the open frame."""
+    check_axes(kernel.name, axes, loc)
+    for k in kwargs:
+        refuse_placeholders(k, f"kernel '{kernel.name}' launch argument name")
+    bad_keys = [k for k in kwargs if not isinstance(k, str)]
+    if bad_keys:
+        raise PtortTypeError(f"kernel '{kernel.name}' got resource key(s) {bad_keys!r}; keys are parameter names.",
+                             hint=f"Its parameters are {', '.join(kernel.signature)}: "
+                                  f"task({kernel.name}, [t], {{'{next(iter(kernel.signature), 'src')}': X[t], ...}}).",
+                             where=loc, locate=False)
+    check_launch(kernel, kwargs, loc)
+    resources = {k: (TensorView(v, ()) if isinstance(v, Tensor) else v) for k, v in kwargs.items()}
+    node = Workload(NodeKind.TASK, loc=loc, kernel=kernel, params=tuple(axes), resources=resources,
+                    cycles=cycles if cycles is not None else kernel.cycles)
+    add(node)
+    return node
+
+
+__all__ = ["WorkloadBuilder", "active_builder", "in_builder", "require_builder", "add", "adopt", "fresh_var",
+           "building", "call_body", "body_with_var", "check_launch", "scalar_argument", "check_axes", "launch_task",
+           "BODY_HINT"]

@@ -1,0 +1,100 @@
+"""The schedule combinators of a workload (``dispatch``, ``streams``, ``timing``, ``task_graph``, ``place``, ...):
+each checks its argument and returns a copy of the workload with its Schedule changed."""
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from typing import Any, Callable, TypeVar
+
+from ..errors import PtortTypeError, PtortValueError
+from .schedule import DispatchPolicy, Schedule, TaskWindow, TimingPolicy
+from .task_graph import task_graph_config
+
+S = TypeVar("S", bound="ScheduleCombinators")
+
+
+class ScheduleCombinators:
+    """Mixed into Workload: the combinators, over its ``_schedule`` and ``is_pipeline``."""
+
+    __slots__ = ()
+    _schedule: Schedule
+
+    @property
+    def is_pipeline(self) -> bool:  # pragma: no cover - Workload defines it
+        raise NotImplementedError
+
+    def _with(self: S, **changes: Any) -> S:
+        w = copy.copy(self)
+        object.__setattr__(w, "_schedule", replace(self._schedule, **changes))
+        return w
+
+    def _data_parallel_only(self, api: str) -> None:
+        """Schedule combinators that order enumerated tasks mean nothing to a pipeline: say so at the call."""
+        if self.is_pipeline:
+            raise PtortValueError(
+                f"{api} applies to data-parallel workloads; a CSP pipeline runs each process's body in order on its "
+                "own core.", hint="Place processes with .place('shared') or .place({process: core}); compare with "
+                                  "a data-parallel run through ptort_lab.explore.data_parallel_twin(pipeline, cores).")
+
+    def dispatch(self: S, policy: Any) -> S:
+        """Which core runs each task: a DispatchPolicy (round_robin, affinity, hash, work_steal, dispatch_by)."""
+        self._data_parallel_only("dispatch()")
+        if not isinstance(policy, DispatchPolicy):
+            raise PtortTypeError(f"dispatch() takes a DispatchPolicy, got {policy!r}.",
+                                 hint="Use DispatchPolicy.round_robin(4), .affinity(fn), .hash(fn) or .work_steal().")
+        return self._with(dispatch=policy)
+
+    def streams(self: S, n: int) -> S:
+        """Run the tasks on ``n`` streams (cores), in turn unless ``stream_by`` says which."""
+        self._data_parallel_only("streams()")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise PtortValueError(f"streams(n) needs an int >= 1, got {n!r}.", hint="Use streams(2).")
+        return self._with(stream_count=n)
+
+    def stream_by(self: S, fn: Callable[..., Any]) -> S:
+        """With ``streams(n)`` and no dispatch policy: task t runs on stream (core) ``fn(t) % n``."""
+        self._data_parallel_only("stream_by()")
+        if not callable(fn):
+            raise PtortTypeError(f"stream_by(fn) needs a key function, got {fn!r}.",
+                                 hint='Write .streams(4).stream_by(lambda t: t.get("b")).')
+        return self._with(stream_by=fn)
+
+    def timing(self: S, policy: Any) -> S:
+        """How a data-parallel run issues its tasks: a TimingPolicy (see ``ptort_lab.sim.issue``)."""
+        if not isinstance(policy, TimingPolicy):
+            raise PtortTypeError(f"timing(policy) needs a TimingPolicy, got {policy!r}.",
+                                 hint="Write .timing(TimingPolicy.batched(8)) or .timing(TimingPolicy.immediate).")
+        if policy.kind != "immediate":
+            self._data_parallel_only(f"timing(TimingPolicy.{policy.kind})")
+        return self._with(timing=policy)
+
+    def spatial_map(self: S, grid: Any) -> S:
+        """Record a spatial grid (the reference's API; as in the reference, it does not change the run)."""
+        return self._with(spatial_grid=grid)
+
+    def place(self: S, placement: Any) -> S:
+        """Put processes on cores: ``{"loader": 0, "computer": 0}``, ``{"update": (0, 1)}`` (core 0, AIV1) or
+        ``"shared"`` (all on one core)."""
+        if not self.is_pipeline:
+            raise PtortValueError("place() puts the processes of a CSP pipeline on cores; this is a data-parallel "
+                                  "workload, which has none.",
+                                  hint="Send its tasks to cores with .dispatch(DispatchPolicy.round_robin(4)) or "
+                                       "another DispatchPolicy.")
+        return self._with(placement=placement)
+
+    def task_graph(self: S, deps: Any = None, window: Any = None, pools: Any = None, ready: Any = None,
+                   start: Any = None, trace: Any = None, **unknown: Any) -> S:
+        """Run as a task graph (clears streams, as in the reference). What each argument does:
+        ``ptort_lab.dsl.task_graph``; ``window=TaskWindow(k)`` caps the tasks in flight."""
+        self._data_parallel_only("task_graph()")
+        if unknown:
+            raise PtortValueError(f"task_graph() has no option(s) {sorted(unknown)}.",
+                                  hint="Its options are deps, window, pools, ready, start and trace.")
+        if window is not None and not isinstance(window, TaskWindow):
+            raise PtortTypeError(f"task_graph(window=...) takes a TaskWindow, got {window!r}.",
+                                 hint="Use TaskWindow(8, 'tasks').")
+        graph = task_graph_config(deps=deps, pools=pools, ready=ready, start=start, trace=trace)
+        return self._with(window=window, deps=deps, graph=graph, stream_count=None, stream_by=None)
+
+
+__all__ = ["ScheduleCombinators"]

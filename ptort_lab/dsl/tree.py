@@ -1,0 +1,401 @@
+"""The workload tree (the Workload IR): NodeKind, the field schema of each kind, the Workload node, and the walks.
+
+As the Kernel IR's ``Op`` is one class with an ``OpKind``, a workload node is one class with a ``NodeKind``, and
+``SCHEMAS`` says, per kind, which typed fields the node has (reading another kind's field raises AttributeError),
+which of them hold child nodes (``children``) and which channels or events the node itself uses (``uses``). The
+generic code (``walk``, ``Workload.children``, ``Workload.uses``, the kind groups ``LOOPS``, ``REPEATS``,
+``BRANCHES``, ``PIPELINES``) serves every walker, so a new node kind is a NodeKind member and its SCHEMAS entry here
+(plus a slot for a new field name), and its handler in ``steps.HANDLERS``.
+
+A node is built once, by the builder or by the reference constructor ``Workload(kind, **fields)``, and never changes
+after that: the schedule combinators and ``named()`` return changed copies, and the builder's finishing steps are
+the explicit methods ``set_otherwise``, ``default_name`` and ``set_type_errors``.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import enum
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation
+from .combinators import ScheduleCombinators
+from .expr import LoopVar, refuse_placeholders
+from .schedule import Schedule, compiler_for
+from .tasks import Cycles, Task, TaskFactory
+from .typecheck import TypeErrorInfo
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from .kernel import Kernel
+    from .types import TensorView
+
+
+class NodeKind(str, enum.Enum):
+    """Every kind of workload node. Members are strings: they compare, print and format as their value."""
+
+    TASK = "task"                  # one kernel launch
+    PARALLEL_FOR = "parallel_for"  # independent iterations over axes
+    FOR_EACH = "for_each"          # ordered iterations
+    SELECT = "select"              # one iteration per index of a list or Sparse row
+    COND = "cond"                  # then or otherwise, by a predicate
+    COMBINE = "combine"            # unordered composition
+    SEQUENTIAL = "sequential"      # ordered composition
+    SEND = "send"                  # take a buffer slot of a channel, run a task into it, pass its token on
+    CONSUME = "consume"            # run a body for every token of a channel
+    RECORD = "record"              # signal an Event
+    WAIT = "wait"                  # wait for an Event's signal and take it
+    PIPE = "pipe"                  # the stages of a `with P.pipe():` block
+    CONNECT = "connect"            # the processes and channels connect() wired (a Pipeline)
+    EMPTY = "empty"                # nothing
+    SLOT_SET = "slot_set"          # set a runtime slot
+    SLOT_LOAD = "slot_load"        # read a tensor element into a runtime slot
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    def __repr__(self) -> str:  # the kind reads as the string it always was, in messages and reprs alike
+        return repr(self.value)
+
+    @classmethod
+    def _missing_(cls, value: object) -> NodeKind:
+        names = [k.value for k in cls]
+        close = difflib.get_close_matches(str(value), names, n=1)
+        raise PtortValueError(f"unknown workload node kind {value!r}.",
+                              hint=(f"Did you mean {close[0]!r}? " if close else "")
+                              + f"The kinds are {', '.join(names)}.")
+
+
+# Kind groups (tinygrad's GroupOp): what generic code asks of a kind.
+LOOPS = frozenset({NodeKind.PARALLEL_FOR, NodeKind.FOR_EACH, NodeKind.SELECT})
+GROUPS = frozenset({NodeKind.COMBINE, NodeKind.SEQUENTIAL})
+PIPELINES = frozenset({NodeKind.PIPE, NodeKind.CONNECT})  # a whole pipeline: only ever the root of a program
+REPEATS = LOOPS | {NodeKind.CONSUME}  # runs its body once per iteration or token
+BRANCHES = frozenset({NodeKind.COND})  # its children are alternatives: one of them runs
+
+_NEW_EMPTY: Any = object()  # a default meaning "a new empty node"
+
+
+@dataclass(frozen=True)
+class NodeSchema:
+    """The fields of one node kind: ``required`` and ``optional`` (name -> default), in order; ``children`` (fields
+    holding a child node or a tuple of them, in program order; those in ``tokens_ok`` may hold a plain token
+    instead); ``uses`` ((role, field): what the node itself "sends" to, "consumes", "records" or "waits" on)."""
+
+    required: tuple[str, ...] = ()
+    optional: Mapping[str, Any] = field(default_factory=dict)
+    children: tuple[str, ...] = ()
+    tokens_ok: frozenset[str] = frozenset()
+    uses: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every field name of the kind."""
+        return self.required + tuple(self.optional)
+
+
+_LOOP = NodeSchema(("axes", "vars", "body"), children=("body",))
+_GROUP = NodeSchema(optional={"parts": ()}, children=("parts",))
+_PIPELINE = NodeSchema(("processes", "channels"))
+SCHEMAS: dict[NodeKind, NodeSchema] = {
+    NodeKind.TASK: NodeSchema(("kernel",), {"params": (), "resources": (), "cycles": None}),
+    NodeKind.PARALLEL_FOR: _LOOP,
+    NodeKind.FOR_EACH: _LOOP,
+    NodeKind.SELECT: _LOOP,
+    NodeKind.COND: NodeSchema(("pred", "then"), {"otherwise": _NEW_EMPTY, "has_else": False},
+                              children=("then", "otherwise")),
+    NodeKind.COMBINE: _GROUP,
+    NodeKind.SEQUENTIAL: _GROUP,
+    NodeKind.SEND: NodeSchema(("channel", "value"), {"token": None}, children=("value",),
+                              tokens_ok=frozenset({"value"}), uses=(("sends", "channel"),)),
+    NodeKind.CONSUME: NodeSchema(("channel", "var", "body"), children=("body",), uses=(("consumes", "channel"),)),
+    NodeKind.RECORD: NodeSchema(("event",), uses=(("records", "event"),)),
+    NodeKind.WAIT: NodeSchema(("event",), uses=(("waits", "event"),)),
+    NodeKind.PIPE: _PIPELINE,
+    NodeKind.CONNECT: _PIPELINE,
+    NodeKind.EMPTY: NodeSchema(),
+    NodeKind.SLOT_SET: NodeSchema(("slot", "value")),
+    NodeKind.SLOT_LOAD: NodeSchema(("slot", "view"), {"row": 0, "col": 0}),
+}
+
+
+def _steps() -> ModuleType:
+    """The interpreter (``steps``): it sits above the tree, so this is the tree's one upward import, declared in the
+    import-linter contract (``Workload.enumerate()`` and ``compile()`` are the reference's API on the node)."""
+    from . import steps
+    return steps
+
+
+class Workload(ScheduleCombinators):
+    """A node of a workload tree: ``Workload(kind, name=None, **fields)`` with the fields SCHEMAS lists for ``kind``.
+
+    Schedule combinators (``dispatch``, ``streams``, ``timing``, ``task_graph``, ...) return a new Workload and
+    leave this one unchanged; ``compile()`` gives a Program; ``enumerate()`` lists its tasks in program order.
+    """
+
+    __slots__ = ("kind", "name", "loc", "_schedule", "type_errors", "kernel", "params", "resources", "cycles",
+                 "factory", "axes", "vars", "body", "pred", "then", "otherwise", "has_else", "parts", "channel",
+                 "value", "token", "var", "event", "processes", "channels", "ends", "slot", "view", "row", "col")
+    kind: NodeKind
+    name: str | None
+    loc: SourceLocation | None
+    type_errors: list[TypeErrorInfo]
+    kernel: Kernel | str  # task: a @kernel, or a name (enumerate-only tasks)
+    params: tuple[Any, ...]  # task: its axis values (ints or loop expressions)
+    resources: Any  # task: param -> tensor view (a dict), or a list
+    cycles: Cycles  # task: its pinned cost, if any
+    factory: TaskFactory | None  # task: the interpreter's task factory, built on first use
+    axes: tuple[Any, ...]  # loops
+    vars: tuple[LoopVar, ...]  # loops: one variable per axis (two for a Ragged axis)
+    body: Workload  # loops, consume
+    pred: Any  # cond: a bool, a loop expression or a function of the task
+    then: Workload  # cond
+    otherwise: Workload  # cond
+    has_else: bool  # cond: whether an otherwise branch was given
+    parts: tuple[Workload, ...]  # combine, sequential
+    channel: Any  # send, consume
+    value: Any  # send: a task or body node, or a plain token; slot_set: an int or a loop expression
+    token: Any  # send: what travels (None: the task's first axis value)
+    var: LoopVar  # consume: bound to each token
+    event: Any  # record, wait
+    processes: tuple[Any, ...]  # pipe, connect
+    channels: tuple[Any, ...]  # pipe, connect
+    ends: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]  # pipe, connect: see channel_ends
+    slot: int  # slot_set, slot_load
+    view: TensorView  # slot_load
+    row: int  # slot_load
+    col: int  # slot_load
+
+    def __init__(self, kind: NodeKind | str, name: str | None = None, loc: SourceLocation | None = None,
+                 **fields: Any) -> None:
+        kind = kind if kind.__class__ is NodeKind else NodeKind(kind)
+        schema = SCHEMAS[kind]
+        put = object.__setattr__
+        put(self, "kind", kind)
+        put(self, "name", name)
+        put(self, "loc", loc)
+        put(self, "_schedule", _NO_SCHEDULE)
+        put(self, "type_errors", [])
+        for key in fields:
+            if key not in schema.optional and key not in schema.required:
+                _unknown_field(kind, key, schema)
+        for key in schema.required:
+            if key not in fields:
+                raise PtortTypeError(f"Workload({str(kind)!r}) needs the field {key}=.",
+                                     hint=f"Its fields are {', '.join(schema.names)}.")
+            put(self, key, fields[key])
+        for key, default in schema.optional.items():
+            value = fields.get(key, default)
+            put(self, key, Workload(NodeKind.EMPTY) if value is _NEW_EMPTY else value)
+        for key in schema.children:
+            self._check_child(key, getattr(self, key), schema)
+        if kind is NodeKind.TASK:
+            put(self, "factory", None)
+        elif kind in PIPELINES:
+            put(self, "processes", tuple(self.processes))
+            put(self, "channels", tuple(self.channels))
+            put(self, "ends", channel_ends(self.processes))
+
+    def _check_child(self, name: str, value: Any, schema: NodeSchema) -> None:
+        if isinstance(value, Workload) or (name in schema.tokens_ok and not isinstance(value, (list, tuple))):
+            return
+        if isinstance(value, (list, tuple)) and all(isinstance(v, Workload) for v in value):
+            object.__setattr__(self, name, tuple(value))
+            return
+        raise PtortTypeError(f"Workload({str(self.kind)!r}) field {name}= must be a workload"
+                             f"{' or a list of them' if isinstance(value, (list, tuple)) else ''}, got "
+                             f"{type(value).__name__} {value!r}.",
+                             hint="Build nodes with the DSL (task(...), for_each(...), combine(...), ...).")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise DSLUsageError(f"workload nodes do not change once built (setting {name!r} of {self!r}).",
+                            hint="Build a new node instead: .named(name) renames a copy, and the schedule combinators "
+                                 "(.dispatch, .place, ...) return changed copies.")
+
+    def __getattr__(self, name: str) -> Any:  # reached only for a name that is not set: say which kind lacks it
+        if name not in _FIELD_NAMES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        kind = object.__getattribute__(self, "kind")
+        raise AttributeError(f"a {kind} node has no field {name!r}; its fields are "
+                             f"{', '.join(SCHEMAS[kind].names) or 'none'}.")
+
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
+
+    def __copy__(self) -> Workload:
+        new = object.__new__(type(self))
+        for name in Workload.__slots__:
+            try:
+                object.__setattr__(new, name, getattr(self, name))
+            except AttributeError:  # a field of another kind
+                continue
+        return new
+
+    # -- the generic view every walker uses --------------------------------------------------------------------
+    def children(self) -> tuple[Workload, ...]:
+        """The child nodes in program order (a loop's body, a cond's two branches, a group's parts, a pipeline's
+        process bodies)."""
+        if self.kind in PIPELINES:
+            return tuple(w for p in self.processes if isinstance(w := getattr(p, "workload", None), Workload))
+        out: list[Workload] = []
+        for name in SCHEMAS[self.kind].children:
+            value = getattr(self, name)
+            if isinstance(value, Workload):
+                out.append(value)
+            elif isinstance(value, tuple):
+                out.extend(value)
+        return tuple(out)
+
+    def uses(self, role: str) -> tuple[Any, ...]:
+        """The channels or events this node itself ``role``s: "sends", "consumes", "records" or "waits"."""
+        out: list[Any] = []
+        for r, name in SCHEMAS[self.kind].uses:
+            if r == role:
+                value = getattr(self, name)
+                out.extend(value if isinstance(value, (list, tuple)) else (value,))
+        return tuple(out)
+
+    @property
+    def is_pipeline(self) -> bool:
+        """Whether this node is a whole pipeline (connect() or a P.pipe() block), run process by process."""
+        return self.kind in PIPELINES
+
+    def producers(self, channel: Any) -> tuple[Any, ...]:
+        """A pipeline's processes that produce ``channel``, in process order."""
+        return self.ends.get(id(channel), ((), ()))[0]
+
+    def consumers(self, channel: Any) -> tuple[Any, ...]:
+        """A pipeline's processes that consume ``channel``, in process order."""
+        return self.ends.get(id(channel), ((), ()))[1]
+
+    @property
+    def schedule(self) -> Schedule:
+        """What the schedule combinators recorded (read-only: each combinator returns a new Workload)."""
+        return self._schedule
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        """The node's own fields by name, read-only (prefer the typed attributes: ``node.body``)."""
+        return MappingProxyType({name: getattr(self, name) for name in SCHEMAS[self.kind].names})
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        return f"<{type(self).__name__} {self.kind}{label}>"
+
+    # -- the builder's finishing steps (the only changes after construction) -----------------------------------
+    def set_otherwise(self, branch: Workload) -> None:
+        """Builder (cond): the branch a following ``P.otherwise()`` block built."""
+        self._check_child("otherwise", branch, SCHEMAS[self.kind])
+        object.__setattr__(self, "otherwise", branch)
+        object.__setattr__(self, "has_else", True)
+
+    def remember_factory(self, make: TaskFactory) -> None:
+        """Interpreter (task): keep the task factory built for this node."""
+        object.__setattr__(self, "factory", make)
+
+    def default_name(self, name: str) -> None:
+        """Builder: name this node ``name`` unless it is named (the root of a @workload takes the function's name)."""
+        if not self.name:
+            object.__setattr__(self, "name", name)
+
+    def set_type_errors(self, errors: list[TypeErrorInfo]) -> None:
+        """Builder: the type errors a @workload collected, kept on its root."""
+        object.__setattr__(self, "type_errors", errors)
+
+    # -- identity, errors, enumeration, compilation ------------------------------------------------------------
+    def has_type_errors(self) -> bool:
+        """Whether building this workload collected type errors (see ``type_errors``)."""
+        return bool(self.type_errors)
+
+    def named(self, name: str) -> Workload:
+        """A copy of this node named ``name``."""
+        refuse_placeholders(name, "named()")
+        w = copy.copy(self)
+        object.__setattr__(w, "name", name)
+        return w
+
+    def enumerate(self) -> list[Task]:
+        """Every task in program order, with loop variables bound (ids 0..n-1)."""
+        self.raise_type_errors()
+        steps = _steps()
+        steps.check_size(self, steps.MAX_TASKS)
+        tasks: list[Task] = steps.enumerate_tasks(self)
+        return tasks
+
+    def task_count(self) -> int:
+        """How many tasks ``enumerate()`` lists."""
+        return len(self.enumerate())
+
+    def raise_type_errors(self) -> None:
+        """Raise the collected type errors (the first in full, the others listed), if any."""
+        if self.type_errors:
+            first = self.type_errors[0]
+            more = "".join(f"\n  - {e.short()}" for e in self.type_errors[1:])
+            raise PtortTypeError(
+                f"workload '{self.name or self.kind}' has {len(self.type_errors)} type error(s): {first.message}"
+                + (f"\nOther errors:{more}" if more else ""), hint=first.hint, where=first.location, locate=False)
+
+    def compile(self, target: str = "cpu_sim", **options: Any) -> Any:
+        """Check the workload and return a Program ready to ``execute()``."""
+        refuse_placeholders(target, "compile(target)")
+        for key, value in options.items():
+            refuse_placeholders(value, f"compile({key}=...)")
+        self.raise_type_errors()
+        steps = _steps()
+        steps.check_size(self, steps.MAX_PIPELINE_TASKS if self.is_pipeline else steps.MAX_TASKS)
+        return compiler_for(target)(self, target, options)
+
+    def check_size(self, max_tasks: int) -> None:
+        """Refuse, before listing anything, a workload whose axis sizes alone guarantee more than ``max_tasks`` tasks
+        or MAX_ITERATIONS loop iterations (listing it would run for minutes and exhaust memory)."""
+        _steps().check_size(self, max_tasks)
+
+
+_NO_SCHEDULE = Schedule()
+_FIELD_NAMES = frozenset(name for schema in SCHEMAS.values() for name in schema.names)
+
+
+def _unknown_field(kind: NodeKind, key: str, schema: NodeSchema) -> None:
+    close = difflib.get_close_matches(key, schema.names, n=1)
+    raise PtortTypeError(f"Workload({str(kind)!r}) has no field {key!r}.",
+                         hint=(f"Did you mean {close[0]!r}? " if close else "")
+                         + f"Its fields are {', '.join(schema.names) or 'none'}.")
+
+
+def channel_ends(processes: Sequence[Any]) -> dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """id(channel) -> (the processes that produce it, those that consume it), in process order."""
+    ends: dict[int, tuple[list[Any], list[Any]]] = {}
+    for p in processes:
+        for c in getattr(p, "produces", ()):
+            ends.setdefault(id(c), ([], []))[0].append(p)
+        for c in getattr(p, "consumes", ()):
+            ends.setdefault(id(c), ([], []))[1].append(p)
+    return {k: (tuple(made), tuple(used)) for k, (made, used) in ends.items()}
+
+
+def group(nodes: Sequence[Workload], kind: str = "combine") -> Workload:
+    """0 nodes -> empty, 1 -> that node, more -> a combine (or sequential) node."""
+    if not nodes:
+        return Workload(NodeKind.EMPTY)
+    if len(nodes) == 1:
+        return nodes[0]
+    return Workload(kind, parts=tuple(nodes))
+
+
+def walk(node: Workload) -> Iterator[Workload]:
+    """``node`` and every node under it, each before its children, in program order."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children()))
+
+
+__all__ = ["NodeKind", "NodeSchema", "SCHEMAS", "Workload", "channel_ends", "group", "walk", "LOOPS", "GROUPS",
+           "PIPELINES", "REPEATS", "BRANCHES", "Task"]

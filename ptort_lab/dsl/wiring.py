@@ -1,0 +1,290 @@
+"""Wiring processes into a pipeline: connect() and ``with P.pipe():``, and the checks that refuse wiring that cannot
+run (undeclared or unused channels, two consumers, no producer, 0-depth cycles, duplicate names)."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from ..errors import DSLUsageError, PipelineError, SourceLocation, user_location
+from .builder import active_builder, add
+from .csp import Channel, Event, Process, check_consumes
+from .tree import NodeKind, Workload, channel_ends, walk
+
+Fail = Callable[[str, str], PipelineError]
+Ends = dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]
+
+
+class Pipeline(Workload):
+    """Processes coupled by channels, made by ``connect``; compile() and execute() run it on the simulator."""
+
+    __slots__ = ()
+
+    def __init__(self, processes: tuple[Process, ...], channels: tuple[Channel[Any], ...],
+                 loc: SourceLocation | None = None) -> None:
+        Workload.__init__(self, NodeKind.CONNECT, loc=loc, processes=processes, channels=channels)
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {' -> '.join(p.name for p in self.processes)}>"
+
+
+def channel_uses(node: Any) -> tuple[list[Channel[Any]], list[Channel[Any]], list[Event], list[Event]]:
+    """Channels a body sends to and consumes from, and the Events it records and waits on (each once, in program
+    order)."""
+    found: dict[str, list[Any]] = {"sends": [], "consumes": [], "records": [], "waits": []}
+    if not isinstance(node, Workload):
+        return [], [], [], []
+    for n in walk(node):
+        if n.is_pipeline:
+            raise PipelineError("a pipeline cannot be nested inside a process body or another pipeline.",
+                                hint="Connect all processes at one level with a single connect().", where=n.loc,
+                                locate=n.loc is None)
+        for role, seen in found.items():
+            for x in n.uses(role):
+                if not any(x is y for y in seen):
+                    seen.append(x)
+    return found["sends"], found["consumes"], found["records"], found["waits"]
+
+
+def _flatten(items: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for it in items:
+        if isinstance(it, (list, tuple)):
+            out.extend(_flatten(it))
+        else:
+            out.append(it)
+    return out
+
+
+class _Names:
+    """Channels and events by name, in first-use order: two different objects with one name are refused (reports
+    name them only by name)."""
+
+    def __init__(self, fail: Fail) -> None:
+        self.fail = fail
+        self.channels: list[Channel[Any]] = []
+        self._channels: dict[str, tuple[Channel[Any], str]] = {}
+        self._events: dict[str, tuple[Event, str]] = {}
+
+    def channel(self, c: Channel[Any], user: str) -> None:
+        """Note channel ``c``, used by ``user`` ("used by process 'p'")."""
+        other = self._channels.get(c.name)
+        if other is not None and other[0] is not c:
+            raise self.fail(f"two different channels are named '{c.name}' (one {other[1]}, the other {user}).",
+                            "Give every channel a unique name.")
+        if other is None:
+            self._channels[c.name] = (c, user)
+            self.channels.append(c)
+
+    def event(self, ev: Event, user: str) -> None:
+        """Note event ``ev``, recorded or waited on by ``user``."""
+        other = self._events.get(ev.name)
+        if other is not None and other[0] is not ev:
+            raise self.fail(f"two different events are named '{ev.name}' (one {other[1]}, the other {user}).",
+                            "Give every Event a unique name, or use the same Event object in both processes if they "
+                            "should synchronise with each other.")
+        if other is None:
+            self._events[ev.name] = (ev, user)
+
+
+def _check_processes(procs: list[Any], fail: Fail) -> None:
+    """Process objects, uniquely named, each with a body."""
+    seen: set[str] = set()
+    for p in procs:
+        if not isinstance(p, Process):
+            raise fail(f"connect() takes Process objects, got {type(p).__name__} {p!r}.",
+                       "Build processes with process(name)...body(...) or Process(name)...body_func(...).")
+        if p.name in seen:
+            raise fail(f"two processes are named '{p.name}'.", "Give every process a unique name.")
+        seen.add(p.name)
+        if p.workload is None:
+            raise fail(f"process '{p.name}' has no body.", f"Call .body(workload) or .body_func(fn) on '{p.name}'.")
+
+
+def _check_declared(p: Process, sends: list[Channel[Any]], consumes: list[Channel[Any]], fail: Fail) -> None:
+    """What a body sends to and consumes is what its process declares, and every declared consume happens."""
+    for c in sends:
+        if not any(c is d for d in p.produces):
+            raise fail(f"process '{p.name}' sends to channel '{c.name}' but does not declare it.",
+                       f"Add .produces({c.name}) to process '{p.name}'.")
+    for c in consumes:
+        if not any(c is d for d in p.consumes):
+            raise fail(f"process '{p.name}' consumes channel '{c.name}' it did not declare.",
+                       f"Add .consumes({c.name}) to process '{p.name}'.")
+    for c in p.consumes:
+        if not any(c is d for d in consumes):
+            raise fail(f"process '{p.name}' declares it consumes channel '{c.name}' but its body never "
+                       "consumes it, so its producer would block forever.",
+                       f"Add consume({c.name}, lambda t: ...) to the body, or drop .consumes({c.name}).")
+
+
+def _check_ends(channels: list[Channel[Any]], ends: Ends, fail: Fail) -> None:
+    """Every channel has a producer and one consumer (or one pool of replicas)."""
+    for c in channels:
+        producers, consumers = ends.get(id(c), ((), ()))
+        if not producers:
+            who = f"process '{consumers[0].name}' consumes it" if consumers else "no process uses it"
+            raise fail(f"channel '{c.name}' has no producer ({who}).",
+                       f"Add a process with .produces({c.name}) that sends to it.")
+        if not consumers:
+            raise fail(f"channel '{c.name}' has no consumer (process '{producers[0].name}' produces it); its "
+                       f"producer would block once {c.depth} slot(s) fill.",
+                       f"Add a process with .consumes({c.name}) and consume({c.name}, ...).")
+        if len({p.replica_of or p.name for p in consumers}) > 1:
+            names = " and ".join(f"'{p.name}'" for p in consumers)
+            raise fail(f"channel '{c.name}' is consumed by two processes ({names}); each item would go to only one "
+                       "of them.", "Give each consumer its own channel, or use replicate() for a worker pool.")
+
+
+def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
+                 loc: SourceLocation | None) -> list[Channel[Any]]:
+    """Verify a set of processes can run as a pipeline; return every channel, in first-use order."""
+    def fail(what: str, hint: str) -> PipelineError:
+        return PipelineError(what, hint=hint, where=loc, locate=loc is None)
+
+    _check_processes(procs, fail)
+    names = _Names(fail)
+    for c in listed or []:
+        if not isinstance(c, Channel):
+            raise fail(f"connect() channel list holds {type(c).__name__} {c!r}, not a Channel.",
+                       "Pass Channel objects: connect([p1, p2], [ch]).")
+        names.channel(c, "in connect()'s channel list")
+    for p in procs:
+        check_consumes(p.workload, p.name)
+        sends, consumes, records, waits = channel_uses(p.workload)
+        for c in list(p.consumes) + list(p.produces) + sends + consumes:
+            names.channel(c, f"used by process '{p.name}'")
+        for ev in records:
+            names.event(ev, f"recorded by process '{p.name}'")
+        for ev in waits:
+            names.event(ev, f"waited on by process '{p.name}'")
+        _check_declared(p, sends, consumes, fail)
+    ends = channel_ends(procs)
+    for c in names.channels if listed is not None else []:
+        if not any(c is d for d in listed or []):
+            made, used = ends.get(id(c), ((), ()))
+            users = sorted(made + used, key=procs.index)
+            raise fail(f"channel '{c.name}' is used by process '{users[0].name if users else '?'}' but is missing "
+                       "from connect()'s channel list.", f"Add {c.name} to the channel list.")
+    _check_ends(names.channels, ends, fail)
+    _check_cycles(procs, names.channels, ends, fail)
+    for c in names.channels:
+        if c.depth == 0:
+            raise fail(f"channel '{c.name}' has depth 0: data channels need at least one buffer slot "
+                       "(depth 0 is for Events).", f"Use Channel(name={c.name!r}, depth=1) or more (2 double-buffers).")
+    return names.channels
+
+
+def _check_cycles(procs: list[Process], channels: list[Channel[Any]], ends: Ends, fail: Fail) -> None:
+    """Reject a cycle of processes whose channels hold no slots at all: nothing could ever move."""
+    edges: dict[str, list[tuple[str, Channel[Any]]]] = {p.name: [] for p in procs}
+    for c in channels:
+        if c.depth == 0:
+            made, used = ends.get(id(c), ((), ()))
+            for p in made:
+                edges[p.name] += [(q.name, c) for q in used]
+    state: dict[str, int] = {}
+    path: list[tuple[str, Channel[Any] | None]] = []  # (process, the channel that led to it) from the DFS root
+
+    def visit(n: str, via: Channel[Any] | None) -> None:
+        state[n] = 1
+        path.append((n, via))
+        for m, c in edges[n]:
+            if state.get(m) == 1:
+                cyc = path[next(i for i, (x, _) in enumerate(path) if x == m):]
+                names = " -> ".join([x for x, _ in cyc] + [m])
+                chans = ", ".join(f"'{ch.name}'" for _, ch in cyc[1:] if ch is not None) + \
+                    (", " if len(cyc) > 1 else "") + f"'{c.name}'"
+                raise fail(f"the processes {names} form a cycle whose channels ({chans}) have total depth 0, so "
+                           "no process in it can ever send.", "Give at least one channel on the cycle depth >= 1.")
+            if state.get(m) is None:
+                visit(m, c)
+        path.pop()
+        state[n] = 2
+
+    for p in procs:
+        if state.get(p.name) is None:
+            visit(p.name, None)
+
+
+def connect(*args: Any) -> Pipeline:
+    """Compose processes into a Pipeline and verify the wiring: ``connect(p1, p2, p3)`` or
+    ``connect([p1, p2, p3], [ch1, ch2])`` (nested lists from replicate() are flattened)."""
+    loc = user_location()
+    listed: list[Channel[Any]] | None = None
+    if len(args) == 2 and isinstance(args[0], (list, tuple)) and isinstance(args[1], (list, tuple)) and \
+            all(isinstance(c, Channel) for c in _flatten(args[1])):
+        procs, listed = _flatten(args[0]), _flatten(args[1])
+    else:
+        procs = _flatten(args)
+    if not procs:
+        raise PipelineError("connect() needs at least one process.", hint="Write connect(loader, computer, storer).",
+                            where=loc, locate=False)
+    channels = check_wiring(procs, listed, loc)
+    pipe = Pipeline(tuple(procs), tuple(channels), loc)
+    add(pipe)
+    return pipe
+
+
+def _outside_user(c: Channel[Any], sends: bool) -> Workload | None:
+    """A statement already built in a block enclosing the current P.pipe() that sends to (``sends``) or consumes
+    ``c``: the other end of a channel the pipe block lacks is outside it, typically in an enclosing P.pipe()."""
+    st = active_builder()
+    for frame in (st.frames if st is not None else []):
+        for node in frame:
+            try:
+                uses = channel_uses(node)
+            except PipelineError:  # an earlier, complete pipeline: its channels are its own
+                continue
+            if any(c is d for d in uses[0 if sends else 1]):
+                return node
+    return None
+
+
+_NEST_HINT = ("Put every stage directly under one `with P.pipe():` block (pipelines cannot nest), or build "
+              "processes and connect() them.")
+
+
+def _check_stage_ends(procs: list[Process], loc: SourceLocation | None) -> None:
+    """A channel with one end inside this P.pipe() block and the other in a statement built before it in an enclosing
+    block (an outer P.pipe() whose inner block closes first) would otherwise be reported as "no producer/consumer"."""
+    ends = channel_ends(procs)
+    for p in procs:
+        for c, wants_sender in [(c, True) for c in p.consumes] + [(c, False) for c in p.produces]:
+            if ends.get(id(c), ((), ()))[0 if wants_sender else 1]:
+                continue
+            outside = _outside_user(c, wants_sender)
+            if outside is not None:
+                at = f" (at {outside.loc}: `{outside.loc.code}`)" if outside.loc is not None else ""
+                raise DSLUsageError(
+                    f"channel '{c.name}' is {'consumed' if wants_sender else 'sent to'} inside this `with P.pipe():` "
+                    f"block but {'sent to' if wants_sender else 'consumed'} by a statement outside it{at}; a "
+                    "pipeline's stages must all be top-level statements of one `with P.pipe():` block, and pipelines "
+                    "cannot nest.", hint=_NEST_HINT, where=loc, locate=loc is None)
+
+
+def pipe_pipeline(stages: list[Workload], loc: SourceLocation | None) -> Workload:
+    """The node ``with P.pipe():`` builds: each top-level statement is one stage process."""
+    for stage in stages:
+        inner = next((n for n in walk(stage) if n.is_pipeline), None)
+        if inner is not None:
+            raise DSLUsageError("pipelines cannot nest: a `with P.pipe():` block (or connect()) sits inside "
+                                "another `with P.pipe():` block.", hint=_NEST_HINT, where=inner.loc or loc,
+                                locate=(inner.loc or loc) is None)
+    procs = []
+    for i, stage in enumerate(stages):
+        sends, consumes, _, _ = channel_uses(stage)
+        procs.append(Process(f"stage{i}", consumes, sends, stage))
+    _check_stage_ends(procs, loc)
+    try:
+        channels = check_wiring(procs, None, loc) if procs else []
+    except PipelineError as e:
+        st = active_builder()
+        if st is None or len(st.frames) <= 1:
+            raise
+        # Inside another block (a loop, P.when, or an outer P.pipe() whose later stages are not built yet).
+        raise PipelineError(e.what, hint=f"{e.hint} If this `with P.pipe():` is inside another one: pipelines "
+                            "cannot nest; put all stages in one block.", where=e.where, context=e.context,
+                            locate=False) from None
+    return Workload(NodeKind.PIPE, loc=loc, processes=tuple(procs), channels=tuple(channels))
+
+
+__all__ = ["Pipeline", "channel_uses", "check_wiring", "connect", "pipe_pipeline"]

@@ -1,0 +1,164 @@
+"""Knobs: what a study varies (channel depth, tile size, tile count, cores), and the rules their values must keep.
+
+The rules live here, so that every front end applies the same ones in the same words: ``%%ptort``, the explorer,
+``sweep()`` and ``explore.Study`` / ``run_study``. A front end says how it spells a knob with ``KnobWords``.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable, Sequence
+
+from .dsl import Channel
+from .dsl import steps as steps_module
+from .errors import PtortTypeError, PtortValueError, SourceLocation
+from .sim.machine import Machine
+
+KNOB_NAMES = ("depth", "tile", "tiles", "cores")
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """What the explorer and ``%%ptort`` let you change: channel depth, tile size, tile count, cores."""
+
+    depth: int = 2
+    tile: tuple[int, int] = (128, 128)
+    tiles: int = 8
+    cores: int = 4
+
+    def __post_init__(self) -> None:
+        # numpy integers (np.int64(2), a value out of np.arange) are accepted, as everywhere else, and stored as
+        # plain ints so that the knobs print, compare and hash like the ints a user typed.
+        for name in ("depth", "tiles", "cores"):
+            v = getattr(self, name)
+            if not _whole(v):
+                raise PtortValueError(f"knob {name} must be an int >= 1, got {v!r}.",
+                                      hint=f"Use e.g. {name}=2.")
+            object.__setattr__(self, name, int(v))
+        if (not isinstance(self.tile, (tuple, list)) or len(self.tile) != 2
+                or not all(_whole(v) for v in self.tile)):
+            raise PtortValueError(f"knob tile must be (rows, cols) of ints >= 1, got {self.tile!r}.",
+                                  hint="Use tile=(64, 128) (or --tile 64x128 in %%ptort).")
+        object.__setattr__(self, "tile", (int(self.tile[0]), int(self.tile[1])))
+
+    def replace(self, **changes: Any) -> Knobs:
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise PtortValueError(f"unknown knob(s) {sorted(unknown)}.", hint="Knobs are depth, tile, tiles, cores.")
+        return replace(self, **changes)
+
+    def __str__(self) -> str:
+        return f"depth={self.depth} tile={self.tile[0]}x{self.tile[1]} tiles={self.tiles} cores={self.cores}"
+
+
+def task_limit(mode: str) -> tuple[int, str]:
+    """The most tiles a study in ``mode`` may have, and why: a tile is at least one task, the data-parallel run
+    lists every task before it runs (at most MAX_TASKS), and a pipeline runs at most MAX_PIPELINE_TASKS."""
+    if mode == "pipeline":
+        return steps_module.MAX_PIPELINE_TASKS, "tasks a pipeline run may have"
+    return steps_module.MAX_TASKS, "tasks the data-parallel run may list"
+
+
+def check_knob_limits(knobs: Knobs, mode: str, source: str = "knob tiles") -> None:
+    """Refuse knobs whose runs are known from their sizes alone to pass the simulator's task limits, before
+    anything is built (a run of 10**8 tiles would take minutes and gigabytes before the limit stopped it)."""
+    limit, what = task_limit(mode)
+    if knobs.tiles > limit:
+        raise PtortValueError(
+            f"{source} is {knobs.tiles:,}: with at least one task per tile that is more than the {limit:,} {what}, "
+            "so it is refused before building anything (it would run for minutes and exhaust memory).",
+            hint=f"Use at most {limit:,} tiles (a few thousand already show a pipeline's steady state), or larger "
+                 "tiles.")
+
+
+@dataclass(frozen=True)
+class KnobWords:
+    """How a front end writes knob settings in its messages, as templates of ``{name}`` (depth), ``{NAME}`` (DEPTH)
+    and ``{value}``: ``given``, how a value was set; ``setting``, how to set one; ``variable``, what a builder builds
+    with. The default is Python's (``depth=4``, ``Knobs(depth=4)``, ``depth``). ``locate`` says where a channel was
+    made when its own record cannot (a %%ptort cell searches its text)."""
+
+    given: str = "{name}={value}"
+    setting: str = "Knobs({name}={value})"
+    variable: str = "{name}"
+    locate: Callable[[Channel[Any]], SourceLocation | None] | None = None
+
+    def __post_init__(self) -> None:
+        for field_name in ("given", "setting", "variable"):
+            template = getattr(self, field_name)
+            try:
+                self.say(template, "depth", 2)
+            except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+                raise PtortValueError(
+                    f"KnobWords({field_name}={template!r}) is not a template of {{name}}, {{NAME}} and {{value}} "
+                    f"({type(e).__name__}: {e}).", hint='Write e.g. KnobWords(given="--{name} {value}").') from None
+        if self.locate is not None and not callable(self.locate):
+            raise PtortTypeError(f"KnobWords(locate=...) takes a function of a channel, got {self.locate!r}.",
+                                 hint="Pass e.g. locate=lambda channel: channel.loc, or leave it out.")
+
+    def say(self, template: str, name: str, value: Any = "") -> str:
+        return template.format(name=name, NAME=name.upper(), value=value)
+
+
+PYTHON_WORDS = KnobWords()
+
+
+def check_cores(cores: int, machine: Machine, words: KnobWords = PYTHON_WORDS) -> None:
+    """The rule for the cores knob: the data-parallel twin runs on ``cores`` AI cores, so ``machine`` needs them."""
+    have = machine.num_cores
+    if cores > have:
+        raise PtortValueError(
+            f"{words.say(words.given, 'cores', cores)} is more than machine '{machine.name}' has ({have} AI cores) "
+            "for the data-parallel run.",
+            hint=f"Use {have} cores or fewer ({words.say(words.setting, 'cores', have)}); mode 'pipeline' runs no "
+                 "data-parallel twin, so it does not use cores.")
+
+
+def check_depth(channels: Sequence[Channel[Any]], depth: int, words: KnobWords = PYTHON_WORDS) -> None:
+    """The rule for a depth the user set: it must reach each of a pipeline's ``channels`` (built with it)."""
+    wrong = [c for c in channels if c.depth != depth]
+    if not wrong:
+        return
+    places = [_made_at(c, words) for c in wrong]
+    listed = ", ".join(f"'{c.name}' has depth {c.depth}" + (f" ({p})" if p is not None and i else "")
+                       for i, (c, p) in enumerate(zip(wrong, places)))
+    var = words.say(words.variable, "depth")
+    raise PtortValueError(
+        f"{words.say(words.given, 'depth', depth)} did not reach the pipeline: channel {listed}.",
+        hint=f"Build every channel with depth={var}, e.g. Channel[Tensor](name=\"q\", depth={var}): {var} holds the "
+             "depth you set.", where=places[0], locate=places[0] is None)
+
+
+def _made_at(channel: Channel[Any], words: KnobWords) -> SourceLocation | None:
+    return words.locate(channel) if words.locate is not None else channel.loc
+
+
+def _whole(v: Any) -> bool:
+    """An int >= 1: Python's or numpy's integers, never a bool or a float such as 2.0."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1
+
+
+def _knobs_example(value: Any) -> str:
+    """``Knobs(...)`` written from what the user passed instead, when it reads as knob settings."""
+    names = {f.name for f in fields(Knobs)}
+    if isinstance(value, dict) and value and set(map(str, value)) <= names:
+        return "Knobs(" + ", ".join(f"{k}={v!r}" for k, v in value.items()) + ")"
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+        if parts and all("=" in p and p.split("=", 1)[0].strip() in names for p in parts):
+            return "Knobs(" + ", ".join(p.replace(" ", "") for p in parts) + ")"
+    return "Knobs(depth=2)"
+
+
+def check_knobs(knobs: Any, api: str) -> Knobs | None:
+    """``knobs`` if it is a Knobs (or None); else a PtortTypeError naming ``api`` (e.g. "sweep") and the fix."""
+    if knobs is None or isinstance(knobs, Knobs):
+        return knobs
+    example = _knobs_example(knobs)
+    raise PtortTypeError(f"{api}(knobs=...) needs a Knobs, got {type(knobs).__name__} {knobs!r}.",
+                         hint=f"Write {api}(..., knobs={example}) (from ptort_lab.explore import Knobs).",
+                         locate=True)
+
+
+__all__ = ["Knobs", "KnobWords", "PYTHON_WORDS", "KNOB_NAMES", "task_limit", "check_knob_limits", "check_knobs",
+           "check_cores", "check_depth"]

@@ -1,0 +1,271 @@
+"""The run-time state the engine moves: actors (running processes), fifos (channels), wakeups (events).
+
+An ``Actor`` is the run-time side of one DSL ``Process``: its step generator, local clock and what it waits on. An
+``Inbox`` holds items for the first waiting actor; a ``Fifo`` (one Channel) adds buffer slots, a ``Wakeup`` (one
+Event) holds signals. The engine (``engine.py``) keys both by the DSL object itself (Channel / Event: identity hash,
+one dict lookup). Times are cycles.
+
+Several producers on one channel (a merge): the consumer takes items in the order they become available, not in
+the order the engine happened to run the sends. An item is available at its visible time (the producer's finish +
+the channel's latency); items visible at the same cycle go in order of slot-grant time, then of the producers'
+order in ``connect()``, then of send order. A consumer that is waiting takes the first item to become visible; one
+that comes later takes the earliest visible item queued. Tokens of such a channel wait in ``Inbox.pending`` until
+their visible time, when a release entry in the engine's time-ordered heap moves them to the consumer in that order:
+every channel with several producers or consumers, and every event with several recorders or waiters, needs global
+time order. With one producer a channel's tokens are already in that order (a process's clock never goes back) and
+are handed over directly. Events follow the same rules: a signal is visible ``latency_cycles`` after its record, the
+event's latency being that of a channel between the same processes. Actors ready at one and the same cycle run in
+the order they became ready (the heap's sequence number): deterministic, but when two producers ask for the last slot
+of a channel at the very same cycle, the one the engine reached first gets it. A token visible the very cycle it was
+sent (a 0-cycle task and 0 latency) may queue behind tokens already released at that cycle.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import operator
+from collections import deque
+from typing import Any, Callable
+
+from ..dsl.commands import CLOSED
+from ..errors import DeadlockError
+from .trace import Sample, Stall
+
+_first = operator.itemgetter(0)
+_new = tuple.__new__  # builds a Stall without its Python-level __new__ (3x cheaper; long runs record millions)
+
+
+class Actor:
+    """A running process: its step generator, local time, core, and what it is blocked on."""
+
+    __slots__ = ("name", "gen", "t", "core", "reply", "retry", "blocked", "wait_since", "done", "stall_cycles",
+                 "last_end", "granted", "order", "grants")
+
+    def __init__(self, name: str, gen: Any, core: int, order: int = 0) -> None:
+        self.name = name
+        self.gen = gen  # the step generator (dsl.steps), or a limits.Recorder around it
+        self.core = core
+        self.order = order  # its place in connect(): breaks ties between items visible at the same cycle
+        self.t = 0
+        self.reply: Any = None
+        self.retry: tuple[Any, ...] | None = None  # a command to carry out again (it blocked, or waits its turn)
+        self.blocked = ""
+        self.wait_since = 0
+        self.done = False
+        self.stall_cycles = 0
+        self.last_end = 0  # when its latest task finishes (a process may issue ahead of its tasks' ends)
+        self.granted = False  # a slot was handed to it while it waited in SEND/ACQUIRE
+        self.grants: list[int] = []  # when each ACQUIRE not yet matched by its PUSH took its slot
+
+
+class Inbox:
+    """Items for the first waiting actor (tokens of a channel, signals of an event).
+
+    ``tokens`` holds visible items ``(item, visible_time)`` in the order they are taken. With several senders,
+    items still in flight wait in the heap ``pending`` as ``(visible_time, grant_time, sender_order, seq, item)``
+    until the engine releases them at their visible time; with one sender ``pending`` is None.
+    """
+
+    __slots__ = ("name", "latency_cycles", "tokens", "pending", "consumers", "starved", "sent")
+
+    def __init__(self, name: str, senders: int, latency_cycles: int, starved: str) -> None:
+        self.name = name
+        self.latency_cycles = latency_cycles
+        self.tokens: deque[tuple[Any, int]] = deque()
+        self.pending: list[tuple[int, int, int, int, Any]] | None = [] if senders > 1 else None
+        self.consumers: deque[Actor] = deque()
+        self.starved = starved  # the stall reason of an actor waiting for an item
+        self.sent = 0  # items put in `pending` so far (the last tie-break: send order)
+
+
+class Fifo(Inbox):
+    """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
+
+    __slots__ = ("depth", "fresh", "free", "producers_left", "producers", "deltas", "backpressure", "send_wait",
+                 "consume_wait")
+
+    def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
+        super().__init__(name, producers, latency_cycles, f"starved on '{name}'")
+        self.depth = depth
+        # Slots never used yet are only counted (free since t=0, so the earliest to take): a depth of 10**9 costs
+        # nothing. Freed slots queue with the time they became free.
+        self.fresh = depth
+        self.free: deque[int] = deque()
+        self.producers_left = producers
+        self.producers: deque[Actor] = deque()
+        # Occupancy changes in causal order, one int each (no tuple per event): t = a slot taken at t, ~t = freed at t.
+        self.deltas: list[int] = []
+        self.backpressure = f"backpressure from '{name}'"  # stall and wait reasons, built once
+        self.send_wait = f"send to '{name}' (no free slot)"
+        self.consume_wait = f"consume from '{name}'"
+
+    @property
+    def in_use(self) -> int:
+        """Slots taken and not yet freed (every slot is either free or in use)."""
+        return self.depth - self.fresh - len(self.free)
+
+    def samples(self, end: int | None = None) -> list[Sample]:
+        """Occupancy steps in time order, from (0, 0); steps after ``end`` are shown at ``end``."""
+        out = [Sample(self.name, 0, 0)]
+        if self.deltas:
+            steps = [(d, 1) if d >= 0 else (~d, -1) for d in self.deltas]
+            # Stable sort by time only: at equal times the recorded (causal) order keeps 0 <= level <= depth.
+            times, deltas = zip(*sorted(steps, key=_first))
+            if end is not None:
+                times = tuple(t if t < end else end for t in times)
+            out.extend(map(Sample, itertools.repeat(self.name), times, itertools.accumulate(deltas)))
+        return out
+
+
+class Wakeup(Inbox):
+    """The run-time side of one Event: signals (items without a value) and the actors waiting for one."""
+
+    __slots__ = ()
+
+    def __init__(self, name: str, recorders: int = 1, latency_cycles: int = 0) -> None:
+        super().__init__(name, recorders, latency_cycles, f"synchronize on '{name}'")
+
+
+class Channels:
+    """A run's fifos and wakeups and how items move through them: hand-over, release in time order, credits.
+
+    The engine (a subclass) drives the actors; this part owns what they share: the channels and events (keyed by the
+    DSL object itself: identity hash, one lookup), the stalls recorded so far, and the run queue: a heap of
+    ``(t, seq, Actor)`` entries to run an actor and ``(t, seq, Inbox)`` entries to release an inbox's items visible
+    by t (time order), or a plain deque of actors ready to run (run-until-block order).
+    """
+
+    def __init__(self, latency_cycles: int, time_ordered: bool) -> None:
+        self.latency_cycles = latency_cycles  # of a channel or event registered without its own
+        self.time_ordered = time_ordered
+        self.fifos: dict[Any, Fifo] = {}
+        self.wakeups: dict[Any, Wakeup] = {}
+        self.closes: dict[str, list[Fifo]] = {}  # process name -> the channels it produces into
+        self.stalls: list[Stall] = []
+        self._ready: deque[Actor] = deque()
+        self._heap: list[tuple[int, int, Any]] = []
+        self._seq = 0
+        # _push(p): p may run again (at p.t); bound once, as it runs once or twice per item.
+        self._push: Callable[[Actor], None] = self._push_heap if time_ordered else self._ready.append
+
+    def add_fifo(self, channel: Any, producers: int, latency_cycles: int | None = None, consumers: int = 1) -> Fifo:
+        """Register a channel; ``latency_cycles`` defaults to the engine's (cross-core) channel latency."""
+        latency = self.latency_cycles if latency_cycles is None else latency_cycles
+        f = self.fifos[channel] = Fifo(channel.name, channel.depth, producers, latency)
+        if producers > 1 or consumers > 1:
+            self._require_time_order()
+        return f
+
+    def add_event(self, event: Any, recorders: int, waiters: int, latency_cycles: int) -> Wakeup:
+        """Register an Event: its signals become visible ``latency_cycles`` after each record."""
+        w = self.wakeups[event] = Wakeup(event.name, recorders, latency_cycles)
+        if recorders > 1 or waiters > 1:
+            self._require_time_order()
+        return w
+
+    def _require_time_order(self) -> None:
+        """Several senders or takers on one channel or event: who gets what depends on when, so run in time order."""
+        if self.time_ordered:
+            return
+        self.time_ordered = True
+        self._push = self._push_heap
+        while self._ready:
+            self._push_heap(self._ready.popleft())
+
+    def _push_heap(self, p: Actor) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (p.t, self._seq, p))
+
+    def _wakeup(self, event: Any) -> Wakeup:
+        """The wakeup of ``event`` (registered now if the runner did not)."""
+        w = self.wakeups.get(event)
+        if w is None:  # an event the runner did not register: one recorder, the engine's latency
+            w = self.wakeups[event] = Wakeup(event.name, 1, self.latency_cycles)
+        return w
+
+    def _wake(self, p: Actor, t: int, reason: str) -> None:
+        """``p``, blocked since ``p.wait_since``, may go on at ``t``: record the wait as a stall and queue it."""
+        if t > p.wait_since:
+            self.stalls.append(_new(Stall, (p.name, reason, p.wait_since, t)))
+            p.stall_cycles += t - p.wait_since
+        p.t = t if t > p.t else p.t
+        p.blocked = ""
+        self._push(p)
+
+    def _deliver(self, box: Inbox, p: Actor, token: Any, granted: int) -> None:
+        """``p`` passes an item on (its slot granted at ``granted``): visible the box's latency after ``p``'s last
+        task ends. (SEND does the same inline.)"""
+        ts = (p.t if p.t > p.last_end else p.last_end) + box.latency_cycles
+        if box.pending is not None:
+            self._pend(box, token, ts, granted, p)
+        elif box.consumers:
+            self._hand_token(box, token, ts)
+        else:
+            box.tokens.append((token, ts))
+
+    def _hand_token(self, box: Inbox, token: Any, ts: int) -> None:
+        """An item becomes visible at ``ts`` while an actor waits for one: hand it over and wake that actor."""
+        c = box.consumers.popleft()
+        c.reply = token
+        self._wake(c, ts, box.starved)
+
+    def _pend(self, box: Inbox, token: Any, ts: int, granted: int, p: Actor) -> None:
+        """An item of an inbox with several senders: it waits until ``ts``, when no earlier one can still come."""
+        assert box.pending is not None
+        box.sent += 1
+        heapq.heappush(box.pending, (ts, granted, p.order, box.sent, token))
+        self._seq += 1
+        heapq.heappush(self._heap, (ts, self._seq, box))
+
+    def _release(self, box: Inbox, now: int) -> None:
+        """At ``now`` every actor has reached ``now``, so no item visible before it can still be sent: pass the
+        items visible by ``now`` on in (visible time, grant time, sender order, send order)."""
+        pending = box.pending
+        while pending and pending[0][0] <= now:
+            ts, _, _, _, token = heapq.heappop(pending)
+            if box.consumers:
+                self._hand_token(box, token, ts)
+            else:
+                box.tokens.append((token, ts))
+
+    def _credit(self, f: Fifo, ts: int) -> None:
+        """A slot becomes free at ``ts`` while a producer waits for one: grant it and wake the producer."""
+        f.deltas.append(~ts)
+        q = f.producers.popleft()
+        q.granted = True
+        self._wake(q, ts, f.backpressure)
+        f.deltas.append(q.t)
+
+    def _close(self, p: Actor) -> None:
+        """``p`` finished: the channels it produces into lose a producer; when none is left, waiting consumers learn
+        that the channel closed (items still in flight go to the consumers waiting longest)."""
+        for f in self.closes.get(p.name, ()):
+            f.producers_left -= 1
+            if f.producers_left == 0:
+                keep = len(f.pending) if f.pending else 0
+                closing = [f.consumers.pop() for _ in range(len(f.consumers) - keep)]
+                for c in reversed(closing):
+                    c.reply = CLOSED
+                    self._wake(c, p.t, f.starved)
+
+    def samples(self, end: int | None = None) -> list[Sample]:
+        """Occupancy steps per channel, in time order; steps after ``end`` (credits of the last items, which no
+        producer is left to take) are shown at ``end``."""
+        return [s for f in self.fifos.values() for s in f.samples(end)]
+
+
+def deadlock_error(blocked: list[Actor], fifos: list[Fifo]) -> DeadlockError:
+    """No actor can move: which ones wait for what (since when), and every channel's fill."""
+    now = max(p.t for p in blocked)
+    waits = "; ".join(f"'{p.name}' waits to {p.blocked or 'run'} (since t={p.wait_since})" for p in blocked)
+    fills = ", ".join(f"'{f.name}' {f.in_use}/{f.depth} slots in use, "
+                      f"{len(f.tokens) + len(f.pending or ())} token(s) waiting"
+                      + (" (closed)" if f.producers_left == 0 else "") for f in fifos)
+    return DeadlockError(
+        f"Deadlock at t={now} cycles: no process can move. {waits}." + (f" Channels: {fills}." if fills else ""),
+        hint="Check that every consumed channel has a producer that keeps sending, that every synchronize has a "
+             "matching record, and that no process waits on a channel it fills itself; or raise a depth.",
+        locate=False)
+
+
+__all__ = ["Actor", "Inbox", "Fifo", "Wakeup", "Channels", "deadlock_error"]

@@ -1,0 +1,410 @@
+"""load_chrome_json / Trace.load: read a trace file back into an equal Trace, within limits, checking every field.
+
+What loads. ``load_chrome_json`` (``Trace.load``) checks every field it reads against the rules of
+``trace.check_trace`` (the same rules ``save`` applies, so every saved file loads back): ints where ints, times whole
+cycles in 0..2**53 with ends >= starts, names strings of at most 4096 characters, a known mode, indices of plain
+values nested at most ``max_depth`` deep. Before parsing it bounds what reading may cost: ``max_bytes`` of file and of
+decompressed text, ``max_events`` events (and 8 JSON objects or arrays per event). Anything else raises a
+PtortValueError naming the source, the event index and field, and the fix; a limit names the argument that raises it.
+A Chrome trace from another tool (no ``otherData.ptort``) loads best effort, in one linear pass: X events become spans
+(``pid`` = core, lane = the thread's name), whole-number C series become samples, times are rebased to the first
+event and read at 1 GHz (1 cycle = 1 ns); other phases and fractional counters are skipped.
+"""
+from __future__ import annotations
+
+import errno
+import gzip
+import io
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import PtortValueError
+from .gc_pause import gc_paused
+from .load_foreign import load_foreign
+from .trace import (
+    MAX_CORE,
+    MAX_CYCLES,
+    MAX_INDEX_DEPTH,
+    MAX_INT,
+    MIN_INT,
+    MODES,
+    BadField,
+    Sample,
+    Span,
+    Stall,
+    Trace,
+    clock_value,
+    index_value,
+    plain,
+)
+from .trace_files import FORMAT, MISSING, VERSION, Count, as_path, io_error, short
+
+_new = tuple.__new__  # builds a record without its Python-level __new__ (3x cheaper; files hold millions)
+MAX_BYTES = 256 * 2**20  # of a file and of its decompressed text: JSON in Python takes ~5-20x that in memory
+MAX_EVENTS = 2_000_000
+_CONTAINERS_PER_EVENT = 8  # JSON objects/arrays per event allowed before parsing (ours use 2-4; foreign args nest)
+_ONLY_OURS = ("ptort_lab reads the files Trace.save(path) and to_chrome_json() write; a Chrome trace from another "
+              "tool needs a traceEvents list.")
+_DAMAGED = "The trace was edited or cut short after it was written: save it again with trace.save(path)."
+_FOREIGN = ("This file was not written by ptort_lab (no otherData.ptort block): its X and C events are read best "
+            "effort and must be well-formed; fix or drop that event, or export the trace again from its tool.")
+
+
+def _limits(max_bytes: Any, max_events: Any, max_depth: Any) -> tuple[int, int, int]:
+    """The load limits, defaults filled in, each an int >= 1."""
+    out = []
+    for name, v, default in (("max_bytes", max_bytes, MAX_BYTES), ("max_events", max_events, MAX_EVENTS),
+                             ("max_depth", max_depth, MAX_INDEX_DEPTH)):
+        if v is None:
+            v = default
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise PtortValueError(f"Trace.load({name}=...) takes an int >= 1, got {short(v)}.",
+                                  hint=f"Leave it out for the default ({default:,}), or pass a larger int to read "
+                                       "a bigger trace you trust.")
+        out.append(v)
+    return out[0], out[1], out[2]
+
+
+def _too_big(src: str, what: str, limit_text: str, fix: str) -> PtortValueError:
+    """A limit was passed: what, which limit, and the call that raises it."""
+    return PtortValueError(f"Cannot load {src}: {what}, more than {limit_text}.",
+                           hint=f"If you trust the file and have the memory, raise the limit: {fix}.")
+
+
+def _mib(n: int) -> str:
+    """A byte count for a message (``300,000,000 bytes (286.1 MiB)``)."""
+    return f"{n:,} bytes ({n / 2**20:.1f} MiB)" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _read_file(p: Path, src: str, max_bytes: int) -> bytes:
+    """The file's bytes, never more than ``max_bytes`` + 1 of them read (a device or a huge file cannot hang us)."""
+    try:
+        info = os.stat(p)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(p))
+        if not stat.S_ISREG(info.st_mode):
+            raise PtortValueError(f"Cannot load {src}: it is not a regular file (a device, pipe or socket).",
+                                  hint="Name the .json or .json.gz file that trace.save(...) wrote.")
+        if info.st_size > max_bytes:
+            raise _too_big(src, f"it is {_mib(info.st_size)}", f"max_bytes={max_bytes:,}",
+                           f"Trace.load(path, max_bytes={info.st_size})")
+        with open(p, "rb") as f:
+            raw = f.read(max_bytes + 1)
+    except OSError as e:
+        raise io_error(e, "read", p) from e
+    if len(raw) > max_bytes:
+        raise _too_big(src, "it grew while being read", f"max_bytes={max_bytes:,}",
+                       "Trace.load(path, max_bytes=...) with a larger value")
+    return raw
+
+
+def _gunzip(raw: bytes, src: str, max_bytes: int) -> bytes:
+    """Decompressed bytes, at most ``max_bytes`` of them (a gzip bomb stops there instead of filling memory)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            data = f.read(max_bytes + 1)
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; a cut-off .gz raises EOFError
+        raise PtortValueError(f"Cannot load {src}: it is a damaged gzip file ({e}).", hint=_DAMAGED) from e
+    if len(data) > max_bytes:
+        raise _too_big(src, "it decompresses to more bytes", f"max_bytes={max_bytes:,}",
+                       "Trace.load(path, max_bytes=...) with a larger value")
+    return data
+
+
+def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]:
+    """The parsed JSON and a name for where it came from (for error messages), within the limits."""
+    text: str | bytes
+    if isinstance(text_or_path, (bytes, bytearray, memoryview)):
+        text, src = bytes(text_or_path), "the given trace bytes"
+        if len(text) > max_bytes:
+            raise _too_big(src, f"they are {_mib(len(text))}", f"max_bytes={max_bytes:,}",
+                           f"load_chrome_json(data, max_bytes={len(text)})")
+    elif isinstance(text_or_path, str) and text_or_path.lstrip()[:1] in ("{", "["):
+        text, src = text_or_path, "the given trace JSON text"
+        if len(text) > max_bytes:
+            raise _too_big(src, f"it is {len(text):,} characters", f"max_bytes={max_bytes:,}",
+                           f"load_chrome_json(text, max_bytes={len(text)})")
+    else:
+        p = as_path(text_or_path, "Trace.load(path) needs a file path (str or pathlib.Path), JSON text or bytes",
+                  "Write Trace.load('run.json') with the path that trace.save(...) returned.")
+        src = f"trace file '{p}'"
+        text = _read_file(p, src, max_bytes)
+    if isinstance(text, bytes) and text[:2] == b"\x1f\x8b":
+        text = _gunzip(text, src, max_bytes)
+    # Parsing builds Python objects ~5-20x the text's size; refuse a file made of millions of tiny ones up front.
+    containers = text.count(b"{") + text.count(b"[") if isinstance(text, bytes) else text.count("{") + text.count("[")
+    allowed = _CONTAINERS_PER_EVENT * max_events + 1024
+    if containers > allowed:
+        raise _too_big(src, f"it holds up to {containers:,} JSON objects and arrays",
+                       f"{allowed:,} ({_CONTAINERS_PER_EVENT} per event of max_events={max_events:,})",
+                       f"Trace.load(path, max_events={containers // _CONTAINERS_PER_EVENT + 1})")
+    try:
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text), src
+    except UnicodeDecodeError as e:  # binary data
+        raise PtortValueError(f"Cannot load {src}: it is not JSON text ({e}).", hint=_ONLY_OURS) from e
+    except json.JSONDecodeError as e:
+        raise PtortValueError(f"Cannot load {src}: it is not JSON text ({e}).", hint=_ONLY_OURS) from e
+    except ValueError as e:  # an int of more than sys.get_int_max_str_digits() digits
+        raise PtortValueError(f"Cannot load {src}: it holds a number too long to read ({e}).",
+                              hint=_ONLY_OURS) from e
+    except RecursionError:
+        raise PtortValueError(f"Cannot load {src}: it nests JSON arrays and objects deeper than Python's JSON reader "
+                              f"can follow (about {sys.getrecursionlimit()} levels).", hint=_ONLY_OURS) from None
+    except MemoryError:
+        raise PtortValueError(f"Cannot load {src}: this process ran out of memory parsing it.",
+                              hint="Free memory, or lower max_bytes/max_events so such files are refused before "
+                                   "they are parsed.") from None
+
+
+def _identify(doc: Any, src: str) -> dict[str, Any] | None:
+    """The ``otherData.ptort`` block of a ptort_lab trace, None for a Chrome trace from elsewhere; refuse the rest."""
+    other = doc.get("otherData") if isinstance(doc, dict) else None
+    if isinstance(other, dict) and "ptort" in other:
+        meta = other["ptort"]
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        if fmt != FORMAT:
+            raise PtortValueError(f"Cannot load {src}: it is not a ptort_lab trace (otherData.ptort.format is "
+                                  f"{short(fmt)}, expected {FORMAT!r}).", hint=_ONLY_OURS)
+        version = meta.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise PtortValueError(f"Cannot load {src}: it is not a valid ptort_lab trace: otherData.ptort.version "
+                                  f"is {short(version)}, expected an int >= 1.", hint=_DAMAGED)
+        if version > VERSION:
+            raise PtortValueError(f"Cannot load {src}: it was written by a newer ptort_lab (trace format version "
+                                  f"{short(version, 20)}; this one reads up to {VERSION}).",
+                                  hint="Upgrade ptort_lab, or save the trace again with this version.")
+        checked: dict[str, Any] = meta  # (a dict: its format key matched)
+        return checked
+    # Chrome's own layouts: {"traceEvents": [...]} or a bare list of events.
+    events = doc.get("traceEvents") if isinstance(doc, dict) else doc
+    if not isinstance(events, list):
+        got = f"an object with keys {short(sorted(doc))}" if isinstance(doc, dict) else short(doc)
+        raise PtortValueError(f"Cannot load {src}: it is not a ptort_lab trace (no otherData.ptort block and no "
+                              f"list of trace events; got {got}).", hint=_ONLY_OURS)
+    return None
+
+
+def load_chrome_json(text_or_path: str | bytes | os.PathLike[str], *, max_bytes: int | None = None,
+                     max_events: int | None = None, max_depth: int | None = None) -> Trace:
+    """Read a trace written by ``to_chrome_json``/``save`` back into an equal Trace.
+
+    Accepts JSON text, bytes, or a path (``.gz`` too); what it checks and how a Chrome trace from another tool is
+    read are in the module docstring. The limits: ``max_bytes`` (default 256 MiB) of file and of decompressed text,
+    ``max_events`` (2,000,000) events, ``max_depth`` (32) levels of a span index. A bad file raises PtortValueError
+    naming it, the event and field, and the fix (PtortTypeError for a ``text_or_path`` of the wrong type).
+    """
+    n_bytes, n_events, depth = _limits(max_bytes, max_events, max_depth)
+    with gc_paused():  # the collector would rescan millions of new objects, finding nothing to free
+        return _load(text_or_path, n_bytes, n_events, depth)
+
+
+def _load(text_or_path: Any, n_bytes: int, n_events: int, depth: int) -> Trace:
+    doc, src = _read(text_or_path, n_bytes, n_events)
+    meta = _identify(doc, src)
+    try:
+        if meta is not None:
+            return _Ours(meta, n_events, depth).trace(doc.get("traceEvents"))
+        events = doc if isinstance(doc, list) else doc["traceEvents"]
+        if len(events) > n_events:
+            raise _too_big(src, f"it has {len(events):,} events", f"max_events={n_events:,}",
+                           f"Trace.load(path, max_events={len(events)})")
+        return load_foreign(events)
+    except BadField as e:
+        kind, hint = ("a valid ptort_lab trace", _DAMAGED) if meta is not None else \
+            ("a Chrome trace ptort_lab can read", _FOREIGN)
+        raise PtortValueError(f"Cannot load {src}: it is not {kind}: {e.describe()}.", hint=hint) from None
+    except _TooMany as e:
+        raise _too_big(src, f"its {e.what} has {e.count:,} entries", f"max_events={n_events:,}",
+                       f"Trace.load(path, max_events={e.count})") from None
+    except RecursionError:
+        raise PtortValueError(f"Cannot load {src}: a span index nests deeper than Python can follow.",
+                              hint=f"Load it with a max_depth below {sys.getrecursionlimit() // 2}.") from None
+
+
+# -- a ptort_lab trace ------------------------------------------------------------------------------------------------
+class _TooMany(Exception):
+    """A list in the file longer than max_events allows."""
+
+    def __init__(self, what: str, count: int) -> None:
+        super().__init__(what)
+        self.what, self.count = what, count
+
+
+def _args(ev: dict[str, Any], at: str) -> dict[str, Any]:
+    """The event's args object (Trace.save writes one on every X and C event)."""
+    args = ev.get("args", MISSING)
+    if type(args) is not dict:
+        raise BadField(f"{at}.args", args, "an object")
+    return args
+
+
+def _missing(e: KeyError, at: str) -> BadField:
+    """The BadField for an args key the event lacks."""
+    return BadField(f"{at}.args.{e.args[0]}", MISSING, "a value (Trace.save writes every one)")
+
+
+def _cycles_pair(start: Any, end: Any, at: str) -> tuple[int, int]:
+    """start_cycles and end_cycles of an event, checked, with end >= start."""
+    start = plain(start, "cycles", f"{at}.args.start_cycles")
+    end = plain(end, "cycles", f"{at}.args.end_cycles")
+    if end < start:
+        raise BadField(f"{at}.args.end_cycles", end, f"a number of cycles >= start_cycles {start}")
+    return start, end
+
+
+class _Ours:
+    """Reads the events and ``otherData.ptort`` block that ``to_chrome_json`` writes, checking every field."""
+
+    def __init__(self, meta: dict[str, Any], max_events: int, max_depth: int) -> None:
+        self.meta, self.max_events, self.max_depth = meta, max_events, max_depth
+
+    def field(self, key: str) -> Any:
+        """A key of ``otherData.ptort``, which must be there."""
+        if key not in self.meta:
+            raise BadField(f"otherData.ptort.{key}", MISSING, "a value (Trace.save writes it)")
+        return self.meta[key]
+
+    def listed(self, key: str) -> list[Any]:
+        """A list of ``otherData.ptort``, at most max_events long."""
+        v = self.field(key)
+        if type(v) is not list:
+            raise BadField(f"otherData.ptort.{key}", v, "a list")
+        if len(v) > self.max_events:
+            raise _TooMany(f"otherData.ptort.{key}", len(v))
+        return v
+
+    def pairs(self, key: str, kinds: tuple[str, str]) -> dict[Any, Any]:
+        """A dict stored as [key, value] pairs (keys unique), each side checked as ``kinds``."""
+        out: dict[Any, Any] = {}
+        for k, pair in enumerate(self.listed(key)):
+            at = f"otherData.ptort.{key}[{k}]"
+            if type(pair) is not list or len(pair) != 2:
+                raise BadField(at, pair, "a [key, value] pair")
+            name = plain(pair[0], kinds[0], f"{at}[0]")
+            if name in out:
+                raise BadField(f"{at}[0]", name, "a key not listed before")
+            out[name] = plain(pair[1], kinds[1], f"{at}[1]")
+        return out
+
+    def span(self, ev: dict[str, Any], at: str) -> Span:
+        """A span from its X event; the common case is checked inline, a failure field by field."""
+        args = _args(ev, at)
+        try:
+            lane, process, index, task_id = args["lane"], args["process"], args["index"], args["task_id"]
+            nbytes, start, end = args["bytes"], args["start_cycles"], args["end_cycles"]
+        except KeyError as e:
+            raise _missing(e, at) from None
+        core, name = ev.get("pid", MISSING), ev.get("name", MISSING)
+        if not (type(start) is int and type(end) is int and 0 <= start <= end <= MAX_CYCLES and type(core) is int
+                and 0 <= core <= MAX_CORE and type(nbytes) is int and 0 <= nbytes <= MAX_INT
+                and type(task_id) is int and -1 <= task_id <= MAX_INT and type(lane) is str and type(name) is str
+                and type(process) is str and len(lane) + len(name) + len(process) <= 4096):
+            start, end = _cycles_pair(start, end, at)
+            core, name = plain(core, "core", f"{at}.pid"), plain(name, "name", f"{at}.name")
+            lane, process = plain(lane, "name", f"{at}.args.lane"), plain(process, "name", f"{at}.args.process")
+            nbytes = plain(nbytes, "count", f"{at}.args.bytes")
+            task_id = plain(task_id, "task_id", f"{at}.args.task_id")
+        if type(index) is not int or not MIN_INT <= index <= MAX_INT:
+            index = _decode(index, f"{at}.args.index", self.max_depth, self.max_depth)
+        return _new(Span, (core, lane, name, index, start, end, nbytes, process, task_id))
+
+    def stall(self, ev: dict[str, Any], at: str) -> Stall:
+        """A stall from its X event."""
+        args = _args(ev, at)
+        try:
+            process, reason, start, end = args["process"], args["reason"], args["start_cycles"], args["end_cycles"]
+        except KeyError as e:
+            raise _missing(e, at) from None
+        start, end = _cycles_pair(start, end, at)
+        return Stall(plain(process, "name", f"{at}.args.process"), plain(reason, "name", f"{at}.args.reason"),
+                     start, end)
+
+    def counter(self, ev: dict[str, Any], at: str) -> tuple[str, int]:
+        """(channel, slots) of a C event; its cycle comes from otherData.ptort.sample_cycles."""
+        args = _args(ev, at)
+        if "slots" not in args:
+            raise _missing(KeyError("slots"), at)
+        slots = args["slots"]
+        return plain(ev.get("name", MISSING), "name", f"{at}.name"), plain(slots, "count", f"{at}.args.slots")
+
+    def trace(self, events: Any) -> Trace:
+        """The Trace the events and the metadata describe."""
+        if type(events) is not list:
+            raise BadField("traceEvents", MISSING if events is None else events, "a list of events")
+        if len(events) > self.max_events:
+            raise _TooMany("traceEvents", len(events))
+        spans: list[Span] = []
+        stalls: list[Stall] = []
+        counters: list[tuple[str, int]] = []
+        for i, ev in enumerate(events):
+            if type(ev) is not dict:
+                raise BadField(f"traceEvents[{i}]", ev, "an event object")
+            ph = ev.get("ph")
+            if ph == "X":
+                cat = ev.get("cat")
+                if cat == "span":
+                    spans.append(self.span(ev, f"traceEvents[{i}]"))
+                elif cat == "stall":
+                    stalls.append(self.stall(ev, f"traceEvents[{i}]"))
+                else:
+                    raise BadField(f"traceEvents[{i}].cat", cat, "'span' or 'stall'")
+            elif ph == "C":
+                counters.append(self.counter(ev, f"traceEvents[{i}]"))
+            elif ph != "M":  # M events only name tracks: derived from the spans, so not read back
+                raise BadField(f"traceEvents[{i}].ph", ph, "'M', 'X' or 'C' (the events Trace.save writes)")
+        times = [plain(t, "cycles", f"otherData.ptort.sample_cycles[{k}]")
+                 for k, t in enumerate(self.listed("sample_cycles"))]
+        if len(times) != len(counters):
+            raise BadField("otherData.ptort.sample_cycles", Count(len(times)),
+                           f"one cycle per counter (C) event: {len(counters)}")
+        mode = self.field("mode")
+        if mode not in MODES:
+            raise BadField("otherData.ptort.mode", mode, " or ".join(map(repr, MODES)))
+        return Trace(
+            spans=spans, samples=[Sample(name, t, v) for (name, v), t in zip(counters, times)], stalls=stalls,
+            makespan=plain(self.field("makespan"), "cycles", "otherData.ptort.makespan"),
+            clock_hz=clock_value(self.field("clock_hz"), "otherData.ptort.clock_hz"), mode=mode,
+            processes=[plain(p, "name", f"otherData.ptort.processes[{k}]")
+                       for k, p in enumerate(self.listed("processes"))],
+            channels=self.pairs("channels", ("name", "count")), cores=self.pairs("cores", ("core", "name")),
+            process_end=self.pairs("process_end", ("name", "cycles")), launch_cycles=self.launch_cycles())
+
+    def launch_cycles(self) -> int | None:
+        """``otherData.ptort.launch_cycles``, None in a file written before it was recorded."""
+        if "launch_cycles" not in self.meta:
+            return None
+        cycles: int = plain(self.meta["launch_cycles"], "cycles", "otherData.ptort.launch_cycles")
+        return cycles
+
+
+def _decode(v: Any, path: str, depth: int, max_depth: int) -> Any:
+    """A span index read back from its JSON form, checked like ``trace.index_value``."""
+    t = type(v)
+    if t is not list and t is not dict:
+        return index_value(v, path, 0)
+    if depth <= 0:
+        raise BadField(path, v, f"an index nested at most max_depth={max_depth} levels deep")
+    if t is list:
+        return [_decode(x, f"{path}[{k}]", depth - 1, max_depth) for k, x in enumerate(v)]
+    if len(v) == 1 and type(v.get("tuple")) is list:
+        return tuple(_decode(x, f"{path}.tuple[{k}]", depth - 1, max_depth) for k, x in enumerate(v["tuple"]))
+    if len(v) == 1 and type(v.get("dict")) is list:
+        out: dict[Any, Any] = {}
+        for k, pair in enumerate(v["dict"]):
+            at = f"{path}.dict[{k}]"
+            if type(pair) is not list or len(pair) != 2:
+                raise BadField(at, pair, "a [key, value] pair")
+            key = _decode(pair[0], f"{at}[0]", depth - 1, max_depth)
+            try:
+                out[key] = _decode(pair[1], f"{at}[1]", depth - 1, max_depth)
+            except TypeError:  # a list (or a tuple holding one) cannot be a dict key
+                raise BadField(f"{at}[0]", pair[0], "a hashable key (no list in it)") from None
+        return out
+    raise BadField(path, v, 'a list, {"tuple": [...]} or {"dict": [[key, value], ...]} (how save writes an index)')
+
+
+__all__ = ["load_chrome_json", "MAX_BYTES", "MAX_EVENTS"]

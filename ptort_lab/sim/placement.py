@@ -1,0 +1,104 @@
+"""Where a run's work goes: each CSP process's core (and AIV), and each data-parallel task's core."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from ..errors import PtortValueError, raise_user_error
+
+if TYPE_CHECKING:
+    from ..dsl.schedule import Schedule
+    from ..dsl.workload import Task
+
+
+def process_cores(procs: list[Any], placement: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """(core of each process, the vector unit its vector work runs on when not AIV0). A placement value is a core,
+    or ``(core, aiv)`` to put a vector stage on the core's second AIV (default AIV0). Processes the placement does not
+    name take the lowest cores left, in order."""
+    if placement is None:
+        return {p.name: i for i, p in enumerate(procs)}, {}
+    if placement == "shared":
+        return {p.name: 0 for p in procs}, {}
+    if not isinstance(placement, dict):
+        raise PtortValueError(f"placement must be None, 'shared' or a dict process -> core, got {placement!r}.",
+                              hint='Use .place("shared") to put every stage on one core.')
+    unknown = set(placement) - {p.name for p in procs}
+    if unknown:
+        raise PtortValueError(f"placement names unknown process(es) {sorted(unknown)}.",
+                              hint=f"Processes are {', '.join(p.name for p in procs)}.")
+    cores: dict[str, int] = {}
+    aivs: dict[str, int] = {}
+    for p in procs:
+        if p.name in placement:
+            cores[p.name], aivs[p.name] = _core_and_aiv(p.name, placement[p.name])
+    free, used = 0, set(cores.values())
+    for p in procs:
+        if p.name not in cores:
+            while free in used:
+                free += 1
+            cores[p.name] = free
+            used.add(free)
+    return cores, {k: v for k, v in aivs.items() if v}
+
+
+def _core_and_aiv(name: str, value: Any) -> tuple[int, int]:
+    parts = tuple(value) if isinstance(value, (tuple, list)) else (value, 0)
+    if len(parts) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in parts):
+        raise PtortValueError(f"placement puts process '{name}' on {value!r}; a place is a core (int) or "
+                              "(core, aiv) with two ints.",
+                              hint='Write .place({"loader": 0, "computer": 0}) or {"update": (0, 1)} for AIV1.')
+    return int(parts[0]), int(parts[1])
+
+
+def _mix(key: int) -> int:
+    # splitmix64 finaliser: a real hash, so structured keys spread over cores (affinity keeps them together).
+    z = (key + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
+
+
+def assign_cores(tasks: list[Task], schedule: Schedule) -> tuple[int, list[int] | None]:
+    """(number of cores, core of each task); None assignments mean dynamic (work stealing)."""
+    policy = schedule.dispatch
+    streams = schedule.stream_count or 0
+    if schedule.stream_by is not None and not streams:
+        raise PtortValueError("stream_by(fn) picks one of the streams(n), but no streams(n) was given.",
+                              hint='Write .streams(4).stream_by(lambda t: t.get("b")).')
+    if policy is None:
+        if streams and schedule.stream_by is not None:  # streams(n).stream_by(fn): stream fn(t) mod n, one per core
+            return streams, [_key(schedule.stream_by, t, "stream_by") % streams for t in tasks]
+        if streams:  # streams(n) alone: tasks go to the n streams in turn (the reference puts all on stream 0)
+            return streams, [i % streams for i in range(len(tasks))]
+        return 1, [0] * len(tasks)
+    n = policy.num_cores or streams or 1
+    if is_work_stealing(schedule):
+        return n, None
+    if policy.kind == "round_robin":
+        return n, [i % n for i in range(len(tasks))]
+    api = f"DispatchPolicy.{policy.kind}"
+    return n, [(_mix(k) if policy.kind == "hash" else k) % n for k in (_key(policy.key_fn, t, api) for t in tasks)]
+
+
+def is_work_stealing(schedule: Schedule) -> bool:
+    """Whether idle cores take the next task (DispatchPolicy.work_steal, or a task graph's work-stealing queue)."""
+    policy, graph = schedule.dispatch, schedule.graph
+    return policy is not None and (policy.kind == "work_steal"
+                                   or (graph is not None and graph.ready.kind == "work_steal"))
+
+
+def _key(fn: Callable[[Task], Any] | None, t: Task, api: str) -> int:
+    try:
+        key = fn(t)  # type: ignore[misc]  # (a policy that keys tasks always has its key function)
+    except Exception as e:  # noqa: BLE001 - the user's key function
+        raise_user_error(e, f"the {api} key function (for task {t.id}, {t.kernel}{t.params})")
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return int(key)
+    raise PtortValueError(f"{api} key function returned {key!r} for task {t.id} ({t.kernel}{t.params}); it must "
+                          "return an int (a float would be truncated silently).",
+                          hint='Return a loop binding, e.g. lambda t: t.get("b"), or t.get("b") // 2.',
+                          where=t.loc, locate=False)
+
+
+__all__ = ["process_cores", "assign_cores", "is_work_stealing"]
