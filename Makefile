@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: venv demo test extension examples bench notebooks lab clean
+.PHONY: venv demo test extension examples bench notebooks lab docs clean
 
 venv: $(STAMP)
 
@@ -14,10 +15,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
 demo: venv                 ## the spec example, end to end
 	$(PY) examples/csp_pipeline/csp_pipeline_example.py
 
-test: venv                 ## every test (unit, acceptance, layering, examples, notebooks, browser)
+test: venv $(DOCS_STAMP)   ## every test (unit, acceptance, layering, examples, notebooks, docs build, browser)
 	PYTHON=$(abspath $(PY)) extensions/build.sh --if-node
 	$(PY) -m pytest -q
 
@@ -33,9 +38,13 @@ bench: venv                ## speed and calibration benchmarks (ratios, see benc
 	$(PY) bench/pipeline_speed.py
 	$(PY) bench/calibrate_gemm.py
 	$(PY) bench/widget_latency.py
+	$(PY) bench/sweep_speed.py
 
 notebooks: venv            ## rebuild the tutorials from notebooks/src and store their outputs
 	MPLBACKEND=Agg $(PY) notebooks/build.py
+
+docs: $(DOCS_STAMP)        ## the documentation site in docs/_build/html (warnings are errors, nitpicky)
+	MPLBACKEND=Agg $(PY) -m sphinx -b html -W --keep-going -n docs docs/_build/html
 
 lab: venv                  ## JupyterLab on notebooks/ (first run installs JupyterLab and the renderers)
 	$(PY) -m pip install --quiet -e '.[lab]'
@@ -43,4 +52,5 @@ lab: venv                  ## JupyterLab on notebooks/ (first run installs Jupyt
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info extensions/ptort-lab-renderers/node_modules
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info extensions/ptort-lab-renderers/node_modules \
+	    docs/_build docs/api/generated

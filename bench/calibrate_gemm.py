@@ -15,8 +15,9 @@ for kIter`` loops). The "n-swizzle m-zigzag" L2 schedule of the pto-isa skill fi
 PTO-DSL GEMM under ``kernels/python/gemm``); that file calls gemm_performance its "manual SPMD-static baseline".
 Each size's line also prints the share of GM read bytes the model's L2 served (msprof's L2 hit rate), the
 number to compare once L2Cache.csv is measured on hardware. A second table runs the sizes whose data outgrow
-the L2 under each ``Machine.l2_replacement``: the one modelling choice V1 decides (bench/RESULTS.md, "GEMM
-calibration", has the reasoning, the capacity sweep and the variants tried).
+the L2 under each ``Machine.l2_replacement``: the one modelling choice V1 decided before issue 13 (bench/RESULTS.md,
+"GEMM calibration", has the reasoning, the capacity sweep and the variants tried; since the write-back L2 and
+overlapped reads both policies land, see "NPU model: memory hierarchy (issue 13)").
 """
 from __future__ import annotations
 
@@ -177,7 +178,8 @@ def roofline_table() -> None:
     sys.modules[spec.name] = cases  # dataclasses look their module up while the file runs
     spec.loader.exec_module(cases)
     print()
-    print("Roofline (NPU_MODEL §5.3, target: 5-15 % above the bound)")
+    print("Roofline (NPU_MODEL §5.3, target: 5-15 % above the bound; with the kernel-end L2 flush, as §5.3 counts "
+          "every byte through HBM)")
     for case in (cases.add_case(), cases.softmax_case()):
         print(f"  {case.name:<28} model {case.model_us:8.2f} us   bound {case.bound_us:8.2f} us   "
               f"{(case.ratio - 1) * 100:+6.1f} %   ({case.bound_what})")

@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         times.append((time.perf_counter() - t0) * 1e3)
         cpu.append((time.process_time() - c0) * 1e3)
         assert explorer.controller.last is not None and explorer.controller.last.knobs.depth == d, \
-            explorer.message.value
-    assert not explorer.message.value, explorer.message.value
+            explorer.message
+    assert not explorer.message, explorer.message
 
     # The same steps taken apart: the two simulations, building the figure, drawing it to PNG.
     study, parts = explorer.controller.study, {"simulate (both runs)": [], "viz.compare (figure)": [],

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the ptort-lab-renderers JupyterLab extension into a wheel and install it into the project's venv.
+# Build the ptort-lab-renderers JupyterLab extension into a wheel and install it into the project's venv, and bundle
+# the explorer widget's view (the same TypeScript) into ptort_lab/notebook/static/explorer.{js,css} for anywidget.
 #
 #   extensions/build.sh              build (if the sources changed) and install; fails loudly on any error
 #   extensions/build.sh --if-node    the same, but exit 0 with a notice when Node.js is missing or too old
@@ -9,6 +10,7 @@
 # Idempotent: a stamp (sha256 of the sources, package.json, yarn.lock, pyproject.toml) skips the build when the
 # same wheel is already installed. Node is needed here only; the wheel installs without it.
 # npm packages come from the committed yarn.lock (`jlpm install --immutable`: a lock that is out of date fails).
+# The explorer bundle is committed, so a machine without Node still has a working explorer (--if-node keeps it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +23,7 @@ for arg in "$@"; do
     case "$arg" in
         --if-node) IF_NODE=1 ;;
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "build.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -37,7 +39,7 @@ node_ok() {
 if ! node_ok; then
     msg="Node.js ^20.19 or >=22.12 is needed to build the extension (found: $(node --version 2>/dev/null || echo none))."
     if [ "$IF_NODE" = 1 ]; then
-        say "$msg Skipping; ptort_lab works without it (stock PNG/SVG outputs)."
+        say "$msg Skipping; ptort_lab works without it (stock PNG/SVG outputs, and the committed explorer bundle)."
         exit 0
     fi
     say "$msg Install it (Debian: apt-get install nodejs) or run with --if-node." >&2
@@ -65,7 +67,8 @@ stamp_of() {
 STAMP=$(stamp_of)
 STAMP_FILE="$(dirname "$VENV_BIN")/.ptort-lab-renderers.stamp"
 INSTALLED="$(dirname "$VENV_BIN")/share/jupyter/labextensions/ptort-lab-renderers/package.json"
-if [ "$FORCE" = 0 ] && [ -f "$INSTALLED" ] && [ "$(cat "$STAMP_FILE" 2>/dev/null)" = "$STAMP" ]; then
+EXPLORER="$ROOT/ptort_lab/notebook/static/explorer.js"
+if [ "$FORCE" = 0 ] && [ -f "$INSTALLED" ] && [ -f "$EXPLORER" ] && [ "$(cat "$STAMP_FILE" 2>/dev/null)" = "$STAMP" ]; then
     say "up to date (stamp $STAMP); nothing to do"
     exit 0
 fi
@@ -77,6 +80,10 @@ export YARN_ENABLE_TELEMETRY=0 YARN_ENABLE_PROGRESS_BARS=0
 say "jlpm install --immutable"
 "$JLPM" install --immutable
 rm -rf ptort_lab_renderers/labextension lib tsconfig.tsbuildinfo   # the build hook skips when this exists
+say "bundling the explorer view into ptort_lab/notebook/static"
+"$JLPM" build:lib:prod
+node scripts/build-explorer.mjs
+rm -rf lib tsconfig.tsbuildinfo
 mkdir -p "$DIST"
 rm -f "$DIST"/ptort_lab_renderers-*.whl
 say "building the wheel into $DIST"

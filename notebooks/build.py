@@ -3,7 +3,9 @@
 Each source is a Python file in the "percent" format: ``# %%`` starts a code cell (optionally
 ``# %% tags=["nbval-check-output"]``), ``# %% [markdown]`` a markdown cell whose lines start with ``# ``.
 Running is done with nbclient in this environment's kernel, with a fixed matplotlib backend and hash salt, so the
-committed outputs are the ones the tests compare against.
+committed outputs are the ones the tests compare against. No live widget is stored (``static_widget_outputs``): a
+widget's output keeps the rest of its display bundle (the explorer's picture and summary), so the file carries no
+widget JavaScript and nbconvert HTML shows the picture.
 
     python notebooks/build.py            # every notebook
     python notebooks/build.py 02         # the ones whose name starts with 02
@@ -12,7 +14,6 @@ committed outputs are the ones the tests compare against.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -69,13 +70,13 @@ def build(source: Path, run: bool = True) -> Path:
     if run:
         os.environ.setdefault("MPLBACKEND", "Agg")
         client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}},
-                                store_widget_state=True)
+                                store_widget_state=False)
         client.execute()
         for cell in nb.cells:
             cell.get("metadata", {}).pop("execution", None)
             if "outputs" in cell:
                 cell.outputs = coalesced_streams(cell.outputs)
-        nb = stable_widget_ids(nb, source.stem)
+        nb = static_widget_outputs(nb)
     out = HERE / f"{source.stem}.ipynb"
     nbformat.write(nb, out)
     return out
@@ -96,40 +97,28 @@ def coalesced_streams(outputs: list) -> list:
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]{32})")
 
 
-def stable_widget_ids(nb: nbformat.NotebookNode, stem: str) -> nbformat.NotebookNode:
-    """Replace ipywidgets' random model ids by ids derived from the notebook and the order the widgets are reached
-    in (shown widgets in output order, then what they reference), so rebuilds give identical files."""
-    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    if not state:
-        return nb
-    new: dict[str, str] = {}
-
-    def visit(model_id: str) -> None:
-        if model_id in new or model_id not in state:
-            return
-        new[model_id] = hashlib.md5(f"{stem}/{len(new)}".encode()).hexdigest()
-        for ref in MODEL_REF.findall(json.dumps(state[model_id]["state"], sort_keys=True)):
-            visit(ref)
-
+def static_widget_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook without live widgets: each stored widget view gives way to the rest of its display bundle (the
+    explorer's picture and summary), a widget output with nothing else to show is dropped, and no widget state is
+    kept. A stored view would need the widget's JavaScript: nbconvert HTML then loads it from a CDN (or shows a blank
+    box offline), an unrun notebook in JupyterLab shows "model not found", and the explorer's state embeds its 28 KiB
+    view bundle. Running the cell again shows the live widget."""
     for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            view = output.get("data", {}).get(WIDGET_VIEW)
-            if view:
-                visit(view["model_id"])
-    def content(model_id: str) -> tuple[str, str]:
-        return state[model_id]["model_name"], json.dumps(state[model_id]["state"], sort_keys=True)
-
-    for model_id in sorted(state, key=content):
-        visit(model_id)  # widgets no output shows (e.g. ones a closed explorer left behind)
-    text = json.dumps(nb)
-    for old, replacement in new.items():
-        text = text.replace(old, replacement)
-    nb = nbformat.reads(text, as_version=4)
-    widgets = nb.metadata["widgets"][WIDGET_STATE]
-    widgets["state"] = dict(sorted(widgets["state"].items()))
+        if "outputs" not in cell:
+            continue
+        kept = []
+        for output in cell.outputs:
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                del data[WIDGET_VIEW]
+                output.get("metadata", {}).pop(WIDGET_VIEW, None)
+                if not set(data) - {"text/plain"}:
+                    continue  # a widget without a picture: its text is only a repr
+            kept.append(output)
+        cell.outputs = kept
+    nb.metadata.pop("widgets", None)
     return nb
 
 

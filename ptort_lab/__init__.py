@@ -28,8 +28,18 @@ from .errors import (
     TypeCheckError,
 )
 from .program import Program
+from .sim.cost_model import CostModel
 from .sim.costs import NpuCostModel
-from .sim.machine import MACHINES, Machine, ascend_910b, ascend_910b1, ascend_910b4, get_machine
+from .sim.machine import (
+    MACHINES,
+    Machine,
+    TransferCost,
+    VectorCost,
+    ascend_910b,
+    ascend_910b1,
+    ascend_910b4,
+    get_machine,
+)
 from .sim.runner import PinnedCosts
 from .sim.stats import ProgramStats
 from .sim.trace import Span, Trace
@@ -37,8 +47,9 @@ from .sim.trace import Span, Trace
 __version__ = "0.1.0"
 
 __all__ = list(_dsl_all) + [
-    "send_nowait", "Program", "NpuCostModel", "PinnedCosts", "Machine", "MACHINES", "get_machine", "ascend_910b",
-    "ascend_910b1", "ascend_910b4", "ProgramStats", "Span", "Trace", "errors", "dsl", "PtortError", "DSLUsageError",
+    "send_nowait", "Program", "CostModel", "NpuCostModel", "PinnedCosts", "Machine", "TransferCost", "VectorCost",
+    "MACHINES", "get_machine", "ascend_910b", "ascend_910b1", "ascend_910b4", "ProgramStats", "Span", "Trace",
+    "errors", "dsl", "PtortError", "DSLUsageError",
     "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError", "ChannelClosed", "ChannelFull",
     "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError", "RunLimitError", "PtoError",
     "TypeCheckError", "ExecutionError", "__version__",

@@ -15,7 +15,7 @@ from .dsl.csp import (
                       synchronize,
                       try_send,
 )
-from .dsl.wiring import Pipeline, connect
+from .dsl.wiring import Pipeline, connect, per_core
 
-__all__ = ["Channel", "Event", "Pipeline", "Process", "connect", "consume", "process", "query", "record",
+__all__ = ["Channel", "Event", "Pipeline", "Process", "connect", "consume", "per_core", "process", "query", "record",
            "replicate", "send", "send_nowait", "synchronize", "try_send"]

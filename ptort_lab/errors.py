@@ -6,12 +6,16 @@ The hierarchy (every class also derives from the matching builtin, so ``except T
      ├── DSLUsageError     (RuntimeError)  a DSL call in the wrong place: tl.* outside @kernel, P() outside @workload
      ├── PtortTypeError    (TypeError)     shapes, dtypes, annotations or kernel arguments that do not fit
      ├── PtortValueError   (ValueError)    a bad value: an axis size, a channel depth, a schedule option
+     │    └── KnobError                    a knob value a study cannot apply: a depth that misses a channel, cores
+     │                                     past the machine, a knob the builder ignores (stops a sweep)
      ├── PipelineError     (ValueError)    connect() found broken wiring (no producer, two consumers, 0-depth cycle)
      ├── ChannelError      (RuntimeError)  misuse of a channel at run time
      │    ├── ChannelClosed                a send on a closed channel
      │    └── ChannelFull                  a non-blocking send on a full channel
      ├── UserCodeError     (RuntimeError)  the user's own code (a kernel or workload body, a predicate, a key or
      │                                     cost function) raised; the original exception is chained
+     ├── SweepError        (RuntimeError)  a sweep could not go on: its builder cannot be sent to the workers, a
+     │                                     worker process died, a worker runs other ptort_lab code
      └── SimulationError   (RuntimeError)  the simulator could not finish a run
           ├── DeadlockError                no process can move; lists who waits on what and every channel's fill
           ├── KernelExecutionError         a kernel failed while computing its values
@@ -151,6 +155,11 @@ class PtortValueError(PtortError, ValueError):
     """A value out of its allowed range (axis size, channel depth, schedule option, ...)."""
 
 
+class KnobError(PtortValueError):
+    """A knob value the study cannot apply (so every run of a sweep would be the same, or none could run): a depth
+    that does not reach every channel, cores past the machine, a knob the builder does not take."""
+
+
 class PipelineError(PtortError, ValueError):
     """connect() or a process definition found wiring that cannot run."""
 
@@ -171,6 +180,27 @@ class UserCodeError(PtortError, RuntimeError):
     """An exception raised inside the user's own code that ptort_lab called (kept as ``__cause__``)."""
 
 
+class SweepError(PtortError, RuntimeError):
+    """A sweep could not go on (its builder cannot be sent to the workers, a worker process died); the points done
+    so far are in the sweep cache, so running the same sweep again resumes it."""
+
+
+def traceback_location(exc: BaseException) -> tuple[SourceLocation | None, tuple[str, int, str] | None]:
+    """The innermost line of the user's code in ``exc``'s traceback, and the innermost frame of all (file, line,
+    function): where the user's code raised, and where the exception itself came from."""
+    where = None
+    raised_in = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        raised_in = (frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name)
+        if _is_user_code(frame):
+            where = SourceLocation(raised_in[0], tb.tb_lineno, raised_in[2],
+                                   linecache.getline(raised_in[0], tb.tb_lineno).strip())
+        tb = tb.tb_next
+    return where, raised_in
+
+
 def raise_user_error(exc: Exception, what: str, hint: str = "") -> NoReturn:
     """Re-raise ``exc``, raised by user code that ptort_lab called for ``what`` (e.g. "the body of kernel 'k'"),
     as a UserCodeError at the user's line that raised it; ptort_lab's own errors pass through unchanged.
@@ -180,16 +210,7 @@ def raise_user_error(exc: Exception, what: str, hint: str = "") -> NoReturn:
     deeper, inside a library the line called."""
     if isinstance(exc, PtortError):
         raise exc
-    where = None
-    raised_in = None
-    tb = exc.__traceback__
-    while tb is not None:  # the innermost frame in user code is the line that raised
-        frame = tb.tb_frame
-        raised_in = (frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name)
-        if _is_user_code(frame):
-            where = SourceLocation(raised_in[0], tb.tb_lineno, raised_in[2],
-                                   linecache.getline(raised_in[0], tb.tb_lineno).strip())
-        tb = tb.tb_next
+    where, raised_in = traceback_location(exc)  # the innermost frame in user code is the line that raised
     raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}", hint=hint or _user_error_hint(where, raised_in),
                         where=where, locate=where is None) from exc
 
@@ -238,5 +259,6 @@ __all__ = [
     "PtortError", "DSLUsageError", "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError",
     "ChannelClosed", "ChannelFull", "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError",
     "RunLimitError", "SourceLocation", "user_location", "UserCodeError", "raise_user_error", "PtoError",
+    "KnobError", "SweepError", "traceback_location",
     "TypeCheckError", "ExecutionError",
 ]

@@ -8,8 +8,9 @@ from typing import Any, Callable
 
 from .dsl import Channel
 from .dsl.schedule import DispatchPolicy
+from .dsl.types import Tensor, TensorView, item_key
 from .dsl.workload import Task, Workload, group
-from .errors import PtortTypeError, PtortValueError, raise_user_error
+from .errors import KnobError, PtortTypeError, PtortValueError, raise_user_error
 from .knobs import (
     KNOB_NAMES,
     PYTHON_WORDS,
@@ -26,7 +27,9 @@ from .sim.machine import get_machine
 from .sim.numerics import Writes
 from .sim.runner import recording
 
+#: What a study runs: the pipeline, its data-parallel twin, or both (``%%ptort --mode``, ``Study(mode=...)``).
 MODES = ("pipeline", "data-parallel", "both")
+OnBuilt = Callable[["Workload | Program", Knobs], None]  # Study.run_with's hook: what the builder made, the knobs
 
 
 def pipeline_channels(workload: Workload) -> list[Channel[Any]]:
@@ -56,13 +59,45 @@ def data_parallel_twin(workload: Workload, cores: int) -> Workload:
                               hint="Pass at least one core, e.g. data_parallel_twin(pipeline, 4).")
     cores = int(cores)
     tasks = workload.enumerate()
+    items = _unrolled_items(tasks)
     nodes = [Workload("task", loc=t.loc, kernel=t.kernel_ref if t.kernel_ref is not None else t.kernel,
-                      params=tuple(t.params), resources=t.resources, cycles=t.cycles) for t in tasks]
+                      params=tuple(t.params), resources=_own_items(t, items), cycles=t.cycles) for t in tasks]
     twin = group(nodes)
     if twin.kind == "task" or twin.kind == "empty":
         twin = Workload("combine", parts=tuple(nodes))
     twin = twin.named(f"{workload.name or workload.kind} (data-parallel)")
     return twin.dispatch(DispatchPolicy.affinity(_tile_key, cores))
+
+
+def _unrolled_items(tasks: list[Task]) -> dict[int, Tensor]:
+    """For each tile channel the tasks use: a GM tensor with one tile per item. The twin runs a channel's items in
+    program order, not through its slots, so the slots the pipeline reuses item after item would alias."""
+    count: dict[int, tuple[Any, int]] = {}
+    for t in tasks:
+        for view in _item_views(t):
+            ch = view.base.ring_of
+            n = t.bindings.get(item_key(ch), -1) + 1
+            count[id(ch)] = (ch, max(n, count.get(id(ch), (ch, 0))[1]))
+    return {key: Tensor(shape=(n,) + ch.tile.shape, dtype=ch.tile.dtype, name=f"{ch.name}.items")
+            for key, (ch, n) in count.items() if n > 0}
+
+
+def _item_views(task: Task) -> list[TensorView]:
+    res = task.resources
+    return [v for v in (res.values() if isinstance(res, dict) else ()) if isinstance(v, TensorView)
+            and v.base.ring_of is not None]
+
+
+def _own_items(task: Task, items: dict[int, Tensor]) -> Any:
+    """A task's arguments with each tile-channel item (``ch.item``) replaced by that item's own tile."""
+    if not _item_views(task):
+        return task.resources
+    out = dict(task.resources)
+    for name, v in task.resources.items():
+        if isinstance(v, TensorView) and v.base.ring_of is not None:
+            ch = v.base.ring_of
+            out[name] = TensorView(items[id(ch)], (task.bindings[item_key(ch)],))
+    return out
 
 
 def is_pipeline(workload: Workload) -> bool:
@@ -79,6 +114,7 @@ class Comparison:
     pipeline: Program | None = None
     data_parallel: Program | None = None
     note: str = ""  # e.g. that the workload's own dispatch decided the cores, not knobs.cores
+    equal_cores: bool = False  # the twin ran on exactly the pipeline's cores (knobs.cores says how many)
 
     @property
     def runs(self) -> list[tuple[str, Program]]:
@@ -94,13 +130,33 @@ class Comparison:
         return self.data_parallel.stats().total_cycles / p if p else None
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per run: label, cycles, µs, overlap %, tasks."""
+        """One row per run: label, cores, cycles, µs, overlap %, tasks."""
         out = []
         for label, prog in self.runs:
             s = prog.stats()
-            out.append({"run": label, "cycles": s.total_cycles, "us": round(s.time_us, 3),
-                        "overlap_pct": round(s.overlap_pct, 1), "tasks": s.task_count})
+            out.append({"run": label, "cores": cores_used(prog), "cycles": s.total_cycles,
+                        "us": round(s.time_us, 3), "overlap_pct": round(s.overlap_pct, 1), "tasks": s.task_count})
         return out
+
+    def verdict(self) -> str:
+        """One line: who wins, by how much, on how many cores, and why, from the runs' own numbers ("" with one
+        run)."""
+        if self.pipeline is None or self.data_parallel is None:
+            return ""
+        p, d = self.pipeline.stats(), self.data_parallel.stats()
+        pc, dc = cores_used(self.pipeline), cores_used(self.data_parallel)
+        if pc == dc:
+            cores = f"both on {pc} core{'s' if pc != 1 else ''}"
+        else:
+            cores = f"pipeline on {pc} cores, data-parallel on {dc} (not like for like: give both {pc})"
+        why = f"{_hop_text(self.pipeline)}; {_busiest_stage(p)}; data-parallel cores {_mean(d.core_busy_pct):.0f}% busy"
+        if p.total_cycles == d.total_cycles:
+            return f"a tie at {p.total_cycles:,} cycles, {cores}: {why}"
+        if d.total_cycles < p.total_cycles:
+            head = f"data-parallel {p.total_cycles / max(d.total_cycles, 1):.2f}x faster"
+        else:
+            head = f"pipeline {d.total_cycles / max(p.total_cycles, 1):.2f}x faster"
+        return f"{head}, {cores}: {why}"
 
     def summary(self) -> str:
         lines = [f"knobs: {self.knobs}"]
@@ -111,14 +167,86 @@ class Comparison:
                          f"overlap {r['overlap_pct']:5.1f}%  {r['tasks']} tasks")
         if self.speedup is not None:
             lines.append(f"  pipeline speedup vs data-parallel: {self.speedup:.2f}x")
+            lines.append(f"  verdict: {self.verdict()}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.summary()
 
 
+def cores_used(program: Program) -> int:
+    """The cores a run used (cores that ran at least one span; at least 1)."""
+    trace = program.trace()
+    return len({sp.core for sp in trace.spans}) or len(trace.cores) or 1
+
+
+def _mean(values: dict[Any, float]) -> float:
+    return sum(values.values()) / len(values) if values else 0.0
+
+
+def _busiest_stage(stats: Any) -> str:
+    """"busiest stage loader 70% busy" from a pipeline run's per-stage busy %."""
+    if not stats.stage_busy_pct:
+        return "no stage busy"
+    name, pct = max(stats.stage_busy_pct.items(), key=lambda kv: (kv[1], kv[0]))
+    return f"busiest stage {name} {pct:.0f}% busy"
+
+
+def channel_hops(program: Program) -> list[tuple[str, int, int]]:
+    """(channel, items sent, cycles per hop) for each channel of a pipeline run, priced as the run priced it: a
+    channel between processes on one core whose units share on-chip buffers costs the same-core latency, any other
+    (other cores, or the cube and a vector unit of one core) the cross-core channel latency."""
+    workload = program.workload
+    if not is_pipeline(workload):
+        return []
+    trace = program.trace()
+    core_of: dict[str, int] = {}
+    for sp in trace.spans:
+        core_of.setdefault(sp.process, sp.core)
+    sent: dict[str, int] = {}
+    level: dict[str, int] = {}
+    for sm in trace.samples:  # each rise of a channel's occupancy is one item sent
+        before = level.get(sm.channel, 0)
+        if sm.occupancy > before:
+            sent[sm.channel] = sent.get(sm.channel, 0) + sm.occupancy - before
+        level[sm.channel] = sm.occupancy
+    opts = program.run_options
+    on_chip = _on_chip_test(program)
+    out = []
+    for c in workload.channels:
+        producers, consumers = list(workload.producers(c)), list(workload.consumers(c))
+        same = (len({core_of.get(p.name, p.name) for p in producers + consumers}) == 1
+                and on_chip(producers, consumers))
+        latency = opts.same_core_latency_cycles if same else opts.channel_latency_cycles
+        out.append((c.name, sent.get(c.name, 0), latency))
+    return out
+
+
+def _on_chip_test(program: Program) -> Callable[[list[Any], list[Any]], bool]:
+    """The run's own ``channel_stays_on_chip`` (its per-run pricer's, else its cost model's; always True without)."""
+    run = getattr(program, "_run", None)
+    for owner in (getattr(run, "pricing", None), program.cost_model):
+        test = getattr(owner, "channel_stays_on_chip", None)
+        if callable(test):
+            return test  # type: ignore[no-any-return]
+    return lambda producers, consumers: True
+
+
+def _hop_text(program: Program) -> str:
+    """"the pipeline's 32 channel hops cost 1,000 cycles each" (or the mix of hop costs)."""
+    hops = [(n, lat) for _, n, lat in channel_hops(program) if n]
+    count = sum(n for n, _ in hops)
+    if not count:
+        return "the pipeline sends nothing between stages"
+    costs = sorted({lat for _, lat in hops})
+    if len(costs) == 1:
+        return f"the pipeline's {count} channel hops cost {costs[0]:,} cycles each"
+    parts = ", ".join(f"{sum(n for n, lat in hops if lat == c)} x {c:,}" for c in costs)
+    return f"the pipeline's {count} channel hops cost {parts} cycles"
+
+
 def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *, words: KnobWords = PYTHON_WORDS,
-              **compile_options: Any) -> Comparison:
+              equal_cores: bool = False, **compile_options: Any) -> Comparison:
     """Run ``workload`` as a pipeline, as its data-parallel twin on ``knobs.cores`` cores, or both.
 
     ``workload`` may also be a compiled Program: it is studied with the options it was compiled with (machine,
@@ -129,7 +257,8 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
     run) and nothing computes values again. The tensors end up exactly as after one run.
 
     Before anything runs, ``knobs.cores`` must fit the machine when the twin runs (``check_cores``; ``words`` is how
-    the error names the knob).
+    the error names the knob). ``equal_cores=True`` (with mode "both") runs the twin on exactly the cores the
+    pipeline used instead of ``knobs.cores`` (like for like); the result's knobs then say that many cores.
     """
     if mode not in MODES:
         raise PtortValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.", hint="Use mode='both'.")
@@ -153,6 +282,9 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
             if mode == "both":  # the twin runs on the pipeline's machine: refuse its cores before either runs
                 _check_twin_cores(pipeline, knobs, words)
             result.pipeline = pipeline.execute()
+            if equal_cores and mode == "both":
+                knobs = result.knobs = replace(knobs, cores=cores_used(result.pipeline))
+                result.equal_cores = True
         if mode in ("data-parallel", "both"):
             result.data_parallel = runner.run_twin(data_parallel_twin(workload, knobs.cores), knobs, words)
         return result
@@ -273,7 +405,7 @@ class Study:
     """
 
     def __init__(self, build: Callable[..., Workload | Program], knobs: Knobs | None = None, mode: str = "both", *,
-                 words: KnobWords = PYTHON_WORDS, **compile_options: Any) -> None:
+                 words: KnobWords = PYTHON_WORDS, equal_cores: bool = False, **compile_options: Any) -> None:
         if not callable(build):
             raise PtortTypeError(f"Study needs a builder function, got {build!r}.",
                                  hint="def build(depth, tile, tiles): ... return connect(...)")
@@ -281,6 +413,7 @@ class Study:
         self.knobs = check_knobs(knobs, "Study") or Knobs()
         self.mode = mode
         self.words = _check_words(words, "Study")
+        self.equal_cores = bool(equal_cores)  # the twin runs on the pipeline's cores (then knobs.cores is unused)
         self.compile_options = compile_options
         try:
             params = inspect.signature(build).parameters
@@ -304,13 +437,13 @@ class Study:
         if self.takes(knob):
             return
         if knob == "cores":
-            raise PtortValueError(f"{api} varies knob 'cores', which sets the cores of the data-parallel twin, but "
-                                  f"the study's mode is 'pipeline', which runs no twin, so {outcome}.",
-                                  hint="Use mode='both' or 'data-parallel', or leave cores out.")
+            raise KnobError(f"{api} varies knob 'cores', which sets the cores of the data-parallel twin, but "
+                            f"the study's mode is 'pipeline', which runs no twin, so {outcome}.",
+                            hint="Use mode='both' or 'data-parallel', or leave cores out.")
         name = self._signature.split("(")[0]
         params = self._signature[len(name):] or "(...)"
         example = f"def {name}(..., {knob}): ..." if name.isidentifier() else f"lambda ..., {knob}: ..."
-        raise PtortValueError(
+        raise KnobError(
             f"{api} varies knob '{knob}', but the builder {self._signature} does not take it (its parameters are "
             f"{params}), so {outcome}.",
             hint=f"Give the builder a '{knob}' parameter and build with it ({example}), or leave {knob} alone.")
@@ -337,7 +470,8 @@ class Study:
             with collect_compiled() as compiled:
                 w = self.build(**args)
         except Exception as e:  # noqa: BLE001 - the user's builder
-            raise_user_error(e, f"the study's builder {getattr(self.build, '__name__', '')} (with {args})")
+            name = getattr(self.build, "__name__", None) or type(self.build).__name__  # a callable object: its class
+            raise_user_error(e, f"the study's builder {name} (with {args})")
         if not isinstance(w, (Workload, Program)):
             raise PtortTypeError(f"the study's builder returned {type(w).__name__} {w!r}, not a workload.",
                                  hint="Return the pipeline (connect(...)) or workload to study.")
@@ -349,6 +483,12 @@ class Study:
 
     def run(self, **changes: Any) -> Comparison:
         """Apply knob changes, rebuild, run; the result is also kept in ``.last``."""
+        return self.run_with(changes)
+
+    def run_with(self, changes: dict[str, Any], on_built: OnBuilt | None = None) -> Comparison:
+        """``run(**changes)``, calling ``on_built(target, knobs)`` once the builder has built and the depth check
+        passed, before anything runs (a sweep hashes the program there; an exception it raises stops the run, and
+        the study is left as after a failed run)."""
         if not isinstance(self.knobs, Knobs):  # study.knobs was reassigned
             check_knobs(self.knobs, "Study")
         knobs = self.knobs.replace(**changes)
@@ -357,10 +497,11 @@ class Study:
                 self.refuse_untaken(name, f"Study.run({name}={changes[name]!r})")
         check_knob_limits(knobs, self.mode, "knob tiles")
         self.knobs = knobs
-        self.last = self._run_from_start(knobs, depth_set="depth" in changes and self.takes("depth"))
+        self.last = self._run_from_start(knobs, depth_set="depth" in changes and self.takes("depth"),
+                                         on_built=on_built)
         return self.last
 
-    def _run_from_start(self, knobs: Knobs, depth_set: bool = False) -> Comparison:
+    def _run_from_start(self, knobs: Knobs, depth_set: bool = False, on_built: OnBuilt | None = None) -> Comparison:
         """Build and run from the data the study's first run saw; on failure, put back the last run's results.
         ``depth_set``: the caller set the depth, so it must reach the pipeline."""
         before = self._writes
@@ -371,7 +512,10 @@ class Study:
                 if depth_set:
                     workload = target.workload if isinstance(target, Program) else target
                     check_depth(pipeline_channels(workload), knobs.depth, self.words)
-                result = run_study(target, knobs, self.mode, words=self.words, **self.compile_options)
+                if on_built is not None:
+                    on_built(target, knobs)
+                result = run_study(target, knobs, self.mode, words=self.words, equal_cores=self.equal_cores,
+                                   **self.compile_options)
         except BaseException:
             journal.restore()
             raise
@@ -384,5 +528,6 @@ class Study:
 
 # Knobs and their rules live in ptort_lab.knobs; they are also importable from here, where studies use them.
 __all__ = ["Knobs", "KnobWords", "Comparison", "Study", "run_study", "data_parallel_twin", "check_knobs",
+           "cores_used", "channel_hops",
            "check_knob_limits", "check_cores", "check_depth", "task_limit", "pipeline_channels", "merged_options",
            "MODES", "KNOB_NAMES", "PYTHON_WORDS"]

@@ -1,19 +1,22 @@
 """Knobs: what a study varies (channel depth, tile size, tile count, cores), and the rules their values must keep.
 
 The rules live here, so that every front end applies the same ones in the same words: ``%%ptort``, the explorer,
-``sweep()`` and ``explore.Study`` / ``run_study``. A front end says how it spells a knob with ``KnobWords``.
+``sweep()`` and ``explore.Study`` / ``run_study``. A front end says how it spells a knob with ``KnobWords``. A value
+a rule refuses raises ``KnobError`` (a PtortValueError): a sweep stops on it, since every point would be wrong.
 """
 from __future__ import annotations
 
 import numbers
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Sequence
 
 from .dsl import Channel
 from .dsl import steps as steps_module
-from .errors import PtortTypeError, PtortValueError, SourceLocation
+from .errors import KnobError, PtortTypeError, PtortValueError, SourceLocation
 from .sim.machine import Machine
 
+#: The knobs a study varies: channel depth, tile size, tile count and the data-parallel run's cores.
 KNOB_NAMES = ("depth", "tile", "tiles", "cores")
 
 
@@ -64,7 +67,7 @@ def check_knob_limits(knobs: Knobs, mode: str, source: str = "knob tiles") -> No
     anything is built (a run of 10**8 tiles would take minutes and gigabytes before the limit stopped it)."""
     limit, what = task_limit(mode)
     if knobs.tiles > limit:
-        raise PtortValueError(
+        raise KnobError(
             f"{source} is {knobs.tiles:,}: with at least one task per tile that is more than the {limit:,} {what}, "
             "so it is refused before building anything (it would run for minutes and exhaust memory).",
             hint=f"Use at most {limit:,} tiles (a few thousand already show a pipeline's steady state), or larger "
@@ -97,9 +100,11 @@ class KnobWords:
                                  hint="Pass e.g. locate=lambda channel: channel.loc, or leave it out.")
 
     def say(self, template: str, name: str, value: Any = "") -> str:
+        """One of the templates filled in for knob ``name`` (and ``value``)."""
         return template.format(name=name, NAME=name.upper(), value=value)
 
 
+#: How messages name the knobs set from Python (``Study.run(depth=4)``): ``depth=4``, ``Knobs(depth=4)``.
 PYTHON_WORDS = KnobWords()
 
 
@@ -107,7 +112,7 @@ def check_cores(cores: int, machine: Machine, words: KnobWords = PYTHON_WORDS) -
     """The rule for the cores knob: the data-parallel twin runs on ``cores`` AI cores, so ``machine`` needs them."""
     have = machine.num_cores
     if cores > have:
-        raise PtortValueError(
+        raise KnobError(
             f"{words.say(words.given, 'cores', cores)} is more than machine '{machine.name}' has ({have} AI cores) "
             "for the data-parallel run.",
             hint=f"Use {have} cores or fewer ({words.say(words.setting, 'cores', have)}); mode 'pipeline' runs no "
@@ -123,10 +128,35 @@ def check_depth(channels: Sequence[Channel[Any]], depth: int, words: KnobWords =
     listed = ", ".join(f"'{c.name}' has depth {c.depth}" + (f" ({p})" if p is not None and i else "")
                        for i, (c, p) in enumerate(zip(wrong, places)))
     var = words.say(words.variable, "depth")
-    raise PtortValueError(
+    raise KnobError(
         f"{words.say(words.given, 'depth', depth)} did not reach the pipeline: channel {listed}.",
         hint=f"Build every channel with depth={var}, e.g. Channel[Tensor](name=\"q\", depth={var}): {var} holds the "
              "depth you set.", where=places[0], locate=places[0] is None)
+
+
+_TILE = re.compile(r"^\s*(\d+)\s*(?:[xX×*,]\s*(\d+))?\s*$")
+
+
+def tile_from_text(text: str) -> tuple[int, int] | None:
+    """``"64x128"`` -> (64, 128); ``"128"`` -> (128, 128); None when it is neither (or a size is 0)."""
+    m = _TILE.match(text)
+    if not m:
+        return None
+    rows = int(m.group(1))
+    cols = int(m.group(2)) if m.group(2) is not None else rows
+    return (rows, cols) if rows >= 1 and cols >= 1 else None
+
+
+def normal_knob(name: str, value: Any) -> Any:
+    """One knob value normalised (plain ints; a tile as (rows, cols), a single size meaning a square), or None
+    when it is not a valid value for knob ``name``."""
+    if name == "tile":
+        if _whole(value):
+            return (int(value), int(value))
+        if isinstance(value, (tuple, list)) and len(value) == 2 and all(_whole(v) for v in value):
+            return (int(value[0]), int(value[1]))
+        return None
+    return int(value) if _whole(value) else None
 
 
 def _made_at(channel: Channel[Any], words: KnobWords) -> SourceLocation | None:
@@ -161,4 +191,4 @@ def check_knobs(knobs: Any, api: str) -> Knobs | None:
 
 
 __all__ = ["Knobs", "KnobWords", "PYTHON_WORDS", "KNOB_NAMES", "task_limit", "check_knob_limits", "check_knobs",
-           "check_cores", "check_depth"]
+           "check_cores", "check_depth", "tile_from_text", "normal_knob"]

@@ -8,14 +8,21 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import numpy as np
+
 from .dsl.schedule import register_target
+from .dsl.tasks import running_host_kernels
+from .dsl.types import Tensor
 from .dsl.workload import Task, Workload
 from .errors import PtortTypeError, PtortValueError, user_location
+from .sim.capacity import check_capacity
 from .sim.cost_model import CostModel, PinnedCosts, as_cost_model
 from .sim.costs import NpuCostModel
 from .sim.machine import MACHINES, Machine, ascend_910b, get_machine
+from .sim.on_chip import has_on_chip_state
 from .sim.runner import Run, RunOptions, simulate
 from .sim.stats import ProgramStats, compute_stats
+from .sim.steady_state import run_steady_state
 from .sim.trace import Trace
 
 _LATENCY_SYMBOL = "__pto_wsp_channel_latency_cycles"
@@ -97,10 +104,16 @@ class Program:
             raise PtortValueError(f"compile() got unknown option(s) {sorted(opts)}.",
                                   hint=(f"Did you mean {close[0]!r}? " if close else "")
                                   + f"Known options: {', '.join(known)}.")
+        if self.machine is not None:
+            _check_placement_cores(workload, self.machine)
+            _check_vector_unit(workload, self.machine)
+        if isinstance(self.cost_model, NpuCostModel):  # its kernels must fit the core's buffers (sim/capacity.py)
+            check_capacity(workload, self.cost_model.machine, self.cost_model.plan)
         self._tasks: list[Task] | None = None
         self._run: Run | None = None
         self._stats: tuple[Run, ProgramStats] | None = None
         self._failed: Exception | None = None  # what the last execute() raised, for later questions about the run
+        self._host_kernels: dict[str, Any] = {}  # register_kernel: abstract-task name -> Python callable
         self._compile_ms = (time.perf_counter() - started) * 1e3
         self._execute_ms = 0.0
         found = _collecting.get()
@@ -118,11 +131,49 @@ class Program:
             raise PtortValueError(f"unknown symbol {name!r}.", hint=f"The simulator reads only {_LATENCY_SYMBOL}.")
         self.run_options.channel_latency_cycles = _checked_latency(value, f"set_symbol_u64({_LATENCY_SYMBOL!r}, ...)")
 
-    def execute(self) -> Program:
-        """Run the program (values and time); on failure its tensors are as before and the error says so."""
+    def register_kernel(self, name: str, fn: Any) -> None:
+        """Run the Python callable ``fn`` for every abstract task named ``name`` (``task(name, [b], [b])``), on its
+        resources: a list by position (``fn(*resources)``, as the reference calls it), a dict by name, tensor views
+        as numpy views. Runs that compute values call it, in task order; its task costs ``cycles=``, else
+        ``ABSTRACT_TASK_CYCLES`` (1)."""
+        if not isinstance(name, str) or not name:
+            raise PtortTypeError(f"register_kernel(name, fn): name must be a task name (a non-empty str), got "
+                                 f"{type(name).__name__} {name!r}.", hint='Write program.register_kernel("accumulate", '
+                                                                         'fn) for task("accumulate", [b], [b]).')
+        if not callable(fn):
+            raise PtortTypeError(f"register_kernel({name!r}, fn): fn must be callable, got {type(fn).__name__} "
+                                 f"{fn!r}.", hint="Pass a Python function; it gets each task's resources.")
+        names = _abstract_task_names(self.workload)
+        if names is not None and name not in names:
+            import difflib
+            close = difflib.get_close_matches(name, sorted(names), n=1)
+            raise PtortValueError(
+                f"register_kernel({name!r}, ...): no task of this program is named {name!r}, so it would never run.",
+                hint=(f"Did you mean {close[0]!r}? " if close else "")
+                + (f"Its tasks named by string are {', '.join(sorted(names))}." if names else
+                   "It has no tasks named by string: host kernels run for task(\"name\", ...) tasks."))
+        self._host_kernels[name] = fn
+
+    def execute(self, steady_state: bool = False, tiles: int | None = None) -> Program:
+        """Run the program (values and time); on failure its tensors are as before and the error says so. Each call
+        is a new run (the reference's 96b0376 raised on a second call; its HEAD re-runs, as here).
+
+        ``steady_state=True``: a timing-only run that finds the periodic regime of the workload's tile loop and
+        extrapolates its figures exactly (``sim/steady_state.py``): ``stats()`` gives them for the whole run (or for
+        ``tiles`` tiles, any count), ``stats().steady_state`` says how they were found, and ``trace()`` is the trace
+        of the first few periods only (the run actually simulated)."""
         started = time.perf_counter()
+        _check_steady_options(steady_state, tiles)
+        steady: Any = None
         try:
-            run = simulate(self.workload, self.cost_model, self.run_options)
+            with running_host_kernels(self._host_kernels):
+                if steady_state:
+                    run, figures, info = run_steady_state(self.workload, as_cost_model(self.cost_model),
+                                                          self.run_options, simulate,
+                                                          None if tiles is None else int(tiles))
+                    steady = (figures, info)
+                else:
+                    run = simulate(self.workload, self.cost_model, self.run_options)
         except Exception as e:
             with self._lock:
                 self._run, self._failed = None, e
@@ -130,6 +181,9 @@ class Program:
         with self._lock:  # the run that finishes last is the one stats() and trace() describe
             self._run, self._failed = run, None
             self._execute_ms = (time.perf_counter() - started) * 1e3
+            if steady is not None:  # its figures are extrapolated, not computed from its (shorter) trace
+                steady[0].steady_state = steady[1]
+                self._stats = (run, steady[0])
         return self
 
     def synchronize(self) -> None:
@@ -162,12 +216,21 @@ class Program:
         return self._require_run("trace").trace
 
     @property
-    def stats(self) -> ProgramStats:
-        """The last run's ProgramStats (``program.stats`` or ``program.stats()``), computed once per run."""
+    def stats(self) -> ProgramStats | CompileStats:
+        """The last run's ProgramStats (``program.stats`` or ``program.stats()``), computed once per run; before any
+        run, a CompileStats that knows ``compile_time_ms`` only (the reference's stats exist from compile on)."""
+        with self._lock:
+            never_ran = self._run is None and self._failed is None
+        if never_ran:
+            return CompileStats(self._compile_ms)
         run = self._require_run("stats")
         cached = self._stats
+        if cached is not None and cached[0] is run and cached[1].steady_state is not None:
+            with self._lock:
+                cached[1].compile_time_ms, cached[1].execute_time_ms = self._compile_ms, self._execute_ms
+            return cached[1]
         if cached is None or cached[0] is not run:
-            s = compute_stats(run.trace, len(run.tasks), run.stall_cycles)
+            s = compute_stats(run.trace, run.task_count, run.stall_cycles, run.pricing)
             with self._lock:
                 execute_ms = self._execute_ms if self._run is run else s.execute_time_ms
             s.compile_time_ms, s.execute_time_ms = self._compile_ms, execute_ms
@@ -178,9 +241,77 @@ class Program:
     def tasks(self) -> list[Task]:
         return self._require_run("tasks").tasks
 
+    def on_chip(self, tensor: Tensor) -> dict[tuple[int, str], np.ndarray]:
+        """The last run's copies of an on-chip tensor (``Tensor(location=Location.UB | L1 | L0C)``): one array per
+        (core, unit) whose tasks used it, keyed like ``(0, "AIV0")`` or ``(3, "AIC")``, in that order; empty when no
+        task used it. They are copies: changing them changes nothing."""
+        if not isinstance(tensor, Tensor):
+            raise PtortTypeError(f"program.on_chip() takes a Tensor, got {type(tensor).__name__} {tensor!r}.",
+                                 hint="Pass the on-chip Tensor the kernels used: program.on_chip(acc).")
+        if not tensor.on_chip:
+            raise PtortValueError(f"program.on_chip({tensor!r}): that tensor lives in global memory "
+                                  f"(location={tensor.location}), so its values are in its array.",
+                                  hint="Read tensor.data; program.on_chip() is for tensors made with location="
+                                       "Location.UB, L1 or L0C.")
+        run = self._require_run("on_chip()")
+        if run.on_chip is None and has_on_chip_state(self.workload):
+            raise PtortValueError(f"program.on_chip({tensor!r}): the last run was timing-only "
+                                  "(compute_values=False), so it computed no values.",
+                                  hint="Compile with compute_values=True (the default) to read on-chip values.")
+        return run.on_chip.of(tensor) if run.on_chip is not None else {}
+
     def __repr__(self) -> str:
         state = f"{self._run.trace.makespan} cycles" if self._run else "not run"
         return f"<Program {self.workload.name or self.workload.kind} on {self.target}: {state}>"
+
+
+class CompileStats:
+    """``program.stats`` before ``execute()``: ``compile_time_ms`` (and ``execute_time_ms`` 0.0) as in the
+    reference; every run figure raises, saying to execute first (0 cycles would be a silent wrong answer)."""
+
+    execute_time_ms = 0.0
+
+    def __init__(self, compile_time_ms: float) -> None:
+        self.compile_time_ms = compile_time_ms
+
+    def __call__(self) -> CompileStats:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or not hasattr(ProgramStats, name) and name not in ProgramStats.__dataclass_fields__:
+            raise AttributeError(name)
+        raise PtortValueError(f"program.stats.{name} needs a run first: before execute() only compile_time_ms is "
+                              "known.", hint="Call program.execute() before reading it.")
+
+    def __repr__(self) -> str:
+        return f"<CompileStats compile_time_ms={self.compile_time_ms:.3f}, not run>"
+
+
+def _abstract_task_names(workload: Workload) -> set[str] | None:
+    """The names of the tasks named by string in ``workload``, or None when some name is formatted per task
+    (``task(f"expert_{e}", ...)``) and so not known before listing."""
+    from .dsl.expr import NameTemplate
+    from .dsl.tree import NodeKind, walk
+    names: set[str] = set()
+    for node in walk(workload):
+        if node.kind is NodeKind.TASK and isinstance(node.kernel, str):
+            if isinstance(node.kernel, NameTemplate):
+                return None
+            names.add(str(node.kernel))
+    return names
+
+
+def _check_steady_options(steady_state: Any, tiles: Any) -> None:
+    """execute()'s steady_state (a bool) and tiles (an int >= 1, with steady_state only)."""
+    if not isinstance(steady_state, bool):
+        raise PtortTypeError(f"execute(steady_state=...) must be True or False, got {type(steady_state).__name__} "
+                             f"{steady_state!r}.", hint="Pass steady_state=True to extrapolate a periodic run exactly.")
+    if tiles is not None and not steady_state:
+        raise PtortValueError("execute(tiles=...) sets the tile count of a steady-state run.",
+                              hint="Pass steady_state=True too, or build the workload with that many tiles.")
+    if tiles is not None and (isinstance(tiles, bool) or not isinstance(tiles, numbers.Integral) or tiles < 1):
+        raise PtortValueError(f"execute(tiles=...) must be an int >= 1, got {type(tiles).__name__} {tiles!r}.",
+                              hint="Pass the tile count the figures are for, e.g. tiles=10**9.")
 
 
 def _checked_latency(value: Any, api: str) -> int:
@@ -195,6 +326,36 @@ def _checked_latency(value: Any, api: str) -> int:
     return int(value)
 
 
+def _check_placement_cores(workload: Workload, machine: Machine) -> None:
+    """A pipeline placed (``.place``, as ``per_core`` does) on more cores than the machine has is refused now; a
+    ``compile(placement=...)`` is checked when the run starts, as before."""
+    placement = workload.schedule.placement
+    if not isinstance(placement, dict) or not workload.is_pipeline:
+        return
+    firsts = {name: place[0] if isinstance(place, (tuple, list)) and place else place
+              for name, place in placement.items()}
+    cores = {name: int(c) for name, c in firsts.items() if isinstance(c, numbers.Integral) and not isinstance(c, bool)}
+    for name, core in cores.items():
+        if core >= machine.num_cores:
+            used = max(cores.values()) + 1
+            raise PtortValueError(
+                f"process '{name}' is placed on core {core}, but machine '{machine.name}' has {machine.num_cores} AI "
+                f"cores (0..{machine.num_cores - 1}); the placement uses {used}.",
+                hint=f"Use at most {machine.num_cores} cores (per_core(build, cores={machine.num_cores})), or a "
+                     f"machine with more: compile(machine=ascend_910b.replace(num_cores={used})).")
+
+
+def _check_vector_unit(workload: Workload, machine: Machine) -> None:
+    """``.vector_unit(n)`` with an AIV the machine's cores lack is refused now (a function is checked per task)."""
+    unit = workload.schedule.vector_unit
+    if isinstance(unit, int) and unit >= machine.aiv_per_core:
+        units = "AIV0" if machine.aiv_per_core == 1 else f"AIV0..AIV{machine.aiv_per_core - 1}"
+        raise PtortValueError(f"vector_unit({unit}) puts every task on AIV{unit}, but each AI core of "
+                              f"'{machine.name}' has {units}.",
+                              hint=f"Use vector_unit(0)..vector_unit({machine.aiv_per_core - 1})."
+                              if machine.aiv_per_core > 1 else "This machine has one AIV per core: drop vector_unit().")
+
+
 def _compile(workload: Workload, target: str, options: dict[str, Any]) -> Program:
     return Program(workload, target, options)
 
@@ -202,4 +363,4 @@ def _compile(workload: Workload, target: str, options: dict[str, Any]) -> Progra
 for _target in ("cpu_sim", "npu_sim", "sim"):
     register_target(_target, _compile)
 
-__all__ = ["Program", "PinnedCosts", "NpuCostModel", "collect_compiled"]
+__all__ = ["Program", "CompileStats", "PinnedCosts", "NpuCostModel", "collect_compiled"]

@@ -1,14 +1,22 @@
 """Shared fixtures: the spec's three kernels and tensors, a one-task runner, and empty kernels for pinned timelines."""
 from __future__ import annotations
 
+import atexit
 import inspect
 import os
+import shutil
+import tempfile
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from ptort_lab import DType, In, Out, Tensor, Tile, kernel, tl, workload
+
+# Sweeps cache their rows on disk (ptort_lab.sweeps): the tests use a cache of their own (never the user's, whose
+# rows would hide a change), in this process, the notebook kernels and the worker processes they start.
+os.environ["PTORT_LAB_CACHE"] = _CACHE = tempfile.mkdtemp(prefix="ptort-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 F16, F32 = DType.F16, DType.F32
 ROWS = COLS = 128

@@ -171,19 +171,35 @@ def test_missing_kwarg(tensors, where):
 
 
 def test_positional_kernel_arguments(tensors, where):
-    """k[t](X[t], Y[t]) says kernels take keyword arguments and spells the call with names."""
+    """k[t](X[t], Y[t]) binds in parameter order (the reference's form); one too many, or a parameter given both by
+    position and by name, is refused at the launch line with the call spelled by name."""
     T = tensors
 
+    @workload
+    def ok():
+        copy[0](T["X"][0], T["Y"][0])
+
+    assert ok().enumerate()[0].resources["dst"].base is T["Y"]
     lines = []
 
     @workload
     def bad():
         lines.append(here() + 1)
-        copy[0](T["X"][0], T["Y"][0])
+        copy[0](T["X"][0], T["Y"][0], T["Y"][1])
 
-    with pytest.raises(PtortTypeError, match=r"kernel 'copy' takes keyword arguments only, got 2 positional") as e:
+    with pytest.raises(PtortTypeError,
+                       match=r"kernel 'copy' takes 2 argument\(s\) \(src, dst\), got 3 positional") as e:
         bad()
     assert "copy[t](src=..., dst=...)" in where(e, lines[0])
+
+    @workload
+    def twice():
+        lines.append(here() + 1)
+        copy[0](T["X"][0], src=T["X"][1], dst=T["Y"][0])
+
+    with pytest.raises(PtortTypeError, match=r"kernel 'copy' got parameter 'src' both by position and by name") as e:
+        twice()
+    where(e, lines[1])
 
 
 def test_launch_error_outside_workload_raises_at_once(tensors, where):
@@ -362,14 +378,26 @@ def test_validate_axis_index(where):
 
 
 # -- kernels ---------------------------------------------------------------------------------------------------------
-def test_kernel_parameter_without_annotation(where):
-    """A kernel parameter with no annotation is rejected when @kernel is applied, with an annotation example."""
-    with pytest.raises(PtortTypeError, match=r"kernel 'bad' parameter 'a' has no annotation") as e:
-        line = here() + 1
-        @kernel
-        def bad(a, c: Out[Tile[8, 8, F32]]):
-            pass
-    assert "a: In[Tile[64, 64, DType.F32]]" in where(e, line)
+def test_kernel_parameter_without_annotation(tensors, where):
+    """A parameter with no annotation is shaped by its launch (the reference's form); a launch that gives it no 2-D
+    tile is refused at the launch line, naming the shape and how to index it down."""
+    @kernel
+    def bare(a, c: Out[Tile[8, 8, F32]]):
+        tl.store(c, tl.load(a))
+
+    X = Tensor(shape=(2, 4, 8, 8), dtype=F32)
+
+    lines = []
+
+    @workload
+    def bad():
+        lines.append(here() + 1)
+        bare[0](a=X[0], c=tensors["Y"][0])
+
+    with pytest.raises(PtortTypeError, match=r"Kernel 'bare' parameter 'a' \(no annotation\) is shaped by its "
+                                             r"argument, a 2-D tile, but .* has shape \(4, 8, 8\)") as e:
+        bad().compile()
+    assert "X[t] for a [n, rows, cols] tensor" in where(e, lines[0])
 
 
 def test_kernel_parameter_with_unusable_annotation(where):

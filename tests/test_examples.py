@@ -35,3 +35,39 @@ def test_example_passes_at_small_size(folder):
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "PASS" in proc.stdout and "FAIL" not in proc.stdout
+
+
+FLASH = ROOT / "examples" / "flash_attention" / "flash_attention_example.py"
+
+
+def _flash(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(FLASH), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_flash_attention_timing_only_prints_the_documented_lines_and_the_same_cycles_as_a_run_with_values():
+    """``--timing-only`` skips the numpy work but not the schedule: the cycles equal the checked run's, and each
+    variant prints its result line, its pipes with the bound, and no PASS/FAIL."""
+    import re
+
+    line = re.compile(r"^flash_attention variant=(\w+) seq=1024 heads=2 batch=1: (\d+) cycles = [\d.]+ us$", re.M)
+    timed = _flash("--seq", "1024", "--heads", "2", "--cores", "4", "--timing-only")
+    checked = _flash("--seq", "1024", "--heads", "2", "--cores", "4")
+    assert timed.returncode == 0 and checked.returncode == 0, timed.stderr[-2000:] + checked.stderr[-2000:]
+    assert line.findall(timed.stdout) == line.findall(checked.stdout)
+    assert [v for v, _ in line.findall(timed.stdout)] == ["pipeline", "data_parallel"]
+    pipes = re.findall(r"^  pipes: (.*)  bound by (\S+)", timed.stdout, re.M)
+    assert len(pipes) == 2
+    for busy, bound in pipes:
+        shares = dict(re.findall(r"(\S+) (\d+)%", busy))
+        assert {"AIC.CUBE", "AIC.MTE2", "AIV0.V", "AIV1.V", "HBM"} <= shares.keys()
+        assert all(name in shares for name in bound.split("+"))
+        assert int(shares[bound.split("+")[0]]) == max(int(v) for v in shares.values())
+    assert "PASS" not in timed.stdout and checked.stdout.rstrip().endswith("PASS")
+
+
+def test_flash_attention_refuses_a_sequence_that_is_not_a_whole_number_of_blocks():
+    """A bad --seq is a usage error naming the rule, not a traceback."""
+    proc = _flash("--seq", "1000", "--timing-only")
+    assert proc.returncode == 2
+    assert "--seq 1000 must be a positive multiple of --block 256" in proc.stderr
+    assert "Traceback" not in proc.stderr

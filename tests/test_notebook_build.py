@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import uuid
 from pathlib import Path
 
 import nbformat
@@ -33,28 +32,64 @@ def test_committed_notebook_has_the_cells_of_its_source(source):
     assert [(c.cell_type, c.source) for c in committed.cells] == [(c.cell_type, c.source) for c in expected]
 
 
-def widget_notebook(ids: list[str]) -> nbformat.NotebookNode:
-    """A box (ids[0]) shown in a cell, holding a slider (ids[1]), plus a widget nothing shows (ids[2])."""
+PNG = "iVBORw0KGgo="  # a PNG's first bytes, base64: enough for a display bundle
+
+
+def widget_notebook() -> nbformat.NotebookNode:
+    """A cell showing an explorer-like widget (view + picture + summary) and a bare widget (view + repr), plus a
+    stream, with the widget state nbclient stores."""
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("box", id="03-00")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={
-        build.WIDGET_VIEW: {"model_id": ids[0], "version_major": 2, "version_minor": 0}})]
-    nb.cells = [cell]
+    cell = nbformat.v4.new_code_cell("explorer", id="03-00")
+    view = {"model_id": "a" * 32, "version_major": 2, "version_minor": 1}
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={build.WIDGET_VIEW: view, "image/png": PNG,
+                                                      "text/plain": "knobs: depth=2"}),
+        nbformat.v4.new_output("display_data", data={build.WIDGET_VIEW: {**view, "model_id": "b" * 32},
+                                                      "text/plain": "IntProgress(value=3)"}),
+        nbformat.v4.new_output("stream", name="stdout", text="done\n"),
+    ]
+    nb.cells = [cell, nbformat.v4.new_markdown_cell("text")]
     nb.metadata["widgets"] = {build.WIDGET_STATE: {"version_major": 2, "version_minor": 0, "state": {
-        ids[2]: {"model_name": "LayoutModel", "state": {}},
-        ids[1]: {"model_name": "IntSliderModel", "state": {"value": 3}},
-        ids[0]: {"model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_{ids[1]}"]}},
-    }}}
+        "a" * 32: {"model_name": "AnyModel", "state": {"_esm": "x" * 28_000}},
+        "b" * 32: {"model_name": "IntProgressModel", "state": {"value": 3}}}}}
     return nb
 
 
-def test_widget_ids_depend_on_the_notebook_not_on_the_run():
-    runs = [build.stable_widget_ids(widget_notebook([uuid.uuid4().hex for _ in range(3)]), "03_x") for _ in range(2)]
-    assert nbformat.writes(runs[0]) == nbformat.writes(runs[1])
-    state = runs[0].metadata["widgets"][build.WIDGET_STATE]["state"]
-    box = runs[0].cells[0].outputs[0].data[build.WIDGET_VIEW]["model_id"]
-    slider = state[box]["state"]["children"][0].removeprefix("IPY_MODEL_")
-    assert state[slider]["state"] == {"value": 3} and len(state) == 3 and list(state) == sorted(state)
+def test_stored_notebooks_keep_no_live_widgets():
+    """A widget view gives way to its picture and summary; a widget with no picture goes; no widget state is kept
+    (so no 28 KiB view bundle in the file, and nbconvert shows the picture)."""
+    nb = build.static_widget_outputs(widget_notebook())
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["display_data", "stream"]
+    assert outputs[0].data == {"image/png": PNG, "text/plain": "knobs: depth=2"}
+    assert outputs[1].text == "done\n"
+    assert "widgets" not in nb.metadata and "_esm" not in nbformat.writes(nb)
+    assert build.static_widget_outputs(nb) == nb  # nothing left to drop
+
+
+def test_nbconvert_html_shows_the_picture_not_a_widget():
+    """The stored bundle, converted as `jupyter nbconvert --to html` does: an <img>, no widget view script."""
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_notebook_node(build.static_widget_outputs(widget_notebook()))
+    assert f'src="data:image/png;base64,{PNG}"' in html
+    assert build.WIDGET_VIEW not in html and "IntProgress(value=3)" not in html
+
+
+def test_built_explorer_tutorial_stores_its_picture():
+    """Tutorial 03 as committed: the explorer cell holds a PNG and its summary, and nbconvert HTML shows the PNG."""
+    from nbconvert import HTMLExporter
+
+    path = ROOT / "notebooks" / "03_pipeline_vs_data_parallel.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata and build.WIDGET_VIEW not in path.read_text()
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("explorer = Explorer(")]
+    assert len(cells) == 1, "tutorial 03 no longer shows the explorer in one cell: update this test"
+    (output,) = [o for o in cells[0].outputs if o.output_type == "display_data"]
+    assert set(output.data) == {"image/png", "text/plain"}
+    assert output.data["text/plain"].startswith("knobs: depth=")
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    assert html.count(f'src="data:image/png;base64,{output.data["image/png"][:40]}') == 1
 
 
 def test_adjacent_stream_outputs_are_merged():

@@ -1,13 +1,16 @@
 # %% [markdown]
 # # 07 · Gallery: flash attention, MoE, batched GEMM
 #
-# Three workloads PTO users write, each in one `%%ptort` cell, each checked against numpy:
+# Workloads PTO users write: the first three each in one `%%ptort` cell checked against numpy, the fourth a
+# production-form kernel from `examples/` run timing-only:
 #
 # 1. **Flash attention as a CSP pipeline**: QKᵀ on the cube → softmax on the vector unit → PV on the cube →
 #    rescale/normalise on the vector unit, coupled by channels (the pattern Ascend flash-attention kernels use).
 # 2. **Mixture of Experts** (DeepSeek-V3 style): top-k routing as a `Sparse` CSR structure and the experts
 #    launched with `P.sel` over each token tile's row of it.
 # 3. **Batched GEMM**: F16 × F16 → F32 tiles with a sequential K loop (`P.seq`) that accumulates into `C`.
+# 4. **Flash attention the way the hardware runs it** (`examples/flash_attention/`): on-chip state, tile channels,
+#    a join over both vector units and one pipeline per AI core, against its data-parallel twin at S = 4096.
 #
 # The cells are compact versions of the full examples in `examples/csp_attention/`, `examples/moe/` and
 # `examples/bgemm/` (each of those has a `golden.py`, sizes and a README). Each `%%ptort` cell shows its summary
@@ -271,6 +274,48 @@ c_ref = a.astype(np.float64) @ bm.astype(np.float64)
 c_got = C.data.transpose(0, 1, 3, 2, 4).reshape(NB, MT * BM, NT * BN)
 print(repr(bgemm))
 print(verdict("bgemm", c_got, c_ref, rtol=1e-4, atol=1e-3))
+
+# %% [markdown]
+# ## 4 · Flash attention the way the hardware runs it
+#
+# Section 1 keeps every tile in GM tensors. `examples/flash_attention/` writes the same algorithm the way
+# production Ascend kernels are written: Q stays in L1 and the running O, m, l stay in the AIVs' UB across KV blocks
+# (`Tensor(location=Location.UB)`), the stages exchange tiles through tile channels (`Channel(..., tile=Tile[...])`,
+# GM rings between the cube and the vector units, UB queues within one AIV), the softmax is split over both vector
+# units and `pv` waits for both halves (a join, `consume([p0, p1], fn)`), sub-tiles keep every matmul inside L0C,
+# and `per_core` gives each of the 24 AI cores its own six-process pipeline. Its data-parallel variant runs the same
+# kernels as software-pipelined tasks. Here both run timing-only at S = 3072 (one head: 24 query tiles, one per AI
+# core): the same schedule and cycles as a run with values, without the numpy work; the example's README explains
+# each stage. (At S = 4096 there are 32 query tiles, so 8 cores take a second one and the run takes twice as long
+# as one tile: wave quantisation, which `--seq` shows in the example.)
+
+# %% tags=["nbval-check-output"]
+import sys
+from pathlib import Path
+
+import ptort_lab
+
+sys.path.insert(0, str(Path(ptort_lab.__file__).resolve().parents[1] / "examples" / "flash_attention"))
+import flash_attention_example as fa_example
+
+fa_runs = {}
+for variant in fa_example.VARIANTS:
+    fa_cfg = fa_example.Config(seq=3072)
+    fa_runs[variant], _ = fa_example.run(variant, fa_cfg)
+    stats = fa_runs[variant].stats()
+    print(f"{variant:<14} {stats.total_cycles:>8} cycles = {stats.time_us:8.3f} us, {stats.task_count} tasks")
+    print("   " + fa_example.pipes_line(fa_runs[variant]))
+
+# %% [markdown]
+# One core's pipeline up close (S = 1024 on one AI core: 8 query tiles x 4 KV blocks): `qk` and `pv` alternate on
+# the cube while the two softmax halves and the two updates run on AIV0 and AIV1, and the channel fills below show
+# the cube working ahead of the vector units; the busy shares above say which pipe bounds the run.
+
+# %%
+from ptort_lab.viz import plot_timeline
+
+one_core, _ = fa_example.run("pipeline", fa_example.Config(seq=1024, cores=1))
+plot_timeline(one_core, title="flash attention pipeline, S = 1024, one AI core");
 
 # %% [markdown]
 # ## The three side by side

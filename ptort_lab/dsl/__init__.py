@@ -24,7 +24,7 @@ from .typecheck import (
                   validate_axis_index,
 )
 from .types import Constexpr, DType, In, InOut, Location, Out, Scalar, ScalarType, Tensor, TensorView, Tile, TileType
-from .wiring import Pipeline, connect
+from .wiring import Pipeline, connect, per_core
 from .workload import (
                   P,
                   Task,
@@ -55,5 +55,5 @@ __all__ = [
     "tensor_layout_join", "validate_axis_index", "Constexpr", "DType", "In", "InOut", "Location", "Out", "Scalar",
     "ScalarType", "Tensor", "TensorView", "Tile", "TileType", "P", "Task", "Workload", "combine", "cond", "empty",
     "for_each", "parallel_for", "select", "sequential", "task", "workload", "slot_u64", "slot_i64", "slot_bool",
-    "slot_set_u64", "slot_load_u64", "NodeKind",
+    "slot_set_u64", "slot_load_u64", "NodeKind", "per_core",
 ]

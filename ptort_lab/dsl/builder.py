@@ -21,8 +21,8 @@ from .expr import Expr, LoopVar, recording_placeholders, refuse_placeholders
 from .ir import ScalarRefused, scalar_value
 from .tasks import Cycles, Task
 from .tree import NodeKind, Workload, group
-from .typecheck import TypeErrorInfo, TypeErrorKind
-from .types import Direction, ScalarType, Tensor, TensorView, TileType
+from .typecheck import TypeErrorInfo, TypeErrorKind, register_call_check
+from .types import Direction, LaunchShaped, ScalarType, Tensor, TensorView, TileType
 from .user_code import refuse_generator, refuse_generator_result, run_user_body
 
 if TYPE_CHECKING:
@@ -139,8 +139,10 @@ def _check_arity(fn: Callable[..., Any], n: int, api: str) -> None:
         return
     except TypeError:
         name = getattr(fn, "__name__", "body")
-        what = "no arguments" if n == 0 else "one argument (the loop index or channel token)"
-        example = ".body_func(lambda: [...])" if n == 0 else f"{api}(..., lambda t: task(k, [t], {{...}}))"
+        what = "no arguments" if n == 0 else "one argument (the loop index or channel token)" if n == 1 else \
+            f"{n} arguments (one token per joined channel, in the order listed)"
+        example = ".body_func(lambda: [...])" if n == 0 else f"{api}(..., lambda t: task(k, [t], {{...}}))" if n == 1 \
+            else f"{api}([{', '.join('abcdefgh'[:n])}], lambda {', '.join(f't{c}' for c in 'abcdefgh'[:n])}: ...)"
         raise PtortTypeError(f"the {api} body {name}{inspect.signature(fn)} must take {what}.",
                              hint=f"Write it as {example}.") from None
 
@@ -187,6 +189,25 @@ def body_with_var(fn: Callable[..., Any], api: str, name: str | None = None) -> 
     return var, body
 
 
+def body_with_vars(fn: Callable[..., Any], api: str, n: int) -> tuple[tuple[LoopVar, ...], Workload]:
+    """``n`` fresh variables (named after ``fn``'s parameters) and what ``fn`` builds when called with them (the body
+    of a join, one token per channel)."""
+    names: list[str | None] = []
+    try:
+        names.extend(list(inspect.signature(fn).parameters)[:n])
+    except (TypeError, ValueError):  # no signature (some builtins): default names
+        pass
+    names += [None] * (n - len(names))
+    with building(api) as st:
+        variables = tuple(fresh_var(st, name) for name in names)
+        try:
+            body = call_body(fn, *variables, api=api)
+        finally:
+            for v in variables:
+                st.used_names.discard(v.name)
+    return variables, body
+
+
 # -- task launches ----------------------------------------------------------------------------------------------------
 def _record_error(info: TypeErrorInfo) -> None:
     """Collect a launch's type error in the build (raise it when nobody collects; drop it with type_check=False)."""
@@ -199,7 +220,10 @@ def _record_error(info: TypeErrorInfo) -> None:
     raise PtortTypeError(info.message, hint=info.hint, where=info.location, locate=False)
 
 
-def _check_names(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None) -> bool:
+Report = Callable[[TypeErrorInfo], None]
+
+
+def _check_names(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None, report: Report) -> bool:
     """Unknown and missing keyword arguments of a launch, each reported; True when there are none."""
     names = list(kernel.signature)
     required = [n for n in names if n not in kernel.defaults]
@@ -207,12 +231,12 @@ def _check_names(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | N
     missing = [n for n in required if n not in kwargs]
     for u in unknown:
         close = difflib.get_close_matches(u, names, n=1)
-        _record_error(TypeErrorInfo(
+        report(TypeErrorInfo(
             TypeErrorKind.ARITY_MISMATCH, f"Kernel '{kernel.name}' has no parameter '{u}'.", loc,
             expected=", ".join(names), got=", ".join(kwargs),
             hint=(f"Did you mean '{close[0]}'? " if close else "") + f"Its parameters are {', '.join(names)}."))
     for m in missing:
-        _record_error(TypeErrorInfo(
+        report(TypeErrorInfo(
             TypeErrorKind.ARITY_MISMATCH if len(kwargs) != len(required) else TypeErrorKind.MISSING_ARGUMENT,
             f"Kernel '{kernel.name}' expects {len(required)} args, got {len(kwargs)}: missing argument '{m}'.",
             loc, expected=", ".join(required), got=", ".join(kwargs) or "(none)",
@@ -227,6 +251,14 @@ def _tile_problem(kernel: Kernel, pname: str, typ: TileType, value: Any) -> Type
         return TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH, f"{k} expects a Tensor view of {typ}, got "
                              f"{type(value).__name__} {value!r}.", expected=f"Tensor view {typ}",
                              got=type(value).__name__, hint=f"Pass a tile of a Tensor, e.g. {pname}=X[t].")
+    ring = value.base.ring_of
+    if ring is not None and (tuple(value.shape) != typ.shape or value.dtype != typ.dtype):
+        kind = TypeErrorKind.SHAPE_MISMATCH if tuple(value.shape) != typ.shape else TypeErrorKind.TYPE_MISMATCH
+        return TypeErrorInfo(kind, f"{k} is {typ} but channel '{ring.name}' carries {ring.tile} items, so "
+                             f"{ring.name}.item does not fit it.", expected=str(typ), got=str(ring.tile),
+                             hint=f"Give the channel the parameter's tile (tile=Tile[{typ.rows}, {typ.cols}, "
+                                  f"DType.{typ.dtype}]), or change the kernel's annotation to Tile[{ring.tile.rows}, "
+                                  f"{ring.tile.cols}, DType.{ring.tile.dtype}].")
     if tuple(value.shape) != typ.shape:
         return TypeErrorInfo(TypeErrorKind.SHAPE_MISMATCH, f"{k} expects a {typ.rows}x{typ.cols} tile, got {value!r} "
                              f"of shape {tuple(value.shape)}.", expected=str(typ.shape), got=str(tuple(value.shape)),
@@ -240,19 +272,43 @@ def _tile_problem(kernel: Kernel, pname: str, typ: TileType, value: Any) -> Type
     return None
 
 
-def _check_argument(kernel: Kernel, pname: str, value: Any, loc: SourceLocation | None) -> bool:
+def _shaped_problem(kernel: Kernel, pname: str, typ: LaunchShaped, value: Any) -> TypeErrorInfo | None:
+    """What is wrong with ``value`` for the shape-generic parameter ``pname``, else None: it must be a tensor view
+    of a 2-D tile (its shape and dtype become the parameter's)."""
+    k = f"Kernel '{kernel.name}' parameter '{pname}' ({typ.spelled})"
+    if isinstance(value, Tensor):
+        value = TensorView(value, ())
+    if not isinstance(value, TensorView):
+        return TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH, f"{k} expects a tensor view, got {type(value).__name__} "
+                             f"{value!r}.", expected="Tensor view of a 2-D tile", got=type(value).__name__,
+                             hint=f"Pass a tile of a Tensor, e.g. {pname}=X[t]; annotate the parameter Scalar[...] "
+                                  "if it takes a number.")
+    if len(value.shape) != 2:
+        return TypeErrorInfo(TypeErrorKind.SHAPE_MISMATCH, f"{k} is shaped by its argument, a 2-D tile, but {value!r} "
+                             f"has shape {tuple(value.shape)}.", expected="a 2-D tile (rows, cols)",
+                             got=str(tuple(value.shape)),
+                             hint="Index the tensor down to one tile (X[t] for a [n, rows, cols] tensor).")
+    return None
+
+
+def _check_argument(kernel: Kernel, pname: str, value: Any, loc: SourceLocation | None, report: Report) -> bool:
     """Check one launch argument against its parameter's annotation; report a problem; True when it fits."""
     direction, typ = kernel.signature[pname]
     if direction is Direction.CONSTEXPR:
         refuse_placeholders(value, f"kernel '{kernel.name}' Constexpr parameter '{pname}'")
         return True
+    if isinstance(typ, LaunchShaped):
+        shaped = _shaped_problem(kernel, pname, typ, value)
+        if shaped is not None:
+            report(TypeErrorInfo(shaped.kind, shaped.message, loc, shaped.expected, shaped.got, shaped.hint))
+        return shaped is None
     if isinstance(typ, ScalarType):
         if isinstance(value, Expr):
             return True  # its value exists per task: checked when the task runs (scalar_argument)
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
             _check_scalar_launch(kernel, pname, typ, value, loc)
             return True
-        _record_error(TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH, f"Kernel '{kernel.name}' parameter '{pname}' is a "
+        report(TypeErrorInfo(TypeErrorKind.TYPE_MISMATCH, f"Kernel '{kernel.name}' parameter '{pname}' is a "
                                     f"scalar, got {value!r}.", loc, expected=str(typ), got=type(value).__name__,
                                     hint="Pass a Python number."))
         return False
@@ -260,17 +316,68 @@ def _check_argument(kernel: Kernel, pname: str, value: Any, loc: SourceLocation 
     problem = _tile_problem(kernel, pname, typ, TensorView(value, ()) if isinstance(value, Tensor) else value)
     if problem is None:
         return True
-    _record_error(TypeErrorInfo(problem.kind, problem.message, loc, problem.expected, problem.got, problem.hint))
+    report(TypeErrorInfo(problem.kind, problem.message, loc, problem.expected, problem.got, problem.hint))
     return False
 
 
-def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None) -> bool:
-    """Check launch arguments against the kernel's annotations; report each problem. True when all fit."""
-    ok = _check_names(kernel, kwargs, loc)
+def unbound_params(kernel: Kernel, kwargs: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(parameters given None, parameters given a value) among the kernel's tile and scalar parameters."""
+    given = [n for n in kernel.tile_params if n in kwargs]
+    return [n for n in given if kwargs[n] is None], [n for n in given if kwargs[n] is not None]
+
+
+def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None,
+                 report: Report | None = None) -> bool:
+    """Check launch arguments against the kernel's annotations; report each problem (collected in the build, or to
+    ``report``). True when all fit. None leaves a parameter unbound: every one None is an abstract launch."""
+    report = report or _record_error
+    ok = _check_names(kernel, kwargs, loc, report)
+    unbound, bound = unbound_params(kernel, kwargs)
+    if unbound and bound:
+        report(TypeErrorInfo(
+            TypeErrorKind.TYPE_MISMATCH, f"Kernel '{kernel.name}' is launched with {', '.join(unbound)} None "
+            f"(unbound) but {', '.join(bound)} bound; a launch binds every parameter (the kernel runs) or none "
+            "(an abstract task that computes nothing).", loc, expected="all bound, or all None",
+            got=", ".join(f"{n}={'None' if kwargs[n] is None else 'bound'}" for n in kernel.tile_params if n in kwargs),
+            hint=f"Pass a tensor view for {', '.join(unbound)}, or None for every parameter (then the task costs "
+                 "cycles=, else 1 cycle)."))
+        ok = False
     for pname, value in kwargs.items():
-        if pname in kernel.signature and not _check_argument(kernel, pname, value, loc):
+        if pname in kernel.signature and value is not None \
+                and not _check_argument(kernel, pname, value, loc, report):
             ok = False
     return ok
+
+
+def check_call(kernel: Any, args: tuple[Any, ...], kwargs: dict[str, Any], loc: SourceLocation | None,
+               report: Report) -> bool:
+    """``TypeChecker.check_kernel_call``: the launch checks of ``kernel(*args, **kwargs)``, reported to ``report``."""
+    if not hasattr(kernel, "signature") or not hasattr(kernel, "tile_params"):
+        raise PtortTypeError(f"check_kernel_call needs a @kernel, got {type(kernel).__name__} {kernel!r}.",
+                             hint="Pass the decorated kernel: checker.check_kernel_call(k, (), {'x': X[0]}).")
+    return check_launch(kernel, bind_positional(kernel, args, kwargs, loc), loc, report)
+
+
+register_call_check(check_call)
+
+
+def bind_positional(kernel: Kernel, args: tuple[Any, ...], kwargs: dict[str, Any],
+                    loc: SourceLocation | None) -> dict[str, Any]:
+    """The launch's arguments by name: positional ones bind to the kernel's parameters in order, as in Python."""
+    if not args:
+        return kwargs
+    names = list(kernel.signature)
+    spelled = f"{kernel.name}[t](" + ", ".join(f"{p}=..." for p in names) + ")"
+    if len(args) > len(names):
+        raise PtortTypeError(f"kernel '{kernel.name}' takes {len(names)} argument(s) ({', '.join(names)}), got "
+                             f"{len(args)} positional.", hint=f"Pass one per parameter, in order, or name them: "
+                                                           f"{spelled}.", where=loc, locate=False)
+    twice = [n for n in names[:len(args)] if n in kwargs]
+    if twice:
+        raise PtortTypeError(f"kernel '{kernel.name}' got parameter '{twice[0]}' both by position and by name.",
+                             hint=f"Pass it once; positional arguments fill {', '.join(names[:len(args)])} in order.",
+                             where=loc, locate=False)
+    return {**dict(zip(names, args)), **kwargs}
 
 
 def _scalar_hint(kind: str, value: Any, dtype: Any) -> str:
@@ -338,14 +445,32 @@ def launch_task(kernel: Kernel, axes: tuple[Any, ...], kwargs: dict[str, Any], l
                              hint=f"Its parameters are {', '.join(kernel.signature)}: "
                                   f"task({kernel.name}, [t], {{'{next(iter(kernel.signature), 'src')}': X[t], ...}}).",
                              where=loc, locate=False)
-    check_launch(kernel, kwargs, loc)
+    fits = check_launch(kernel, kwargs, loc)
+    unbound, bound = unbound_params(kernel, kwargs)
+    pinned = cycles if cycles is not None else kernel.cycles
+    if unbound and not bound:  # the reference's k[b](None, None): an abstract task, named after the kernel
+        constexprs = {k: v for k, v in kwargs.items() if k not in kernel.tile_params}
+        node = Workload(NodeKind.TASK, loc=loc, kernel=kernel.name, params=tuple(axes), resources=constexprs,
+                        cycles=pinned)
+        add(node)
+        return node
     resources = {k: (TensorView(v, ()) if isinstance(v, Tensor) else v) for k, v in kwargs.items()}
-    node = Workload(NodeKind.TASK, loc=loc, kernel=kernel, params=tuple(axes), resources=resources,
-                    cycles=cycles if cycles is not None else kernel.cycles)
+    if fits and kernel.shaped_params and pinned is None:
+        _trace_now(kernel, resources)
+    node = Workload(NodeKind.TASK, loc=loc, kernel=kernel, params=tuple(axes), resources=resources, cycles=pinned)
     add(node)
     return node
 
 
+def _trace_now(kernel: Kernel, resources: dict[str, Any]) -> None:
+    """Trace a shape-generic kernel at this launch's shapes now, so a mistake in its body points at the body as the
+    launch first meets it (a Constexpr given by a loop expression is traced per task instead)."""
+    if any(isinstance(resources.get(n), Expr) for n in kernel.constexpr_params):
+        return
+    kernel.ir_for(resources)
+
+
 __all__ = ["WorkloadBuilder", "active_builder", "in_builder", "require_builder", "add", "adopt", "fresh_var",
-           "building", "call_body", "body_with_var", "check_launch", "scalar_argument", "check_axes", "launch_task",
-           "BODY_HINT"]
+           "building", "call_body", "body_with_var", "body_with_vars", "check_launch", "bind_positional",
+           "unbound_params", "scalar_argument", "check_axes",
+           "launch_task", "BODY_HINT"]

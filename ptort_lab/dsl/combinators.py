@@ -82,6 +82,24 @@ class ScheduleCombinators:
                                        "another DispatchPolicy.")
         return self._with(placement=placement)
 
+    def vector_unit(self: S, unit: Any) -> S:
+        """Which vector unit (AIV) of its core runs each data-parallel task's vector work: an int, or a function of
+        the task returning one (``.vector_unit(lambda t: t.get("h") % 2)``). Without it a core hands its vector
+        tasks to its AIVs in turn. Checked against the machine's AIVs per core when the run starts."""
+        if self.is_pipeline:
+            raise PtortValueError(
+                "vector_unit() picks the AIV of each task of a data-parallel workload; a CSP pipeline's processes "
+                "are placed instead.",
+                hint='Put a vector process on AIV1 of its core with .place({"softmax": (0, 1)}).')
+        if isinstance(unit, bool) or not (callable(unit) or isinstance(unit, int)):
+            raise PtortTypeError(f"vector_unit() takes an AIV index (int) or a function of the task returning one, got "
+                                 f"{type(unit).__name__} {unit!r}.",
+                                 hint='Write .vector_unit(1) or .vector_unit(lambda t: t.get("h") % 2).')
+        if isinstance(unit, int) and unit < 0:
+            raise PtortValueError(f"vector_unit({unit}): an AIV index is >= 0.",
+                                  hint="AIVs of a core are numbered 0, 1, ...: write .vector_unit(0) or (1).")
+        return self._with(vector_unit=unit)
+
     def task_graph(self: S, deps: Any = None, window: Any = None, pools: Any = None, ready: Any = None,
                    start: Any = None, trace: Any = None, **unknown: Any) -> S:
         """Run as a task graph (clears streams, as in the reference). What each argument does:
@@ -93,7 +111,7 @@ class ScheduleCombinators:
         if window is not None and not isinstance(window, TaskWindow):
             raise PtortTypeError(f"task_graph(window=...) takes a TaskWindow, got {window!r}.",
                                  hint="Use TaskWindow(8, 'tasks').")
-        graph = task_graph_config(deps=deps, pools=pools, ready=ready, start=start, trace=trace)
+        graph = task_graph_config(window=window, deps=deps, pools=pools, ready=ready, start=start, trace=trace)
         return self._with(window=window, deps=deps, graph=graph, stream_count=None, stream_by=None)
 
 

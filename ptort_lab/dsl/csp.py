@@ -20,9 +20,10 @@ from ..errors import (
     SourceLocation,
     user_location,
 )
-from .builder import add, adopt, body_with_var, call_body, in_builder
+from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
 from .expr import refuse_placeholders
-from .tree import BRANCHES, REPEATS, NodeKind, Workload
+from .tree import BRANCHES, REPEATS, NodeKind, Workload, walk
+from .types import Direction, ItemSlot, Tensor, TensorView, TileType
 
 T = TypeVar("T")
 
@@ -42,9 +43,14 @@ class Channel(Generic[T]):
     consumer frees it when it has finished with the item (Ascend TQue semantics): depth 1 serialises producer and
     consumer, depth 2 double-buffers. Tokens (tile indices) travel; the data stays in tensors. ``try_send``,
     ``size``, ``empty``, ``full`` and ``close`` act on a host-side buffer outside any simulation.
+
+    ``Channel(name, depth=2, tile=Tile[r, c, dtype])`` is a tile channel: its items are tiles held in its buffer
+    slots, and ``ch.item`` stands for the slot of the current item (``item``). Its slots stay on chip when its one
+    producer and one consumer share a buffer (one core, same AIV or both on the AIC), else they are a ring of
+    ``depth`` tiles in global memory that the channel owns.
     """
 
-    def __init__(self, name: str = "channel", depth: int = 1) -> None:
+    def __init__(self, name: str = "channel", depth: int = 1, tile: TileType | None = None) -> None:
         self.name = _check_name(name, "Channel")
         if isinstance(depth, bool) or not isinstance(depth, int):
             raise PtortTypeError(f"Channel '{name}' depth must be an int, got {depth!r}.", hint="Use depth=2.")
@@ -53,8 +59,28 @@ class Channel(Generic[T]):
                                   hint="depth is the number of buffer slots: 1 = no overlap, 2 = double buffering.")
         self.depth = depth
         self.loc = user_location()
+        self.tile = _check_tile(name, tile, depth)
+        self._ring: Tensor | None = None
+        if self.tile is not None:  # the slots' storage: one tile per slot (placement decides on chip or in GM)
+            self._ring = Tensor(shape=(depth, self.tile.rows, self.tile.cols), dtype=self.tile.dtype,
+                                name=f"{name}.item")
+            self._ring.loc = self.loc
+            self._ring.ring_of = self
+            self._item = TensorView(self._ring, (ItemSlot(self),))
         self._buffer: list[Any] = []
         self._open = True
+
+    @property
+    def item(self) -> TensorView:
+        """The buffer slot of the current item, as a kernel argument: in ``send(ch, k[t](..., dst=ch.item))`` the slot
+        the send took, in ``consume(ch, lambda t: k2[t](src=ch.item, ...))`` the slot of the item being consumed
+        (item number % depth; the item number counts this process's sends to, or items taken from, ``ch``)."""
+        if self._ring is None:
+            raise DSLUsageError(f"channel '{self.name}' carries tokens, not tiles, so it has no .item.",
+                                hint=f"Make it a tile channel: Channel(name={self.name!r}, depth={self.depth or 2}, "
+                                     "tile=Tile[rows, cols, dtype]); or keep the data in a Tensor and index it with "
+                                     "the token.")
+        return self._item
 
     def is_open(self) -> bool:
         """Whether sends are still accepted (``close()`` ends them)."""
@@ -77,7 +103,32 @@ class Channel(Generic[T]):
         self._open = False
 
     def __repr__(self) -> str:
-        return f"Channel({self.name!r}, depth={self.depth})"
+        tile = f", tile={self.tile}" if self.tile is not None else ""
+        return f"Channel({self.name!r}, depth={self.depth}{tile})"
+
+
+# A GM ring bigger than the modelled HBM is a depth or tile mistake (the 910B carries 64 GB; see types._HBM_BYTES).
+_RING_LIMIT_BYTES = 64 * 2**30
+
+
+def _check_tile(name: str, tile: Any, depth: int) -> TileType | None:
+    """``tile=`` of a Channel: None (a token channel) or a TileType, with at least one slot and a ring that fits."""
+    if tile is None:
+        return None
+    if not isinstance(tile, TileType):
+        raise PtortTypeError(f"Channel '{name}' tile= must be a tile type such as Tile[64, 64, DType.F32], got "
+                             f"{type(tile).__name__} {tile!r}.",
+                             hint="Write Channel(name, depth=2, tile=Tile[rows, cols, dtype]) (the items' shape and "
+                                  "dtype, as a kernel parameter is annotated).")
+    if depth < 1:
+        raise PtortValueError(f"Channel '{name}' carries tiles but has depth {depth}: its items live in its buffer "
+                              "slots, so it needs at least one.",
+                              hint="Use depth=1 (no overlap) or depth=2 (double buffering).")
+    if depth * tile.nbytes > _RING_LIMIT_BYTES:
+        raise PtortValueError(f"Channel '{name}' holds {depth} slots of {tile} ({tile.nbytes:,} bytes each): "
+                              f"{depth * tile.nbytes:,} bytes, more than the modelled 910B's 64 GiB of HBM.",
+                              hint="A tile channel's depth is its buffer: use a few slots (2 double-buffers).")
+    return tile
 
 
 def try_send(ch: Channel[Any], value: Any) -> bool:
@@ -146,6 +197,7 @@ class Process:
                                  hint="Use .body(for_each(...)) / .body(consume(...)), or .body_func(callable).")
         adopt(w)
         check_consumes(w, self.name)
+        check_items(w, self.name)
         self.workload = w
         return self
 
@@ -153,6 +205,7 @@ class Process:
         """Set the body to what ``fn()`` builds (launches, sends, loops) or returns (a workload or a list)."""
         w = call_body(fn, api="body_func")
         check_consumes(w, self.name)
+        check_items(w, self.name)
         self.workload = w
         return self
 
@@ -236,15 +289,49 @@ def _check_send_value(value: Any, api: str) -> None:
                                   "token=t).")
 
 
-def consume(ch: Channel[Any], body: Callable[[Any], Any]) -> Workload:
+def consume(ch: Channel[Any] | list[Channel[Any]] | tuple[Channel[Any], ...], body: Callable[..., Any]) -> Workload:
     """For every token that arrives on ``ch``, run ``body(token)``; ends when the producers finished and the
-    channel drained. The token's buffer slot is freed when the body has finished."""
+    channel drained. The token's buffer slot is freed when the body has finished.
+
+    ``consume([a, b], lambda ta, tb: ...)`` joins channels: it takes one token from each, in order, pairs the k-th
+    tokens, runs the body (which may use ``a.item`` and ``b.item``, the k-th items of tile channels), then frees
+    both slots; it ends when every channel has closed, and one closing while another still delivers tokens is an
+    error naming both counts."""
+    if isinstance(ch, (list, tuple)):
+        return _join(tuple(ch), body)
     if not isinstance(ch, Channel):
         raise PtortTypeError(f"consume() needs a Channel as first argument, got {type(ch).__name__} {ch!r}.",
-                             hint="Write consume(ch, lambda t: task(...)).")
+                             hint="Write consume(ch, lambda t: task(...)), or consume([a, b], lambda ta, tb: ...) to "
+                                  "join two channels.")
     loc = user_location()
     var, node_body = body_with_var(body, "consume")
     node = Workload(NodeKind.CONSUME, loc=loc, channel=ch, var=var, body=node_body)
+    add(node)
+    return node
+
+
+def _join(chans: tuple[Any, ...], body: Callable[..., Any]) -> Workload:
+    """The node of ``consume([a, b, ...], body)``: one body per k-th token of every channel."""
+    loc = user_location()
+    if not chans:
+        raise PtortTypeError("consume([], ...) joins no channel.",
+                             hint="Pass the channels to join: consume([a, b], lambda ta, tb: ...).", where=loc,
+                             locate=False)
+    for c in chans:
+        if not isinstance(c, Channel):
+            raise PtortTypeError(f"consume([...]) joins channels, but the list holds {type(c).__name__} {c!r}.",
+                                 hint="Pass Channel objects: consume([a, b], lambda ta, tb: ...).", where=loc,
+                                 locate=False)
+    for i, c in enumerate(chans):
+        if any(c is d for d in chans[:i]):
+            raise DSLUsageError(f"consume([...]) lists channel '{c.name}' twice; a join takes one token from each "
+                                "channel it lists.",
+                                hint=f"List '{c.name}' once; to take two tokens of it at a time, send them as one.",
+                                where=loc, locate=False)
+    if len(chans) == 1:
+        return consume(chans[0], body)
+    variables, node_body = body_with_vars(body, "consume", len(chans))
+    node = Workload(NodeKind.JOIN, loc=loc, channels=chans, vars=variables, body=node_body)
     add(node)
     return node
 
@@ -400,10 +487,14 @@ def check_consumes(body: Any, owner: str) -> None:
 
 
 def _consume_in_loop(node: Workload, ch: Channel[Any], loop: Workload, owner: str) -> DSLUsageError:
-    if loop.kind is NodeKind.CONSUME:
+    if loop.kind in (NodeKind.CONSUME, NodeKind.JOIN):
         used = loop.uses("consumes")
-        inside = (f"a consume of the same channel '{ch.name}'" if any(ch is c for c in used)
-                  else f"a consume of channel '{', '.join(c.name for c in used)}'")
+        if any(ch is c for c in used):
+            inside = f"a consume of the same channel '{ch.name}'"
+        elif len(used) > 1:
+            inside = "a join of channels " + " and ".join(f"'{c.name}'" for c in used)
+        else:
+            inside = f"a consume of channel '{used[0].name}'"
     else:
         inside = _LOOP_NAMES.get(loop.kind, f"a {loop.kind} loop")
     at = f" (at {loop.loc})" if loop.loc is not None else ""
@@ -416,5 +507,76 @@ def _consume_in_loop(node: Workload, ch: Channel[Any], loop: Workload, owner: st
         where=node.loc, locate=node.loc is None)
 
 
+def check_items(body: Any, owner: str) -> None:
+    """``ch.item`` only inside a send to ``ch`` (the slot it fills) or a consume of ``ch`` (the slot it reads), and
+    every send to a tile channel fills its item: a task of it writes ``ch.item`` (else the consumer would read a slot
+    nobody wrote)."""
+    def visit(n: Workload, scope: tuple[Any, ...]) -> None:
+        if n.kind is NodeKind.TASK:
+            _check_task_items(n, scope, owner)
+            return
+        _check_use_types(n, owner)
+        inner = scope + n.uses("sends") + n.uses("consumes")
+        for child in n.children():
+            visit(child, inner)
+        if n.kind is NodeKind.SEND and n.channel.tile is not None:
+            _check_send_fills(n, owner)
+
+    if isinstance(body, Workload):
+        visit(body, ())
+
+
+def _check_use_types(n: Workload, owner: str) -> None:
+    """The channels and events a node built with ``Workload(kind, ...)`` uses are Channel and Event objects."""
+    for role, want, api in (("sends", Channel, "send(ch, ...)"), ("consumes", Channel, "consume(ch, ...)"),
+                            ("records", Event, "record(ev)"), ("waits", Event, "synchronize(ev)")):
+        article = "an" if want is Event else "a"
+        for x in n.uses(role):
+            if not isinstance(x, want):
+                raise PtortTypeError(
+                    f"process '{owner}': a {n.kind} node {role} {type(x).__name__} {x!r}, not {article} "
+                    f"{want.__name__}.", hint=f"Build it with {api} on {article} {want.__name__}(...) object.",
+                    where=n.loc, locate=n.loc is None)
+
+
+def _item_args(task: Workload) -> list[tuple[str, Any]]:
+    """(parameter, channel) of each argument of a task node that is a tile channel's ``ch.item``."""
+    res = task.resources
+    pairs = res.items() if isinstance(res, dict) else enumerate(res or ())
+    return [(str(k), v.base.ring_of) for k, v in pairs if isinstance(v, TensorView) and v.base.ring_of is not None]
+
+
+def _check_task_items(task: Workload, scope: tuple[Any, ...], owner: str) -> None:
+    for pname, ch in _item_args(task):
+        if not any(ch is c for c in scope):
+            raise DSLUsageError(
+                f"process '{owner}' passes {ch.name}.item (to '{pname}') outside a send to or consume of channel "
+                f"'{ch.name}': it stands for the buffer slot of the item that send or consume is handling, so here "
+                "it has no slot.",
+                hint=f"Use it in the task a send fills, send({ch.name}, k[t](..., dst={ch.name}.item)), or in the body "
+                     f"of consume({ch.name}, lambda t: k2[t](src={ch.name}.item, ...)).", where=task.loc,
+                locate=task.loc is None)
+
+
+def _check_send_fills(node: Workload, owner: str) -> None:
+    """A send to a tile channel must write its item (an Out or InOut argument ``ch.item`` of one of its tasks)."""
+    ch = node.channel
+    for n in (walk(node.value) if isinstance(node.value, Workload) else ()):
+        if n.kind is not NodeKind.TASK:
+            continue
+        signature = getattr(n.kernel, "signature", None)
+        for pname, c in _item_args(n):
+            if c is ch and (signature is None or signature.get(pname, (Direction.OUT,))[0] in _WRITES):
+                return
+    raise DSLUsageError(
+        f"process '{owner}' sends to tile channel '{ch.name}' but no task of that send writes {ch.name}.item, so the "
+        "consumer would read a buffer slot nobody filled.",
+        hint=f"Write the item in the send: send({ch.name}, k[t](..., dst={ch.name}.item)) with dst an Out[...] "
+             f"parameter; or make '{ch.name}' a token channel (no tile=) if only the token matters.", where=node.loc,
+        locate=node.loc is None)
+
+
+_WRITES = (Direction.OUT, Direction.INOUT)
+
 __all__ = ["Channel", "ChannelList", "Process", "process", "replicate", "MAX_REPLICAS", "send", "consume", "Event",
-           "record", "query", "synchronize", "try_send", "send_nowait", "check_consumes"]
+           "record", "query", "synchronize", "try_send", "send_nowait", "check_consumes", "check_items"]

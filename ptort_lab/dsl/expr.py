@@ -18,12 +18,13 @@ from typing import Any, Callable, Iterator, Mapping, NoReturn, cast
 
 import numpy as np
 
-from ..errors import DSLUsageError, PtortError, PtortValueError, is_internal_frame
+from ..errors import DSLUsageError, PtortError, PtortTypeError, PtortValueError, is_internal_frame
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod,
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
     "and": lambda a, b: bool(a) and bool(b), "or": lambda a, b: bool(a) or bool(b),
+    "&": operator.and_, "|": operator.or_,  # logical on conditions (bools), bitwise on integers, as in numpy
 }
 _COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
 
@@ -101,6 +102,26 @@ class Expr:
     def __neg__(self) -> Expr: return BinaryExpr("-", 0, self)
     def __pos__(self) -> Expr: return self
 
+    # Conditions combine with & | ~ (Python's and/or/not would ask for a truth value, which a loop expression has
+    # none of while the workload is built): P.when((u >= 3) & (u <= n)). On integers they are bitwise (t & 1).
+    def _logic(self, op: str, other: Any, swap: bool = False) -> BinaryExpr:
+        other = _plain_number(other, allow_float=False)
+        if not isinstance(other, (Expr, int)):
+            text = repr(other) if isinstance(other, (str, bytes, float, complex)) else type(other).__name__
+            shown = f"`{self!r} {op} {text}`" if not swap else f"`{text} {op} {self!r}`"
+            raise PtortTypeError(
+                f"{shown}: `{op}` combines loop expressions (conditions such as `t < 4`, or integers), not "
+                f"{type(other).__name__}.",
+                hint="Combine conditions on loop variables, P.when((u >= 3) & (u <= n)); for a condition that needs "
+                     "the task, write the whole of it as one function: P.when(lambda t: ...).")
+        return BinaryExpr(op, other, self) if swap else BinaryExpr(op, self, other)
+
+    def __and__(self, o: Any) -> Expr: return self._logic("&", o)
+    def __rand__(self, o: Any) -> Expr: return self._logic("&", o, True)
+    def __or__(self, o: Any) -> Expr: return self._logic("|", o)
+    def __ror__(self, o: Any) -> Expr: return self._logic("|", o, True)
+    def __invert__(self) -> Expr: return NotExpr(self)
+
     def __truediv__(self, o: Any) -> NoReturn:
         _refuse(f"`{self!r} / {o!r}`: loop expressions are integers, and `/` would make a float index.",
                 hint=f"Use integer division `{self!r} // {o!r}` (and `%` for the remainder).")
@@ -138,7 +159,8 @@ class Expr:
 
     def __bool__(self) -> bool:
         _refuse(f"the symbolic expression `{self!r}` has no value while the workload is being built.",
-                hint="Use P.when(expr) / cond(expr, then, else) instead of a Python `if`, or index with it.")
+                hint="Use P.when(expr) / cond(expr, then, else) instead of a Python `if`, or index with it; combine "
+                     "conditions with & | ~ instead of and / or / not, in parentheses: P.when((b >= 3) & (b < 8)).")
 
     def _no_number(self, kind: str) -> NoReturn:
         _refuse(f"the symbolic expression `{self!r}` cannot be used as a Python {kind} while the workload is being "
@@ -211,6 +233,24 @@ class BinaryExpr(Expr):
 
     def __repr__(self) -> str:
         return f"({self.lhs!r} {self.op} {self.rhs!r})"
+
+
+class NotExpr(Expr):
+    """``~e``: logical not of a condition, bitwise not of an integer (as numpy's ``~``)."""
+
+    __slots__ = ("operand",)
+
+    def __init__(self, operand: Expr) -> None:
+        self.operand = operand
+
+    def evaluate(self, bindings: Mapping[str, int]) -> Any:
+        value = evaluate(self.operand, bindings)
+        if isinstance(value, (bool, np.bool_)):
+            return not value
+        return ~value
+
+    def __repr__(self) -> str:
+        return f"~{self.operand!r}"
 
 
 def evaluate(value: Any, bindings: Mapping[str, int]) -> Any:

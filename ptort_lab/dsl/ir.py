@@ -9,12 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NoReturn
 
-import ml_dtypes
 import numpy as np
 
-from ..errors import DSLUsageError, SourceLocation, is_internal_frame, user_location
+from ..errors import DSLUsageError, PtortTypeError, SourceLocation, is_internal_frame, user_location
 from .expr import record_refusal
-from .types import Direction, DType, ScalarType, TileType
+from .types import Direction, DType, Location, Scalar, ScalarType, Tile, TileType
 
 
 class OpKind(enum.Enum):
@@ -59,6 +58,41 @@ class OpKind(enum.Enum):
     CMP = "cmp"
     WHERE = "where"
     FULL = "full"
+    SLICE = "slice"  # a static [rows, cols] window of a tile: a view, no data moves
+    CONCAT = "concat"  # tiles joined along rows (axis 0) or columns (axis 1) into a new tile
+
+    # The reference's CamelCase spellings (``OpKind.Mul is OpKind.MUL``): aliases, so iteration and printing are
+    # unchanged. Its Alloc, Constant and TopK have no op here (see the README's porting section).
+    Load = "load"  # noqa: PIE796
+    Store = "store"  # noqa: PIE796
+    Add = "add"  # noqa: PIE796
+    Sub = "sub"  # noqa: PIE796
+    Mul = "mul"  # noqa: PIE796
+    Div = "div"  # noqa: PIE796
+    Max = "max"  # noqa: PIE796
+    Min = "min"  # noqa: PIE796
+    Exp = "exp"  # noqa: PIE796
+    Log = "log"  # noqa: PIE796
+    Sqrt = "sqrt"  # noqa: PIE796
+    Rsqrt = "rsqrt"  # noqa: PIE796
+    Neg = "neg"  # noqa: PIE796
+    Abs = "abs"  # noqa: PIE796
+    Relu = "relu"  # noqa: PIE796
+    Sigmoid = "sigmoid"  # noqa: PIE796
+    Silu = "silu"  # noqa: PIE796
+    Tanh = "tanh"  # noqa: PIE796
+    Gelu = "gelu"  # noqa: PIE796
+    Sin = "sin"  # noqa: PIE796
+    Cos = "cos"  # noqa: PIE796
+    RowSum = "rowsum"  # noqa: PIE796
+    RowMax = "rowmax"  # noqa: PIE796
+    RowMean = "rowmean"  # noqa: PIE796
+    ColSum = "colsum"  # noqa: PIE796
+    ColMax = "colmax"  # noqa: PIE796
+    Matmul = "matmul"  # noqa: PIE796
+    IotaU32 = "iota_u32"  # noqa: PIE796
+    TSort32 = "tsort32"  # noqa: PIE796
+    ExtractTopkIndices = "extract_topk_indices"  # noqa: PIE796
 
     def __repr__(self) -> str:
         return f"OpKind.{self.name}"
@@ -82,6 +116,23 @@ class Value:
     id: int
     type: TileType | ScalarType
     name: str | None = None
+
+    @staticmethod
+    def tile(rows: int, cols: int, dtype: DType = DType.F16, location: Location = Location.UB,
+             name: str | None = None) -> Value:
+        """A tile value made outside any trace (the reference's ``Value.tile``): calling a kernel outside a workload
+        with such values, ``k(x=Value.tile(32, 128, DType.F16), ...)``, traces it at those shapes."""
+        typ: TileType = Tile[rows, cols, dtype]  # type: ignore[misc]
+        if not isinstance(location, Location):
+            raise PtortTypeError(f"Value.tile location must be a Location, got {location!r}.",
+                                 hint="Use Location.UB (the default), Location.L1 or Location.L0C.")
+        return Value(0, TileType(typ.rows, typ.cols, typ.dtype, location), name)
+
+    @staticmethod
+    def scalar(dtype: DType = DType.F32, name: str | None = None) -> Value:
+        """A scalar value made outside any trace (the reference's ``Value.scalar``)."""
+        scalar: ScalarType = Scalar[dtype]  # type: ignore[misc]
+        return Value(0, scalar, name)
 
     @property
     def dtype(self) -> DType:
@@ -165,11 +216,17 @@ class Value:
         _refuse_traced(self, f"{what} {_text(self)}: a kernel body works on whole tiles, not on Python elements "
                              "or rows.",
                        f"Use tl.* ops on the whole tile (tl.rowsum, tl.transpose, tl.slice_even, ...); its shape is "
-                       f"{list(self.shape)} (x.shape).")
+                       f"{list(self.shape)} (x.shape). A sub-tile is a slice of static bounds: x[r0:r1, c0:c1] "
+                       "(tl.slice).")
 
     def __len__(self) -> int: self._no_elements("len() of")
     def __iter__(self) -> NoReturn: self._no_elements("iterating")
-    def __getitem__(self, key: Any) -> NoReturn: self._no_elements(f"indexing [{key!r}] of")
+
+    def __getitem__(self, key: Any) -> Value:
+        """``x[r0:r1, c0:c1]`` is ``tl.slice(x, rows=(r0, r1), cols=(c0, c1))``; an element index is refused."""
+        if isinstance(key, slice) or (isinstance(key, tuple) and key and all(isinstance(k, slice) for k in key)):
+            return OPERATORS["getitem"](self, key)
+        self._no_elements(f"indexing [{key!r}] of")
 
 
 # The tl op behind each Python operator on a Value, by tl name ("add", "matmul", ...): filled by ``tl`` when it is
@@ -240,8 +297,7 @@ def scalar_value(x: Any, dtype: DType) -> float | int:
             value = float(x)
         except OverflowError:
             _refused("too_large", f"{x!r} is too large for any floating-point dtype ({dtype}).")
-        # ml_dtypes also knows bfloat16 (and ships no type hints)
-        top = float(ml_dtypes.finfo(dtype.np_dtype).max)  # type: ignore[no-untyped-call]
+        top = float(dtype.finfo.max)  # (BF16's through ml_dtypes, imported on first use)
         if math.isfinite(value) and math.fabs(value) > top:  # it would be inf in the dtype
             _refused("float_range", f"{x!r} is outside the range of {dtype} (largest finite {top:g}).")
         return value
@@ -333,6 +389,7 @@ class KernelTrace:
     params: dict[str, KernelParam] = field(default_factory=dict)
     ops: list[Op] = field(default_factory=list)
     next_id: int = 1
+    regions: dict[int, KernelParam] = field(default_factory=dict)  # a slice of a parameter -> that parameter
 
     def new_value(self, type_: TileType | ScalarType, name: str | None = None) -> Value:
         """A fresh SSA value of ``type_`` (named when it stands for a parameter)."""
@@ -357,6 +414,10 @@ class KernelTrace:
             return None
         p = self.params.get(value.name)
         return p if p is not None and p.value == value else None
+
+    def region_of(self, value: Value) -> KernelParam | None:
+        """The tile parameter ``value`` is or is a region of (a ``tl.slice`` of a parameter), else None."""
+        return self.param_of(value) or self.regions.get(value.id)
 
 
 _current_trace: contextvars.ContextVar[KernelTrace | None] = contextvars.ContextVar("ptort_kernel_trace", default=None)

@@ -9,10 +9,10 @@ from types import FrameType
 from typing import Any, Callable
 
 from ..errors import DSLUsageError, PtortTypeError, PtortValueError, UserCodeError, raise_user_error, user_location
-from .builder import in_builder, launch_task
+from .builder import bind_positional, in_builder, launch_task
 from .expr import clear_refusal, recover_refusal, refuse_placeholders
-from .ir import KernelIR, KernelParam, KernelTrace, active_trace, tracing
-from .types import Direction, DType, ParamAnnotation, ScalarType, TileType
+from .ir import KernelIR, KernelParam, KernelTrace, Value, active_trace, tracing
+from .types import Direction, DType, LaunchShaped, ParamAnnotation, ScalarType, Tensor, TensorView, TileType
 from .user_code import refuse_generator, refuse_generator_result
 
 _DSL_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -25,6 +25,8 @@ def _parse_annotation(kernel_name: str, pname: str, ann: Any, default: Any) -> t
             return ann.direction, inner
         if isinstance(inner, (TileType, ScalarType)):
             return ann.direction, inner
+        if inner is Tensor:  # the reference's In[Tensor]: the launch's argument gives the tile shape and dtype
+            return ann.direction, LaunchShaped(f"{ann.direction.value}[Tensor]")
         if inner in (float, int):
             return ann.direction, ScalarType(DType.F32 if inner is float else DType.I32)
         raise PtortTypeError(
@@ -32,11 +34,14 @@ def _parse_annotation(kernel_name: str, pname: str, ann: Any, default: Any) -> t
             "or Scalar[...].", hint=f"Write {pname}: {ann.direction.value}[Tile[rows, cols, DType.F32]].")
     if isinstance(ann, (TileType, ScalarType)):
         return Direction.IN, ann
+    if ann is Tensor:
+        return Direction.IN, LaunchShaped("Tensor")
     if ann in (int, float, bool, str):
         return Direction.CONSTEXPR, ann
     if ann is inspect.Parameter.empty:
-        raise PtortTypeError(f"kernel '{kernel_name}' parameter '{pname}' has no annotation.",
-                             hint=f"Annotate it, e.g. {pname}: In[Tile[64, 64, DType.F32]].")
+        # The reference's unannotated parameter: shaped by the launch, and read and written for all we know (so
+        # tasks that share its tensor are ordered; In[...]/Out[...] lets independent readers overlap).
+        return Direction.INOUT, LaunchShaped("no annotation")
     raise PtortTypeError(f"kernel '{kernel_name}' parameter '{pname}' has an annotation ptort_lab cannot use: "
                          f"{ann!r}.", hint="Use In[Tile[...]], Out[Tile[...]], InOut[Tile[...]], Scalar[...] or "
                                            "Constexpr[int].")
@@ -115,9 +120,10 @@ class Kernel:
             self.signature[pname] = _parse_annotation(self.name, pname, anns.get(pname, p.empty), p.default)
             if p.default is not p.empty:
                 self.defaults[pname] = p.default
-        self._cache: dict[tuple[tuple[str, Any], ...], KernelIR] = {}
-        self._no_constexpr = not self.constexpr_params
-        if all(n in self.defaults for n in self.constexpr_params):
+        self._cache: dict[Any, KernelIR] = {}
+        self._shaped = tuple(n for n, (_, t) in self.signature.items() if isinstance(t, LaunchShaped))
+        self._no_constexpr = not self.constexpr_params and not self._shaped
+        if not self._shaped and all(n in self.defaults for n in self.constexpr_params):
             # Trace now so shape/dtype mistakes point at the kernel as it is defined; a body that needs names
             # defined later in the module is traced again on first use instead.
             try:
@@ -135,16 +141,41 @@ class Kernel:
         """The names of the Constexpr parameters (values fixed per trace)."""
         return [n for n, (d, _) in self.signature.items() if d is Direction.CONSTEXPR]
 
+    @property
+    def shaped_params(self) -> list[str]:
+        """The shape-generic parameters (``In[Tensor]`` or unannotated), shaped by each launch's arguments."""
+        return list(self._shaped)
+
     def ir_for(self, args: Any) -> KernelIR:
-        """The IR a launch with these arguments runs (the cached trace when the kernel has no Constexpr)."""
+        """The IR a launch with these arguments runs (the cached trace when the kernel has no Constexpr and no
+        shape-generic parameter)."""
         if self._no_constexpr:
             ir = self._cache.get(())
             return ir if ir is not None else self.trace()
         return self.trace(**{k: v for k, v in args.items() if k in self.signature
-                             and self.signature[k][0] is Direction.CONSTEXPR})
+                             and (self.signature[k][0] is Direction.CONSTEXPR or k in self._shaped)})
+
+    def _bind_shapes(self, given: dict[str, Any]) -> dict[str, TileType]:
+        """The tile type of each shape-generic parameter from what binds it (a tensor view, a Value.tile(...) or a
+        Tile[...] type); a PtortTypeError for one missing or not a 2-D tile."""
+        bound: dict[str, TileType] = {}
+        for n in self._shaped:
+            spelled = self.signature[n][1].spelled
+            what = f"kernel '{self.name}' parameter '{n}' ({spelled}: shaped by its argument)"
+            if n not in given:
+                raise PtortTypeError(f"{what} has no shape to trace with.",
+                                     hint=f"Launch it in a @workload ({self.name}[t]({n}=X[t], ...)), or trace it at "
+                                          f"a shape: {self.name}.trace({n}=Tile[64, 64, DType.F32]) or "
+                                          f"{self.name}({n}=Value.tile(64, 64, DType.F32), ...).")
+            bound[n] = _tile_of(what, given[n])
+        return bound
 
     def trace(self, **constexprs: Any) -> KernelIR:
-        """Run the body once on symbolic values and return the recorded KernelIR (cached per constexpr values)."""
+        """Run the body once on symbolic values and return the recorded KernelIR (cached per constexpr values and
+        per shape of the shape-generic parameters, which take a tensor view, a ``Value.tile(...)`` or a
+        ``Tile[...]`` here)."""
+        shapes = {k: constexprs.pop(k) for k in self._shaped if k in constexprs}
+        bound = self._bind_shapes(shapes) if self._shaped else {}
         values = {}
         for n in self.constexpr_params:
             if n in constexprs:
@@ -156,11 +187,13 @@ class Kernel:
                                      hint=f"Give it a default in the signature or pass {n}=... at launch.")
         unknown = set(constexprs) - set(self.constexpr_params)
         if unknown:
+            shaped = f"; its shape-generic parameters are {list(self._shaped)}" if self._shaped else ""
             raise PtortTypeError(f"kernel '{self.name}' has no Constexpr parameter(s) {sorted(unknown)}.",
-                                 hint=f"Its Constexpr parameters are {self.constexpr_params or 'none'}.")
+                                 hint=f"Its Constexpr parameters are {self.constexpr_params or 'none'}{shaped}.")
         key = tuple(sorted(values.items(), key=lambda kv: kv[0]))
+        cache_key: Any = (key, tuple(bound.items())) if bound else key
         try:
-            return self._cache[key]
+            return self._cache[cache_key]
         except (KeyError, TypeError):
             pass
         trace = KernelTrace(self.name)
@@ -170,6 +203,7 @@ class Kernel:
                 args[pname] = values[pname]
                 trace.params[pname] = KernelParam(pname, direction, typ, None)
             else:
+                typ = bound.get(pname, typ)
                 v = trace.new_value(typ, pname)
                 trace.params[pname] = KernelParam(pname, direction, typ, v)
                 args[pname] = v
@@ -181,8 +215,9 @@ class Kernel:
             swallowed = recover_refusal(e)  # numpy turned a refusal (int(tile), ...) into its own error
             if swallowed is not None:
                 raise swallowed from e
-            raise_user_error(e, f"the body of kernel '{self.name}' (traced with {dict(key) or 'no Constexpr'})"
-                             if key else f"the body of kernel '{self.name}'")
+            traced_with = {**dict(key), **{n: str(t) for n, t in bound.items()}}
+            raise_user_error(e, f"the body of kernel '{self.name}' (traced with {traced_with})"
+                             if traced_with else f"the body of kernel '{self.name}'")
         finally:
             clear_refusal()
         refuse_generator_result(returned, f"the body of kernel '{self.name}'", "record no ops and write no outputs",
@@ -194,7 +229,7 @@ class Kernel:
                                  where=trace.ops[-1].loc if trace.ops else None, locate=not trace.ops)
         ir = KernelIR(self.name, tuple(trace.params.values()), tuple(trace.ops), key)
         try:
-            self._cache[key] = ir
+            self._cache[cache_key] = ir
         except TypeError:
             pass
         return ir
@@ -202,12 +237,18 @@ class Kernel:
     def __getitem__(self, axes: Any) -> KernelLaunch:
         return KernelLaunch(self, axes if isinstance(axes, tuple) else (axes,))
 
-    def __call__(self, **kwargs: Any) -> Any:
-        """Inside a @workload or body: launch with no axes; outside: trace with these Constexpr values."""
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Inside a @workload or body: launch with no axes (arguments by name or by position); outside: trace
+        with these Constexpr values, shaping the shape-generic parameters by their arguments (``Value.tile(...)``,
+        a tensor view or a ``Tile[...]``)."""
         _refuse_nested_call(self.name, f"{self.name}(...)")
+        loc = user_location()
+        kwargs = bind_positional(self, args, kwargs, loc)
         if in_builder():
-            return launch_task(self, (), kwargs, user_location())
-        return self.trace(**{k: v for k, v in kwargs.items() if k in self.constexpr_params})
+            return launch_task(self, (), kwargs, loc)
+        for name, value in kwargs.items():
+            _check_traced_argument(self, name, value)
+        return self.trace(**{k: v for k, v in kwargs.items() if k in self.constexpr_params or k in self._shaped})
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}>"
@@ -219,18 +260,58 @@ class KernelLaunch:
     def __init__(self, kernel: Kernel, axes: tuple[Any, ...]) -> None:
         self.kernel, self.axes = kernel, axes
 
+    @property
+    def kernel_ref(self) -> Kernel:
+        """The kernel being launched (the reference's name for ``.kernel``)."""
+        return self.kernel
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Launch the kernel bound to these axes (a task of the workload being built)."""
+        """Launch the kernel bound to these axes (a task of the workload being built); arguments by name, or by
+        position in the kernel's parameter order (``attn[b, h](q, k, v, o)``)."""
         _refuse_nested_call(self.kernel.name, f"{self.kernel.name}[...](...)")
-        if args:
-            raise PtortTypeError(f"kernel '{self.kernel.name}' takes keyword arguments only, got {len(args)} "
-                                 "positional.", hint=f"Name them: {self.kernel.name}[t]("
-                                 + ", ".join(f"{p}=..." for p in self.kernel.tile_params) + ").")
+        loc = user_location()
+        kwargs = bind_positional(self.kernel, args, kwargs, loc)
         if not in_builder():
             raise DSLUsageError(
                 f"Axis-bound kernel call must be inside @workload ({self.kernel.name}[...](...) was called outside "
                 "one).", hint="Put the launch in a @workload function or a process body (for_each/consume lambda).")
-        return launch_task(self.kernel, self.axes, kwargs, user_location())
+        return launch_task(self.kernel, self.axes, kwargs, loc)
+
+
+def _tile_of(what: str, value: Any) -> TileType:
+    """The 2-D tile type ``value`` gives a shape-generic parameter (``what`` names it in errors)."""
+    if isinstance(value, TileType):
+        return value
+    if isinstance(value, Value) and isinstance(value.type, TileType):
+        return value.type
+    if isinstance(value, Tensor):
+        value = TensorView(value, ())
+    if isinstance(value, TensorView):
+        shape = tuple(value.shape)
+        if len(shape) != 2:
+            raise PtortTypeError(f"{what} gets {value!r} of shape {shape}; a kernel parameter is a 2-D tile.",
+                                 hint="Index the tensor down to one tile (X[t] for a [n, rows, cols] tensor), or "
+                                      "reshape it to 2-D.")
+        return TileType(shape[0], shape[1], value.dtype)
+    raise PtortTypeError(f"{what} gets {type(value).__name__} {value!r}; it is shaped by a tensor view, a "
+                         "Value.tile(...) or a Tile[...].",
+                         hint="Pass X[t] at a launch, or Value.tile(rows, cols, dtype) / Tile[rows, cols, dtype] to "
+                              "trace it; annotate it Scalar[...] if it is a number.")
+
+
+def _check_traced_argument(kernel: Kernel, name: str, value: Any) -> None:
+    """A Value given to an annotated tile parameter when tracing by a call must have its annotated type."""
+    if name not in kernel.signature:
+        close = difflib.get_close_matches(name, list(kernel.signature), n=1)
+        raise PtortTypeError(f"kernel '{kernel.name}' has no parameter '{name}'.",
+                             hint=(f"Did you mean '{close[0]}'? " if close else "")
+                             + f"Its parameters are {', '.join(kernel.signature)}.")
+    typ = kernel.signature[name][1]
+    if isinstance(value, Value) and isinstance(typ, (TileType, ScalarType)) and value.type != typ \
+            and (value.shape, value.dtype) != (typ.shape, typ.dtype):
+        raise PtortTypeError(f"kernel '{kernel.name}' parameter '{name}' is {typ}, but it was called with "
+                             f"{value.type}.", hint=f"Pass a value of its annotated type ({typ}), or annotate it "
+                                                    "In[Tensor] to shape it by its argument.")
 
 
 def _refuse_nested_call(name: str, spelled: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PtortError, PtortTypeError, PtortValueError
+from .expr import Expr
 from .ir import ROW_REDUCE, KernelTrace, Literal, OpKind, ScalarRefused, Value, current_trace, scalar_value
 from .types import Direction, DType, TileType
 
@@ -58,9 +59,10 @@ def describe(x: Any) -> str:
 
 def _readable(op: str, trace: KernelTrace, x: Value) -> Value:
     """``x``, unless it is an Out[...] parameter (written only)."""
-    p = trace.param_of(x)
+    p = trace.region_of(x)
     if p is not None and p.direction is Direction.OUT:
-        raise op_error(op, f"parameter '{p.name}' is Out[...] and cannot be read.",
+        what = f"parameter '{p.name}'" if x.name is not None else f"a slice of parameter '{p.name}'"
+        raise op_error(op, f"{what} is Out[...] and cannot be read.",
                        "Declare it InOut[...] if the kernel must read it.", trace)
     return x
 
@@ -180,6 +182,35 @@ def reduce_op(kind: OpKind, x: Any) -> Value:
     return trace.emit(kind, TileType(shape[0], shape[1], dtype), (t,))
 
 
+def slice_bounds(trace: KernelTrace, bounds: Any, size: int, what: str) -> tuple[int, int]:
+    """``(start, stop)`` of a tl.slice dimension of ``size`` elements: None is the whole dimension, else two static
+    ints (or a Python ``slice`` without a step) with 0 <= start < stop <= size (a None end is that end)."""
+    if bounds is None:
+        return 0, size
+    if isinstance(bounds, slice) and bounds.step in (None, 1):  # rows=slice(0, 64) reads as rows=(0, 64)
+        bounds = (bounds.start, bounds.stop)
+    if isinstance(bounds, (Value, Expr)) or not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+        raise op_error("slice", f"{what}= must be a (start, stop) pair of ints, got {describe(bounds)}.",
+                       f"Write tl.slice(x, {what}=(0, {size})) with static ints, or leave {what} out for all of them.",
+                       trace)
+    start, stop = (0 if bounds[0] is None else bounds[0]), (size if bounds[1] is None else bounds[1])
+    for end in (start, stop):
+        if isinstance(end, bool) or not isinstance(end, (int, np.integer)):
+            kind = ("a loop expression" if isinstance(end, Expr) else
+                    "a traced value" if isinstance(end, Value) else f"{type(end).__name__} {end!r}")
+            raise op_error("slice", f"{what} bounds must be static ints known when the kernel is traced, got {kind}.",
+                           "Slice with Python ints (a Constexpr[int] parameter is one, fixed per launch); to pick "
+                           "a tile by a loop variable, index the tensor at launch (X[t]).", trace)
+    start, stop = int(start), int(stop)
+    if not 0 <= start < stop <= size:
+        why = ("is empty" if 0 <= stop <= start <= size else
+               "has a negative bound" if min(start, stop) < 0 else f"runs past the tile's {size} {what}")
+        raise op_error("slice", f"{what} {start}:{stop} {why}: the tile has {what} 0..{size}.",
+                       f"Use 0 <= start < stop <= {size}, e.g. {what}=(0, {max(1, size // 2)}); count a bound from "
+                       f"the end by writing it out ({size} - k).", trace, PtortValueError)
+    return start, stop
+
+
 def compare_op(name: str, a: Any, c: Any) -> Value:
     """tl.lt/le/gt/ge/eq/ne: an elementwise comparison as a U8 mask."""
     trace = current_trace(name)
@@ -196,4 +227,4 @@ def compare_op(name: str, a: Any, c: Any) -> Value:
 
 
 __all__ = ["ACCUMULATOR", "op_error", "literal", "describe", "tile_operand", "operand", "broadcast_shape", "binary_op",
-           "unary_op", "half_op", "vector_op", "reduce_op", "compare_op"]
+           "unary_op", "half_op", "vector_op", "reduce_op", "compare_op", "slice_bounds"]

@@ -6,6 +6,8 @@ from .types import Direction
 
 
 def _attr_text(op: Op) -> list[str]:
+    if op.kind is OpKind.SLICE:  # the window as Python writes it: 0:64 128:256
+        return [f"{a}:{b}" for _, (a, b) in op.attrs]
     return [f"[{','.join(map(str, v))}]" if isinstance(v, tuple) else str(v) for _, v in op.attrs]
 
 
@@ -61,7 +63,8 @@ def print_kernel(ir: KernelIR, *, pipes: dict[int, str] | None = None) -> str:
         return str(a) if isinstance(a, Literal) else names[a.id]
 
     for i, op in enumerate(ir.ops):
-        params_text = "".join(f"[{v}]" for _, v in op.attrs)
+        params_text = "".join(f"[{v}]" for v in (_attr_text(op) if op.kind is OpKind.SLICE else
+                                                   (v for _, v in op.attrs)))
         args = ", ".join(operand(a) for a in op.operands)
         body = f"{op.kind.value}{params_text}" + (f" {args}" if args else "")
         if op.result is not None:

@@ -115,6 +115,9 @@ TimingPolicy.immediate = TimingPolicy("immediate")
 
 
 class WindowMode(enum.Enum):
+    """What a full TaskWindow does: ``STALL`` waits for a task to finish (the one simulated; ``ABORT`` and
+    ``BENCHMARK``, the reference's other modes, are refused)."""
+
     STALL = "stall"
     ABORT = "abort"
     BENCHMARK = "benchmark"
@@ -172,6 +175,7 @@ class Schedule:
     spatial_grid: Any = None
     placement: Any = None
     graph: Any = None  # a task_graph.TaskGraphConfig once task_graph(...) was called
+    vector_unit: Any = None  # the AIV of each data-parallel task: an int, or a function of the task (None: in turn)
 
 
 _COMPILERS: dict[str, Callable[..., Any]] = {}

@@ -70,6 +70,7 @@ _RULES: dict[NodeKind, Callable[[Any], LeastWork]] = {
     **{kind: _loop for kind in LOOPS},
     NodeKind.COND: _cond,
     NodeKind.CONSUME: lambda node: LeastWork(),  # its token count is known only at run time
+    NodeKind.JOIN: lambda node: LeastWork(),
 }
 
 

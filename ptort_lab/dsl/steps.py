@@ -19,7 +19,7 @@ from typing import Any, Callable, Generator, Iterator
 
 import numpy as np
 
-from ..errors import DeadlockError, DSLUsageError, PtortTypeError, PtortValueError, RunLimitError
+from ..errors import DeadlockError, DSLUsageError, PipelineError, PtortTypeError, PtortValueError, RunLimitError
 from . import runtime_slots
 from .bindings import TaskFactory, call_predicate, loop_points, make_task, resolve_select_source, task_factory
 from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
@@ -27,7 +27,7 @@ from .expr import evaluate
 from .sizes import check_size, check_task_count
 from .tasks import Task
 from .tree import NodeKind, Workload
-from .types import Direction, TensorView
+from .types import Direction, TensorView, item_key
 
 Steps = Generator[tuple[Any, ...], Any, None]
 Handler = Callable[[Any, dict[str, Any], dict[Any, int]], Steps]
@@ -40,10 +40,12 @@ def steps(node: Workload, bindings: dict[str, Any], sent: dict[Any, int] | None 
 
 
 def _leaf(node: Workload) -> tuple[Any, TaskFactory, Any, Any] | None:
-    """(TASK, factory, -, -) or (SEND, factory, channel, token) for bodies run inline; None otherwise."""
+    """(TASK, factory, -, -) or (SEND, factory, channel, token) for bodies run inline; None otherwise (a send to a
+    tile channel binds its item's slot: ``_send``)."""
     if node.kind is NodeKind.TASK:
         return (TASK, task_factory(node), None, None)
-    if node.kind is NodeKind.SEND and isinstance(node.value, Workload) and node.value.kind is NodeKind.TASK:
+    if node.kind is NodeKind.SEND and isinstance(node.value, Workload) and node.value.kind is NodeKind.TASK \
+            and getattr(node.channel, "tile", None) is None:
         return (SEND, task_factory(node.value), node.channel, node.token)
     return None
 
@@ -61,6 +63,18 @@ def _next_index(sent: dict[Any, int], ch: Any) -> int:
     n = sent.get(ch, 0)
     sent[ch] = n + 1
     return n
+
+
+def _with_item(bindings: dict[str, Any], ch: Any, sent: dict[Any, int]) -> dict[str, Any]:
+    """``bindings`` plus the number of this process's next item on tile channel ``ch`` (a producer's slots are taken
+    in turn, so its k-th item lands in slot k % depth: ``types.ItemSlot``)."""
+    key = (ch, _ITEMS)
+    n = sent.get(key, 0)
+    sent[key] = n + 1
+    return {**bindings, item_key(ch): n}
+
+
+_ITEMS = "items"  # with a channel, the key of ``sent`` that counts this process's items sent to a tile channel
 
 
 def _at_node(e: runtime_slots.UnsetSlot, node: Workload) -> runtime_slots.UnsetSlot:
@@ -157,6 +171,8 @@ def _slot_load(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -
 
 def _send(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Steps:
     ch, value, token = node.channel, node.value, node.token
+    if getattr(ch, "tile", None) is not None:  # the send's tasks see the slot it takes as ch.item
+        bindings = _with_item(bindings, ch, sent)
     if isinstance(value, Workload) and value.kind is NodeKind.TASK:
         task = make_task(value, bindings)
         yield (SEND, ch, task, _token(task, token, bindings, ch, sent))
@@ -171,6 +187,9 @@ def _send(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
 
 def _consume(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Steps:
     ch, name, body = node.channel, node.var.name, node.body
+    if getattr(ch, "tile", None) is not None:  # the body sees the slot of the item it consumes as ch.item
+        yield from _items((ch,), (name,), node, bindings, sent)
+        return
     leaf = _leaf(body)
     more = (PULL, ch, True)
     token = yield (PULL, ch, False)
@@ -190,6 +209,54 @@ def _consume(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> 
         else:
             token = yield (SEND_PULL, out, task, task.params[0] if token_expr is None and task.params else
                            _token(task, token_expr, inner, out, sent), more)
+
+
+def _join(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Steps:
+    yield from _items(node.channels, tuple(v.name for v in node.vars), node, bindings, sent)
+
+
+def _items(chans: tuple[Any, ...], names: tuple[str, ...], node: Workload, bindings: dict[str, Any],
+           sent: dict[Any, int]) -> Steps:
+    """A consume that binds items: for the k-th token of every channel (in the order listed), run the body with
+    each token bound and each tile channel's ``ch.item`` on slot k % depth (its k-th item); then free every slot
+    and take the next tokens. Ends when every channel closed; one closing while another still delivers is an
+    error."""
+    body = node.body
+    run = HANDLERS[body.kind]
+    tiles = [item_key(c) for c in chans if getattr(c, "tile", None) is not None]
+    tokens = []
+    for c in chans:
+        tokens.append((yield (PULL, c, False)))
+    n = 0
+    while True:
+        closed = [t is CLOSED for t in tokens]
+        if all(closed):
+            return
+        if any(closed):
+            raise _join_mismatch(chans, closed, n, node)
+        inner = {**bindings, **dict(zip(names, tokens))}
+        for key in tiles:
+            inner[key] = n  # the k-th item of each tile channel
+        yield from run(body, inner, sent)
+        n += 1
+        for i, c in enumerate(chans):
+            tokens[i] = yield (PULL, c, True)
+
+
+def _join_mismatch(chans: tuple[Any, ...], closed: list[bool], n: int, node: Workload) -> PipelineError:
+    """The error for a join whose channels close at different counts."""
+    ended = [c.name for c, x in zip(chans, closed) if x]
+    more = [c.name for c, x in zip(chans, closed) if not x]
+    listed = ", ".join(f"'{c.name}'" for c in chans)
+    return PipelineError(
+        f"consume([{listed}]) pairs the k-th tokens of its channels, but {_names(ended)} closed after {n} token(s) "
+        f"while {_names(more)} delivered token {n + 1}: the channels' producers send different numbers of tokens.",
+        hint="Send the same number of tokens to every channel of a join (one per pair), or consume the channels "
+             "separately in two processes.", where=node.loc, locate=node.loc is None)
+
+
+def _names(names: list[str]) -> str:
+    return " and ".join(f"'{n}'" for n in names)
 
 
 def _record(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Steps:
@@ -222,6 +289,7 @@ HANDLERS: dict[NodeKind, Handler] = {
     NodeKind.SEQUENTIAL: _group,
     NodeKind.SEND: _send,
     NodeKind.CONSUME: _consume,
+    NodeKind.JOIN: _join,
     NodeKind.RECORD: _record,
     NodeKind.WAIT: _wait,
     NodeKind.PIPE: _pipeline,
@@ -288,6 +356,12 @@ def _list(w: Workload) -> list[Task]:
         if cmd[0] == TASK:
             tasks.append(cmd[1])
             check_task_count(len(tasks), w, cmd[1], MAX_TASKS)
+        elif cmd[0] == SEND and getattr(cmd[1], "tile", None) is None:
+            # send(ch, task) outside a pipeline: the task runs and nobody receives the token (the reference lists
+            # a send as its task); a send of a bare token, of a body or into a tile channel's buffer, and consume,
+            # have no meaning here
+            tasks.append(cmd[2])
+            check_task_count(len(tasks), w, cmd[2], MAX_TASKS)
         elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL):
             raise DSLUsageError(
                 "send/consume/record/synchronize steps only run inside the processes of a pipeline.",

@@ -21,9 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import PtortTypeError, PtortValueError
+from .schedule import TaskWindow
 
 
 class DepsMode(enum.Enum):
+    """How a task graph finds dependencies: inferred from the tensor regions tasks read and write (exactly, or by
+    overlapping bytes), only the explicit ones, or both (``HYBRID``)."""
+
     INFER_TENSOR_MAP_EXACT = "infer_tensor_map_exact"
     INFER_BYTES_OVERLAP = "infer_bytes_overlap"
     EXPLICIT = "explicit"
@@ -138,13 +142,16 @@ class Pools(_Policy):
 
 @dataclass(frozen=True)
 class TaskGraphConfig:
-    """Everything ``task_graph(...)`` recorded, with the reference's defaults (the window is kept separately)."""
+    """Everything ``task_graph(...)`` recorded, with the reference's defaults. ``window`` is the reference's default
+    ``TaskWindow(8192)`` in a bare ``TaskGraphConfig()``; ``task_graph()`` records the window it was given (None: no
+    cap), and the run caps tasks in flight by ``workload.schedule.window``, the same window."""
 
     deps: Deps = Deps()
     pools: Any = Pools("single")
     ready: Any = ReadyPolicy("fifo")
     start: Any = StartPolicy("after_orchestration")
     trace: Any = TracePolicy("none")
+    window: TaskWindow | None = TaskWindow(8192)
 
 
 _ARGS = {"deps": (Deps, "Deps.infer_tensor_map_exact()"), "pools": (Pools, "Pools.single()"),
@@ -152,14 +159,14 @@ _ARGS = {"deps": (Deps, "Deps.infer_tensor_map_exact()"), "pools": (Pools, "Pool
          "trace": (TracePolicy, "TracePolicy.cycles(lambda t: 100)")}
 
 
-def task_graph_config(**given: Any) -> TaskGraphConfig:
-    """Check ``task_graph(...)``'s arguments (None = the default) and bundle them."""
+def task_graph_config(window: TaskWindow | None = None, **given: Any) -> TaskGraphConfig:
+    """Check ``task_graph(...)``'s arguments (None = the default; the window is recorded as given) and bundle them."""
     for name, value in given.items():
         want, example = _ARGS[name]
         if value is not None and not isinstance(value, want):
             raise PtortTypeError(f"task_graph({name}=...) takes a {want.__name__}, got {value!r}.",
                                  hint=f"Build one with its constructors, e.g. {name}={example}.")
-    return TaskGraphConfig(**{k: v for k, v in given.items() if v is not None})
+    return TaskGraphConfig(**{k: v for k, v in given.items() if v is not None}, window=window)
 
 
 __all__ = ["DepsMode", "Deps", "ReadyPolicy", "StartPolicy", "TracePolicy", "Pools", "TaskGraphConfig"]

@@ -1,9 +1,11 @@
 """Task: one concrete kernel launch, as listing a workload or running a process body makes it."""
 from __future__ import annotations
 
+import contextvars
 import difflib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Union
 
 import numpy as np
 
@@ -13,8 +15,13 @@ from .expr import refuse_placeholders
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-# A launch's pinned cost: a number of cycles, or a function of the task giving it.
+#: A launch's pinned cost: a number of cycles, or a function of the task giving it (None: not pinned).
 Cycles = Union[int, Callable[["Task"], Any], None]
+
+#: What an abstract task (named by string, ``task("process", [b], [])``, or a launch with every argument None) costs
+#: when it pins no cycles=: the reference gives such tasks no time (no cycles at 96b0376, not run at HEAD); one cycle
+#: keeps each a visible span on its lane, in order, without pretending to model work.
+ABSTRACT_TASK_CYCLES = 1
 
 _NO_DEFAULT: Any = object()
 
@@ -55,9 +62,12 @@ class Task:
         return self.params[i]
 
     def pinned_cycles(self) -> int | None:
-        """The cost pinned by ``cycles=`` (an int, or a function of this task), else None."""
+        """The cost pinned by ``cycles=`` (an int, or a function of this task), else None; an abstract task (no
+        kernel to run) that pins none costs ``ABSTRACT_TASK_CYCLES``."""
         c = self.cycles
-        if c is None or isinstance(c, int):
+        if c is None:
+            return ABSTRACT_TASK_CYCLES if self.kernel_ref is None else None
+        if isinstance(c, int):
             return c
         try:
             value = c(self)
@@ -79,7 +89,40 @@ class Task:
         return f"Task({self.id}: {self.kernel}{self.params}({args}){where})"
 
 
-# The concrete Task of a task node under loop bindings (``bindings.task_factory`` builds one per node).
+#: The concrete Task of a task node under loop bindings (``bindings.task_factory`` builds one per node).
 TaskFactory = Callable[[dict[str, Any]], Task]
 
-__all__ = ["Task", "Cycles", "TaskFactory"]
+# -- host kernels: Python callables a Program runs for the abstract tasks of that name (Program.register_kernel) ----
+_host_kernels: contextvars.ContextVar[Mapping[str, Callable[..., Any]] | None] = \
+    contextvars.ContextVar("ptort_host_kernels", default=None)
+
+
+@contextmanager
+def running_host_kernels(kernels: Mapping[str, Callable[..., Any]]) -> Iterator[None]:
+    """Make ``kernels`` (task name -> callable) the host kernels of the run inside the ``with``."""
+    token = _host_kernels.set(dict(kernels) if kernels else None)
+    try:
+        yield
+    finally:
+        _host_kernels.reset(token)
+
+
+def host_kernel(task: Task) -> Callable[..., Any] | None:
+    """The host kernel registered for an abstract task's name in the run under way, else None."""
+    kernels = _host_kernels.get()
+    if kernels is None or task.kernel_ref is not None:
+        return None
+    return kernels.get(task.kernel)
+
+
+def call_host_kernel(task: Task, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Run a registered host kernel on one task's resources (a list by position, as the reference calls it; a dict
+    by name); an error in it names the task."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the user's host kernel
+        raise_user_error(e, f"the kernel registered as {task.kernel!r} (task {task.id}, params {task.params})")
+
+
+__all__ = ["Task", "Cycles", "TaskFactory", "ABSTRACT_TASK_CYCLES", "running_host_kernels", "host_kernel",
+           "call_host_kernel"]

@@ -18,6 +18,7 @@ from .operands import (
     op_error,
     operand,
     reduce_op,
+    slice_bounds,
     tile_operand,
     unary_op,
     vector_op,
@@ -26,11 +27,13 @@ from .types import Direction, DType, TileType
 
 
 def load(src: Any) -> Value:
-    """Load a tile parameter (In/InOut) into on-chip memory; the result has the parameter's shape and dtype."""
+    """Load a tile parameter (In/InOut), or a slice of one (only that region moves), into on-chip memory; the
+    result has its shape and dtype."""
     trace = current_trace("load")
-    if not isinstance(src, Value) or trace.param_of(src) is None:
+    if not isinstance(src, Value) or trace.region_of(src) is None:
         raise op_error("load", f"can only load a kernel parameter, got {describe(src)}.",
-                       "Pass a tile parameter of the kernel (e.g. tl.load(src)).", trace)
+                       "Pass a tile parameter of the kernel (e.g. tl.load(src)) or a slice of one "
+                       "(tl.load(src[0:64, :])).", trace)
     t = tile_operand("load", trace, src, "source")
     return trace.emit(OpKind.LOAD, TileType(t.shape[0], t.shape[1], t.dtype), (t,))
 
@@ -38,21 +41,24 @@ def load(src: Any) -> Value:
 def store(dst: Any, src: Any) -> None:
     """Store tile ``src`` into the Out/InOut parameter ``dst``; shape and dtype must match exactly."""
     trace = current_trace("store")
-    p = trace.param_of(dst) if isinstance(dst, Value) else None
+    p = trace.region_of(dst) if isinstance(dst, Value) else None
     if p is None or not p.is_tile:
         raise op_error("store", f"destination must be a tile parameter of the kernel, got {describe(dst)}.",
-                       "Store into a parameter annotated Out[Tile[...]] or InOut[Tile[...]].", trace)
+                       "Store into a parameter annotated Out[Tile[...]] or InOut[Tile[...]], or a slice of one.",
+                       trace)
+    assert isinstance(dst, Value)
     if p.direction is Direction.IN:
         raise op_error("store", f"parameter '{p.name}' is In[...] and cannot be written.",
                        "Annotate it Out[...] or InOut[...].", trace)
     if not isinstance(src, Value) or not src.is_tile:
         raise op_error("store", f"source must be a tile, got {describe(src)}.", "Store the result of a tl op.", trace)
-    if src.shape != p.type.shape:
-        raise op_error("store", f"source {src.type} does not fit destination '{p.name}' ({p.type}): shapes differ.",
+    target = f"'{p.name}'" if dst.name is not None else f"a slice of '{p.name}'"
+    if src.shape != dst.shape:
+        raise op_error("store", f"source {src.type} does not fit destination {target} ({dst.type}): shapes differ.",
                        "Store a tile of the destination's shape.", trace)
-    if src.dtype != p.type.dtype:
-        raise op_error("store", f"source {src.type} does not fit destination '{p.name}' ({p.type}): dtypes differ.",
-                       f"Convert first: tl.store({p.name}, tl.cast(x, DType.{p.type.dtype})).", trace)
+    if src.dtype != dst.dtype:
+        raise op_error("store", f"source {src.type} does not fit destination {target} ({dst.type}): dtypes differ.",
+                       f"Convert first: tl.store({p.name}, tl.cast(x, DType.{dst.dtype})).", trace)
     trace.emit_effect(OpKind.STORE, (dst, src))
 
 
@@ -121,7 +127,7 @@ def neg(x: Any) -> Value:
 
 
 def abs(x: Any) -> Value:  # noqa: A001
-    """Elementwise |x|."""
+    """Elementwise absolute value, ``|x|``."""
     return unary_op(OpKind.ABS, x, float_only=False)
 
 
@@ -204,6 +210,73 @@ def broadcast(x: Any, shape: Any) -> Value:
                                  "already the target size.", "Reduce to [rows, 1] or [1, cols] first.", trace)
     return trace.emit(OpKind.BROADCAST, TileType(rows, cols, t.dtype), (t,),
                       (("shape", (rows, cols)),))
+
+
+def slice(x: Any, rows: Any = None, cols: Any = None) -> Value:  # noqa: A001 - tl.slice is the DSL's name
+    """Rows ``r0:r1`` and columns ``c0:c1`` of a tile: ``tl.slice(x, rows=(0, 64), cols=(128, 256))`` (static ints;
+    None keeps the whole dimension). A view: it moves no data; a slice of a parameter loads or stores only that
+    region. ``x[0:64, 128:256]`` is the same."""
+    trace = current_trace("slice")
+    if not isinstance(x, Value) or not x.is_tile:
+        raise op_error("slice", f"needs a tile, got {describe(x)}.",
+                       "Slice a tile parameter or the result of a tl op: tl.slice(x, rows=(0, 64)).", trace)
+    r0, r1 = slice_bounds(trace, rows, x.shape[0], "rows")
+    c0, c1 = slice_bounds(trace, cols, x.shape[1], "cols")
+    out = trace.emit(OpKind.SLICE, TileType(r1 - r0, c1 - c0, x.dtype), (x,), (("rows", (r0, r1)), ("cols", (c0, c1))))
+    root = trace.region_of(x)
+    if root is not None:
+        trace.regions[out.id] = root
+    return out
+
+
+def _getitem(x: Value, key: Any) -> Value:
+    """``x[r0:r1, c0:c1]`` on a traced tile: tl.slice with Python's slice syntax (no steps)."""
+    trace = current_trace("slice")
+    parts = key if isinstance(key, tuple) else (key,)
+    if len(parts) > 2:
+        raise op_error("slice", f"a tile has two dimensions, got {len(parts)} slices in x[{_key_text(parts)}].",
+                       "Write x[r0:r1, c0:c1].", trace)
+    bounds = []
+    for part, what in zip(parts, ("rows", "cols")):
+        if part.step is not None and part.step != 1:
+            raise op_error("slice", f"x[{_key_text(parts)}] has step {part.step!r} on the {what}; a slice is one "
+                                    "contiguous window.",
+                           "Every other column is tl.slice_even(x) / tl.slice_odd(x); otherwise drop the step.", trace,
+                           PtortValueError)
+        bounds.append(None if part.start is None and part.stop is None else (part.start, part.stop))
+    return slice(x, *bounds)
+
+
+def _key_text(parts: tuple[Any, ...]) -> str:
+    return ", ".join(f"{'' if p.start is None else p.start}:{'' if p.stop is None else p.stop}"
+                     + (f":{p.step}" if p.step is not None else "") for p in parts)
+
+
+def concat(tiles: Any, axis: int = 0) -> Value:
+    """Join tiles along rows (``axis=0``: [r1 + r2, c]) or columns (``axis=1``: [r, c1 + c2]) into a new tile: a
+    vector copy into a new UB allocation. ``tl.concat([a, b], axis=1)``."""
+    trace = current_trace("concat")
+    if not isinstance(tiles, (list, tuple)) or len(tiles) < 2:
+        got = f"a {type(tiles).__name__} of {len(tiles)}" if isinstance(tiles, (list, tuple)) else describe(tiles)
+        raise op_error("concat", f"needs a list of at least two tiles, got {got}.",
+                       "Write tl.concat([a, b], axis=1) (a single tile needs no concat).", trace)
+    if isinstance(axis, bool) or axis not in (0, 1):
+        raise op_error("concat", f"axis must be 0 (stack rows) or 1 (join columns), got {axis!r}.",
+                       "Write tl.concat([a, b], axis=0) or axis=1.", trace, PtortValueError)
+    parts = [tile_operand("concat", trace, t, f"tile {i}") for i, t in enumerate(tiles)]
+    keep = 1 - axis  # the dimension every part must share
+    for i, t in enumerate(parts[1:], 1):
+        if t.dtype != parts[0].dtype:
+            raise op_error("concat", f"tiles have different dtypes: tile 0 is {parts[0].type}, tile {i} is {t.type}.",
+                           f"Cast first: tl.cast(x, DType.{parts[0].dtype}).", trace)
+        if t.shape[keep] != parts[0].shape[keep]:
+            dim = "columns" if axis == 0 else "rows"
+            raise op_error("concat", f"along axis {axis} every tile needs the same number of {dim}: tile 0 is "
+                                     f"{parts[0].type}, tile {i} is {t.type}.",
+                           f"Slice or pad them to one {dim[:-1]} count, or join along axis {keep}.", trace)
+    size = sum(t.shape[axis] for t in parts)
+    shape = (size, parts[0].shape[1]) if axis == 0 else (parts[0].shape[0], size)
+    return trace.emit(OpKind.CONCAT, TileType(shape[0], shape[1], parts[0].dtype), tuple(parts), (("axis", axis),))
 
 
 def rowmul(a: Any, v: Any) -> Value:
@@ -425,11 +498,12 @@ def mins(x: Any, s: float) -> Value:
 
 
 # Python operators on traced values (``a * b + 1.0``, ``-x``, ``a @ b``) run these ops.
-OPERATORS.update(add=add, sub=sub, mul=mul, div=div, neg=neg, abs=abs, matmul=matmul)
+OPERATORS.update(add=add, sub=sub, mul=mul, div=div, neg=neg, abs=abs, matmul=matmul, getitem=_getitem)
 
 __all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "maximum", "minimum", "adds", "subs",
            "muls", "divs", "maxs", "mins", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "relu", "sigmoid", "silu",
-           "tanh", "gelu", "sin", "cos", "transpose", "slice_even", "slice_odd", "interleave", "broadcast",
+           "tanh", "gelu", "sin", "cos", "transpose", "slice_even", "slice_odd", "interleave", "broadcast", "slice",
+           "concat",
            "rowmul", "rowadd", "colmul", "coladd", "rowsum", "rowmax", "rowmean",
            "colsum", "colmax", "matmul", "lt", "le", "gt", "ge", "eq", "ne", "where", "select", "full", "constant",
            "iota_u32", "tsort32", "extract_topk_indices"]

@@ -46,6 +46,7 @@ class NodeKind(str, enum.Enum):
     SEQUENTIAL = "sequential"      # ordered composition
     SEND = "send"                  # take a buffer slot of a channel, run a task into it, pass its token on
     CONSUME = "consume"            # run a body for every token of a channel
+    JOIN = "join"                  # run a body for every k-th token of each of several channels
     RECORD = "record"              # signal an Event
     WAIT = "wait"                  # wait for an Event's signal and take it
     PIPE = "pipe"                  # the stages of a `with P.pipe():` block
@@ -76,7 +77,7 @@ class NodeKind(str, enum.Enum):
 LOOPS = frozenset({NodeKind.PARALLEL_FOR, NodeKind.FOR_EACH, NodeKind.SELECT})
 GROUPS = frozenset({NodeKind.COMBINE, NodeKind.SEQUENTIAL})
 PIPELINES = frozenset({NodeKind.PIPE, NodeKind.CONNECT})  # a whole pipeline: only ever the root of a program
-REPEATS = LOOPS | {NodeKind.CONSUME}  # runs its body once per iteration or token
+REPEATS = LOOPS | {NodeKind.CONSUME, NodeKind.JOIN}  # runs its body once per iteration or token
 BRANCHES = frozenset({NodeKind.COND})  # its children are alternatives: one of them runs
 
 _NEW_EMPTY: Any = object()  # a default meaning "a new empty node"
@@ -108,13 +109,14 @@ SCHEMAS: dict[NodeKind, NodeSchema] = {
     NodeKind.PARALLEL_FOR: _LOOP,
     NodeKind.FOR_EACH: _LOOP,
     NodeKind.SELECT: _LOOP,
-    NodeKind.COND: NodeSchema(("pred", "then"), {"otherwise": _NEW_EMPTY, "has_else": False},
+    NodeKind.COND: NodeSchema(("pred", "then"), {"otherwise": _NEW_EMPTY, "has_else": False, "is_elif": False},
                               children=("then", "otherwise")),
     NodeKind.COMBINE: _GROUP,
     NodeKind.SEQUENTIAL: _GROUP,
     NodeKind.SEND: NodeSchema(("channel", "value"), {"token": None}, children=("value",),
                               tokens_ok=frozenset({"value"}), uses=(("sends", "channel"),)),
     NodeKind.CONSUME: NodeSchema(("channel", "var", "body"), children=("body",), uses=(("consumes", "channel"),)),
+    NodeKind.JOIN: NodeSchema(("channels", "vars", "body"), children=("body",), uses=(("consumes", "channels"),)),
     NodeKind.RECORD: NodeSchema(("event",), uses=(("records", "event"),)),
     NodeKind.WAIT: NodeSchema(("event",), uses=(("waits", "event"),)),
     NodeKind.PIPE: _PIPELINE,
@@ -140,8 +142,9 @@ class Workload(ScheduleCombinators):
     """
 
     __slots__ = ("kind", "name", "loc", "_schedule", "type_errors", "kernel", "params", "resources", "cycles",
-                 "factory", "axes", "vars", "body", "pred", "then", "otherwise", "has_else", "parts", "channel",
-                 "value", "token", "var", "event", "processes", "channels", "ends", "slot", "view", "row", "col")
+                 "factory", "axes", "vars", "body", "pred", "then", "otherwise", "has_else", "is_elif", "parts",
+                 "channel", "value", "token", "var", "event", "processes", "channels", "ends", "slot", "view", "row",
+                 "col")
     kind: NodeKind
     name: str | None
     loc: SourceLocation | None
@@ -152,12 +155,13 @@ class Workload(ScheduleCombinators):
     cycles: Cycles  # task: its pinned cost, if any
     factory: TaskFactory | None  # task: the interpreter's task factory, built on first use
     axes: tuple[Any, ...]  # loops
-    vars: tuple[LoopVar, ...]  # loops: one variable per axis (two for a Ragged axis)
-    body: Workload  # loops, consume
+    vars: tuple[LoopVar, ...]  # loops: one variable per axis (two for a Ragged axis); join: one per channel
+    body: Workload  # loops, consume, join
     pred: Any  # cond: a bool, a loop expression or a function of the task
     then: Workload  # cond
     otherwise: Workload  # cond
     has_else: bool  # cond: whether an otherwise branch was given
+    is_elif: bool  # cond: made by P.elif_, as the otherwise branch of the cond before it
     parts: tuple[Workload, ...]  # combine, sequential
     channel: Any  # send, consume
     value: Any  # send: a task or body node, or a plain token; slot_set: an int or a loop expression
@@ -165,7 +169,7 @@ class Workload(ScheduleCombinators):
     var: LoopVar  # consume: bound to each token
     event: Any  # record, wait
     processes: tuple[Any, ...]  # pipe, connect
-    channels: tuple[Any, ...]  # pipe, connect
+    channels: tuple[Any, ...]  # pipe, connect; join: the channels it pairs items of, in order
     ends: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]  # pipe, connect: see channel_ends
     slot: int  # slot_set, slot_load
     view: TensorView  # slot_load
@@ -253,7 +257,7 @@ class Workload(ScheduleCombinators):
         return tuple(out)
 
     def uses(self, role: str) -> tuple[Any, ...]:
-        """The channels or events this node itself ``role``s: "sends", "consumes", "records" or "waits"."""
+        """The channels or events this node itself uses in role ``role``: "sends", "consumes", "records" or "waits"."""
         out: list[Any] = []
         for r, name in SCHEMAS[self.kind].uses:
             if r == role:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import PtortTypeError, SourceLocation
 
 
 class TypeErrorKind(enum.Enum):
+    """The kind of a type error a @workload collects (``TypeErrorInfo.kind``)."""
+
     ARITY_MISMATCH = "ARITY_MISMATCH"
     TYPE_MISMATCH = "TYPE_MISMATCH"
     LAYOUT_INCOMPATIBLE = "LAYOUT_INCOMPATIBLE"
@@ -52,6 +54,9 @@ class TypeErrorInfo:
 
 @dataclass
 class TypeCheckContext:
+    """How a TypeChecker reports: raise at the first error (``fail_fast``) or collect them, for which workload and
+    at which line."""
+
     fail_fast: bool = False
     workload_name: str = ""
     current_location: SourceLocation | None = None
@@ -79,8 +84,30 @@ class TypeChecker:
             return False
         return True
 
+    def check_kernel_call(self, kernel: Any, args: Any = (), kwargs: Any = None) -> bool:
+        """Check a launch's arguments (positional ones bound in parameter order) against ``kernel``'s parameters,
+        as a @workload does; each problem is reported here. True when the call fits (None leaves a parameter
+        unbound: all None is an abstract launch)."""
+        if not isinstance(args, (list, tuple)) or not isinstance(kwargs, (dict, type(None))):
+            raise PtortTypeError(f"check_kernel_call(kernel, args, kwargs) takes a tuple and a dict, got "
+                                 f"{type(args).__name__} and {type(kwargs).__name__}.",
+                                 hint="Write checker.check_kernel_call(k, (), {'x': X[0], 'y': Y[0]}).")
+        assert _CALL_CHECK, "ptort_lab.dsl.builder registers the launch checks when it is imported"
+        before = len(self.errors)
+        _CALL_CHECK[0](kernel, tuple(args), dict(kwargs or {}), self.ctx.current_location, self.report)
+        return len(self.errors) == before
+
     def has_errors(self) -> bool:
         return bool(self.errors)
+
+
+# The launch checks live in the builder, a layer above; it registers them here when it is imported.
+_CALL_CHECK: list[Callable[..., Any]] = []
+
+
+def register_call_check(check: Callable[..., Any]) -> None:
+    """Builder: ``check(kernel, args, kwargs, loc, report)`` is what ``TypeChecker.check_kernel_call`` runs."""
+    _CALL_CHECK[:] = [check]
 
 
 def validate_axis_index(axis: Any, index: int) -> None:
@@ -95,12 +122,16 @@ class LayoutIncompatibleError(PtortTypeError):
 
 @dataclass(frozen=True)
 class TensorReplicate:
+    """A tensor dimension held whole by every device (``R`` in a ``TensorLayout``)."""
+
     def __repr__(self) -> str:
         return "R"
 
 
 @dataclass(frozen=True)
 class TensorShard:
+    """A tensor dimension split over mesh axis ``mesh_axis`` (``S(i)`` in a ``TensorLayout``)."""
+
     mesh_axis: int
 
     def __repr__(self) -> str:

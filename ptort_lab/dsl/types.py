@@ -5,10 +5,9 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
-from ..errors import PtortTypeError, PtortValueError, user_location
+from ..errors import DSLUsageError, PtortTypeError, PtortValueError, user_location
 from .expr import Expr, evaluate, is_symbolic, refuse_placeholders
 
 
@@ -45,8 +44,16 @@ class DType(enum.Enum):
     @property
     def np_dtype(self) -> np.dtype[Any]:
         """The numpy dtype that holds these values (BF16 through ml_dtypes)."""
-        dtype: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16 if self is DType.BF16 else _NUMPY_NAME[self])
+        dtype: np.dtype[Any] = np.dtype(_bfloat16() if self is DType.BF16 else _NUMPY_NAME[self])
         return dtype
+
+    @property
+    def finfo(self) -> Any:
+        """numpy's finfo of a float DType (BF16's through ml_dtypes)."""
+        if self is DType.BF16:
+            import ml_dtypes
+            return ml_dtypes.finfo(ml_dtypes.bfloat16)  # type: ignore[no-untyped-call]  # (no type hints)
+        return np.finfo(self.np_dtype)
 
     @classmethod
     def from_numpy(cls, dtype: Any) -> DType:
@@ -60,6 +67,12 @@ class DType(enum.Enum):
                              hint="Use one of float16, bfloat16, float32, float64, int8..int64, uint8..uint64.")
 
 
+def _bfloat16() -> Any:
+    """ml_dtypes' bfloat16, imported when BF16 is first used (importing ml_dtypes takes most of a second)."""
+    import ml_dtypes
+    return ml_dtypes.bfloat16
+
+
 _ITEMSIZE = {DType.F16: 2, DType.BF16: 2, DType.F32: 4, DType.F64: 8, DType.I8: 1, DType.I16: 2, DType.I32: 4,
              DType.I64: 8, DType.U8: 1, DType.U16: 2, DType.U32: 4, DType.U64: 8}
 _NUMPY_NAME = {DType.F16: "float16", DType.F32: "float32", DType.F64: "float64", DType.I8: "int8",
@@ -68,12 +81,22 @@ _NUMPY_NAME = {DType.F16: "float16", DType.F32: "float32", DType.F64: "float64",
 
 
 class Location(enum.Enum):
-    """Memory level a tensor or tile lives in."""
+    """Memory level a tensor or tile lives in. A Tensor in ``UB``, ``L1`` or ``L0C`` is on-chip state (Ascend C's
+    ``TBuf``): it stays in that buffer of each unit that uses it for the whole run (``Tensor.on_chip``)."""
 
     Global = "global"
     L2 = "l2"
     UB = "ub"
     L1 = "l1"
+    L0C = "l0c"
+
+    @property
+    def on_chip(self) -> bool:
+        """Whether a tensor here lives in a core's buffers (UB, L1, L0C) rather than in global memory."""
+        return self in _ON_CHIP
+
+
+_ON_CHIP = frozenset({Location.UB, Location.L1, Location.L0C})
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +134,18 @@ class ScalarType:
 
     def __str__(self) -> str:
         return f"{self.dtype.value}[]"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchShaped:
+    """The type of a shape-generic kernel parameter (annotated ``In[Tensor]`` or not at all): each launch binds it to
+    its argument's 2-D tile shape and dtype, and the kernel is traced once per distinct binding. ``spelled`` is how
+    the parameter was written (``"In[Tensor]"``, ``"no annotation"``)."""
+
+    spelled: str = "Tensor"
+
+    def __str__(self) -> str:
+        return "Tensor"
 
 
 class Tile:
@@ -282,6 +317,11 @@ class Tensor:
 
     ``data`` may be None (the simulator allocates zeros). ``X[t]`` drops the leading dimension and gives a view;
     ``X[t, i]`` drops two. Views stay symbolic while ``t`` is a loop variable.
+
+    ``location=Location.UB | L1 | L0C`` makes on-chip state instead (Ascend C's ``TBuf``): each (core, unit) whose
+    tasks use the tensor keeps its own copy in that buffer for the whole run, starting from ``data`` (else zeros);
+    loads of it are free, stores into it are on-chip moves, and ``data`` is never written (read a run's copies with
+    ``program.on_chip(tensor)``).
     """
 
     def __init__(self, data: Any = None, shape: tuple[int, ...] | None = None, dtype: DType | None = None,
@@ -300,6 +340,10 @@ class Tensor:
             dtype = DType.from_numpy(data.dtype) if data is not None else DType.F32
         if not isinstance(dtype, DType):
             raise PtortTypeError(f"Tensor dtype must be a DType, got {dtype!r}.", hint="Use e.g. DType.F32.")
+        if not isinstance(location, Location):
+            raise PtortTypeError(f"Tensor location must be a Location, got {type(location).__name__} {location!r}.",
+                                 hint="Use Location.Global (the default: global memory), or Location.UB / L1 / L0C "
+                                      "for a tensor that stays on chip.")
         if data is not None:
             if tuple(data.shape) != shape:
                 raise PtortTypeError(f"Tensor data has shape {tuple(data.shape)} but shape={shape}.",
@@ -318,6 +362,12 @@ class Tensor:
         refuse_placeholders(name, "Tensor(name=...)")
         self.name = name
         self.loc = user_location()  # where the user built it: named if allocating its values fails
+        self.ring_of: Any = None  # the tile channel whose buffer slots this tensor stands for (Channel(tile=...))
+
+    @property
+    def on_chip(self) -> bool:
+        """Whether this tensor is on-chip state (location UB, L1 or L0C): one copy per (core, unit) per run."""
+        return self.location.on_chip
 
     def __getitem__(self, index: Any) -> TensorView:
         return TensorView(self, ())[index]
@@ -338,6 +388,10 @@ class Tensor:
             raise PtortTypeError(f"{self!r}.slice({start!r}, {stop!r}): a 0-d tensor has no rows to slice.",
                                  hint="Slice a tensor with a leading dimension, e.g. shape=(n, rows, cols).")
         n = self.shape[0]
+        if self.on_chip:
+            raise PtortTypeError(f"{self!r}.slice({start!r}, {stop!r}): an on-chip tensor cannot be sliced into a new "
+                                 "Tensor (each unit's copy belongs to the tensor itself).",
+                                 hint="Index it instead (T[i] is one tile of it), or make a smaller on-chip tensor.")
         for what, v in (("start", start), ("stop", stop)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise PtortTypeError(f"{self!r}.slice({start!r}, {stop!r}): {what} must be an int, got "
@@ -376,7 +430,43 @@ class Tensor:
 
     def __repr__(self) -> str:
         label = f"{self.name}: " if self.name else ""
-        return f"Tensor({label}{self.dtype.value}{list(self.shape)})"
+        where = f" in {self.location.name}" if self.on_chip else ""
+        return f"Tensor({label}{self.dtype.value}{list(self.shape)}{where})"
+
+
+class UnboundItem(DSLUsageError):
+    """``ch.item`` evaluated where no send or consume of its channel binds it (``TensorView.resolve`` locates it)."""
+
+
+class ItemSlot(Expr):
+    """The index of ``ch.item`` in its tile channel's buffer: the slot of the item being sent or consumed (item number
+    % depth); that channel's send or consume binds the item number while it runs (under the key ``item_key(ch)``)."""
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+
+    def evaluate(self, bindings: Any) -> Any:
+        try:
+            return bindings[item_key(self.channel)] % self.channel.depth
+        except KeyError:
+            name = self.channel.name
+            raise UnboundItem(
+                f"{name}.item is used outside a send to or consume of channel '{name}': it stands for the buffer "
+                "slot of the item that send or consume is handling, so elsewhere it has no slot.",
+                hint=f"Use it in the task a send fills, send({name}, k[t](..., dst={name}.item)), or in the body of "
+                     f"consume({name}, lambda t: k2[t](src={name}.item, ...)) (or of a join that takes '{name}').",
+                locate=False) from None
+
+    def __repr__(self) -> str:
+        return f"{self.channel.name}.item"
+
+
+def item_key(channel: Any) -> str:
+    """The binding that holds the number of a tile channel's current item (0, 1, ...) while its send or consume
+    runs (a task's ``bindings`` keep it: ``ch.item`` is slot number % depth of it)."""
+    return f"{channel.name}.item"
 
 
 class TensorView:
@@ -416,6 +506,10 @@ class TensorView:
         for k, i in enumerate(self.index):
             try:
                 v = evaluate(i, bindings)
+            except UnboundItem as e:  # ch.item outside its channel's send or consume: named at the launch line
+                if where is None or e.where is not None:
+                    raise
+                raise UnboundItem(e.what, hint=e.hint, where=where, locate=False) from None
             except ZeroDivisionError:
                 raise PtortValueError(f"index {i!r} of {self!r} divides by zero for {dict(bindings)}.",
                                       hint="Check the divisor of // or % in the index expression.", where=where,
@@ -440,8 +534,13 @@ class TensorView:
         return tuple(out)
 
     def __repr__(self) -> str:
+        ring = self.base.ring_of
+        if ring is not None:  # a tile channel's item: ch.item, or one buffer slot of it once resolved
+            slot = self.index[0] if self.index else None
+            return f"{ring.name}.item" + ("" if slot is None or isinstance(slot, Expr) else f"[slot {slot}]")
         return f"{self.base!r}" + "".join(f"[{i!r}]" for i in self.index)
 
 
-__all__ = ["DType", "Location", "TileType", "ScalarType", "Tile", "Scalar", "Direction", "ParamAnnotation", "In",
-           "Out", "InOut", "Constexpr", "Tensor", "TensorView"]
+__all__ = ["DType", "Location", "TileType", "ScalarType", "LaunchShaped", "Tile", "Scalar", "Direction",
+           "ParamAnnotation", "In", "Out", "InOut", "Constexpr", "Tensor", "TensorView", "ItemSlot", "UnboundItem",
+           "item_key"]

@@ -2,12 +2,14 @@
 run (undeclared or unused channels, two consumers, no producer, 0-depth cycles, duplicate names)."""
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Iterable
 
 from ..errors import DSLUsageError, PipelineError, SourceLocation, user_location
-from .builder import active_builder, add
-from .csp import Channel, Event, Process, check_consumes
+from .builder import active_builder, add, adopt
+from .csp import MAX_REPLICAS, Channel, Event, Process, check_consumes
 from .tree import NodeKind, Workload, channel_ends, walk
+from .user_code import run_user_body
 
 Fail = Callable[[str, str], PipelineError]
 Ends = dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]
@@ -132,6 +134,19 @@ def _check_ends(channels: list[Channel[Any]], ends: Ends, fail: Fail) -> None:
             names = " and ".join(f"'{p.name}'" for p in consumers)
             raise fail(f"channel '{c.name}' is consumed by two processes ({names}); each item would go to only one "
                        "of them.", "Give each consumer its own channel, or use replicate() for a worker pool.")
+        if c.tile is not None:
+            _check_tile_ends(c, producers, consumers, fail)
+
+
+def _check_tile_ends(c: Channel[Any], producers: tuple[Any, ...], consumers: tuple[Any, ...], fail: Fail) -> None:
+    """A tile channel's slots are one producer's and one consumer's (item k sits in slot k % depth of both)."""
+    for role, procs in (("produced", producers), ("consumed", consumers)):
+        if len(procs) > 1:
+            names = " and ".join(f"'{p.name}'" for p in procs)
+            raise fail(f"tile channel '{c.name}' is {role} by {len(procs)} processes ({names}); a tile channel has "
+                       "exactly one producer and one consumer, since item k of each sits in buffer slot k % depth.",
+                       "Give each process its own tile channel (and join them with consume([a, b], ...)), or make "
+                       f"'{c.name}' a token channel (no tile=) whose data lives in a Tensor.")
 
 
 def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
@@ -287,4 +302,112 @@ def pipe_pipeline(stages: list[Workload], loc: SourceLocation | None) -> Workloa
     return Workload(NodeKind.PIPE, loc=loc, processes=tuple(procs), channels=tuple(channels))
 
 
-__all__ = ["Pipeline", "channel_uses", "check_wiring", "connect", "pipe_pipeline"]
+# -- per_core: one independent pipeline per core ---------------------------------------------------------------------
+def per_core(build: Callable[[int], Any], cores: int) -> Pipeline:
+    """One copy of a pipeline per core, in one call: ``build(core)`` makes copy ``core`` (0 <= core < ``cores``) with
+    its own processes and channels, and returns it (a ``connect()`` Pipeline, placed or not).
+
+    Names that repeat across copies get ``@c<core>`` (``qk`` becomes ``qk@c3``); names a builder already made unique
+    stay. Each copy runs on its own core: its placement names units of one core (0, or ``core`` itself), so
+    ``{"qk": 0, "sm": (0, 1)}`` becomes ``{"qk@c3": 3, "sm@c3": (3, 1)}``, and a process it does not place runs on
+    core ``core`` (its cube work on the AIC, its vector work on AIV0). Returns one Pipeline of every copy; more
+    cores than the machine has is refused when it is compiled."""
+    loc = user_location()
+
+    def fail(what: str, hint: str) -> PipelineError:
+        return PipelineError(f"per_core: {what}", hint=hint, where=loc, locate=loc is None)
+
+    if not callable(build):
+        raise fail(f"build must be a function of the core returning a Pipeline, got {type(build).__name__} "
+                   f"{build!r}.", "Write per_core(lambda core: connect(...), cores=24), with fresh channels per call.")
+    if isinstance(cores, bool) or not isinstance(cores, int) or not 1 <= cores <= MAX_REPLICAS:
+        raise fail(f"cores must be an int in 1..{MAX_REPLICAS}, got {cores!r}.",
+                   "Give the number of copies, one per core, e.g. per_core(build, cores=24) on the 910B.")
+    copies = [_built_copy(build, core, fail) for core in range(cores)]
+    _refuse_shared(copies, fail)
+    _rename_repeated(copies)
+    procs = [p for copy in copies for p in copy.processes]
+    placement: dict[str, Any] = {}
+    for core, copy in enumerate(copies):
+        placement.update(_copy_placement(copy, core, fail))
+    channels = check_wiring(procs, [c for copy in copies for c in copy.channels], loc)
+    pipe = Pipeline(tuple(procs), tuple(channels), loc).place(placement)
+    add(pipe)
+    return pipe
+
+
+def _built_copy(build: Callable[[int], Any], core: int, fail: Fail) -> Workload:
+    """``build(core)``, checked to be a pipeline (taken out of an open builder frame: per_core adds the whole)."""
+    copy = run_user_body(build, (core,), {}, f"the per_core builder (for core {core})")
+    if not isinstance(copy, Workload) or not copy.is_pipeline:
+        raise fail(f"build({core}) returned {type(copy).__name__} {copy!r}, not a pipeline.",
+                   "Return the connect(...) of that copy's processes: per_core(lambda core: connect(a, b), cores=4).")
+    adopt(copy)
+    return copy
+
+
+def _refuse_shared(copies: list[Workload], fail: Fail) -> None:
+    """Copies are independent: a process, channel or Event object in two of them would couple them."""
+    seen: dict[int, tuple[str, str, int]] = {}
+    for core, copy in enumerate(copies):
+        things = [("process", p) for p in copy.processes] + [("channel", c) for c in copy.channels] + \
+            [("Event", ev) for ev in _events(copy)]
+        for kind, x in things:
+            first = seen.setdefault(id(x), (kind, x.name, core))
+            if first[2] != core:
+                raise fail(f"copies {first[2]} and {core} share the {kind} '{x.name}' (the same object): build "
+                           "returned it twice, so the copies would not be independent.",
+                           f"Create the {kind} inside build(core), so every call makes a fresh one (a {kind} made "
+                           "outside the function, or a default argument, is shared by every copy).")
+
+
+def _events(copy: Workload) -> list[Event]:
+    found: list[Event] = []
+    for p in copy.processes:
+        _, _, records, waits = channel_uses(p.workload)
+        found += [ev for ev in records + waits if not any(ev is e for e in found)]
+    return found
+
+
+def _rename_repeated(copies: list[Workload]) -> None:
+    """A process, channel or Event name that appears in more than one copy becomes ``name@c<core>`` in each."""
+    for group_of in (lambda w: list(w.processes), lambda w: list(w.channels), _events):
+        groups = [group_of(copy) for copy in copies]
+        counts: dict[str, int] = {}
+        for things in groups:
+            for name in {x.name for x in things}:
+                counts[name] = counts.get(name, 0) + 1
+        for core, things in enumerate(groups):
+            for x in things:
+                if counts[x.name] > 1:
+                    x.name = f"{x.name}@c{core}"
+
+
+def _copy_placement(copy: Workload, core: int, fail: Fail) -> dict[str, Any]:
+    """Copy ``core``'s placement moved to core ``core``: every process on it, on the AIV its copy chose."""
+    placed = copy.schedule.placement
+    names = [p.name for p in copy.processes]
+    if placed is None or placed == "shared":
+        return {name: core for name in names}
+    if not isinstance(placed, dict):
+        raise fail(f"copy {core} is placed {placed!r}; a copy's placement is 'shared' or a dict process -> place.",
+                   'Place a copy\'s processes on units of one core: .place({"qk": 0, "softmax": (0, 1)}).')
+    out: dict[str, Any] = {}
+    for p in copy.processes:
+        original = p.name.rsplit(f"@c{core}", 1)[0] if p.name.endswith(f"@c{core}") else p.name
+        value = placed.get(p.name, placed.get(original, core))
+        where, aiv = (value[0], value[1]) if isinstance(value, (tuple, list)) and len(value) == 2 else (value, 0)
+        if isinstance(where, bool) or not isinstance(where, numbers.Integral) or where not in (0, core):
+            raise fail(f"copy {core} places process '{original}' on {value!r}; each copy runs on one core, its own "
+                       f"(core {core}).",
+                       "Place a copy's processes on core 0 (or the core build() was given), choosing the unit"
+                       ': .place({"qk": 0, "softmax": (0, 1)}) puts softmax on AIV1 of the copy\'s core.')
+        out[p.name] = (core, aiv) if aiv else core
+    unknown = set(placed) - set(names) - {n.rsplit(f"@c{core}", 1)[0] for n in names}
+    if unknown:
+        raise fail(f"copy {core}'s placement names unknown process(es) {sorted(unknown)}.",
+                   f"Its processes are {', '.join(names)}.")
+    return out
+
+
+__all__ = ["Pipeline", "channel_uses", "check_wiring", "connect", "pipe_pipeline", "per_core"]

@@ -182,17 +182,45 @@ class _PNamespace:
         add(Workload(NodeKind.COND, loc=loc, pred=pred, then=then))
 
     @contextmanager
-    def otherwise(self) -> Iterator[None]:
-        """The block's statements run where the ``P.when`` just before it does not hold."""
-        st = require_builder("P.otherwise()")
-        frame = st.frames[-1]
-        node = frame[-1] if frame else None
-        if node is None or node.kind is not NodeKind.COND or node.has_else:
-            raise DSLUsageError("P.otherwise() must follow P.when().",
-                                hint="Write `with P.when(cond): ...` immediately before `with P.otherwise(): ...`.")
+    def elif_(self, pred: Any) -> Iterator[None]:
+        """The block's statements run where ``pred`` holds and no ``P.when``/``P.elif_`` before it in the chain did
+        (Python's ``elif``; the trailing underscore because ``elif`` is a keyword)."""
+        _check_predicate(pred, "P.elif_")
+        tail = _chain_tail("P.elif_()")
+        st = require_builder("P.elif_()")
+        loc = user_location()
         st.frames.append([])
         yield
-        node.set_otherwise(group(st.frames.pop()))
+        then = group(st.frames.pop())
+        tail.set_otherwise(Workload(NodeKind.COND, loc=loc, pred=pred, then=then, is_elif=True))
+
+    @contextmanager
+    def otherwise(self) -> Iterator[None]:
+        """The block's statements run where the ``P.when`` (and every ``P.elif_``) just before it does not hold."""
+        tail = _chain_tail("P.otherwise()")
+        st = require_builder("P.otherwise()")
+        st.frames.append([])
+        yield
+        tail.set_otherwise(group(st.frames.pop()))
+
+
+def _chain_tail(api: str) -> Workload:
+    """The last cond of the ``P.when`` / ``P.elif_`` chain that ends the open block, which ``api`` continues."""
+    st = require_builder(api)
+    frame = st.frames[-1]
+    node = frame[-1] if frame else None
+    if node is None or node.kind is not NodeKind.COND:
+        raise DSLUsageError(f"{api} must follow P.when() (or P.elif_()).",
+                            hint=f"Write `with P.when(cond): ...` immediately before "
+                                 f"`with {'P.elif_(cond)' if api == 'P.elif_()' else api}: ...`, as Python's "
+                                 "if / elif / else.")
+    while node.has_else and node.otherwise.kind is NodeKind.COND and node.otherwise.is_elif:
+        node = node.otherwise
+    if node.has_else:
+        raise DSLUsageError(f"{api} after P.otherwise(): the P.when() chain before it already has its otherwise "
+                            "block.", hint="Put every P.elif_() between P.when() and P.otherwise(), and one "
+                                           "P.otherwise() last, as Python's if / elif / else.")
+    return node
 
 
 P = _PNamespace()

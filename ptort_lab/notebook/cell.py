@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import itertools
 import linecache
-import numbers
 import os
 import re
 import sys
@@ -23,6 +22,7 @@ from typing import Any, NoReturn
 from ..dsl import Workload
 from ..errors import PtortError, PtortValueError, SourceLocation
 from ..explore import Knobs, is_pipeline
+from ..knobs import normal_knob, tile_from_text
 from ..program import Program
 
 KNOB_NAMES = {"depth": "DEPTH", "tile": "TILE", "tiles": "TILES", "cores": "CORES"}
@@ -79,13 +79,16 @@ class CellBody:
                     ) -> Workload | Program:
         """What to study: as ``find_workload``, but a compiled Program (the last expression, an assignment, or
         the last Program the body compiled from the chosen workload, listed in ``compiled``) is returned as is, so
-        that it is studied with its own compile options."""
+        that it is studied with its own compile options. A body that leaves no workload or Program in its names
+        (it built and compiled one inside a function) is studied as the last Program it compiled."""
         if isinstance(value, (Workload, Program)):
             chosen = value
         else:
             assigned = [namespace[n] for n in self.assigned if isinstance(namespace.get(n), (Workload, Program))]
             pipelines = [w for w in assigned if is_pipeline(w.workload if isinstance(w, Program) else w)]
             if not assigned:
+                if compiled:  # built and compiled inside a function the cell called: the last Program it compiled
+                    return compiled[-1]
                 self._nothing_built(value)
             chosen = (pipelines or assigned)[-1]
         if isinstance(chosen, Workload):
@@ -96,9 +99,10 @@ class CellBody:
 
     def _nothing_built(self, value: Any) -> NoReturn:
         got = f" (its last expression is {type(value).__name__})" if value is not None else ""
-        raise PtortValueError(f"the %%ptort cell built no workload or pipeline to run{got}.",
-                              hint="End the cell with the pipeline (e.g. `connect(loader, computer, storer)`) or "
-                                   "assign it to a name; to see a kernel's IR use ptort_lab.viz.kernel_view(k).",
+        raise PtortValueError(f"the %%ptort cell built no workload, pipeline or compiled program to run{got}.",
+                              hint="End the cell with the pipeline (e.g. `connect(loader, computer, storer)`) or its "
+                                   "program (`.compile()`), or assign it to a name; to see a kernel's IR use "
+                                   "ptort_lab.viz.kernel_view(k).",
                               locate=False)
 
 
@@ -124,35 +128,7 @@ def _top_level_stores(tree: ast.Module) -> list[str]:
     return list(order)
 
 
-_TILE = re.compile(r"^\s*(\d+)\s*(?:[xX×*,]\s*(\d+))?\s*$")
-
-
-def tile_from_text(text: str) -> tuple[int, int] | None:
-    """``"64x128"`` -> (64, 128); ``"128"`` -> (128, 128); None when it is neither (or a size is 0)."""
-    m = _TILE.match(text)
-    if not m:
-        return None
-    rows = int(m.group(1))
-    cols = int(m.group(2)) if m.group(2) is not None else rows
-    return (rows, cols) if rows >= 1 and cols >= 1 else None
-
-
 # -- knobs <-> namespace ------------------------------------------------------------------------------------------
-def normal_knob(name: str, value: Any) -> Any:
-    """One knob value normalised (plain ints; a tile as (rows, cols), a single size meaning a square), or None
-    when it is not a valid value for knob ``name``."""
-    def whole(v: Any) -> bool:
-        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1
-
-    if name == "tile":
-        if whole(value):
-            return (int(value), int(value))
-        if isinstance(value, (tuple, list)) and len(value) == 2 and all(whole(v) for v in value):
-            return (int(value[0]), int(value[1]))
-        return None
-    return int(value) if whole(value) else None
-
-
 def knob_value(name: str, value: Any, source: str) -> Any:
     """Check one knob value (from an option or a namespace name) and normalise it: ints, TILE a (rows, cols).
     The hint is %%ptort advice (set the name or pass the option); sweep() checks its values itself."""

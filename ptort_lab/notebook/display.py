@@ -131,6 +131,10 @@ class PtortResult:
         if self.runs:
             lines.append(_machine_line(self.runs[0][1]))
         lines.append(self.comparison.summary())
+        for label, program in self.runs:  # how far to trust the times (sim/validation.py)
+            band = program.stats().error_band
+            if band is not None:
+                lines.append(f"model error, {label} run: {band.text()}")
         return "\n".join(lines)
 
     # -- views --------------------------------------------------------------------------------------------------

@@ -1,109 +1,44 @@
-"""sweep(): run a study over every combination of knob values; rows, a text table and a makespan plot.
+"""sweep(): every combination of knob values, run here, on a process pool or on a Dask or Ray cluster, cached on
+disk and resumable; the notebook's views of it: a live progress bar, the table, a makespan plot, a Pareto plot and
+each point's timeline.
 
 ``sweep(build, depth=range(1, 9), tile=[64, 128])`` runs 16 timing-only studies (pipeline and data-parallel) and
-returns a SweepResult; ``.plot()`` draws makespan against the first swept knob, one line per value of the others.
+returns a SweepResult; ``.plot()`` draws makespan against the first swept knob, one line per value of the others;
+``.pareto()`` makespan against cores used, with the Pareto front; ``.timeline(i)`` and ``.explore(i)`` open point i.
+Running points, the cache and the executors are ``ptort_lab.sweeps`` (no notebook libraries, so workers load none).
 A progress bar (ipywidgets in a kernel, else a line on stderr) appears once the sweep has run for half a second.
 """
 from __future__ import annotations
 
-import itertools
-import sys
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from dataclasses import fields
+from typing import Any, Callable
 
-from ..errors import PtortTypeError, PtortValueError
-from ..explore import Comparison, Knobs, Study, check_knob_limits, check_knobs
-from .cell import normal_knob, tile_from_text
+from ..errors import PtortValueError
+from ..explore import Knobs, Study
+from ..sweeps import execute
+from ..sweeps import result as core
+from ..sweeps.points import DEFAULT_DEPTHS, KNOBS, MAX_RUNS, MAX_RUNS_EXECUTOR, example
+from ..sweeps.progress import Progress
 from .display import html_output, render_part
 
-KNOBS = ("depth", "tile", "tiles", "cores")
 PROGRESS_AFTER_S = 0.5
 _STYLES = {"pipeline": "-", "data-parallel": "--"}
-# The most combinations one sweep() runs. Every combination rebuilds the work and simulates it (twice with
-# mode="both"): a few milliseconds for a tiny pipeline, tens for a realistic one, so 10,000 runs is already minutes
-# of waiting, and a table or plot of more rows than that cannot be read anyway. Beyond it sweep() refuses up front,
-# before building anything (a range(1, 10**7) would otherwise look like a hang).
-MAX_RUNS = 10_000
-_EXAMPLES = {"depth": "[1, 2, 4, 8]", "tile": '[64, (64, 128), "32x64"]', "tiles": "[4, 8, 16]",
-             "cores": "[1, 2, 4]"}
+_RUNS = (("pipeline", "pipeline", "o", "C0"), ("data-parallel", "data_parallel", "s", "C1"))
+_PER_RUN = {"cores": "cores used", "bytes_moved": "bytes moved (GM)", "us": "µs"}  # x of pareto() from each run
+PARETO_LABELS = 24  # the front's points are labelled with their knobs up to this many
 
 
 def _tile_text(tile: tuple[int, int]) -> str:
     return f"{tile[0]}x{tile[1]}"
 
 
-def _example(name: str) -> str:
-    return f"sweep(build, {name}={_EXAMPLES[name]})"
+class SweepResult(core.SweepResult):
+    """``ptort_lab.sweeps.SweepResult`` with the notebook's views: ``plot()``, ``pareto()``, ``timeline(i)``,
+    ``explore(i)`` and a display of the table and the plot."""
 
-
-def _values(name: str, values: Any) -> tuple[list[Any], int | None]:
-    """The checked values of one swept knob (at most MAX_RUNS + 1 of them are read) and how many there are in
-    all (None when there are more than were read and the iterable cannot tell)."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        values = [values]
-    try:
-        total: int | None = len(values)
-    except TypeError:
-        total = None
-    raw = list(itertools.islice(values, MAX_RUNS + 1))  # never the whole of a huge range or an endless generator
-    if total is None and len(raw) <= MAX_RUNS:
-        total = len(raw)
-    out = []
-    for v in raw:
-        checked = None
-        if name == "tile" and isinstance(v, str):
-            checked = tile_from_text(v)  # "64x128", as on the %%ptort line
-            if checked is None:
-                raise PtortValueError(f"sweep(tile=...) value {v!r} is not ROWSxCOLS (such as '64x128').",
-                                      hint=f"Give sizes, (rows, cols) pairs or 'RxC' strings: {_example(name)}.")
-        else:
-            checked = normal_knob(name, v)
-        if checked is None:
-            what = "a tile size: an int >= 1 or (rows, cols) of ints >= 1" if name == "tile" else "an int >= 1"
-            raise PtortValueError(f"sweep({name}=...) value {v!r} is not {what}.",
-                                  hint=f"Pass {name} values like these: {_example(name)}.")
-        out.append(checked)
-    if not out:
-        raise PtortValueError(f"sweep() got no values for {name}.", hint=f"Pass e.g. {_example(name)}.")
-    return out, total
-
-
-def _check_count(params: tuple[str, ...], sizes: list[int | None]) -> None:
-    """Refuse a sweep of more than MAX_RUNS combinations before anything is built."""
-    known = [n for n in sizes if n is not None]
-    count = 1
-    for n in known:
-        count *= n
-    if len(known) == len(sizes) and count <= MAX_RUNS:
-        return
-    exact = len(known) == len(sizes)
-    counts = ", ".join(f"{p}: {f'{n:,}' if n is not None else f'more than {MAX_RUNS:,}'} values"
-                       for p, n in zip(params, sizes))
-    runs = f"{count:,}" if exact else f"more than {MAX_RUNS:,}"
-    raise PtortValueError(f"sweep() would run {runs} combinations ({counts}); it runs at most {MAX_RUNS:,}.",
-                          hint=f"Sweep fewer values, e.g. {_example(params[0])}, or split the sweep into "
-                               "several smaller ones.")
-
-
-@dataclass
-class SweepResult:
-    """One row per combination: the knobs, each run's cycles and overlap %, and the speedup."""
-
-    params: tuple[str, ...]
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0  # wall time of the sweep; kept out of every display (they are deterministic)
-
-    def table(self) -> str:
-        cols = list(self.params) + ["pipeline cycles", "data-parallel cycles", "speedup"]
-        lines = ["  ".join(f"{c:>20}" if i >= len(self.params) else f"{c:>9}" for i, c in enumerate(cols))]
-        for r in self.rows:
-            knobs = [_tile_text(r[p]) if p == "tile" else str(r[p]) for p in self.params]
-            runs = [str(r["pipeline_cycles"] if r["pipeline_cycles"] is not None else "-"),
-                    str(r["data_parallel_cycles"] if r["data_parallel_cycles"] is not None else "-"),
-                    f"{r['speedup']:.2f}x" if r["speedup"] is not None else "-"]
-            lines.append("  ".join([f"{v:>9}" for v in knobs] + [f"{v:>20}" for v in runs]))
-        return "\n".join(lines)
+    @classmethod
+    def of(cls, result: core.SweepResult) -> SweepResult:
+        return cls(**{f.name: getattr(result, f.name) for f in fields(result)})
 
     def plot(self, x: str | None = None, metric: str = "cycles") -> Any:
         """Makespan (or ``metric="overlap_pct"``) against knob ``x`` (default: the first swept knob), one line per
@@ -114,25 +49,26 @@ class SweepResult:
             swept = ", ".join(self.params)
             raise PtortValueError(f"plot(x={x!r}) is not a swept knob; this sweep varied {swept}.",
                                   hint=f"Use plot(x={self.params[0]!r}); to plot against {x}, sweep it too, e.g. "
-                                       f"sweep(build, {self.params[0]}=..., {x}={_EXAMPLES.get(x, '[...]')})."
+                                       f"sweep(build, {self.params[0]}=..., {x}={example(x).split('=', 1)[1]}"
                                   if x in KNOBS else f"Use plot(x={self.params[0]!r}) (swept: {swept}).")
         if metric not in ("cycles", "overlap_pct"):
             raise PtortValueError(f"plot(metric={metric!r}) is not 'cycles' or 'overlap_pct'.",
                                   hint="Use plot(metric='cycles') (makespan) or plot(metric='overlap_pct').")
         others = [p for p in self.params if p != x]
-        xs = sorted({r[x] for r in self.rows})
+        rows = self.rows
+        xs = sorted({r[x] for r in rows})
         position = {v: i for i, v in enumerate(xs)} if x == "tile" else {v: v for v in xs}
         fig = new_figure(7.5, 4.2)
         ax = fig.add_subplot(1, 1, 1)
         groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-        for r in self.rows:
+        for r in rows:
             groups.setdefault(tuple(r[p] for p in others), []).append(r)
         colors = [f"C{i % 10}" for i in range(len(groups))]
-        for color, (key, rows) in zip(colors, groups.items()):
+        for color, (key, group) in zip(colors, groups.items()):
             name = ", ".join(f"{p}={_tile_text(v) if p == 'tile' else v}" for p, v in zip(others, key))
             for run, style in _STYLES.items():
                 col = f"{run.replace('-', '_')}_{metric}"
-                pts = sorted((position[r[x]], r[col]) for r in rows if r[col] is not None)
+                pts = sorted((position[r[x]], r[col]) for r in group if r[col] is not None)
                 if pts:
                     ax.plot([p for p, _ in pts], [v for _, v in pts], style, marker="o", color=color,
                             label=f"{run}" + (f" ({name})" if name else ""))
@@ -146,6 +82,87 @@ class SweepResult:
         fig.tight_layout()
         return fig
 
+    def pareto_points(self, x: str = "cores", y: str = "cycles") -> list[tuple[float, float, str, int]]:
+        """Every run of every point as (x, y, run, point index): ``x`` is per run ("cores" used, "bytes_moved",
+        "us") or a swept knob ("tile": rows x cols); ``y`` is "cycles" or "us"."""
+        self._check_pareto(x, y)
+        out = []
+        for p in self.points:
+            if p.row is None:
+                continue
+            for run, prefix, _, _ in _RUNS:
+                yv = p.row[f"{prefix}_{y}"]
+                xv = p.row[f"{prefix}_{x}"] if x in _PER_RUN else p.row[x]
+                if x == "tile":
+                    xv = xv[0] * xv[1]
+                if xv is not None and yv is not None:
+                    out.append((float(xv), float(yv), run, p.index))
+        return out
+
+    def pareto_front(self, x: str = "cores", y: str = "cycles") -> list[tuple[float, float, str, int]]:
+        """The runs no other run beats on both ``x`` and ``y`` (lower is better on both), by increasing x."""
+        front: list[tuple[float, float, str, int]] = []
+        for pt in sorted(self.pareto_points(x, y), key=lambda t: (t[0], t[1], t[3])):
+            if not front or pt[1] < front[-1][1]:
+                front.append(pt)
+        return front
+
+    def _check_pareto(self, x: str, y: str) -> None:
+        xs = list(_PER_RUN) + [k for k in self.params if k != "cores"]
+        if x not in xs:
+            raise PtortValueError(f"pareto(x={x!r}) is not one of {', '.join(map(repr, xs))}.",
+                                  hint="Use pareto(x='cores') (the cores each run used), pareto(x='bytes_moved'), "
+                                       "or a swept knob.")
+        if y not in ("cycles", "us"):
+            raise PtortValueError(f"pareto(y={y!r}) is not 'cycles' or 'us'.",
+                                  hint="Use pareto(y='cycles') (makespan) or pareto(y='us').")
+
+    def pareto(self, x: str = "cores", y: str = "cycles") -> Any:
+        """Makespan against the cores each run used (or ``x="bytes_moved"``, or a swept knob), pipeline runs as
+        circles and data-parallel runs as squares, the Pareto front drawn through the runs nothing beats (fewer
+        cores and fewer cycles); the front's points are labelled with their knobs. A Figure, no pyplot."""
+        from ..viz.figures import new_figure, text_kwargs
+        points, front = self.pareto_points(x, y), self.pareto_front(x, y)
+        fig = new_figure(7.5, 4.6)
+        ax = fig.add_subplot(1, 1, 1)
+        for run, _, marker, color in _RUNS:
+            mine = [(px, py) for px, py, r, _ in points if r == run]
+            if mine:
+                ax.scatter([p[0] for p in mine], [p[1] for p in mine], marker=marker, color=color, alpha=0.6,
+                           label=run, zorder=2)
+        if front:
+            ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="black", linewidth=1.2,
+                    label="Pareto front", zorder=3)
+            ax.scatter([p[0] for p in front], [p[1] for p in front], s=90, facecolors="none", edgecolors="black",
+                       zorder=4)
+            for px, py, _, i in front[:PARETO_LABELS]:
+                ax.annotate(f"#{i} {self.points[i].label()}", (px, py), textcoords="offset points", xytext=(4, 4),
+                            fontsize=6, **text_kwargs())
+        xlabel = _PER_RUN.get(x, x if x != "tile" else "tile (rows x cols elements)")
+        ax.set_xlabel(xlabel, **text_kwargs())
+        ax.set_ylabel("makespan (cycles)" if y == "cycles" else "makespan (µs)")
+        ax.set_title(f"makespan vs {xlabel}: the Pareto front (lower left is better)", **text_kwargs())
+        ax.grid(True, alpha=0.3)
+        if points:
+            ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        return fig
+
+    def timeline(self, index: int) -> Any:
+        """Point ``index`` run again here, its timelines drawn (both runs on one cycle axis when there are two)."""
+        from .. import viz
+        label = f"point #{index}: {self.point(index).label()}"
+        comparison = self.comparison(index)
+        if comparison.pipeline is not None and comparison.data_parallel is not None:
+            return viz.compare(comparison, title=label)
+        run, program = comparison.runs[0]
+        return viz.plot_timeline(program, lanes="stage", title=f"{label} ({run} run)")
+
+    def explore(self, index: int) -> Any:
+        """The explorer (sliders, timelines, table) opened at point ``index``'s knobs."""
+        from .widgets import Explorer
+        return Explorer(self.study(index))
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
         notes: list[str] = []
         png = render_part("plot", lambda: _png(self.plot()), notes) if self.rows else None  # fails -> a note
@@ -155,27 +172,24 @@ class SweepResult:
             bundle["image/png"] = png
         return bundle
 
-    def __repr__(self) -> str:
-        return f"sweep of {', '.join(self.params)}: {len(self.rows)} runs\n{self.table()}"
-
 
 def _png(fig: Any) -> bytes:
     from .. import viz
     return bytes(viz.figure_png(fig))
 
 
-class _Progress:
-    """Shown once the sweep has run for PROGRESS_AFTER_S (or at once with progress=True); never with False."""
+class _NotebookProgress(Progress):
+    """An ipywidgets bar with done/total, failed, from the cache and the time left, in a kernel; the line on
+    stderr elsewhere. Updated in place; its last state (no time in it) is what a saved notebook keeps."""
 
-    def __init__(self, total: int, mode: bool | None) -> None:
-        self.total, self.mode = total, mode
-        self.started = time.perf_counter()
+    def __init__(self, mode: bool | None) -> None:
+        super().__init__(mode, PROGRESS_AFTER_S)
         self.bar: Any = None
+        self.label: Any = None
+        self.box: Any = None
         self.handle: Any = None
-        self.text = False
-        self.last_print = 0.0
 
-    def _show(self) -> None:
+    def show(self) -> None:
         try:
             from IPython import get_ipython
             shell = get_ipython()
@@ -185,108 +199,48 @@ class _Progress:
             from IPython.display import display
             show: Callable[..., Any] = display  # IPython.display has no type information
             self.bar = widgets.IntProgress(value=0, min=0, max=self.total, description="sweep")
-            self.handle = show(self.bar, display_id=True)
+            self.label = widgets.Label(value="")
+            self.box = widgets.HBox([self.bar, self.label])
+            self.handle = show(self.box, display_id=True)
         except Exception:  # a terminal, plain Python or no ipywidgets: a line on stderr
-            self.text = True
+            self.bar = None
 
-    def step(self, done: int) -> None:
-        if self.mode is False:
+    def draw(self, final: bool) -> None:
+        if self.bar is None:
+            super().draw(final)
             return
-        now = time.perf_counter()
-        if self.bar is None and not self.text and (self.mode or now - self.started > PROGRESS_AFTER_S):
-            self._show()
-        if self.bar is not None:
-            self.bar.value = done
-        elif self.text and (now - self.last_print > 0.5 or done == self.total):
-            self.last_print = now
-            print(f"\rsweep: {done}/{self.total} runs", end="\n" if done == self.total else "", file=sys.stderr,
-                  flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.value = self.total
-            self.bar.bar_style = "success"
+        self.bar.value = self.done
+        self.label.value = self.text(final)
+        if final:
+            self.bar.bar_style = "success" if not self.failed else "warning"
             if self.handle is not None:
-                self.handle.update(self.bar)  # the saved output shows the finished state, not a moment of it
+                self.handle.update(self.box)  # the saved output shows the finished state, not a moment of it
 
 
-_DEPTHS = range(1, 9)  # what sweep() varies when told nothing about depth
-
-
-def _row(comparison: Comparison) -> dict[str, Any]:
-    """One SweepResult row: the knobs that ran, each run's cycles and overlap %, and the speedup."""
-    k = comparison.knobs
-    stats = {label: prog.stats() for label, prog in comparison.runs}
-    pipe, twin = stats.get("pipeline"), stats.get("data-parallel")
-    return {
-        "depth": k.depth, "tile": k.tile, "tiles": k.tiles, "cores": k.cores,
-        "pipeline_cycles": pipe.total_cycles if pipe else None,
-        "data_parallel_cycles": twin.total_cycles if twin else None,
-        "pipeline_overlap_pct": round(pipe.overlap_pct, 1) if pipe else None,
-        "data_parallel_overlap_pct": round(twin.overlap_pct, 1) if twin else None,
-        "speedup": comparison.speedup,
-    }
-
-
-def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = _DEPTHS, tile: Any = None,
+def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = DEFAULT_DEPTHS, tile: Any = None,
           tiles: Any = None, cores: Any = None, knobs: Knobs | None = None, mode: str | None = None,
-          progress: bool | None = None, **compile_options: Any) -> SweepResult:
+          executor: Any = "auto", cache: Any = True, progress: bool | None = None,
+          **compile_options: Any) -> SweepResult:
     """Run every combination of the given knob values (None keeps the study's value) and collect the rows.
 
     ``study_or_builder`` is a builder (as for ``explore.Study``) or a Study, which is copied (its knobs are not
     changed). Runs are timing-only (``compute_values=False``) unless a compile option says otherwise. ``tile``
     values are (rows, cols), a square size, or "RxC". ``progress``: None shows a bar after half a second, True at
     once, False never.
+
+    ``executor``: "auto" (this process, or a process pool once the sweep shows it will take more than a few
+    seconds), "serial", "processes", or any ``concurrent.futures.Executor`` (``client.get_executor()`` of a Dask
+    client, ``ptort_lab.sweeps.RayExecutor()``); with an executor a sweep may have up to 100,000 points (10,000
+    without). ``cache``: True (``ptort_lab.sweeps.cache_info()`` says where), a folder, or False. A point that
+    raises is listed in ``result.failures`` and the sweep goes on; Ctrl-C stops it, and the same sweep run again
+    resumes from the cache.
     """
-    check_knobs(knobs, "sweep")
-    if not isinstance(study_or_builder, Study) and not callable(study_or_builder):
-        raise PtortTypeError(f"sweep() needs a builder function or a Study, got {type(study_or_builder).__name__} "
-                             f"{study_or_builder!r}.",
-                             hint="def build(depth, tile, tiles): ... return connect(...); then "
-                                  "sweep(build, depth=[1, 2, 4]).")
-    if isinstance(study_or_builder, Study):
-        base = study_or_builder
-        options = {"compute_values": False, **base.compile_options, **compile_options}
-        study = Study(base.build, knobs or base.knobs, mode or base.mode, words=base.words, **options)
-    else:
-        options = {"compute_values": False, **compile_options}
-        study = Study(study_or_builder, knobs, mode or "both", **options)
-    given = {"depth": depth, "tile": tile, "tiles": tiles, "cores": cores}
-    if depth is _DEPTHS and not study.takes("depth") and any(given[k] is not None for k in KNOBS[1:]):
-        given["depth"] = None  # the default depth sweep, for a builder without depth: only what was asked
-    params = tuple(k for k in KNOBS if given[k] is not None)
-    if not params:
-        raise PtortValueError("sweep() got no knob to vary.", hint="Pass e.g. sweep(build, depth=range(1, 9)).")
-    for p in params:  # a knob the builder ignores would give identical rows
-        study.refuse_untaken(p, f"sweep({p}=...)", "every row would be the same")
-    checked = [_values(p, given[p]) for p in params]
-    _check_count(params, [n for _, n in checked])
-    if "tiles" in params:  # refused from the sizes, before anything is built
-        check_knob_limits(study.knobs.replace(tiles=max(checked[params.index("tiles")][0])), study.mode,
-                          "the largest sweep(tiles=...) value")
-    else:
-        check_knob_limits(study.knobs, study.mode)
-    combos = list(itertools.product(*(values for values, _ in checked)))
-    result = SweepResult(params)
-    bar = _Progress(len(combos), progress)
-    started = time.perf_counter()
-    try:
-        for i, combo in enumerate(combos, start=1):
-            comparison = study.run(**dict(zip(params, combo)))
-            k = comparison.knobs
-            if "cores" in params and k.cores != study.knobs.cores:
-                raise PtortValueError(
-                    f"sweep(cores=...) varies the data-parallel cores, but {comparison.note}, so every row would be "
-                    "the same.",
-                    hint="Leave cores out of the sweep, or build the workload without .dispatch(...) (the study then "
-                         "dispatches its tasks over the cores knob), or give the builder a cores parameter and "
-                         "dispatch with it.")
-            result.rows.append(_row(comparison))
-            bar.step(i)
-    finally:
-        bar.close()
-    result.seconds = time.perf_counter() - started
-    return result
+    if progress is not None and not isinstance(progress, bool):
+        execute._progress_mode(progress)  # the same refusal as run_sweep's
+    result = execute.run_sweep(study_or_builder, depth=depth, tile=tile, tiles=tiles, cores=cores, knobs=knobs,
+                               mode=mode, executor=executor, cache=cache, progress=_NotebookProgress(progress),
+                               **compile_options)
+    return SweepResult.of(result)
 
 
-__all__ = ["sweep", "SweepResult", "MAX_RUNS"]
+__all__ = ["sweep", "SweepResult", "MAX_RUNS", "MAX_RUNS_EXECUTOR", "PROGRESS_AFTER_S"]

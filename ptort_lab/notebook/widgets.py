@@ -1,27 +1,46 @@
 """The explorer: sliders for channel depth, tile size, tile count and cores over a pure controller.
 
 ``ExplorerController`` holds no widgets: ``update(depth=4)`` reruns the study and keeps the Comparison in
-``.last``, so tests drive it (or the sliders) without a kernel. ``Explorer`` is the ipywidgets view: every slider
-has ``continuous_update=False``; a change reruns the study and redraws both timelines (one PNG) and a table into
-fixed-height areas. Errors from a rerun are shown in the panel as one short message.
+``.last``, so tests drive it without a kernel. ``Explorer`` is an anywidget: its view (ptort_lab/notebook/static/
+explorer.js, built from the JupyterLab renderers' TypeScript by extensions/build.sh) draws the sliders, the verdict,
+the table and both runs' timelines client-side from compact run data (``compact.compact_run``: rows of numbers, not
+a picture), so it works in JupyterLab, Notebook 7 and VS Code without a lab extension. A slider release sends one
+request; the kernel reruns the study timing-only (the builder rebuilds, nothing computes values) and answers with
+the new run data; the view shows a busy indicator meanwhile and drops replies that a newer move made stale.
+
+Without a live view (an unrun notebook, nbconvert HTML) the display bundle's picture shows instead: a matplotlib
+PNG of the explorer's state and its summary text. A change made from code (``explorer.sliders["depth"].value = 1``,
+``explorer.update(...)``) refreshes them at once. A move made in the browser cannot: the display bundle is one
+output, and re-sending it (``update_display``) makes the front end build a new live view, which would reset the
+view the user is working in (zoom, focus) on every move. So after browser moves the picture and summary catch up
+just before the next cell runs (IPython's ``pre_run_cell``), and a notebook saved after that shows the last state.
 """
 from __future__ import annotations
 
 import html
 import time
+import weakref
+from pathlib import Path
 from typing import Any, Callable
 
-import ipywidgets as widgets
+import anywidget
+import traitlets
 
 from ..errors import PtortError, PtortTypeError, PtortValueError
 from ..explore import Comparison, Knobs, Study, check_knobs
 from ..sim.machine import Machine, ascend_910b, get_machine
+from .compact import compact_run
 from .display import short_error
 
+STATIC = Path(__file__).resolve().parent / "static"
 TILE_SIZES = (32, 64, 128, 256)
-FIGURE_DPI = 80  # the panel's timeline PNG (800 px wide); dpi hardly changes the draw time, artists do
-FIGURE_HEIGHT = "520px"
-TABLE_HEIGHT = "110px"
+FIGURE_DPI = 100  # the static fallback picture: readable text at the notebook's width
+KNOB_TITLES = {
+    "depth": "channel depth (slots per channel)",
+    "tile": "tile size (rows x cols)",
+    "tiles": "number of tiles",
+    "cores": "cores of the data-parallel run",
+}
 
 
 class ExplorerController:
@@ -55,6 +74,21 @@ class ExplorerController:
         self.history.append((result.knobs, self.last_rows))
         return result
 
+    def view_state(self, comparison: Comparison | None = None) -> dict[str, Any]:
+        """What the view draws: compact run data, table rows, verdict and summary (no error)."""
+        comparison = comparison or self.last
+        if comparison is None:
+            return {"runs": [], "table": [], "verdict": "", "summary": "", "note": "", "knobs": {}}
+        k = comparison.knobs
+        return {
+            "runs": [compact_run(label, program) for label, program in comparison.runs],
+            "table": self.last_rows if comparison is self.last else comparison.rows(),
+            "verdict": comparison.verdict(),
+            "summary": comparison.summary(),
+            "note": comparison.note,
+            "knobs": {"depth": k.depth, "tile": list(k.tile), "tiles": k.tiles, "cores": k.cores},
+        }
+
     def figure(self, comparison: Comparison | None = None) -> Any:
         """Both runs' timelines on one time axis (or the one run's), as a matplotlib Figure."""
         from .. import viz
@@ -78,39 +112,82 @@ class ExplorerController:
 
 
 def table_html(comparison: Comparison, rows: list[dict[str, Any]] | None = None) -> str:
-    """The runs as a small HTML table: cycles, us, overlap %, and the pipeline's speedup (``rows``: the
-    comparison's rows, when already computed)."""
+    """The runs as a small HTML table: cores, cycles, us, overlap %, the verdict (``rows``: the comparison's rows,
+    when already computed)."""
     rows = rows if rows is not None else comparison.rows()
-    head = "<tr><th>run</th><th>cycles</th><th>&micro;s</th><th>overlap %</th><th>tasks</th></tr>"
-    body = "".join(f"<tr><td>{html.escape(r['run'])}</td><td>{r['cycles']}</td><td>{r['us']:.3f}</td>"
-                   f"<td>{r['overlap_pct']:.1f}</td><td>{r['tasks']}</td></tr>" for r in rows)
-    cycles = {r["run"]: r["cycles"] for r in rows}
-    speedup = cycles["data-parallel"] / cycles["pipeline"] if cycles.get("pipeline") and "data-parallel" in cycles \
-        else None
+    head = "<tr><th>run</th><th>cores</th><th>cycles</th><th>&micro;s</th><th>overlap %</th><th>tasks</th></tr>"
+    body = "".join(f"<tr><td>{html.escape(r['run'])}</td><td>{r['cores']}</td><td>{r['cycles']}</td>"
+                   f"<td>{r['us']:.3f}</td><td>{r['overlap_pct']:.1f}</td><td>{r['tasks']}</td></tr>" for r in rows)
     caption = f"<p>{html.escape(str(comparison.knobs))}"
-    if speedup is not None:
-        caption += f"; pipeline speedup vs data-parallel: <b>{speedup:.2f}x</b>"
+    verdict = comparison.verdict()
+    if verdict:
+        caption += f"; <b>{html.escape(verdict)}</b>"
     return f'{caption}</p><table class="ptort-explorer">{head}{body}</table>'
 
 
-def _tile_options(current: tuple[int, int]) -> list[tuple[str, tuple[int, int]]]:
+def _tile_options(current: tuple[int, int]) -> list[tuple[int, int]]:
     sizes = [(s, s) for s in TILE_SIZES]
     if current not in sizes:
         sizes.append(current)
-    sizes.sort()
-    return [(f"{r}x{c}", (r, c)) for r, c in sizes]
+    return sorted(sizes)
 
 
-class Explorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type information, so VBox is Any
-    """Sliders for depth, tile, tiles and cores, the two timelines and a table: ``Explorer(build)``.
+class Slider:
+    """One knob of the panel, as code sees it: ``explorer.sliders["depth"].value = 4`` is what releasing the
+    slider at 4 does (the study reruns at once)."""
+
+    continuous_update = False  # a move reruns a simulation: only the release counts
+
+    def __init__(self, explorer: Explorer, name: str, value: Any, *, min: int = 1, max: int = 1,
+                 options: list[Any] | None = None, disabled: bool = False) -> None:
+        self._explorer = explorer
+        self.name = name
+        self._value = value
+        self.min, self.max = min, max
+        self.options = options
+        self.disabled = disabled
+
+    @property
+    def value(self) -> Any:
+        return self._value
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        self._explorer.update(**{self.name: value})
+
+    def spec(self) -> dict[str, Any]:
+        """The slider as the view draws it (a choice slider's value is a position in its options)."""
+        out: dict[str, Any] = {"name": self.name, "label": self.name, "disabled": self.disabled,
+                               "title": KNOB_TITLES[self.name]}
+        if self.options is not None:
+            pos = self.options.index(self._value) if self._value in self.options else 0
+            out.update(min=0, max=len(self.options) - 1, value=pos,
+                       options=[[f"{r}x{c}", [r, c]] for r, c in self.options])
+        else:
+            out.update(min=self.min, max=self.max, value=self._value)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Slider({self.name}={self._value!r})"
+
+
+class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # typed only in some anywidget releases
+    """Sliders for depth, tile, tiles and cores, the verdict, a table and both timelines: ``Explorer(build)``.
 
     ``study_or_builder`` is an ``explore.Study`` (used as it is) or a builder taking any of depth, tile, tiles,
-    cores (wrapped in a timing-only Study: ``compute_values=False``). ``explorer.controller.last`` is the latest
-    Comparison; ``explorer.sliders["depth"].value = 4`` is what moving the slider does.
+    cores (wrapped in a timing-only Study: ``compute_values=False``). ``equal_cores=True`` runs the data-parallel
+    twin on the pipeline's own cores (like for like; the cores slider is then unused). ``explorer.controller.last``
+    is the latest Comparison; ``explorer.sliders["depth"].value = 4`` is what moving the slider does.
     """
 
+    _esm = STATIC / "explorer.js"
+    _css = STATIC / "explorer.css"
+    controls = traitlets.Dict().tag(sync=True)
+    view = traitlets.Dict().tag(sync=True)
+    request = traitlets.Dict().tag(sync=True)
+
     def __init__(self, study_or_builder: Study | Callable[..., Any], knobs: Knobs | None = None, *,
-                 mode: str = "both", **compile_options: Any) -> None:
+                 mode: str = "both", equal_cores: bool | None = None, **compile_options: Any) -> None:
         check_knobs(knobs, "Explorer")
         if isinstance(study_or_builder, Study):
             study = study_or_builder
@@ -119,56 +196,185 @@ class Explorer(widgets.VBox):  # type: ignore[misc]  # ipywidgets has no type in
         else:
             compile_options.setdefault("compute_values", False)
             study = Study(study_or_builder, knobs, mode, **compile_options)
+        if equal_cores is not None:
+            study.equal_cores = bool(equal_cores)
+        super().__init__()
         self.controller = ExplorerController(study)
         k = study.knobs
-        style = {"description_width": "70px"}
-
-        def slider(cls: Any, description: str, **kw: Any) -> Any:
-            return cls(description=description, continuous_update=False, style=style,
-                       layout=widgets.Layout(width="300px"), **kw)
-
-        self.sliders: dict[str, Any] = {
-            "depth": slider(widgets.IntSlider, "depth", value=k.depth, min=1, max=max(8, k.depth)),
-            "tile": slider(widgets.SelectionSlider, "tile", options=_tile_options(k.tile), value=k.tile),
-            "tiles": slider(widgets.IntSlider, "tiles", value=k.tiles, min=1, max=max(128, k.tiles)),
-            "cores": slider(widgets.IntSlider, "cores", value=k.cores, min=1,
-                            max=max(_machine_cores(study), k.cores)),
+        self.sliders: dict[str, Slider] = {
+            "depth": Slider(self, "depth", k.depth, min=1, max=max(8, k.depth)),
+            "tile": Slider(self, "tile", k.tile, options=_tile_options(k.tile)),
+            "tiles": Slider(self, "tiles", k.tiles, min=1, max=max(128, k.tiles)),
+            "cores": Slider(self, "cores", k.cores, min=1, max=max(_machine_cores(study), k.cores)),
         }
         for name, s in self.sliders.items():  # a knob the builder ignores would change nothing
             s.disabled = not study.takes(name)
-        self.message = widgets.HTML(value="")
-        self.table = widgets.HTML(value="", layout=widgets.Layout(height=TABLE_HEIGHT, overflow="auto"))
-        self.figure = widgets.Image(format="png", layout=widgets.Layout(height=FIGURE_HEIGHT, object_fit="contain"))
+        self.message = ""
         self.last_refresh_ms: float | None = None
-        for s in self.sliders.values():
-            s.observe(self._on_change, names="value")
-        controls = widgets.HBox([widgets.VBox([self.sliders["depth"], self.sliders["tile"]]),
-                                 widgets.VBox([self.sliders["tiles"], self.sliders["cores"]])])
-        super().__init__([controls, self.message, self.table, self.figure])
+        self._figure_png: bytes | None = None
+        self._display_ids: list[str] = []
+        self._good: dict[str, Any] = self.knob_values()  # the slider values of the last good run
+        self.observe(self._on_request, names="request")
         self.refresh()
 
-    def _on_change(self, change: dict[str, Any]) -> None:
-        self.refresh()
+    # -- state ----------------------------------------------------------------------------------------------------
+    @property
+    def equal_cores(self) -> bool:
+        return self.controller.study.equal_cores
+
+    @property
+    def verdict(self) -> str:
+        last = self.controller.last
+        return last.verdict() if last is not None else ""
 
     def knob_values(self) -> dict[str, Any]:
         return {name: s.value for name, s in self.sliders.items()}
 
-    def refresh(self) -> None:
-        """Rerun with the sliders' values and redraw; any error becomes a short message in the panel."""
+    def table_html(self) -> str:
+        last = self.controller.last
+        return table_html(last, self.controller.last_rows) if last is not None else ""
+
+    def update(self, **knobs: Any) -> Comparison | None:
+        """Set knobs from code (as releasing sliders does), rerun, redraw; also refreshes the static picture."""
+        for name, value in knobs.items():
+            if name not in self.sliders:
+                raise PtortValueError(f"Explorer.update() got unknown knob {name!r}.",
+                                      hint=f"Knobs: {', '.join(self.sliders)}.")
+            self.sliders[name]._value = value
+        ok = self.refresh()
+        self._refresh_picture()
+        return self.controller.last if ok else None
+
+    def refresh(self, rid: str = "") -> bool:
+        """Rerun with the sliders' values and send the new state to the view; an error becomes a short message
+        (the view keeps the last good timelines). Returns whether the run succeeded."""
         started = time.perf_counter()
         try:
             comparison = self.controller.update(**self.knob_values())
-            png = self.controller.png(comparison)
+            self._good = self.knob_values()
+            state = self.controller.view_state(comparison)
         except Exception as e:  # a callback's exception would otherwise vanish (no cell to show it in)
-            note = " (showing the last good run)" if self.controller.last is not None else ""
-            self.message.value = (f'<pre style="color:#b00020;white-space:pre-wrap">'
-                                  f"{html.escape(_message(e))}"
-                                  f"{html.escape(note)}</pre>")
-            return
-        self.figure.value = png
-        self.table.value = table_html(comparison, self.controller.last_rows)
-        self.message.value = ""
+            self._show_error(e, rid, (time.perf_counter() - started) * 1e3)
+            return False
+        self.message = ""
+        self._figure_png = None
+        self.controls = self._controls()
         self.last_refresh_ms = (time.perf_counter() - started) * 1e3
+        self.view = {**state, "rid": rid, "error": "", "kernel_ms": round(self.last_refresh_ms, 1)}
+        return True
+
+    def _show_error(self, e: BaseException, rid: str, kernel_ms: float | None = None) -> None:
+        note = " (showing the last good run)" if self.controller.last is not None else ""
+        self.message = _message(e) + note
+        for name, value in self._good.items():  # the sliders go back to what the last good run used
+            self.sliders[name]._value = value
+        self.controls = self._controls()
+        self.view = {**(self.view or self.controller.view_state()), "runs": [], "rid": rid, "error": self.message,
+                     "kernel_ms": None if kernel_ms is None else round(kernel_ms, 1)}
+
+    def _controls(self) -> dict[str, Any]:
+        study = self.controller.study
+        sliders = [s.spec() for s in self.sliders.values()]
+        if study.equal_cores:
+            for spec in sliders:
+                if spec["name"] == "cores":
+                    spec["disabled"] = True
+                    spec["title"] += " (equal cores: the pipeline's own)"
+        offer = study.mode == "both"
+        return {"sliders": sliders, "equal_cores": study.equal_cores,
+                "equal_cores_label": "equal cores (data-parallel on the pipeline's cores)" if offer else ""}
+
+    def _on_request(self, change: dict[str, Any]) -> None:
+        """The view released a slider: rerun with its knobs and answer with the request's id."""
+        request = change["new"] or {}
+        rid = str(request.get("rid", ""))
+        knobs = request.get("knobs") or {}
+        try:
+            for name, value in knobs.items():
+                if name in self.sliders and not self.sliders[name].disabled:
+                    self.sliders[name]._value = tuple(value) if name == "tile" else value
+            if isinstance(request.get("equal_cores"), bool):
+                self.controller.study.equal_cores = request["equal_cores"]
+        except Exception as e:  # noqa: BLE001 - a malformed request from a view: say so in the panel
+            self._show_error(e, rid)
+            return
+        if self.refresh(rid) and self._display_ids:
+            _picture_behind(self)
+
+    # -- display --------------------------------------------------------------------------------------------------
+    def _picture(self) -> bytes | None:
+        """The static fallback: the last state as a PNG (None when there is no run or it cannot be drawn)."""
+        if self._figure_png is None and self.controller.last is not None:
+            try:
+                self._figure_png = self.controller.png()
+            except Exception:  # noqa: BLE001 - the live view still works; the bundle then has text only
+                return None
+        return self._figure_png
+
+    def _fallback_text(self) -> str:
+        last = self.controller.last
+        text = last.summary() if last is not None else "explorer: no run yet"
+        return text + (f"\n{self.message}" if self.message else "")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The widget view plus a picture and a summary of the last state, for front ends without the view."""
+        data, metadata = _split(super()._repr_mimebundle_(**kwargs))
+        data["text/plain"] = self._fallback_text()
+        png = self._picture()
+        if png is not None:
+            data["image/png"] = png
+        return data, metadata
+
+    def _ipython_display_(self) -> None:
+        """Display with a display id, so that changes made from code refresh the stored picture too."""
+        from IPython.display import display
+        data, metadata = _split(self._repr_mimebundle_())
+        handle = display(data, metadata=metadata, raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        if handle is not None:
+            self._display_ids.append(handle.display_id)
+
+    def _refresh_picture(self) -> None:
+        """Re-send every displayed copy of this explorer with the current picture (update_display)."""
+        if not self._display_ids:
+            return
+        from IPython.display import update_display
+        data, metadata = _split(self._repr_mimebundle_())
+        for display_id in self._display_ids:
+            update_display(data, metadata=metadata, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
+
+
+_BEHIND: weakref.WeakSet[Explorer] = weakref.WeakSet()  # explorers moved in the browser since their last picture
+_hooked: list[Any] = []  # the shell whose pre_run_cell event catches the pictures up (registered once)
+
+
+def _picture_behind(explorer: Explorer) -> None:
+    """Remember that ``explorer``'s stored picture is behind its view, to refresh before the next cell runs."""
+    _BEHIND.add(explorer)
+    if _hooked:
+        return
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - the explorer needs IPython's display machinery anyway
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.register("pre_run_cell", catch_up_pictures)
+        _hooked.append(shell)
+
+
+def catch_up_pictures(*_info: Any) -> None:
+    """Re-send the picture and summary of every explorer moved in the browser since its last picture."""
+    for explorer in list(_BEHIND):
+        _BEHIND.discard(explorer)
+        try:
+            explorer._refresh_picture()
+        except Exception:  # noqa: BLE001 - a picture that cannot be drawn must not stop the user's next cell
+            pass
+
+
+def _split(bundle: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data, metadata) of a mime bundle given either way."""
+    return (bundle[0], bundle[1] or {}) if isinstance(bundle, tuple) else (bundle, {})
 
 
 def _machine_cores(study: Study) -> int:
@@ -190,4 +396,4 @@ def _message(e: BaseException) -> str:
     return short_error(e)
 
 
-__all__ = ["Explorer", "ExplorerController", "table_html", "TILE_SIZES"]
+__all__ = ["Explorer", "ExplorerController", "Slider", "table_html", "TILE_SIZES"]

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from ..dsl.ir import KernelIR
     from ..dsl.workload import Task, Workload
 
-Timing = tuple[int, int, list[Span]]  # (issue_done, end, spans) of one task
+#: What ``task_timing`` returns for one task: ``(issue_done, end, spans)``, the cycle its process may go on, the
+#: cycle its last op ends and its spans.
+Timing = tuple[int, int, list[Span]]
 
 
 class TaskPricer(Protocol):

@@ -5,23 +5,31 @@ program order; each starts at ``max(task start, its pipe free, its operands read
 its pipe until it ends. Pipes of one core (AIC.MTE2, AIC.MTE1, AIC.CUBE, AIC.FIX, AIV0.MTE2, AIV0.V, AIV0.MTE3,
 AIV1.*) and different cores run concurrently; processes placed on the same core share its pipes and buffers.
 
-Costs (every constant from ``Machine``): GM transfers ``latency + ceil32(bytes) / BW_eff`` with the sharing and
-L2 model of ``memory`` (reads: L2-hit or HBM latency; writes: the path's L_fix); on-chip moves
+Costs (every constant from ``Machine``): GM transfers by ``memory`` (reads hold their pipe for the stream plus an
+issue cost and land a latency later; writes are posted into the write-back L2, visible after its write latency),
+with its pool sharing; on-chip moves
 ``L_fix + ceil32(bytes) / BW``; vector ``[head] + slope * repeats`` (head only when V was idle, i.e. once per
 back-to-back stream) plus ``tail`` before another pipe may use the result; cube
 ``[6] + r * ceil(M/16) * ceil(N/16) * ceil(K / (32 / sizeof))`` per K-slice (6 only when M was idle). No
-instruction starts before ``launch_overhead_cycles`` (§3.5, fitted to onboard kernel times, which include it).
+instruction starts before ``launch_overhead_cycles`` (§3.5, fitted to onboard kernel times, which include it), nor
+one of core k's before its block is dispatched, ``(k + 1) * block_dispatch_cycles`` later (``block_start``).
 
 Cores. A core index is one physical AI core (1 AIC + ``aiv_per_core`` AIVs); ``machine.num_cores`` of them.
 A CSP process runs its vector work on AIV0 of its core (the Ascend CopyIn/Compute/CopyOut pattern: stages placed
 on one core share that AIV's MTE2, V and MTE3), or on AIV1 when placed ``(core, 1)``. A data-parallel core
 hands its vector tasks to its AIVs in turn (task k -> AIV k mod aiv_per_core), so 24 cores drive all 48 vector
-units. Cube work always runs on the AIC.
+units, unless the workload's ``.vector_unit(...)`` names each task's AIV. Cube work always runs on the AIC.
 
 Overlap. ``pipelined=False`` (a CSP process): the process waits for the task (``issue_done == end``).
 ``pipelined=True`` (a data-parallel core): the core may issue the next task once this one's first instruction has
 started; how far it then runs ahead is decided by pipes and buffer room only (``buffers``), so double buffering
 appears when two tasks' tiles fit and disappears when one does.
+
+On-chip state (``residency``). An on-chip tensor (``Tensor(location=Location.UB | L1 | L0C)``) and the slots of a
+tile channel whose two ends share a buffer are resident: their room is reserved in that (core, unit, buffer) for the
+whole run, and a task's kernel is lowered with those arguments already in place (``lowering``: loads of them are
+free, stores into them write the slot), cached per kernel and resident set. Every other tile channel is a GM ring
+whose slots' addresses are reused item after item.
 
 Pinned costs. A task with ``cycles=`` (``task(..., cycles=...)`` or ``@kernel(cycles=...)``) takes exactly that
 many cycles from its start, touches no pipe or buffer, and is recorded as one span on the process lane (as
@@ -40,13 +48,17 @@ from ..dsl.types import Direction, TensorView, TileType
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortError, PtortValueError
 from .buffers import BufferPool
-from .cost_model import CostModel, Timing, span_of
+from .capacity import fix_for
+from .cost_model import CostModel, TaskPricer, Timing, span_of
 from .lowering import AIC, GM_READ, GM_WRITE, Instr, Plan, lower
 from .machine import KIB, Buffer, Machine, ascend_910b, get_machine
 from .memory import GlobalMemory
+from .placement import vector_unit_of
+from .residency import Residency
 from .trace import Span
 
 _new = tuple.__new__  # builds a Span without its Python-level __new__ (one per instruction of every task)
+Resident = tuple[tuple[str, Buffer], ...]  # the kernel parameters a task keeps on chip, and their buffers
 
 
 class NpuCostModel(CostModel):
@@ -64,6 +76,7 @@ class NpuCostModel(CostModel):
         self.machine = get_machine(machine)
         self.clock_hz = self.machine.clock_hz
         self._plans: dict[int, tuple[KernelIR, Plan]] = {}
+        self._resident_plans: dict[tuple[int, Resident], tuple[KernelIR, Plan]] = {}
         self.vector_units: dict[str, int] = {}  # for prepare(): CSP process -> AIV index, when placed on AIV1
         self._last: NpuRun | None = None  # the run last begun, for the single-run API (prepare, memory, ...)
 
@@ -72,9 +85,15 @@ class NpuCostModel(CostModel):
         """The machine's cross-core channel latency (pass it as ``channel_latency_cycles=`` to compile/run)."""
         return self.machine.channel_latency_cycles
 
-    def plan(self, ir: KernelIR) -> Plan:
-        """The lowered instructions of ``ir`` (cached per traced kernel; lowering is pure, so a race between two
-        threads only lowers it twice)."""
+    def plan(self, ir: KernelIR, resident: Resident = ()) -> Plan:
+        """The lowered instructions of ``ir`` (cached per traced kernel and which of its parameters stay on chip in
+        which buffer, ``resident``; lowering is pure, so a race between two threads only lowers it twice)."""
+        if resident:
+            key = (id(ir), resident)
+            found = self._resident_plans.get(key)
+            if found is None or found[0] is not ir:
+                found = self._resident_plans[key] = (ir, lower(ir, self.machine, resident))
+            return found[1]
         hit = self._plans.get(id(ir))
         if hit is None or hit[0] is not ir:
             hit = (ir, lower(ir, self.machine))
@@ -82,8 +101,8 @@ class NpuCostModel(CostModel):
         return hit[1]
 
     def begin_run(self, workload: Workload, placement: dict[str, int] | None,
-                  vector_units: dict[str, int] | None = None) -> NpuRun:
-        """A new run's pricer: checks core counts and channel slots, then prices that run's tasks."""
+                  vector_units: dict[str, int] | None = None) -> TaskPricer:
+        """A new run's pricer (an ``NpuRun``): checks core counts and channel slots, then prices that run's tasks."""
         run = NpuRun(self, dict(vector_units or {}))
         self._last = run
         run.prepare(workload, placement)
@@ -149,13 +168,34 @@ class NpuRun:
         self.pools: dict[tuple[int, str, Buffer], BufferPool] = {}
         self.memory = GlobalMemory(self.machine)
         self.next_aiv: dict[int, int] = {}
+        self.vector_unit: Any = None  # a data-parallel run's .vector_unit(...) choice (None: AIVs in turn)
         self._units: dict[int, frozenset[str]] = {}  # id(process) -> units_of, for this run
         self.placement: dict[str, int] | None = None
         self.launched = False  # whether any task ran instructions (then no instruction ran before the launch)
+        self.residency = Residency(self)  # on-chip tensors and tile-channel slots: where, and the room reserved
+        self.last_aiv = 0  # the AIV the task priced last runs its vector work on (its UB state is that AIV's)
+        self.block_ranks: dict[int, int] = {}  # core -> its block's place in the dispatch order (pipelines)
+        self._block_start: dict[int, int] = {}  # core -> block_start(core), once known
+        self.flush_end: int | None = None  # when the kernel-end L2 flush is done (Machine.l2_flush_at_end)
 
     @property
     def clock_hz(self) -> float:
         return self.machine.clock_hz
+
+    def block_start(self, core: int) -> int:
+        """When the block of ``core`` may start: the launch, then one ``block_dispatch_cycles`` per block
+        dispatched up to and including it (blocks go out in core order, one per AI core used; NPU_MODEL §3.5)."""
+        m = self.machine
+        rank = self.block_ranks.get(core, core)
+        return m.launch_overhead_cycles + (rank + 1) * m.block_dispatch_cycles
+
+    def finish_run(self, makespan: int) -> int:
+        """The run's end: ``makespan``, or when the kernel-end L2 flush is done if the machine waits for it
+        (``Machine.l2_flush_at_end``; the dirty bytes are counted either way)."""
+        if not self.machine.l2_flush_at_end or not self.launched:
+            return makespan
+        self.flush_end = self.memory.flush(makespan)
+        return max(makespan, self.flush_end)
 
     @property
     def launch_cycles(self) -> int:
@@ -167,8 +207,10 @@ class NpuRun:
     def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
         """Check core counts and, for processes sharing a core, channel slots against UB."""
         m = self.machine
+        self.residency.find(workload)
         if placement is None:
             sched = workload.schedule
+            self.vector_unit = sched.vector_unit
             wanted = (sched.dispatch.num_cores if sched.dispatch is not None else 0) or sched.stream_count or 1
             if wanted > m.num_cores:
                 raise PtortValueError(
@@ -178,6 +220,7 @@ class NpuRun:
                          "in turn), or a machine with more cores.", locate=True)
             return
         self.placement = dict(placement)
+        self.block_ranks = {core: rank for rank, core in enumerate(sorted(set(placement.values())))}
         for name, core in placement.items():
             if not 0 <= core < m.num_cores:
                 raise PtortValueError(
@@ -191,6 +234,7 @@ class NpuRun:
                     f"process '{name}' is placed on AIV{aiv} but each AI core of '{m.name}' has {units}.",
                     hint=(f'Use aiv 0..{m.aiv_per_core - 1}, e.g. {{"{name}": (0, 1)}} for core 0, AIV1.'
                           if m.aiv_per_core > 1 else f'Place it on a core only: {{"{name}": 0}}.'), locate=True)
+        self.residency.place_pipeline(workload, placement)
         self._check_channel_slots(workload, placement)
 
     def units_of(self, process: Any) -> frozenset[str]:
@@ -209,7 +253,7 @@ class NpuRun:
                 ir = kernel.ir_for(node.resources or {})
             except PtortError:  # Constexpr values that depend on the token: the task's own launch will say why
                 continue
-            units.update(ins.unit for ins in self.plan(ir).instrs)
+            units.update(ins.unit for ins in self.plan(ir, self.residency.tensors_of(node.resources)).instrs)
         self._units[id(process)] = frozen = frozenset(units)
         return frozen
 
@@ -220,20 +264,23 @@ class NpuRun:
         (``.place({"update": (0, 1)})``): those units share nothing on chip
         (NPU_MODEL §2.1), so the channel is the GM-staged FIFO of §4.2 with its cross-core flag, as between the
         cube and vector stages of Ascend's flash attention, and it pays the channel latency."""
-        made = frozenset().union(*(self._units_placed(p) for p in producers))
-        used = frozenset().union(*(self._units_placed(p) for p in consumers))
+        made = frozenset().union(*(self.units_placed(p) for p in producers))
+        used = frozenset().union(*(self.units_placed(p) for p in consumers))
         return not (made and used and made.isdisjoint(used))
 
-    def _units_placed(self, process: Any) -> frozenset[str]:
+    def units_placed(self, process: Any) -> frozenset[str]:
         """``units_of`` with the AIV named (AIV0, AIV1): two AIVs share no buffer either."""
         aiv = f"AIV{self.vector_units.get(process.name, 0)}"
         return frozenset(aiv if u != AIC else u for u in self.units_of(process))
 
     def _check_channel_slots(self, workload: Workload, placement: dict[str, int]) -> None:
-        """Channels kept on one core are UB queues: depth x slot bytes must fit UB."""
+        """Token channels kept on one core are UB queues: depth x slot bytes must fit the UB left by on-chip state
+        (tile channels reserve their slots: ``residency``)."""
         procs = list(workload.fields.get("processes", ()))
         per_core: dict[tuple[int, int], list[tuple[Any, list[Any], int]]] = {}
         for ch in workload.fields.get("channels", ()):
+            if ch.tile is not None:
+                continue
             users = [p for p in procs if any(ch is c for c in list(p.produces) + list(p.consumes))]
             cores = {placement[p.name] for p in users}
             if len(cores) != 1:
@@ -247,17 +294,19 @@ class NpuRun:
         ub = self.machine.ub_bytes
         for (core, aiv), chans in sorted(per_core.items()):
             need = sum(ch.depth * slot for ch, _, slot in chans)
-            if need <= ub:
+            left = ub - self.residency.reserved_bytes((core, f"AIV{aiv}", Buffer.UB))
+            if need <= left:
                 continue
             parts = ", ".join(f"'{ch.name}' {ch.depth} x {slot} B (from process "
                               f"'{producers[0].name if producers else '?'}')" for ch, producers, slot in chans)
             big, producers, slot = max(chans, key=lambda c: c[0].depth * c[2])
-            fits = (ub - (need - big.depth * slot)) // slot if slot else 0
+            fits = (left - (need - big.depth * slot)) // slot if slot else 0
             depth_hint = (f"channel '{big.name}' depth {fits}" if fits >= 1
                           else f"a smaller tile for channel '{big.name}'")
+            reserved = self.residency.describe((core, f"AIV{aiv}", Buffer.UB))
             raise CapacityError(
                 f"channel buffers on core {core} need {need} bytes of UB but the UB of AIV{aiv} holds {ub} bytes "
-                f"({ub // KIB} KiB): {parts}.",
+                f"({ub // KIB} KiB){reserved}: {parts}.",
                 hint=f"Use a smaller tile or a smaller depth (e.g. {depth_hint}), or place the processes on "
                      "different cores.",
                 context=f"process '{producers[0].name if producers else '?'}'", locate=True)
@@ -279,20 +328,32 @@ class NpuRun:
                 locate=False)
         pinned = task.pinned_cycles()
         if pinned is not None or ir is None or not ir.ops:
+            self.last_aiv = self.vector_units.get(lane, 0) if self.vector_units else 0
             end = start + (pinned or 0)
             return end, end, [span_of(task, core, lane, start, end)]
         plan = self.plan(ir)
+        placed = self.residency.placed(task) if self.residency.buffers else ()
+        if placed:  # arguments kept on chip: lowered with them resident (cached per parameter and buffer)
+            plan = self.plan(ir, tuple(sorted((name, buffer) for name, buffer, _, _ in placed)))
         self.launched = True
-        if start < m.launch_overhead_cycles:  # no instruction runs before the kernel launch completes
-            start = m.launch_overhead_cycles
+        floor = self._block_start.get(core)
+        if floor is None:
+            floor = self._block_start[core] = self.block_start(core)
+        if start < floor:  # no instruction runs before the launch and this core's block is dispatched
+            start = floor
         aiv = self.vector_units.get(lane, 0) if self.vector_units else 0  # a CSP process: the AIV it is placed on
         if pipelined and plan.uses_aiv:
-            k = self.next_aiv.get(core, 0)
-            self.next_aiv[core] = k + 1
-            aiv = k % m.aiv_per_core
+            if self.vector_unit is not None:
+                aiv = vector_unit_of(task, self.vector_unit, m.aiv_per_core, m.name)
+            else:
+                k = self.next_aiv.get(core, 0)
+                self.next_aiv[core] = k + 1
+                aiv = k % m.aiv_per_core
+        self.last_aiv = aiv
         self.memory.forget_before(start)
         units = {AIC: "AIC", "AIV": f"AIV{aiv}"}
         ready: dict[int, tuple[int, str, int]] = {}  # slot -> (end, lane, tail)
+        kept = self.residency.enter(task, placed, plan, core, aiv, ready) if placed else None
         held: list[Any] = [None] * len(plan.allocs)
         spans: list[Span] = []
         first = None
@@ -319,62 +380,71 @@ class NpuRun:
                 held[ins.alloc] = (pool, got)
                 t = got.start
             gm_bytes = 0
-            if ins.kind == GM_READ:
+            if ins.kind == GM_READ:  # the pipe is free before the data arrive (memory.py: latency overlaps)
                 assert ins.path is not None
-                end, _ = self.memory.read(t, ins.bytes, ins.path, self._region(task, ins.region))
+                end, done, _ = self.memory.read(t, ins.bytes, ins.path, self._region(task, ins.region, ins.window),
+                                                ins.unit == AIC)  # into L1: ND -> NZ
                 gm_bytes = ins.bytes
-            elif ins.kind == GM_WRITE:
+                freed = done  # its buffer is written until the data are in
+            elif ins.kind == GM_WRITE:  # posted into L2: visible a write latency after the pipe let go
                 assert ins.path is not None
-                end = self.memory.write(t, ins.bytes, ins.path, self._region(task, ins.region))
+                end, done = self.memory.write(t, ins.bytes, ins.path, self._region(task, ins.region, ins.window))
                 gm_bytes = ins.bytes
+                freed = end  # the data have left its buffer
             else:
                 idle = free is None or free < t
-                end = t + ins.cycles + (ins.head_cycles if idle else 0)
+                end = done = freed = t + ins.cycles + (ins.head_cycles if idle else 0)
             pipe_free[key] = end
             if ins.write >= 0:
-                ready[ins.write] = (end, name, ins.tail_cycles)
+                ready[ins.write] = (done, name, ins.tail_cycles)
             for a in ins.frees:
                 h = held[a]
                 if h is not None:
-                    h[0].free(h[1], end)
+                    h[0].free(h[1], freed)
             # Span(core, lane, name, index, start, end, bytes, process, task_id), built positionally (per instruction)
             spans.append(_new(Span, (core, name, ins.name, index, t, end, gm_bytes, lane, task.id)))
             if first is None:
                 first = t
-            if end > end_all:
-                end_all = end
+            if done > end_all:
+                end_all = done
+        if kept:
+            self.residency.leave(kept, ready)
         issue_done = first if pipelined and first is not None else end_all
         return issue_done, end_all, spans
 
     def _pool(self, core: int, unit: str, buffer: Buffer) -> BufferPool:
         key = (core, unit, buffer)
         pool = self.pools.get(key)
-        if pool is None:
-            pool = self.pools[key] = BufferPool(f"{buffer} of core {core} {unit}", self.machine.buffer_bytes(buffer))
+        if pool is None:  # what on-chip state reserved there is not the kernels' to take
+            room = self.machine.buffer_bytes(buffer) - self.residency.reserved_bytes(key)
+            pool = self.pools[key] = BufferPool(f"{buffer} of core {core} {unit}", room)
         return pool
 
     @staticmethod
-    def _region(task: Task, param: str | None) -> Any:
-        """The GM region a transfer touches: (tensor, tile index) of the task's argument for ``param``."""
+    def _region(task: Task, param: str | None, window: tuple[int, int, int, int] | None = None) -> Any:
+        """The GM region a transfer touches: (tensor, tile index) of the task's argument for ``param``, and the
+        sub-block (r0, r1, c0, c1) a slice of it moves."""
         if param is None or not isinstance(task.resources, dict):
             return None
         view = task.resources.get(param)
         if not isinstance(view, TensorView):
             return None
-        return (id(view.base), tuple(view.index))
+        return (id(view.base), tuple(view.index)) if window is None else (id(view.base), tuple(view.index), window)
 
     def _capacity_error(self, task: Task, lane: str, core: int, unit: str, buffer: Buffer, pool: BufferPool,
                         nbytes: int, ins: Instr) -> CapacityError:
         need = pool.open_bytes() + nbytes
-        cap = pool.capacity_bytes
+        cap = self.machine.buffer_bytes(buffer)
+        reserved = self.residency.describe((core, unit, buffer))
         who = f"process '{lane}'" if self.placement is not None else f"task {task.id}"
         op = f" at `{ins.op}`" if ins.op is not None else ""
+        fix = None if reserved else fix_for(task, self.machine)  # the reorder or tile compile() would suggest
         return CapacityError(
             f"kernel '{task.kernel}' ({who}, core {core}) needs {need} bytes of {buffer} at once{op}, but the "
-            f"{buffer} of {unit} holds {cap} bytes ({cap // KIB} KiB).",
-            hint=f"Use a smaller tile (e.g. half the rows) so the kernel's live tiles fit {buffer}, or split the "
-                 "kernel into smaller steps.", where=ins.op.loc if ins.op is not None else task.loc,
-            context=f"kernel '{task.kernel}'", locate=False)
+            f"{buffer} of {unit} holds {cap} bytes ({cap // KIB} KiB){reserved}.",
+            hint=fix or f"Use a smaller tile (e.g. half the rows) so the kernel's live tiles fit {buffer}, or split "
+                        "the kernel into smaller steps" + (", or keep less state on chip." if reserved else "."),
+            where=ins.op.loc if ins.op is not None else task.loc, context=f"kernel '{task.kernel}'", locate=False)
 
 
 def _task_nodes(body: Any, channel: Any = None, into: bool = False) -> Iterator[tuple[Workload, bool]]:

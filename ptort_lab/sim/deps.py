@@ -13,8 +13,8 @@ def task_accesses(task: Task) -> tuple[list[tuple[int, tuple[int, ...]]], list[t
     if kernel is None or not isinstance(task.resources, dict):
         return reads, writes
     for name, arg in task.resources.items():
-        if not isinstance(arg, TensorView) or name not in kernel.signature:
-            continue
+        if not isinstance(arg, TensorView) or name not in kernel.signature or arg.base.on_chip:
+            continue  # (an on-chip tensor: each core has its own copy, and a core runs its tasks in order)
         region = (id(arg.base), tuple(arg.index))
         direction = kernel.signature[name][0]
         if direction in (Direction.IN, Direction.INOUT):

@@ -23,7 +23,9 @@ time order when such a channel or event is added, and releases such items from i
 
 Run limits: a run stops with RunLimitError after ``MAX_STEPS`` process steps (one command of a process body: a send,
 a consume, a task, a record or a wait), or after ``MAX_STEPS_WITHOUT_PROGRESS`` steps in which no process's clock
-moved and no process finished (processes feeding each other in a cycle at one cycle time). Only runs with channels
+moved and no process finished (processes feeding each other in a cycle at one cycle time), or once the run holds more
+than ``MAX_RUN_BYTES`` of tasks, spans and stalls (an estimate), or after ``limits.NEVER_ENDS_STEPS`` steps of a
+pipeline that can never finish (``limits.endless_cycle``) while its clock moves. Only runs with channels
 are limited: without channels every process body is a finite list of tasks. Both are checked every 65,536 steps
 (or every limit's worth, if smaller), so the hot path only counts down (``limits.py``).
 """
@@ -61,6 +63,9 @@ MAX_STEPS = 10_000_000
 # 1-5 s (more when each step computes a task's values). A real run at one cycle time this long is one whose tasks
 # all cost 0 cycles.
 MAX_STEPS_WITHOUT_PROGRESS = 500_000
+# The host memory a run may hold in tasks, spans and stalls (estimated: limits.BYTES_PER_*), checked with the step
+# limits: past it the run stops with RunLimitError instead of a MemoryError minutes later.
+MAX_RUN_BYTES = 4 << 30
 
 RunTask = Callable[[Any, Actor], None]
 
@@ -91,6 +96,8 @@ class Engine(Channels):
         self.max_steps = max_steps
         self.max_steps_without_progress = max_steps_without_progress
         self.limits: RunLimits | None = None
+        self.endless: list[tuple[str, str, str]] | None = None  # processes that can never finish (limits.py)
+        self.held_bytes: Callable[[], int] | None = None  # the run's estimate of the bytes it holds (runner.py)
         self._budget_left = 1 << 62
         self._done_count = 0
 
@@ -116,7 +123,7 @@ class Engine(Channels):
         past the run limits."""
         self.limits = RunLimits(MAX_STEPS if self.max_steps is None else self.max_steps,
                                 MAX_STEPS_WITHOUT_PROGRESS if self.max_steps_without_progress is None
-                                else self.max_steps_without_progress)
+                                else self.max_steps_without_progress, MAX_RUN_BYTES, self.endless, self.held_bytes)
         self._budget_left = self.limits.start(bool(self.fifos))
         try:
             self._drive()
@@ -363,4 +370,4 @@ class Engine(Channels):
             pass
 
 
-__all__ = ["Engine", "MAX_STEPS", "MAX_STEPS_WITHOUT_PROGRESS"]
+__all__ = ["Engine", "MAX_STEPS", "MAX_STEPS_WITHOUT_PROGRESS", "MAX_RUN_BYTES"]

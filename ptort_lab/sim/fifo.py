@@ -82,7 +82,7 @@ class Fifo(Inbox):
     """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
 
     __slots__ = ("depth", "fresh", "free", "producers_left", "producers", "deltas", "backpressure", "send_wait",
-                 "consume_wait")
+                 "consume_wait", "deltas_source")
 
     def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
         super().__init__(name, producers, latency_cycles, f"starved on '{name}'")
@@ -95,6 +95,7 @@ class Fifo(Inbox):
         self.producers: deque[Actor] = deque()
         # Occupancy changes in causal order, one int each (no tuple per event): t = a slot taken at t, ~t = freed at t.
         self.deltas: list[int] = []
+        self.deltas_source: Callable[[], list[int]] | None = None  # the max-plus path's deltas, built on first read
         self.backpressure = f"backpressure from '{name}'"  # stall and wait reasons, built once
         self.send_wait = f"send to '{name}' (no free slot)"
         self.consume_wait = f"consume from '{name}'"
@@ -107,6 +108,8 @@ class Fifo(Inbox):
     def samples(self, end: int | None = None) -> list[Sample]:
         """Occupancy steps in time order, from (0, 0); steps after ``end`` are shown at ``end``."""
         out = [Sample(self.name, 0, 0)]
+        if self.deltas_source is not None:
+            self.deltas, self.deltas_source = self.deltas_source(), None
         if self.deltas:
             steps = [(d, 1) if d >= 0 else (~d, -1) for d in self.deltas]
             # Stable sort by time only: at equal times the recorded (causal) order keeps 0 <= level <= depth.

@@ -1,4 +1,6 @@
-"""Machine presets: every constant of the NPU timing model, each with its source in design/NPU_MODEL.md.
+"""Machine presets: every constant of the NPU timing model, each with its source in design/NPU_MODEL.md (the
+repository's maintained copy, with the issue 13 amendments: docs/explanation/npu_model_sources.md; its § numbers
+are the ones in the field comments below).
 
 A ``Machine`` is a frozen dataclass; ``ascend_910b`` (Ascend 910B2, the default) is sourced from NPU_MODEL §1-§4.
 ``machine.replace(hbm_bytes_per_cycle=530)`` derives a variant; ``get_machine("ascend_910b4")`` looks a preset up.
@@ -97,14 +99,20 @@ _MACHINE_RULES: dict[str, _Rule] = {
     "num_cores": _Rule(1, "AI cores", why="A chip needs at least one AI core."),
     "aiv_per_core": _Rule(1, "AIVs per AI core", why="Vector tasks run on the AIVs, so a core needs at least one."),
     **dict.fromkeys(("ub_bytes", "l1_bytes", "l0a_bytes", "l0b_bytes", "l0c_bytes", "l2_bytes"), _BYTES),
-    **dict.fromkeys(("hbm_bytes_per_cycle", "l2_bytes_per_cycle", "l2_port_bytes_per_cycle"), _BANDWIDTH),
+    **dict.fromkeys(("hbm_bytes_per_cycle", "l2_bytes_per_cycle", "l2_port_bytes_per_cycle",
+                     "l2_write_bytes_per_cycle", "l2_write_port_bytes_per_cycle"), _BANDWIDTH),
+    **dict.fromkeys(("read_request_bytes", "write_request_bytes"), _GRAIN),
+    "nd2nz_efficiency_pct": _Rule(1, "percent", why="A load that moves nothing per request can never finish."),
+    **dict.fromkeys(("read_outstanding_requests", "write_outstanding_requests"),
+                    _Rule(1, "requests", why="A core with no request in flight can never move data.")),
     "hbm_peak_bytes_per_s": _Rule(1, "bytes per second", why="The roofline bound divides by it."),
     **dict.fromkeys(("transfer_align_bytes", "vector_repeat_bytes", "transcendental_elem_bytes",
                      "cube_fractal_k_bytes"), _GRAIN),
     "cube_fractal_rows": _Rule(1, "rows", why="Matmul sizes are divided into fractals of this many rows."),
     "l0_pingpong_slices": _Rule(1, "slices", why="L0A/L0B are divided into this many slices."),
     "cube_fp32_cycles_per_fractal": _Rule(1, "cycles", why="One fractal takes at least one cycle."),
-    **dict.fromkeys(("hbm_read_latency_cycles", "l2_hit_latency_cycles", "vec_count_mode_cycles",
+    **dict.fromkeys(("hbm_read_latency_cycles", "l2_hit_latency_cycles", "l2_write_latency_cycles",
+                     "hbm_write_latency_cycles", "block_dispatch_cycles", "vec_count_mode_cycles",
                      "row_reduce_fixed_cycles", "row_reduce_per_row_cycles", "row_reduce_tail_cycles",
                      "col_reduce_fixed_cycles", "col_reduce_per_row_cycles", "cube_head_cycles",
                      "launch_overhead_cycles", "channel_latency_cycles"), _CYCLES),
@@ -176,65 +184,93 @@ class Machine:
 
     name: str = "ascend_910b"
     # -- chip (§1) ------------------------------------------------------------------------------------------------
-    clock_hz: float = DEFAULT_CLOCK_HZ  # §1 f_clk 1.8 GHz (910B2; sources at DEFAULT_CLOCK_HZ)
-    num_cores: int = 24  # §1 AIC count, one per AI core: fa_cost_model.py SOC_SPECS, npu-smi "Aicore Count 24"
-    aiv_per_core: int = 2  # §1 AIV = 2 per AIC: perf_sim config.hpp VEC_CORES_PER_AIC=2, CrossCoreSetFlag mode 2
+    clock_hz: float = DEFAULT_CLOCK_HZ  #: §1 f_clk 1.8 GHz (910B2; sources at DEFAULT_CLOCK_HZ)
+    num_cores: int = 24  #: §1 AIC count, one per AI core: fa_cost_model.py SOC_SPECS, npu-smi "Aicore Count 24"
+    aiv_per_core: int = 2  #: §1 AIV = 2 per AIC: perf_sim config.hpp VEC_CORES_PER_AIC=2, CrossCoreSetFlag mode 2
     # -- on-chip buffers (§1) -------------------------------------------------------------------------------------
-    ub_bytes: int = 192 * KIB  # §1 UB per AIV: pto-isa buffer_limits.hpp, perf_sim config.hpp, pypto PipeConfig
-    l1_bytes: int = 512 * KIB  # §1 L1 per AIC: same three sources
-    l0a_bytes: int = 64 * KIB  # §1 L0A: same three sources
-    l0b_bytes: int = 64 * KIB  # §1 L0B: same three sources
-    l0c_bytes: int = 128 * KIB  # §1 L0C: same three sources
-    # -- global memory (§1, §4.1) ----------------------------------------------------------------------------------
-    hbm_bytes_per_cycle: int = 850  # §1/§4.1 effective HBM pool, reads and writes share it: CANN tiling DDR_RO=850
-    hbm_peak_bytes_per_s: float = 1.6e12  # §1 HBM peak 1.6 TB/s: HWConf table; only the roofline bound (§5.3) uses it
-    hbm_read_latency_cycles: int = 347  # §1 HBM read latency: CANN tiling header DDR_LATENCY_RD=347
-    l2_bytes: int = 192 * MIB  # §1 chip L2: ascend-boost-comm hardware.h l2Size, CANN L2_SIZE_2
+    ub_bytes: int = 192 * KIB  #: §1 UB per AIV: pto-isa buffer_limits.hpp, perf_sim config.hpp, pypto PipeConfig
+    l1_bytes: int = 512 * KIB  #: §1 L1 per AIC: same three sources
+    l0a_bytes: int = 64 * KIB  #: §1 L0A: same three sources
+    l0b_bytes: int = 64 * KIB  #: §1 L0B: same three sources
+    l0c_bytes: int = 128 * KIB  #: §1 L0C: same three sources
+    # -- global memory (§1, §4.1; memory.py has the model) ---------------------------------------------------------
+    hbm_bytes_per_cycle: int = 850  #: §1/§4.1 HBM pool, read misses and L2 write-backs share it: CANN tiling DDR_RW=850
+    hbm_peak_bytes_per_s: float = 1.6e12  #: §1 HBM peak 1.6 TB/s: HWConf table; only the roofline bound (§5.3) uses it
+    hbm_read_latency_cycles: int = 347  #: §1 HBM read latency: CANN tiling header DDR_LATENCY_RD=347
+    hbm_write_latency_cycles: int = 203  #: §1 HBM write latency: CANN tiling header DDR_LATENCY_WD=203 (end flush)
+    l2_bytes: int = 192 * MIB  #: §1 chip L2: CANN Ascend910B2.ini l2_size, ascend-boost-comm hardware.h, L2_SIZE_2
     # L2 replacement over whole tiles (memory.py); the hardware policy is unpublished. "fifo": a tile leaves once
     # l2_bytes of newer data has entered, the footprint rule of Huawei's sizing (hiascend "L2 CacheMode", CANN
-    # is_fit_l2: A + B + C <= l2_size). "lru": pto-isa perf_sim cache_model.hpp and pypto. V1 7680^3 decides:
-    # only FIFO lands it, LRU is 11 % fast (bench/RESULTS.md, "GEMM calibration")
-    l2_replacement: str = "fifo"  # §4.1 / §5.1 V1: chosen by the measured 7680^3 GEMM (see the comment above)
-    l2_bytes_per_cycle: int = 2550  # §1/§4.1 L2 aggregate: CANN tiling header L2_RO=2550
-    l2_port_bytes_per_cycle: int = 128  # §1/§4.1 per-core L2 port: CANN tiling header L2_PHY_RO=128
-    l2_hit_latency_cycles: int = 236  # §1 L2 hit read latency: CANN tiling header L2_LATENCY_RD=236
+    # is_fit_l2: A + B + C <= l2_size). "lru": pto-isa perf_sim cache_model.hpp and pypto. V1 7680^3 chose it
+    # before issue 13 (LRU was 11 % fast; bench/RESULTS.md, "GEMM calibration"); since issue 13 both land it
+    # (FIFO -1.4 %, LRU -4.4 %), and FIFO stays for the footprint rule
+    l2_replacement: str = "fifo"  #: §4.1 / §5.1 V1: chosen by the measured 7680^3 GEMM (see the comment above)
+    # Kernel-end flush of dirty L2 lines to HBM: no public source says the kernel waits for it (NPU_MODEL §4.1), so
+    # by default it is only counted (ProgramStats.memory "l2_dirty_at_end_bytes"); True adds its HBM time at the end
+    l2_flush_at_end: bool = False  #: §4.1 write-back L2: kernel-end flush, a model choice (no source either way)
+    # Ablation switches (issue 13; docs/explanation/npu_model_sources.md §4.1): False reproduces the model before it
+    l2_write_back: bool = True  #: §4.1 hiascend "L2 CacheMode": writes land in L2, dirty lines reach HBM on eviction
+    gm_read_overlap: bool = True  #: §4.1 CANN GetDMABiuBw / READ_OTSd: the load pipe does not wait out the latency
+    l2_bytes_per_cycle: int = 2550  #: §1/§4.1 L2 read pool (hits): CANN tiling header L2_RO=2550
+    l2_port_bytes_per_cycle: int = 128  #: §1/§4.1 per-core L2 read port: CANN tiling header L2_PHY_RO=128
+    l2_write_bytes_per_cycle: int = 2064  #: §1/§4.1 L2 write pool: CANN Ascend910B2.ini l2_write_rate=86 x 24 cores
+    l2_write_port_bytes_per_cycle: int = 128  #: §1/§4.1 per-core L2 write port: CANN tiling header L2_PHY_WO=128
+    l2_hit_latency_cycles: int = 236  #: §1 L2 hit read latency: CANN tiling header L2_LATENCY_RD=236
+    l2_write_latency_cycles: int = 96  #: §1 L2 write latency (a posted write is visible after it): L2_LATENCY_WD=96
+    # Outstanding requests per transfer (Little's law: bandwidth <= outstanding x request bytes / latency): CANN
+    # cache_tiling_basic_block_est.cc l2_biu_bw = request_sum * READ_OTSd / (L2_LATENCY_RD * requests)
+    read_outstanding_requests: int = 64  #: §4.1 CANN tiling header READ_OTSd=64 (per core)
+    read_request_bytes: int = 512  #: §4.1 CANN cache_tiling_request_bytes.cpp: reads split into 512 B requests
+    write_outstanding_requests: int = 48  #: §4.1 CANN tiling header WRITE_OTSd=48 (per core)
+    write_request_bytes: int = 256  #: §4.1 CANN cache_tiling_request_bytes.cpp: writes split into 256 B requests
+    # A GM -> L1 load converts ND rows to the cube's NZ fractals; its requests then move less per latency: CANN
+    # GetDMABiuBw "dma_effi *= 0.75; // ND bandwidth ratio 1.2T / NZ bandwidth 1.6T = 0.75" (on the outstanding rate)
+    nd2nz_efficiency_pct: int = 75  #: §4.1 CANN cache_tiling_basic_block_est.cc GetDMABiuBw (percent)
     # -- data paths (§3.1): per-core uncontended bandwidth and fixed cost per transfer ----------------------------
-    # GM reads pay the L2-hit / HBM-read latency below instead of L_fix (memory.py); the BW is the miss cap
-    gm_to_ub: TransferCost = TransferCost(60, 200)  # TLOAD Vec: pto-isa flat table 100.9 GiB/s; L_fix 200
-    gm_to_l1: TransferCost = TransferCost(80, 200)  # TLOAD Mat: flat 135 GiB/s = 78 B/cyc; L_fix 200 (estimate)
-    ub_to_gm: TransferCost = TransferCost(100, 300)  # TSTORE Vec (MTE3): flat 188 GiB/s; pypto +300 write latency
-    l0c_to_gm: TransferCost = TransferCost(75, 300)  # TSTORE Acc (FIX): GEMM TSTORE ratio -> 75 B/cyc (derived)
-    l0c_to_l1: TransferCost = TransferCost(74, 50)  # FIX L0C->L1: flat 128 GiB/s; L_fix 50 (estimate)
-    l1_to_l0a: TransferCost = TransferCost(256, 40)  # TEXTRACT left (MTE1): flat 441 GiB/s, CANN L0A_RO=256; 40 derived
-    l1_to_l0b: TransferCost = TransferCost(128, 40)  # TEXTRACT right (MTE1): flat 220.5 GiB/s, CANN L0B_RO=128
-    transfer_align_bytes: int = 32  # §3.1 ceil32(bytes): transfers move whole 32 B blocks (UB is 32 B aligned, §1)
+    # GM paths (memory.py): bytes_per_cycle caps one transfer (a read's HBM miss rate, a write's rate into L2);
+    # fixed_cycles is the pipe's per-transfer issue cost, half the latency of the level it talks to, as CANN's
+    # GetDMABiuBw charges latency / 2 per DMA; the latency itself is paid on the data, not on the pipe. GM -> L1 is
+    # the exception: a fit to V1 (CANN's 118 leaves 1536^3 TLOAD -8.6 pt and 7680^3 TMATMUL +7.7 pt out of target;
+    # CANN's ND -> NZ factor 0.75 on the whole DMA exposes 118 / 0.75 = 157; bench/RESULTS.md, "issue 13")
+    gm_to_ub: TransferCost = TransferCost(60, 118)  #: TLOAD Vec: pto-isa flat table 100.9 GiB/s; L2_LATENCY_RD / 2
+    gm_to_l1: TransferCost = TransferCost(80, 210)  #: TLOAD Mat: flat 135 GiB/s = 78 B/cyc; issue 210 (fit, V1)
+    ub_to_gm: TransferCost = TransferCost(100, 48)  #: TSTORE Vec (MTE3): flat 188 GiB/s; L2_LATENCY_WD / 2
+    l0c_to_gm: TransferCost = TransferCost(75, 48)  #: TSTORE Acc (FIX): 75 B/cyc fit to V1, no vendor rate; WD / 2
+    l0c_to_l1: TransferCost = TransferCost(74, 50)  #: FIX L0C->L1: flat 128 GiB/s; L_fix 50 (estimate)
+    l1_to_l0a: TransferCost = TransferCost(256, 40)  #: TEXTRACT left, MTE1: flat 441 GiB/s, CANN L0A_RO=256; 40 derived
+    l1_to_l0b: TransferCost = TransferCost(128, 40)  #: TEXTRACT right (MTE1): flat 220.5 GiB/s, CANN L0B_RO=128
+    transfer_align_bytes: int = 32  #: §3.1 ceil32(bytes): transfers move whole 32 B blocks (UB is 32 B aligned, §1)
     # -- vector pipe (§3.2, pto-isa cce_costmodel_vector_compute.hpp) ------------------------------------------------
-    vector_repeat_bytes: int = 256  # §1 one repeat = 8 x 32 B blocks: CCE intrinsic doc cceapi_0007
-    vec_binary: VectorCost = VectorCost(10, 2, 14)  # vadd/vsub/vmul/vmax/vmin, also vcmp (same datapath)
-    vec_scalar: VectorCost = VectorCost(10, 1, 13)  # vadds/vmuls/vmaxs/vmins (tile op scalar)
-    vec_transcendental: VectorCost = VectorCost(13, 2, 18)  # vexp/vln/vsqrt
-    vec_unary: VectorCost = VectorCost(10, 1, 13)  # vrsqrt/vrelu/vcopy; also vabs and neg (= vmuls by -1)
-    vec_div: VectorCost = VectorCost(11, 4, 19)  # vdiv (and tile / scalar: TDIVS fits 0.07-0.078 cyc/elem, §3.3)
-    vec_cast: VectorCost = VectorCost(14, 2, 18)  # vconv, repeats counted on the wider dtype (low confidence, §6.4)
-    vec_select: VectorCost = VectorCost(13, 2, 14)  # vsel
-    vec_default: VectorCost = VectorCost(6, 2, 0)  # default / unknown (used for tl.full = vector_dup)
-    vec_count_mode_cycles: int = 16  # §3.2 binary ALU ops pay +16 when bytes are not a multiple of one repeat
-    transcendental_elem_bytes: int = 4  # §3.2 exp/log/sqrt cost per element: fp16 counts as fp32 (0.0314 cyc/elem)
-    row_reduce_fixed_cycles: int = 50  # §3.3 structural row reduce R*(2*(ceil(C*s/256)-1)+7)+50 (derived)
-    row_reduce_per_row_cycles: int = 7  # §3.3 one vcadd/vcmax per row (vcadd slope 7, §3.2)
-    row_reduce_tail_cycles: int = 32  # §3.2 vcadd tail
-    col_reduce_fixed_cycles: int = 8  # §3.3 TCOLSUM fp32 C=128: 0.17*R*C + 8
-    col_reduce_per_row_cycles: int = 18  # §3.3 (derived): 0.17*128 = 21.8 cyc/row = 18 issue + 2 repeats * 2
+    vector_repeat_bytes: int = 256  #: §1 one repeat = 8 x 32 B blocks: CCE intrinsic doc cceapi_0007
+    vec_binary: VectorCost = VectorCost(10, 2, 14)  #: vadd/vsub/vmul/vmax/vmin, also vcmp (same datapath)
+    vec_scalar: VectorCost = VectorCost(10, 1, 13)  #: vadds/vmuls/vmaxs/vmins (tile op scalar)
+    vec_transcendental: VectorCost = VectorCost(13, 2, 18)  #: vexp/vln/vsqrt
+    vec_unary: VectorCost = VectorCost(10, 1, 13)  #: vrsqrt/vrelu/vcopy; also vabs and neg (= vmuls by -1)
+    vec_div: VectorCost = VectorCost(11, 4, 19)  #: vdiv (and tile / scalar: TDIVS fits 0.07-0.078 cyc/elem, §3.3)
+    vec_cast: VectorCost = VectorCost(14, 2, 18)  #: vconv, repeats counted on the wider dtype (low confidence, §6.4)
+    vec_select: VectorCost = VectorCost(13, 2, 14)  #: vsel
+    vec_default: VectorCost = VectorCost(6, 2, 0)  #: default / unknown (used for tl.full = vector_dup)
+    vec_count_mode_cycles: int = 16  #: §3.2 binary ALU ops pay +16 when bytes are not a multiple of one repeat
+    transcendental_elem_bytes: int = 4  #: §3.2 exp/log/sqrt cost per element: fp16 counts as fp32 (0.0314 cyc/elem)
+    row_reduce_fixed_cycles: int = 50  #: §3.3 structural row reduce R*(2*(ceil(C*s/256)-1)+7)+50 (derived)
+    row_reduce_per_row_cycles: int = 7  #: §3.3 one vcadd/vcmax per row (vcadd slope 7, §3.2)
+    row_reduce_tail_cycles: int = 32  #: §3.2 vcadd tail
+    col_reduce_fixed_cycles: int = 8  #: §3.3 TCOLSUM fp32 C=128: 0.17*R*C + 8
+    col_reduce_per_row_cycles: int = 18  #: §3.3 (derived): 0.17*128 = 21.8 cyc/row = 18 issue + 2 repeats * 2
     # -- cube (§3.4, pto-isa formula_backend_compute.hpp) ------------------------------------------------------------
-    cube_head_cycles: int = 6  # §3.4 per-op fixed cost, paid when M was idle
-    cube_fractal_rows: int = 16  # §3.4 one fractal = 16 x 16 x (32 B / sizeof) MACs per cycle
-    cube_fractal_k_bytes: int = 32  # §3.4 K-fractal = 16 fp16, 8 fp32, 32 int8
-    cube_fp32_cycles_per_fractal: int = 2  # §3.4 r = 2 for fp32 (quarter rate), r = 1 for 16/8-bit inputs
-    l0_pingpong_slices: int = 2  # L0A/L0B split in ping-pong halves: gemm_performance_kernel.cpp L0_PINGPONG_BYTES
+    cube_head_cycles: int = 6  #: §3.4 per-op fixed cost, paid when M was idle
+    cube_fractal_rows: int = 16  #: §3.4 one fractal = 16 x 16 x (32 B / sizeof) MACs per cycle
+    cube_fractal_k_bytes: int = 32  #: §3.4 K-fractal = 16 fp16, 8 fp32, 32 int8
+    cube_fp32_cycles_per_fractal: int = 2  #: §3.4 r = 2 for fp32 (quarter rate), r = 1 for 16/8-bit inputs
+    l0_pingpong_slices: int = 2  #: L0A/L0B split in ping-pong halves: gemm_performance_kernel.cpp L0_PINGPONG_BYTES
     # -- launch (§3.5) ---------------------------------------------------------------------------------------------
-    launch_overhead_cycles: int = 10_900  # §3.5 launch ~6 us: fa_cost_model.py launch_overhead_cycles (onboard FA)
+    launch_overhead_cycles: int = 10_900  #: §3.5 launch ~6 us: fa_cost_model.py launch_overhead_cycles (onboard FA)
+    # The block scheduler starts the launched blocks (one per AI core used) one after another: block k begins no
+    # earlier than launch + (k + 1) x this. No vendor number exists (Ascend C "合理设置核数": start-up grows with
+    # the cores used, values only in a figure); fa_cost_model's 2000/block is a ranking fit that V1 GEMM rules out
+    block_dispatch_cycles: int = 150  #: §3.5 (estimate, unsourced): V1 bounds it (bench/RESULTS.md, "Validation")
     # -- CSP channels (§4.2) ---------------------------------------------------------------------------------------
-    channel_latency_cycles: int = 1000  # §4.2 L_chan: fa_cost_model.py "logical tile sync" fitted to onboard FA
+    channel_latency_cycles: int = 1000  #: §4.2 L_chan: fa_cost_model.py "logical tile sync" fitted to onboard FA
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -253,6 +289,12 @@ class Machine:
                     f"{owner}: {f.name} must be a {cls.__name__}, got {type(value).__name__} {value!r}.",
                     hint=f"Write {f.name}={f.default!r} (the ascend_910b preset's) or another "
                          f"{cls.__name__}(...) from ptort_lab.sim.machine.")
+        for name, what in _SWITCHES.items():
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise PtortTypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} {value!r}.",
+                                     hint=f"{what} The ascend_910b preset has {name}="
+                                          f"{Machine.__dataclass_fields__[name].default}.")
         if self.l2_replacement not in L2_REPLACEMENTS:
             close = difflib.get_close_matches(str(self.l2_replacement), L2_REPLACEMENTS, n=1)
             raise PtortValueError(f"Machine {self.name!r}: unknown l2_replacement {self.l2_replacement!r}.",
@@ -304,26 +346,46 @@ class Machine:
         return (f"{self.name}: {self.num_cores} AI cores ({self.num_cores} AIC + {self.num_vector_cores} AIV) at "
                 f"{self.clock_hz / 1e9:g} GHz, UB {self.ub_bytes // KIB} KiB, L1 {self.l1_bytes // KIB} KiB, "
                 f"L0A/B/C {self.l0a_bytes // KIB}/{self.l0b_bytes // KIB}/{self.l0c_bytes // KIB} KiB, "
-                f"HBM {self.hbm_bytes_per_cycle} B/cycle, L2 {self.l2_bytes // MIB} MiB ({self.l2_replacement})")
+                f"HBM {self.hbm_bytes_per_cycle} B/cycle, L2 {self.l2_bytes // MIB} MiB "
+                f"{'write-back' if self.l2_write_back else 'write-through'} "
+                f"({self.l2_replacement}, read {self.l2_bytes_per_cycle} / write {self.l2_write_bytes_per_cycle} "
+                "B/cycle)")
 
 
 _COST_CLASSES: dict[str, type] = {"TransferCost": TransferCost, "VectorCost": VectorCost}
+# The on/off fields of Machine, and what each does (the hint when one is not a bool)
+_SWITCHES: dict[str, str] = {
+    "l2_flush_at_end": "False counts the dirty L2 bytes left at the end; True also adds the time to write them "
+                       "back to HBM to the run.",
+    "l2_write_back": "True posts GM writes into L2 (HBM sees them on eviction); False writes them through to HBM.",
+    "gm_read_overlap": "True lets a load pipe issue again while its data are in flight; False holds it for the "
+                       "latency.",
+}
 
+#: The Ascend 910B2 (the default machine): every constant as ``Machine`` sources it.
 ascend_910b = Machine()
 
-# 910B1: same chip as B2 at 1.85 GHz (§1 clock row: "910B1 1.85"; pto-isa arch_config.hpp kMainFrequencyHz).
+#: 910B1: same chip as B2 at 1.85 GHz (§1 clock row: "910B1 1.85"; pto-isa arch_config.hpp kMainFrequencyHz).
 ascend_910b1 = ascend_910b.replace(name="ascend_910b1", clock_hz=1.85e9)
 
-# 910B4: 20 AIC / 40 AIV at 1.5 GHz, 0.8 TB/s HBM and 96 MiB L2 (§1: SOC_SPECS, HWConf table, "gm_scale=2").
+#: 910B4: 20 AIC / 40 AIV at 1.5 GHz, 0.8 TB/s HBM and 96 MiB L2 (§1: SOC_SPECS, HWConf table, "gm_scale=2").
 ascend_910b4 = ascend_910b.replace(
     name="ascend_910b4",
     clock_hz=1.5e9,  # §1 clock row: "B4 1.5 GHz"
     num_cores=20,  # §1 cube cores: "B3/B4 20"
-    l2_bytes=96 * MIB,  # §1 chip L2: "B4: 96 MiB"
+    l2_bytes=96 * MIB,  # §1 chip L2: "B4: 96 MiB" (CANN Ascend910B4.ini l2_size=100663296)
+    l2_write_bytes_per_cycle=20 * 86,  # ini l2_write_rate=86 per core (same in B4's ini) x 20 cores
     hbm_bytes_per_cycle=530,  # §1 effective HBM: "~530 B/cycle on small-L2 SKUs"
     hbm_peak_bytes_per_s=0.8e12,  # §1 HBM: "B4: 32 GB / 0.8 TB/s"
 )
 
+#: The memory model before issue 13, for before/after numbers (bench/fa_model_ablation.py, bench/validate.py
+#: --before): writes through to HBM at §3.1's fixed 300 cycles, loads that hold their pipe for the latency, no
+#: block dispatch. ``ascend_910b.replace(**PRE_ISSUE_13)`` reproduces the V1 figures of bench/RESULTS.md before it.
+PRE_ISSUE_13: dict[str, Any] = {"l2_write_back": False, "gm_read_overlap": False, "block_dispatch_cycles": 0,
+                                "ub_to_gm": TransferCost(100, 300), "l0c_to_gm": TransferCost(75, 300)}
+
+#: The presets by name (what ``compile(machine="ascend_910b4")`` and ``get_machine`` look up).
 MACHINES: dict[str, Machine] = {m.name: m for m in (ascend_910b, ascend_910b1, ascend_910b4)}
 
 
@@ -346,4 +408,4 @@ def get_machine(name: str | Machine) -> Machine:
 
 __all__ = ["Machine", "TransferCost", "VectorCost", "MACHINES", "get_machine", "ascend_910b", "ascend_910b1",
            "ascend_910b4", "KIB", "MIB", "L2_REPLACEMENTS", "DEFAULT_CLOCK_HZ", "MIN_CLOCK_HZ", "MAX_CLOCK_HZ",
-           "cycles_to_us", "clock_range_error", "Pipe", "Buffer"]
+           "cycles_to_us", "clock_range_error", "Pipe", "Buffer", "PRE_ISSUE_13"]

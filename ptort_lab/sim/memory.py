@@ -1,37 +1,59 @@
-"""Global memory seen by every core: the shared HBM pool, the chip L2 and its pool (NPU_MODEL §4.1).
+"""Global memory seen by every core: the HBM pool, the write-back L2 and its read and write pools (NPU_MODEL §4.1).
 
-Bandwidth sharing. Transfers are priced when the engine reaches them, in global time order, and never re-timed
-afterwards, so the fluid max-min model of §4.1 cannot be applied exactly. Instead each pool keeps the bandwidth
-already reserved over time; a new transfer's data phase takes, in each stretch of time, ``min(cap, pool / (n + 1),
-pool - reserved)`` where ``n`` transfers already hold bandwidth there. This is pto-isa's ``min(BW_core,
-total / n_active)`` (arch_config.hpp HillBandwidthModel::BwEff) made conservative: the pool is never
-oversubscribed, one transfer alone runs at its per-core cap, and many streaming split the pool. Reads and writes
-share one HBM pool (HWConf quotes HBM as combined read + write).
+Pools. Three chip-wide bandwidth pools: the L2 read pool (hits; CANN ``L2_RO`` 2550 B/cycle), the L2 write pool
+(every GM write lands in L2; CANN ini ``l2_write_rate`` 86 x 24 = 2064) and the HBM pool (read misses and the
+write-back of dirty lines share it; CANN ``DDR_RW`` 850). Transfers are priced when the engine reaches them, in
+global time order, and never re-timed afterwards, so the fluid max-min model of §4.1 cannot be applied exactly.
+Instead each pool keeps the bandwidth already reserved over time; a new transfer's data phase takes, in each
+stretch of time, ``min(cap, pool / (n + 1), pool - reserved)`` where ``n`` transfers already hold bandwidth there.
+This is pto-isa's ``min(BW_core, total / n_active)`` (arch_config.hpp HillBandwidthModel::BwEff) made conservative:
+the pool is never oversubscribed, one transfer alone runs at its cap, and many streaming split the pool.
 
-L2 (§4.1, at tile granularity): an ordered set of GM regions (a tensor view = one tile) holding up to
-``l2_bytes``. A read of a region in the set is a hit: L2 hit latency, then the per-core L2 port shared through the
-L2 pool; a hit on a region whose first read is still in flight finishes no earlier than that read (the request
-merges with it). Any other read is a miss: HBM read latency, then the path's per-core bandwidth shared through
-the HBM pool. (So for GM reads the hit/miss latencies, 236/347 cycles from the CANN tiling header, take the place
-of §3.1's L_fix.) Writes pay the path's L_fix and go through the HBM pool; their region stays in L2
-(write-allocate), so a tile stored by one stage and loaded by the next is a hit (§4.2). Data staged through GM
-between the AIC and an AIV (``region`` None) is read as a hit. ``read_hit_bytes`` and ``read_miss_bytes`` count
-the GM read bytes served each way (msprof reports the same split as the L2 hit rate).
+Reads overlap their latency. A read of B bytes issued at t streams its requests at ``rate = min(cap, outstanding
+x request bytes / latency, pool share)`` (Little's law, as CANN's GEMM estimator: 64 x 512 B / 236 cycles = 138
+B/cycle for a hit, / 347 = 94 for a miss), so its data arrive from ``t + latency`` to ``data_end``. The load pipe is
+held until the last request is out plus the path's issue cost (``TransferCost.fixed_cycles``: CANN's GetDMABiuBw
+charges latency / 2 per DMA), i.e. until ``data_end - latency + issue``; the data are ready at ``data_end``. So N
+independent reads back to back on one pipe pay one latency (plus N issue costs), N dependent reads pay N latencies;
+the outstanding limit holds through the rate cap. A hit uses the L2 hit latency (236) and the per-core L2 read port
+(128) through the L2 read pool; a hit on a region whose first read is still in flight is ready no earlier than that
+read (the request merges with it). A miss uses the HBM read latency (347) and the path's per-core bandwidth through
+the HBM pool, and allocates its region in L2.
 
-Replacement (``Machine.l2_replacement``; the hardware policy is unpublished): ``"fifo"``, the default, evicts in
-insertion order, so a tile stays until ``l2_bytes`` of newer data has entered, however often it is hit; this is the
-footprint view of Huawei's sizing rules (hiascend "L2 CacheMode": replacement starts once the data accessed
-exceeds the L2; CANN's GEMM tiling ``is_fit_l2``: A + B + C <= l2_size). ``"lru"`` moves a tile to the back on
-every hit, as pto-isa perf_sim ``cache_model.hpp`` and pypto do. They differ only when the data in use outgrows the
-L2: on NPU_MODEL §5.1 V1 GEMM 7680^3 the B panels a core re-reads every 5 output tiles stay in an LRU (about
-142 MB between uses, 70 % of the L2) but about a quarter of the re-reads miss under FIFO, which is what the
-measured 11 % load slowdown needs; smaller sizes are identical (bench/RESULTS.md, "GEMM calibration").
+Writes are posted into L2 (write-back, write-allocate): a write streams at ``min(path cap, L2 write port,
+outstanding x request bytes / L2 write latency)`` through the L2 write pool, holds its pipe for that plus the issue
+cost, and is visible to readers ``l2_write_latency_cycles`` after its last byte. Its region becomes a dirty line;
+nothing reaches HBM until the line is evicted. Data staged through GM between the AIC and an AIV (``region`` None:
+a small workspace reused at once) costs its L2 write and an L2-hit read, and is never evicted.
+
+Eviction (``Machine.l2_replacement``; the hardware policy is unpublished), at tile granularity: an ordered set of
+GM regions (a tensor view = one tile) holding up to ``l2_bytes``. ``"fifo"``, the default, evicts in insertion
+order, so a tile stays until ``l2_bytes`` of newer data has entered, however often it is hit; this is the
+footprint view of Huawei's sizing rules (hiascend "L2 CacheMode": replacement starts once the data accessed exceeds
+the L2; CANN's GEMM tiling ``is_fit_l2``: A + B + C <= l2_size). ``"lru"`` moves a tile to the back on every use,
+as pto-isa perf_sim ``cache_model.hpp`` and pypto do. An evicted dirty tile is written back to HBM through the HBM
+pool from the time of the access that evicts it, and that access's data cannot land before the write-back is done
+(hiascend "L2 CacheMode": "旧数据需要先写回GM(此过程中会占用GM带宽),旧数据写回后,新的数据才能进入L2 Cache").
+
+Kernel end: dirty tiles still in L2 are counted (``dirty_bytes``); ``Machine.l2_flush_at_end`` also writes them
+back through the HBM pool after the last instruction (``flush``), which the run then waits for. No public source
+says a kernel waits for that, so it is off by default.
+
+Ablation (the model before issue 13, for before/after numbers): ``Machine.gm_read_overlap=False`` holds the load
+pipe from issue until the data are ready (L2 hit: latency, then the per-core L2 port; miss: latency, then the path's
+cap through the HBM pool; no outstanding-rate caps, no issue cost); ``Machine.l2_write_back=False`` writes through:
+the path's fixed cost, then the HBM pool, the pipe held until HBM has the bytes (the L2 keeps a clean copy).
+
+Counters (msprof's Memory.csv / L2Cache.csv split reads and writes the same way): ``read_hit_bytes``,
+``read_miss_bytes`` (= HBM read traffic), ``write_bytes`` (GM writes), ``writeback_bytes`` (evicted dirty bytes
+written to HBM), ``flushed_bytes`` (written back at the end), ``writethrough_bytes`` (written straight to HBM when
+write-back is off), ``evictions`` and ``dirty_evictions``; ``hbm_bytes`` sums HBM traffic.
 """
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import OrderedDict
-from typing import Hashable
+from typing import Hashable, NamedTuple
 
 from .machine import Machine, TransferCost
 
@@ -105,72 +127,190 @@ class Pool:
             del self.holders[:i]
 
 
+class GmRead(NamedTuple):
+    """A priced GM read: when its pipe may issue again, when its data are in place, whether L2 served it."""
+
+    pipe_end: int
+    ready: int
+    hit: bool
+
+
+class GmWrite(NamedTuple):
+    """A priced GM write: when its pipe may issue again, and when a reader sees it in L2."""
+
+    pipe_end: int
+    visible: int
+
+
+class Line(NamedTuple):
+    """One region (tile) in L2: its bytes, when its data are there, and whether HBM still lacks them."""
+
+    nbytes: int
+    ready: int
+    dirty: bool
+
+
 class GlobalMemory:
     """HBM and L2 state of one run."""
 
     def __init__(self, machine: Machine) -> None:
-        self.m = machine
-        self.hbm = Pool(machine.hbm_bytes_per_cycle)
-        self.l2 = Pool(machine.l2_bytes_per_cycle)
-        self.lines: OrderedDict[Hashable, tuple[int, int]] = OrderedDict()  # region -> (bytes, ready), oldest first
-        self._lru = machine.l2_replacement == "lru"
+        m = self.m = machine
+        self.hbm = Pool(m.hbm_bytes_per_cycle)
+        self.l2 = Pool(m.l2_bytes_per_cycle)  # the L2 read pool
+        self.l2_write = Pool(m.l2_write_bytes_per_cycle)
+        self.lines: OrderedDict[Hashable, Line] = OrderedDict()  # region -> its line, oldest first
+        self._lru = m.l2_replacement == "lru"
         self.l2_used_bytes = 0
+        read_window = m.read_outstanding_requests * m.read_request_bytes
+        # per-transfer rate caps by Little's law (outstanding bytes / latency), never below 1 B/cycle
+        hit, miss = read_window / max(1, m.l2_hit_latency_cycles), read_window / max(1, m.hbm_read_latency_cycles)
+        nz = m.nd2nz_efficiency_pct / 100
+        # (hit cap, miss cap) of an ND -> ND load (to UB) and of an ND -> NZ load (to L1)
+        self.read_caps = {False: (min(m.l2_port_bytes_per_cycle, max(1, int(hit))), max(1, int(miss))),
+                          True: (min(m.l2_port_bytes_per_cycle, max(1, int(hit * nz))), max(1, int(miss * nz)))}
+        write_window = m.write_outstanding_requests * m.write_request_bytes
+        self.write_cap = min(m.l2_write_port_bytes_per_cycle,
+                             max(1, write_window // max(1, m.l2_write_latency_cycles)))
         self.read_hit_bytes = 0  # GM read bytes served by L2 (including data staged through GM)
         self.read_miss_bytes = 0  # GM read bytes fetched from HBM
+        self.write_bytes = 0  # GM write bytes (all land in L2)
+        self.writeback_bytes = 0  # dirty bytes evicted to HBM during the run
+        self.flushed_bytes = 0  # dirty bytes written back at the end (Machine.l2_flush_at_end)
+        self.writethrough_bytes = 0  # GM write bytes sent straight to HBM (Machine.l2_write_back=False)
+        self._overlap = m.gm_read_overlap
+        self.evictions = 0
+        self.dirty_evictions = 0
 
     def forget_before(self, t: int) -> None:
         self.hbm.forget_before(t)
         self.l2.forget_before(t)
+        self.l2_write.forget_before(t)
 
     def _aligned(self, nbytes: int) -> int:
         a = self.m.transfer_align_bytes
         return _ceil_div(nbytes, a) * a
 
-    def read(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None) -> tuple[int, bool]:
-        """(end, hit) of a GM read starting at ``t``; ``region`` None means data just staged through GM (a hit)."""
+    def read(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None, nz: bool = False) -> GmRead:
+        """A GM read whose first request leaves at ``t``; ``region`` None means data just staged through GM (a
+        hit); ``nz`` a load into L1 (ND -> NZ: its outstanding rate is ``nd2nz_efficiency_pct`` of the plain one)."""
+        m = self.m
         aligned = self._aligned(nbytes)
+        hit_cap, miss_cap = self.read_caps[nz] if self._overlap else (m.l2_port_bytes_per_cycle, path.bytes_per_cycle)
         line = self.lines.get(region) if region is not None else None
         if region is None or line is not None:
-            end = self.l2.transfer(t + self.m.l2_hit_latency_cycles, aligned, self.m.l2_port_bytes_per_cycle)
+            latency = m.l2_hit_latency_cycles
+            data_end = self.l2.transfer(t + latency, aligned, hit_cap)
+            ready = data_end
             if line is not None:
                 if self._lru:
                     self.lines.move_to_end(region)
-                if line[1] > end:
-                    end = line[1]
+                if line.ready > ready:
+                    ready = line.ready
             self.read_hit_bytes += nbytes
-            return end, True
-        end = self.hbm.transfer(t + self.m.hbm_read_latency_cycles, aligned, path.bytes_per_cycle)
-        self._insert(region, aligned, end)
+            return GmRead(self._pipe_end(data_end, latency, path, ready), ready, True)
+        latency = m.hbm_read_latency_cycles
+        # the victims leave first (their write-back takes HBM from t on), and the new data cannot land before
+        written_back = self._insert(region, aligned, t)
+        data_end = self.hbm.transfer(t + latency, aligned, min(path.bytes_per_cycle, miss_cap))
+        if written_back > data_end:
+            data_end = written_back
+        self.lines[region] = Line(aligned, data_end, False)
         self.read_miss_bytes += nbytes
-        return end, False
+        return GmRead(self._pipe_end(data_end, latency, path, data_end), data_end, False)
 
-    def write(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None) -> int:
-        """End of a GM write starting at ``t`` (through the HBM pool; the region stays in L2)."""
+    def _pipe_end(self, data_end: int, latency: int, path: TransferCost, ready: int) -> int:
+        """When a read lets its load pipe go: its last request out plus the issue cost (overlapped), or when its
+        data are ready (``gm_read_overlap=False``: the pipe waits out the latency, as before issue 13)."""
+        return data_end - latency + path.fixed_cycles if self._overlap else ready
+
+    def write(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None) -> GmWrite:
+        """A GM write whose first byte leaves at ``t``, posted into L2 (its region becomes a dirty line)."""
         aligned = self._aligned(nbytes)
-        end = self.hbm.transfer(t + path.fixed_cycles, aligned, path.bytes_per_cycle)
+        self.write_bytes += nbytes
+        if not self.m.l2_write_back:
+            return self._write_through(t, aligned, path, region)
+        stream_end = self.l2_write.transfer(t, aligned, min(path.bytes_per_cycle, self.write_cap))
         if region is not None:
             line = self.lines.get(region)
-            if line is None:
-                self._insert(region, aligned, end)
-            elif self._lru:  # a write is a use: the region moves to the back
-                self.l2_used_bytes -= self.lines.pop(region)[0]
-                self._insert(region, aligned, end)
+            if line is None or self._lru:
+                if line is not None:  # LRU: a write is a use, the region moves to the back
+                    self.l2_used_bytes -= self.lines.pop(region).nbytes
+                written_back = self._insert(region, aligned, t)
+                if written_back > stream_end:
+                    stream_end = written_back
             else:  # FIFO: the region keeps its place in the insertion order
-                self.lines[region] = (aligned, end)
-                self.l2_used_bytes += aligned - line[0]
-                self._evict_overflow()
-        return end
+                self.l2_used_bytes += aligned - line.nbytes
+                written_back = self._evict_overflow(t, keep=region)
+                if written_back > stream_end:
+                    stream_end = written_back
+            self.lines[region] = Line(aligned, stream_end + self.m.l2_write_latency_cycles, True)
+        return GmWrite(stream_end + path.fixed_cycles, stream_end + self.m.l2_write_latency_cycles)
 
-    def _insert(self, region: Hashable, nbytes: int, ready: int) -> None:
-        self.lines[region] = (nbytes, ready)
+    def _write_through(self, t: int, aligned: int, path: TransferCost, region: Hashable | None) -> GmWrite:
+        """``l2_write_back=False`` (the model before issue 13): the path's fixed cost, then the bytes through the
+        HBM pool; the pipe is held until HBM has them, and the region stays in L2 as a clean line."""
+        end = self.hbm.transfer(t + path.fixed_cycles, aligned, path.bytes_per_cycle)
+        self.writethrough_bytes += aligned
+        if region is not None:
+            line = self.lines.get(region)
+            if line is None or self._lru:
+                if line is not None:
+                    self.l2_used_bytes -= self.lines.pop(region).nbytes
+                self._insert(region, aligned, end)
+            else:
+                self.l2_used_bytes += aligned - line.nbytes
+                self._evict_overflow(end, keep=region)
+            self.lines[region] = Line(aligned, end, False)
+        return GmWrite(end, end)
+
+    def _insert(self, region: Hashable, nbytes: int, t: int) -> int:
+        """Make room for ``region`` (placed at the back) and return when the evicted dirty bytes are written back
+        (``t`` when none)."""
+        self.lines[region] = Line(nbytes, t, False)
         self.l2_used_bytes += nbytes
-        self._evict_overflow()
+        return self._evict_overflow(t, keep=region)
 
-    def _evict_overflow(self) -> None:
-        """Drop the oldest regions (the front of the order) until the rest fit in ``l2_bytes``."""
-        while self.l2_used_bytes > self.m.l2_bytes and len(self.lines) > 1:
-            _, (old, _) = self.lines.popitem(last=False)
-            self.l2_used_bytes -= old
+    def _evict_overflow(self, t: int, keep: Hashable) -> int:
+        """Drop the oldest regions (the front of the order) until the rest fit in ``l2_bytes``, never ``keep``;
+        write the dirty ones back to HBM from ``t`` and return when that is done (``t`` when nothing was dirty)."""
+        dirty = 0
+        lines = self.lines
+        while self.l2_used_bytes > self.m.l2_bytes and len(lines) > 1:
+            key, old = lines.popitem(last=False)
+            if key == keep:  # (only when it is the oldest: it goes back to the front, and nothing more can go)
+                lines[key] = old
+                lines.move_to_end(key, last=False)
+                break
+            self.l2_used_bytes -= old.nbytes
+            self.evictions += 1
+            if old.dirty:
+                dirty += old.nbytes
+                self.dirty_evictions += 1
+        if not dirty:
+            return t
+        self.writeback_bytes += dirty
+        return self.hbm.transfer(t, dirty, self.m.hbm_bytes_per_cycle)
+
+    @property
+    def hbm_bytes(self) -> int:
+        """Bytes HBM moved: read misses, write-backs (evicted and flushed) and written-through bytes."""
+        return self.read_miss_bytes + self.writeback_bytes + self.flushed_bytes + self.writethrough_bytes
+
+    @property
+    def dirty_bytes(self) -> int:
+        """Bytes in L2 that HBM does not have yet (written and not evicted)."""
+        return sum(line.nbytes for line in self.lines.values() if line.dirty)
+
+    def flush(self, t: int) -> int:
+        """Write every dirty line back to HBM from ``t`` on; returns when HBM has acknowledged the last byte."""
+        dirty = self.dirty_bytes
+        if not dirty:
+            return t
+        for key, line in self.lines.items():
+            if line.dirty:
+                self.lines[key] = line._replace(dirty=False)
+        self.flushed_bytes += dirty
+        return self.hbm.transfer(t, dirty, self.m.hbm_bytes_per_cycle) + self.m.hbm_write_latency_cycles
 
 
-__all__ = ["GlobalMemory", "Pool"]
+__all__ = ["GlobalMemory", "Pool", "GmRead", "GmWrite", "Line"]

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..dsl.ir import ACTIVATION, REDUCE, ROW_REDUCE, KernelIR, Literal, Op, OpKind, Value
+from ..dsl.tasks import call_host_kernel, host_kernel
 from ..dsl.types import Direction, Tensor, TensorView, TileType
 from ..dsl.workload import Task, scalar_argument
 from ..errors import KernelExecutionError, PtortValueError
@@ -75,10 +76,11 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         result = np.array(_value(env, op.operands[0]), dtype=out_dtype)
     elif k is OpKind.STORE:
         dst, src = op.operands
-        assert isinstance(dst, Value) and dst.name is not None
-        view = views[dst.name]
+        assert isinstance(dst, Value)
+        view = views[dst.name] if dst.name is not None else env[dst.id]  # a parameter, or a slice of one (a view)
         if not view.flags.writeable:
-            raise _OpFailed(f"the array behind '{dst.name}' is read-only (np.ndarray.flags.writeable is False)",
+            shown = f"'{dst.name}'" if dst.name is not None else "the stored slice"
+            raise _OpFailed(f"the array behind {shown} is read-only (np.ndarray.flags.writeable is False)",
                             "Pass the tensor a writable array, e.g. Tensor(data=y.copy()).")
         view[...] = _value(env, src)
         return
@@ -119,6 +121,11 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
     elif k is OpKind.EXTRACT_TOPK:
         pairs = np.ascontiguousarray(_value(env, op.operands[0])[0], dtype=np.float32)
         result = pairs[1::2][: op.attr("k")].view(np.uint32).astype(np.int32).reshape(1, -1)
+    elif k is OpKind.SLICE:  # a view of its operand: a store into a slice of a parameter writes the tensor
+        (r0, r1), (c0, c1) = op.attr("rows"), op.attr("cols")
+        result = _value(env, op.operands[0])[r0:r1, c0:c1]
+    elif k is OpKind.CONCAT:
+        result = np.concatenate([_value(env, x) for x in op.operands], axis=op.attr("axis"))
     elif k is OpKind.BROADCAST:
         result = np.array(np.broadcast_to(_value(env, op.operands[0]), op.attr("shape")), dtype=out_dtype)
     elif k in REDUCE:
@@ -196,17 +203,10 @@ def run_kernel(ir: KernelIR, task: Task, views: dict[str, np.ndarray] | None = N
 
 
 def ir_for(task: Task) -> KernelIR | None:
-    """The IR a task runs: None for a task that names its kernel by string and pins a cost (nothing to compute)."""
+    """The IR a task runs: None for an abstract task (named by string: nothing to compute, a registered host
+    kernel aside; it costs its cycles= or ``ABSTRACT_TASK_CYCLES``)."""
     kernel = task.kernel_ref
-    if kernel is None:
-        if task.cycles is not None:
-            return None
-        raise KernelExecutionError(
-            f"the task for {tile_label(task)} names kernel {task.kernel!r} by string, so there is nothing to "
-            "compute.",
-            hint="Pass the @kernel object to task(...) (task(my_kernel, [t], {...})), or pin a cost with cycles=.",
-            where=task.loc, locate=False)
-    return kernel.ir_for(task.resources)
+    return kernel.ir_for(task.resources) if kernel is not None else None
 
 
 def run_task(task: Task) -> KernelIR | None:
@@ -239,18 +239,41 @@ class Writes:
         self._outputs: dict[int, tuple[Any, frozenset[str]]] = {}  # id(kernel) -> (kernel, names it writes)
         self._origin = origin._saved if origin is not None and origin._saved else None
 
-    def compute(self, task: Task, ir: KernelIR | None) -> None:
+    def compute(self, task: Task, ir: KernelIR | None, on_chip: dict[str, np.ndarray] | None = None) -> None:
         """Compute ``task``'s values with ``ir`` (from ``ir_for``), saving each tensor before its first write.
-        The caller sets ``np.errstate(all="ignore")`` once for the whole run (inf and nan are values here)."""
+        ``on_chip``: the arrays of its arguments that are on-chip state (``on_chip.OnChipValues.views``), which no
+        journal keeps. The caller sets ``np.errstate(all="ignore")`` once for the whole run (inf and nan are values
+        here)."""
         if ir is not None:
-            run_kernel(ir, task, self._bind(task))
+            run_kernel(ir, task, self._bind(task, on_chip))
+        elif task.kernel_ref is None:
+            host = host_kernel(task)
+            if host is not None:
+                self._run_host(task, host)
 
-    def _bind(self, task: Task) -> dict[str, np.ndarray]:
+    def _run_host(self, task: Task, host: Any) -> None:
+        """Run a registered host kernel (Program.register_kernel) on the task's resources, tensor views as numpy
+        views saved first like any write, so a failed run undoes what it wrote."""
+        def arg(name: Any, v: Any) -> Any:
+            if not isinstance(v, TensorView) or v.base.on_chip:
+                return v
+            if id(v.base) not in self._saved:
+                self._first_touch(v.base, str(name), True, task)
+            data = v.base.data
+            assert data is not None  # (allocated at its first touch)
+            return data[v.index] if v.index else data
+        res = task.resources
+        if isinstance(res, dict):
+            call_host_kernel(task, host, (), {k: arg(k, v) for k, v in res.items()})
+        else:
+            call_host_kernel(task, host, tuple(arg(i, v) for i, v in enumerate(res or ())), {})
+
+    def _bind(self, task: Task, on_chip: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         saved = self._saved
         written = self._written(task)
-        views = {}
+        views = dict(on_chip) if on_chip else {}
         for name, arg in task.resources.items():
-            if not isinstance(arg, TensorView):
+            if not isinstance(arg, TensorView) or name in views:
                 continue
             base = arg.base
             if id(base) not in saved:

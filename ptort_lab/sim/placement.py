@@ -88,6 +88,33 @@ def is_work_stealing(schedule: Schedule) -> bool:
                                    or (graph is not None and graph.ready.kind == "work_steal"))
 
 
+def vector_unit_of(task: Task, unit: Any, aiv_per_core: int, machine: str) -> int:
+    """The AIV ``.vector_unit(unit)`` puts ``task`` on: ``unit`` itself, or ``unit(task)``; checked against the
+    machine's AIVs per core."""
+    if callable(unit):
+        try:
+            aiv = unit(task)
+        except Exception as e:  # noqa: BLE001 - the user's function
+            raise_user_error(e, f"the vector_unit() function (for task {task.id}, {task.kernel}{task.params})")
+        if isinstance(aiv, np.integer):
+            aiv = int(aiv)
+        if isinstance(aiv, bool) or not isinstance(aiv, int):
+            raise PtortValueError(f"the vector_unit() function returned {aiv!r} for task {task.id} "
+                                  f"({task.kernel}{task.params}); it must return an AIV index (int).",
+                                  hint='Return a loop binding or a number, e.g. lambda t: t.get("h") % 2.',
+                                  where=task.loc, locate=False)
+    else:
+        aiv = unit
+    if not 0 <= aiv < aiv_per_core:
+        units = "AIV0" if aiv_per_core == 1 else f"AIV0..AIV{aiv_per_core - 1}"
+        raise PtortValueError(f"vector_unit() puts task {task.id} ({task.kernel}{task.params}) on AIV{aiv}, but each "
+                              f"AI core of '{machine}' has {units}.",
+                              hint=f"Return 0..{aiv_per_core - 1}, e.g. lambda t: t.get(\"h\") % {aiv_per_core}."
+                              if aiv_per_core > 1 else "This machine has one AIV per core: drop vector_unit().",
+                              where=task.loc, locate=False)
+    return int(aiv)
+
+
 def _key(fn: Callable[[Task], Any] | None, t: Task, api: str) -> int:
     try:
         key = fn(t)  # type: ignore[misc]  # (a policy that keys tasks always has its key function)
@@ -101,4 +128,4 @@ def _key(fn: Callable[[Task], Any] | None, t: Task, api: str) -> int:
                           where=t.loc, locate=False)
 
 
-__all__ = ["process_cores", "assign_cores", "is_work_stealing"]
+__all__ = ["process_cores", "assign_cores", "is_work_stealing", "vector_unit_of"]

@@ -23,7 +23,7 @@ from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
-from . import numerics
+from . import maxplus, numerics
 from .cost_model import CostModel, PinnedCosts, TaskPricer, as_cost_model, run_state, user_types
 from .deps import infer_dependencies
 from .engine import Engine
@@ -31,6 +31,8 @@ from .fifo import Actor
 from .gc_pause import gc_paused
 from .issue import issue_plan
 from .journal import journal_for, recording, undo, values_lock
+from .limits import BYTES_PER_SPAN, BYTES_PER_STALL, BYTES_PER_TASK, endless_cycle
+from .on_chip import OnChipValues, has_on_chip_state
 from .placement import assign_cores, is_work_stealing, process_cores
 from .trace import Span, Trace
 
@@ -45,18 +47,38 @@ class RunOptions:
     same_core_latency_cycles: int = 0  # a queue between stages placed on one core stays on chip
     placement: Any = None
     compute_values: bool = True
+    # observe(engine, pricer, run_task) -> run_task: wraps the engine's run_task (steady_state.py keys the state)
+    observe: Callable[[Any, Any, Callable[[Task, Actor], None]], Callable[[Task, Actor], None]] | None = None
 
 
 @dataclass
 class Run:
     """The outcome of one simulation: the trace, every task in execution order, and the per-process clocks;
     ``pricing`` is the cost model's per-run state (an ``NpuRun`` for the NPU model: its memory counters, ...), None
-    when the model priced the run itself."""
+    when the model priced the run itself; ``on_chip`` the values of its on-chip state (None when it computed no
+    values or kept none)."""
 
     trace: Trace
-    tasks: list[Task] = field(default_factory=list)
+    task_list: list[Task] = field(default_factory=list)
     stall_cycles: dict[str, int] = field(default_factory=dict)
     pricing: Any = None
+    on_chip: OnChipValues | None = None
+    # the max-plus path (maxplus.py) prices a simple chain without Task objects: they are built when first read
+    task_builder: Callable[[], list[Task]] | None = None
+    task_total: int | None = None  # len(tasks) while they are not built yet
+
+    @property
+    def tasks(self) -> list[Task]:
+        """Every task in execution order (ids 0..n-1 for a pipeline)."""
+        if self.task_builder is not None:
+            self.task_list, self.task_builder, self.task_total = self.task_builder(), None, None
+        return self.task_list
+
+    @property
+    def task_count(self) -> int:
+        """``len(tasks)``, without building them."""
+        return self.task_total if self.task_builder is not None and self.task_total is not None \
+            else len(self.task_list)
 
 
 def simulate(workload: Workload, cost_model: Any = None, options: RunOptions | None = None,
@@ -91,6 +113,8 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     schedule = workload.schedule
     window = schedule.window.size if schedule.window is not None else None
     run = Run(Trace(clock_hz=cost.clock_hz))
+    if journal is not None and has_on_chip_state(workload):  # per-run values no journal keeps (sim/on_chip.py)
+        run.on_chip = OnChipValues()
     pipe = pipeline_of(workload)
     engine = Engine(_not_started, opts.channel_latency_cycles, window,
                     time_ordered=_needs_time_order(cost, pipe, workload))
@@ -99,11 +123,23 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     else:
         pricer = _start_data_parallel(engine, workload, cost, opts, run.trace)
     engine.run_task = _task_runner(run, engine, pricer, cost, journal, pipe, track_finish=pipe is None or
-                                   window is not None)
+                                   window is not None, aivs=_vector_units(pipe, workload, opts))
+    if opts.observe is not None:
+        engine.run_task = opts.observe(engine, pricer, engine.run_task)
+    if pipe is not None:  # the run limits' view of it (limits.py): can it ever finish, how much does it hold
+        engine.endless = endless_cycle(list(pipe.fields["processes"]), pipe.producers)
+        engine.held_bytes = functools.partial(_held_bytes, run, engine)
     run.pricing = run_state(pricer, cost)
     trace = run.trace
     trace.processes = [p.name for p in engine.procs]
-    trace.makespan = engine.run()  # every span ends by its process's final clock
+    # a linear pinned-cost chain takes the max-plus path (maxplus.py: same trace, no engine steps)
+    chain = maxplus.plan(engine, pipe, cost, pricer, journal is None and opts.observe is None
+                         and run.on_chip is None) if pipe is not None else None
+    fast = maxplus.run(engine, chain, pricer, trace, run) if chain is not None else None
+    trace.makespan = engine.run() if fast is None else fast  # every span ends by its process's final clock
+    finish_run = getattr(pricer, "finish_run", None)  # optional hook: work the run waits for after its last task
+    if finish_run is not None:
+        trace.makespan = finish_run(trace.makespan)
     trace.samples = functools.partial(engine.samples, trace.makespan)  # type: ignore[assignment]  # computed on use
     trace.stalls = engine.stalls
     trace.process_end = {p.name: p.t for p in engine.procs}
@@ -112,6 +148,12 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     if pipe is None:
         run.tasks.sort(key=lambda t: t.id)
     return run
+
+
+def _held_bytes(run: Run, engine: Engine) -> int:
+    """An estimate of the host memory the run holds so far (tasks, spans and stalls kept for the trace)."""
+    return (run.task_count * BYTES_PER_TASK + len(run.trace.spans) * BYTES_PER_SPAN
+            + len(engine.stalls) * BYTES_PER_STALL)
 
 
 def _not_started(task: Task, actor: Actor) -> None:
@@ -201,8 +243,17 @@ def _feed(queue: deque[tuple[Task, tuple[Any, ...]]]) -> Iterator[tuple[Any, ...
         yield (TASK, task)
 
 
+def _vector_units(pipe: Workload | None, workload: Workload, opts: RunOptions) -> dict[str, int]:
+    """Each pipeline process's AIV when not AIV0 (a cost model that picks AIVs itself says so: ``last_aiv``)."""
+    if pipe is None:
+        return {}
+    placement = opts.placement if opts.placement is not None else workload.schedule.placement
+    return process_cores(list(pipe.fields["processes"]), placement)[1]
+
+
 def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, journal: numerics.Writes | None,
-                 pipe: Workload | None, track_finish: bool) -> Callable[[Task, Actor], None]:
+                 pipe: Workload | None, track_finish: bool,
+                 aivs: dict[str, int] | None = None) -> Callable[[Task, Actor], None]:
     """The engine's ``run_task``: price a task from its process's clock, compute its values when asked, record its
     spans, and move the clock on. The hot path: one call per task, everything it needs bound in the closure."""
     spans_out = run.trace.spans
@@ -212,6 +263,7 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
     # its size, not after numpy tried to allocate it.
     ir_of = numerics.ir_for if journal is not None else _ir_of if cost.uses_ir else _no_ir
     compute = journal.compute if journal is not None else None
+    on_chip, placed_aivs = run.on_chip, aivs or {}
     timing = pricer.task_timing
     # Plain delays need neither task_timing nor the IR; values, when asked for, are computed by the slow path.
     fixed = None if journal is not None else pricer.fixed_cycles
@@ -230,7 +282,13 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
             if cycles is None:
                 ir = ir_of(task)
                 issued, end, spans = timing(task, ir, proc.core, start, proc.name, pipe is None)
-                if compute is not None:
+                if on_chip is not None and compute is not None:
+                    # on-chip arguments are this core's copies; UB ones the AIV's the model ran the task on (else
+                    # the AIV the process is placed on)
+                    aiv = getattr(pricer, "last_aiv", None)
+                    aiv = placed_aivs.get(proc.name, 0) if aiv is None else aiv
+                    compute(task, ir, on_chip.views(task, proc.core, aiv))
+                elif compute is not None:
                     compute(task, ir)
                 spans_out.extend(spans)
             else:

@@ -1,4 +1,5 @@
-"""Run statistics from a Trace: makespan, busy shares per lane and core, overlap, stalls, bytes moved."""
+"""Run statistics from a Trace: makespan, busy shares per lane and core, overlap, stalls, bytes moved, the GM
+traffic the memory model counted, and the model's validated error band for the kind of work (validation.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,6 +7,7 @@ from typing import Any, Iterable
 
 from .machine import DEFAULT_CLOCK_HZ
 from .trace import Span, Trace
+from .validation import ErrorBand, error_band, model_notes
 
 
 def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -59,7 +61,10 @@ class ProgramStats:
     """What one execution cost. ``summary()`` prints a short deterministic table.
 
     ``total_cycles`` is the reference's name for the run's length, the trace's ``makespan`` (the time the last
-    process finished, in cycles); ``time_us`` is the same in microseconds at ``clock_hz``.
+    process finished, in cycles); ``time_us`` is the same in microseconds at ``clock_hz``. ``error_band`` is how far
+    the model was from hardware on the kind of work this run did (``validation.py``; "unvalidated" when nothing
+    measured covers it), ``notes`` warnings about unsourced parts it leaned on, and ``memory`` the GM traffic of
+    the NPU model's L2 and HBM (bytes, as msprof's Memory/L2Cache counters; empty for other cost models).
     """
 
     total_cycles: int = 0  # = Trace.makespan
@@ -75,6 +80,10 @@ class ProgramStats:
     bytes_moved: int = 0
     compile_time_ms: float = 0.0
     execute_time_ms: float = 0.0
+    steady_state: Any = None  # how execute(steady_state=True) found these figures (sim/steady_state.SteadyState)
+    error_band: ErrorBand | None = None
+    notes: list[str] = field(default_factory=list)
+    memory: dict[str, int] = field(default_factory=dict)
 
     @property
     def parallel_tasks(self) -> int:
@@ -93,6 +102,14 @@ class ProgramStats:
             lines.append("  pipe             busy%")
             for name, pct in self.lane_busy_pct.items():
                 lines.append(f"  {name:<16} {pct:5.1f}")
+        if self.memory:
+            m = self.memory
+            lines.append(f"  GM: {m['read_hit_bytes']} B read from L2, {m['read_miss_bytes']} B from HBM, "
+                         f"{m['write_bytes']} B written; HBM {m['hbm_bytes']} B; dirty in L2 at the end "
+                         f"{m['l2_dirty_at_end_bytes']} B")
+        if self.error_band is not None:
+            lines.append(f"  model error: {self.error_band.text()}")
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def print_summary(self) -> None:
@@ -114,7 +131,21 @@ def _lane_ratios(per_core_lane: dict[tuple[int, str], list[Span]], pct: Any) -> 
     return {lane: sum(v) / len(v) for lane, v in sums.items()}
 
 
-def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int]) -> ProgramStats:
+def memory_counters(pricing: Any) -> dict[str, int]:
+    """The GM traffic counted by a cost model's per-run state (``NpuRun.memory``), or {} when it keeps none."""
+    mem = getattr(pricing, "memory", None)
+    if mem is None or not hasattr(mem, "read_hit_bytes"):
+        return {}
+    return {"read_hit_bytes": mem.read_hit_bytes, "read_miss_bytes": mem.read_miss_bytes,
+            "write_bytes": mem.write_bytes, "writeback_bytes": mem.writeback_bytes,
+            "flushed_bytes": mem.flushed_bytes, "hbm_bytes": mem.hbm_bytes,
+            "l2_dirty_at_end_bytes": mem.dirty_bytes, "evictions": mem.evictions,
+            "dirty_evictions": mem.dirty_evictions}
+
+
+def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], pricing: Any = None) -> ProgramStats:
+    """The statistics of ``trace``; ``pricing`` is the cost model's per-run state (``Run.pricing``), for the
+    memory counters."""
     total = trace.makespan
     pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
     per_core_lane: dict[tuple[int, str], list[Span]] = {}
@@ -124,17 +155,21 @@ def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int]) -
         per_core_lane.setdefault((sp.core, sp.lane), []).append(sp)
         cores.setdefault(sp.core, []).append(sp)
     multi, _ = overlap_cycles(stages)
+    lanes = _lane_ratios(per_core_lane, pct)
     return ProgramStats(
         total_cycles=total,
         time_us=trace.makespan_us,
         task_count=task_count,
         mode=trace.mode,
         clock_hz=trace.clock_hz,
-        lane_busy_pct=_lane_ratios(per_core_lane, pct),
+        lane_busy_pct=lanes,
         core_busy_pct={k: pct(busy_cycles(v)) for k, v in sorted(cores.items())},
         stage_busy_pct={k: pct(busy_cycles(stages.get(k, []))) for k in trace.processes} if trace.mode == "pipeline"
         else {k: pct(busy_cycles(v)) for k, v in stages.items()},
         overlap_pct=pct(multi),
         stall_cycles=dict(stall_cycles),
         bytes_moved=sum(sp.bytes for sp in trace.spans),
+        error_band=error_band(lanes),
+        notes=model_notes(lanes),
+        memory=memory_counters(pricing),
     )

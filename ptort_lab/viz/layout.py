@@ -16,6 +16,7 @@ from .figures import PtortFigure, new_figure, text_kwargs
 # ignored), orders each rank by the mean position of its predecessors, and routes edges as curves left to right
 # (back edges arc over the top), so a fresh machine without any Graphviz still gets a readable picture.
 
+#: A point ``(x, y)`` in inches.
 Point = tuple[float, float]
 ARROW_IN = 10 / 72  # Graphviz's default arrowhead length (10 pt)
 NODE_PT, EDGE_PT = 11.0, 9.0  # font sizes written into the DOT and used by the estimates here

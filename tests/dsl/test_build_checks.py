@@ -79,7 +79,8 @@ def located(excinfo, lineno: int) -> None:
 
 
 # == 1. a loop variable has no truth value or number while the workload is built ======================================
-IF_HINT = "Use P.when(expr) / cond(expr, then, else) instead of a Python `if`, or index with it."
+IF_HINT = ("Use P.when(expr) / cond(expr, then, else) instead of a Python `if`, or index with it; combine conditions "
+           "with & | ~ instead of and / or / not, in parentheses: P.when((b >= 3) & (b < 8)).")
 
 
 @pytest.mark.parametrize("body, shown", [

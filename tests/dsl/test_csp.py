@@ -761,6 +761,7 @@ def test_event_between_cube_and_vector_on_one_core_pays_the_hop():
     """On one core the AIC and the AIVs share nothing on chip, so an event from a cube-only process to a vector-only
     one pays the channel latency, as a channel between them does; between two vector processes it costs none."""
     from ptort_lab import DType, In, NpuCostModel, Out, Tensor, Tile, kernel, tl
+    from ptort_lab.sim.machine import ascend_910b
     F16, F32 = DType.F16, DType.F32
 
     @kernel
@@ -790,7 +791,13 @@ def test_event_between_cube_and_vector_on_one_core_pays_the_hop():
         a_end = max(s.end for s in program.trace().spans if s.process == "a")
         b_start = min(s.start for s in program.trace().spans if s.process == "b")
         gaps[first] = b_start - a_end
-    assert gaps == {"cube": 1000, "vector": 0}
+    # Both first tasks end with a GM store posted into L2 (NPU_MODEL §4.1, memory.py): its pipe lets go 48 cycles
+    # (the issue cost, L2 write latency / 2) after its last byte, and b may read it only once it is visible, 96
+    # after that byte: 48 cycles after a's last span. The cube -> vector event then pays the 1000-cycle hop on top;
+    # vector -> vector on one AIV pays none.
+    visible_after_pipe = ascend_910b.l2_write_latency_cycles - ascend_910b.ub_to_gm.fixed_cycles
+    assert visible_after_pipe == ascend_910b.l2_write_latency_cycles - ascend_910b.l0c_to_gm.fixed_cycles == 48
+    assert gaps == {"cube": 1000 + 48, "vector": 48}
 
 
 def test_event_with_two_recorders_releases_signals_in_time_order(stages):

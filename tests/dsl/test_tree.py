@@ -40,8 +40,8 @@ from ptort_lab.dsl.tree import SCHEMAS, walk
 from ptort_lab.dsl.wiring import channel_uses
 
 F32 = DType.F32
-KINDS = ("task, parallel_for, for_each, select, cond, combine, sequential, send, consume, record, wait, pipe, "
-         "connect, empty, slot_set, slot_load")
+KINDS = ("task, parallel_for, for_each, select, cond, combine, sequential, send, consume, join, record, wait, "
+         "pipe, connect, empty, slot_set, slot_load")
 
 
 def test_every_kind_has_a_schema_and_a_step_handler():
@@ -228,5 +228,5 @@ def test_kernel_tracing_records_values_and_effects():
     ops = k.trace().ops
     assert [op.kind.value for op in ops] == ["load", "mul", "add", "neg", "matmul", "store"]
     assert all(op.result is not None for op in ops[:-1]) and ops[-1].result is None
-    assert set(ir.OPERATORS) == {"add", "sub", "mul", "div", "neg", "abs", "matmul"}
+    assert set(ir.OPERATORS) == {"add", "sub", "mul", "div", "neg", "abs", "matmul", "getitem"}
     assert ir.active_trace() is None

@@ -80,9 +80,10 @@ def _write_notebook(path: Path) -> None:
 
 
 class LabServer:
-    """One JupyterLab process on 127.0.0.1 with its own token and temporary dirs; stop() ends exactly it."""
+    """One JupyterLab (``app="notebook"``: Notebook 7) process on 127.0.0.1 with its own token and temporary dirs;
+    stop() ends exactly it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, app: str = "lab") -> None:
         self.root = root
         self.port = _free_port()
         self.token = secrets.token_hex(16)
@@ -103,12 +104,15 @@ class LabServer:
             "MPLBACKEND": "Agg",
             "PYTHONWARNINGS": "ignore",
         })
-        lab = Path(sys.executable).with_name("jupyter-lab")
-        cmd = [str(lab) if lab.exists() else sys.executable, *([] if lab.exists() else ["-m", "jupyterlab"]),
+        module, app_class = ("jupyterlab", "LabApp") if app == "lab" else ("notebook", "JupyterNotebookApp")
+        exe = Path(sys.executable).with_name(f"jupyter-{app}")
+        cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", module]),
                "--no-browser", "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
-               f"--LabApp.workspaces_dir={home / 'workspaces'}", "--LabApp.expose_app_in_browser=True",
-               "--LabApp.extension_manager=readonly", "--ServerApp.open_browser=False"]
+               f"--{app_class}.workspaces_dir={home / 'workspaces'}", f"--{app_class}.expose_app_in_browser=True",
+               "--ServerApp.open_browser=False"]
+        if app == "lab":
+            cmd.append("--LabApp.extension_manager=readonly")
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
         self.log_path = root.parent / "jupyterlab.log"

@@ -1,9 +1,10 @@
 """The JupyterLab renderers' framework-free TypeScript logic, run with node's built-in test runner (no browser).
 
-extensions/ptort-lab-renderers/src/logic/*.ts turn a ptort Chrome trace into rows and rectangles, do the zoom and
-pan maths, pick colours, write the tooltip text and filter Graphviz SVG. Their tests
-(extensions/ptort-lab-renderers/test/*.ts) read the committed fixtures and, through PTORT_TRACE_FIXTURE /
-PTORT_PIPELINE_FIXTURE, the payloads that ptort_lab emits right now, so a change of the export format shows up here.
+extensions/ptort-lab-renderers/src/logic/*.ts turn a ptort Chrome trace (or the explorer's compact run data) into
+rows and rectangles, do the zoom and pan maths, pick colours, write the tooltip text and filter Graphviz SVG. Their
+tests (extensions/ptort-lab-renderers/test/*.ts) read the committed fixtures and, through PTORT_TRACE_FIXTURE /
+PTORT_PIPELINE_FIXTURE / PTORT_COMPACT_FIXTURE, the payloads that ptort_lab emits right now, so a change of the export
+format shows up here.
 `jlpm lint` (ESLint and Prettier) runs here too, and the constants that both sides define are checked to agree:
 the MIME types (src/logic/mime.ts against the Python modules) and the timeline palette (ptort_lab/viz/palette.json
 against the extension's copy).
@@ -75,19 +76,25 @@ def node_ready() -> str:
 def fresh_payloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The trace and pipeline payloads of a %%ptort-style result, exported now (not the committed fixtures)."""
     from ptort_lab.explore import Knobs, run_study
+    from ptort_lab.notebook.compact import compact_run
     from ptort_lab.notebook.display import PtortResult
 
     out = tmp_path_factory.mktemp("ptort-payloads")
-    files: dict[str, list[Path]] = {"trace": [], "pipeline": []}
+    files: dict[str, list[Path]] = {"trace": [], "pipeline": [], "compact": []}
     for knobs in (Knobs(depth=2, tile=(64, 64), tiles=6, cores=2), Knobs(depth=1, tile=(32, 64), tiles=3, cores=3)):
         workload = _spec_pipeline(knobs.tiles, *knobs.tile, knobs.depth)
-        bundle = PtortResult(run_study(workload, knobs), workload)._repr_mimebundle_(
+        comparison = run_study(workload, knobs)
+        bundle = PtortResult(comparison, workload)._repr_mimebundle_(
             include=[TRACE_MIME, PIPELINE_MIME, "text/plain"])
         for kind, mime in (("trace", TRACE_MIME), ("pipeline", PIPELINE_MIME)):
             assert mime in bundle, f"the %%ptort display no longer emits {mime}"
             path = out / f"{kind}-{len(files[kind])}.json"
             path.write_text(json.dumps(bundle[mime]))
             files[kind].append(path)
+        # The explorer's compact data of the same runs, paired with their trace: modelFromCompact == buildModel.
+        path = out / f"compact-{len(files['compact'])}.json"
+        path.write_text(json.dumps({"runs": {label: compact_run(label, p) for label, p in comparison.runs}}))
+        files["compact"].append(path)
     return {k: v for k, v in files.items()}
 
 
@@ -162,6 +169,8 @@ def test_renderer_logic_unit_tests(node_ready, fresh_payloads, tmp_path):
         "PATH": str(Path(node_ready).parent) + ":/usr/bin:/bin",
         "PTORT_TRACE_FIXTURE": ":".join(str(p) for p in fresh_payloads["trace"]),
         "PTORT_PIPELINE_FIXTURE": ":".join(str(p) for p in fresh_payloads["pipeline"]),
+        "PTORT_COMPACT_FIXTURE": ":".join(f"{c}={t}" for c, t in zip(fresh_payloads["compact"],
+                                                                    fresh_payloads["trace"])),
     }
     build = subprocess.run([node_ready, str(TSC), "-p", "tsconfig.test.json", "--outDir", str(tmp_path / "out")],
                            cwd=EXT, capture_output=True, text=True, timeout=300, env=env)
@@ -176,4 +185,5 @@ def test_renderer_logic_unit_tests(node_ready, fresh_payloads, tmp_path):
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert re.search(r"^# fail 0$", run.stdout, re.M), summary
     tests = int(re.search(r"^# tests (\d+)$", run.stdout, re.M).group(1))
-    assert tests >= 55, summary
+    assert tests >= 61, summary
+    assert "modelFromCompact equals buildModel of the same runs" in run.stdout, "test/compact.test.ts did not run"

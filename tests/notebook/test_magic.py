@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from textwrap import dedent
 
 import numpy as np
@@ -276,7 +278,7 @@ def test_depth_from_the_namespace_does_not_have_to_match(ip, spec_body):
 
 def test_cell_without_a_workload_is_an_error(ip):
     """A body that builds nothing to run says how to return the pipeline."""
-    with pytest.raises(PtortValueError, match="built no workload or pipeline") as excinfo:
+    with pytest.raises(PtortValueError, match="built no workload, pipeline or compiled program") as excinfo:
         ip.run_cell("%%ptort\nx = 1\n")
     assert_short(rendered(excinfo))
 
@@ -327,3 +329,52 @@ def test_trailing_semicolon_silences_the_output(ip, spec_body):
     assert ip.run_cell_magic("ptort", "--tiles 2", spec_body.rstrip() + ";\n") is None
     assert ip.user_ns["_ptort"].knobs.tiles == 2
     assert isinstance(ip.run_cell_magic("ptort", "--tiles 2", spec_body), PtortResult)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_pipeline_blocks() -> list[str]:
+    """The README's ```python blocks that build a pipeline, extracted as tests/test_readme.py does."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    return [b for b in blocks if "connect(" in b or "P.pipe" in b]
+
+
+def test_readme_pipeline_examples_work_pasted_verbatim_under_the_magic(ip):
+    """Every README pipeline example, pasted as it is under %%ptort, is studied: a pipeline run and its twin."""
+    blocks = _readme_pipeline_blocks()
+    assert len(blocks) >= 4
+    for body in blocks:
+        result = cell(ip, "--show none", body)
+        assert isinstance(result, PtortResult), body[:200]
+        assert [label for label, _ in result.runs] == ["pipeline", "data-parallel"], body[:200]
+        assert result.pipeline.stats().total_cycles > 0
+
+
+def test_the_readme_quick_start_pipeline_is_studied_as_its_own_executed_program(ip):
+    """The quick start ends in `program = connect(...).compile().execute()`: the study reruns that program
+    timing-only (the cell computed the values), with the same trace, and the values stay right."""
+    body = next(b for b in _readme_pipeline_blocks() if "spec_kernels((64, 64))" in b)
+    result = cell(ip, "--show none", body)
+    assert result.pipeline.trace().spans == ip.user_ns["program"].trace().spans
+    assert result.pipeline.run_options.compute_values is False
+    x16 = ip.user_ns["x"].astype(np.float16)
+    assert np.array_equal(ip.user_ns["Y"].data, (x16 * x16).astype(np.float32))
+
+
+def test_a_program_compiled_inside_a_function_is_studied(ip):
+    """A cell that builds and compiles its pipeline inside a function it calls (README "On chip") leaves no
+    workload in its names: the last Program the cell compiled is studied (here the depth-1 run)."""
+    body = next(b for b in _readme_pipeline_blocks() if "def copy_in_compute_copy_out" in b)
+    result = cell(ip, "--show none", body)
+    assert [c.depth for c in result.workload.channels] == [1, 1]
+    assert [p.name for p in result.workload.processes] == ["copy_in", "compute", "copy_out"]
+
+
+def test_a_cell_ending_in_a_compiled_program_is_studied_with_its_options(ip, spec_body):
+    """A body whose last expression is `pipeline.compile(...)` (not executed) is studied with that program's
+    compile options: here its channel latency."""
+    body = spec_body.rstrip() + "\npipeline.compile(channel_latency_cycles=5)\n"
+    result = cell(ip, "--show none", body)
+    assert result.pipeline.run_options.channel_latency_cycles == 5
+    assert result.data_parallel.run_options.channel_latency_cycles == 5

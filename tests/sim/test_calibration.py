@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ptort_lab.sim.machine import ascend_910b
+from ptort_lab.sim.machine import PRE_ISSUE_13, ascend_910b
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,17 @@ def test_default_model_lands_v1_within_targets(n):
     assert all(abs(v) <= bench.RATIO_TOLERANCE for v in d.values()), (n, d)
 
 
-def test_lru_l2_keeps_the_7680_panels_and_comes_out_too_fast():
-    """Why the default L2 is FIFO: under LRU every re-read B panel hits and 7680^3 is about 11 % fast."""
-    d = deviations(7680, ascend_910b.replace(l2_replacement="lru"))
-    assert d["time_%"] < -10 and d["TMATMUL"] > 10, d
+def test_lru_l2_keeps_the_7680_panels_and_comes_out_faster_than_fifo():
+    """Under LRU every re-read B panel at 7680^3 hits (FIFO misses about a quarter of the panel re-uses), so the
+    loads finish sooner: -4.4 % against FIFO's -1.4 %. Before issue 13 that made LRU 11 % fast, outside the target,
+    which is how FIFO became the default; with overlapped reads and the write-back L2 both land, so V1 no longer
+    tells them apart (bench/RESULTS.md, "NPU model: memory hierarchy (issue 13)")."""
+    fifo, lru = deviations(7680), deviations(7680, ascend_910b.replace(l2_replacement="lru"))
+    assert lru["time_%"] < fifo["time_%"] - 2 and lru["TMATMUL"] > fifo["TMATMUL"] + 2, (fifo, lru)
+
+
+def test_the_model_before_issue_13_is_reproducible():
+    """``ascend_910b.replace(**PRE_ISSUE_13)`` gives the V1 figures bench/RESULTS.md published before issue 13:
+    1536^3 at +2.1 % with TSTORE +3.6 points (writes through to HBM, loads holding their pipe for the latency)."""
+    d = deviations(1536, ascend_910b.replace(**PRE_ISSUE_13))
+    assert (round(d["time_%"], 1), round(d["TLOAD"], 1), round(d["TSTORE"], 1)) == (2.1, 3.6, 3.6), d

@@ -33,20 +33,39 @@ from ptort_lab.sim.runner import PinnedCosts, RunOptions, simulate
 
 F16, F32 = DType.F16, DType.F32
 M = ascend_910b
-LAUNCH = M.launch_overhead_cycles
+# The first block starts after the launch and its own dispatch (§3.5, costs.NpuRun.block_start): 10900 + 150
+LAUNCH = M.launch_overhead_cycles + M.block_dispatch_cycles
 
 
 def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def gm_read_cycles(nbytes: int, bytes_per_cycle: int) -> int:
-    """A GM read that misses L2 on an idle chip: HBM latency + bytes / per-core bandwidth (§3.1, §4.1)."""
-    return M.hbm_read_latency_cycles + ceil_div(nbytes, bytes_per_cycle)
+def read_rate(path, hit: bool, nz: bool = False) -> int:
+    """Per-transfer rate of a GM read on an idle chip (memory.py): Little's law, 64 x 512 B in flight per latency
+    (x 0.75 for an ND -> NZ load into L1), capped by the per-core L2 port (hit) or the path (miss)."""
+    window = M.read_outstanding_requests * M.read_request_bytes  # 32768 B
+    latency = M.l2_hit_latency_cycles if hit else M.hbm_read_latency_cycles
+    little = int(window / latency * (M.nd2nz_efficiency_pct / 100 if nz else 1))  # hit 138 (L1: 104), miss 94 (70)
+    return min(M.l2_port_bytes_per_cycle if hit else path.bytes_per_cycle, little)
 
 
-def gm_write_cycles(nbytes: int, path) -> int:
-    return path.fixed_cycles + ceil_div(nbytes, path.bytes_per_cycle)
+def gm_read(nbytes: int, path, hit: bool = False, nz: bool = False) -> tuple[int, int]:
+    """(pipe cycles, ready cycles) of a GM read from its issue on an idle chip: the pipe is held for the stream plus
+    the path's issue cost, the data land a latency after the stream's start (memory.py)."""
+    stream = ceil_div(nbytes, read_rate(path, hit, nz))
+    latency = M.l2_hit_latency_cycles if hit else M.hbm_read_latency_cycles
+    return stream + path.fixed_cycles, stream + latency
+
+
+def gm_write(nbytes: int, path) -> tuple[int, int]:
+    """(pipe cycles, visible cycles) of a GM write posted into L2: streamed at min(path, 128 B/cycle write port,
+    48 x 256 B / 96 = 128), the pipe held for the stream plus its issue cost (48), visible after the L2 write
+    latency (96)."""
+    window = M.write_outstanding_requests * M.write_request_bytes
+    rate = min(path.bytes_per_cycle, M.l2_write_port_bytes_per_cycle, window // M.l2_write_latency_cycles)
+    stream = ceil_div(nbytes, rate)
+    return stream + path.fixed_cycles, stream + M.l2_write_latency_cycles
 
 
 def vector_cycles(cls, nbytes: int, idle: bool = True) -> int:
@@ -83,20 +102,21 @@ def test_load_add_store_on_one_core_takes_exactly_the_formula_cycles():
     wl, (X, Y, Z) = add_workload(k, 1, 128, 128, F16)
     run = simulate(wl, NpuCostModel(), RunOptions())
     tile = 128 * 128 * 2
-    load = gm_read_cycles(tile, M.gm_to_ub.bytes_per_cycle)  # 347 + 32768 / 60
+    load, ready = gm_read(tile, M.gm_to_ub)  # misses: pipe 547 + 118 issue = 665, data in at 547 + 347 = 894
     add = vector_cycles(M.vec_binary, tile)  # 10 + 2 x 128 repeats
-    store = gm_write_cycles(tile, M.ub_to_gm)  # 300 + 32768 / 100
+    store, visible = gm_write(tile, M.ub_to_gm)  # 328 at 100 B/cycle: pipe 328 + 48, visible at 328 + 96
+    assert (load, ready, store, visible) == (665, 894, 376, 424)
     lanes = [(s.lane, s.name, s.start, s.end) for s in run.trace.spans]
     t0 = LAUNCH
+    add_start = t0 + load + ready  # the second load issues as the first lets the pipe go; add waits for its data
+    store_start = add_start + add + M.vec_binary.tail_cycles  # MTE3 observes the add through a flag (§3.2)
     assert lanes == [
         ("AIV0.MTE2", "load", t0, t0 + load),
         ("AIV0.MTE2", "load", t0 + load, t0 + 2 * load),  # same pipe: in order, right after the first
-        ("AIV0.V", "add", t0 + 2 * load, t0 + 2 * load + add),
-        # MTE3 observes the add through a flag: the vadd tail (§3.2)
-        ("AIV0.MTE3", "store", t0 + 2 * load + add + M.vec_binary.tail_cycles,
-         t0 + 2 * load + add + M.vec_binary.tail_cycles + store),
+        ("AIV0.V", "add", add_start, add_start + add),
+        ("AIV0.MTE3", "store", store_start, store_start + store),
     ]
-    assert run.trace.makespan == t0 + 2 * load + add + M.vec_binary.tail_cycles + store
+    assert run.trace.makespan == store_start + visible  # the kernel ends when its posted write is visible
     assert sum(s.bytes for s in run.trace.spans) == 3 * tile
 
 
@@ -143,15 +163,16 @@ def test_matmul_runs_extract_cube_and_fix_with_the_section_3_4_formula():
     run = simulate(w(), NpuCostModel(), RunOptions())
     got = [(s.lane, s.name, s.cycles) for s in run.trace.spans]
     a_bytes, b_bytes, c_bytes = 128 * 64 * 2, 64 * 256 * 2, 128 * 256 * 4
-    load_a = M.hbm_read_latency_cycles + ceil_div(a_bytes, M.gm_to_l1.bytes_per_cycle)
-    load_b = M.hbm_read_latency_cycles + ceil_div(b_bytes, M.gm_to_l1.bytes_per_cycle)
+    load_a = gm_read(a_bytes, M.gm_to_l1, nz=True)[0]  # 16384 B at 70 B/cycle (94 x 0.75) = 235, + 210 issue
+    load_b = gm_read(b_bytes, M.gm_to_l1, nz=True)[0]  # 32768 / 70 = 469, + 210
+    assert (load_a, load_b) == (445, 679)
     assert got == [
         ("AIC.MTE2", "load", load_a),
         ("AIC.MTE2", "load", load_b),
         ("AIC.MTE1", "extract", M.l1_to_l0a.fixed_cycles + a_bytes // M.l1_to_l0a.bytes_per_cycle),
         ("AIC.MTE1", "extract", M.l1_to_l0b.fixed_cycles + b_bytes // M.l1_to_l0b.bytes_per_cycle),
         ("AIC.CUBE", "matmul", 6 + (128 // 16) * (256 // 16) * (64 // 16)),
-        ("AIC.FIX", "store", M.l0c_to_gm.fixed_cycles + ceil_div(c_bytes, M.l0c_to_gm.bytes_per_cycle)),
+        ("AIC.FIX", "store", gm_write(c_bytes, M.l0c_to_gm)[0]),  # 131072 / 75 = 1748, + 48 issue
     ]
     np.testing.assert_allclose(C.data[0], A.data[0].astype(np.float32) @ B.data[0].astype(np.float32))
 
@@ -316,7 +337,9 @@ def test_one_core_streaming_alone_reaches_its_per_core_bandwidth():
     """A single 64 KiB GM->UB load runs at the per-core 60 B/cycle: HBM is far from full."""
     run = simulate(copy_workload(1, 1), NpuCostModel(), RunOptions(compute_values=False))
     (s,) = run.trace.spans
-    assert s.cycles == M.hbm_read_latency_cycles + ceil_div(128 * 256 * 2, M.gm_to_ub.bytes_per_cycle)
+    pipe, ready = gm_read(128 * 256 * 2, M.gm_to_ub)  # 65536 / 60 = 1093 cycles of streaming
+    assert (s.cycles, pipe, ready) == (1093 + 118, 1093 + 118, 1093 + 347)
+    assert run.trace.makespan == s.start + ready  # the run ends when the data are in
 
 
 def test_48_vector_units_streaming_split_the_hbm_pool():
@@ -338,23 +361,25 @@ TILE = 64 * KIB  # one [128, 256] F16 tile
 
 
 def test_first_read_misses_and_a_reread_hits_at_the_l2_port():
-    """A miss pays HBM latency + bytes at the path's cap; a re-read pays L2 latency + bytes at the 128 B/cycle port."""
+    """A miss streams at the path's cap from HBM after its latency; a re-read at the L2 rate after the L2 latency.
+    Into UB (ND): miss 65536 / 60 = 1093, hit 65536 / 128 (port) = 512; the pipe pays the issue cost 118."""
     mem = GlobalMemory(M)
-    miss = M.hbm_read_latency_cycles + ceil_div(TILE, M.gm_to_l1.bytes_per_cycle)
-    assert mem.read(0, TILE, M.gm_to_l1, "a") == (miss, False)
+    assert mem.read(0, TILE, M.gm_to_ub, "a") == (1093 + 118, 1093 + 347, False)
     t = 5000
-    assert mem.read(t, TILE, M.gm_to_l1, "a") == (t + M.l2_hit_latency_cycles
-                                                   + ceil_div(TILE, M.l2_port_bytes_per_cycle), True)
+    assert mem.read(t, TILE, M.gm_to_ub, "a") == (t + 512 + 118, t + 512 + 236, True)
+    assert gm_read(TILE, M.gm_to_ub, hit=True) == (512 + 118, 512 + 236)
     assert (mem.read_hit_bytes, mem.read_miss_bytes) == (TILE, TILE)
 
 
 def test_a_read_of_a_tile_still_in_flight_merges_with_the_first_read():
     """A second core asking for a tile whose miss is still in flight hits, but cannot finish before the data arrive."""
     mem = GlobalMemory(M)
-    first, hit = mem.read(0, TILE, M.gm_to_l1, "a")
+    _, first, hit = mem.read(0, TILE, M.gm_to_l1, "a")
     assert not hit
-    second, hit = mem.read(10, TILE, M.gm_to_l1, "a")
+    pipe, second, hit = mem.read(10, TILE, M.gm_to_l1, "a")
     assert hit and second == first
+    # its pipe does not wait for the first read: 65536 B at the 128 B/cycle port (nz=False here) + 210 issue
+    assert pipe == 10 + 512 + M.gm_to_l1.fixed_cycles
 
 
 READS = [(0, "a"), (10_000, "b"), (20_000, "a"), (30_000, "c"), (40_000, "a"), (50_000, "b")]
@@ -363,14 +388,14 @@ READS = [(0, "a"), (10_000, "b"), (20_000, "a"), (30_000, "c"), (40_000, "a"), (
 def test_lru_l2_evicts_the_least_recently_used_tile():
     """With room for two tiles: a, b, a (hit, now most recent), c evicts b, so b misses and a still hits."""
     mem = GlobalMemory(M.replace(l2_bytes=2 * TILE, l2_replacement="lru"))
-    assert [mem.read(t, TILE, M.gm_to_l1, r)[1] for t, r in READS] == [False, False, True, False, True, False]
+    assert [mem.read(t, TILE, M.gm_to_l1, r).hit for t, r in READS] == [False, False, True, False, True, False]
 
 
 def test_fifo_l2_evicts_the_oldest_tile_even_when_it_was_just_hit():
     """Same reads under the default FIFO: the hit on a does not renew it, so c evicts a; a then misses and evicts b."""
     assert M.l2_replacement == "fifo"
     mem = GlobalMemory(M.replace(l2_bytes=2 * TILE))
-    assert [mem.read(t, TILE, M.gm_to_l1, r)[1] for t, r in READS] == [False, False, True, False, False, False]
+    assert [mem.read(t, TILE, M.gm_to_l1, r).hit for t, r in READS] == [False, False, True, False, False, False]
     assert list(mem.lines) == ["a", "b"]  # b came back last, after a
 
 
@@ -391,10 +416,10 @@ def test_unknown_l2_replacement_is_refused_with_the_choices():
 def test_a_stored_tile_is_read_back_from_l2():
     """Writes allocate their region in L2 (a stage's output is a hit for the next stage, §4.2); staged data too."""
     mem = GlobalMemory(M)
-    end = mem.write(0, TILE, M.ub_to_gm, "z")
-    assert end == M.ub_to_gm.fixed_cycles + ceil_div(TILE, M.ub_to_gm.bytes_per_cycle)
-    assert mem.read(end, TILE, M.gm_to_ub, "z")[1]
-    assert mem.read(end, TILE, M.gm_to_ub, None)[1]  # L0C -> GM -> UB staging hop
+    end, visible = mem.write(0, TILE, M.ub_to_gm, "z")
+    assert (end, visible) == gm_write(TILE, M.ub_to_gm) == (656 + 48, 656 + 96)  # 65536 / 100 = 656
+    assert mem.read(end, TILE, M.gm_to_ub, "z").hit
+    assert mem.read(end, TILE, M.gm_to_ub, None).hit  # L0C -> GM -> UB staging hop
     assert (mem.read_hit_bytes, mem.read_miss_bytes) == (2 * TILE, 0)
 
 

@@ -35,6 +35,7 @@ from ptort_lab import (
     workload,
 )
 from ptort_lab.errors import UserCodeError
+from ptort_lab.sim.costs import NpuCostModel
 from ptort_lab.sim.runner import PinnedCosts, RunOptions, simulate
 from ptort_lab.sim.trace import Span
 
@@ -194,7 +195,8 @@ def small_copy(x: In[Tile[4, 4, F32]], y: Out[Tile[4, 4, F32]]):
 
 
 def test_a_capacity_error_after_some_tasks_undoes_their_writes():
-    """Eight small copies run, then a 256 KiB tile that cannot fit the 192 KiB UB: the copies are undone."""
+    """Eight small copies run, then a 256 KiB tile that cannot fit the 192 KiB UB: the copies are undone. (compile()
+    refuses such a kernel before running, sim/capacity.py; a run without compile() still meets it mid-run.)"""
     x = np.ones((N, 4, 4), np.float32)
     X, Y = Tensor(data=x, name="X"), Tensor(data=np.zeros_like(x), name="Y")
     B = Tensor(shape=(1, 256, 256), dtype=F32, name="B")
@@ -206,7 +208,7 @@ def test_a_capacity_error_after_some_tasks_undoes_their_writes():
         big_square[0](x=B[0], y=B[0])
 
     with pytest.raises(CapacityError) as e:
-        w().compile().execute()
+        simulate(w(), NpuCostModel(), RunOptions())
     assert np.array_equal(Y.data, np.zeros_like(x)) and B.data is None
     assert "(core 0, tile 0, sim time" in str(e.value)
     assert "Outputs left unchanged: 'Y' is as before the run" in str(e.value)
@@ -254,7 +256,7 @@ def test_tensors_sharing_memory_are_put_back_exactly():
         big_square[0](x=Tensor(shape=(1, 256, 256), dtype=F32)[0], y=Tensor(shape=(1, 256, 256), dtype=F32)[0])
 
     with pytest.raises(CapacityError):
-        w().compile().execute()
+        simulate(w(), NpuCostModel(), RunOptions())
     assert A.data is x and np.array_equal(x, before)
 
 
@@ -310,8 +312,11 @@ def test_a_tile_too_big_for_the_core_is_refused_before_any_value_is_computed():
     def w():
         huge[0](x=X[0], y=Y[0])
 
-    with pytest.raises(CapacityError, match=r"kernel 'huge' \(task 0, core 0\) needs 1073741824 bytes of UB"):
+    with pytest.raises(CapacityError, match=r"kernel 'huge' cannot fit ascend_910b's buffers: it needs 1073741824 "
+                                            r"bytes of UB"):
         w().compile().execute()
+    with pytest.raises(CapacityError, match=r"kernel 'huge' \(task 0, core 0\) needs 1073741824 bytes of UB"):
+        simulate(w(), NpuCostModel(), RunOptions())  # a run without compile() refuses it from its size too
     assert X.data is None and Y.data is None
 
 

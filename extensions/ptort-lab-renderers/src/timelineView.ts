@@ -132,6 +132,17 @@ export class TimelineView {
     }) as unknown as number;
   }
 
+  /** Draw now (a frame already asked for is dropped): the explorer times slider release -> redraw finished. */
+  drawNow(): void {
+    if (this._frame !== null && typeof cancelAnimationFrame === 'function') {
+      cancelAnimationFrame(this._frame);
+    }
+    this._frame = null;
+    if (!this._disposed) {
+      this.draw();
+    }
+  }
+
   /** Start following the container's width (call once the node is in the document). */
   observeResize(): void {
     if (this._observer || typeof ResizeObserver !== 'function') {

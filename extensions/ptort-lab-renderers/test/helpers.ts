@@ -36,3 +36,19 @@ export function pipelinePayloads(): { name: string; data: any }[] {
   }
   return out;
 }
+
+/**
+ * Compact run data with the Chrome trace of the same runs: the committed pair (fixtures/compact.json, trace.json)
+ * plus PTORT_COMPACT_FIXTURE, a list of "compact.json=trace.json" pairs (written by tests/extension).
+ */
+export function compactBundles(): { name: string; compact: any; trace: any }[] {
+  const out = [{ name: 'fixtures/compact.json', compact: fixture('compact.json'), trace: fixture('trace.json') }];
+  const extra = process.env.PTORT_COMPACT_FIXTURE;
+  if (extra) {
+    for (const pair of extra.split(path.delimiter).filter(Boolean)) {
+      const [compact, trace] = pair.split('=');
+      out.push({ name: compact, compact: readJson(compact), trace: readJson(trace) });
+    }
+  }
+  return out;
+}

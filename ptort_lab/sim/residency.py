@@ -1,0 +1,262 @@
+"""Where a run keeps on-chip state, and the buffer room it reserves for it (NpuRun's part for issue 12).
+
+On-chip state is an on-chip tensor (``Tensor(location=Location.UB | L1 | L0C)``, Ascend C's ``TBuf``) or the buffer
+slots of a tile channel (``Channel(tile=...)``, Ascend C's ``TQue``) whose producer and consumer share a buffer: one
+core, and the same AIV (slots in that AIV's UB) or both on the AIC (slots in L1). Any other tile channel is a ring
+of ``depth`` tiles in global memory, priced as GM writes and reads of its slots' addresses (reused item after item).
+
+Each (core, unit) that uses an on-chip tensor keeps its own copy, so its bytes are reserved in that unit's buffer for
+the whole run, before the kernels' own tiles; so are the slots of an on-chip tile channel. A pipeline reserves
+everything when the run starts (placement says who uses what); a data-parallel core reserves a tensor when its first
+task using it runs. Over capacity is a CapacityError naming the buffer, the bytes, each tensor or channel with the line
+it was made on, and a fix.
+
+Across tasks, the last write of each resident tile (per (core, unit) copy) is remembered, so a data-parallel core that
+issues its next task early still reads the value the previous task wrote.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..dsl.tree import NodeKind, walk
+from ..dsl.types import Direction, Tensor, TensorView
+from ..dsl.workload import Task, Workload
+from ..errors import CapacityError, PtortValueError, SourceLocation
+from .lowering import AIC, Plan
+from .machine import KIB, Buffer
+from .on_chip import BUFFER_OF, on_chip_bases, unit_of
+
+if TYPE_CHECKING:
+    from .costs import NpuRun
+
+Placed = tuple[tuple[str, Buffer, Tensor, tuple[int, ...]], ...]  # (parameter, buffer, tensor, index) per argument
+PoolKey = tuple[int, str, Buffer]  # (core, unit, buffer)
+
+
+class Reservation(NamedTuple):
+    """Room on-chip state takes in one buffer for the whole run."""
+
+    what: str  # "tensor 'acc' f32[128, 128]" / "tile channel 'qin' (2 x f32[64,64])"
+    nbytes: int
+    loc: SourceLocation | None  # where it was made
+    user: str  # who uses it: "process 'compute'" / "core 3's tasks"
+    depth: int = 0  # a tile channel's depth (0 for a tensor)
+    slot_bytes: int = 0  # and one slot's bytes
+
+
+class Residency:
+    """One run's on-chip state: which tensors stay in which buffer, what is reserved where, and the last write of
+    each resident tile."""
+
+    def __init__(self, run: NpuRun) -> None:
+        self.run = run
+        self.buffers: dict[int, Buffer] = {}  # id(tensor) -> its buffer, for tensors this run keeps on chip
+        self.reserved: dict[PoolKey, list[Reservation]] = {}
+        self._reserved_for: set[tuple[int, int, str]] = set()  # (id(tensor), core, unit) already reserved
+        self._ready: dict[tuple[int, str, int, tuple[int, ...]], tuple[int, str, int]] = {}  # last write per copy
+
+    # -- set-up ------------------------------------------------------------------------------------------------------
+    def find(self, workload: Workload) -> None:
+        """Note the on-chip tensors the workload's tasks use (tile channels are placed by ``place_pipeline``)."""
+        for base in on_chip_bases(workload):
+            if base.on_chip:
+                self.buffers[id(base)] = BUFFER_OF[base.location]
+
+    def place_pipeline(self, workload: Workload, placement: dict[str, int]) -> None:
+        """Keep on chip the tile channels whose two ends share a buffer, and reserve their slots and every on-chip
+        tensor on the (core, unit) of each process that uses it."""
+        procs = list(workload.fields.get("processes", ()))
+        for ch in workload.fields.get("channels", ()):
+            if ch.tile is not None:
+                self._place_channel(ch, procs, placement)
+        uses: dict[int, tuple[Tensor, dict[tuple[int, str], list[tuple[Any, bool, bool, Any]]]]] = {}
+        for p in procs:
+            core, aiv = placement[p.name], self.run.vector_units.get(p.name, 0)
+            for node in _task_nodes(p.workload):
+                for pname, view in _named_views(node.resources):
+                    base = view.base
+                    if not base.on_chip:
+                        continue
+                    unit = unit_of(base, aiv)
+                    direction = _direction(node.kernel, pname)
+                    uses.setdefault(id(base), (base, {}))[1].setdefault((core, unit), []).append(
+                        (p, direction in (Direction.IN, Direction.INOUT), direction in _WRITES, node))
+                    self.reserve_tensor(base, core, unit, f"process '{p.name}'")
+        for base, copies in uses.values():
+            _check_shared(base, copies)
+
+    def _place_channel(self, ch: Any, procs: list[Any], placement: dict[str, int]) -> None:
+        producers = [p for p in procs if any(ch is c for c in p.produces)]
+        consumers = [p for p in procs if any(ch is c for c in p.consumes)]
+        cores = {placement[p.name] for p in producers + consumers}
+        if len(cores) != 1 or not self.run.channel_stays_on_chip(producers, consumers):
+            return  # a ring in global memory
+        place = self._slot_buffer(producers, consumers)
+        if place is None:
+            return  # only pinned tasks use it: nothing is priced
+        unit, buffer = place
+        core = cores.pop()
+        ring = ch.item.base
+        self.buffers[id(ring)] = buffer
+        users = " and ".join(f"'{p.name}'" for p in producers + consumers)
+        self._reserve(core, unit, buffer, id(ring),
+                      Reservation(f"tile channel '{ch.name}' ({ch.depth} x {ch.tile})", ch.depth * ch.tile.nbytes,
+                                  ch.loc, f"processes {users}", ch.depth, ch.tile.nbytes))
+
+    def _slot_buffer(self, producers: list[Any], consumers: list[Any]) -> tuple[str, Buffer] | None:
+        """(unit, buffer) of an on-chip tile channel's slots: the UB of the AIV both ends use, else the AIC's L1."""
+        made = frozenset().union(*(self.run.units_placed(p) for p in producers))
+        used = frozenset().union(*(self.run.units_placed(p) for p in consumers))
+        for units in (made & used, made | used):
+            for unit in sorted(units):
+                if unit != AIC:
+                    return unit, Buffer.UB
+            if AIC in units:
+                return AIC, Buffer.L1
+        return None
+
+    # -- reservations ------------------------------------------------------------------------------------------------
+    def reserve_tensor(self, base: Tensor, core: int, unit: str, user: str) -> None:
+        """Reserve an on-chip tensor in the buffer of (core, unit), once per run."""
+        if (id(base), core, unit) in self._reserved_for:
+            return
+        label = f"'{base.name}' " if base.name else ""
+        self._reserve(core, unit, BUFFER_OF[base.location], id(base),
+                      Reservation(f"tensor {label}{base.dtype.value}{list(base.shape)}", base.nbytes(), base.loc,
+                                  user))
+
+    def _reserve(self, core: int, unit: str, buffer: Buffer, key: int, item: Reservation) -> None:
+        self._reserved_for.add((key, core, unit))
+        items = self.reserved.setdefault((core, unit, buffer), [])
+        items.append(item)
+        capacity = self.run.machine.buffer_bytes(buffer)
+        if sum(r.nbytes for r in items) > capacity:
+            raise _over_capacity(core, unit, buffer, items, capacity)
+        pool = self.run.pools.get((core, unit, buffer))
+        if pool is not None:  # a data-parallel core's first use, after its tasks took room: less from now on
+            pool.capacity_bytes -= item.nbytes
+
+    def reserved_bytes(self, key: PoolKey) -> int:
+        """Bytes of on-chip state reserved in (core, unit, buffer)."""
+        return sum(r.nbytes for r in self.reserved.get(key, ()))
+
+    def describe(self, key: PoolKey) -> str:
+        """What is reserved in (core, unit, buffer), for a kernel's capacity error ("" when nothing)."""
+        items = self.reserved.get(key)
+        if not items:
+            return ""
+        return (f", {sum(r.nbytes for r in items)} of them reserved for on-chip state ("
+                + ", ".join(f"{r.what} {r.nbytes} B" for r in items) + ")")
+
+    def tensors_of(self, resources: Any) -> tuple[tuple[str, Buffer], ...]:
+        """(parameter, buffer) of a task node's on-chip tensor arguments, as a plan key: the units a process uses
+        follow from its kernels lowered with them resident (a tile-channel item counts as in GM there: whether its
+        slots stay on chip depends on those units)."""
+        return tuple(sorted((name, BUFFER_OF[v.base.location]) for name, v in _named_views(resources)
+                            if v.base.on_chip))
+
+    # -- per task ----------------------------------------------------------------------------------------------------
+    def placed(self, task: Task) -> Placed:
+        """(parameter, buffer, tensor, index) of each argument of ``task`` kept on chip in this run."""
+        res = task.resources
+        if not isinstance(res, dict):
+            return ()
+        buffers = self.buffers
+        return tuple((name, buffers[id(v.base)], v.base, tuple(v.index)) for name, v in res.items()
+                     if isinstance(v, TensorView) and id(v.base) in buffers)
+
+    def enter(self, task: Task, placed: Placed, plan: Plan, core: int, aiv: int,
+              ready: dict[int, tuple[int, str, int]]) -> list[tuple[int, Any]]:
+        """Before ``task``'s instructions: reserve what its core uses for the first time, and start each resident
+        tile's slot from its last write. Returns (slot, copy) pairs for ``leave``."""
+        kept = []
+        for name, buffer, base, index in placed:
+            slot = plan.resident.get(name)
+            if slot is None:
+                continue
+            unit = f"AIV{aiv}" if buffer is Buffer.UB else AIC
+            if base.on_chip:
+                self.reserve_tensor(base, core, unit, f"core {core}'s tasks")
+            copy = (core, unit, id(base), index)
+            last = self._ready.get(copy)
+            if last is not None:
+                ready[slot] = last
+            kept.append((slot, copy))
+        return kept
+
+    def leave(self, kept: list[tuple[int, Any]], ready: dict[int, tuple[int, str, int]]) -> None:
+        """After ``task``'s instructions: remember each resident tile's last write."""
+        for slot, copy in kept:
+            last = ready.get(slot)
+            if last is not None:
+                self._ready[copy] = last
+
+
+_WRITES = (Direction.OUT, Direction.INOUT)
+
+
+def _task_nodes(body: Any) -> list[Any]:
+    return [n for n in walk(body) if n.kind is NodeKind.TASK] if isinstance(body, Workload) else []
+
+
+def _named_views(resources: Any) -> list[tuple[str, TensorView]]:
+    pairs = resources.items() if isinstance(resources, dict) else enumerate(resources or ())
+    return [(str(k), v) for k, v in pairs if isinstance(v, TensorView)]
+
+
+def _direction(kernel: Any, pname: str) -> Direction:
+    """How a task's kernel uses parameter ``pname`` (a kernel named by string: as read and written)."""
+    signature = getattr(kernel, "signature", None)
+    if not signature or pname not in signature:
+        return Direction.INOUT
+    direction: Direction = signature[pname][0]
+    return direction
+
+
+def _check_shared(base: Tensor, copies: dict[tuple[int, str], list[tuple[Any, bool, bool, Any]]]) -> None:
+    """A process that reads an on-chip tensor on a (core, unit) whose copy nobody writes, while another process
+    writes it elsewhere, would never see those values: each (core, unit) has its own copy."""
+    written = {place: [p for p, _, w, _ in users if w] for place, users in copies.items()}
+    writers = [(place, ps[0]) for place, ps in written.items() if ps]
+    if not writers:
+        return
+    for place, users in copies.items():
+        if written[place]:
+            continue
+        reader = next(((p, node) for p, r, _, node in users if r), None)
+        if reader is None:
+            continue
+        (wcore, wunit), writer = writers[0]
+        label = f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
+        raise PtortValueError(
+            f"on-chip tensor {label} is written by process '{writer.name}' (core {wcore}, {wunit}) but read by "
+            f"process '{reader[0].name}' on core {place[0]}, {place[1]}, whose copy no process writes: each (core, "
+            "unit) keeps its own copy of an on-chip tensor, so it would read its own untouched copy.",
+            hint=f"Place '{reader[0].name}' with '{writer.name}' (same core and unit: they share the copy), pass the "
+                 "values through a tile channel (Channel(tile=...)), or make the tensor a global-memory Tensor.",
+            where=reader[1].loc, locate=reader[1].loc is None)
+
+
+def _over_capacity(core: int, unit: str, buffer: Buffer, items: list[Reservation], capacity: int) -> CapacityError:
+    """On-chip state that does not fit one buffer: every part with its line, and a fix for the largest."""
+    total = sum(r.nbytes for r in items)
+    parts = "; ".join(f"{r.what}: {r.nbytes} B, made at {r.loc if r.loc is not None else '?'}, used by {r.user}"
+                      for r in items)
+    big = max(items, key=lambda r: r.nbytes)
+    room = capacity - (total - big.nbytes)
+    if big.depth:
+        fits = room // big.slot_bytes
+        fix = (f"give {big.what.split(' (')[0]} depth {fits}" if fits >= 1
+               else f"give {big.what.split(' (')[0]} a smaller tile")
+    else:
+        fix = (f"make {big.what} at most {room} bytes (it has {big.nbytes})" if room > 0
+               else f"make {big.what} smaller")
+    return CapacityError(
+        f"on-chip state on core {core} needs {total} bytes of {buffer} but the {buffer} of {unit} holds {capacity} "
+        f"bytes ({capacity // KIB} KiB): {parts}.",
+        hint=f"On-chip state is reserved for the whole run, before the kernels' own tiles: {fix}, keep less state "
+             "on chip (a global-memory Tensor), or spread the processes over more cores.",
+        where=big.loc, locate=big.loc is None)
+
+
+__all__ = ["Residency", "Reservation", "Placed"]

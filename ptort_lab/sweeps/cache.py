@@ -1,0 +1,229 @@
+"""The sweep cache on disk: one small JSON file per result, keyed by the content hash of the program that ran.
+
+Layout under the cache directory (``default_cache_dir()``: ``$PTORT_LAB_CACHE/sweeps``, else
+``$XDG_CACHE_HOME/ptort_lab/sweeps``, else ``~/.cache/ptort_lab/sweeps``)::
+
+    v1/results/ab/ab12....json   {"format": 1, "key": <program key>, "row": {...}}   one row of a SweepResult
+    v1/points/cd/cd34....json    {"format": 1, "key": <point key>, "program": <program key>}
+
+A *program key* hashes what ran (``keys.program_key``); a *point key* hashes what was asked (the builder, its
+knobs and options), so a rerun finds its rows without building anything. Every file is written to a temporary
+file beside it and renamed into place, so an interrupted write leaves no half-written entry. An entry that cannot
+be read back (truncated by a crash, edited by hand) is ignored, recomputed and replaced, with one warning per
+sweep. A cache that cannot be written (a read-only or full disk) only warns: the sweep still runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+_VERSION_DIR = f"v{FORMAT}"
+_KEY_CHARS = frozenset("0123456789abcdef")
+ROW_INTS = ("depth", "tiles", "cores")  # row fields that must read back as ints (or None, for metrics)
+ROW_METRICS = ("pipeline_cycles", "data_parallel_cycles", "pipeline_us", "data_parallel_us", "pipeline_overlap_pct",
+               "data_parallel_overlap_pct", "pipeline_cores", "data_parallel_cores", "pipeline_bytes_moved",
+               "data_parallel_bytes_moved", "speedup")
+
+
+class SweepCacheWarning(UserWarning):
+    """The sweep cache had an unreadable entry (recomputed and replaced) or could not be written."""
+
+
+def default_cache_dir() -> Path:
+    """``$PTORT_LAB_CACHE/sweeps``, else ``$XDG_CACHE_HOME/ptort_lab/sweeps``, else ``~/.cache/ptort_lab/sweeps``."""
+    root = os.environ.get("PTORT_LAB_CACHE")
+    if root:
+        return Path(root).expanduser() / "sweeps"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "ptort_lab" / "sweeps"
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What the sweep cache at ``path`` holds: results (rows), points (what was asked -> its result), bytes."""
+
+    path: Path
+    results: int
+    points: int
+    bytes: int
+
+    def __str__(self) -> str:
+        return (f"sweep cache {self.path}: {self.results:,} results, {self.points:,} points, "
+                f"{_size_text(self.bytes)} (clear it with ptort_lab.sweeps.clear_cache())")
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _size_text(n: int) -> str:
+    """``512 bytes``, ``5.0 KB``, ``2.1 MB``."""
+    if n < 1024:
+        return f"{n:,} bytes"
+    size = n / 1024
+    for unit in ("KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def _cache_path(path: str | os.PathLike[str] | None) -> Path:
+    return Path(path).expanduser() if path is not None else default_cache_dir()
+
+
+def cache_info(path: str | os.PathLike[str] | None = None) -> CacheInfo:
+    """How many results and points the sweep cache at ``path`` (default ``default_cache_dir()``) holds, and its
+    size on disk."""
+    root = _cache_path(path)
+    counts = {"results": 0, "points": 0}
+    size = 0
+    for kind in counts:
+        for f in (root / _VERSION_DIR / kind).glob("*/*.json"):
+            if f.name.startswith("."):  # a temporary file of a write that was killed before its rename
+                continue
+            counts[kind] += 1
+            try:
+                size += f.stat().st_size
+            except OSError:
+                continue
+    return CacheInfo(root, counts["results"], counts["points"], size)
+
+
+def clear_cache(path: str | os.PathLike[str] | None = None) -> int:
+    """Delete every entry of the sweep cache at ``path`` (default ``default_cache_dir()``); returns how many
+    results and points were removed. Only the cache's own files go (its ``v1`` folder)."""
+    root = _cache_path(path)
+    before = cache_info(root)
+    shutil.rmtree(root / _VERSION_DIR, ignore_errors=True)
+    return before.results + before.points
+
+
+def _valid_key(key: Any) -> bool:
+    return isinstance(key, str) and len(key) == 64 and set(key) <= _KEY_CHARS
+
+
+def _row_ok(row: Any) -> bool:
+    """A row as the sweep writes it: knob ints, a (rows, cols) tile, numbers or None for the metrics."""
+    if not isinstance(row, dict):
+        return False
+    if not all(isinstance(row.get(k), int) and not isinstance(row.get(k), bool) for k in ROW_INTS):
+        return False
+    tile = row.get("tile")
+    if not (isinstance(tile, list) and len(tile) == 2 and all(isinstance(v, int) for v in tile)):
+        return False
+    return all(k in row and (row[k] is None or isinstance(row[k], (int, float))) for k in ROW_METRICS)
+
+
+@dataclass
+class SweepCache:
+    """One sweep's view of the cache directory ``root``: reads and atomic writes, the unreadable entries met, and
+    whether writing failed (then the sweep goes on uncached)."""
+
+    root: Path
+    read_only: bool = False
+    corrupt: list[Path] = field(default_factory=list)
+    write_error: str | None = None
+
+    def _file(self, kind: str, key: str) -> Path:
+        return self.root / _VERSION_DIR / kind / key[:2] / f"{key}.json"
+
+    def _read(self, kind: str, key: str) -> dict[str, Any] | None:
+        path = self._file(kind, key)
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except OSError:  # missing (or unreadable: then it is recomputed, and replaced if the folder allows)
+            return None
+        except ValueError:  # not JSON (a write cut short by a crash, an edit)
+            self._bad(path)
+            return None
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
+            self._bad(path)
+            return None
+        return data
+
+    def _bad(self, path: Path) -> None:
+        if path not in self.corrupt:  # a point looked up, then its program: one entry, counted once
+            self.corrupt.append(path)
+
+    def result(self, program_key: str) -> dict[str, Any] | None:
+        """The row stored for ``program_key`` (its tile as a tuple), or None."""
+        data = self._read("results", program_key)
+        if data is None:
+            return None
+        row = data.get("row")
+        if not _row_ok(row):
+            self._bad(self._file("results", program_key))
+            return None
+        assert isinstance(row, dict)
+        return {**row, "tile": tuple(row["tile"])}
+
+    def program_of(self, point_key: str) -> str | None:
+        """The program key a point key led to last time, or None."""
+        data = self._read("points", point_key)
+        if data is None:
+            return None
+        program = data.get("program")
+        if not _valid_key(program):
+            self._bad(self._file("points", point_key))
+            return None
+        assert isinstance(program, str)
+        return program
+
+    def lookup(self, point_key: str) -> tuple[str, dict[str, Any]] | None:
+        """(program key, row) for a point asked before, or None."""
+        program = self.program_of(point_key)
+        if program is None:
+            return None
+        row = self.result(program)
+        return (program, row) if row is not None else None
+
+    def store(self, program_key: str, row: dict[str, Any], point_key: str | None) -> None:
+        """Save ``row`` under ``program_key`` (and the point's link to it), each file whole or not at all."""
+        if self.read_only or self.write_error is not None:
+            return
+        try:
+            self._write("results", program_key, {"format": FORMAT, "key": program_key,
+                                                 "row": {**row, "tile": list(row["tile"])}})
+            if point_key is not None:
+                self._write("points", point_key, {"format": FORMAT, "key": point_key, "program": program_key})
+        except OSError as e:
+            self.write_error = f"{type(e).__name__}: {e}"
+
+    def _write(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        path = self._file(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, sort_keys=True)
+            os.replace(tmp, path)
+        except BaseException:  # an interrupt or a full disk: no half-written entry, no stray temporary file
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def warn(self) -> None:
+        """One warning for what went wrong with the cache during the sweep (unreadable entries, failed writes)."""
+        if self.corrupt:
+            listed = ", ".join(str(p) for p in self.corrupt[:3]) + (" ..." if len(self.corrupt) > 3 else "")
+            warnings.warn(f"sweep cache: {len(self.corrupt)} unreadable entr{'y' if len(self.corrupt) == 1 else 'ies'} "
+                          f"ignored, recomputed and replaced ({listed}).", SweepCacheWarning, stacklevel=4)
+        if self.write_error is not None:
+            warnings.warn(f"sweep cache: could not write to {self.root} ({self.write_error}); the sweep ran "
+                          "without saving its results. Set PTORT_LAB_CACHE to a writable folder, or pass cache=False.",
+                          SweepCacheWarning, stacklevel=4)
+
+
+__all__ = ["SweepCache", "CacheInfo", "SweepCacheWarning", "cache_info", "clear_cache", "default_cache_dir",
+           "FORMAT"]

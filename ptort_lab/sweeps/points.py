@@ -1,0 +1,146 @@
+"""A sweep's points: the knob values checked, their count refused past the limit before anything is built, and
+every combination listed in order.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import PtortTypeError, PtortValueError
+from ..explore import Knobs, Study, check_knob_limits, check_knobs
+from ..knobs import normal_knob, tile_from_text
+
+#: The knobs a sweep varies (its keyword arguments), in the order of a row's columns.
+KNOBS = ("depth", "tile", "tiles", "cores")
+DEFAULT_DEPTHS = range(1, 9)  # what sweep() varies when told nothing about depth
+#: The most combinations one sweep runs in this process (serially, or on the process pool it starts by itself).
+#: Every combination rebuilds the work and simulates it (twice with mode="both"): a few milliseconds for a tiny
+#: pipeline, tens for a realistic one, so 10,000 runs is already minutes of waiting. Beyond it sweep() refuses up
+#: front, before building anything (a range(1, 10**7) would otherwise look like a hang).
+MAX_RUNS = 10_000
+#: With executor= given (a process pool, a Dask or Ray cluster's executor) the work is spread, so the limit is what
+#: the notebook itself holds: one row per point in memory and two small files per point in the sweep cache (about
+#: 2 KB), and a table or Pareto plot that can still be drawn: 100,000 points is ~200 MB of cache and a few seconds
+#: to draw. At 0.1-1 s per point that is 3-30 core-hours: a cluster's afternoon.
+MAX_RUNS_EXECUTOR = 100_000
+_EXAMPLES = {"depth": "[1, 2, 4, 8]", "tile": '[64, (64, 128), "32x64"]', "tiles": "[4, 8, 16]",
+             "cores": "[1, 2, 4]"}
+
+
+def example(name: str) -> str:
+    return f"sweep(build, {name}={_EXAMPLES.get(name, '[...]')})"
+
+
+def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | None]:
+    """The checked values of one swept knob (at most ``limit`` + 1 of them are read) and how many there are in
+    all (None when there are more than were read and the iterable cannot tell)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        values = [values]
+    try:
+        total: int | None = len(values)
+    except TypeError:
+        total = None
+    raw = list(itertools.islice(values, limit + 1))  # never the whole of a huge range or an endless generator
+    if total is None and len(raw) <= limit:
+        total = len(raw)
+    out = []
+    for v in raw:
+        checked = None
+        if name == "tile" and isinstance(v, str):
+            checked = tile_from_text(v)  # "64x128", as on the %%ptort line
+            if checked is None:
+                raise PtortValueError(f"sweep(tile=...) value {v!r} is not ROWSxCOLS (such as '64x128').",
+                                      hint=f"Give sizes, (rows, cols) pairs or 'RxC' strings: {example(name)}.")
+        else:
+            checked = normal_knob(name, v)
+        if checked is None:
+            what = "a tile size: an int >= 1 or (rows, cols) of ints >= 1" if name == "tile" else "an int >= 1"
+            raise PtortValueError(f"sweep({name}=...) value {v!r} is not {what}.",
+                                  hint=f"Pass {name} values like these: {example(name)}.")
+        out.append(checked)
+    if not out:
+        raise PtortValueError(f"sweep() got no values for {name}.", hint=f"Pass e.g. {example(name)}.")
+    return out, total
+
+
+def check_count(params: tuple[str, ...], sizes: list[int | None], with_executor: bool) -> None:
+    """Refuse a sweep of more combinations than its limit (MAX_RUNS, or MAX_RUNS_EXECUTOR with an executor)
+    before anything is built."""
+    limit = MAX_RUNS_EXECUTOR if with_executor else MAX_RUNS
+    known = [n for n in sizes if n is not None]
+    count = 1
+    for n in known:
+        count *= n
+    if len(known) == len(sizes) and count <= limit:
+        return
+    exact = len(known) == len(sizes)
+    counts = ", ".join(f"{p}: {f'{n:,}' if n is not None else f'more than {limit:,}'} values"
+                       for p, n in zip(params, sizes))
+    runs = f"{count:,}" if exact else f"more than {limit:,}"
+    if with_executor:
+        raise PtortValueError(
+            f"sweep() would run {runs} combinations ({counts}); with an executor it runs at most {limit:,}.",
+            hint=f"Sweep fewer values, e.g. {example(params[0])}, or split the sweep into several smaller ones (each "
+                 "keeps its rows in the sweep cache).")
+    raise PtortValueError(
+        f"sweep() would run {runs} combinations ({counts}); without executor= it runs at most {limit:,}.",
+        hint=f"Sweep fewer values, e.g. {example(params[0])}, or split the sweep into several smaller ones, or pass "
+             f"executor= (a concurrent.futures executor: a process pool, client.get_executor() of a Dask cluster, "
+             f"or a Ray one) to run up to {MAX_RUNS_EXECUTOR:,}.")
+
+
+@dataclass
+class Plan:
+    """A checked sweep: the study to copy, the swept knob names, and every combination (knob name -> value)."""
+
+    study: Study
+    params: tuple[str, ...]
+    combos: list[dict[str, Any]]
+
+
+def plan(study_or_builder: Any, given: dict[str, Any], knobs: Knobs | None, mode: str | None,
+         compile_options: dict[str, Any], with_executor: bool) -> Plan:
+    """Check the sweep's arguments and list its combinations, before anything is built."""
+    check_knobs(knobs, "sweep")
+    if not isinstance(study_or_builder, Study) and not callable(study_or_builder):
+        raise PtortTypeError(f"sweep() needs a builder function or a Study, got {type(study_or_builder).__name__} "
+                             f"{study_or_builder!r}.",
+                             hint="def build(depth, tile, tiles): ... return connect(...); then "
+                                  "sweep(build, depth=[1, 2, 4]).")
+    study = _study(study_or_builder, knobs, mode, compile_options)
+    given = dict(given)
+    if given["depth"] is DEFAULT_DEPTHS and not study.takes("depth") and any(given[k] is not None
+                                                                            for k in KNOBS[1:]):
+        given["depth"] = None  # the default depth sweep, for a builder without depth: only what was asked
+    params = tuple(k for k in KNOBS if given[k] is not None)
+    if not params:
+        raise PtortValueError("sweep() got no knob to vary.", hint="Pass e.g. sweep(build, depth=range(1, 9)).")
+    for p in params:  # a knob the builder ignores would give identical rows
+        study.refuse_untaken(p, f"sweep({p}=...)", "every row would be the same")
+    limit = MAX_RUNS_EXECUTOR if with_executor else MAX_RUNS
+    checked = [knob_values(p, given[p], limit) for p in params]
+    check_count(params, [n for _, n in checked], with_executor)
+    if "tiles" in params:  # refused from the sizes, before anything is built
+        check_knob_limits(study.knobs.replace(tiles=max(checked[params.index("tiles")][0])), study.mode,
+                          "the largest sweep(tiles=...) value")
+    else:
+        check_knob_limits(study.knobs, study.mode)
+    combos = [dict(zip(params, combo)) for combo in itertools.product(*(values for values, _ in checked))]
+    return Plan(study, params, combos)
+
+
+def _study(study_or_builder: Study | Callable[..., Any], knobs: Knobs | None, mode: str | None,
+           compile_options: dict[str, Any]) -> Study:
+    """The sweep's own Study: a copy of the one given (its knobs stay as they are), timing-only by default."""
+    if isinstance(study_or_builder, Study):
+        base = study_or_builder
+        options = {"compute_values": False, **base.compile_options, **compile_options}
+        return Study(base.build, knobs or base.knobs, mode or base.mode, words=base.words, **options)
+    options = {"compute_values": False, **compile_options}
+    return Study(study_or_builder, knobs, mode or "both", **options)
+
+
+__all__ = ["KNOBS", "MAX_RUNS", "MAX_RUNS_EXECUTOR", "DEFAULT_DEPTHS", "Plan", "plan", "knob_values",
+           "check_count", "example"]
