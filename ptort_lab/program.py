@@ -22,7 +22,6 @@ from .sim.machine import MACHINES, Machine, ascend_910b, get_machine
 from .sim.on_chip import has_on_chip_state
 from .sim.runner import Run, RunOptions, simulate
 from .sim.stats import ProgramStats, compute_stats
-from .sim.steady_state import run_steady_state
 from .sim.trace import Trace
 
 _LATENCY_SYMBOL = "__pto_wsp_channel_latency_cycles"
@@ -168,6 +167,7 @@ class Program:
         try:
             with running_host_kernels(self._host_kernels):
                 if steady_state:
+                    from .sim.steady_state import run_steady_state  # only steady-state runs need it
                     run, figures, info = run_steady_state(self.workload, as_cost_model(self.cost_model),
                                                           self.run_options, simulate,
                                                           None if tiles is None else int(tiles))

@@ -394,13 +394,9 @@ def run(variant: str, cfg: Config, qkv: tuple[np.ndarray, ...] | None = None) ->
 
 
 def hbm_bytes(program: Program) -> int:
-    """Bytes the run moved through HBM: reads that missed L2, and the writes that reached HBM (dirty tiles written
-    back, with a write-back L2; every GM write, with a write-through one)."""
-    memory = program.cost_model.memory
-    if hasattr(memory, "writeback_bytes"):
-        return int(memory.read_miss_bytes + memory.writeback_bytes + memory.flushed_bytes)
-    written = sum(sp.bytes for sp in program.trace().spans if sp.lane.endswith((".FIX", ".MTE3")))
-    return int(memory.read_miss_bytes + written)
+    """Bytes the run moved through HBM: reads that missed L2, dirty tiles written back, and (with a write-through
+    L2, ``l2_write_back=False``) every GM write."""
+    return int(program.cost_model.memory.hbm_bytes)
 
 
 def hbm_busy_pct(program: Program) -> float:

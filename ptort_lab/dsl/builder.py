@@ -7,7 +7,6 @@ variable holds the build (the autodidax staging pattern), so nested bodies and t
 from __future__ import annotations
 
 import contextvars
-import difflib
 import inspect
 import math
 from contextlib import contextmanager
@@ -230,6 +229,7 @@ def _check_names(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | N
     unknown = [k for k in kwargs if k not in kernel.signature]
     missing = [n for n in required if n not in kwargs]
     for u in unknown:
+        import difflib  # an error path only: not loaded by `import ptort_lab`
         close = difflib.get_close_matches(u, names, n=1)
         report(TypeErrorInfo(
             TypeErrorKind.ARITY_MISMATCH, f"Kernel '{kernel.name}' has no parameter '{u}'.", loc,

@@ -1,7 +1,6 @@
 """@kernel: trace a Python function once, through its annotations, into Kernel IR; launch it as tasks."""
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import sys
@@ -302,6 +301,7 @@ def _tile_of(what: str, value: Any) -> TileType:
 def _check_traced_argument(kernel: Kernel, name: str, value: Any) -> None:
     """A Value given to an annotated tile parameter when tracing by a call must have its annotated type."""
     if name not in kernel.signature:
+        import difflib  # an error path only: not loaded by `import ptort_lab`
         close = difflib.get_close_matches(name, list(kernel.signature), n=1)
         raise PtortTypeError(f"kernel '{kernel.name}' has no parameter '{name}'.",
                              hint=(f"Did you mean '{close[0]}'? " if close else "")
@@ -340,6 +340,7 @@ def _check_kernel_options(name: str, options: dict[str, Any]) -> None:
                                    "the Python body as the numerics.")
     unknown = sorted(set(options) - set(_RECORDED_OPTIONS))
     if unknown:
+        import difflib  # an error path only: not loaded by `import ptort_lab`
         close = difflib.get_close_matches(unknown[0], ["cycles", "name", *_RECORDED_OPTIONS], n=1)
         raise PtortValueError(f"@kernel {name}: unknown option(s) {unknown}.",
                               hint=(f"Did you mean '{close[0]}'? " if close else "")

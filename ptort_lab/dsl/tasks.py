@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextvars
-import difflib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Union
@@ -49,6 +48,7 @@ class Task:
             return default
         refuse_placeholders(axis, f"task {self.id} ({self.kernel}).get()")
         names = sorted(self.bindings)
+        import difflib  # an error path only: not loaded by `import ptort_lab`
         close = difflib.get_close_matches(axis, names, n=1)
         raise PtortValueError(
             f"task {self.id} ({self.kernel}) has no loop variable {axis!r}; its bindings are "

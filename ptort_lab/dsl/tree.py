@@ -14,7 +14,6 @@ the explicit methods ``set_otherwise``, ``default_name`` and ``set_type_errors``
 from __future__ import annotations
 
 import copy
-import difflib
 import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -67,6 +66,7 @@ class NodeKind(str, enum.Enum):
     @classmethod
     def _missing_(cls, value: object) -> NodeKind:
         names = [k.value for k in cls]
+        import difflib  # an error path only: not loaded by `import ptort_lab`
         close = difflib.get_close_matches(str(value), names, n=1)
         raise PtortValueError(f"unknown workload node kind {value!r}.",
                               hint=(f"Did you mean {close[0]!r}? " if close else "")
@@ -366,6 +366,7 @@ _FIELD_NAMES = frozenset(name for schema in SCHEMAS.values() for name in schema.
 
 
 def _unknown_field(kind: NodeKind, key: str, schema: NodeSchema) -> None:
+    import difflib  # an error path only: not loaded by `import ptort_lab`
     close = difflib.get_close_matches(key, schema.names, n=1)
     raise PtortTypeError(f"Workload({str(kind)!r}) has no field {key!r}.",
                          hint=(f"Did you mean {close[0]!r}? " if close else "")

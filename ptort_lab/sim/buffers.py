@@ -26,7 +26,7 @@ class Allocation:
 class BufferPool:
     """One on-chip buffer of ``capacity_bytes`` (e.g. the UB of AIV0 on core 3)."""
 
-    __slots__ = ("name", "capacity_bytes", "open", "closed", "closed_ends")
+    __slots__ = ("name", "capacity_bytes", "open", "closed", "closed_ends", "open_total", "closed_total")
 
     def __init__(self, name: str, capacity_bytes: int) -> None:
         self.name = name
@@ -34,6 +34,8 @@ class BufferPool:
         self.open: list[Allocation] = []
         self.closed: list[Allocation] = []  # sorted by end
         self.closed_ends: list[int] = []
+        self.open_total = 0  # bytes in ``open`` and in ``closed`` (kept as they change: the fast path's bound)
+        self.closed_total = 0
 
     def open_bytes(self) -> int:
         """Bytes held by allocations whose end is not known yet (the tiles of the task being scheduled)."""
@@ -42,9 +44,16 @@ class BufferPool:
     def free(self, alloc: Allocation, end: int) -> None:
         """The last user of ``alloc`` ends at ``end``."""
         self.open.remove(alloc)
+        self.open_total -= alloc.bytes
+        self.closed_total += alloc.bytes
         alloc.end = end
-        i = bisect_right(self.closed_ends, end)
-        self.closed_ends.insert(i, end)
+        closed_ends = self.closed_ends
+        if not closed_ends or end >= closed_ends[-1]:  # (the usual case: ends come in about in order)
+            closed_ends.append(end)
+            self.closed.append(alloc)
+            return
+        i = bisect_right(closed_ends, end)
+        closed_ends.insert(i, end)
         self.closed.insert(i, alloc)
 
     def allocate(self, t: int, nbytes: int, floor: int) -> Allocation | None:
@@ -53,43 +62,65 @@ class BufferPool:
         ``floor`` is a time no later request will precede (the current task's start): allocations that ended by
         then are forgotten.
         """
-        k = bisect_right(self.closed_ends, floor)
-        if k:
-            del self.closed_ends[:k]
-            del self.closed[:k]
+        closed_ends = self.closed_ends
+        closed = self.closed
+        if closed_ends and closed_ends[0] <= floor:
+            k = bisect_right(closed_ends, floor)
+            for a in closed[:k]:
+                self.closed_total -= a.bytes
+            del closed_ends[:k]
+            del closed[:k]
         cap = self.capacity_bytes - nbytes
         if cap < 0:
             return None
-        # only allocations still held after t matter; those starting before t count from t
-        deltas: dict[int, int] = {}
-        k = bisect_right(self.closed_ends, t)
-        for end, a in zip(self.closed_ends[k:], self.closed[k:]):  # (closed_ends[i] is closed[i].end, an int)
-            s = a.start if a.start > t else t
-            deltas[s] = deltas.get(s, 0) + a.bytes
-            deltas[end] = deltas.get(end, 0) - a.bytes
+        # Fast path: if everything still held after t fits beside the new tile all at once, no instant after t can
+        # be fuller, so the general search below would start it at t too. (Held bytes: the open ones, and the
+        # closed ones ending after t, found from the back, where the latest ends are.)
+        held = self.open_total
+        if held + self.closed_total > cap:
+            k = len(closed_ends)
+            while k and closed_ends[k - 1] > t:
+                k -= 1
+                held += closed[k].bytes
+            if held > cap:
+                return self._search(t, nbytes, cap, k)
+        alloc = Allocation(t, nbytes)
+        self.open.append(alloc)
+        self.open_total += nbytes
+        return alloc
+
+    def _search(self, t: int, nbytes: int, cap: int, k: int) -> Allocation | None:
+        """``allocate``'s general case: the earliest start from which the occupancy never exceeds ``cap``; the
+        closed allocations from ``k`` on end after ``t``."""
+        closed_ends, closed = self.closed_ends, self.closed
+        # only allocations still held after t matter; those starting before t count from t. The answer is the
+        # first instant after the last moment the occupancy exceeds ``cap`` (None if it exceeds it for ever).
+        events: list[tuple[int, int]] = []
+        for i in range(k, len(closed)):
+            a = closed[i]
+            events.append((a.start if a.start > t else t, a.bytes))
+            events.append((closed_ends[i], -a.bytes))
         for a in self.open:
-            s = a.start if a.start > t else t
-            deltas[s] = deltas.get(s, 0) + a.bytes
-        times = sorted(deltas)
-        levels = []
-        level = 0
-        for tm in times:
-            level += deltas[tm]
-            levels.append(level)
-        # suffix maxima: the highest occupancy from step i on; levels[-1] is what the open allocations hold
-        for i in range(len(levels) - 2, -1, -1):
-            if levels[i + 1] > levels[i]:
-                levels[i] = levels[i + 1]
-        if levels and levels[-1] > cap:
-            return None  # the open allocations alone leave no room
+            events.append((a.start if a.start > t else t, a.bytes))
+        events.sort()
         start = t
-        for i, _ in enumerate(times):
-            if levels[i] <= cap:
-                break
-            if i + 1 < len(times):
-                start = times[i + 1]
+        level = 0
+        i, n = 0, len(events)
+        while i < n:
+            tm = events[i][0]
+            while i < n and events[i][0] == tm:  # the level after every change at tm
+                level += events[i][1]
+                i += 1
+            if level > cap:
+                if i == n:
+                    return None  # the open allocations alone leave no room
+                start = events[i][0]
+        return self._take(start, nbytes)
+
+    def _take(self, start: int, nbytes: int) -> Allocation:
         alloc = Allocation(start, nbytes)
         self.open.append(alloc)
+        self.open_total += nbytes
         return alloc
 
 

@@ -35,6 +35,11 @@ Pinned costs. A task with ``cycles=`` (``task(..., cycles=...)`` or ``@kernel(cy
 many cycles from its start, touches no pipe or buffer, and is recorded as one span on the process lane (as
 ``PinnedCosts`` does), so oracle models can be built from the DSL.
 
+Memoisation (issue 14). What pricing needs that does not depend on time - each instruction's lane, pipe key, buffer
+pool, GM path and argument - is resolved once per (plan, core, AIV) of a run into a ``memo.TaskTemplate`` and
+replayed per task; pipes, buffers and the GM pools still arbitrate at run time, so times are those of pricing each
+instruction afresh.
+
 Spans: one per instruction, lane ``"<unit>.<pipe>"``, name the op (``load``, ``add``, ``extract``, ``matmul``,
 ``store``, ``fix`` for a GM staging hop), ``bytes`` the GM bytes moved (0 on chip and for compute).
 """
@@ -50,8 +55,9 @@ from ..errors import CapacityError, PtortError, PtortValueError
 from .buffers import BufferPool
 from .capacity import fix_for
 from .cost_model import CostModel, TaskPricer, Timing, span_of
-from .lowering import AIC, GM_READ, GM_WRITE, Instr, Plan, lower
+from .lowering import AIC, Instr, Plan, lower
 from .machine import KIB, Buffer, Machine, ascend_910b, get_machine
+from .memo import COMPUTE, READ, TaskTemplate, build_template
 from .memory import GlobalMemory
 from .placement import vector_unit_of
 from .residency import Residency
@@ -177,6 +183,7 @@ class NpuRun:
         self.block_ranks: dict[int, int] = {}  # core -> its block's place in the dispatch order (pipelines)
         self._block_start: dict[int, int] = {}  # core -> block_start(core), once known
         self.flush_end: int | None = None  # when the kernel-end L2 flush is done (Machine.l2_flush_at_end)
+        self._templates: dict[tuple[int, int, int], TaskTemplate] = {}  # (id(plan), core, aiv) -> its steps here
 
     @property
     def clock_hz(self) -> float:
@@ -351,64 +358,90 @@ class NpuRun:
                 aiv = k % m.aiv_per_core
         self.last_aiv = aiv
         self.memory.forget_before(start)
-        units = {AIC: "AIC", "AIV": f"AIV{aiv}"}
-        ready: dict[int, tuple[int, str, int]] = {}  # slot -> (end, lane, tail)
-        kept = self.residency.enter(task, placed, plan, core, aiv, ready) if placed else None
-        held: list[Any] = [None] * len(plan.allocs)
+        tpl = self._templates.get((id(plan), core, aiv))
+        if tpl is None or tpl.plan is not plan:
+            tpl = self._templates[(id(plan), core, aiv)] = build_template(plan, core, aiv, self._pool)
+        return self._issue(task, tpl, placed, core, aiv, start, lane, pipelined, index)
+
+    def _issue(self, task: Task, tpl: TaskTemplate, placed: Any, core: int, aiv: int, start: int, lane: str,
+               pipelined: bool, index: Any) -> Timing:
+        """The issue loop: each step of ``tpl`` from ``start`` in program order (module docstring: how each is
+        priced); only what depends on time is worked out here."""
+        ready: list[Any] = [None] * tpl.slots  # slot -> (end, lane, tail) of its last write
+        kept = None
+        if placed:  # arguments kept on chip: each resident slot starts from its last write
+            entered: dict[int, tuple[int, str, int]] = {}
+            kept = self.residency.enter(task, placed, tpl.plan, core, aiv, entered)
+            for slot, last in entered.items():
+                ready[slot] = last
+        # the GM region a transfer touches: (tensor, tile index) of the task's argument, with the sub-block
+        # (r0, r1, c0, c1) a slice of it moves appended (found once per argument, not per transfer)
+        regions: dict[str, Any] = {}
+        if tpl.params:
+            res = task.resources
+            if isinstance(res, dict):
+                for name in tpl.params:
+                    view = res.get(name)
+                    if isinstance(view, TensorView):
+                        regions[name] = (id(view.base), tuple(view.index))
+        held: list[Any] = [None] * tpl.allocs
         spans: list[Span] = []
+        add_span = spans.append
         first = None
         end_all = start
         pipe_free = self.pipe_free
-        for ins in plan.instrs:
-            unit = units[ins.unit]
-            name = f"{unit}.{ins.pipe}"
-            key = (core, name)
+        memory = self.memory
+        task_id = task.id
+        for (kind, key, name, op_name, reads, write, tail, alloc, pool, alloc_bytes, frees, cycles, head, nbytes,
+             path, param, window, nz, ins) in tpl.steps:
             free = pipe_free.get(key)
             t = start if free is None or free < start else free
-            for s in ins.reads:
-                r = ready.get(s)
+            for s in reads:
+                r = ready[s]
                 if r is not None:
                     rt = r[0] + (r[2] if r[1] != name else 0)
                     if rt > t:
                         t = rt
-            if ins.alloc >= 0:
-                alloc = plan.allocs[ins.alloc]
-                pool = self._pool(core, unit, alloc.buffer)
-                got = pool.allocate(t, alloc.bytes, start)
+            if alloc >= 0:
+                assert pool is not None
+                got = pool.allocate(t, alloc_bytes, start)
                 if got is None:
-                    raise self._capacity_error(task, lane, core, unit, alloc.buffer, pool, alloc.bytes, ins)
-                held[ins.alloc] = (pool, got)
+                    raise self._capacity_error(task, lane, core, name.split(".")[0], tpl.plan.allocs[alloc].buffer,
+                                               pool, alloc_bytes, ins)
+                held[alloc] = (pool, got)
                 t = got.start
-            gm_bytes = 0
-            if ins.kind == GM_READ:  # the pipe is free before the data arrive (memory.py: latency overlaps)
-                assert ins.path is not None
-                end, done, _ = self.memory.read(t, ins.bytes, ins.path, self._region(task, ins.region, ins.window),
-                                                ins.unit == AIC)  # into L1: ND -> NZ
-                gm_bytes = ins.bytes
-                freed = done  # its buffer is written until the data are in
-            elif ins.kind == GM_WRITE:  # posted into L2: visible a write latency after the pipe let go
-                assert ins.path is not None
-                end, done = self.memory.write(t, ins.bytes, ins.path, self._region(task, ins.region, ins.window))
-                gm_bytes = ins.bytes
-                freed = end  # the data have left its buffer
+            if kind == COMPUTE:
+                gm_bytes = 0
+                end = done = freed = t + cycles + (head if free is None or free < t else 0)
             else:
-                idle = free is None or free < t
-                end = done = freed = t + ins.cycles + (ins.head_cycles if idle else 0)
+                region = None
+                if param is not None:
+                    region = regions.get(param)
+                    if region is not None and window is not None:
+                        region = region + (window,)
+                gm_bytes = nbytes
+                assert path is not None
+                if kind == READ:  # the pipe is free before the data arrive (memory.py: latency overlaps)
+                    end, done, _ = memory.read_times(t, nbytes, path, region, nz)  # nz: into L1, ND -> NZ
+                    freed = done  # its buffer is written until the data are in
+                else:  # posted into L2: visible a write latency after the pipe let go
+                    end, done = memory.write_times(t, nbytes, path, region)
+                    freed = end  # the data have left its buffer
             pipe_free[key] = end
-            if ins.write >= 0:
-                ready[ins.write] = (done, name, ins.tail_cycles)
-            for a in ins.frees:
+            if write >= 0:
+                ready[write] = (done, name, tail)
+            for a in frees:
                 h = held[a]
                 if h is not None:
                     h[0].free(h[1], freed)
             # Span(core, lane, name, index, start, end, bytes, process, task_id), built positionally (per instruction)
-            spans.append(_new(Span, (core, name, ins.name, index, t, end, gm_bytes, lane, task.id)))
+            add_span(_new(Span, (core, name, op_name, index, t, end, gm_bytes, lane, task_id)))
             if first is None:
                 first = t
             if done > end_all:
                 end_all = done
         if kept:
-            self.residency.leave(kept, ready)
+            self.residency.leave(kept, {slot: ready[slot] for slot, _ in kept if ready[slot] is not None})
         issue_done = first if pipelined and first is not None else end_all
         return issue_done, end_all, spans
 
@@ -419,17 +452,6 @@ class NpuRun:
             room = self.machine.buffer_bytes(buffer) - self.residency.reserved_bytes(key)
             pool = self.pools[key] = BufferPool(f"{buffer} of core {core} {unit}", room)
         return pool
-
-    @staticmethod
-    def _region(task: Task, param: str | None, window: tuple[int, int, int, int] | None = None) -> Any:
-        """The GM region a transfer touches: (tensor, tile index) of the task's argument for ``param``, and the
-        sub-block (r0, r1, c0, c1) a slice of it moves."""
-        if param is None or not isinstance(task.resources, dict):
-            return None
-        view = task.resources.get(param)
-        if not isinstance(view, TensorView):
-            return None
-        return (id(view.base), tuple(view.index)) if window is None else (id(view.base), tuple(view.index), window)
 
     def _capacity_error(self, task: Task, lane: str, core: int, unit: str, buffer: Buffer, pool: BufferPool,
                         nbytes: int, ins: Instr) -> CapacityError:

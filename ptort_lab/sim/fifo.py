@@ -257,18 +257,33 @@ class Channels:
         return [s for f in self.fifos.values() for s in f.samples(end)]
 
 
+DEADLOCK_LISTED = 12  # processes and channels a deadlock message names; the error keeps every one
+
+
 def deadlock_error(blocked: list[Actor], fifos: list[Fifo]) -> DeadlockError:
-    """No actor can move: which ones wait for what (since when), and every channel's fill."""
+    """No actor can move: which ones wait for what (since when), and the channels' fill. A big run (e.g. one pipeline
+    per core) names the first ``DEADLOCK_LISTED`` of each and counts the rest; ``error.waits`` and
+    ``error.channels`` hold them all."""
     now = max(p.t for p in blocked)
-    waits = "; ".join(f"'{p.name}' waits to {p.blocked or 'run'} (since t={p.wait_since})" for p in blocked)
-    fills = ", ".join(f"'{f.name}' {f.in_use}/{f.depth} slots in use, "
-                      f"{len(f.tokens) + len(f.pending or ())} token(s) waiting"
-                      + (" (closed)" if f.producers_left == 0 else "") for f in fifos)
-    return DeadlockError(
-        f"Deadlock at t={now} cycles: no process can move. {waits}." + (f" Channels: {fills}." if fills else ""),
+    waits = [f"'{p.name}' waits to {p.blocked or 'run'} (since t={p.wait_since})" for p in blocked]
+    fills = [f"'{f.name}' {f.in_use}/{f.depth} slots in use, {len(f.tokens) + len(f.pending or ())} token(s) waiting"
+             + (" (closed)" if f.producers_left == 0 else "") for f in fifos]
+    channels = f" Channels: {_listed(fills, 'channels')}." if fills else ""
+    error = DeadlockError(
+        f"Deadlock at t={now} cycles: no process can move. {_listed(waits, 'processes blocked', '; ')}.{channels}",
         hint="Check that every consumed channel has a producer that keeps sending, that every synchronize has a "
              "matching record, and that no process waits on a channel it fills itself; or raise a depth.",
         locate=False)
+    error.waits, error.channels = waits, fills  # type: ignore[attr-defined]  # the whole picture, for big runs
+    return error
+
+
+def _listed(items: list[str], what: str, sep: str = ", ") -> str:
+    """The first ``DEADLOCK_LISTED`` items joined, and how many more there are."""
+    shown = sep.join(items[:DEADLOCK_LISTED])
+    more = len(items) - DEADLOCK_LISTED
+    return shown + (f"{sep}... and {more} more {what} (all of them in the error's .waits / .channels)"
+                    if more > 0 else "")
 
 
 __all__ = ["Actor", "Inbox", "Fifo", "Wakeup", "Channels", "deadlock_error"]

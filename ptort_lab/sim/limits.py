@@ -26,11 +26,13 @@ DIAGNOSE_STEPS = 512  # steps run after a limit trips, recording what each proce
 # a second with pinned costs, 1-4 s with the NPU model and values): it would run until a limit anyway. Such a run
 # is checked every NEVER_ENDS_STEPS steps.
 NEVER_ENDS_STEPS = 16_384
-# Estimated bytes a run holds per task (the Task, its bindings and resources), per span and per stall kept: 1
-# million tiles of a 3-stage pipeline measured 2.5 GB (issue 14), about 830 bytes per stage-item.
-BYTES_PER_TASK = 600
-BYTES_PER_SPAN = 130
-BYTES_PER_STALL = 100
+# Estimated bytes a run holds per task (the Task, its bindings and resources, its channel occupancy steps), per span
+# and per stall kept. Spans and stalls are kept column by column (trace.SpanColumns: 4-byte ints and interned names
+# until a value needs 8 bytes): tracemalloc of 1e5 tiles of a 3-stage pipeline on the general engine measured 560
+# bytes per stage-item in all (was 700 with a tuple per span and stall), ~40 per span, ~20 per stall.
+BYTES_PER_TASK = 500
+BYTES_PER_SPAN = 48
+BYTES_PER_STALL = 24
 
 Log = list[tuple[Actor, tuple[Any, ...]]]
 

@@ -16,7 +16,6 @@ vector-only workload on 24 cores keeps all 48 AIVs busy (see ``costs.NpuCostMode
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import numbers
 from collections.abc import Callable
@@ -296,6 +295,7 @@ class Machine:
                                      hint=f"{what} The ascend_910b preset has {name}="
                                           f"{Machine.__dataclass_fields__[name].default}.")
         if self.l2_replacement not in L2_REPLACEMENTS:
+            import difflib  # an error path only: not loaded by `import ptort_lab`
             close = difflib.get_close_matches(str(self.l2_replacement), L2_REPLACEMENTS, n=1)
             raise PtortValueError(f"Machine {self.name!r}: unknown l2_replacement {self.l2_replacement!r}.",
                                   hint=(f"Did you mean '{close[0]}'? " if close else "")
@@ -336,6 +336,7 @@ class Machine:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             names = [f.name for f in dataclasses.fields(self)]
+            import difflib  # an error path only: not loaded by `import ptort_lab`
             close = difflib.get_close_matches(unknown[0], names, n=1)
             raise PtortValueError(f"Machine has no constant(s) {unknown}.",
                                   hint=(f"Did you mean '{close[0]}'? " if close else "")
@@ -400,6 +401,7 @@ def get_machine(name: str | Machine) -> Machine:
     try:
         return MACHINES[name]
     except KeyError:
+        import difflib  # an error path only: not loaded by `import ptort_lab`
         close = difflib.get_close_matches(name, list(MACHINES), n=1)
         raise PtortValueError(f"unknown machine {name!r}.",
                               hint=(f"Did you mean '{close[0]}'? " if close else "")

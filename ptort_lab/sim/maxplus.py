@@ -26,7 +26,6 @@ the engine's order. Anything unexpected (a command of another shape, an error in
 """
 from __future__ import annotations
 
-import functools
 from collections import deque
 from itertools import repeat
 from typing import Any, Callable
@@ -41,7 +40,7 @@ from ..dsl.tasks import Task
 from ..dsl.tree import NodeKind, Workload
 from . import limits
 from .fifo import Fifo
-from .trace import Span, Stall
+from .trace import RecordColumns, Span, Stall, column_values
 
 _new = tuple.__new__
 _LOOPS = (NodeKind.FOR_EACH, NodeKind.PARALLEL_FOR, NodeKind.SELECT)
@@ -161,9 +160,9 @@ def run(engine: Any, chain: list[_Stage], pricer: Any, trace: Any, run_obj: Any)
         return None  # where and when (the error names the process and sim time)
     if out is None:
         return None
-    spans, stalls, ends, stall_cycles, deltas, tasks, task_builder = out
-    trace.spans.extend(spans)
-    engine.stalls.extend(stalls)
+    spans, count, stalls, ends, stall_cycles, deltas, tasks, task_builder = out
+    _append_columns(trace.spans, spans, Span)
+    _append_columns(engine.stalls, stalls, Stall)
     for s, d in zip(chain, deltas):
         if s.fifo_out is not None:
             s.fifo_out.deltas_source = d
@@ -174,9 +173,17 @@ def run(engine: Any, chain: list[_Stage], pricer: Any, trace: Any, run_obj: Any)
     if tasks is not None:
         run_obj.tasks.extend(tasks)
     else:
-        run_obj.task_builder, run_obj.task_total = task_builder, len(spans)
+        run_obj.task_builder, run_obj.task_total = task_builder, count
     runs += 1
     return int(max(ends))
+
+
+def _append_columns(records: Any, columns: list[Any], cls: Any) -> None:
+    """Append records given column by column (trace.RecordColumns.add_columns) to a run's spans or stalls."""
+    if isinstance(records, RecordColumns):
+        records.add_columns(columns)
+    else:
+        records.extend(map(_new, repeat(cls), zip(*map(column_values, columns))))
 
 
 class _NotLinear(Exception):
@@ -232,24 +239,31 @@ def _compute(engine: Any, chain: list[_Stage], pricer: Any) -> Any:
     depth = [s.fifo_out.depth for s in chain[:-1]]  # type: ignore[union-attr]
     P, S, F = _recurrence(times, depth, lat, simple)
     Pf, Sf, Ff = P.reshape(-1), S.reshape(-1), F.reshape(-1)
-    starts, ends_ = Sf[flat].tolist(), Ff[flat].tolist()
     names = [s.name for s in chain]
     cores = [s.core for s in chain]
     kernels = [s.leaf.kernel if isinstance(s.leaf.kernel, str) else s.leaf.kernel.name for s in chain]
+    index: Any
     if simple:
         assert points is not None
-        index = ti.tolist() if points == list(range(n)) else _pick(points, ti)
+        index = ti if points == list(range(n)) else _pick(points, ti)
     else:
         index = [t.params[0] if t.params else t.id for t in all_tasks]
-    lanes = _pick(names, tk)
-    spans = list(map(_new, repeat(Span), zip(_pick(cores, tk), lanes, _pick(kernels, tk), index, starts, ends_,
-                                             repeat(0), lanes, range(len(lanes)))))
+    count = len(tk)
+    # the spans column by column (trace.SpanColumns): Span(core, lane, name, index, start, end, bytes, process, id)
+    spans = [np.asarray(cores, dtype=np.int64)[tk], (names, tk), (kernels, tk), index, Sf[flat], Ff[flat],
+             np.zeros(count, dtype=np.int64), (names, tk), np.arange(count, dtype=np.int64)]
     stalls, stall_cycles = _stalls(code, ks, items, n, K, Pf, Sf, Ff, lat, chain)
-    deltas = [functools.partial(_deltas, code, ks, items, n, K, Sf, Ff, lat, ch) for ch in range(K)]
+    # each channel's occupancy steps now, as one int64 array (8 bytes a step; the arrays of every record and time
+    # they are picked from would cost ~130 bytes a task while kept), listed when the samples are first read
+    on = code >= _DT
+    dc, dk, di = code[on], ks[on], items[on]
+    deltas = [_deltas(dc[dk == ch], di[dk == ch], n, K, Sf, Ff, lat, ch).tolist for ch in range(K - 1)]
     ends = F[:, n - 1].tolist() if n else [0] * K
     if simple:
-        return spans, stalls, ends, stall_cycles, deltas, None, _lazy_tasks(chain, tk, ti)
-    return spans, stalls, ends, stall_cycles, deltas, all_tasks, None
+        # (the narrowest ints that hold them: kept until run.tasks is read)
+        return spans, count, stalls, ends, stall_cycles, deltas, None, _lazy_tasks(
+            chain, tk.astype(np.min_scalar_type(K)), ti.astype(np.min_scalar_type(n)))
+    return spans, count, stalls, ends, stall_cycles, deltas, all_tasks, None
 
 
 def _pick(values: list[Any], at: Any) -> list[Any]:
@@ -331,8 +345,9 @@ def _recurrence(times: list[list[int]], depth: list[int], lat: list[int],
 
 
 def _stalls(code: Any, ks: Any, items: Any, n: int, K: int, Pf: Any, Sf: Any, Ff: Any, lat: list[int],
-            chain: list[_Stage]) -> tuple[list[Stall], list[int]]:
-    """The stalls in the engine's order: backpressure [P, S] and starved [F(i-1), P] where they last."""
+            chain: list[_Stage]) -> tuple[list[Any], list[int]]:
+    """The stalls in the engine's order, column by column (trace.StallColumns): backpressure [P, S] and starved
+    [F(i-1), P] where they last."""
     sel = (code == _SB) | (code == _SS)
     c, k, i = code[sel], ks[sel], items[sel]
     f = k * n + i
@@ -344,22 +359,18 @@ def _stalls(code: Any, ks: Any, items: Any, n: int, K: int, Pf: Any, Sf: Any, Ff
     names = [s.name for s in chain]
     reasons = [s.fifo_out.backpressure if s.fifo_out is not None else "" for s in chain] + \
         [s.fifo_in.starved if s.fifo_in is not None else "" for s in chain]
-    why = _pick(reasons, np.where(c == _SB, k, k + K))
-    stalls = list(map(_new, repeat(Stall), zip(_pick(names, k), why, start.tolist(), end.tolist())))
+    stalls = [(names, k), (reasons, np.where(c == _SB, k, k + K)), start, end]
     per = np.zeros(K, dtype=np.int64)
     np.add.at(per, k, end - start)
     return stalls, per.tolist()
 
 
-def _deltas(code: Any, ks: Any, items: Any, n: int, K: int, Sf: Any, Ff: Any, lat: list[int],
-            ch: int) -> list[int]:
-    """Channel ``ch``'s occupancy steps in the engine's order: a slot taken at S_k(i), freed at ~(F_{k+1}(j) + L)
-    (built when the samples are first read)."""
-    sel = ((code == _DT) | (code == _DF)) & (ks == ch)
-    c, i = code[sel], items[sel]
+def _deltas(c: Any, i: Any, n: int, K: int, Sf: Any, Ff: Any, lat: list[int], ch: int) -> Any:
+    """Channel ``ch``'s occupancy steps in the engine's order (from its records' codes ``c`` and items ``i``): a
+    slot taken at S_k(i), freed at ~(F_{k+1}(j) + L)."""
     taken = Sf[ch * n + i]
     freed = ~(Ff[min(ch + 1, K - 1) * n + i] + lat[ch])
-    return np.where(c == _DT, taken, freed).tolist()  # type: ignore[no-any-return]
+    return np.where(c == _DT, taken, freed)
 
 
 def _drain(chain: list[_Stage]) -> list[list[Task]]:

@@ -51,11 +51,13 @@ write-back is off), ``evictions`` and ``dirty_evictions``; ``hbm_bytes`` sums HB
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from typing import Hashable, NamedTuple
 
 from .machine import Machine, TransferCost
+
+_new = tuple.__new__  # builds a Line without its Python-level __new__ (one per GM transfer)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -96,26 +98,62 @@ class Pool:
     def transfer(self, data_start: int, nbytes: int, cap: int) -> int:
         """Reserve bandwidth for ``nbytes`` from ``data_start`` on; returns when the last byte has moved."""
         pool = self.bytes_per_cycle
+        times = self.times
+        last = len(times) - 1
+        if data_start >= times[last] and nbytes > 0:
+            # Fast path: past every breakpoint, one stretch to the end (what the loop below does for it, inline)
+            used, holders = self.used, self.holders
+            u, h = used[last], holders[last]
+            rate = min(cap, pool // (h + 1), pool - u)
+            if rate > 0:
+                if times[last] != data_start:
+                    times.append(data_start)
+                    used.append(u)
+                    holders.append(h)
+                    last += 1
+                end = data_start + -(-nbytes // rate)
+                times.append(end)
+                used.append(u)
+                holders.append(h)
+                used[last] = u + rate
+                holders[last] = h + 1
+                return end
         remaining = nbytes
         i = self._split(data_start)
+        if nbytes > 0 and cap <= pool:
+            # Fast path: if the transfer gets its whole cap in every stretch up to ``data_start + nbytes / cap``,
+            # the loop below would end there and add ``cap`` and one holder to each of those stretches.
+            end = data_start + -(-nbytes // cap)
+            j = bisect_left(times, end, i)
+            if pool // (max(self.holders[i:j]) + 1) >= cap and pool - max(self.used[i:j]) >= cap:
+                j = self._split(end)
+                self.used[i:j] = [u + cap for u in self.used[i:j]]
+                self.holders[i:j] = [h + 1 for h in self.holders[i:j]]
+                return end
+        used, holders = self.used, self.holders
+        n = len(times)
         t = data_start
         while True:
-            nxt = self.times[i + 1] if i + 1 < len(self.times) else None
-            rate = min(cap, pool // (self.holders[i] + 1), pool - self.used[i])
+            u = used[i]
+            rate = pool // (holders[i] + 1)
+            if cap < rate:
+                rate = cap
+            if pool - u < rate:
+                rate = pool - u
             if rate > 0:
-                if nxt is None or rate * (nxt - t) >= remaining:
+                if i + 1 == n or rate * (times[i + 1] - t) >= remaining:
                     end = t + -(-remaining // rate)
                     j = self._split(end)
-                    self.used[i] += rate  # the stretch [t, end) may be one segment split just now
-                    self.holders[i] += 1
+                    used[i] += rate  # the stretch [t, end) may be one segment split just now
+                    holders[i] += 1
                     for k in range(i + 1, j):
-                        self.used[k] += rate
-                        self.holders[k] += 1
+                        used[k] += rate
+                        holders[k] += 1
                     return end
-                remaining -= rate * (nxt - t)
-                self.used[i] += rate
-                self.holders[i] += 1
-            t = nxt  # type: ignore[assignment]
+                remaining -= rate * (times[i + 1] - t)
+                used[i] = u + rate
+                holders[i] += 1
+            t = times[i + 1]  # (past the last breakpoint the rate is never 0: nothing is reserved there)
             i += 1
 
     def forget_before(self, t: int) -> None:
@@ -186,15 +224,17 @@ class GlobalMemory:
         self.l2.forget_before(t)
         self.l2_write.forget_before(t)
 
-    def _aligned(self, nbytes: int) -> int:
-        a = self.m.transfer_align_bytes
-        return _ceil_div(nbytes, a) * a
-
     def read(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None, nz: bool = False) -> GmRead:
         """A GM read whose first request leaves at ``t``; ``region`` None means data just staged through GM (a
         hit); ``nz`` a load into L1 (ND -> NZ: its outstanding rate is ``nd2nz_efficiency_pct`` of the plain one)."""
+        return GmRead(*self.read_times(t, nbytes, path, region, nz))
+
+    def read_times(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None,
+                   nz: bool = False) -> tuple[int, int, bool]:
+        """``read`` as a plain (pipe_end, ready, hit) tuple (the issue loop's form: one per GM load)."""
         m = self.m
-        aligned = self._aligned(nbytes)
+        a = m.transfer_align_bytes
+        aligned = -(-nbytes // a) * a
         hit_cap, miss_cap = self.read_caps[nz] if self._overlap else (m.l2_port_bytes_per_cycle, path.bytes_per_cycle)
         line = self.lines.get(region) if region is not None else None
         if region is None or line is not None:
@@ -207,28 +247,32 @@ class GlobalMemory:
                 if line.ready > ready:
                     ready = line.ready
             self.read_hit_bytes += nbytes
-            return GmRead(self._pipe_end(data_end, latency, path, ready), ready, True)
+            # the pipe goes when the last request is out plus the issue cost (overlapped), or when the data are
+            # ready (gm_read_overlap=False: it waits out the latency, as before issue 13)
+            return (data_end - latency + path.fixed_cycles if self._overlap else ready), ready, True
         latency = m.hbm_read_latency_cycles
         # the victims leave first (their write-back takes HBM from t on), and the new data cannot land before
         written_back = self._insert(region, aligned, t)
         data_end = self.hbm.transfer(t + latency, aligned, min(path.bytes_per_cycle, miss_cap))
         if written_back > data_end:
             data_end = written_back
-        self.lines[region] = Line(aligned, data_end, False)
+        self.lines[region] = _new(Line, (aligned, data_end, False))
         self.read_miss_bytes += nbytes
-        return GmRead(self._pipe_end(data_end, latency, path, data_end), data_end, False)
-
-    def _pipe_end(self, data_end: int, latency: int, path: TransferCost, ready: int) -> int:
-        """When a read lets its load pipe go: its last request out plus the issue cost (overlapped), or when its
-        data are ready (``gm_read_overlap=False``: the pipe waits out the latency, as before issue 13)."""
-        return data_end - latency + path.fixed_cycles if self._overlap else ready
+        return (data_end - latency + path.fixed_cycles if self._overlap else data_end), data_end, False
 
     def write(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None) -> GmWrite:
         """A GM write whose first byte leaves at ``t``, posted into L2 (its region becomes a dirty line)."""
-        aligned = self._aligned(nbytes)
+        return GmWrite(*self.write_times(t, nbytes, path, region))
+
+    def write_times(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None) -> tuple[int, int]:
+        """``write`` as a plain (pipe_end, visible) tuple (the issue loop's form: one per GM store)."""
+        m = self.m
+        a = m.transfer_align_bytes
+        aligned = -(-nbytes // a) * a
         self.write_bytes += nbytes
-        if not self.m.l2_write_back:
-            return self._write_through(t, aligned, path, region)
+        if not m.l2_write_back:
+            done = self._write_through(t, aligned, path, region)
+            return done.pipe_end, done.visible
         stream_end = self.l2_write.transfer(t, aligned, min(path.bytes_per_cycle, self.write_cap))
         if region is not None:
             line = self.lines.get(region)
@@ -243,8 +287,8 @@ class GlobalMemory:
                 written_back = self._evict_overflow(t, keep=region)
                 if written_back > stream_end:
                     stream_end = written_back
-            self.lines[region] = Line(aligned, stream_end + self.m.l2_write_latency_cycles, True)
-        return GmWrite(stream_end + path.fixed_cycles, stream_end + self.m.l2_write_latency_cycles)
+            self.lines[region] = _new(Line, (aligned, stream_end + m.l2_write_latency_cycles, True))
+        return stream_end + path.fixed_cycles, stream_end + m.l2_write_latency_cycles
 
     def _write_through(self, t: int, aligned: int, path: TransferCost, region: Hashable | None) -> GmWrite:
         """``l2_write_back=False`` (the model before issue 13): the path's fixed cost, then the bytes through the
@@ -266,7 +310,7 @@ class GlobalMemory:
     def _insert(self, region: Hashable, nbytes: int, t: int) -> int:
         """Make room for ``region`` (placed at the back) and return when the evicted dirty bytes are written back
         (``t`` when none)."""
-        self.lines[region] = Line(nbytes, t, False)
+        self.lines[region] = _new(Line, (nbytes, t, False))
         self.l2_used_bytes += nbytes
         return self._evict_overflow(t, keep=region)
 

@@ -23,7 +23,7 @@ from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
-from . import maxplus, numerics
+from . import numerics
 from .cost_model import CostModel, PinnedCosts, TaskPricer, as_cost_model, run_state, user_types
 from .deps import infer_dependencies
 from .engine import Engine
@@ -34,7 +34,7 @@ from .journal import journal_for, recording, undo, values_lock
 from .limits import BYTES_PER_SPAN, BYTES_PER_STALL, BYTES_PER_TASK, endless_cycle
 from .on_chip import OnChipValues, has_on_chip_state
 from .placement import assign_cores, is_work_stealing, process_cores
-from .trace import Span, Trace
+from .trace import CHUNK_ROWS, COMPACT_AFTER_ROWS, Span, SpanColumns, StallColumns, Trace
 
 _new = tuple.__new__  # builds a Span without its Python-level __new__ (3x cheaper; long runs record millions)
 
@@ -110,14 +110,16 @@ def simulate(workload: Workload, cost_model: Any = None, options: RunOptions | N
 
 def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: numerics.Writes | None) -> Run:
     """Set the run up (a pipeline's processes or a data-parallel workload's cores), run the engine, fill the trace."""
+    from . import maxplus  # loaded by the first run, not by `import ptort_lab` (issue 14's import time)
     schedule = workload.schedule
     window = schedule.window.size if schedule.window is not None else None
-    run = Run(Trace(clock_hz=cost.clock_hz))
+    run = Run(Trace(clock_hz=cost.clock_hz, spans=SpanColumns()))  # records kept column by column (trace.py)
     if journal is not None and has_on_chip_state(workload):  # per-run values no journal keeps (sim/on_chip.py)
         run.on_chip = OnChipValues()
     pipe = pipeline_of(workload)
     engine = Engine(_not_started, opts.channel_latency_cycles, window,
                     time_ordered=_needs_time_order(cost, pipe, workload))
+    engine.stalls = StallColumns()  # type: ignore[assignment]  # appended like the list it replaces
     if pipe is not None:
         pricer = _start_pipeline(engine, pipe, workload, cost, opts, run.trace)
     else:
@@ -142,6 +144,10 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
         trace.makespan = finish_run(trace.makespan)
     trace.samples = functools.partial(engine.samples, trace.makespan)  # type: ignore[assignment]  # computed on use
     trace.stalls = engine.stalls
+    kept: tuple[Any, ...] = (trace.spans, trace.stalls)
+    if any(len(records) > COMPACT_AFTER_ROWS for records in kept):  # a long run: its last records too
+        for records in kept:
+            records.compact()
     trace.process_end = {p.name: p.t for p in engine.procs}
     trace.launch_cycles = pricer.launch_cycles
     run.stall_cycles = {p.name: p.stall_cycles for p in engine.procs}
@@ -256,8 +262,14 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
                  aivs: dict[str, int] | None = None) -> Callable[[Task, Actor], None]:
     """The engine's ``run_task``: price a task from its process's clock, compute its values when asked, record its
     spans, and move the clock on. The hot path: one call per task, everything it needs bound in the closure."""
-    spans_out = run.trace.spans
+    spans_out: Any = run.trace.spans
+    stalls_out: Any = engine.stalls
     record_span = spans_out.append
+    # the records pending compaction (trace.py): moved into the columns every CHUNK_ROWS past COMPACT_AFTER_ROWS
+    span_rows: Any = getattr(spans_out, "pending", None)
+    stall_rows: Any = getattr(stalls_out, "pending", None)
+    compact = span_rows is not None and stall_rows is not None
+    compact_at = COMPACT_AFTER_ROWS  # pending records that trigger a compaction: CHUNK_ROWS after the first
     record_task = run.tasks.append
     # Every task is priced before its values are computed: a tile too big for the core's buffers is refused from
     # its size, not after numpy tried to allocate it.
@@ -271,6 +283,7 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
     owners = user_types(pricer, cost)
 
     def run_task(task: Task, proc: Actor) -> None:
+        nonlocal compact_at
         start = proc.t
         if pipe is not None:
             task.id = new_id()
@@ -304,6 +317,10 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
                 raise
             raise failed from e
         record_task(task)
+        if compact and (len(span_rows) > compact_at or len(stall_rows) > compact_at):
+            spans_out.compact()
+            stalls_out.compact()
+            compact_at = CHUNK_ROWS
         proc.t = issued
         if end > proc.last_end:
             proc.last_end = end

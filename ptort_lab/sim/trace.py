@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import numbers
+import operator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
+
+import numpy as np
 
 from ..errors import PtortValueError
 from .machine import DEFAULT_CLOCK_HZ, MAX_CLOCK_HZ, MIN_CLOCK_HZ, cycles_to_us
@@ -49,13 +55,248 @@ class Stall(NamedTuple):
     end: int
 
 
+# -- compact storage of a run's records ----------------------------------------------------------------------------
+# A run records millions of spans and stalls: one tuple each (plus an int object per time) costs ~200 bytes, a row
+# of int32/int64 columns with interned strings ~40. Producers append records as before (``append`` is the list append
+# of the pending records, as cheap as a list's); ``compact()`` moves them into the columns. Checking and moving a
+# record costs ~0.5-0.8 us in Python, a fifth of what the general engine spends on a task, so the engine's runs keep
+# their records as tuples until they hold COMPACT_AFTER_ROWS of a kind, then compact them and every CHUNK_ROWS after
+# (and the rest when the run ends); the max-plus path writes its columns straight from its arrays.
+CHUNK_ROWS = 4096
+COMPACT_AFTER_ROWS = 1 << 22  # ~800 MB of tuples (1.4M tiles of a 3-stage pipeline): past it memory matters more
+_new = tuple.__new__  # builds a record without its Python-level __new__
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# int columns start as array('i') (4 bytes: ids, cores, most indices and times) and widen to 'q' when a value needs it
+_DTYPES = {code: np.dtype(f"i{array(code).itemsize}") for code in "iq"}  # their numpy twins
+
+
+class RecordColumns(Sequence[Any]):
+    """Records of one NamedTuple type kept column by column: ``int`` fields in int columns (4 bytes a row until a
+    value needs 8), ``name`` fields as ids into one table of strings, ``any`` fields (a span's index) as ints with the
+    rows that hold something else kept as they are. Reads like a list of records (len, iteration, indexing, slicing,
+    == with a list). A record that does not fit the columns (not exactly its type, a numpy or out-of-range number)
+    turns the store into a plain list, so every record reads back exactly as it was appended."""
+
+    __slots__ = ("_cls", "_kinds", "_cols", "_names", "_ids", "_other", "pending", "_rows", "_compact", "append",
+                 "extend")
+    record: Any = tuple
+    kinds: tuple[str, ...] = ()
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        self._cls, self._kinds = self.record, self.kinds
+        self._cols = [array("i") for _ in self._kinds]
+        self._names: list[str] = []
+        self._ids: dict[str, int] = {}
+        self._other: dict[int, Any] = {}  # row -> the value of its `any` field when that is not a plain int
+        self.pending: list[Any] = []  # records not in the columns yet, in order after them
+        self._rows = 0  # records in the columns
+        self._compact = True  # False once a record did not fit: then everything is in `pending`
+        self.append = self.pending.append
+        self.extend = self.pending.extend
+        self.extend(items)
+        self.compact()
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (list(self),))
+
+    def __len__(self) -> int:
+        return self._rows + len(self.pending)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._rows:
+            yield from self._records()
+        yield from self.pending
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        j = operator.index(i)
+        if j < 0:
+            j += n
+        if not 0 <= j < n:
+            raise IndexError(f"{type(self).__name__} index out of range")
+        if j >= self._rows:
+            return self.pending[j - self._rows]
+        values = []
+        for kind, col in zip(self._kinds, self._cols):
+            v = col[j]
+            values.append(self._names[v] if kind == "name" else self._other.get(j, v) if kind == "any" else v)
+        return _new(self._cls, values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, RecordColumns)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+    def copy(self) -> list[Any]:
+        """The records as a list."""
+        return list(self)
+
+    def _records(self) -> Iterator[Any]:
+        """The records in the columns, built as they are read."""
+        names, other = self._names, self._other
+        cols: list[Iterable[Any]] = []
+        for kind, col in zip(self._kinds, self._cols):
+            if kind == "name":
+                cols.append(map(names.__getitem__, col))
+            elif kind == "any" and other:
+                cols.append(map(other.get, itertools.count(), col))
+            else:
+                cols.append(col)
+        return map(_new, itertools.repeat(self._cls), zip(*cols))
+
+    def _id(self, name: str) -> int:
+        i = self._ids.get(name)
+        if i is None:
+            i = self._ids[name] = len(self._names)
+            self._names.append(name)
+        return i
+
+    def compact(self) -> None:
+        """Move the pending records into the columns (or, when one does not fit, everything into ``pending``)."""
+        rows = self.pending
+        if not rows or not self._compact:
+            return
+        built = self._columns_of(rows)
+        if built is None:
+            self._compact = False
+            rows[:0] = list(self._records())
+            self._cols = [array(c.typecode) for c in self._cols]
+            self._rows, self._other = 0, {}
+            return
+        for col, new in zip(self._cols, built):
+            col.extend(new)
+        self._rows += len(rows)
+        rows.clear()
+
+    def _columns_of(self, rows: list[Any]) -> list[array[int]] | None:
+        """The columns of ``rows`` (its `any` fields that are not plain ints noted in ``_other``), or None when a
+        record does not fit."""
+        width = len(self._kinds)
+        if set(map(type, rows)) != {self._cls} or set(map(len, rows)) != {width}:
+            return None
+        out: list[array[int]] = []
+        other: dict[int, Any] = {}
+        for k, (kind, col) in enumerate(zip(self._kinds, zip(*rows))):
+            types = set(map(type, col))
+            try:
+                if kind == "name":
+                    if types != {str}:
+                        return None
+                    ids: list[Any] = list(map(self._ids.get, col))
+                    if None in ids:  # new names: numbered in order of first use
+                        for name in dict.fromkeys(col):
+                            self._id(name)
+                        ids = list(map(self._ids.get, col))
+                    out.append(array("i", ids))
+                elif types == {int} or kind == "int":
+                    if types != {int}:
+                        return None
+                    out.append(self._ints(k, col))
+                else:
+                    out.append(self._ints(k, self._any_values(col, other)))
+            except OverflowError:
+                if kind != "any":
+                    return None
+                out.append(self._ints(k, self._any_values(col, other)))
+        self._other.update(other)
+        return out
+
+    def _ints(self, k: int, values: Any) -> array[int]:
+        """``values`` as an array of column ``k``'s type, widening the column to 8 bytes when one needs it
+        (OverflowError: one does not fit in 8 either)."""
+        code = self._cols[k].typecode
+        try:
+            return array(code, values)
+        except OverflowError:
+            if code == "q":
+                raise
+            self._cols[k] = array("q", self._cols[k])
+            return array("q", values)
+
+    def _any_values(self, col: tuple[Any, ...], other: dict[int, Any]) -> list[int]:
+        """An `any` column's ints: plain int64 values as they are, anything else noted in ``other`` (by row) over a
+        0."""
+        values = []
+        for j, v in enumerate(col, self._rows):
+            if type(v) is int and _INT64_MIN <= v <= _INT64_MAX:
+                values.append(v)
+            else:
+                values.append(0)
+                other[j] = v
+        return values
+
+    def add_columns(self, columns: list[Any]) -> None:
+        """Append records given column by column (the max-plus path): per field a numpy int array, or for a
+        ``name`` field a pair (table of strings, numpy array of positions in it), or a list of values."""
+        self.compact()
+        if not self._compact:
+            self.extend(_new(self._cls, r) for r in zip(*(column_values(c) for c in columns)))
+            return
+        n = None
+        for k, (kind, given) in enumerate(zip(self._kinds, columns)):
+            if kind == "name":
+                table, at = given
+                given = np.array([self._id(s) for s in table], dtype=np.int64)[np.asarray(at)]
+            if isinstance(given, np.ndarray):
+                values = np.asarray(given, dtype=np.int64)
+                if self._cols[k].typecode == "i" and len(values) and (
+                        values.min() < np.iinfo(_DTYPES["i"]).min or values.max() > np.iinfo(_DTYPES["i"]).max):
+                    self._cols[k] = array("q", self._cols[k])
+                col = self._cols[k]
+                col.frombytes(values.astype(_DTYPES[col.typecode]).tobytes())
+            else:
+                given = self._any_values(tuple(given), self._other) if kind == "any" else given
+                new = self._ints(k, given)
+                self._cols[k].extend(new)
+            n = len(self._cols[k]) - self._rows if n is None else n
+        self._rows += n or 0
+
+
+def column_values(given: Any) -> list[Any]:
+    """The plain values of one column as ``add_columns`` takes it."""
+    if isinstance(given, tuple):
+        table, at = given
+        return [table[i] for i in np.asarray(at).tolist()]
+    return given.tolist() if isinstance(given, np.ndarray) else list(given)
+
+
+class SpanColumns(RecordColumns):
+    """A run's spans, column by column (``trace.spans`` of a run)."""
+
+    __slots__ = ()
+    record = Span
+    kinds = ("int", "name", "name", "any", "int", "int", "int", "name", "int")
+
+
+class StallColumns(RecordColumns):
+    """A run's stalls, column by column (``trace.stalls`` of a run)."""
+
+    __slots__ = ()
+    record = Stall
+    kinds = ("name", "name", "int", "int")
+
+
 @dataclass
 class Trace:
     """Everything one run recorded, in a deterministic order."""
 
-    spans: list[Span] = field(default_factory=list)
+    # a run's spans and stalls are SpanColumns / StallColumns (compact; read like lists), a hand-made Trace's lists
+    spans: Sequence[Span] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
-    stalls: list[Stall] = field(default_factory=list)
+    stalls: Sequence[Stall] = field(default_factory=list)
     makespan: int = 0
     clock_hz: float = DEFAULT_CLOCK_HZ
     mode: str = "pipeline"
@@ -291,7 +532,7 @@ def _mapping(d: Any, key_kind: str, value_kind: str, what: str) -> Any:
 
 def _sequence(v: Any, what: str) -> Any:
     """``v`` if it is a list or tuple (a dict or a string would be read item by item, wrongly)."""
-    if not isinstance(v, (list, tuple)):
+    if not isinstance(v, (list, tuple, RecordColumns)):
         raise BadField(what, v, "a list")
     return v
 

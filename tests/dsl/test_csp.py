@@ -543,6 +543,28 @@ def test_mutual_wait_deadlock_is_reported_quickly(stages):
     assert isinstance(e.value, RuntimeError) and isinstance(e.value, PtortError)
 
 
+@pytest.mark.timeout(10)
+def test_a_big_deadlock_names_the_first_twelve_and_keeps_them_all(stages):
+    """Eight mutual-wait pairs (16 processes, 16 channels): the message names 12 of each and counts the rest, so a
+    24-core run's deadlock stays readable; ``waits`` and ``channels`` on the error hold every one."""
+    procs, chans = [], []
+    for i in range(8):
+        c1, c2 = Channel(name=f"c1_{i}", depth=1), Channel(name=f"c2_{i}", depth=1)
+        procs += [process(f"A{i}").consumes(c1).produces(c2).body(consume(c1, lambda t, c2=c2: send(c2, task(
+                      stages.a, [t], {})))),
+                  process(f"B{i}").consumes(c2).produces(c1).body(consume(c2, lambda t, c1=c1: send(c1, task(
+                      stages.b, [t], {}))))]
+        chans += [c1, c2]
+    with pytest.raises(DeadlockError) as e:
+        connect(procs, chans).compile(cost_model=PinnedCosts()).execute()
+    msg = str(e.value)
+    assert msg.count(" waits to consume from ") == 12
+    assert "... and 4 more processes blocked (all of them in the error's .waits / .channels)" in msg
+    assert "... and 4 more channels" in msg
+    assert len(e.value.waits) == 16 and len(e.value.channels) == 16
+    assert "'B7' waits to consume from 'c2_7' (since t=0)" in e.value.waits
+
+
 @pytest.mark.timeout(5)
 def test_mutual_wait_deadlock_in_enumerate(stages):
     """enumerate() of the same pipeline raises DeadlockError listing both waits and the channel fills."""

@@ -331,12 +331,15 @@ def test_trailing_semicolon_silences_the_output(ip, spec_body):
     assert isinstance(ip.run_cell_magic("ptort", "--tiles 2", spec_body), PtortResult)
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+# The README's examples, and the on-chip page the README's on-chip section moved to (each of its blocks stands alone)
+EXAMPLE_PAGES = [ROOT / "README.md", ROOT / "docs" / "explanation" / "on_chip.md"]
 
 
 def _readme_pipeline_blocks() -> list[str]:
-    """The README's ```python blocks that build a pipeline, extracted as tests/test_readme.py does."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    """The ```python blocks of the README and the on-chip page that build a pipeline, extracted as
+    tests/test_readme.py does."""
+    blocks = [b for page in EXAMPLE_PAGES for b in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)]
     return [b for b in blocks if "connect(" in b or "P.pipe" in b]
 
 

@@ -1,0 +1,102 @@
+"""Flash attention (examples/flash_attention) timing-only at production sequence lengths: wall time, peak RSS, us
+of simulator time per task (issue 14).
+
+Run: ``.venv/bin/python bench/fa_scale.py [--seq 4096 32768 131072] [--variant pipeline data_parallel]
+[--digest]``. Each (S, variant) runs in a subprocess of its own, so its peak RSS (``ru_maxrss`` of that child) is
+its own. A run builds the example's workload with its ``build()`` and runs it as its ``run()`` does (timing-only,
+the default NPU model), and prints wall s (build + compile + execute), sim s (execute alone), peak RSS, tasks, us of
+simulator time per task (sim s / tasks),
+the simulated cycles and, with ``--digest``, the sha256 of the spans (to compare two versions of the simulator).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "flash_attention" / "flash_attention_example.py"
+SEQS = (4096, 32768, 131072)
+
+
+def load_example() -> ModuleType:
+    sys.path.insert(0, str(ROOT))
+    spec = importlib.util.spec_from_file_location("ptort_fa_example", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def raise_limits() -> None:
+    """Lift the run limits (engine steps, held bytes, data-parallel task count): this bench runs long on purpose."""
+    from ptort_lab.dsl import steps
+    from ptort_lab.sim import engine
+    for module, name in ((engine, "MAX_STEPS"), (engine, "MAX_RUN_BYTES"), (steps, "MAX_TASKS"),
+                         (steps, "MAX_PIPELINE_TASKS")):
+        if hasattr(module, name):
+            setattr(module, name, 1 << 40)
+
+
+def measure(variant: str, seq: int, digest: bool) -> dict[str, Any]:
+    """One timing-only run in this process: wall s, peak RSS MB, tasks, us per task, cycles (and the digest)."""
+    fa = load_example()
+    raise_limits()
+    started = time.perf_counter()
+    workload, _ = fa.build(variant, fa.Config(seq))
+    program = workload.compile(compute_values=False)  # as fa.run(variant, cfg) does, timed in two parts
+    executed = time.perf_counter()
+    program.execute()
+    done = time.perf_counter()
+    wall, sim = done - started, done - executed
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # (before stats() adds its own)
+    tasks = program.stats().task_count
+    out = {"variant": variant, "seq": seq, "wall_s": wall, "tasks": tasks, "sim_s": sim,
+           "us_per_task": 1e6 * sim / tasks,
+           "cycles": int(program.trace.makespan),
+           "rss_mb": rss_mb}
+    if digest:
+        spans = repr([tuple(int(v) if isinstance(v, int) or hasattr(v, "item") else v for v in s)
+                      for s in program.trace.spans])
+        out["digest"] = hashlib.sha256(spans.encode()).hexdigest()[:16]
+    return out
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seq", type=int, nargs="+", default=list(SEQS))
+    ap.add_argument("--variant", choices=("pipeline", "data_parallel"), nargs="+",
+                    default=["pipeline", "data_parallel"])
+    ap.add_argument("--digest", action="store_true", help="also print the sha256 of the spans (first 16 hex)")
+    ap.add_argument("--child", nargs=2, metavar=("VARIANT", "SEQ"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.child[0], int(args.child[1]), args.digest)))
+        return 0
+    print(f"{'variant':<14} {'S':>7} {'tasks':>9} {'wall s':>8} {'sim s':>8} {'us/task':>8} {'peak RSS MB':>11} "
+          f"{'cycles':>12}" + ("  digest" if args.digest else ""), flush=True)
+    for seq in args.seq:
+        for variant in args.variant:
+            cmd = [sys.executable, __file__, "--child", variant, str(seq)] + (["--digest"] if args.digest else [])
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode:
+                print(f"{variant:<14} {seq:>7} failed: {done.stderr.strip().splitlines()[-1:]}", flush=True)
+                continue
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"{variant:<14} {seq:>7} {r['tasks']:>9} {r['wall_s']:>8.2f} {r['sim_s']:>8.2f} "
+                  f"{r['us_per_task']:>8.1f} {r['rss_mb']:>11.0f} {r['cycles']:>12}"
+                  + (f"  {r['digest']}" if args.digest else ""), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,83 @@
+"""Task templates: what pricing a task needs that does not depend on time, found once per plan and place (issue 14).
+
+A task's pipe-level cost depends on its kernel, shapes, dtypes, placement (core, AIV, on-chip arguments) and the
+machine, not on its index. The kernel is lowered once per traced IR and resident set (``NpuCostModel.plan``); a
+``TaskTemplate`` goes one step further for one run: for a plan on one (core, AIV) it resolves each instruction's
+pipe lane and its ``pipe_free`` key, the buffer pool its allocation comes from, its GM path and argument, so the
+issue loop of ``NpuRun.task_timing`` replays plain tuples instead of re-deriving names, keys and pools per
+instruction. Everything that depends on time - when each pipe is free, buffer room, HBM/L2 bandwidth and lines -
+still arbitrates at run time in ``task_timing``, ``buffers`` and ``memory``, so the times are exactly those of
+pricing each instruction from scratch.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .lowering import AIC, GM_READ, GM_WRITE, Instr, Plan
+from .machine import TransferCost
+
+if TYPE_CHECKING:
+    from .buffers import BufferPool
+
+# how a step is priced (Instr.kind, as a small int the loop compares cheaply)
+COMPUTE, READ, WRITE = 0, 1, 2
+
+
+class Step(NamedTuple):
+    """One instruction of a plan, resolved for one (core, AIV) of one run."""
+
+    kind: int  # COMPUTE (static cycles: compute and on-chip moves), READ or WRITE (a GM transfer)
+    pipe_key: tuple[int, str]  # the key of its pipe in NpuRun.pipe_free: (core, "AIV0.MTE2")
+    lane: str  # "AIV0.MTE2"
+    name: str  # the span's name (load, add, matmul, ...)
+    reads: tuple[int, ...]  # slots it waits for
+    write: int  # the slot it writes (-1: none)
+    tail_cycles: int
+    alloc: int  # the allocation it takes before it starts (-1: none)
+    pool: BufferPool | None  # where that allocation comes from
+    alloc_bytes: int
+    frees: tuple[int, ...]  # allocations released when it ends
+    cycles: int  # static cost (COMPUTE)
+    head_cycles: int  # extra cost when its pipe was idle (COMPUTE)
+    nbytes: int  # GM bytes (READ, WRITE)
+    path: TransferCost | None  # GM path (READ, WRITE)
+    param: str | None  # the tile parameter a GM transfer touches (None: staging through GM)
+    window: tuple[int, int, int, int] | None  # the sub-block of ``param`` it moves
+    nz: bool  # a read into L1 (ND -> NZ)
+    instr: Instr  # the instruction itself, for error messages
+
+
+class TaskTemplate(NamedTuple):
+    """A plan's steps on one (core, AIV) of a run, and the sizes of its per-task state."""
+
+    plan: Plan
+    steps: tuple[Step, ...]
+    slots: int  # len(plan.slot_alloc): the ``ready`` list of a task
+    allocs: int  # len(plan.allocs): the ``held`` list of a task
+    params: tuple[str, ...]  # the tile parameters its GM transfers touch (their regions are found once per task)
+
+
+def build_template(plan: Plan, core: int, aiv: int, pool_of: Any) -> TaskTemplate:
+    """The template of ``plan`` on ``core`` (vector work on AIV ``aiv``); ``pool_of(core, unit, buffer)`` gives the
+    run's buffer pool (made on first use, as the issue loop would)."""
+    units = {AIC: "AIC", "AIV": f"AIV{aiv}"}
+    steps = []
+    params: list[str] = []
+    for ins in plan.instrs:
+        unit = units[ins.unit]
+        lane = f"{unit}.{ins.pipe}"
+        pool = None
+        alloc_bytes = 0
+        if ins.alloc >= 0:
+            alloc = plan.allocs[ins.alloc]
+            pool, alloc_bytes = pool_of(core, unit, alloc.buffer), alloc.bytes
+        kind = READ if ins.kind == GM_READ else WRITE if ins.kind == GM_WRITE else COMPUTE
+        if kind != COMPUTE and ins.region is not None and ins.region not in params:
+            params.append(ins.region)
+        steps.append(Step(kind, (core, lane), lane, ins.name, tuple(ins.reads), ins.write, ins.tail_cycles, ins.alloc,
+                          pool, alloc_bytes, tuple(ins.frees), ins.cycles, ins.head_cycles, ins.bytes, ins.path,
+                          ins.region, ins.window, ins.unit == AIC, ins))
+    return TaskTemplate(plan, tuple(steps), len(plan.slot_alloc), len(plan.allocs), tuple(params))
+
+
+__all__ = ["Step", "TaskTemplate", "build_template", "COMPUTE", "READ", "WRITE"]

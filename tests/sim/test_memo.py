@@ -1,0 +1,267 @@
+"""Cost memoisation (issue 14 part 1): replaying each task's template keeps every trace byte-identical.
+
+The NPU model resolves what pricing needs that does not depend on time once per (plan, core, AIV) of a run into a
+``TaskTemplate`` (sim/memo.py) and replays it per task, while HBM/L2 pools, pipes and buffers still arbitrate at
+run time. These tests compare whole traces (every span, the makespan, the GM counters) with digests computed
+BEFORE the change, by this file's ``_digest`` on the tree with the issue-13 model and no sim/memo.py (HEAD at the
+time, clean working tree):
+
+    .venv/bin/python -c "import tests.sim.test_memo as t; t.print_digests()"
+
+and pasted into ``EXPECTED`` unchanged. The fast paths of the buffer and bandwidth pools are also checked against
+the general computations they skip (copied below from the code before the change), on random request streams.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from bisect import bisect_right
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from ptort_lab.sim.buffers import Allocation, BufferPool
+from ptort_lab.sim.costs import NpuCostModel
+from ptort_lab.sim.machine import PRE_ISSUE_13, ascend_910b
+from ptort_lab.sim.memory import Pool
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL_L2 = ascend_910b.replace(l2_bytes=1 << 20)  # evictions and dirty write-backs within a few tiles
+LRU_SMALL_L2 = SMALL_L2.replace(l2_replacement="lru")
+TINY_L2 = ascend_910b.replace(l2_bytes=64 << 10)  # csp_attention's small tiles: evicted within a token or two
+BEFORE_13 = ascend_910b.replace(**PRE_ISSUE_13)  # write-through L2, loads holding their pipe for the latency
+
+
+def _load(name: str, path: Path) -> Any:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up while the file runs
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+def _fa() -> Any:
+    return _load("ptort_memo_fa_example", ROOT / "examples/flash_attention/flash_attention_example.py")
+
+
+def _csp() -> Any:
+    return _load("ptort_memo_csp_attention", ROOT / "examples/csp_attention/csp_attention_example.py")
+
+
+def _digest(program: Any) -> str:
+    """sha256 of the run's spans (every field, as plain Python values), makespan and GM counters."""
+    trace = program.trace
+    spans = [tuple(int(v) if isinstance(v, (int, np.integer)) else v for v in s) for s in trace.spans]
+    mem = program.cost_model.memory
+    counters = (mem.read_hit_bytes, mem.read_miss_bytes, mem.write_bytes, mem.writeback_bytes, mem.evictions,
+                mem.dirty_evictions, mem.writethrough_bytes)
+    text = repr((spans, int(trace.makespan), counters))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fa_run(variant: str, machine: Any = ascend_910b, **config: Any) -> Callable[[], Any]:
+    def run() -> Any:
+        fa = _fa()
+        workload, _ = fa.build(variant, fa.Config(**config))
+        program = workload.compile(cost_model=NpuCostModel(machine), compute_values=False)
+        program.execute()
+        return program
+    return run
+
+
+def _csp_run(kind: str, machine: Any = ascend_910b) -> Callable[[], Any]:
+    def run() -> Any:
+        ex = _csp()
+        H, NQ, NKV, M = 2, 6, 4, 32
+        kernels = ex.make_kernels(M, M, M)
+        q, kt, v = (np.zeros(s, np.float16) for s in ((H, NQ, M, M), (H, NKV, M, M), (H, NKV, M, M)))
+        pipeline = ex.build(q, kt, v, M, M, 2, kernels).pipeline
+        if kind == "fa_placement":
+            pipeline = pipeline.place(ex.fa_placement(H))
+        elif kind == "twin":
+            pipeline = ex.data_parallel_twin(pipeline, H)
+        program = pipeline.compile(cost_model=NpuCostModel(machine), compute_values=False)
+        program.execute()
+        return program
+    return run
+
+
+CASES: dict[str, Callable[[], Any]] = {
+    "fa pipeline S=1024": _fa_run("pipeline", seq=1024),
+    "fa data_parallel S=1024": _fa_run("data_parallel", seq=1024),
+    "fa pipeline S=1024 block=128 3 cores": _fa_run("pipeline", seq=1024, block=128, cores=3),
+    "fa data_parallel S=1024 block=512 2 heads 3 cores": _fa_run("data_parallel", seq=1024, block=512, heads=2,
+                                                                  cores=3),
+    "fa pipeline S=1024 small L2": _fa_run("pipeline", SMALL_L2, seq=1024, cores=2),
+    "fa data_parallel S=1024 small LRU L2": _fa_run("data_parallel", LRU_SMALL_L2, seq=1024, cores=2),
+    "fa data_parallel S=2048 small L2 2 cores": _fa_run("data_parallel", SMALL_L2, seq=2048, cores=2),
+    "fa pipeline S=2048 small LRU L2 2 cores": _fa_run("pipeline", LRU_SMALL_L2, seq=2048, cores=2),
+    "fa data_parallel S=1024 before issue 13": _fa_run("data_parallel", BEFORE_13, seq=1024, cores=4),
+    "fa pipeline S=1024 before issue 13": _fa_run("pipeline", BEFORE_13, seq=1024, cores=4),
+    "csp_attention 1 core per stage": _csp_run("per_stage"),
+    "csp_attention fa placement": _csp_run("fa_placement"),
+    "csp_attention fa placement tiny L2": _csp_run("fa_placement", TINY_L2),
+    "csp_attention 1 core per stage tiny LRU L2": _csp_run("per_stage", TINY_L2.replace(l2_replacement="lru")),
+    "csp_attention data-parallel twin": _csp_run("twin"),
+}
+
+EXPECTED: dict[str, str] = {
+    'fa pipeline S=1024': '9fbb17750a7c592806cc03dd196d5e7f484039105731454b82b3b72c49f9ccc0',
+    'fa data_parallel S=1024': '79e31bd2cadd9fbe10199dd1b51e99c111b8bec941f8234f51c1da82caf390ac',
+    'fa pipeline S=1024 block=128 3 cores': '3119a03a62fa200c646066594db04e028a5df4aa5b5f11c9266683ad997986ed',
+    'fa data_parallel S=1024 block=512 2 heads 3 cores':
+        'd58bcdbc94c670247e4ccf3f9fc3d3076c296028ffde9732e56071310e566a34',
+    'fa pipeline S=1024 small L2': '87234f7ffebfe907250491a82008e0128cd04838b23cb3cccafe716a741381c9',
+    'fa data_parallel S=1024 small LRU L2': 'b5dd55af955e425ea75c0b5bba03ac02b435e3482d3d8bb1f6714b430bef2222',
+    'fa data_parallel S=2048 small L2 2 cores': '1cde5f46430f1a83336d6f4fcc3d08846f81da04bcc907c0131a236d881813f5',
+    'fa pipeline S=2048 small LRU L2 2 cores': '96a3b4467664e7615996780919c26e87b9e8118c497afccfcbd6be012b2d14b4',
+    'fa data_parallel S=1024 before issue 13': 'cc49b182bea8035d26978622833c51f2ddebb3f7e3962a18cf7ce9bd38741f27',
+    'fa pipeline S=1024 before issue 13': 'b3dfd05f1330dd6063201d0ca7ae101fd1ec630839918c4c4329f01aae3c40b5',
+    'csp_attention 1 core per stage': '0e5efd852c3eacb5450964eaff64b83613e08547d954e60c9d424ce884628077',
+    'csp_attention fa placement': '0702af214533823713ceaa11ecba1cb250d71f032a75cab0712a4243191234ad',
+    'csp_attention fa placement tiny L2': 'b5db4ae33bccf6e43c152e8bbd3c971e08681cc645b18e969db64b060d132c0c',
+    'csp_attention 1 core per stage tiny LRU L2': 'cfc47c70d8eca7b892b41ed1d1b61173152f17eadfbfd683c1e89d8498239bbf',
+    'csp_attention data-parallel twin': '04cf9120711474128b857ee64fb6c195b8a9e5e5d6d72991950b80440a66a902',
+}
+
+
+def print_digests() -> None:
+    """Print ``EXPECTED`` as computed on the current tree (how the digests above were made)."""
+    for name, run in CASES.items():
+        print(f"    {name!r}: {_digest(run())!r},")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_traces_equal_the_ones_before_memoisation(name: str) -> None:
+    """Every span of the run (core, lane, op, index, start, end, bytes, process, task) and the GM counters are
+    exactly those of the unmemoised model."""
+    assert _digest(CASES[name]()) == EXPECTED[name]
+
+
+# -- the fast paths of buffers and memory against the general computations they replace -------------------------------
+def _reference_allocate(pool: BufferPool, t: int, nbytes: int, floor: int) -> tuple[int, Allocation] | None:
+    """BufferPool.allocate as it was before issue 14 (the full occupancy search every time)."""
+    k = bisect_right(pool.closed_ends, floor)
+    if k:
+        pool.closed_total -= sum(a.bytes for a in pool.closed[:k])
+        del pool.closed_ends[:k]
+        del pool.closed[:k]
+    cap = pool.capacity_bytes - nbytes
+    if cap < 0:
+        return None
+    deltas: dict[int, int] = {}
+    k = bisect_right(pool.closed_ends, t)
+    for end, a in zip(pool.closed_ends[k:], pool.closed[k:]):
+        s = max(a.start, t)
+        deltas[s] = deltas.get(s, 0) + a.bytes
+        deltas[end] = deltas.get(end, 0) - a.bytes
+    for a in pool.open:
+        s = max(a.start, t)
+        deltas[s] = deltas.get(s, 0) + a.bytes
+    times = sorted(deltas)
+    levels, level = [], 0
+    for tm in times:
+        level += deltas[tm]
+        levels.append(level)
+    for i in range(len(levels) - 2, -1, -1):
+        levels[i] = max(levels[i], levels[i + 1])
+    if levels and levels[-1] > cap:
+        return None
+    start = t
+    for i in range(len(times)):
+        if levels[i] <= cap:
+            break
+        if i + 1 < len(times):
+            start = times[i + 1]
+    alloc = Allocation(start, nbytes)
+    pool.open.append(alloc)
+    pool.open_total += nbytes
+    return start, alloc
+
+
+def _pool_state(pool: BufferPool) -> tuple[Any, ...]:
+    return ([(a.start, a.end, a.bytes) for a in pool.open], [(a.start, a.end, a.bytes) for a in pool.closed],
+            list(pool.closed_ends))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_buffer_allocation_fast_paths_start_each_tile_where_the_full_search_does(seed: int) -> None:
+    """Random tasks' allocations and frees (tight and roomy buffers, ends out of order): every start, every refusal
+    and the pool's allocations afterwards equal the full occupancy search's."""
+    rng = np.random.default_rng(seed)
+    capacity = int(rng.choice([4096, 16384, 65536]))
+    fast, slow = BufferPool("fast", capacity), BufferPool("slow", capacity)
+    floor = 0
+    for _ in range(150):
+        floor += int(rng.integers(0, 40))
+        held: list[tuple[Allocation, Allocation]] = []
+        for _ in range(int(rng.integers(1, 5))):  # one task: allocate, then free each at some later end
+            t = floor + int(rng.integers(0, 200))
+            nbytes = int(rng.integers(1, capacity // 2))
+            got = fast.allocate(t, nbytes, floor)
+            want = _reference_allocate(slow, t, nbytes, floor)
+            assert (got is None) == (want is None)
+            if got is not None and want is not None:
+                assert got.start == want[0]
+                held.append((got, want[1]))
+        for got, want_alloc in held:
+            end = got.start + int(rng.integers(0, 300))
+            fast.free(got, end)
+            slow.free(want_alloc, end)
+        assert _pool_state(fast) == _pool_state(slow)
+        assert fast.open_total == sum(a.bytes for a in fast.open)
+        assert fast.closed_total == sum(a.bytes for a in fast.closed)
+
+
+def _reference_transfer(pool: Pool, data_start: int, nbytes: int, cap: int) -> int:
+    """Pool.transfer as it was before issue 14 (stretch by stretch)."""
+    bw, remaining = pool.bytes_per_cycle, nbytes
+    i = pool._split(data_start)
+    t = data_start
+    while True:
+        nxt = pool.times[i + 1] if i + 1 < len(pool.times) else None
+        rate = min(cap, bw // (pool.holders[i] + 1), bw - pool.used[i])
+        if rate > 0:
+            if nxt is None or rate * (nxt - t) >= remaining:
+                end = t + -(-remaining // rate)
+                j = pool._split(end)
+                for k in range(i, j):
+                    pool.used[k] += rate
+                    pool.holders[k] += 1
+                return end
+            remaining -= rate * (nxt - t)
+            pool.used[i] += rate
+            pool.holders[i] += 1
+        assert nxt is not None
+        t = nxt
+        i += 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bandwidth_pool_fast_paths_end_each_transfer_where_the_stretch_walk_does(seed: int) -> None:
+    """Random transfers (uncontended, at the cap, oversubscribed, past every breakpoint, before it) and forgets:
+    every end and the pool's reservations afterwards equal the stretch-by-stretch walk's."""
+    rng = np.random.default_rng(100 + seed)
+    bw = int(rng.choice([850, 2064, 2550]))
+    fast, slow = Pool(bw), Pool(bw)
+    floor = 0
+    for step in range(300):
+        floor += int(rng.integers(0, 30 if step % 100 < 50 else 600))  # busy stretches, then quiet ones
+        start = floor + int(rng.integers(0, 400))
+        nbytes = int(rng.integers(1, 1 << int(rng.choice([10, 14, 17]))))
+        cap = int(rng.choice([60, 94, 128, 138, bw, bw + 1]))
+        assert fast.transfer(start, nbytes, cap) == _reference_transfer(slow, start, nbytes, cap), step
+        assert (fast.times, fast.used, fast.holders) == (slow.times, slow.used, slow.holders), step
+        if step % 7 == 0:
+            fast.forget_before(floor)
+            slow.forget_before(floor)
