@@ -12,29 +12,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "flash_attention" / "flash_attention_example.py"
+sys.path.insert(0, str(ROOT))
+
+from fa_model_ablation import load_example  # noqa: E402  # one loader for both FA benches (bench/ is on sys.path)
+
 SEQS = (4096, 32768, 131072)
-
-
-def load_example() -> ModuleType:
-    sys.path.insert(0, str(ROOT))
-    spec = importlib.util.spec_from_file_location("ptort_fa_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
 
 
 def raise_limits() -> None:

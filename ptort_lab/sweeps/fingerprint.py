@@ -311,7 +311,7 @@ class Describer:
                 self.feed(fn.__defaults__)
                 self.feed(fn.__kwdefaults__)
             self._closure(fn)
-            names = sorted(n for n in _global_names(fn.__code__) if n in fn.__globals__)
+            names = sorted(n for n in global_names(fn.__code__) if n in fn.__globals__)
             for name in names:
                 with self.at(f"global {name!r}"):
                     self.put("global", name)
@@ -428,12 +428,12 @@ def _attributes(obj: Any) -> dict[str, Any]:
     return state
 
 
-def _global_names(co: types.CodeType) -> set[str]:
+def global_names(co: types.CodeType) -> set[str]:
     """Every name a code object (and the functions nested in it) may read as a global."""
     names = set(co.co_names)
     for c in co.co_consts:
         if isinstance(c, types.CodeType):
-            names |= _global_names(c)
+            names |= global_names(c)
     return names
 
 

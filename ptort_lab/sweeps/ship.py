@@ -17,7 +17,7 @@ import types
 from typing import Any, Iterator
 
 from ..errors import SourceLocation, SweepError
-from .fingerprint import is_library_module
+from .fingerprint import global_names, is_library_module
 
 _MAX_DEPTH = 8  # how far the search for the object that cannot be pickled goes into nested objects
 
@@ -96,7 +96,7 @@ def _parts(obj: Any) -> Iterator[tuple[str, Any]]:
             except ValueError:
                 continue
         if not is_library_module(obj.__module__ or ""):
-            for name in sorted(_names(obj.__code__)):
+            for name in sorted(global_names(obj.__code__)):
                 if name in obj.__globals__:
                     yield f"global {name!r}", obj.__globals__[name]
         for i, d in enumerate(obj.__defaults__ or ()):
@@ -112,14 +112,6 @@ def _parts(obj: Any) -> Iterator[tuple[str, Any]]:
     else:
         for k, v in getattr(obj, "__dict__", {}).items():
             yield f"attribute {k!r}", v
-
-
-def _names(co: types.CodeType) -> set[str]:
-    names = set(co.co_names)
-    for c in co.co_consts:
-        if isinstance(c, types.CodeType):
-            names |= _names(c)
-    return names
 
 
 def _kind(obj: Any) -> str:
