@@ -23,6 +23,7 @@ from .knobs import (
     task_limit,
 )
 from .program import Program, collect_compiled
+from .run_cache import RunCache
 from .sim.machine import get_machine
 from .sim.numerics import Writes
 from .sim.runner import recording
@@ -51,22 +52,41 @@ def data_parallel_twin(workload: Workload, cores: int) -> Workload:
                              f"{workload!r}.",
                              hint="Pass what connect(...) or a @workload call returns: "
                                   "data_parallel_twin(pipeline, 4).")
+    cores = _twin_cores(cores)
+    return _twin_of(_twin_tasks(workload), _twin_name(workload), cores)
+
+
+def _twin_cores(cores: Any) -> int:
     if isinstance(cores, bool) or not isinstance(cores, numbers.Integral):
         raise PtortTypeError(f"data_parallel_twin() cores must be an int >= 1, got {type(cores).__name__} {cores!r}.",
                              hint="Pass a whole number of cores, e.g. data_parallel_twin(pipeline, 4).")
     if cores < 1:
         raise PtortValueError(f"data_parallel_twin() cores must be an int >= 1, got {cores!r}.",
                               hint="Pass at least one core, e.g. data_parallel_twin(pipeline, 4).")
-    cores = int(cores)
+    return int(cores)
+
+
+def _twin_name(workload: Workload) -> str:
+    return f"{workload.name or workload.kind} (data-parallel)"
+
+
+def _twin_tasks(workload: Workload) -> list[tuple[Any, ...]]:
+    """What each task node of the twin is made of, (loc, kernel, params, resources, cycles): everything the twin
+    holds but its name and cores (a run cache keys on them, before any node is made)."""
     tasks = workload.enumerate()
     items = _unrolled_items(tasks)
-    nodes = [Workload("task", loc=t.loc, kernel=t.kernel_ref if t.kernel_ref is not None else t.kernel,
-                      params=tuple(t.params), resources=_own_items(t, items), cycles=t.cycles) for t in tasks]
+    return [(t.loc, t.kernel_ref if t.kernel_ref is not None else t.kernel, tuple(t.params), _own_items(t, items),
+             t.cycles) for t in tasks]
+
+
+def _twin_of(tasks: list[tuple[Any, ...]], name: str, cores: int) -> Workload:
+    """The twin of ``tasks`` (``_twin_tasks``): grouped, named, each tile's tasks on one of ``cores`` cores."""
+    nodes = [Workload("task", loc=loc, kernel=kernel, params=params, resources=resources, cycles=cycles)
+             for loc, kernel, params, resources, cycles in tasks]
     twin = group(nodes)
     if twin.kind == "task" or twin.kind == "empty":
         twin = Workload("combine", parts=tuple(nodes))
-    twin = twin.named(f"{workload.name or workload.kind} (data-parallel)")
-    return twin.dispatch(DispatchPolicy.affinity(_tile_key, cores))
+    return twin.named(name).dispatch(DispatchPolicy.affinity(_tile_key, cores))
 
 
 def _unrolled_items(tasks: list[Task]) -> dict[int, Tensor]:
@@ -108,7 +128,8 @@ def is_pipeline(workload: Workload) -> bool:
 @dataclass
 class Comparison:
     """A pipeline run and a data-parallel run of the same work (either may be absent, by mode). They share the
-    work's tensors, so at most one of them computed values; the other ran timing-only (same times)."""
+    work's tensors, so at most one of them computed values; the other ran timing-only (same times). A run a
+    study's ``RunCache`` answered is the Program of the earlier run with the same content (same trace and stats)."""
 
     knobs: Knobs
     pipeline: Program | None = None
@@ -246,7 +267,7 @@ def _hop_text(program: Program) -> str:
 
 
 def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *, words: KnobWords = PYTHON_WORDS,
-              equal_cores: bool = False, **compile_options: Any) -> Comparison:
+              equal_cores: bool = False, cache: RunCache | None = None, **compile_options: Any) -> Comparison:
     """Run ``workload`` as a pipeline, as its data-parallel twin on ``knobs.cores`` cores, or both.
 
     ``workload`` may also be a compiled Program: it is studied with the options it was compiled with (machine,
@@ -259,6 +280,10 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
     Before anything runs, ``knobs.cores`` must fit the machine when the twin runs (``check_cores``; ``words`` is how
     the error names the knob). ``equal_cores=True`` (with mode "both") runs the twin on exactly the cores the
     pipeline used instead of ``knobs.cores`` (like for like); the result's knobs then say that many cores.
+
+    ``cache`` (a ``run_cache.RunCache``): a timing-only run whose workload and options equal, by content, a run the
+    cache holds is not run again: the result holds that earlier run's Program (same trace, same stats); runs that
+    compute values are never cached.
     """
     if mode not in MODES:
         raise PtortValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.", hint="Use mode='both'.")
@@ -273,26 +298,28 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
         raise PtortTypeError(f"run_study needs Knobs, got {type(knobs).__name__} {knobs!r}.",
                              hint="Write run_study(w, Knobs(cores=2)).")
     _check_words(words, "run_study")
+    cache = _check_cache(cache, "run_study")
     options = merged_options(program, compile_options, "run_study") if program is not None else dict(compile_options)
-    runner = _Runs(program, options)
+    runner = _Runs(program, options, cache)
     result = Comparison(knobs)
     if is_pipeline(workload):
         if mode in ("pipeline", "both"):
-            pipeline = runner.compile(workload)
+            key, hit = runner.cached("pipeline", workload)
+            pipeline = hit if hit is not None else runner.compile(workload)
             if mode == "both":  # the twin runs on the pipeline's machine: refuse its cores before either runs
                 _check_twin_cores(pipeline, knobs, words)
-            result.pipeline = pipeline.execute()
+            result.pipeline = runner.execute(key, pipeline, hit is not None)
             if equal_cores and mode == "both":
                 knobs = result.knobs = replace(knobs, cores=cores_used(result.pipeline))
                 result.equal_cores = True
         if mode in ("data-parallel", "both"):
-            result.data_parallel = runner.run_twin(data_parallel_twin(workload, knobs.cores), knobs, words)
+            result.data_parallel = runner.run_twin(workload, knobs, words)
         return result
     if mode == "pipeline":
         raise PtortValueError(f"mode 'pipeline' needs a pipeline, but the workload is {workload.kind!r}.",
                               hint="Build one with connect(...) or P.pipe(), or use mode='data-parallel'.")
     if workload._schedule.dispatch is None:
-        result.data_parallel = runner.run_twin(data_parallel_twin(workload, knobs.cores), knobs, words)
+        result.data_parallel = runner.run_twin(workload, knobs, words)
         return result
     # The workload was dispatched already (``w.dispatch(round_robin(2))``), so its own policy decides the cores.
     # Refusing a mismatch would reject every such cell run with the default knobs (cores=4), so instead the
@@ -302,7 +329,8 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
         result.knobs = replace(knobs, cores=used)
         result.note = (f"the workload's own dispatch ({workload._schedule.dispatch!r}) runs on {used} "
                        f"core{'s' if used != 1 else ''}; cores={knobs.cores} from the knobs was not applied")
-    result.data_parallel = runner.compile(workload).execute()
+    key, hit = runner.cached("dispatched", workload)
+    result.data_parallel = runner.execute(key, hit if hit is not None else runner.compile(workload), hit is not None)
     return result
 
 
@@ -314,6 +342,14 @@ def _check_words(words: Any, api: str) -> KnobWords:
     return words
 
 
+def _check_cache(cache: Any, api: str) -> RunCache | None:
+    if cache is not None and not isinstance(cache, RunCache):
+        raise PtortTypeError(f"{api}(cache=...) takes a RunCache or None, got {type(cache).__name__} {cache!r}.",
+                             hint="Leave cache out (every run is new), or pass cache=RunCache() "
+                                  "(from ptort_lab.explore import RunCache) to reuse recent timing-only runs.")
+    return cache
+
+
 def _check_twin_cores(program: Program, knobs: Knobs, words: KnobWords) -> None:
     """knobs.cores on the program's machine (a cost model of the user's own has no machine, and no core limit)."""
     if program.machine is not None:
@@ -322,25 +358,48 @@ def _check_twin_cores(program: Program, knobs: Knobs, words: KnobWords) -> None:
 
 class _Runs:
     """The runs of one study, each a new Program with the study's options; at most one computes values (later ones
-    are timing-only: they would write the same tensors again), none if the given Program has run already."""
+    are timing-only: they would write the same tensors again), none if the given Program has run already. With a
+    ``RunCache``, a timing-only run the cache holds (same content) is taken from it instead of run again."""
 
-    def __init__(self, program: Program | None, options: dict[str, Any]) -> None:
+    def __init__(self, program: Program | None, options: dict[str, Any], cache: RunCache | None = None) -> None:
         self.options = options
+        self.cache = cache
         # A Program that has run computed its values already (unless it ran timing-only or failed).
         self.values_done = program is not None and program.is_complete() and program.run_options.compute_values
 
+    def _next_options(self) -> dict[str, Any]:
+        return {**self.options, "compute_values": False} if self.values_done else self.options
+
     def compile(self, workload: Workload) -> Program:
         """The study's next run, not yet executed (runs execute in the order they are compiled)."""
-        options = {**self.options, "compute_values": False} if self.values_done else self.options
-        prog: Program = workload.compile(**options)
+        prog: Program = workload.compile(**self._next_options())
         self.values_done = self.values_done or prog.run_options.compute_values
         return prog
 
-    def run_twin(self, twin: Workload, knobs: Knobs, words: KnobWords) -> Program:
-        """Compile the data-parallel twin, check its cores, run it."""
-        prog = self.compile(twin)
+    def cached(self, side: str, *parts: Any) -> tuple[str | None, Program | None]:
+        """(the cache key of the next run, made of ``parts``, or None; the cached run of that key, or None)."""
+        if self.cache is None:
+            return None, None
+        key = self.cache.key(side, *parts, options=self._next_options())
+        return key, self.cache.get(key)
+
+    def execute(self, key: str | None, program: Program, cached: bool) -> Program:
+        """Run ``program`` unless it came from the cache (``cached``: it has run), and keep it under ``key``."""
+        if cached:
+            return program
+        program.execute()
+        if self.cache is not None:
+            self.cache.put(key, program)
+        return program
+
+    def run_twin(self, workload: Workload, knobs: Knobs, words: KnobWords) -> Program:
+        """Make, compile and check the data-parallel twin of ``workload`` on ``knobs.cores`` cores, run it."""
+        cores = _twin_cores(knobs.cores)
+        tasks, name = _twin_tasks(workload), _twin_name(workload)
+        key, hit = self.cached("data-parallel", tasks, name, cores)
+        prog = hit if hit is not None else self.compile(_twin_of(tasks, name, cores))
         _check_twin_cores(prog, knobs, words)
-        return prog.execute()
+        return self.execute(key, prog, hit is not None)
 
 
 def merged_options(program: Program, given: dict[str, Any], api: str) -> dict[str, Any]:
@@ -402,10 +461,21 @@ class Study:
     does not use (a builder that makes new ones each time) keep their results. A run that fails leaves the tensors
     as the last successful run left them. (Timing-only studies, the default of ``sweep`` and the explorer, write
     nothing.)
+
+    Recent runs: with ``cache=RunCache()`` (the explorer gives its study one), a timing-only run
+    (``compute_values=False``, or the twin of a study whose pipeline computed the values) whose workload and options
+    equal, by content, one of the cache's recent runs is not run again: the Comparison holds that run's Program,
+    whose trace and stats are exactly a new run's (its ``workload`` is the equal one built then). So a knob change
+    that leaves one side's workload as it was reruns only the other (``cores`` never changes the pipeline of a
+    builder without a cores parameter; ``depth`` changes the channels, which the twin does not have, so the spec
+    pipeline's twin stays), and a slider moved back to an earlier value reruns nothing. The builder still runs every
+    time (its result is what is compared), and runs that compute values are never taken from the cache: the tensors
+    are restored and written exactly as without it.
     """
 
     def __init__(self, build: Callable[..., Workload | Program], knobs: Knobs | None = None, mode: str = "both", *,
-                 words: KnobWords = PYTHON_WORDS, equal_cores: bool = False, **compile_options: Any) -> None:
+                 words: KnobWords = PYTHON_WORDS, equal_cores: bool = False, cache: RunCache | None = None,
+                 **compile_options: Any) -> None:
         if not callable(build):
             raise PtortTypeError(f"Study needs a builder function, got {build!r}.",
                                  hint="def build(depth, tile, tiles): ... return connect(...)")
@@ -414,6 +484,7 @@ class Study:
         self.mode = mode
         self.words = _check_words(words, "Study")
         self.equal_cores = bool(equal_cores)  # the twin runs on the pipeline's cores (then knobs.cores is unused)
+        self.cache = _check_cache(cache, "Study")  # recent timing-only runs (the explorer's slider positions)
         self.compile_options = compile_options
         try:
             params = inspect.signature(build).parameters
@@ -515,7 +586,7 @@ class Study:
                 if on_built is not None:
                     on_built(target, knobs)
                 result = run_study(target, knobs, self.mode, words=self.words, equal_cores=self.equal_cores,
-                                   **self.compile_options)
+                                   cache=_check_cache(self.cache, "Study"), **self.compile_options)
         except BaseException:
             journal.restore()
             raise
@@ -526,8 +597,9 @@ class Study:
         return result
 
 
-# Knobs and their rules live in ptort_lab.knobs; they are also importable from here, where studies use them.
-__all__ = ["Knobs", "KnobWords", "Comparison", "Study", "run_study", "data_parallel_twin", "check_knobs",
+# Knobs and their rules live in ptort_lab.knobs, the run cache in ptort_lab.run_cache; they are also importable
+# from here, where studies use them.
+__all__ = ["Knobs", "KnobWords", "Comparison", "Study", "RunCache", "run_study", "data_parallel_twin", "check_knobs",
            "cores_used", "channel_hops",
            "check_knob_limits", "check_cores", "check_depth", "task_limit", "pipeline_channels", "merged_options",
            "MODES", "KNOB_NAMES", "PYTHON_WORDS"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import numbers
 import threading
 import time
@@ -153,31 +154,41 @@ class Program:
                    "It has no tasks named by string: host kernels run for task(\"name\", ...) tasks."))
         self._host_kernels[name] = fn
 
-    def execute(self, steady_state: bool = False, tiles: int | None = None) -> Program:
+    def execute(self, steady_state: bool = False, tiles: int | None = None, keep_trace: bool = True) -> Program:
         """Run the program (values and time); on failure its tensors are as before and the error says so. Each call
         is a new run (the reference's 96b0376 raised on a second call; its HEAD re-runs, as here).
 
         ``steady_state=True``: a timing-only run that finds the periodic regime of the workload's tile loop and
         extrapolates its figures exactly (``sim/steady_state.py``): ``stats()`` gives them for the whole run (or for
         ``tiles`` tiles, any count), ``stats().steady_state`` says how they were found, and ``trace()`` is the trace
-        of the first few periods only (the run actually simulated)."""
+        of the first few periods only (the run actually simulated).
+
+        ``keep_trace=False``: for huge runs, keep only what ``stats()`` needs. The run is the same, and ``stats()``
+        gives exactly the figures of a full run (makespan, tasks, busy % per pipe, core and stage, overlap, stall
+        cycles, bytes, memory counters, error band), counted as the spans come and then dropped (``sim/stats.py``
+        ``SpanTotals``): no spans, stalls, occupancy samples or Task objects are kept, so host memory stays bounded
+        by the work in flight instead of growing by ~0.5-5 KB a task. ``trace()``, ``tasks`` and the timeline views
+        then raise, saying so. With ``steady_state=True`` the short runs it simulates keep no trace either."""
         started = time.perf_counter()
         _check_steady_options(steady_state, tiles)
+        _check_keep_trace(keep_trace)
+        opts = self.run_options if keep_trace else dataclasses.replace(self.run_options, keep_trace=False)
+        where = None if keep_trace else user_location()
         steady: Any = None
         try:
             with running_host_kernels(self._host_kernels):
                 if steady_state:
                     from .sim.steady_state import run_steady_state  # only steady-state runs need it
                     run, figures, info = run_steady_state(self.workload, as_cost_model(self.cost_model),
-                                                          self.run_options, simulate,
-                                                          None if tiles is None else int(tiles))
+                                                          opts, simulate, None if tiles is None else int(tiles))
                     steady = (figures, info)
                 else:
-                    run = simulate(self.workload, self.cost_model, self.run_options)
+                    run = simulate(self.workload, self.cost_model, opts)
         except Exception as e:
             with self._lock:
                 self._run, self._failed = None, e
             raise
+        run.where = where
         with self._lock:  # the run that finishes last is the one stats() and trace() describe
             self._run, self._failed = run, None
             self._execute_ms = (time.perf_counter() - started) * 1e3
@@ -208,12 +219,26 @@ class Program:
             raise PtortValueError(f"program.{api} needs a run first.", hint="Call program.execute() before it.")
         return run
 
+    def _require_trace(self, api: str) -> Run:
+        """The last run, if it kept its trace and tasks; else an error saying it ran with keep_trace=False."""
+        run = self._require_run(api)
+        if not run.kept_trace:
+            at = f" at {run.where}" if run.where is not None else ""
+            raise PtortValueError(
+                f"program.{api} is not available: the last run kept no trace (execute(keep_trace=False){at}), only "
+                "the figures of program.stats().",
+                hint="Run it again with program.execute() (keep_trace=True, the default) to keep its spans, stalls, "
+                     "samples and tasks; for a long run, execute(steady_state=True) keeps the trace of the first "
+                     "few periods with exact figures for the whole run, or build it with fewer tiles.")
+        return run
+
     # The issue's form is ``program.stats()`` / ``program.trace()``, the reference's ``program.stats.total_cycles``
     # / ``program.trace.to_chrome_trace()``: both work, since ProgramStats and Trace return themselves when called.
     @property
     def trace(self) -> Trace:
-        """The last run's Trace (``program.trace`` or ``program.trace()``)."""
-        return self._require_run("trace").trace
+        """The last run's Trace (``program.trace`` or ``program.trace()``); refused after
+        ``execute(keep_trace=False)``."""
+        return self._require_trace("trace").trace
 
     @property
     def stats(self) -> ProgramStats | CompileStats:
@@ -230,7 +255,7 @@ class Program:
                 cached[1].compile_time_ms, cached[1].execute_time_ms = self._compile_ms, self._execute_ms
             return cached[1]
         if cached is None or cached[0] is not run:
-            s = compute_stats(run.trace, run.task_count, run.stall_cycles, run.pricing)
+            s = compute_stats(run.trace, run.task_count, run.stall_cycles, run.pricing, run.totals)
             with self._lock:
                 execute_ms = self._execute_ms if self._run is run else s.execute_time_ms
             s.compile_time_ms, s.execute_time_ms = self._compile_ms, execute_ms
@@ -239,7 +264,8 @@ class Program:
 
     @property
     def tasks(self) -> list[Task]:
-        return self._require_run("tasks").tasks
+        """The last run's tasks in execution order; refused after ``execute(keep_trace=False)``."""
+        return self._require_trace("tasks").tasks
 
     def on_chip(self, tensor: Tensor) -> dict[tuple[int, str], np.ndarray]:
         """The last run's copies of an on-chip tensor (``Tensor(location=Location.UB | L1 | L0C)``): one array per
@@ -312,6 +338,14 @@ def _check_steady_options(steady_state: Any, tiles: Any) -> None:
     if tiles is not None and (isinstance(tiles, bool) or not isinstance(tiles, numbers.Integral) or tiles < 1):
         raise PtortValueError(f"execute(tiles=...) must be an int >= 1, got {type(tiles).__name__} {tiles!r}.",
                               hint="Pass the tile count the figures are for, e.g. tiles=10**9.")
+
+
+def _check_keep_trace(keep_trace: Any) -> None:
+    """execute()'s keep_trace: a bool."""
+    if not isinstance(keep_trace, bool):
+        raise PtortTypeError(f"execute(keep_trace=...) must be True or False, got {type(keep_trace).__name__} "
+                             f"{keep_trace!r}.", hint="Pass keep_trace=False to keep only the statistics of a huge "
+                                                      "run (no trace), True (the default) to keep its trace.")
 
 
 def _checked_latency(value: Any, api: str) -> int:

@@ -28,6 +28,7 @@ class Cmd(IntEnum):
     # Only the simulator's data-parallel issue plan (sim/issue.py) yields these two:
     AFTER = 9  # (AFTER, task_ids[, reason]): wait until those tasks finished (data-parallel dependencies)
     NOT_BEFORE = 10  # (NOT_BEFORE, cycle, reason): do not go on before that cycle (TimingPolicy.rate_limit)
+    RELEASE = 11  # (RELEASE, channel): free the previous token's slot without pulling (a join frees all, then pulls)
 
 
 TASK: Final = Cmd.TASK
@@ -41,6 +42,7 @@ TASK_PULL: Final = Cmd.TASK_PULL
 SEND_PULL: Final = Cmd.SEND_PULL
 AFTER: Final = Cmd.AFTER
 NOT_BEFORE: Final = Cmd.NOT_BEFORE
+RELEASE: Final = Cmd.RELEASE
 
 
 class _Closed:
@@ -55,4 +57,4 @@ class _Closed:
 CLOSED: Final = _Closed()
 
 __all__ = ["Cmd", "CLOSED", "TASK", "SEND", "ACQUIRE", "PUSH", "PULL", "RECORD", "WAIT", "TASK_PULL", "SEND_PULL",
-           "AFTER", "NOT_BEFORE"]
+           "AFTER", "NOT_BEFORE", "RELEASE"]

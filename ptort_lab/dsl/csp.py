@@ -295,8 +295,8 @@ def consume(ch: Channel[Any] | list[Channel[Any]] | tuple[Channel[Any], ...], bo
 
     ``consume([a, b], lambda ta, tb: ...)`` joins channels: it takes one token from each, in order, pairs the k-th
     tokens, runs the body (which may use ``a.item`` and ``b.item``, the k-th items of tile channels), then frees
-    both slots; it ends when every channel has closed, and one closing while another still delivers tokens is an
-    error naming both counts."""
+    both slots, before it waits for any next token (so a split feeding a join runs at depth 1); it ends when every
+    channel has closed, and one closing while another still delivers tokens is an error naming both counts."""
     if isinstance(ch, (list, tuple)):
         return _join(tuple(ch), body)
     if not isinstance(ch, Channel):

@@ -84,18 +84,24 @@ def least_work(node: Any) -> LeastWork:
     return rule(node) if rule is not None else _sum([least_work(c) for c in node.children()])
 
 
-def check_task_count(n: int, w: Workload, task: Task, limit: int) -> None:
-    """Refuse a run past ``limit`` tasks (``steps.MAX_TASKS`` or ``MAX_PIPELINE_TASKS``): it would take minutes and
-    gigabytes, and look like a hang."""
+def check_task_count(n: int, w: Workload, task: Task, limit: int, name: str = "MAX_TASKS") -> None:
+    """Refuse a run past ``limit`` tasks (``steps.MAX_TASKS``, or ``MAX_PIPELINE_TASKS`` when ``name`` says so): it
+    would take minutes and gigabytes, and look like a hang."""
     if n > limit:
+        pipeline = name == "MAX_PIPELINE_TASKS"
+        why = ("at tens to hundreds of microseconds of simulator time a task it would run for an hour or more"
+               if pipeline else
+               "the simulator lists every task of a run in memory, so it would run for minutes and exhaust memory")
         raise PtortValueError(
-            f"workload '{w.name or w.kind}' has more than {limit:,} tasks; the simulator keeps every task of a "
-            "run in memory, so it would run for minutes and exhaust memory.",
+            f"workload '{w.name or w.kind}' has more than {limit:,} tasks; {why}.",
             hint="Use larger tiles or fewer of them (the timing of a long run is periodic: a few thousand tiles "
-                 "show it), or shorten the loop.", where=task.loc, locate=False)
+                 "show it" + (", and execute(steady_state=True) extrapolates it exactly" if pipeline else "")
+                 + f"), or shorten the loop. If the run is meant to be this long, raise ptort_lab.dsl.steps.{name}"
+                 + (" and run it with execute(keep_trace=False), which keeps no task in memory." if pipeline
+                    else "."), where=task.loc, locate=False)
 
 
-def check_size(w: Workload, max_tasks: int) -> None:
+def check_size(w: Workload, max_tasks: int, name: str = "MAX_TASKS") -> None:
     """Refuse, before listing anything, a workload whose axis sizes alone guarantee more than ``max_tasks`` tasks
     or MAX_ITERATIONS loop iterations (listing it would run for minutes and exhaust memory)."""
     try:
@@ -103,7 +109,7 @@ def check_size(w: Workload, max_tasks: int) -> None:
     except RecursionError:  # a tree this deep is left to the listing's own checks
         return
     if least.tasks > max_tasks:
-        check_task_count(least.tasks, w, Task(w.name or str(w.kind), [], {}, loc=least.task_loc), max_tasks)
+        check_task_count(least.tasks, w, Task(w.name or str(w.kind), [], {}, loc=least.task_loc), max_tasks, name)
     if least.iterations > MAX_ITERATIONS:
         raise PtortValueError(
             f"workload '{w.name or w.kind}' loops over at least {least.iterations:,} iterations, more than "

@@ -3,7 +3,8 @@
 A body yields ``(TASK, task)``; ``(SEND, channel, task, token)`` (take a free buffer slot, run the task into it,
 pass the token on); ``(ACQUIRE, channel)`` ... ``(PUSH, channel, token)`` (the same around a non-task body);
 ``(PULL, channel, release)`` (first free the buffer slot of the previous token when ``release``; the driver sends
-back the next token, or CLOSED); ``(RECORD, event)`` and ``(WAIT, event)``. ``(TASK_PULL, task, pull)`` and
+back the next token, or CLOSED); ``(RELEASE, channel)`` (free that slot without pulling: a join frees every slot
+before it waits for any next item); ``(RECORD, event)`` and ``(WAIT, event)``. ``(TASK_PULL, task, pull)`` and
 ``(SEND_PULL, channel, task, token, pull)`` are a TASK or SEND followed by the PULL command ``pull``, in one step:
 the driver carries out both and sends back the pull's reply (``commands``: the vocabulary). Only a driver knows
 what a command costs or whether it blocks: the simulator runs them in simulated time; ``enumerate_tasks`` here runs
@@ -22,7 +23,7 @@ import numpy as np
 from ..errors import DeadlockError, DSLUsageError, PipelineError, PtortTypeError, PtortValueError, RunLimitError
 from . import runtime_slots
 from .bindings import TaskFactory, call_predicate, loop_points, make_task, resolve_select_source, task_factory
-from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
+from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
 from .expr import evaluate
 from .sizes import check_size, check_task_count
 from .tasks import Task
@@ -239,8 +240,15 @@ def _items(chans: tuple[Any, ...], names: tuple[str, ...], node: Workload, bindi
             inner[key] = n  # the k-th item of each tile channel
         yield from run(body, inner, sent)
         n += 1
+        if len(chans) == 1:
+            tokens[0] = yield (PULL, chans[0], True)
+            continue
+        # Free every slot before waiting for any next item: a pull that freed its slot and then waited would hold
+        # the later channels' slots, which the producer of the awaited item may need (a split feeding this join).
+        for c in chans:
+            yield (RELEASE, c)
         for i, c in enumerate(chans):
-            tokens[i] = yield (PULL, c, True)
+            tokens[i] = yield (PULL, c, False)
 
 
 def _join_mismatch(chans: tuple[Any, ...], closed: list[bool], n: int, node: Workload) -> PipelineError:
@@ -362,7 +370,7 @@ def _list(w: Workload) -> list[Task]:
             # have no meaning here
             tasks.append(cmd[2])
             check_task_count(len(tasks), w, cmd[2], MAX_TASKS)
-        elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL):
+        elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL, RELEASE):
             raise DSLUsageError(
                 "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
                 hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().")
@@ -499,8 +507,8 @@ def _listing_loops(pipe: Workload, steps_taken: int, recent: deque[tuple[str, tu
         op, found = cmd[0], acts.setdefault(name, set())
         if op in (SEND, SEND_PULL, ACQUIRE, PUSH):
             found.add((0, f"sends to '{cmd[1].name}'"))
-        if op in (PULL, TASK_PULL, SEND_PULL):
-            found.add((1, f"consumes '{cmd[-1][1].name if op != PULL else cmd[1].name}'"))
+        if op in (PULL, TASK_PULL, SEND_PULL, RELEASE):
+            found.add((1, f"consumes '{cmd[-1][1].name if op in (TASK_PULL, SEND_PULL) else cmd[1].name}'"))
         if op in (RECORD, WAIT):
             found.add((2, f"{'records' if op == RECORD else 'synchronizes on'} '{cmd[1].name}'"))
     parts = []
@@ -520,4 +528,4 @@ def _listing_loops(pipe: Workload, steps_taken: int, recent: deque[tuple[str, tu
 __all__ = ["steps", "HANDLERS", "Steps", "resolve_select_source", "pipeline_of", "check_task_count", "check_size",
            "enumerate_tasks", "run_dataflow", "make_task", "MAX_TASKS", "MAX_PIPELINE_TASKS",
            "MAX_LISTING_STEPS_WITHOUT_TASKS", "TASK", "SEND", "ACQUIRE", "PUSH", "PULL", "RECORD", "WAIT",
-           "TASK_PULL", "SEND_PULL", "CLOSED"]
+           "TASK_PULL", "SEND_PULL", "RELEASE", "CLOSED"]

@@ -1,19 +1,20 @@
 """Compact run data for the explorer's client-side timelines: a run's rows as parallel arrays, not a picture.
 
-``compact_run(label, program)`` folds the run's Chrome trace events (``sim.export.chrome_events``: the same tracks,
-names, order and overflow rows the JupyterLab renderer reads) into columns: per row, slice starts and ends in exact
-cycles, op names and processes as indices into one string table, tile indices, task ids and bytes (a number column
-whose values are all the same is sent as that one value); per channel, the sample cycles and occupancies. The
-TypeScript side (src/logic/compact.ts) turns it into the same TimelineModel as the renderer's ``buildModel``.
-Deterministic: same run, same dict.
+``compact_run(label, program)`` packs the run's Trace into columns, row by row, with the tracks of the Chrome trace
+exporter (``sim.export``: the same rows, names, order and overflow rows ``#2``, ``#3`` that the JupyterLab renderer
+reads from a saved trace): per row, slice starts and ends in exact cycles, op names and processes as indices into
+one string table, tile indices, task ids and bytes (a number column whose values are all the same is sent as that
+one value); per channel, the sample cycles and occupancies. It reads the spans, stalls and samples straight from the
+Trace (one pass each), without building the exporter's event dicts. The TypeScript side (src/logic/compact.ts) turns
+it into the same TimelineModel as the renderer's ``buildModel``. Deterministic: same run, same dict.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from ..program import Program
-from ..sim.export import CHANNELS_PROCESS, chrome_events
-from ..sim.trace import Trace
+from ..sim.export import CHANNELS_PROCESS, TrackId, TrackKind, encode_index, track_layout
+from ..sim.trace import Trace, check_trace
 
 
 class _Names:
@@ -42,45 +43,27 @@ def compact_run(label: str, program: Program) -> dict[str, Any]:
 
 
 def compact_trace(label: str, trace: Trace) -> dict[str, Any]:
-    """``compact_run`` of a Trace (a run's, or one read back with ``Trace.load``)."""
-    events, sample_cycles = chrome_events(trace)
+    """``compact_run`` of a Trace (a run's, or one read back with ``Trace.load``); refuses a Trace that breaks the
+    rules of ``trace.check_trace``, as the exporter does."""
+    trace = check_trace(trace, "compact_trace()")
+    where, chan_pid, pids, span_level, stall_level, tracks = track_layout(trace)
+    rows = {track: _track_row(track) for track in tracks}
     names = _Names()
-    groups: list[dict[str, Any]] = []
-    thread_names: dict[tuple[int, int], str] = {}
-    rows: dict[tuple[int, int], dict[str, Any]] = {}
-    counters: dict[str, dict[str, Any]] = {}
-    samples = iter(sample_cycles)
-    for ev in events:
-        ph, pid, tid, args = ev["ph"], ev.get("pid", 0), ev.get("tid", 0), ev.get("args", {})
-        if ph == "M":
-            if ev["name"] == "process_name" and args["name"] != CHANNELS_PROCESS:
-                groups.append({"pid": pid, "label": args["name"]})
-            elif ev["name"] == "thread_name":
-                thread_names[(pid, tid)] = args["name"]
-        elif ph == "X":
-            row = rows.get((pid, tid))
-            if row is None:
-                stall = ev["cat"] == "stall"
-                lane = "" if stall else args.get("lane", "")
-                row = rows[(pid, tid)] = _row(pid, thread_names.get((pid, tid), lane), lane,
-                                              "stall" if stall else "span")
-            row["s"].append(args["start_cycles"])
-            row["e"].append(args["end_cycles"])
-            row["n"].append(names(ev["name"]))
-            row["p"].append(names(args.get("process", "")))
-            row["x"].append(args.get("index"))
-            row["t"].append(args.get("task_id"))
-            row["b"].append(args.get("bytes"))
-        elif ph == "C":
-            c = counters.setdefault(ev["name"], {"name": ev["name"], "capacity": trace.channels.get(ev["name"]),
-                                                 "t": [], "v": []})
-            c["t"].append(next(samples))
-            c["v"].append(args["slots"])
-    order = {name: i for i, name in enumerate(trace.channels)}
-    ordered_rows = sorted(rows.items(), key=lambda item: item[0])  # by pid, then tid: the exporter's track order
-    for c in counters.values():  # points in time order (stable), as the renderer sorts them
-        pairs = sorted(zip(c["t"], c["v"]), key=lambda tv: tv[0])
-        c["t"], c["v"] = [t for t, _ in pairs], [v for _, v in pairs]
+    for i, sp in enumerate(trace.spans):  # names numbered in the exporter's event order: spans, then stalls
+        row = rows[(sp.core, TrackKind.LANE, sp.lane, span_level[i])]
+        row["s"].append(sp.start)
+        row["e"].append(sp.end)
+        row["n"].append(names(sp.name))
+        row["p"].append(names(sp.process))
+        row["x"].append(encode_index(sp.index))
+        row["t"].append(sp.task_id)
+        row["b"].append(sp.bytes)
+    for i, st in enumerate(trace.stalls):
+        row = rows[(where[st.process], TrackKind.STALLS, st.process, stall_level[i])]
+        row["s"].append(st.start)
+        row["e"].append(st.end)
+        row["n"].append(names(st.reason))
+        row["p"].append(names(st.process))
     return {
         "label": label,
         "clock_hz": trace.clock_hz,
@@ -88,10 +71,38 @@ def compact_trace(label: str, trace: Trace) -> dict[str, Any]:
         "mode": trace.mode,
         "launch_cycles": trace.launch_cycles,
         "names": names.table,
-        "groups": groups,
-        "rows": [_trimmed(r) for _, r in ordered_rows],
-        "counters": sorted(counters.values(), key=lambda c: order.get(c["name"], len(order))),
+        "groups": [{"pid": pid, "label": name} for pid in pids
+                   if (name := CHANNELS_PROCESS if pid == chan_pid else trace.cores.get(pid, f"core{pid}"))
+                   != CHANNELS_PROCESS],
+        "rows": [_trimmed(r) for r in rows.values()],  # tracks in the exporter's order: by pid, then its tracks
+        "counters": _counters(trace),
     }
+
+
+def _track_row(track: TrackId) -> dict[str, Any]:
+    """The empty row of an exporter track: a lane's spans (overflow levels ``#2``...) or a process's stalls."""
+    pid, kind, name, level = track
+    label = name if kind is TrackKind.LANE else f"{name} stalls"
+    if level:
+        label += f" #{level + 1}"
+    return _row(pid, label, name if kind is TrackKind.LANE else "", "span" if kind is TrackKind.LANE else "stall")
+
+
+def _counters(trace: Trace) -> list[dict[str, Any]]:
+    """Per channel, its samples in time order (stable, as the renderer sorts them), channels in the run's order."""
+    counters: dict[str, dict[str, Any]] = {}
+    for sm in trace.samples:
+        c = counters.get(sm.channel)
+        if c is None:
+            c = counters[sm.channel] = {"name": sm.channel, "capacity": trace.channels.get(sm.channel), "t": [],
+                                        "v": []}
+        c["t"].append(sm.time)
+        c["v"].append(sm.occupancy)
+    for c in counters.values():
+        pairs = sorted(zip(c["t"], c["v"]), key=lambda tv: tv[0])
+        c["t"], c["v"] = [t for t, _ in pairs], [v for _, v in pairs]
+    order = {name: i for i, name in enumerate(trace.channels)}
+    return sorted(counters.values(), key=lambda c: order.get(c["name"], len(order)))
 
 
 SCALAR_COLUMNS = ("n", "p", "t", "b")  # number (or null) columns that may be sent as one value

@@ -6,7 +6,10 @@ explorer.js, built from the JupyterLab renderers' TypeScript by extensions/build
 the table and both runs' timelines client-side from compact run data (``compact.compact_run``: rows of numbers, not
 a picture), so it works in JupyterLab, Notebook 7 and VS Code without a lab extension. A slider release sends one
 request; the kernel reruns the study timing-only (the builder rebuilds, nothing computes values) and answers with
-the new run data; the view shows a busy indicator meanwhile and drops replies that a newer move made stale.
+the new run data in one message; the view shows a busy indicator meanwhile and drops replies that a newer move made
+stale. Only the side a move changed runs again: the study keeps its recent runs by content (``run_cache``), so a
+cores move reuses the pipeline (unless the builder takes cores), a depth move the twin (when the depth changes only
+the channels, which the twin has none of), and a move back to an earlier value runs nothing.
 
 Without a live view (an unrun notebook, nbconvert HTML) the display bundle's picture shows instead: a matplotlib
 PNG of the explorer's state and its summary text. A change made from code (``explorer.sliders["depth"].value = 1``,
@@ -20,6 +23,7 @@ from __future__ import annotations
 import html
 import time
 import weakref
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +32,8 @@ import traitlets
 
 from ..errors import PtortError, PtortTypeError, PtortValueError
 from ..explore import Comparison, Knobs, Study, check_knobs
+from ..program import Program
+from ..run_cache import DEFAULT_SIZE, RunCache
 from ..sim.machine import Machine, ascend_910b, get_machine
 from .compact import compact_run
 from .display import short_error
@@ -35,6 +41,7 @@ from .display import short_error
 STATIC = Path(__file__).resolve().parent / "static"
 TILE_SIZES = (32, 64, 128, 256)
 FIGURE_DPI = 100  # the static fallback picture: readable text at the notebook's width
+COMPACT_KEPT = DEFAULT_SIZE  # compact run data kept: as many as the run cache keeps runs
 KNOB_TITLES = {
     "depth": "channel depth (slots per channel)",
     "tile": "tile size (rows x cols)",
@@ -44,14 +51,21 @@ KNOB_TITLES = {
 
 
 class ExplorerController:
-    """Knob changes in, Comparisons out: ``update(**knobs)`` rebuilds and reruns ``study``."""
+    """Knob changes in, Comparisons out: ``update(**knobs)`` rebuilds and reruns ``study``.
+
+    The study gets a ``RunCache`` (unless it has one): a timing-only run equal by content to a recent one is not run
+    again (``Study``'s docstring), so a move reruns only the side the knob changed, and a move back reruns nothing.
+    The compact run data of the recent runs are kept too (``view_state``)."""
 
     def __init__(self, study: Study) -> None:
         if not isinstance(study, Study):
             raise PtortTypeError(f"ExplorerController needs a Study, got {type(study).__name__} {study!r}.",
                                  hint="Write ExplorerController(Study(build)) (from ptort_lab.explore import Study), "
                                       "or Explorer(build) for the widget.")
+        if study.cache is None:
+            study.cache = RunCache()
         self.study = study
+        self._compact: OrderedDict[tuple[str, int], tuple[Program, Any, dict[str, Any]]] = OrderedDict()
         self.last: Comparison | None = None
         self.last_rows: list[dict[str, Any]] = []
         self.history: list[tuple[Knobs, list[dict[str, Any]]]] = []  # (knobs, rows) of every successful update
@@ -81,13 +95,27 @@ class ExplorerController:
             return {"runs": [], "table": [], "verdict": "", "summary": "", "note": "", "knobs": {}}
         k = comparison.knobs
         return {
-            "runs": [compact_run(label, program) for label, program in comparison.runs],
+            "runs": [self._compact_run(label, program) for label, program in comparison.runs],
             "table": self.last_rows if comparison is self.last else comparison.rows(),
             "verdict": comparison.verdict(),
             "summary": comparison.summary(),
             "note": comparison.note,
             "knobs": {"depth": k.depth, "tile": list(k.tile), "tiles": k.tiles, "cores": k.cores},
         }
+
+    def _compact_run(self, label: str, program: Program) -> dict[str, Any]:
+        """``compact_run(label, program)``, kept for the recent runs (a run from the study's cache is drawn again)."""
+        key = (label, id(program))
+        run = getattr(program, "_run", None)
+        entry = self._compact.get(key)
+        if entry is not None and entry[0] is program and entry[1] is run:
+            self._compact.move_to_end(key)
+            return entry[2]
+        data = compact_run(label, program)
+        self._compact[key] = (program, run, data)
+        while len(self._compact) > COMPACT_KEPT:
+            self._compact.popitem(last=False)
+        return data
 
     def figure(self, comparison: Comparison | None = None) -> Any:
         """Both runs' timelines on one time axis (or the one run's), as a matplotlib Figure."""
@@ -258,9 +286,11 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
             return False
         self.message = ""
         self._figure_png = None
-        self.controls = self._controls()
+        controls = self._controls(rid)
         self.last_refresh_ms = (time.perf_counter() - started) * 1e3
-        self.view = {**state, "rid": rid, "error": "", "kernel_ms": round(self.last_refresh_ms, 1)}
+        with self.hold_sync():  # one comm message for both: the view redraws once the reply is whole
+            self.controls = controls
+            self.view = {**state, "rid": rid, "error": "", "kernel_ms": round(self.last_refresh_ms, 1)}
         return True
 
     def _show_error(self, e: BaseException, rid: str, kernel_ms: float | None = None) -> None:
@@ -268,11 +298,15 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
         self.message = _message(e) + note
         for name, value in self._good.items():  # the sliders go back to what the last good run used
             self.sliders[name]._value = value
-        self.controls = self._controls()
-        self.view = {**(self.view or self.controller.view_state()), "runs": [], "rid": rid, "error": self.message,
-                     "kernel_ms": None if kernel_ms is None else round(kernel_ms, 1)}
+        with self.hold_sync():
+            self.controls = self._controls(rid)
+            self.view = {**(self.view or self.controller.view_state()), "runs": [], "rid": rid,
+                         "error": self.message, "kernel_ms": None if kernel_ms is None else round(kernel_ms, 1)}
 
-    def _controls(self) -> dict[str, Any]:
+    def _controls(self, rid: str) -> dict[str, Any]:
+        """The sliders as the view draws them. ``rid`` (the request answered) makes every answer to a request new,
+        so that it reaches the view even when the values are as before: after a refused move, the view's slider
+        must go back to the last good value, which the controls already held."""
         study = self.controller.study
         sliders = [s.spec() for s in self.sliders.values()]
         if study.equal_cores:
@@ -281,7 +315,7 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
                     spec["disabled"] = True
                     spec["title"] += " (equal cores: the pipeline's own)"
         offer = study.mode == "both"
-        return {"sliders": sliders, "equal_cores": study.equal_cores,
+        return {"rid": rid, "sliders": sliders, "equal_cores": study.equal_cores,
                 "equal_cores_label": "equal cores (data-parallel on the pipeline's cores)" if offer else ""}
 
     def _on_request(self, change: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ runs each actor until it blocks (Kahn/DAM style) and skips the heap: same times,
 Hot path (``bench/pipeline_speed.py``): a pipeline stage takes one generator step per item (``SEND_PULL`` and
 ``TASK_PULL`` carry the pull of the next token) and one call to price its task; in time order, handing over to an
 earlier actor is one heap operation. SEND, TASK and PULL are carried out inline in ``_drive``; the rarer commands
-(PUSH, RECORD, WAIT, AFTER, NOT_BEFORE) are small methods in the ``_cold`` table.
+(PUSH, RECORD, WAIT, AFTER, NOT_BEFORE, RELEASE) are small methods in the ``_cold`` table.
 
 Several producers on one channel (a merge), or several recorders of an event, need global time order: which
 item a consumer takes depends on when each became visible (the rules are in ``fifo.py``); the engine switches to
@@ -42,6 +42,7 @@ from ..dsl.commands import (
     PULL,
     PUSH,
     RECORD,
+    RELEASE,
     SEND,
     SEND_PULL,
     TASK,
@@ -91,7 +92,7 @@ class Engine(Channels):
         self.in_flight: list[int] = []  # ends of the tasks in flight (a heap), when a window caps them
         self._cold: dict[Cmd, Callable[[Actor, tuple[Any, ...]], bool]] = {
             PUSH: self._push_token, RECORD: self._record, WAIT: self._wait, AFTER: self._after,
-            NOT_BEFORE: self._not_before}
+            NOT_BEFORE: self._not_before, RELEASE: self._free_slot}
         # Run limits: module defaults read when the run starts; the step count is kept in chunks (limits.py).
         self.max_steps = max_steps
         self.max_steps_without_progress = max_steps_without_progress
@@ -232,7 +233,7 @@ class Engine(Channels):
                     break  # a cold command blocked
                 if op is PULL:  # (also the second half of SEND_PULL / TASK_PULL)
                     f = fifos[cmd[1]]
-                    if cmd[2]:  # free the slot of the previous token first
+                    if cmd[2]:  # free the slot of the previous token first (Channels._free_slot, inline: hot path)
                         ts = (p.t if p.t > p.last_end else p.last_end) + f.latency_cycles
                         if f.producers:
                             self._credit(f, ts)
@@ -306,7 +307,10 @@ class Engine(Channels):
         try:
             op = Cmd(cmd[0])
         except (ValueError, TypeError):
-            raise SimulationError(f"process '{p.name}' gave the engine {cmd[0]!r}, which is not a command.",
+            op = None
+        if op is None or op is cmd[0]:  # not a command, or a member this engine has no method for (never loop)
+            what = "which is not a command" if op is None else "which the engine has no rule for"
+            raise SimulationError(f"process '{p.name}' gave the engine {cmd[0]!r}, {what}.",
                                   hint="A process body yields (Cmd.X, ...) tuples of ptort_lab.dsl.commands; build "
                                        "bodies with the DSL (send, consume, task, ...).", locate=False) from None
         p.retry = (op, *cmd[1:])

@@ -44,7 +44,7 @@ import os
 from enum import IntEnum
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from .load import MAX_BYTES, MAX_EVENTS, load_chrome_json
 from .machine import Pipe
@@ -56,26 +56,46 @@ CHANNELS_PROCESS = "channels"
 PIPE_ORDER: tuple[str, ...] = tuple(p.value for p in Pipe)
 
 
-class _Track(IntEnum):
+class TrackKind(IntEnum):
     """What a thread row holds; at one lane, the lane's row comes before its process's stall row."""
 
     LANE = 0  # the spans of one lane (a pipe or a stage) of a core, at one overflow level
     STALLS = 1  # the stalls of one process
 
 
-TrackId = tuple[int, _Track, str, int]  # (pid, what it holds, lane or process name, overflow level)
+TrackId = tuple[int, TrackKind, str, int]  # (pid, what it holds, lane or process name, overflow level)
+
+
+class Layout(NamedTuple):
+    """Where the exporter puts each record of a Trace (``track_layout``): the rows any front end draws."""
+
+    where: dict[str, int]  # the pid of each process's stall row
+    chan_pid: int  # the pid of the channels' counters
+    pids: list[int]  # every pid, in order
+    span_level: dict[int, int]  # the overflow level of each span (by index)
+    stall_level: dict[int, int]  # the overflow level of each stall (by index)
+    tracks: list[TrackId]  # every track, in file order
+
+
+def track_layout(trace: Trace) -> Layout:
+    """The exporter's rows for a checked Trace: span ``i`` is on ``(sp.core, TrackKind.LANE, sp.lane,
+    span_level[i])``, stall ``i`` on ``(where[st.process], TrackKind.STALLS, st.process, stall_level[i])``."""
+    where, chan_pid, pids = _pids(trace)
+    first_seen, span_level, stall_level = _levels(trace, _Clock(trace.clock_hz).ns, where)
+    return Layout(where, chan_pid, pids, span_level, stall_level,
+                  _ordered_tracks(trace, where, first_seen, span_level, stall_level))
 Items = dict[tuple[int, str], list[tuple[int, int, int]]]  # (pid, track name) -> (start ns, end ns, record index)
 
 
 # -- values -------------------------------------------------------------------------------------------------------
-def _encode(v: Any) -> Any:
+def encode_index(v: Any) -> Any:
     """A Span.index (already checked by check_trace) as JSON that decodes to an equal value (tuples, dicts tagged)."""
     if isinstance(v, tuple):
-        return {"tuple": [_encode(x) for x in v]}
+        return {"tuple": [encode_index(x) for x in v]}
     if isinstance(v, list):
-        return [_encode(x) for x in v]
+        return [encode_index(x) for x in v]
     if isinstance(v, dict):
-        return {"dict": [[_encode(k), _encode(x)] for k, x in v.items()]}
+        return {"dict": [[encode_index(k), encode_index(x)] for k, x in v.items()]}
     return v
 
 
@@ -155,17 +175,15 @@ def chrome_events(trace: Trace) -> tuple[list[dict[str, Any]], list[int]]:
 def _events(trace: Trace) -> tuple[list[dict[str, Any]], list[int]]:
     """Every event in file order (track names, spans, stalls, counters) and the exact cycle of each C event."""
     ns = _Clock(trace.clock_hz).ns
-    where, chan_pid, pids = _pids(trace)
-    first_seen, span_level, stall_level = _levels(trace, ns, where)
-    ordered = _ordered_tracks(trace, where, first_seen, span_level, stall_level)
+    where, chan_pid, pids, span_level, stall_level, ordered = track_layout(trace)
     tid_of = {t: i + 1 for i, t in enumerate(ordered)}  # globally unique tids: viewers key threads by tid
     events = _track_names(trace, pids, chan_pid, ordered, tid_of)
     for i, sp in enumerate(trace.spans):
         s, e = ns(sp.start), ns(sp.end)
         events.append({
             "ph": "X", "cat": "span", "name": sp.name, "pid": sp.core,
-            "tid": tid_of[(sp.core, _Track.LANE, sp.lane, span_level[i])], "ts": _us(s), "dur": _us(e - s),
-            "args": {"lane": sp.lane, "process": sp.process, "index": _encode(sp.index), "task_id": sp.task_id,
+            "tid": tid_of[(sp.core, TrackKind.LANE, sp.lane, span_level[i])], "ts": _us(s), "dur": _us(e - s),
+            "args": {"lane": sp.lane, "process": sp.process, "index": encode_index(sp.index), "task_id": sp.task_id,
                      "bytes": sp.bytes, "start_cycles": sp.start, "end_cycles": sp.end, "cycles": sp.end - sp.start},
         })
     for i, st in enumerate(trace.stalls):
@@ -173,7 +191,7 @@ def _events(trace: Trace) -> tuple[list[dict[str, Any]], list[int]]:
         pid = where[st.process]
         events.append({
             "ph": "X", "cat": "stall", "name": st.reason, "pid": pid,
-            "tid": tid_of[(pid, _Track.STALLS, st.process, stall_level[i])], "ts": _us(s), "dur": _us(e - s),
+            "tid": tid_of[(pid, TrackKind.STALLS, st.process, stall_level[i])], "ts": _us(s), "dur": _us(e - s),
             "args": {"process": st.process, "reason": st.reason, "start_cycles": st.start, "end_cycles": st.end,
                      "cycles": st.end - st.start},
         })
@@ -227,14 +245,14 @@ def _ordered_tracks(trace: Trace, where: dict[str, int], first_seen: dict[str, i
         proc_rank.setdefault(st.process, len(proc_rank))
     tracks: set[TrackId] = set()
     for i, sp in enumerate(trace.spans):
-        tracks.add((sp.core, _Track.LANE, sp.lane, span_level[i]))
+        tracks.add((sp.core, TrackKind.LANE, sp.lane, span_level[i]))
     for i, st in enumerate(trace.stalls):
-        tracks.add((where[st.process], _Track.STALLS, st.process, stall_level[i]))
-    lanes_on = {(t[0], t[2]) for t in tracks if t[1] is _Track.LANE}
+        tracks.add((where[st.process], TrackKind.STALLS, st.process, stall_level[i]))
+    lanes_on = {(t[0], t[2]) for t in tracks if t[1] is TrackKind.LANE}
 
     def track_key(t: TrackId) -> tuple[Any, ...]:
         pid, kind, name, level = t
-        if kind is _Track.LANE or (pid, name) in lanes_on:
+        if kind is TrackKind.LANE or (pid, name) in lanes_on:
             return (pid, _lane_key(name, proc_rank, first_seen), kind, level)
         return (pid, (3, proc_rank[name], name), kind, level)
 
@@ -253,7 +271,7 @@ def _track_names(trace: Trace, pids: list[int], chan_pid: int, ordered: list[Tra
             if t[0] != pid:
                 continue
             _, kind, tname, level = t
-            label = tname if kind is _Track.LANE else f"{tname} stalls"
+            label = tname if kind is TrackKind.LANE else f"{tname} stalls"
             if level:
                 label += f" #{level + 1}"
             tid = tid_of[t]
@@ -346,4 +364,5 @@ def save(trace: Trace, path: str | os.PathLike[str]) -> Path:
     return p
 
 
-__all__ = ["to_chrome_json", "save", "load_chrome_json", "chrome_events", "MAX_BYTES", "MAX_EVENTS", "PIPE_ORDER"]
+__all__ = ["to_chrome_json", "save", "load_chrome_json", "chrome_events", "MAX_BYTES", "MAX_EVENTS", "PIPE_ORDER",
+           "track_layout", "Layout", "TrackKind", "TrackId", "encode_index", "CHANNELS_PROCESS"]

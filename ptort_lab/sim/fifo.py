@@ -239,6 +239,19 @@ class Channels:
         self._wake(q, ts, f.backpressure)
         f.deltas.append(q.t)
 
+    def _free_slot(self, p: Actor, cmd: tuple[Any, ...]) -> bool:
+        """(RELEASE, channel): ``p`` is done with its previous item of the channel: free its slot, visible the
+        channel's latency after ``p``'s last task ends (as a PULL's release; the engine's cold command, never
+        blocks)."""
+        f = self.fifos[cmd[1]]
+        ts = (p.t if p.t > p.last_end else p.last_end) + f.latency_cycles
+        if f.producers:
+            self._credit(f, ts)
+        else:
+            f.deltas.append(~ts)
+            f.free.append(ts)
+        return False
+
     def _close(self, p: Actor) -> None:
         """``p`` finished: the channels it produces into lose a producer; when none is left, waiting consumers learn
         that the channel closed (items still in flight go to the consumers waiting longest)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..dsl.commands import ACQUIRE, PULL, PUSH, RECORD, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
+from ..dsl.commands import ACQUIRE, PULL, PUSH, RECORD, RELEASE, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
 from ..dsl.tree import NodeKind
 from ..errors import PtortValueError, RunLimitError
 from .fifo import Actor
@@ -33,6 +33,11 @@ NEVER_ENDS_STEPS = 16_384
 BYTES_PER_TASK = 500
 BYTES_PER_SPAN = 48
 BYTES_PER_STALL = 24
+# A run that keeps no trace (execute(keep_trace=False), stats.SpanTotals) holds its spans not counted yet (a Span tuple
+# with its ints, ~200 bytes, at most runner.FLUSH_SPANS of them) and the busy intervals still open after the earliest
+# clock (a (start, end) tuple, ~120 bytes: the work in flight), nothing per task.
+BYTES_PER_UNCOUNTED_SPAN = 200
+BYTES_PER_OPEN_INTERVAL = 120
 
 Log = list[tuple[Actor, tuple[Any, ...]]]
 
@@ -145,7 +150,8 @@ class RunLimits:
                     f"steps (simulated time t={now:,} cycles), more than its limit of {_size(self.max_run_bytes)}; "
                     f"going on would exhaust host memory. {doing}")
             hint = ("Run fewer tiles, or execute(steady_state=True) for the exact figures of a long periodic run "
-                    "(it simulates only a few periods); if the host has the memory, raise the limit: "
+                    "(it simulates only a few periods), or execute(keep_trace=False), which keeps only the figures "
+                    "of stats() (no trace); if the host has the memory, raise the limit: "
                     f"ptort_lab.sim.engine.MAX_RUN_BYTES = {2 * self.max_run_bytes:_} (now {self.max_run_bytes:_}).")
         else:
             what = (f"Run limit: the pipeline ran {steps:,} steps (a send, consume, task, record or synchronize of a "
@@ -244,8 +250,8 @@ def describe(log: Log, clocks: dict[str, int]) -> str:
         found = acts.setdefault(actor, set())
         if op in (SEND, SEND_PULL, ACQUIRE, PUSH):
             found.add((0, f"sends to '{cmd[1].name}'"))
-        if op in (PULL, TASK_PULL, SEND_PULL):
-            found.add((1, f"consumes '{cmd[-1][1].name if op != PULL else cmd[1].name}'"))
+        if op in (PULL, TASK_PULL, SEND_PULL, RELEASE):
+            found.add((1, f"consumes '{cmd[-1][1].name if op in (TASK_PULL, SEND_PULL) else cmd[1].name}'"))
         if op in (TASK, TASK_PULL, SEND, SEND_PULL):
             found.add((2, "runs tasks"))
         if op == RECORD:
@@ -263,4 +269,5 @@ def describe(log: Log, clocks: dict[str, int]) -> str:
 
 
 __all__ = ["RunLimits", "LimitReached", "Recorder", "describe", "diagnose", "endless_cycle", "CHECK_EVERY",
-           "DIAGNOSE_STEPS", "NEVER_ENDS_STEPS", "BYTES_PER_TASK", "BYTES_PER_SPAN", "BYTES_PER_STALL"]
+           "DIAGNOSE_STEPS", "NEVER_ENDS_STEPS", "BYTES_PER_TASK", "BYTES_PER_SPAN", "BYTES_PER_STALL",
+           "BYTES_PER_UNCOUNTED_SPAN", "BYTES_PER_OPEN_INTERVAL"]

@@ -171,7 +171,7 @@ def run(engine: Any, chain: list[_Stage], pricer: Any, trace: Any, run_obj: Any)
         a.t = a.last_end = end
         a.stall_cycles, a.done = sc, True
     if tasks is not None:
-        run_obj.tasks.extend(tasks)
+        run_obj.task_list.extend(tasks)
     else:
         run_obj.task_builder, run_obj.task_total = task_builder, count
     runs += 1
@@ -179,8 +179,9 @@ def run(engine: Any, chain: list[_Stage], pricer: Any, trace: Any, run_obj: Any)
 
 
 def _append_columns(records: Any, columns: list[Any], cls: Any) -> None:
-    """Append records given column by column (trace.RecordColumns.add_columns) to a run's spans or stalls."""
-    if isinstance(records, RecordColumns):
+    """Append records given column by column (trace.RecordColumns.add_columns; a run that keeps no trace takes them
+    the same way: stats.SpanFeed, trace.Dropped) to a run's spans or stalls."""
+    if isinstance(records, RecordColumns) or hasattr(records, "add_columns"):
         records.add_columns(columns)
     else:
         records.extend(map(_new, repeat(cls), zip(*map(column_values, columns))))

@@ -31,12 +31,24 @@ from .fifo import Actor
 from .gc_pause import gc_paused
 from .issue import issue_plan
 from .journal import journal_for, recording, undo, values_lock
-from .limits import BYTES_PER_SPAN, BYTES_PER_STALL, BYTES_PER_TASK, endless_cycle
+from .limits import (
+    BYTES_PER_OPEN_INTERVAL,
+    BYTES_PER_SPAN,
+    BYTES_PER_STALL,
+    BYTES_PER_TASK,
+    BYTES_PER_UNCOUNTED_SPAN,
+    endless_cycle,
+)
 from .on_chip import OnChipValues, has_on_chip_state
 from .placement import assign_cores, is_work_stealing, process_cores
-from .trace import CHUNK_ROWS, COMPACT_AFTER_ROWS, Span, SpanColumns, StallColumns, Trace
+from .stats import BadSpan, SpanBeforeCut, SpanFeed, SpanTotals
+from .trace import CHUNK_ROWS, COMPACT_AFTER_ROWS, Dropped, Span, SpanColumns, StallColumns, Trace
+from .trace_files import short
 
 _new = tuple.__new__  # builds a Span without its Python-level __new__ (3x cheaper; long runs record millions)
+# A run that keeps no trace counts its spans every FLUSH_SPANS (stats.SpanTotals): ~3 MB of Span tuples at most, and
+# few enough flushes that their fixed cost (every (core, lane, process) group is merged) does not show.
+FLUSH_SPANS = 1 << 14
 
 
 @dataclass
@@ -47,6 +59,8 @@ class RunOptions:
     same_core_latency_cycles: int = 0  # a queue between stages placed on one core stays on chip
     placement: Any = None
     compute_values: bool = True
+    # False: keep only what stats() needs (SpanTotals), no spans, stalls, samples or Task objects (long runs)
+    keep_trace: bool = True
     # observe(engine, pricer, run_task) -> run_task: wraps the engine's run_task (steady_state.py keys the state)
     observe: Callable[[Any, Any, Callable[[Task, Actor], None]], Callable[[Task, Actor], None]] | None = None
 
@@ -56,7 +70,9 @@ class Run:
     """The outcome of one simulation: the trace, every task in execution order, and the per-process clocks;
     ``pricing`` is the cost model's per-run state (an ``NpuRun`` for the NPU model: its memory counters, ...), None
     when the model priced the run itself; ``on_chip`` the values of its on-chip state (None when it computed no
-    values or kept none)."""
+    values or kept none). A run with ``RunOptions(keep_trace=False)`` keeps ``totals`` (the figures of its spans)
+    instead of its records: its ``trace`` holds the makespan and the names but no spans, stalls or samples, and
+    ``tasks`` is refused (``task_count`` still counts them)."""
 
     trace: Trace
     task_list: list[Task] = field(default_factory=list)
@@ -65,11 +81,22 @@ class Run:
     on_chip: OnChipValues | None = None
     # the max-plus path (maxplus.py) prices a simple chain without Task objects: they are built when first read
     task_builder: Callable[[], list[Task]] | None = None
-    task_total: int | None = None  # len(tasks) while they are not built yet
+    task_total: int | None = None  # len(tasks) while they are not built yet (or not kept)
+    totals: SpanTotals | None = None  # the span figures of a run that keeps no trace (RunOptions.keep_trace=False)
+    where: Any = None  # the user's line that ran it (Program.execute), for errors about it
+
+    @property
+    def kept_trace(self) -> bool:
+        """Whether the run kept its trace and tasks (``RunOptions.keep_trace``)."""
+        return self.totals is None
 
     @property
     def tasks(self) -> list[Task]:
         """Every task in execution order (ids 0..n-1 for a pipeline)."""
+        if self.totals is not None:
+            raise PtortValueError("this run kept no tasks (it ran with keep_trace=False).",
+                                  hint="Run it with keep_trace=True (the default) to keep its tasks and trace.",
+                                  locate=False)
         if self.task_builder is not None:
             self.task_list, self.task_builder, self.task_total = self.task_builder(), None, None
         return self.task_list
@@ -77,8 +104,7 @@ class Run:
     @property
     def task_count(self) -> int:
         """``len(tasks)``, without building them."""
-        return self.task_total if self.task_builder is not None and self.task_total is not None \
-            else len(self.task_list)
+        return self.task_total if self.task_total is not None else len(self.task_list)
 
 
 def simulate(workload: Workload, cost_model: Any = None, options: RunOptions | None = None,
@@ -113,19 +139,27 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     from . import maxplus  # loaded by the first run, not by `import ptort_lab` (issue 14's import time)
     schedule = workload.schedule
     window = schedule.window.size if schedule.window is not None else None
-    run = Run(Trace(clock_hz=cost.clock_hz, spans=SpanColumns()))  # records kept column by column (trace.py)
+    if opts.keep_trace:
+        run = Run(Trace(clock_hz=cost.clock_hz, spans=SpanColumns()))  # records kept column by column (trace.py)
+    else:  # spans go to the totals (stats.py) and are dropped, stalls and occupancy steps are not kept
+        run = Run(Trace(clock_hz=cost.clock_hz, spans=SpanFeed(SpanTotals())))
+        run.totals = run.trace.spans.totals  # type: ignore[attr-defined]
     if journal is not None and has_on_chip_state(workload):  # per-run values no journal keeps (sim/on_chip.py)
         run.on_chip = OnChipValues()
     pipe = pipeline_of(workload)
     engine = Engine(_not_started, opts.channel_latency_cycles, window,
                     time_ordered=_needs_time_order(cost, pipe, workload))
-    engine.stalls = StallColumns()  # type: ignore[assignment]  # appended like the list it replaces
+    engine.stalls = StallColumns() if opts.keep_trace else Dropped()  # type: ignore[assignment]  # (as a list)
     if pipe is not None:
         pricer = _start_pipeline(engine, pipe, workload, cost, opts, run.trace)
     else:
         pricer = _start_data_parallel(engine, workload, cost, opts, run.trace)
+    if not opts.keep_trace:
+        for f in engine.fifos.values():
+            f.deltas = Dropped()  # type: ignore[assignment]  # no occupancy samples
+    tally = None if opts.keep_trace else itertools.count()  # counts the tasks of a run that keeps none
     engine.run_task = _task_runner(run, engine, pricer, cost, journal, pipe, track_finish=pipe is None or
-                                   window is not None, aivs=_vector_units(pipe, workload, opts))
+                                   window is not None, aivs=_vector_units(pipe, workload, opts), tally=tally)
     if opts.observe is not None:
         engine.run_task = opts.observe(engine, pricer, engine.run_task)
     if pipe is not None:  # the run limits' view of it (limits.py): can it ever finish, how much does it hold
@@ -142,22 +176,79 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     finish_run = getattr(pricer, "finish_run", None)  # optional hook: work the run waits for after its last task
     if finish_run is not None:
         trace.makespan = finish_run(trace.makespan)
+    trace.process_end = {p.name: p.t for p in engine.procs}
+    trace.launch_cycles = pricer.launch_cycles
+    run.stall_cycles = {p.name: p.stall_cycles for p in engine.procs}
+    if tally is not None:
+        _keep_totals_only(run, engine, next(tally))
+        return run
+    # the samples are computed on first use from the engine's channels; its other per-task record (each task's end,
+    # for AFTER waits) is not needed once the run is over, and would be kept alive with them
+    engine.finished = {}
     trace.samples = functools.partial(engine.samples, trace.makespan)  # type: ignore[assignment]  # computed on use
     trace.stalls = engine.stalls
     kept: tuple[Any, ...] = (trace.spans, trace.stalls)
     if any(len(records) > COMPACT_AFTER_ROWS for records in kept):  # a long run: its last records too
         for records in kept:
             records.compact()
-    trace.process_end = {p.name: p.t for p in engine.procs}
-    trace.launch_cycles = pricer.launch_cycles
-    run.stall_cycles = {p.name: p.stall_cycles for p in engine.procs}
     if pipe is None:
         run.tasks.sort(key=lambda t: t.id)
     return run
 
 
+def _keep_totals_only(run: Run, engine: Engine, engine_tasks: int) -> None:
+    """The end of a run that keeps no trace (``engine_tasks`` tasks ran on the engine): its last spans counted, and
+    nothing else of its records kept."""
+    _flush_spans(run.trace.spans, None)
+    run.task_total = engine_tasks + run.task_count  # (the max-plus path builds its tasks, or leaves a builder)
+    run.task_list, run.task_builder = [], None
+    trace = run.trace
+    trace.spans, trace.stalls, trace.samples = [], [], []
+    for f in engine.fifos.values():
+        f.deltas_source = None  # the max-plus path's occupancy steps
+
+
+def _flush_spans(feed: Any, cut: int | None) -> None:
+    """Count a no-trace run's spans so far, final up to ``cut`` (None: all). Refused: a span that starts before an
+    earlier cut (a cost model whose spans start before the task's start: the figures before the cut were counted
+    already), and a record that is not a span."""
+    try:
+        feed.flush(cut)
+    except SpanBeforeCut as e:
+        sp = e.span
+        raise SimulationError(
+            f"execute(keep_trace=False) cannot count this run's statistics exactly: the cost model gave "
+            f"{_span_owner(sp)} a span that starts at cycle {sp[4]:,}, before cycle {e.cut:,}, which every process "
+            "had passed already (the figures before it were counted).",
+            hint="Run it with keep_trace=True (the default), which keeps every span. A cost model's task_timing "
+                 "should return spans that start no earlier than the task's start (sim/cost_model.py).",
+            locate=True) from None
+    except BadSpan as e:
+        raise SimulationError(
+            f"the cost model's task_timing returned {short(e.span)} as a span; a span is a "
+            "Span(core, lane, name, index, start, end, bytes, process, task_id) whose start and end are whole "
+            "cycles.", hint="Build each span with ptort_lab.Span(...) or sim.cost_model.span_of(task, core, lane, "
+                            "start, end).", locate=True) from None
+
+
+def _span_owner(sp: Any) -> str:
+    """"task 17 ('k', process 'p' on core 0, lane 'V')": whose span ``sp`` is."""
+    core, lane, name, _, _, _, _, process = sp[:8]
+    task_id = f"task {sp[8]} " if len(sp) > 8 else ""
+    return f"{task_id}({name!r}, process {process or lane!r} on core {core}, lane {lane!r})"
+
+
+def _watermark(engine: Engine) -> int:
+    """The earliest clock of a process still running: no span priced from now on starts before it (every task
+    starts at its process's clock, and clocks never go back)."""
+    return min((p.t for p in engine.procs if not p.done), default=0)
+
+
 def _held_bytes(run: Run, engine: Engine) -> int:
-    """An estimate of the host memory the run holds so far (tasks, spans and stalls kept for the trace)."""
+    """An estimate of the host memory the run holds so far (tasks, spans and stalls kept for the trace; for a run
+    that keeps no trace, the spans not counted yet and the busy intervals still open)."""
+    if run.totals is not None:
+        return len(run.trace.spans) * BYTES_PER_UNCOUNTED_SPAN + run.totals.kept * BYTES_PER_OPEN_INTERVAL
     return (run.task_count * BYTES_PER_TASK + len(run.trace.spans) * BYTES_PER_SPAN
             + len(engine.stalls) * BYTES_PER_STALL)
 
@@ -258,19 +349,37 @@ def _vector_units(pipe: Workload | None, workload: Workload, opts: RunOptions) -
 
 
 def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, journal: numerics.Writes | None,
-                 pipe: Workload | None, track_finish: bool,
-                 aivs: dict[str, int] | None = None) -> Callable[[Task, Actor], None]:
+                 pipe: Workload | None, track_finish: bool, aivs: dict[str, int] | None = None,
+                 tally: Iterator[int] | None = None) -> Callable[[Task, Actor], None]:
     """The engine's ``run_task``: price a task from its process's clock, compute its values when asked, record its
-    spans, and move the clock on. The hot path: one call per task, everything it needs bound in the closure."""
+    spans, and move the clock on. The hot path: one call per task, everything it needs bound in the closure.
+    ``tally`` counts the tasks of a run that keeps no trace (none are kept)."""
     spans_out: Any = run.trace.spans
     stalls_out: Any = engine.stalls
     record_span = spans_out.append
-    # the records pending compaction (trace.py): moved into the columns every CHUNK_ROWS past COMPACT_AFTER_ROWS
-    span_rows: Any = getattr(spans_out, "pending", None)
-    stall_rows: Any = getattr(stalls_out, "pending", None)
-    compact = span_rows is not None and stall_rows is not None
-    compact_at = COMPACT_AFTER_ROWS  # pending records that trigger a compaction: CHUNK_ROWS after the first
-    record_task = run.tasks.append
+    record_task: Callable[[Task], Any]
+    if run.totals is None:
+        # the records pending compaction (trace.py): moved into the columns every CHUNK_ROWS past COMPACT_AFTER_ROWS
+        span_rows: Any = getattr(spans_out, "pending", None)
+        stall_rows: Any = getattr(stalls_out, "pending", None)
+        compact = span_rows is not None and stall_rows is not None
+        compact_at = COMPACT_AFTER_ROWS  # pending records that trigger a compaction: CHUNK_ROWS after the first
+        record_task = run.task_list.append
+
+        def records_full() -> int:
+            """Compact the records; the pending count that triggers the next compaction."""
+            spans_out.compact()
+            stalls_out.compact()
+            return CHUNK_ROWS
+    else:  # no trace: every FLUSH_SPANS spans, count them up to the earliest clock (stats.py) and drop them
+        span_rows, stall_rows, compact, compact_at = spans_out, (), True, FLUSH_SPANS
+        count = (tally or itertools.count()).__next__
+        record_task = lambda task: count()  # noqa: E731 - a counter the hot path calls like list.append
+
+        def records_full() -> int:
+            """Count the spans so far, final up to the earliest clock; the count that triggers the next flush."""
+            _flush_spans(spans_out, _watermark(engine))
+            return FLUSH_SPANS
     # Every task is priced before its values are computed: a tile too big for the core's buffers is refused from
     # its size, not after numpy tried to allocate it.
     ir_of = numerics.ir_for if journal is not None else _ir_of if cost.uses_ir else _no_ir
@@ -289,7 +398,7 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
             task.id = new_id()
             task.process = proc.name
             if task.id >= steps_module.MAX_PIPELINE_TASKS:
-                check_task_count(task.id + 1, pipe, task, steps_module.MAX_PIPELINE_TASKS)
+                check_task_count(task.id + 1, pipe, task, steps_module.MAX_PIPELINE_TASKS, "MAX_PIPELINE_TASKS")
         try:
             cycles = fixed(task) if fixed is not None else None
             if cycles is None:
@@ -318,9 +427,7 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
             raise failed from e
         record_task(task)
         if compact and (len(span_rows) > compact_at or len(stall_rows) > compact_at):
-            spans_out.compact()
-            stalls_out.compact()
-            compact_at = CHUNK_ROWS
+            compact_at = records_full()
         proc.t = issued
         if end > proc.last_end:
             proc.last_end = end
@@ -376,7 +483,9 @@ def _out_of_memory(workload: Workload, opts: RunOptions) -> SimulationError:
         f"the run of '{workload.name or workload.kind}' ran out of host memory.",
         hint="Run fewer or larger tiles (a few thousand show the steady state)"
              + (", or timing-only with compile(compute_values=False), which keeps no tensor data"
-                if opts.compute_values else "") + ".", locate=True)
+                if opts.compute_values else "")
+             + (", or with execute(keep_trace=False), which keeps only the figures of stats() (no trace)"
+                if opts.keep_trace else "") + ".", locate=True)
 
 
 def _needs_time_order(cost: CostModel, pipe: Workload | None, workload: Workload) -> bool:

@@ -1,9 +1,20 @@
 """Run statistics from a Trace: makespan, busy shares per lane and core, overlap, stalls, bytes moved, the GM
-traffic the memory model counted, and the model's validated error band for the kind of work (validation.py)."""
+traffic the memory model counted, and the model's validated error band for the kind of work (validation.py).
+
+The span figures (busy cycles per (core, lane), core and stage, the >= 2-stages overlap, bytes) are counted by
+``SpanTotals``, from a whole trace (``SpanTotals.of``) or, for a run that keeps no trace
+(``execute(keep_trace=False)``), as its spans come (``SpanFeed``); both count with ``_merge`` and ``overlap_of``, so
+they give the same figures."""
 from __future__ import annotations
 
+import itertools
+import numbers
+import operator
+from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
+
+import numpy as np
 
 from .machine import DEFAULT_CLOCK_HZ
 from .trace import Span, Trace
@@ -11,15 +22,24 @@ from .validation import ErrorBand, error_band, model_notes
 
 
 def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The union of ``(start, end)`` intervals as disjoint sorted intervals (touching ones joined, empty ones
+    dropped): what every busy figure is the length of."""
     out: list[tuple[int, int]] = []
-    for s, e in sorted(intervals):
-        if e <= s:
-            continue
-        if out and s <= out[-1][1]:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
+    ordered = iter(sorted(intervals))
+    for cs, ce in ordered:  # the first non-empty interval
+        if ce > cs:
+            break
+    else:
+        return out
+    add = out.append
+    for s, e in ordered:  # (the hot loop of stats(): the open interval in locals)
+        if s <= ce:
+            if e > ce:
+                ce = e
+        elif e > s:
+            add((cs, ce))
+            cs, ce = s, e
+    add((cs, ce))
     return out
 
 
@@ -37,9 +57,14 @@ def stage_groups(trace: Trace) -> dict[str, list[Span]]:
 
 def overlap_cycles(groups: dict[str, list[Span]]) -> tuple[int, int]:
     """(cycles when >= 2 groups are busy, cycles when >= 1 is busy)."""
+    return overlap_of([_merge((sp.start, sp.end) for sp in spans) for spans in groups.values()])
+
+
+def overlap_of(unions: Iterable[list[tuple[int, int]]]) -> tuple[int, int]:
+    """(cycles when >= 2 of ``unions`` are busy, cycles when >= 1 is busy); each union is ``_merge``'s output."""
     events: list[tuple[int, int]] = []
-    for spans in groups.values():
-        for s, e in _merge((sp.start, sp.end) for sp in spans):
+    for union in unions:
+        for s, e in union:
             events.append((s, 1))
             events.append((e, -1))
     events.sort()
@@ -54,6 +79,240 @@ def overlap_cycles(groups: dict[str, list[Span]]) -> tuple[int, int]:
         level += d
         last = t
     return multi, any_busy
+
+
+# -- the figures of a run's spans, as they come ----------------------------------------------------------------------
+# What stats() reads from the spans is additive over time: the busy cycles of a union of intervals (per (core, lane),
+# per core, per stage), the cycles when >= 2 stages are busy, and the bytes. A run that keeps no trace
+# (execute(keep_trace=False)) feeds its spans here in chunks and, after each, gives a watermark W: no span added later
+# starts before W (runner.py: the earliest clock of a process still running). Then the union of the spans so far,
+# cut at W, is final before W: its part before W is counted and only the part after W is kept. Every figure is the
+# sum over the windows between two cuts, so the result is the very number a full trace gives; what is kept is the
+# busy intervals still open after W (the work in flight), already merged.
+_FINE = operator.itemgetter(0, 1, 7)  # a span's (core, lane, process)
+_INTERVAL = operator.itemgetter(4, 5)  # its (start, end)
+_START = operator.itemgetter(4)
+_BYTES = operator.itemgetter(6)
+
+
+class SpanBeforeCut(Exception):
+    """A span added after a cut at ``cut`` starts before it, so the figures before the cut are not final."""
+
+    def __init__(self, span: Any, cut: int) -> None:
+        super().__init__(span, cut)
+        self.span, self.cut = span, cut
+
+
+class BadSpan(Exception):
+    """``span``, one of the spans given, is not a span: a tuple of at least 8 fields whose start, end and bytes
+    are ints."""
+
+    def __init__(self, span: Any) -> None:
+        super().__init__(span)
+        self.span = span
+
+
+def _first_bad(spans: Iterable[Any]) -> Any:
+    """The first of ``spans`` that is not a span (``BadSpan``), else None."""
+    for sp in spans:
+        if not (isinstance(sp, tuple) and len(sp) >= 8
+                and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in sp[4:7])):
+            return sp
+    return None
+
+
+class SpanTotals:
+    """The span figures of a run: busy cycles per (core, lane) (``lanes``), per core (``cores``) and per stage (the
+    span's process, else its lane: ``stages``), the cycles when >= 2 stages are busy (``multi``), the bytes moved and
+    the span count. ``add`` spans in any order, ``flush(cut)`` when no later span starts before ``cut``, and
+    ``flush()`` at the end; ``SpanTotals.of(spans)`` does it for a whole trace. Keys are listed in the order their
+    first span came."""
+
+    def __init__(self) -> None:
+        # the intervals not final yet, merged at each flush, per (core, lane, process): the finest group, from which
+        # the lane, core and stage unions are merged (each of those is a union of some of these)
+        self.pending: dict[tuple[int, str, str], list[tuple[int, int]]] = {}
+        self.lanes: dict[tuple[int, str], int] = {}
+        self.cores: dict[int, int] = {}
+        self.stages: dict[str, int] = {}
+        self.multi = 0
+        self.bytes_moved = 0
+        self.span_count = 0
+        self.cut: int | None = None  # the last cut: every figure before it is counted
+        self.kept = 0  # intervals kept after the last flush (what the run holds for its statistics)
+        self._of_lane: dict[tuple[int, str], list[tuple[int, str, str]]] = {}  # (core, lane) -> its fine groups
+        self._of_core: dict[int, list[tuple[int, str, str]]] = {}
+        self._of_stage: dict[str, list[tuple[int, str, str]]] = {}
+
+    @classmethod
+    def of(cls, spans: Iterable[Span]) -> SpanTotals:
+        """The figures of every span of a trace (a run's: counted FEED_CHUNK at a time, each chunk cut at the
+        earliest start of the spans after it, so a long trace is never grouped all at once)."""
+        totals = cls()
+        if not hasattr(spans, "__len__"):  # (read twice below)
+            spans = list(spans)
+        starts = _starts(spans)
+        if starts is None or len(starts) <= FEED_CHUNK:
+            totals.add(spans if isinstance(spans, list) else list(spans))
+            totals.flush()
+            return totals
+        later = np.minimum.accumulate(starts[::-1])[::-1]  # later[i]: the earliest start of spans i, i + 1, ...
+        rows = iter(spans)
+        done = 0
+        while done < len(starts):
+            chunk = list(itertools.islice(rows, FEED_CHUNK))
+            totals.add(chunk)
+            done += len(chunk)
+            totals.flush(int(later[done]) if done < len(starts) else None)
+        return totals
+
+    def add(self, spans: list[Span]) -> None:
+        """Take ``spans`` (Span tuples); SpanBeforeCut if one starts before the last cut."""
+        if not spans:
+            return
+        cut = self.cut
+        if cut is not None and min(map(_START, spans)) < cut:
+            raise SpanBeforeCut(next(sp for sp in spans if sp[4] < cut), cut)
+        pending = self.pending
+        get = pending.get
+        for key, interval in zip(map(_FINE, spans), map(_INTERVAL, spans)):
+            group = get(key)
+            if group is None:
+                group = self._group(key)
+            group.append(interval)
+        self.bytes_moved += sum(map(_BYTES, spans))
+        self.span_count += len(spans)
+
+    def _group(self, key: tuple[int, str, str]) -> list[tuple[int, int]]:
+        """A new (core, lane, process) group, listed under its lane, core and stage (new ones last)."""
+        core, lane, process = key
+        group: list[tuple[int, int]] = []
+        self.pending[key] = group
+        _list_under(self._of_lane, self.lanes, (core, lane), key)
+        _list_under(self._of_core, self.cores, core, key)
+        _list_under(self._of_stage, self.stages, process or lane, key)
+        return group
+
+    def flush(self, cut: int | None = None) -> None:
+        """Count every figure up to ``cut`` (None: all of them, the run is over); no span added later may start
+        before ``cut``."""
+        if cut is not None and self.cut is not None and cut < self.cut:
+            cut = self.cut  # a cut never moves back
+        final: dict[tuple[int, str, str], list[tuple[int, int]]] = {}
+        kept = 0
+        for key, group in self.pending.items():
+            union = _merge(group)
+            if cut is None:
+                final[key], rest = union, []
+            else:
+                i = bisect_left(union, (cut,))  # the intervals that start before the cut
+                done = union[:i]
+                rest = union[i:]
+                if done and done[-1][1] > cut:  # the one the cut runs through: its part after the cut stays open
+                    s, e = done[-1]
+                    done[-1] = (s, cut)
+                    rest.insert(0, (cut, e))
+                final[key] = done
+            self.pending[key] = rest
+            kept += len(rest)
+        self.kept = kept
+        if cut is not None:
+            self.cut = cut
+        self._count(final)
+
+    def _count(self, final: dict[tuple[int, str, str], list[tuple[int, int]]]) -> None:
+        """Add the busy cycles of the final parts of a window (each group's, merged) to every figure."""
+        for k, keys in self._of_lane.items():
+            self.lanes[k] += _length(final, keys)
+        for c, keys in self._of_core.items():
+            self.cores[c] += _length(final, keys)
+        unions = []
+        for name, keys in self._of_stage.items():
+            union = final[keys[0]] if len(keys) == 1 else _merge(itertools.chain.from_iterable(final[k]
+                                                                                               for k in keys))
+            self.stages[name] += sum(e - s for s, e in union)
+            unions.append(union)
+        self.multi += overlap_of(unions)[0]
+
+
+K = TypeVar("K")
+
+
+def _list_under(of: dict[K, list[tuple[int, str, str]]], busy: dict[K, int], k: K, key: tuple[int, str, str]) -> None:
+    """Group ``key`` is part of the union ``k`` (a lane, core or stage: counted from 0 when new)."""
+    if k not in of:
+        of[k] = []
+        busy[k] = 0
+    of[k].append(key)
+
+
+class SpanFeed(list):  # type: ignore[type-arg]
+    """The spans of a run that keeps no trace (``execute(keep_trace=False)``): appended as to a list (the runner's
+    hot path), then counted into ``totals`` and dropped at each ``flush``."""
+
+    def __init__(self, totals: SpanTotals) -> None:
+        super().__init__()
+        self.totals = totals
+
+    def flush(self, cut: int | None = None) -> None:
+        """Count the spans appended so far, final up to ``cut`` (``SpanTotals.flush``), and drop them; BadSpan
+        when one of them is not a span (a cost model of the user's own may return anything)."""
+        try:
+            self.totals.add(self)
+            self.totals.flush(cut)
+        except (TypeError, IndexError) as e:
+            bad = _first_bad(self)
+            if bad is None:
+                raise
+            raise BadSpan(bad) from e
+        self.clear()
+
+    def add_columns(self, columns: list[Any]) -> None:
+        """Spans given column by column (the max-plus path: ``trace.RecordColumns.add_columns``' form), in the
+        engine's order, which is not time order: counted FEED_CHUNK at a time, each chunk cut at the earliest start
+        of the spans after it."""
+        starts = np.asarray(columns[4], dtype=np.int64)
+        n = len(starts)
+        if not n:
+            return
+        later = np.minimum.accumulate(starts[::-1])[::-1]  # later[i]: the earliest start of spans i, i + 1, ...
+        for a in range(0, n, FEED_CHUNK):
+            b = min(a + FEED_CHUNK, n)
+            # (core, lane, -, -, start, end, bytes, process): what SpanTotals.add reads of a span
+            core, lane, start, end, nbytes, process = (_rows(columns[k], a, b) for k in (0, 1, 4, 5, 6, 7))
+            self.extend(zip(core, lane, itertools.repeat(None), itertools.repeat(None), start, end, nbytes,
+                            process))
+            if b < n:
+                self.flush(int(later[b]))
+
+
+FEED_CHUNK = 1 << 16
+
+
+def _starts(spans: Iterable[Span]) -> Any:
+    """The start of every span, as an int64 array (read from a run's columns when it can), or None when one is not
+    an int64 (a hand-made trace: then counted in one go)."""
+    column = getattr(spans, "ints", None)
+    if column is not None:
+        return column(4)
+    try:
+        return np.fromiter(map(_START, spans), dtype=np.int64)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def _rows(given: Any, a: int, b: int) -> list[Any]:
+    """Rows ``a:b`` of one column as ``RecordColumns.add_columns`` takes it, as plain values."""
+    if isinstance(given, tuple):
+        table, at = given
+        return [table[i] for i in np.asarray(at)[a:b].tolist()]
+    return given[a:b].tolist() if isinstance(given, np.ndarray) else list(given[a:b])
+
+
+def _length(final: dict[tuple[int, str, str], list[tuple[int, int]]], keys: list[tuple[int, str, str]]) -> int:
+    """The busy cycles of the union of some groups' final parts."""
+    union = final[keys[0]] if len(keys) == 1 else _merge(itertools.chain.from_iterable(final[k] for k in keys))
+    return sum(e - s for s, e in union)
 
 
 @dataclass
@@ -123,11 +382,11 @@ class ProgramStats:
         return self.summary()
 
 
-def _lane_ratios(per_core_lane: dict[tuple[int, str], list[Span]], pct: Any) -> dict[str, float]:
+def _lane_ratios(lanes: dict[tuple[int, str], int], pct: Any) -> dict[str, float]:
     """Busy share of each lane (pipe or stage), averaged over the cores that use it (msprof's *_ratio)."""
     sums: dict[str, list[float]] = {}
-    for (_, lane), spans in per_core_lane.items():
-        sums.setdefault(lane, []).append(pct(busy_cycles(spans)))
+    for (_, lane), busy in lanes.items():
+        sums.setdefault(lane, []).append(pct(busy))
     return {lane: sum(v) / len(v) for lane, v in sums.items()}
 
 
@@ -143,19 +402,16 @@ def memory_counters(pricing: Any) -> dict[str, int]:
             "dirty_evictions": mem.dirty_evictions}
 
 
-def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], pricing: Any = None) -> ProgramStats:
+def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], pricing: Any = None,
+                  totals: SpanTotals | None = None) -> ProgramStats:
     """The statistics of ``trace``; ``pricing`` is the cost model's per-run state (``Run.pricing``), for the
-    memory counters."""
+    memory counters; ``totals`` the figures of its spans when the run kept none (else they are computed from
+    ``trace.spans``)."""
+    if totals is None:
+        totals = SpanTotals.of(trace.spans)
     total = trace.makespan
     pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
-    per_core_lane: dict[tuple[int, str], list[Span]] = {}
-    stages = stage_groups(trace)
-    cores: dict[int, list[Span]] = {}
-    for sp in trace.spans:
-        per_core_lane.setdefault((sp.core, sp.lane), []).append(sp)
-        cores.setdefault(sp.core, []).append(sp)
-    multi, _ = overlap_cycles(stages)
-    lanes = _lane_ratios(per_core_lane, pct)
+    lanes = _lane_ratios(totals.lanes, pct)
     return ProgramStats(
         total_cycles=total,
         time_us=trace.makespan_us,
@@ -163,12 +419,12 @@ def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], p
         mode=trace.mode,
         clock_hz=trace.clock_hz,
         lane_busy_pct=lanes,
-        core_busy_pct={k: pct(busy_cycles(v)) for k, v in sorted(cores.items())},
-        stage_busy_pct={k: pct(busy_cycles(stages.get(k, []))) for k in trace.processes} if trace.mode == "pipeline"
-        else {k: pct(busy_cycles(v)) for k, v in stages.items()},
-        overlap_pct=pct(multi),
+        core_busy_pct={k: pct(v) for k, v in sorted(totals.cores.items())},
+        stage_busy_pct={k: pct(totals.stages.get(k, 0)) for k in trace.processes} if trace.mode == "pipeline"
+        else {k: pct(v) for k, v in totals.stages.items()},
+        overlap_pct=pct(totals.multi),
         stall_cycles=dict(stall_cycles),
-        bytes_moved=sum(sp.bytes for sp in trace.spans),
+        bytes_moved=totals.bytes_moved,
         error_band=error_band(lanes),
         notes=model_notes(lanes),
         memory=memory_counters(pricing),

@@ -37,7 +37,7 @@ from ..dsl.workload import Workload
 from ..errors import PtortValueError
 from .cost_model import CostModel, PinnedCosts
 from .fifo import Actor
-from .stats import ProgramStats, busy_cycles, overlap_cycles, stage_groups
+from .stats import ProgramStats, SpanTotals
 
 # (tiles, stride): probe sizes, tried in turn until a state repeats, keying the state at every stride-th tile (a
 # multiple of the true period is a period too; the NPU model's state holds every L2 line, so keys cost more there)
@@ -264,20 +264,13 @@ class Figures:
 
 
 def figures(run: Any) -> Figures:
-    """The additive figures of a finished Run."""
+    """The additive figures of a finished Run (from its spans, or its totals when it kept no trace)."""
     trace = run.trace
-    lanes: dict[tuple[int, str], list[Any]] = {}
-    cores: dict[int, list[Any]] = {}
-    for sp in trace.spans:
-        lanes.setdefault((sp.core, sp.lane), []).append(sp)
-        cores.setdefault(sp.core, []).append(sp)
-    stages = stage_groups(trace)
-    multi, _ = overlap_cycles(stages)
-    names = list(trace.processes) if trace.mode == "pipeline" else list(stages)
-    return Figures(trace.makespan, len(run.tasks), {k: busy_cycles(v) for k, v in lanes.items()},
-                   {k: busy_cycles(v) for k, v in sorted(cores.items())},
-                   {k: busy_cycles(stages.get(k, [])) for k in names}, multi, dict(run.stall_cycles),
-                   sum(sp.bytes for sp in trace.spans))
+    totals = run.totals if run.totals is not None else SpanTotals.of(trace.spans)
+    names = list(trace.processes) if trace.mode == "pipeline" else list(totals.stages)
+    return Figures(trace.makespan, run.task_count, dict(totals.lanes), dict(sorted(totals.cores.items())),
+                   {k: totals.stages.get(k, 0) for k in names}, totals.multi, dict(run.stall_cycles),
+                   totals.bytes_moved)
 
 
 def _step(a: Any, b: Any) -> Any:
@@ -354,8 +347,9 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
                     info = SteadyState(target, p, period, first, n0, True,
                                        f"steady state: the run repeats every {p} tile(s) ({period:,} cycles) from "
                                        f"tile {first}; figures for {target:,} tiles extrapolated "
-                                       f"exactly from runs of {n0}, {n0 + p} and {n0 + 2 * p} tiles; the trace is the "
-                                       f"{n0}-tile run.")
+                                       f"exactly from runs of {n0}, {n0 + p} and {n0 + 2 * p} tiles; "
+                                       + (f"the trace is the {n0}-tile run." if getattr(opts, "keep_trace", True)
+                                          else "no trace kept (keep_trace=False)."))
                     return runs[0], stats_of(out, runs[0].trace.mode, runs[0].trace.clock_hz), info
                 why = f"the figures of {n0}, {n0 + p} and {n0 + 2 * p} tiles do not grow by equal steps"
             elif target < n0 + 2 * p:

@@ -7,6 +7,7 @@ import math
 import numbers
 import operator
 from array import array
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, overload
@@ -61,7 +62,9 @@ class Stall(NamedTuple):
 # of the pending records, as cheap as a list's); ``compact()`` moves them into the columns. Checking and moving a
 # record costs ~0.5-0.8 us in Python, a fifth of what the general engine spends on a task, so the engine's runs keep
 # their records as tuples until they hold COMPACT_AFTER_ROWS of a kind, then compact them and every CHUNK_ROWS after
-# (and the rest when the run ends); the max-plus path writes its columns straight from its arrays.
+# (and the rest when the run ends); the max-plus path writes its columns straight from its arrays. A run that keeps no
+# trace (execute(keep_trace=False)) keeps none of them: its spans are counted and dropped (stats.SpanFeed), its stalls
+# and occupancy steps go to ``Dropped``.
 CHUNK_ROWS = 4096
 COMPACT_AFTER_ROWS = 1 << 22  # ~800 MB of tuples (1.4M tiles of a 3-stage pipeline): past it memory matters more
 _new = tuple.__new__  # builds a record without its Python-level __new__
@@ -156,6 +159,19 @@ class RecordColumns(Sequence[Any]):
             else:
                 cols.append(col)
         return map(_new, itertools.repeat(self._cls), zip(*cols))
+
+    def ints(self, k: int) -> np.ndarray[Any, np.dtype[np.int64]] | None:
+        """Field ``k`` of every record as an int64 array (a time column read without building the records), or
+        None when it is not an int field or a record holds something else there."""
+        if self._kinds[k] != "int":
+            return None
+        try:
+            tail = np.fromiter((r[k] for r in self.pending), dtype=np.int64, count=len(self.pending))
+        except (TypeError, ValueError, OverflowError, IndexError):
+            return None
+        col = self._cols[k]
+        head = np.frombuffer(col, dtype=_DTYPES[col.typecode]).astype(np.int64) if self._rows else tail[:0]
+        return np.concatenate([head, tail])
 
     def _id(self, name: str) -> int:
         i = self._ids.get(name)
@@ -271,6 +287,17 @@ def column_values(given: Any) -> list[Any]:
         table, at = given
         return [table[i] for i in np.asarray(at).tolist()]
     return given.tolist() if isinstance(given, np.ndarray) else list(given)
+
+
+class Dropped(deque):  # type: ignore[type-arg]
+    """Records of a run that keeps none (``execute(keep_trace=False)``): appended like a list, and dropped at once
+    (a deque of length 0: append and extend stay C calls on the hot path)."""
+
+    def __init__(self) -> None:
+        super().__init__((), 0)
+
+    def add_columns(self, columns: list[Any]) -> None:
+        """Records given column by column (the max-plus path): dropped too."""
 
 
 class SpanColumns(RecordColumns):

@@ -286,7 +286,7 @@ class Describer:
     def _public(self, obj: Any, skip: tuple[str, ...] = ()) -> None:
         """An object's public attributes, by name (not ``loc``, not ``skip``): what ptort_lab's classes hold that
         is not run-time state, caches or a source line."""
-        state = _attributes(obj)
+        state = instance_attributes(obj)
         for name in sorted(state):
             if name.startswith("_") or name == "loc" or name in skip:
                 continue
@@ -384,7 +384,7 @@ class Describer:
             if dataclasses.is_dataclass(obj):
                 state = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
             else:
-                state = _attributes(obj)
+                state = instance_attributes(obj)
             if isinstance(obj, (list, tuple)):
                 self.feed(list(obj))
             elif isinstance(obj, dict):
@@ -413,7 +413,7 @@ class Describer:
                 self.feed(list(part) if i >= 3 and part is not None else part)
 
 
-def _attributes(obj: Any) -> dict[str, Any]:
+def instance_attributes(obj: Any) -> dict[str, Any]:
     """An object's instance attributes: its __dict__ and every __slots__ entry that is set."""
     state = dict(getattr(obj, "__dict__", {}))
     for klass in type(obj).__mro__:
@@ -462,4 +462,5 @@ def describe(*parts: Any, tensor_values: bool) -> tuple[str, set[str]]:
     return d.hexdigest(), d.sources
 
 
-__all__ = ["Describer", "Undescribable", "code_version", "describe", "file_digest", "is_library_module"]
+__all__ = ["Describer", "Undescribable", "code_version", "describe", "file_digest", "is_library_module",
+           "instance_attributes"]

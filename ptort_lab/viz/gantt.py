@@ -13,6 +13,7 @@ from typing import Any, Callable, Hashable, NamedTuple
 from matplotlib.axes import Axes
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import ScaledTranslation
 
 from ..sim.export import PIPE_ORDER
 from ..sim.stats import overlap_cycles, stage_groups
@@ -25,6 +26,9 @@ MAX_LABELS = 80  # tile-index texts per Gantt (text is the slowest artist to dra
 MAX_SUBROWS = 6  # rows inside one lane for overlapping spans; more overlap is drawn on top
 MAX_LABEL_ROWS = 2  # a lane split into more rows than this has rows too thin for text
 MAX_LEGEND = 12  # legend entries before "+N more" (as in the JupyterLab renderer)
+LEGEND_COLUMNS = 6
+TITLE_IN = 0.22  # the title line above a Gantt; its legend sits above that, so the two never overlap
+LEGEND_ROW_IN = 0.15  # one row of legend entries
 XPAD = 1.035  # the x axis runs to XPAD * makespan: room right of the last bar for the makespan label
 
 # Geometry, in lane units on the y axis (lane i is centred on y = i) and pixels along x.
@@ -221,28 +225,49 @@ def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, labe
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v):,}"))
 
 
-def _legend(ax: Axes, colors: dict[str, str]) -> None:
+def _legend_handles(colors: dict[str, str]) -> list[Patch]:
     """The colour keys in order of first appearance, at most MAX_LEGEND, then "+N more"."""
     shown = list(colors)[:MAX_LEGEND]
     handles = [Patch(facecolor=colors[k], label=k) for k in shown]
     if len(colors) > len(shown):
         handles.append(Patch(facecolor="white", label=f"+{len(colors) - len(shown)} more"))
+    return handles
+
+
+def _legend(ax: Axes, colors: dict[str, str]) -> None:
+    """The colour legend, right-aligned in its own rows above the title line (a long title never runs under it)."""
+    handles = _legend_handles(colors)
     if handles:
-        leg = ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=min(len(handles), 6),
-                        fontsize=7, frameon=False, borderaxespad=0.1, handlelength=1.0, columnspacing=0.8)
+        above_title = ax.transAxes + ScaledTranslation(0, TITLE_IN, ax.figure.dpi_scale_trans)
+        leg = ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), bbox_transform=above_title,
+                        ncol=min(len(handles), LEGEND_COLUMNS), fontsize=7, frameon=False, borderaxespad=0.1,
+                        handlelength=1.0, columnspacing=0.8)
         for t in leg.get_texts():
             t.set_parse_math(False)
 
 
-def draw_gantt(ax: Axes, trace: Trace, lanes: str, label: str, width_px: float, xmax: int = 0) -> None:
-    """Draw one run's lanes into ``ax``; ``xmax`` is the largest makespan on a shared x axis."""
+def _span_colors(trace: Trace, lanes: str) -> tuple[list[tuple[str, list[Span]]], Callable[[Span], str],
+                                                   dict[str, str]]:
+    """(lane groups, colour key of a span, key -> colour) of one run."""
     groups = lane_groups(trace, lanes)
     by_process = _by_process(trace, lanes)
 
     def key(sp: Span) -> str:
         return sp.process if by_process and sp.process else sp.name
 
-    colors = _colors(groups, key, by_process)
+    return groups, key, _colors(groups, key, by_process)
+
+
+def legend_in(trace: Trace, lanes: str) -> float:
+    """Inches a Gantt's title line and legend rows take above it (what a figure's margin must leave)."""
+    entries = len(_legend_handles(_span_colors(trace, lanes)[2]))
+    rows = -(-entries // LEGEND_COLUMNS)
+    return TITLE_IN + LEGEND_ROW_IN * rows
+
+
+def draw_gantt(ax: Axes, trace: Trace, lanes: str, label: str, width_px: float, xmax: int = 0) -> None:
+    """Draw one run's lanes into ``ax``; ``xmax`` is the largest makespan on a shared x axis."""
+    groups, key, colors = _span_colors(trace, lanes)
     span_x = max(trace.makespan, xmax, 1)
     px = width_px / (span_x * XPAD)  # pixels per cycle
     laid = [_rows(spans) for _, spans in groups]
@@ -259,5 +284,5 @@ def gantt_height(trace: Trace, lanes: str) -> float:
     return max(1.0, _ROW_IN * rows + _LANE_IN * len(groups) + _PAD_IN)
 
 
-__all__ = ["draw_gantt", "gantt_height", "lane_groups", "mark_makespan", "overlap_pct", "MAX_BARS", "MAX_LABELS",
-           "LANE_FILL", "ROW_FILL", "XPAD"]
+__all__ = ["draw_gantt", "gantt_height", "legend_in", "lane_groups", "mark_makespan", "overlap_pct", "MAX_BARS",
+           "MAX_LABELS", "LANE_FILL", "ROW_FILL", "XPAD"]

@@ -13,7 +13,7 @@ from ..program import Program
 from ..sim.trace import Trace, check_trace
 from .colors import cycled_color
 from .figures import figure_png, new_figure, text_kwargs
-from .gantt import XPAD, draw_gantt, gantt_height, lane_groups, mark_makespan, overlap_pct
+from .gantt import XPAD, draw_gantt, gantt_height, lane_groups, legend_in, mark_makespan, overlap_pct
 
 # Figures are built without pyplot (``Figure`` on an Agg canvas), so a notebook cell never shows or keeps a figure it
 # did not return. Each run is a Gantt (``viz.gantt``) with, for a pipeline, its channels' fill below it.
@@ -28,10 +28,11 @@ _MAX_LEFT = 0.4  # of the figure width, at most
 _RIGHT_IN = 0.25
 _AXES_SHARE = 0.8  # of the figure width, assumed for a given Axes that is not laid out yet
 _FILL_IN, _FILL_GAP_IN = 1.0, 0.15  # the channel-fill plot under a Gantt, and the space between them
-_MARGIN_IN = 0.45  # above (title, legend) and below (x axis) plot_timeline's plots
-_COMPARE_TOP_IN, _COMPARE_BOTTOM_IN = 0.5, 0.55  # compare(): above the first Gantt, below the last (x axis)
+_MARGIN_IN = 0.45  # below plot_timeline's plots (x axis); above them: the Gantt's title and legend (legend_in)
+_TOP_PAD_IN = 0.08  # above the highest legend row
+_COMPARE_BOTTOM_IN = 0.55  # compare(): below the last Gantt (x axis)
 _TITLE_IN = 0.25  # compare()'s own title, when given
-_RUN_GAP_IN = 0.55  # between compare()'s stacked Gantts (each has a title and a legend)
+_TICKS_IN = 0.3  # between compare()'s stacked Gantts: the upper one's x ticks (then the lower one's title, legend)
 _TABLE_LINE_IN = 0.16  # per line of compare()'s summary table
 
 
@@ -144,10 +145,11 @@ def plot_timeline(trace_or_program: Trace | Program, *, lanes: str = "stage", ti
     show_fill = bool(trace.channels)
     fill_h = _FILL_IN if show_fill else 0.0
     gap_in = _FILL_GAP_IN if show_fill else 0.0
-    fig = new_figure(_WIDTH_IN, gantt_h + fill_h + 2 * _MARGIN_IN + gap_in, _DPI)
+    top_in = legend_in(trace, lanes) + _TOP_PAD_IN
+    fig = new_figure(_WIDTH_IN, gantt_h + fill_h + top_in + _MARGIN_IN + gap_in, _DPI)
     gs = fig.add_gridspec(2 if show_fill else 1, 1, height_ratios=[gantt_h, fill_h] if show_fill else [1],
                           hspace=gap_in / max(gantt_h, 1.0) * 2)
-    width_px, _ = _layout(fig, max((len(n) for n, _ in groups), default=4), _MARGIN_IN, _MARGIN_IN)
+    width_px, _ = _layout(fig, max((len(n) for n, _ in groups), default=4), top_in, _MARGIN_IN)
     gantt = fig.add_subplot(gs[0])
     draw_gantt(gantt, trace, lanes, label, width_px)
     bottom = gantt
@@ -198,10 +200,12 @@ def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
     heights = [gantt_height(t, lanes) for _, t in runs]
     chars = max((len(n) for _, t in runs for n, _ in lane_groups(t, lanes)), default=4)
     table = _table(runs)
-    top_in = _COMPARE_TOP_IN + (_TITLE_IN if title else 0.0)
+    above = [legend_in(t, lanes) for _, t in runs]  # each Gantt's title and legend rows
+    top_in = above[0] + _TOP_PAD_IN + (_TITLE_IN if title else 0.0)
     bottom_in = _COMPARE_BOTTOM_IN + _TABLE_LINE_IN * len(table)
-    fig = new_figure(_WIDTH_IN, sum(heights) + _RUN_GAP_IN * (len(runs) - 1) + top_in + bottom_in, _DPI)
-    gs = fig.add_gridspec(len(runs), 1, height_ratios=heights, hspace=_RUN_GAP_IN / (sum(heights) / len(runs)))
+    gap_in = _TICKS_IN + max(above[1:], default=0.0) + _TOP_PAD_IN
+    fig = new_figure(_WIDTH_IN, sum(heights) + gap_in * (len(runs) - 1) + top_in + bottom_in, _DPI)
+    gs = fig.add_gridspec(len(runs), 1, height_ratios=heights, hspace=gap_in / (sum(heights) / len(runs)))
     width_px, h = _layout(fig, max(chars, 4), top_in, bottom_in)
     axes: list[Axes] = []
     for i, (label, trace) in enumerate(runs):

@@ -9,6 +9,7 @@ import pytest
 from ptort_lab.errors import PtortValueError
 from ptort_lab.explore import Knobs, Study
 from ptort_lab.notebook import Explorer, ExplorerController
+from ptort_lab.notebook.compact import compact_run
 
 
 @pytest.fixture
@@ -103,6 +104,19 @@ def test_a_request_from_the_view_reruns_and_answers_with_its_id(explorer):
     assert [s["value"] for s in explorer.controls["sliders"]] == [1, 1, 8, 2]  # tile: position of 64x64
 
 
+def test_a_refused_move_sends_the_view_its_sliders_back_every_time(explorer):
+    """A 256x256 F32 tile does not fit the UB: the answer carries the last good sliders (tile back at 128x128),
+    and a second refusal of the same move is sent too (the values are as before, but the view's slider is not)."""
+    sent = []
+    explorer.observe(lambda change: sent.append(change["new"]), names="controls")
+    for rid in ("v1:1", "v1:2"):
+        explorer.request = {"rid": rid, "knobs": {"tile": [256, 256]}, "equal_cores": None}
+        assert explorer.view["error"].startswith("CapacityError: ") and explorer.view["rid"] == rid
+        assert sent[-1]["rid"] == rid
+        assert next(s for s in sent[-1]["sliders"] if s["name"] == "tile")["value"] == 2  # 128x128
+    assert len(sent) == 2 and explorer.controller.last.knobs.tile == (128, 128)
+
+
 def test_equal_cores_gives_the_twin_the_pipelines_cores(explorer):
     """Like for like: the data-parallel run gets the pipeline's 3 cores, and the verdict says both ran on 3."""
     explorer.request = {"rid": "v1:1", "knobs": {"depth": 2, "tile": [128, 128], "tiles": 16, "cores": 4},
@@ -133,6 +147,25 @@ def test_depth_slider_changes_cycles_and_overlap(explorer):
     assert after.total_cycles > before.total_cycles and after.overlap_pct < before.overlap_pct
     assert explorer.view["runs"] != runs and explorer.view["runs"][0]["makespan"] == after.total_cycles
     assert explorer.last_refresh_ms is not None
+
+
+def test_a_move_reruns_only_the_side_it_changes_and_a_move_back_nothing(explorer, spec_builder):
+    """The notebook's builder makes new kernels and tensors on every build; equal content is still the same run:
+    depth leaves the twin (it has no channels), cores the pipeline, and moving back draws the first runs again,
+    exactly as a new study draws them."""
+    first, runs = explorer.controller.last, explorer.view["runs"]
+    explorer.sliders["depth"].value = 3
+    deeper = explorer.controller.last
+    assert deeper.pipeline is not first.pipeline and deeper.data_parallel is first.data_parallel
+    explorer.sliders["cores"].value = 2
+    assert explorer.controller.last.pipeline is deeper.pipeline
+    explorer.update(depth=2, cores=4)
+    back = explorer.controller.last
+    assert back.pipeline is first.pipeline and back.data_parallel is first.data_parallel
+    assert explorer.view["runs"] == runs and explorer.view["table"] == first.rows()
+    fresh = Study(spec_builder, back.knobs, compute_values=False).run()
+    assert runs == [compact_run(label, program) for label, program in fresh.runs]
+    assert explorer.view["verdict"] == fresh.verdict()
 
 
 def test_tile_tiles_and_cores_sliders_reach_the_study(explorer):

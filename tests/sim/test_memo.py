@@ -14,14 +14,13 @@ the general computations they skip (copied below from the code before the change
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pytest
+from loaders import flash_attention_example, load_file
 
 from ptort_lab.sim.buffers import Allocation, BufferPool
 from ptort_lab.sim.costs import NpuCostModel
@@ -35,27 +34,12 @@ TINY_L2 = ascend_910b.replace(l2_bytes=64 << 10)  # csp_attention's small tiles:
 BEFORE_13 = ascend_910b.replace(**PRE_ISSUE_13)  # write-through L2, loads holding their pipe for the latency
 
 
-def _load(name: str, path: Path) -> Any:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up while the file runs
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
-
-
 def _fa() -> Any:
-    return _load("ptort_memo_fa_example", ROOT / "examples/flash_attention/flash_attention_example.py")
+    return flash_attention_example("ptort_memo_fa_example")
 
 
 def _csp() -> Any:
-    return _load("ptort_memo_csp_attention", ROOT / "examples/csp_attention/csp_attention_example.py")
+    return load_file("ptort_memo_csp_attention", ROOT / "examples/csp_attention/csp_attention_example.py")
 
 
 def _digest(program: Any) -> str:

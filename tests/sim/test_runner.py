@@ -61,7 +61,8 @@ def test_one_command_vocabulary():
     members, and the engine keeps no codes of its own (WINDOW is gone)."""
     assert [(c.name, int(c)) for c in Cmd] == [
         ("TASK", 0), ("SEND", 1), ("ACQUIRE", 2), ("PUSH", 3), ("PULL", 4), ("RECORD", 5), ("WAIT", 6),
-        ("TASK_PULL", 7), ("SEND_PULL", 8), ("AFTER", 9), ("NOT_BEFORE", 10)]
+        ("TASK_PULL", 7), ("SEND_PULL", 8), ("AFTER", 9), ("NOT_BEFORE", 10),
+        ("RELEASE", 11)]
     assert steps_module.TASK is Cmd.TASK and steps_module.SEND_PULL is Cmd.SEND_PULL and steps_module.CLOSED is CLOSED
     assert not hasattr(engine_module, "WINDOW") and engine_module.AFTER is Cmd.AFTER
     assert repr(CLOSED) == "CLOSED"
@@ -91,6 +92,16 @@ def test_a_command_that_is_not_one_is_refused_by_name(bad):
         engine_run([bad])
     assert f"process 'p' gave the engine {bad[0]!r}, which is not a command." in str(e.value)
     assert "A process body yields (Cmd.X, ...) tuples of ptort_lab.dsl.commands" in str(e.value)
+
+
+def test_a_member_the_engine_has_no_rule_for_is_refused_not_looped_on(monkeypatch):
+    """A Cmd member missing from the engine's table used to be retried as itself forever."""
+    engine = Engine(lambda t, actor: None, time_ordered=False)
+    monkeypatch.delitem(engine._cold, Cmd.NOT_BEFORE)
+    engine.add_process("p", (cmd for cmd in [(NOT_BEFORE, 25, "rate")]), 0)
+    with pytest.raises(SimulationError) as e:
+        engine.run()
+    assert f"process 'p' gave the engine {NOT_BEFORE!r}, which the engine has no rule for." in str(e.value)
 
 
 # -- the CostModel protocol -----------------------------------------------------------------------------------------

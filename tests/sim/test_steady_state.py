@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pinned_chains import linear
 
 from ptort_lab import (
     Channel,
@@ -53,23 +54,6 @@ def both(program, **steady):
     full = program.execute().stats()
     steady_stats = program.execute(steady_state=True, **steady).stats()
     return full, steady_stats
-
-
-def linear(n, cycles=(100, 60, 100), depth=2):
-    """The bench's K-stage pipeline: s0 -> c0 -> s1 -> ... with empty kernels pinned to ``cycles``."""
-    chans = [Channel(name=f"c{k}", depth=depth) for k in range(len(cycles) - 1)]
-    procs = []
-    for k, cyc in enumerate(cycles):
-        kern = kernel(cycles=cyc, name=f"s{k}")(lambda: None)
-        work = (lambda kn: lambda i: task(kn, [i], {}))(kern)
-        body = (lambda ch, wk: lambda i: send(ch, wk(i)))(chans[k], work) if k + 1 < len(cycles) else work
-        p = process(f"s{k}").body(for_each(Dense[n](), body) if k == 0 else consume(chans[k - 1], body))
-        if k:
-            p.consumes(chans[k - 1])
-        if k + 1 < len(cycles):
-            p.produces(chans[k])
-        procs.append(p)
-    return connect(procs)
 
 
 @kernel

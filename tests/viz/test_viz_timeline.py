@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from matplotlib.collections import PolyCollection
@@ -374,3 +375,40 @@ def test_a_failed_run_is_named_until_a_run_succeeds(stages):
     failing[0] = False
     assert program.execute().last_error is None
     assert makespan_x(axes_by_gid(plot_timeline(program), "gantt")[0]) == [[program.trace().makespan] * 2]
+
+
+def _many_op_trace(names: int) -> Trace:
+    """One lane whose spans carry ``names`` distinct op names (a legend of several rows)."""
+    spans = [Span(0, "loader", f"op{i:02d}", i, 10 * i, 10 * i + 8, 0, "loader", i) for i in range(names)]
+    return Trace(spans=spans, makespan=10 * names, mode="pipeline", processes=["loader"])
+
+
+def _boxes(fig: Figure) -> tuple[Any, Any]:
+    """(legend, title) of the figure's Gantt, in display pixels after a draw."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (gantt,) = axes_by_gid(fig, "gantt")
+    return gantt.get_legend().get_window_extent(renderer), gantt.title.get_window_extent(renderer)
+
+
+@pytest.mark.parametrize("names, title_chars", [(4, 0), (13, 0), (13, 90), (30, 60)])
+def test_the_legend_sits_above_the_title_inside_the_figure(names, title_chars):
+    """However many legend rows (6 keys a row, 12 keys then "+N more") and however long the title, the legend is
+    above the title line, never over it, and the figure leaves room for all of it (nothing cut at the top)."""
+    fig = plot_timeline(_many_op_trace(names), title="a long title " * (title_chars // 13) + "pipeline")
+    leg, title = _boxes(fig)
+    assert leg.y0 >= title.y1 - 1  # display y grows upwards
+    assert leg.y1 <= fig.bbox.height
+    rows = -(-(min(names, 12) + (names > 12)) // 6)
+    assert gantt_mod.legend_in(_many_op_trace(names), "stage") == pytest.approx(0.22 + 0.15 * rows)
+
+
+def test_compare_leaves_room_for_each_runs_legend():
+    """compare(): the lower run's legend clears the upper run's x axis, and the upper legend stays in the figure."""
+    fig = compare(_many_op_trace(13), _many_op_trace(30))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    upper, lower = axes_by_gid(fig, "gantt")
+    assert upper.get_legend().get_window_extent(renderer).y1 <= fig.bbox.height
+    ticks = upper.get_tightbbox(renderer)
+    assert lower.get_legend().get_window_extent(renderer).y1 <= ticks.y0 + 1
