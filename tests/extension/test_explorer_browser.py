@@ -3,7 +3,7 @@
 Opens a notebook whose cell shows ``Explorer(build, ...)`` (the spec pipeline), checks that the view draws both
 timelines client-side (slices, channel rows, the table and the verdict), that releasing a slider sends one request
 and redraws with the new run (the depth shown in the table and the pipeline's makespan change), that the busy
-indicator clears, and that a plain wheel over the explorer's timeline scrolls the page instead of zooming. The same
+indicator clears, that arrow keys move a slider run after run without losing its focus, and that a plain wheel over the explorer's timeline scrolls the page instead of zooming. The same
 notebook is opened in Notebook 7 too. The view needs no JupyterLab extension: only anywidget (and its own
 labextension, which its wheel installs). Uses the server and browser set-up of test_browser.py; skips (with the
 reason) when chromium, playwright, JupyterLab, Notebook 7 or anywidget is missing.
@@ -112,6 +112,28 @@ def _check_slider_redraw(page, root) -> None:
     assert timing["knob"] == "depth" and timing["ms"] > 0
 
 
+def _check_keyboard_moves_keep_focus(page, root) -> None:
+    """The arrow keys move the focused slider, one run per key, and the slider keeps the focus through each reply
+    (it used to be rebuilt by every reply, so the second key press went nowhere)."""
+    depth = root.locator("input[data-knob='depth']")
+    depth.focus()
+    for n, value in ((2, "2"), (3, "3")):
+        before = page.evaluate("() => window.ptortExplorerTimings.length")
+        page.keyboard.press("ArrowRight")
+        try:
+            page.wait_for_function(f"() => window.ptortExplorerTimings.length > {before}", timeout=30_000)
+        except Exception:  # pragma: no cover - the failure report
+            state = page.evaluate("() => [document.activeElement && document.activeElement.outerHTML.slice(0, 200), "
+                                  "document.querySelector(\"input[data-knob='depth']\").value, "
+                                  "window.ptortExplorerTimings.length]")
+            pytest.fail(f"key press {n} ran nothing: focus, depth value, timings = {state}")
+        page.wait_for_function("() => document.querySelector('.ptort-explorer').dataset.busy === 'false'",
+                               timeout=30_000)
+        assert page.evaluate("() => document.activeElement && document.activeElement.dataset.knob") == "depth", n
+        assert root.locator("output.ptort-explorer-value").first.inner_text() == value
+        assert f"depth={value}" in root.locator("pre.ptort-explorer-summary").inner_text()
+
+
 def _check_plain_wheel_scrolls(page, root) -> None:
     """A plain wheel over the explorer's timeline scrolls the page and leaves the view alone."""
     timeline = root.locator(".ptort-timeline")
@@ -155,6 +177,7 @@ def test_explorer_draws_and_redraws_in_the_browser(app, tmp_path):
                 _check_first_draw(root)
                 page.screenshot(path=str(tmp_path / f"explorer-{app}.png"))
                 _check_slider_redraw(page, root)
+                _check_keyboard_moves_keep_focus(page, root)
                 _check_plain_wheel_scrolls(page, root)
                 # Notebook 7 itself logs one start-up error with this test's empty settings dir; none may come
                 # from the explorer.

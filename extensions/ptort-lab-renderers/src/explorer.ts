@@ -16,6 +16,7 @@
 import { ColorBy } from './logic/colors';
 import { modelFromCompact } from './logic/compact';
 import { ZOOM_STEP } from './logic/scale';
+import { keyedValue } from './logic/sliderKeys';
 import { RunView, TimelineView } from './timelineView';
 import { button, el } from './dom';
 
@@ -132,16 +133,45 @@ class ExplorerView {
     root.appendChild(this._timeline.node);
     root.appendChild(el('div', 'ptort-hint', HINT));
     root.appendChild(this._summary);
-    this._onControls = () => this._buildControls();
+    this._onControls = () => this._applyControls();
     this._onView = () => this._received();
+    this._onKey = (e: KeyboardEvent) => this._key(e);
+    window.addEventListener('keydown', this._onKey, true);
     model.on('change:controls', this._onControls);
     model.on('change:view', this._onView);
-    this._buildControls();
+    this._applyControls();
     this._draw(this._model.get('view') as ViewState | null);
     this._timeline.observeResize();
   }
 
+  /** Keys pressed on one of the view's controls, caught on their way down from the window (a host's own handlers
+   * on the document may swallow them: Notebook 7 stops arrow keys before they reach an input). A slider's keys
+   * move it here; no key on a control reaches the notebook's shortcuts (cell selection, run). */
+  private _key(e: KeyboardEvent): void {
+    const target = e.target;
+    if (!(target instanceof HTMLInputElement) || !target.dataset.knob || !this.root.contains(target)) {
+      return;
+    }
+    e.stopPropagation();
+    const entry = this._inputs.get(target.dataset.knob);
+    if (!entry || entry.input !== target) {
+      return; // the checkbox: its own default (Space toggles it)
+    }
+    const value = Number(target.value);
+    const next = keyedValue(e.key, value, entry.slider.min, entry.slider.max);
+    if (next === null) {
+      return;
+    }
+    e.preventDefault();
+    if (next !== value && !target.disabled) {
+      target.value = String(next);
+      entry.out.textContent = this._valueText(entry.slider, next);
+      this._ask(entry.slider.name);
+    }
+  }
+
   dispose(): void {
+    window.removeEventListener('keydown', this._onKey, true);
     this._model.off('change:controls', this._onControls);
     this._model.off('change:view', this._onView);
     this._timeline.dispose();
@@ -149,8 +179,51 @@ class ExplorerView {
 
   // -- controls ------------------------------------------------------------------------------------------------------
 
-  private _buildControls(): void {
+  /** New controls from the kernel. The same sliders as before (the common case: a reply to a move) are updated in
+   * place, so the slider the user is on keeps the keyboard focus and a drag in progress is not cut short; a
+   * different set of sliders is built anew, with the focus kept on the same knob. */
+  private _applyControls(): void {
     const controls = (this._model.get('controls') as Controls | null) ?? { sliders: [], equal_cores: false };
+    const shape = JSON.stringify([
+      controls.sliders.map(s => [s.name, s.label, s.min, s.max, s.options ?? null]),
+      controls.equal_cores_label ?? null
+    ]);
+    if (shape !== this._shape) {
+      const active = typeof document !== 'undefined' ? document.activeElement : null;
+      const focused = active instanceof HTMLElement && this.root.contains(active) ? active.dataset.knob : undefined;
+      this._buildControls(controls);
+      this._shape = shape;
+      const again = focused === 'equal_cores' ? this._equal : focused ? this._inputs.get(focused)?.input : null;
+      again?.focus();
+      return;
+    }
+    if (this._pending !== null) {
+      return; // a newer request waits to be sent: its reply brings the values to show
+    }
+    this._updateControls(controls);
+  }
+
+  /** The same sliders with the kernel's values, limits of use and explanations (a drag in progress keeps its own). */
+  private _updateControls(controls: Controls): void {
+    for (const s of controls.sliders) {
+      const entry = this._inputs.get(s.name);
+      if (!entry) {
+        continue;
+      }
+      entry.slider = s;
+      entry.input.disabled = s.disabled;
+      entry.label.title = s.title;
+      if (this._dragging !== s.name) {
+        entry.input.value = String(s.value);
+        entry.out.textContent = this._valueText(s, s.value);
+      }
+    }
+    if (this._equal) {
+      this._equal.checked = controls.equal_cores;
+    }
+  }
+
+  private _buildControls(controls: Controls): void {
     this._controls.textContent = '';
     this._inputs = new Map();
     for (const s of controls.sliders) {
@@ -166,16 +239,24 @@ class ExplorerView {
       input.disabled = s.disabled;
       input.dataset.knob = s.name;
       const out = el('output', 'ptort-explorer-value', this._valueText(s, s.value));
+      const entry = { input, out, label, slider: s };
       input.addEventListener('input', () => {
-        out.textContent = this._valueText(s, Number(input.value));
+        out.textContent = this._valueText(entry.slider, Number(input.value));
       });
-      input.addEventListener('change', () => this._ask(s.name));
-      // Arrow keys move the focused slider: keep them from the notebook's shortcuts (cell selection).
-      input.addEventListener('keydown', e => e.stopPropagation());
+      input.addEventListener('pointerdown', () => {
+        this._dragging = s.name;
+      });
+      input.addEventListener('pointerup', () => {
+        this._dragging = null;
+      });
+      input.addEventListener('change', () => {
+        this._dragging = null;
+        this._ask(s.name);
+      });
       label.appendChild(input);
       label.appendChild(out);
       this._controls.appendChild(label);
-      this._inputs.set(s.name, { input, slider: s });
+      this._inputs.set(s.name, entry);
     }
     if (controls.equal_cores_label) {
       const label = el('label', 'ptort-explorer-check');
@@ -355,7 +436,12 @@ class ExplorerView {
   private _inFlight: string | null = null;
   private _pending: { rid: string; knobs: { [k: string]: Json }; equal_cores: boolean | null } | null = null;
   private _started = new Map<string, { t: number; knob: string }>();
-  private _inputs = new Map<string, { input: HTMLInputElement; slider: Slider }>();
+  private _inputs = new Map<
+    string,
+    { input: HTMLInputElement; out: HTMLOutputElement; label: HTMLLabelElement; slider: Slider }
+  >();
+  private _shape: string | null = null;
+  private _dragging: string | null = null;
   private _equal: HTMLInputElement | null = null;
   private _controls: HTMLDivElement;
   private _status: HTMLSpanElement;
@@ -366,6 +452,7 @@ class ExplorerView {
   private _timeline: TimelineView;
   private _onControls: () => void;
   private _onView: () => void;
+  private _onKey: (e: KeyboardEvent) => void;
 }
 
 /** anywidget's entry point: one ExplorerView per displayed output; the returned function cleans up. */
