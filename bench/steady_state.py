@@ -1,7 +1,8 @@
 """Steady state (issue 14): execute(steady_state=True) against the full run, and the 1e9-tile run's wall time.
 
 For each case the program runs in full and with steady_state=True; every figure of program.stats() must be equal
-(makespan, tasks, stage/pipe/core busy %, overlap, stall cycles, bytes). Then tiles=10**9 is timed.
+(makespan, tasks, stage/pipe/core busy %, overlap, stall cycles, bytes, error band, notes, memory counters). Then
+tiles=10**9 is timed.
 
     .venv/bin/python bench/steady_state.py            # pinned up to 1e6 tiles, NPU model at 1e4; ~1-2 minutes
     .venv/bin/python bench/steady_state.py --quick    # up to 1e5 / 2e3
@@ -13,9 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sim"))
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "sim")]
 
-from test_steady_state import SMALL_L2, csp_pipe, data_parallel, figures, linear  # noqa: E402
+from pinned_chains import linear  # noqa: E402
+from test_steady_state import SMALL_L2, csp_pipe, data_parallel, figures  # noqa: E402
 
 from ptort_lab import PinnedCosts  # noqa: E402
 

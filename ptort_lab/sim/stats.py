@@ -382,7 +382,7 @@ class ProgramStats:
         return self.summary()
 
 
-def _lane_ratios(lanes: dict[tuple[int, str], int], pct: Any) -> dict[str, float]:
+def lane_ratios(lanes: dict[tuple[int, str], int], pct: Any) -> dict[str, float]:
     """Busy share of each lane (pipe or stage), averaged over the cores that use it (msprof's *_ratio)."""
     sums: dict[str, list[float]] = {}
     for (_, lane), busy in lanes.items():
@@ -411,7 +411,7 @@ def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], p
         totals = SpanTotals.of(trace.spans)
     total = trace.makespan
     pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
-    lanes = _lane_ratios(totals.lanes, pct)
+    lanes = lane_ratios(totals.lanes, pct)
     return ProgramStats(
         total_cycles=total,
         time_us=trace.makespan_us,

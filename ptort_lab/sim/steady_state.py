@@ -37,7 +37,8 @@ from ..dsl.workload import Workload
 from ..errors import PtortValueError
 from .cost_model import CostModel, PinnedCosts
 from .fifo import Actor
-from .stats import ProgramStats, SpanTotals
+from .stats import ProgramStats, SpanTotals, lane_ratios, memory_counters
+from .validation import error_band, model_notes
 
 # (tiles, stride): probe sizes, tried in turn until a state repeats, keying the state at every stride-th tile (a
 # multiple of the true period is a period too; the NPU model's state holds every L2 line, so keys cost more there)
@@ -258,6 +259,7 @@ class Figures:
     multi: int
     stalls: dict[str, int]
     bytes_moved: int
+    memory: dict[str, int]  # the cost model's GM traffic counters (stats.memory_counters), {} when it keeps none
 
     def fields(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -270,7 +272,7 @@ def figures(run: Any) -> Figures:
     names = list(trace.processes) if trace.mode == "pipeline" else list(totals.stages)
     return Figures(trace.makespan, run.task_count, dict(totals.lanes), dict(sorted(totals.cores.items())),
                    {k: totals.stages.get(k, 0) for k in names}, totals.multi, dict(run.stall_cycles),
-                   totals.bytes_moved)
+                   totals.bytes_moved, memory_counters(run.pricing))
 
 
 def _step(a: Any, b: Any) -> Any:
@@ -304,14 +306,12 @@ def stats_of(f: Figures, mode: str, clock_hz: float) -> ProgramStats:
     """ProgramStats from figures, by the formulas of ``stats.compute_stats`` (so equal figures give equal stats)."""
     total = f.makespan
     pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
-    sums: dict[str, list[float]] = {}
-    for (_, lane), cycles in f.lanes.items():
-        sums.setdefault(lane, []).append(pct(cycles))
+    lanes = lane_ratios(f.lanes, pct)
     return ProgramStats(total_cycles=total, time_us=total / clock_hz * 1e6, task_count=f.tasks, mode=mode,
-                        clock_hz=clock_hz, lane_busy_pct={lane: sum(v) / len(v) for lane, v in sums.items()},
-                        core_busy_pct={k: pct(c) for k, c in f.cores.items()},
+                        clock_hz=clock_hz, lane_busy_pct=lanes, core_busy_pct={k: pct(c) for k, c in f.cores.items()},
                         stage_busy_pct={k: pct(c) for k, c in f.stages.items()}, overlap_pct=pct(f.multi),
-                        stall_cycles=dict(f.stalls), bytes_moved=f.bytes_moved)
+                        stall_cycles=dict(f.stalls), bytes_moved=f.bytes_moved, error_band=error_band(lanes),
+                        notes=model_notes(lanes), memory=dict(f.memory))
 
 
 # -- the run ---------------------------------------------------------------------------------------------------------

@@ -45,8 +45,11 @@ SMALL_L2 = ascend_910b.replace(l2_bytes=1 << 20)  # the L2 fills within a few ti
 
 
 def figures(stats):
+    """Every figure of a ProgramStats (the error band and notes too: a steady-state run once dropped them, and the
+    NPU model's memory counters)."""
     return (stats.total_cycles, stats.task_count, stats.stage_busy_pct, stats.lane_busy_pct, stats.core_busy_pct,
-            stats.overlap_pct, stats.stall_cycles, stats.bytes_moved, stats.mode)
+            stats.overlap_pct, stats.stall_cycles, stats.bytes_moved, stats.mode, stats.error_band, stats.notes,
+            stats.memory)
 
 
 def both(program, **steady):
