@@ -22,7 +22,10 @@ overrides what it needs):
 ``task_timing``: the task's ops start no earlier than ``start``; ``end`` is when its last op finishes;
 ``issue_done`` is when the issuing process may go on. A CSP process is sequential (``pipelined=False``: return
 ``end``); a data-parallel core (``pipelined=True``) may issue its next task while this one still runs, so its pipes
-overlap across tasks as far as buffers allow. ``lane`` names the process (stage or core) for the spans.
+overlap across tasks as far as buffers allow. ``lane`` names the process (stage or core) for the spans. What a model
+of the user's own returns is checked on every task (``timing_check``): a result that is not that tuple in whole cycles,
+with ``issue_done`` and ``end`` no earlier than ``start`` and spans that are ``Span`` records, stops the run with an
+error at the model's ``task_timing`` line.
 
 A cost model that does not subclass CostModel still works (``as_cost_model`` adapts it) if it has ``clock_hz`` and
 ``task_timing``; every other hook is optional, with the defaults above. Without ``begin_run`` its ``prepare`` (if

@@ -42,6 +42,7 @@ from .limits import (
 from .on_chip import OnChipValues, has_on_chip_state
 from .placement import assign_cores, is_work_stealing, process_cores
 from .stats import BadSpan, SpanBeforeCut, SpanFeed, SpanTotals
+from .timing_check import checked_timing
 from .trace import CHUNK_ROWS, COMPACT_AFTER_ROWS, Dropped, Span, SpanColumns, StallColumns, Trace
 from .trace_files import short
 
@@ -385,7 +386,7 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
     ir_of = numerics.ir_for if journal is not None else _ir_of if cost.uses_ir else _no_ir
     compute = journal.compute if journal is not None else None
     on_chip, placed_aivs = run.on_chip, aivs or {}
-    timing = pricer.task_timing
+    timing = checked_timing(pricer)  # a user's model: its results checked (timing_check.py)
     # Plain delays need neither task_timing nor the IR; values, when asked for, are computed by the slow path.
     fixed = None if journal is not None else pricer.fixed_cycles
     new_id = itertools.count().__next__

@@ -3,10 +3,11 @@
 Opens a notebook whose cell shows ``Explorer(build, ...)`` (the spec pipeline), checks that the view draws both
 timelines client-side (slices, channel rows, the table and the verdict), that releasing a slider sends one request
 and redraws with the new run (the depth shown in the table and the pipeline's makespan change), that the busy
-indicator clears, that arrow keys move a slider run after run without losing its focus, and that a plain wheel over the explorer's timeline scrolls the page instead of zooming. The same
-notebook is opened in Notebook 7 too. The view needs no JupyterLab extension: only anywidget (and its own
-labextension, which its wheel installs). Uses the server and browser set-up of test_browser.py; skips (with the
-reason) when chromium, playwright, JupyterLab, Notebook 7 or anywidget is missing.
+indicator clears, that arrow keys move a slider run after run without losing its focus, and that a plain wheel over
+the explorer's timeline scrolls the page instead of zooming. The same notebook is opened in Notebook 7 too. The view
+needs no JupyterLab extension: only anywidget (and its own labextension, which its wheel installs). Uses the server
+and browser set-up of test_browser.py; skips (with the reason) when chromium, playwright, JupyterLab, Notebook 7 or
+anywidget is missing.
 """
 from __future__ import annotations
 

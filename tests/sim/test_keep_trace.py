@@ -326,13 +326,14 @@ class NotASpan(CostModel):
         return start + 10, start + 10, [(core, lane, start)]
 
 
-def test_records_that_are_not_spans_are_refused_without_a_trace():
+@pytest.mark.parametrize("keep", [True, False])
+def test_records_that_are_not_spans_are_refused_with_or_without_a_trace(keep):
+    """(The check is timing_check.py's, on every task of a user's model: tests/sim/test_timing_check.py.)"""
     program = linear(3).compile(cost_model=NotASpan(), compute_values=False)
     with pytest.raises(SimulationError) as e:
-        program.execute(keep_trace=False)
-    assert e.value.what == ("the cost model's task_timing returned (0, 's0', 0) as a span; a span is a Span(core, "
-                            "lane, name, index, start, end, bytes, process, task_id) whose start and end are whole "
-                            "cycles.")
+        program.execute(keep_trace=keep)
+    assert e.value.what == ("NotASpan.task_timing returned (10, 10, [(0, 's0', 0)]): a span is (0, 's0', 0), not a "
+                            "Span(core, lane, name, index, start, end, bytes, process, task_id).")
 
 
 # -- SpanTotals: the one definition, cut anywhere ------------------------------------------------------------------
