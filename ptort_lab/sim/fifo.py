@@ -82,7 +82,7 @@ class Fifo(Inbox):
     """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
 
     __slots__ = ("depth", "fresh", "free", "producers_left", "producers", "deltas", "backpressure", "send_wait",
-                 "consume_wait", "deltas_source")
+                 "consume_wait", "deltas_source", "readers")
 
     def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
         super().__init__(name, producers, latency_cycles, f"starved on '{name}'")
@@ -99,6 +99,7 @@ class Fifo(Inbox):
         self.backpressure = f"backpressure from '{name}'"  # stall and wait reasons, built once
         self.send_wait = f"send to '{name}' (no free slot)"
         self.consume_wait = f"consume from '{name}'"
+        self.readers: tuple[str, ...] = ()  # the names of its consumers (for a deadlock's message)
 
     @property
     def in_use(self) -> int:
@@ -151,10 +152,13 @@ class Channels:
         # _push(p): p may run again (at p.t); bound once, as it runs once or twice per item.
         self._push: Callable[[Actor], None] = self._push_heap if time_ordered else self._ready.append
 
-    def add_fifo(self, channel: Any, producers: int, latency_cycles: int | None = None, consumers: int = 1) -> Fifo:
-        """Register a channel; ``latency_cycles`` defaults to the engine's (cross-core) channel latency."""
+    def add_fifo(self, channel: Any, producers: int, latency_cycles: int | None = None, consumers: int = 1,
+                 readers: tuple[str, ...] = ()) -> Fifo:
+        """Register a channel; ``latency_cycles`` defaults to the engine's (cross-core) channel latency; ``readers``
+        names its consumers."""
         latency = self.latency_cycles if latency_cycles is None else latency_cycles
         f = self.fifos[channel] = Fifo(channel.name, channel.depth, producers, latency)
+        f.readers = readers
         if producers > 1 or consumers > 1:
             self._require_time_order()
         return f
@@ -274,13 +278,16 @@ DEADLOCK_LISTED = 12  # processes and channels a deadlock message names; the err
 
 
 def deadlock_error(blocked: list[Actor], fifos: list[Fifo]) -> DeadlockError:
-    """No actor can move: which ones wait for what (since when), and the channels' fill. A big run (e.g. one pipeline
-    per core) names the first ``DEADLOCK_LISTED`` of each and counts the rest; ``error.waits`` and
-    ``error.channels`` hold them all."""
+    """No actor can move: which ones wait for what (since when), and the channels' fill: tokens waiting, and slots
+    its consumers took and hold. A big run (e.g. one pipeline per core) names the first ``DEADLOCK_LISTED`` of each
+    and counts the rest; ``error.waits`` and ``error.channels`` hold them all."""
     now = max(p.t for p in blocked)
     waits = [f"'{p.name}' waits to {p.blocked or 'run'} (since t={p.wait_since})" for p in blocked]
-    fills = [f"'{f.name}' {f.in_use}/{f.depth} slots in use, {len(f.tokens) + len(f.pending or ())} token(s) waiting"
-             + (" (closed)" if f.producers_left == 0 else "") for f in fifos]
+    # A slot in use holds a token not yet consumed, or an item a consumer took and has not freed yet (it frees it
+    # when it takes its next one), or a slot a send body took and has not filled (ACQUIRE before its PUSH): with
+    # no such body open, the rest are the consumers'.
+    bodies_open = any(p.grants for p in blocked)
+    fills = [_fill(f, bodies_open) for f in fifos]
     channels = f" Channels: {_listed(fills, 'channels')}." if fills else ""
     error = DeadlockError(
         f"Deadlock at t={now} cycles: no process can move. {_listed(waits, 'processes blocked', '; ')}.{channels}",
@@ -289,6 +296,17 @@ def deadlock_error(blocked: list[Actor], fifos: list[Fifo]) -> DeadlockError:
         locate=False)
     error.waits, error.channels = waits, fills  # type: ignore[attr-defined]  # the whole picture, for big runs
     return error
+
+
+def _fill(f: Fifo, bodies_open: bool) -> str:
+    """"'c' 1/1 slots in use, 0 token(s) waiting, 1 held by 'b'": one channel's part of a deadlock's message."""
+    waiting = len(f.tokens) + len(f.pending or ())
+    held = f.in_use - waiting
+    text = f"'{f.name}' {f.in_use}/{f.depth} slots in use, {waiting} token(s) waiting"
+    if held > 0 and f.readers and not bodies_open:
+        names = " or ".join(f"'{n}'" for n in f.readers)
+        text += f", {held} held by {names} (taken items, each freed when its consumer takes its next)"
+    return text + (" (closed)" if f.producers_left == 0 else "")
 
 
 def _listed(items: list[str], what: str, sep: str = ", ") -> str:

@@ -276,7 +276,8 @@ def _start_pipeline(engine: Engine, pipe: Workload, workload: Workload, cost: Co
 
     for c in pipe.fields["channels"]:
         producers, consumers = list(pipe.producers(c)), list(pipe.consumers(c))
-        engine.add_fifo(c, len(producers), hop_latency(producers, consumers), len(consumers))
+        engine.add_fifo(c, len(producers), hop_latency(producers, consumers), len(consumers),
+                        tuple(p.name for p in consumers))
         trace.channels[c.name] = c.depth
     for ev, recorders, waiters in _event_ends(procs):
         engine.add_event(ev, len(recorders), len(waiters), hop_latency(recorders, waiters))

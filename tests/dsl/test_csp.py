@@ -602,7 +602,23 @@ def test_deadlock_mid_run_reports_time_and_full_channel(stages):
     assert msg.startswith("Deadlock at t=2 cycles")
     assert "'P1' waits to send to 'ch' (no free slot)" in msg
     assert "'P2' waits to synchronize on 'never'" in msg
-    assert "'ch' 1/1 slots in use" in msg
+    assert "'ch' 1/1 slots in use, 0 token(s) waiting, 1 held by 'P2' (taken items, each freed when its consumer " \
+           "takes its next)." in msg
+
+
+def test_deadlock_names_who_holds_the_slots_only_when_it_knows(stages):
+    """Slots a send body took before its push are not a consumer's: with such a body open the message does not
+    guess. Here 'P1' takes a slot of 'ch' (send of a body that waits on an event) and blocks inside it."""
+    ev = Event(name="never")
+    ch = Channel(name="ch", depth=1)
+    from ptort_lab import sequential
+    p1 = Process("P1").produces(ch).body_func(
+        lambda: send(ch, sequential(synchronize(ev), task(stages.a, [0], {}, cycles=2)), token=0))
+    p2 = Process("P2").consumes(ch).body_func(lambda: consume(ch, lambda t: task(stages.b, [t], {}, cycles=3)))
+    with pytest.raises(DeadlockError) as e:
+        connect(p1, p2).compile(cost_model=PinnedCosts()).execute()
+    msg = str(e.value)
+    assert "'ch' 1/1 slots in use, 0 token(s) waiting." in msg and "held by" not in msg
 
 
 # -- arbitration in simulated time: several producers on one channel, several waiters on one event ------------------
