@@ -225,8 +225,10 @@ class BinaryExpr(Expr):
         self.op, self.lhs, self.rhs = op, lhs, rhs
 
     def evaluate(self, bindings: Mapping[str, int]) -> Any:
-        try:
-            return _BINARY[self.op](evaluate(self.lhs, bindings), evaluate(self.rhs, bindings))
+        lhs, rhs = self.lhs, self.rhs
+        try:  # (``evaluate`` of each side, inline: index expressions are trees of these, evaluated per task)
+            return _BINARY[self.op](lhs.evaluate(bindings) if isinstance(lhs, Expr) else lhs,
+                                    rhs.evaluate(bindings) if isinstance(rhs, Expr) else rhs)
         except ZeroDivisionError:
             raise PtortValueError(f"`{self!r}` divides by zero for {dict(bindings)}.",
                                   hint="Check the divisor of // or % (a loop variable or slot can be 0).") from None

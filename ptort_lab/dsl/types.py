@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DSLUsageError, PtortTypeError, PtortValueError, user_location
-from .expr import Expr, evaluate, is_symbolic, refuse_placeholders
+from .expr import Expr, is_symbolic, refuse_placeholders
 
 
 class DType(enum.Enum):
@@ -503,9 +503,10 @@ class TensorView:
     def resolve(self, bindings: Any, where: Any = None) -> tuple[int, ...]:
         """Concrete index tuple under loop bindings, with a type and bounds check; ``where`` is the launch line."""
         out = []
+        shape = self.base.shape
         for k, i in enumerate(self.index):
             try:
-                v = evaluate(i, bindings)
+                v = i.evaluate(bindings) if isinstance(i, Expr) else i  # (``evaluate``, inline: once per task)
             except UnboundItem as e:  # ch.item outside its channel's send or consume: named at the launch line
                 if where is None or e.where is not None:
                     raise
@@ -514,12 +515,15 @@ class TensorView:
                 raise PtortValueError(f"index {i!r} of {self!r} divides by zero for {dict(bindings)}.",
                                       hint="Check the divisor of // or % in the index expression.", where=where,
                                       locate=where is None) from None
+            if type(v) is int and 0 <= v < shape[k]:  # the usual case: a plain int (not a bool) in range, as is
+                out.append(v)
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise PtortTypeError(
                     f"index {i!r} of {self!r} is {type(v).__name__} {v!r} for {dict(bindings)}; tensor indices are "
                     "ints.", hint="Channels carry tile indices: send(ch, task(...), token=t) with an int t, or "
                                   "index with a loop variable.", where=where, locate=where is None)
-            size = self.base.shape[k]
+            size = shape[k]
             # A literal -1 counts from the end, as in numpy; a loop expression going negative is a bug.
             if v < 0 and not isinstance(i, (int, np.integer)):
                 raise PtortValueError(

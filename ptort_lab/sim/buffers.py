@@ -95,26 +95,28 @@ class BufferPool:
         closed_ends, closed = self.closed_ends, self.closed
         # only allocations still held after t matter; those starting before t count from t. The answer is the
         # first instant after the last moment the occupancy exceeds ``cap`` (None if it exceeds it for ever).
-        events: list[tuple[int, int]] = []
+        # the change of the occupancy at each instant, summed there (sorting ints, not (time, change) pairs)
+        change: dict[int, int] = {}
+        get = change.get
         for i in range(k, len(closed)):
             a = closed[i]
-            events.append((a.start if a.start > t else t, a.bytes))
-            events.append((closed_ends[i], -a.bytes))
+            at = a.start if a.start > t else t
+            change[at] = get(at, 0) + a.bytes
+            at = closed_ends[i]
+            change[at] = get(at, 0) - a.bytes
         for a in self.open:
-            events.append((a.start if a.start > t else t, a.bytes))
-        events.sort()
+            at = a.start if a.start > t else t
+            change[at] = get(at, 0) + a.bytes
+        times = sorted(change)
         start = t
         level = 0
-        i, n = 0, len(events)
-        while i < n:
-            tm = events[i][0]
-            while i < n and events[i][0] == tm:  # the level after every change at tm
-                level += events[i][1]
-                i += 1
+        last = len(times) - 1
+        for i, tm in enumerate(times):
+            level += change[tm]  # the level after every change at tm
             if level > cap:
-                if i == n:
+                if i == last:
                     return None  # the open allocations alone leave no room
-                start = events[i][0]
+                start = times[i + 1]
         return self._take(start, nbytes)
 
     def _take(self, start: int, nbytes: int) -> Allocation:

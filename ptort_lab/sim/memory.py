@@ -127,8 +127,10 @@ class Pool:
             j = bisect_left(times, end, i)
             if pool // (max(self.holders[i:j]) + 1) >= cap and pool - max(self.used[i:j]) >= cap:
                 j = self._split(end)
-                self.used[i:j] = [u + cap for u in self.used[i:j]]
-                self.holders[i:j] = [h + 1 for h in self.holders[i:j]]
+                used, holders = self.used, self.holders
+                for k in range(i, j):  # (in place, without new lists: once per GM transfer)
+                    used[k] += cap
+                    holders[k] += 1
                 return end
         used, holders = self.used, self.holders
         n = len(times)

@@ -66,9 +66,10 @@ class Residency:
         """Keep on chip the tile channels whose two ends share a buffer, and reserve their slots and every on-chip
         tensor on the (core, unit) of each process that uses it."""
         procs = list(workload.fields.get("processes", ()))
+        ends = _channel_ends(procs)
         for ch in workload.fields.get("channels", ()):
             if ch.tile is not None:
-                self._place_channel(ch, procs, placement)
+                self._place_channel(ch, ends.get(id(ch), ([], [])), placement)
         uses: dict[int, tuple[Tensor, dict[tuple[int, str], list[tuple[Any, bool, bool, Any]]]]] = {}
         for p in procs:
             core, aiv = placement[p.name], self.run.vector_units.get(p.name, 0)
@@ -85,9 +86,8 @@ class Residency:
         for base, copies in uses.values():
             _check_shared(base, copies)
 
-    def _place_channel(self, ch: Any, procs: list[Any], placement: dict[str, int]) -> None:
-        producers = [p for p in procs if any(ch is c for c in p.produces)]
-        consumers = [p for p in procs if any(ch is c for c in p.consumes)]
+    def _place_channel(self, ch: Any, ends: tuple[list[Any], list[Any]], placement: dict[str, int]) -> None:
+        producers, consumers = ends
         cores = {placement[p.name] for p in producers + consumers}
         if len(cores) != 1 or not self.run.channel_stays_on_chip(producers, consumers):
             return  # a ring in global memory
@@ -170,12 +170,15 @@ class Residency:
         """Before ``task``'s instructions: reserve what its core uses for the first time, and start each resident
         tile's slot from its last write. Returns (slot, copy) pairs for ``leave``."""
         kept = []
+        vector_unit = f"AIV{aiv}"
+        reserved_for = self._reserved_for
         for name, buffer, base, index in placed:
             slot = plan.resident.get(name)
             if slot is None:
                 continue
-            unit = f"AIV{aiv}" if buffer is Buffer.UB else AIC
-            if base.on_chip:
+            unit = vector_unit if buffer is Buffer.UB else AIC
+            # (reserve_tensor's own once-per-copy test first: the user text is built only for a first reservation)
+            if (id(base), core, unit) not in reserved_for and base.on_chip:
                 self.reserve_tensor(base, core, unit, f"core {core}'s tasks")
             copy = (core, unit, id(base), index)
             last = self._ready.get(copy)
@@ -193,6 +196,18 @@ class Residency:
 
 
 _WRITES = (Direction.OUT, Direction.INOUT)
+
+
+def _channel_ends(procs: list[Any]) -> dict[int, tuple[list[Any], list[Any]]]:
+    """id(channel) -> (its producers, its consumers), each in the order of ``procs`` and once per process: found in
+    one pass, since a pipeline of many stages has as many channels (asking each channel of every process is
+    quadratic)."""
+    ends: dict[int, tuple[list[Any], list[Any]]] = {}
+    for p in procs:
+        for side, chans in ((0, p.produces), (1, p.consumes)):
+            for key in dict.fromkeys(id(c) for c in chans):  # (a channel listed twice: the process once)
+                ends.setdefault(key, ([], []))[side].append(p)
+    return ends
 
 
 def _task_nodes(body: Any) -> list[Any]:
