@@ -586,7 +586,7 @@ class Study:
                 if on_built is not None:
                     on_built(target, knobs)
                 result = run_study(target, knobs, self.mode, words=self.words, equal_cores=self.equal_cores,
-                                   cache=_check_cache(self.cache, "Study"), **self.compile_options)
+                                   cache=self.cache, **self.compile_options)
         except BaseException:
             journal.restore()
             raise

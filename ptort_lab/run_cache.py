@@ -142,7 +142,8 @@ def _own_plain_object(v: Any) -> bool:
 
 
 def tensor_values_count(options: dict[str, Any]) -> bool:
-    """Whether a run under ``options`` may read tensor values (a cost model that is not ptort_lab's own)."""
+    """Whether a run under ``options`` may read tensor values (a cost model that is not ptort_lab's own): then
+    tensors are described by their values too (here and in the sweep cache's keys)."""
     model = options.get("cost_model")
     return model is not None and not type(model).__module__.startswith("ptort_lab")
 
@@ -221,4 +222,4 @@ class RunCache:
             self._runs.clear()
 
 
-__all__ = ["RunCache", "content_key", "DEFAULT_SIZE"]
+__all__ = ["RunCache", "content_key", "tensor_values_count", "DEFAULT_SIZE"]

@@ -352,8 +352,8 @@ class Workload(ScheduleCombinators):
             refuse_placeholders(value, f"compile({key}=...)")
         self.raise_type_errors()
         steps = _steps()
-        steps.check_size(self, *((steps.MAX_PIPELINE_TASKS, "MAX_PIPELINE_TASKS") if self.is_pipeline
-                                  else (steps.MAX_TASKS, "MAX_TASKS")))
+        limit = "MAX_PIPELINE_TASKS" if self.is_pipeline else "MAX_TASKS"
+        steps.check_size(self, getattr(steps, limit), limit)
         return compiler_for(target)(self, target, options)
 
     def check_size(self, max_tasks: int) -> None:

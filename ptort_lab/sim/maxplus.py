@@ -40,7 +40,7 @@ from ..dsl.tasks import Task
 from ..dsl.tree import NodeKind, Workload
 from . import limits
 from .fifo import Fifo
-from .trace import RecordColumns, Span, Stall, column_values
+from .trace import Span, Stall, column_values
 
 _new = tuple.__new__
 _LOOPS = (NodeKind.FOR_EACH, NodeKind.PARALLEL_FOR, NodeKind.SELECT)
@@ -181,7 +181,7 @@ def run(engine: Any, chain: list[_Stage], pricer: Any, trace: Any, run_obj: Any)
 def _append_columns(records: Any, columns: list[Any], cls: Any) -> None:
     """Append records given column by column (trace.RecordColumns.add_columns; a run that keeps no trace takes them
     the same way: stats.SpanFeed, trace.Dropped) to a run's spans or stalls."""
-    if isinstance(records, RecordColumns) or hasattr(records, "add_columns"):
+    if hasattr(records, "add_columns"):
         records.add_columns(columns)
     else:
         records.extend(map(_new, repeat(cls), zip(*map(column_values, columns))))

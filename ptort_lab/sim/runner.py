@@ -41,10 +41,9 @@ from .limits import (
 )
 from .on_chip import OnChipValues, has_on_chip_state
 from .placement import assign_cores, is_work_stealing, process_cores
-from .stats import BadSpan, SpanBeforeCut, SpanFeed, SpanTotals
+from .stats import SpanBeforeCut, SpanFeed, SpanTotals
 from .timing_check import checked_timing
 from .trace import CHUNK_ROWS, COMPACT_AFTER_ROWS, Dropped, Span, SpanColumns, StallColumns, Trace
-from .trace_files import short
 
 _new = tuple.__new__  # builds a Span without its Python-level __new__ (3x cheaper; long runs record millions)
 # A run that keeps no trace counts its spans every FLUSH_SPANS (stats.SpanTotals): ~3 MB of Span tuples at most, and
@@ -212,7 +211,7 @@ def _keep_totals_only(run: Run, engine: Engine, engine_tasks: int) -> None:
 def _flush_spans(feed: Any, cut: int | None) -> None:
     """Count a no-trace run's spans so far, final up to ``cut`` (None: all). Refused: a span that starts before an
     earlier cut (a cost model whose spans start before the task's start: the figures before the cut were counted
-    already), and a record that is not a span."""
+    already)."""
     try:
         feed.flush(cut)
     except SpanBeforeCut as e:
@@ -224,12 +223,6 @@ def _flush_spans(feed: Any, cut: int | None) -> None:
             hint="Run it with keep_trace=True (the default), which keeps every span. A cost model's task_timing "
                  "should return spans that start no earlier than the task's start (sim/cost_model.py).",
             locate=True) from None
-    except BadSpan as e:
-        raise SimulationError(
-            f"the cost model's task_timing returned {short(e.span)} as a span; a span is a "
-            "Span(core, lane, name, index, start, end, bytes, process, task_id) whose start and end are whole "
-            "cycles.", hint="Build each span with ptort_lab.Span(...) or sim.cost_model.span_of(task, core, lane, "
-                            "start, end).", locate=True) from None
 
 
 def _span_owner(sp: Any) -> str:

@@ -8,7 +8,6 @@ they give the same figures."""
 from __future__ import annotations
 
 import itertools
-import numbers
 import operator
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -103,24 +102,6 @@ class SpanBeforeCut(Exception):
         self.span, self.cut = span, cut
 
 
-class BadSpan(Exception):
-    """``span``, one of the spans given, is not a span: a tuple of at least 8 fields whose start, end and bytes
-    are ints."""
-
-    def __init__(self, span: Any) -> None:
-        super().__init__(span)
-        self.span = span
-
-
-def _first_bad(spans: Iterable[Any]) -> Any:
-    """The first of ``spans`` that is not a span (``BadSpan``), else None."""
-    for sp in spans:
-        if not (isinstance(sp, tuple) and len(sp) >= 8
-                and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in sp[4:7])):
-            return sp
-    return None
-
-
 class SpanTotals:
     """The span figures of a run: busy cycles per (core, lane) (``lanes``), per core (``cores``) and per stage (the
     span's process, else its lane: ``stages``), the cycles when >= 2 stages are busy (``multi``), the bytes moved and
@@ -156,7 +137,7 @@ class SpanTotals:
             totals.add(spans if isinstance(spans, list) else list(spans))
             totals.flush()
             return totals
-        later = np.minimum.accumulate(starts[::-1])[::-1]  # later[i]: the earliest start of spans i, i + 1, ...
+        later = _earliest_from(starts)
         rows = iter(spans)
         done = 0
         while done < len(starts):
@@ -223,14 +204,13 @@ class SpanTotals:
     def _count(self, final: dict[tuple[int, str, str], list[tuple[int, int]]]) -> None:
         """Add the busy cycles of the final parts of a window (each group's, merged) to every figure."""
         for k, keys in self._of_lane.items():
-            self.lanes[k] += _length(final, keys)
+            self.lanes[k] += _length(_union(final, keys))
         for c, keys in self._of_core.items():
-            self.cores[c] += _length(final, keys)
+            self.cores[c] += _length(_union(final, keys))
         unions = []
         for name, keys in self._of_stage.items():
-            union = final[keys[0]] if len(keys) == 1 else _merge(itertools.chain.from_iterable(final[k]
-                                                                                               for k in keys))
-            self.stages[name] += sum(e - s for s, e in union)
+            union = _union(final, keys)
+            self.stages[name] += _length(union)
             unions.append(union)
         self.multi += overlap_of(unions)[0]
 
@@ -255,16 +235,10 @@ class SpanFeed(list):  # type: ignore[type-arg]
         self.totals = totals
 
     def flush(self, cut: int | None = None) -> None:
-        """Count the spans appended so far, final up to ``cut`` (``SpanTotals.flush``), and drop them; BadSpan
-        when one of them is not a span (a cost model of the user's own may return anything)."""
-        try:
-            self.totals.add(self)
-            self.totals.flush(cut)
-        except (TypeError, IndexError) as e:
-            bad = _first_bad(self)
-            if bad is None:
-                raise
-            raise BadSpan(bad) from e
+        """Count the spans appended so far, final up to ``cut`` (``SpanTotals.flush``), and drop them (a user's cost
+        model's spans are checked as they come: timing_check.py)."""
+        self.totals.add(self)
+        self.totals.flush(cut)
         self.clear()
 
     def add_columns(self, columns: list[Any]) -> None:
@@ -275,7 +249,7 @@ class SpanFeed(list):  # type: ignore[type-arg]
         n = len(starts)
         if not n:
             return
-        later = np.minimum.accumulate(starts[::-1])[::-1]  # later[i]: the earliest start of spans i, i + 1, ...
+        later = _earliest_from(starts)
         for a in range(0, n, FEED_CHUNK):
             b = min(a + FEED_CHUNK, n)
             # (core, lane, -, -, start, end, bytes, process): what SpanTotals.add reads of a span
@@ -309,10 +283,20 @@ def _rows(given: Any, a: int, b: int) -> list[Any]:
     return given[a:b].tolist() if isinstance(given, np.ndarray) else list(given[a:b])
 
 
-def _length(final: dict[tuple[int, str, str], list[tuple[int, int]]], keys: list[tuple[int, str, str]]) -> int:
-    """The busy cycles of the union of some groups' final parts."""
-    union = final[keys[0]] if len(keys) == 1 else _merge(itertools.chain.from_iterable(final[k] for k in keys))
+def _union(final: dict[tuple[int, str, str], list[tuple[int, int]]],
+           keys: list[tuple[int, str, str]]) -> list[tuple[int, int]]:
+    """The union of some groups' final parts (one group's is already merged)."""
+    return final[keys[0]] if len(keys) == 1 else _merge(itertools.chain.from_iterable(final[k] for k in keys))
+
+
+def _length(union: list[tuple[int, int]]) -> int:
+    """The busy cycles of a merged union."""
     return sum(e - s for s, e in union)
+
+
+def _earliest_from(starts: Any) -> Any:
+    """``later[i]``: the earliest of ``starts[i:]`` (where a chunk of spans ending before ``i`` can be cut)."""
+    return np.minimum.accumulate(starts[::-1])[::-1]
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 A result that is not ``(issue_done, end, spans)`` in whole cycles used to surface later as a bare IndexError or
 TypeError (in ``stats()``, the export, or the engine's clock arithmetic), or worse, as clocks that go back. The
-check costs a few isinstance tests per task and is skipped for ptort_lab's own models.
+check costs a few isinstance tests per task and is skipped for ptort_lab's own models; it is the one place spans
+are checked, so what counts them (``stats.SpanTotals``, the trace's columns) may take them as spans.
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def _problem(result: Any, start: int) -> str | None:
         if not (_whole(sp[4]) and _whole(sp[5])) or sp[5] < sp[4]:
             return (f"a span runs from {short(sp[4])} to {short(sp[5])}: start and end must be whole cycles, "
                     "start <= end")
+        if not _whole(sp[6]):
+            return f"a span's bytes are {short(sp[6])}, not a whole number"
     return None
 
 

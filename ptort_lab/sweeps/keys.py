@@ -18,6 +18,7 @@ from typing import Any
 from ..explore import Study
 from ..knobs import Knobs
 from ..program import Program
+from ..run_cache import tensor_values_count
 from ..sim.machine import ascend_910b, get_machine
 from .fingerprint import code_version, describe
 
@@ -33,12 +34,6 @@ def effective_machine(options: dict[str, Any]) -> Any:
         return get_machine(machine)
     except Exception:  # noqa: BLE001 - a bad value: compile() reports it when the point runs
         return machine
-
-
-def _foreign_cost_model(options: dict[str, Any]) -> bool:
-    """Whether the options bring a cost model that is not ptort_lab's own (it may read tensor values)."""
-    model = options.get("cost_model")
-    return model is not None and not type(model).__module__.startswith("ptort_lab")
 
 
 def builder_key(study: Study) -> tuple[str, set[str]]:
@@ -58,7 +53,7 @@ def point_key(builder: str, knobs: Knobs) -> str:
 def program_key(target: Any, knobs: Knobs, study: Study) -> str:
     """The key of what ran: the built workload or Program under the study's options, mode and knobs."""
     options = study.compile_options
-    values = _foreign_cost_model(options) or (isinstance(target, Program) and _foreign_cost_model(target.options))
+    values = tensor_values_count(options) or (isinstance(target, Program) and tensor_values_count(target.options))
     digest, _ = describe(code_version(), "program", target, options, effective_machine(options), study.mode,
                          knobs, tensor_values=values)
     return digest

@@ -246,28 +246,28 @@ def _legend(ax: Axes, colors: dict[str, str]) -> None:
             t.set_parse_math(False)
 
 
-def _span_colors(trace: Trace, lanes: str) -> tuple[list[tuple[str, list[Span]]], Callable[[Span], str],
-                                                   dict[str, str]]:
-    """(lane groups, colour key of a span, key -> colour) of one run."""
-    groups = lane_groups(trace, lanes)
-    by_process = _by_process(trace, lanes)
-
+def _color_key(by_process: bool) -> Callable[[Span], str]:
+    """What a span's colour says: its process (``_by_process``) or its op."""
     def key(sp: Span) -> str:
         return sp.process if by_process and sp.process else sp.name
-
-    return groups, key, _colors(groups, key, by_process)
+    return key
 
 
 def legend_in(trace: Trace, lanes: str) -> float:
-    """Inches a Gantt's title line and legend rows take above it (what a figure's margin must leave)."""
-    entries = len(_legend_handles(_span_colors(trace, lanes)[2]))
+    """Inches a Gantt's title line and legend rows take above it (what a figure's margin must leave): as many legend
+    entries as ``_legend_handles`` makes of the run's colour keys, counted without grouping the spans."""
+    keys = len(set(map(_color_key(_by_process(trace, lanes)), trace.spans)))
+    entries = min(keys, MAX_LEGEND) + (keys > MAX_LEGEND)
     rows = -(-entries // LEGEND_COLUMNS)
     return TITLE_IN + LEGEND_ROW_IN * rows
 
 
 def draw_gantt(ax: Axes, trace: Trace, lanes: str, label: str, width_px: float, xmax: int = 0) -> None:
     """Draw one run's lanes into ``ax``; ``xmax`` is the largest makespan on a shared x axis."""
-    groups, key, colors = _span_colors(trace, lanes)
+    groups = lane_groups(trace, lanes)
+    by_process = _by_process(trace, lanes)
+    key = _color_key(by_process)
+    colors = _colors(groups, key, by_process)
     span_x = max(trace.makespan, xmax, 1)
     px = width_px / (span_x * XPAD)  # pixels per cycle
     laid = [_rows(spans) for _, spans in groups]

@@ -56,6 +56,9 @@ CASES = {
         lambda t, c, s, ln: (s + 5, s + 5, [span_of(t, c, ln, s + 5, s)]),
         "(5, 5, [Span(core=0, lane='s0', name='s0', index=0, start...: a span runs from 5 to 0: start and end must "
         "be whole cycles, start <= end"),
+    "bytes that are text": (lambda t, c, s, ln: (s + 5, s + 5, [span_of(t, c, ln, s, s + 5)._replace(bytes="64")]),
+                            "(5, 5, [Span(core=0, lane='s0', name='s0', index=0, start...: a span's bytes are '64', "
+                            "not a whole number"),
 }
 
 
