@@ -71,3 +71,21 @@ def test_flash_attention_refuses_a_sequence_that_is_not_a_whole_number_of_blocks
     assert proc.returncode == 2
     assert "--seq 1000 must be a positive multiple of --block 256" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_flash_attention_with_more_keys_than_queries_matches_numpy():
+    """``--seq-kv``: 256 queries attend to 512 keys (2 query tiles x 2 KV blocks); Y is checked against the float64
+    golden, and the result line names both lengths."""
+    proc = _flash("--seq", "256", "--seq-kv", "512", "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stdout.count("flash_attention variant=") == 2
+    assert "flash_attention variant=pipeline seq=256 seq_kv=512 heads=1 batch=1: " in proc.stdout
+    assert "2 query tiles x 2 KV blocks on 2 cores" in proc.stdout
+    assert proc.stdout.rstrip().endswith("PASS")
+
+
+def test_flash_attention_refuses_a_key_length_that_is_not_a_whole_number_of_blocks():
+    proc = _flash("--seq", "256", "--seq-kv", "300", "--timing-only")
+    assert proc.returncode == 2
+    assert "--seq-kv 300 must be a positive multiple of --block 256" in proc.stderr
+    assert "Traceback" not in proc.stderr

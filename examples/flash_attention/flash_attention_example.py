@@ -23,7 +23,7 @@ vector work overlap); S, P, PV, alpha and rowsum go through a per-core GM worksp
 ``.vector_unit`` puts each half's vector work on its AIV.
 
 Usage:
-    python examples/flash_attention/flash_attention_example.py --seq S [--heads H] [--batch B]
+    python examples/flash_attention/flash_attention_example.py --seq S [--seq-kv S_KV] [--heads H] [--batch B]
         [--variant pipeline|data_parallel] [--timing-only] [--size small|default|large]
         [--block 128|256|512] [--depth D] [--cores N]
 
@@ -90,7 +90,8 @@ WORKSPACE_SLOTS = max(k for _, k in STAGE_OFFSETS) + 1
 
 @dataclass(frozen=True)
 class Config:
-    """The problem (batch x heads sequences of ``seq`` tokens, KV blocks of ``block`` rows) and how it runs."""
+    """The problem (batch x heads: ``seq`` queries attending to ``seq_kv`` keys, ``seq`` when not given; KV blocks of
+    ``block`` rows) and how it runs."""
 
     seq: int
     heads: int = 1
@@ -98,6 +99,12 @@ class Config:
     block: int = 256
     cores: int = 24
     depth: int = DEPTH
+    seq_kv: int | None = None
+
+    @property
+    def keys(self) -> int:
+        """Key/value rows per (batch, head): ``seq_kv``, else ``seq``."""
+        return self.seq if self.seq_kv is None else self.seq_kv
 
     @property
     def q_tiles(self) -> int:
@@ -106,7 +113,7 @@ class Config:
 
     @property
     def kv_blocks(self) -> int:
-        return self.seq // self.block
+        return self.keys // self.block
 
     @property
     def tiles(self) -> int:
@@ -425,9 +432,10 @@ def pipes_line(program: Program) -> str:
 
 
 def random_inputs(cfg: Config) -> tuple[np.ndarray, ...]:
-    """q, k, v [batch * heads, S, 128] F16, standard normal from a fixed seed."""
+    """q [batch * heads, S, 128] and k, v [batch * heads, S_kv, 128] F16, standard normal from a fixed seed."""
     rng = np.random.default_rng(2026)
-    return tuple(rng.standard_normal((cfg.batch * cfg.heads, cfg.seq, D)).astype(np.float16) for _ in range(3))
+    return tuple(rng.standard_normal((cfg.batch * cfg.heads, rows, D)).astype(np.float16)
+                 for rows in (cfg.seq, cfg.keys, cfg.keys))
 
 
 def output(cfg: Config, t: Tensors) -> np.ndarray:
@@ -439,6 +447,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seq", type=int, help="sequence length S: a multiple of 128 and of --block (required unless "
                                             "--size is given)")
+    ap.add_argument("--seq-kv", type=int, help="key/value length when it differs from --seq (a multiple of --block)")
     ap.add_argument("--heads", type=int, default=1, help="heads (default 1)")
     ap.add_argument("--batch", type=int, default=1, help="batch (default 1)")
     ap.add_argument("--variant", choices=VARIANTS, help="pipeline or data_parallel (default: both)")
@@ -453,9 +462,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if args.size is None:
             ap.error("give --seq S (e.g. --seq 4096), or --size small|default|large")
         args.seq = SIZES[args.size]
-    if args.seq < args.block or args.seq % args.block or args.seq % ROWS:
+    if args.seq_kv is None and (args.seq < args.block or args.seq % args.block or args.seq % ROWS):
         ap.error(f"--seq {args.seq} must be a positive multiple of --block {args.block} (and of {ROWS}, the query "
                  "tile)")
+    if args.seq_kv is not None and (args.seq < ROWS or args.seq % ROWS):
+        ap.error(f"--seq {args.seq} must be a positive multiple of {ROWS} (the query tile)")
+    if args.seq_kv is not None and (args.seq_kv < args.block or args.seq_kv % args.block):
+        ap.error(f"--seq-kv {args.seq_kv} must be a positive multiple of --block {args.block}")
     for name in ("heads", "batch", "depth", "cores"):
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -464,7 +477,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    cfg = Config(args.seq, args.heads, args.batch, args.block, args.cores, args.depth)
+    cfg = Config(args.seq, args.heads, args.batch, args.block, args.cores, args.depth, args.seq_kv)
     qkv = None if args.timing_only else random_inputs(cfg)
     expected = golden.attention_ref(*qkv) if qkv is not None else None
     ok = True
@@ -472,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         program, t = run(variant, cfg, qkv)
         stats = program.stats()
-        print(f"flash_attention variant={variant} seq={cfg.seq} heads={cfg.heads} batch={cfg.batch}: "
+        kv = f" seq_kv={cfg.keys}" if cfg.seq_kv is not None else ""
+        print(f"flash_attention variant={variant} seq={cfg.seq}{kv} heads={cfg.heads} batch={cfg.batch}: "
               f"{stats.total_cycles} cycles = {stats.time_us:.3f} us")
         print("  " + pipes_line(program))
         peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -9,9 +9,10 @@ import numpy as np
 
 
 def attention_ref(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``softmax(q @ k^T / sqrt(d)) @ v`` for q, k, v [batch * heads, S, d] -> [batch * heads, S, d] (float64)."""
+    """``softmax(q @ k^T / sqrt(d)) @ v`` for q [batch * heads, S, d] and k, v [batch * heads, S_kv, d]
+    -> [batch * heads, S, d] (float64)."""
     out = np.empty(q.shape, np.float64)
-    for i in range(q.shape[0]):  # one (batch, head) at a time: S x S scores of one head only
+    for i in range(q.shape[0]):  # one (batch, head) at a time: S x S_kv scores of one head only
         q64, k64, v64 = (a[i].astype(np.float64) for a in (q, k, v))
         s = q64 @ k64.T / np.sqrt(q.shape[-1])
         p = np.exp(s - s.max(axis=-1, keepdims=True))
