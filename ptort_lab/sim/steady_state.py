@@ -3,13 +3,13 @@
 ``program.execute(steady_state=True)`` (optionally ``tiles=N``) runs the workload's tile axis (its largest Dense
 axis: every loop over that many points) at a few small sizes instead of the full one:
 
-1. A probe run (``PROBE_TILES`` tiles, then more) records, at every task start, the engine's state normalised to
-   the starting process's clock (``engine_key``): each process's relative clock, pending work and place in its body
-   (the generator frames), each channel's free-slot times, tokens in flight and waiters, the run queue, and the
-   cost model's own state (``pricer_key``: pinned costs have none; the NPU model's pipes, buffers, HBM/L2 pools and
-   lines). Times before the earliest live clock are clamped to it (every use of a time is a max with a clock). When
-   the state at a task of tile ``x_k`` equals that at a task of tile ``x_j``, the run from there on is the run from
-   ``x_j`` shifted in time: the period is ``p = x_k - x_j`` tiles.
+1. A probe run (``PROBE_TILES`` tiles, then more) records, at the start of each tile's first task, the engine's
+   state normalised to the starting process's clock (``engine_key``): each process's relative clock, pending work
+   and place in its body (the generator frames), each channel's free-slot times, tokens in flight and waiters, the
+   run queue, and the cost model's own state (``pricer_key``: pinned costs have none; the NPU model's pipes,
+   buffers, HBM/L2 pools and lines). Times before the earliest live clock are clamped to it (every use of a time
+   is a max with a clock). When the state at the first task of tile ``x_k`` equals that at the first task of tile
+   ``x_j``, the run from there on is the run from ``x_j`` shifted in time: the period is ``p = x_k - x_j`` tiles.
 2. Then ``makespan(n + p) = makespan(n) + D`` for every ``n > x_k`` (the run of n + p tiles, from ``x_k`` on, is
    the run of n tiles from ``x_j`` on, shifted), and so for every additive figure of the run (busy cycles per stage,
    pipe and core, overlap, stall cycles, bytes, tasks). Three full runs at ``n0, n0 + p, n0 + 2p`` tiles (``n0 > x_k``,
@@ -19,7 +19,8 @@ axis: every loop over that many points) at a few small sizes instead of the full
 The trace kept is that of the ``n0``-tile run (the first periods and the drain: every span of it exact);
 ``program.stats()`` gives the figures of the ``N``-tile run, and ``stats().steady_state`` says how they were
 found. Where no state repeats within ``MAX_PROBE_TILES`` (or the workload's own size), the full run is used and the
-note says so (a full run is impossible past the workload's own size: then it raises).
+note says so (a full run is impossible past the workload's own size: then it raises); a probe that ran every tile
+is that full run when its engine ran in global time order anyway (``CostModel.time_ordered``: the NPU model).
 
 Steady-state runs are timing-only (no values are computed: they could not be for tiles never run).
 """
@@ -208,21 +209,30 @@ Observe = Callable[[Any, Any, Callable[..., None]], Callable[..., None]]
 
 
 def detector(stride: int = 1, max_states: int = 200_000) -> Observe:
-    """The probe's ``RunOptions.observe``: wraps ``run_task`` to key the state at each task start; raises _Found at
-    the first repeat (at a later tile), or stops keying (a non-repeating run) after ``max_states`` keys."""
+    """The probe's ``RunOptions.observe``: wraps ``run_task`` to key the state at the start of each tile's first task
+    (in global time order); raises _Found at the first repeat (at a later tile), or stops keying (a non-repeating
+    run) after ``max_states`` keys.
+
+    Once per tile, not at every task: a key holds every process, channel and pricer part, so keying every task of a
+    many-process pipeline (flash attention: 6 processes x 24 cores) cost ~20x the run itself, which is what a probe
+    that finds no repeat then adds to the full run. In a periodic regime the first task of tile ``x + p`` starts in
+    the state of the first task of tile ``x``, shifted, so the repeats found are the same kind as before."""
     def observe(engine: Any, pricer: Any, run_task: Callable[..., None]) -> Callable[..., None]:
         # Keyed in global time order: a run-until-block engine runs one process far ahead of the others, whose
         # relative clocks then never repeat; the times are the same in either order (engine.py).
         engine._require_time_order()
         pipeline = engine.fifos or None
         seen: dict[Hashable, int] = {}
+        keyed_tiles: set[int] = set()
         count = [0]
 
         def keyed(task: Any, actor: Actor) -> None:
             n = count[0]
             count[0] = n + 1
             tile = task.params[0] if task.params else None
-            if n < max_states and tile.__class__ is int and tile % stride == 0:
+            if tile.__class__ is int and tile % stride == 0 and tile not in keyed_tiles \
+                    and len(keyed_tiles) < max_states:
+                keyed_tiles.add(tile)
                 # task ids: a pipeline's are given in run order (this is the n-th), a data-parallel run's beforehand
                 t_ref, key = engine_key(engine, actor, task.id if pipeline is None else n)
                 extra = pricer_key(pricer, t_ref, _floor(engine, t_ref))
@@ -328,7 +338,7 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
                          "the workload has no tile loop (a for_each or parallel_for over Dense[n]()) to extrapolate")
     probe_opts = dataclasses.replace(opts, compute_values=False)
     with _resizing:
-        found, why = _probe(workload, cost, probe_opts, simulate, axes, size)
+        found, why, whole = _probe(workload, cost, probe_opts, simulate, axes, size)
         if found is not None:
             first, again = found
             p = again - first
@@ -356,13 +366,15 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
                 why = f"{target:,} tiles is too few to extrapolate (the period is {p} tile(s) from tile {first})"
             else:
                 why = f"the workload has {size:,} tiles, fewer than the {n0 + 2 * p} the extrapolation runs"
-    return _fallback(workload, cost, opts, simulate, size, target, why)
+    return _fallback(workload, cost, opts, simulate, size, target, why, whole)
 
 
 def _probe(workload: Workload, cost: CostModel, opts: Any, simulate: Simulate, axes: list[Any],
-           size: int) -> tuple[tuple[int, int] | None, str]:
-    """((x_j, x_k), "") at the first repeat of the state in a probe run, else (None, why)."""
+           size: int) -> tuple[tuple[int, int] | None, str, Any]:
+    """((x_j, x_k), "", None) at the first repeat of the state in a probe run, else (None, why, the probe's run when
+    it was the whole workload's full run, else None)."""
     tried = 0
+    run = None
     for n, stride in PROBE_TILES:
         n = min(n, size, MAX_PROBE_TILES)
         if n <= tried:
@@ -370,24 +382,28 @@ def _probe(workload: Workload, cost: CostModel, opts: Any, simulate: Simulate, a
         tried = n
         try:
             with resized(axes, n):
-                simulate(workload, cost, dataclasses.replace(opts, observe=detector(stride)))
+                run = simulate(workload, cost, dataclasses.replace(opts, observe=detector(stride)))
         except _Found as hit:
-            return (hit.first, hit.again), ""
+            return (hit.first, hit.again), "", None
         except _Unsupported as e:
-            return None, str(e)
-    return None, f"the run's state did not repeat within {tried:,} tiles"
+            return None, str(e), None
+    # A probe of every tile that found no repeat is the full run itself when the engine ran in global time order
+    # anyway (a cost model whose prices depend on other tasks: the NPU model): the fallback need not run it again.
+    whole = run if tried == size and cost.time_ordered else None
+    return None, f"the run's state did not repeat within {tried:,} tiles", whole
 
 
 def _fallback(workload: Workload, cost: CostModel, opts: Any, simulate: Simulate, size: int, target: int,
-              why: str) -> tuple[Any, ProgramStats, SteadyState]:
-    """The full run, when no steady state was found (refused past the workload's own size)."""
+              why: str, whole: Any = None) -> tuple[Any, ProgramStats, SteadyState]:
+    """The full run, when no steady state was found (refused past the workload's own size); ``whole``: the probe's
+    run of every tile, when it is that run already."""
     if target != size:
         built = f"the workload's {size:,} tiles" if size else "the tiles the workload lists"
         raise PtortValueError(f"execute(steady_state=True, tiles={target:,}) found no steady state to extrapolate "
                               f"from: {why}; and a full run has only {built}.",
                               hint="Run it in full with execute() at the size you built, or make the per-tile work "
                                    "the same for every tile (no per-tile costs or shapes).")
-    run = simulate(workload, cost, dataclasses.replace(opts, compute_values=False))
+    run = whole if whole is not None else simulate(workload, cost, dataclasses.replace(opts, compute_values=False))
     f = figures(run)
     info = SteadyState(target, traced_tiles=size, note=f"no steady state: {why}; this is the full run.")
     return run, stats_of(f, run.trace.mode, run.trace.clock_hz), info

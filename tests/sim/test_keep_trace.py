@@ -255,7 +255,7 @@ def test_steady_state_keeps_no_trace_either():
     program = linear(2_000).compile(cost_model=PinnedCosts())
     kept = program.execute(steady_state=True).stats()
     lean = program.execute(steady_state=True, keep_trace=False).stats()
-    assert kept.steady_state.note.endswith("the trace is the 4-tile run.")
+    assert kept.steady_state.note.endswith("the trace is the 6-tile run.")
     assert lean.steady_state.note.endswith("no trace kept (keep_trace=False).")
     assert dataclasses.replace(lean.steady_state, note="") == dataclasses.replace(kept.steady_state, note="")
     assert figures(lean) | {"steady_state": None} == figures(kept) | {"steady_state": None}

@@ -240,3 +240,51 @@ def test_the_tile_axes_are_put_back_after_a_steady_state_run():
     program = linear(1_000).compile(cost_model=PinnedCosts())
     program.execute(steady_state=True)
     assert program.execute().stats().task_count == 3_000
+
+
+# -- what a probe costs ------------------------------------------------------------------------------------------------
+def test_the_probe_keys_the_state_once_per_tile(monkeypatch):
+    """A key holds every process and channel, so the probe keys the first task of each tile only (the csp pipeline
+    has two tasks a tile): the period found and every figure are as before."""
+    from ptort_lab.sim import steady_state
+
+    keyed_tiles = []
+    real_key = steady_state.engine_key
+
+    def counting_key(engine, actor, tasks_so_far):
+        keyed_tiles.append(tasks_so_far)
+        return real_key(engine, actor, tasks_so_far)
+
+    monkeypatch.setattr(steady_state, "engine_key", counting_key)
+    program = csp_pipe(2_000).compile(compute_values=False, machine=SMALL_L2)
+    full, steady = both(program)
+    assert figures(steady) == figures(full)
+    info = steady.steady_state
+    assert info.extrapolated and info.period_tiles == 2  # (at depth 2, as bench/steady_state.py finds)
+    # keys up to the repeat: one per tile up to and including the tile that repeats, never one per task
+    assert len(keyed_tiles) == info.repeat_from_tile + info.period_tiles + 1
+
+
+def test_a_probe_over_every_tile_is_the_fallback_run_when_no_state_repeats(monkeypatch):
+    """With the default 192 MiB L2 nothing is evicted, so the L2's lines grow with the run and its state never
+    repeats: the probe that ran every tile (in global time order, as every NPU run does) is the full run, and the
+    fallback does not simulate it a second time. The result is the plain run's, span for span."""
+    from ptort_lab.sim import runner
+
+    program = csp_pipe(40).compile(compute_values=False)
+    plain = program.execute().stats()
+    plain_spans = list(program.trace().spans)
+    runs = []
+    real = runner.simulate
+
+    def counting(*args, **kwargs):
+        runs.append(kwargs.get("opts", args[2] if len(args) > 2 else None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "simulate", counting)
+    monkeypatch.setattr("ptort_lab.program.simulate", counting)
+    steady = program.execute(steady_state=True).stats()
+    assert steady.steady_state.note == ("no steady state: the run's state did not repeat within 40 tiles; this is "
+                                        "the full run.")
+    assert len(runs) == 1  # the probe, kept
+    assert figures(steady) == figures(plain) and list(program.trace().spans) == plain_spans
