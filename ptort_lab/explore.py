@@ -6,6 +6,8 @@ import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
+import numpy as np
+
 from .dsl import Channel
 from .dsl.schedule import DispatchPolicy
 from .dsl.types import Tensor, TensorView, item_key
@@ -285,8 +287,8 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
     cache holds is not run again: the result holds that earlier run's Program (same trace, same stats); runs that
     compute values are never cached.
     """
-    if mode not in MODES:
-        raise PtortValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}.", hint="Use mode='both'.")
+    check_mode(mode, "run_study")
+    equal_cores = check_equal_cores(equal_cores, "run_study")
     program = workload if isinstance(workload, Program) else None
     if program is not None:
         workload = program.workload
@@ -332,6 +334,37 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
     key, hit = runner.cached("dispatched", workload)
     result.data_parallel = runner.execute(key, hit if hit is not None else runner.compile(workload), hit is not None)
     return result
+
+
+def check_mode(mode: Any, api: str) -> str:
+    """A study's mode: one of MODES, else a PtortValueError (PtortTypeError for what is not a str)."""
+    if isinstance(mode, str) and mode in MODES:
+        return mode
+    error = PtortValueError if isinstance(mode, str) else PtortTypeError
+    raise error(f"{api}(mode=...) must be one of {', '.join(map(repr, MODES))}, got {type(mode).__name__} {mode!r}.",
+                hint="Use mode='both' (the pipeline and its data-parallel twin), 'pipeline' or 'data-parallel'.")
+
+
+def check_equal_cores(value: Any, api: str) -> bool:
+    """``equal_cores``: True or False (a numpy bool too); any other value would be read by its truth (\"no\" is
+    True), so it is refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise PtortTypeError(f"{api}(equal_cores=...) must be True or False, got {type(value).__name__} {value!r}.",
+                         hint="Pass equal_cores=True to run the data-parallel twin on the pipeline's own cores (like "
+                              "for like), or leave it out (False: the twin runs on knobs.cores).")
+
+
+def check_compile_options(options: dict[str, Any], api: str) -> None:
+    """Refuse compile options that compile() would refuse (an unknown name, a bad machine or latency, ...) now,
+    before anything is built: a sweep would otherwise build every point to report the same argument error."""
+    try:
+        with collect_compiled():  # the trial Program must not count as one the caller's code compiled
+            group([]).compile(**options)
+    except (PtortValueError, PtortTypeError) as e:
+        error = PtortTypeError if isinstance(e, TypeError) else PtortValueError
+        raise error(f"{api}(...) passes its other keyword arguments to compile(), which refused them: {e.what}",
+                    hint=e.hint, where=e.where, context=e.context, locate=False) from None
 
 
 def _check_words(words: Any, api: str) -> KnobWords:
@@ -481,10 +514,12 @@ class Study:
                                  hint="def build(depth, tile, tiles): ... return connect(...)")
         self.build = build
         self.knobs = check_knobs(knobs, "Study") or Knobs()
-        self.mode = mode
+        self.mode = check_mode(mode, "Study")
         self.words = _check_words(words, "Study")
-        self.equal_cores = bool(equal_cores)  # the twin runs on the pipeline's cores (then knobs.cores is unused)
+        # The twin runs on the pipeline's cores (then knobs.cores is unused).
+        self.equal_cores = check_equal_cores(equal_cores, "Study")
         self.cache = _check_cache(cache, "Study")  # recent timing-only runs (the explorer's slider positions)
+        check_compile_options(compile_options, "Study")
         self.compile_options = compile_options
         try:
             params = inspect.signature(build).parameters
@@ -602,4 +637,5 @@ class Study:
 __all__ = ["Knobs", "KnobWords", "Comparison", "Study", "RunCache", "run_study", "data_parallel_twin", "check_knobs",
            "cores_used", "channel_hops",
            "check_knob_limits", "check_cores", "check_depth", "task_limit", "pipeline_channels", "merged_options",
+           "check_mode", "check_equal_cores", "check_compile_options",
            "MODES", "KNOB_NAMES", "PYTHON_WORDS"]

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .dsl.schedule import register_target
-from .dsl.tasks import running_host_kernels
+from .dsl.tasks import MAX_CYCLES, cycles_bound_hint, running_host_kernels
 from .dsl.types import Tensor
 from .dsl.workload import Task, Workload
 from .errors import PtortTypeError, PtortValueError, user_location
@@ -49,7 +49,8 @@ class Program:
     Options (``workload.compile(**options)``): ``machine`` (a preset name such as ``"ascend_910b4"`` or a Machine;
     default the sourced Ascend 910B2 model), or ``cost_model`` (e.g. ``PinnedCosts()``: every task costs its pinned
     cycles); ``channel_latency_cycles`` (a cross-core hop; default the machine's, 1000 on the 910B; channels between
-    stages placed on one core cost none); ``placement`` (``"shared"`` or ``{process: core}``); ``compute_values``
+    stages placed on one core cost none); ``placement`` (``"shared"`` or ``{process: core}``; refused when it
+    contradicts the pipeline's own ``.place(...)``); ``compute_values``
     (False skips the numpy values, for timing-only runs). ``program.options`` is what compile() was given.
 
     Runs. A run that computes values writes its tensors only if it succeeds: when ``execute()`` raises, every tensor
@@ -84,18 +85,22 @@ class Program:
                                             else NpuCostModel(ascend_910b if machine is None else get_machine(machine)))
         self.machine: Machine | None = as_cost_model(self.cost_model).machine
         latency = opts.pop("channel_latency_cycles", None)
+        api = "compile(channel_latency_cycles=...)"
         if latency is None:
             latency = self.machine.channel_latency_cycles if self.machine is not None else 0
-        latency = _checked_latency(latency, "compile(channel_latency_cycles=...)")
+            api = f"compile(machine={self.machine.name!r})" if self.machine is not None else api
+        latency = _checked_latency(latency, api)
         compute_values = opts.pop("compute_values", True)
         if not isinstance(compute_values, bool):
             raise PtortTypeError(f"compile(compute_values=...) must be True or False, got "
                                  f"{type(compute_values).__name__} {compute_values!r}.",
                                  hint="Pass compute_values=False for a timing-only run (no numpy values), True (the "
                                       "default) to compute the values too.")
+        placement = opts.pop("placement", None)
+        _check_one_placement(workload, placement)
         self.run_options = RunOptions(
             channel_latency_cycles=latency,
-            placement=opts.pop("placement", None),
+            placement=placement,
             compute_values=compute_values)
         if opts:
             import difflib
@@ -161,7 +166,9 @@ class Program:
         ``steady_state=True``: a timing-only run that finds the periodic regime of the workload's tile loop and
         extrapolates its figures exactly (``sim/steady_state.py``): ``stats()`` gives them for the whole run (or for
         ``tiles`` tiles, any count), ``stats().steady_state`` says how they were found, and ``trace()`` is the trace
-        of the first few periods only (the run actually simulated).
+        of the first few periods only (the run actually simulated). It computes no values, so it is refused for a
+        program that computes them (``compute_values=True``, the default) when its tasks write tensors: compile
+        that one with ``compute_values=False`` for the figures, or run it in full for the values.
 
         ``keep_trace=False``: for huge runs, keep only what ``stats()`` needs. The run is the same, and ``stats()``
         gives exactly the figures of a full run (makespan, tasks, busy % per pipe, core and stage, overlap, stall
@@ -172,6 +179,8 @@ class Program:
         started = time.perf_counter()
         _check_steady_options(steady_state, tiles)
         _check_keep_trace(keep_trace)
+        if steady_state and self.run_options.compute_values:
+            self._refuse_steady_values()
         opts = self.run_options if keep_trace else dataclasses.replace(self.run_options, keep_trace=False)
         where = None if keep_trace else user_location()
         steady: Any = None
@@ -196,6 +205,20 @@ class Program:
                 steady[0].steady_state = steady[1]
                 self._stats = (run, steady[0])
         return self
+
+    def _refuse_steady_values(self) -> None:
+        """A steady-state run is timing-only (it never runs most tiles), so a program that computes values and
+        writes tensors would leave its outputs unwritten: refused, saying how to get the figures or the values."""
+        writer = _first_writer(self.workload, self._host_kernels)
+        if writer is None:
+            return  # its tasks write nothing (pinned or abstract kernels): no values to lose
+        asked = ("was compiled with compute_values=True" if "compute_values" in self.options
+                 else "computes values (compile()'s default, compute_values=True)")
+        raise PtortValueError(
+            f"execute(steady_state=True) is a timing-only run, but this program {asked} and {writer}: a "
+            "steady-state run would leave those outputs unwritten.",
+            hint="For the figures of a long run, compile it timing-only: compile(compute_values=False).execute("
+                 "steady_state=True); for the values, run it in full: program.execute().")
 
     def synchronize(self) -> None:
         """Execution is synchronous, so there is nothing to wait for."""
@@ -327,6 +350,28 @@ def _abstract_task_names(workload: Workload) -> set[str] | None:
     return names
 
 
+def _first_writer(workload: Workload, host_kernels: dict[str, Any]) -> str | None:
+    """Words naming the first task of ``workload`` that writes a tensor when values are computed (a kernel with an
+    Out/InOut tile parameter, or an abstract task with a registered host kernel), else None."""
+    from .dsl.kernel import Kernel
+    from .dsl.tree import NodeKind
+    from .dsl.types import Direction
+    stack = [workload]  # (walked without asking a task node, a leaf, for its children: twins have millions)
+    while stack:
+        node = stack.pop()
+        if node.kind is not NodeKind.TASK:
+            stack.extend(reversed(node.children()))
+            continue
+        kernel = node.kernel
+        if isinstance(kernel, Kernel):
+            written = [n for n, (d, _) in kernel.signature.items() if d in (Direction.OUT, Direction.INOUT)]
+            if written:
+                return f"kernel '{kernel.name}' writes {', '.join(repr(n) for n in written)}"
+        elif str(kernel) in host_kernels:
+            return f"the host kernel registered as {str(kernel)!r} writes its task's tensors"
+    return None
+
+
 def _check_steady_options(steady_state: Any, tiles: Any) -> None:
     """execute()'s steady_state (a bool) and tiles (an int >= 1, with steady_state only)."""
     if not isinstance(steady_state, bool):
@@ -349,7 +394,8 @@ def _check_keep_trace(keep_trace: Any) -> None:
 
 
 def _checked_latency(value: Any, api: str) -> int:
-    """A channel latency: an int >= 0 (numpy ints become plain ints), else a PtortTypeError / PtortValueError."""
+    """A channel latency: an int in 0..2**53 (numpy ints become plain ints), else a PtortTypeError /
+    PtortValueError."""
     hint = ("0 models an ideal hop; the 910B's calibrated cross-core hop is 1000 (ascend_910b.channel_latency_cycles). "
             "A negative latency would deliver a message before it is sent.")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -357,7 +403,29 @@ def _checked_latency(value: Any, api: str) -> int:
                              f"{type(value).__name__} {value!r}.", hint=hint)
     if value < 0:
         raise PtortValueError(f"{api}: channel_latency_cycles must be an int >= 0 (cycles), got {value!r}.", hint=hint)
+    if int(value) > MAX_CYCLES:
+        raise PtortValueError(f"{api}: channel_latency_cycles must be at most 2**53 cycles, got {value!r}.",
+                              hint=cycles_bound_hint("A channel hop's latency") + " The 910B's hop is 1000 cycles.")
     return int(value)
+
+
+def _check_one_placement(workload: Workload, placement: Any) -> None:
+    """A pipeline placed by ``.place(...)`` (or ``per_core``) and again by ``compile(placement=...)`` is refused
+    unless both say the same: one of them would be dropped without a word."""
+    placed = workload.schedule.placement
+    if placement is None or placed is None:
+        return
+    try:
+        same = bool(placed == placement)
+    except Exception:  # noqa: BLE001 - values without a truthy == are not the same placement
+        same = False
+    if not same:
+        raise PtortValueError(
+            f"compile(placement={placement!r}) contradicts the pipeline's own .place({placed!r}); a pipeline is "
+            "placed once, so one of the two would be ignored.",
+            hint="Keep one: drop placement= from compile() to run the pipeline as .place(...) put it, or build the "
+                 "pipeline without .place(...) (per_core(...) places its copies itself) and pass placement= to "
+                 "compile().")
 
 
 def _check_placement_cores(workload: Workload, machine: Machine) -> None:

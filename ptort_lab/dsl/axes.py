@@ -61,6 +61,11 @@ def _int_list(values: Any, api: str, what: str, example: str) -> list[int]:
     return [int(n) for n in out]
 
 
+def _call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The arguments of a call as written: ``3, name='b'``."""
+    return ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+
+
 class Axis:
     """An iteration space. ``points(bindings)`` lists the index values (ints, or tuples for 2-D spaces)."""
 
@@ -86,10 +91,16 @@ class Dense(Axis):
         n = _check_size(size, "Dense")
         return type(f"Dense[{n}]", (Dense,), {"size": n})
 
-    def __init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         if type(self) is Dense:
-            raise PtortTypeError("Dense needs a static size: write Dense[8](), not Dense().",
+            raise PtortTypeError(f"Dense needs a static size: write Dense[8](), not Dense({_call_args(args, kwargs)}).",
                                  hint="Use DenseDyn(n) for an axis whose size is a plain runtime value.")
+        if args or kwargs:
+            raise PtortTypeError(f"{type(self).__name__}() takes no arguments, got {type(self).__name__}"
+                                 f"({_call_args(args, kwargs)}): the size goes in the brackets.",
+                                 hint=f"Write {type(self).__name__}() (an axis of {self.size} iterations), "
+                                      "Dense[n]() for another static size, or DenseDyn(n) for a size known only "
+                                      "when the workload is built.")
 
     def __repr__(self) -> str:
         return f"Dense[{self.size}]()"

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import PtortTypeError, SourceLocation, raise_user_error
+from ..errors import DSLUsageError, PtortTypeError, SourceLocation, raise_user_error
 from .axes import Axis, Sparse, SparseRow
 from .expr import Expr, LoopVar, NameTemplate, evaluate
 from .tasks import Task, TaskFactory
@@ -48,25 +48,56 @@ def task_factory(node: Workload) -> TaskFactory:
     res = node.resources
     make: TaskFactory
     # Loops hand every iteration a fresh bindings dict that nobody changes afterwards, so tasks keep it as is.
+    # (A KeyError is a loop variable with no value here: the build refuses that, this is the backstop.)
     if isinstance(res, dict) and not res and len(params) == 1 and isinstance(node.params[0], LoopVar):
         var = node.params[0].name
 
         def make(b: dict[str, Any]) -> Task:
-            return Task(name, [b[var]], {}, 0, b, kref, cycles, loc)
+            try:
+                return Task(name, [b[var]], {}, 0, b, kref, cycles, loc)
+            except KeyError as e:
+                raise missing_binding(e, b, loc) from None
     elif isinstance(res, dict):
         makers = [(k, _view_maker(v, loc) if isinstance(v, TensorView) else _getter(v)) for k, v in res.items()]
 
         def make(b: dict[str, Any]) -> Task:
-            return Task(name, [g(b) for g in params], {k: m(b) for k, m in makers}, 0, b, kref, cycles, loc)
+            try:
+                return Task(name, [g(b) for g in params], {k: m(b) for k, m in makers}, 0, b, kref, cycles, loc)
+            except KeyError as e:
+                raise missing_binding(e, b, loc) from None
     else:
         items = [_view_maker(v, loc) if isinstance(v, TensorView) else _getter(v) for v in res]
 
         def make(b: dict[str, Any]) -> Task:
-            return Task(name, [g(b) for g in params], [m(b) for m in items], 0, b, kref, cycles, loc)
+            try:
+                return Task(name, [g(b) for g in params], [m(b) for m in items], 0, b, kref, cycles, loc)
+            except KeyError as e:
+                raise missing_binding(e, b, loc) from None
     if isinstance(name, NameTemplate):  # task(f"expert_{e}", ...): each task is named by its own value of e
-        make = name.renaming(make)
+        renamed = name.renaming(make)
+
+        def make(b: dict[str, Any]) -> Task:
+            try:
+                task: Task = renamed(b)
+            except KeyError as e:
+                raise missing_binding(e, b, loc) from None
+            return task
     node.remember_factory(make)
     return make
+
+
+def missing_binding(e: KeyError, bindings: Any, loc: SourceLocation | None) -> Exception:
+    """The error for a KeyError met while evaluating under ``bindings``: a loop variable with no value there (used
+    outside its loop; the build refuses that where it can see it) becomes a DSLUsageError naming it; any other
+    KeyError is returned unchanged."""
+    name = e.args[0] if len(e.args) == 1 else None
+    if not isinstance(name, str) or name in bindings or not name.isidentifier():
+        return e
+    bound = ", ".join(f"'{k}'" for k in bindings if isinstance(k, str) and k.isidentifier()) or "none"
+    return DSLUsageError(f"loop variable '{name}' has no value here: it is used outside its loop (the loop variables "
+                         f"bound here: {bound}).",
+                         hint="Use a loop variable only inside the body of its loop: not after the loop, after a "
+                              "`break` or `return`, or in another workload.", where=loc, locate=loc is None)
 
 
 def make_task(node: Workload, bindings: dict[str, Any]) -> Task:
@@ -96,6 +127,13 @@ def call_predicate(pred: Callable[..., Any], bindings: dict[str, Any], loc: Sour
 def resolve_select_source(source: Any, bindings: dict[str, Any]) -> Sequence[Any]:
     """The points a loop over ``source`` visits under ``bindings``: an axis's points, a Sparse row's indices, every
     index of a Sparse, or the ints of a list."""
+    try:
+        return _points(source, bindings)
+    except KeyError as e:
+        raise missing_binding(e, bindings, getattr(source, "loc", None)) from None
+
+
+def _points(source: Any, bindings: dict[str, Any]) -> Sequence[Any]:
     if isinstance(source, Axis):
         return source.points(bindings)
     if isinstance(source, SparseRow):
@@ -122,4 +160,5 @@ def loop_points(axes: tuple[Any, ...], bindings: dict[str, Any]) -> Iterator[tup
         yield tuple(v for part in combo for v in part)
 
 
-__all__ = ["TaskFactory", "task_factory", "make_task", "call_predicate", "resolve_select_source", "loop_points"]
+__all__ = ["TaskFactory", "task_factory", "make_task", "missing_binding", "call_predicate", "resolve_select_source",
+           "loop_points"]

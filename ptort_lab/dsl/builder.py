@@ -9,17 +9,28 @@ from __future__ import annotations
 import contextvars
 import inspect
 import math
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 import numpy as np
 
-from ..errors import DSLUsageError, KernelExecutionError, PtortTypeError, PtortValueError, SourceLocation
+from ..errors import (
+    DSLUsageError,
+    KernelExecutionError,
+    PtortError,
+    PtortTypeError,
+    PtortValueError,
+    SourceLocation,
+    is_internal_frame,
+    user_location,
+)
+from .axes import DenseDyn, SparseRow
 from .expr import Expr, LoopVar, recording_placeholders, refuse_placeholders
 from .ir import ScalarRefused, scalar_value
 from .tasks import Cycles, Task
-from .tree import NodeKind, Workload, group
+from .tree import SCHEMAS, NodeKind, Workload, group
 from .typecheck import TypeErrorInfo, TypeErrorKind, register_call_check
 from .types import Direction, LaunchShaped, ScalarType, Tensor, TensorView, TileType
 from .user_code import refuse_generator, refuse_generator_result, run_user_body
@@ -33,6 +44,13 @@ BODY_HINT = ("Launch tasks as statements (k[t](...), task(...), send(...)) or re
              "do not yield them, and use a plain def, not async def.")
 
 
+class Pending(Protocol):
+    """A mistake noticed while building that is refused at the next statement or when the body ends: a block helper
+    called without `with` (P.when(...)), or a P() loop left early (break, return)."""
+
+    def pending_error(self) -> PtortError: ...
+
+
 @dataclass
 class WorkloadBuilder:
     """The state of one build: its open frames (one node list per open body), loop names and type errors."""
@@ -44,6 +62,10 @@ class WorkloadBuilder:
     type_errors: list[TypeErrorInfo] = field(default_factory=list)
     type_check: bool = True
     pipe_depth: int = 0  # P.pipe() blocks open right now (they cannot nest)
+    open_vars: list[LoopVar] = field(default_factory=list)  # the variables of the loops open right now
+    # Every variable this build made (id -> (variable, loop api, loop line)), to say which loop a stray one is of.
+    made_vars: dict[int, tuple[LoopVar, str, SourceLocation | None]] = field(default_factory=dict)
+    pending: list[Pending] = field(default_factory=list)
 
 
 _builder: contextvars.ContextVar[WorkloadBuilder | None] = contextvars.ContextVar("ptort_build", default=None)
@@ -70,10 +92,140 @@ def require_builder(api: str) -> WorkloadBuilder:
 
 
 def add(node: Workload) -> None:
-    """Add a statement's node to the open frame (nothing outside a build)."""
+    """Add a statement's node to the open frame (nothing outside a build), refusing a pending mistake before it and
+    a loop variable it uses outside that variable's loop."""
     st = _builder.get()
     if st is not None and st.frames:
+        check_pending(st)
+        check_in_scope(st, node)
         st.frames[-1].append(node)
+
+
+def check_pending(st: WorkloadBuilder) -> None:
+    """Raise the first mistake noticed earlier in this build (an un-entered block, a loop left early)."""
+    if st.pending:
+        first = st.pending[0]
+        st.pending.clear()
+        raise first.pending_error()
+
+
+def note_pending(item: Pending) -> None:
+    """Keep ``item`` to be refused at the next statement of the build under way, or when its body ends."""
+    st = _builder.get()
+    if st is not None and st.frames:
+        st.pending.append(item)
+
+
+def drop_pending(st: WorkloadBuilder, item: Pending) -> None:
+    """``item`` turned out fine (the block was entered)."""
+    st.pending[:] = [p for p in st.pending if p is not item]
+
+
+def forget_pending(item: Pending) -> None:
+    """``drop_pending`` in the build under way, if any (a kernel launch ``k[t]`` that is called after all)."""
+    st = _builder.get()
+    if st is not None and st.pending:
+        drop_pending(st, item)
+
+
+# -- loop variables in scope ------------------------------------------------------------------------------------------
+_NOT_VALUES = frozenset({"vars", "var", "processes", "channels", "channel", "event"})  # node fields without values
+
+
+def _vars_in(value: Any, out: list[LoopVar], depth: int = 0) -> None:
+    """Collect the loop variables ``value`` uses: in expressions, tensor view indices, slices, axes sized by an
+    expression, sparse rows, task-name templates and the lists, tuples and dicts holding them."""
+    if depth > 50:  # a pathological structure: the run-time backstop (bindings) still names a stray variable
+        return
+    if isinstance(value, LoopVar):
+        out.append(value)
+    elif isinstance(value, Expr):
+        for cls in type(value).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                _vars_in(getattr(value, slot, None), out, depth + 1)
+    elif isinstance(value, TensorView):
+        _vars_in(value.index, out, depth + 1)
+    elif isinstance(value, slice):
+        _vars_in((value.start, value.stop, value.step), out, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _vars_in(v, out, depth + 1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _vars_in(v, out, depth + 1)
+    elif isinstance(value, str):
+        _vars_in(getattr(value, "parts", ()), out, depth + 1)  # a NameTemplate: task(f"expert_{e}", ...)
+    elif isinstance(value, DenseDyn):
+        _vars_in(value.size, out, depth + 1)
+    elif isinstance(value, SparseRow):
+        _vars_in(value.row, out, depth + 1)
+
+
+def check_in_scope(st: WorkloadBuilder, node: Workload) -> None:
+    """Every loop variable ``node``'s own fields use (not its children's: they were checked when added) belongs to a
+    loop open right now: elsewhere it has no value, and listing the tasks would fail far from the mistake."""
+    schema = SCHEMAS[node.kind]
+    found: list[LoopVar] = []
+    for name in schema.names:
+        if name in _NOT_VALUES:
+            continue
+        value = getattr(node, name)
+        if name in schema.children and isinstance(value, (Workload, tuple)) and \
+                (isinstance(value, Workload) or all(isinstance(v, Workload) for v in value)):
+            continue
+        _vars_in(value, found)
+    _refuse_stray(st, found, node.loc)
+
+
+def refuse_stray_vars(st: WorkloadBuilder, value: Any, loc: SourceLocation | None) -> None:
+    """Every loop variable ``value`` uses (a condition, an index) belongs to a loop open right now."""
+    found: list[LoopVar] = []
+    _vars_in(value, found)
+    _refuse_stray(st, found, loc)
+
+
+def _refuse_stray(st: WorkloadBuilder, found: list[LoopVar], loc: SourceLocation | None) -> None:
+    for var in found:
+        if not any(var is v for v in st.open_vars):
+            raise stray_variable(st, var, loc)
+
+
+def stray_variable(st: WorkloadBuilder, var: LoopVar, loc: SourceLocation | None) -> DSLUsageError:
+    """The error for loop variable ``var`` used at ``loc``, outside every loop open there."""
+    name = _python_name(var) or var.name
+    shown = f"`{name}`" if name == var.name else f"`{name}` (named '{var.name}' in the workload)"
+    made = st.made_vars.get(id(var))
+    if made is not None and made[0] is var:
+        at = f" at {made[2]}" if made[2] is not None else ""
+        what = (f"loop variable {shown} of the {made[1]} loop{at} is used outside that loop, where it has no "
+                "value.")
+    else:
+        what = (f"{shown} is not a variable of any loop open here (it belongs to another workload or body, or was "
+                "made by hand), so it has no value here.")
+    return DSLUsageError(what, hint="Use a loop variable only inside the body of its loop. P() loops are symbolic: "
+                                    "the body runs once, to build the loop, so `break`, `return` and using the "
+                                    "variable after the loop do not work; select iterations with `with P.when(...):`.",
+                         where=loc, locate=loc is None)
+
+
+def _python_name(var: LoopVar) -> str | None:
+    """The name the user's innermost frame gives ``var`` (``t`` in ``for t in P(...)``), if any."""
+    frame = sys._getframe(1)
+    while frame is not None and is_internal_frame(frame):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    for key, value in frame.f_locals.items():
+        if value is var:
+            return str(key)
+    return None
+
+
+def close_vars(st: WorkloadBuilder, variables: Any) -> None:
+    """The loop of ``variables`` ended: they leave the scope, and a sibling loop may use their names again."""
+    for v in variables:
+        st.used_names.discard(v.name)
+    st.open_vars[:] = [v for v in st.open_vars if not any(v is w for w in variables)]
 
 
 def adopt(*nodes: Any) -> None:
@@ -89,8 +241,9 @@ def adopt(*nodes: Any) -> None:
                 break
 
 
-def fresh_var(st: WorkloadBuilder, name: str | None) -> LoopVar:
-    """A loop variable named ``name`` (else the next of b, h, s, d, ...), renamed if an enclosing loop has it."""
+def fresh_var(st: WorkloadBuilder, name: str | None, api: str = "", loc: SourceLocation | None = None) -> LoopVar:
+    """A loop variable named ``name`` (else the next of b, h, s, d, ...), renamed if an enclosing loop has it; it is
+    in scope until ``close_vars``. ``api`` and ``loc`` name its loop in errors."""
     if name is None:
         name = _DEFAULT_VAR_NAMES[st.var_counter] if st.var_counter < len(_DEFAULT_VAR_NAMES) \
             else f"v{st.var_counter}"
@@ -100,7 +253,10 @@ def fresh_var(st: WorkloadBuilder, name: str | None) -> LoopVar:
         k += 1
         name = f"{base}{k}"
     st.used_names.add(name)
-    return LoopVar(name)
+    var = LoopVar(name)
+    st.open_vars.append(var)
+    st.made_vars[id(var)] = (var, api or "loop", loc if loc is not None else user_location())
+    return var
 
 
 @contextmanager
@@ -112,6 +268,7 @@ def building(name: str, type_check: bool = True, report: bool = True) -> Iterato
         st.frames.append([])
         try:
             yield st
+            check_pending(st)  # a block called without `with`, or a loop left early, as the body's last statement
         finally:
             st.frames.pop()
         return
@@ -121,6 +278,7 @@ def building(name: str, type_check: bool = True, report: bool = True) -> Iterato
     try:
         with recording_placeholders():
             yield st
+        check_pending(st)
     finally:
         st.frames.pop()
         _builder.reset(token)
@@ -180,11 +338,11 @@ def _var_name_of(fn: Any, default: str) -> str | None:
 def body_with_var(fn: Callable[..., Any], api: str, name: str | None = None) -> tuple[LoopVar, Workload]:
     """A fresh loop variable (named after ``fn``'s parameter) and what ``fn`` builds when called with it."""
     with building(api) as st:
-        var = fresh_var(st, name or _var_name_of(fn, "i"))
+        var = fresh_var(st, name or _var_name_of(fn, "i"), api)
         try:
             body = call_body(fn, var, api=api)
         finally:
-            st.used_names.discard(var.name)  # a sibling loop may use the name again
+            close_vars(st, (var,))  # a sibling loop may use the name again
     return var, body
 
 
@@ -198,12 +356,11 @@ def body_with_vars(fn: Callable[..., Any], api: str, n: int) -> tuple[tuple[Loop
         pass
     names += [None] * (n - len(names))
     with building(api) as st:
-        variables = tuple(fresh_var(st, name) for name in names)
+        variables = tuple(fresh_var(st, name, api) for name in names)
         try:
             body = call_body(fn, *variables, api=api)
         finally:
-            for v in variables:
-                st.used_names.discard(v.name)
+            close_vars(st, variables)
     return variables, body
 
 
@@ -471,6 +628,9 @@ def _trace_now(kernel: Kernel, resources: dict[str, Any]) -> None:
 
 
 __all__ = ["WorkloadBuilder", "active_builder", "in_builder", "require_builder", "add", "adopt", "fresh_var",
+           "close_vars", "check_pending", "note_pending", "drop_pending", "forget_pending", "check_in_scope",
+           "refuse_stray_vars",
+           "stray_variable", "Pending",
            "building", "call_body", "body_with_var", "body_with_vars", "check_launch", "bind_positional",
            "unbound_params", "scalar_argument", "check_axes",
            "launch_task", "BODY_HINT"]

@@ -37,7 +37,11 @@ class ScheduleCombinators:
                                   "a data-parallel run through ptort_lab.explore.data_parallel_twin(pipeline, cores).")
 
     def dispatch(self: S, policy: Any) -> S:
-        """Which core runs each task: a DispatchPolicy (round_robin, affinity, hash, work_steal, dispatch_by)."""
+        """Which core runs each task: a DispatchPolicy (round_robin, affinity, hash, work_steal, dispatch_by).
+
+        Returns a new workload; ``w`` keeps its own policy. On a workload that has one already, the new policy replaces
+        it (``w.dispatch(round_robin(4))`` is how a study re-runs ``w`` on other cores), as a second ``.named()``
+        does a name."""
         self._data_parallel_only("dispatch()")
         if not isinstance(policy, DispatchPolicy):
             raise PtortTypeError(f"dispatch() takes a DispatchPolicy, got {policy!r}.",

@@ -8,7 +8,10 @@ DSLUsageError at the second kind of use.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Generic, Iterable, TypeVar
+
+import numpy as np
 
 from ..errors import (
     ChannelClosed,
@@ -21,11 +24,17 @@ from ..errors import (
     user_location,
 )
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
-from .expr import refuse_placeholders
+from .expr import Expr, refuse_placeholders
 from .tree import BRANCHES, REPEATS, NodeKind, Workload, walk
 from .types import Direction, ItemSlot, Tensor, TensorView, TileType
 
 T = TypeVar("T")
+
+
+def _whole(n: Any) -> bool:
+    """An integer of any kind (a numpy integer from np.arange or a sweep grid counts as the int it holds), not a
+    bool."""
+    return isinstance(n, numbers.Integral) and not isinstance(n, (bool, np.bool_))
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -52,8 +61,10 @@ class Channel(Generic[T]):
 
     def __init__(self, name: str = "channel", depth: int = 1, tile: TileType | None = None) -> None:
         self.name = _check_name(name, "Channel")
-        if isinstance(depth, bool) or not isinstance(depth, int):
-            raise PtortTypeError(f"Channel '{name}' depth must be an int, got {depth!r}.", hint="Use depth=2.")
+        if not _whole(depth):
+            raise PtortTypeError(f"Channel '{name}' depth must be an int, got {type(depth).__name__} {depth!r}.",
+                                 hint="Use depth=2.")
+        depth = int(depth)  # a numpy integer (np.arange, a sweep grid) is the int it holds
         if depth < 0:
             raise PtortValueError(f"Channel '{name}' depth must be >= 0, got {depth}.",
                                   hint="depth is the number of buffer slots: 1 = no overlap, 2 = double buffering.")
@@ -88,18 +99,22 @@ class Channel(Generic[T]):
 
     def size(self) -> int:
         """Items in the host-side buffer."""
+        _host_only(self, "size()")
         return len(self._buffer)
 
     def empty(self) -> bool:
         """Whether the host-side buffer holds no item."""
+        _host_only(self, "empty()")
         return not self._buffer
 
     def full(self) -> bool:
         """Whether every buffer slot of the host-side buffer is taken."""
+        _host_only(self, "full()")
         return len(self._buffer) >= self.depth
 
     def close(self) -> None:
         """Refuse further sends (``try_send``/``send_nowait``, and ``send`` while building)."""
+        _host_only(self, "close()")
         self._open = False
 
     def __repr__(self) -> str:
@@ -131,25 +146,49 @@ def _check_tile(name: str, tile: Any, depth: int) -> TileType | None:
     return tile
 
 
+def _host_only(ch: Channel[Any], api: str) -> None:
+    """The host-side buffer is not part of any simulation: used while a body is being built, it would act once, now,
+    and its answer would silently fix the body's structure (as ``query`` would)."""
+    if in_builder():
+        raise DSLUsageError(
+            f"{ch.name}.{api} acts on channel '{ch.name}''s host-side buffer and cannot be used while a process body "
+            "or workload is being built: it would run once, now, not as a step of the process in simulated time.",
+            hint=f"Inside a body, send with send({ch.name}, k[t](...)) and take items with consume({ch.name}, "
+                 "lambda t: ...); a channel ends when its producers finish. Use the host-side buffer only outside "
+                 "@workload, process bodies and for_each/consume lambdas.")
+
+
 def try_send(ch: Channel[Any], value: Any) -> bool:
     """Append to the channel's host-side buffer if a buffer slot is free; False when full; ChannelClosed when
-    closed."""
-    if not isinstance(ch, Channel):
-        raise PtortTypeError(f"try_send needs a Channel, got {ch!r}.", hint="Pass a Channel(...).")
-    if not ch.is_open():
-        raise ChannelClosed(f"try_send on closed channel '{ch.name}'.", context=f"channel '{ch.name}'",
-                            hint="Create a new channel, or do not close it before sending.")
-    if ch.full():
-        return False
-    ch._buffer.append(value)
-    return True
+    closed. Host-only: inside a process body, ``send`` is the step that sends."""
+    return _host_send(ch, value, "try_send")
 
 
 def send_nowait(ch: Channel[Any], value: Any) -> None:
     """Like try_send but raises ChannelFull instead of returning False."""
-    if not try_send(ch, value):
-        raise ChannelFull(f"Channel '{ch.name}' is full ({ch.size()}/{ch.depth}).", context=f"channel '{ch.name}'",
-                          hint="Consume from it first or give it a larger depth.")
+    if not _host_send(ch, value, "send_nowait"):
+        raise ChannelFull(f"Channel '{ch.name}' is full ({len(ch._buffer)}/{ch.depth}).",
+                          context=f"channel '{ch.name}'", hint="Consume from it first or give it a larger depth.")
+
+
+def _host_send(ch: Channel[Any], value: Any, api: str) -> bool:
+    if not isinstance(ch, Channel):
+        raise PtortTypeError(f"{api} needs a Channel, got {ch!r}.", hint="Pass a Channel(...).")
+    if in_builder():
+        raise DSLUsageError(
+            f"{api}({ch.name!r}, ...) is host-only: it appends to the channel's host-side buffer at once, so inside "
+            "a process body or workload it would run now, while the body is being built, not as a step of the "
+            "process.", hint=f"Use send({ch.name}, k[t](...)) in a process body: it takes a free buffer slot in "
+                             "simulated time (waiting while the channel is full) and passes the token on.")
+    if not ch.is_open():
+        raise ChannelClosed(f"{api} on closed channel '{ch.name}'.", context=f"channel '{ch.name}'",
+                            hint="Create a new channel, or do not close it before sending.")
+    # (any Python value: the host-side buffer is a plain queue, as the reference's is; what a simulated send may
+    # carry is checked by send())
+    if len(ch._buffer) >= ch.depth:
+        return False
+    ch._buffer.append(value)
+    return True
 
 
 class ChannelList(list[Channel[Any]]):
@@ -230,9 +269,10 @@ def replicate(proc: Process, n: int) -> list[Process]:
     if not isinstance(proc, Process):
         raise PtortTypeError(f"replicate() needs a Process as first argument, got {type(proc).__name__} {proc!r}.",
                              hint='Build the process first: replicate(process("worker").consumes(ch).body(...), 4).')
-    if isinstance(n, bool) or not isinstance(n, int):
+    if not _whole(n):
         raise PtortTypeError(f"replicate({proc.name!r}, n) needs an int n (the number of copies), got "
                              f"{type(n).__name__} {n!r}.", hint="Pass a whole number of copies: replicate(p, 4).")
+    n = int(n)
     if n < 1:
         raise PtortValueError(f"replicate({proc.name!r}, n) needs n >= 1, got {n!r}.", hint="Use replicate(p, 4).")
     if n > MAX_REPLICAS:
@@ -287,6 +327,47 @@ def _check_send_value(value: Any, api: str) -> None:
                              "the send, outside its slot, and the whole container would travel as the token.",
                              hint="For several tasks under one slot: send(ch, sequential(k1[t](...), k2[t](...)), "
                                   "token=t).")
+    if isinstance(value, (Workload, Expr)) or _whole(value):
+        return
+    what, hint = _not_an_item(value)
+    raise PtortTypeError(f"{api} got {what}; a send takes a task (k[t](...)), a body workload, or an int token.",
+                         hint=hint)
+
+
+_TOKEN_HINT = "Send the task that makes the item, send(ch, k[t](src=X[t], dst=Y[t])), or its tile index, send(ch, t)."
+
+
+def _not_an_item(value: Any) -> tuple[str, str]:
+    """How a send names a value that cannot be an item, and how to fix it."""
+    from .ir import KernelIR, Value  # an error path only (kernel imports the builder: no import cycle at load)
+    from .kernel import Kernel, KernelLaunch
+    if isinstance(value, KernelIR):
+        return (f"the traced KernelIR of kernel '{value.name}': a kernel called outside a @workload or process "
+                "body is traced, not launched", "Launch it inside a body, where the call makes a task: for_each("
+                "Dense[n](), lambda t: send(ch, k[t](src=X[t], dst=Y[t]))), or .body_func(lambda: send(ch, "
+                "k(src=X[0], dst=Y[0]))).")
+    if isinstance(value, Kernel):
+        return (f"the kernel '{value.name}' itself, not a launch of it",
+                f"Launch it: send(ch, {value.name}[t](...)) with its arguments.")
+    if isinstance(value, KernelLaunch):
+        return (f"{value.kernel.name}[...] without its arguments, which launches nothing",
+                f"Call it: send(ch, {value.kernel.name}[t](src=X[t], dst=Y[t])).")
+    if isinstance(value, (Tensor, TensorView)):
+        return (f"the tensor {value!r}: channels carry tokens (tile indices), the data stays in tensors",
+                "Send the task that writes the tile, send(ch, k[t](..., dst=Y[t])), and let the consumer read Y[t]; "
+                "for tiles held in the channel's own buffer, make it a tile channel (tile=Tile[...]) and use "
+                "ch.item.")
+    if isinstance(value, Value):
+        return (f"the traced tile value {value.type}: tl.* values live inside a kernel",
+                "Store it from the kernel (tl.store(dst, v)) and send the task that runs the kernel.")
+    if isinstance(value, (bool, np.bool_)):
+        return f"the bool {value!r}, which is not a tile index", "Send an int token (0 or 1), or a task."
+    if isinstance(value, (float, complex, np.floating, np.complexfloating)):
+        return (f"the {type(value).__name__} {value!r}: tokens are tile indices, ints",
+                "Send an int: send(ch, int(v)) when v is whole, or the loop variable t.")
+    if isinstance(value, str):
+        return f"the str {value!r}: tokens are tile indices, ints", _TOKEN_HINT
+    return f"{type(value).__name__} {value!r}", _TOKEN_HINT
 
 
 def consume(ch: Channel[Any] | list[Channel[Any]] | tuple[Channel[Any], ...], body: Callable[..., Any]) -> Workload:
@@ -348,9 +429,9 @@ class Event:
 
     def __init__(self, name: str = "event", depth: int = 1) -> None:
         self.name = _check_name(name, "Event")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        if not _whole(depth) or depth < 0:
             raise PtortValueError(f"Event '{name}' depth must be an int >= 0, got {depth!r}.", hint="Use depth=1.")
-        self.depth = depth
+        self.depth = int(depth)
         self.signal_count = 0
         self.wait_count = 0
         self._host_use: str | None = None  # the first host record/synchronize ("record at cell.py:3")

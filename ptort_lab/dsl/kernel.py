@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 import os
 import sys
 from types import FrameType
 from typing import Any, Callable
 
 from ..errors import DSLUsageError, PtortTypeError, PtortValueError, UserCodeError, raise_user_error, user_location
-from .builder import bind_positional, in_builder, launch_task
+from .builder import bind_positional, forget_pending, in_builder, launch_task, note_pending
 from .expr import clear_refusal, recover_refusal, refuse_placeholders
-from .ir import KernelIR, KernelParam, KernelTrace, Value, active_trace, tracing
+from .ir import KernelIR, KernelParam, KernelTrace, OpKind, Value, active_trace, tracing
+from .tasks import MAX_CYCLES, cycles_bound_hint
 from .types import Direction, DType, LaunchShaped, ParamAnnotation, ScalarType, Tensor, TensorView, TileType
-from .user_code import refuse_generator, refuse_generator_result
+from .user_code import body_location, refuse_generator, refuse_generator_result
 
 _DSL_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -22,6 +24,13 @@ def _parse_annotation(kernel_name: str, pname: str, ann: Any, default: Any) -> t
         inner = ann.type
         if ann.direction is Direction.CONSTEXPR:
             return ann.direction, inner
+        if ann.direction is Direction.OUT and (isinstance(inner, ScalarType) or inner in (float, int)):
+            # tl.store writes tiles only: an Out scalar could never be written, so it would keep its old value
+            raise PtortTypeError(
+                f"kernel '{kernel_name}' parameter '{pname}' is annotated {ann!r}: a kernel cannot write a scalar "
+                "(tl.store writes tiles), so that output would never be written.",
+                hint=f"Return it in a tile: {pname}: Out[Tile[1, 1, DType.F32]] and tl.store({pname}, value); or "
+                     f"annotate it Scalar[...] if the kernel only reads it.")
         if isinstance(inner, (TileType, ScalarType)):
             return ann.direction, inner
         if inner is Tensor:  # the reference's In[Tensor]: the launch's argument gives the tile shape and dtype
@@ -102,10 +111,14 @@ class Kernel:
                          "Write the body as a plain def that calls tl.* ops and tl.store (no yield, no async).")
         _check_kernel_options(self.name, options)
         self.options = options
-        self.cycles = cycles
-        if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 0):
+        if cycles is not None and (isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral)
+                                   or cycles < 0):
             raise PtortValueError(f"@kernel(cycles=...) must be an int >= 0, got {cycles!r}.",
                                   hint="cycles pins every launch of this kernel to that many cycles.")
+        if cycles is not None and cycles > MAX_CYCLES:
+            raise PtortValueError(f"@kernel(cycles=...) must be an int in 0..2**53, got {cycles!r}.",
+                                  hint=cycles_bound_hint("A kernel's cycles"))
+        self.cycles = None if cycles is None else int(cycles)  # (numpy ints are as good as Python ones)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         anns = _annotations(fn, scope if scope is not None else _user_locals())
@@ -226,6 +239,7 @@ class Kernel:
                                  "tl.store and returns nothing (a returned tile would be lost).",
                                  hint="Declare an Out[Tile[...]] parameter and tl.store(out, value) into it.",
                                  where=trace.ops[-1].loc if trace.ops else None, locate=not trace.ops)
+        _refuse_unwritten_outputs(self, trace, {**dict(key), **{n: str(t) for n, t in bound.items()}})
         ir = KernelIR(self.name, tuple(trace.params.values()), tuple(trace.ops), key)
         try:
             self._cache[cache_key] = ir
@@ -258,6 +272,17 @@ class KernelLaunch:
 
     def __init__(self, kernel: Kernel, axes: tuple[Any, ...]) -> None:
         self.kernel, self.axes = kernel, axes
+        self.loc: Any = None
+        if in_builder():  # ``k[t]`` on its own launches nothing: refused at the next statement unless it is called
+            self.loc = user_location()
+            note_pending(self)
+
+    def pending_error(self) -> DSLUsageError:
+        name = self.kernel.name
+        return DSLUsageError(f"{name}[...] is not called: it names a launch of kernel '{name}' but launches nothing "
+                             "until it is called with its arguments.",
+                             hint=f"Call it: {name}[...]({', '.join(f'{p}=...' for p in self.kernel.signature)}).",
+                             where=self.loc, locate=False)
 
     @property
     def kernel_ref(self) -> Kernel:
@@ -268,6 +293,7 @@ class KernelLaunch:
         """Launch the kernel bound to these axes (a task of the workload being built); arguments by name, or by
         position in the kernel's parameter order (``attn[b, h](q, k, v, o)``)."""
         _refuse_nested_call(self.kernel.name, f"{self.kernel.name}[...](...)")
+        forget_pending(self)
         loc = user_location()
         kwargs = bind_positional(self.kernel, args, kwargs, loc)
         if not in_builder():
@@ -312,6 +338,48 @@ def _check_traced_argument(kernel: Kernel, name: str, value: Any) -> None:
         raise PtortTypeError(f"kernel '{kernel.name}' parameter '{name}' is {typ}, but it was called with "
                              f"{value.type}.", hint=f"Pass a value of its annotated type ({typ}), or annotate it "
                                                     "In[Tensor] to shape it by its argument.")
+
+
+_STUB_OPS = frozenset({"RESUME", "NOP", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONST"})
+
+
+def _is_stub(fn: Any) -> bool:
+    """Whether ``fn``'s body does nothing (``pass``, ``...`` or a docstring compile to "return None")."""
+    import dis  # (only when a kernel leaves an Out unstored: not on import)
+
+    code = getattr(fn, "__code__", None)
+    return code is not None and not code.co_names and all(i.opname in _STUB_OPS for i in dis.get_instructions(code))
+
+
+def _refuse_unwritten_outputs(kernel: Kernel, trace: KernelTrace, traced_with: dict[str, Any]) -> None:
+    """An Out[...] tile the body never stores into keeps whatever its tensor held: a stale output, never what the
+    kernel meant. Any tl.store into it counts (into a slice of it too); InOut[...] may stay as it is. A body that is
+    only ``pass`` (or a docstring, or ``...``) is a stub, as the reference's own tests write kernels whose bodies do
+    not matter: left be."""
+    if _is_stub(kernel.fn):
+        return
+    stored = set()
+    for op in trace.ops:
+        if op.kind is OpKind.STORE and isinstance(op.operands[0], Value):
+            target = trace.region_of(op.operands[0])
+            if target is not None:
+                stored.add(target.name)
+    unwritten = [p.name for p in trace.params.values()
+                 if p.direction is Direction.OUT and p.is_tile and p.name not in stored]
+    if not unwritten:
+        return
+    names = ", ".join(f"'{n}'" for n in unwritten)
+    shown = f" (traced with {traced_with})" if traced_with else ""
+    first = unwritten[0]
+    where = body_location(kernel.fn)
+    several = len(unwritten) > 1
+    raise PtortTypeError(
+        f"kernel '{kernel.name}'{shown} never stores into its Out parameter{'s' if several else ''} {names}: "
+        f"{'their tensors' if several else 'its tensor'} would keep the values {'they' if several else 'it'} held "
+        "before the run.",
+        hint=f"Store the result: tl.store({first}, value). A parameter the kernel only reads is In[...]; one it may "
+             "leave as it is (written under some Constexpr values only) is InOut[...].",
+        where=where, locate=where is None, context=f"kernel '{kernel.name}'")
 
 
 def _refuse_nested_call(name: str, spelled: str) -> None:

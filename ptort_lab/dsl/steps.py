@@ -22,7 +22,15 @@ import numpy as np
 
 from ..errors import DeadlockError, DSLUsageError, PipelineError, PtortTypeError, PtortValueError, RunLimitError
 from . import runtime_slots
-from .bindings import TaskFactory, call_predicate, loop_points, make_task, resolve_select_source, task_factory
+from .bindings import (
+    TaskFactory,
+    call_predicate,
+    loop_points,
+    make_task,
+    missing_binding,
+    resolve_select_source,
+    task_factory,
+)
 from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
 from .expr import evaluate
 from .sizes import check_size, check_task_count
@@ -55,8 +63,16 @@ def _token(task: Task, token: Any, bindings: dict[str, Any], ch: Any, sent: dict
     """What a send passes on: its ``token=`` expression, else the task's first axis value, else (a task launched
     without axes, the spec's ``send(ch, kernel(...))``) the send's index on ``ch`` (see ``_next_index``)."""
     if token is not None:
-        return evaluate(token, bindings)
+        return _value(token, bindings, task.loc)
     return task.params[0] if task.params else _next_index(sent, ch)
+
+
+def _value(expr: Any, bindings: dict[str, Any], loc: Any) -> Any:
+    """``expr`` under ``bindings``; a loop variable with no value there is named (``bindings.missing_binding``)."""
+    try:
+        return evaluate(expr, bindings)
+    except KeyError as e:
+        raise missing_binding(e, bindings, loc) from None
 
 
 def _next_index(sent: dict[Any, int], ch: Any) -> int:
@@ -118,7 +134,7 @@ def _loop(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
     else:
         for inner in scopes:
             task = make(inner)
-            yield (SEND, ch, task, evaluate(token, inner))
+            yield (SEND, ch, task, _value(token, inner, task.loc))
 
 
 def _group(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Steps:
@@ -135,6 +151,8 @@ def _cond(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
             value = evaluate(pred, bindings)
         except runtime_slots.UnsetSlot as e:
             raise _at_node(e, node) from None
+        except KeyError as e:
+            raise missing_binding(e, bindings, node.loc) from None
     if not isinstance(value, (bool, int, np.bool_, np.integer)):
         raise PtortTypeError(f"a condition evaluated to {type(value).__name__} {value!r} for "
                              f"{dict(bindings) or 'no loop variables'}; it must be a bool.",
@@ -159,6 +177,8 @@ def _slot_set(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) ->
         value = evaluate(node.value, bindings)
     except runtime_slots.UnsetSlot as e:
         raise _at_node(e, node) from None
+    except KeyError as e:
+        raise missing_binding(e, bindings, node.loc) from None
     runtime_slots.store(node.slot, value, f"slot_set_u64({node.slot}, {node.value})", node.loc)
     yield from ()
 
@@ -183,7 +203,7 @@ def _send(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
         yield from HANDLERS[value.kind](value, bindings, sent)
     elif token is None:
         token = value
-    yield (PUSH, ch, evaluate(token, bindings) if token is not None else _next_index(sent, ch))
+    yield (PUSH, ch, _value(token, bindings, node.loc) if token is not None else _next_index(sent, ch))
 
 
 def _consume(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Steps:

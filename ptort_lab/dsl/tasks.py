@@ -22,7 +22,17 @@ Cycles = Union[int, Callable[["Task"], Any], None]
 #: keeps each a visible span on its lane, in order, without pretending to model work.
 ABSTRACT_TASK_CYCLES = 1
 
+#: The largest cycle count a task may pin, or a channel hop cost: a trace keeps times as JSON numbers, which are exact
+#: (in JavaScript readers, plots and Perfetto) up to ``2**53``, and Trace.save/load refuse a time past it.
+MAX_CYCLES = 2**53
+
 _NO_DEFAULT: Any = object()
+
+
+def cycles_bound_hint(what: str) -> str:
+    """The hint for a cycle count past ``MAX_CYCLES`` (``what`` says what it is)."""
+    return (f"{what} must be at most 2**53 = {MAX_CYCLES:,} cycles (about 58 days at 1.8 GHz): a trace keeps times "
+            "as JSON numbers, exact only up to 2**53, so a run with a longer time could not be saved or loaded.")
 
 
 @dataclass(slots=True)
@@ -68,18 +78,26 @@ class Task:
         if c is None:
             return ABSTRACT_TASK_CYCLES if self.kernel_ref is None else None
         if isinstance(c, int):
+            if c > MAX_CYCLES:  # (task(cycles=...) should refuse it when the task is made; this is the backstop)
+                raise PtortValueError(f"task {self.id} ({self.kernel}) pins cycles={c!r}; a task's cycles must be an "
+                                      "int in 0..2**53.", hint=cycles_bound_hint("A task's cycles"),
+                                      where=self.loc, locate=False)
             return c
         try:
             value = c(self)
         except Exception as e:  # noqa: BLE001 - the user's cost function
             raise_user_error(e, f"the cycles= function of task {self.id} ({self.kernel})")
-        if isinstance(value, np.integer) and value >= 0:
+        if isinstance(value, np.integer) and 0 <= value <= MAX_CYCLES:
             return int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise PtortValueError(f"the cycles= function of task {self.id} ({self.kernel}) returned {value!r}; it "
                                   "must return an int >= 0.", hint="Return a whole number of cycles.",
                                   where=self.loc, locate=False)
-        return value
+        if value > MAX_CYCLES:
+            raise PtortValueError(f"the cycles= function of task {self.id} ({self.kernel}) returned {value!r}; it "
+                                  "must return an int in 0..2**53.", hint=cycles_bound_hint("A task's cycles"),
+                                  where=self.loc, locate=False)
+        return int(value)
 
     def __repr__(self) -> str:
         args = ""
@@ -124,5 +142,5 @@ def call_host_kernel(task: Task, fn: Callable[..., Any], args: tuple[Any, ...], 
         raise_user_error(e, f"the kernel registered as {task.kernel!r} (task {task.id}, params {task.params})")
 
 
-__all__ = ["Task", "Cycles", "TaskFactory", "ABSTRACT_TASK_CYCLES", "running_host_kernels", "host_kernel",
-           "call_host_kernel"]
+__all__ = ["Task", "Cycles", "TaskFactory", "ABSTRACT_TASK_CYCLES", "MAX_CYCLES", "cycles_bound_hint",
+           "running_host_kernels", "host_kernel", "call_host_kernel"]

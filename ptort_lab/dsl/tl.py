@@ -1,12 +1,14 @@
 """tl.* tile primitives: check operands at trace time, then record an op in the current kernel."""
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import PtortTypeError, PtortValueError
-from .ir import OPERATORS, Literal, OpKind, Value, current_trace
+from ..errors import PtortError, PtortTypeError, PtortValueError
+from .ir import OPERATORS, Literal, OpKind, Value, active_trace, current_trace
 from .operands import (
     ACCUMULATOR,
     binary_op,
@@ -462,10 +464,7 @@ def constant(value: float, dtype: DType = DType.F32) -> Literal:
     return Literal(literal("constant", trace, value, dtype, "value"), dtype)
 
 
-# -- the reference's spellings: aliases, and the scalar twins of the binary ops ---------------------------------------
-maximum, minimum = max, min
-select = where
-
+# -- the reference's spellings: the scalar twins of the binary ops (and the aliases, with the checks below) ------------
 
 def adds(x: Any, s: float) -> Value:
     """Tile plus scalar."""
@@ -497,8 +496,68 @@ def mins(x: Any, s: float) -> Value:
     return binary_op(OpKind.MIN, x, s)
 
 
-# Python operators on traced values (``a * b + 1.0``, ``-x``, ``a @ b``) run these ops.
-OPERATORS.update(add=add, sub=sub, mul=mul, div=div, neg=neg, abs=abs, matmul=matmul, getitem=_getitem)
+# -- calls that do not fit an op's signature --------------------------------------------------------------------------
+_ROW_NO_AXIS = "tl.{op} reduces each row ([r, c] -> [r, 1]) and takes no axis; the {other} of each column ([1, c]) is "
+_COL_NO_AXIS = "tl.{op} reduces each column ([r, c] -> [1, c]) and takes no axis; the {other} of each row ([r, 1]) is "
+# How to call the ops people most often call another way (the others get their signature).
+_CALL_HINTS = {
+    "rowsum": _ROW_NO_AXIS.format(op="rowsum", other="sum") + "tl.colsum(x).",
+    "rowmax": _ROW_NO_AXIS.format(op="rowmax", other="max") + "tl.colmax(x).",
+    "rowmean": _ROW_NO_AXIS.format(op="rowmean", other="mean") + "tl.muls(tl.colsum(x), 1.0 / rows).",
+    "colsum": _COL_NO_AXIS.format(op="colsum", other="sum") + "tl.rowsum(x).",
+    "colmax": _COL_NO_AXIS.format(op="colmax", other="max") + "tl.rowmax(x).",
+    "transpose": "tl.transpose(x) swaps the two dimensions of a 2-D tile ([r, c] -> [c, r]) and takes no axes.",
+    "broadcast": "Write tl.broadcast(x, (rows, cols)) with the target shape as one tuple.",
+    "full": "Write tl.full(rows, cols, value, DType.F32).",
+    "cast": "Write tl.cast(x, DType.F16) with a DType.",
+    "slice": "Write tl.slice(x, rows=(r0, r1), cols=(c0, c1)), or x[r0:r1, c0:c1].",
+    "concat": "Pass the tiles as one list: tl.concat([a, b], axis=1).",
+    "store": "Write tl.store(dst, value): the destination parameter first, then the tile.",
+    "load": "Write tl.load(src) with a tile parameter of the kernel (or a slice of one).",
+    "matmul": "Write tl.matmul(a, b), or tl.matmul(a, b, acc) to add into an accumulator.",
+}
+
+
+def _spelled(fn: Callable[..., Any]) -> str:
+    """An op's parameters as a call shows them: ``x``, ``a, b, acc=None``, ``rows, cols, value, dtype=DType.F32``."""
+    parts = []
+    for p in inspect.signature(fn).parameters.values():
+        default = p.default
+        if default is p.empty:
+            parts.append(p.name)
+        else:
+            parts.append(f"{p.name}=DType.{default.name}" if isinstance(default, DType) else f"{p.name}={default!r}")
+    return ", ".join(parts)
+
+
+def _given(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The arguments of a call, tiles by their type: ``f32[64,64], axis=1``."""
+    def text(v: Any) -> str:
+        return str(v.type) if isinstance(v, Value) else repr(v)
+    return ", ".join([text(a) for a in args] + [f"{k}={text(v)}" for k, v in kwargs.items()])
+
+
+def _checked_call(public: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as the op ``tl.<public>``: a call that does not fit its parameters (``tl.rowsum(x, axis=1)``) raises a
+    PtortTypeError naming the op's signature and the right call, not Python's bare TypeError."""
+    @functools.wraps(fn)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as e:
+            # Only a call that never reached the op's body (its traceback stops here) is a signature mistake.
+            if isinstance(e, PtortError) or e.__traceback__ is None or e.__traceback__.tb_next is not None:
+                raise
+            trace = active_trace()
+            raise op_error(public, f"called as tl.{public}({_given(args, kwargs)}), but it takes "
+                                   f"tl.{public}({_spelled(fn)}) ({e}).",
+                           _CALL_HINTS.get(fn.__name__, f"Call it as tl.{public}({_spelled(fn)}); help(tl.{public}) "
+                                                        "says what each argument is."), trace) from None
+    return op
+
+
+maximum, minimum = max, min  # the reference's spellings
+select = where
 
 __all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "maximum", "minimum", "adds", "subs",
            "muls", "divs", "maxs", "mins", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "relu", "sigmoid", "silu",
@@ -507,3 +566,10 @@ __all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "m
            "rowmul", "rowadd", "colmul", "coladd", "rowsum", "rowmax", "rowmean",
            "colsum", "colmax", "matmul", "lt", "le", "gt", "ge", "eq", "ne", "where", "select", "full", "constant",
            "iota_u32", "tsort32", "extract_topk_indices"]
+
+# Every op checks its call, under the name it was called by (an alias names itself: tl.select, not tl.where).
+for _public in __all__:
+    globals()[_public] = _checked_call(_public, globals()[_public])
+
+# Python operators on traced values (``a * b + 1.0``, ``-x``, ``a @ b``) run these ops.
+OPERATORS.update(add=add, sub=sub, mul=mul, div=div, neg=neg, abs=abs, matmul=matmul, getitem=_getitem)

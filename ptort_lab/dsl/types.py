@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,12 +160,12 @@ class Tile:
         rows, cols = args[0], args[1]
         dtype = args[2] if len(args) == 3 else DType.F16
         for name, v in (("rows", rows), ("cols", cols)):
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise PtortTypeError(f"Tile {name} must be a positive int, got {v!r}.",
-                                     hint="Tile sizes are static: use Python ints such as Tile[128, 128, F16].")
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v <= 0:
+                raise PtortTypeError(f"Tile {name} must be a positive int, got {type(v).__name__} {v!r}.",
+                                     hint="Tile sizes are static: use whole numbers such as Tile[128, 128, F16].")
         if not isinstance(dtype, DType):
             raise PtortTypeError(f"Tile dtype must be a DType, got {dtype!r}.", hint="Use e.g. DType.F16.")
-        return TileType(rows, cols, dtype)
+        return TileType(int(rows), int(cols), dtype)  # a numpy integer is the int it holds
 
 
 class Scalar:

@@ -118,6 +118,18 @@ def _check_declared(p: Process, sends: list[Channel[Any]], consumes: list[Channe
                        f"Add consume({c.name}, lambda t: ...) to the body, or drop .consumes({c.name}).")
 
 
+def _check_sends(p: Process, sends: list[Channel[Any]], fail: Fail) -> None:
+    """Every channel a process declares it produces is sent to somewhere in its body (a send in one branch of a cond
+    counts): else its consumer would silently never run."""
+    for c in p.produces:
+        if not any(c is d for d in sends):
+            raise fail(f"process '{p.name}' declares it produces channel '{c.name}' but its body never sends to it, "
+                       "so its consumer would never get an item and its work would silently not run.",
+                       f"Send each item: send({c.name}, k[t](...)) runs the task into a buffer slot and passes its "
+                       f"token on (for_each(Dense[n](), lambda t: send({c.name}, k[t](...)))); or drop "
+                       f".produces({c.name}).")
+
+
 def _check_ends(channels: list[Channel[Any]], ends: Ends, fail: Fail) -> None:
     """Every channel has a producer and one consumer (or one pool of replicas)."""
     for c in channels:
@@ -157,6 +169,7 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
 
     _check_processes(procs, fail)
     names = _Names(fail)
+    sent_to: dict[str, list[Channel[Any]]] = {}  # process -> the channels its body sends to
     for c in listed or []:
         if not isinstance(c, Channel):
             raise fail(f"connect() channel list holds {type(c).__name__} {c!r}, not a Channel.",
@@ -172,6 +185,9 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
         for ev in waits:
             names.event(ev, f"waited on by process '{p.name}'")
         _check_declared(p, sends, consumes, fail)
+        sent_to[p.name] = sends
+    for p in procs:  # after every process's own checks, so a missing consume is named before a missing send
+        _check_sends(p, sent_to[p.name], fail)
     ends = channel_ends(procs)
     for c in names.channels if listed is not None else []:
         if not any(c is d for d in listed or []):
@@ -320,9 +336,11 @@ def per_core(build: Callable[[int], Any], cores: int) -> Pipeline:
     if not callable(build):
         raise fail(f"build must be a function of the core returning a Pipeline, got {type(build).__name__} "
                    f"{build!r}.", "Write per_core(lambda core: connect(...), cores=24), with fresh channels per call.")
-    if isinstance(cores, bool) or not isinstance(cores, int) or not 1 <= cores <= MAX_REPLICAS:
+    count: Any = cores  # any integer: a numpy integer (a sweep grid's value) counts as the int it holds
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or not 1 <= int(count) <= MAX_REPLICAS:
         raise fail(f"cores must be an int in 1..{MAX_REPLICAS}, got {cores!r}.",
                    "Give the number of copies, one per core, e.g. per_core(build, cores=24) on the 910B.")
+    cores = int(count)
     copies = [_built_copy(build, core, fail) for core in range(cores)]
     _refuse_shared(copies, fail)
     _rename_repeated(copies)

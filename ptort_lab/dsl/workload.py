@@ -3,31 +3,38 @@ loops, ``cond``/``combine``/``sequential`` and the runtime-slot statements. Each
 (``tree``) through the builder (``builder``)."""
 from __future__ import annotations
 
-from contextlib import contextmanager
+import numbers
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import DSLUsageError, PtortTypeError, PtortValueError, user_location
+from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation, user_location
 from . import runtime_slots
 from .axes import Axis, Ragged, Sparse, SparseRow
 from .builder import (
     BODY_HINT,
+    WorkloadBuilder,
+    active_builder,
     add,
     adopt,
     body_with_var,
     building,
     call_body,
     check_axes,
+    check_pending,
+    close_vars,
+    drop_pending,
     fresh_var,
     in_builder,
     launch_task,
+    note_pending,
+    refuse_stray_vars,
     require_builder,
     scalar_argument,
 )
 from .expr import Expr, LoopVar, name_template, refuse_placeholders
 from .kernel import Kernel
-from .tasks import Cycles, Task
+from .tasks import MAX_CYCLES, Cycles, Task, cycles_bound_hint
 from .tree import NodeKind, Workload, group
 from .types import Tensor, TensorView
 from .user_code import refuse_generator, refuse_generator_result, run_user_body
@@ -41,11 +48,15 @@ def task(kernel: Any, params: Sequence[Any] = (), resources: Any = None, *, cycl
     annotations) or a name string (enumerate-only, as in the reference's early examples).
     """
     loc = user_location()
-    if cycles is not None and not callable(cycles) and (isinstance(cycles, bool) or not isinstance(cycles, int)
-                                                        or cycles < 0):
-        raise PtortValueError(f"task(cycles=...) must be an int >= 0 or a function of the task, got {cycles!r}.",
-                              hint="cycles pins this task's cost in the simulator: cycles=100 or "
-                                   "cycles=lambda t: times[t.params[0]].")
+    if cycles is not None and not callable(cycles):
+        if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 0:
+            raise PtortValueError(f"task(cycles=...) must be an int >= 0 or a function of the task, got {cycles!r}.",
+                                  hint="cycles pins this task's cost in the simulator: cycles=100 or "
+                                       "cycles=lambda t: times[t.params[0]].")
+        cycles = int(cycles)  # a numpy integer (from a table of costs) runs as the int it holds
+        if cycles > MAX_CYCLES:
+            raise PtortValueError(f"task(cycles=...) must be at most 2**53, got {cycles!r}.",
+                                  hint=cycles_bound_hint("task(cycles=...)"))
     if not isinstance(params, (list, tuple)):
         params = [params]
     if isinstance(kernel, Kernel):
@@ -107,7 +118,9 @@ class _PLoop:
                                   where=self.loc, locate=False)
 
     def __iter__(self) -> Iterator[Any]:
-        st = require_builder("P()" if self.kind is NodeKind.PARALLEL_FOR else "P.seq()")
+        api = f"{_LOOP_API[self.kind]}()"
+        st = require_builder(api)
+        check_pending(st)
         vars_: list[LoopVar] = []
         names = list(self.names or [])
         clash = [n for n in names if n in st.used_names]
@@ -117,15 +130,65 @@ class _PLoop:
                                   where=self.loc, locate=False)
         for axis in self.axes:
             for _ in range(2 if isinstance(axis, Ragged) else 1):
-                vars_.append(fresh_var(st, names.pop(0) if names else None))
-        st.frames.append([])
-        depth = len(st.frames)
-        yield vars_[0] if len(vars_) == 1 else tuple(vars_)
-        if len(st.frames) != depth:  # the body raised or broke out; the build is being abandoned
+                vars_.append(fresh_var(st, names.pop(0) if names else None, api, self.loc))
+        frame: list[Workload] = []
+        st.frames.append(frame)
+        try:
+            yield vars_[0] if len(vars_) == 1 else tuple(vars_)
+        except GeneratorExit:  # the body left the loop early (break, return, next(iter(P(...)))) or raised
+            self._left_early(st, frame, vars_)
+            raise
+        if not st.frames or st.frames[-1] is not frame:  # another loop's frame opened after this one is still open
+            self._tangled(st, frame, vars_)
             return
         body = group(st.frames.pop())
-        st.used_names.difference_update(v.name for v in vars_)  # only enclosing loops must not share a name
+        close_vars(st, vars_)  # only enclosing loops must not share a name
         add(Workload(self.kind, loc=self.loc, axes=self.axes, vars=tuple(vars_), body=body))
+
+    def _left_early(self, st: WorkloadBuilder, frame: list[Workload], vars_: list[LoopVar]) -> None:
+        """Close this loop's frame and scope, and refuse the early exit at the build's next statement (or its end):
+        what the body built so far would otherwise run without its loop, or be silently dropped."""
+        st.frames[:] = [f for f in st.frames if f is not frame]
+        close_vars(st, vars_)
+        if active_builder() is st:  # not a generator collected after its build ended
+            note_pending(_Refused(_left_early_error(_LOOP_API[self.kind], self.loc, user_location())))
+
+    def _tangled(self, st: WorkloadBuilder, frame: list[Workload], vars_: list[LoopVar]) -> None:
+        """This loop ended while a loop opened after it was still open (``zip(P(a), P(b))``): its frame is taken
+        out and the mistake refused at the build's next statement, instead of statements landing in a stale frame."""
+        st.frames[:] = [f for f in st.frames if f is not frame]
+        close_vars(st, vars_)
+        api = _LOOP_API[self.kind]
+        at = f" at {self.loc}" if self.loc is not None else ""
+        note_pending(_Refused(DSLUsageError(
+            f"the {api}() loop{at} ended while a loop opened after it was still open (zip() or next() over "
+            f"{api}(...) loops?): a loop's body must be the statements inside its `for`.",
+            hint="Nest the loops (`for b in P(Dense[2]()):` then `for h in P(Dense[4]()):` inside it), or loop over "
+                 "several axes at once: `for b, h in P(Dense[2](), Dense[4]()):`.",
+            where=user_location() or self.loc, locate=False)))
+
+
+class _Refused:
+    """A build mistake found where it cannot be raised (a generator being closed, a loop ending), refused at the
+    build's next statement or when its body ends."""
+
+    def __init__(self, error: DSLUsageError) -> None:
+        self.error = error
+
+    def pending_error(self) -> DSLUsageError:
+        return self.error
+
+
+def _left_early_error(api: str, loop_loc: SourceLocation | None, where: SourceLocation | None) -> DSLUsageError:
+    """The error for a P() loop whose body was left before its end (break, return, next() on P(...))."""
+    at = f" at {loop_loc}" if loop_loc is not None else ""
+    return DSLUsageError(
+        f"the {api}() loop{at} was left before the end of its body (`break`, `return`, or next() on {api}(...)). "
+        f"{api}() loops are symbolic: the body runs once, while the workload is built, to describe every iteration, "
+        "so leaving it cannot skip iterations and would lose what the body built.",
+        hint="Let the loop body run to its end; to run only some iterations, put the statements under "
+             "`with P.when(t < n):`, or loop over a smaller axis.",
+        where=where or loop_loc, locate=False)
 
 
 class _PNamespace:
@@ -139,69 +202,156 @@ class _PNamespace:
 
     grid = __call__
 
-    def seq(self, axis: Any, name: str | None = None) -> _PLoop:
+    def seq(self, axis: Any, name: Any = None, *more: Any) -> _PLoop:
         """An ordered loop: ``for k in P.seq(Dense[8]()):`` (iteration k + 1 after iteration k)."""
         require_builder("P.seq()")
+        _one_axis("P.seq", name, more)
         return _PLoop((_check_axis(axis, "P.seq()"),), [name] if name else None, NodeKind.FOR_EACH)
 
-    def sel(self, source: Any, name: str | None = None) -> _PLoop:
+    def sel(self, source: Any, name: Any = None, *more: Any) -> _PLoop:
         """One iteration per index of ``source`` (a list, a Sparse row ``sp[b]`` or a whole Sparse)."""
         require_builder("P.sel()")
+        _one_axis("P.sel", name, more)
         return _PLoop((_check_axis(source, "P.sel()"),), [name] if name else None, NodeKind.SELECT)
 
-    @contextmanager
-    def pipe(self) -> Iterator[None]:
-        """Each top-level statement inside becomes one pipeline stage, coupled by the channels it uses."""
-        st = require_builder("P.pipe()")
-        loc = user_location()
-        if st.pipe_depth:
+    def pipe(self) -> _Pipe:
+        """``with P.pipe():``: each top-level statement inside becomes one pipeline stage, coupled by the channels it
+        uses."""
+        return _Pipe()
+
+    def when(self, pred: Any) -> _When:
+        """``with P.when(pred):``: the block's statements run where ``pred`` (a loop expression, bool or function of
+        the task) holds."""
+        return _When(pred, "P.when")
+
+    def elif_(self, pred: Any) -> _When:
+        """``with P.elif_(pred):``: the block's statements run where ``pred`` holds and no ``P.when``/``P.elif_``
+        before it in the chain did (Python's ``elif``; the trailing underscore because ``elif`` is a keyword)."""
+        return _When(pred, "P.elif_")
+
+    def otherwise(self) -> _Otherwise:
+        """``with P.otherwise():``: the block's statements run where the ``P.when`` (and every ``P.elif_``) just
+        before it does not hold."""
+        return _Otherwise()
+
+
+def _one_axis(api: str, name: Any, more: tuple[Any, ...]) -> None:
+    """``P.seq``/``P.sel`` loop over one axis: a second axis given where the name goes is refused by name."""
+    if more or isinstance(name, (Axis, SparseRow, Sparse, list, tuple, range)) or \
+            (isinstance(name, type) and issubclass(name, Axis)):
+        raise PtortTypeError(f"{api} takes one axis, got {1 + len(more) + (name is not None)}; use P(...) for "
+                             "several.", hint=f"Write `for i in {api}(Dense[4]()):`; for several axes at once write "
+                                              "`for i, j in P(Dense[2](), Dense[3]()):`, or nest one loop per axis "
+                                              "to keep each one's order.")
+    if name is not None and not isinstance(name, str):
+        raise PtortTypeError(f"{api}(axis, name): name must be a str (the loop variable's name), got "
+                             f"{type(name).__name__} {name!r}.", hint=f"Write {api}(Dense[4](), \"k\").")
+
+
+class _Block:
+    """A ``with`` block of the builder (P.pipe(), P.when(), P.elif_(), P.otherwise()). Made, it waits to be entered:
+    made and not entered (``P.when(t < 2)`` without ``with``) it is refused at the build's next statement or when
+    the body ends, instead of being silently ignored."""
+
+    api = ""
+    without_with = ""  # what a call without `with` would silently do
+
+    def __init__(self) -> None:
+        self.st = require_builder(f"{self.api}()")
+        check_pending(self.st)
+        self.loc = user_location()
+        self.entered = False
+        self.depth = 0
+        note_pending(self)
+
+    def pending_error(self) -> DSLUsageError:
+        return DSLUsageError(f"{self.api}(...) was called without `with`: it opens a block, so on its own it "
+                             f"does nothing and {self.without_with}.",
+                             hint=f"Write `with {self.api}(...):` and indent the statements it governs under it.",
+                             where=self.loc, locate=False)
+
+    def __enter__(self) -> None:
+        if self.entered:
+            raise DSLUsageError(f"this {self.api}(...) block (made at {self.loc}) is entered a second time.",
+                                hint=f"Write a new `with {self.api}(...):` for each block.")
+        self.entered = True
+        drop_pending(self.st, self)
+        self.open()
+        self.st.frames.append([])
+        self.depth = len(self.st.frames)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        st = self.st
+        self.leave()
+        if len(st.frames) != self.depth:  # an inner block or loop did not close: the build is being abandoned
+            return
+        nodes = st.frames.pop()
+        if exc_type is None:
+            self.close(nodes)
+
+    def open(self) -> None:
+        """Check the block may start here (before its frame opens)."""
+
+    def leave(self) -> None:
+        """Undo ``open``'s state, whether the block ended or raised."""
+
+    def close(self, nodes: list[Workload]) -> None:  # pragma: no cover - each block builds its own node
+        """Build the block's node from the statements inside it."""
+        raise NotImplementedError
+
+
+class _Pipe(_Block):
+    api = "P.pipe"
+    without_with = "no pipeline is built: the statements after it run as ordinary statements"
+
+    def open(self) -> None:
+        if self.st.pipe_depth:
             raise DSLUsageError("pipelines cannot nest: this P.pipe() block is inside another one.",
                                 hint="Put every stage directly under one `with P.pipe():` block (a stage may be a "
-                                     "loop of tasks), or connect() separate processes.", where=loc, locate=False)
-        st.frames.append([])
-        depth = len(st.frames)
-        st.pipe_depth += 1
-        try:
-            yield
-        finally:
-            st.pipe_depth -= 1
-        if len(st.frames) != depth:
-            return
-        stages = st.frames.pop()
-        add(pipe_pipeline(stages, loc))
+                                     "loop of tasks), or connect() separate processes.", where=self.loc, locate=False)
+        self.st.pipe_depth += 1
 
-    @contextmanager
-    def when(self, pred: Any) -> Iterator[None]:
-        """The block's statements run where ``pred`` (a loop expression, bool or function of the task) holds."""
-        _check_predicate(pred, "P.when")
-        st = require_builder("P.when()")
-        loc = user_location()
-        st.frames.append([])
-        yield
-        then = group(st.frames.pop())
-        add(Workload(NodeKind.COND, loc=loc, pred=pred, then=then))
+    def leave(self) -> None:
+        self.st.pipe_depth -= 1
 
-    @contextmanager
-    def elif_(self, pred: Any) -> Iterator[None]:
-        """The block's statements run where ``pred`` holds and no ``P.when``/``P.elif_`` before it in the chain did
-        (Python's ``elif``; the trailing underscore because ``elif`` is a keyword)."""
-        _check_predicate(pred, "P.elif_")
-        tail = _chain_tail("P.elif_()")
-        st = require_builder("P.elif_()")
-        loc = user_location()
-        st.frames.append([])
-        yield
-        then = group(st.frames.pop())
-        tail.set_otherwise(Workload(NodeKind.COND, loc=loc, pred=pred, then=then, is_elif=True))
+    def close(self, nodes: list[Workload]) -> None:
+        add(pipe_pipeline(nodes, self.loc))
 
-    @contextmanager
-    def otherwise(self) -> Iterator[None]:
-        """The block's statements run where the ``P.when`` (and every ``P.elif_``) just before it does not hold."""
-        tail = _chain_tail("P.otherwise()")
-        st = require_builder("P.otherwise()")
-        st.frames.append([])
-        yield
-        tail.set_otherwise(group(st.frames.pop()))
+
+class _When(_Block):
+    """``P.when(pred)`` and ``P.elif_(pred)``."""
+
+    without_with = "the statements after it run for every iteration, as if the condition always held"
+
+    def __init__(self, pred: Any, api: str) -> None:
+        self.api = api
+        self.pred = _check_predicate(pred, api)
+        super().__init__()
+        refuse_stray_vars(self.st, self.pred, self.loc)  # checked as the block starts, not when it ends
+        self.tail: Workload | None = None
+
+    def open(self) -> None:
+        if self.api == "P.elif_":
+            self.tail = _chain_tail("P.elif_()")
+
+    def close(self, nodes: list[Workload]) -> None:
+        node = Workload(NodeKind.COND, loc=self.loc, pred=self.pred, then=group(nodes), is_elif=self.tail is not None)
+        if self.tail is None:
+            add(node)
+        else:
+            self.tail.set_otherwise(node)
+
+
+class _Otherwise(_Block):
+    api = "P.otherwise"
+    tail: Workload
+    without_with = "the statements after it run for every iteration, not only where the P.when() does not hold"
+
+    def open(self) -> None:
+        self.tail = _chain_tail("P.otherwise()")
+
+    def close(self, nodes: list[Workload]) -> None:
+        self.tail.set_otherwise(group(nodes))
 
 
 def _chain_tail(api: str) -> Workload:
@@ -254,9 +404,18 @@ def select(source: Any, body: Callable[..., Any]) -> Workload:
     return _loop(NodeKind.SELECT, source, body, "select")
 
 
-def _check_predicate(pred: Any, api: str) -> None:
-    if isinstance(pred, (bool, int, Expr)) or callable(pred):
-        return
+def _check_predicate(pred: Any, api: str) -> Any:
+    """The condition of ``api`` as the tree keeps it: a bool (a numpy bool or an integer made a Python bool, by
+    Python's truth rule, as the reference evaluates its predicate), a loop expression or a function of the task.
+    Other numbers (2.5) are refused: a float is no truth value."""
+    if isinstance(pred, (bool, np.bool_, numbers.Integral)):
+        return bool(pred)
+    if isinstance(pred, Expr) or callable(pred):
+        return pred
+    if isinstance(pred, numbers.Number):
+        raise PtortTypeError(f"{api}(pred) needs a bool, a loop expression or a function of the task, got "
+                             f"{type(pred).__name__} {pred!r}: a number is not a truth value.",
+                             hint=f"Compare it: {api}(x != 0) or {api}(x > 0.5) (or pass True/False).")
     raise PtortTypeError(f"{api}(pred) needs a bool, a loop expression or a function of the task, got "
                          f"{type(pred).__name__} {pred!r}.",
                          hint=f"Write {api}(b < 4), {api}(b.eq(0)) or {api}(lambda t: t.get('b') % 2 == 0)"
@@ -266,7 +425,7 @@ def _check_predicate(pred: Any, api: str) -> None:
 def cond(pred: Any, then: Any, otherwise: Any = None) -> Workload:
     """``then`` if ``pred`` holds, else ``otherwise``: pred is a bool, a loop expression (``t < 4``) or a callable
     taking the task bindings."""
-    _check_predicate(pred, "cond")
+    pred = _check_predicate(pred, "cond")
     loc = user_location()
     then_w = then if isinstance(then, Workload) else Workload(NodeKind.EMPTY)
     else_w = otherwise if isinstance(otherwise, Workload) else Workload(NodeKind.EMPTY)
@@ -376,13 +535,45 @@ class WorkloadFunction:
                                  locate=False)
         return root
 
+    def __getattr__(self, name: str) -> Any:
+        """Reached only for a name the function lacks: a Workload's (``w.compile()``) says to call it first."""
+        if name.startswith("_") or not (hasattr(Workload, name) or name in _PROGRAM_NAMES):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        fn = self.__dict__.get("name", "w")
+        hint = (f"Call it, compile and run it: {fn}().compile().execute() (.{name} belongs to the program that "
+                "compile() returns)." if name in _PROGRAM_NAMES else
+                f"Call it first: {fn}().{name}(...)" + (f", e.g. {fn}().compile().execute()." if name == "compile"
+                                                        else "."))
+        raise WorkloadNotCalledError(
+            f"'{fn}' is the @workload function, not the workload it builds, so it has no .{name}.", hint=hint)
+
+
+class WorkloadNotCalledError(DSLUsageError, AttributeError):
+    """A Workload attribute asked of the @workload function itself (also an AttributeError, so ``hasattr`` and
+    ``getattr(w, name, default)`` still answer as for any object without it)."""
+
+
+# What a Program has (``w.execute()`` also means "call, compile and execute").
+_PROGRAM_NAMES = frozenset({"execute", "stats", "trace", "tasks", "synchronize"})
+
 
 def workload(fn: Callable[..., Any] | None = None, *, type_check: bool = True,
-             fail_on_type_error: bool = False) -> Any:
+             fail_on_type_error: bool = False, **unknown: Any) -> Any:
     """``@workload`` or ``@workload(type_check=True, fail_on_type_error=False)``."""
+    if unknown:
+        bad = next(iter(unknown))
+        raise PtortTypeError(f"@workload has no option {bad}=; its options are type_check= and fail_on_type_error=.",
+                             hint="A workload is named after its function (def attention(): ...); rename a built one "
+                                  "with .named(\"x\"): w().named(\"x\")."
+                             if bad == "name" else "Write @workload, or @workload(type_check=True, "
+                                                   "fail_on_type_error=False).")
+    for option, value in (("type_check", type_check), ("fail_on_type_error", fail_on_type_error)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise PtortTypeError(f"@workload({option}=...) must be True or False, got {type(value).__name__} "
+                                 f"{value!r}.", hint=f"Write @workload({option}=False).")
     if fn is None:
-        return lambda f: WorkloadFunction(f, type_check, fail_on_type_error)
-    return WorkloadFunction(fn, type_check, fail_on_type_error)
+        return lambda f: WorkloadFunction(f, bool(type_check), bool(fail_on_type_error))
+    return WorkloadFunction(fn, bool(type_check), bool(fail_on_type_error))
 
 
 __all__ = ["Workload", "Task", "workload", "WorkloadFunction", "P", "task", "parallel_for", "for_each", "select",

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 from matplotlib.figure import Figure
 
 from ..dsl import Kernel, Workload
+from ..errors import PtortTypeError, PtortValueError
 from ..explore import Comparison, Knobs, is_pipeline
 from ..program import Program
 from ..viz import Diagram, compare, draw_pipeline, figure_png, kernel_view, pipeline_json, plot_timeline
@@ -178,6 +179,13 @@ class PtortResult:
     def save_trace(self, path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
         """Write the first run's Chrome trace to ``path``; with both runs, the data-parallel one goes next to it
         as ``NAME.data-parallel.json``. Returns (run label, path written) pairs."""
+        if not isinstance(path, (str, os.PathLike)) or not isinstance(os.fspath(path), str):
+            raise PtortTypeError(f"save_trace(path) takes a file path (a str or pathlib.Path), got "
+                                 f"{type(path).__name__} {path!r}.",
+                                 hint="Write result.save_trace('run.json') ('run.json.gz' to compress).")
+        if not str(path).strip():
+            raise PtortValueError(f"save_trace(path) got {str(path)!r}, which names no file.",
+                                  hint="Write result.save_trace('run.json') ('run.json.gz' to compress).")
         path = Path(path)
         written = []
         for i, (label, program) in enumerate(self.runs):
@@ -252,8 +260,8 @@ def html_output(text: str, svg: str | None = None, png: bytes | None = None, ir:
 def _sibling(path: Path, label: str) -> Path:
     name = path.name
     for suffix in (".json.gz", ".json"):
-        if name.endswith(suffix):
-            return path.with_name(f"{name[: -len(suffix)]}.{label}{suffix}")
+        if name.lower().endswith(suffix):  # (run.json.GZ is compressed too: the suffix is kept as written)
+            return path.with_name(f"{name[: -len(suffix)]}.{label}{name[-len(suffix):]}")
     return path.with_name(f"{name}.{label}.json")
 
 

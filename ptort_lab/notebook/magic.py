@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import keyword
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -31,10 +32,20 @@ from ..explore import (
     task_limit,
 )
 from ..program import Program, collect_compiled
+from ..sim.export import special_file
 from ..sim.machine import MACHINES, Machine, ascend_910b, get_machine
 from ..sim.numerics import Writes
 from ..sim.runner import recording
-from .cell import CellBody, bind_knobs, is_cell_file, knobs_from_namespace, outer_files, relocate, tile_from_text
+from .cell import (
+    KNOB_NAMES,
+    CellBody,
+    bind_knobs,
+    is_cell_file,
+    knobs_from_namespace,
+    outer_files,
+    relocate,
+    tile_from_text,
+)
 from .display import DEFAULT_SHOW, SHOW_PARTS, PtortResult
 
 if TYPE_CHECKING:
@@ -103,12 +114,20 @@ def parse_tile(text: str) -> tuple[int, int]:
 
 
 def parse_show(text: str) -> tuple[str, ...]:
-    """``"diagram,ir"`` -> ("diagram", "ir"); also ``all`` and ``none``."""
+    """``"diagram,ir"`` -> ("diagram", "ir"); also ``all`` and ``none``, each on its own."""
     words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    if not words:
+        raise UsageError(f"--show got no part in {text!r}; name the parts to show, e.g. --show diagram,timeline, or "
+                         "--show none for the summary only.")
     if words == ["all"]:
         return SHOW_PARTS
     if words == ["none"]:
         return ()
+    for alone, means in (("none", "the summary only"), ("all", "every part")):
+        if alone in words:
+            others = ",".join(w for w in words if w != alone)
+            raise UsageError(f"--show {alone} ({means}) stands alone, got --show {','.join(words)}; use --show "
+                             f"{alone}, or list the parts to show: --show {others}.")
     for w in words:
         if w not in SHOW_PARTS:
             raise UsageError(f"--show got unknown part {w!r}.{_did_you_mean(w, list(SHOW_PARTS))} "
@@ -122,6 +141,13 @@ def _trace_out(path: str) -> str:
     if os.path.isdir(path) or path.endswith(("/", os.sep)):
         example = os.path.join(path, "run.json")
         raise UsageError(f"--trace-out {path!r} is a folder; it takes a file name, e.g. --trace-out {example}.")
+    if "\x00" in path:
+        raise UsageError(f"--trace-out {path!r} holds a NUL character, which no file name may contain; pick a file "
+                         "name like --trace-out run.json.")
+    special = special_file(path)
+    if special is not None:  # opening a pipe would block until someone reads it, before the cell even runs
+        raise UsageError(f"--trace-out {path!r} is {special}, not a regular file; pick a file name like --trace-out "
+                         "run.json.")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise UsageError(f"--trace-out: directory {parent!r} does not exist; create it first or pick another path.")
@@ -210,11 +236,22 @@ def parse_options(args: Any) -> CellOptions:
     if args.trace_out is not None:
         opts.trace_out = _trace_out(args.trace_out)
     if args.output is not None:
-        if not args.output.isidentifier():
-            raise UsageError(f"-o takes a Python name to store the result in, got {args.output!r}.")
-        opts.output = args.output
+        opts.output = _output_name(args.output)
     opts.interact = bool(args.interact)
     return opts
+
+
+def _output_name(name: str) -> str:
+    """-o's name: a Python name the notebook can use, and not one of the knobs the next cell reads."""
+    if not name.isidentifier():
+        raise UsageError(f"-o takes a Python name to store the result in, got {name!r}.")
+    if keyword.iskeyword(name):
+        raise UsageError(f"-o {name}: {name!r} is a Python keyword, so no code could read the result from it; pick "
+                         f"another name, e.g. -o {name}_result.")
+    if name in KNOB_NAMES.values():
+        raise UsageError(f"-o {name}: the magic binds {name} for the cells (a knob, read again by the next %%ptort "
+                         f"cell), so the result cannot be stored there; pick another name, e.g. -o result.")
+    return name
 
 
 def channel_location(body: CellBody, channel: Channel[Any]) -> SourceLocation | None:
@@ -324,6 +361,9 @@ class PtortMagics(Magics):
             args = parse_argstring(self.ptort, line)
         except UsageError as e:
             raise UsageError(_unknown_option(str(e), self.ptort)) from None
+        except ValueError as e:  # shlex: an unbalanced quote ("No closing quotation"), a lone escape
+            raise UsageError(f"%%ptort options could not be split into words: {e} in {line.strip()!r}; close the "
+                             "quote (or drop it: options need none, e.g. --depth 2).") from None
         opts = parse_options(args)
         if not cell.strip():
             raise UsageError("%%ptort needs a cell body: DSL Python that builds a pipeline or workload.")
@@ -378,9 +418,15 @@ class PtortMagics(Magics):
             return result.save_trace(path)
         except (OSError, PtortError) as e:
             at = SourceLocation(body.filename, 1, "<module>", f"%%ptort {line}".strip())
-            error = PtortValueError(f"--trace-out {path!r}: the trace could not be written: {_os_reason(e)}.",
-                                    hint="Pick a file in a folder you can write to (the run itself succeeded: "
-                                         "the result is in _ptort).", where=at, locate=False)
+            kept = "the run itself succeeded: the result is in _ptort"
+            own_hint = getattr(e, "hint", None)
+            if isinstance(e, OSError) or isinstance(e.__cause__, OSError) or not own_hint:
+                hint = f"Pick a file in a folder you can write to ({kept})."
+            else:  # not the file's fault (a trace the format cannot hold): the error's own fix
+                hint = f"{own_hint} ({kept[0].upper() + kept[1:]}.)"
+            reason = _os_reason(e).rstrip(".")
+            error = PtortValueError(f"--trace-out {path!r}: the trace could not be written: {reason}.",
+                                    hint=hint, where=at, locate=False)
             raise relocate(error, body.filename, outer, short=self.short_errors) from e
 
     def _explorer(self, body: CellBody, line: str, opts: CellOptions, knobs: Knobs, target: Workload | Program,

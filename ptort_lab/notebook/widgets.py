@@ -31,7 +31,7 @@ import anywidget
 import traitlets
 
 from ..errors import PtortError, PtortTypeError, PtortValueError
-from ..explore import Comparison, Knobs, Study, check_knobs
+from ..explore import Comparison, Knobs, Study, check_compile_options, check_equal_cores, check_knobs, check_mode
 from ..program import Program
 from ..run_cache import DEFAULT_SIZE, RunCache
 from ..sim.machine import Machine, ascend_910b, get_machine
@@ -181,7 +181,7 @@ class Slider:
 
     @value.setter
     def value(self, value: Any) -> None:
-        self._explorer.update(**{self.name: value})
+        self._explorer._apply({self.name: value}, f"sliders[{self.name!r}].value")  # an error goes to the panel
 
     def spec(self) -> dict[str, Any]:
         """The slider as the view draws it (a choice slider's value is a position in its options)."""
@@ -215,17 +215,25 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
     request = traitlets.Dict().tag(sync=True)
 
     def __init__(self, study_or_builder: Study | Callable[..., Any], knobs: Knobs | None = None, *,
-                 mode: str = "both", equal_cores: bool | None = None, **compile_options: Any) -> None:
+                 mode: str | None = None, equal_cores: bool | None = None, **compile_options: Any) -> None:
+        # Every argument is checked before the first run: a bad one raises here instead of becoming the panel's
+        # message (the panel shows what goes wrong while it is used).
         check_knobs(knobs, "Explorer")
+        if mode is not None:
+            check_mode(mode, "Explorer")
+        if equal_cores is not None:
+            equal_cores = check_equal_cores(equal_cores, "Explorer")
         if isinstance(study_or_builder, Study):
             study = study_or_builder
+            _refuse_study_options(study, mode, compile_options)
             if knobs is not None:
                 study.knobs = knobs
         else:
             compile_options.setdefault("compute_values", False)
-            study = Study(study_or_builder, knobs, mode, **compile_options)
+            check_compile_options(compile_options, "Explorer")  # named as the user called it, not as Study
+            study = Study(study_or_builder, knobs, mode or "both", **compile_options)
         if equal_cores is not None:
-            study.equal_cores = bool(equal_cores)
+            study.equal_cores = equal_cores
         super().__init__()
         self.controller = ExplorerController(study)
         k = study.knobs
@@ -238,6 +246,7 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
         for name, s in self.sliders.items():  # a knob the builder ignores would change nothing
             s.disabled = not study.takes(name)
         self.message = ""
+        self._error: BaseException | None = None  # what the last refresh raised (update() raises it again)
         self.last_refresh_ms: float | None = None
         self._figure_png: bytes | None = None
         self._display_ids: list[str] = []
@@ -262,26 +271,42 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
         last = self.controller.last
         return table_html(last, self.controller.last_rows) if last is not None else ""
 
-    def update(self, **knobs: Any) -> Comparison | None:
-        """Set knobs from code (as releasing sliders does), rerun, redraw; also refreshes the static picture."""
-        for name, value in knobs.items():
+    def update(self, **knobs: Any) -> Comparison:
+        """Set knobs from code, rerun, redraw (the panel and the static picture); returns the new Comparison.
+
+        A knob value or run that fails raises its error here (the panel shows it too, and keeps the last good run),
+        so a script or a cell that never shows the panel sees it. Setting ``explorer.sliders[name].value`` is what
+        moving that slider in the browser does instead: an error only goes to the panel's message."""
+        ok = self._apply(knobs, "Explorer.update()")
+        if not ok:
+            error = self._error
+            assert error is not None
+            raise error
+        assert self.controller.last is not None
+        return self.controller.last
+
+    def _apply(self, knobs: dict[str, Any], api: str) -> bool:
+        """Set the sliders to ``knobs`` (names checked first), rerun, redraw; returns whether the run succeeded."""
+        for name in knobs:
             if name not in self.sliders:
-                raise PtortValueError(f"Explorer.update() got unknown knob {name!r}.",
-                                      hint=f"Knobs: {', '.join(self.sliders)}.")
+                raise PtortValueError(f"{api} got unknown knob {name!r}.", hint=f"Knobs: {', '.join(self.sliders)}.")
+        for name, value in knobs.items():
             self.sliders[name]._value = value
         ok = self.refresh()
         self._refresh_picture()
-        return self.controller.last if ok else None
+        return ok
 
     def refresh(self, rid: str = "") -> bool:
         """Rerun with the sliders' values and send the new state to the view; an error becomes a short message
         (the view keeps the last good timelines). Returns whether the run succeeded."""
         started = time.perf_counter()
+        self._error = None
         try:
             comparison = self.controller.update(**self.knob_values())
             self._good = self.knob_values()
             state = self.controller.view_state(comparison)
         except Exception as e:  # a callback's exception would otherwise vanish (no cell to show it in)
+            self._error = e
             self._show_error(e, rid, (time.perf_counter() - started) * 1e3)
             return False
         self.message = ""
@@ -321,17 +346,17 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
     def _on_request(self, change: dict[str, Any]) -> None:
         """The view released a slider: rerun with its knobs and answer with the request's id."""
         request = change["new"] or {}
-        rid = str(request.get("rid", ""))
-        knobs = request.get("knobs") or {}
+        rid = str(request.get("rid", "")) if isinstance(request, dict) else ""
         try:
-            for name, value in knobs.items():
-                if name in self.sliders and not self.sliders[name].disabled:
-                    self.sliders[name]._value = tuple(value) if name == "tile" else value
-            if isinstance(request.get("equal_cores"), bool):
-                self.controller.study.equal_cores = request["equal_cores"]
-        except Exception as e:  # noqa: BLE001 - a malformed request from a view: say so in the panel
+            knobs, equal_cores = _request_parts(request, self.sliders)
+        except PtortError as e:  # a malformed request from a view (or from code that set .request): say so
             self._show_error(e, rid)
             return
+        for name, value in knobs.items():
+            if not self.sliders[name].disabled:
+                self.sliders[name]._value = value
+        if equal_cores is not None:
+            self.controller.study.equal_cores = equal_cores
         if self.refresh(rid) and self._display_ids:
             _picture_behind(self)
 
@@ -404,6 +429,50 @@ def catch_up_pictures(*_info: Any) -> None:
             explorer._refresh_picture()
         except Exception:  # noqa: BLE001 - a picture that cannot be drawn must not stop the user's next cell
             pass
+
+
+def _refuse_study_options(study: Study, mode: str | None, compile_options: dict[str, Any]) -> None:
+    """Explorer(study, ...) uses the Study as it is: a mode or compile options given beside it would be ignored."""
+    if compile_options:
+        raise PtortValueError(f"Explorer(study, ...) got compile options {sorted(compile_options)}, but a Study "
+                              "keeps its own (they would be ignored).",
+                              hint="Give them to the Study: Explorer(Study(build, compute_values=False, "
+                                   "machine='ascend_910b4')), or pass the builder: Explorer(build, machine=...).")
+    if mode is not None and mode != study.mode:
+        raise PtortValueError(f"Explorer(study, mode={mode!r}) contradicts the Study's own mode {study.mode!r} (a "
+                              "Study keeps its own).",
+                              hint=f"Give the mode to the Study: Study(build, mode={mode!r}), or pass the builder: "
+                                   f"Explorer(build, mode={mode!r}).")
+
+
+def _request_parts(request: Any, sliders: dict[str, Slider]) -> tuple[dict[str, Any], bool | None]:
+    """The knob values and equal-cores choice of a request from the view, checked for their shape (the view sends
+    ``{"rid": str, "knobs": {name: int, "tile": [rows, cols]}, "equal_cores": bool}``); a PtortValueError naming
+    what is malformed otherwise. The values themselves are checked by the run, as any knob value is."""
+    def malformed(what: str) -> PtortValueError:
+        return PtortValueError(f"the explorer's view sent a malformed request: {what}.",
+                               hint="Reload the page (or re-run the cell) so that the view and this ptort_lab "
+                                    "match; set knobs from code with explorer.update(depth=4).", locate=False)
+    if not isinstance(request, dict):
+        raise malformed(f"{type(request).__name__} {request!r} is not an object")
+    knobs = request.get("knobs") or {}
+    if not isinstance(knobs, dict):
+        raise malformed(f"'knobs' is {type(knobs).__name__} {knobs!r}, not an object of knob values")
+    out: dict[str, Any] = {}
+    for name, value in knobs.items():
+        if name not in sliders:
+            raise malformed(f"unknown knob {name!r} (knobs: {', '.join(sliders)})")
+        if name == "tile":
+            if not isinstance(value, (list, tuple)) or len(value) != 2:
+                raise malformed(f"tile is {type(value).__name__} {value!r}, not [rows, cols]")
+            value = tuple(value)
+        elif isinstance(value, (list, tuple, dict)):
+            raise malformed(f"{name} is {type(value).__name__} {value!r}, not a number")
+        out[name] = value
+    equal_cores = request.get("equal_cores")
+    if equal_cores is not None and not isinstance(equal_cores, bool):
+        raise malformed(f"'equal_cores' is {type(equal_cores).__name__} {equal_cores!r}, not true or false")
+    return out, equal_cores
 
 
 def _split(bundle: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -37,6 +37,7 @@ import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..dsl.tasks import MAX_CYCLES, cycles_bound_hint
 from ..errors import PtortTypeError, PtortValueError
 from .machine import DEFAULT_CLOCK_HZ, Machine, clock_range_error
 from .trace import Span
@@ -120,6 +121,10 @@ class PinnedCosts(CostModel):
                 or self.default_cycles < 0:
             raise PtortValueError(f"PinnedCosts(default_cycles=...) must be an int >= 0, got {self.default_cycles!r}.",
                                   hint="It is the cost of a task that pins none: PinnedCosts(default_cycles=100).")
+        if self.default_cycles > MAX_CYCLES:
+            raise PtortValueError(f"PinnedCosts(default_cycles=...) must be at most 2**53, got "
+                                  f"{self.default_cycles!r}.",
+                                  hint=cycles_bound_hint("PinnedCosts(default_cycles=...)"))
         if isinstance(self.clock_hz, bool) or not isinstance(self.clock_hz, (int, float)) \
                 or not 0 < self.clock_hz < float("inf"):
             raise PtortValueError(f"PinnedCosts(clock_hz=...) must be a frequency > 0, got {self.clock_hz!r}.",
@@ -131,7 +136,7 @@ class PinnedCosts(CostModel):
     def fixed_cycles(self, task: Task) -> int:
         """The task's pinned cycles, or ``default_cycles`` when it pins none."""
         c = task.cycles
-        if c.__class__ is int:
+        if c.__class__ is int and c <= MAX_CYCLES:
             return c  # (checked by its class, not isinstance: the fast path of millions of tasks)
         if c is None:
             return self.default_cycles
@@ -139,7 +144,7 @@ class PinnedCosts(CostModel):
             cycles = c(task)  # type: ignore[operator]  # a function, or an int subclass (its call fails: checked below)
         except Exception:  # noqa: BLE001 - the checked path below reports the user's function at its line
             cycles = None
-        if cycles.__class__ is not int or cycles < 0:
+        if cycles.__class__ is not int or not 0 <= cycles <= MAX_CYCLES:
             cycles = task.pinned_cycles()  # the checked path: converts numpy ints, raises a clear error otherwise
         return cycles  # type: ignore[no-any-return]
 

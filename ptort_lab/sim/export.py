@@ -41,15 +41,17 @@ import gzip
 import itertools
 import json
 import os
+import stat
 from enum import IntEnum
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
+from ..errors import PtortValueError
 from .load import MAX_BYTES, MAX_EVENTS, load_chrome_json
 from .machine import Pipe
 from .trace import Trace, check_trace
-from .trace_files import FORMAT, VERSION, as_path, io_error
+from .trace_files import FORMAT, VERSION, as_path, io_error, short
 
 CHANNELS_PROCESS = "channels"
 # The order of a core's pipe lanes (NPU_MODEL.md §2.1): loads, cube path, vector, stores (Pipe's order).
@@ -319,6 +321,37 @@ def _chrome_text(trace: Trace) -> str:
 
 
 _temp_ids = itertools.count()
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+            (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_file(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a folder (``"a named pipe (FIFO)"``), else
+    None. Writing into one may block forever (a pipe nobody reads) or send the trace nowhere, so it is refused."""
+    try:
+        mode = os.stat(path).st_mode  # (through a symlink: what it points to)
+    except (OSError, ValueError):  # missing, unreadable, a NUL in the path: opening it reports that
+        return None
+    return next((what for test, what in _SPECIAL if test(mode)), None)
+
+
+def refuse_special(path: str | os.PathLike[str], api: str) -> None:
+    """A PtortValueError when ``path`` is a pipe, socket or device (``special_file``), before anything opens it."""
+    what = special_file(path)
+    if what is not None:
+        raise PtortValueError(f"{api}: cannot write '{os.fspath(path)}': it is {what}, not a regular file; writing "
+                              "into it could block forever or lose the trace.",
+                              hint="Save to an ordinary file, e.g. trace.save('run.json'); to send a trace elsewhere, "
+                                   "write trace.to_chrome_json() there yourself.")
+
+
+def refuse_nul(path: str | os.PathLike[str], api: str) -> None:
+    """A PtortValueError for a path holding a NUL character, which no file name may contain."""
+    text = os.fspath(path)
+    if "\x00" in (text if isinstance(text, str) else os.fsdecode(text)):
+        raise PtortValueError(f"{api}: cannot write {short(text)}: a file path cannot hold a NUL character ('\\x00').",
+                              hint="Check how the path was built (a NUL often comes from C strings or binary data), "
+                                   "e.g. trace.save('run.json').")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -326,11 +359,8 @@ def _write(path: Path, data: bytes) -> None:
     crash never leaves half a trace, nor destroys the file that was there)."""
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    refuse_special(path, "Trace.save")  # again: it may have been made since save() looked
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    if target.exists() and not target.is_file():  # /dev/null, a pipe: write into it, never replace it
-        with open(target, "wb") as f:
-            f.write(data)
-        return
     temp = target.with_name(f".ptort-{os.getpid()}-{next(_temp_ids)}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -350,12 +380,14 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def save(trace: Trace, path: str | os.PathLike[str]) -> Path:
-    """Write ``to_chrome_json(trace)`` to ``path`` (gzip-compressed, reproducibly, when it ends in ``.gz``); the file
-    is replaced whole or not at all."""
+    """Write ``to_chrome_json(trace)`` to ``path`` (gzip-compressed, reproducibly, when it ends in ``.gz``, in any
+    case); the file is replaced whole or not at all. A pipe, socket or device is refused (``special_file``)."""
     p = as_path(path, "Trace.save(path) needs a file path (str or pathlib.Path)",
               "Write trace.save('run.json') ('run.json.gz' to compress).")
+    refuse_nul(p, "Trace.save")
+    refuse_special(p, "Trace.save")  # before the trace is built: a pipe would block, a device lose it
     data = _chrome_text(check_trace(trace, "Trace.save")).encode("ascii")
-    if p.suffix == ".gz":
+    if p.suffix.lower() == ".gz":  # run.json.GZ too
         data = gzip.compress(data, mtime=0)
     try:
         _write(p, data)
@@ -364,5 +396,6 @@ def save(trace: Trace, path: str | os.PathLike[str]) -> Path:
     return p
 
 
-__all__ = ["to_chrome_json", "save", "load_chrome_json", "chrome_events", "MAX_BYTES", "MAX_EVENTS", "PIPE_ORDER",
-           "track_layout", "Layout", "TrackKind", "TrackId", "encode_index", "CHANNELS_PROCESS"]
+__all__ = ["to_chrome_json", "save", "special_file", "refuse_special", "refuse_nul", "load_chrome_json",
+           "chrome_events", "MAX_BYTES", "MAX_EVENTS", "PIPE_ORDER", "track_layout", "Layout", "TrackKind", "TrackId",
+           "encode_index", "CHANNELS_PROCESS"]

@@ -6,9 +6,14 @@ cycles in 0..2**53 with ends >= starts, names strings of at most 4096 characters
 values nested at most ``max_depth`` deep. Before parsing it bounds what reading may cost: ``max_bytes`` of file and of
 decompressed text, ``max_events`` events (and 8 JSON objects or arrays per event). Anything else raises a
 PtortValueError naming the source, the event index and field, and the fix; a limit names the argument that raises it.
-A Chrome trace from another tool (no ``otherData.ptort``) loads best effort, in one linear pass: X events become spans
-(``pid`` = core, lane = the thread's name), whole-number C series become samples, times are rebased to the first
-event and read at 1 GHz (1 cycle = 1 ns); other phases and fractional counters are skipped.
+The fields must also agree with each other (``trace.cross_check``): no span, stall or sample ends after the makespan,
+and the spans, stalls and process_end name only listed processes and cores.
+A Chrome trace from another tool (no ``otherData.ptort``) loads best effort (``load_foreign``): X events and B/E
+pairs become spans (``pid`` = core, lane = the thread's name), whole-number C series become samples, times are
+rebased to the first event and read at 1 GHz (1 cycle = 1 ns); other phases and fractional counters are skipped, and
+a file none of whose events can be used is refused.
+What is read. A str or bytes that names an existing file is read from that file; any other str starting with ``{``
+or ``[`` (or bytes) is the trace's JSON text itself.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from typing import Any
 
 from ..errors import PtortValueError
 from .gc_pause import gc_paused
-from .load_foreign import load_foreign
+from .load_foreign import NothingUsable, load_foreign
 from .trace import (
     MAX_CORE,
     MAX_CYCLES,
@@ -37,7 +42,9 @@ from .trace import (
     Span,
     Stall,
     Trace,
+    Where,
     clock_value,
+    cross_check,
     index_value,
     plain,
 )
@@ -50,8 +57,11 @@ _CONTAINERS_PER_EVENT = 8  # JSON objects/arrays per event allowed before parsin
 _ONLY_OURS = ("ptort_lab reads the files Trace.save(path) and to_chrome_json() write; a Chrome trace from another "
               "tool needs a traceEvents list.")
 _DAMAGED = "The trace was edited or cut short after it was written: save it again with trace.save(path)."
-_FOREIGN = ("This file was not written by ptort_lab (no otherData.ptort block): its X and C events are read best "
-            "effort and must be well-formed; fix or drop that event, or export the trace again from its tool.")
+_FOREIGN = ("This file was not written by ptort_lab (no otherData.ptort block): its X, B/E and C events are read "
+            "best effort and must be well-formed; fix or drop that event, or export the trace again from its tool.")
+_NOTHING_USABLE = ("This file was not written by ptort_lab (no otherData.ptort block), and ptort_lab reads only its "
+                   "complete (X), begin/end (B/E) and counter (C) events: export the trace again from its tool with "
+                   "those (Chrome's JSON trace format), or load a file that Trace.save wrote.")
 
 
 def _limits(max_bytes: Any, max_events: Any, max_depth: Any) -> tuple[int, int, int]:
@@ -115,22 +125,46 @@ def _gunzip(raw: bytes, src: str, max_bytes: int) -> bytes:
     return data
 
 
+MAX_PATH_CHARS = 4096  # longer text (or text with a newline) is never taken for a file path
+
+
+def _names_file(v: str | bytes) -> bool:
+    """Does ``v`` name something on disk? (A path is short and one line; a NUL in it names nothing.)"""
+    newline = "\n" if isinstance(v, str) else b"\n"
+    return len(v) <= MAX_PATH_CHARS and newline not in v and os.path.lexists(v)  # type: ignore[operator]
+
+
+def _path_like(v: str | bytes) -> bool:
+    """Could ``v`` have been meant as a file path (short, one line, no quote: JSON text of a trace has them)?"""
+    if isinstance(v, str):
+        return 0 < len(v) <= MAX_PATH_CHARS and "\n" not in v and '"' not in v
+    return 0 < len(v) <= MAX_PATH_CHARS and b"\n" not in v and b'"' not in v
+
+
 def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]:
-    """The parsed JSON and a name for where it came from (for error messages), within the limits."""
+    """The parsed JSON and a name for where it came from (for error messages), within the limits. A str or bytes
+    that names an existing file is that file (``Trace.load("[exp1].json")``); other bytes, and a str that starts
+    with ``{`` or ``[``, are the trace's JSON text."""
     text: str | bytes
-    if isinstance(text_or_path, (bytes, bytearray, memoryview)):
+    if isinstance(text_or_path, (bytes, bytearray, memoryview)) and not _names_file(bytes(text_or_path)):
         text, src = bytes(text_or_path), "the given trace bytes"
         if len(text) > max_bytes:
             raise _too_big(src, f"they are {_mib(len(text))}", f"max_bytes={max_bytes:,}",
                            f"load_chrome_json(data, max_bytes={len(text)})")
-    elif isinstance(text_or_path, str) and text_or_path.lstrip()[:1] in ("{", "["):
+    elif isinstance(text_or_path, str) and text_or_path.lstrip()[:1] in ("{", "[") and not _names_file(text_or_path):
         text, src = text_or_path, "the given trace JSON text"
         if len(text) > max_bytes:
             raise _too_big(src, f"it is {len(text):,} characters", f"max_bytes={max_bytes:,}",
                            f"load_chrome_json(text, max_bytes={len(text)})")
     else:
-        p = as_path(text_or_path, "Trace.load(path) needs a file path (str or pathlib.Path), JSON text or bytes",
-                  "Write Trace.load('run.json') with the path that trace.save(...) returned.")
+        if isinstance(text_or_path, (bytes, bytearray, memoryview)):
+            text_or_path = os.fsdecode(bytes(text_or_path))  # bytes that name a file: its path
+        p = as_path(text_or_path, "Trace.load(path) needs a file path (str, bytes or pathlib.Path), JSON text or "
+                    "bytes", "Write Trace.load('run.json') with the path that trace.save(...) returned.")
+        if "\x00" in str(p):
+            raise PtortValueError(f"Cannot load trace file {short(str(p))}: a file path cannot hold a NUL character "
+                                  "('\\x00').", hint="Check how the path was built (a NUL often comes from C strings "
+                                                      "or binary data); use the path that trace.save(...) returned.")
         src = f"trace file '{p}'"
         text = _read_file(p, src, max_bytes)
     if isinstance(text, bytes) and text[:2] == b"\x1f\x8b":
@@ -142,12 +176,18 @@ def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]
         raise _too_big(src, f"it holds up to {containers:,} JSON objects and arrays",
                        f"{allowed:,} ({_CONTAINERS_PER_EVENT} per event of max_events={max_events:,})",
                        f"Trace.load(path, max_events={containers // _CONTAINERS_PER_EVENT + 1})")
+    # text that fails to parse but could be a path was most likely meant as one: say that no such file exists
+    not_json = _ONLY_OURS
+    if not src.startswith("trace file") and _path_like(text):
+        shown = short(os.fsdecode(text) if isinstance(text, bytes) else text)
+        not_json = (f"No file named {shown} exists either (relative paths start at {os.getcwd()}): check the path, "
+                    "or pass the trace's JSON text. " + _ONLY_OURS)
     try:
         return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text), src
     except UnicodeDecodeError as e:  # binary data
         raise PtortValueError(f"Cannot load {src}: it is not JSON text ({e}).", hint=_ONLY_OURS) from e
     except json.JSONDecodeError as e:
-        raise PtortValueError(f"Cannot load {src}: it is not JSON text ({e}).", hint=_ONLY_OURS) from e
+        raise PtortValueError(f"Cannot load {src}: it is not JSON text ({e}).", hint=not_json) from e
     except ValueError as e:  # an int of more than sys.get_int_max_str_digits() digits
         raise PtortValueError(f"Cannot load {src}: it holds a number too long to read ({e}).",
                               hint=_ONLY_OURS) from e
@@ -192,8 +232,9 @@ def load_chrome_json(text_or_path: str | bytes | os.PathLike[str], *, max_bytes:
                      max_events: int | None = None, max_depth: int | None = None) -> Trace:
     """Read a trace written by ``to_chrome_json``/``save`` back into an equal Trace.
 
-    Accepts JSON text, bytes, or a path (``.gz`` too); what it checks and how a Chrome trace from another tool is
-    read are in the module docstring. The limits: ``max_bytes`` (default 256 MiB) of file and of decompressed text,
+    Accepts JSON text, bytes, or a path (``.gz`` too; a str or bytes that names an existing file is that file, even
+    one starting with ``[`` or ``{``); what it checks and how a Chrome trace from another tool is read are in the
+    module docstring. The limits: ``max_bytes`` (default 256 MiB) of file and of decompressed text,
     ``max_events`` (2,000,000) events, ``max_depth`` (32) levels of a span index. A bad file raises PtortValueError
     naming it, the event and field, and the fix (PtortTypeError for a ``text_or_path`` of the wrong type).
     """
@@ -215,7 +256,7 @@ def _load(text_or_path: Any, n_bytes: int, n_events: int, depth: int) -> Trace:
         return load_foreign(events)
     except BadField as e:
         kind, hint = ("a valid ptort_lab trace", _DAMAGED) if meta is not None else \
-            ("a Chrome trace ptort_lab can read", _FOREIGN)
+            ("a Chrome trace ptort_lab can read", _NOTHING_USABLE if isinstance(e, NothingUsable) else _FOREIGN)
         raise PtortValueError(f"Cannot load {src}: it is not {kind}: {e.describe()}.", hint=hint) from None
     except _TooMany as e:
         raise _too_big(src, f"its {e.what} has {e.count:,} entries", f"max_events={n_events:,}",
@@ -340,6 +381,8 @@ class _Ours:
         spans: list[Span] = []
         stalls: list[Stall] = []
         counters: list[tuple[str, int]] = []
+        span_events: list[int] = []  # the event index of each span and stall, for messages about them
+        stall_events: list[int] = []
         for i, ev in enumerate(events):
             if type(ev) is not dict:
                 raise BadField(f"traceEvents[{i}]", ev, "an event object")
@@ -348,8 +391,10 @@ class _Ours:
                 cat = ev.get("cat")
                 if cat == "span":
                     spans.append(self.span(ev, f"traceEvents[{i}]"))
+                    span_events.append(i)
                 elif cat == "stall":
                     stalls.append(self.stall(ev, f"traceEvents[{i}]"))
+                    stall_events.append(i)
                 else:
                     raise BadField(f"traceEvents[{i}].cat", cat, "'span' or 'stall'")
             elif ph == "C":
@@ -364,7 +409,7 @@ class _Ours:
         mode = self.field("mode")
         if mode not in MODES:
             raise BadField("otherData.ptort.mode", mode, " or ".join(map(repr, MODES)))
-        return Trace(
+        trace = Trace(
             spans=spans, samples=[Sample(name, t, v) for (name, v), t in zip(counters, times)], stalls=stalls,
             makespan=plain(self.field("makespan"), "cycles", "otherData.ptort.makespan"),
             clock_hz=clock_value(self.field("clock_hz"), "otherData.ptort.clock_hz"), mode=mode,
@@ -372,6 +417,9 @@ class _Ours:
                        for k, p in enumerate(self.listed("processes"))],
             channels=self.pairs("channels", ("name", "count")), cores=self.pairs("cores", ("core", "name")),
             process_end=self.pairs("process_end", ("name", "cycles")), launch_cycles=self.launch_cycles())
+        # the rules between fields, as save applies them: an edited makespan or process name is refused here
+        cross_check(trace, _InFile(span_events, stall_events))
+        return trace
 
     def launch_cycles(self) -> int | None:
         """``otherData.ptort.launch_cycles``, None in a file written before it was recorded."""
@@ -379,6 +427,29 @@ class _Ours:
             return None
         cycles: int = plain(self.meta["launch_cycles"], "cycles", "otherData.ptort.launch_cycles")
         return cycles
+
+
+class _InFile(Where):
+    """Names the fields of a loaded Trace by where the file holds them (``traceEvents[12].args.end_cycles``)."""
+
+    _ARGS = {"end": "args.end_cycles", "process": "args.process", "core": "pid"}
+
+    def __init__(self, span_events: list[int], stall_events: list[int]) -> None:
+        self.events = {"spans": span_events, "stalls": stall_events}
+
+    def record(self, kind: str, i: int, field: str) -> str:
+        if kind == "samples":
+            return f"otherData.ptort.sample_cycles[{i}]"
+        return f"traceEvents[{self.events[kind][i]}].{self._ARGS[field]}"
+
+    def process(self, k: int) -> str:
+        return f"otherData.ptort.processes[{k}]"
+
+    def process_end(self, k: int, key: str, value: bool) -> str:
+        return f"otherData.ptort.process_end[{k}][{1 if value else 0}]"
+
+    def makespan(self) -> str:
+        return "otherData.ptort.makespan"
 
 
 def _decode(v: Any, path: str, depth: int, max_depth: int) -> Any:

@@ -1,16 +1,43 @@
-"""Reading a Chrome trace written by another tool (no ``otherData.ptort``): best effort, in one linear pass.
+"""Reading a Chrome trace written by another tool (no ``otherData.ptort``): best effort.
 
-X events become spans (``pid`` = core, lane = the thread's name from its M event), whole-number C series become
-samples, times are rebased to the first event and read at 1 GHz (1 cycle = 1 ns); other phases and fractional
-counters are skipped. Every field read is checked like a saved trace's (``trace.check_trace``): a bad one raises
-BadField, which ``load`` turns into the error naming the file.
+X events and matched B/E pairs become spans (``pid`` = core, lane = the thread's name from its M event), whole-number
+C series become samples, times are rebased to the first event and read at 1 GHz (1 cycle = 1 ns); other phases and
+fractional counters are skipped. B/E events pair up per thread (pid, tid) as a stack, in time order, as Perfetto
+pairs them: an E closes the latest open B of its thread (an E with none open is skipped), and a B never closed ends
+at the trace's last timestamp (Perfetto draws it to the end too). A file with events of which none can be used is
+refused (``NothingUsable``, naming the phases it has) rather than read as an empty trace. Every field read is
+checked like a saved trace's (``trace.check_trace``): a bad one raises BadField, which ``load`` turns into the error
+naming the file.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from .trace import MAX_CORE, MAX_CYCLES, MAX_INT, MAX_NAME_CHARS, BadField, Sample, Span, Trace, plain
-from .trace_files import MISSING, Count
+from .trace_files import MISSING, Count, short
+
+# the phases read: X (complete), B/E (begin/end), C (counter); M (metadata) names the tracks
+READ_PHASES = ("X", "B", "E", "C")
+
+
+class NothingUsable(BadField):
+    """The file has events, but none that becomes a span or a sample; the message counts its phases."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        phases = Counter(short(ev["ph"], 20) if "ph" in ev else "no ph" for ev in events)
+        n = len(events)
+        if n == 1:
+            self.events = f"traceEvents holds 1 event (phase {next(iter(phases))}), which becomes no span or sample"
+        else:
+            listed = ", ".join(f"{ph}: {count:,}" for ph, count in phases.most_common(8))
+            self.events = (f"traceEvents holds {n:,} events (phases {listed}{', ...' if len(phases) > 8 else ''}), "
+                           "none of which becomes a span or a sample")
+        super().__init__("traceEvents", Count(n), "X (complete), B/E (begin/end) or C (counter) events")
+
+    def describe(self) -> str:
+        return (f"{self.events} (ptort_lab reads X events, B/E pairs, an E closing an earlier B of its thread, and C "
+                "events with whole-number values)")
 
 _new = tuple.__new__  # builds a record without its Python-level __new__ (3x cheaper; files hold millions)
 
@@ -75,10 +102,11 @@ def _whole(v: Any) -> bool:
 
 
 def load_foreign(events: list[Any]) -> Trace:
-    """X events as spans, whole-number C series as samples, times rebased to the first of them (one pass each)."""
+    """X events and B/E pairs as spans, whole-number C series as samples, times rebased to the first of them."""
     threads, procs = _foreign_names(events)
-    raw_spans: list[tuple[int, Any, str, int, int]] = []
+    raw_spans: list[tuple[int, int, Any, str, int, int]] = []  # (event index, pid, tid, name, start, end)
     raw_samples: list[tuple[str, int, int]] = []
+    marks: list[tuple[int, int, str, int, Any, str]] = []  # B/E: (ts, event index, ph, pid, tid, name)
     for i, ev in enumerate(events):
         if type(ev) is not dict:
             raise BadField(f"traceEvents[{i}]", ev, "an event object")
@@ -88,7 +116,10 @@ def load_foreign(events: list[Any]) -> Trace:
             dur = _ns(ev.get("dur", MISSING), i, "dur")
             if dur < 0:
                 raise BadField(f"traceEvents[{i}].dur", ev["dur"], "a finite number of µs >= 0")
-            raw_spans.append((_pid(ev, i), _tid(ev, i), _name(ev, i), start, start + dur))
+            raw_spans.append((i, _pid(ev, i), _tid(ev, i), _name(ev, i), start, start + dur))
+        elif ph == "B" or ph == "E":
+            marks.append((_ns(ev.get("ts", MISSING), i, "ts"), i, ph, _pid(ev, i), _tid(ev, i),
+                          _name(ev, i) if ph == "B" else ""))
         elif ph == "C":
             ts, name, args = _ns(ev.get("ts", MISSING), i, "ts"), _name(ev, i), ev.get("args")
             if type(args) is not dict:
@@ -97,17 +128,40 @@ def load_foreign(events: list[Any]) -> Trace:
                 if _whole(value):
                     series = name if key == "slots" or len(args) == 1 else f"{name}.{key}"
                     raw_samples.append((plain(series, "name", f"traceEvents[{i}].args"), ts, int(value)))
-    t0 = min([s[3] for s in raw_spans] + [s[1] for s in raw_samples], default=0)
-    last = max([s[4] for s in raw_spans] + [s[1] for s in raw_samples], default=0)
+    raw_spans += _paired(marks, max([s[5] for s in raw_spans] + [s[1] for s in raw_samples] + [m[0] for m in marks],
+                                    default=0))
+    if not raw_spans and not raw_samples and events:
+        raise NothingUsable(events)
+    raw_spans.sort(key=lambda s: s[0])  # file order (a B/E pair at its B)
+    t0 = min([s[4] for s in raw_spans] + [s[1] for s in raw_samples], default=0)
+    last = max([s[5] for s in raw_spans] + [s[1] for s in raw_samples], default=0)
     if last - t0 > MAX_CYCLES:
         raise BadField("traceEvents", Count(len(events)), f"events within 2**53 ns of the first one (they span "
                                                             f"{(last - t0) // (86400 * 10**9):,} days)")
-    lanes = {key: threads.get(key, str(key[1])) for key in {(s[0], s[1]) for s in raw_spans}}
+    lanes = {key: threads.get(key, str(key[1])) for key in {(s[1], s[2]) for s in raw_spans}}
     spans = [_new(Span, (pid, lanes[(pid, tid)], name, None, s - t0, e - t0, 0, "", -1))
-             for pid, tid, name, s, e in raw_spans]
+             for _, pid, tid, name, s, e in raw_spans]
     samples = [_new(Sample, (name, ts - t0, v)) for name, ts, v in raw_samples]
     return Trace(spans=spans, samples=samples, makespan=last - t0, clock_hz=1e9,
                  processes=list(dict.fromkeys(sp.lane for sp in spans)), cores=procs)
+
+
+def _paired(marks: list[tuple[int, int, str, int, Any, str]],
+            last: int) -> list[tuple[int, int, Any, str, int, int]]:
+    """B/E events as (B's event index, pid, tid, name, start, end): per thread, in time order (file order at equal
+    times), an E closes the latest open B; an E with none open is skipped, a B never closed ends at ``last``."""
+    out: list[tuple[int, int, Any, str, int, int]] = []
+    open_: dict[tuple[int, Any], list[tuple[int, int, str]]] = {}  # (pid, tid) -> stack of (ts, index, name)
+    for ts, i, ph, pid, tid, name in sorted(marks, key=lambda m: (m[0], m[1])):
+        stack = open_.setdefault((pid, tid), [])
+        if ph == "B":
+            stack.append((ts, i, name))
+        elif stack:
+            start, j, begun = stack.pop()
+            out.append((j, pid, tid, begun, start, ts))
+    for (pid, tid), stack in open_.items():
+        out += [(j, pid, tid, name, start, last) for start, j, name in stack]
+    return out
 
 
 __all__ = ["load_foreign"]

@@ -62,6 +62,148 @@ _REDUCE: dict[OpKind, Callable[..., Any]] = {
 }
 
 
+# -- integers past their dtype's range ---------------------------------------------------------------------------
+# numpy wraps integer results around silently (I8 100 + 100 -> -56) and gives platform-defined values for float -> int
+# casts out of range or of nan (+3e9 -> INT_MIN on x86). What the modelled NPU does there (wrap, saturate) has no
+# source here, so such a result is an error naming the values, never a number that looks computed.
+_INT_CHECKED = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.DIV, OpKind.NEG, OpKind.ABS, OpKind.ROWSUM,
+                          OpKind.COLSUM, OpKind.MATMUL})
+_INT_HINT = ("ptort_lab does not model what the NPU does past an integer dtype's range (wrap-around or saturation), "
+             "so it has no value: compute in a wider dtype (tl.cast(x, DType.I32) first), or keep the operands in "
+             "range (clamp them with tl.maxs/tl.mins).")
+_SYMBOL = {OpKind.ADD: "+", OpKind.SUB: "-", OpKind.MUL: "*", OpKind.DIV: "//"}
+
+
+def _int_range(dtype: Any) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def _extent(x: Any) -> tuple[int, int]:
+    """(min, max) of an integer array as Python ints."""
+    x = np.asarray(x)
+    return (int(x.min()), int(x.max())) if x.size else (0, 0)
+
+
+def _interval(kind: OpKind, parts: tuple[Any, ...]) -> tuple[int, int]:
+    """A range that holds every exact (unbounded) result of the op on these operands: a cheap test that rules out
+    overflow for almost every tile, before the exact check."""
+    (lo, hi), rest = _extent(parts[0]), [_extent(x) for x in parts[1:]]
+    if kind is OpKind.NEG:
+        return -hi, -lo
+    if kind in (OpKind.ABS, OpKind.DIV):  # |a // b| <= |a| for a whole divisor (zeros were refused before)
+        m = max(abs(lo), abs(hi))
+        negative = kind is OpKind.DIV and (lo < 0 or rest[0][0] < 0)
+        return (-m if negative else 0), m
+    if kind in (OpKind.ROWSUM, OpKind.COLSUM):
+        n = np.shape(parts[0])[1 if kind is OpKind.ROWSUM else 0]
+        return n * lo, n * hi
+    blo, bhi = rest[0]
+    if kind is OpKind.ADD:
+        return lo + blo, hi + bhi
+    if kind is OpKind.SUB:
+        return lo - bhi, hi - blo
+    products = (lo * blo, lo * bhi, hi * blo, hi * bhi)
+    if kind is OpKind.MUL:
+        return min(products), max(products)
+    inner = np.shape(parts[0])[1]  # MATMUL: a sum of `inner` products, plus the accumulator
+    acc = rest[1] if len(rest) > 1 else (0, 0)
+    return inner * min(products) + acc[0], inner * max(products) + acc[1]
+
+
+def _exact(kind: OpKind, parts: tuple[Any, ...]) -> Any:
+    """The op over Python ints (object arrays): its exact result, to find the elements out of range."""
+    x = [np.asarray(p).astype(object) for p in parts]
+    if kind is OpKind.NEG:
+        return -x[0]
+    if kind is OpKind.ABS:
+        return np.abs(x[0])
+    if kind in (OpKind.ROWSUM, OpKind.COLSUM):
+        return x[0].sum(axis=1 if kind is OpKind.ROWSUM else 0, keepdims=True)
+    if kind is OpKind.MATMUL:
+        product = np.matmul(x[0], x[1])
+        return product + x[2] if len(x) > 2 else product
+    return {OpKind.ADD: np.add, OpKind.SUB: np.subtract, OpKind.MUL: np.multiply,
+            OpKind.DIV: np.floor_divide}[kind](x[0], x[1])
+
+
+def _where(mask: Any) -> tuple[tuple[int, ...], str]:
+    """The first True element's index, and "element [r, c]" / "... and n more" words for it."""
+    hits = np.argwhere(mask)
+    first = tuple(int(i) for i in hits[0])
+    more = f" (and {len(hits) - 1} more)" if len(hits) > 1 else ""
+    return first, f"element {list(first)}{more}"
+
+
+def _check_ints(op: Op, parts: tuple[Any, ...], result: Any) -> None:
+    """Refuse an integer op whose exact result leaves its dtype's range somewhere (numpy wrapped it)."""
+    assert op.result is not None
+    dtype = op.result.type.dtype
+    lo, hi = _int_range(dtype.np_dtype)
+    low, high = _interval(op.kind, parts)
+    if lo <= low and high <= hi:
+        return
+    exact = _exact(op.kind, parts)
+    bad = np.asarray((exact < lo) | (exact > hi), dtype=bool)
+    if not bad.any():
+        return
+    idx, at = _where(bad)
+    value = exact[idx]
+    shape = np.shape(result)
+    if op.kind in _SYMBOL:
+        a, b = (np.broadcast_to(p, shape)[idx].item() for p in parts)
+        expr = f"{a} {_SYMBOL[op.kind]} {b} = {value}"
+    elif op.kind is OpKind.NEG:
+        expr = f"-({np.asarray(parts[0])[idx].item()}) = {value}"
+    elif op.kind is OpKind.ABS:
+        expr = f"|{np.asarray(parts[0])[idx].item()}| = {value}"
+    elif op.kind is OpKind.MATMUL:
+        expr = f"the product's element {list(idx)} is {value}"
+    else:
+        row = op.kind is OpKind.ROWSUM
+        expr = f"the sum of {'row' if row else 'column'} {idx[0 if row else 1]} is {value}"
+    wrapped = np.asarray(result).astype(dtype.np_dtype)[idx].item()  # (numpy sums small ints wider, then casts)
+    raise _OpFailed(f"{dtype} {op.kind.value} overflows at {at}: {expr} is outside the range of {dtype} ({lo}..{hi}), "
+                    f"and numpy would silently wrap it to {wrapped}", _INT_HINT)
+
+
+def _check_cast(op: Op, x: Any) -> None:
+    """Refuse a cast to an integer dtype of nan, inf or a value outside the dtype's range (after truncation)."""
+    assert op.result is not None
+    dtype = op.result.type.dtype
+    lo, hi = _int_range(dtype.np_dtype)
+    x = np.asarray(x)
+    if x.dtype.kind in "fV":  # a float, BF16 (ml_dtypes' kind is V) among them
+        wide = x.astype(np.float64)
+        whole = np.trunc(wide)
+        bad = ~np.isfinite(wide) | (whole < float(lo)) | (whole >= float(hi + 1))  # (both bounds exact floats)
+    else:
+        low, high = _extent(x)
+        if lo <= low and high <= hi:
+            return
+        wide = x.astype(object)
+        bad = np.asarray((wide < lo) | (wide > hi), dtype=bool)
+    if not bad.any():
+        return
+    hits = np.argwhere(bad)
+    shown = ", ".join(f"{_number(wide[tuple(i)])} at {[int(j) for j in i]}" for i in hits[:3])
+    more = f" and {len(hits) - 3} more" if len(hits) > 3 else ""
+    # tl.maxs/tl.mins take bounds in x's dtype: name them only when it holds them exactly (F32 rounds 2**31 - 1 up)
+    exact = x.dtype.kind not in "fV" or all(float(np.asarray(b, x.dtype).astype(np.float64)) == b for b in (lo, hi))
+    clamp = (f"clamp with tl.mins(tl.maxs(x, {lo}), {hi})" if exact else
+             f"clamp into {lo}..{hi} with tl.maxs/tl.mins (at bounds {x.dtype.name} holds exactly)")
+    hint = (f"Keep such values out before the cast: {clamp}, replace nan with tl.where(tl.eq(x, x), x, 0.0), or "
+            "cast to a wider integer dtype.")
+    raise _OpFailed(f"cast to {dtype} of values with no {dtype} value (nan, inf, or outside its range {lo}..{hi}): "
+                    f"{shown}{more}; numpy gives platform-defined values for them, and the NPU's conversion of them "
+                    "is not modelled", hint)
+
+
+def _number(x: Any) -> str:
+    """A numpy or Python number as Python prints it (3000000000.0, nan, -5)."""
+    return repr(x.item() if hasattr(x, "item") else x)
+
+
 def _value(env: dict[int, Any], a: Value | Literal) -> Any:
     if isinstance(a, Literal):
         return np.asarray(a.value, dtype=a.dtype.np_dtype)
@@ -72,6 +214,7 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
     """Compute one op: read operands from ``env`` (value id -> array), write its result or the destination view."""
     k = op.kind
     out_dtype = op.result.type.dtype.np_dtype if op.result is not None else None
+    ints = out_dtype is not None and out_dtype.kind in "iu"  # integer results: checked against their range
     if k is OpKind.LOAD:
         result = np.array(_value(env, op.operands[0]), dtype=out_dtype)
     elif k is OpKind.STORE:
@@ -85,9 +228,15 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         view[...] = _value(env, src)
         return
     elif k is OpKind.CAST:
-        result = _value(env, op.operands[0]).astype(out_dtype)
+        x = _value(env, op.operands[0])
+        if ints:
+            _check_cast(op, x)
+        result = x.astype(out_dtype)
     elif k in _BINARY:
-        result = _BINARY[k](_value(env, op.operands[0]), _value(env, op.operands[1]))
+        a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
+        result = _BINARY[k](a, b)
+        if k in _INT_CHECKED and ints:
+            _check_ints(op, (a, b), result)
     elif k is OpKind.DIV:
         a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
         if np.issubdtype(out_dtype, np.integer):
@@ -96,10 +245,14 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
                                 "An integer division by zero has no value: keep zeros out of the divisor (e.g. "
                                 "tl.max(d, 1)), or divide in a float dtype, where x / 0 is inf or nan.")
             result = np.floor_divide(a, b)
+            _check_ints(op, (a, b), result)  # (INT_MIN // -1)
         else:
             result = np.true_divide(a, b)
     elif k in _UNARY:
-        result = _UNARY[k](_value(env, op.operands[0]))
+        x = _value(env, op.operands[0])
+        result = _UNARY[k](x)
+        if k in _INT_CHECKED and ints:
+            _check_ints(op, (x,), result)  # (-INT_MIN, |INT_MIN|, -x of an unsigned x)
     elif k in ACTIVATION:
         result = _activation(k, _value(env, op.operands[0]))
     elif k is OpKind.TRANSPOSE:
@@ -132,13 +285,20 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         x = _value(env, op.operands[0]).astype(out_dtype)
         axis = 1 if k in ROW_REDUCE else 0
         result = _REDUCE[k](x, axis=axis, keepdims=True)
+        if k in _INT_CHECKED and ints:
+            _check_ints(op, (x,), result)
     elif k is OpKind.MATMUL:
         acc_dtype = out_dtype
         a = _value(env, op.operands[0]).astype(acc_dtype)
         b = _value(env, op.operands[1]).astype(acc_dtype)
         result = np.matmul(a, b)
+        parts: tuple[Any, ...] = (a, b)
         if len(op.operands) == 3:
-            result = result + _value(env, op.operands[2])
+            acc = _value(env, op.operands[2])
+            result = result + acc
+            parts = (a, b, acc)
+        if ints:
+            _check_ints(op, parts, result)
     elif k is OpKind.CMP:
         result = _CMP[op.attr("cmp")](_value(env, op.operands[0]), _value(env, op.operands[1]))
     elif k is OpKind.WHERE:
@@ -184,7 +344,7 @@ def run_kernel(ir: KernelIR, task: Task, views: dict[str, np.ndarray] | None = N
                                        hint=f"Pass {p.name}=... when launching {task.kernel}.", where=task.loc,
                                        locate=False)
         if p.is_tile:
-            env[p.value.id] = views[p.name]
+            env[p.value.id] = _checked_view(ir, p, task, views.get(p.name))
         else:  # the value was checked at launch, unless it is a loop expression: check what it came to
             env[p.value.id] = scalar_argument(task.resources[p.name], p.type, task, p.name, tile_label(task))
     for op in ir.ops:
@@ -200,6 +360,31 @@ def run_kernel(ir: KernelIR, task: Task, views: dict[str, np.ndarray] | None = N
                                        hint="The kernel's types were checked when it was traced, so numpy should not "
                                             "refuse this op: please report it as a ptort_lab bug, with the kernel.",
                                        where=op.loc, locate=False) from e
+
+
+def _checked_view(ir: KernelIR, p: Any, task: Task, view: np.ndarray | None) -> np.ndarray:
+    """The array a tile parameter stands for, which must have exactly its tile's shape and dtype: a launch that
+    skipped the build-time check (``@workload(type_check=False)``) would otherwise let numpy broadcast a row into the
+    tile or convert its dtype, a wrong answer with no error."""
+    typ = p.type
+    assert isinstance(typ, TileType)
+    arg = task.resources.get(p.name)
+    if view is None:
+        raise KernelExecutionError(
+            f"kernel '{ir.name}' parameter '{p.name}' is a {typ.rows}x{typ.cols} {typ.dtype} tile, but the launch "
+            f"for {tile_label(task)} passes {type(arg).__name__} {arg!r}, not a tensor view.",
+            hint=f"Pass a tile of a Tensor, e.g. {p.name}=X[t] (@workload(type_check=False) skips this check when "
+                 "the workload is built, not when it runs).", where=task.loc, locate=False)
+    if tuple(view.shape) == typ.shape and view.dtype == typ.dtype.np_dtype:
+        return view
+    got = f"shape {tuple(view.shape)} and dtype {view.dtype.name}"
+    raise KernelExecutionError(
+        f"kernel '{ir.name}' parameter '{p.name}' is a {typ.rows}x{typ.cols} {typ.dtype} tile, but the launch for "
+        f"{tile_label(task)} passes {arg!r} of {got}; numpy would broadcast or convert it into the tile, so the "
+        "values would be wrong.",
+        hint=f"Pass a view of shape {typ.shape} and dtype {typ.dtype} (X[t] of a [n, {typ.rows}, {typ.cols}] tensor), "
+             "or change the kernel's Tile[...] annotation; @workload(type_check=False) skips this check when the "
+             "workload is built, not when it runs.", where=task.loc, locate=False)
 
 
 def ir_for(task: Task) -> KernelIR | None:

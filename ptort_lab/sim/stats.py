@@ -353,6 +353,8 @@ class ProgramStats:
         if self.error_band is not None:
             lines.append(f"  model error: {self.error_band.text()}")
         lines += [f"  note: {note}" for note in self.notes]
+        if self.steady_state is not None:  # (the figures may be extrapolated: say how they were found)
+            lines.append(f"  {self.steady_state.note}")
         return "\n".join(lines)
 
     def print_summary(self) -> None:

@@ -59,6 +59,13 @@ def _problem(result: Any, start: int) -> str | None:
                     "start <= end")
         if not _whole(sp[6]):
             return f"a span's bytes are {short(sp[6])}, not a whole number"
+        # (a span outside its task's [start, end] puts work where no clock is: the run's end, the busy figures of a
+        # run that keeps no trace and a saved trace's makespan would disagree with it)
+        if sp[4] < start:
+            return f"a span starts at cycle {sp[4]:,}, before the task's start at cycle {start:,}"
+        if sp[5] > end:
+            return (f"a span ends at cycle {sp[5]:,}, after the task's end at cycle {end:,} (a task ends no earlier "
+                    "than its last span)")
     return None
 
 
@@ -71,7 +78,8 @@ def _bad_timing(timing: Any, owner: type, result: Any, problem: str) -> Simulati
     return SimulationError(
         f"{owner.__name__}.task_timing returned {short(result)}: {problem}.",
         hint="Return (issue_done, end, spans): issue_done and end whole cycles no earlier than start, and spans a "
-             f"list of {FIELDS} (ptort_lab.sim.cost_model.span_of(task, core, lane, start, end) builds one).",
+             f"list of {FIELDS} within [start, end] (ptort_lab.sim.cost_model.span_of(task, core, lane, start, end) "
+             "builds one).",
         where=where, locate=where is None)
 
 

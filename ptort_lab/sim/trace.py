@@ -173,6 +173,22 @@ class RecordColumns(Sequence[Any]):
         head = np.frombuffer(col, dtype=_DTYPES[col.typecode]).astype(np.int64) if self._rows else tail[:0]
         return np.concatenate([head, tail])
 
+    def distinct(self, k: int) -> set[Any]:
+        """The distinct values of field ``k`` (a ``name`` or ``int`` field), read from the columns without building
+        the records (the cross-field checks of a run's millions of spans)."""
+        out = {r[k] for r in self.pending}
+        if self._rows:
+            col = self._cols[k]
+            values = np.unique(np.frombuffer(col, dtype=_DTYPES[col.typecode])).tolist()
+            kind = self._kinds[k]
+            if kind == "name":
+                out.update(self._names[v] for v in values)
+            elif kind == "int":
+                out.update(values)
+            else:  # an `any` field: its values are not all in the column
+                out.update(r[k] for r in self._records())
+        return out
+
     def _id(self, name: str) -> int:
         i = self._ids.get(name)
         if i is None:
@@ -316,15 +332,20 @@ class StallColumns(RecordColumns):
     kinds = ("name", "name", "int", "int")
 
 
+# Trace(makespan=...) left out (or None): the last end of the trace's records, computed when read (_get_makespan)
+_LAST_END: Any = None
+
+
 @dataclass
 class Trace:
-    """Everything one run recorded, in a deterministic order."""
+    """Everything one run recorded, in a deterministic order. ``makespan`` left out is the last end of the spans,
+    stalls, samples and ``process_end`` (0 without any), so a Trace built by hand is consistent."""
 
     # a run's spans and stalls are SpanColumns / StallColumns (compact; read like lists), a hand-made Trace's lists
     spans: Sequence[Span] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     stalls: Sequence[Stall] = field(default_factory=list)
-    makespan: int = 0
+    makespan: int = _LAST_END  # left out: computed from the records (see the class docstring)
     clock_hz: float = DEFAULT_CLOCK_HZ
     mode: str = "pipeline"
     processes: list[str] = field(default_factory=list)
@@ -391,6 +412,55 @@ def _set_samples(self: Trace, value: Any) -> None:
 Trace.samples = property(_get_samples, _set_samples)  # type: ignore[assignment]
 
 
+def _get_makespan(self: Trace) -> int:
+    value = self.__dict__.get("_makespan")
+    made: int = last_end(self) if value is None else value
+    return made
+
+
+def _set_makespan(self: Trace, value: Any) -> None:
+    self.__dict__["_makespan"] = value
+
+
+# `makespan` stays a constructor field; left out, it follows the records (a hand-made Trace may grow after it is made).
+Trace.makespan = property(_get_makespan, _set_makespan)  # type: ignore[assignment]
+
+# The field of each record kind that ends it (Span.end, Stall.end, Sample.time).
+_END_FIELD = {"spans": 5, "stalls": 3, "samples": 1}
+
+
+def _ends_max(records: Any, k: int) -> int:
+    """The largest int in field ``k`` of ``records`` (0 without any); a record or value of the wrong kind is skipped
+    (the field checks name it), so reading a Trace's makespan never raises."""
+    if isinstance(records, RecordColumns):
+        col = records.ints(k)
+        if col is not None:
+            return int(col.max()) if len(col) else 0
+    if not isinstance(records, (list, tuple, RecordColumns)):
+        return 0
+    try:  # checked records (the common case): one C-level pass
+        fast = max(map(operator.itemgetter(k), records), default=0)
+        if type(fast) is int:
+            return max(fast, 0)
+    except (TypeError, IndexError, KeyError):
+        pass
+    best = 0  # the slow way past anything that is not an int (the field checks name it)
+    for r in records:
+        v = r[k] if isinstance(r, tuple) and len(r) > k else None
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) > best:
+            best = int(v)
+    return best
+
+
+def last_end(trace: Trace) -> int:
+    """The last cycle any record of ``trace`` ends at: its spans, stalls, samples and ``process_end`` (0 if none)."""
+    ends = [_ends_max(getattr(trace, kind), k) for kind, k in _END_FIELD.items()]
+    pe = trace.process_end
+    if isinstance(pe, dict):
+        ends += [int(v) for v in pe.values() if isinstance(v, numbers.Integral) and not isinstance(v, bool)]
+    return max(ends, default=0)
+
+
 # -- what a Trace may hold -----------------------------------------------------------------------------------------
 # One set of rules for every reader: Trace.save refuses what Trace.load would refuse (so every saved file loads back),
 # and a Trace that passes is drawn, summed and exported without overflow (plot_timeline, stats, the Chrome JSON).
@@ -417,9 +487,10 @@ _RANGE = {"cycles": (0, MAX_CYCLES), "core": (0, MAX_CORE), "count": (0, MAX_INT
 class BadField(Exception):
     """A field that breaks the rules: ``path`` names it (``spans[3].end``), ``expected`` says what it must hold."""
 
-    def __init__(self, path: str, value: Any, expected: str) -> None:
+    def __init__(self, path: str, value: Any, expected: str, hint: str | None = None) -> None:
         super().__init__(path)
         self.path, self.value, self.expected = path, value, expected
+        self.hint = hint  # how to fix a hand-made Trace (a rule between fields has its own); None: the general one
 
     def describe(self) -> str:
         """``spans[3].end is 'x'; expected ...`` (long values cut; a huge int by its size: repr may refuse it)."""
@@ -565,12 +636,16 @@ def _sequence(v: Any, what: str) -> Any:
 
 
 def _checked(trace: Trace) -> Trace:
-    """``trace``, or a copy with numpy numbers made plain; BadField for the first field that breaks a rule."""
+    """``trace``, or a copy with numpy numbers made plain; BadField for the first field that breaks a rule (each field
+    on its own first, then the rules between fields: ``cross_check``)."""
     if trace.mode not in MODES:
         raise BadField("mode", trace.mode, EXPECTED["mode"])
+    # the records first: a Trace made without a makespan computes it from them (a bad end is named as such)
     fields = {
-        "makespan": plain(trace.makespan, "cycles", "makespan"),
         "clock_hz": clock_value(trace.clock_hz, "clock_hz"),
+        "spans": _spans(_sequence(trace.spans, "spans")),
+        "samples": _records(_sequence(trace.samples, "samples"), Sample, ("name", "cycles", "count"), "samples"),
+        "stalls": _records(_sequence(trace.stalls, "stalls"), Stall, ("name", "name", "cycles", "cycles"), "stalls"),
         "processes": [plain(p, "name", f"processes[{i}]") for i, p in enumerate(_sequence(trace.processes,
                                                                                             "processes"))],
         "channels": _mapping(trace.channels, "name", "count", "channels"),
@@ -578,14 +653,98 @@ def _checked(trace: Trace) -> Trace:
         "process_end": _mapping(trace.process_end, "name", "cycles", "process_end"),
         "launch_cycles": None if trace.launch_cycles is None else plain(trace.launch_cycles, "cycles",
                                                                         "launch_cycles"),
-        "spans": _spans(_sequence(trace.spans, "spans")),
-        "samples": _records(_sequence(trace.samples, "samples"), Sample, ("name", "cycles", "count"), "samples"),
-        "stalls": _records(_sequence(trace.stalls, "stalls"), Stall, ("name", "name", "cycles", "cycles"), "stalls"),
+        "makespan": plain(trace.makespan, "cycles", "makespan"),
     }
     if all(a is b for a, b in zip(fields["processes"], trace.processes)):
         fields["processes"] = trace.processes
     changed = {k: v for k, v in fields.items() if v is not getattr(trace, k)}
-    return dataclasses.replace(trace, **changed) if changed else trace
+    out = dataclasses.replace(trace, **changed) if changed else trace
+    cross_check(out)
+    return out
+
+
+# -- the rules between fields ----------------------------------------------------------------------------------------
+_ORDER_HINT = ("Leave makespan out (Trace(spans=...) computes it as the last end of the spans, stalls, samples and "
+               "process_end), or give makespan=max(span.end for span in spans). A run's trace always passes, unless "
+               "a cost model of your own returns spans that end after the end it gives for their task.")
+_PROCESS_HINT = ("List every process the spans, stalls and process_end name in processes=[...] (or leave "
+                 "processes empty). A run's trace always passes, unless a cost model of your own returns spans of "
+                 "another process than the lane its task_timing was called with (cost_model.span_of(task, core, "
+                 "lane, start, end) builds a right one).")
+_DUPLICATE_HINT = "Name each process once in processes=[...] (a run's processes have unique names)."
+
+
+class Where:
+    """How a message names a field of a Trace (a loaded file names its events instead: load.py)."""
+
+    def record(self, kind: str, i: int, field: str) -> str:
+        """Field ``field`` of record ``i`` of ``kind`` (spans, stalls, samples)."""
+        return f"{kind}[{i}].{field}"
+
+    def process(self, k: int) -> str:
+        return f"processes[{k}]"
+
+    def process_end(self, k: int, key: str, value: bool) -> str:
+        """Entry ``k`` (key ``key``) of process_end: its value (``value``) or its key."""
+        return f"process_end[{key!r}]" if value else f"process_end key {key!r}"
+
+    def makespan(self) -> str:
+        return "makespan"
+
+
+def _listed(names: Iterable[Any], n: int = 6) -> str:
+    """A few names for a message (``'a', 'b', ... (9 in all)``)."""
+    items = list(names)
+    shown = ", ".join(repr(x) for x in items[:n])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def _first(records: Any, k: int, bad: Any) -> tuple[int, Any]:
+    """The index and field ``k`` of the first record whose field ``k`` is in ``bad`` (a failure's slow path)."""
+    return next((i, r[k]) for i, r in enumerate(records) if r[k] in bad)
+
+
+def _distinct(records: Any, k: int) -> set[Any]:
+    return records.distinct(k) if isinstance(records, RecordColumns) else {r[k] for r in records}
+
+
+def cross_check(trace: Trace, where: Where | None = None) -> None:
+    """The rules between the fields of a Trace whose fields each passed (BadField for the first broken one): process
+    names unique; when the trace lists processes, every span (but one with an empty process), stall and process_end
+    names one of them; and no record ends after the makespan. (``cores`` only names cores: a span on a core it does
+    not name is drawn and exported as ``core<N>``, and a cost model may use any core.)"""
+    at = where or Where()
+    processes = list(trace.processes)
+    known = set(processes)
+    if len(known) != len(processes):
+        k = next(k for k, p in enumerate(processes) if p in processes[:k])
+        raise BadField(at.process(k), processes[k], "a process name not listed before (process names are unique)",
+                       _DUPLICATE_HINT)
+    expected = f"one of the trace's processes ({_listed(processes)})"
+    if processes:
+        for kind, k, allowed in (("spans", 7, {""}), ("stalls", 0, set())):
+            records = getattr(trace, kind)
+            unknown = _distinct(records, k) - known - allowed
+            if unknown:
+                i, name = _first(records, k, unknown)
+                raise BadField(at.record(kind, i, "process"), name,
+                               ("'' (no process) or " if allowed else "") + expected, _PROCESS_HINT)
+        for k, key in enumerate(trace.process_end):
+            if key not in known:
+                raise BadField(at.process_end(k, key, False), key, expected, _PROCESS_HINT)
+    makespan, last = trace.makespan, last_end(trace)
+    if last > makespan:  # name the record that ends last (the first one, if several do)
+        for kind, k in _END_FIELD.items():
+            records = getattr(trace, kind)
+            if _ends_max(records, k) == last:
+                i = next(i for i, r in enumerate(records) if r[k] == last)
+                latest = at.record(kind, i, "time" if kind == "samples" else "end")
+                break
+        else:
+            k, key = next((k, key) for k, (key, end) in enumerate(trace.process_end.items()) if end == last)
+            latest = at.process_end(k, key, True)
+        raise BadField(at.makespan(), makespan, f"a number of cycles >= the last end of the trace's records "
+                                                f"({latest} is {last:,})", _ORDER_HINT)
 
 
 def check_trace(trace: Trace, api: str) -> Trace:
@@ -594,8 +753,17 @@ def check_trace(trace: Trace, api: str) -> Trace:
     try:
         return _checked(trace)
     except BadField as e:
-        hint = ("Use program.trace() from a run, or build the Trace with makespan=max(span.end for span in spans)."
-                if e.path == "makespan" else
-                "A Trace from a run always passes; fix that field of the hand-made Trace (times are whole cycles "
-                "with start <= end <= 2**53; names are short strings).")
+        if e.hint is not None:
+            hint = e.hint
+        elif isinstance(e.value, numbers.Integral) and e.expected == EXPECTED["cycles"] \
+                and int(e.value) > MAX_CYCLES:
+            hint = ("A trace keeps times up to 2**53 cycles (9,007,199,254,740,992: the largest a JSON number holds "
+                    "exactly). A run gets past it only with a huge latency or pinned cycle count: lower "
+                    "channel_latency_cycles (%%ptort --latency) or the cycles you pinned; a Trace built by hand must "
+                    "keep its times within it.")
+        elif e.path == "makespan":
+            hint = _ORDER_HINT
+        else:
+            hint = ("A Trace from a run always passes; fix that field of the hand-made Trace (times are whole cycles "
+                    "with start <= end <= 2**53; names are short strings).")
         raise PtortValueError(f"{api} got a Trace whose {e.describe()}.", hint=hint) from None

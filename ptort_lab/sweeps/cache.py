@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..errors import PtortTypeError, PtortValueError
 
 FORMAT = 1
 _VERSION_DIR = f"v{FORMAT}"
@@ -75,35 +78,122 @@ def _size_text(n: int) -> str:
     return f"{size:.1f} GB"
 
 
-def _cache_path(path: str | os.PathLike[str] | None) -> Path:
-    return Path(path).expanduser() if path is not None else default_cache_dir()
+def _cache_path(path: Any, api: str) -> Path:
+    """The cache folder ``path`` names (None: ``default_cache_dir()``); a typed error for anything else."""
+    if path is None:
+        return default_cache_dir()
+    example = f"{api}() (the default cache) or {api}('path/to/folder')"
+    if not isinstance(path, (str, os.PathLike)):
+        raise PtortTypeError(f"{api}(path) takes a folder's path (a str or pathlib.Path) or None, got "
+                             f"{type(path).__name__} {path!r}.", hint=f"Call {example}.")
+    text = os.fspath(path)
+    if not isinstance(text, str):  # a bytes PathLike
+        raise PtortTypeError(f"{api}(path) takes a str or pathlib.Path, got a bytes path {text!r}.",
+                             hint=f"Decode it first (os.fsdecode(path)), or call {example}.")
+    if not text.strip():  # Path("") is the current folder: clear_cache("") must not empty ./v1
+        raise PtortValueError(f"{api}(path) got {text!r}, which names no folder.", hint=f"Call {example}.")
+    if "\x00" in text:
+        raise PtortValueError(f"{api}(path) got {text!r}, which holds a NUL character (no file name can).",
+                              hint=f"Call {example}.")
+    return Path(text).expanduser()
+
+
+# The files the cache writes: v1/<kind>/<first two hex digits of the key>/<64-hex key>.json, and the temporary
+# file of a write killed before its rename (tempfile.mkstemp(prefix=".tmp-", suffix=".json")). Nothing else under
+# the folder is the cache's: cache_info() counts and clear_cache() deletes only these.
+_KINDS = ("results", "points")
+_TEMP_NAME = re.compile(r"\.tmp-[a-z0-9_]{8}\.json")
+
+
+def _is_entry(name: str, bucket: str) -> bool:
+    return name.endswith(".json") and _valid_key(name[:-5]) and name[:2] == bucket
+
+
+def _own_files(root: Path) -> Iterator[tuple[str, Path, bool]]:
+    """(kind, path, is a temporary file) for every file the cache at ``root`` wrote (regular files only)."""
+    for kind in _KINDS:
+        folder = root / _VERSION_DIR / kind
+        for bucket in _listing(folder):
+            if len(bucket.name) != 2 or not set(bucket.name) <= _KEY_CHARS or not _is_plain_dir(bucket):
+                continue
+            for f in _listing(bucket):
+                entry = _is_entry(f.name, bucket.name)
+                if (entry or _TEMP_NAME.fullmatch(f.name)) and _is_plain_file(f):
+                    yield kind, f, not entry
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir()) if _is_plain_dir(folder) else []
+    except OSError:  # unreadable, or removed meanwhile
+        return []
+
+
+def _is_plain_dir(p: Path) -> bool:
+    return p.is_dir() and not p.is_symlink()
+
+
+def _is_plain_file(p: Path) -> bool:
+    return p.is_file() and not p.is_symlink()
 
 
 def cache_info(path: str | os.PathLike[str] | None = None) -> CacheInfo:
     """How many results and points the sweep cache at ``path`` (default ``default_cache_dir()``) holds, and its
-    size on disk."""
-    root = _cache_path(path)
-    counts = {"results": 0, "points": 0}
+    size on disk (only the cache's own entries count: other files in the folder are not its)."""
+    root = _cache_path(path, "cache_info")
+    counts = {kind: 0 for kind in _KINDS}
     size = 0
-    for kind in counts:
-        for f in (root / _VERSION_DIR / kind).glob("*/*.json"):
-            if f.name.startswith("."):  # a temporary file of a write that was killed before its rename
-                continue
-            counts[kind] += 1
-            try:
-                size += f.stat().st_size
-            except OSError:
-                continue
+    for kind, f, temporary in _own_files(root):
+        if temporary:  # a write that was killed before its rename: no entry
+            continue
+        counts[kind] += 1
+        try:
+            size += f.stat().st_size
+        except OSError:
+            continue
     return CacheInfo(root, counts["results"], counts["points"], size)
 
 
 def clear_cache(path: str | os.PathLike[str] | None = None) -> int:
     """Delete every entry of the sweep cache at ``path`` (default ``default_cache_dir()``); returns how many
-    results and points were removed. Only the cache's own files go (its ``v1`` folder)."""
-    root = _cache_path(path)
-    before = cache_info(root)
-    shutil.rmtree(root / _VERSION_DIR, ignore_errors=True)
-    return before.results + before.points
+    results and points were removed. Only the cache's own files go (``v1/results/ab/<key>.json`` and
+    ``v1/points/cd/<key>.json``, and temporary files of killed writes); any other file under the folder stays, and
+    so do the folders that hold one (a folder of the cache is removed once it is empty)."""
+    root = _cache_path(path, "clear_cache")
+    removed = 0
+    failed: list[tuple[Path, OSError]] = []
+    for _, f, temporary in list(_own_files(root)):
+        try:
+            f.unlink()
+        except FileNotFoundError:  # another process cleared it meanwhile
+            continue
+        except OSError as e:
+            failed.append((f, e))
+            continue
+        removed += not temporary
+    version = root / _VERSION_DIR
+    for kind in _KINDS:  # the cache's folders, deepest first, each only if nothing is left in it
+        for bucket in _listing(version / kind):
+            if len(bucket.name) == 2 and set(bucket.name) <= _KEY_CHARS:
+                _remove_if_empty(bucket)
+        _remove_if_empty(version / kind)
+    _remove_if_empty(version)
+    if failed:
+        first, why = failed[0]
+        raise PtortValueError(
+            f"clear_cache() removed {removed:,} entries but could not delete {len(failed):,} of the cache's files "
+            f"(first: {first}: {type(why).__name__}: {why.strerror or why}).",
+            hint=f"Check that you may write to {version} (its owner and permissions), then call clear_cache() again.")
+    return removed
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if not _is_plain_dir(folder):
+        return
+    try:
+        folder.rmdir()  # fails, as it should, when anything is left in it
+    except OSError:
+        pass
 
 
 def _valid_key(key: Any) -> bool:

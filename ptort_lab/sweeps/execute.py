@@ -399,10 +399,8 @@ class _Sweep:
         notes = list(self.notes)
         if self.unkeyed is not None:
             notes.append(f"some rows were not saved: {self.unkeyed}")
-        if self.cache is not None and self.cache.write_error is not None:
-            notes.append(f"could not write: {self.cache.write_error}")
         use = CacheUse(str(self.cache.root) if self.cache is not None else None, self.reused, self.computed,
-                       "; ".join(notes))
+                       "; ".join(notes), self.cache.write_error if self.cache is not None else None)
         s = self.study
         base = Study(s.build, self.base_knobs, s.mode, words=s.words, **s.compile_options)
         ran_on = " ".join(self.ran_on) if self.ran_on else "nothing (every row came from the cache)"

@@ -4,12 +4,13 @@ every combination listed in order.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, MappingView
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import PtortTypeError, PtortValueError
-from ..explore import Knobs, Study, check_knob_limits, check_knobs
+from ..explore import Knobs, Study, check_compile_options, check_knob_limits, check_knobs, check_mode
 from ..knobs import normal_knob, tile_from_text
 
 #: The knobs a sweep varies (its keyword arguments), in the order of a row's columns.
@@ -36,6 +37,17 @@ def example(name: str) -> str:
 def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | None]:
     """The checked values of one swept knob (at most ``limit`` + 1 of them are read) and how many there are in
     all (None when there are more than were read and the iterable cannot tell)."""
+    if isinstance(values, AbstractSet) and not isinstance(values, MappingView):
+        # A set's order depends on the process's hash seed: the rows would come in another order in every run.
+        try:
+            ordered = sorted(values)
+        except TypeError:  # values that do not compare (ints and tuples): still a stable example
+            ordered = sorted(values, key=repr)
+        listed = f"{name}={ordered!r}" if len(ordered) <= 6 else f"{name}=[...]"
+        raise PtortTypeError(f"sweep({name}=...) got a {type(values).__name__}, whose order changes from one Python "
+                             "process to the next, so the order of the rows would too.",
+                             hint=f"Pass a list in the order you want the rows, e.g. {listed}, or "
+                                  f"{name}=sorted(...).")
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         values = [values]
     try:
@@ -104,6 +116,9 @@ def plan(study_or_builder: Any, given: dict[str, Any], knobs: Knobs | None, mode
          compile_options: dict[str, Any], with_executor: bool) -> Plan:
     """Check the sweep's arguments and list its combinations, before anything is built."""
     check_knobs(knobs, "sweep")
+    if mode is not None:  # refused here, before a point is built (each would fail the same way)
+        check_mode(mode, "sweep")
+    check_compile_options(compile_options, "sweep")
     if not isinstance(study_or_builder, Study) and not callable(study_or_builder):
         raise PtortTypeError(f"sweep() needs a builder function or a Study, got {type(study_or_builder).__name__} "
                              f"{study_or_builder!r}.",

@@ -88,11 +88,16 @@ class CacheUse:
     reused: int = 0
     computed: int = 0
     note: str = ""  # e.g. why points could not be looked up, or were not saved
+    write_error: str | None = None  # why the cache could not be written (then the rows computed were not saved)
 
     def line(self) -> str:
         if self.path is None:
             return "cache: off (cache=False)"
-        text = f"cache: {self.reused} reused, {self.computed} computed and saved in {self.path}"
+        if self.write_error is not None:
+            text = (f"cache: {self.reused} reused, {self.computed} computed; could not save to the cache "
+                    f"{self.path}: {self.write_error}")
+        else:
+            text = f"cache: {self.reused} reused, {self.computed} computed and saved in {self.path}"
         return text + (f" ({self.note})" if self.note else "")
 
 

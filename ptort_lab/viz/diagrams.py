@@ -325,9 +325,11 @@ class Diagram(TextView):
         return self._svg
 
     def png(self, dpi: float = 100) -> bytes:
-        """PNG bytes drawn with matplotlib from the layout (deterministic: no date or software metadata)."""
+        """PNG bytes drawn with matplotlib from the layout (deterministic: no date or software metadata); ``dpi``
+        from figures.MIN_DPI to figures.MAX_DPI."""
+        from .figures import check_dpi, figure_png
+        dpi = check_dpi(dpi, "Diagram.png")  # before the cache lookup: an unhashable dpi is refused, not a TypeError
         if dpi not in self._png:
-            from .figures import figure_png
             self._png[dpi] = figure_png(self.figure(), dpi=dpi)
         return self._png[dpi]
 

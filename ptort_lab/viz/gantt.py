@@ -209,7 +209,7 @@ def mark_makespan(ax: Axes, makespan: int) -> None:
     ax.axvline(makespan, color=MAKESPAN_COLOR, linestyle="--", linewidth=1, gid="makespan")
 
 
-def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, label: str) -> None:
+def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, title: str, end_label: str) -> None:
     """Lane labels top to bottom, the x range, grid, makespan line and label, and the title."""
     ax.set_yticks(range(len(lane_names)), lane_names, **text_kwargs(fontsize=8))
     ax.set_ylim(max(len(lane_names), 1) - 0.5, -0.5)
@@ -218,9 +218,9 @@ def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, labe
     ax.set_axisbelow(True)
     ax.tick_params(axis="x", labelsize=7)
     mark_makespan(ax, trace.makespan)
-    ax.text(trace.makespan, 0.98, f" makespan {trace.makespan:,}", transform=ax.get_xaxis_transform(),
+    ax.text(trace.makespan, 0.98, f" {end_label} {trace.makespan:,}", transform=ax.get_xaxis_transform(),
             rotation=90, ha="left", va="top", fontsize=7, color=MAKESPAN_COLOR, gid="makespan-label")
-    ax.set_title(_summary(trace, label), loc="left", fontsize=9, y=1.0, pad=4, **text_kwargs())  # y: no auto
+    ax.set_title(title, loc="left", fontsize=9, y=1.0, pad=4, **text_kwargs())  # y: no auto
     ax.set_gid("gantt")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v):,}"))
 
@@ -262,8 +262,11 @@ def legend_in(trace: Trace, lanes: str) -> float:
     return TITLE_IN + LEGEND_ROW_IN * rows
 
 
-def draw_gantt(ax: Axes, trace: Trace, lanes: str, label: str, width_px: float, xmax: int = 0) -> None:
-    """Draw one run's lanes into ``ax``; ``xmax`` is the largest makespan on a shared x axis."""
+def draw_gantt(ax: Axes, trace: Trace, lanes: str, label: str, width_px: float, xmax: int = 0,
+               title: str | None = None, end_label: str = "makespan") -> None:
+    """Draw one run's lanes into ``ax``; ``xmax`` is the largest makespan on a shared x axis. ``title`` replaces
+    the summary title (``label: cycles, µs, overlap``), ``end_label`` the word at the trace's end line (a trace
+    that is only part of its run does not end at the run's makespan)."""
     groups = lane_groups(trace, lanes)
     by_process = _by_process(trace, lanes)
     key = _color_key(by_process)
@@ -273,7 +276,8 @@ def draw_gantt(ax: Axes, trace: Trace, lanes: str, label: str, width_px: float, 
     laid = [_rows(spans) for _, spans in groups]
     _bars(ax, laid, key, colors, px)
     _place_labels(ax, _tile_labels(laid, lanes, px), px)
-    _style_axes(ax, trace, [name for name, _ in groups], span_x, label)
+    heading = title if title is not None else _summary(trace, label)
+    _style_axes(ax, trace, [name for name, _ in groups], span_x, heading, end_label)
     _legend(ax, colors)
 
 

@@ -1,6 +1,8 @@
 """Timelines of a run: a matplotlib Gantt (one lane per stage or per core pipe), channel fill, makespan and overlap."""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from matplotlib.axes import Axes
@@ -19,6 +21,10 @@ from .gantt import XPAD, draw_gantt, gantt_height, lane_groups, legend_in, mark_
 # did not return. Each run is a Gantt (``viz.gantt``) with, for a pipeline, its channels' fill below it.
 
 LANES = ("stage", "pipe")
+#: The most lanes one timeline draws (all runs of a compare() together): a lane is ~0.4 inch, so 1,000 lanes are a
+#: 10 x 400 inch figure (40 million pixels at 100 dpi, about figures.MAX_PIXELS); a 24-core data-parallel run has
+#: 144 pipe lanes.
+MAX_LANES = 1000
 MAX_POINTS = 4000  # occupancy steps per channel before they are reduced to per-pixel maxima
 _WIDTH_IN, _DPI = 10.0, 100
 
@@ -60,6 +66,92 @@ def _as_trace(obj: Any, api: str) -> Trace:
             return _checked_trace(trace, api)
     raise PtortTypeError(f"{api}() needs a Trace or a Program that has run, got {type(obj).__name__} {obj!r}.",
                          hint="Pass program.trace(), or the Program after program.execute().")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run to draw: its trace, and the figures of the whole run (the trace's own, except for a steady-state run,
+    whose trace is only its first tiles: then ``steady`` says how many of how many, and the figures are stats()')."""
+
+    trace: Trace
+    cycles: int
+    us: float
+    overlap_pct: float
+    steady: Any = None  # sim.steady_state.SteadyState of a steady-state run whose trace is part of the run
+    part: str = ""  # which lanes are drawn, when not all ("2 of 3 processes")
+
+    def title(self, label: str) -> str | None:
+        """The Gantt title of a partial trace (None: the usual summary of the trace, which is the whole run)."""
+        figures = f"{self.cycles:,} cycles = {self.us:.2f} µs, overlap {self.overlap_pct:.1f}%"
+        shown = f" ({self.part} shown)" if self.part else ""
+        if self.steady is not None:
+            return (f"{label}: {self.steady.traced_tiles}-tile trace ({self.trace.makespan:,} cycles) of a "
+                    f"steady-state run of {self.steady.tiles:,} tiles: {figures}{shown}")
+        return f"{label}: {figures}{shown}" if shown else None
+
+    @property
+    def end_label(self) -> str:
+        return "makespan" if self.steady is None else "trace end"
+
+
+def _as_run(obj: Any, api: str) -> _Run:
+    """``obj``'s trace and the figures of its whole run (see _Run)."""
+    trace = _as_trace(obj, api)
+    if isinstance(obj, Program):
+        stats = obj.stats()
+        steady = getattr(stats, "steady_state", None)
+        if steady is not None and steady.extrapolated and steady.traced_tiles != steady.tiles:
+            return _Run(trace, stats.total_cycles, stats.time_us, stats.overlap_pct, steady)
+    return _Run(trace, trace.makespan, trace.makespan_us, overlap_pct(trace))
+
+
+def _lane_keys(trace: Trace) -> list[str]:
+    """The names ``processes=`` may pick: the trace's processes, then the lanes of spans that name no process (as
+    the stage lanes are grouped)."""
+    keys = dict.fromkeys(trace.processes)
+    for sp in trace.spans:
+        keys.setdefault(sp.process or sp.lane)
+    return list(keys)
+
+
+def _only(trace: Trace, processes: Any) -> Trace:
+    """``trace`` with the spans, stalls and ends of ``processes`` only (its time axis, channels and samples kept)."""
+    hint = "Pass a list of the trace's process names, e.g. processes=trace.processes[:20]."
+    if isinstance(processes, str) or not isinstance(processes, (list, tuple)) \
+            or not all(isinstance(p, str) for p in processes):
+        raise PtortTypeError(f"plot_timeline(processes=...) takes a list of process names, got "
+                             f"{type(processes).__name__} {processes!r}."[:300], hint=hint)
+    known = _lane_keys(trace)
+    unknown = [p for p in processes if p not in set(known)]
+    if unknown or not processes:
+        listed = ", ".join(map(repr, known[:8])) + (f" ... ({len(known):,} in all)" if len(known) > 8 else "")
+        what = f"names {unknown[0]!r}, which is not a process of the trace" if unknown else "is empty"
+        raise PtortValueError(f"plot_timeline(processes=...) {what}; its processes are {listed}.", hint=hint)
+    keep = set(processes)
+    return dataclasses.replace(
+        trace, spans=[sp for sp in trace.spans if (sp.process or sp.lane) in keep],
+        stalls=[st for st in trace.stalls if st.process in keep],
+        processes=[p for p in processes if p in set(trace.processes)],
+        process_end={p: end for p, end in trace.process_end.items() if p in keep})
+
+
+def _check_lane_count(traces: list[Trace], lanes: str, api: str) -> None:
+    """Refuse more than MAX_LANES lanes: each takes about 0.4 inch, so 20,000 lanes would be a figure of several GB."""
+    counts = [len(lane_groups(t, lanes)) for t in traces]
+    total = sum(counts)
+    if total <= MAX_LANES:
+        return
+    per = "process" if lanes == "stage" else "core pipe"
+    runs = f" ({' + '.join(f'{n:,}' for n in counts)} in its {len(counts)} runs)" if len(counts) > 1 else ""
+    if api == "compare":
+        hint = "Draw each run alone with plot_timeline(run, processes=[...]), which draws the processes you name."
+    else:
+        example = _lane_keys(traces[0])[:3]
+        hint = (f"Draw some of them: plot_timeline(..., processes={example!r}) draws only the processes named "
+                "(trace.processes lists them all)" + (", or use lanes='stage' (one lane per process)."
+                                                      if lanes == "pipe" else "."))
+    raise PtortValueError(f"{api}() would draw {total:,} lanes (one per {per}){runs}: more than the {MAX_LANES:,} a "
+                          "timeline draws (each is a row of the picture, and the picture would take GBs).", hint=hint)
 
 
 def _checked_trace(trace: Trace, api: str) -> Trace:
@@ -125,19 +217,32 @@ def _layout(fig: Figure, label_chars: int, top_in: float, bottom_in: float) -> t
 
 
 def plot_timeline(trace_or_program: Trace | Program, *, lanes: str = "stage", title: str | None = None,
-                  ax: Axes | None = None) -> Figure:
+                  ax: Axes | None = None, processes: Sequence[str] | None = None) -> Figure:
     """A Gantt of one run: a lane per stage (``lanes="stage"``) or per core pipe (``"pipe"``), the channels' fill
     as a step plot below it, the makespan marked and the overlap % in the title.
 
     Takes a Trace or a Program that has run. With ``ax``, draws only the Gantt into it and returns its figure.
+    After ``execute(steady_state=True)`` the Program's trace is only the first tiles of the run: the title says
+    so ("4-tile trace (460 cycles) of a steady-state run of 10,000 tiles") and gives the whole run's cycles, µs and
+    overlap from ``stats()``; the dashed line marks the trace's end. ``processes`` (a list of names) draws only
+    those processes' lanes (stage lanes; with ``lanes="pipe"``, the pipes their spans ran on), on the run's time
+    axis; the title's figures stay the whole run's. At most MAX_LANES lanes are drawn: more are refused, saying how
+    many (pick some with ``processes``).
     """
     _check_lanes(lanes)
     _check_ax(ax)
-    trace = _as_trace(trace_or_program, "plot_timeline")
+    run = _as_run(trace_or_program, "plot_timeline")
+    if processes is not None:
+        part = _only(run.trace, processes)
+        run = dataclasses.replace(run, trace=part, part=f"{len(processes):,} of {len(_lane_keys(run.trace)):,} "
+                                                         "processes")
+    trace = run.trace
+    _check_lane_count([trace], lanes, "plot_timeline")
     label = title or trace.mode
+    heading = run.title(label)
     if ax is not None:
         width_px = ax.get_window_extent().width or _WIDTH_IN * _DPI * _AXES_SHARE
-        draw_gantt(ax, trace, lanes, label, width_px)
+        draw_gantt(ax, trace, lanes, label, width_px, title=heading, end_label=run.end_label)
         ax.set_xlabel("cycles", fontsize=8)
         return ax.figure  # type: ignore[return-value]
     groups = lane_groups(trace, lanes)
@@ -151,7 +256,7 @@ def plot_timeline(trace_or_program: Trace | Program, *, lanes: str = "stage", ti
                           hspace=gap_in / max(gantt_h, 1.0) * 2)
     width_px, _ = _layout(fig, max((len(n) for n, _ in groups), default=4), top_in, _MARGIN_IN)
     gantt = fig.add_subplot(gs[0])
-    draw_gantt(gantt, trace, lanes, label, width_px)
+    draw_gantt(gantt, trace, lanes, label, width_px, title=heading, end_label=run.end_label)
     bottom = gantt
     if show_fill:
         bottom = fig.add_subplot(gs[1], sharex=gantt)
@@ -162,28 +267,43 @@ def plot_timeline(trace_or_program: Trace | Program, *, lanes: str = "stage", ti
     return fig
 
 
-def _runs(a: Any, b: Any, labels: Sequence[str]) -> list[tuple[str, Trace]]:
+def _check_labels(labels: Any) -> tuple[str, str]:
+    """compare()'s labels: a list or tuple of two str (a str is refused: "ab" would be the labels "a" and "b")."""
+    hint = 'Use labels=("pipeline", "data-parallel"): one name per run, in the order the runs are given.'
+    if not isinstance(labels, (list, tuple)):
+        raise PtortTypeError(f"compare(labels=...) takes a tuple of two str, got {type(labels).__name__} {labels!r}.",
+                             hint=hint)
+    if len(labels) != 2 or not all(isinstance(v, str) for v in labels):
+        raise PtortValueError(f"compare(labels=...) takes a tuple of two str, got {labels!r}.", hint=hint)
+    return labels[0], labels[1]
+
+
+def _runs(a: Any, b: Any, labels: Any) -> list[tuple[str, _Run]]:
     if b is None and isinstance(a, Comparison):
-        runs = [(label, _as_trace(p, "compare")) for label, p in a.runs]
+        runs = [(label, _as_run(p, "compare")) for label, p in a.runs]
         if not runs:
             raise PtortValueError("compare() got a Comparison with no runs.", hint="Run it with mode='both'.")
         return runs
     if b is None:
         raise PtortTypeError("compare() needs two runs (or one Comparison).",
                              hint="compare(pipeline_program, data_parallel_program) or compare(study.run()).")
-    if len(labels) != 2:
-        raise PtortValueError(f"compare() labels must be two strings, got {labels!r}.",
-                              hint='Use labels=("pipeline", "data-parallel").')
-    return [(str(labels[0]), _as_trace(a, "compare")), (str(labels[1]), _as_trace(b, "compare"))]
+    first, second = _check_labels(labels)
+    return [(first, _as_run(a, "compare")), (second, _as_run(b, "compare"))]
 
 
-def _table(runs: list[tuple[str, Trace]]) -> list[str]:
-    """compare()'s summary: cycles, µs and overlap per run, and the first run's speedup over the second."""
+def _table(runs: list[tuple[str, _Run]]) -> list[str]:
+    """compare()'s summary: cycles, µs and overlap per run, and the first run's speedup over the second; the whole
+    run's figures for a steady-state run (marked *, with a note: its timeline is the first tiles only)."""
     table = ["run             cycles         µs   overlap"]
-    for label, t in runs:
-        table.append(f"{label[:14]:<14} {t.makespan:>8,} {t.makespan_us:>10.3f}   {overlap_pct(t):5.1f}%")
-    if len(runs) == 2 and runs[0][1].makespan:
-        table.append(f"{runs[0][0]} speedup vs {runs[1][0]}: {runs[1][1].makespan / runs[0][1].makespan:.2f}x")
+    for label, r in runs:
+        mark = "*" if r.steady is not None else ""
+        table.append(f"{label[:14 - len(mark)] + mark:<14} {r.cycles:>8,} {r.us:>10.3f}   {r.overlap_pct:5.1f}%")
+    if len(runs) == 2 and runs[0][1].cycles:
+        table.append(f"{runs[0][0]} speedup vs {runs[1][0]}: {runs[1][1].cycles / runs[0][1].cycles:.2f}x")
+    for label, r in runs:
+        if r.steady is not None:
+            table.append(f"* {label}: steady-state run, figures for all {r.steady.tiles:,} tiles; its timeline shows "
+                         f"the {r.steady.traced_tiles}-tile trace")
     return table
 
 
@@ -192,14 +312,19 @@ def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
             title: str | None = None) -> Figure:
     """Two runs stacked on one cycle axis, each with its makespan and overlap, and a table of cycles and overlap.
 
-    Takes two Traces or Programs, or one ``explore.Comparison`` (its runs and labels).
+    Takes two Traces or Programs, or one ``explore.Comparison`` (its runs and labels); ``labels`` names two runs
+    given apart: a tuple of two str. A Program run with ``execute(steady_state=True)`` keeps the trace of its first
+    tiles only: its Gantt is that trace, titled as such (see plot_timeline), while the table and the speedup use
+    the whole run's figures from ``stats()`` (marked ``*``, with a note), never the short trace's.
     """
     _check_lanes(lanes)
-    runs = _runs(a, b, labels)
+    both = _runs(a, b, labels)
+    _check_lane_count([r.trace for _, r in both], lanes, "compare")
+    runs = [(label, r.trace) for label, r in both]
     end = max(max(t.makespan for _, t in runs), 1)
     heights = [gantt_height(t, lanes) for _, t in runs]
     chars = max((len(n) for _, t in runs for n, _ in lane_groups(t, lanes)), default=4)
-    table = _table(runs)
+    table = _table(both)
     above = [legend_in(t, lanes) for _, t in runs]  # each Gantt's title and legend rows
     top_in = above[0] + _TOP_PAD_IN + (_TITLE_IN if title else 0.0)
     bottom_in = _COMPARE_BOTTOM_IN + _TABLE_LINE_IN * len(table)
@@ -208,9 +333,9 @@ def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
     gs = fig.add_gridspec(len(runs), 1, height_ratios=heights, hspace=gap_in / (sum(heights) / len(runs)))
     width_px, h = _layout(fig, max(chars, 4), top_in, bottom_in)
     axes: list[Axes] = []
-    for i, (label, trace) in enumerate(runs):
+    for i, (label, run) in enumerate(both):
         ax = fig.add_subplot(gs[i], sharex=axes[0] if axes else None)
-        draw_gantt(ax, trace, lanes, label, width_px, end)
+        draw_gantt(ax, run.trace, lanes, label, width_px, end, title=run.title(label), end_label=run.end_label)
         axes.append(ax)
     axes[0].set_xlim(0, end * XPAD)
     for ax in axes[:-1]:
@@ -223,4 +348,4 @@ def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
     return fig
 
 
-__all__ = ["plot_timeline", "compare", "figure_png", "lane_groups", "overlap_pct", "LANES"]
+__all__ = ["plot_timeline", "compare", "figure_png", "lane_groups", "overlap_pct", "LANES", "MAX_LANES"]

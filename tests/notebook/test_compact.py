@@ -189,9 +189,10 @@ def odd_trace() -> Trace:
     stalls = [Stall("loader", "backpressure", 15, 20), Stall("loader", "backpressure", 18, 25),
               Stall("ghost", "starved", 0, 30)]  # ghost ran nothing: its stalls go with the channels
     samples = [Sample("b", 9, 1), Sample("a", 5, 1), Sample("a", 2, 2), Sample("b", 1, 1), Sample("z", 3, 4)]
+    # (a listed process, as every process a trace's records name must be: trace.cross_check)
     return Trace(spans=spans, stalls=stalls, samples=samples, makespan=30, clock_hz=1.5e9,
-                 processes=["loader", "computer"], channels={"b": 2, "a": 3}, cores={0: "core zero", 2: "core two"},
-                 launch_cycles=7)
+                 processes=["loader", "computer", "ghost"], channels={"b": 2, "a": 3},
+                 cores={0: "core zero", 2: "core two"}, launch_cycles=7)
 
 
 def test_a_hand_made_trace_with_every_odd_part():

@@ -226,13 +226,20 @@ def traces(draw) -> Trace:
         s, e = interval()
         stalls.append(Stall(draw(names), draw(names), s, e))
     samples = [Sample(draw(names), draw(cycles), draw(st.integers(0, 8))) for _ in range(draw(st.integers(0, 6)))]
-    return Trace(spans=spans, samples=samples, stalls=stalls, makespan=draw(cycles),
+    process_end = draw(st.dictionaries(names, cycles, max_size=3))
+    # consistent as a run's trace is (trace.cross_check): the processes the records name are listed (or none is),
+    # and the makespan is no earlier than the last end
+    named = [sp.process for sp in spans] + [st_.process for st_ in stalls] + list(process_end)
+    processes = list(dict.fromkeys(named + draw(st.lists(names, max_size=3)))) if draw(st.booleans()) else []
+    last = max([sp.end for sp in spans] + [st_.end for st_ in stalls] + [sm.time for sm in samples]
+               + list(process_end.values()), default=0)
+    return Trace(spans=spans, samples=samples, stalls=stalls, makespan=last + draw(st.integers(0, 10**6)),
                  clock_hz=draw(st.sampled_from([1e9, 1.8e9, 1.85e9, 2.5e8, 3.3e9, 1234567.0])),
                  mode=draw(st.sampled_from(["pipeline", "data-parallel"])),
-                 processes=draw(st.lists(names, max_size=3)),
+                 processes=processes,
                  channels=draw(st.dictionaries(names, st.integers(1, 8), max_size=3)),
                  cores=draw(st.dictionaries(st.integers(0, 5), names, max_size=3)),
-                 process_end=draw(st.dictionaries(names, cycles, max_size=3)))
+                 process_end=process_end)
 
 
 @settings(max_examples=150, deadline=None)

@@ -308,12 +308,14 @@ def test_foreign_times_are_rebased_to_the_first_event():
 
 
 def test_foreign_phases_and_counters_that_cannot_be_kept_are_skipped():
-    """B/E, instant and flow events are skipped; counter values that are not whole slot counts too."""
+    """Instant and flow events are skipped; counter values that are not whole slot counts too. (A B/E pair is a span:
+    tests/sim/test_trace_file_bad_input.py.)"""
     tr = load_chrome_json(foreign(
         {"ph": "B", "name": "paint", "ts": 0}, {"ph": "E", "ts": 3}, {"ph": "i", "name": "mark", "ts": 1},
         {"ph": "C", "name": "cpu", "ts": 2, "args": {"pct": 12.5, "cores": 8.0, "neg": -1, "s": "x", "b": True}},
         {"ph": "X", "name": "a", "ts": 1, "dur": 1}))
-    assert tr.samples == [Sample("cpu.cores", 1000, 8)] and tr.spans == [Span(0, "0", "a", None, 0, 1000)]
+    assert tr.samples == [Sample("cpu.cores", 2000, 8)]
+    assert tr.spans == [Span(0, "0", "paint", None, 0, 3000), Span(0, "0", "a", None, 1000, 2000)]
 
 
 @pytest.mark.parametrize("event, words", [

@@ -306,6 +306,7 @@ def test_merges_and_diamonds_match_an_independent_event_simulation(data, cost_mo
     procs, depths = build_topology(data)
     ids = task_ids(procs)
     bits = len(ids) + 1
+    assume(bits <= 49)  # every cost (< 9 * 2**bits) and the latency (<= 12 * 2**bits) within 2**53 cycles
     order = data.draw(st.permutations(range(len(ids))))
     cost = {key: data.draw(st.integers(1, 8)) * 2 ** bits + 2 ** order[j] for j, key in enumerate(ids)}
     latency = data.draw(st.sampled_from([0, 1, 5, 12])) * 2 ** bits

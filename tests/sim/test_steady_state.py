@@ -288,3 +288,13 @@ def test_a_probe_over_every_tile_is_the_fallback_run_when_no_state_repeats(monke
                                         "the full run.")
     assert len(runs) == 1  # the probe, kept
     assert figures(steady) == figures(plain) and list(program.trace().spans) == plain_spans
+
+
+def test_the_summary_says_how_the_figures_were_found():
+    """A steady-state run's summary ends with its note (extrapolated, or the full run), so a printed summary never
+    passes extrapolated figures off as a run's."""
+    program = linear(2_000).compile(cost_model=PinnedCosts())
+    stats = program.execute(steady_state=True).stats()
+    assert stats.summary().splitlines()[-1] == "  " + stats.steady_state.note
+    assert stats.steady_state.note.startswith("steady state: the run repeats every 1 tile(s) (100 cycles) from tile ")
+    assert "steady state" not in program.execute().stats().summary()

@@ -16,7 +16,7 @@ from ptort_lab.sim.costs import NpuCostModel
 from ptort_lab.sim.timing_check import checked_timing
 
 HINT = ("Return (issue_done, end, spans): issue_done and end whole cycles no earlier than start, and spans a list of "
-        "Span(core, lane, name, index, start, end, bytes, process, task_id) "
+        "Span(core, lane, name, index, start, end, bytes, process, task_id) within [start, end] "
         "(ptort_lab.sim.cost_model.span_of(task, core, lane, start, end) builds one).")
 
 
@@ -59,6 +59,12 @@ CASES = {
     "bytes that are text": (lambda t, c, s, ln: (s + 5, s + 5, [span_of(t, c, ln, s, s + 5)._replace(bytes="64")]),
                             "(5, 5, [Span(core=0, lane='s0', name='s0', index=0, start...: a span's bytes are '64', "
                             "not a whole number"),
+    "a span past the task's end": (lambda t, c, s, ln: (s + 5, s + 5, [span_of(t, c, ln, s, s + 9)]),
+                                   "(5, 5, [Span(core=0, lane='s0', name='s0', index=0, start...: a span ends at cycle "
+                                   "9, after the task's end at cycle 5 (a task ends no earlier than its last span)"),
+    "a span before the task's start": (lambda t, c, s, ln: (s + 5, s + 5, [span_of(t, c, ln, s - 3, s + 5)]),
+                                       "(5, 5, [Span(core=0, lane='s0', name='s0', index=0, start...: a span starts at "
+                                       "cycle -3, before the task's start at cycle 0"),
 }
 
 

@@ -53,7 +53,8 @@ def test_hand_made_traces_that_break_a_rule(trace, text):
     """Each rule names the field, shows the value and says what it must hold; the hint says how to fix it."""
     e = refusal(trace)
     assert text in e.what
-    assert e.hint.startswith(HINT) or e.hint.startswith("Use program.trace() from a run")
+    # (times past 2**53 have their own hint: a run can get there too, with a huge latency)
+    assert e.hint.startswith((HINT, "A trace keeps times up to 2**53 cycles", "Leave makespan out"))
 
 
 def test_numpy_numbers_are_accepted_as_plain_values():
