@@ -10,7 +10,7 @@ import numpy as np
 
 from .dsl import Channel
 from .dsl.schedule import DispatchPolicy
-from .dsl.types import Tensor, TensorView, item_key
+from .dsl.types import Location, Tensor, TensorView, item_key
 from .dsl.workload import Task, Workload, group
 from .errors import KnobError, PtortTypeError, PtortValueError, raise_user_error
 from .knobs import (
@@ -82,13 +82,25 @@ def _twin_tasks(workload: Workload) -> list[tuple[Any, ...]]:
 
 
 def _twin_of(tasks: list[tuple[Any, ...]], name: str, cores: int) -> Workload:
-    """The twin of ``tasks`` (``_twin_tasks``): grouped, named, each tile's tasks on one of ``cores`` cores."""
+    """The twin of ``tasks`` (``_twin_tasks``): grouped, named, each tile's tasks on one of ``cores`` cores.
+
+    A pipeline that keeps state in UB keeps it in one AIV's copy (a process runs its vector work on one AIV), so its
+    twin runs each core's vector tasks on AIV0 (``.vector_unit(0)``), where a data-parallel core would otherwise deal
+    them to its AIVs in turn and a task would read the other AIV's untouched copy (refused: sim/on_chip.py). State is
+    per core in the twin as in any run, so with several cores a running value (a sum over tiles) is one per core."""
     nodes = [Workload("task", loc=loc, kernel=kernel, params=params, resources=resources, cycles=cycles)
              for loc, kernel, params, resources, cycles in tasks]
     twin = group(nodes)
     if twin.kind == "task" or twin.kind == "empty":
         twin = Workload("combine", parts=tuple(nodes))
-    return twin.named(name).dispatch(DispatchPolicy.affinity(_tile_key, cores))
+    twin = twin.named(name).dispatch(DispatchPolicy.affinity(_tile_key, cores))
+    return twin.vector_unit(0) if any(_in_ub(resources) for _, _, _, resources, _ in tasks) else twin
+
+
+def _in_ub(resources: Any) -> bool:
+    """Whether a task's arguments include a UB-resident tensor."""
+    values = resources.values() if isinstance(resources, dict) else resources or ()
+    return any(isinstance(v, TensorView) and v.base.location is Location.UB for v in values)
 
 
 def _unrolled_items(tasks: list[Task]) -> dict[int, Tensor]:

@@ -11,11 +11,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .dsl.schedule import register_target
+from .dsl.combinators import check_placement
+from .dsl.schedule import compiler_for, register_target
 from .dsl.tasks import MAX_CYCLES, cycles_bound_hint, running_host_kernels
 from .dsl.types import Tensor
-from .dsl.workload import Task, Workload
-from .errors import PtortTypeError, PtortValueError, user_location
+from .dsl.workload import Task, Workload, WorkloadFunction
+from .errors import DSLUsageError, PtortTypeError, PtortValueError, user_location
 from .sim.capacity import check_capacity
 from .sim.cost_model import CostModel, PinnedCosts, as_cost_model
 from .sim.costs import NpuCostModel
@@ -62,6 +63,7 @@ class Program:
 
     def __init__(self, workload: Workload, target: str = "cpu_sim", options: dict[str, Any] | None = None) -> None:
         started = time.perf_counter()
+        _check_program_args(workload, target, options)
         self.workload = workload
         self.target = target
         self.options: dict[str, Any] = dict(options or {})
@@ -97,6 +99,13 @@ class Program:
                                  hint="Pass compute_values=False for a timing-only run (no numpy values), True (the "
                                       "default) to compute the values too.")
         placement = opts.pop("placement", None)
+        if placement is not None:
+            if not workload.is_pipeline:  # (the run would refuse it too, pointing at execute())
+                raise PtortValueError("compile(placement=...) puts the processes of a CSP pipeline on cores; this is a "
+                                      "data-parallel workload, which has none.",
+                                      hint="Send its tasks to cores with .dispatch(DispatchPolicy.round_robin(4)) or "
+                                           "another DispatchPolicy.")
+            placement = check_placement(placement, workload.processes, "compile(placement=...)")
         _check_one_placement(workload, placement)
         self.run_options = RunOptions(
             channel_latency_cycles=latency,
@@ -407,6 +416,61 @@ def _checked_latency(value: Any, api: str) -> int:
         raise PtortValueError(f"{api}: channel_latency_cycles must be at most 2**53 cycles, got {value!r}.",
                               hint=cycles_bound_hint("A channel hop's latency") + " The 910B's hop is 1000 cycles.")
     return int(value)
+
+
+def _check_program_args(workload: Any, target: Any, options: Any) -> None:
+    """``Program(workload, target, options)`` called directly (the reference's constructor) gets the checks
+    ``workload.compile(target=...)`` makes before it: a Workload, a registered target, options as a dict."""
+    if not isinstance(workload, Workload):
+        hint = (f"Call it first: Program({workload.name}(), 'cpu_sim'), or {workload.name}().compile()."
+                if isinstance(workload, WorkloadFunction) else
+                "Build one with a @workload function (w()) or connect(...), then write w().compile() or "
+                "Program(w(), 'cpu_sim').")
+        raise PtortTypeError(f"Program(workload, ...) takes a Workload, got {type(workload).__name__} "
+                             f"{workload!r}.", hint=hint)
+    if not isinstance(target, str):
+        raise PtortTypeError(f"Program(workload, target): target must be a target name (str), got "
+                             f"{type(target).__name__} {target!r}.", hint="Use 'cpu_sim' (the default).")
+    compiler_for(target)  # an unknown target is refused here as compile(target=...) refuses it
+    if options is not None and not isinstance(options, dict):
+        raise PtortTypeError(f"Program(workload, target, options): options must be a dict, got "
+                             f"{type(options).__name__} {options!r}.",
+                             hint="Pass compile options by name instead: w().compile(machine='ascend_910b4').")
+    workload.raise_type_errors()  # compile() refuses a workload with collected type errors; so does this
+    _refuse_pipeline_steps(workload)
+
+
+# What a data-parallel workload cannot run: steps that only mean something between a pipeline's processes.
+_STEP_APIS = {"record": "record(ev)", "wait": "synchronize(ev)", "consume": "consume(ch, ...)",
+              "join": "consume([ch1, ch2], ...)", "send": "send(ch, ...)"}
+
+
+def _refuse_pipeline_steps(workload: Workload) -> None:
+    """A record/synchronize/consume (or a send of anything but a plain channel's task) in a data-parallel workload
+    is refused at compile, at its own line: listing the tasks would refuse it too, but could only name the line
+    that listed them (compile().execute())."""
+    from .dsl.tree import NodeKind
+    if workload.is_pipeline:
+        return
+    stack = [workload]  # (task nodes, the leaves, are not asked for children: twins have millions)
+    while stack:
+        node = stack.pop()
+        kind = node.kind
+        if kind is NodeKind.TASK or node.is_pipeline:  # (a nested pipeline is refused where it is listed)
+            continue
+        if kind is NodeKind.SEND:
+            value = node.value
+            plain = getattr(node.channel, "tile", None) is None
+            if plain and isinstance(value, Workload) and value.kind is NodeKind.TASK:
+                continue  # send(ch, task) outside a pipeline runs its task (the reference lists it as one)
+        if kind.value in _STEP_APIS:
+            raise DSLUsageError(
+                f"{_STEP_APIS[kind.value]} is a step of a pipeline process, but workload "
+                f"'{workload.name or workload.kind}' is data-parallel: send/consume/record/synchronize steps only "
+                "run inside the processes of a pipeline.",
+                hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().",
+                where=node.loc, locate=node.loc is None)
+        stack.extend(reversed(node.children()))
 
 
 def _check_one_placement(workload: Workload, placement: Any) -> None:

@@ -228,22 +228,38 @@ class Sparse:
         if self.indptr[0] != 0 or any(b < a for a, b in zip(self.indptr, self.indptr[1:])):
             raise PtortValueError(f"Sparse indptr must start at 0 and never decrease, got {self.indptr}.",
                                   hint="Build indptr as the running count of indices per row.")
-        if self.indptr[-1] > len(self.indices):
-            raise PtortValueError(f"Sparse indptr ends at {self.indptr[-1]} but only {len(self.indices)} indices "
-                                  "were given.", hint="Pass every row's indices in `indices`.")
+        # indptr[-1] is the CSR's nnz: fewer indices cannot fill the rows, and more would be silently dropped
+        # (almost always an off-by-one in building indptr).
+        if self.indptr[-1] != len(self.indices):
+            extra = len(self.indices) - self.indptr[-1]
+            what = (f"only {len(self.indices)} indices were given" if extra < 0 else
+                    f"{len(self.indices)} indices were given, so the last {extra} would belong to no row")
+            raise PtortValueError(f"Sparse({outer_size}, indptr, indices): indptr ends at {self.indptr[-1]} (the "
+                                  f"number of stored indices) but {what}.",
+                                  hint="indptr[-1] must equal len(indices): build indptr as the running count of "
+                                       "indices per row, e.g. Sparse(2, [0, 2, 3], [4, 7, 1]).")
 
     def nnz(self) -> int:
         return self.indptr[self.outer_size]
 
     def row_nnz(self, r: int) -> int:
+        r = self._row(r, "row_nnz")
         return self.indptr[r + 1] - self.indptr[r]
 
-    def __getitem__(self, r: Any) -> Any:
-        if isinstance(r, Expr):
-            return SparseRow(self, r)
+    def _row(self, r: Any, api: str) -> int:
+        """``r`` as a row number in range (a numpy integer is the int it holds); a float or a string is refused."""
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)):
+            raise PtortTypeError(f"Sparse {api}: the row must be an int or a loop variable, got {type(r).__name__} "
+                                 f"{r!r}.", hint="Pass a row number such as sp[0], or a loop variable: sp[b].")
         if not 0 <= r < self.outer_size:
             raise PtortValueError(f"Sparse row {r} is out of range 0..{self.outer_size - 1}.",
                                   hint="Index rows with a value of the outer axis.")
+        return int(r)
+
+    def __getitem__(self, r: Any) -> Any:
+        if isinstance(r, Expr):
+            return SparseRow(self, r, user_location())
+        r = self._row(r, "sp[row]")
         return self.indices[self.indptr[r]:self.indptr[r + 1]]
 
     def __iter__(self) -> Iterator[int]:
@@ -259,14 +275,24 @@ class Sparse:
 class SparseRow:
     """``sp[r]`` where ``r`` is a loop variable: the row's indices, known when tasks are enumerated."""
 
-    __slots__ = ("sparse", "row")
+    __slots__ = ("sparse", "row", "loc")
 
-    def __init__(self, sparse: Sparse, row: Expr) -> None:
-        self.sparse, self.row = sparse, row
+    def __init__(self, sparse: Sparse, row: Expr, loc: SourceLocation | None = None) -> None:
+        self.sparse, self.row, self.loc = sparse, row, loc
 
     def resolve(self, bindings: Any) -> list[int]:
         """The row's indices under ``bindings``."""
-        indices: list[int] = self.sparse[int(evaluate(self.row, bindings))]
+        r = evaluate(self.row, bindings)
+        is_int = isinstance(r, (int, np.integer)) and not isinstance(r, bool)
+        if not is_int or not 0 <= r < self.sparse.outer_size:
+            error = PtortValueError if is_int else PtortTypeError
+            raise error(f"sparse[{_expr_text(self.row)}] is row {type(r).__name__} {r!r} with "
+                        f"{_describe_bindings(bindings)}, but the Sparse's rows are the ints "
+                        f"0..{self.sparse.outer_size - 1}.",
+                        hint="Index the Sparse with the loop variable of its outer axis, e.g. P.sel(sp[b]) inside "
+                             f"`for b in P(Dense[{self.sparse.outer_size}]()):`.", where=self.loc,
+                        locate=self.loc is None)
+        indices: list[int] = self.sparse[int(r)]
         return indices
 
     def __repr__(self) -> str:

@@ -392,10 +392,11 @@ def _check_names(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | N
             TypeErrorKind.ARITY_MISMATCH, f"Kernel '{kernel.name}' has no parameter '{u}'.", loc,
             expected=", ".join(names), got=", ".join(kwargs),
             hint=(f"Did you mean '{close[0]}'? " if close else "") + f"Its parameters are {', '.join(names)}."))
+    given = len(required) - len(missing)  # unknown names are reported above, not counted as arguments it got
     for m in missing:
         report(TypeErrorInfo(
             TypeErrorKind.ARITY_MISMATCH if len(kwargs) != len(required) else TypeErrorKind.MISSING_ARGUMENT,
-            f"Kernel '{kernel.name}' expects {len(required)} args, got {len(kwargs)}: missing argument '{m}'.",
+            f"Kernel '{kernel.name}' expects {len(required)} args, got {given}: missing argument '{m}'.",
             loc, expected=", ".join(required), got=", ".join(kwargs) or "(none)",
             hint=f"Pass {m}=... (a tensor view such as X[t])."))
     return not unknown and not missing

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -11,9 +12,10 @@ from ..errors import PtortTypeError, PtortValueError
 
 
 def _check_count(n: Any, api: str, least: int = 0) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < least:
+    """A count as a Python int: any integer (a numpy one from a sweep grid is the int it holds), not a bool."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < least:
         raise PtortValueError(f"{api} needs an int >= {least}, got {n!r}.", hint=f"Write {api.split('(')[0]}(4).")
-    return n
+    return int(n)
 
 
 @dataclass(frozen=True)
@@ -145,9 +147,10 @@ class TaskWindow:
         if self.unit not in _WINDOW_UNITS:
             raise PtortValueError(f"Invalid unit: {self.unit}",
                                   hint=f"TaskWindow units are {', '.join(_WINDOW_UNITS)}.")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+        if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral) or self.size < 1:
             raise PtortValueError(f"TaskWindow size must be an int >= 1, got {self.size!r}.",
                                   hint="Use TaskWindow(8) for at most 8 tasks in flight.")
+        object.__setattr__(self, "size", int(self.size))  # a numpy integer (a sweep grid's value) is the int it holds
         if not isinstance(self.mode, WindowMode):
             raise PtortTypeError(
                 f"TaskWindow mode must be a WindowMode, got {type(self.mode).__name__} {self.mode!r}.",

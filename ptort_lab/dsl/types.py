@@ -313,6 +313,53 @@ def _check_data(data: np.ndarray) -> None:
                                   "float32, float64, int8..int64, uint8..uint64).")
 
 
+# Past this many elements a layout the quick stride test cannot clear is refused without listing its addresses
+# (only as_strided makes such layouts; listing 16M element offsets takes about a second and 128 MB).
+_EXACT_OVERLAP_ELEMENTS = 2**24
+
+
+def _overlaps_itself(data: np.ndarray) -> bool:
+    """Whether two elements of ``data`` share memory (a zero stride on a dimension of size > 1, or an as_strided
+    layout whose rows interleave), so the tasks writing them would overwrite each other."""
+    dims = sorted((abs(st), n) for st, n in zip(data.strides, data.shape) if n > 1)
+    if data.size <= 1 or not dims:
+        return False
+    if dims[0][0] == 0:
+        return True
+    # Quick test (every strided numpy view passes it): each dimension, taken by increasing stride, steps past all
+    # the bytes the smaller ones span.
+    span = data.itemsize
+    for stride, n in dims:
+        if stride < span:
+            break
+        span = stride * (n - 1) + span
+    else:
+        return False
+    if data.size > _EXACT_OVERLAP_ELEMENTS:
+        return True
+    offsets = np.zeros((), np.int64)
+    for stride, n in dims:
+        offsets = np.add.outer(offsets, np.arange(n, dtype=np.int64) * stride)
+    starts = np.sort(offsets, axis=None)
+    return bool(np.any(np.diff(starts) < data.itemsize))
+
+
+def _check_writable_layout(data: np.ndarray) -> None:
+    """Refuse a writable array whose elements share memory: every task would store into the same bytes and the last
+    writer would win without a word. (A read-only one, e.g. np.broadcast_to, is a fine input: nothing writes it.)"""
+    if not data.flags.writeable or not _overlaps_itself(data):
+        return
+    zero = [k for k, (st, n) in enumerate(zip(data.strides, data.shape)) if st == 0 and n > 1]
+    how = (f"dimension {zero[0]} has stride 0, so all its {data.shape[zero[0]]} entries are one piece of memory"
+           if zero else f"its strides {data.strides} make some elements share memory")
+    raise PtortValueError(
+        f"Tensor data of shape {data.shape} overlaps itself ({how}), and it is writable: tasks storing into "
+        "different tiles would overwrite each other, the last writer winning silently.",
+        hint="Give every element its own memory: pass np.ascontiguousarray(data) (a copy: read the results from "
+             "tensor.data) or allocate the output with np.zeros(shape); if the array is only read, make it "
+             "read-only (np.broadcast_to(...) or as_strided(..., writeable=False)).")
+
+
 class Tensor:
     """A global-memory tensor: ``Tensor(data=array, shape=(n, r, c), dtype=DType.F32)``.
 
@@ -332,6 +379,8 @@ class Tensor:
                                  hint="Wrap it: Tensor(data=np.asarray(x), ...).")
         if data is not None:
             _check_data(data)
+            if not (isinstance(location, Location) and location.on_chip):  # (on-chip: data is never written)
+                _check_writable_layout(data)
         if shape is None:
             if data is None:
                 raise PtortTypeError("Tensor needs a shape or data.", hint="Pass shape=(n, rows, cols).")
@@ -384,7 +433,8 @@ class Tensor:
         return n
 
     def slice(self, start: int, stop: int) -> Tensor:
-        """A new Tensor over rows ``start:stop`` of the leading dimension (shares data)."""
+        """A new Tensor over rows ``start:stop`` of the leading dimension, sharing this tensor's array (allocated
+        here, as zeros, when it has none yet)."""
         if not self.shape:
             raise PtortTypeError(f"{self!r}.slice({start!r}, {stop!r}): a 0-d tensor has no rows to slice.",
                                  hint="Slice a tensor with a leading dimension, e.g. shape=(n, rows, cols).")
@@ -405,7 +455,9 @@ class Tensor:
                 f"and a slice needs 0 <= start < stop <= {n}.",
                 hint=f"Keep 0 <= start < stop <= {n} (.slice(0, {n}) takes every row), or make the tensor's "
                      "leading dimension bigger.")
-        data = self.data[start:stop] if self.data is not None else None
+        # The slice shares this tensor's array, so one without data gets its zeros now (np.zeros maps pages lazily:
+        # no memory is touched until written); a slice with an array of its own would keep every write to itself.
+        data = self.allocate()[start:stop]
         return Tensor(data, (stop - start,) + self.shape[1:], self.dtype, self.location, self.layout, self.name)
 
     def with_layout(self, layout: Any) -> Tensor:

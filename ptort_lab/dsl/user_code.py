@@ -5,9 +5,10 @@ from __future__ import annotations
 import dis
 import inspect
 import linecache
+import os
 from typing import Any, Callable
 
-from ..errors import DSLUsageError, SourceLocation, raise_user_error
+from ..errors import DSLUsageError, PtortTypeError, SourceLocation, raise_user_error
 from .expr import clear_refusal, recover_refusal
 
 
@@ -64,9 +65,57 @@ def refuse_generator_result(result: Any, what: str, builds: str, hint: str) -> N
                         f"{builds}.", hint=hint)
 
 
+def describe_function(fn: Any) -> str:
+    """``the lambda at cell.py:3`` or ``function 'key' (cell.py:10)``: which of the user's functions, for errors
+    about how it is called."""
+    code = getattr(inspect.unwrap(getattr(fn, "func", fn)), "__code__", None)
+    if code is None:
+        return repr(fn)
+    at = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+    return f"the lambda at {at}" if code.co_name == "<lambda>" else f"function '{code.co_name}' ({at})"
+
+
+def _signature(fn: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature (some builtins): the call decides
+        return None
+
+
+def check_arity(fn: Any, n: int, what: str, example: str) -> None:
+    """Refuse a user function that cannot take the ``n`` positional arguments ptort_lab will pass it, at the line
+    that hands it over: called later, it would fail inside ptort_lab and the error would name ptort_lab's line rather
+    than the function. ``what`` says what it gets ("the task (one argument)"), ``example`` how to write it."""
+    sig = _signature(fn)
+    if sig is None:
+        return
+    try:
+        sig.bind(*range(n))
+    except TypeError:
+        raise PtortTypeError(f"{what}, but {describe_function(fn)} has the parameters {sig}.",
+                             hint=f"Write it as {example}.") from None
+
+
+def _arity_error(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> PtortTypeError | None:
+    """The error for a call of ``fn`` that failed before running a line of it (wrong arguments), else None."""
+    sig = _signature(fn)
+    if sig is None:
+        return None
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as e:
+        given = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]) or "no arguments"
+        return PtortTypeError(f"{what} cannot be called with ({given}): {describe_function(fn)} has the parameters "
+                              f"{sig} ({e}).",
+                              hint="Make the function's parameters match what it is called with (or call it with "
+                                   "the arguments it declares).")
+    return None
+
+
 def run_user_body(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> Any:
     """Call a user body; any error it raises becomes one located ptort_lab error (a refusal numpy swallowed, such
-    as ``array[b]`` on a loop variable, comes back as itself)."""
+    as ``array[b]`` on a loop variable, comes back as itself; arguments the function cannot take are named as such,
+    not as an error "raised at" ptort_lab's line that called it)."""
     clear_refusal()
     try:
         return fn(*args, **kwargs)
@@ -74,9 +123,15 @@ def run_user_body(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
         swallowed = recover_refusal(e)
         if swallowed is not None:
             raise swallowed from e
+        tb = e.__traceback__
+        if isinstance(e, TypeError) and tb is not None and tb.tb_next is None:  # the call itself failed
+            mismatch = _arity_error(fn, args, kwargs, what)
+            if mismatch is not None:
+                raise mismatch from e
         raise_user_error(e, what)
     finally:
         clear_refusal()  # it holds its traceback's frames
 
 
-__all__ = ["body_location", "generator_kind", "refuse_generator", "refuse_generator_result", "run_user_body"]
+__all__ = ["body_location", "generator_kind", "refuse_generator", "refuse_generator_result", "run_user_body",
+           "check_arity", "describe_function"]

@@ -9,7 +9,7 @@ from ..errors import DSLUsageError, PipelineError, SourceLocation, user_location
 from .builder import active_builder, add, adopt
 from .csp import MAX_REPLICAS, Channel, Event, Process, check_consumes
 from .tree import NodeKind, Workload, channel_ends, walk
-from .user_code import run_user_body
+from .user_code import check_arity, run_user_body
 
 Fail = Callable[[str, str], PipelineError]
 Ends = dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]
@@ -341,6 +341,8 @@ def per_core(build: Callable[[int], Any], cores: int) -> Pipeline:
         raise fail(f"cores must be an int in 1..{MAX_REPLICAS}, got {cores!r}.",
                    "Give the number of copies, one per core, e.g. per_core(build, cores=24) on the 910B.")
     cores = int(count)
+    check_arity(build, 1, "per_core calls build with the core number (one argument)",
+                "per_core(lambda core: connect(...), cores=4)")
     copies = [_built_copy(build, core, fail) for core in range(cores)]
     _refuse_shared(copies, fail)
     _rename_repeated(copies)

@@ -4,6 +4,7 @@ loops, ``cond``/``combine``/``sequential`` and the runtime-slot statements. Each
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -37,7 +38,7 @@ from .kernel import Kernel
 from .tasks import MAX_CYCLES, Cycles, Task, cycles_bound_hint
 from .tree import NodeKind, Workload, group
 from .types import Tensor, TensorView
-from .user_code import refuse_generator, refuse_generator_result, run_user_body
+from .user_code import check_arity, refuse_generator, refuse_generator_result, run_user_body
 from .wiring import pipe_pipeline
 
 
@@ -48,7 +49,10 @@ def task(kernel: Any, params: Sequence[Any] = (), resources: Any = None, *, cycl
     annotations) or a name string (enumerate-only, as in the reference's early examples).
     """
     loc = user_location()
-    if cycles is not None and not callable(cycles):
+    if callable(cycles):
+        check_arity(cycles, 1, "task(cycles=fn) calls fn with the task (one argument)",
+                    "cycles=lambda t: times[t.params[0]]")
+    elif cycles is not None:
         if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 0:
             raise PtortValueError(f"task(cycles=...) must be an int >= 0 or a function of the task, got {cycles!r}.",
                                   hint="cycles pins this task's cost in the simulator: cycles=100 or "
@@ -81,13 +85,30 @@ def task(kernel: Any, params: Sequence[Any] = (), resources: Any = None, *, cycl
 
 # -- P: loops inside @workload ---------------------------------------------------------------------------------------
 def _check_axis(axis: Any, api: str) -> Any:
-    if isinstance(axis, (Axis, SparseRow, Sparse, list, tuple, range)):
+    if isinstance(axis, np.ndarray) and axis.ndim == 1 and axis.dtype.kind in "iu":
+        axis = axis.tolist()  # e.g. np.nonzero(mask)[0]: the ints it holds
+    if isinstance(axis, (list, tuple)):
+        _check_index_list(axis, api)
+        return axis
+    if isinstance(axis, (Axis, SparseRow, Sparse, range)):
         return axis
     if isinstance(axis, type) and issubclass(axis, Axis):
         raise PtortTypeError(f"{api} got the axis class {axis.__name__}; instantiate it.",
                              hint=f"Write {axis.__name__}() (note the parentheses).")
     raise PtortTypeError(f"{api} needs an axis (Dense[n](), DenseDyn(n), Ragged, Sparse row), got {axis!r}.",
                          hint="Build one with Dense[8]() or DenseDyn(n).")
+
+
+def _check_index_list(values: list[Any] | tuple[Any, ...], api: str) -> None:
+    """A loop over a list visits its entries: each an int or a loop expression (evaluated per iteration). What is
+    neither (1.5, "2", None) is refused at the loop's line, not when the run lists the tasks."""
+    label = "select/P.sel" if api in ("P.sel()", "select") else api  # (as the run's own check words it)
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, Expr)):
+            raise PtortTypeError(f"{label} over a list needs int indices, got {v!r} ({type(v).__name__}, entry {i} "
+                                 f"of {list(values)!r}).",
+                                 hint=f"Pass whole numbers (or loop expressions), e.g. {api.rstrip('()')}([0, 2, 5]); "
+                                      "convert computed indices with int(...) only when they are exact.")
 
 
 _LOOP_API = {NodeKind.PARALLEL_FOR: "P", NodeKind.FOR_EACH: "P.seq", NodeKind.SELECT: "P.sel"}
@@ -507,8 +528,26 @@ class WorkloadFunction:
         refuse_generator(fn, f"@workload '{self.name}'", "build no tasks", BODY_HINT)
         self.type_check = type_check
         self.fail_on_type_error = fail_on_type_error
+        # What functools.wraps copies, so help(), repr-minded tools and f"{w.__name__}" see the function (its
+        # __dict__ is not merged: a function attribute named like one of ours would replace it).
+        self.__name__ = self.name
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+        self.__module__ = getattr(fn, "__module__", None) or __name__
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """A module-level @workload pickles by reference, as Python pickles the function it replaces (its ``fn``
+        could not be pickled by name: that name is this object); any other by its fields."""
+        found: Any = sys.modules.get(self.__module__)
+        for part in self.__qualname__.split("."):
+            found = getattr(found, part, None)
+        if found is self:
+            return self.__qualname__
+        return super().__reduce_ex__(protocol)
+
+    def __repr__(self) -> str:
+        return f"<@workload function {self.__qualname__}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Workload:
         """Build the tree. Inside another @workload or body it builds into the enclosing one, sharing its loop

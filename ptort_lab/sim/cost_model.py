@@ -25,7 +25,10 @@ overrides what it needs):
 overlap across tasks as far as buffers allow. ``lane`` names the process (stage or core) for the spans. What a model
 of the user's own returns is checked on every task (``timing_check``): a result that is not that tuple in whole cycles,
 with ``issue_done`` and ``end`` no earlier than ``start`` and spans that are ``Span`` records, stops the run with an
-error at the model's ``task_timing`` line.
+error at the model's ``task_timing`` line. So do the other answers of a user's hooks (``begin_run``): a pricer
+without ``task_timing``, a ``fixed_cycles`` that is not None or whole cycles in 0..2**53, a
+``channel_stays_on_chip`` that is not a bool, a ``launch_cycles`` that is not None or whole cycles (numpy integers
+and bools are taken as Python's). A pricer may lack the optional hooks: it gets the defaults above.
 
 A cost model that does not subclass CostModel still works (``as_cost_model`` adapts it) if it has ``clock_hz`` and
 ``task_timing``; every other hook is optional, with the defaults above. Without ``begin_run`` its ``prepare`` (if
@@ -34,12 +37,15 @@ any) is called once per run and ``task_timing`` on the model itself, which is on
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 from ..dsl.tasks import MAX_CYCLES, cycles_bound_hint
 from ..errors import PtortTypeError, PtortValueError
 from .machine import DEFAULT_CLOCK_HZ, Machine, clock_range_error
+from .timing_check import code_location, whole_fixed_cycles
 from .trace import Span
 from .trace_files import short
 
@@ -103,33 +109,61 @@ class CostModel:
                                   "(issue_done, end, spans), or begin_run() returning an object that has it.")
 
 
+class _FromClass:
+    """The default of a PinnedCosts field: the class's attribute of that name (a subclass may set it)."""
+
+    def __repr__(self) -> str:
+        return "<the class's value>"
+
+
+_FROM_CLASS: Any = _FromClass()
+
+
 @dataclass
 class PinnedCosts(CostModel):
     """Every task costs its pinned cycles (``@kernel(cycles=)`` / ``task(..., cycles=)``) or ``default_cycles``.
 
+    ``default_cycles`` (0) and ``clock_hz`` (1.8 GHz) may be given as arguments or set by a subclass as class
+    attributes (``class Slow(PinnedCosts): clock_hz = 1e6``); an argument wins.
     A subclass that overrides ``task_timing`` should also override ``fixed_cycles`` (return None to always be asked).
     """
 
-    default_cycles: int = 0
-    clock_hz: float = DEFAULT_CLOCK_HZ
+    # (defaults made at __init__, so no class attribute hides a subclass's own: __post_init__ reads the class's)
+    default_cycles: int = field(default_factory=lambda: _FROM_CLASS)
+    clock_hz: float = field(default_factory=lambda: _FROM_CLASS)
     time_ordered = False  # prices never depend on other tasks, so the engine may run processes until they block
     uses_ir = False  # prices never look at the kernel's ops
     launch_cycles = 0  # no launch is modelled: the first task starts at cycle 0
 
     def __post_init__(self) -> None:
+        cls = type(self)
+        # what a wrong value is called: the argument, or the subclass's attribute it came from
+        cycles_name = clock_name = "PinnedCosts"
+        if self.default_cycles is _FROM_CLASS:
+            self.default_cycles = getattr(cls, "default_cycles", 0)
+            cycles_name = cls.__name__ if hasattr(cls, "default_cycles") else cycles_name
+        if self.clock_hz is _FROM_CLASS:
+            self.clock_hz = cls.clock_hz  # (CostModel's 1.8 GHz unless a subclass sets its own)
+            clock_name = cls.__name__ if cls.clock_hz is not CostModel.clock_hz else clock_name
+        cycles_what = "PinnedCosts(default_cycles=...)" if cycles_name == "PinnedCosts" else \
+            f"{cycles_name}.default_cycles"
+        clock_what = "PinnedCosts(clock_hz=...)" if clock_name == "PinnedCosts" else f"{clock_name}.clock_hz"
+        if isinstance(self.default_cycles, np.integer):  # (numpy ints are taken where ints are)
+            self.default_cycles = int(self.default_cycles)
+        if isinstance(self.clock_hz, np.integer):
+            self.clock_hz = int(self.clock_hz)
         if isinstance(self.default_cycles, bool) or not isinstance(self.default_cycles, int) \
                 or self.default_cycles < 0:
-            raise PtortValueError(f"PinnedCosts(default_cycles=...) must be an int >= 0, got {self.default_cycles!r}.",
+            raise PtortValueError(f"{cycles_what} must be an int >= 0, got {self.default_cycles!r}.",
                                   hint="It is the cost of a task that pins none: PinnedCosts(default_cycles=100).")
         if self.default_cycles > MAX_CYCLES:
-            raise PtortValueError(f"PinnedCosts(default_cycles=...) must be at most 2**53, got "
-                                  f"{self.default_cycles!r}.",
-                                  hint=cycles_bound_hint("PinnedCosts(default_cycles=...)"))
+            raise PtortValueError(f"{cycles_what} must be at most 2**53, got {self.default_cycles!r}.",
+                                  hint=cycles_bound_hint(cycles_what))
         if isinstance(self.clock_hz, bool) or not isinstance(self.clock_hz, (int, float)) \
                 or not 0 < self.clock_hz < float("inf"):
-            raise PtortValueError(f"PinnedCosts(clock_hz=...) must be a frequency > 0, got {self.clock_hz!r}.",
+            raise PtortValueError(f"{clock_what} must be a frequency > 0, got {self.clock_hz!r}.",
                                   hint="It converts cycles to microseconds: PinnedCosts(clock_hz=1.8e9).")
-        error = clock_range_error("PinnedCosts", self.clock_hz, "PinnedCosts(clock_hz=1.8e9)")
+        error = clock_range_error(clock_name, self.clock_hz, "PinnedCosts(clock_hz=1.8e9)")
         if error is not None:
             raise error
 
@@ -150,7 +184,10 @@ class PinnedCosts(CostModel):
 
     def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
                     pipelined: bool) -> Timing:
-        end = start + self.fixed_cycles(task)
+        cycles = self.fixed_cycles(task)
+        if cycles.__class__ is not int or not 0 <= cycles <= MAX_CYCLES:  # a subclass's fixed_cycles: checked
+            cycles = whole_fixed_cycles(self.fixed_cycles, cycles, task)
+        end = start + cycles
         return end, end, [span_of(task, core, lane, start, end)]
 
 
@@ -222,7 +259,9 @@ class _DuckTyped(CostModel):
                   vector_units: dict[str, int]) -> TaskPricer:
         begin = getattr(self.model, "begin_run", None)
         if begin is not None:
-            return _DuckPricer(begin(workload, placement, vector_units))
+            pricer = begin(workload, placement, vector_units)
+            _check_pricer(pricer, begin)
+            return _DuckPricer(pricer)
         if vector_units:
             if not hasattr(self.model, "vector_units"):
                 raise _no_aivs(self.model, vector_units)
@@ -254,6 +293,58 @@ class _DuckPricer:
         return getattr(self.pricer, name)
 
 
+# -- what the runner asks of a pricer, checked ----------------------------------------------------------------------
+_OPTIONAL_HOOKS = ("fixed_cycles", "channel_stays_on_chip", "launch_cycles")
+
+
+def begin_run(model: CostModel, workload: Workload, placement: dict[str, int] | None,
+              vector_units: dict[str, int]) -> TaskPricer:
+    """``model.begin_run(...)``: the run's pricer, refused when it has no ``task_timing`` (a ``begin_run`` that
+    forgot its ``return``), and given CostModel's defaults for the optional hooks it lacks."""
+    pricer = model.begin_run(workload, placement, vector_units)
+    if pricer is model or type(pricer).__module__.startswith("ptort_lab."):
+        return pricer  # (the model itself, NpuRun, _DuckPricer: every hook there)
+    _check_pricer(pricer, model.begin_run)
+    if all(hasattr(pricer, hook) for hook in _OPTIONAL_HOOKS):
+        return pricer
+    return _DuckPricer(pricer)
+
+
+def _check_pricer(pricer: Any, begin: Any) -> None:
+    """A PtortTypeError at ``begin``'s line when what it returned cannot price tasks."""
+    if callable(getattr(pricer, "task_timing", None)):
+        return
+    owner = type(getattr(begin, "__self__", begin)).__name__
+    got = "None" if pricer is None else f"{type(pricer).__name__} {short(pricer)}, which has no task_timing()"
+    where = code_location(begin)
+    raise PtortTypeError(
+        f"{owner}.begin_run returned {got}; it must return the run's pricer, an object with task_timing(task, ir, "
+        "core, start, lane, pipelined).",
+        hint="End begin_run with `return self` when the model prices the run itself (as CostModel.begin_run does), "
+             "or return the object that holds this run's state and prices its tasks.",
+        where=where, locate=where is None)
+
+
+def stays_on_chip(pricer: TaskPricer, producers: list[Any], consumers: list[Any]) -> bool:
+    """``pricer.channel_stays_on_chip(producers, consumers)``, which must be a bool (numpy's too): a PtortTypeError
+    at its line otherwise (a string such as "no" would count as on chip)."""
+    test = pricer.channel_stays_on_chip
+    answer = test(producers, consumers)
+    if answer is True or answer is False:
+        return answer
+    if isinstance(answer, np.bool_):
+        return bool(answer)
+    owner = type(getattr(test, "__self__", test)).__name__
+    names = [[p.name for p in side] for side in (producers, consumers)]
+    where = code_location(test)
+    raise PtortTypeError(
+        f"{owner}.channel_stays_on_chip returned {type(answer).__name__} {short(answer)} for a channel from "
+        f"{names[0]} to {names[1]}; it must return True (it stays in the core's buffers) or False (it is staged "
+        "through GM and costs the channel latency).",
+        hint="Return a bool: True when both ends share the core's buffers, else False (wrap a test in bool(...)).",
+        where=where, locate=where is None)
+
+
 def _never_fixed(task: Task) -> None:
     """CostModel.fixed_cycles's default, for a pricer without the hook."""
     return None
@@ -282,4 +373,5 @@ def run_state(pricer: TaskPricer, model: CostModel) -> Any:
     return pricer
 
 
-__all__ = ["CostModel", "PinnedCosts", "TaskPricer", "as_cost_model", "span_of", "run_state", "user_types", "Timing"]
+__all__ = ["CostModel", "PinnedCosts", "TaskPricer", "as_cost_model", "span_of", "run_state", "user_types", "Timing",
+           "begin_run", "stays_on_chip"]

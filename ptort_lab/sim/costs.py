@@ -51,10 +51,11 @@ from ..dsl.ir import KernelIR
 from ..dsl.tree import NodeKind
 from ..dsl.types import Direction, TensorView, TileType
 from ..dsl.workload import Task, Workload
-from ..errors import CapacityError, PtortError, PtortValueError
+from ..errors import CapacityError, PtortError, PtortTypeError, PtortValueError
 from .buffers import BufferPool
 from .capacity import fix_for
 from .cost_model import CostModel, TaskPricer, Timing, span_of
+from .deps import RegionKeys
 from .lowering import AIC, Instr, Plan, lower
 from .machine import KIB, Buffer, Machine, ascend_910b, get_machine
 from .memo import COMPUTE, READ, TaskTemplate, build_template
@@ -109,6 +110,8 @@ class NpuCostModel(CostModel):
     def begin_run(self, workload: Workload, placement: dict[str, int] | None,
                   vector_units: dict[str, int] | None = None) -> TaskPricer:
         """A new run's pricer (an ``NpuRun``): checks core counts and channel slots, then prices that run's tasks."""
+        if type(self) is not NpuCostModel:
+            _check_overrides(type(self))
         run = NpuRun(self, dict(vector_units or {}))
         self._last = run
         run.prepare(workload, placement)
@@ -184,6 +187,7 @@ class NpuRun:
         self._block_start: dict[int, int] = {}  # core -> block_start(core), once known
         self.flush_end: int | None = None  # when the kernel-end L2 flush is done (Machine.l2_flush_at_end)
         self._templates: dict[tuple[int, int, int], TaskTemplate] = {}  # (id(plan), core, aiv) -> its steps here
+        self.region_keys = RegionKeys(exact_only=True)  # each argument's L2 region, by the memory it names
 
     @property
     def clock_hz(self) -> float:
@@ -336,6 +340,8 @@ class NpuRun:
         pinned = task.pinned_cycles()
         if pinned is not None or ir is None or not ir.ops:
             self.last_aiv = self.vector_units.get(lane, 0) if self.vector_units else 0
+            if pipelined and self.vector_unit is not None:  # its values go to the AIV .vector_unit(...) names
+                self.last_aiv = vector_unit_of(task, self.vector_unit, m.aiv_per_core, m.name)
             end = start + (pinned or 0)
             return end, end, [span_of(task, core, lane, start, end)]
         plan = self.plan(ir)
@@ -374,16 +380,18 @@ class NpuRun:
             kept = self.residency.enter(task, placed, tpl.plan, core, aiv, entered)
             for slot, last in entered.items():
                 ready[slot] = last
-        # the GM region a transfer touches: (tensor, tile index) of the task's argument, with the sub-block
-        # (r0, r1, c0, c1) a slice of it moves appended (found once per argument, not per transfer)
+        # the GM region a transfer touches: (storage, tile index) of the task's argument (deps.RegionKeys: Y[-1] and
+        # Y.slice(2, 4)[1] are Y[3]'s line), with the sub-block (r0, r1, c0, c1) a slice of it moves appended (found
+        # once per argument, not per transfer)
         regions: dict[str, Any] = {}
         if tpl.params:
             res = task.resources
             if isinstance(res, dict):
+                region_of = self.region_keys.region
                 for name in tpl.params:
                     view = res.get(name)
                     if isinstance(view, TensorView):
-                        regions[name] = (id(view.base), tuple(view.index))
+                        regions[name] = region_of(view)
         held: list[Any] = [None] * tpl.allocs
         spans: list[Span] = []
         add_span = spans.append
@@ -440,6 +448,8 @@ class NpuRun:
                 first = t
             if done > end_all:
                 end_all = done
+            if end > end_all:  # (a read whose issue cost outlasts its latency holds its pipe past its data)
+                end_all = end
         if kept:
             self.residency.leave(kept, {slot: ready[slot] for slot, _ in kept if ready[slot] is not None})
         issue_done = first if pipelined and first is not None else end_all
@@ -467,6 +477,29 @@ class NpuRun:
             hint=fix or f"Use a smaller tile (e.g. half the rows) so the kernel's live tiles fit {buffer}, or split "
                         "the kernel into smaller steps" + (", or keep less state on chip." if reserved else "."),
             where=ins.op.loc if ins.op is not None else task.loc, context=f"kernel '{task.kernel}'", locate=False)
+
+
+# the hooks a run asks its pricer (an NpuRun), never the model: a subclass's own would be silently ignored
+_RUN_HOOKS = ("prepare", "fixed_cycles", "task_timing", "channel_stays_on_chip", "launch_cycles", "finish_run")
+
+
+def _check_overrides(cls: type) -> None:
+    """Refuse a subclass of NpuCostModel (outside ptort_lab) that defines a hook its runs would never call (unless
+    it also overrides begin_run: its own pricer may call them)."""
+    from .timing_check import attribute_location
+    if cls.begin_run is not NpuCostModel.begin_run:  # type: ignore[attr-defined]
+        return
+    for name in _RUN_HOOKS:
+        if not any(name in vars(k) and not k.__module__.startswith("ptort_lab.") for k in cls.__mro__):
+            continue
+        where = attribute_location(cls, name)
+        raise PtortTypeError(
+            f"{cls.__name__} overrides {name}, which NpuCostModel's runs never call: each run is priced by its own "
+            "NpuRun (the pricer begin_run returns), so the override would be ignored.",
+            hint="Subclass CostModel instead and delegate to the NPU model: in begin_run, make "
+                 "self.run = NpuCostModel(machine).begin_run(workload, placement, vector_units) and return self; "
+                 "in task_timing, call self.run.task_timing(...) and adjust what it returns.",
+            where=where, locate=where is None)
 
 
 def _task_nodes(body: Any, channel: Any = None, into: bool = False) -> Iterator[tuple[Workload, bool]]:

@@ -1,29 +1,97 @@
-"""Data dependencies between data-parallel tasks, inferred from the tensor regions they read and write."""
+"""Data dependencies between data-parallel tasks, inferred from the tensor regions they read and write.
+
+A region is a tile of the memory a tensor's values live in, not of the Tensor object: ``Y[-1]`` and ``Y[3]`` of a
+4-row ``Y`` are one region, and so are ``Y.slice(2, 4)[1]`` and ``Y[3]`` (the slice's array is a view of Y's). Two
+tensors whose arrays share memory are told apart by that memory (``RegionKeys``): their rows map onto the rows of
+the first of them seen when their layouts agree (same row size and strides, start on a row boundary), and any other
+overlap counts as the whole array (an access to it then depends on every access to the array: never a race).
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Hashable
 
-from ..dsl.types import Direction, TensorView
+import numpy as np
+
+from ..dsl.types import Direction, Tensor, TensorView
 from ..dsl.workload import Task
 
+Region = tuple[Hashable, tuple[int, ...]]  # (storage, leading index): an index is a prefix of its sub-regions'
 
-def task_accesses(task: Task, _directions: dict[int, tuple[Any, dict[str, tuple[bool, bool]]]] | None = None
-                  ) -> tuple[list[tuple[int, tuple[int, ...]]], list[tuple[int, tuple[int, ...]]]]:
-    """(reads, writes) as (tensor id, leading index) regions; named tasks without a kernel touch nothing.
-    ``_directions`` caches each kernel's (reads, writes) per parameter across the tasks of one run."""
-    reads: list[tuple[int, tuple[int, ...]]] = []
-    writes: list[tuple[int, tuple[int, ...]]] = []
+
+class RegionKeys:
+    """The region a tensor view names, by the memory it names (one per run: it caches each tensor's storage).
+
+    ``exact_only``: a tensor that overlaps another in a layout rows cannot express keeps regions of its own (the L2
+    model's lines: a tile there is a transfer's bytes, so one line for a whole array would be wrong the other way).
+    """
+
+    def __init__(self, exact_only: bool = False) -> None:
+        self.exact_only = exact_only
+        # id(tensor) -> (tensor, storage key, row offset or None: overlaps its storage in another layout)
+        self._bases: dict[int, tuple[Tensor, Hashable, int | None]] = {}
+        self._layouts: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # id(root array) -> (root, first row layout)
+
+    def region(self, view: TensorView) -> Region:
+        """``view``'s region: its storage, and its index with negative entries counted from the end (as numpy does)
+        and rows counted in the storage's rows."""
+        base = view.base
+        hit = self._bases.get(id(base))
+        if hit is None or hit[0] is not base:
+            hit = self._bases[id(base)] = (base, *self._storage_of(base))
+        index = view.index
+        offset = hit[2]
+        if offset is None:
+            return hit[1], ()
+        if offset == 0 and len(index) == 1 and index[0] >= 0:
+            return hit[1], index  # (the usual case, as is: one non-negative index of a tensor of its own)
+        shape = base.shape
+        out = [i + shape[k] if i < 0 else i for k, i in enumerate(index)]
+        if out:
+            out[0] += offset
+        return hit[1], tuple(out)
+
+    def _storage_of(self, tensor: Tensor) -> tuple[Hashable, int | None]:
+        """(storage key, where ``tensor``'s row 0 is among the rows of the first tensor seen over the same array);
+        the offset is None when it overlaps that array in another layout."""
+        data = tensor.data
+        if data is None:
+            return id(tensor), 0  # (its values will be allocated for it alone)
+        root = data
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        start = data.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        layout = (data.strides[0], data.shape[1:], data.strides[1:]) if data.ndim else (0, (), ())
+        first = self._layouts.get(id(root))
+        if first is None or first[0] is not root:
+            first = self._layouts[id(root)] = (root, (start, *layout))
+        first_start, row_bytes = first[1][0], layout[0]
+        if first[1][1:] == layout:  # rows of one size and layout: row i here is row i + offset there
+            if start == first_start:
+                return id(root), 0
+            if row_bytes > 0 and (start - first_start) % row_bytes == 0:
+                return id(root), (start - first_start) // row_bytes
+        return (id(tensor), 0) if self.exact_only else (id(root), None)
+
+
+def task_accesses(task: Task, _directions: dict[int, tuple[Any, dict[str, tuple[bool, bool]]]] | None = None,
+                  keys: RegionKeys | None = None) -> tuple[list[Region], list[Region]]:
+    """(reads, writes) as (storage, leading index) regions (``RegionKeys``); named tasks without a kernel touch
+    nothing. ``_directions`` caches each kernel's (reads, writes) per parameter, ``keys`` each tensor's storage,
+    across the tasks of one run."""
+    reads: list[Region] = []
+    writes: list[Region] = []
     kernel = task.kernel_ref
     if kernel is None or not isinstance(task.resources, dict):
         return reads, writes
     directions = _directions_of(kernel, _directions)
+    region_of = (keys or RegionKeys()).region
     for name, arg in task.resources.items():
         if not isinstance(arg, TensorView):
             continue
         rw = directions.get(name)
         if rw is None or arg.base.on_chip:
             continue  # (an on-chip tensor: each core has its own copy, and a core runs its tasks in order)
-        region = (id(arg.base), tuple(arg.index))
+        region = region_of(arg)
         if rw[0]:
             reads.append(region)
         if rw[1]:
@@ -48,19 +116,20 @@ class RegionMap:
     """Last writer and readers-since per region; regions overlap when one index is a prefix of the other."""
 
     def __init__(self) -> None:
-        self.writer: dict[tuple[int, tuple[int, ...]], int] = {}
-        self.readers: dict[tuple[int, tuple[int, ...]], list[int]] = {}
-        self.below: dict[tuple[int, tuple[int, ...]], set[tuple[int, ...]]] = {}
+        self.writer: dict[Region, int] = {}
+        self.readers: dict[Region, list[int]] = {}
+        self.below: dict[Region, set[tuple[int, ...]]] = {}
         # region -> the regions it contains or is contained in by prefix: (base, index[:k]) for every k
-        self._prefixes: dict[tuple[int, tuple[int, ...]], tuple[tuple[int, tuple[int, ...]], ...]] = {}
+        self._prefixes: dict[Region, tuple[Region, ...]] = {}
         self._directions: dict[int, tuple[Any, dict[str, tuple[bool, bool]]]] = {}
+        self._keys = RegionKeys()
 
-    def _overlapping(self, base: int, index: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+    def _overlapping(self, base: Hashable, index: tuple[int, ...]) -> list[Region]:
         keys = list(self._prefixes_of((base, index)))
         keys += [(base, sub) for sub in self.below.get((base, index), ())]
         return keys
 
-    def _prefixes_of(self, region: tuple[int, tuple[int, ...]]) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    def _prefixes_of(self, region: Region) -> tuple[Region, ...]:
         """``region``'s prefixes, itself last; registers it below each shorter one the first time (a region with no
         writer or readers yet adds no dependency, so registering it before its task's own accesses are recorded
         changes nothing)."""
@@ -74,7 +143,7 @@ class RegionMap:
 
     def dependencies(self, task: Task) -> list[int]:
         """Ids of earlier tasks this task must wait for (RAW, WAR, WAW), then record its own accesses."""
-        reads, writes = task_accesses(task, self._directions)
+        reads, writes = task_accesses(task, self._directions, self._keys)
         deps: set[int] = set()
         writer, readers, below = self.writer, self.readers, self.below
         for region in reads:

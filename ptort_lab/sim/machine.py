@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, NamedTuple
 
+from ..dsl.tasks import MAX_CYCLES, cycles_bound_hint
 from ..errors import PtortTypeError, PtortValueError
 
 KIB = 1024
@@ -79,15 +80,21 @@ class Buffer(_Name):
 
 
 class _Rule(NamedTuple):
-    """What one numeric constant may hold: a number ``>= low`` (``> low`` when ``strict``) counting ``unit``."""
+    """What one numeric constant may hold: a number ``>= low`` (``> low`` when ``strict``) counting ``unit``, at most
+    ``high`` when given, and a power of two when ``power_of_two``."""
 
     low: float
     unit: str
     strict: bool = False
     why: str = ""  # one sentence for the hint: what a value out of range would do
+    high: int | None = None
+    power_of_two: bool = False
 
 
-_CYCLES = _Rule(0, "cycles", why="A negative latency or cost would make runs silently faster than free.")
+# A cycle count is at most 2**53, as task(cycles=...) and channel_latency_cycles are: a run's times are sums of them,
+# and a trace keeps times as JSON numbers, exact only up to 2**53 (a longer run could not be saved or loaded).
+_CYCLES = _Rule(0, "cycles", why="A negative latency or cost would make runs silently faster than free.",
+                high=MAX_CYCLES)
 _BANDWIDTH = _Rule(1, "bytes per cycle", why="A path that moves 0 or fewer bytes per cycle can never finish.")
 _BYTES = _Rule(1, "bytes", why="A buffer must hold at least one byte.")
 _GRAIN = _Rule(1, "bytes", why="A block, repeat, element or fractal holds at least one byte.")
@@ -101,15 +108,17 @@ _MACHINE_RULES: dict[str, _Rule] = {
     **dict.fromkeys(("hbm_bytes_per_cycle", "l2_bytes_per_cycle", "l2_port_bytes_per_cycle",
                      "l2_write_bytes_per_cycle", "l2_write_port_bytes_per_cycle"), _BANDWIDTH),
     **dict.fromkeys(("read_request_bytes", "write_request_bytes"), _GRAIN),
-    "nd2nz_efficiency_pct": _Rule(1, "percent", why="A load that moves nothing per request can never finish."),
+    "nd2nz_efficiency_pct": _Rule(1, "percent", why="A load that moves nothing per request can never finish.",
+                                  high=100),
     **dict.fromkeys(("read_outstanding_requests", "write_outstanding_requests"),
                     _Rule(1, "requests", why="A core with no request in flight can never move data.")),
     "hbm_peak_bytes_per_s": _Rule(1, "bytes per second", why="The roofline bound divides by it."),
-    **dict.fromkeys(("transfer_align_bytes", "vector_repeat_bytes", "transcendental_elem_bytes",
-                     "cube_fractal_k_bytes"), _GRAIN),
+    "transfer_align_bytes": _GRAIN._replace(power_of_two=True),  # transfers move whole aligned blocks
+    **dict.fromkeys(("vector_repeat_bytes", "transcendental_elem_bytes", "cube_fractal_k_bytes"), _GRAIN),
     "cube_fractal_rows": _Rule(1, "rows", why="Matmul sizes are divided into fractals of this many rows."),
     "l0_pingpong_slices": _Rule(1, "slices", why="L0A/L0B are divided into this many slices."),
-    "cube_fp32_cycles_per_fractal": _Rule(1, "cycles", why="One fractal takes at least one cycle."),
+    "cube_fp32_cycles_per_fractal": _Rule(1, "cycles", why="One fractal takes at least one cycle.",
+                                          high=MAX_CYCLES),
     **dict.fromkeys(("hbm_read_latency_cycles", "l2_hit_latency_cycles", "l2_write_latency_cycles",
                      "hbm_write_latency_cycles", "block_dispatch_cycles", "vec_count_mode_cycles",
                      "row_reduce_fixed_cycles", "row_reduce_per_row_cycles", "row_reduce_tail_cycles",
@@ -130,7 +139,8 @@ def _check_fields(obj: Any, owner: str, rules: dict[str, _Rule], fix: Callable[[
         value, rule, integer = getattr(obj, f.name), rules.get(f.name, _CYCLES), f.type == "int"
         plain = type(value) is int or (type(value) is float and not integer)
         if plain and (value > rule.low or (value == rule.low and not rule.strict)) \
-                and (type(value) is int or math.isfinite(value)):
+                and (type(value) is int or math.isfinite(value)) and (rule.high is None or value <= rule.high) \
+                and not (rule.power_of_two and value & (value - 1)):
             continue  # the fast path: a plain number in range
         need = f"{owner}: {f.name} must be {'an int' if integer else 'a number'} {_bound(rule)} ({rule.unit})"
         if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real):
@@ -142,11 +152,38 @@ def _check_fields(obj: Any, owner: str, rules: dict[str, _Rule], fix: Callable[[
             raise PtortValueError(f"{need}, got {value!r}.", hint=f"{rule.why} {fix(f.name, rule)}".strip())
         # e.g. np.int64 -> int (an int field holds an Integral by now: the isinstance is for the type checker)
         plain_value = int(value) if integer and isinstance(value, numbers.Integral) else float(value)
+        if rule.high is not None and plain_value > rule.high:
+            raise _too_high(owner, f.name, rule, plain_value, fix)
+        if rule.power_of_two and int(plain_value) & (int(plain_value) - 1):
+            raise PtortValueError(f"{owner}: {f.name} must be a power of two ({rule.unit}), got {plain_value!r}.",
+                                  hint=f"Transfers move whole aligned blocks of a power-of-two size. "
+                                       f"{fix(f.name, rule)}")
         object.__setattr__(obj, f.name, plain_value)
+
+
+def _too_high(owner: str, name: str, rule: _Rule, value: float, fix: Callable[[str, _Rule], str]) -> PtortValueError:
+    """The error for a constant above its rule's ``high`` (a cycle count past 2**53, a percentage past 100)."""
+    shown = repr(value) if not isinstance(value, int) or value.bit_length() <= 64 else \
+        f"an int of {value.bit_length()} bits"
+    top = _top(rule)
+    why = cycles_bound_hint("A cycle count of the timing model") if rule.high == MAX_CYCLES else \
+        f"A percentage is at most {rule.high}."
+    return PtortValueError(f"{owner}: {name} must be at most {top} ({rule.unit}), got {shown}.",
+                           hint=f"{why} {fix(name, rule)}")
 
 
 def _bound(rule: _Rule) -> str:
     return f"{'>' if rule.strict else '>='} {rule.low:g}"
+
+
+def _top(rule: _Rule) -> str:
+    return "2**53" if rule.high == MAX_CYCLES else f"{rule.high}"
+
+
+def _range(rule: _Rule) -> str:
+    """Every value ``rule`` allows, for a hint: ">= 0 and <= 2**53", ">= 1, a power of two"."""
+    return _bound(rule) + (f" and <= {_top(rule)}" if rule.high is not None else "") \
+        + (", a power of two" if rule.power_of_two else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +195,7 @@ class TransferCost:
 
     def __post_init__(self) -> None:
         _check_fields(self, f"TransferCost{(self.bytes_per_cycle, self.fixed_cycles)!r}", _TRANSFER_RULES,
-                      lambda name, rule: f"Use a value {_bound(rule)}; ascend_910b's GM->UB path is "
+                      lambda name, rule: f"Use a value {_range(rule)}; ascend_910b's GM->UB path is "
                                          "TransferCost(bytes_per_cycle=60, fixed_cycles=200).")
 
 
@@ -173,7 +210,7 @@ class VectorCost:
 
     def __post_init__(self) -> None:
         _check_fields(self, f"VectorCost{(self.head_cycles, self.slope_cycles, self.tail_cycles)!r}",
-                      _VECTOR_RULES, lambda name, rule: f"Use a value {_bound(rule)}; ascend_910b's vadd is "
+                      _VECTOR_RULES, lambda name, rule: f"Use a value {_range(rule)}; ascend_910b's vadd is "
                                                         "VectorCost(head_cycles=10, slope_cycles=2, tail_cycles=14).")
 
 
@@ -309,7 +346,7 @@ class Machine:
             shown += f" ({default // MIB} * MIB)"
         elif rule is _BYTES and default % KIB == 0:
             shown += f" ({default // KIB} * KIB)"
-        return f"Use the ascend_910b preset's {shown} or another value {_bound(rule)}."
+        return f"Use the ascend_910b preset's {shown} or another value {_range(rule)}."
 
     @property
     def num_vector_cores(self) -> int:

@@ -1,28 +1,37 @@
 """Where a run's work goes: each CSP process's core (and AIV), and each data-parallel task's core."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ..errors import PtortValueError, raise_user_error
+from ..errors import PtortTypeError, PtortValueError, raise_user_error
 
 if TYPE_CHECKING:
     from ..dsl.schedule import Schedule
     from ..dsl.workload import Task
 
 
+_PLACE_HINT = 'Write placement="shared" or {"loader": 0, "computer": (0, 1)}: a process (or its name) -> a core, or ' \
+              '(core, aiv) for a vector process on that AIV of the core.'
+
+
 def process_cores(procs: list[Any], placement: Any) -> tuple[dict[str, int], dict[str, int]]:
     """(core of each process, the vector unit its vector work runs on when not AIV0). A placement value is a core,
     or ``(core, aiv)`` to put a vector stage on the core's second AIV (default AIV0). Processes the placement does not
-    name take the lowest cores left, in order."""
+    name take the lowest cores left, in order. A placement keyed by Process objects is read by their names."""
     if placement is None:
         return {p.name: i for i, p in enumerate(procs)}, {}
-    if placement == "shared":
-        return {p.name: 0 for p in procs}, {}
-    if not isinstance(placement, dict):
-        raise PtortValueError(f"placement must be None, 'shared' or a dict process -> core, got {placement!r}.",
-                              hint='Use .place("shared") to put every stage on one core.')
+    if isinstance(placement, str):  # (before any ==: an array compared with a string is an array, not a bool)
+        if placement == "shared":
+            return {p.name: 0 for p in procs}, {}
+        raise PtortValueError(f"the only placement string is 'shared' (every process on one core), got "
+                              f"{placement!r}.", hint=_PLACE_HINT)
+    if not isinstance(placement, Mapping):
+        raise PtortTypeError(f"placement must be None, 'shared' or a dict process -> core, got "
+                             f"{type(placement).__name__} {_short(placement)}.", hint=_PLACE_HINT)
+    placement = _by_name(procs, placement)
     unknown = set(placement) - {p.name for p in procs}
     if unknown:
         raise PtortValueError(f"placement names unknown process(es) {sorted(unknown)}.",
@@ -42,12 +51,43 @@ def process_cores(procs: list[Any], placement: Any) -> tuple[dict[str, int], dic
     return cores, {k: v for k, v in aivs.items() if v}
 
 
+def _by_name(procs: list[Any], placement: Mapping[Any, Any]) -> dict[str, Any]:
+    """``placement`` keyed by process names: a name as it is, one of ``procs`` (a Process) by its name."""
+    from ..dsl.csp import Process  # (an error path mostly; the dsl is loaded by then)
+    out: dict[str, Any] = {}
+    for key, value in placement.items():
+        if isinstance(key, str):
+            name = key
+        elif any(key is p for p in procs):
+            name = key.name
+        elif isinstance(key, Process):  # but not one of this pipeline's
+            raise PtortValueError(f"placement places process {key.name!r}, which is not one of this pipeline's "
+                                  f"processes ({', '.join(repr(p.name) for p in procs)}).",
+                                  hint="Place the Process objects passed to connect(...), or name them by string.")
+        else:
+            raise PtortTypeError(f"a placement key is a process or its name, got {type(key).__name__} "
+                                 f"{_short(key)}.", hint=_PLACE_HINT)
+        if name in out:
+            raise PtortValueError(f"placement places process '{name}' twice (as a Process and by its name?).",
+                                  hint="Give each process one place.")
+        out[name] = value
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _core_and_aiv(name: str, value: Any) -> tuple[int, int]:
     parts = tuple(value) if isinstance(value, (tuple, list)) else (value, 0)
     if len(parts) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in parts):
-        raise PtortValueError(f"placement puts process '{name}' on {value!r}; a place is a core (int) or "
+        raise PtortValueError(f"placement puts process '{name}' on {_short(value)}; a place is a core (int) or "
                               "(core, aiv) with two ints.",
                               hint='Write .place({"loader": 0, "computer": 0}) or {"update": (0, 1)} for AIV1.')
+    if parts[0] < 0 or parts[1] < 0:
+        raise PtortValueError(f"placement puts process '{name}' on {_short(value)}; cores and AIVs are numbered from "
+                              "0.", hint='Write .place({"loader": 0, "computer": 0}) or {"update": (0, 1)} for AIV1.')
     return int(parts[0]), int(parts[1])
 
 

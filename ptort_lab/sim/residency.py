@@ -12,7 +12,8 @@ task using it runs. Over capacity is a CapacityError naming the buffer, the byte
 it was made on, and a fix.
 
 Across tasks, the last write of each resident tile (per (core, unit) copy) is remembered, so a data-parallel core that
-issues its next task early still reads the value the previous task wrote.
+issues its next task early still reads the value the previous task wrote. A data-parallel task that reads a UB tile
+only another AIV of its core wrote is refused (``on_chip.UnitWrites``): its own AIV's copy was never written.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortValueError, SourceLocation
 from .lowering import AIC, Plan
 from .machine import KIB, Buffer
-from .on_chip import BUFFER_OF, on_chip_bases, unit_of
+from .on_chip import BUFFER_OF, UnitWrites, direction_of, normalised, on_chip_bases, unit_of
 
 if TYPE_CHECKING:
     from .costs import NpuRun
@@ -54,6 +55,7 @@ class Residency:
         self.reserved: dict[PoolKey, list[Reservation]] = {}
         self._reserved_for: set[tuple[int, int, str]] = set()  # (id(tensor), core, unit) already reserved
         self._ready: dict[tuple[int, str, int, tuple[int, ...]], tuple[int, str, int]] = {}  # last write per copy
+        self._writes = UnitWrites()  # the UB tiles each AIV of a data-parallel core wrote
 
     # -- set-up ------------------------------------------------------------------------------------------------------
     def find(self, workload: Workload) -> None:
@@ -79,7 +81,7 @@ class Residency:
                     if not base.on_chip:
                         continue
                     unit = unit_of(base, aiv)
-                    direction = _direction(node.kernel, pname)
+                    direction = direction_of(node.kernel, pname)
                     uses.setdefault(id(base), (base, {}))[1].setdefault((core, unit), []).append(
                         (p, direction in (Direction.IN, Direction.INOUT), direction in _WRITES, node))
                     self.reserve_tensor(base, core, unit, f"process '{p.name}'")
@@ -180,10 +182,12 @@ class Residency:
             # (reserve_tensor's own once-per-copy test first: the user text is built only for a first reservation)
             if (id(base), core, unit) not in reserved_for and base.on_chip:
                 self.reserve_tensor(base, core, unit, f"core {core}'s tasks")
-            copy = (core, unit, id(base), index)
+            copy = (core, unit, id(base), normalised(index, base.shape))  # (S[-1] is the tile S[n - 1] is)
             last = self._ready.get(copy)
             if last is not None:
                 ready[slot] = last
+            elif unit != AIC and self.run.placement is None:  # this AIV's copy of the tile was never written here
+                self._writes.touch(task, name, base, index, core, unit)
             kept.append((slot, copy))
         return kept
 
@@ -217,15 +221,6 @@ def _task_nodes(body: Any) -> list[Any]:
 def _named_views(resources: Any) -> list[tuple[str, TensorView]]:
     pairs = resources.items() if isinstance(resources, dict) else enumerate(resources or ())
     return [(str(k), v) for k, v in pairs if isinstance(v, TensorView)]
-
-
-def _direction(kernel: Any, pname: str) -> Direction:
-    """How a task's kernel uses parameter ``pname`` (a kernel named by string: as read and written)."""
-    signature = getattr(kernel, "signature", None)
-    if not signature or pname not in signature:
-        return Direction.INOUT
-    direction: Direction = signature[pname][0]
-    return direction
 
 
 def _check_shared(base: Tensor, copies: dict[tuple[int, str], list[tuple[Any, bool, bool, Any]]]) -> None:

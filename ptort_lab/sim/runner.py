@@ -24,7 +24,16 @@ from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
 from . import numerics
-from .cost_model import CostModel, PinnedCosts, TaskPricer, as_cost_model, run_state, user_types
+from .cost_model import (
+    CostModel,
+    PinnedCosts,
+    TaskPricer,
+    as_cost_model,
+    begin_run,
+    run_state,
+    stays_on_chip,
+    user_types,
+)
 from .deps import infer_dependencies
 from .engine import Engine
 from .fifo import Actor
@@ -42,7 +51,7 @@ from .limits import (
 from .on_chip import OnChipValues, has_on_chip_state
 from .placement import assign_cores, is_work_stealing, process_cores
 from .stats import SpanBeforeCut, SpanFeed, SpanTotals
-from .timing_check import checked_timing
+from .timing_check import checked_fixed, checked_launch_cycles, checked_run_end, checked_timing
 from .trace import CHUNK_ROWS, COMPACT_AFTER_ROWS, Dropped, Span, SpanColumns, StallColumns, Trace
 
 _new = tuple.__new__  # builds a Span without its Python-level __new__ (3x cheaper; long runs record millions)
@@ -175,9 +184,9 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     trace.makespan = engine.run() if fast is None else fast  # every span ends by its process's final clock
     finish_run = getattr(pricer, "finish_run", None)  # optional hook: work the run waits for after its last task
     if finish_run is not None:
-        trace.makespan = finish_run(trace.makespan)
+        trace.makespan = checked_run_end(finish_run, trace.makespan)
     trace.process_end = {p.name: p.t for p in engine.procs}
-    trace.launch_cycles = pricer.launch_cycles
+    trace.launch_cycles = checked_launch_cycles(pricer)  # (a model's own: None or whole cycles, else refused)
     run.stall_cycles = {p.name: p.stall_cycles for p in engine.procs}
     if tally is not None:
         _keep_totals_only(run, engine, next(tally))
@@ -258,13 +267,12 @@ def _start_pipeline(engine: Engine, pipe: Workload, workload: Workload, cost: Co
     procs = list(pipe.fields["processes"])
     placement = opts.placement if opts.placement is not None else workload.schedule.placement
     cores, aivs = process_cores(procs, placement)
-    pricer = cost.begin_run(workload, cores, aivs)
+    pricer = begin_run(cost, workload, cores, aivs)
 
     def hop_latency(senders: list[Any], takers: list[Any]) -> int:
         """A channel or event between processes on one core whose units share on-chip state costs the same-core
         latency; any other is a cross-core hop."""
-        same_core = len({cores[p.name] for p in senders + takers}) == 1 and pricer.channel_stays_on_chip(senders,
-                                                                                                        takers)
+        same_core = len({cores[p.name] for p in senders + takers}) == 1 and stays_on_chip(pricer, senders, takers)
         return opts.same_core_latency_cycles if same_core else opts.channel_latency_cycles
 
     for c in pipe.fields["channels"]:
@@ -311,7 +319,7 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
                 t.cycles = graph.trace.fn
     tasks, gates = issue_plan(tasks, deps, schedule.timing, cost.clock_hz, graph.ready if graph is not None else None)
     n, assignment = assign_cores(tasks, schedule)
-    pricer = cost.begin_run(workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
+    pricer = begin_run(cost, workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
     trace.mode = "data-parallel"
     if assignment is None:  # work stealing: every core takes the next task from one queue
         queue = deque(zip(tasks, gates))
@@ -381,8 +389,10 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
     compute = journal.compute if journal is not None else None
     on_chip, placed_aivs = run.on_chip, aivs or {}
     timing = checked_timing(pricer)  # a user's model: its results checked (timing_check.py)
-    # Plain delays need neither task_timing nor the IR; values, when asked for, are computed by the slow path.
-    fixed = None if journal is not None else pricer.fixed_cycles
+    # Plain delays need neither task_timing nor the IR; values, when asked for, are computed by the slow path. A
+    # user's fixed_cycles is checked (timing_check.py): None or whole cycles in 0..2**53.
+    fixed = None if journal is not None else checked_fixed(pricer, not isinstance(pricer, PinnedCosts) or
+                                                           type(pricer).task_timing is not PinnedCosts.task_timing)
     new_id = itertools.count().__next__
     owners = user_types(pricer, cost)
 

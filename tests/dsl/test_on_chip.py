@@ -24,7 +24,7 @@ from ptort_lab import (
     workload,
 )
 from ptort_lab.csp import connect, process
-from ptort_lab.errors import CapacityError, PtortTypeError, PtortValueError
+from ptort_lab.errors import CapacityError, PtortTypeError, PtortValueError, SimulationError
 from ptort_lab.sim.machine import ascend_910b
 from ptort_lab.sim.runner import PinnedCosts, RunOptions, simulate
 
@@ -184,17 +184,30 @@ def data_parallel_sum(n: int, cores: int, x: np.ndarray, acc: Tensor, y: Tensor)
 
 
 def test_each_core_and_vector_unit_keeps_its_own_copy():
-    """Four tasks round-robin over two cores, each core dealing its vector tasks to AIV0 and AIV1 in turn: four copies,
-    one task's tile each. On-chip tensors create no dependency between tasks, so core 1 starts as soon as its block
-    is dispatched, one block_dispatch_cycles after core 0's (NPU_MODEL §3.5)."""
+    """Four tasks round-robin over two cores, each core dealing its vector tasks to AIV0 and AIV1 in turn: each
+    (core, AIV) has its own copy, so a core's second task would add to AIV1's untouched copy, not to the first's sum:
+    refused (it used to run and leave a partial sum in each copy). Per-AIV tiles (acc[t // 2]: one per AIV) make
+    that split explicit: four copies, one task's tile each. On-chip tensors create no dependency between tasks, so
+    core 1 starts as soon as its block is dispatched, one block_dispatch_cycles after core 0's (NPU_MODEL §3.5)."""
     x = np.random.default_rng(3).random((4, 64, 64), dtype=np.float32)
     ACC = Tensor(shape=(64, 64), dtype=F32, location=Location.UB)
-    prog = data_parallel_sum(4, 2, x, ACC, None).compile()
+    with pytest.raises(SimulationError, match=r"task 2 \(accumulate\) reads on-chip tensor f32\[64, 64\] on core 0 "
+                                              r"AIV1, but only AIV0 of that core wrote it"):
+        data_parallel_sum(4, 2, x, ACC, None).compile().execute()
+    X = Tensor(data=x)
+    PER_AIV = Tensor(shape=(2, 64, 64), dtype=F32, location=Location.UB)
+
+    @workload
+    def w():
+        for t in P(Dense[4]()):
+            accumulate[t](x=X[t], acc=PER_AIV[t // 2])
+
+    prog = w().dispatch(DispatchPolicy.round_robin(2)).compile()
     prog.execute()
-    copies = prog.on_chip(ACC)
+    copies = prog.on_chip(PER_AIV)
     assert list(copies) == [(0, "AIV0"), (0, "AIV1"), (1, "AIV0"), (1, "AIV1")]
-    for (core, unit), tile in zip(copies, (x[0], x[2], x[1], x[3])):
-        np.testing.assert_array_equal(copies[(core, unit)], tile)
+    for (core, unit), t in zip(copies, (0, 2, 1, 3)):
+        np.testing.assert_array_equal(copies[(core, unit)][t // 2], x[t])
     starts = sorted(s.start for s in prog.trace().spans if s.name == "load" and s.index in (0, 1))
     assert starts == [LAUNCH, LAUNCH + M.block_dispatch_cycles]
 
