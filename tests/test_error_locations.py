@@ -13,15 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from source_lines import here
 
 from ptort_lab import PtortValueError, Trace, workload
 from ptort_lab.errors import UserCodeError, raise_user_error, user_location
 
 MISSING = "/nonexistent/ptort-test/run.json"
 
-
-def here() -> int:
-    return inspect.currentframe().f_back.f_lineno
 
 
 def fake_module(name: str, filename: str, source: str) -> types.ModuleType:

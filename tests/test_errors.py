@@ -3,10 +3,10 @@
 Trace-time tl.* mistakes (shape/dtype mismatches, storing into In, reading Out, matmul inner dims) are covered with
 the same checks in tests/dsl/test_kernel_ir.py.
 """
-import inspect
 
 import numpy as np
 import pytest
+from source_lines import here
 
 from ptort_lab import (
     Channel,
@@ -54,10 +54,6 @@ from ptort_lab import (
 
 F16, F32 = DType.F16, DType.F32
 
-
-def here() -> int:
-    """The caller's current line number."""
-    return inspect.currentframe().f_back.f_lineno
 
 
 @kernel

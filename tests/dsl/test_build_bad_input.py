@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+from source_lines import here, located
 
 from ptort_lab import (
     Channel,
@@ -47,13 +48,6 @@ def copy_k(src: In[T], dst: Out[T]):
     tl.store(dst, tl.load(src))
 
 
-def here() -> int:
-    return inspect.currentframe().f_back.f_lineno
-
-
-def located(e, line: int) -> None:
-    assert e.value.where is not None, e.value
-    assert (e.value.where.filename, e.value.where.lineno) == (__file__, line), e.value.where
 
 
 def tensors(n: int = 4):

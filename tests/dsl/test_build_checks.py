@@ -2,12 +2,12 @@
 built, task names formatted from loop variables, scalar kernel arguments, kernels calling kernels, generator bodies,
 and sizes refused before any listing. Each mistake raises a ptort_lab error naming what, the user's line and a fix;
 nothing is silently dropped, truncated or left to run for minutes."""
-import inspect
 import math
 import time
 
 import numpy as np
 import pytest
+from source_lines import here
 
 from ptort_lab import (
     Channel,
@@ -47,10 +47,6 @@ from ptort_lab.errors import UserCodeError
 
 F16, F32, I8, I32 = DType.F16, DType.F32, DType.I8, DType.I32
 
-
-def here() -> int:
-    """The caller's current line number."""
-    return inspect.currentframe().f_back.f_lineno
 
 
 @kernel

@@ -1,10 +1,10 @@
 """Bad input to the CSP layer and task windows: replicate, query in a body, TaskWindow modes/units, duplicate
 event names, nested P.pipe() blocks, consumes that could never see an item, events used on the host and in bodies,
 and values a send cannot carry each raise a located PtortError that says what to do instead."""
-import inspect
 import time
 
 import pytest
+from source_lines import here
 
 from ptort_lab import (
     Channel,
@@ -34,10 +34,6 @@ from ptort_lab import (
 from ptort_lab import select as select_
 from ptort_lab.dsl.csp import MAX_REPLICAS
 from ptort_lab.program import PinnedCosts
-
-
-def here() -> int:
-    return inspect.currentframe().f_back.f_lineno
 
 
 def worker_on(ch, stages):

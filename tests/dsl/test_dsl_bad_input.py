@@ -4,6 +4,7 @@ import inspect
 
 import numpy as np
 import pytest
+from source_lines import here
 
 from ptort_lab import (
     Dense,
@@ -28,10 +29,6 @@ from ptort_lab.dsl import types as dsl_types
 
 F16, F32, I8, I32, U8 = DType.F16, DType.F32, DType.I8, DType.I32, DType.U8
 
-
-def here() -> int:
-    """The caller's current line number."""
-    return inspect.currentframe().f_back.f_lineno
 
 
 def listing(w):

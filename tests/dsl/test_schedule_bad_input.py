@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import as_strided
+from source_lines import here, located
 
 import ptort_lab.compat as pto_wsp
 from ptort_lab import (
@@ -51,13 +52,6 @@ def copy_k(src: In[T], dst: Out[T]):
     tl.store(dst, tl.load(src))
 
 
-def here() -> int:
-    return inspect.currentframe().f_back.f_lineno
-
-
-def located(e, line: int) -> None:
-    assert e.value.where is not None, e.value
-    assert (e.value.where.filename, e.value.where.lineno) == (__file__, line), e.value.where
 
 
 X = Tensor(data=np.arange(4 * 64, dtype=np.float32).reshape(4, 8, 8))

@@ -1,10 +1,10 @@
 """Bad Machine constants and compile() options raise ptort_lab errors naming the constant, the value and the fix."""
 import dataclasses
-import inspect
 import math
 
 import numpy as np
 import pytest
+from source_lines import here
 
 from ptort_lab import Dense, DType, In, Out, P, Tensor, Tile, kernel, tl, workload
 from ptort_lab.errors import PtortError, PtortTypeError, PtortValueError
@@ -23,10 +23,6 @@ from ptort_lab.sim.runner import PinnedCosts
 F32 = DType.F32
 LATENCY = "__pto_wsp_channel_latency_cycles"
 
-
-def here() -> int:
-    """The caller's current line number."""
-    return inspect.currentframe().f_back.f_lineno
 
 
 # -- Machine constants ------------------------------------------------------------------------------------------------

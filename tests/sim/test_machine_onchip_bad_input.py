@@ -3,6 +3,7 @@ import inspect
 
 import numpy as np
 import pytest
+from source_lines import here
 
 from ptort_lab import Dense, DType, In, InOut, Location, Out, P, Tensor, Tile, for_each, kernel, tl, workload
 from ptort_lab.csp import Channel, connect, consume, process, send
@@ -17,10 +18,6 @@ F32 = DType.F32
 T = Tile[64, 64, F32]
 BIG = 2**53
 
-
-def here() -> int:
-    """The caller's current line number."""
-    return inspect.currentframe().f_back.f_lineno
 
 
 # -- Finding 8: Machine constants have upper bounds, percentages and alignments are checked ---------------------------
