@@ -8,7 +8,6 @@ DSLUsageError at the second kind of use.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, Generic, Iterable, TypeVar
 
 import numpy as np
@@ -26,15 +25,10 @@ from ..errors import (
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
 from .expr import Expr, refuse_placeholders
 from .tree import BRANCHES, REPEATS, NodeKind, Workload, walk
-from .types import Direction, ItemSlot, Tensor, TensorView, TileType
+from .types import Direction, ItemSlot, Tensor, TensorView, TileType, is_integer
 
 T = TypeVar("T")
 
-
-def _whole(n: Any) -> bool:
-    """An integer of any kind (a numpy integer from np.arange or a sweep grid counts as the int it holds), not a
-    bool."""
-    return isinstance(n, numbers.Integral) and not isinstance(n, (bool, np.bool_))
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -61,7 +55,7 @@ class Channel(Generic[T]):
 
     def __init__(self, name: str = "channel", depth: int = 1, tile: TileType | None = None) -> None:
         self.name = _check_name(name, "Channel")
-        if not _whole(depth):
+        if not is_integer(depth):
             raise PtortTypeError(f"Channel '{name}' depth must be an int, got {type(depth).__name__} {depth!r}.",
                                  hint="Use depth=2.")
         depth = int(depth)  # a numpy integer (np.arange, a sweep grid) is the int it holds
@@ -269,7 +263,7 @@ def replicate(proc: Process, n: int) -> list[Process]:
     if not isinstance(proc, Process):
         raise PtortTypeError(f"replicate() needs a Process as first argument, got {type(proc).__name__} {proc!r}.",
                              hint='Build the process first: replicate(process("worker").consumes(ch).body(...), 4).')
-    if not _whole(n):
+    if not is_integer(n):
         raise PtortTypeError(f"replicate({proc.name!r}, n) needs an int n (the number of copies), got "
                              f"{type(n).__name__} {n!r}.", hint="Pass a whole number of copies: replicate(p, 4).")
     n = int(n)
@@ -327,7 +321,7 @@ def _check_send_value(value: Any, api: str) -> None:
                              "the send, outside its slot, and the whole container would travel as the token.",
                              hint="For several tasks under one slot: send(ch, sequential(k1[t](...), k2[t](...)), "
                                   "token=t).")
-    if isinstance(value, (Workload, Expr)) or _whole(value):
+    if isinstance(value, (Workload, Expr)) or is_integer(value):
         return
     what, hint = _not_an_item(value)
     raise PtortTypeError(f"{api} got {what}; a send takes a task (k[t](...)), a body workload, or an int token.",
@@ -429,7 +423,7 @@ class Event:
 
     def __init__(self, name: str = "event", depth: int = 1) -> None:
         self.name = _check_name(name, "Event")
-        if not _whole(depth) or depth < 0:
+        if not is_integer(depth) or depth < 0:
             raise PtortValueError(f"Event '{name}' depth must be an int >= 0, got {depth!r}.", hint="Use depth=1.")
         self.depth = int(depth)
         self.signal_count = 0

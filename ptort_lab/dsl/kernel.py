@@ -14,7 +14,7 @@ from .expr import clear_refusal, recover_refusal, refuse_placeholders
 from .ir import KernelIR, KernelParam, KernelTrace, OpKind, Value, active_trace, tracing
 from .tasks import MAX_CYCLES, cycles_bound_hint
 from .types import Direction, DType, LaunchShaped, ParamAnnotation, ScalarType, Tensor, TensorView, TileType
-from .user_code import body_location, refuse_generator, refuse_generator_result
+from .user_code import body_location, is_stub, refuse_generator, refuse_generator_result
 
 _DSL_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -340,23 +340,12 @@ def _check_traced_argument(kernel: Kernel, name: str, value: Any) -> None:
                                                     "In[Tensor] to shape it by its argument.")
 
 
-_STUB_OPS = frozenset({"RESUME", "NOP", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONST"})
-
-
-def _is_stub(fn: Any) -> bool:
-    """Whether ``fn``'s body does nothing (``pass``, ``...`` or a docstring compile to "return None")."""
-    import dis  # (only when a kernel leaves an Out unstored: not on import)
-
-    code = getattr(fn, "__code__", None)
-    return code is not None and not code.co_names and all(i.opname in _STUB_OPS for i in dis.get_instructions(code))
-
-
 def _refuse_unwritten_outputs(kernel: Kernel, trace: KernelTrace, traced_with: dict[str, Any]) -> None:
     """An Out[...] tile the body never stores into keeps whatever its tensor held: a stale output, never what the
     kernel meant. Any tl.store into it counts (into a slice of it too); InOut[...] may stay as it is. A body that is
     only ``pass`` (or a docstring, or ``...``) is a stub, as the reference's own tests write kernels whose bodies do
     not matter: left be."""
-    if _is_stub(kernel.fn):
+    if is_stub(kernel.fn):
         return
     stored = set()
     for op in trace.ops:

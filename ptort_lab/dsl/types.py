@@ -12,6 +12,12 @@ from ..errors import DSLUsageError, PtortTypeError, PtortValueError, user_locati
 from .expr import Expr, is_symbolic, refuse_placeholders
 
 
+def is_integer(v: Any) -> bool:
+    """An integer of any kind (a numpy integer from np.arange or a sweep grid counts as the int it holds), never a bool
+    or a float such as 2.0."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
 class DType(enum.Enum):
     """Element types. ``str(DType.F16) == "F16"``; ``DType.F16.value == "f16"``."""
 
@@ -598,6 +604,6 @@ class TensorView:
         return f"{self.base!r}" + "".join(f"[{i!r}]" for i in self.index)
 
 
-__all__ = ["DType", "Location", "TileType", "ScalarType", "LaunchShaped", "Tile", "Scalar", "Direction",
+__all__ = ["is_integer", "DType", "Location", "TileType", "ScalarType", "LaunchShaped", "Tile", "Scalar", "Direction",
            "ParamAnnotation", "In", "Out", "InOut", "Constexpr", "Tensor", "TensorView", "ItemSlot", "UnboundItem",
            "item_key"]

@@ -34,6 +34,15 @@ def body_location(fn: Any) -> SourceLocation | None:
     return SourceLocation(code.co_filename, line, code.co_name, linecache.getline(code.co_filename, line).strip())
 
 
+_STUB_OPS = frozenset({"RESUME", "NOP", "LOAD_CONST", "RETURN_VALUE", "RETURN_CONST"})
+
+
+def is_stub(fn: Any) -> bool:
+    """Whether ``fn``'s body does nothing (``pass``, ``...`` or a docstring compile to "return None")."""
+    code = getattr(fn, "__code__", None)
+    return code is not None and not code.co_names and all(i.opname in _STUB_OPS for i in dis.get_instructions(code))
+
+
 def generator_kind(fn: Any) -> str | None:
     """'a generator function (it uses `yield`)' or 'an `async def` function' when calling ``fn`` runs none of it."""
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
@@ -133,5 +142,5 @@ def run_user_body(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
         clear_refusal()  # it holds its traceback's frames
 
 
-__all__ = ["body_location", "generator_kind", "refuse_generator", "refuse_generator_result", "run_user_body",
+__all__ = ["body_location", "is_stub", "generator_kind", "refuse_generator", "refuse_generator_result", "run_user_body",
            "check_arity", "describe_function"]

@@ -42,8 +42,8 @@ class RegionKeys:
         offset = hit[2]
         if offset is None:
             return hit[1], ()
-        if offset == 0 and len(index) == 1 and index[0] >= 0:
-            return hit[1], index  # (the usual case, as is: one non-negative index of a tensor of its own)
+        if offset == 0 and min(index, default=0) >= 0:
+            return hit[1], index  # (the usual case, as is: non-negative indices of a tensor of its own)
         shape = base.shape
         out = [i + shape[k] if i < 0 else i for k, i in enumerate(index)]
         if out:

@@ -27,12 +27,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..dsl.tasks import MAX_CYCLES
 from ..errors import PtortValueError
 from .gc_pause import gc_paused
 from .load_foreign import NothingUsable, load_foreign
 from .trace import (
     MAX_CORE,
-    MAX_CYCLES,
     MAX_INDEX_DEPTH,
     MAX_INT,
     MIN_INT,

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .trace import MAX_CORE, MAX_CYCLES, MAX_INT, MAX_NAME_CHARS, BadField, Sample, Span, Trace, plain
+from ..dsl.tasks import MAX_CYCLES
+from .trace import MAX_CORE, MAX_INT, MAX_NAME_CHARS, BadField, Sample, Span, Trace, plain
 from .trace_files import MISSING, Count, short
 
 # the phases read: X (complete), B/E (begin/end), C (counter); M (metadata) names the tracks

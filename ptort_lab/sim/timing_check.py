@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import inspect
 import linecache
-import numbers
 import re
 from typing import Any, Callable
 
 from ..dsl.tasks import MAX_CYCLES, cycles_bound_hint
+from ..dsl.types import is_integer
 from ..errors import SimulationError, SourceLocation
 from .trace import Span
 from .trace_files import short
@@ -41,9 +41,6 @@ def checked_timing(pricer: Any) -> Callable[..., Any]:
     return checked
 
 
-def _whole(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
 
 def _problem(result: Any, start: int) -> str | None:
     """What is wrong with a task_timing result, or None."""
@@ -51,7 +48,7 @@ def _problem(result: Any, start: int) -> str | None:
         return "it is not a tuple (issue_done, end, spans)"
     issued, end, spans = result
     for name, v in (("issue_done", issued), ("end", end)):
-        if not _whole(v):
+        if not is_integer(v):
             return f"its {name} is {short(v)}, not a whole number of cycles"
         if v < start:
             return f"its {name} is cycle {v:,}, before the task's start at cycle {start:,} (clocks never go back)"
@@ -60,10 +57,10 @@ def _problem(result: Any, start: int) -> str | None:
     for sp in spans:
         if not isinstance(sp, tuple) or len(sp) != len(Span._fields):
             return f"a span is {short(sp)}, not a {FIELDS}"
-        if not (_whole(sp[4]) and _whole(sp[5])) or sp[5] < sp[4]:
+        if not (is_integer(sp[4]) and is_integer(sp[5])) or sp[5] < sp[4]:
             return (f"a span runs from {short(sp[4])} to {short(sp[5])}: start and end must be whole cycles, "
                     "start <= end")
-        if not _whole(sp[6]):
+        if not is_integer(sp[6]):
             return f"a span's bytes are {short(sp[6])}, not a whole number"
         # (a span outside its task's [start, end] puts work where no clock is: the run's end, the busy figures of a
         # run that keeps no trace and a saved trace's makespan would disagree with it)
@@ -121,7 +118,7 @@ def checked_fixed(pricer: Any, none_ok: bool = True) -> Callable[[Any], int | No
 def whole_fixed_cycles(fixed: Any, cycles: Any, task: Any, none_ok: bool = False) -> int:
     """``cycles``, what ``fixed(task)`` returned, as an int in 0..2**53 (a numpy int converted); a SimulationError
     at the method's line otherwise (``none_ok``: the pricer may return None, so the message offers it)."""
-    if _whole(cycles) and 0 <= cycles <= MAX_CYCLES:
+    if is_integer(cycles) and 0 <= cycles <= MAX_CYCLES:
         return int(cycles)
     owner = type(getattr(fixed, "__self__", fixed)).__name__
     said = f"{owner}.fixed_cycles returned {short(cycles)} for task {task.id} ({task.kernel})"
@@ -132,7 +129,7 @@ def whole_fixed_cycles(fixed: Any, cycles: Any, task: Any, none_ok: bool = False
             "which takes its cycles from fixed_cycles.",
             hint="Return the task's cycles (an int >= 0; super().fixed_cycles(task) gives its pinned cycles), or "
                  "override task_timing too.", where=where, locate=where is None)
-    if _whole(cycles) and cycles > MAX_CYCLES:
+    if is_integer(cycles) and cycles > MAX_CYCLES:
         raise SimulationError(f"{said}; a task's cycles must be at most 2**53.",
                               hint=cycles_bound_hint(f"{owner}.fixed_cycles"), where=where, locate=where is None)
     allowed = "None (then task_timing prices the task) or " if none_ok else ""
@@ -151,10 +148,10 @@ def checked_launch_cycles(pricer: Any) -> int | None:
     value = pricer.launch_cycles
     if value is None or type(owner).__module__.startswith("ptort_lab."):
         return value  # type: ignore[no-any-return]  # (ptort_lab's: from the Machine, whose fields are checked)
-    if _whole(value) and 0 <= value <= MAX_CYCLES:
+    if is_integer(value) and 0 <= value <= MAX_CYCLES:
         return int(value)
     name = f"{type(owner).__name__}.launch_cycles"
-    too_big = _whole(value) and value > MAX_CYCLES
+    too_big = is_integer(value) and value > MAX_CYCLES
     raise SimulationError(
         f"the cost model's {name} is {short(value)}; it must be None (not known) or a whole number of cycles in "
         f"0..2**53 (the cycles before the run's first instruction).",
@@ -168,7 +165,7 @@ def checked_run_end(finish_run: Any, makespan: int) -> int:
     end = finish_run(makespan)
     if is_ours(finish_run):
         return end  # type: ignore[no-any-return]
-    if _whole(end) and makespan <= end <= MAX_CYCLES:
+    if is_integer(end) and makespan <= end <= MAX_CYCLES:
         return int(end)
     owner = type(getattr(finish_run, "__self__", finish_run)).__name__
     where = code_location(finish_run)

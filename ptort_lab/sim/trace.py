@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, overload
 
 import numpy as np
 
+from ..dsl.tasks import MAX_CYCLES
 from ..errors import PtortValueError
 from .machine import DEFAULT_CLOCK_HZ, MAX_CLOCK_HZ, MIN_CLOCK_HZ, cycles_to_us
 
@@ -464,7 +465,6 @@ def last_end(trace: Trace) -> int:
 # -- what a Trace may hold -----------------------------------------------------------------------------------------
 # One set of rules for every reader: Trace.save refuses what Trace.load would refuse (so every saved file loads back),
 # and a Trace that passes is drawn, summed and exported without overflow (plot_timeline, stats, the Chrome JSON).
-MAX_CYCLES = 2**53  # exact as a float: plots, Perfetto and JavaScript readers all see the cycle that was recorded
 MAX_CORE = 2**31 - 1  # cores are Chrome pids (32-bit)
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # bytes, task ids, channel depths and fills, int indices (int64)
 MAX_NAME_CHARS = 4096  # lanes, kernels, processes, channels, stall reasons and string indices
