@@ -99,6 +99,12 @@ def _is_user_code(frame: FrameType) -> bool:
         and not _is_library(filename, module)
 
 
+def _is_ours(frame: FrameType) -> bool:
+    """Is ``frame`` ptort_lab's own code?"""
+    module = frame.f_globals.get("__name__")
+    return isinstance(module, str) and (module == "ptort_lab" or module.startswith("ptort_lab."))
+
+
 def user_location(skip: int = 1) -> SourceLocation | None:
     """Return the innermost frame of the user's own code (outside ptort_lab and the libraries calling it), else None."""
     frame: FrameType | None = sys._getframe(skip)
@@ -190,14 +196,18 @@ def traceback_location(exc: BaseException) -> tuple[SourceLocation | None, tuple
     function): where the user's code raised, and where the exception itself came from."""
     where = None
     raised_in = None
+    ours = False
     tb = exc.__traceback__
     while tb is not None:
         frame = tb.tb_frame
         raised_in = (frame.f_code.co_filename, tb.tb_lineno, frame.f_code.co_name)
+        ours = _is_ours(frame)
         if _is_user_code(frame):
             where = SourceLocation(raised_in[0], tb.tb_lineno, raised_in[2],
                                    linecache.getline(raised_in[0], tb.tb_lineno).strip())
         tb = tb.tb_next
+    if where is None and raised_in is not None and ours:  # only our frames: the user's callable was a builtin (len)
+        raised_in = ("", 0, "")
     return where, raised_in
 
 
@@ -219,6 +229,9 @@ def _user_error_hint(where: SourceLocation | None, raised_in: tuple[str, int, st
     """How to fix it, naming the innermost frame when the exception came from deeper than the user's line."""
     if raised_in is None or (where is not None and (where.filename, where.lineno) == raised_in[:2]):
         return "Fix the error in that line (the original exception is kept as this error's __cause__)."
+    if not raised_in[0]:  # a builtin or C function given as the callable: no line of its own to name
+        return ("It was raised by the callable itself (a builtin or C function, with no Python line), called with "
+                "the arguments named above: pass a function of the form the API expects.")
     deeper = f"{os.path.basename(raised_in[0])}:{raised_in[1]}" + \
         (f" in {raised_in[2]}" if not raised_in[2].startswith("<") else "")
     if where is None:

@@ -13,17 +13,18 @@ import numpy as np
 
 from .dsl.combinators import check_placement
 from .dsl.schedule import compiler_for, register_target
+from .dsl.steps import refuse_pipeline_steps
 from .dsl.tasks import MAX_CYCLES, cycles_bound_hint, running_host_kernels
 from .dsl.types import Tensor
 from .dsl.workload import Task, Workload, WorkloadFunction
-from .errors import DSLUsageError, PtortTypeError, PtortValueError, user_location
+from .errors import PtortTypeError, PtortValueError, user_location
 from .sim.capacity import check_capacity
 from .sim.cost_model import CostModel, PinnedCosts, as_cost_model
 from .sim.costs import NpuCostModel
 from .sim.machine import MACHINES, Machine, ascend_910b, get_machine
 from .sim.on_chip import has_on_chip_state
 from .sim.runner import Run, RunOptions, simulate
-from .sim.stats import ProgramStats, compute_stats
+from .sim.stats import ProgramStats, compute_stats, one_core_note, unpinned_note
 from .sim.trace import Trace
 
 _LATENCY_SYMBOL = "__pto_wsp_channel_latency_cycles"
@@ -92,7 +93,7 @@ class Program:
             latency = self.machine.channel_latency_cycles if self.machine is not None else 0
             api = f"compile(machine={self.machine.name!r})" if self.machine is not None else api
         latency = _checked_latency(latency, api)
-        compute_values = opts.pop("compute_values", True)
+        compute_values = _plain_bool(opts.pop("compute_values", True))
         if not isinstance(compute_values, bool):
             raise PtortTypeError(f"compile(compute_values=...) must be True or False, got "
                                  f"{type(compute_values).__name__} {compute_values!r}.",
@@ -113,17 +114,22 @@ class Program:
             compute_values=compute_values)
         if opts:
             import difflib
-            known = ["machine", "cost_model", "channel_latency_cycles", "placement", "compute_values"]
+            known = list(COMPILE_OPTIONS)
             close = difflib.get_close_matches(sorted(opts)[0], known, n=1)
+            for_execute = [name for name in sorted(opts) if name in EXECUTE_OPTIONS]
+            given = ", ".join(f"{name}={_short_repr(opts[name])}" for name in for_execute)
             raise PtortValueError(f"compile() got unknown option(s) {sorted(opts)}.",
-                                  hint=(f"Did you mean {close[0]!r}? " if close else "")
-                                  + f"Known options: {', '.join(known)}.")
+                                  hint=(f"Did you mean {close[0]!r}? " if close and not for_execute else "")
+                                  + f"Known options: {', '.join(known)}."
+                                  + (f" {_listed(for_execute)} {'is an' if len(for_execute) == 1 else 'are'} "
+                                     f"execute() option{'s' if len(for_execute) > 1 else ''}: pass "
+                                     f"{'it' if len(for_execute) == 1 else 'them'} when running, "
+                                     f"w.compile().execute({given})." if for_execute else ""))
         if self.machine is not None:
             _check_placement_cores(workload, self.machine)
             _check_vector_unit(workload, self.machine)
         if isinstance(self.cost_model, NpuCostModel):  # its kernels must fit the core's buffers (sim/capacity.py)
             check_capacity(workload, self.cost_model.machine, self.cost_model.plan)
-        self._tasks: list[Task] | None = None
         self._run: Run | None = None
         self._stats: tuple[Run, ProgramStats] | None = None
         self._failed: Exception | None = None  # what the last execute() raised, for later questions about the run
@@ -135,9 +141,9 @@ class Program:
             found.append(self)
 
     def enumerate(self) -> list[Task]:
-        if self._tasks is None:
-            self._tasks = self.workload.enumerate()
-        return self._tasks
+        """The tasks a run would run, listed anew on every call as ``execute()`` lists them: a workload that reads
+        host data while it is listed (``P.sel(rows, "b")`` over a list the host changes) gives its current tasks."""
+        return self.workload.enumerate()
 
     def set_symbol_u64(self, name: str, value: int) -> None:
         """Reference-compatible knob: ``__pto_wsp_channel_latency_cycles`` sets the channel latency."""
@@ -168,7 +174,8 @@ class Program:
                    "It has no tasks named by string: host kernels run for task(\"name\", ...) tasks."))
         self._host_kernels[name] = fn
 
-    def execute(self, steady_state: bool = False, tiles: int | None = None, keep_trace: bool = True) -> Program:
+    def execute(self, steady_state: bool = False, tiles: int | None = None, keep_trace: bool = True,
+                **unknown: Any) -> Program:
         """Run the program (values and time); on failure its tensors are as before and the error says so. Each call
         is a new run (the reference's 96b0376 raised on a second call; its HEAD re-runs, as here).
 
@@ -183,9 +190,16 @@ class Program:
         gives exactly the figures of a full run (makespan, tasks, busy % per pipe, core and stage, overlap, stall
         cycles, bytes, memory counters, error band), counted as the spans come and then dropped (``sim/stats.py``
         ``SpanTotals``): no spans, stalls, occupancy samples or Task objects are kept, so host memory stays bounded
-        by the work in flight instead of growing by ~0.5-5 KB a task. ``trace()``, ``tasks`` and the timeline views
-        then raise, saying so. With ``steady_state=True`` the short runs it simulates keep no trace either."""
+        by the work in flight instead of growing by ~0.5-5 KB a task (a data-parallel run that computes values still
+        lists its tasks first: sim/runner.py). ``trace()``, ``tasks`` and the timeline views
+        then raise, saying so. With ``steady_state=True`` the short runs it simulates keep no trace either.
+
+        Any other keyword is refused, naming compile() for compile()'s options (``compute_values``, ``machine``, ...).
+        """
         started = time.perf_counter()
+        if unknown:
+            _refuse_execute_options(unknown)
+        steady_state, keep_trace = _plain_bool(steady_state), _plain_bool(keep_trace)
         _check_steady_options(steady_state, tiles)
         _check_keep_trace(keep_trace)
         if steady_state and self.run_options.compute_values:
@@ -212,6 +226,7 @@ class Program:
             self._execute_ms = (time.perf_counter() - started) * 1e3
             if steady is not None:  # its figures are extrapolated, not computed from its (shorter) trace
                 steady[0].steady_state = steady[1]
+                steady[0].notes += self._setup_notes(run, steady[0].task_count, counted=False)
                 self._stats = (run, steady[0])
         return self
 
@@ -228,6 +243,31 @@ class Program:
             "steady-state run would leave those outputs unwritten.",
             hint="For the figures of a long run, compile it timing-only: compile(compute_values=False).execute("
                  "steady_state=True); for the values, run it in full: program.execute().")
+
+    def _setup_notes(self, run: Run, task_count: int, counted: bool) -> list[str]:
+        """Notes for ``stats()`` on a setup that silently shaped the figures: tasks PinnedCosts priced at its default
+        0 cycles (counted in ``run`` when ``counted``: it kept the run's own tasks), a dispatch policy given no core
+        count that put every task on core 0."""
+        notes = []
+        model = as_cost_model(self.cost_model)
+        schedule = self.workload.schedule
+        priced_by_graph = schedule.graph is not None and schedule.graph.trace.kind == "cycles"
+        if isinstance(model, PinnedCosts) and model.default_cycles == 0 and not priced_by_graph \
+                and type(model).fixed_cycles is PinnedCosts.fixed_cycles:  # (a subclass prices tasks its own way)
+            kernels = _unpinned_kernels(self.workload)
+            tasks = sum(1 for t in run.tasks if t.cycles is None) if kernels and counted else None
+            if kernels and tasks != 0:
+                notes.append(unpinned_note(tasks, kernels))
+        policy = schedule.dispatch
+        if not self.workload.is_pipeline and policy is not None and policy.num_cores == 0 \
+                and not schedule.stream_count and task_count > 1:
+            key = {"affinity": "key_fn, ", "hash": "key_fn, ", "dispatch_by": "fn, "}.get(policy.kind, "")
+            spread = f"DispatchPolicy.{policy.kind}({key}n)"
+            if self.machine is not None:
+                spread += (f", e.g. DispatchPolicy.{policy.kind}({key}{self.machine.num_cores}) for every AI core of "
+                           f"'{self.machine.name}'")
+            notes.append(one_core_note(f"DispatchPolicy.{policy.kind}()", spread, task_count))
+        return notes
 
     def synchronize(self) -> None:
         """Execution is synchronous, so there is nothing to wait for."""
@@ -291,6 +331,7 @@ class Program:
             with self._lock:
                 execute_ms = self._execute_ms if self._run is run else s.execute_time_ms
             s.compile_time_ms, s.execute_time_ms = self._compile_ms, execute_ms
+            s.notes += self._setup_notes(run, s.task_count, counted=run.kept_trace)
             cached = self._stats = (run, s)
         return cached[1]
 
@@ -359,6 +400,21 @@ def _abstract_task_names(workload: Workload) -> set[str] | None:
     return names
 
 
+def _unpinned_kernels(workload: Workload) -> list[str]:
+    """The names of the kernels whose task nodes in ``workload`` pin no ``cycles=`` (a PinnedCosts run prices them
+    at its default_cycles), in program order."""
+    from .dsl.tree import NodeKind
+    names: dict[str, None] = {}
+    stack = [workload]  # (walked as _first_writer walks: a task node is a leaf)
+    while stack:
+        node = stack.pop()
+        if node.kind is not NodeKind.TASK:
+            stack.extend(reversed(node.children()))
+        elif node.cycles is None:
+            names[getattr(node.kernel, "name", None) or str(node.kernel)] = None
+    return list(names)
+
+
 def _first_writer(workload: Workload, host_kernels: dict[str, Any]) -> str | None:
     """Words naming the first task of ``workload`` that writes a tensor when values are computed (a kernel with an
     Out/InOut tile parameter, or an abstract task with a registered host kernel), else None."""
@@ -379,6 +435,45 @@ def _first_writer(workload: Workload, host_kernels: dict[str, Any]) -> str | Non
         elif str(kernel) in host_kernels:
             return f"the host kernel registered as {str(kernel)!r} writes its task's tensors"
     return None
+
+
+#: The options compile() takes, and those execute() takes (each names the other call for the other's options).
+COMPILE_OPTIONS = ("machine", "cost_model", "channel_latency_cycles", "placement", "compute_values")
+EXECUTE_OPTIONS = ("steady_state", "tiles", "keep_trace")
+
+
+def _listed(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _refuse_execute_options(unknown: dict[str, Any]) -> None:
+    """execute() with keywords it does not take: compile()'s options are named as such, with the call that takes
+    them; anything else gets the closest execute() option."""
+    import difflib
+    names = sorted(unknown)
+    for_compile = [name for name in names if name in COMPILE_OPTIONS]
+    if for_compile:
+        given = ", ".join(f"{name}={_short_repr(unknown[name])}" for name in for_compile)
+        one = len(for_compile) == 1
+        hint = (f"{_listed(for_compile)} {'is a compile() option' if one else 'are compile() options'}: pass "
+                f"{'it' if one else 'them'} when compiling, w.compile({given}).execute(). ")
+    else:
+        close = difflib.get_close_matches(names[0], EXECUTE_OPTIONS, n=1)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+    raise PtortTypeError(f"execute() got unknown option(s) {names}.",
+                         hint=hint + f"execute() takes {_listed(list(EXECUTE_OPTIONS))}; compile() takes "
+                                     f"{_listed(list(COMPILE_OPTIONS))}.")
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _plain_bool(value: Any) -> Any:
+    """A numpy bool (a sweep grid's value, a comparison) as the Python bool it holds; anything else as given."""
+    return bool(value) if isinstance(value, np.bool_) else value
 
 
 def _check_steady_options(steady_state: Any, tiles: Any) -> None:
@@ -437,40 +532,7 @@ def _check_program_args(workload: Any, target: Any, options: Any) -> None:
                              f"{type(options).__name__} {options!r}.",
                              hint="Pass compile options by name instead: w().compile(machine='ascend_910b4').")
     workload.raise_type_errors()  # compile() refuses a workload with collected type errors; so does this
-    _refuse_pipeline_steps(workload)
-
-
-# What a data-parallel workload cannot run: steps that only mean something between a pipeline's processes.
-_STEP_APIS = {"record": "record(ev)", "wait": "synchronize(ev)", "consume": "consume(ch, ...)",
-              "join": "consume([ch1, ch2], ...)", "send": "send(ch, ...)"}
-
-
-def _refuse_pipeline_steps(workload: Workload) -> None:
-    """A record/synchronize/consume (or a send of anything but a plain channel's task) in a data-parallel workload
-    is refused at compile, at its own line: listing the tasks would refuse it too, but could only name the line
-    that listed them (compile().execute())."""
-    from .dsl.tree import NodeKind
-    if workload.is_pipeline:
-        return
-    stack = [workload]  # (task nodes, the leaves, are not asked for children: twins have millions)
-    while stack:
-        node = stack.pop()
-        kind = node.kind
-        if kind is NodeKind.TASK or node.is_pipeline:  # (a nested pipeline is refused where it is listed)
-            continue
-        if kind is NodeKind.SEND:
-            value = node.value
-            plain = getattr(node.channel, "tile", None) is None
-            if plain and isinstance(value, Workload) and value.kind is NodeKind.TASK:
-                continue  # send(ch, task) outside a pipeline runs its task (the reference lists it as one)
-        if kind.value in _STEP_APIS:
-            raise DSLUsageError(
-                f"{_STEP_APIS[kind.value]} is a step of a pipeline process, but workload "
-                f"'{workload.name or workload.kind}' is data-parallel: send/consume/record/synchronize steps only "
-                "run inside the processes of a pipeline.",
-                hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().",
-                where=node.loc, locate=node.loc is None)
-        stack.extend(reversed(node.children()))
+    refuse_pipeline_steps(workload)
 
 
 def _check_one_placement(workload: Workload, placement: Any) -> None:

@@ -1,19 +1,23 @@
-"""Self-check reports for examples: compare results with a numpy golden and print cycles, µs and pipe busy %."""
+"""Self-check reports for examples: compare results with a numpy golden and print cycles, µs and pipe busy %; run an
+example's ``main()`` as a command (``run_example``)."""
 from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
 from .dsl.types import Tensor, TensorView
-from .errors import PtortTypeError, PtortValueError
+from .errors import PtortError, PtortTypeError, PtortValueError
 from .program import Program
 
 _NUMBER_KINDS = "biufc"  # numpy dtype kinds check() compares: bool, ints, floats, complex
+_INTEGER_KINDS = "biu"  # compared exactly, as integers, when both sides are of these kinds
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,11 @@ def check(name: str, got: Any, expected: Any, *, rtol: float = 1e-5, atol: float
     """Compare ``got`` with ``expected`` elementwise the way ``np.allclose`` does: ``|got - expected| <= atol +
     rtol * |expected|``, equal infinities match, a NaN never does. The shapes must be equal (no broadcasting).
 
-    ``got`` and ``expected`` are numbers, arrays or nested lists of numbers, or a Tensor (its ``data``). Real
-    values are compared in float64; complex values only with complex (a complex result against a real reference is
-    refused rather than compared without its imaginary part).
+    ``got`` and ``expected`` are numbers, arrays or nested lists of numbers, or a Tensor (its ``data``). Two integer
+    (or bool) arrays are compared exactly, as integers: int64 values past 2**53, which float64 cannot tell apart,
+    are not equal unless they are. Other real values are compared in float64 (ml_dtypes floats such as bfloat16
+    and float8 too); complex values only with complex (a complex result against a real reference is refused
+    rather than compared without its imaginary part).
     """
     if not isinstance(name, str):
         raise PtortTypeError(f"check(name, ...) takes the check's name as a str, got {type(name).__name__} "
@@ -60,6 +66,13 @@ def check(name: str, got: Any, expected: Any, *, rtol: float = 1e-5, atol: float
     if g.shape != e.shape:
         return Check(name, math.inf, math.inf, False, rtol, atol,
                      note=f"got shape {g.shape} but expected shape {e.shape}")
+    if g.dtype.kind in _INTEGER_KINDS and e.dtype.kind in _INTEGER_KINDS:
+        diff = _integer_distance(g, e)  # exact: float64 would round 2**60 + 1 to 2**60
+        with np.errstate(over="ignore"):
+            bound = atol + rtol * np.abs(e.astype(np.float64))
+            rel = diff / np.maximum(np.abs(e.astype(np.float64)), np.finfo(np.float64).tiny)
+        passed = bool(np.all((diff == 0) | (diff <= bound)))
+        return Check(name, _largest(diff), _largest(rel), passed, rtol, atol)
     kind = np.complex128 if g.dtype.kind == "c" else np.float64
     g, e = g.astype(kind), e.astype(kind)
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: equal infinities are handled below
@@ -70,6 +83,18 @@ def check(name: str, got: Any, expected: Any, *, rtol: float = 1e-5, atol: float
         rel = np.where(np.isinf(diff), np.inf, diff / np.maximum(np.abs(e), np.finfo(np.float64).tiny))
     passed = bool(np.all(close))
     return Check(name, _largest(diff), _largest(rel), passed, rtol, atol)
+
+
+def _integer_distance(g: np.ndarray[Any, Any], e: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``|g - e|`` of two integer arrays, computed exactly and given as float64 (a distance of 1 stays 1, however
+    large the values): in int64 when both fit in 32 bits, else in Python ints (an int64 difference could overflow,
+    and uint64 values do not fit in int64)."""
+    if g.dtype.itemsize <= 4 and e.dtype.itemsize <= 4:
+        exact = np.abs(g.astype(np.int64) - e.astype(np.int64))
+    else:
+        exact = np.asarray(np.abs(g.astype(object) - e.astype(object)), dtype=object)  # (0-d: numpy gives an int)
+    distance: np.ndarray[Any, Any] = exact.astype(np.float64)
+    return distance
 
 
 def _largest(values: np.ndarray[Any, Any]) -> float:
@@ -120,6 +145,8 @@ def _values(name: str, side: str, value: Any) -> np.ndarray[Any, Any]:
     except (ValueError, TypeError) as e:  # a ragged list, or an object numpy cannot read
         raise PtortValueError(f"{where} is not an array of numbers ({type(e).__name__}: {e}).",
                               hint="Pass a numpy array or a list whose rows all have the same length.") from None
+    if array.dtype.kind == "V" and array.dtype.type.__module__ == "ml_dtypes":
+        array = _from_ml_dtypes(array)
     if array.dtype.kind not in _NUMBER_KINDS:
         if array.ndim == 0:
             what = f"is {type(value).__name__} {_short(value)}"
@@ -127,6 +154,20 @@ def _values(name: str, side: str, value: Any) -> np.ndarray[Any, Any]:
             what = "holds objects or ragged rows" if array.dtype.kind == "O" else f"holds dtype {array.dtype}"
         raise PtortTypeError(f"{where} {what}, not numbers.",
                              hint="Pass numbers, a numpy array of numbers or a Tensor (its data is compared).")
+    return array
+
+
+def _from_ml_dtypes(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """An array of an ml_dtypes type (bfloat16, float8_*, int4: numpy sees kind 'V') as float64 or int64, which
+    hold each of its values exactly; any other ml_dtypes type is returned as it is (and refused as not numbers).
+    ml_dtypes is imported only here, once such an array is seen (``import ptort_lab`` leaves it out)."""
+    import ml_dtypes
+    for info, wide in ((ml_dtypes.finfo, np.float64), (ml_dtypes.iinfo, np.int64)):
+        try:
+            info(array.dtype)
+        except (ValueError, TypeError):
+            continue
+        return array.astype(wide)
     return array
 
 
@@ -172,4 +213,18 @@ def report(title: str, checks: list[Check], programs: dict[str, Program]) -> boo
     return ok
 
 
-__all__ = ["Check", "check", "run_report", "report"]
+
+def run_example(main: Callable[[], int]) -> NoReturn:
+    """Run an example's ``main()`` as a command and exit with its status. A ptort_lab error (a mistake it explains:
+    what, where, how to fix) prints its message to stderr and exits 2, as a usage error, without a traceback;
+    ``PTORT_TRACEBACK=1`` in the environment keeps the traceback."""
+    try:
+        status = main()
+    except PtortError as e:
+        if os.environ.get("PTORT_TRACEBACK") == "1":
+            raise
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(status)
+
+__all__ = ["run_example", "Check", "check", "run_report", "report"]

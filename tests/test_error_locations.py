@@ -145,6 +145,29 @@ def test_an_error_with_no_user_frame_names_where_it_was_raised():
     assert os.path.basename(ei.value.where.filename) == "test_error_locations.py"
 
 
+def test_a_builtin_given_as_a_callback_is_named_as_the_culprit_not_our_file():
+    """.vector_unit(len): len has no Python frame, so the innermost frame is ptort_lab's call of it; the hint must not
+    send the user to ptort_lab's source."""
+    from ptort_lab import Dense, DispatchPolicy, DType, In, Out, P, Tensor, Tile, kernel, tl
+
+    @kernel
+    def copy_tile(src: In[Tile[4, 4, DType.F32]], dst: Out[Tile[4, 4, DType.F32]]):
+        tl.store(dst, tl.add(tl.load(src), 1.0))
+
+    X, Y = Tensor(data=np.ones((2, 4, 4), np.float32)), Tensor(shape=(2, 4, 4), dtype=DType.F32)
+
+    @workload
+    def w():
+        for b in P(Dense[2]()):
+            copy_tile[b](src=X[b], dst=Y[b])
+
+    with pytest.raises(UserCodeError) as ei:
+        w().dispatch(DispatchPolicy.round_robin(2)).vector_unit(len).compile().execute()
+    assert ei.value.what.startswith("the vector_unit() function (for task 0, copy_tile[0]) raised TypeError: ")
+    assert ei.value.hint.startswith("It was raised by the callable itself (a builtin or C function")
+    assert "placement.py" not in str(ei.value)
+
+
 def test_a_workload_body_that_raises_through_the_public_api():
     def lookup(table):
         return table["expert_7"]

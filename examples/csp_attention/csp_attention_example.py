@@ -44,7 +44,7 @@ import golden  # noqa: E402
 from ptort_lab import Dense, DType, In, InOut, Out, Tensor, Tile, cond, for_each, kernel, tl  # noqa: E402
 from ptort_lab.csp import Channel, Pipeline, Process, connect, consume, process, send  # noqa: E402
 from ptort_lab.explore import data_parallel_twin  # noqa: E402
-from ptort_lab.report import check, report  # noqa: E402
+from ptort_lab.report import check, report, run_example  # noqa: E402
 
 F32, F16 = DType.F32, DType.F16
 STAGES = ("qk", "softmax", "pv", "update")
@@ -241,4 +241,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main)  # a ptort_lab error: its message and exit status 2, no traceback

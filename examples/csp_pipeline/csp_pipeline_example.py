@@ -15,6 +15,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,11 +28,17 @@ except ImportError:  # running from a source checkout without `pip install -e .`
 
 from ptort_lab import Dense, DispatchPolicy, DType, In, Out, P, Tensor, Tile, TimingPolicy, kernel, tl, workload
 from ptort_lab.csp import Channel, Event, Process, connect, consume, query, record, send, synchronize
+from ptort_lab.dsl import steps
 from ptort_lab.dsl.printer import kernel_op_summary
+from ptort_lab.report import run_example
 
 RULE = "=" * 70
 SIZES = {"small": (2, 64), "default": (8, 128), "large": (64, 128)}  # (tiles, tile rows = cols)
 F32, F16 = DType.F32, DType.F16
+# Peak host memory per tile element (measured: the peak RSS grows by 33 bytes an element from 64 to 1024 tiles of
+# 128x128): the float64 draw of the input, the tensors X, T0, T1, Y and Y_dp, the numpy reference and the check's
+# temporaries.
+HOST_BYTES_PER_ELEMENT = 32
 
 
 def make_kernels(size: int):
@@ -54,6 +61,45 @@ def make_kernels(size: int):
     return load_kernel, compute_kernel, store_kernel
 
 
+def host_memory_bytes() -> int | None:
+    """This host's physical memory, or None where the OS does not say (no sysconf on Windows)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options, with --tiles and --tile-size filled in from --size when not given; refuses sizes that cannot
+    run (< 1, more arrays than this host can hold, more tasks than the simulator lists) as usage errors."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", choices=sorted(SIZES), default="default",
+                    help="small: 2 tiles of 64x64; default: the spec's 8 tiles of 128x128; large: 64 tiles of 128x128")
+    ap.add_argument("--tiles", type=int, default=None, help="number of tiles, >= 1 (overrides --size)")
+    ap.add_argument("--tile-size", type=int, default=None, help="tile rows = cols, >= 1 (overrides --size)")
+    ap.add_argument("--depth", type=int, default=2, help="channel depth in buffer slots, >= 1 (default 2)")
+    args = ap.parse_args(argv)
+    for option, value in (("--tiles", args.tiles), ("--tile-size", args.tile_size), ("--depth", args.depth)):
+        if value is not None and value < 1:  # (0 is not "the --size default": that is leaving the option out)
+            ap.error(f"{option} must be >= 1, got {value}")
+    n, size = SIZES[args.size]
+    args.tiles = n if args.tiles is None else args.tiles
+    args.tile_size = size if args.tile_size is None else args.tile_size
+    needed, memory = args.tiles * args.tile_size ** 2 * HOST_BYTES_PER_ELEMENT, host_memory_bytes()
+    if memory is not None and needed > memory:
+        fits = min(memory // (args.tile_size ** 2 * HOST_BYTES_PER_ELEMENT), steps.MAX_TASKS // 3)
+        ap.error(f"--tiles {args.tiles} of {args.tile_size}x{args.tile_size} would need about {needed:,} bytes "
+                 f"({needed / 2**30:,.1f} GiB) of host memory (~{HOST_BYTES_PER_ELEMENT} bytes a tile element: the "
+                 f"input, five tensors and the numpy reference), more than this host's {memory / 2**30:,.1f} GiB; "
+                 + (f"use --tiles {fits} or fewer at --tile-size {args.tile_size}" if fits else
+                    f"use a smaller --tile-size (the spec's is {SIZES['default'][1]})"))
+    if 3 * args.tiles > steps.MAX_TASKS:  # (refused by the data-parallel run anyway, but only after minutes)
+        ap.error(f"--tiles {args.tiles} makes {3 * args.tiles:,} tasks in the data-parallel run (3 a tile), more than "
+                 f"the {steps.MAX_TASKS:,} the simulator lists (ptort_lab.dsl.steps.MAX_TASKS); use --tiles "
+                 f"{steps.MAX_TASKS // 3} or fewer (a few thousand show the pipeline's steady state)")
+    return args
+
+
 def section(title: str) -> None:
     print()
     print(RULE)
@@ -62,15 +108,8 @@ def section(title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", choices=sorted(SIZES), default="default",
-                    help="small: 2 tiles of 64x64; default: the spec's 8 tiles of 128x128; large: 64 tiles of 128x128")
-    ap.add_argument("--tiles", type=int, default=None, help="number of tiles (overrides --size)")
-    ap.add_argument("--tile-size", type=int, default=None, help="tile rows = cols (overrides --size)")
-    ap.add_argument("--depth", type=int, default=2, help="channel depth in buffer slots (default 2)")
-    args = ap.parse_args(argv)
-    n, size = SIZES[args.size]
-    n, size = args.tiles or n, args.tile_size or size
+    args = parse_args(argv)
+    n, size = args.tiles, args.tile_size
     load_kernel, compute_kernel, store_kernel = make_kernels(size)
 
     x = np.random.default_rng(2026).standard_normal((n, size, size)).astype(np.float32)
@@ -208,4 +247,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main)  # a ptort_lab error: its message and exit status 2, no traceback

@@ -49,7 +49,7 @@ from ptort_lab import (  # noqa: E402
     tl,
     workload,
 )
-from ptort_lab.report import check, report  # noqa: E402
+from ptort_lab.report import check, report, run_example  # noqa: E402
 
 F32 = DType.F32
 RULE = "=" * 70
@@ -210,4 +210,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main)  # a ptort_lab error: its message and exit status 2, no traceback

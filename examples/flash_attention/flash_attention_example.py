@@ -35,6 +35,7 @@ against a float64 numpy golden (golden.py) and the script prints PASS or FAIL (e
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -64,6 +65,7 @@ from ptort_lab import (  # noqa: E402
     Program,
     Tensor,
     Tile,
+    ascend_910b,
     cond,
     for_each,
     kernel,
@@ -72,7 +74,7 @@ from ptort_lab import (  # noqa: E402
     workload,
 )
 from ptort_lab.csp import Channel, connect, consume, process, send  # noqa: E402
-from ptort_lab.report import check  # noqa: E402
+from ptort_lab.report import check, run_example  # noqa: E402
 
 F16, F32 = DType.F16, DType.F32
 ROWS, HALF, D = 128, 64, 128     # query tile rows, rows per AIV, head dim
@@ -82,6 +84,15 @@ VEC_BYTES = 32 * 1024            # F32 bytes of S one vector pass works on ([32,
 DEPTH = 4                        # slots of the pipeline's channels (2 leaves it latency-bound: README)
 SIZES = {"small": 512, "default": 2048, "large": 4096}
 VARIANTS = ("pipeline", "data_parallel")
+# --depth's bound: the pipeline's alpha and rowsum channels are UB queues on one AIV, two [64, 1] F32 slots per depth
+# step. (Channel itself bounds only a tile channel's GM ring: depth x tile bytes within the modelled 64 GiB of HBM.) A
+# deeper queue can never be placed; fewer slots fit next to the kernels' own tiles, and placement's CapacityError
+# names how many.
+MAX_DEPTH = ascend_910b.ub_bytes // (2 * HALF * 4)
+# Peak host memory of a run with values (measured: 1.67 GB at S = 8192, 348 MB at S = 512 with 64 heads): the
+# golden's float64 scores of one head (S x S_KV, three arrays) and, per element of Q, K and V, the float64 draw,
+# the F16 inputs, K transposed, the float64 golden output and the check's copies.
+SCORE_BYTES, INPUT_BYTES = 24, 24
 # data_parallel: the stages of KV block j run in loop iterations j + offset, so the cube works ahead of the vector
 # units; its GM workspace needs a slot per iteration a value lives (alpha: made at +1, used at +3).
 STAGE_OFFSETS = (("qk", 0), ("softmax", 1), ("pv", 2), ("update", 3))
@@ -455,9 +466,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--size", choices=tuple(SIZES), help="sets --seq when it is not given: "
                     + ", ".join(f"{k} {v}" for k, v in SIZES.items()))
     ap.add_argument("--block", type=int, choices=(128, 256, 512), default=256, help="KV block rows (default 256)")
-    ap.add_argument("--depth", type=int, default=DEPTH, help=f"slots of the pipeline's channels (default {DEPTH})")
-    ap.add_argument("--cores", type=int, default=24, help="AI cores the query tiles spread over (default 24)")
+    ap.add_argument("--depth", type=int, default=DEPTH,
+                    help=f"slots of the pipeline's channels, 1 to {MAX_DEPTH} (default {DEPTH})")
+    ap.add_argument("--cores", type=int, default=24,
+                    help=f"AI cores the query tiles spread over, 1 to {ascend_910b.num_cores} (default 24)")
     args = ap.parse_args(argv)
+    for name in ("heads", "batch", "depth", "cores"):  # (--cores and --depth do not depend on --seq: checked first)
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.cores > ascend_910b.num_cores:
+        ap.error(f"--cores {args.cores} is more than machine 'ascend_910b' has ({ascend_910b.num_cores} AI cores); "
+                 f"use --cores {ascend_910b.num_cores} or fewer")
+    if args.depth > MAX_DEPTH:
+        ap.error(f"--depth {args.depth} is more than {MAX_DEPTH}: the pipeline's alpha and rowsum channels are UB "
+                 f"queues of [{HALF}, 1] F32 slots, and {MAX_DEPTH} of each fill an AIV's "
+                 f"{ascend_910b.ub_bytes // 1024} KiB UB (fewer fit next to the kernels' tiles); use a few slots "
+                 f"(default {DEPTH})")
     if args.seq is None:
         if args.size is None:
             ap.error("give --seq S (e.g. --seq 4096), or --size small|default|large")
@@ -469,10 +493,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error(f"--seq {args.seq} must be a positive multiple of {ROWS} (the query tile)")
     if args.seq_kv is not None and (args.seq_kv < args.block or args.seq_kv % args.block):
         ap.error(f"--seq-kv {args.seq_kv} must be a positive multiple of --block {args.block}")
-    for name in ("heads", "batch", "depth", "cores"):
-        if getattr(args, name) < 1:
-            ap.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    keys = args.seq if args.seq_kv is None else args.seq_kv
+    needed = SCORE_BYTES * args.seq * keys + INPUT_BYTES * args.batch * args.heads * (args.seq + 2 * keys) * D
+    memory = host_memory_bytes()
+    if not args.timing_only and memory is not None and needed > memory:
+        ap.error(f"checking the values of --seq {args.seq}{f' --seq-kv {keys}' if args.seq_kv else ''} "
+                 f"--heads {args.heads} --batch {args.batch} would need about {needed:,} bytes "
+                 f"({needed / 2**30:,.1f} GiB) of host memory (the numpy golden's float64 scores and the inputs), "
+                 f"more than this host's {memory / 2**30:,.1f} GiB; add --timing-only (the same cycles, no values), "
+                 "or use a smaller --seq, --heads or --batch")
     return args
+
+
+def host_memory_bytes() -> int | None:
+    """This host's physical memory, or None where the OS does not say (no sysconf on Windows)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -503,4 +541,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main)  # a ptort_lab error: its message and exit status 2, no traceback

@@ -58,7 +58,7 @@ from ptort_lab import (  # noqa: E402
     workload,
 )
 from ptort_lab.dsl.printer import kernel_op_summary  # noqa: E402
-from ptort_lab.report import check, report  # noqa: E402
+from ptort_lab.report import check, report, run_example  # noqa: E402
 
 F16, F32 = DType.F16, DType.F32
 
@@ -233,4 +233,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main)  # a ptort_lab error: its message and exit status 2, no traceback

@@ -46,6 +46,7 @@ from ptort_lab import (  # noqa: E402
     P,
     Tensor,
     Tile,
+    ascend_910b,
     kernel,
     slot_load_u64,
     slot_set_u64,
@@ -53,7 +54,7 @@ from ptort_lab import (  # noqa: E402
     tl,
     workload,
 )
-from ptort_lab.report import check, report  # noqa: E402
+from ptort_lab.report import check, report, run_example  # noqa: E402
 
 F32, I32 = DType.F32, DType.I32
 K = 8
@@ -97,8 +98,14 @@ def build(scores: np.ndarray, eff: np.ndarray):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=sorted(SIZES), default="default", help="problem size (default: default)")
-    ap.add_argument("--cores", type=int, default=4, help="AI cores for the affinity dispatch (default: 4)")
+    ap.add_argument("--cores", type=int, default=4,
+                    help=f"AI cores for the affinity dispatch, 1 to {ascend_910b.num_cores} (default: 4)")
     args = ap.parse_args(argv)
+    if args.cores < 1:  # (affinity(key, 0) would quietly mean one core)
+        ap.error(f"--cores must be >= 1, got {args.cores}")
+    if args.cores > ascend_910b.num_cores:
+        ap.error(f"--cores {args.cores} is more than machine 'ascend_910b' has ({ascend_910b.num_cores} AI cores); "
+                 f"use --cores {ascend_910b.num_cores} or fewer")
     B, S = SIZES[args.size]["batch"], SIZES[args.size]["queries"]
 
     rng = np.random.default_rng(2026)
@@ -127,4 +134,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main)  # a ptort_lab error: its message and exit status 2, no traceback

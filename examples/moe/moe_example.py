@@ -51,11 +51,12 @@ from ptort_lab import (  # noqa: E402
     Sparse,
     Tensor,
     Tile,
+    ascend_910b,
     kernel,
     tl,
     workload,
 )
-from ptort_lab.report import check, report  # noqa: E402
+from ptort_lab.report import check, report, run_example  # noqa: E402
 
 F32, F16 = DType.F32, DType.F16
 
@@ -108,11 +109,17 @@ def make_inputs(tokens: int, tile_rows: int, d: int, experts: int, seed: int = 2
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=sorted(SIZES), default="default", help="problem size (default: default)")
-    ap.add_argument("--cores", type=int, default=None, help="cores for the dispatch (default: per size)")
+    ap.add_argument("--cores", type=int, default=None,
+                    help=f"cores for the dispatch, 1 to {ascend_910b.num_cores} (default: per size)")
     args = ap.parse_args(argv)
+    if args.cores is not None and args.cores < 1:  # (0 is not "the size's default": that is leaving it out)
+        ap.error(f"--cores must be >= 1, got {args.cores}")
+    if args.cores is not None and args.cores > ascend_910b.num_cores:
+        ap.error(f"--cores {args.cores} is more than machine 'ascend_910b' has ({ascend_910b.num_cores} AI cores); "
+                 f"use --cores {ascend_910b.num_cores} or fewer")
     cfg = SIZES[args.size]
     T, TM, d, E, K = cfg["tokens"], cfg["tile_rows"], cfg["d"], cfg["experts"], cfg["top_k"]
-    cores = args.cores or cfg["cores"]
+    cores = cfg["cores"] if args.cores is None else args.cores
     NB = T // TM
     router, expert_linear, gate_accumulate = make_kernels(TM, d, E)
     x, w_router, w = make_inputs(T, TM, d, E)
@@ -194,4 +201,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main)  # a ptort_lab error: its message and exit status 2, no traceback

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # golden.py next to th
 from golden import accumulation_bound, matmul_ref  # noqa: E402
 
 from ptort_lab import Dense, DispatchPolicy, DType, In, InOut, Out, P, Tensor, Tile, kernel, tl, workload  # noqa: E402
-from ptort_lab.report import check, report  # noqa: E402
+from ptort_lab.report import check, report, run_example  # noqa: E402
 
 F32, F16 = DType.F32, DType.F16
 RULE = "=" * 70
@@ -140,4 +140,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_example(main)  # a ptort_lab error: its message and exit status 2, no traceback

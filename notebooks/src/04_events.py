@@ -74,13 +74,16 @@ print(program.stats().summary())
 
 # %% [markdown]
 # ## A wait that can never end
-# If nothing records the event, the simulator does not hang: it reports a deadlock with the simulated time, who
-# waits on what, and every channel's fill.
+# If the only record of the event comes after the wait (here the waiter records it itself, once its task is done),
+# the simulator does not hang: it reports a deadlock with the simulated time, who waits on what, and every channel's
+# fill. (An event that no process of the pipeline records at all is refused earlier, by `connect()`, at the
+# `synchronize` line.)
 
 # %% tags=["nbval-check-output"]
-never = Event(name="never_recorded")
-waiter = process("waiter").body(for_each(Dense[1](), lambda t: [synchronize(never),
-                                                               task(double, [t], {"src": A[t], "dst": B[t]})]))
+late = Event(name="recorded_too_late")
+waiter = process("waiter").body(for_each(Dense[1](), lambda t: [synchronize(late),
+                                                               task(double, [t], {"src": A[t], "dst": B[t]}),
+                                                               record(late)]))
 try:
     connect(waiter).compile(cost_model=PinnedCosts()).execute()
 except Exception as e:

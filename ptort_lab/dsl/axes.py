@@ -1,8 +1,9 @@
 """Iteration axes: Dense[n]() (static), DenseDyn(n) (sized at run time), Ragged and Sparse (CSR)."""
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterable
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -27,6 +28,20 @@ def _expr_text(e: Any) -> str:
 # Listing visits every point of every loop, about a microsecond each before any task is made: past this many a
 # workload takes minutes to list (tasks have their own, lower limit: MAX_TASKS in steps.py).
 MAX_ITERATIONS = 20_000_000
+
+
+# Per-run sizes of static axes (id(axis) -> size): execute(steady_state=True) runs the workload's tile loops at a few
+# small sizes (sim/steady_state.py). It sets this only around those runs, in its own context, so the axes themselves
+# never change and a run of the same workload in another thread lists them at their built size.
+run_sizes: contextvars.ContextVar[Mapping[int, int] | None] = contextvars.ContextVar("ptort_run_sizes", default=None)
+
+
+def _run_size(axis: Any, built: Any) -> Any:
+    """``axis``'s size in this run: its override in ``run_sizes`` if any, else ``built``."""
+    sizes = run_sizes.get()
+    if sizes is None:
+        return built
+    return sizes.get(id(axis), built)
 
 
 def _count_text(n: int) -> str:
@@ -81,7 +96,12 @@ class Axis:
 class Dense(Axis):
     """A static axis: ``Dense[8]()``; ``.size == 8``."""
 
-    size: int = 0
+    built_size: int = 0  # Dense[n] sets it on the class
+
+    @property
+    def size(self) -> int:
+        size: int = _run_size(self, self.built_size)
+        return size
 
     def points(self, bindings: Any) -> Sequence[Any]:
         """0 .. size - 1."""
@@ -89,7 +109,7 @@ class Dense(Axis):
 
     def __class_getitem__(cls, size: Any) -> type[Dense]:
         n = _check_size(size, "Dense")
-        return type(f"Dense[{n}]", (Dense,), {"size": n})
+        return type(f"Dense[{n}]", (Dense,), {"built_size": n})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if type(self) is Dense:
@@ -115,12 +135,17 @@ class DenseDyn(Axis):
 
     def __init__(self, size: Any) -> None:
         self.loc: SourceLocation | None = None
-        self.size: int | Expr
+        self.built_size: int | Expr
         if isinstance(size, Expr):
-            self.size = size
+            self.built_size = size
             self.loc = user_location()  # named if the size comes out negative when the loop is enumerated
         else:
-            self.size = _check_size(size, "DenseDyn")
+            self.built_size = _check_size(size, "DenseDyn")
+
+    @property
+    def size(self) -> int | Expr:
+        size: int | Expr = _run_size(self, self.built_size)
+        return size
 
     def points(self, bindings: Any) -> Sequence[Any]:
         if not isinstance(self.size, Expr):
@@ -299,4 +324,4 @@ class SparseRow:
         return f"sparse[{self.row!r}]"
 
 
-__all__ = ["Axis", "Dense", "DenseDyn", "Ragged", "Sparse", "SparseRow", "MAX_ITERATIONS"]
+__all__ = ["Axis", "Dense", "DenseDyn", "Ragged", "Sparse", "SparseRow", "MAX_ITERATIONS", "run_sizes"]

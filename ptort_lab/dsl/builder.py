@@ -32,7 +32,7 @@ from .ir import ScalarRefused, scalar_value
 from .tasks import Cycles, Task
 from .tree import SCHEMAS, NodeKind, Workload, group
 from .typecheck import TypeErrorInfo, TypeErrorKind, register_call_check
-from .types import Direction, LaunchShaped, ScalarType, Tensor, TensorView, TileType
+from .types import Direction, DType, LaunchShaped, ScalarType, Tensor, TensorView, TileType
 from .user_code import refuse_generator, refuse_generator_result, run_user_body
 
 if TYPE_CHECKING:
@@ -379,10 +379,44 @@ def _record_error(info: TypeErrorInfo) -> None:
 Report = Callable[[TypeErrorInfo], None]
 
 
+def _needs_argument(kernel: Kernel, pname: str, abstract: bool) -> bool:
+    """Whether a launch must pass ``pname``: a parameter without a default; a tile parameter even with one (its
+    default, None, is no tensor to run on) unless the launch is abstract (every tile given None); a Scalar whose
+    default is no number (None). A run uses the defaults of the others."""
+    if pname not in kernel.defaults:
+        return True
+    direction, typ = kernel.signature[pname]
+    if direction is Direction.CONSTEXPR:
+        return False
+    if isinstance(typ, ScalarType):
+        default = kernel.defaults[pname]
+        return not abstract and not isinstance(default, (int, float, np.integer, np.floating))
+    return not abstract
+
+
+def _missing_hint(kernel: Kernel, pname: str) -> str:
+    """How to pass the missing argument ``pname``, by the kind of its parameter."""
+    direction, typ = kernel.signature[pname]
+    if direction is Direction.CONSTEXPR:
+        spelled = getattr(typ, "__name__", None) or repr(typ)
+        return f"Pass {pname}=... (its Constexpr[{spelled}] value, fixed for each trace), or give it a default."
+    if isinstance(typ, ScalarType):
+        if pname in kernel.defaults:
+            return (f"Pass {pname}=... (a number, Scalar[{typ.dtype}]): its default {kernel.defaults[pname]!r} is not "
+                    "a number.")
+        return f"Pass {pname}=... (a number, Scalar[{typ.dtype}]), or give it a default."
+    if pname in kernel.defaults:
+        return (f"Pass {pname}=... (a tensor view such as X[t]): its default {kernel.defaults[pname]!r} is no tensor "
+                "for the kernel to run on.")
+    return f"Pass {pname}=... (a tensor view such as X[t])."
+
+
 def _check_names(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None, report: Report) -> bool:
     """Unknown and missing keyword arguments of a launch, each reported; True when there are none."""
     names = list(kernel.signature)
-    required = [n for n in names if n not in kernel.defaults]
+    unbound, bound = unbound_params(kernel, kwargs)
+    abstract = bool(unbound) and not bound
+    required = [n for n in names if _needs_argument(kernel, n, abstract)]
     unknown = [k for k in kwargs if k not in kernel.signature]
     missing = [n for n in required if n not in kwargs]
     for u in unknown:
@@ -398,7 +432,7 @@ def _check_names(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | N
             TypeErrorKind.ARITY_MISMATCH if len(kwargs) != len(required) else TypeErrorKind.MISSING_ARGUMENT,
             f"Kernel '{kernel.name}' expects {len(required)} args, got {given}: missing argument '{m}'.",
             loc, expected=", ".join(required), got=", ".join(kwargs) or "(none)",
-            hint=f"Pass {m}=... (a tensor view such as X[t])."))
+            hint=_missing_hint(kernel, m)))
     return not unknown and not missing
 
 
@@ -544,8 +578,8 @@ def _scalar_hint(kind: str, value: Any, dtype: Any) -> str:
         return (f"Pass a whole number (e.g. {math.floor(value)}), or declare the parameter Scalar[DType.F32] if "
                 "fractions are meant.")
     if kind == "int_range":
-        return ("Pass a value inside that range, or declare the parameter with a wider dtype (Scalar[DType.I64] or "
-                "Scalar[DType.F32]).")
+        wider = " or ".join(f"Scalar[DType.{d}]" for d in (DType.I64, DType.F32) if d is not dtype)
+        return f"Pass a value inside that range, or declare the parameter with a wider dtype ({wider})."
     if kind == "nonfinite":
         return f"Integer dtypes have no nan or inf: declare the parameter Scalar[DType.F32] to pass {value!r}."
     if kind == "type" and isinstance(value, (bool, np.bool_)):
@@ -553,8 +587,10 @@ def _scalar_hint(kind: str, value: Any, dtype: Any) -> str:
                 "choose between two launches with P.when(...) / cond(...).")
     if kind == "type":
         return "Pass a real number (an int or a float) of the parameter's dtype."
-    return (f"Pass a value inside the range of {dtype}, declare the parameter Scalar[DType.F32], or pass "
-            "float('inf') if infinity is meant.")
+    wider_float = {DType.F16: DType.F32, DType.BF16: DType.F32, DType.F32: DType.F64}.get(dtype)
+    declare = f"declare the parameter Scalar[DType.{wider_float}], " \
+        if wider_float is not None and kind != "too_large" else ""
+    return f"Pass a value inside the range of {dtype}, {declare}or pass float('inf') if infinity is meant."
 
 
 def _check_scalar_launch(kernel: Kernel, pname: str, typ: ScalarType, value: Any, loc: SourceLocation | None) -> None:

@@ -228,6 +228,28 @@ class Value:
             return OPERATORS["getitem"](self, key)
         self._no_elements(f"indexing [{key!r}] of")
 
+    # numpy on a traced value (np.exp(x), np.maximum(x, 0), ndarray + x) would ask it for numbers it does not have,
+    # or loop over an array's elements recording one tile op each: refused, naming the numpy call and the tl op.
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        name = getattr(ufunc, "__name__", "ufunc")
+        others = [v for v in inputs if v is not self]
+        if method == "__call__" and not kwargs and all(_numpy_scalar(v) for v in others):
+            # A numpy number in an operator (np.float32(2) * x calls np.multiply) means what a Python number does.
+            if name in _NUMPY_OPERATORS:
+                return OPERATORS[_NUMPY_OPERATORS[name]](*(v[()] if isinstance(v, np.ndarray) else v for v in inputs))
+            if name in _NUMPY_COMPARISONS:
+                if _current_trace.get() is None:
+                    return NotImplemented
+                _refuse_comparison(self, _NUMPY_COMPARISONS[name], others[0] if others else self)
+        _refuse_numpy(self, f"np.{name}" if method == "__call__" else f"np.{name}.{method}", name, inputs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        name = getattr(func, "__name__", "function")
+        _refuse_numpy(self, f"np.{name}", name, tuple(args) + tuple(kwargs.values()))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> NoReturn:
+        _refuse_numpy(self, "np.asarray/np.array", "", ())
+
 
 # The tl op behind each Python operator on a Value, by tl name ("add", "matmul", ...): filled by ``tl`` when it is
 # imported (as JAX attaches lax functions to its tracers), so the IR does not import the op library built on it.
@@ -250,6 +272,42 @@ def _refuse_traced(v: Value, what: str, hint: str) -> NoReturn:
     error = DSLUsageError(what, hint=hint, context=f"kernel '{trace.kernel_name}'" if trace is not None else "")
     record_refusal(error)
     raise error
+
+
+# The tl ops by name (filled by ``tl`` when it is imported, like OPERATORS): what a refused numpy call should use.
+TL_OPS: set[str] = set()
+# numpy's names for the ufuncs behind Python operators, and the tl op each one runs with a numpy number.
+_NUMPY_OPERATORS = {"add": "add", "subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div",
+                    "matmul": "matmul"}
+_NUMPY_COMPARISONS = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==",
+                      "not_equal": "!="}
+# The tl ops for numpy names that differ (the reductions work along one axis only).
+_NUMPY_TO_TL = {**_NUMPY_OPERATORS, "negative": "neg", "absolute": "abs", "fabs": "abs", "concatenate": "concat",
+                "broadcast_to": "broadcast", "sum": "rowsum or tl.colsum", "max": "rowmax or tl.colmax",
+                "amax": "rowmax or tl.colmax", "mean": "rowmean", "dot": "matmul", "clip": "maxs and tl.mins",
+                "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge", "equal": "eq",
+                "not_equal": "ne"}
+
+
+def _numpy_scalar(x: Any) -> bool:
+    """A numpy number, or a 0-d array of one: what an operator with a Python number would accept."""
+    return isinstance(x, np.generic) or (isinstance(x, np.ndarray) and x.ndim == 0)
+
+
+def _refuse_numpy(v: Value, call: str, name: str, inputs: tuple[Any, ...]) -> NoReturn:
+    """Refuse numpy applied to a traced value: ``call`` as the user wrote it, ``name`` numpy's name for it."""
+    tl_name = _NUMPY_TO_TL.get(name, name)
+    use = f"tl.{tl_name}" if tl_name.partition(" ")[0] in TL_OPS else "tl.* ops"
+    array = next((x for x in inputs if isinstance(x, np.ndarray) and x.ndim > 0), None)
+    if array is not None:
+        _refuse_traced(v, f"{call} combines a numpy array ({array.dtype}{list(array.shape)}) with {_text(v)} in a "
+                          "kernel body: a kernel reads arrays only through its parameters (numpy would loop over "
+                          "the array's elements in Python).",
+                       "Pass the array as an In[Tile[...]] parameter (a tile of a Tensor at launch, X[t]), tl.load "
+                       f"it, and combine the tiles with {use}.")
+    _refuse_traced(v, f"{call} was applied to {_text(v)} in a kernel body: numpy computes on numbers, and a traced "
+                      "tile has none (its values exist only when a task runs).",
+                   f"Use {use} instead: tl ops record the computation on whole tiles (help(tl) lists them).")
 
 
 def _refuse_comparison(v: Value, op: str, other: Any) -> NoReturn:
@@ -449,5 +507,5 @@ def tracing(trace: KernelTrace) -> Iterator[KernelTrace]:
 
 __all__ = ["OpKind", "Value", "Literal", "ScalarRefused", "scalar_value",
            "Op", "KernelParam", "KernelIR", "BINARY", "UNARY", "ACTIVATION",
-           "TRANSCENDENTAL", "ROW_REDUCE", "COL_REDUCE", "REDUCE", "MEMORY", "OPERATORS", "KernelTrace", "active_trace",
-           "current_trace", "tracing"]
+           "TRANSCENDENTAL", "ROW_REDUCE", "COL_REDUCE", "REDUCE", "MEMORY", "OPERATORS", "TL_OPS", "KernelTrace",
+           "active_trace", "current_trace", "tracing"]

@@ -1,14 +1,28 @@
 """@kernel: trace a Python function once, through its annotations, into Kernel IR; launch it as tasks."""
 from __future__ import annotations
 
+import dis
 import inspect
+import linecache
 import numbers
 import os
+import re
 import sys
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, Callable
 
-from ..errors import DSLUsageError, PtortTypeError, PtortValueError, UserCodeError, raise_user_error, user_location
+import numpy as np
+
+from ..errors import (
+    DSLUsageError,
+    PtortError,
+    PtortTypeError,
+    PtortValueError,
+    SourceLocation,
+    UserCodeError,
+    raise_user_error,
+    user_location,
+)
 from .builder import bind_positional, forget_pending, in_builder, launch_task, note_pending
 from .expr import clear_refusal, recover_refusal, refuse_placeholders
 from .ir import KernelIR, KernelParam, KernelTrace, OpKind, Value, active_trace, tracing
@@ -81,13 +95,42 @@ def _annotations(fn: Callable[..., Any], scope_locals: dict[str, Any] | None = N
         if isinstance(v, str):
             try:
                 v = eval(v, scope)  # noqa: S307 - the user's own annotation text, in the user's own scope
+            except PtortError as e:  # the names resolved, but to a bad value (Tile[-4, ...]): that error as it is
+                raise type(e)(e.what, hint=e.hint, where=_parameter_location(fn, k), context=e.context,
+                              locate=False) from None
             except Exception as e:
+                hint = ("Define the names it uses at module level (string annotations cannot see a function's "
+                        "locals), or drop `from __future__ import annotations`." if isinstance(e, NameError) else
+                        "Fix the annotation: it must evaluate to In[Tile[...]], Out[Tile[...]], Scalar[...] or "
+                        "Constexpr[...].")
                 raise PtortTypeError(
-                    f"the annotation {v!r} of kernel parameter '{k}' could not be evaluated: {e}.",
-                    hint="Define the names it uses at module level (string annotations cannot see a function's "
-                         "locals), or drop `from __future__ import annotations`.") from None
+                    f"the annotation {v!r} of kernel parameter '{k}' could not be evaluated: "
+                    f"{str(e).rstrip('.')}.", hint=hint, where=_parameter_location(fn, k), locate=False) from None
         out[k] = v
     return out
+
+
+def _parameter_location(fn: Callable[..., Any], pname: str) -> SourceLocation | None:
+    """The line of ``fn``'s signature that declares ``pname`` (else its ``def`` line)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return user_location()
+    filename, line = code.co_filename, code.co_firstlineno
+    for n in range(line, line + 20):  # past the decorators
+        if linecache.getline(filename, n).lstrip().startswith(("def ", "async def ")):
+            line = n
+            break
+    declares = re.compile(rf"(^|[(,\s]){re.escape(pname)}\s*:")
+    depth = 0
+    for n in range(line, line + 60):
+        text = linecache.getline(filename, n).split("#")[0]
+        if declares.search(text):
+            line = n
+            break
+        depth += text.count("(") + text.count("[") - text.count(")") - text.count("]")
+        if depth <= 0 and text.rstrip().endswith(":"):
+            break  # the signature ended without naming it
+    return SourceLocation(filename, line, code.co_name, linecache.getline(filename, line).strip())
 
 
 class Kernel:
@@ -95,6 +138,13 @@ class Kernel:
 
     ``k.trace()`` gives its KernelIR; ``k[t](src=X[t], dst=Y[t])`` inside a @workload (or a process body)
     launches it as a task bound to the axis values ``t``; ``k(src=..., dst=...)`` launches it with no axes.
+    Outside a workload ``k(...)`` only traces: given tensors or arrays it is refused, as it would compute nothing.
+
+    The body runs once per trace (at the ``def`` when every Constexpr has a default), and the trace is cached per
+    Constexpr values. A module-level plain value the body names (``SCALE = 2.0``: a bool, int, float, complex, str,
+    None or a tuple of them) is part of the trace, so when it changes later (a new notebook cell) the next launch
+    traces the body again. Other globals (tensors, functions, modules) and the globals of helper functions the body
+    calls are read only when the body is traced.
     """
 
     def __init__(self, fn: Callable[..., Any], *, cycles: int | None = None, name: str | None = None,
@@ -129,19 +179,64 @@ class Kernel:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 raise PtortTypeError(f"kernel '{self.name}' uses *{pname}; kernels need named parameters.",
                                      hint="List every tile parameter by name.")
+            if p.kind is p.POSITIONAL_ONLY:  # launches pass every argument by name: such a parameter never binds
+                raise PtortTypeError(f"kernel '{self.name}' makes parameter '{pname}' positional-only (the '/' in "
+                                     "its signature); kernels need named parameters, as launches pass arguments by "
+                                     "name.", hint=f"Remove the '/' from the signature of '{self.name}'.",
+                                     where=_parameter_location(fn, pname), locate=False)
             self.signature[pname] = _parse_annotation(self.name, pname, anns.get(pname, p.empty), p.default)
             if p.default is not p.empty:
                 self.defaults[pname] = p.default
         self._cache: dict[Any, KernelIR] = {}
         self._shaped = tuple(n for n, (_, t) in self.signature.items() if isinstance(t, LaunchShaped))
         self._no_constexpr = not self.constexpr_params and not self._shaped
+        self._scope: dict[str, Any] = getattr(fn, "__globals__", {})
+        self._watched = _global_names(fn)
+        self._globals_read = self._read_globals()  # the objects the cached traces were made with
+        self._globals_seen = _globals_key(self._globals_read)
         if not self._shaped and all(n in self.defaults for n in self.constexpr_params):
-            # Trace now so shape/dtype mistakes point at the kernel as it is defined; a body that needs names
-            # defined later in the module is traced again on first use instead.
-            try:
-                self.trace()
-            except UserCodeError:  # deferred: the same error recurs, located, on first use
-                self._cache.clear()
+            self._trace_at_definition()
+
+    def _trace_at_definition(self) -> None:
+        """Trace now so shape/dtype mistakes point at the kernel as it is defined; a body that needs names defined
+        later in the module is traced again on first use instead, and so is one whose Constexpr defaults include a
+        placeholder None (each launch passes the real value)."""
+        placeholders = [n for n in self.constexpr_params if self.defaults[n] is None]
+        try:
+            self.trace()
+        except UserCodeError:  # deferred: the same error recurs, located, on first use
+            self._cache.clear()
+        except PtortError as e:
+            self._cache.clear()
+            if placeholders:
+                return
+            if self.constexpr_params and "(traced with " not in e.what:  # the launches may pass other values
+                defaults = {n: self.defaults[n] for n in self.constexpr_params}
+                _add_note(e, f"Kernel '{self.name}' was traced at its definition with the defaults {defaults}.",
+                          f"Give {', '.join(self.constexpr_params)} a default the body can run with, or none (then "
+                          "each launch passes the value).")
+            raise
+
+    def _read_globals(self) -> tuple[Any, ...]:
+        """What the global names the body reads stand for now (``_NOT_PLAIN`` for one not defined)."""
+        scope = self._scope
+        return tuple([scope.get(n, _NOT_PLAIN) for n in self._watched])
+
+    def _forget_stale_traces(self) -> None:
+        """Drop the cached traces when a plain global the body reads changed since they were made (asked at every
+        launch a run makes, so the same objects as before answer at once)."""
+        scope = self._scope
+        for name, read in zip(self._watched, self._globals_read):
+            if scope.get(name, _NOT_PLAIN) is not read:
+                break
+        else:
+            return
+        now = self._read_globals()
+        self._globals_read = now
+        key = _globals_key(now)
+        if key != self._globals_seen:
+            self._cache.clear()
+            self._globals_seen = key
 
     @property
     def tile_params(self) -> list[str]:
@@ -161,6 +256,7 @@ class Kernel:
     def ir_for(self, args: Any) -> KernelIR:
         """The IR a launch with these arguments runs (the cached trace when the kernel has no Constexpr and no
         shape-generic parameter)."""
+        self._forget_stale_traces()
         if self._no_constexpr:
             ir = self._cache.get(())
             return ir if ir is not None else self.trace()
@@ -182,10 +278,19 @@ class Kernel:
             bound[n] = _tile_of(what, given[n])
         return bound
 
-    def trace(self, **constexprs: Any) -> KernelIR:
+    def trace(self, *positional: Any, **constexprs: Any) -> KernelIR:
         """Run the body once on symbolic values and return the recorded KernelIR (cached per constexpr values and
         per shape of the shape-generic parameters, which take a tensor view, a ``Value.tile(...)`` or a
         ``Tile[...]`` here)."""
+        if positional:  # which parameter a value is for is not for the order of the signature to decide
+            named = [*self.constexpr_params, *self._shaped]
+            raise PtortTypeError(
+                f"{self.name}.trace() takes its values by name, got {len(positional)} positional "
+                f"({', '.join(repr(a) for a in positional)}).",
+                hint=f"Name them: {self.name}.trace({', '.join(f'{n}=...' for n in named)})." if named else
+                     f"Call {self.name}.trace() with no arguments: kernel '{self.name}' has no Constexpr or "
+                     "shape-generic parameters.")
+        self._forget_stale_traces()
         shapes = {k: constexprs.pop(k) for k in self._shaped if k in constexprs}
         bound = self._bind_shapes(shapes) if self._shaped else {}
         values = {}
@@ -203,7 +308,8 @@ class Kernel:
             raise PtortTypeError(f"kernel '{self.name}' has no Constexpr parameter(s) {sorted(unknown)}.",
                                  hint=f"Its Constexpr parameters are {self.constexpr_params or 'none'}{shaped}.")
         key = tuple(sorted(values.items(), key=lambda kv: kv[0]))
-        cache_key: Any = (key, tuple(bound.items())) if bound else key
+        typed = tuple((n, _value_key(v)) for n, v in key)  # -0.0 is not 0.0, nor True 1, for a trace
+        cache_key: Any = (typed, tuple(bound.items())) if bound else typed
         try:
             return self._cache[cache_key]
         except (KeyError, TypeError):
@@ -227,6 +333,11 @@ class Kernel:
             swallowed = recover_refusal(e)  # numpy turned a refusal (int(tile), ...) into its own error
             if swallowed is not None:
                 raise swallowed from e
+            placeholders = [n for n in self.constexpr_params if n not in constexprs and values[n] is None]
+            if isinstance(e, PtortError) and placeholders and "(traced with " not in e.what:
+                _add_note(e, f"Kernel '{self.name}' was traced with the default "
+                             f"{', '.join(f'{n}=None' for n in placeholders)}.",
+                          f"Pass {', '.join(f'{n}=...' for n in placeholders)} at the launch.")
             traced_with = {**dict(key), **{n: str(t) for n, t in bound.items()}}
             raise_user_error(e, f"the body of kernel '{self.name}' (traced with {traced_with})"
                              if traced_with else f"the body of kernel '{self.name}'")
@@ -252,13 +363,14 @@ class Kernel:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Inside a @workload or body: launch with no axes (arguments by name or by position); outside: trace
-        with these Constexpr values, shaping the shape-generic parameters by their arguments (``Value.tile(...)``,
-        a tensor view or a ``Tile[...]``)."""
+        with these Constexpr values, shaping the shape-generic parameters by their arguments (``Value.tile(...)``
+        or a ``Tile[...]``). Tensors or arrays are refused outside: the call would run nothing on them."""
         _refuse_nested_call(self.name, f"{self.name}(...)")
         loc = user_location()
         kwargs = bind_positional(self, args, kwargs, loc)
         if in_builder():
             return launch_task(self, (), kwargs, loc)
+        _refuse_data_outside_workload(self, kwargs, loc)
         for name, value in kwargs.items():
             _check_traced_argument(self, name, value)
         return self.trace(**{k: v for k, v in kwargs.items() if k in self.constexpr_params or k in self._shaped})
@@ -303,6 +415,85 @@ class KernelLaunch:
         return launch_task(self.kernel, self.axes, kwargs, loc)
 
 
+_NOT_PLAIN = ("not a plain value",)  # a global that is absent, or not a plain value: not part of a trace's key
+_PLAIN_TYPES = (bool, int, float, complex, str, type(None))
+
+
+def _add_note(e: PtortError, note: str, hint: str) -> None:
+    """Add a sentence to ``e``'s message and its hint; it is raised on as it is (same type, same line)."""
+    e.what = f"{e.what} {note}"
+    e.hint = f"{e.hint} {hint}" if e.hint else hint
+    e.args = (e._compose(),)
+
+
+def _plain(value: Any) -> bool:
+    """A value a trace may have baked in: a bool, int, float, complex, str, None, or a tuple of them."""
+    return isinstance(value, _PLAIN_TYPES) or (isinstance(value, tuple) and all(_plain(v) for v in value))
+
+
+def _value_key(value: Any) -> Any:
+    """``value`` as a cache key that tells apart values Python calls equal but a trace does not: 0.0 and -0.0 (which
+    give 1/x different signs), True, 1 and 1.0 (a body may test the type); a nan matches itself."""
+    if isinstance(value, (float, np.floating)):
+        return type(value), float(value).hex()
+    if isinstance(value, complex):
+        return type(value), value.real.hex(), value.imag.hex()
+    if isinstance(value, tuple):
+        return type(value), tuple(_value_key(v) for v in value)
+    if isinstance(value, frozenset):
+        return type(value), frozenset(_value_key(v) for v in value)
+    return type(value), value
+
+
+def _globals_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The plain ones of ``values`` as cache keys; any other value (a module, a tensor, a function) is left out."""
+    return tuple(_value_key(v) if _plain(v) else _NOT_PLAIN for v in values)
+
+
+def _global_names(fn: Callable[..., Any]) -> tuple[str, ...]:
+    """The global names ``fn``'s code reads (its nested functions and comprehensions' too), in first-read order."""
+    names: dict[str, None] = {}
+
+    def visit(code: CodeType) -> None:
+        for ins in dis.get_instructions(code):
+            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(ins.argval, str):
+                names[ins.argval] = None
+        for const in code.co_consts:
+            if isinstance(const, CodeType):
+                visit(const)
+
+    code = getattr(fn, "__code__", None)
+    if isinstance(code, CodeType):
+        visit(code)
+    return tuple(names)
+
+
+def _refuse_data_outside_workload(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None) -> None:
+    """``k(src=X[0], dst=Y[0])`` outside a @workload would only trace the kernel: it computes nothing and writes no
+    tensor, which looks like a run that left the output as it was."""
+    data = [n for n, v in kwargs.items() if n in kernel.signature
+            and kernel.signature[n][0] is not Direction.CONSTEXPR
+            and isinstance(v, (Tensor, TensorView, np.ndarray))]
+    if not data:
+        return
+    name = kernel.name
+    given = ", ".join(f"{n}={_data_text(kwargs[n])}" for n in data)
+    spelled = f"{name}({', '.join(f'{p}=...' for p in kernel.signature)})"
+    raise DSLUsageError(
+        f"{name}(...) outside a @workload only traces the kernel: it computes nothing and writes no tensor, so the "
+        f"data given ({given}) would not be used.",
+        hint=f"To run it, launch it in a @workload (@workload def w(): {spelled}) and call w().compile().execute(); "
+             f"to see its IR only, call {name}.trace().",
+        where=loc, locate=loc is None)
+
+
+def _data_text(value: Any) -> str:
+    """How the refusal above names a tensor, view or array."""
+    if isinstance(value, np.ndarray):
+        return f"an ndarray of shape {tuple(value.shape)}"
+    return repr(value)
+
+
 def _tile_of(what: str, value: Any) -> TileType:
     """The 2-D tile type ``value`` gives a shape-generic parameter (``what`` names it in errors)."""
     if isinstance(value, TileType):
@@ -340,25 +531,71 @@ def _check_traced_argument(kernel: Kernel, name: str, value: Any) -> None:
                                                     "In[Tensor] to shape it by its argument.")
 
 
+Window = tuple[int, int, int, int]  # rows r0:r1, cols c0:c1 of a tile
+
+
+def _stored_windows(trace: KernelTrace) -> dict[str, list[tuple[Window, SourceLocation | None]]]:
+    """The windows of each tile parameter the body stores into (the whole tile, or a slice of a slice ... of it),
+    with the line of each store."""
+    slices: dict[int, tuple[Value, int, int]] = {}  # a slice's value -> (what it slices, its first row and column)
+    stored: dict[str, list[tuple[Window, SourceLocation | None]]] = {}
+    for op in trace.ops:
+        if op.kind is OpKind.SLICE and op.result is not None and isinstance(op.operands[0], Value):
+            slices[op.result.id] = (op.operands[0], op.attr("rows")[0], op.attr("cols")[0])
+        if op.kind is not OpKind.STORE or not isinstance(op.operands[0], Value):
+            continue
+        dst = op.operands[0]
+        target = trace.region_of(dst)
+        if target is None:
+            continue
+        r, c, v = 0, 0, dst
+        while trace.param_of(v) is None and v.id in slices:
+            v, r0, c0 = slices[v.id]
+            r, c = r + r0, c + c0
+        rows, cols = dst.shape
+        stored.setdefault(target.name, []).append(((r, r + rows, c, c + cols), op.loc))
+    return stored
+
+
+def _unwritten_part(shape: tuple[int, int], windows: list[Window]) -> tuple[Window, int] | None:
+    """The bounding window of the elements of a ``shape`` tile that no window covers, and how many they are; None
+    when the windows cover it all."""
+    if any(w == (0, shape[0], 0, shape[1]) for w in windows):
+        return None
+    written = np.zeros(shape, dtype=bool)
+    for r0, r1, c0, c1 in windows:
+        written[r0:r1, c0:c1] = True
+    rows, cols = np.nonzero(~written)
+    if not rows.size:
+        return None
+    window = (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
+    return window, int(rows.size)
+
+
+def _window_text(name: str, window: Window, shape: tuple[int, int]) -> str:
+    """``out[3:4, :]``: a window as Python slices it (``:`` for a whole dimension)."""
+    r0, r1, c0, c1 = window
+    rows = ":" if (r0, r1) == (0, shape[0]) else f"{r0}:{r1}"
+    cols = ":" if (c0, c1) == (0, shape[1]) else f"{c0}:{c1}"
+    return f"{name}[{rows}, {cols}]"
+
+
 def _refuse_unwritten_outputs(kernel: Kernel, trace: KernelTrace, traced_with: dict[str, Any]) -> None:
     """An Out[...] tile the body never stores into keeps whatever its tensor held: a stale output, never what the
-    kernel meant. Any tl.store into it counts (into a slice of it too); InOut[...] may stay as it is. A body that is
-    only ``pass`` (or a docstring, or ``...``) is a stub, as the reference's own tests write kernels whose bodies do
-    not matter: left be."""
+    kernel meant. So does the part of one that no store covers (an off-by-one slice): the stores into it, and into
+    slices of it, must cover the whole tile. InOut[...] may stay as it is. A body that is only ``pass`` (or a
+    docstring, or ``...``) is a stub, as the reference's own tests write kernels whose bodies do not matter: left
+    be."""
     if is_stub(kernel.fn):
         return
-    stored = set()
-    for op in trace.ops:
-        if op.kind is OpKind.STORE and isinstance(op.operands[0], Value):
-            target = trace.region_of(op.operands[0])
-            if target is not None:
-                stored.add(target.name)
-    unwritten = [p.name for p in trace.params.values()
-                 if p.direction is Direction.OUT and p.is_tile and p.name not in stored]
+    stored = _stored_windows(trace)
+    outs = [p for p in trace.params.values() if p.direction is Direction.OUT and p.is_tile]
+    unwritten = [p.name for p in outs if p.name not in stored]
+    shown = f" (traced with {traced_with})" if traced_with else ""
     if not unwritten:
+        _refuse_partly_written(kernel, outs, stored, shown)
         return
     names = ", ".join(f"'{n}'" for n in unwritten)
-    shown = f" (traced with {traced_with})" if traced_with else ""
     first = unwritten[0]
     where = body_location(kernel.fn)
     several = len(unwritten) > 1
@@ -369,6 +606,29 @@ def _refuse_unwritten_outputs(kernel: Kernel, trace: KernelTrace, traced_with: d
         hint=f"Store the result: tl.store({first}, value). A parameter the kernel only reads is In[...]; one it may "
              "leave as it is (written under some Constexpr values only) is InOut[...].",
         where=where, locate=where is None, context=f"kernel '{kernel.name}'")
+
+
+def _refuse_partly_written(kernel: Kernel, outs: list[KernelParam], stored: dict[str, list[Any]], shown: str) -> None:
+    """The first Out[...] tile whose stores leave part of it unwritten, refused at its first store."""
+    for p in outs:
+        shape = p.type.shape
+        part = _unwritten_part(shape, [w for w, _ in stored[p.name]])
+        if part is None:
+            continue
+        window, count = part
+        r0, r1, c0, c1 = window
+        exact = count == (r1 - r0) * (c1 - c0)
+        gap = _window_text(p.name, window, shape)
+        what = f"{gap} is never written" if exact else f"{count} element(s) within {gap} are never written"
+        windows = [_window_text(p.name, w, shape) for w, _ in stored[p.name]]
+        covered = ", ".join(windows[:4]) + (f" and {len(windows) - 4} more" if len(windows) > 4 else "")
+        where = stored[p.name][0][1]
+        raise PtortTypeError(
+            f"kernel '{kernel.name}'{shown} stores into only part of its Out parameter '{p.name}' ({p.type}): {what} "
+            f"(the stores cover {covered}), so that part would keep the values its tensor held before the run.",
+            hint=(f"Store that part too (tl.store({gap}, ...)), " if exact else "Store those elements too, ")
+            + "or fix the slice bounds; a parameter the kernel may leave partly as it is is InOut[...].",
+            where=where, locate=where is None, context=f"kernel '{kernel.name}'")
 
 
 def _refuse_nested_call(name: str, spelled: str) -> None:

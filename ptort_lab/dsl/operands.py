@@ -99,13 +99,27 @@ def broadcast_shape(op: str, trace: KernelTrace, a: Value, c: Value) -> tuple[in
     if (ra, ca) in ((rc, 1), (1, cc)):
         return (rc, cc)
     raise op_error(op, f"got tiles of shape {a.shape} and {c.shape}; shapes must match or one must be a "
-                    f"[rows, 1] / [1, cols] vector of the other.",
-                   "Load tiles of matching shape, or reduce one operand with tl.rowsum/tl.colsum first.", trace)
+                    f"[rows, 1] / [1, cols] vector of the other.", _broadcast_hint(a, c), trace)
 
 
-def binary_op(kind: OpKind, a: Any, c: Any) -> Value:
-    """An elementwise op on two operands (a tile and a tile, vector, scalar or number), broadcast."""
-    op = kind.value
+def _broadcast_hint(a: Value, c: Value) -> str:
+    """How to make two tiles of shapes tl ops do not broadcast fit: repeat a [1, 1] total (or both vectors of an
+    outer [r, 1] x [1, c] op) to the shape numpy would give, else load or reduce to matching shapes."""
+    if any(n not in (1, m) and m != 1 for n, m in zip(a.shape, c.shape)):  # no common shape at all
+        return "Load tiles of matching shape, or reduce one operand with tl.rowsum/tl.colsum first."
+    rows, cols = (max(n, m) for n, m in zip(a.shape, c.shape))
+    short = [v for v in (a, c) if v.shape != (rows, cols)]
+    call = f"tl.broadcast({short[0].name or 'v'}, ({rows}, {cols}))"
+    if len(short) == 1:  # a [1, 1] total against a full tile
+        return f"Repeat the {list(short[0].shape)} operand to [{rows}, {cols}] first: {call}."
+    return (f"Repeat one of them to [{rows}, {cols}] first, e.g. {call} for the {list(short[0].shape)} one; the "
+            "other then broadcasts as its vector.")
+
+
+def binary_op(kind: OpKind, a: Any, c: Any, name: str | None = None) -> Value:
+    """An elementwise op on two operands (a tile and a tile, vector, scalar or number), broadcast; errors name it
+    tl.``name`` (the op the user called: tl.muls, tl.rowmul, ...), by default tl.<kind>."""
+    op = name or kind.value
     trace = current_trace(op)
     if not isinstance(a, Value) and not isinstance(c, Value):
         raise op_error(op, f"needs at least one tile operand, got {a!r} and {c!r}.", "Pass a tile.", trace)
@@ -117,7 +131,7 @@ def binary_op(kind: OpKind, a: Any, c: Any) -> Value:
                        "Pass a tile.", trace)
     if isinstance(x, Value) and isinstance(y, Value) and x.dtype != y.dtype:
         raise op_error(op, f"operands have different dtypes: {describe(x)} and {describe(y)}.",
-                       f"Convert one with tl.cast(x, DType.{x.dtype}) first.", trace)
+                       _dtype_hint(x, y, f"Convert one with tl.cast(x, DType.{x.dtype}) first."), trace)
     shape = tiles[0].shape
     if len(tiles) == 2:
         shape = broadcast_shape(op, trace, tiles[0], tiles[1])
@@ -126,6 +140,18 @@ def binary_op(kind: OpKind, a: Any, c: Any) -> Value:
                        "Divide by a non-zero value, or cast to F32 first (float division by 0 gives inf).", trace,
                        PtortValueError)
     return trace.emit(kind, TileType(shape[0], shape[1], like), (x, y))
+
+
+def _dtype_hint(x: Value, y: Value, tiles_hint: str) -> str:
+    """How to give two operands one dtype: tl.cast converts tiles only, so a Scalar[...] operand is declared in the
+    tile's dtype instead."""
+    scalar = x if not x.is_tile else y if not y.is_tile else None
+    if scalar is None:
+        return tiles_hint
+    tile = y if scalar is x else x
+    named = f"parameter '{scalar.name}'" if scalar.name else "scalar parameter"
+    return (f"Declare the {named} Scalar[DType.{tile.dtype}], the tile's dtype (tl.cast converts tiles, not "
+            "scalars).")
 
 
 def unary_op(kind: OpKind, x: Any, float_only: bool = True) -> Value:
@@ -163,7 +189,7 @@ def vector_op(kind: OpKind, name: str, a: Any, v: Any, row: bool) -> Value:
     if t.dtype != vec.dtype:
         raise op_error(name, f"tile and vector have different dtypes: {describe(t)} and {describe(vec)}.",
                        f"Convert one with tl.cast(v, DType.{t.dtype}) first.", trace)
-    return binary_op(kind, t, vec)
+    return binary_op(kind, t, vec, name)
 
 
 def reduce_op(kind: OpKind, x: Any) -> Value:
@@ -221,7 +247,7 @@ def compare_op(name: str, a: Any, c: Any) -> Value:
         raise op_error(name, "needs at least one tile operand.", "Compare a tile with a tile or a number.", trace)
     if isinstance(x, Value) and isinstance(y, Value) and x.dtype != y.dtype:
         raise op_error(name, f"operands have different dtypes: {describe(x)} and {describe(y)}.",
-                       "Cast one operand first.", trace)
+                       _dtype_hint(x, y, "Cast one operand first."), trace)
     shape = tiles[0].shape if len(tiles) == 1 else broadcast_shape(name, trace, tiles[0], tiles[1])
     return trace.emit(OpKind.CMP, TileType(shape[0], shape[1], DType.U8), (x, y), (("cmp", name),))
 

@@ -33,6 +33,22 @@ def _temp_name(n: int) -> str:
     return out
 
 
+def _value_text(v: object) -> str:
+    """``repr(v)``, but with the items of sets (and the keys of dicts) sorted by their text: a set's order changes
+    with PYTHONHASHSEED, and the IR text must not."""
+    if isinstance(v, (set, frozenset)) and v:
+        items = "{" + ", ".join(sorted(_value_text(x) for x in v)) + "}"
+        return items if type(v) is set else f"{type(v).__name__}({items})"
+    if isinstance(v, dict) and type(v) is dict:
+        pairs = sorted((_value_text(k), _value_text(x)) for k, x in v.items())
+        return "{" + ", ".join(f"{k}: {x}" for k, x in pairs) + "}"
+    if isinstance(v, list) and type(v) is list:
+        return "[" + ", ".join(_value_text(x) for x in v) + "]"
+    if isinstance(v, tuple) and type(v) is tuple:
+        return "(" + ", ".join(_value_text(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return repr(v)
+
+
 def print_kernel(ir: KernelIR, *, pipes: dict[int, str] | None = None) -> str:
     """One line per op: ``name: type = op[params] args``; temporaries are named a, b, c... at print time.
 
@@ -46,7 +62,7 @@ def print_kernel(ir: KernelIR, *, pipes: dict[int, str] | None = None) -> str:
         if p.direction is Direction.CONSTEXPR:
             continue
         params.append(f"{p.name}: {p.direction.value}[{p.type}]")
-    consts = "".join(f"[{k}={v!r}]" for k, v in ir.constexprs)
+    consts = "".join(f"[{k}={_value_text(v)}]" for k, v in ir.constexprs)
     lines = [f"kernel {ir.name}{consts}({', '.join(params)}):"]
     taken = set(names.values())
     counter = 0

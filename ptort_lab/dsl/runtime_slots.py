@@ -35,7 +35,7 @@ class _Listing:
 
     def __init__(self, outer: _Listing | None) -> None:
         self.values: dict[int, int] = {}
-        self.loaded: list[tuple[int, SourceLocation | None, str]] = []  # (tensor id, where, view text) per load
+        self.loaded: list[tuple[Any, SourceLocation | None, str]] = []  # (tensor, where, view text) per load
         self.outer = outer
 
 
@@ -47,7 +47,7 @@ def begin_listing() -> None:
     _current.set(_Listing(_current.get()))
 
 
-def end_listing() -> list[tuple[int, SourceLocation | None, str]]:
+def end_listing() -> list[tuple[Any, SourceLocation | None, str]]:
     """Listing is over: slot reads are refused again (or go back to the enclosing listing's table); returns the
     loads made (to check against task writes)."""
     listing = _current.get()
@@ -122,7 +122,7 @@ def load_element(view: TensorView, row: int, col: int, bindings: Mapping[str, An
                                    "it data, Tensor(data=...).", where=where, locate=where is None)
     listing = _current.get()
     if listing is not None:
-        listing.loaded.append((id(view.base), where, repr(view)))
+        listing.loaded.append((view.base, where, repr(view)))
     tile = np.asarray(data[view.resolve(bindings, where)])
     # A view may end at a scalar (EffSeq[b, s] of an [B, S] tensor), a row, or a tile.
     index = {0: (), 1: (col,), 2: (row, col)}.get(tile.ndim)

@@ -26,6 +26,10 @@ class DispatchPolicy:
     ``hash(key_fn, n)``: core = a mixing hash of the key % n (spreads structured keys). ``work_steal(n)``: an idle
     core takes the next ready task (greedy list scheduling). ``dispatch_by(fn, n)``: core = fn(task) % n.
     ``key_fn`` and ``fn`` receive the Task (``t.get("b")`` reads a loop binding).
+
+    ``n`` is the number of cores. Given no ``n`` (or 0), a policy uses as many cores as the workload's
+    ``.streams(n)``, else 1: every task then runs on core 0, and the run's ``stats()`` notes it. Write
+    ``round_robin(24)`` to spread the tasks over the 910B's 24 AI cores.
     """
 
     kind: str

@@ -15,6 +15,7 @@ run inline in the loop and consume handlers, since those loops are the simulator
 """
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from typing import Any, Callable, Generator, Iterator
 
@@ -33,7 +34,7 @@ from .bindings import (
 )
 from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
 from .expr import evaluate
-from .sizes import check_size, check_task_count
+from .sizes import check_size, check_task_count, checked_limit
 from .tasks import Task
 from .tree import NodeKind, Workload
 from .types import Direction, TensorView, item_key
@@ -357,10 +358,10 @@ def enumerate_tasks(w: Workload) -> list[Task]:
     return tasks
 
 
-def _check_slot_loads(loaded: list[tuple[int, Any, str]], tasks: list[Task]) -> None:
-    """A runtime-slot load must read a tensor no task of the workload writes: listing happens before any task
-    runs."""
-    written = set()
+def _check_slot_loads(loaded: list[tuple[Any, Any, str]], tasks: list[Task]) -> None:
+    """A runtime-slot load must read a tensor no task of the workload writes (nor one over the same memory: a second
+    Tensor on the same array): listing happens before any task runs."""
+    written: dict[int, Any] = {}
     for t in tasks:
         k = t.kernel_ref
         if k is None or not isinstance(t.resources, dict):
@@ -368,33 +369,107 @@ def _check_slot_loads(loaded: list[tuple[int, Any, str]], tasks: list[Task]) -> 
         for name, (direction, _) in k.signature.items():
             view = t.resources.get(name)
             if direction in (Direction.OUT, Direction.INOUT) and isinstance(view, TensorView):
-                written.add(id(view.base))
+                written[id(view.base)] = view.base
     for base, where, text in loaded:
-        if base in written:
+        if id(base) in written or any(_same_memory(base, w) for w in written.values()):
             raise PtortValueError(f"slot_load_u64 reads {text}, which tasks of this workload write; slots are read "
                                   "while the workload is listed, before any task runs, so it would see the previous "
                                   "run's values.", hint="Load from an input tensor that no task writes.",
                                   where=where, locate=where is None)
 
 
+def _same_memory(a: Any, b: Any) -> bool:
+    """Whether two tensors' arrays overlap in memory (exactly: tensors are plain strided arrays)."""
+    x, y = getattr(a, "data", None), getattr(b, "data", None)
+    return isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and bool(np.shares_memory(x, y))
+
+
+# What a data-parallel workload cannot run: steps that only mean something between a pipeline's processes.
+_STEP_APIS = {"record": "record(ev)", "wait": "synchronize(ev)", "consume": "consume(ch, ...)",
+              "join": "consume([ch1, ch2], ...)", "send": "send(ch, ...)"}
+
+
+def refuse_pipeline_steps(workload: Workload) -> None:
+    """A record/synchronize/consume (or a send of anything but a plain channel's task) in a data-parallel workload
+    is refused at its own line (at compile and enumerate): listing the tasks would refuse it too, but could only
+    name the line that listed them."""
+    if workload.is_pipeline:
+        return
+    stack = [workload]  # (task nodes, the leaves, are not asked for children: twins have millions)
+    while stack:
+        node = stack.pop()
+        kind = node.kind
+        if kind is NodeKind.TASK or node.is_pipeline:  # (a nested pipeline is refused where it is listed)
+            continue
+        if kind is NodeKind.SEND:
+            value = node.value
+            plain = getattr(node.channel, "tile", None) is None
+            if plain and isinstance(value, Workload) and value.kind is NodeKind.TASK:
+                continue  # send(ch, task) outside a pipeline runs its task (the reference lists it as one)
+        if kind.value in _STEP_APIS:
+            raise DSLUsageError(
+                f"{_STEP_APIS[kind.value]} is a step of a pipeline process, but workload "
+                f"'{workload.name or workload.kind}' is data-parallel: send/consume/record/synchronize steps only "
+                "run inside the processes of a pipeline.",
+                hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().",
+                where=node.loc, locate=node.loc is None)
+        stack.extend(reversed(node.children()))
+
+
 def _list(w: Workload) -> list[Task]:
     """The data-parallel workload's tasks in program order (runtime-slot statements run as they are reached)."""
-    tasks: list[Task] = []
+    return list(_listed(w))
+
+
+def _listed(w: Workload) -> Iterator[Task]:
+    """``_list``'s tasks one at a time (ids not set yet)."""
+    n = 0
     for cmd in steps(w, {}):
         if cmd[0] == TASK:
-            tasks.append(cmd[1])
-            check_task_count(len(tasks), w, cmd[1], MAX_TASKS)
+            n += 1
+            check_task_count(n, w, cmd[1], MAX_TASKS)
+            yield cmd[1]
         elif cmd[0] == SEND and getattr(cmd[1], "tile", None) is None:
             # send(ch, task) outside a pipeline: the task runs and nobody receives the token (the reference lists
             # a send as its task); a send of a bare token, of a body or into a tile channel's buffer, and consume,
             # have no meaning here
-            tasks.append(cmd[2])
-            check_task_count(len(tasks), w, cmd[2], MAX_TASKS)
+            n += 1
+            check_task_count(n, w, cmd[2], MAX_TASKS)
+            yield cmd[2]
         elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL, RELEASE):
             raise DSLUsageError(
                 "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
                 hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().")
-    return tasks
+
+
+def stream_tasks(w: Workload) -> Iterator[Task]:
+    """A data-parallel workload's tasks in program order, ids 0, 1, ..., listed as they are taken (the runner's
+    streaming path: no list of them is kept). Only for a workload without runtime-slot statements (``uses_slots``):
+    slot values and the load check need the whole listing. Slot reads (which then raise: no slot is ever set) see
+    a listing only while a task is being listed, as in ``enumerate_tasks``."""
+    listed = _listed(w)
+    for i in itertools.count():
+        runtime_slots.begin_listing()
+        try:
+            task = next(listed, None)
+        finally:
+            runtime_slots.end_listing()
+        if task is None:
+            return
+        task.id = i
+        yield task
+
+
+def uses_slots(w: Workload) -> bool:
+    """Whether the workload has a runtime-slot statement (slot_set_u64 / slot_load_u64)."""
+    stack = [w]
+    while stack:
+        node = stack.pop()
+        if node.kind in (NodeKind.SLOT_SET, NodeKind.SLOT_LOAD):
+            return True
+        if node.kind is not NodeKind.TASK:
+            stack.extend(node.children())
+    return False
 
 
 # Listing a pipeline has no clock: steps that list no task and end no process are how processes passing items back
@@ -430,6 +505,8 @@ class _Dataflow:
 
     def run(self) -> list[Task]:
         """Every process's tasks, listed in the order the processes reach them."""
+        checked_limit(MAX_LISTING_STEPS_WITHOUT_TASKS, "ptort_lab.dsl.steps.MAX_LISTING_STEPS_WITHOUT_TASKS",
+                      "a step count", "10_000_000")
         while len(self.done) < len(self.procs):
             progressed = False
             for p in self.procs:
@@ -545,7 +622,8 @@ def _listing_loops(pipe: Workload, steps_taken: int, recent: deque[tuple[str, tu
              f"{MAX_LISTING_STEPS_WITHOUT_TASKS:_}).", where=pipe.loc, locate=pipe.loc is None)
 
 
-__all__ = ["steps", "HANDLERS", "Steps", "resolve_select_source", "pipeline_of", "check_task_count", "check_size",
+__all__ = ["steps", "refuse_pipeline_steps", "stream_tasks", "uses_slots", "HANDLERS",
+           "Steps", "resolve_select_source", "pipeline_of", "check_task_count", "check_size",
            "enumerate_tasks", "run_dataflow", "make_task", "MAX_TASKS", "MAX_PIPELINE_TASKS",
            "MAX_LISTING_STEPS_WITHOUT_TASKS", "TASK", "SEND", "ACQUIRE", "PUSH", "PULL", "RECORD", "WAIT",
            "TASK_PULL", "SEND_PULL", "RELEASE", "CLOSED"]

@@ -1,6 +1,7 @@
 """tl.* tile primitives: check operands at trace time, then record an op in the current kernel."""
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 from typing import Any, Callable
@@ -8,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import PtortError, PtortTypeError, PtortValueError
-from .ir import OPERATORS, Literal, OpKind, Value, active_trace, current_trace
+from .ir import OPERATORS, TL_OPS, Literal, OpKind, Value, active_trace, current_trace
 from .operands import (
     ACCUMULATOR,
     binary_op,
@@ -89,7 +90,13 @@ def mul(a: Any, b: Any) -> Value:
 
 
 def div(a: Any, b: Any) -> Value:
-    """Elementwise ``a / b`` (broadcasting as in tl.add)."""
+    """Elementwise ``a / b`` (broadcasting as in tl.add).
+
+    Integer tiles divide to an integer only where the rounding rule cannot matter: operands of one sign (7 / 2 is
+    3), or an exact quotient (-8 / 2 is -4). Whether the NPU rounds a negative quotient such as -7 / 2 toward zero
+    (-3) or down (-4) has no source, so a run that meets one refuses it, as it refuses a divisor of 0: make the
+    operands non-negative, or divide in a float dtype and tl.cast the quotient back.
+    """
     return binary_op(OpKind.DIV, a, b)
 
 
@@ -101,6 +108,16 @@ def max(a: Any, b: Any) -> Value:  # noqa: A001 - tl.max is the DSL's name
 def min(a: Any, b: Any) -> Value:  # noqa: A001
     """Elementwise minimum (broadcasting as in tl.add)."""
     return binary_op(OpKind.MIN, a, b)
+
+
+def maximum(a: Any, b: Any) -> Value:
+    """tl.max's other name (the reference's spelling)."""
+    return binary_op(OpKind.MAX, a, b, "maximum")
+
+
+def minimum(a: Any, b: Any) -> Value:
+    """tl.min's other name (the reference's spelling)."""
+    return binary_op(OpKind.MIN, a, b, "minimum")
 
 
 def exp(x: Any) -> Value:
@@ -384,21 +401,39 @@ def ne(a: Any, b: Any) -> Value:
 
 
 def where(mask: Any, a: Any, b: Any) -> Value:
-    """Pick ``a`` where ``mask`` (from tl.lt/gt/...) is set, else ``b``; a or b may be numbers."""
-    trace = current_trace("where")
-    m = tile_operand("where", trace, mask, "mask")
+    """Pick ``a`` where ``mask`` (from tl.lt/gt/...) is set, else ``b``; a or b may be numbers. Mask and branches
+    broadcast as in tl.add: a [rows, 1] mask picks whole rows of [rows, cols] branches, giving [rows, cols]."""
+    return _where("where", mask, a, b)
+
+
+def select(mask: Any, a: Any, b: Any) -> Value:
+    """tl.where's other name (the reference's spelling)."""
+    return _where("select", mask, a, b)
+
+
+def _where(op: str, mask: Any, a: Any, b: Any) -> Value:
+    trace = current_trace(op)
+    m = tile_operand(op, trace, mask, "mask")
     if m.dtype is not DType.U8:
-        raise op_error("where", f"mask must come from a comparison (U8), got {describe(m)}.",
+        raise op_error(op, f"mask must come from a comparison (U8), got {describe(m)}.",
                        "Build it with tl.gt/tl.lt/tl.eq/...", trace)
     like = a.dtype if isinstance(a, Value) else b.dtype if isinstance(b, Value) else DType.F32
-    x, y = operand("where", trace, a, like), operand("where", trace, b, like)
+    x, y = operand(op, trace, a, like), operand(op, trace, b, like)
+    tiles = [m]
     for v in (x, y):
         if isinstance(v, Value) and (v.dtype != like):
-            raise op_error("where", f"branches have different dtypes: {describe(a)} and {describe(b)}.",
+            raise op_error(op, f"branches have different dtypes: {describe(a)} and {describe(b)}.",
                            "Cast one branch first.", trace)
         if isinstance(v, Value) and v.is_tile:
-            broadcast_shape("where", trace, m, v)
-    return trace.emit(OpKind.WHERE, TileType(m.shape[0], m.shape[1], like), (m, x, y))
+            tiles.append(v)
+    # The result has the shape of mask and branches broadcast together, as np.where gives (not the mask's shape):
+    # the largest of them, which every other one must broadcast to as in tl.add.
+    w = builtins.max(range(len(tiles)), key=lambda i: tiles[i].shape[0] * tiles[i].shape[1])
+    for i, t in enumerate(tiles):
+        if i != w:  # (named in the order they were passed)
+            broadcast_shape(op, trace, *((t, tiles[w]) if i < w else (tiles[w], t)))
+    rows, cols = tiles[w].shape
+    return trace.emit(OpKind.WHERE, TileType(rows, cols, like), (m, x, y))
 
 
 def full(rows: int, cols: int, value: float, dtype: DType = DType.F32) -> Value:
@@ -468,32 +503,33 @@ def constant(value: float, dtype: DType = DType.F32) -> Literal:
 
 def adds(x: Any, s: float) -> Value:
     """Tile plus scalar."""
-    return binary_op(OpKind.ADD, x, s)
+    return binary_op(OpKind.ADD, x, s, "adds")
 
 
 def subs(x: Any, s: float) -> Value:
     """Tile minus scalar."""
-    return binary_op(OpKind.SUB, x, s)
+    return binary_op(OpKind.SUB, x, s, "subs")
 
 
 def muls(x: Any, s: float) -> Value:
     """Tile times scalar."""
-    return binary_op(OpKind.MUL, x, s)
+    return binary_op(OpKind.MUL, x, s, "muls")
 
 
 def divs(x: Any, s: float) -> Value:
-    """Tile divided by scalar."""
-    return binary_op(OpKind.DIV, x, s)
+    """Tile divided by scalar; integer tiles follow tl.div's rule (a non-whole negative quotient, or a divisor of 0,
+    is refused when the kernel runs)."""
+    return binary_op(OpKind.DIV, x, s, "divs")
 
 
 def maxs(x: Any, s: float) -> Value:
     """Elementwise max with a scalar."""
-    return binary_op(OpKind.MAX, x, s)
+    return binary_op(OpKind.MAX, x, s, "maxs")
 
 
 def mins(x: Any, s: float) -> Value:
     """Elementwise min with a scalar."""
-    return binary_op(OpKind.MIN, x, s)
+    return binary_op(OpKind.MIN, x, s, "mins")
 
 
 # -- calls that do not fit an op's signature --------------------------------------------------------------------------
@@ -556,8 +592,6 @@ def _checked_call(public: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return op
 
 
-maximum, minimum = max, min  # the reference's spellings
-select = where
 
 __all__ = ["load", "store", "cast", "add", "sub", "mul", "div", "max", "min", "maximum", "minimum", "adds", "subs",
            "muls", "divs", "maxs", "mins", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "relu", "sigmoid", "silu",
@@ -573,3 +607,4 @@ for _public in __all__:
 
 # Python operators on traced values (``a * b + 1.0``, ``-x``, ``a @ b``) run these ops.
 OPERATORS.update(add=add, sub=sub, mul=mul, div=div, neg=neg, abs=abs, matmul=matmul, getitem=_getitem)
+TL_OPS.update(__all__)  # (so numpy applied to a tile names the tl op to use)

@@ -329,6 +329,7 @@ class Workload(ScheduleCombinators):
         self.raise_type_errors()
         steps = _steps()
         steps.check_size(self, steps.MAX_TASKS)
+        steps.refuse_pipeline_steps(self)  # at the step's own line, not this call's
         tasks: list[Task] = steps.enumerate_tasks(self)
         return tasks
 

@@ -410,7 +410,7 @@ class Tensor:
                     hint=f"Pass data.astype({dtype.np_dtype.name!r}) or dtype=DType.{DType.from_numpy(data.dtype)}; "
                          "ptort_lab never converts silently, so results land in the array you passed.")
         # (_check_data ran first: the dtypes compared here are native numbers, so equal names mean equal dtypes.)
-        self.data: np.ndarray[Any, Any] | None = data
+        self._data: np.ndarray[Any, Any] | None = data
         self.shape = shape
         self.dtype = dtype
         self.location = location
@@ -419,6 +419,42 @@ class Tensor:
         self.name = name
         self.loc = user_location()  # where the user built it: named if allocating its values fails
         self.ring_of: Any = None  # the tile channel whose buffer slots this tensor stands for (Channel(tile=...))
+
+    @property
+    def data(self) -> np.ndarray[Any, Any] | None:
+        """The tensor's values: the array it was given, or None until a run allocates its zeros."""
+        return self._data
+
+    @data.setter
+    def data(self, data: Any) -> None:
+        # Checked as the constructor checks it, here at the assignment: a program built on this tensor indexes it by
+        # its shape, so an array of other shape or type would fail deep in the next run, far from this line.
+        if data is not None:
+            self._check_new_data(data)
+        self._data = data
+
+    def _check_new_data(self, data: Any) -> None:
+        """Refuse an array assigned to ``data`` that the constructor would refuse for this tensor's shape and dtype."""
+        np_name = self.dtype.np_dtype.name
+        if not isinstance(data, np.ndarray):
+            spelled = f"np.{np_name}" if hasattr(np, np_name) else f"ml_dtypes.{np_name}"  # (bfloat16)
+            raise PtortTypeError(f"{self!r}.data must be a numpy.ndarray (or None), got {type(data).__name__}.",
+                                 hint=f"Convert it: tensor.data = np.asarray(values, dtype={spelled}), of shape "
+                                      f"{self.shape}.")
+        _check_data(data)
+        if not self.on_chip:  # (on-chip: data is never written)
+            _check_writable_layout(data)
+        if tuple(data.shape) != self.shape:
+            raise PtortTypeError(f"{self!r}.data is given an array of shape {tuple(data.shape)}, but the tensor has "
+                                 f"shape {self.shape}: workloads built on it index it by that shape.",
+                                 hint=f"Assign an array of shape {self.shape} (or copy values in: tensor.data[...] = "
+                                      "values), or make a new Tensor for data of another shape and build the "
+                                      "workload with it.")
+        if data.dtype != self.dtype.np_dtype:
+            raise PtortTypeError(f"{self!r}.data is given an array of numpy dtype {data.dtype.name}, but the tensor "
+                                 f"is {self.dtype}.",
+                                 hint=f"Assign data.astype({np_name!r}); ptort_lab never converts silently, so "
+                                      "results land in the array you assigned.")
 
     @property
     def on_chip(self) -> bool:

@@ -1,5 +1,6 @@
 """Wiring processes into a pipeline: connect() and ``with P.pipe():``, and the checks that refuse wiring that cannot
-run (undeclared or unused channels, two consumers, no producer, 0-depth cycles, duplicate names)."""
+run (undeclared or unused channels, two consumers, no producer, an event no process records, 0-depth cycles,
+duplicate names)."""
 from __future__ import annotations
 
 import numbers
@@ -89,14 +90,17 @@ class _Names:
 
 def _check_processes(procs: list[Any], fail: Fail) -> None:
     """Process objects, uniquely named, each with a body."""
-    seen: set[str] = set()
+    seen: dict[str, Process] = {}
     for p in procs:
         if not isinstance(p, Process):
             raise fail(f"connect() takes Process objects, got {type(p).__name__} {p!r}.",
                        "Build processes with process(name)...body(...) or Process(name)...body_func(...).")
+        if seen.get(p.name) is p:
+            raise fail(f"process '{p.name}' is listed twice; a process runs once in a pipeline.",
+                       f"List each process once: drop the second '{p.name}'.")
         if p.name in seen:
             raise fail(f"two processes are named '{p.name}'.", "Give every process a unique name.")
-        seen.add(p.name)
+        seen[p.name] = p
         if p.workload is None:
             raise fail(f"process '{p.name}' has no body.", f"Call .body(workload) or .body_func(fn) on '{p.name}'.")
 
@@ -170,6 +174,8 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
     _check_processes(procs, fail)
     names = _Names(fail)
     sent_to: dict[str, list[Channel[Any]]] = {}  # process -> the channels its body sends to
+    recorded: list[Event] = []  # the events the processes' bodies record
+    waits_of: dict[str, list[Event]] = {}  # process -> the events its body synchronizes on
     for c in listed or []:
         if not isinstance(c, Channel):
             raise fail(f"connect() channel list holds {type(c).__name__} {c!r}, not a Channel.",
@@ -186,6 +192,8 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
             names.event(ev, f"waited on by process '{p.name}'")
         _check_declared(p, sends, consumes, fail)
         sent_to[p.name] = sends
+        recorded += records
+        waits_of[p.name] = waits
     for p in procs:  # after every process's own checks, so a missing consume is named before a missing send
         _check_sends(p, sent_to[p.name], fail)
     ends = channel_ends(procs)
@@ -196,12 +204,34 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
             raise fail(f"channel '{c.name}' is used by process '{users[0].name if users else '?'}' but is missing "
                        "from connect()'s channel list.", f"Add {c.name} to the channel list.")
     _check_ends(names.channels, ends, fail)
+    _check_recorded(procs, recorded, waits_of)
     _check_cycles(procs, names.channels, ends, fail)
     for c in names.channels:
         if c.depth == 0:
             raise fail(f"channel '{c.name}' has depth 0: data channels need at least one buffer slot "
                        "(depth 0 is for Events).", f"Use Channel(name={c.name!r}, depth=1) or more (2 double-buffers).")
     return names.channels
+
+
+def _check_recorded(procs: list[Process], recorded: list[Event], waits_of: dict[str, list[Event]]) -> None:
+    """Every Event a process synchronizes on is recorded by a process of the pipeline: a run starts with no signals
+    (a host record() cannot release a body's synchronize, nor can another pipeline's record), so a synchronize on an
+    event none of them records would wait forever, as a consume of a channel with no producer would."""
+    for p in procs:
+        for ev in waits_of[p.name]:
+            if any(ev is r for r in recorded):
+                continue
+            body = p.workload
+            assert body is not None  # (_check_processes refused a process with no body)
+            wait = next(n for n in walk(body) if any(ev is e for e in n.uses("waits")))
+            raise PipelineError(
+                f"process '{p.name}' synchronizes on Event '{ev.name}', but no process of this pipeline records it, "
+                "so it would wait forever: a pipeline run starts with no signals, and only its own processes' "
+                "record() steps signal it.",
+                hint=f"Record it inside the pipeline: add record({ev.name}) to the body of the process that should "
+                     f"release '{p.name}' (a process passed to the same connect(), or a stage of the same `with "
+                     "P.pipe():` block); or drop the synchronize.",
+                where=wait.loc, locate=wait.loc is None)
 
 
 def _check_cycles(procs: list[Process], channels: list[Channel[Any]], ends: Ends, fail: Fail) -> None:

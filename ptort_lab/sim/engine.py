@@ -25,9 +25,10 @@ Run limits: a run stops with RunLimitError after ``MAX_STEPS`` process steps (on
 a consume, a task, a record or a wait), or after ``MAX_STEPS_WITHOUT_PROGRESS`` steps in which no process's clock
 moved and no process finished (processes feeding each other in a cycle at one cycle time), or once the run holds more
 than ``MAX_RUN_BYTES`` of tasks, spans and stalls (an estimate), or after ``limits.NEVER_ENDS_STEPS`` steps of a
-pipeline that can never finish (``limits.endless_cycle``) while its clock moves. Only runs with channels
-are limited: without channels every process body is a finite list of tasks. Both are checked every 65,536 steps
-(or every limit's worth, if smaller), so the hot path only counts down (``limits.py``).
+pipeline that can never finish (``limits.endless_cycle``) while its clock moves. Every pipeline run is held to
+MAX_STEPS and MAX_RUN_BYTES; the other two need channels (a loop), and a data-parallel run, a finite list of tasks
+(``steps.MAX_TASKS``), is not limited. They are checked every 65,536 steps (or every limit's worth, if smaller), so
+the hot path only counts down (``limits.py``). Every setting is checked when a run starts (an int >= 1).
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ from ..dsl.commands import (
 )
 from ..errors import PtortError, SimulationError
 from .fifo import Actor, Channels, deadlock_error
-from .limits import LimitReached, RunLimits, diagnose
+from .limits import LimitReached, RunLimits, checked_settings, diagnose
 from .trace import Stall
 
 _new = tuple.__new__  # builds a Stall without its Python-level __new__ (3x cheaper; long runs record millions)
@@ -64,7 +65,7 @@ MAX_STEPS = 10_000_000
 # 1-5 s (more when each step computes a task's values). A real run at one cycle time this long is one whose tasks
 # all cost 0 cycles.
 MAX_STEPS_WITHOUT_PROGRESS = 500_000
-# The host memory a run may hold in tasks, spans and stalls (estimated: limits.BYTES_PER_*), checked with the step
+# The host memory a run may hold in tasks, spans and stalls (estimated: limits.held_bytes), checked with the step
 # limits: past it the run stops with RunLimitError instead of a MemoryError minutes later.
 MAX_RUN_BYTES = 4 << 30
 
@@ -93,9 +94,12 @@ class Engine(Channels):
         self._cold: dict[Cmd, Callable[[Actor, tuple[Any, ...]], bool]] = {
             PUSH: self._push_token, RECORD: self._record, WAIT: self._wait, AFTER: self._after,
             NOT_BEFORE: self._not_before, RELEASE: self._free_slot}
-        # Run limits: module defaults read when the run starts; the step count is kept in chunks (limits.py).
+        # Run limits: module defaults read when the run starts; the step count is kept in chunks (limits.py). The
+        # settings are checked here too: a run the max-plus path prices (maxplus.py) never reaches run().
         self.max_steps = max_steps
         self.max_steps_without_progress = max_steps_without_progress
+        checked_settings(MAX_STEPS if max_steps is None else max_steps, MAX_STEPS_WITHOUT_PROGRESS
+                         if max_steps_without_progress is None else max_steps_without_progress, MAX_RUN_BYTES)
         self.limits: RunLimits | None = None
         self.endless: list[tuple[str, str, str]] | None = None  # processes that can never finish (limits.py)
         self.held_bytes: Callable[[], int] | None = None  # the run's estimate of the bytes it holds (runner.py)
@@ -177,7 +181,7 @@ class Engine(Channels):
                         break
                     p.reply = None
                     budget -= 1
-                    if not budget:  # every check_every steps: the run limits (may raise LimitReached)
+                    if budget <= 0:  # every check_every steps: the run limits (may raise LimitReached)
                         budget = self._checkpoint(p, cmd)
                 else:
                     p.retry = None

@@ -17,7 +17,7 @@ Issue order also decides ``round_robin`` dispatch (the k-th task issued goes to 
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -102,25 +102,47 @@ def issue_plan(tasks: list[Task], deps: list[list[int]], timing: Any, clock_hz: 
         raise PtortValueError(f"unknown TimingPolicy {kind!r}.",
                               hint="Use TimingPolicy.immediate, .batched(n), .interleaved(s) or .rate_limit(r).")
     issued = [tasks[i] for i in order]
-    gates: list[tuple[tuple[Any, ...], ...]] = []
-    for k, i in enumerate(order):
-        pre: list[tuple[Any, ...]] = []
-        if deps[i]:
-            pre.append((AFTER, deps[i]))
-        if kind == "batched" and k >= timing.value:
-            n = int(timing.value)
-            batch = k // n
-            pre.append((AFTER, [t.id for t in issued[(batch - 1) * n:batch * n]],
-                        f"batch {batch} waits for batch {batch - 1}"))
-        elif kind == "rate_limit" and k:
-            at = k * clock_hz / (1000 * timing.value)
-            if not at < 2**62:  # also catches inf from a vanishing rate
-                raise PtortValueError(f"TimingPolicy.rate_limit({timing.value:g}) spaces tasks {at / k:g} cycles "
-                                      "apart, beyond any simulated time.",
-                                      hint="Use a rate of at least one task per second: rate_limit(0.001) or more.")
-            pre.append((NOT_BEFORE, int(at), f"rate limit {timing.value:g} tasks/ms"))
-        gates.append(tuple(pre))
+    gates = [_gates(k, deps[i], kind, timing, clock_hz, issued) for k, i in enumerate(order)]
     return issued, gates
 
 
-__all__ = ["issue_plan", "interleave"]
+def streams(timing: Any, ready: Any = None) -> bool:
+    """Whether ``stream_plan`` can issue under these policies: in program order, each task's gates known from the
+    tasks before it (not ``interleaved``, which reorders the whole list, nor ``ReadyPolicy.priority``)."""
+    kind = getattr(timing, "kind", "immediate") if timing is not None else "immediate"
+    return kind in ("immediate", "batched", "rate_limit") and (ready is None or ready.kind != "priority")
+
+
+def stream_plan(tasks: Iterator[Task], deps_of: Callable[[Task], list[int]], timing: Any,
+                clock_hz: float) -> Iterator[tuple[Task, tuple[tuple[Any, ...], ...]]]:
+    """``issue_plan`` one task at a time, for policies that ``streams``: (task, its gates) in program order, the
+    tasks' ids their positions (``steps.stream_tasks``)."""
+    kind = getattr(timing, "kind", "immediate") if timing is not None else "immediate"
+    for k, task in enumerate(tasks):
+        yield task, _gates(k, deps_of(task), kind, timing, clock_hz, None)
+
+
+def _gates(k: int, deps: list[int], kind: str, timing: Any, clock_hz: float,
+           issued: list[Task] | None) -> tuple[tuple[Any, ...], ...]:
+    """The commands the k-th task issued must pass before it starts: its data deps, then what the TimingPolicy adds.
+    ``issued``: the tasks in issue order (None when they are issued in program order, ids 0, 1, ...)."""
+    pre: list[tuple[Any, ...]] = []
+    if deps:
+        pre.append((AFTER, deps))
+    if kind == "batched" and k >= timing.value:
+        n = int(timing.value)
+        batch = k // n
+        before = (list(range((batch - 1) * n, batch * n)) if issued is None
+                  else [t.id for t in issued[(batch - 1) * n:batch * n]])
+        pre.append((AFTER, before, f"batch {batch} waits for batch {batch - 1}"))
+    elif kind == "rate_limit" and k:
+        at = k * clock_hz / (1000 * timing.value)
+        if not at < 2**62:  # also catches inf from a vanishing rate
+            raise PtortValueError(f"TimingPolicy.rate_limit({timing.value:g}) spaces tasks {at / k:g} cycles "
+                                  "apart, beyond any simulated time.",
+                                  hint="Use a rate of at least one task per second: rate_limit(0.001) or more.")
+        pre.append((NOT_BEFORE, int(at), f"rate limit {timing.value:g} tasks/ms"))
+    return tuple(pre)
+
+
+__all__ = ["issue_plan", "interleave", "streams", "stream_plan"]

@@ -167,6 +167,29 @@ def _check_ints(op: Op, parts: tuple[Any, ...], result: Any) -> None:
                     f"and numpy would silently wrap it to {wrapped}", _INT_HINT)
 
 
+_ROUNDING_HINT = ("Make the operands non-negative (e.g. divide |a| and restore the sign with tl.where), or divide in a "
+                  "float dtype: tl.cast both operands to DType.F32 (exact for integers up to 2**24), divide, and "
+                  "tl.cast the quotient back (the cast truncates toward zero).")
+
+
+def _check_int_rounding(op: Op, a: Any, b: Any) -> None:
+    """Refuse an integer division whose quotient is negative and not whole: the one case where rounding down
+    (numpy's //) and toward zero (C's /) differ, and which of them the NPU does has no source here."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "u" and b.dtype.kind == "u":
+        return
+    inexact = ((a < 0) != (b < 0)) & (np.remainder(a, b) != 0)
+    if not inexact.any():
+        return
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    idx, at = _where(np.broadcast_to(inexact, shape))
+    x, y = (int(np.broadcast_to(p, shape)[idx]) for p in (a, b))
+    floor, trunc = x // y, -(-x // y)
+    dtype = op.result.type.dtype if op.result is not None else a.dtype
+    raise _OpFailed(f"{dtype} division of operands of different signs at {at}: {x} / {y} is not whole, and whether "
+                    f"the NPU rounds it toward zero ({trunc}) or down ({floor}) is not modelled", _ROUNDING_HINT)
+
+
 def _check_cast(op: Op, x: Any) -> None:
     """Refuse a cast to an integer dtype of nan, inf or a value outside the dtype's range (after truncation)."""
     assert op.result is not None
@@ -244,7 +267,8 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
                 raise _OpFailed("integer division by zero (the divisor has a 0 element)",
                                 "An integer division by zero has no value: keep zeros out of the divisor (e.g. "
                                 "tl.max(d, 1)), or divide in a float dtype, where x / 0 is inf or nan.")
-            result = np.floor_divide(a, b)
+            _check_int_rounding(op, a, b)
+            result = np.floor_divide(a, b)  # (exact, or of one sign: floor and truncation agree)
             _check_ints(op, (a, b), result)  # (INT_MIN // -1)
         else:
             result = np.true_divide(a, b)
@@ -339,6 +363,10 @@ def run_kernel(ir: KernelIR, task: Task, views: dict[str, np.ndarray] | None = N
         if p.value is None:
             continue
         if p.name not in task.resources:
+            defaults = getattr(task.kernel_ref, "defaults", {})
+            if not p.is_tile and p.name in defaults:  # a Scalar parameter left out runs with its default
+                env[p.value.id] = scalar_argument(defaults[p.name], p.type, task, p.name, tile_label(task))
+                continue
             raise KernelExecutionError(f"the launch of {task.kernel} for {tile_label(task)} has no argument for "
                                        f"parameter '{p.name}'.",
                                        hint=f"Pass {p.name}=... when launching {task.kernel}.", where=task.loc,

@@ -101,6 +101,13 @@ def _mix(key: int) -> int:
 
 def assign_cores(tasks: list[Task], schedule: Schedule) -> tuple[int, list[int] | None]:
     """(number of cores, core of each task); None assignments mean dynamic (work stealing)."""
+    n, core_of = dispatcher(schedule)
+    return n, None if core_of is None else [core_of(i, t) for i, t in enumerate(tasks)]
+
+
+def dispatcher(schedule: Schedule) -> tuple[int, Callable[[int, Task], int] | None]:
+    """(number of cores, the core of the i-th task issued, ``core_of(i, task)``); None for dynamic dispatch (work
+    stealing: idle cores take the next task)."""
     policy = schedule.dispatch
     streams = schedule.stream_count or 0
     if schedule.stream_by is not None and not streams:
@@ -108,17 +115,19 @@ def assign_cores(tasks: list[Task], schedule: Schedule) -> tuple[int, list[int] 
                               hint='Write .streams(4).stream_by(lambda t: t.get("b")).')
     if policy is None:
         if streams and schedule.stream_by is not None:  # streams(n).stream_by(fn): stream fn(t) mod n, one per core
-            return streams, [_key(schedule.stream_by, t, "stream_by") % streams for t in tasks]
+            by = schedule.stream_by
+            return streams, lambda i, t: _key(by, t, "stream_by") % streams
         if streams:  # streams(n) alone: tasks go to the n streams in turn (the reference puts all on stream 0)
-            return streams, [i % streams for i in range(len(tasks))]
-        return 1, [0] * len(tasks)
+            return streams, lambda i, t: i % streams
+        return 1, lambda i, t: 0
     n = policy.num_cores or streams or 1
     if is_work_stealing(schedule):
         return n, None
     if policy.kind == "round_robin":
-        return n, [i % n for i in range(len(tasks))]
+        return n, lambda i, t: i % n
     api = f"DispatchPolicy.{policy.kind}"
-    return n, [(_mix(k) if policy.kind == "hash" else k) % n for k in (_key(policy.key_fn, t, api) for t in tasks)]
+    key_fn, mixed = policy.key_fn, policy.kind == "hash"
+    return n, lambda i, t: (_mix(_key(key_fn, t, api)) if mixed else _key(key_fn, t, api)) % n
 
 
 def is_work_stealing(schedule: Schedule) -> bool:
@@ -168,4 +177,4 @@ def _key(fn: Callable[[Task], Any] | None, t: Task, api: str) -> int:
                           where=t.loc, locate=False)
 
 
-__all__ = ["process_cores", "assign_cores", "is_work_stealing", "vector_unit_of"]
+__all__ = ["process_cores", "assign_cores", "dispatcher", "is_work_stealing", "vector_unit_of"]

@@ -19,7 +19,7 @@ import numpy as np
 from ..dsl import steps as steps_module
 from ..dsl.commands import TASK
 from ..dsl.ir import KernelIR
-from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps
+from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps, stream_tasks, uses_slots
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
@@ -34,22 +34,15 @@ from .cost_model import (
     stays_on_chip,
     user_types,
 )
-from .deps import infer_dependencies
+from .deps import RegionMap, infer_dependencies
 from .engine import Engine
 from .fifo import Actor
 from .gc_pause import gc_paused
-from .issue import issue_plan
+from .issue import issue_plan, stream_plan, streams
 from .journal import journal_for, recording, undo, values_lock
-from .limits import (
-    BYTES_PER_OPEN_INTERVAL,
-    BYTES_PER_SPAN,
-    BYTES_PER_STALL,
-    BYTES_PER_TASK,
-    BYTES_PER_UNCOUNTED_SPAN,
-    endless_cycle,
-)
+from .limits import BYTES_PER_OPEN_INTERVAL, BYTES_PER_UNCOUNTED_SPAN, endless_cycle, held_bytes
 from .on_chip import OnChipValues, has_on_chip_state
-from .placement import assign_cores, is_work_stealing, process_cores
+from .placement import assign_cores, dispatcher, is_work_stealing, process_cores
 from .stats import SpanBeforeCut, SpanFeed, SpanTotals
 from .timing_check import checked_fixed, checked_launch_cycles, checked_run_end, checked_timing
 from .trace import CHUNK_ROWS, COMPACT_AFTER_ROWS, Dropped, Span, SpanColumns, StallColumns, Trace
@@ -159,10 +152,11 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     engine = Engine(_not_started, opts.channel_latency_cycles, window,
                     time_ordered=_needs_time_order(cost, pipe, workload))
     engine.stalls = StallColumns() if opts.keep_trace else Dropped()  # type: ignore[assignment]  # (as a list)
+    dealer = None
     if pipe is not None:
         pricer = _start_pipeline(engine, pipe, workload, cost, opts, run.trace)
     else:
-        pricer = _start_data_parallel(engine, workload, cost, opts, run.trace)
+        pricer, dealer = _start_data_parallel(engine, workload, cost, opts, run.trace, journal is None)
     if not opts.keep_trace:
         for f in engine.fifos.values():
             f.deltas = Dropped()  # type: ignore[assignment]  # no occupancy samples
@@ -182,6 +176,8 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
                          and run.on_chip is None) if pipe is not None else None
     fast = maxplus.run(engine, chain, pricer, trace, run) if chain is not None else None
     trace.makespan = engine.run() if fast is None else fast  # every span ends by its process's final clock
+    if dealer is not None:
+        _drop_idle_cores(engine, trace, dealer)
     finish_run = getattr(pricer, "finish_run", None)  # optional hook: work the run waits for after its last task
     if finish_run is not None:
         trace.makespan = checked_run_end(finish_run, trace.makespan)
@@ -203,6 +199,15 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     if pipe is None:
         run.tasks.sort(key=lambda t: t.id)
     return run
+
+
+def _drop_idle_cores(engine: Engine, trace: Trace, dealer: _Dealer) -> None:
+    """A streamed data-parallel run started a process on every core; those no task was dealt to go, as listing the
+    tasks first would have started none there (lanes, figures and process ends as before)."""
+    idle = set(dealer.idle_cores())
+    engine.procs = [p for p in engine.procs if p.core not in idle]
+    trace.cores = {p.core: p.name for p in engine.procs}
+    trace.processes = [p.name for p in engine.procs]
 
 
 def _keep_totals_only(run: Run, engine: Engine, engine_tasks: int) -> None:
@@ -252,8 +257,7 @@ def _held_bytes(run: Run, engine: Engine) -> int:
     that keeps no trace, the spans not counted yet and the busy intervals still open)."""
     if run.totals is not None:
         return len(run.trace.spans) * BYTES_PER_UNCOUNTED_SPAN + run.totals.kept * BYTES_PER_OPEN_INTERVAL
-    return (run.task_count * BYTES_PER_TASK + len(run.trace.spans) * BYTES_PER_SPAN
-            + len(engine.stalls) * BYTES_PER_STALL)
+    return held_bytes(run.task_list, run.trace.spans, engine.stalls)  # (measured on the run: limits.py)
 
 
 def _not_started(task: Task, actor: Actor) -> None:
@@ -302,8 +306,13 @@ def _event_ends(procs: list[Any]) -> list[tuple[Any, list[Any], list[Any]]]:
 
 
 def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, opts: RunOptions,
-                         trace: Trace) -> TaskPricer:
-    """Put a data-parallel workload's tasks on cores: one process per core, fed in issue order or stealing."""
+                         trace: Trace, timing_only: bool = False) -> tuple[TaskPricer, _Dealer | None]:
+    """Put a data-parallel workload's tasks on cores: one process per core, fed in issue order or stealing; the
+    dealer of a streamed run (its cores are known once it is over: ``_drop_idle_cores``).
+
+    A timing-only run under a policy that issues in program order is streamed: its tasks are listed as the cores
+    take them, so no list of them is kept. (A run that computes values lists them all first, as the reference
+    does: a condition or key function that reads a tensor must see it as it was before any task ran.)"""
     if opts.placement is not None:
         raise PtortValueError("compile(placement=...) puts the processes of a CSP pipeline on cores; this is a "
                               "data-parallel workload, which has none.",
@@ -311,16 +320,35 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
                                    "another DispatchPolicy.")
     schedule = workload.schedule
     graph = schedule.graph
+    ready = graph.ready if graph is not None else None
+    infers = graph is None or graph.deps.infers
+    cost_fn = graph.trace.fn if graph is not None and graph.trace.kind == "cycles" else None
+    trace.mode = "data-parallel"
+    if timing_only and streams(schedule.timing, ready) and not uses_slots(workload):
+        # listed as the cores take them (no list of the tasks is kept: keep_trace=False stays bounded in memory)
+        n, core_of = dispatcher(schedule)
+        pricer = begin_run(cost, workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
+        regions = RegionMap() if infers else None
+
+        def deps_of(t: Task) -> list[int]:
+            deps = regions.dependencies(t) if regions is not None else []
+            if cost_fn is not None and t.cycles is None:  # TracePolicy.cycles(cost_fn) prices what pins nothing
+                t.cycles = cost_fn
+            return deps
+
+        dealer = _Dealer(stream_plan(stream_tasks(workload), deps_of, schedule.timing, cost.clock_hz), core_of, n)
+        for c in range(n):
+            engine.add_process(f"core{c}", dealer.feed(c), c)
+        return pricer, dealer
     tasks = enumerate_tasks(workload)
-    deps = infer_dependencies(tasks) if graph is None or graph.deps.infers else [[] for _ in tasks]
-    if graph is not None and graph.trace.kind == "cycles" and graph.trace.fn is not None:
+    deps = infer_dependencies(tasks) if infers else [[] for _ in tasks]
+    if cost_fn is not None:
         for t in tasks:  # TracePolicy.cycles(cost_fn) prices the tasks that pin nothing themselves
             if t.cycles is None:
-                t.cycles = graph.trace.fn
-    tasks, gates = issue_plan(tasks, deps, schedule.timing, cost.clock_hz, graph.ready if graph is not None else None)
+                t.cycles = cost_fn
+    tasks, gates = issue_plan(tasks, deps, schedule.timing, cost.clock_hz, ready)
     n, assignment = assign_cores(tasks, schedule)
     pricer = begin_run(cost, workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
-    trace.mode = "data-parallel"
     if assignment is None:  # work stealing: every core takes the next task from one queue
         queue = deque(zip(tasks, gates))
         feeds = {c: queue for c in range(n)}
@@ -331,7 +359,46 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
     for c in sorted(feeds):
         engine.add_process(f"core{c}", _feed(feeds[c]), c)
         trace.cores[c] = f"core{c}"
-    return pricer
+    return pricer, None
+
+
+class _Dealer:
+    """Deals a stream of (task, gates) to the cores' feeds as they ask: core c's next task is the next one the
+    stream gives core c; those dealt to other cores meanwhile wait in their queues. In a time-ordered run (the NPU
+    model, work stealing) the cores ask about in step, so the queues stay short; a run-until-block run (pinned
+    costs, fixed dispatch) lets one core run ahead, and its queues can hold what a listing would. With work
+    stealing (``core_of`` None) the core that asks takes the next task."""
+
+    def __init__(self, stream: Iterator[tuple[Task, tuple[Any, ...]]], core_of: Callable[[int, Task], int] | None,
+                 n: int) -> None:
+        self.stream = stream
+        self.core_of = core_of
+        self.queues: dict[int, deque[tuple[Task, tuple[Any, ...]]]] = {c: deque() for c in range(n)}
+        self.used: set[int] = set(range(n)) if core_of is None else set()  # (work stealing: every core, as listed)
+        self.dealt = 0
+
+    def feed(self, core: int) -> Iterator[tuple[Any, ...]]:
+        """Core ``core``'s commands, as ``_feed``'s: each task's gates, then the task."""
+        queue = self.queues[core]
+        while queue or self._deal(core):
+            task, gates = queue.popleft()
+            yield from gates
+            yield (TASK, task)
+
+    def _deal(self, core: int) -> bool:
+        """Take tasks from the stream until one is ``core``'s; False when the stream ends first."""
+        for item in self.stream:
+            c = core if self.core_of is None else self.core_of(self.dealt, item[0])
+            self.dealt += 1
+            self.used.add(c)
+            self.queues[c].append(item)
+            if c == core:
+                return True
+        return False
+
+    def idle_cores(self) -> list[int]:
+        """The cores no task was dealt to (listing first would have given them no process)."""
+        return sorted(set(self.queues) - self.used)
 
 
 def _feed(queue: deque[tuple[Task, tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:

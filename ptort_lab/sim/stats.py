@@ -388,6 +388,25 @@ def memory_counters(pricing: Any) -> dict[str, int]:
             "dirty_evictions": mem.dirty_evictions}
 
 
+# -- notes on how a run was set up (Program.stats adds them: the cost model and schedule are the program's) ----------
+def unpinned_note(tasks: int | None, kernels: list[str]) -> str:
+    """PinnedCosts priced ``tasks`` tasks (of ``kernels``) that pin no ``cycles=`` at its default_cycles of 0: a run
+    of a real kernel moved onto PinnedCosts would otherwise report 0 cycles without a word. ``tasks`` is None when
+    the run kept no tasks to count (keep_trace=False, or a steady-state run's probes)."""
+    named = ", ".join(f"'{k}'" for k in kernels[:3]) + (f" and {len(kernels) - 3} more" if len(kernels) > 3 else "")
+    which = (f"{tasks:,} task{'s' if tasks != 1 else ''} (of {named}) had" if tasks is not None
+             else f"the tasks of {named} had")
+    return (f"{which} no cycles= and took PinnedCosts' default_cycles=0: pin them with @kernel(cycles=...) or "
+            "task(..., cycles=...), or use the NPU model (compile() without cost_model=)")
+
+
+def one_core_note(policy: str, suggestion: str, tasks: int) -> str:
+    """A data-parallel run dispatched by ``policy`` given no core count (0: as many cores as ``streams(n)``, else 1)
+    and no streams(n), so every task ran on core 0."""
+    return (f"{policy} was given no core count, so all {tasks:,} tasks ran on core 0 (a count of 0 means as many "
+            f"cores as .streams(n), else 1): spread them with {suggestion}")
+
+
 def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], pricing: Any = None,
                   totals: SpanTotals | None = None) -> ProgramStats:
     """The statistics of ``trace``; ``pricing`` is the cost model's per-run state (``Run.pricing``), for the

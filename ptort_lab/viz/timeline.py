@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
 from ..errors import PtortTypeError, PtortValueError
 from ..explore import Comparison
@@ -294,12 +295,23 @@ def _runs(a: Any, b: Any, labels: Any) -> list[tuple[str, _Run]]:
 def _table(runs: list[tuple[str, _Run]]) -> list[str]:
     """compare()'s summary: cycles, µs and overlap per run, and the first run's speedup over the second; the whole
     run's figures for a steady-state run (marked *, with a note: its timeline is the first tiles only)."""
-    table = ["run             cycles         µs   overlap"]
+    # columns as wide as their widest figure (8 and 10 at least: the usual table), so rows stay in line
+    cw = max([8] + [len(f"{r.cycles:,}") for _, r in runs])
+    uw = max([10] + [len(f"{r.us:.3f}") for _, r in runs])
+    table = [f"{'run':<14} {'cycles':>{cw}} {'µs':>{uw}}   overlap"]
     for label, r in runs:
         mark = "*" if r.steady is not None else ""
-        table.append(f"{label[:14 - len(mark)] + mark:<14} {r.cycles:>8,} {r.us:>10.3f}   {r.overlap_pct:5.1f}%")
-    if len(runs) == 2 and runs[0][1].cycles:
+        table.append(f"{label[:14 - len(mark)] + mark:<14} {r.cycles:>{cw},} {r.us:>{uw}.3f}   {r.overlap_pct:5.1f}%")
+    clocks = [r.trace.clock_hz for _, r in runs]
+    if len(runs) == 2 and runs[0][1].cycles and len(set(clocks)) > 1:  # a cycle is not the same time in both
+        (first, a), (second, b) = runs
+        table.append(f"{first} speedup vs {second}: {b.us / a.us:.2f}x in time (clocks differ: {first} "
+                     f"{_ghz(a.trace.clock_hz)}, {second} {_ghz(b.trace.clock_hz)}; "
+                     f"{b.cycles / a.cycles:.2f}x in cycles)")
+    elif len(runs) == 2 and runs[0][1].cycles:
         table.append(f"{runs[0][0]} speedup vs {runs[1][0]}: {runs[1][1].cycles / runs[0][1].cycles:.2f}x")
+    elif len(set(clocks)) > 1:
+        table.append("clocks differ: " + ", ".join(f"{label} {_ghz(r.trace.clock_hz)}" for label, r in runs))
     for label, r in runs:
         if r.steady is not None:
             table.append(f"* {label}: steady-state run, figures for all {r.steady.tiles:,} tiles; its timeline shows "
@@ -307,10 +319,34 @@ def _table(runs: list[tuple[str, _Run]]) -> list[str]:
     return table
 
 
+def _ghz(clock_hz: float) -> str:
+    return f"{clock_hz / 1e9:g} GHz"
+
+
+def _time_axis(axes: list[Axes], runs: list[_Run], end_us: float) -> None:
+    """Gantts of runs at different clocks, each drawn in its own cycles, on one time axis in µs: each Axes spans the
+    same time (``end_us``), so a µs takes the same width in every Gantt, and its ticks are at the same µs."""
+    top = end_us * XPAD
+    ticks = [t for t in MaxNLocator().tick_values(0, top) if 0 <= t <= top]
+    for ax, r in zip(axes, runs):
+        per_us = r.trace.clock_hz / 1e6  # cycles per µs
+        ax.set_xlim(0, top * per_us)
+        ax.xaxis.set_major_locator(FixedLocator([t * per_us for t in ticks]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, per_us=per_us: f"{round(v / per_us, 9):g}"))
+        for text in ax.texts:  # the end line's label gives this run's cycles: on this axis, its time instead
+            if text.get_gid() == "makespan-label":
+                text.set_text(f"{text.get_text().rsplit(' ', 1)[0]} {r.trace.makespan_us:.3f} µs")
+
+
 def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
             labels: Sequence[str] = ("pipeline", "data-parallel"), *, lanes: str = "stage",
             title: str | None = None) -> Figure:
     """Two runs stacked on one cycle axis, each with its makespan and overlap, and a table of cycles and overlap.
+
+    Runs at different clocks (``ascend_910b`` at 1.8 GHz against ``ascend_910b4`` at 1.5 GHz, a ``PinnedCosts
+    (clock_hz=...)``, a loaded trace) share a time axis in µs instead, and the speedup is the ratio of their times
+    (the table says the clocks differ and gives the ratio in cycles too): equal cycle counts at different clocks are
+    not equal times.
 
     Takes two Traces or Programs, or one ``explore.Comparison`` (its runs and labels); ``labels`` names two runs
     given apart: a tuple of two str. A Program run with ``execute(steady_state=True)`` keeps the trace of its first
@@ -332,15 +368,22 @@ def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
     fig = new_figure(_WIDTH_IN, sum(heights) + gap_in * (len(runs) - 1) + top_in + bottom_in, _DPI)
     gs = fig.add_gridspec(len(runs), 1, height_ratios=heights, hspace=gap_in / (sum(heights) / len(runs)))
     width_px, h = _layout(fig, max(chars, 4), top_in, bottom_in)
+    end_us = max(r.trace.makespan_us for _, r in both)
+    in_time = len({r.trace.clock_hz for _, r in both}) > 1 and end_us > 0  # a cycle axis would misstate the times
     axes: list[Axes] = []
     for i, (label, run) in enumerate(both):
-        ax = fig.add_subplot(gs[i], sharex=axes[0] if axes else None)
-        draw_gantt(ax, run.trace, lanes, label, width_px, end, title=run.title(label), end_label=run.end_label)
+        ax = fig.add_subplot(gs[i], sharex=axes[0] if axes and not in_time else None)
+        xmax = math.ceil(end_us * run.trace.clock_hz / 1e6) if in_time else end
+        draw_gantt(ax, run.trace, lanes, label, width_px, xmax, title=run.title(label), end_label=run.end_label)
         axes.append(ax)
-    axes[0].set_xlim(0, end * XPAD)
+    if in_time:
+        _time_axis(axes, [r for _, r in both], end_us)
+    else:
+        axes[0].set_xlim(0, end * XPAD)
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
-    axes[-1].set_xlabel("cycles", fontsize=8)
+    axes[-1].set_xlabel("time (µs): the runs' clocks differ, so each Gantt's cycles are scaled to time" if in_time
+                        else "cycles", fontsize=8)
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=10, **text_kwargs())
     fig.text(0.01, 0.08 / h, "\n".join(table), family="monospace", fontsize=8, va="bottom", ha="left",

@@ -436,7 +436,7 @@ _, _X, _Y = tensors()
 
 
 @pytest.mark.parametrize("make, what", [
-    (lambda: copy_k(src=_X[0], dst=_Y[0]), "the traced KernelIR of kernel 'copy_k': a kernel called outside a "
+    (lambda: copy_k.trace(), "the traced KernelIR of kernel 'copy_k': a kernel called outside a "
                                            "@workload or process body is traced, not launched"),
     (lambda: copy_k, "the kernel 'copy_k' itself, not a launch of it"),
     (lambda: copy_k[0], "copy_k[...] without its arguments, which launches nothing"),
@@ -463,7 +463,7 @@ def test_a_send_refuses_a_value_that_cannot_be_an_item_at_the_send(make, what):
 def test_the_kernel_ir_hint_says_how_to_launch_it():
     ch = Channel("q", depth=2)
     with pytest.raises(PtortTypeError) as e:
-        send(ch, copy_k(src=_X[0], dst=_Y[0]))
+        send(ch, copy_k.trace())
     assert e.value.hint.startswith("Launch it inside a body, where the call makes a task: for_each(")
 
 

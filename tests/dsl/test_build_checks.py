@@ -734,8 +734,9 @@ def test_too_many_tasks_from_static_sizes_is_refused_before_listing(monkeypatch)
     for run in (lambda: w().compile(), lambda: w().enumerate()):
         with pytest.raises(PtortValueError) as e:
             run()
-        assert e.value.what == ("workload 'w' has more than 2,000,000 tasks; the simulator lists every task of a run "
-                                "in memory, so it would run for minutes and exhaust memory.")
+        assert e.value.what == ("workload 'w' has more than 2,000,000 tasks (at least 25,000,000); enumerate() and a "
+                                "run that computes values list every task in memory (about 0.5-1 KB each), so they "
+                                "would run for minutes and exhaust memory.")
         assert e.value.hint.startswith("Use larger tiles or fewer of them")
         assert e.value.hint.endswith("If the run is meant to be this long, raise ptort_lab.dsl.steps.MAX_TASKS.")
         located(e, lines[0])
@@ -807,13 +808,13 @@ def test_a_pipeline_compiles_under_its_own_limit_and_is_listed_under_the_listing
         b = process("b").consumes(ch).body(consume(ch, lambda t: task("use", [t], [], cycles=5)))
         return connect(a, b)
 
-    pipeline(6).compile()  # 6 producer tasks <= 7; the consumer's count is known only when it runs
-    with pytest.raises(PtortValueError, match="has more than 5 tasks"):
-        pipeline(6).enumerate()
+    pipeline(3).compile()  # 3 producer tasks + the 3 the consumer surely runs (one per token) <= 7
+    with pytest.raises(PtortValueError, match=r"has more than 5 tasks \(at least 6\)"):
+        pipeline(3).enumerate()
     with pytest.raises(PtortValueError, match="has more than 7 tasks") as e:
-        pipeline(8).compile()
-    assert e.value.what == ("workload 'connect' has more than 7 tasks; at tens to hundreds of microseconds of "
-                            "simulator time a task it would run for an hour or more.")
+        pipeline(4).compile()
+    assert e.value.what == ("workload 'connect' has more than 7 tasks (at least 8); at tens to hundreds of "
+                            "microseconds of simulator time a task it would run for an hour or more.")
     assert "execute(steady_state=True) extrapolates it exactly" in e.value.hint
     assert e.value.hint.endswith("raise ptort_lab.dsl.steps.MAX_PIPELINE_TASKS and run it with "
                                  "execute(keep_trace=False), which keeps no task in memory.")

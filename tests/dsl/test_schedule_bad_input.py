@@ -258,10 +258,12 @@ def test_record_in_a_data_parallel_workload_names_the_record_line():
             record(ev)
 
     line = here() - 2
-    with pytest.raises(DSLUsageError) as e:
-        w().compile().execute()
-    assert e.value.what.startswith("record(ev) is a step of a pipeline process, but workload 'w' is data-parallel")
-    located(e, line)
+    for run in (lambda: w().compile().execute(), lambda: w().enumerate()):  # enumerate() names it too
+        with pytest.raises(DSLUsageError) as e:
+            run()
+        assert e.value.what.startswith("record(ev) is a step of a pipeline process, but workload 'w' is "
+                                       "data-parallel")
+        located(e, line)
 
 
 def test_synchronize_consume_and_a_token_send_in_a_data_parallel_workload_name_their_lines():

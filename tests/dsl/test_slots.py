@@ -105,6 +105,24 @@ def test_a_slot_load_needs_input_data_that_no_task_writes():
         no_data().enumerate()
 
 
+def test_a_slot_load_from_a_second_tensor_over_written_memory_is_refused():
+    """Two Tensors over one array are one memory: a load from either sees the previous run's values."""
+    data = np.zeros((2, 1, 4), np.float32)
+    X, Y, Y_alias = Tensor(data=np.zeros((2, 1, 4), np.float32)), Tensor(data=data), Tensor(data=data[::1])
+    Apart = Tensor(data=np.zeros((2, 1, 4), np.float32))
+
+    def listed(loaded):
+        @workload
+        def w():
+            slot_load_u64(0, loaded[0])
+            small(src=X[0], dst=Y[0])
+        return w()
+
+    with pytest.raises(PtortValueError, match=r"(?s)reads .* which tasks of this workload write.*test_slots.py"):
+        listed(Y_alias).enumerate()
+    assert [t.kernel for t in listed(Apart).enumerate()] == ["small"]  # separate memory: allowed
+
+
 def test_a_scalar_view_of_a_two_axis_tensor_is_loaded_as_is():
     """EffSeq[b, s] of an [B, S] tensor is a scalar: the README's form, no row/col needed."""
     L = Tensor(data=np.array([[10, 5000]], np.int32))

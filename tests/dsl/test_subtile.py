@@ -198,7 +198,7 @@ def test_a_slice_of_a_parameter_loads_and_stores_only_its_region():
     16384 / 60 = 274 cycles of streaming on MTE2 + the 118 issue cost, its data in after 274 + the HBM latency 347;
     the store into y[32:64, :] moves 16 KiB back, posted into L2 (MTE3 held 16384 / 100 + 48)."""
     @kernel
-    def top(x: In[Tile[64, 128, F32]], y: Out[Tile[64, 128, F32]]):
+    def top(x: In[Tile[64, 128, F32]], y: InOut[Tile[64, 128, F32]]):  # (an Out must be written whole)
         tl.store(y[32:64, :], tl.load(x[0:32, :]))
 
     X, Y = Tensor(np.ones((1, 64, 128), np.float32)), Tensor(shape=(1, 64, 128), dtype=F32)

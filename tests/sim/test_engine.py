@@ -262,8 +262,9 @@ def test_a_long_zero_cost_pipeline_is_told_to_pin_costs_or_raise_the_limit(stage
     assert len(linear(stages, 100, cycles=0).compile(cost_model=PinnedCosts()).execute().tasks) == 300
 
 
-def test_runs_without_channels_are_not_limited(stages, monkeypatch):
-    """Data-parallel workloads and pipelines without channels are finite lists of tasks: no limit applies."""
+def test_data_parallel_runs_are_not_limited_and_pipelines_without_channels_are(stages, monkeypatch):
+    """Data-parallel workloads are finite lists of tasks (MAX_TASKS caps them): no engine limit applies. A pipeline
+    without channels cannot loop, but it is held to MAX_STEPS (and MAX_RUN_BYTES) as every pipeline run is."""
     monkeypatch.setattr(engine_module, "MAX_STEPS", 3)
     monkeypatch.setattr(engine_module, "MAX_STEPS_WITHOUT_PROGRESS", 3)
 
@@ -273,6 +274,9 @@ def test_runs_without_channels_are_not_limited(stages, monkeypatch):
 
     assert len(many().compile(cost_model=PinnedCosts()).execute().tasks) == 50
     solo = process("solo").body(for_each(Dense[50](), lambda t: task(stages.a, [t], {})))
+    with pytest.raises(RunLimitError, match="ran 3 steps"):
+        connect(solo).compile(cost_model=PinnedCosts()).execute()
+    monkeypatch.setattr(engine_module, "MAX_STEPS", 1000)
     assert len(connect(solo).compile(cost_model=PinnedCosts()).execute().tasks) == 50
 
 

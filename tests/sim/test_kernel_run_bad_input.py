@@ -81,9 +81,10 @@ def test_two_unwritten_outputs_are_both_named():
             tl.store(b, tl.load(x))
 
 
-def test_a_store_into_a_slice_counts_and_an_unstored_inout_is_fine():
+def test_a_store_into_a_slice_of_an_inout_and_an_unstored_inout_are_fine():
+    """(An Out stored only in part is refused: tests/dsl/test_kernel_bad_input_r4.py.)"""
     @kernel
-    def top_half(x: In[Tile[8, 8, F32]], y: Out[Tile[8, 8, F32]], keep: InOut[Tile[8, 8, F32]]):
+    def top_half(x: In[Tile[8, 8, F32]], y: InOut[Tile[8, 8, F32]], keep: InOut[Tile[8, 8, F32]]):
         tl.store(y[0:4, :], tl.load(x)[0:4, :])
 
     out = run_one(top_half, x=np.ones((1, 8, 8), np.float32), y=np.zeros((1, 8, 8), np.float32),

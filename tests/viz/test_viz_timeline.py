@@ -412,3 +412,19 @@ def test_compare_leaves_room_for_each_runs_legend():
     assert upper.get_legend().get_window_extent(renderer).y1 <= fig.bbox.height
     ticks = upper.get_tightbbox(renderer)
     assert lower.get_legend().get_window_extent(renderer).y1 <= ticks.y0 + 1
+
+
+def test_compare_table_columns_widen_for_long_runs():
+    """Ten million cycles and more keep the summary's rows in line with its header (the columns widen)."""
+    from pinned_chains import linear
+
+    short = linear(2, (100, 60, 100)).compile(cost_model=PinnedCosts()).execute()
+    long = linear(2, (6_000_000, 60, 100)).compile(cost_model=PinnedCosts()).execute()
+    assert long.trace().makespan >= 10_000_000
+    (table,) = [t for t in compare(long, short, labels=("long", "short")).texts if t.get_gid() == "summary"]
+    header, first, second = table.get_text().splitlines()[:3]
+    assert first.startswith("long") and second.startswith("short")
+    for column in ("cycles", "µs"):  # each figure ends where its heading does
+        end = header.index(column) + len(column)
+        assert first[end - 1] != " " and first[end:end + 1] == " " and second[end - 1] != " "
+    assert f"{long.trace().makespan:,}" in first
