@@ -255,9 +255,21 @@ def _over_capacity(core: int, unit: str, buffer: Buffer, items: list[Reservation
     big = max(items, key=lambda r: r.nbytes)
     room = capacity - (total - big.nbytes)
     if big.depth:
-        fits = room // big.slot_bytes
-        fix = (f"give {big.what.split(' (')[0]} depth {fits}" if fits >= 1
-               else f"give {big.what.split(' (')[0]} a smaller tile")
+        # tile channels made at the same line with the same depth (one Channel(...) call in a loop or a list) take
+        # one depth: the hint gives the depth at which all of them fit, as changing that line changes them all
+        same = [r for r in items if r.depth == big.depth and r.loc is not None and r.loc == big.loc]
+        if len(same) > 1:
+            room = capacity - (total - sum(r.nbytes for r in same))
+            fits = room // sum(r.slot_bytes for r in same)
+            names = ", ".join(r.what.split(" (")[0] for r in same)
+            fix = (f"give {names} (made at the same line) depth {fits} or less" if fits >= 1
+                   else f"give {names} smaller tiles")
+        else:
+            fits = room // big.slot_bytes
+            fix = (f"give {big.what.split(' (')[0]} depth {fits} or less" if fits >= 1
+                   else f"give {big.what.split(' (')[0]} a smaller tile")
+        if fits >= 1:  # that depth fills the buffer: the kernels placed there need room for their own tiles too
+            fix += " (less still, to leave the kernels placed there room for their own tiles)"
     else:
         fix = (f"make {big.what} at most {room} bytes (it has {big.nbytes})" if room > 0
                else f"make {big.what} smaller")

@@ -141,6 +141,29 @@ def test_channel_slots_in_ub_are_reserved_for_the_whole_run():
     assert e.value.where is not None and e.value.where.code.startswith('a_ch = Channel("a_ch"')
 
 
+def test_channels_made_at_one_line_get_one_depth_that_fits_them_all():
+    """Two depth-4 channels of 32 KiB tiles made by one Channel(...) line need 256 KiB of UB: the hint gives the depth
+    at which both fit (3: 192 KiB), not the one that fits if only the first changed (2), and says the kernels need
+    room besides."""
+    tile = Tile[64, 128, F32]
+
+    @kernel
+    def fill(src: In[tile], dst: Out[tile]):
+        tl.store(dst, tl.load(src))
+
+    X, Y = Tensor(shape=(4, 64, 128), dtype=F32), Tensor(shape=(4, 64, 128), dtype=F32)
+    a_ch, b_ch = [Channel(name, depth=4, tile=tile) for name in ("a_ch", "b_ch")]
+    p = process("p").produces(a_ch).body(for_each(Dense[4](), lambda t: send(a_ch, fill[t](src=X[t], dst=a_ch.item))))
+    q = process("q").consumes(a_ch).produces(b_ch).body(
+        consume(a_ch, lambda t: send(b_ch, fill[t](src=a_ch.item, dst=b_ch.item))))
+    r = process("r").consumes(b_ch).body(consume(b_ch, lambda t: fill[t](src=b_ch.item, dst=Y[t])))
+    with pytest.raises(CapacityError) as e:
+        connect(p, q, r).place("shared").compile(compute_values=False).execute()
+    assert e.value.what.startswith("on-chip state on core 0 needs 262144 bytes of UB")
+    assert ("give tile channel 'a_ch', tile channel 'b_ch' (made at the same line) depth 3 or less (less still, to "
+            "leave the kernels placed there room for their own tiles)") in e.value.hint
+
+
 def test_a_kernel_that_does_not_fit_beside_the_slots_names_the_reservation():
     """What the slots reserve is not the kernels' to take: a kernel whose own tiles need 160 KiB of UB fails beside
     a 64 KiB channel, and its error says what is reserved."""
