@@ -43,17 +43,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator
 
-from ..dsl import axes as axes_module
-from ..dsl import expr as expr_module
-from ..dsl.axes import Axis, Dense, DenseDyn, SparseRow, run_sizes
-from ..dsl.bindings import call_predicate, make_task, resolve_select_source
-from ..dsl.expr import Expr, LoopVar
-from ..dsl.tree import LOOPS, NodeKind, walk
+from ..dsl.axes import Dense, DenseDyn, run_sizes
+from ..dsl.tree import walk
 from ..dsl.workload import Workload
-from ..errors import PtortError, PtortValueError, SourceLocation
+from ..errors import PtortError, PtortValueError
 from .cost_model import CostModel, PinnedCosts
 from .fifo import Actor
 from .stats import ProgramStats, SpanTotals, lane_ratios, memory_counters
+from .tile_values import TileValues, Why, roots, tile_values
 from .validation import error_band, model_notes
 
 # (tiles, stride): probe sizes, tried in turn until a state repeats, keying the state at every stride-th tile (a
@@ -84,14 +81,10 @@ class _Found(Exception):
 
 
 # -- the tile axis ---------------------------------------------------------------------------------------------------
-def _roots(workload: Workload) -> list[Workload]:
-    return [workload] + [p.workload for p in getattr(workload, "processes", ()) or ()]
-
-
 def tile_axes(workload: Workload) -> tuple[int, list[Any]]:
     """(size, axes): the workload's largest static loop size and every Dense/DenseDyn axis of that size."""
     found: list[Any] = []
-    for root in _roots(workload):
+    for root in roots(workload):
         for node in walk(root):
             for axis in getattr(node, "fields", {}).get("axes", ()) or ():
                 if isinstance(axis, (Dense, DenseDyn)) and isinstance(axis.size, int):
@@ -343,345 +336,6 @@ def stats_of(f: Figures, mode: str, clock_hz: float) -> ProgramStats:
                         notes=model_notes(lanes), memory=dict(f.memory))
 
 
-# -- work that depends on the tile index -----------------------------------------------------------------------------
-# The state a probe compares holds no cost and no branch taken, so a cond(i < 5000, ...), a cycles= function of the
-# tile or a loop sized by it changes the work of tiles the short runs never reach. Their values are evaluated at
-# every tile instead, at most this many evaluations in all (about a second); past it they cannot be checked.
-MAX_VALUE_CHECKS = 1_000_000
-_TILE, _OTHER = 1, 2  # what a loop or consume variable holds (absent: nothing of the tile): the tile index itself,
-# or a value derived from it (a token computed from it, a send's running index)
-_INDEX = object()  # the token of a send that passes its index among the process's sends
-_PER_TILE_HINT = ("Run it in full with execute() at the size you built, or make the per-tile work the same for every "
-                  "tile (no per-tile costs or shapes).")
-
-
-@dataclass
-class _Why:
-    """Why a run is not extrapolated: the note's reason, and the hint and line of the error when it must refuse."""
-
-    text: str
-    hint: str = _PER_TILE_HINT
-    where: SourceLocation | None = None
-    among: str = ""  # where the refusal found no steady state, when that is the reason ("in a workload of 100 tiles")
-
-
-@dataclass
-class _Place:
-    """A value of the workload that may change with the tile index: its value at tile x, or why it cannot say."""
-
-    what: str
-    loc: SourceLocation | None
-    value: Callable[[int], Hashable] | None
-    why: str = ""
-
-    def named(self) -> str:
-        return f"{self.what} at {self.loc}" if self.loc is not None else self.what
-
-
-class TileValues:
-    """The places whose values change with the tile index (conds, cycles= functions, loop sizes) and their values,
-    evaluated tile by tile as far as needed: ``seq[x]`` numbers the tuple of values at tile x (``table[seq[x]]``).
-    ``why``: they cannot be evaluated (then the run is not extrapolated)."""
-
-    def __init__(self, places: list[_Place]) -> None:
-        self.places = places
-        # the names of the variables that hold the tile index (and no other variable's): a task's tile is its value
-        self.tile_names: tuple[str, ...] = ()
-        self.seq: list[int] = []
-        self.table: list[tuple[Any, ...]] = []
-        self._ids: dict[tuple[Any, ...], int] = {}
-        opaque = next((p for p in places if p.value is None), None)
-        self.why = None if opaque is None else _Why(f"{opaque.named()} {opaque.why}, so whether the run repeats "
-                                                    "cannot be checked", where=opaque.loc)
-
-    def evaluate(self, tiles: int) -> _Why | None:
-        """The values up to tile ``tiles`` (exclusive); why not, when they cannot be evaluated."""
-        if not self.places or len(self.seq) >= tiles:
-            return None
-        if tiles * len(self.places) > MAX_VALUE_CHECKS:
-            place = self.places[0]
-            return _Why(f"{place.named()} depends on the tile index, and checking its values at {tiles:,} tiles is "
-                        f"more than the {MAX_VALUE_CHECKS:,} evaluations a steady-state run makes",
-                        hint="Run fewer tiles, or run it in full with execute() at the size you built (with "
-                             "keep_trace=False for a long run).", where=place.loc)
-        for x in range(len(self.seq), tiles):
-            values = []
-            for place in self.places:
-                try:
-                    values.append(place.value(x))  # type: ignore[misc]  # (set: the places were checked)
-                except Exception as e:  # noqa: BLE001 - the user's condition or cost function
-                    what = e.what if isinstance(e, PtortError) else str(e)
-                    return _Why(f"{place.named()} depends on the tile index, and evaluating it for tile {x:,} "
-                                f"raised {type(e).__name__} ({what.rstrip('.')}), so whether the run repeats cannot "
-                                "be checked", where=place.loc)
-            key = tuple(values)
-            number = self._ids.get(key)
-            if number is None:
-                number = self._ids[key] = len(self.table)
-                self.table.append(key)
-            self.seq.append(number)
-        return None
-
-    def pattern(self, tiles: int, target: int, size: int) -> tuple[int, int, _Why | None]:
-        """(start, every, why not): the values up to ``tiles`` (of ``target``) repeat every ``every`` tiles from
-        tile ``start`` on (the probe keys only those tiles); ``why``: they do not, or only so late that the full run
-        of ``size`` tiles (when it is the run asked for) costs less."""
-        if not self.places:
-            return 0, 1, None
-        why = self.evaluate(tiles)
-        if why is not None:
-            return 0, 1, why
-        repeat = _repeats(self.seq[:tiles])
-        if repeat is None or repeat[1] > MAX_PROBE_TILES // 4:
-            place = self._varies()
-            along = f"the first {tiles:,} tiles" if tiles < target else f"its {tiles:,} tiles"
-            return 0, 1, _Why(f"{place.named()} changes the tiles' work and does not repeat along {along}",
-                              where=place.loc)
-        start, every = repeat
-        if (start, every) == (0, 1):
-            return 0, 1, None  # the same at every tile (a cycles= function that is a constant)
-        if target == size and 3 * (start + 2 * every) >= size:
-            # the short runs would each pass tile `start` and three periods: the full run costs less
-            if start:
-                place = self._differs(start - 1, start - 1 + every)
-                when = f"repeats every {every:,} tile(s) only from tile {start:,} on"
-            else:
-                place = self._varies()
-                when = f"repeats only every {every:,} tiles"
-            return start, every, _Why(f"{place.named()} changes the tiles' work, which {when}, so extrapolating "
-                                      "would simulate about as many tiles as the full run", where=place.loc)
-        return start, every, None
-
-    def breaks(self, first: int, p: int, tiles: int) -> _Why | None:
-        """Why a period of ``p`` tiles from tile ``first`` on is not the values' own over ``tiles`` tiles (or they
-        cannot be checked), None when it is."""
-        why = self.evaluate(tiles)
-        if why is not None or not self.places:
-            return why
-        seq = self.seq
-        for x in range(first, tiles - p):
-            if seq[x] != seq[x + p]:
-                place = self._differs(x, x + p)
-                return _Why(f"{place.named()} has another value at tile {x + p:,} than at tile {x:,}, one period of "
-                            f"the run's state ({p} tile(s)) before, so the run does not repeat with it",
-                            where=place.loc)
-        return None
-
-    def _varies(self) -> _Place:
-        """The first place whose value is not the same at every tile evaluated."""
-        return next((p for i, p in enumerate(self.places) if len({row[i] for row in self.table}) > 1),
-                    self.places[0])
-
-    def _differs(self, x: int, y: int) -> _Place:
-        a, b = self.table[self.seq[x]], self.table[self.seq[y]]
-        return next((place for place, u, v in zip(self.places, a, b) if u != v), self.places[0])
-
-
-def tile_values(workload: Workload, axes: list[Any]) -> TileValues:
-    """What in ``workload`` may change with the tile index of ``axes`` (evaluated tile by tile when asked)."""
-    scoped = list(_scoped(_roots(workload)))
-    kinds = _variable_kinds(scoped, {id(a) for a in axes})
-    out = TileValues([p for node, scope in scoped if (p := _place(node, scope, kinds)) is not None])
-    bound = [v for node, _ in scoped for v in _bound(node)]
-    other = {v.name for v in bound if kinds.get(id(v)) != _TILE}
-    out.tile_names = tuple(sorted({v.name for v in bound if kinds.get(id(v)) == _TILE} - other))
-    return out
-
-
-def _repeats(seq: list[int]) -> tuple[int, int] | None:
-    """(s, q): ``seq[s:]`` repeats every q items, for the longest such tail that holds at least three periods (the
-    prefix function of the reversed sequence gives each tail's shortest period); None when there is none."""
-    r = seq[::-1]
-    border = [0] * len(r)
-    k = 0
-    for i in range(1, len(r)):
-        while k and r[i] != r[k]:
-            k = border[k - 1]
-        if r[i] == r[k]:
-            k += 1
-        border[i] = k
-    best = None
-    for length in range(1, len(r) + 1):
-        period = length - border[length - 1]
-        if length >= 3 * period:
-            best = (len(r) - length, period)
-    return best
-
-
-def _scoped(roots: list[Workload]) -> Iterator[tuple[Workload, tuple[LoopVar, ...]]]:
-    """Every node under ``roots`` (once each) with the loop and consume variables bound where it runs."""
-    seen: set[int] = set()
-    stack: list[tuple[Workload, tuple[LoopVar, ...]]] = [(r, ()) for r in reversed(roots)]
-    while stack:
-        node, scope = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node, scope
-        inner = scope + _bound(node)
-        stack.extend((child, inner) for child in reversed(node.children()))
-
-
-def _bound(node: Workload) -> tuple[LoopVar, ...]:
-    """The variables ``node`` binds for its body: a loop's, a consume's or a join's."""
-    kind = node.kind
-    return tuple(node.vars) if kind in LOOPS or kind is NodeKind.JOIN else (node.var,) if kind is NodeKind.CONSUME \
-        else ()
-
-
-def _variable_kinds(scoped: list[tuple[Workload, tuple[LoopVar, ...]]], tile_ids: set[int]) -> dict[int, int]:
-    """id(variable) -> _TILE or _OTHER for the variables that hold a tile index: the loop variables of the tile axes,
-    and the consume and join variables of channels whose every send passes one of those on as its token."""
-    kinds: dict[int, int] = {}
-    tokens: dict[int, list[Any]] = {}
-    receivers: list[tuple[LoopVar, Any]] = []
-    for node, _ in scoped:
-        if node.kind in LOOPS:
-            k = 0
-            for axis in node.axes:
-                if id(axis) in tile_ids and k < len(node.vars):
-                    kinds[id(node.vars[k])] = _TILE
-                k += axis.rank if isinstance(axis, Axis) else 1
-        elif node.kind is NodeKind.SEND:
-            tokens.setdefault(id(node.channel), []).append(_token(node))
-        elif node.kind is NodeKind.CONSUME:
-            receivers.append((node.var, node.channel))
-        elif node.kind is NodeKind.JOIN:
-            receivers.extend(zip(node.vars, node.channels))
-    for _ in range(len(receivers) + 1):  # a token may be another consume's variable: until nothing changes
-        changed = False
-        for var, channel in receivers:
-            sent = {_token_kind(t, kinds) for t in tokens.get(id(channel), [])}
-            kind = _TILE if sent == {_TILE} else 0 if sent <= {0} else _OTHER
-            if kinds.get(id(var), 0) != kind:
-                kinds[id(var)] = kind
-                changed = True
-        if not changed:
-            break
-    else:  # (did not settle: assume the worst)
-        kinds.update((id(var), _OTHER) for var, _ in receivers)
-    return {k: v for k, v in kinds.items() if v}
-
-
-def _token(send: Workload) -> Any:
-    """What a send passes on (csp.send): ``token=``, else its task's first axis value, else its index."""
-    if send.token is not None:
-        return send.token
-    value = send.value
-    if isinstance(value, Workload):
-        return value.params[0] if value.kind is NodeKind.TASK and value.params else _INDEX
-    return value
-
-
-def _token_kind(token: Any, kinds: dict[int, int]) -> int:
-    if token is _INDEX:
-        return _OTHER
-    if isinstance(token, LoopVar):
-        return kinds.get(id(token), 0)
-    reads, opaque = _reads(token)
-    return _OTHER if opaque or any(kinds.get(id(v), 0) for v in reads) else 0
-
-
-def _reads(value: Any) -> tuple[list[LoopVar], bool]:
-    """(the loop variables ``value`` reads, whether it also reads something only the run knows: a runtime slot, a
-    channel item)."""
-    found: list[LoopVar] = []
-    opaque = False
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, LoopVar):
-            found.append(v)
-        elif isinstance(v, Expr):
-            if type(v).__module__ not in (expr_module.__name__, axes_module.__name__):
-                opaque = True
-                continue
-            stack.extend(getattr(v, name, None) for cls in type(v).__mro__ for name in getattr(cls, "__slots__", ()))
-        elif isinstance(v, DenseDyn):
-            stack.append(v.size)
-        elif isinstance(v, SparseRow):
-            stack.append(v.row)
-        elif isinstance(v, (list, tuple)):
-            stack.extend(v)
-    return found, opaque
-
-
-def _place(node: Workload, scope: tuple[LoopVar, ...], kinds: dict[int, int]) -> _Place | None:
-    """The place ``node`` has whose value may change with the tile index, None when it has none."""
-    loc = node.loc
-    if node.kind is NodeKind.COND:
-        pred = node.pred
-        if isinstance(pred, Expr):
-            return _expr_place(f"cond({_text(pred)}, ...)", loc, pred, scope, kinds,
-                               lambda b: bool(expr_module.evaluate(pred, b)))
-        if callable(pred):
-            return _call_place("the condition function of a cond", loc, scope, kinds,
-                               lambda b: bool(call_predicate(pred, b, loc)))
-    elif node.kind is NodeKind.TASK and callable(node.cycles):
-        name = node.kernel if isinstance(node.kernel, str) else node.kernel.name
-        return _call_place(f"the cycles= function of task '{name}'", loc, scope, kinds,
-                           lambda b: make_task(node, b).pinned_cycles())
-    elif node.kind in LOOPS:
-        for axis in node.axes:
-            if isinstance(axis, (DenseDyn, SparseRow, list, tuple)):
-                place = _expr_place(f"the loop over {axis!r}", loc, axis, scope, kinds,
-                                    functools.partial(_points, axis))
-                if place is not None:
-                    return place
-    return None
-
-
-def _points(axis: Any, bindings: dict[str, Any]) -> Hashable:
-    """The points a loop over ``axis`` visits (as a hashable value)."""
-    points = resolve_select_source(axis, bindings)
-    return points if isinstance(points, range) else tuple(points)
-
-
-def _expr_place(what: str, loc: SourceLocation | None, value: Any, scope: tuple[LoopVar, ...],
-                kinds: dict[int, int], value_at: Callable[[dict[str, Any]], Hashable]) -> _Place | None:
-    """A loop expression's place: evaluated with its one tile variable bound to each tile."""
-    reads, opaque = _reads(value)
-    if opaque:
-        if any(id(v) in kinds for v in scope):
-            return _Place(what, loc, None, "reads a value only the run knows (a runtime slot or a channel item)")
-        return None
-    tiled = [v for v in reads if id(v) in kinds]
-    if not tiled:
-        return None
-    derived = next((v for v in tiled if kinds[id(v)] == _OTHER), None)
-    if derived is not None:
-        return _Place(what, loc, None, f"reads '{derived.name}', a value derived from the tile index that its "
-                                       "channel's producers send (not the tile index itself)")
-    names = sorted({v.name for v in reads})
-    if len(names) > 1:
-        tile = tiled[0].name
-        others = ", ".join(repr(n) for n in names if n != tile)
-        return _Place(what, loc, None, f"reads the tile index '{tile}' together with {others}")
-    return _at_tile(what, loc, names[0], value_at)
-
-
-def _call_place(what: str, loc: SourceLocation | None, scope: tuple[LoopVar, ...], kinds: dict[int, int],
-                value_at: Callable[[dict[str, Any]], Hashable]) -> _Place | None:
-    """A function's place (it may read any variable bound where it runs): called with the tile variable bound."""
-    tiled = [v for v in scope if id(v) in kinds]
-    if not tiled:
-        return None
-    if any(kinds[id(v)] == _OTHER for v in tiled) or len({v.name for v in tiled}) > 1:
-        return _Place(what, loc, None, "is a function of a task whose loop variables include values derived from "
-                                       "the tile index")
-    return _at_tile(what, loc, tiled[0].name, value_at)
-
-
-def _at_tile(what: str, loc: SourceLocation | None, name: str,
-             value_at: Callable[[dict[str, Any]], Hashable]) -> _Place:
-    return _Place(what, loc, lambda x: value_at({name: x}))
-
-
-def _text(e: Any) -> str:
-    text = repr(e)
-    return text[1:-1] if text.startswith("(") and text.endswith(")") else text
-
-
 # -- the run ---------------------------------------------------------------------------------------------------------
 Simulate = Callable[..., Any]
 
@@ -717,7 +371,7 @@ class _Probed:
     keep it (``tiles`` tiles, run in global time order)."""
 
     found: tuple[int, int] | None = None
-    why: _Why | None = None
+    why: Why | None = None
     run: Any = None
     tiles: int = 0
 
@@ -729,13 +383,13 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
     target = size if tiles is None else tiles
     runs = _Runs(workload, cost, dataclasses.replace(opts, compute_values=False), simulate, axes)
     if not axes:
-        return _fallback(runs, size, target if tiles is not None else 0, _Why(
+        return _fallback(runs, size, target if tiles is not None else 0, Why(
             "the workload has no tile loop (a for_each or parallel_for over Dense[n]()) to extrapolate"))
     values = tile_values(workload, axes)
     if values.why is not None:
         return _fallback(runs, size, target, values.why)
     # (as far as a probe goes; the rest is checked against the period found)
-    start, every, why = values.pattern(min(target, size, MAX_PROBE_TILES), target, size)
+    start, every, why = values.pattern(min(target, size, MAX_PROBE_TILES), target, size, MAX_PROBE_TILES // 4)
     if why is not None:
         return _fallback(runs, size, target, why)
     probed = _probe(runs, size, values, start, every)
@@ -753,7 +407,7 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
             target, p, 0, first, target, note=f"steady state: {repeats}, but {target:,} tiles are fewer than the "
                                               f"{need:,} the extrapolation runs; {_this_run(target, size)}"))
     if need > size:
-        return _fallback(runs, size, target, _Why(
+        return _fallback(runs, size, target, Why(
             f"{repeats}, but extrapolating takes runs of {n0:,}, {n0 + p:,} and {need:,} tiles and the workload "
             f"has {size:,}",
             hint=f"Build the workload with at least {need:,} tiles (its tile loop over Dense[{need}]() or more): "
@@ -771,7 +425,7 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
     fs = [figures(r) for r in done]
     out = extrapolate(fs[0], fs[1], fs[2], (target - n0) // p)
     if out is None:
-        return _fallback(runs, size, target, _Why(
+        return _fallback(runs, size, target, Why(
             f"the figures of {n0}, {n0 + p} and {need} tiles do not grow by equal steps"))
     period = fs[1].makespan - fs[0].makespan
     info = SteadyState(target, p, period, first, n0, True,
@@ -796,17 +450,17 @@ def _probe(runs: _Runs, size: int, values: TileValues, start: int, every: int) -
         except _Found as hit:
             return _Probed((hit.first, hit.again))
         except _Unsupported as e:
-            return _Probed(why=_Why(str(e)))
+            return _Probed(why=Why(str(e)))
         except PtortError as e:  # (a short run may fail where the full run does not: it is no verdict)
             return _Probed(why=_failed(n, e))
     # A probe of every tile that found no repeat is the full run itself when the engine ran in global time order
     # anyway (a cost model whose prices depend on other tasks: the NPU model): the fallback need not run it again.
     kept = run if runs.cost.time_ordered else None
-    return _Probed(why=_Why(f"the run's state did not repeat within {tried:,} tiles"), run=kept, tiles=tried)
+    return _Probed(why=Why(f"the run's state did not repeat within {tried:,} tiles"), run=kept, tiles=tried)
 
 
-def _failed(n: int, e: PtortError) -> _Why:
-    return _Why(f"a short run of {n:,} tiles raised {type(e).__name__} ({e.what.rstrip('.')})",
+def _failed(n: int, e: PtortError) -> Why:
+    return Why(f"a short run of {n:,} tiles raised {type(e).__name__} ({e.what.rstrip('.')})",
                 hint="Run it in full with execute() at the size you built: the error came from a run of fewer "
                      "tiles, which the full run may not have.")
 
@@ -816,7 +470,7 @@ def _this_run(target: int, size: int) -> str:
                                                           f"to {target:,})."
 
 
-def _fallback(runs: _Runs, size: int, target: int, why: _Why,
+def _fallback(runs: _Runs, size: int, target: int, why: Why,
               probed: _Probed | None = None) -> tuple[Any, ProgramStats, SteadyState]:
     """The run of ``target`` tiles itself, when it cannot be extrapolated (the tile loop cut to them, below the
     workload's size; refused past it); ``probed``: the probe, whose last run may be that run already."""
@@ -852,5 +506,4 @@ def _direct(runs: _Runs, size: int, target: int, info: SteadyState,
 
 
 __all__ = ["SteadyState", "run_steady_state", "engine_key", "pricer_key", "npu_state_key", "tile_axes", "resized",
-           "figures", "extrapolate", "stats_of", "tile_values", "TileValues", "PROBE_TILES", "MAX_PROBE_TILES",
-           "MAX_VALUE_CHECKS"]
+           "figures", "extrapolate", "stats_of", "PROBE_TILES", "MAX_PROBE_TILES"]
