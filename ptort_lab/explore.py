@@ -614,9 +614,9 @@ class Study:
             if getattr(knobs, name) != getattr(self.knobs, name):
                 self.refuse_untaken(name, f"Study.run({name}={changes[name]!r})")
         check_knob_limits(knobs, self.mode, "knob tiles")
-        self.knobs = knobs
         self.last = self._run_from_start(knobs, depth_set="depth" in changes and self.takes("depth"),
                                          on_built=on_built)
+        self.knobs = knobs  # only now: a failed run keeps the last good knobs, so the next run does not fail again
         return self.last
 
     def _run_from_start(self, knobs: Knobs, depth_set: bool = False, on_built: OnBuilt | None = None) -> Comparison:

@@ -316,13 +316,15 @@ def call_body(fn: Callable[..., Any], *args: Any, api: str) -> Workload:
         result = run_user_body(fn, args, {}, what)
         nodes = list(st.frames[-1])
     refuse_generator_result(result, what, "build no tasks", BODY_HINT)
+    built = {id(n) for n in nodes}  # (a set: a body that returns the list of 16,000 tasks it built stays linear)
     for item in (result if isinstance(result, (list, tuple)) else [result]):
         if item is None:
             continue
         if not isinstance(item, Workload):
             raise PtortTypeError(f"the {api} body returned {type(item).__name__} {item!r}; it must build or return "
                                  "workloads.", hint="Return task(...), send(...), k[t](...) or a list of them.")
-        if not any(item is n for n in nodes):
+        if id(item) not in built:
+            built.add(id(item))
             nodes.append(item)
     return group(nodes, "sequential")
 

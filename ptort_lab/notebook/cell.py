@@ -60,8 +60,11 @@ class CellBody:
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = tree.body[-1].value
             tree.body.pop()
-        self._exec: CodeType = compile(tree, self.filename, "exec")
-        self._eval: CodeType | None = compile(ast.Expression(last), self.filename, "eval") if last else None
+        try:  # compile() refuses what ast.parse accepts at top level: return, await, yield, break, nonlocal
+            self._exec: CodeType = compile(tree, self.filename, "exec")
+            self._eval: CodeType | None = compile(ast.Expression(last), self.filename, "eval") if last else None
+        except SyntaxError as e:
+            raise _short(e, self.filename) from None
         self.assigned = _top_level_stores(tree)
 
     def run(self, namespace: dict[str, Any]) -> Any:
@@ -160,6 +163,23 @@ def bind_knobs(namespace: dict[str, Any], knobs: Knobs) -> None:
         namespace[var] = getattr(knobs, name)
 
 
+_UNBOUND = object()
+
+
+def saved_knobs(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The namespace's DEPTH, TILE, TILES, CORES as they are (``_UNBOUND`` for a missing one), for ``restore_knobs``."""
+    return {var: namespace.get(var, _UNBOUND) for var in KNOB_NAMES.values()}
+
+
+def restore_knobs(namespace: dict[str, Any], saved: dict[str, Any]) -> None:
+    """Put back what ``saved_knobs`` saw, so a failed cell's knob values do not carry over to the next cell."""
+    for var, value in saved.items():
+        if value is _UNBOUND:
+            namespace.pop(var, None)
+        else:
+            namespace[var] = value
+
+
 # -- errors ------------------------------------------------------------------------------------------------------
 def label(text: str, current: str | None) -> str:
     """Rewrite ``<ptort-cell-N>:L`` in a message as ``cell line L`` (this cell) or ``cell In [n] line L``."""
@@ -235,9 +255,10 @@ def _user_traceback(exc: BaseException, current: str | None) -> list[str]:
 class PtortSyntaxError(PtortError):
     """The body of a ``%%ptort`` cell is not valid Python; the message shows the cell line with a caret."""
 
-    def __init__(self, what: str, where: SourceLocation, offset: int | None) -> None:
+    def __init__(self, what: str, where: SourceLocation, offset: int | None,
+                 hint: str = "Fix the line above; the cell body is ordinary Python.") -> None:
         self.offset = offset
-        super().__init__(what, where=where, hint="Fix the line above; the cell body is ordinary Python.")
+        super().__init__(what, where=where, hint=hint)
 
     def _compose(self) -> str:
         lines = super()._compose().splitlines()
@@ -251,7 +272,11 @@ class PtortSyntaxError(PtortError):
 def _short(e: SyntaxError, filename: str) -> PtortSyntaxError:
     lineno = e.lineno or 1
     code = linecache.getline(filename, lineno).strip()
-    return PtortSyntaxError(e.msg, SourceLocation(filename, lineno, "<module>", code), e.offset)
+    where = SourceLocation(filename, lineno, "<module>", code)
+    if "await" in e.msg:  # plain notebook cells allow top-level await, so users expect it here too
+        return PtortSyntaxError(e.msg, where, e.offset, hint="%%ptort cell bodies cannot use top-level await: "
+                                "run the coroutine with asyncio.run(...) or await it in a plain cell first.")
+    return PtortSyntaxError(e.msg, where, e.offset)
 
 
 def outer_files() -> frozenset[str]:
@@ -265,4 +290,5 @@ def outer_files() -> frozenset[str]:
 
 
 __all__ = ["CellBody", "PtortSyntaxError", "KNOB_NAMES", "bind_knobs", "is_cell_file", "knob_value",
-           "knobs_from_namespace", "label", "normal_knob", "outer_files", "relocate", "tile_from_text"]
+           "knobs_from_namespace", "label", "normal_knob", "outer_files", "relocate", "restore_knobs", "saved_knobs",
+           "tile_from_text"]

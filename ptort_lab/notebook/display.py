@@ -62,6 +62,12 @@ def _machine_line(program: Program) -> str:
     return f"machine {name}, channel latency {program.run_options.channel_latency_cycles} cycles"
 
 
+class NoSuchKernel(PtortValueError, KeyError, IndexError):
+    """``ir()[key]`` names no kernel; still a KeyError/IndexError, so code that catches those (a lookup) works."""
+
+    __str__ = PtortValueError.__str__  # KeyError's own __str__ would print the message as a quoted repr
+
+
 class IRViews(TextView):
     """The IR of several kernels: ``.text``, one KernelView per kernel (by index or name), shown together."""
 
@@ -79,12 +85,22 @@ class IRViews(TextView):
         return iter(self.views)
 
     def __getitem__(self, key: int | str) -> KernelView:
+        names = ", ".join(repr(v.ir.name) for v in self.views)
         if isinstance(key, int):
-            return self.views[key]
+            if -len(self.views) <= key < len(self.views):
+                return self.views[key]
+            example = f"e.g. ir()[0] or ir()[{self.views[0].ir.name!r}]" if self.views else "once it has kernels"
+            raise NoSuchKernel(f"ir()[{key}]: this result has {len(self.views)} kernel(s), numbered "
+                               f"0..{len(self.views) - 1}: {names}.",
+                               hint=f"Pick one by number or by name, {example}.")
+        if not isinstance(key, str):
+            raise PtortTypeError(f"ir()[...] takes a kernel's name (str) or number (int), got "
+                                 f"{type(key).__name__} {key!r}.", hint=f"Kernels: {names}.")
         for v in self.views:
             if v.ir.name == key:
                 return v
-        raise KeyError(key)
+        raise NoSuchKernel(f"ir()[{key!r}]: no kernel {key!r} in this result; kernels: {names}.",
+                           hint="Use one of the kernel names above, or a number: ir()[0].")
 
     def _repr_html_(self) -> str:
         return "\n".join(v._repr_html_() for v in self.views)

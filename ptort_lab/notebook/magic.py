@@ -6,6 +6,7 @@ import difflib
 import inspect
 import keyword
 import os
+import shlex
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
@@ -44,6 +45,8 @@ from .cell import (
     knobs_from_namespace,
     outer_files,
     relocate,
+    restore_knobs,
+    saved_knobs,
     tile_from_text,
 )
 from .display import DEFAULT_SHOW, SHOW_PARTS, PtortResult
@@ -61,7 +64,11 @@ class _Decorator(Protocol):
 # IPython's magic_arguments module has no annotations; these typed names for it keep the magic's own types.
 magic_arguments: Callable[..., _Decorator] = _magic_arguments.magic_arguments
 argument: Callable[..., _Decorator] = _magic_arguments.argument
-parse_argstring: Callable[[Callable[..., Any], str], Any] = _magic_arguments.parse_argstring
+
+
+def parse_words(magic_func: Any, words: list[str]) -> Any:
+    """Parse already-split option words with the magic's argument parser (its ``parse_argstring`` would split)."""
+    return magic_func.parser.parse_args(words)
 
 # How a cell's messages name the knobs: the namespace variables the magic binds (CORES = 4), and the options.
 CELL_WORDS = KnobWords(given="{NAME} = {value}", setting="{NAME} = {value}, or --{name} {value}", variable="{NAME}")
@@ -115,7 +122,7 @@ def parse_tile(text: str) -> tuple[int, int]:
 
 def parse_show(text: str) -> tuple[str, ...]:
     """``"diagram,ir"`` -> ("diagram", "ir"); also ``all`` and ``none``, each on its own."""
-    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    words = list(dict.fromkeys(w.strip().lower() for w in text.split(",") if w.strip()))  # all,all means all
     if not words:
         raise UsageError(f"--show got no part in {text!r}; name the parts to show, e.g. --show diagram,timeline, or "
                          "--show none for the summary only.")
@@ -125,9 +132,10 @@ def parse_show(text: str) -> tuple[str, ...]:
         return ()
     for alone, means in (("none", "the summary only"), ("all", "every part")):
         if alone in words:
-            others = ",".join(w for w in words if w != alone)
+            others = ",".join(w for w in words if w not in ("all", "none"))
+            parts = f", or list the parts to show: --show {others}" if others else ""  # never an empty --show
             raise UsageError(f"--show {alone} ({means}) stands alone, got --show {','.join(words)}; use --show "
-                             f"{alone}, or list the parts to show: --show {others}.")
+                             f"{alone}{parts}.")
     for w in words:
         if w not in SHOW_PARTS:
             raise UsageError(f"--show got unknown part {w!r}.{_did_you_mean(w, list(SHOW_PARTS))} "
@@ -358,7 +366,9 @@ class PtortMagics(Magics):
           pipeline = build_pipeline(depth=DEPTH, tile=TILE, tiles=TILES)
         """
         try:
-            args = parse_argstring(self.ptort, line)
+            # shlex in POSIX mode, not IPython's arg_split: it removes the quotes around a value, so
+            # --trace-out "my run.json" names the file my run.json (arg_split would keep the quote characters)
+            args = parse_words(self.ptort, shlex.split(line))
         except UsageError as e:
             raise UsageError(_unknown_option(str(e), self.ptort)) from None
         except ValueError as e:  # shlex: an unbalanced quote ("No closing quotation"), a lone escape
@@ -379,6 +389,7 @@ class PtortMagics(Magics):
         target: Workload | Program | None = None
         # With --interact, the sliders' runs replace this one: they first put back what it wrote.
         journal = Writes() if opts.interact else None
+        knobs_before = saved_knobs(ns)  # a failed cell puts these back: the next cell must not inherit its options
         try:
             knobs = knobs_from_namespace(ns, opts.knobs, Knobs())
             check_knob_limits(knobs, opts.mode, "TILES")  # before the body builds 10**8 of anything
@@ -397,6 +408,7 @@ class PtortMagics(Magics):
                 comparison = run_study(target, knobs, opts.mode, words=CELL_WORDS, **options)
             result = PtortResult(comparison, workload, show=opts.show)
         except Exception as e:
+            restore_knobs(ns, knobs_before)
             fallback = workload.loc if workload is not None and workload.loc is not None \
                 and is_cell_file(workload.loc.filename) else None
             current = body.filename if body else getattr(getattr(e, "where", None), "filename", None)

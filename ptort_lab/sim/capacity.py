@@ -27,7 +27,7 @@ from ..dsl.tree import NodeKind, Workload, walk
 from ..dsl.types import TensorView, TileType
 from ..errors import CapacityError, PtortError, SourceLocation
 from .lowering import AIC, Peak, Plan, buffer_peaks, lower
-from .machine import KIB, Buffer, Machine
+from .machine import Buffer, Machine, bytes_text
 
 MAX_MOVES = 3  # reorders tried one after the other before a smaller tile is suggested
 
@@ -136,7 +136,7 @@ def _overflow(ir: KernelIR, plan: Plan, machine: Machine) -> Overflow | None:
     if at.op is not None:
         where = f" at `{at.op}`" + (f" (line {at.op.loc.lineno})" if at.op.loc is not None else "")
     what = (f"kernel '{ir.name}' cannot fit {machine.name}'s buffers: it needs {peak.bytes} bytes of {peak.buffer} "
-            f"at once{where}, but the {peak.buffer} of {unit} holds {cap} bytes ({cap // KIB} KiB). Live there: "
+            f"at once{where}, but the {peak.buffer} of {unit} holds {bytes_text(cap)}. Live there: "
             f"{_live_text(plan, peak)}.")
     return Overflow(peak.buffer, peak, cap, at.op, what, _fix(ir, plan, peak, machine))
 

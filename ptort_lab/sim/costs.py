@@ -57,7 +57,7 @@ from .capacity import fix_for
 from .cost_model import CostModel, TaskPricer, Timing, span_of
 from .deps import RegionKeys
 from .lowering import AIC, Instr, Plan, lower
-from .machine import KIB, Buffer, Machine, ascend_910b, get_machine
+from .machine import Buffer, Machine, ascend_910b, bytes_text, get_machine
 from .memo import COMPUTE, READ, TaskTemplate, build_template
 from .memory import GlobalMemory
 from .placement import vector_unit_of
@@ -316,8 +316,8 @@ class NpuRun:
                           else f"a smaller tile for channel '{big.name}'")
             reserved = self.residency.describe((core, f"AIV{aiv}", Buffer.UB))
             raise CapacityError(
-                f"channel buffers on core {core} need {need} bytes of UB but the UB of AIV{aiv} holds {ub} bytes "
-                f"({ub // KIB} KiB){reserved}: {parts}.",
+                f"channel buffers on core {core} need {need} bytes of UB but the UB of AIV{aiv} holds "
+                f"{bytes_text(ub)}{reserved}: {parts}.",
                 hint=f"Use a smaller tile or a smaller depth (e.g. {depth_hint}), or place the processes on "
                      "different cores.",
                 context=f"process '{producers[0].name if producers else '?'}'", locate=True)
@@ -473,7 +473,7 @@ class NpuRun:
         fix = None if reserved else fix_for(task, self.machine)  # the reorder or tile compile() would suggest
         return CapacityError(
             f"kernel '{task.kernel}' ({who}, core {core}) needs {need} bytes of {buffer} at once{op}, but the "
-            f"{buffer} of {unit} holds {cap} bytes ({cap // KIB} KiB){reserved}.",
+            f"{buffer} of {unit} holds {bytes_text(cap)}{reserved}.",
             hint=fix or f"Use a smaller tile (e.g. half the rows) so the kernel's live tiles fit {buffer}, or split "
                         "the kernel into smaller steps" + (", or keep less state on chip." if reserved else "."),
             where=ins.op.loc if ins.op is not None else task.loc, context=f"kernel '{task.kernel}'", locate=False)

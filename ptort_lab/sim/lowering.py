@@ -140,7 +140,8 @@ class _Lowering:
             alloc = self.slot_alloc[reuse]
         else:
             alloc = len(self.allocs)
-            self.allocs.append(Alloc(buffer, nbytes))
+            grain = self.m.transfer_align_bytes  # tiles start on aligned addresses (NPU_MODEL §1)
+            self.allocs.append(Alloc(buffer, -(-nbytes // grain) * grain))
         self.slot_alloc.append(alloc)
         return len(self.slot_alloc) - 1
 

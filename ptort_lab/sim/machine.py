@@ -27,6 +27,13 @@ from ..dsl.tasks import MAX_CYCLES, cycles_bound_hint
 from ..errors import PtortTypeError, PtortValueError
 
 KIB = 1024
+
+
+def bytes_text(n: int) -> str:
+    """``196608 bytes (192 KiB)``, ``1536 bytes (1.5 KiB)``, ``100 bytes``: a buffer size as errors give it."""
+    if n < KIB:
+        return f"{n} bytes"
+    return f"{n} bytes ({n // KIB} KiB)" if n % KIB == 0 else f"{n} bytes ({n / KIB:.1f} KiB)"
 MIB = 1024 * KIB
 L2_REPLACEMENTS = ("fifo", "lru")  # memory.GlobalMemory implements both
 # §1 f_clk of the 910B2: fa_cost_model.py SOC_SPECS, pypto ModelTop.cpp, npu-smi "1800". The clock of the default
@@ -447,4 +454,4 @@ def get_machine(name: str | Machine) -> Machine:
 
 __all__ = ["Machine", "TransferCost", "VectorCost", "MACHINES", "get_machine", "ascend_910b", "ascend_910b1",
            "ascend_910b4", "KIB", "MIB", "L2_REPLACEMENTS", "DEFAULT_CLOCK_HZ", "MIN_CLOCK_HZ", "MAX_CLOCK_HZ",
-           "cycles_to_us", "clock_range_error", "Pipe", "Buffer", "PRE_ISSUE_13"]
+           "cycles_to_us", "clock_range_error", "Pipe", "Buffer", "PRE_ISSUE_13", "bytes_text"]

@@ -24,7 +24,7 @@ from ..dsl.types import Direction, Tensor, TensorView
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortValueError, SourceLocation
 from .lowering import AIC, Plan
-from .machine import KIB, Buffer
+from .machine import Buffer, bytes_text
 from .on_chip import BUFFER_OF, UnitWrites, direction_of, normalised, on_chip_bases, unit_of
 
 if TYPE_CHECKING:
@@ -84,9 +84,14 @@ class Residency:
                     direction = direction_of(node.kernel, pname)
                     uses.setdefault(id(base), (base, {}))[1].setdefault((core, unit), []).append(
                         (p, direction in (Direction.IN, Direction.INOUT), direction in _WRITES, node))
-                    self.reserve_tensor(base, core, unit, f"process '{p.name}'")
+                    self.reserve_tensor(base, core, unit, f"process '{p.name}'", check=False)
         for base, copies in uses.values():
             _check_shared(base, copies)
+        for key in sorted(self.reserved, key=str):  # checked once all are in: the error lists every part
+            core, unit, buffer = key
+            capacity = self.run.machine.buffer_bytes(buffer)
+            if sum(r.nbytes for r in self.reserved[key]) > capacity:
+                raise _over_capacity(core, unit, buffer, self.reserved[key], capacity)
 
     def _place_channel(self, ch: Any, ends: tuple[list[Any], list[Any]], placement: dict[str, int]) -> None:
         producers, consumers = ends
@@ -101,9 +106,10 @@ class Residency:
         ring = ch.item.base
         self.buffers[id(ring)] = buffer
         users = " and ".join(f"'{p.name}'" for p in producers + consumers)
+        slot = self._aligned(ch.tile.nbytes)  # each slot starts on an aligned address
         self._reserve(core, unit, buffer, id(ring),
-                      Reservation(f"tile channel '{ch.name}' ({ch.depth} x {ch.tile})", ch.depth * ch.tile.nbytes,
-                                  ch.loc, f"processes {users}", ch.depth, ch.tile.nbytes))
+                      Reservation(f"tile channel '{ch.name}' ({ch.depth} x {ch.tile})", ch.depth * slot,
+                                  ch.loc, f"processes {users}", ch.depth, slot), check=False)
 
     def _slot_buffer(self, producers: list[Any], consumers: list[Any]) -> tuple[str, Buffer] | None:
         """(unit, buffer) of an on-chip tile channel's slots: the UB of the AIV both ends use, else the AIC's L1."""
@@ -118,21 +124,28 @@ class Residency:
         return None
 
     # -- reservations ------------------------------------------------------------------------------------------------
-    def reserve_tensor(self, base: Tensor, core: int, unit: str, user: str) -> None:
-        """Reserve an on-chip tensor in the buffer of (core, unit), once per run."""
+    def reserve_tensor(self, base: Tensor, core: int, unit: str, user: str, check: bool = True) -> None:
+        """Reserve an on-chip tensor in the buffer of (core, unit), once per run (``check``: as ``_reserve``)."""
         if (id(base), core, unit) in self._reserved_for:
             return
         label = f"'{base.name}' " if base.name else ""
         self._reserve(core, unit, BUFFER_OF[base.location], id(base),
-                      Reservation(f"tensor {label}{base.dtype.value}{list(base.shape)}", base.nbytes(), base.loc,
-                                  user))
+                      Reservation(f"tensor {label}{base.dtype.value}{list(base.shape)}", self._aligned(base.nbytes()),
+                                  base.loc, user), check)
 
-    def _reserve(self, core: int, unit: str, buffer: Buffer, key: int, item: Reservation) -> None:
+    def _aligned(self, nbytes: int) -> int:
+        """``nbytes`` rounded up to the buffers' alignment (32 B: NPU_MODEL §1; ``Machine.transfer_align_bytes``)."""
+        grain = self.run.machine.transfer_align_bytes
+        return -(-nbytes // grain) * grain
+
+    def _reserve(self, core: int, unit: str, buffer: Buffer, key: int, item: Reservation, check: bool = True) -> None:
+        """Reserve ``item``; ``check``: refuse it now if the buffer overflows (a pipeline's are checked together once
+        all are in, by ``place_pipeline``)."""
         self._reserved_for.add((key, core, unit))
         items = self.reserved.setdefault((core, unit, buffer), [])
         items.append(item)
         capacity = self.run.machine.buffer_bytes(buffer)
-        if sum(r.nbytes for r in items) > capacity:
+        if check and sum(r.nbytes for r in items) > capacity:
             raise _over_capacity(core, unit, buffer, items, capacity)
         pool = self.run.pools.get((core, unit, buffer))
         if pool is not None:  # a data-parallel core's first use, after its tasks took room: less from now on
@@ -253,32 +266,39 @@ def _over_capacity(core: int, unit: str, buffer: Buffer, items: list[Reservation
     parts = "; ".join(f"{r.what}: {r.nbytes} B, made at {r.loc if r.loc is not None else '?'}, used by {r.user}"
                       for r in items)
     big = max(items, key=lambda r: r.nbytes)
-    room = capacity - (total - big.nbytes)
-    if big.depth:
-        # tile channels made at the same line with the same depth (one Channel(...) call in a loop or a list) take
-        # one depth: the hint gives the depth at which all of them fit, as changing that line changes them all
-        same = [r for r in items if r.depth == big.depth and r.loc is not None and r.loc == big.loc]
-        if len(same) > 1:
-            room = capacity - (total - sum(r.nbytes for r in same))
-            fits = room // sum(r.slot_bytes for r in same)
-            names = ", ".join(r.what.split(" (")[0] for r in same)
-            fix = (f"give {names} (made at the same line) depth {fits} or less" if fits >= 1
-                   else f"give {names} smaller tiles")
-        else:
-            fits = room // big.slot_bytes
-            fix = (f"give {big.what.split(' (')[0]} depth {fits} or less" if fits >= 1
-                   else f"give {big.what.split(' (')[0]} a smaller tile")
-        if fits >= 1:  # that depth fills the buffer: the kernels placed there need room for their own tiles too
-            fix += " (less still, to leave the kernels placed there room for their own tiles)"
-    else:
+    fix = _depth_fix(items, big, capacity, total)
+    if fix is None and big.depth:
+        fix = f"give {big.what.split(' (')[0]} a smaller tile"
+    elif fix is None:
+        room = capacity - (total - big.nbytes)
         fix = (f"make {big.what} at most {room} bytes (it has {big.nbytes})" if room > 0
                else f"make {big.what} smaller")
     return CapacityError(
-        f"on-chip state on core {core} needs {total} bytes of {buffer} but the {buffer} of {unit} holds {capacity} "
-        f"bytes ({capacity // KIB} KiB): {parts}.",
+        f"on-chip state on core {core} needs {total} bytes of {buffer} but the {buffer} of {unit} holds "
+        f"{bytes_text(capacity)}: {parts}.",
         hint=f"On-chip state is reserved for the whole run, before the kernels' own tiles: {fix}, keep less state "
              "on chip (a global-memory Tensor), or spread the processes over more cores.",
         where=big.loc, locate=big.loc is None)
+
+
+def _depth_fix(items: list[Reservation], big: Reservation, capacity: int, total: int) -> str | None:
+    """The tile-channel depths at which the state fits (None: no depth does). First the largest channel alone (with
+    the channels made at its line at its depth: one Channel(...) call in a loop or a list takes one depth, so
+    changing that line changes them all), else every tile channel there at one depth."""
+    channels = [r for r in items if r.depth]
+    groups = []
+    if big.depth:
+        same = [r for r in channels if r.depth == big.depth and r.loc is not None and r.loc == big.loc]
+        groups.append((same if len(same) > 1 else [big], " (made at the same line)" if len(same) > 1 else ""))
+    if len(channels) > 1:
+        groups.append((channels, " each"))
+    for group, note in groups:
+        fits = (capacity - (total - sum(r.nbytes for r in group))) // sum(r.slot_bytes for r in group)
+        if fits >= 1:  # that depth fills the buffer: the kernels placed there need room for their own tiles too
+            names = ", ".join(r.what.split(" (")[0] for r in group)
+            return (f"give {names}{note} depth {fits} or less (less still, to leave the kernels placed there room "
+                    "for their own tiles)")
+    return None
 
 
 __all__ = ["Residency", "Reservation", "Placed"]

@@ -71,3 +71,10 @@ def test_every_constant_has_a_source_comment():
             continue
         line = next(s for s in source if s.strip().startswith(f"{f.name}:"))
         assert "#" in line, f"{f.name} has no source comment"
+
+
+def test_buffer_sizes_in_errors_name_kib_only_when_there_is_one():
+    """A 100-byte buffer is "100 bytes", not "100 bytes (0 KiB)"."""
+    from ptort_lab.sim.machine import bytes_text
+    assert [bytes_text(n) for n in (100, 1024, 1536, 196608)] == [
+        "100 bytes", "1024 bytes (1 KiB)", "1536 bytes (1.5 KiB)", "196608 bytes (192 KiB)"]

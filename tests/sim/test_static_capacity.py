@@ -299,3 +299,22 @@ def test_a_kernel_is_checked_once_per_machine():
     first = kernel_overflow(big, ascend_910b)
     assert first is not None and kernel_overflow(big, ascend_910b) is first
     assert kernel_overflow(big, ascend_910b.replace(ub_bytes=512 * 1024)) is None
+
+
+@pytest.mark.parametrize("width, fits", [(39296, True), (39297, False)])
+def test_buffers_hold_tiles_at_aligned_addresses(width, fits):
+    """UB is 32 B aligned (NPU_MODEL §1): five live I8 tiles of 39,297 B take 5 x 39,328 = 196,640 B, more than the
+    196,608 B of a UB, though their raw bytes (196,485) would fit; at 39,296 B (a multiple of 32) they fit."""
+    from ptort_lab.sim.lowering import buffer_peaks, lower
+    from ptort_lab.sim.machine import ascend_910b
+    T = Tile[1, width, DType.I8]
+
+    @kernel
+    def sum5(a: In[T], b: In[T], c: In[T], d: In[T], e: In[T], y: Out[T]):
+        xa, xb, xc, xd = tl.load(a), tl.load(b), tl.load(c), tl.load(d)
+        xe = tl.load(e)
+        tl.store(y, tl.add(tl.add(tl.add(tl.add(xa, xb), xc), xd), xe))
+
+    peak = {str(k): v.bytes for k, v in buffer_peaks(lower(sum5.trace(), ascend_910b)).items()}["UB"]
+    assert peak == 5 * (-(-width // 32) * 32)
+    assert (peak <= ascend_910b.ub_bytes) is fits

@@ -426,3 +426,27 @@ def test_bad_tile_channel_arguments_are_refused(kwargs, error, what):
         Channel("c", **kwargs)
     assert e.value.what.startswith(what)
     assert e.value.hint
+
+
+def test_every_channel_is_counted_and_two_channels_get_a_common_depth():
+    """Two channels of 16 KiB slots at depths 20 and 20 on one AIV: the error counts both (655,360 B, not the first
+    alone), and since neither fits beside the other at any depth, the hint gives a depth for both (6: 192 KiB)."""
+    tile = Tile[64, 64, F32]
+
+    @kernel
+    def fill(src: In[tile], dst: Out[tile]):
+        tl.store(dst, tl.load(src))
+
+    X, Y = Tensor(shape=(4, 64, 64), dtype=F32), Tensor(shape=(4, 64, 64), dtype=F32)
+    a_ch = Channel("a_ch", depth=20, tile=tile)
+    b_ch = Channel("b_ch", depth=20, tile=tile)
+    p = process("p").produces(a_ch).body(for_each(Dense[4](), lambda t: send(a_ch, fill[t](src=X[t], dst=a_ch.item))))
+    q = process("q").consumes(a_ch).produces(b_ch).body(
+        consume(a_ch, lambda t: send(b_ch, fill[t](src=a_ch.item, dst=b_ch.item))))
+    r = process("r").consumes(b_ch).body(consume(b_ch, lambda t: fill[t](src=b_ch.item, dst=Y[t])))
+    with pytest.raises(CapacityError) as e:
+        connect(p, q, r).place("shared").compile(compute_values=False).execute()
+    assert e.value.what.startswith("on-chip state on core 0 needs 655360 bytes of UB")
+    assert "tile channel 'a_ch' (20 x f32[64,64]): 327680 B" in e.value.what
+    assert "tile channel 'b_ch' (20 x f32[64,64]): 327680 B" in e.value.what
+    assert "give tile channel 'a_ch', tile channel 'b_ch' each depth 6 or less" in e.value.hint
