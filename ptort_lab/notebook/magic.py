@@ -67,7 +67,19 @@ argument: Callable[..., _Decorator] = _magic_arguments.argument
 
 
 def parse_words(magic_func: Any, words: list[str]) -> Any:
-    """Parse already-split option words with the magic's argument parser (its ``parse_argstring`` would split)."""
+    """Parse already-split option words with the magic's argument parser (its ``parse_argstring`` would split). An
+    option given twice is refused: argparse would keep the last one without a word."""
+    dest_of = {s: action.dest for action in magic_func.parser._actions for s in action.option_strings}
+    seen: dict[str, str] = {}
+    for word in words:
+        flag = word.split("=", 1)[0]
+        dest = dest_of.get(flag)
+        if dest is None:
+            continue
+        if dest in seen:
+            raise UsageError(f"%%ptort got {seen[dest]} and {flag}: the same option twice (only the last would "
+                             "count); give it once.")
+        seen[dest] = flag
     return magic_func.parser.parse_args(words)
 
 # How a cell's messages name the knobs: the namespace variables the magic binds (CORES = 4), and the options.

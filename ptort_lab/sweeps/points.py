@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ..errors import PtortTypeError, PtortValueError
 from ..explore import Knobs, Study, check_compile_options, check_knob_limits, check_knobs, check_mode
-from ..knobs import normal_knob, tile_from_text
+from ..knobs import KnobWords, normal_knob, tile_from_text
 
 #: The knobs a sweep varies (its keyword arguments), in the order of a row's columns.
 KNOBS = ("depth", "tile", "tiles", "cores")
@@ -146,6 +146,10 @@ def plan(study_or_builder: Any, given: dict[str, Any], knobs: Knobs | None, mode
     return Plan(study, params, combos)
 
 
+# How a sweep's messages say to set a knob: in the sweep's own terms ("sweep(build, cores=[24])"), not Knobs(...)
+SWEEP_WORDS = KnobWords(setting="sweep(build, {name}=[{value}])")
+
+
 def _study(study_or_builder: Study | Callable[..., Any], knobs: Knobs | None, mode: str | None,
            compile_options: dict[str, Any]) -> Study:
     """The sweep's own Study: a copy of the one given (its knobs stay as they are), timing-only by default."""
@@ -154,7 +158,7 @@ def _study(study_or_builder: Study | Callable[..., Any], knobs: Knobs | None, mo
         options = {"compute_values": False, **base.compile_options, **compile_options}
         return Study(base.build, knobs or base.knobs, mode or base.mode, words=base.words, **options)
     options = {"compute_values": False, **compile_options}
-    return Study(study_or_builder, knobs, mode or "both", **options)
+    return Study(study_or_builder, knobs, mode or "both", words=SWEEP_WORDS, **options)
 
 
 __all__ = ["KNOBS", "MAX_RUNS", "MAX_RUNS_EXECUTOR", "DEFAULT_DEPTHS", "Plan", "plan", "knob_values",

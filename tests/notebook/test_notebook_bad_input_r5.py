@@ -102,6 +102,16 @@ def test_show_all_with_none_gives_no_empty_show_advice(ip):
     assert str(e.value) == "--show none (the summary only) stands alone, got --show all,none; use --show none."
 
 
+@pytest.mark.parametrize("line, first, second", [("--depth 2 --tiles 4 --depth 4", "--depth", "--depth"),
+                                                  ("-o a --tiles=4 -o b", "-o", "-o")])
+def test_an_option_given_twice_is_refused(ip, line, first, second):
+    """argparse keeps the last of two --depth without a word: the cell would run at a depth the user did not mean."""
+    with pytest.raises(UsageError) as e:
+        ip.run_cell(f"%%ptort {line}\nx = 1\n")
+    assert str(e.value) == (f"%%ptort got {first} and {second}: the same option twice (only the last would count); "
+                            "give it once.")
+
+
 # -- PtortResult.ir()[...] -------------------------------------------------------------------------------------------
 def test_ir_lookup_of_a_missing_kernel_names_the_kernels(ip, spec_body):
     ip.run_cell("%%ptort --tile 32x32 --tiles 2 --show none\n" + spec_body)
@@ -120,3 +130,12 @@ def test_ir_lookup_of_a_missing_kernel_names_the_kernels(ip, spec_body):
     assert os.path.samefile(e.value.where.filename, __file__) and isinstance(e.value, IndexError)
     with pytest.raises(PtortTypeError, match="takes a kernel's name \\(str\\) or number \\(int\\), got float 1.5"):
         ir[1.5]  # noqa: B018
+
+
+def test_a_sweep_value_the_machine_cannot_take_is_refused_in_sweep_terms(spec_builder):
+    """cores=30 on a 24-core machine: the hint says how to write the sweep, not Knobs(...) (another API)."""
+    from ptort_lab.notebook import sweep
+    with pytest.raises(KnobError) as e:
+        sweep(spec_builder, depth=None, cores=[1, 30], knobs=Knobs(tile=(32, 32), tiles=2), progress=False, cache=False)
+    assert e.value.what.startswith("cores=30 is more than machine 'ascend_910b' has (24 AI cores)")
+    assert e.value.hint.startswith("Use 24 cores or fewer (sweep(build, cores=[24]))")
