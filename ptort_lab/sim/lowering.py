@@ -140,8 +140,7 @@ class _Lowering:
             alloc = self.slot_alloc[reuse]
         else:
             alloc = len(self.allocs)
-            grain = self.m.transfer_align_bytes  # tiles start on aligned addresses (NPU_MODEL §1)
-            self.allocs.append(Alloc(buffer, -(-nbytes // grain) * grain))
+            self.allocs.append(Alloc(buffer, self.m.aligned_bytes(nbytes)))  # tiles start on aligned addresses
         self.slot_alloc.append(alloc)
         return len(self.slot_alloc) - 1
 

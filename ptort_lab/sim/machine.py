@@ -371,6 +371,12 @@ class Machine:
         return {Buffer.UB: self.ub_bytes, Buffer.L1: self.l1_bytes, Buffer.L0A: self.l0a_bytes,
                 Buffer.L0B: self.l0b_bytes, Buffer.L0C: self.l0c_bytes}[buffer]
 
+    def aligned_bytes(self, nbytes: int) -> int:
+        """``nbytes`` in whole ``transfer_align_bytes`` blocks: what a transfer moves, and the room a tile takes in a
+        buffer (UB is 32 B aligned, NPU_MODEL §1)."""
+        grain = self.transfer_align_bytes
+        return -(-nbytes // grain) * grain
+
     def us(self, cycles: int) -> float:
         """``cycles`` of this machine in microseconds."""
         return cycles_to_us(cycles, self.clock_hz)

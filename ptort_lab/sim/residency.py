@@ -106,7 +106,7 @@ class Residency:
         ring = ch.item.base
         self.buffers[id(ring)] = buffer
         users = " and ".join(f"'{p.name}'" for p in producers + consumers)
-        slot = self._aligned(ch.tile.nbytes)  # each slot starts on an aligned address
+        slot = self.run.machine.aligned_bytes(ch.tile.nbytes)  # each slot starts on an aligned address
         self._reserve(core, unit, buffer, id(ring),
                       Reservation(f"tile channel '{ch.name}' ({ch.depth} x {ch.tile})", ch.depth * slot,
                                   ch.loc, f"processes {users}", ch.depth, slot), check=False)
@@ -129,14 +129,9 @@ class Residency:
         if (id(base), core, unit) in self._reserved_for:
             return
         label = f"'{base.name}' " if base.name else ""
+        nbytes = self.run.machine.aligned_bytes(base.nbytes())
         self._reserve(core, unit, BUFFER_OF[base.location], id(base),
-                      Reservation(f"tensor {label}{base.dtype.value}{list(base.shape)}", self._aligned(base.nbytes()),
-                                  base.loc, user), check)
-
-    def _aligned(self, nbytes: int) -> int:
-        """``nbytes`` rounded up to the buffers' alignment (32 B: NPU_MODEL §1; ``Machine.transfer_align_bytes``)."""
-        grain = self.run.machine.transfer_align_bytes
-        return -(-nbytes // grain) * grain
+                      Reservation(f"tensor {label}{base.dtype.value}{list(base.shape)}", nbytes, base.loc, user), check)
 
     def _reserve(self, core: int, unit: str, buffer: Buffer, key: int, item: Reservation, check: bool = True) -> None:
         """Reserve ``item``; ``check``: refuse it now if the buffer overflows (a pipeline's are checked together once

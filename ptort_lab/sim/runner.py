@@ -202,8 +202,8 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
 
 
 def _drop_idle_cores(engine: Engine, trace: Trace, dealer: _Dealer) -> None:
-    """A streamed data-parallel run started a process on every core; those no task was dealt to go, as listing the
-    tasks first would have started none there (lanes, figures and process ends as before)."""
+    """A data-parallel run starts a process on every core; those no task was dealt to go (no lane, figures or process
+    end for a core that ran nothing)."""
     idle = set(dealer.idle_cores())
     engine.procs = [p for p in engine.procs if p.core not in idle]
     trace.cores = {p.core: p.name for p in engine.procs}
@@ -306,9 +306,9 @@ def _event_ends(procs: list[Any]) -> list[tuple[Any, list[Any], list[Any]]]:
 
 
 def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, opts: RunOptions,
-                         trace: Trace, timing_only: bool = False) -> tuple[TaskPricer, _Dealer | None]:
-    """Put a data-parallel workload's tasks on cores: one process per core, fed in issue order or stealing; the
-    dealer of a streamed run (its cores are known once it is over: ``_drop_idle_cores``).
+                         trace: Trace, timing_only: bool = False) -> tuple[TaskPricer, _Dealer]:
+    """Put a data-parallel workload's tasks on cores: one process per core, fed by a dealer in issue order or
+    stealing (the cores that got tasks are known once the run is over: ``_drop_idle_cores``).
 
     A timing-only run under a policy that issues in program order is streamed: its tasks are listed as the cores
     take them, so no list of them is kept. (A run that computes values lists them all first, as the reference
@@ -336,30 +336,23 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
                 t.cycles = cost_fn
             return deps
 
-        dealer = _Dealer(stream_plan(stream_tasks(workload), deps_of, schedule.timing, cost.clock_hz), core_of, n)
-        for c in range(n):
-            engine.add_process(f"core{c}", dealer.feed(c), c)
-        return pricer, dealer
-    tasks = enumerate_tasks(workload)
-    deps = infer_dependencies(tasks) if infers else [[] for _ in tasks]
-    if cost_fn is not None:
-        for t in tasks:  # TracePolicy.cycles(cost_fn) prices the tasks that pin nothing themselves
-            if t.cycles is None:
-                t.cycles = cost_fn
-    tasks, gates = issue_plan(tasks, deps, schedule.timing, cost.clock_hz, ready)
-    n, assignment = assign_cores(tasks, schedule)
-    pricer = begin_run(cost, workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
-    if assignment is None:  # work stealing: every core takes the next task from one queue
-        queue = deque(zip(tasks, gates))
-        feeds = {c: queue for c in range(n)}
+        stream = stream_plan(stream_tasks(workload), deps_of, schedule.timing, cost.clock_hz)
     else:
-        feeds = {}
-        for t, g, c in zip(tasks, gates, assignment):
-            feeds.setdefault(c, deque()).append((t, g))
-    for c in sorted(feeds):
-        engine.add_process(f"core{c}", _feed(feeds[c]), c)
-        trace.cores[c] = f"core{c}"
-    return pricer, None
+        tasks = enumerate_tasks(workload)
+        deps = infer_dependencies(tasks) if infers else [[] for _ in tasks]
+        if cost_fn is not None:
+            for t in tasks:  # TracePolicy.cycles(cost_fn) prices the tasks that pin nothing themselves
+                if t.cycles is None:
+                    t.cycles = cost_fn
+        tasks, gates = issue_plan(tasks, deps, schedule.timing, cost.clock_hz, ready)
+        n, assignment = assign_cores(tasks, schedule)  # (every key function called before any task runs)
+        core_of = None if assignment is None else (lambda i, t: assignment[i])
+        pricer = begin_run(cost, workload, None, {})
+        stream = iter(zip(tasks, gates))
+    dealer = _Dealer(stream, core_of, n)
+    for c in range(n):
+        engine.add_process(f"core{c}", dealer.feed(c), c)
+    return pricer, dealer
 
 
 class _Dealer:
@@ -399,15 +392,6 @@ class _Dealer:
     def idle_cores(self) -> list[int]:
         """The cores no task was dealt to (listing first would have given them no process)."""
         return sorted(set(self.queues) - self.used)
-
-
-def _feed(queue: deque[tuple[Task, tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:
-    """A core's commands: each task's gates (data dependencies, then what the TimingPolicy adds: sim/issue.py), then
-    the task; ``queue`` may be shared by several cores (work stealing)."""
-    while queue:
-        task, gates = queue.popleft()
-        yield from gates
-        yield (TASK, task)
 
 
 def _vector_units(pipe: Workload | None, workload: Workload, opts: RunOptions) -> dict[str, int]:

@@ -114,24 +114,30 @@ def test_depth_1_ub_channels_serialise_the_load_and_the_compute():
     assert stalls and all(s.reason == "backpressure from 'qin'" and s.end - s.start == MUL for s in stalls)
 
 
-def test_channel_slots_in_ub_are_reserved_for_the_whole_run():
-    """Two depth-4 channels of 64 KiB tiles need 512 KiB of one AIV's 192 KiB UB: refused before the run, naming each
-    channel, its bytes and line, with the depth that fits."""
-    big = Tile[128, 128, F32]
-
+def copied_through_one_ub(tile, a_ch, b_ch):
+    """p -> a_ch -> q -> b_ch -> r copying 4 tiles, all placed on core 0 (the channels' slots in one AIV's UB): the
+    CapacityError the run raises."""
     @kernel
-    def fill(src: In[big], dst: Out[big]):
+    def fill(src: In[tile], dst: Out[tile]):
         tl.store(dst, tl.load(src))
 
-    X, Y = Tensor(shape=(4, 128, 128), dtype=F32), Tensor(shape=(4, 128, 128), dtype=F32)
-    a_ch = Channel("a_ch", depth=2, tile=big)
-    b_ch = Channel("b_ch", depth=2, tile=big)
+    X, Y = Tensor(shape=(4, *tile.shape), dtype=F32), Tensor(shape=(4, *tile.shape), dtype=F32)
     p = process("p").produces(a_ch).body(for_each(Dense[4](), lambda t: send(a_ch, fill[t](src=X[t], dst=a_ch.item))))
     q = process("q").consumes(a_ch).produces(b_ch).body(
         consume(a_ch, lambda t: send(b_ch, fill[t](src=a_ch.item, dst=b_ch.item))))
     r = process("r").consumes(b_ch).body(consume(b_ch, lambda t: fill[t](src=b_ch.item, dst=Y[t])))
     with pytest.raises(CapacityError) as e:
         connect(p, q, r).place("shared").compile(compute_values=False).execute()
+    return e
+
+
+def test_channel_slots_in_ub_are_reserved_for_the_whole_run():
+    """Two depth-4 channels of 64 KiB tiles need 512 KiB of one AIV's 192 KiB UB: refused before the run, naming each
+    channel, its bytes and line, with the depth that fits."""
+    big = Tile[128, 128, F32]
+    a_ch = Channel("a_ch", depth=2, tile=big)
+    b_ch = Channel("b_ch", depth=2, tile=big)
+    e = copied_through_one_ub(big, a_ch, b_ch)
     what = e.value.what
     assert what.startswith("on-chip state on core 0 needs 262144 bytes of UB but the UB of AIV0 holds 196608 bytes "
                            "(192 KiB): tile channel 'a_ch' (2 x f32[128,128]): 131072 B, made at ")
@@ -146,19 +152,8 @@ def test_channels_made_at_one_line_get_one_depth_that_fits_them_all():
     at which both fit (3: 192 KiB), not the one that fits if only the first changed (2), and says the kernels need
     room besides."""
     tile = Tile[64, 128, F32]
-
-    @kernel
-    def fill(src: In[tile], dst: Out[tile]):
-        tl.store(dst, tl.load(src))
-
-    X, Y = Tensor(shape=(4, 64, 128), dtype=F32), Tensor(shape=(4, 64, 128), dtype=F32)
     a_ch, b_ch = [Channel(name, depth=4, tile=tile) for name in ("a_ch", "b_ch")]
-    p = process("p").produces(a_ch).body(for_each(Dense[4](), lambda t: send(a_ch, fill[t](src=X[t], dst=a_ch.item))))
-    q = process("q").consumes(a_ch).produces(b_ch).body(
-        consume(a_ch, lambda t: send(b_ch, fill[t](src=a_ch.item, dst=b_ch.item))))
-    r = process("r").consumes(b_ch).body(consume(b_ch, lambda t: fill[t](src=b_ch.item, dst=Y[t])))
-    with pytest.raises(CapacityError) as e:
-        connect(p, q, r).place("shared").compile(compute_values=False).execute()
+    e = copied_through_one_ub(tile, a_ch, b_ch)
     assert e.value.what.startswith("on-chip state on core 0 needs 262144 bytes of UB")
     assert ("give tile channel 'a_ch', tile channel 'b_ch' (made at the same line) depth 3 or less (less still, to "
             "leave the kernels placed there room for their own tiles)") in e.value.hint
@@ -432,20 +427,9 @@ def test_every_channel_is_counted_and_two_channels_get_a_common_depth():
     """Two channels of 16 KiB slots at depths 20 and 20 on one AIV: the error counts both (655,360 B, not the first
     alone), and since neither fits beside the other at any depth, the hint gives a depth for both (6: 192 KiB)."""
     tile = Tile[64, 64, F32]
-
-    @kernel
-    def fill(src: In[tile], dst: Out[tile]):
-        tl.store(dst, tl.load(src))
-
-    X, Y = Tensor(shape=(4, 64, 64), dtype=F32), Tensor(shape=(4, 64, 64), dtype=F32)
     a_ch = Channel("a_ch", depth=20, tile=tile)
     b_ch = Channel("b_ch", depth=20, tile=tile)
-    p = process("p").produces(a_ch).body(for_each(Dense[4](), lambda t: send(a_ch, fill[t](src=X[t], dst=a_ch.item))))
-    q = process("q").consumes(a_ch).produces(b_ch).body(
-        consume(a_ch, lambda t: send(b_ch, fill[t](src=a_ch.item, dst=b_ch.item))))
-    r = process("r").consumes(b_ch).body(consume(b_ch, lambda t: fill[t](src=b_ch.item, dst=Y[t])))
-    with pytest.raises(CapacityError) as e:
-        connect(p, q, r).place("shared").compile(compute_values=False).execute()
+    e = copied_through_one_ub(tile, a_ch, b_ch)
     assert e.value.what.startswith("on-chip state on core 0 needs 655360 bytes of UB")
     assert "tile channel 'a_ch' (20 x f32[64,64]): 327680 B" in e.value.what
     assert "tile channel 'b_ch' (20 x f32[64,64]): 327680 B" in e.value.what
