@@ -4,11 +4,15 @@ The hierarchy (every class also derives from the matching builtin, so ``except T
 
     PtortError
      ├── DSLUsageError     (RuntimeError)  a DSL call in the wrong place: tl.* outside @kernel, P() outside @workload
-     ├── PtortTypeError    (TypeError)     shapes, dtypes, annotations or kernel arguments that do not fit
-     ├── PtortValueError   (ValueError)    a bad value: an axis size, a channel depth, a schedule option
-     │    └── KnobError                    a knob value a study cannot apply: a depth that misses a channel, cores
-     │                                     past the machine, a knob the builder ignores (stops a sweep)
-     ├── PipelineError     (ValueError)    connect() found broken wiring (no producer, two consumers, 0-depth cycle)
+     ├── CompileError                      a program that cannot be built as written (the reference's name for it)
+     │    ├── PtortTypeError    (TypeError)     shapes, dtypes, annotations or kernel arguments that do not fit
+     │    ├── PtortValueError   (ValueError)    a bad value: an axis size, a channel depth, a schedule option
+     │    │    ├── KnobError                    a knob value a study cannot apply: a depth that misses a channel,
+     │    │    │                                cores past the machine, a knob the builder ignores (stops a sweep)
+     │    │    └── ScheduleError                the reference's schedule error (never raised here)
+     │    ├── PipelineError     (ValueError)    connect() found broken wiring (no producer, two consumers, 0-depth
+     │    │                                     cycle)
+     │    └── IRConversionError                 the reference's IR bridge error (never raised here)
      ├── ChannelError      (RuntimeError)  misuse of a channel at run time
      │    ├── ChannelClosed                a send on a closed channel
      │    └── ChannelFull                  a non-blocking send on a full channel
@@ -153,11 +157,25 @@ class DSLUsageError(PtortError, RuntimeError):
     """A DSL call made where it cannot work (tl.* outside @kernel, P() outside @workload, ...)."""
 
 
-class PtortTypeError(PtortError, TypeError):
+class CompileError(PtortError):
+    """A program that cannot be built as written: the base of PtortTypeError, PtortValueError and PipelineError.
+
+    The reference (PTO-WSP v9) wraps every failure of ``compile()`` in its ``CompileError``; here each failure keeps
+    its own class (a TypeError, a ValueError, ...), and ``except CompileError`` catches them all. ``workload_name``
+    and ``target`` are the reference's optional attributes (None unless given)."""
+
+    def __init__(self, what: str, workload_name: str | None = None, target: str | None = None, *, hint: str = "",
+                 where: SourceLocation | None = None, context: str = "", locate: bool = True) -> None:
+        self.workload_name = workload_name
+        self.target = target
+        super().__init__(what, hint=hint, where=where, context=context, locate=locate)
+
+
+class PtortTypeError(CompileError, TypeError):
     """Shapes, dtypes, annotations or arguments that do not fit together."""
 
 
-class PtortValueError(PtortError, ValueError):
+class PtortValueError(CompileError, ValueError):
     """A value out of its allowed range (axis size, channel depth, schedule option, ...)."""
 
 
@@ -166,8 +184,24 @@ class KnobError(PtortValueError):
     that does not reach every channel, cores past the machine, a knob the builder does not take."""
 
 
-class PipelineError(PtortError, ValueError):
+class PipelineError(CompileError, ValueError):
     """connect() or a process definition found wiring that cannot run."""
+
+
+class ScheduleError(PtortValueError):
+    """The reference's error for a schedule its target cannot apply. Nothing here raises it: ptort_lab refuses a
+    schedule option with PtortValueError or PtortTypeError where it is given (the reference declares this class and
+    never raises it either). ``primitive`` and ``target`` are the reference's optional attributes."""
+
+    def __init__(self, what: str, primitive: str | None = None, target: str | None = None, *, hint: str = "",
+                 where: SourceLocation | None = None, context: str = "", locate: bool = True) -> None:
+        self.primitive = primitive
+        super().__init__(what, target=target, hint=hint, where=where, context=context, locate=locate)
+
+
+class IRConversionError(CompileError):
+    """The reference's error for a workload its Python-to-C++ IR bridge cannot convert. Nothing here raises it:
+    ptort_lab simulates the workload tree itself, with no IR to convert."""
 
 
 class ChannelError(PtortError, RuntimeError):
@@ -260,9 +294,8 @@ class RunLimitError(SimulationError):
     (``ptort_lab.sim.engine``); the message names the processes that loop and their channels."""
 
 
-# The reference's names, where one of ours means the same thing: its base class, the type checker's error and
-# failures while a program executes. (Its CompileError/ScheduleError have no single counterpart here: bad
-# arguments raise PtortTypeError or PtortValueError, which ``except PtoError`` catches.)
+# The reference's names, where one of ours means the same thing: its base class, the type checker's error (a
+# CompileError there and here) and failures while a program executes.
 PtoError = PtortError
 TypeCheckError = PtortTypeError
 ExecutionError = SimulationError
@@ -273,5 +306,5 @@ __all__ = [
     "ChannelClosed", "ChannelFull", "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError",
     "RunLimitError", "SourceLocation", "user_location", "UserCodeError", "raise_user_error", "PtoError",
     "KnobError", "SweepError", "traceback_location",
-    "TypeCheckError", "ExecutionError",
+    "TypeCheckError", "ExecutionError", "CompileError", "ScheduleError", "IRConversionError",
 ]

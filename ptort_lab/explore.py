@@ -150,6 +150,15 @@ class Comparison:
     data_parallel: Program | None = None
     note: str = ""  # e.g. that the workload's own dispatch decided the cores, not knobs.cores
     equal_cores: bool = False  # the twin ran on exactly the pipeline's cores (knobs.cores says how many)
+    # The knobs the work was built with: a Study's, those its builder takes; a %%ptort cell's, those it reads (a
+    # caller of run_study built the work itself, so all three are taken as used).
+    built_with: tuple[str, ...] = ("depth", "tile", "tiles")
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        """The knobs the runs depend on: those the work was built with, and cores when a data-parallel run ran on
+        them. The summary shows only these; ``knobs`` holds the others too, at the values they were left at."""
+        return tuple(n for n in KNOB_NAMES if n in self.built_with or (n == "cores" and self.data_parallel is not None))
 
     @property
     def runs(self) -> list[tuple[str, Program]]:
@@ -194,7 +203,7 @@ class Comparison:
         return f"{head}, {cores}: {why}"
 
     def summary(self) -> str:
-        lines = [f"knobs: {self.knobs}"]
+        lines = [f"knobs: {self.knobs.text(self.used) or 'none used'}"]
         if self.note:
             lines.append(f"  ({self.note})")
         for r in self.rows():
@@ -634,6 +643,7 @@ class Study:
                     on_built(target, knobs)
                 result = run_study(target, knobs, self.mode, words=self.words, equal_cores=self.equal_cores,
                                    cache=self.cache, **self.compile_options)
+                result.built_with = tuple(n for n in KNOB_NAMES if self._takes_all or n in self._takes)
         except BaseException:
             journal.restore()
             raise

@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 from .dsl import Channel
 from .dsl import steps as steps_module
+from .dsl.csp import MAX_DEPTH, int_text
 from .errors import KnobError, PtortTypeError, PtortValueError, SourceLocation
 from .sim.machine import Machine
 
@@ -38,6 +39,10 @@ class Knobs:
                 raise PtortValueError(f"knob {name} must be an int >= 1, got {v!r}.",
                                       hint=f"Use e.g. {name}=2.")
             object.__setattr__(self, name, int(v))
+        if self.depth > MAX_DEPTH:  # Channel(depth=...) would refuse it, but only once a builder had run
+            raise PtortValueError(f"knob depth must be at most 2**53 = {MAX_DEPTH:,}, got {int_text(self.depth)}.",
+                                  hint="depth is the buffer slots of each channel: a few is typical; use e.g. "
+                                       "depth=4.")
         if (not isinstance(self.tile, (tuple, list)) or len(self.tile) != 2
                 or not all(_whole(v) for v in self.tile)):
             raise PtortValueError(f"knob tile must be (rows, cols) of ints >= 1, got {self.tile!r}.",
@@ -50,8 +55,14 @@ class Knobs:
             raise PtortValueError(f"unknown knob(s) {sorted(unknown)}.", hint="Knobs are depth, tile, tiles, cores.")
         return replace(self, **changes)
 
+    def text(self, names: Sequence[str] = KNOB_NAMES) -> str:
+        """``depth=2 tile=128x128 tiles=8 cores=4``, for the knobs ``names`` only."""
+        shown = {"depth": f"depth={self.depth}", "tile": f"tile={self.tile[0]}x{self.tile[1]}",
+                 "tiles": f"tiles={self.tiles}", "cores": f"cores={self.cores}"}
+        return " ".join(shown[n] for n in KNOB_NAMES if n in names)
+
     def __str__(self) -> str:
-        return f"depth={self.depth} tile={self.tile[0]}x{self.tile[1]} tiles={self.tiles} cores={self.cores}"
+        return self.text()
 
 
 def task_limit(mode: str) -> tuple[int, str]:
@@ -190,5 +201,5 @@ def check_knobs(knobs: Any, api: str) -> Knobs | None:
                          locate=True)
 
 
-__all__ = ["Knobs", "KnobWords", "PYTHON_WORDS", "KNOB_NAMES", "task_limit", "check_knob_limits", "check_knobs",
-           "check_cores", "check_depth", "tile_from_text", "normal_knob"]
+__all__ = ["Knobs", "KnobWords", "PYTHON_WORDS", "KNOB_NAMES", "MAX_DEPTH", "task_limit", "check_knob_limits",
+           "check_knobs", "check_cores", "check_depth", "tile_from_text", "normal_knob"]

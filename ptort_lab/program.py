@@ -6,11 +6,13 @@ import dataclasses
 import numbers
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
 
+from .dsl.axes import MAX_ITERATIONS, DenseDyn, run_sizes
 from .dsl.combinators import check_placement
 from .dsl.schedule import compiler_for, register_target
 from .dsl.steps import refuse_pipeline_steps
@@ -134,6 +136,8 @@ class Program:
         self._stats: tuple[Run, ProgramStats] | None = None
         self._failed: Exception | None = None  # what the last execute() raised, for later questions about the run
         self._host_kernels: dict[str, Any] = {}  # register_kernel: abstract-task name -> Python callable
+        self._axis_sizes: dict[int, tuple[Any, int]] = {}  # set_axis_sizes: id(DenseDyn) -> (that axis, its size)
+        self._loops: dict[str, list[Any]] | None = None  # loop variable name -> its axes (the tree never changes)
         self._compile_ms = (time.perf_counter() - started) * 1e3
         self._execute_ms = 0.0
         found = _collecting.get()
@@ -142,14 +146,73 @@ class Program:
 
     def enumerate(self) -> list[Task]:
         """The tasks a run would run, listed anew on every call as ``execute()`` lists them: a workload that reads
-        host data while it is listed (``P.sel(rows, "b")`` over a list the host changes) gives its current tasks."""
-        return self.workload.enumerate()
+        host data while it is listed (``P.sel(rows, "b")`` over a list the host changes) gives its current tasks,
+        and the loop sizes ``set_axis_sizes`` set are those of the next run."""
+        with self._axis_sizes_of_run():
+            return self.workload.enumerate()
+
+    # -- the reference's run-time knobs (its codegen-first HEAD): axis sizes and symbols, set between runs --------
+    @property
+    def using_cpp_backend(self) -> bool:
+        """True. The reference's flag says that compile() built the program into something that really runs (its
+        generated C++, loaded); its tests assert it before running. A ptort_lab program always really runs, on the
+        simulator: numpy computes its values and the NPU model its time. There is no C++ here, but the flag is
+        about running, so it is True for every Program (docs/howto/port_from_v9.md)."""
+        return True
+
+    @property
+    def codegen_artifact_dir(self) -> str | None:
+        """None, as the reference's is for a program that runs in place (it names a directory only for targets it
+        can emit but not run): ptort_lab emits no code, so there is no artifact directory."""
+        return None
+
+    def set_axis_sizes(self, axis_sizes: Mapping[str, int]) -> None:
+        """Size the program's runtime-sized loops for the next ``execute()`` (and ``enumerate()``), by loop variable
+        name: ``program.set_axis_sizes({"b": 4})`` runs ``for b in P(DenseDyn(0)):`` 4 times, with no recompile.
+
+        Each name must be a loop over a DenseDyn of a whole-number size (``DenseDyn(0)``: a size set only here); a
+        loop over a static axis or a DenseDyn of an expression, a name no loop has, and a size that is not an int
+        >= 1 are refused, naming the loop. Sizes set earlier stay until set again (as in the reference). A name
+        bound by several loops sizes each of its loops over such a DenseDyn, and a DenseDyn shared by several
+        loops takes the size in all of them."""
+        if not isinstance(axis_sizes, Mapping):
+            raise PtortTypeError(f"set_axis_sizes takes a dict {{loop variable: size}}, got "
+                                 f"{type(axis_sizes).__name__} {axis_sizes!r}.",
+                                 hint="Write program.set_axis_sizes({'b': 4}) for `for b in P(DenseDyn(0)):`.")
+        loops = self._loop_axes()
+        new: dict[int, tuple[Any, int]] = {}
+        for name, size in axis_sizes.items():
+            for axis in _sizable_axes(loops, name):
+                new[id(axis)] = (axis, _checked_axis_size(name, size))
+        with self._lock:
+            self._axis_sizes = {**self._axis_sizes, **new}
 
     def set_symbol_u64(self, name: str, value: int) -> None:
         """Reference-compatible knob: ``__pto_wsp_channel_latency_cycles`` sets the channel latency."""
         if name != _LATENCY_SYMBOL:
             raise PtortValueError(f"unknown symbol {name!r}.", hint=f"The simulator reads only {_LATENCY_SYMBOL}.")
         self.run_options.channel_latency_cycles = _checked_latency(value, f"set_symbol_u64({_LATENCY_SYMBOL!r}, ...)")
+
+    def set_symbol_f32(self, name: str, value: float) -> None:
+        """The reference's f32 run-time symbols feed ``Symbol("eps")`` kernel scalars, which ptort_lab does not
+        provide: a kernel's scalar argument is a number given at the launch. The one symbol here, the channel
+        latency, is a whole number of cycles. So this always raises, saying what to write instead."""
+        if name == _LATENCY_SYMBOL:
+            raise PtortTypeError(f"set_symbol_f32({name!r}, {value!r}): the channel latency is a whole number of "
+                                 "cycles, not an f32.",
+                                 hint=f"Write program.set_symbol_u64({_LATENCY_SYMBOL!r}, 50).")
+        raise PtortValueError(f"set_symbol_f32({name!r}, {value!r}): ptort_lab has no f32 run-time symbols: the "
+                              "reference's feed Symbol(...) kernel scalars, which are not provided here.",
+                              hint="Pass the value as the kernel's scalar argument at the launch (k[b](x=X[b], "
+                                   "s=2.0)), and build the workload again for another value.")
+
+    def set_symbol_ptr(self, name: str, array: Any) -> None:
+        """The reference's pointer symbols hand buffers to its generated C++ (the data of Sparse and Ragged axes);
+        ptort_lab runs no generated code, and its axes read their own lists. So this always raises, saying so."""
+        raise PtortValueError(f"set_symbol_ptr({name!r}, ...): ptort_lab has no pointer symbols: the reference's "
+                              "hand buffers to its generated C++, and nothing here runs generated code.",
+                              hint="Sparse and Ragged axes read their own index lists when the tasks are listed; "
+                                   "a tensor's values are its .data (change them between runs).")
 
     def register_kernel(self, name: str, fn: Any) -> None:
         """Run the Python callable ``fn`` for every abstract task named ``name`` (``task(name, [b], [b])``), on its
@@ -208,7 +271,7 @@ class Program:
         where = None if keep_trace else user_location()
         steady: Any = None
         try:
-            with running_host_kernels(self._host_kernels):
+            with running_host_kernels(self._host_kernels), self._axis_sizes_of_run():
                 if steady_state:
                     from .sim.steady_state import run_steady_state  # only steady-state runs need it
                     run, figures, info = run_steady_state(self.workload, as_cost_model(self.cost_model),
@@ -229,6 +292,39 @@ class Program:
                 steady[0].notes += self._setup_notes(run, steady[0].task_count, counted=False)
                 self._stats = (run, steady[0])
         return self
+
+    def _loop_axes(self) -> dict[str, list[Any]]:
+        """Loop variable name -> the axes of the loops that bind it, in the workload and its processes' bodies
+        (found once: a workload never changes after it is built)."""
+        if self._loops is None:
+            self._loops = _loop_axes(self.workload)
+        return self._loops
+
+    @contextmanager
+    def _axis_sizes_of_run(self) -> Iterator[None]:
+        """The ``with`` lists the workload at the sizes ``set_axis_sizes`` set (``axes.run_sizes``, in this context
+        only); a DenseDyn(0) with no size set is refused first, naming its loop and the call that sizes it."""
+        with self._lock:
+            sizes = {key: size for key, (_, size) in self._axis_sizes.items()}
+        outer = run_sizes.get() or {}
+        for name, axes in self._loop_axes().items():
+            for axis in axes:
+                if isinstance(axis, DenseDyn) and type(axis.built_size) is int and axis.built_size == 0 \
+                        and id(axis) not in sizes \
+                        and id(axis) not in outer:
+                    at = f" (built at {axis.loc})" if axis.loc is not None else ""
+                    raise PtortValueError(
+                        f"loop '{name}' runs over DenseDyn(0){at}, whose size is set at run time, but none was set.",
+                        hint=f"Call program.set_axis_sizes({{'{name}': n}}) before running it, or build the axis "
+                             "with its size, DenseDyn(n).")
+        if not sizes:
+            yield
+            return
+        token = run_sizes.set({**outer, **sizes})
+        try:
+            yield
+        finally:
+            run_sizes.reset(token)
 
     def _refuse_steady_values(self) -> None:
         """A steady-state run is timing-only (it never runs most tiles), so a program that computes values and
@@ -384,6 +480,75 @@ class CompileStats:
 
     def __repr__(self) -> str:
         return f"<CompileStats compile_time_ms={self.compile_time_ms:.3f}, not run>"
+
+
+def _loop_axes(workload: Workload) -> dict[str, list[Any]]:
+    """Loop variable name -> the axes of the loops binding it, in ``workload`` and its processes' bodies."""
+    from .dsl.tree import LOOPS, NodeKind
+    found: dict[str, list[Any]] = {}
+    processes = workload.processes if workload.is_pipeline else ()
+    stack = [workload] + [p.workload for p in processes if isinstance(getattr(p, "workload", None), Workload)]
+    while stack:  # (walked as _first_writer walks: a task node is a leaf)
+        node = stack.pop()
+        if node.kind is NodeKind.TASK:
+            continue
+        stack.extend(reversed(node.children()))
+        if node.kind in LOOPS:
+            names = iter(node.vars)
+            for axis in node.axes:  # one variable per axis, two for a Ragged
+                for var in [next(names, None) for _ in range(getattr(axis, "rank", 1))]:
+                    if var is not None:
+                        found.setdefault(var.name, []).append(axis)
+    return found
+
+
+def _sizable_axes(loops: dict[str, list[Any]], name: Any) -> list[Any]:
+    """The DenseDyn axes of whole-number size that the loops named ``name`` run over (for set_axis_sizes), else an
+    error naming what the name is."""
+    if not isinstance(name, str):
+        raise PtortTypeError(f"set_axis_sizes: a key must be a loop variable's name (a str), got "
+                             f"{type(name).__name__} {name!r}.",
+                             hint="Write program.set_axis_sizes({'b': 4}) for `for b in P(DenseDyn(0)):`.")
+    dynamic = sorted(n for n, axes in loops.items() if any(_is_sizable(a) for a in axes))
+    if name not in loops:
+        import difflib
+        close = difflib.get_close_matches(name, dynamic, n=1)
+        raise PtortValueError(f"set_axis_sizes: no loop of this program is named {name!r}.",
+                              hint=(f"Did you mean {close[0]!r}? " if close else "")
+                              + (f"Its loops over a DenseDyn are {', '.join(map(repr, dynamic))}." if dynamic else
+                                 "It has no loop over a DenseDyn: build the loop over DenseDyn(0) (a size set at "
+                                 "run time) to size it here."))
+    axes = [a for a in loops[name] if _is_sizable(a)]
+    if not axes:
+        axis = loops[name][0]
+        why = (f"a DenseDyn sized by the expression {axis.size!r}, computed per iteration"
+               if isinstance(axis, DenseDyn) else "a static axis")
+        raise PtortValueError(f"set_axis_sizes: loop {name!r} runs over {axis!r}, {why}; only a DenseDyn of a "
+                              "whole-number size takes its size at run time.",
+                              hint="Build the loop over DenseDyn(0) (or DenseDyn(n)) to size it with set_axis_sizes, "
+                                   "or build the workload again with the new size.")
+    return axes
+
+
+def _is_sizable(axis: Any) -> bool:
+    return isinstance(axis, DenseDyn) and isinstance(axis.built_size, int)
+
+
+def _checked_axis_size(name: str, size: Any) -> int:
+    """A size for set_axis_sizes: an int in 1..MAX_ITERATIONS (a numpy integer is the int it holds)."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+        raise PtortTypeError(f"set_axis_sizes: loop {name!r} size must be an int >= 1, got {type(size).__name__} "
+                             f"{size!r}.", hint=f"Write program.set_axis_sizes({{{name!r}: 4}}).")
+    n = int(size)  # a numpy integer is the int it holds
+    if n < 1:
+        raise PtortValueError(f"set_axis_sizes: loop {name!r} size must be an int >= 1, got {size!r}.",
+                              hint="A loop of a run runs at least once; for a run without it, build a workload "
+                                   "without the loop.")
+    if n > MAX_ITERATIONS:
+        raise PtortValueError(f"set_axis_sizes: loop {name!r} size {n:,} is more than the {MAX_ITERATIONS:,} "
+                              "iterations a workload may list.",
+                              hint="Use larger tiles (fewer, bigger iterations) or a smaller problem.")
+    return n
 
 
 def _abstract_task_names(workload: Workload) -> set[str] | None:

@@ -630,7 +630,7 @@ def test_nested_pipeline_is_rejected(where):
     line = here() + 1
     inner = connect(Process("a").produces(ch).body_func(lambda: send(ch, task(k, [0], {}))),
                     Process("b").consumes(ch).body_func(lambda: consume(ch, lambda t: task(k, [t], {}))))
-    outer = Process("outer").body(combine(inner, task(k, [0], {})))
+    outer = Process("outer").body(inner)  # (in combine(): refused at that line)
     with pytest.raises(PipelineError, match="a pipeline cannot be nested") as e:
         connect(outer)
     where(e, line)

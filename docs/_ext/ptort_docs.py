@@ -79,6 +79,8 @@ SUPPORTING: list[tuple[str, tuple[str, ...], str]] = [  # (module, names, what t
      "your own."),
     ("ptort_lab.sim.machine", ("Buffer", "Pipe"), "The on-chip buffers and the pipes of the NPU model."),
     ("ptort_lab.sim.trace", ("Sample", "Stall"), "The channel-occupancy samples and the stalls a ``Trace`` holds."),
+    ("ptort_lab.sim.trace_files", ("WholeRun",),
+     "The whole run a steady-state run's trace is the first tiles of (``Trace.whole_run``)."),
     ("ptort_lab.sim.validation", ("ErrorBand",),
      "How far the model's time may be off for the kind of work a run did (``ProgramStats.error_band``)."),
     ("ptort_lab.notebook.display", ("IRViews",), "What ``PtortResult.ir`` returns."),

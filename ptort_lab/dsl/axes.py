@@ -48,12 +48,17 @@ def _count_text(n: int) -> str:
     return f"{n:,}" if n < 10**15 else f"about 10**{len(str(n)) - 1}"
 
 
-def _check_size(size: Any, what: str) -> int:
+def _check_size(size: Any, what: str, unset_ok: bool = False) -> int:
+    """``size`` as an int in 1..MAX_ITERATIONS (0 too with ``unset_ok``: a DenseDyn sized at run time)."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
         raise PtortTypeError(f"{what} size must be an int, got {size!r}.", hint=f"Write {what}[8]() or similar.")
+    if size == 0 and unset_ok:
+        return 0
     if size <= 0:
         raise PtortValueError(f"{what} size must be positive, got {size}.",
-                              hint="An axis with no iterations builds no tasks; use a size >= 1.")
+                              hint="An axis with no iterations builds no tasks; use a size >= 1"
+                              + (", or DenseDyn(0) for a size the program sets at run time "
+                                 "(program.set_axis_sizes)." if unset_ok else "."))
     if size > MAX_ITERATIONS:
         raise PtortValueError(f"{what} size {_count_text(int(size))} is more than the {MAX_ITERATIONS:,} iterations a "
                               "workload may list: listing its points alone would run for minutes.",
@@ -127,10 +132,13 @@ class Dense(Axis):
 
 
 class DenseDyn(Axis):
-    """An axis sized when the workload is built, ``DenseDyn(n)``, or per iteration, ``DenseDyn(ragged.length(b))``.
+    """An axis sized when the workload is built, ``DenseDyn(n)``, per iteration, ``DenseDyn(ragged.length(b))``,
+    or at run time, ``DenseDyn(0)``.
 
     A size given as a loop expression may come out 0 for some iterations (an empty row of a Ragged): that
-    iteration runs no inner loop. A negative size is an error.
+    iteration runs no inner loop. A negative size is an error. ``DenseDyn(0)`` (as in the reference) has no size
+    until the program sets one, ``program.set_axis_sizes({"b": 4})`` by its loop variable's name; a run that lists
+    it before then is refused, naming that call. ``program.set_axis_sizes`` resizes a ``DenseDyn(n)`` too.
     """
 
     def __init__(self, size: Any) -> None:
@@ -140,7 +148,9 @@ class DenseDyn(Axis):
             self.built_size = size
             self.loc = user_location()  # named if the size comes out negative when the loop is enumerated
         else:
-            self.built_size = _check_size(size, "DenseDyn")
+            self.built_size = _check_size(size, "DenseDyn", unset_ok=True)
+            if self.built_size == 0:
+                self.loc = user_location()  # named if a run lists it before its size is set
 
     @property
     def size(self) -> int | Expr:
@@ -149,6 +159,13 @@ class DenseDyn(Axis):
 
     def points(self, bindings: Any) -> Sequence[Any]:
         if not isinstance(self.size, Expr):
+            if self.size == 0:  # DenseDyn(0) with no size set for this run (set sizes are >= 1)
+                raise PtortValueError("DenseDyn(0) has no size: it is sized at run time, and no size was set for "
+                                      "this run.",
+                                      hint="Compile the workload and set the size by its loop variable's name before "
+                                           "running: program.set_axis_sizes({'b': 4}) ('b' names the first P axis); "
+                                           "or build the axis with its size, DenseDyn(4).",
+                                      where=self.loc, locate=self.loc is None)
             return range(self.size)
         n = evaluate(self.size, bindings)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)):

@@ -235,9 +235,12 @@ def adopt(*nodes: Any) -> None:
         return
     frame = st.frames[-1]
     for node in nodes:
-        for i in range(len(frame) - 1, -1, -1):
-            if frame[i] is node:
-                del frame[i]
+        # A copy (``combine(phase().named("p"), ...)``) takes the place of the node it was made from, which would
+        # otherwise stay in the frame and run a second time.
+        for wanted in (node, *node.copy_sources()) if isinstance(node, Workload) else (node,):
+            found = next((i for i in range(len(frame) - 1, -1, -1) if frame[i] is wanted), None)
+            if found is not None:
+                del frame[found]
                 break
 
 
@@ -316,17 +319,32 @@ def call_body(fn: Callable[..., Any], *args: Any, api: str) -> Workload:
         result = run_user_body(fn, args, {}, what)
         nodes = list(st.frames[-1])
     refuse_generator_result(result, what, "build no tasks", BODY_HINT)
-    built = {id(n) for n in nodes}  # (a set: a body that returns the list of 16,000 tasks it built stays linear)
+    take_returned(nodes, result, f"the {api} body")
+    return group(nodes, "sequential")
+
+
+def take_returned(nodes: list[Workload], result: Any, what: str) -> None:
+    """Add to ``nodes`` (what a body built) what it returned: None, a workload, or a list or tuple of them. A node
+    it built stays where it is; a copy of one (``.named()`` and the schedule combinators return copies) takes that
+    node's place, so its tasks are listed once and as the copy says; any other workload is appended. Anything else
+    is refused (``what`` names the body)."""
+    position = {id(n): i for i, n in enumerate(nodes)}  # (a body returning the 16,000 tasks it built stays linear)
     for item in (result if isinstance(result, (list, tuple)) else [result]):
         if item is None:
             continue
         if not isinstance(item, Workload):
-            raise PtortTypeError(f"the {api} body returned {type(item).__name__} {item!r}; it must build or return "
+            raise PtortTypeError(f"{what} returned {type(item).__name__} {item!r}; it must build or return "
                                  "workloads.", hint="Return task(...), send(...), k[t](...) or a list of them.")
-        if id(item) not in built:
-            built.add(id(item))
+        if id(item) in position:
+            continue
+        source = next((s for s in item.copy_sources() if id(s) in position), None)
+        if source is None:
+            position[id(item)] = len(nodes)
             nodes.append(item)
-    return group(nodes, "sequential")
+        else:
+            at = position.pop(id(source))
+            nodes[at] = item
+            position[id(item)] = at
 
 
 def _var_name_of(fn: Any, default: str) -> str | None:
@@ -670,6 +688,6 @@ __all__ = ["WorkloadBuilder", "active_builder", "in_builder", "require_builder",
            "close_vars", "check_pending", "note_pending", "drop_pending", "forget_pending", "check_in_scope",
            "refuse_stray_vars",
            "stray_variable", "Pending",
-           "building", "call_body", "body_with_var", "body_with_vars", "check_launch", "bind_positional",
-           "unbound_params", "scalar_argument", "check_axes",
+           "building", "call_body", "take_returned", "body_with_var", "body_with_vars", "check_launch",
+           "bind_positional", "unbound_params", "scalar_argument", "check_axes",
            "launch_task", "BODY_HINT"]

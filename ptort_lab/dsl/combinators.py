@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import numbers
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Callable, Sequence, TypeVar
@@ -83,6 +84,23 @@ class ScheduleCombinators:
     def spatial_map(self: S, grid: Any) -> S:
         """Record a spatial grid (the reference's API; as in the reference, it does not change the run)."""
         return self._with(spatial_grid=grid)
+
+    def with_params(self: S, *params: Any) -> S:
+        """Record the workload's named axis parameters, ``w.with_params(("batch", Dense[4]()), ("heads", heads))``,
+        in ``w.schedule.params`` (the reference's metadata for its IR bridge; as there, the run does not read them)."""
+        for p in params:
+            if not (isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)):
+                raise PtortTypeError(f"with_params() takes (name, axis) pairs, got {_short(p)}.",
+                                     hint='Write .with_params(("batch", Dense[4]()), ("heads", Dense[8]())).')
+        return self._with(params=tuple(params))
+
+    def layout(self: S, tensor: Any, *dims: Any) -> S:
+        """Deprecated, as in the reference (a DeprecationWarning, and the run is unchanged): a layout belongs to the
+        tensor's type, ``Tensor(..., layout=TensorLayout((TensorShard(0), TensorReplicate())))``. Returns a copy."""
+        warnings.warn("Workload.layout() is deprecated (as in the reference) and does not change the run: give the "
+                      "tensor its layout instead, Tensor(..., layout=TensorLayout((TensorShard(0), "
+                      "TensorReplicate()))).", DeprecationWarning, stacklevel=2)
+        return self._with()
 
     def place(self: S, placement: Any) -> S:
         """Put processes on cores: ``{"loader": 0, "computer": 0}``, ``{"update": (0, 1)}`` (core 0, AIV1) or

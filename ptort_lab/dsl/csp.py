@@ -24,11 +24,15 @@ from ..errors import (
 )
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
 from .expr import Expr, refuse_placeholders
+from .tasks import MAX_CYCLES
 from .tree import BRANCHES, REPEATS, NodeKind, Workload, walk
 from .types import Direction, ItemSlot, Tensor, TensorView, TileType, is_integer
 
 T = TypeVar("T")
 
+#: The most buffer slots a channel may have. A trace keeps a channel's depth as a JSON number, exact only up to
+#: 2**53 (as it keeps times), and no buffer comes near it: slots past the items a channel carries are never used.
+MAX_DEPTH = MAX_CYCLES
 
 
 def _check_name(name: Any, what: str) -> str:
@@ -62,6 +66,12 @@ class Channel(Generic[T]):
         if depth < 0:
             raise PtortValueError(f"Channel '{name}' depth must be >= 0, got {depth}.",
                                   hint="depth is the number of buffer slots: 1 = no overlap, 2 = double buffering.")
+        if depth > MAX_DEPTH:
+            raise PtortValueError(f"Channel '{name}' depth must be at most 2**53 = {MAX_DEPTH:,}, got "
+                                  f"{int_text(depth)}.",
+                                  hint="depth is the number of buffer slots: a few is typical (2 double-buffers); a "
+                                       "depth as large as the number of items the channel carries never blocks its "
+                                       "producer.")
         self.depth = depth
         self.loc = user_location()
         self.tile = _check_tile(name, tile, depth)
@@ -114,6 +124,15 @@ class Channel(Generic[T]):
     def __repr__(self) -> str:
         tile = f", tile={self.tile}" if self.tile is not None else ""
         return f"Channel({self.name!r}, depth={self.depth}{tile})"
+
+
+def int_text(value: int) -> str:
+    """An int for a message: its digits, or how many there are when it is too long to show (str() refuses past
+    4,300 digits)."""
+    if value.bit_length() <= 100:  # up to 30 digits: readable
+        return str(value)
+    digits = len(str(abs(value))) if value.bit_length() < 14000 else "over 4000"
+    return f"{'a negative' if value < 0 else 'an'} int of {digits} digits"
 
 
 # A GM ring bigger than the modelled HBM is a depth or tile mistake (the 910B carries 64 GB; see types._HBM_BYTES).
@@ -208,6 +227,10 @@ class Process:
     ``process("loader").consumes(a).produces(b).body(workload)``.
 
     ``.consumes`` / ``.produces`` are lists of Channels that can also be called to add channels.
+
+    ``.workload`` is the body workload (None until one is set). ``.body`` is the method that sets it, as in the spec's
+    ``.body(...)`` form, so it is not the workload itself as the reference's ``Process.body`` record field is: read
+    the body as ``proc.workload``.
     """
 
     def __init__(self, name: str, consumes: Iterable[Channel[Any]] = (), produces: Iterable[Channel[Any]] = (),
@@ -224,7 +247,8 @@ class Process:
             self.body(body)
 
     def body(self, w: Workload) -> Process:
-        """Set the process body to a workload (for_each/consume/send/task ...)."""
+        """Set the process body to a workload (for_each/consume/send/task ...); returns the process. The body is then
+        ``proc.workload`` (``proc.body`` stays this method)."""
         if not isinstance(w, Workload):
             raise PtortTypeError(f"process '{self.name}' .body() takes a workload, got {type(w).__name__} {w!r}.",
                                  hint="Use .body(for_each(...)) / .body(consume(...)), or .body_func(callable).")
@@ -654,4 +678,5 @@ def _check_send_fills(node: Workload, owner: str) -> None:
 _WRITES = (Direction.OUT, Direction.INOUT)
 
 __all__ = ["Channel", "ChannelList", "Process", "process", "replicate", "MAX_REPLICAS", "send", "consume", "Event",
-           "record", "query", "synchronize", "try_send", "send_nowait", "check_consumes", "check_items"]
+           "record", "query", "synchronize", "try_send", "send_nowait", "check_consumes", "check_items", "MAX_DEPTH",
+           "int_text"]

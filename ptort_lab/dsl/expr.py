@@ -27,6 +27,8 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "&": operator.and_, "|": operator.or_,  # logical on conditions (bools), bitwise on integers, as in numpy
 }
 _COMPARISONS = frozenset({"<", "<=", ">", ">=", "==", "!="})
+_ARITHMETIC = frozenset({"+", "-", "*", "//", "%"})
+_U64_END = 2**64  # slot_u64 arithmetic must stay in [0, 2**64)
 
 # The last refusal raised while user code ran: numpy replaces an exception from __index__ with its own IndexError
 # (``array[b]``), so the body's error handler puts the located refusal back (see ``recover_refusal``).
@@ -68,10 +70,20 @@ _NO_VALUE_HINT = ("Use it to index a Tensor (X[t]), as a kernel launch axis (k[t
                   "(P(DenseDyn(t))); its values exist only when the tasks are listed.")
 
 
+class SlotValueError(PtortValueError):
+    """A value that goes wrong while the tasks are listed (a runtime slot read before it is set, slot_u64 arithmetic
+    out of range): re-raised at the statement that evaluates it."""
+
+
+class SlotRangeError(SlotValueError):
+    """slot_u64 arithmetic whose result is outside [0, 2**64): the reference's u64 would wrap around silently."""
+
+
 class Expr:
     """An integer (or boolean) expression over loop variables, evaluated when tasks are enumerated or run."""
 
     __slots__ = ()
+    u64 = False  # an unsigned 64-bit value (slot_u64 and arithmetic on it), checked to stay in range when evaluated
 
     def evaluate(self, bindings: Mapping[str, int]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -202,12 +214,21 @@ def _plain_number(value: Any, allow_float: bool) -> Any:
 
 
 class LoopVar(Expr):
-    """A loop variable introduced by P(...), P.seq, for_each, parallel_for, select or consume."""
+    """A loop variable introduced by P(...), P.seq, for_each, parallel_for, select or consume.
 
-    __slots__ = ("name",)
+    ``LoopVar(name, axis)`` is the reference's constructor (``axis`` is kept as ``.axis``); a variable made by hand
+    takes its value from the bindings under ``name``, as the loops' own do."""
 
-    def __init__(self, name: str) -> None:
+    __slots__ = ("name", "axis")
+
+    def __init__(self, name: str, axis: Any = None, index: Any = 0) -> None:
+        if not (isinstance(index, int) and not isinstance(index, bool) and index == 0):
+            raise PtortValueError(f"LoopVar({name!r}, axis, index={index!r}): a loop variable has no value of its "
+                                  "own; each task's bindings give it one.",
+                                  hint=f"Write LoopVar({name!r}, axis) (index 0, the reference's default), or use "
+                                       "the variable a P(...) loop yields.")
         self.name = name
+        self.axis = axis
 
     def evaluate(self, bindings: Mapping[str, int]) -> Any:
         return bindings[self.name]
@@ -219,19 +240,23 @@ class LoopVar(Expr):
 class BinaryExpr(Expr):
     """``lhs <op> rhs`` where either side is an Expr or an int."""
 
-    __slots__ = ("op", "lhs", "rhs")
+    __slots__ = ("op", "lhs", "rhs", "u64")
 
     def __init__(self, op: str, lhs: Any, rhs: Any) -> None:
         self.op, self.lhs, self.rhs = op, lhs, rhs
+        self.u64 = op in _ARITHMETIC and ((isinstance(lhs, Expr) and lhs.u64) or (isinstance(rhs, Expr) and rhs.u64))
 
     def evaluate(self, bindings: Mapping[str, int]) -> Any:
         lhs, rhs = self.lhs, self.rhs
         try:  # (``evaluate`` of each side, inline: index expressions are trees of these, evaluated per task)
-            return _BINARY[self.op](lhs.evaluate(bindings) if isinstance(lhs, Expr) else lhs,
-                                    rhs.evaluate(bindings) if isinstance(rhs, Expr) else rhs)
+            value = _BINARY[self.op](lhs.evaluate(bindings) if isinstance(lhs, Expr) else lhs,
+                                     rhs.evaluate(bindings) if isinstance(rhs, Expr) else rhs)
         except ZeroDivisionError:
             raise PtortValueError(f"`{self!r}` divides by zero for {dict(bindings)}.",
                                   hint="Check the divisor of // or % (a loop variable or slot can be 0).") from None
+        if self.u64 and not 0 <= value < _U64_END:
+            raise _u64_out_of_range(self, value, bindings)
+        return value
 
     def __repr__(self) -> str:
         return f"({self.lhs!r} {self.op} {self.rhs!r})"
@@ -240,19 +265,32 @@ class BinaryExpr(Expr):
 class NotExpr(Expr):
     """``~e``: logical not of a condition, bitwise not of an integer (as numpy's ``~``)."""
 
-    __slots__ = ("operand",)
+    __slots__ = ("operand", "u64")
 
     def __init__(self, operand: Expr) -> None:
         self.operand = operand
+        self.u64 = operand.u64
 
     def evaluate(self, bindings: Mapping[str, int]) -> Any:
         value = evaluate(self.operand, bindings)
         if isinstance(value, (bool, np.bool_)):
             return not value
+        if self.u64:  # ~v of a u64 is 2**64 - 1 - v, and Python's -v - 1 is always out of range
+            raise _u64_out_of_range(self, ~value, bindings)
         return ~value
 
     def __repr__(self) -> str:
         return f"~{self.operand!r}"
+
+
+def _u64_out_of_range(expr: Expr, value: int, bindings: Mapping[str, Any]) -> SlotRangeError:
+    """The error for slot_u64 arithmetic whose result ``value`` has no u64 value (the reference would wrap it)."""
+    return SlotRangeError(
+        f"`{expr!r}` is {value} for {dict(bindings) or 'this statement'}, outside the unsigned 64-bit range of "
+        f"slot_u64 arithmetic: the reference's u64 would wrap it around to {value % _U64_END} rather than "
+        f"{value}.",
+        hint="Keep slot_u64 arithmetic between 0 and 2**64 - 1: compare before subtracting (slot_u64(0) < n + 2 "
+             "rather than slot_u64(0) - 2 < n), or read the slot with slot_i64(0) for signed arithmetic.")
 
 
 def evaluate(value: Any, bindings: Mapping[str, int]) -> Any:

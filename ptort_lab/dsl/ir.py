@@ -109,13 +109,36 @@ REDUCE = ROW_REDUCE | COL_REDUCE
 MEMORY = frozenset({OpKind.LOAD, OpKind.STORE})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Value:
-    """An SSA value: a kernel parameter (``name`` set) or an op result (named at print time)."""
+    """An SSA value: a kernel parameter (``name`` set) or an op result (named at print time).
+
+    ``Value(id, type, name)``; the reference's ``Value(id, dtype, shape=None, location=Location.UB,
+    debug_name=None)`` makes the same value (a tile of ``shape``, or a scalar when ``shape`` is None)."""
 
     id: int
     type: TileType | ScalarType
-    name: str | None = None
+    name: str | None
+
+    def __init__(self, id: int, type: Any = None, name: Any = None, location: Any = None,
+                 debug_name: str | None = None, *, dtype: Any = None, shape: Any = None) -> None:
+        if isinstance(type, DType) or dtype is not None:  # the reference's (id, dtype, shape, location, debug_name)
+            if dtype is None:
+                dtype, shape = type, name if shape is None else shape
+            elif type is not None:
+                shape = type
+            type, name = _reference_value_type(dtype, shape, location), debug_name
+        elif location is not None or debug_name is not None:
+            raise PtortTypeError(f"Value(id, type, name) got location= or debug_name= with type {type!r}; those "
+                                 "belong to the reference's Value(id, dtype, shape, location, debug_name).",
+                                 hint="Write Value(1, DType.F16, (32, 128), Location.UB, 'x'), or "
+                                      "Value.tile(32, 128, DType.F16, name='x').")
+        if not isinstance(type, (TileType, ScalarType)):
+            raise PtortTypeError(f"Value needs a TileType or ScalarType (or the reference's DType and shape), got "
+                                 f"{type!r}.", hint="Write Value.tile(32, 128, DType.F16) or Value.scalar(DType.F32).")
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "name", name)
 
     @staticmethod
     def tile(rows: int, cols: int, dtype: DType = DType.F16, location: Location = Location.UB,
@@ -138,6 +161,16 @@ class Value:
     def dtype(self) -> DType:
         """The element type."""
         return self.type.dtype
+
+    @property
+    def location(self) -> Location:
+        """Where a tile lives (the reference's ``Value.location``); a scalar reports ``Location.UB``, as there."""
+        return self.type.location if isinstance(self.type, TileType) else Location.UB
+
+    @property
+    def debug_name(self) -> str | None:
+        """The reference's name for ``name``."""
+        return self.name
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -249,6 +282,18 @@ class Value:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> NoReturn:
         _refuse_numpy(self, "np.asarray/np.array", "", ())
+
+
+def _reference_value_type(dtype: Any, shape: Any, location: Any) -> TileType | ScalarType:
+    """The type of the reference's ``Value(id, dtype, shape, location)``: a tile of ``shape`` (rows, cols) at
+    ``location`` (UB by default), a scalar when ``shape`` is None."""
+    if shape is None:
+        scalar: ScalarType = Scalar[dtype]  # type: ignore[misc]
+        return scalar
+    if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
+        raise PtortTypeError(f"Value(id, dtype, shape, ...): shape must be (rows, cols) or None, got {shape!r}.",
+                             hint="Write Value(1, DType.F16, (32, 128)), or Value.tile(32, 128, DType.F16).")
+    return Value.tile(shape[0], shape[1], dtype, Location.UB if location is None else location).type
 
 
 # The tl op behind each Python operator on a Value, by tl name ("add", "matmul", ...): filled by ``tl`` when it is
@@ -372,6 +417,58 @@ def scalar_value(x: Any, dtype: DType) -> float | int:
     return v
 
 
+class OpAttrs(tuple[tuple[str, Any], ...]):
+    """An op's parameters: a tuple of ``(key, value)`` pairs (what the printer and the simulator iterate) that also
+    reads like the reference's ``attrs`` dict: ``op.attrs["dtype"]``, ``.get``, ``.keys()``, ``.items()``,
+    ``"k" in op.attrs``. ``implied`` holds what the reference records and ptort_lab's op always has (a load's
+    ``offset`` (0, 0)): readable by key, never iterated, so the IR text does not change."""
+
+    implied: dict[str, Any]
+
+    def __new__(cls, pairs: Any = (), implied: dict[str, Any] | None = None) -> OpAttrs:
+        self = super().__new__(cls, pairs)
+        self.implied = dict(implied or {})
+        return self
+
+    def _lookup(self) -> dict[str, Any]:
+        return {**self.implied, **dict(tuple.__iter__(self))}
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return self._lookup()[key]
+        return tuple.__getitem__(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            return key in self._lookup()
+        return tuple.__contains__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, else ``default`` (as ``dict.get``)."""
+        return self._lookup().get(key, default)
+
+    def keys(self) -> Any:
+        """The parameter names (as ``dict.keys``)."""
+        return self._lookup().keys()
+
+    def values(self) -> Any:
+        """The parameter values (as ``dict.values``)."""
+        return self._lookup().values()
+
+    def items(self) -> Any:
+        """The ``(name, value)`` pairs (as ``dict.items``)."""
+        return self._lookup().items()
+
+
+def _implied_attrs(kind: OpKind, result: Value | None) -> dict[str, Any]:
+    """The reference's attrs that ptort_lab's op has by construction (readable as ``op.attrs[key]``)."""
+    if kind in (OpKind.LOAD, OpKind.STORE):
+        return {"offset": (0, 0)}  # tl.load/tl.store refuse any other offset
+    if kind is OpKind.IOTA_U32 and result is not None:
+        return {"cols": result.shape[1]}
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
     """One traced tile operation. ``str(op)`` is the short form: ``load src``, ``cast F16``, ``store dst``."""
@@ -381,6 +478,10 @@ class Op:
     operands: tuple[Operand, ...]
     attrs: tuple[tuple[str, Any], ...] = ()
     loc: SourceLocation | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # (frozen: set through object) the pairs as given, readable by key as the reference's dict
+        object.__setattr__(self, "attrs", OpAttrs(self.attrs, _implied_attrs(self.kind, self.result)))
 
     def attr(self, key: str, default: Any = None) -> Any:
         """The op's parameter ``key`` (``dtype`` of a cast, ``cmp`` of a comparison), else ``default``."""
@@ -398,7 +499,9 @@ class Op:
 
 @dataclass(frozen=True, slots=True)
 class KernelParam:
-    """A kernel parameter: name, direction, type, and the Value standing for it in the body (None for Constexpr)."""
+    """A kernel parameter: name, direction, type, and the Value standing for it in the body (None for Constexpr).
+
+    It is also the reference's ``(name, value)`` pair: ``name, v = ir.params[0]``, ``ir.params[0][1].shape``."""
 
     name: str
     direction: Direction
@@ -410,6 +513,15 @@ class KernelParam:
         """Whether this is a tile (else a scalar)."""
         return isinstance(self.type, TileType)
 
+    def __len__(self) -> int:
+        return 2
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.name, self.value))
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self.name, self.value)[index]
+
 
 @dataclass(frozen=True, slots=True)
 class KernelIR:
@@ -419,6 +531,8 @@ class KernelIR:
     params: tuple[KernelParam, ...]
     ops: tuple[Op, ...]
     constexprs: tuple[tuple[str, Any], ...] = ()
+    # The reference's per-kernel hints for its code generator: kept for its code, read by nothing here.
+    schedule_hints: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def param(self, name: str) -> KernelParam:
         """The parameter called ``name`` (KeyError if there is none)."""

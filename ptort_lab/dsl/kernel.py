@@ -375,6 +375,15 @@ class Kernel:
             _check_traced_argument(self, name, value)
         return self.trace(**{k: v for k, v in kwargs.items() if k in self.constexpr_params or k in self._shaped})
 
+    def compile(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused, as at the reference's HEAD (a RuntimeError there too): a program is compiled from a workload,
+        which says which tiles each launch reads and writes; ``k.trace()`` gives this kernel's IR."""
+        raise DSLUsageError(f"Kernel.compile() is not supported: kernel '{self.name}' runs as tasks of a workload, "
+                            "and the workload is what compiles (as at the reference's HEAD).",
+                            hint=f"Launch it in a @workload and compile that: workload(...).compile(), e.g. "
+                                 f"@workload def w(): {self.name}[t](...) inside a P(...) loop, then "
+                                 f"w().compile().execute(). {self.name}.trace() gives the kernel's IR.")
+
     def __repr__(self) -> str:
         return f"<kernel {self.name}>"
 

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import PtortTypeError, PtortValueError, SourceLocation
-from .expr import Expr
+from .expr import Expr, SlotValueError
 from .types import TensorView
 
 _U64_MAX = 2**64 - 1
@@ -62,7 +62,7 @@ def is_listing() -> bool:
     return _current.get() is not None
 
 
-class UnsetSlot(PtortValueError):
+class UnsetSlot(SlotValueError):
     """A slot read before anything was stored in it (re-raised at the reading statement)."""
 
 
@@ -136,10 +136,11 @@ def load_element(view: TensorView, row: int, col: int, bindings: Mapping[str, An
 class SlotExpr(Expr):
     """``slot_u64(i)`` / ``slot_i64(i)`` / ``slot_bool(i)``: the value in slot i when the expression is evaluated."""
 
-    __slots__ = ("slot", "kind")
+    __slots__ = ("slot", "kind", "u64")
 
     def __init__(self, slot: int, kind: str) -> None:
         self.slot, self.kind = slot, kind
+        self.u64 = kind == "u64"  # arithmetic on it is refused outside [0, 2**64) when evaluated
 
     def evaluate(self, bindings: Mapping[str, Any]) -> Any:
         v = read(self.slot)

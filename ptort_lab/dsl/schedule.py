@@ -1,6 +1,7 @@
 """Schedule descriptions: dispatch, timing and window policies, and the registry of compile targets."""
 from __future__ import annotations
 
+import dataclasses
 import enum
 import numbers
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ class TaskWindow:
     def __post_init__(self) -> None:
         if self.unit not in _WINDOW_UNITS:
             raise PtortValueError(f"Invalid unit: {self.unit}",
-                                  hint=f"TaskWindow units are {', '.join(_WINDOW_UNITS)}.")
+                                  hint="Use unit='tasks', the only unit simulated: TaskWindow(10, 'tasks') (the "
+                                       "reference also names 'bytes' and 'entries', which it does not enforce).")
         if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral) or self.size < 1:
             raise PtortValueError(f"TaskWindow size must be an int >= 1, got {self.size!r}.",
                                   hint="Use TaskWindow(8) for at most 8 tasks in flight.")
@@ -170,8 +172,8 @@ class TaskWindow:
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """Everything the combinators recorded; the simulator reads it."""
+class _ScheduleFields:
+    """The fields of a Schedule (its constructor adds the reference's ``streams=`` spelling)."""
 
     dispatch: DispatchPolicy | None = None
     stream_count: int | None = None
@@ -183,6 +185,41 @@ class Schedule:
     placement: Any = None
     graph: Any = None  # a task_graph.TaskGraphConfig once task_graph(...) was called
     vector_unit: Any = None  # the AIV of each data-parallel task: an int, or a function of the task (None: in turn)
+    params: tuple[tuple[str, Any], ...] = ()  # with_params(("batch", axis), ...): recorded only, as in the reference
+
+
+class Schedule(_ScheduleFields):
+    """Everything the combinators recorded; the simulator reads it.
+
+    The reference's names work too: ``Schedule(streams=4)`` and ``schedule.streams`` are ``stream_count`` (1 when
+    unset, as the reference's default), and ``to_dict()`` lists what was set."""
+
+    def __init__(self, *args: Any, streams: Any = None, **fields: Any) -> None:
+        if streams is not None:
+            if fields.get("stream_count") is not None or len(args) > 1:
+                raise PtortTypeError("Schedule(streams=..., stream_count=...): streams is the reference's name for "
+                                     "stream_count; give one of them.", hint=f"Write Schedule(streams={streams!r}).")
+            fields["stream_count"] = streams
+        super().__init__(*args, **fields)
+
+    @property
+    def streams(self) -> int:
+        """The number of streams (the reference's name for ``stream_count``; 1 when ``streams(n)`` was not given)."""
+        return 1 if self.stream_count is None else self.stream_count
+
+    def to_dict(self) -> dict[str, Any]:
+        """What was set, by name, as the reference's ``Schedule.to_dict()``: ``dispatch``, ``streams`` (when not 1),
+        ``stream_by`` and ``timing`` when given, then any of ptort_lab's other fields that were set (``window``,
+        ``deps``, ``placement``, ...). A default Schedule gives ``{}``."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "stream_count":
+                if self.streams != 1:
+                    out["streams"] = self.streams
+            elif value is not None and not (isinstance(value, tuple) and not value):  # (params: () when unset)
+                out[f.name] = value
+        return out
 
 
 _COMPILERS: dict[str, Callable[..., Any]] = {}

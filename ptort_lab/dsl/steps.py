@@ -33,7 +33,7 @@ from .bindings import (
     task_factory,
 )
 from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
-from .expr import evaluate
+from .expr import SlotValueError, evaluate
 from .sizes import check_size, check_task_count, checked_limit
 from .tasks import Task
 from .tree import NodeKind, Workload
@@ -95,16 +95,17 @@ def _with_item(bindings: dict[str, Any], ch: Any, sent: dict[Any, int]) -> dict[
 _ITEMS = "items"  # with a channel, the key of ``sent`` that counts this process's items sent to a tile channel
 
 
-def _at_node(e: runtime_slots.UnsetSlot, node: Workload) -> runtime_slots.UnsetSlot:
-    """An unset-runtime-slot error moved to the statement that reads the slot."""
-    return runtime_slots.UnsetSlot(e.what, hint=e.hint, where=node.loc, locate=node.loc is None)
+def _at_node(e: SlotValueError, node: Workload) -> SlotValueError:
+    """A runtime-slot error (an unset slot, slot_u64 arithmetic out of range) moved to the statement that reads
+    the slot."""
+    return type(e)(e.what, hint=e.hint, where=node.loc, locate=node.loc is None)
 
 
 # -- the handlers, one per node kind --------------------------------------------------------------------------------
 def _task(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Steps:
     try:
         task = make_task(node, bindings)
-    except runtime_slots.UnsetSlot as e:
+    except SlotValueError as e:
         raise _at_node(e, node) from None
     yield (TASK, task)
 
@@ -150,7 +151,7 @@ def _cond(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
     else:
         try:
             value = evaluate(pred, bindings)
-        except runtime_slots.UnsetSlot as e:
+        except SlotValueError as e:
             raise _at_node(e, node) from None
         except KeyError as e:
             raise missing_binding(e, bindings, node.loc) from None
@@ -176,7 +177,7 @@ def _slot_set(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) ->
     _listing_only(node)
     try:
         value = evaluate(node.value, bindings)
-    except runtime_slots.UnsetSlot as e:
+    except SlotValueError as e:
         raise _at_node(e, node) from None
     except KeyError as e:
         raise missing_binding(e, bindings, node.loc) from None

@@ -29,10 +29,35 @@ from .operands import (
 from .types import Direction, DType, TileType
 
 
-def load(src: Any) -> Value:
+def _reference_window(op: str, offset: Any, mask: Any, trace: Any) -> None:
+    """The reference's ``offset=``/``mask=`` keywords of load/store: its defaults ``(0, 0)`` and ``None`` (what
+    every load and store does) are accepted; another window or a mask is refused, naming the ptort_lab form."""
+    call = "tl.load(src[r0:r1, c0:c1])" if op == "load" else "tl.store(dst[r0:r1, c0:c1], value)"
+    pair = isinstance(offset, (tuple, list)) and len(offset) == 2 and \
+        all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) for n in offset)
+    if not pair:
+        raise op_error(op, f"offset= must be a pair of ints (the reference's default (0, 0)), got {offset!r}.",
+                       f"Leave offset out; to move a window of the tile, slice it: {call}.", trace)
+    if tuple(int(n) for n in offset) != (0, 0):
+        raise op_error(op, f"offset={tuple(int(n) for n in offset)!r} is not supported: tl.{op} moves the whole "
+                           "tile it is given.",
+                       f"Slice the parameter instead (static bounds, only that region moves): {call}.", trace,
+                       PtortValueError)
+    if mask is not None:
+        use = ("x = tl.where(mask, tl.load(src), 0.0)" if op == "load" else
+               "tl.store(dst, tl.where(mask, value, tl.load(dst))) with dst InOut[...]")
+        raise op_error(op, f"mask= is not supported (got {describe(mask)}): tl.{op} moves every element.",
+                       f"Pick per element with tl.where on the whole tile: {use}.", trace, PtortValueError)
+
+
+def load(src: Any, offset: Any = (0, 0), mask: Any = None) -> Value:
     """Load a tile parameter (In/InOut), or a slice of one (only that region moves), into on-chip memory; the
-    result has its shape and dtype."""
+    result has its shape and dtype.
+
+    ``offset=(0, 0)`` and ``mask=None`` are the reference's keywords at their defaults, accepted so its code runs;
+    another offset or a mask is refused: slice the parameter (``tl.load(src[0:64, :])``) or use ``tl.where``."""
     trace = current_trace("load")
+    _reference_window("load", offset, mask, trace)
     if not isinstance(src, Value) or trace.region_of(src) is None:
         raise op_error("load", f"can only load a kernel parameter, got {describe(src)}.",
                        "Pass a tile parameter of the kernel (e.g. tl.load(src)) or a slice of one "
@@ -41,9 +66,13 @@ def load(src: Any) -> Value:
     return trace.emit(OpKind.LOAD, TileType(t.shape[0], t.shape[1], t.dtype), (t,))
 
 
-def store(dst: Any, src: Any) -> None:
-    """Store tile ``src`` into the Out/InOut parameter ``dst``; shape and dtype must match exactly."""
+def store(dst: Any, src: Any, offset: Any = (0, 0), mask: Any = None) -> None:
+    """Store tile ``src`` into the Out/InOut parameter ``dst``; shape and dtype must match exactly.
+
+    ``offset=(0, 0)`` and ``mask=None`` are the reference's keywords at their defaults, accepted so its code runs;
+    another offset or a mask is refused: store into a slice (``tl.store(dst[0:64, :], x)``) or use ``tl.where``."""
     trace = current_trace("store")
+    _reference_window("store", offset, mask, trace)
     p = trace.region_of(dst) if isinstance(dst, Value) else None
     if p is None or not p.is_tile:
         raise op_error("store", f"destination must be a tile parameter of the kernel, got {describe(dst)}.",

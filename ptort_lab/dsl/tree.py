@@ -38,11 +38,11 @@ class NodeKind(str, enum.Enum):
 
     TASK = "task"                  # one kernel launch
     PARALLEL_FOR = "parallel_for"  # independent iterations over axes
-    FOR_EACH = "for_each"          # ordered iterations
+    FOR_EACH = "for_each"          # iterations listed in order (a process body runs them one after another)
     SELECT = "select"              # one iteration per index of a list or Sparse row
     COND = "cond"                  # then or otherwise, by a predicate
     COMBINE = "combine"            # unordered composition
-    SEQUENTIAL = "sequential"      # ordered composition
+    SEQUENTIAL = "sequential"      # children listed in order (a process body runs them one after another)
     SEND = "send"                  # take a buffer slot of a channel, run a task into it, pass its token on
     CONSUME = "consume"            # run a body for every token of a channel
     JOIN = "join"                  # run a body for every k-th token of each of several channels
@@ -144,7 +144,7 @@ class Workload(ScheduleCombinators):
     __slots__ = ("kind", "name", "loc", "_schedule", "type_errors", "kernel", "params", "resources", "cycles",
                  "factory", "axes", "vars", "body", "pred", "then", "otherwise", "has_else", "is_elif", "parts",
                  "channel", "value", "token", "var", "event", "processes", "channels", "ends", "slot", "view", "row",
-                 "col")
+                 "col", "_copy_of")
     kind: NodeKind
     name: str | None
     loc: SourceLocation | None
@@ -186,6 +186,7 @@ class Workload(ScheduleCombinators):
         put(self, "loc", loc)
         put(self, "_schedule", _NO_SCHEDULE)
         put(self, "type_errors", [])
+        put(self, "_copy_of", None)
         for key in fields:
             if key not in schema.optional and key not in schema.required:
                 _unknown_field(kind, key, schema)
@@ -199,6 +200,8 @@ class Workload(ScheduleCombinators):
             put(self, key, Workload(NodeKind.EMPTY) if value is _NEW_EMPTY else value)
         for key in schema.children:
             self._check_child(key, getattr(self, key), schema)
+        if schema.children:
+            _refuse_scheduled_parts(self)
         if kind is NodeKind.TASK:
             put(self, "factory", None)
         elif kind in PIPELINES:
@@ -239,7 +242,16 @@ class Workload(ScheduleCombinators):
                 object.__setattr__(new, name, getattr(self, name))
             except AttributeError:  # a field of another kind
                 continue
+        object.__setattr__(new, "_copy_of", self)
         return new
+
+    def copy_sources(self) -> Iterator[Workload]:
+        """The nodes this one is a copy of, nearest first (``named()`` and the schedule combinators return copies):
+        a build puts a copy in the place of the node it was made from, so its tasks are listed once."""
+        source = self._copy_of
+        while source is not None:
+            yield source
+            source = source._copy_of
 
     # -- the generic view every walker uses --------------------------------------------------------------------
     def children(self) -> tuple[Workload, ...]:
@@ -296,6 +308,7 @@ class Workload(ScheduleCombinators):
     def set_otherwise(self, branch: Workload) -> None:
         """Builder (cond): the branch a following ``P.otherwise()`` block built."""
         self._check_child("otherwise", branch, SCHEMAS[self.kind])
+        _refuse_scheduled_part(self, branch)
         object.__setattr__(self, "otherwise", branch)
         object.__setattr__(self, "has_else", True)
 
@@ -373,6 +386,65 @@ def _unknown_field(kind: NodeKind, key: str, schema: NodeSchema) -> None:
     raise PtortTypeError(f"Workload({str(kind)!r}) has no field {key!r}.",
                          hint=(f"Did you mean {close[0]!r}? " if close else "")
                          + f"Its fields are {', '.join(schema.names) or 'none'}.")
+
+
+# What a node with a schedule of its own is, as a part of each kind of node (the error below names it).
+_AS_PART = {
+    NodeKind.COMBINE: "a part of combine() (or of a @workload or body with several statements)",
+    NodeKind.SEQUENTIAL: "a part of sequential()",
+    NodeKind.COND: "a branch of cond() / P.when()",
+    NodeKind.PARALLEL_FOR: "the body of a P() / parallel_for loop",
+    NodeKind.FOR_EACH: "the body of a P.seq() / for_each loop",
+    NodeKind.SELECT: "the body of a P.sel() / select loop",
+    NodeKind.SEND: "the task of send()",
+    NodeKind.CONSUME: "the body of consume()",
+    NodeKind.JOIN: "the body of consume([...])",
+}
+
+
+def _schedule_calls(schedule: Schedule) -> list[str]:
+    """The combinator calls that gave ``schedule`` its run-changing fields (``spatial_map`` only records)."""
+    calls = []
+    if schedule.dispatch is not None:
+        calls.append(f".dispatch({schedule.dispatch!r})")
+    if schedule.stream_count is not None:
+        calls.append(f".streams({schedule.stream_count})")
+    if schedule.stream_by is not None:
+        calls.append(".stream_by(fn)")
+    if schedule.timing is not None:
+        timing = schedule.timing
+        calls.append(f".timing(TimingPolicy.{timing.kind}" + ("" if timing.kind == "immediate" else
+                                                              f"({timing.value:g})") + ")")
+    if schedule.graph is not None or schedule.window is not None or schedule.deps is not None:
+        calls.append(".task_graph(...)")
+    if schedule.placement is not None:
+        calls.append(".place(...)")
+    if schedule.vector_unit is not None:
+        calls.append(f".vector_unit({schedule.vector_unit!r})" if isinstance(schedule.vector_unit, int)
+                     else ".vector_unit(fn)")
+    return calls
+
+
+def _refuse_scheduled_parts(node: Workload) -> None:
+    """A child with a schedule of its own (``combine(a().dispatch(...), b())``) is refused where it becomes a part:
+    a run follows the schedule of the workload it runs only, so the child's would be silently dropped. (A pipeline
+    child is left to the nesting checks, which refuse it as a pipeline.)"""
+    for child in node.children():
+        _refuse_scheduled_part(node, child)
+
+
+def _refuse_scheduled_part(node: Workload, child: Workload) -> None:
+    if child._schedule is not _NO_SCHEDULE and child.kind not in PIPELINES:
+        calls = _schedule_calls(child._schedule)
+        if not calls:
+            return
+        label = f"workload '{child.name}'" if child.name else \
+            f"the {child.kind} built at {child.loc}" if child.loc is not None else f"a {child.kind} node"
+        raise DSLUsageError(
+            f"{label} carries its own schedule ({' '.join(calls)}) but is {_AS_PART[node.kind]}, where that has "
+            "no effect: a run follows only the schedule of the workload it runs (the root), never a part's.",
+            hint=f"Put the schedule on the workload you compile and run (combine(a, b){calls[0]}, or "
+                 f"my_workload(){calls[0]}) and build the part without it.")
 
 
 def channel_ends(processes: Sequence[Any]) -> dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import PtortTypeError, SourceLocation
+from .types import TensorLayout, TensorReplicate, TensorShard  # (in types: a Tensor's default layout is one)
 
 
 class TypeErrorKind(enum.Enum):
@@ -110,57 +111,15 @@ def register_call_check(check: Callable[..., Any]) -> None:
     _CALL_CHECK[:] = [check]
 
 
-def validate_axis_index(axis: Any, index: int) -> None:
-    """Raise a TypeError when ``index`` is outside ``axis``."""
-    TypeChecker(TypeCheckContext(fail_fast=True)).check_axis_bounds(axis, index)
+def validate_axis_index(axis: Any, index: int) -> bool:
+    """True when ``index`` is inside ``axis`` (the reference's ``assert validate_axis_index(axis, 3)``); raise a
+    TypeError when it is outside."""
+    return TypeChecker(TypeCheckContext(fail_fast=True)).check_axis_bounds(axis, index)
 
 
 # -- layouts (distribution facet): R = replicated, S(i) = sharded over mesh axis i --------------------------------
 class LayoutIncompatibleError(PtortTypeError):
     """Two layouts that cannot be joined (e.g. S(0) and S(1) on the same dimension)."""
-
-
-@dataclass(frozen=True)
-class TensorReplicate:
-    """A tensor dimension held whole by every device (``R`` in a ``TensorLayout``)."""
-
-    def __repr__(self) -> str:
-        return "R"
-
-
-@dataclass(frozen=True)
-class TensorShard:
-    """A tensor dimension split over mesh axis ``mesh_axis`` (``S(i)`` in a ``TensorLayout``)."""
-
-    mesh_axis: int
-
-    def __repr__(self) -> str:
-        return f"S({self.mesh_axis})"
-
-
-@dataclass(frozen=True)
-class TensorLayout:
-    """Per-dimension distribution, e.g. ``TensorLayout((R, S(0)))``."""
-
-    dist: tuple[Any, ...]
-    mem: Any = None
-
-    @staticmethod
-    def default(rank: int) -> TensorLayout:
-        return TensorLayout(tuple(TensorReplicate() for _ in range(rank)))
-
-    @staticmethod
-    def sharded(dim: int, rank: int, mesh_axis: int = 0) -> TensorLayout:
-        return TensorLayout(tuple(TensorShard(mesh_axis) if d == dim else TensorReplicate() for d in range(rank)))
-
-    def is_replicated(self) -> bool:
-        return all(isinstance(d, TensorReplicate) for d in self.dist)
-
-    def sharded_dims(self) -> list[int]:
-        return [i for i, d in enumerate(self.dist) if isinstance(d, TensorShard)]
-
-    def __repr__(self) -> str:
-        return f"TensorLayout({', '.join(map(repr, self.dist))})"
 
 
 def tensor_layout_join(a: TensorLayout, b: TensorLayout) -> TensorLayout:

@@ -197,6 +197,16 @@ class ParamAnnotation:
     direction: Direction
     type: Any
 
+    # The reference's names for the two parts (its In[T] is a class with these attributes; its
+    # extract_kernel_params reads them): "in" / "out" / "inout" / "constexpr", and T.
+    @property
+    def _direction(self) -> str:
+        return self.direction.value.lower()
+
+    @property
+    def _inner_type(self) -> Any:
+        return self.type
+
     def __repr__(self) -> str:
         return f"{self.direction.value}[{self.type}]"
 
@@ -366,6 +376,51 @@ def _check_writable_layout(data: np.ndarray) -> None:
              "read-only (np.broadcast_to(...) or as_strided(..., writeable=False)).")
 
 
+# -- layouts (distribution facet): R = replicated, S(i) = sharded over mesh axis i. A type refinement only, as in
+# the reference: no run reads them. (typecheck joins them; they live here because a Tensor's default layout is one.)
+@dataclass(frozen=True)
+class TensorReplicate:
+    """A tensor dimension held whole by every device (``R`` in a ``TensorLayout``)."""
+
+    def __repr__(self) -> str:
+        return "R"
+
+
+@dataclass(frozen=True)
+class TensorShard:
+    """A tensor dimension split over mesh axis ``mesh_axis`` (``S(i)`` in a ``TensorLayout``)."""
+
+    mesh_axis: int
+
+    def __repr__(self) -> str:
+        return f"S({self.mesh_axis})"
+
+
+@dataclass(frozen=True)
+class TensorLayout:
+    """Per-dimension distribution, e.g. ``TensorLayout((R, S(0)))``."""
+
+    dist: tuple[Any, ...]
+    mem: Any = None
+
+    @staticmethod
+    def default(rank: int) -> TensorLayout:
+        return TensorLayout(tuple(TensorReplicate() for _ in range(rank)))
+
+    @staticmethod
+    def sharded(dim: int, rank: int, mesh_axis: int = 0) -> TensorLayout:
+        return TensorLayout(tuple(TensorShard(mesh_axis) if d == dim else TensorReplicate() for d in range(rank)))
+
+    def is_replicated(self) -> bool:
+        return all(isinstance(d, TensorReplicate) for d in self.dist)
+
+    def sharded_dims(self) -> list[int]:
+        return [i for i, d in enumerate(self.dist) if isinstance(d, TensorShard)]
+
+    def __repr__(self) -> str:
+        return f"TensorLayout({', '.join(map(repr, self.dist))})"
+
+
 class Tensor:
     """A global-memory tensor: ``Tensor(data=array, shape=(n, r, c), dtype=DType.F32)``.
 
@@ -414,7 +469,13 @@ class Tensor:
         self.shape = shape
         self.dtype = dtype
         self.location = location
-        self.layout = layout
+        if layout is not None and not isinstance(layout, TensorLayout):
+            raise PtortTypeError(f"Tensor layout must be a TensorLayout, got {type(layout).__name__} {layout!r}.",
+                                 hint=f"Write layout=TensorLayout.sharded(0, {len(shape)}) or "
+                                      f"TensorLayout((TensorShard(0), TensorReplicate(), ...)), one entry per "
+                                      "dimension; leave it out for the replicated default.")
+        # As in the reference, every dimension replicated unless a layout is given (a refinement no run reads).
+        self.layout: TensorLayout = layout if layout is not None else TensorLayout.default(len(shape))
         refuse_placeholders(name, "Tensor(name=...)")
         self.name = name
         self.loc = user_location()  # where the user built it: named if allocating its values fails
@@ -468,7 +529,20 @@ class Tensor:
     def ndim(self) -> int:
         return len(self.shape)
 
+    @property
+    def base(self) -> Tensor:
+        """The tensor itself (a view's ``base`` is the tensor it indexes), as in the reference."""
+        return self
+
+    @property
+    def index_exprs(self) -> tuple[Any, ...]:
+        """No indices: a whole tensor (a view's are the indices applied to its base), as in the reference."""
+        return ()
+
     def nbytes(self) -> int:
+        """The bytes of its values; 0 for a 0-d tensor (shape ``()``), as the reference counts it."""
+        if not self.shape:
+            return 0
         n = self.dtype.itemsize
         for s in self.shape:
             n *= s
@@ -588,6 +662,20 @@ class TensorView:
         return self.base.shape[len(self.index):]
 
     @property
+    def index_exprs(self) -> tuple[Any, ...]:
+        """The indices applied to ``base`` (the reference's name for ``index``)."""
+        return self.index
+
+    @property
+    def layout(self) -> TensorLayout | None:
+        """The base's layout without the indexed dimensions, as the reference's ``t[i].layout`` (None for a view
+        of every dimension)."""
+        layout, drop = self.base.layout, len(self.index)
+        if len(layout.dist) > drop:
+            return TensorLayout(tuple(layout.dist[drop:]), layout.mem)
+        return TensorLayout.default(len(self.shape)) if self.shape else None
+
+    @property
     def dtype(self) -> DType:
         return self.base.dtype
 
@@ -641,5 +729,5 @@ class TensorView:
 
 
 __all__ = ["is_integer", "DType", "Location", "TileType", "ScalarType", "LaunchShaped", "Tile", "Scalar", "Direction",
-           "ParamAnnotation", "In", "Out", "InOut", "Constexpr", "Tensor", "TensorView", "ItemSlot", "UnboundItem",
-           "item_key"]
+           "ParamAnnotation", "In", "Out", "InOut", "Constexpr", "TensorReplicate", "TensorShard", "TensorLayout",
+           "Tensor", "TensorView", "ItemSlot", "UnboundItem", "item_key"]

@@ -32,6 +32,7 @@ from .builder import (
     refuse_stray_vars,
     require_builder,
     scalar_argument,
+    take_returned,
 )
 from .expr import Expr, LoopVar, name_template, refuse_placeholders
 from .kernel import Kernel
@@ -117,8 +118,11 @@ _LOOP_API = {NodeKind.PARALLEL_FOR: "P", NodeKind.FOR_EACH: "P.seq", NodeKind.SE
 class _PLoop:
     """``P(...)``, ``P.seq(...)`` or ``P.sel(...)``: iterating it once opens the loop body and yields its variables."""
 
-    def __init__(self, axes: tuple[Any, ...], names: Sequence[str] | None, kind: NodeKind) -> None:
-        self.axes, self.names, self.kind = axes, names, kind
+    def __init__(self, axes: tuple[Any, ...], names: Sequence[str] | None, kind: NodeKind,
+                 default_name: str | None = None) -> None:
+        # default_name: P.seq's "i" / P.sel's "e" (the reference's defaults); None takes b, h, s, d, ... from the
+        # build's counter, as P() does.
+        self.axes, self.names, self.kind, self.default_name = axes, names, kind, default_name
         self.loc = user_location()
         api = _LOOP_API[kind]
         count = sum(2 if isinstance(a, Ragged) else 1 for a in axes)
@@ -151,7 +155,9 @@ class _PLoop:
                                   where=self.loc, locate=False)
         for axis in self.axes:
             for _ in range(2 if isinstance(axis, Ragged) else 1):
-                vars_.append(fresh_var(st, names.pop(0) if names else None, api, self.loc))
+                # A default name an enclosing loop already has becomes i2, i3, ... (fresh_var's rule), so a nested
+                # P.seq still runs and the counter's names (t.get("b") = the first P axis) stay where they were.
+                vars_.append(fresh_var(st, names.pop(0) if names else self.default_name, api, self.loc))
         frame: list[Workload] = []
         st.frames.append(frame)
         try:
@@ -224,16 +230,33 @@ class _PNamespace:
     grid = __call__
 
     def seq(self, axis: Any, name: Any = None, *more: Any) -> _PLoop:
-        """An ordered loop: ``for k in P.seq(Dense[8]()):`` (iteration k + 1 after iteration k)."""
+        """An ordered loop: ``for k in P.seq(Dense[8]()):`` lists iteration k's tasks before iteration k + 1's, and a
+        process body runs the iterations one after another. A data-parallel run does not chain them in time: a task
+        waits only for the earlier tasks that write what it reads or read or write what it writes
+        (docs/explanation/semantics.md), so independent iterations run side by side. To order them, make the data
+        dependency explicit (each iteration updates one tile, an ``InOut``), or issue one task at a time with
+        ``.timing(TimingPolicy.batched(1))``.
+
+        The loop variable is named ``name``, by default ``"i"`` as in the reference (``t.get("i")``); it does not
+        take a name from P()'s b, h, s, d, ... sequence, so ``t.get("b")`` still means the first ``P`` axis. Under an
+        enclosing loop that already has the default name (a nested ``P.seq``) it is named ``i2`` (then ``i3``, ...);
+        the reference reuses ``i`` there, so ``t.get("i")`` reads the outer loop here. An explicit name an enclosing
+        loop has is refused."""
         require_builder("P.seq()")
         _one_axis("P.seq", name, more)
-        return _PLoop((_check_axis(axis, "P.seq()"),), [name] if name else None, NodeKind.FOR_EACH)
+        return _PLoop((_check_axis(axis, "P.seq()"),), [name] if name else None, NodeKind.FOR_EACH,
+                      default_name="i")
 
     def sel(self, source: Any, name: Any = None, *more: Any) -> _PLoop:
-        """One iteration per index of ``source`` (a list, a Sparse row ``sp[b]`` or a whole Sparse)."""
+        """One iteration per index of ``source`` (a list, a Sparse row ``sp[b]`` or a whole Sparse).
+
+        The loop variable is named ``name``, by default ``"e"`` as in the reference (``t.get("e")``); it does not
+        take a name from P()'s b, h, s, d, ... sequence. Under an enclosing loop that already has the default name
+        it is named ``e2`` (then ``e3``, ...); an explicit name an enclosing loop has is refused."""
         require_builder("P.sel()")
         _one_axis("P.sel", name, more)
-        return _PLoop((_check_axis(source, "P.sel()"),), [name] if name else None, NodeKind.SELECT)
+        return _PLoop((_check_axis(source, "P.sel()"),), [name] if name else None, NodeKind.SELECT,
+                      default_name="e")
 
     def pipe(self) -> _Pipe:
         """``with P.pipe():``: each top-level statement inside becomes one pipeline stage, coupled by the channels it
@@ -416,7 +439,12 @@ def parallel_for(axis: Any, body: Callable[..., Any]) -> Workload:
 
 
 def for_each(axis: Any, body: Callable[..., Any]) -> Workload:
-    """Ordered iterations (iteration i+1 after iteration i)."""
+    """Ordered iterations: ``for_each(Dense[8](), lambda i: k[i](...))`` lists iteration i's tasks before those of
+    iteration i + 1, and a process body runs the iterations one after another. A data-parallel run does not chain
+    them in time: a task waits only for the earlier tasks that write what it reads or read or write what it writes
+    (docs/explanation/semantics.md), so independent iterations run side by side. To order them, make the data
+    dependency explicit (each iteration updates one tile, an ``InOut``), or issue one task at a time with
+    ``.timing(TimingPolicy.batched(1))``."""
     return _loop(NodeKind.FOR_EACH, axis, body, "for_each")
 
 
@@ -454,6 +482,7 @@ def cond(pred: Any, then: Any, otherwise: Any = None) -> Workload:
         if w is not None and not isinstance(w, Workload):
             raise PtortTypeError(f"cond() {what} branch must be a workload, got {w!r}.",
                                  hint="Pass task(...)/k[t](...) or combine(...).")
+    _refuse_pipeline_parts((then_w, else_w), loc)
     adopt(then_w, else_w)
     node = Workload(NodeKind.COND, loc=loc, pred=pred, then=then_w, otherwise=else_w, has_else=otherwise is not None)
     add(node)
@@ -466,10 +495,21 @@ def _compose(kind: NodeKind, workloads: tuple[Any, ...]) -> Workload:
         if not isinstance(w, Workload):
             raise PtortTypeError(f"{kind}() takes workloads, got {type(w).__name__} {w!r}.",
                                  hint="Pass task(...), k[t](...), loops or other workloads.")
+    loc = user_location()
+    _refuse_pipeline_parts(items, loc)
     adopt(*items)
-    node = Workload(kind, loc=user_location(), parts=tuple(items))
+    node = Workload(kind, loc=loc, parts=tuple(items))
     add(node)
     return node
+
+
+def _refuse_pipeline_parts(parts: Sequence[Workload], loc: SourceLocation | None) -> None:
+    """A pipeline given to combine()/sequential()/cond() is refused at that call: listing the parts would refuse
+    it too, but could only name the connect() line."""
+    if any(w.is_pipeline for w in parts):
+        raise DSLUsageError("a pipeline can only be the root of a program, not a step inside another workload.",
+                            hint="Compile the Pipeline itself (connect(...).compile()).", where=loc,
+                            locate=loc is None)
 
 
 def combine(*workloads: Any) -> Workload:
@@ -478,7 +518,11 @@ def combine(*workloads: Any) -> Workload:
 
 
 def sequential(*workloads: Any) -> Workload:
-    """Ordered composition: each child starts after the previous one finished."""
+    """Ordered composition: the children's tasks are listed in order, and in a process body each child runs after
+    the previous one finished. A data-parallel run does not chain them in time: a task waits only for the earlier
+    tasks that write what it reads or read or write what it writes (docs/explanation/semantics.md), so independent
+    children run side by side. To order them, make the data dependency explicit (each child updates one tile, an
+    ``InOut``), or issue one task at a time with ``.timing(TimingPolicy.batched(1))``."""
     return _compose(NodeKind.SEQUENTIAL, workloads)
 
 
@@ -559,8 +603,7 @@ class WorkloadFunction:
             refuse_generator_result(result, f"@workload '{self.name}'", "build no tasks", BODY_HINT)
             nodes = list(st.frames[-1])
             errors = list(st.type_errors)
-        if isinstance(result, Workload) and not any(result is n for n in nodes):
-            nodes.append(result)
+        take_returned(nodes, result, f"the body of @workload '{self.name}'")
         root = group(nodes)
         root.default_name(self.name)
         if nested:

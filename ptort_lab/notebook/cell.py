@@ -16,10 +16,11 @@ import re
 import sys
 import sysconfig
 import traceback
-from types import CodeType, FrameType, TracebackType
+from types import CodeType, FrameType, FunctionType, TracebackType
 from typing import Any, NoReturn
 
 from ..dsl import Workload
+from ..dsl.csp import MAX_DEPTH, int_text
 from ..errors import PtortError, PtortValueError, SourceLocation
 from ..explore import Knobs, is_pipeline
 from ..knobs import normal_knob, tile_from_text
@@ -67,6 +68,24 @@ class CellBody:
             raise _short(e, self.filename) from None
         self.assigned = _top_level_stores(tree)
 
+    def knobs_read(self, namespace: dict[str, Any]) -> set[str]:
+        """The knobs (``depth``, ``tile``, ...) whose names (DEPTH, TILE, TILES, CORES) the body reads or sets: in its
+        own code, or in a function of ``namespace`` that it names (a helper an earlier cell defined reads the same
+        names), and so on through the functions those name. A knob the body never names was bound but not used."""
+        names: set[str] = set()
+        seen: set[int] = set()
+        todo = [code for code in (self._exec, self._eval) if code is not None]
+        while todo:
+            code = todo.pop()
+            if id(code) in seen:
+                continue
+            seen.add(id(code))
+            todo += [c for c in code.co_consts if isinstance(c, CodeType)]  # its functions, lambdas, comprehensions
+            for name in code.co_names:
+                names.add(name)
+                todo += _functions_code(namespace.get(name), namespace)
+        return {knob for knob, var in KNOB_NAMES.items() if var in names}
+
     def run(self, namespace: dict[str, Any]) -> Any:
         """Run the body in ``namespace`` (names it defines stay there); return its last expression's value."""
         exec(self._exec, namespace)
@@ -109,6 +128,24 @@ class CellBody:
                               locate=False)
 
 
+def _functions_code(value: Any, namespace: dict[str, Any]) -> list[CodeType]:
+    """The code of ``value`` when it is a function whose global names are ``namespace``'s (also inside a @kernel or
+    @workload, which keep their function as ``__wrapped__``), or of such methods of a class; else nothing."""
+    for _ in range(8):  # a few wrappers deep; a mock answers every attribute with a new one
+        if isinstance(value, (FunctionType, type)):
+            break
+        try:
+            value = vars(value).get("__wrapped__")  # the instance's own attribute: no __getattr__ runs
+        except Exception:  # noqa: BLE001 - no __dict__ (an int, a slotted object), or a __dict__ that refuses
+            return []
+    if isinstance(value, type):
+        members = [m.__func__ if isinstance(m, (staticmethod, classmethod)) else m for m in vars(value).values()]
+        return [m.__code__ for m in members if isinstance(m, FunctionType) and m.__globals__ is namespace]
+    if isinstance(value, FunctionType) and value.__globals__ is namespace:
+        return [value.__code__]
+    return []
+
+
 def _top_level_stores(tree: ast.Module) -> list[str]:
     """Names the module body binds, ordered by their last binding (functions, classes and lambdas are scopes)."""
     order: dict[str, int] = {}
@@ -136,6 +173,10 @@ def knob_value(name: str, value: Any, source: str) -> Any:
     """Check one knob value (from an option or a namespace name) and normalise it: ints, TILE a (rows, cols).
     The hint is %%ptort advice (set the name or pass the option); sweep() checks its values itself."""
     checked = normal_knob(name, value)
+    if name == "depth" and checked is not None and checked > MAX_DEPTH:
+        raise PtortValueError(f"{source} is {int_text(checked)}; DEPTH must be at most 2**53 = {MAX_DEPTH:,} (buffer "
+                              "slots per channel).",
+                              hint="A few slots is typical: set DEPTH = 4 or pass --depth 4.", locate=False)
     if checked is not None:
         return checked
     if name == "tile":
@@ -228,10 +269,38 @@ def relocate(exc: BaseException, current: str | None, outer: frozenset[str] = fr
     return exc
 
 
+def interrupted(exc: KeyboardInterrupt, what: str, body: CellBody | None, after: str,
+                short: bool = True) -> KeyboardInterrupt:
+    """A KeyboardInterrupt in a cell, given a short ``_render_traceback_`` instead of ptort_lab's frames: ``what``
+    was interrupted, at which cell line (when the body's code was running), its own message (a sweep's says what it
+    saved), then ``after``. It stays the same exception, so the cell stops as on any interrupt (returned, changed
+    in place; unchanged when ``short`` is False)."""
+    if not short:
+        return exc
+    at = _innermost_cell_frame(exc.__traceback__) if body is not None else None
+    lines = [f"{type(exc).__name__}: {what}" + (f", at {label(f'{at.filename}:{at.lineno}', body.filename)}"
+                                                if at is not None and body is not None else "") + "."]
+    if at is not None and at.code:
+        lines.append(f"    {at.code}")
+    if str(exc):
+        lines.append(label(str(exc), body.filename if body is not None else None))
+    lines.append(after)
+    try:
+        exc._render_traceback_ = lambda: lines  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a KeyboardInterrupt subclass without a __dict__: IPython's traceback
+        pass
+    return exc
+
+
+# A compiled extension's frames (numpy.random's) name their Cython source relative to where it was built
+# ("_generator.pyx"), which no install path matches: they are a library's, never the cell's or the user's.
+_CYTHON_SOURCES = (".pyx", ".pxd", ".pxi")
+
+
 def _is_user_frame(filename: str) -> bool:
     if is_cell_file(filename):
         return True
-    if filename.startswith("<"):
+    if filename.startswith("<") or filename.endswith(_CYTHON_SOURCES):
         return False
     path = os.path.abspath(filename)
     return not path.startswith(_PACKAGE_DIR) and not path.startswith(_LIBRARY_DIRS)
@@ -289,6 +358,6 @@ def outer_files() -> frozenset[str]:
     return frozenset(n for n in names if not os.path.abspath(n).startswith(_PACKAGE_DIR))
 
 
-__all__ = ["CellBody", "PtortSyntaxError", "KNOB_NAMES", "bind_knobs", "is_cell_file", "knob_value",
+__all__ = ["CellBody", "PtortSyntaxError", "KNOB_NAMES", "bind_knobs", "interrupted", "is_cell_file", "knob_value",
            "knobs_from_namespace", "label", "normal_knob", "outer_files", "relocate", "restore_knobs", "saved_knobs",
            "tile_from_text"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..program import Program
-from ..sim.export import CHANNELS_PROCESS, TrackId, TrackKind, encode_index, track_layout
+from ..sim.export import TrackId, TrackKind, encode_index, track_layout
 from ..sim.trace import Trace, check_trace
 
 
@@ -71,9 +71,7 @@ def compact_trace(label: str, trace: Trace) -> dict[str, Any]:
         "mode": trace.mode,
         "launch_cycles": trace.launch_cycles,
         "names": names.table,
-        "groups": [{"pid": pid, "label": name} for pid in pids
-                   if (name := CHANNELS_PROCESS if pid == chan_pid else trace.cores.get(pid, f"core{pid}"))
-                   != CHANNELS_PROCESS],
+        "groups": [{"pid": pid, "label": trace.cores.get(pid, f"core{pid}")} for pid in pids if pid != chan_pid],
         "rows": [_trimmed(r) for r in rows.values()],  # tracks in the exporter's order: by pid, then its tracks
         "counters": _counters(trace),
     }

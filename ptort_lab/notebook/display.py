@@ -121,6 +121,8 @@ class PtortResult:
     # -- the runs -----------------------------------------------------------------------------------------------
     @property
     def knobs(self) -> Knobs:
+        """The four knobs as the cell had them bound; ``comparison.used`` names those the runs used (the summary
+        shows only these: a cell that builds its own tiles does not use TILE)."""
         return self.comparison.knobs
 
     @property

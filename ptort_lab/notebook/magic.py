@@ -17,6 +17,7 @@ from IPython.core.magic import Magics, cell_magic, magics_class, output_can_be_s
 from traitlets import Bool
 
 from ..dsl import Channel, Workload
+from ..dsl.csp import MAX_DEPTH, int_text
 from ..errors import PtortError, PtortValueError, SourceLocation
 from ..explore import (
     MODES,
@@ -27,6 +28,7 @@ from ..explore import (
     check_cores,
     check_depth,
     check_knob_limits,
+    is_pipeline,
     pipeline_channels,
     run_study,
     same_option,
@@ -41,6 +43,7 @@ from .cell import (
     KNOB_NAMES,
     CellBody,
     bind_knobs,
+    interrupted,
     is_cell_file,
     knobs_from_namespace,
     outer_files,
@@ -234,6 +237,9 @@ def parse_options(args: Any) -> CellOptions:
         value = _at_least(getattr(args, name), f"--{name}")
         if value is not None:
             opts.knobs[name] = value
+    if opts.knobs.get("depth", 0) > MAX_DEPTH:
+        raise UsageError(f"--depth must be at most 2**53 = {MAX_DEPTH:,} (buffer slots per channel), got "
+                         f"{int_text(opts.knobs['depth'])}; a few is typical, e.g. --depth 4.")
     limit, what = task_limit(opts.mode)
     if opts.knobs.get("tiles", 0) > limit:
         raise UsageError(f"--tiles {opts.knobs['tiles']} is more than the {limit:,} {what} (a tile is at least one "
@@ -303,6 +309,46 @@ def _unknown_option(message: str, magic: Any) -> str:
     return message
 
 
+def without_comment(line: str) -> str:
+    """The magic line up to a ``#`` that starts a word outside quotes: a comment, as in a shell (a ``#`` inside a
+    word or in quotes, as in --trace-out run#1.json, is kept)."""
+    quote: str | None = None
+    escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote is not None:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
+
+
+# The options whose values are sizes or counts (never negative), and an example of each.
+_NUMBER_OPTIONS = {"--depth": "2", "--tile": "64x128", "--tiles": "8", "--cores": "4", "--latency": "1000"}
+
+
+def _dash_value(message: str, words: list[str]) -> str:
+    """Explain argparse's "argument --tile: expected one argument" when the value was there but starts with '-'
+    (argparse reads --tile -4x4 as two options)."""
+    flag = message.removeprefix("argument ").split(":", 1)[0].split("/")[0]
+    if not message.endswith("expected one argument") or flag not in words:
+        return message
+    i = words.index(flag)
+    if i + 1 >= len(words) or not words[i + 1].startswith("-"):
+        return message
+    value = words[i + 1]
+    if flag in _NUMBER_OPTIONS:
+        example = value.lstrip("-") if flag == "--tile" and tile_from_text(value.lstrip("-")) else _NUMBER_OPTIONS[flag]
+        return (f"{message}: {value} starts with '-', so it reads as an option; a {flag} value is never negative: "
+                f"e.g. {flag} {example}.")
+    return f"{message}: {value} starts with '-', so it reads as an option; write {flag}={value} to pass it."
+
+
 def _clean_doc(fn: Any) -> Any:
     """Dedent the docstring: magic_arguments turns it into the ``%%ptort?`` help verbatim."""
     fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
@@ -349,7 +395,8 @@ class PtortMagics(Magics):
           Build the pipeline with them: Channel[Tensor](name="q", depth=DEPTH), Tile[TILE[0], TILE[1], F32],
           range(TILES). They stay bound after the cell, so a later cell without options reuses them. An explicit
           --depth that does not reach every channel of the pipeline is an error. The first line is expanded
-          like any magic's ({var} and $var); the body is not.
+          like any magic's ({var} and $var); the body is not. A # that starts a word ends the options, as in a
+          shell: %%ptort --depth 4  # deeper buffers.
 
         Which workload is studied
           The value of the cell's last expression if it is a workload, pipeline or compiled Program; otherwise
@@ -366,12 +413,14 @@ class PtortMagics(Magics):
           leaves every tensor as it was.
 
         Result
-          A PtortResult (also in _ptort, and in NAME with -o): a summary (cycles, us, overlap %, speedup) plus
+          A PtortResult (also in _ptort, and in NAME with -o): a summary (cycles, us, overlap %, speedup; its
+          knobs line names only the knobs the cell reads, and CORES when a data-parallel run used them) plus
           the parts --show names: diagram (pipeline graph), ir (kernel IR), timeline (both runs on one time
           axis), stats (per-stage busy % and stalls). --trace-out FILE.json writes the first run's trace and,
           with both runs, FILE.data-parallel.json. --interact shows sliders that re-run the body with new
           DEPTH/TILE/TILES/CORES (timing only) and redraw the timelines. A DSL, type or simulation error in the
           cell is reported at its cell line (line 1 is the %%ptort line); a bad option is a one-line usage error.
+          Ctrl-C stops the cell with a one-line KeyboardInterrupt saying what it interrupted.
 
         Example
           %%ptort --depth 4 --tiles 64 --show diagram,timeline,stats
@@ -380,12 +429,14 @@ class PtortMagics(Magics):
         try:
             # shlex in POSIX mode, not IPython's arg_split: it removes the quotes around a value, so
             # --trace-out "my run.json" names the file my run.json (arg_split would keep the quote characters)
-            args = parse_words(self.ptort, shlex.split(line))
-        except UsageError as e:
-            raise UsageError(_unknown_option(str(e), self.ptort)) from None
+            words = shlex.split(without_comment(line))
         except ValueError as e:  # shlex: an unbalanced quote ("No closing quotation"), a lone escape
             raise UsageError(f"%%ptort options could not be split into words: {e} in {line.strip()!r}; close the "
                              "quote (or drop it: options need none, e.g. --depth 2).") from None
+        try:
+            args = parse_words(self.ptort, words)
+        except UsageError as e:
+            raise UsageError(_dash_value(_unknown_option(str(e), self.ptort), words)) from None
         opts = parse_options(args)
         if not cell.strip():
             raise UsageError("%%ptort needs a cell body: DSL Python that builds a pipeline or workload.")
@@ -402,13 +453,16 @@ class PtortMagics(Magics):
         # With --interact, the sliders' runs replace this one: they first put back what it wrote.
         journal = Writes() if opts.interact else None
         knobs_before = saved_knobs(ns)  # a failed cell puts these back: the next cell must not inherit its options
+        stage = "before running the cell body"  # what an interrupt stopped (Ctrl-C in a long cell)
         try:
             knobs = knobs_from_namespace(ns, opts.knobs, Knobs())
             check_knob_limits(knobs, opts.mode, "TILES")  # before the body builds 10**8 of anything
             body = CellBody(cell, line, shell.execution_count)
             bind_knobs(ns, knobs)
+            stage = "while running the cell body"
             with collect_compiled() as compiled, (recording(journal) if journal is not None else nullcontext()):
                 value = body.run(ns)
+            stage = "after the cell body, before the runs"
             target = body.find_target(value, ns, compiled)
             workload = target.workload if isinstance(target, Program) else target
             knobs = knobs_from_namespace(ns, {}, knobs)  # the body may have reassigned DEPTH, TILE, ...
@@ -416,9 +470,16 @@ class PtortMagics(Magics):
             options = study_options(target, opts)
             if "depth" in opts.knobs:  # only an explicit --depth: a cell may build its channels with literal depths
                 check_depth(pipeline_channels(workload), opts.knobs["depth"], cell_words(body, OPTION_WORDS))
+            stage = f"while simulating {_RUNS[opts.mode] if is_pipeline(workload) else _RUNS['data-parallel']}"
             with recording(journal) if journal is not None else nullcontext():
                 comparison = run_study(target, knobs, opts.mode, words=CELL_WORDS, **options)
+            comparison.built_with = body_knobs(body, ns, opts)
+            _note_unused_options(comparison, opts)
             result = PtortResult(comparison, workload, show=opts.show)
+        except KeyboardInterrupt as e:
+            restore_knobs(ns, knobs_before)
+            raise interrupted(e, f"%%ptort interrupted {stage}", body, "The cell stored no result: _ptort, DEPTH, "
+                              "TILE, TILES and CORES are as before it.", short=self.short_errors) from None
         except Exception as e:
             restore_knobs(ns, knobs_before)
             fallback = workload.loc if workload is not None and workload.loc is not None \
@@ -429,7 +490,12 @@ class PtortMagics(Magics):
         if opts.output:
             ns[opts.output] = result
         if opts.trace_out:
-            written = self._save_trace(result, opts.trace_out, body, line, outer)
+            try:
+                written = self._save_trace(result, opts.trace_out, body, line, outer)
+            except KeyboardInterrupt as e:
+                raise interrupted(e, f"%%ptort interrupted while writing --trace-out {opts.trace_out}", None,
+                                  "The runs themselves finished: the result is in _ptort.",
+                                  short=self.short_errors) from None
             print("Wrote " + ", ".join(f"{path} ({label})" for label, path in written))
         if opts.interact:
             return self._explorer(body, line, opts, knobs, target, journal)
@@ -471,7 +537,8 @@ class PtortMagics(Magics):
         # The sliders re-run the body timing-only, with the options the first run used (the cell's program's own).
         own = dict(target.options) if isinstance(target, Program) else {}
         options = {**own, **study_options(target, opts), "compute_values": False}
-        study = CellStudy(body, self.short_errors, rebuild, knobs, opts.mode, words=cell_words(body), **options)
+        study = CellStudy(body, self.short_errors, body_knobs(body, shell.user_ns, opts), rebuild, knobs, opts.mode,
+                          words=cell_words(body), **options)
         if journal is not None:
             study.adopt(journal)
         return Explorer(study)
@@ -481,17 +548,46 @@ class CellStudy(Study):
     """The study behind a cell's --interact panel: its errors (the body's, and the study's checks and runs) name
     cell lines, as the cell's own run does."""
 
-    def __init__(self, body: CellBody, short_errors: bool, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, body: CellBody, short_errors: bool, read: tuple[str, ...], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.body = body
         self.short_errors = short_errors
+        self.read = read  # the knobs the cell reads: its summaries show these (the rebuild takes all four)
 
     def run(self, **changes: Any) -> Comparison:
         outer = outer_files()
         try:
-            return super().run(**changes)
+            result = super().run(**changes)
         except Exception as e:
             raise relocate(e, self.body.filename, outer, short=self.short_errors) from None
+        result.built_with = self.read
+        return result
+
+
+# What a cell's study simulates, by --mode (for the message of an interrupted cell).
+_RUNS = {"both": "the pipeline and its data-parallel twin", "pipeline": "the pipeline",
+         "data-parallel": "the data-parallel run"}
+
+
+def body_knobs(body: CellBody, namespace: dict[str, Any], opts: CellOptions) -> tuple[str, ...]:
+    """The knobs a cell's work was built with: those it reads, and an explicit --depth (the study checked that it
+    reached every channel, so a cell that builds with the same literal depth used it too)."""
+    read = body.knobs_read(namespace) | ({"depth"} if "depth" in opts.knobs else set())
+    return tuple(n for n in KNOB_NAMES if n in read)
+
+
+def _note_unused_options(comparison: Comparison, opts: CellOptions) -> None:
+    """Say in the summary which options the cell was given but did not use (a cell that builds its own tiles)."""
+    unused = []
+    for name, value in opts.knobs.items():
+        if name in comparison.used:
+            continue
+        shown = f"{value[0]}x{value[1]}" if name == "tile" else value
+        why = f"the cell does not read {KNOB_NAMES[name]}"
+        if name == "cores":
+            why += " and --mode pipeline runs no data-parallel twin"
+        unused.append(f"--{name} {shown} was not used: {why}")
+    comparison.note = "; ".join(([comparison.note] if comparison.note else []) + unused)
 
 
 def load_ipython_extension(ipython: Any) -> None:

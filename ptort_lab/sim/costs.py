@@ -53,7 +53,7 @@ from ..dsl.types import Direction, TensorView, TileType
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortError, PtortTypeError, PtortValueError
 from .buffers import BufferPool
-from .capacity import fix_for
+from .capacity import fix_in_room
 from .cost_model import CostModel, TaskPricer, Timing, span_of
 from .deps import RegionKeys
 from .lowering import AIC, Instr, Plan, lower
@@ -401,7 +401,7 @@ class NpuRun:
         memory = self.memory
         task_id = task.id
         for (kind, key, name, op_name, reads, write, tail, alloc, pool, alloc_bytes, frees, cycles, head, nbytes,
-             path, param, window, nz, ins) in tpl.steps:
+             path, param, window, extent, nz, ins) in tpl.steps:
             free = pipe_free.get(key)
             t = start if free is None or free < start else free
             for s in reads:
@@ -430,7 +430,7 @@ class NpuRun:
                 gm_bytes = nbytes
                 assert path is not None
                 if kind == READ:  # the pipe is free before the data arrive (memory.py: latency overlaps)
-                    end, done, _ = memory.read_times(t, nbytes, path, region, nz)  # nz: into L1, ND -> NZ
+                    end, done, _ = memory.read_times(t, nbytes, path, region, nz, extent)  # nz: L1, ND -> NZ
                     freed = done  # its buffer is written until the data are in
                 else:  # posted into L2: visible a write latency after the pipe let go
                     end, done = memory.write_times(t, nbytes, path, region)
@@ -470,12 +470,13 @@ class NpuRun:
         reserved = self.residency.describe((core, unit, buffer))
         who = f"process '{lane}'" if self.placement is not None else f"task {task.id}"
         op = f" at `{ins.op}`" if ins.op is not None else ""
-        fix = None if reserved else fix_for(task, self.machine)  # the reorder or tile compile() would suggest
+        # the reorder or smaller tile compile() would suggest, worked out in the room the on-chip state leaves, else
+        # the state to cut: each one checked to fit (capacity.fix_in_room)
+        fix = fix_in_room(task, self.machine, buffer, self.residency.state_of(core, self.last_aiv),
+                          self.residency.resident_of(task))
         return CapacityError(
             f"kernel '{task.kernel}' ({who}, core {core}) needs {need} bytes of {buffer} at once{op}, but the "
-            f"{buffer} of {unit} holds {bytes_text(cap)}{reserved}.",
-            hint=fix or f"Use a smaller tile (e.g. half the rows) so the kernel's live tiles fit {buffer}, or split "
-                        "the kernel into smaller steps" + (", or keep less state on chip." if reserved else "."),
+            f"{buffer} of {unit} holds {bytes_text(cap)}{reserved}.", hint=fix,
             where=ins.op.loc if ins.op is not None else task.loc, context=f"kernel '{task.kernel}'", locate=False)
 
 

@@ -3,8 +3,9 @@
 Each process runs as an ``Actor`` around its step generator (``dsl.steps``), which yields the commands of
 ``dsl.commands``. Channel semantics are slots: SEND/ACQUIRE take a free slot (waiting for the consumer's credit), the
 token becomes visible ``latency_cycles`` after the producer finished, and PULL(release) returns the previous token's
-slot ``latency_cycles`` after the consumer finished with it. Each channel has its own latency (a cross-core hop, or
-none for a queue between stages on one core). For a linear pipeline this reproduces
+slot ``latency_cycles`` after the consumer finished with it. Each hop (producer, consumer) has its own latency (a
+cross-core hop, or none for a queue between stages on one core): one per channel when its hops all cost the same,
+else ``fifo.Hops``. For a linear pipeline this reproduces
 S_k(i) = max(F_k(i-1), F_{k-1}(i) + L, F_{k+1}(i-D) + L) exactly.
 
 Scheduling: when processes share resources whose price depends on global time (pipes of one core, HBM), the
@@ -52,7 +53,7 @@ from ..dsl.commands import (
     Cmd,
 )
 from ..errors import PtortError, SimulationError
-from .fifo import Actor, Channels, deadlock_error
+from .fifo import Actor, Channels, deadlock_error, unconsumed_error
 from .limits import LimitReached, RunLimits, checked_settings, diagnose
 from .trace import Stall
 
@@ -125,7 +126,8 @@ class Engine(Channels):
     # -- main loop ----------------------------------------------------------------------------------------------
     def run(self) -> int:
         """Run every process to its end and return the makespan; DeadlockError when some never can, RunLimitError
-        past the run limits."""
+        past the run limits, PipelineError when every one ended but a channel still holds tokens (no consume of it
+        ran: the work they stand for would be dropped silently)."""
         self.limits = RunLimits(MAX_STEPS if self.max_steps is None else self.max_steps,
                                 MAX_STEPS_WITHOUT_PROGRESS if self.max_steps_without_progress is None
                                 else self.max_steps_without_progress, MAX_RUN_BYTES, self.endless, self.held_bytes)
@@ -135,9 +137,13 @@ class Engine(Channels):
         except LimitReached as stop:
             raise diagnose(self, stop.kind) from None
         blocked = [p for p in self.procs if not p.done]
-        if blocked:
-            raise deadlock_error(blocked, list(self.fifos.values()))
-        return max((p.t for p in self.procs), default=0)
+        end = max((p.t for p in self.procs), default=0)
+        if blocked:  # (at the last clock a process reached: the blocked ones may have stopped long before)
+            raise deadlock_error(blocked, list(self.fifos.values()), list(self.wakeups.values()), end)
+        leftover = next((f for f in self.fifos.values() if f.tokens or f.pending), None)
+        if leftover is not None:
+            raise unconsumed_error(leftover, end)
+        return end
 
     @property
     def step_count(self) -> int:
@@ -195,6 +201,8 @@ class Engine(Channels):
                         f.deltas.append(p.t)
                     elif f.free:
                         ts = f.free.popleft()
+                        if f.hops is not None:  # (the latency of this hop, when a channel's hops differ)
+                            ts += f.hops.slot_taken(p.order)
                         if ts > p.t:  # (_stall, inline: a stalled pipeline passes here once per item)
                             stalls.append(_new(Stall, (p.name, f.backpressure, p.t, ts)))
                             p.stall_cycles += ts - p.t
@@ -211,13 +219,17 @@ class Engine(Channels):
                     else:  # produce into it, then pass the token on
                         granted = p.t
                         run_task(cmd[2], p)
-                        ts = (p.t if p.t > p.last_end else p.last_end) + f.latency_cycles
+                        hops = f.hops
+                        ts = (p.t if p.t > p.last_end else p.last_end) + \
+                            (f.latency_cycles if hops is None else hops.out[p.order])
                         if f.pending is not None:
                             self._pend(f, cmd[3], ts, granted, p)
                         elif f.consumers:
-                            self._hand_token(f, cmd[3], ts)
+                            self._hand_token(f, cmd[3], ts, p.order)
                         else:
                             f.tokens.append((cmd[3], ts))
+                            if hops is not None:
+                                hops.queued(p.order)
                         if op is SEND_PULL:  # then its pull, now, or in its turn when another actor is earlier
                             if heap and p.t > heap[0][0]:
                                 p.retry = cmd[4]
@@ -237,15 +249,21 @@ class Engine(Channels):
                     break  # a cold command blocked
                 if op is PULL:  # (also the second half of SEND_PULL / TASK_PULL)
                     f = fifos[cmd[1]]
+                    hops = f.hops
                     if cmd[2]:  # free the slot of the previous token first (Channels._free_slot, inline: hot path)
-                        ts = (p.t if p.t > p.last_end else p.last_end) + f.latency_cycles
+                        ts = (p.t if p.t > p.last_end else p.last_end) + \
+                            (f.latency_cycles if hops is None else hops.back[p.order])
                         if f.producers:
-                            self._credit(f, ts)
+                            self._credit(f, ts, p.order)
                         else:
                             f.deltas.append(~ts)
                             f.free.append(ts)
+                            if hops is not None:
+                                hops.freed(p.order)
                     if f.tokens:
                         token, ts = f.tokens.popleft()
+                        if hops is not None:
+                            ts += hops.taken(p.order)
                         if ts > p.t:  # (_stall, inline: a starved stage passes here once per item)
                             stalls.append(_new(Stall, (p.name, f.starved, p.t, ts)))
                             p.stall_cycles += ts - p.t
@@ -275,7 +293,9 @@ class Engine(Channels):
 
     def _record(self, p: Actor, cmd: tuple[Any, ...]) -> bool:
         """(RECORD, event): a signal, visible after the event's latency."""
-        self._deliver(self._wakeup(cmd[1]), p, None, p.t)
+        w = self._wakeup(cmd[1])
+        w.recorded += 1
+        self._deliver(w, p, None, p.t)
         return False
 
     def _wait(self, p: Actor, cmd: tuple[Any, ...]) -> bool:
@@ -285,7 +305,8 @@ class Engine(Channels):
             p.blocked, p.wait_since = w.starved, p.t
             w.consumers.append(p)
             return True
-        self._stall(p, w.starved, w.tokens.popleft()[1])
+        ts = w.tokens.popleft()[1]
+        self._stall(p, w.starved, ts if w.hops is None else ts + w.hops.taken(p.order))
         return False
 
     def _after(self, p: Actor, cmd: tuple[Any, ...]) -> bool:

@@ -25,9 +25,10 @@ partially, but if a cost model ever emits such spans, the later one moves to an 
 
 Lossless. Everything a Trace holds comes back from the file: spans and stalls from their ``args`` (file order =
 list order), samples from the C events plus ``otherData.ptort.sample_cycles`` (the exact cycle of each C event, in
-order), and the run fields (makespan, clock_hz, mode, processes, channels, cores, process_end) from
-``otherData.ptort``; dicts are stored as ordered pairs so their order survives too. ``otherData`` is the top-level
-key Perfetto skips as metadata (an unknown key makes its JSON importer stop reading).
+order; a file whose events were re-sorted by time pairs each C event with a cycle drawn at its own ``ts``), and the
+run fields (makespan, clock_hz, mode, processes, channels, cores, process_end, and ``whole_run`` for the trace of
+part of a run) from ``otherData.ptort``; dicts are stored as ordered pairs so their order survives too.
+``otherData`` is the top-level key Perfetto skips as metadata (an unknown key makes its JSON importer stop reading).
 
 Deterministic. Keys are sorted, events come in a fixed order, one event per line, and nothing depends on the wall
 clock, ids or addresses: the same Trace gives byte-identical text.
@@ -38,20 +39,20 @@ from __future__ import annotations
 
 import errno
 import gzip
+import heapq
 import itertools
 import json
 import os
 import stat
 from enum import IntEnum
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from ..errors import PtortValueError
-from .load import MAX_BYTES, MAX_EVENTS, load_chrome_json
+from .load import MAX_BYTES, MAX_EVENTS, load_chrome_json, whole_run_value
 from .machine import Pipe
-from .trace import Trace, check_trace
-from .trace_files import FORMAT, VERSION, as_path, io_error, short
+from .trace import BadField, Trace, check_trace
+from .trace_files import FORMAT, VERSION, NsClock, WholeRun, as_path, io_error, short, us_text
 
 CHANNELS_PROCESS = "channels"
 # The order of a core's pipe lanes (NPU_MODEL.md §2.1): loads, cube path, vector, stores (Pipe's order).
@@ -83,7 +84,7 @@ def track_layout(trace: Trace) -> Layout:
     """The exporter's rows for a checked Trace: span ``i`` is on ``(sp.core, TrackKind.LANE, sp.lane,
     span_level[i])``, stall ``i`` on ``(where[st.process], TrackKind.STALLS, st.process, stall_level[i])``."""
     where, chan_pid, pids = _pids(trace)
-    first_seen, span_level, stall_level = _levels(trace, _Clock(trace.clock_hz).ns, where)
+    first_seen, span_level, stall_level = _levels(trace, NsClock(trace.clock_hz).ns, where)
     return Layout(where, chan_pid, pids, span_level, stall_level,
                   _ordered_tracks(trace, where, first_seen, span_level, stall_level))
 Items = dict[tuple[int, str], list[tuple[int, int, int]]]  # (pid, track name) -> (start ns, end ns, record index)
@@ -101,24 +102,6 @@ def encode_index(v: Any) -> Any:
     return v
 
 
-class _Clock:
-    """Cycles -> integer ns, ``round(cycles * 1e9 / clock_hz)`` with halves rounded up, in exact integer math."""
-
-    def __init__(self, clock_hz: float) -> None:
-        ratio = Fraction(10**9) / Fraction(clock_hz)  # ns per cycle, exactly (a float clock is a dyadic rational)
-        self._num2, self._den, self._den2 = 2 * ratio.numerator, ratio.denominator, 2 * ratio.denominator
-
-    def ns(self, cycles: int) -> int:
-        # floor(c * p / q + 1/2) == (2 c p + q) // 2 q
-        return (cycles * self._num2 + self._den) // self._den2
-
-
-def _us(ns: int) -> float | int:
-    """µs for an integer ns, as a short decimal (``1500`` ns -> ``1.5``; whole µs stay ints)."""
-    q, r = divmod(ns, 1000)
-    return q if r == 0 else ns / 1000
-
-
 # -- tracks -------------------------------------------------------------------------------------------------------
 def _lane_key(lane: str, processes: dict[str, int], first_seen: dict[str, int]) -> tuple[int, int, str]:
     if lane in processes:
@@ -134,14 +117,18 @@ def _nest(items: list[tuple[int, int, int]]) -> dict[int, int]:
 
     ``items`` are (start_ns, end_ns, key) in file order. A viewer sorts by start (stably) and keeps a stack of open
     slices; an item that starts inside the top slice but ends after it would partially overlap, so it goes one
-    level down, where the same test repeats.
+    level down, where the same test repeats. Walking the levels one by one costs O(levels) per item, so when the
+    levels pile up (spans that each overlap the next) the same levels come from ``_nest_many`` in O(n log n).
     """
+    ordered = sorted(items, key=lambda x: x[0])
     stacks: list[list[int]] = []
     level: dict[int, int] = {}
-    for start, end, key in sorted(items, key=lambda x: x[0]):
+    for start, end, key in ordered:
         k = 0
         while True:
             if k == len(stacks):
+                if k == _FEW_LEVELS:
+                    return _nest_many(ordered)
                 stacks.append([])
             stack = stacks[k]
             while stack and stack[-1] <= start:
@@ -151,6 +138,52 @@ def _nest(items: list[tuple[int, int, int]]) -> dict[int, int]:
                 level[key] = k
                 break
             k += 1
+    return level
+
+
+_FEW_LEVELS = 16  # up to this many levels, walking them is cheaper than _nest_many's tree
+
+
+def _nest_many(ordered: list[tuple[int, int, int]]) -> dict[int, int]:
+    """``_nest`` for items already sorted by start, in O(n log n) however many levels they need.
+
+    Each level's stack holds ends that never increase towards its top, and starts never decrease, so the ends that
+    ``_nest`` would pop (<= start) are exactly those a min-heap gives first. After popping them, an item goes to the
+    first level whose top end is >= its end, or that is empty: a max segment tree over the levels' top ends (an
+    empty or not yet used level counts as infinite) finds that level in O(log n).
+    """
+    size = 1
+    while size < len(ordered) + 1:
+        size *= 2
+    inf = float("inf")
+    tree: list[float] = [inf] * (2 * size)  # tree[size + k]: level k's top end; tree[i]: max of its two children
+    stacks: list[list[int]] = []
+    open_ends: list[tuple[int, int]] = []  # (end, level) of every item still on a stack
+
+    def set_top(k: int) -> None:
+        i = size + k
+        tree[i] = stacks[k][-1] if stacks[k] else inf
+        i //= 2
+        while i:
+            tree[i] = max(tree[2 * i], tree[2 * i + 1])
+            i //= 2
+
+    level: dict[int, int] = {}
+    for start, end, key in ordered:
+        while open_ends and open_ends[0][0] <= start:
+            _, k = heapq.heappop(open_ends)
+            stacks[k].pop()  # (the smallest end on its stack, so its top)
+            set_top(k)
+        i = 1
+        while i < size:  # down to the leftmost level whose top end is >= end
+            i = 2 * i if tree[2 * i] >= end else 2 * i + 1
+        k = i - size
+        if k == len(stacks):
+            stacks.append([])
+        stacks[k].append(end)
+        heapq.heappush(open_ends, (end, k))
+        set_top(k)
+        level[key] = k
     return level
 
 
@@ -176,7 +209,7 @@ def chrome_events(trace: Trace) -> tuple[list[dict[str, Any]], list[int]]:
 
 def _events(trace: Trace) -> tuple[list[dict[str, Any]], list[int]]:
     """Every event in file order (track names, spans, stalls, counters) and the exact cycle of each C event."""
-    ns = _Clock(trace.clock_hz).ns
+    ns = NsClock(trace.clock_hz).ns
     where, chan_pid, pids, span_level, stall_level, ordered = track_layout(trace)
     tid_of = {t: i + 1 for i, t in enumerate(ordered)}  # globally unique tids: viewers key threads by tid
     events = _track_names(trace, pids, chan_pid, ordered, tid_of)
@@ -184,7 +217,8 @@ def _events(trace: Trace) -> tuple[list[dict[str, Any]], list[int]]:
         s, e = ns(sp.start), ns(sp.end)
         events.append({
             "ph": "X", "cat": "span", "name": sp.name, "pid": sp.core,
-            "tid": tid_of[(sp.core, TrackKind.LANE, sp.lane, span_level[i])], "ts": _us(s), "dur": _us(e - s),
+            "tid": tid_of[(sp.core, TrackKind.LANE, sp.lane, span_level[i])], "ts": us_text(s),
+            "dur": us_text(e - s),
             "args": {"lane": sp.lane, "process": sp.process, "index": encode_index(sp.index), "task_id": sp.task_id,
                      "bytes": sp.bytes, "start_cycles": sp.start, "end_cycles": sp.end, "cycles": sp.end - sp.start},
         })
@@ -193,14 +227,15 @@ def _events(trace: Trace) -> tuple[list[dict[str, Any]], list[int]]:
         pid = where[st.process]
         events.append({
             "ph": "X", "cat": "stall", "name": st.reason, "pid": pid,
-            "tid": tid_of[(pid, TrackKind.STALLS, st.process, stall_level[i])], "ts": _us(s), "dur": _us(e - s),
+            "tid": tid_of[(pid, TrackKind.STALLS, st.process, stall_level[i])], "ts": us_text(s),
+            "dur": us_text(e - s),
             "args": {"process": st.process, "reason": st.reason, "start_cycles": st.start, "end_cycles": st.end,
                      "cycles": st.end - st.start},
         })
     sample_cycles = []
     for sm in trace.samples:
         events.append({"ph": "C", "cat": "occupancy", "name": sm.channel, "pid": chan_pid, "tid": 0,
-                       "ts": _us(ns(sm.time)), "args": {"slots": sm.occupancy}})
+                       "ts": us_text(ns(sm.time)), "args": {"slots": sm.occupancy}})
         sample_cycles.append(sm.time)
     return events, sample_cycles
 
@@ -295,9 +330,26 @@ def _metadata(trace: Trace, sample_cycles: list[int]) -> dict[str, Any]:
         "cores": [[k, v] for k, v in trace.cores.items()],
         "process_end": [[k, v] for k, v in trace.process_end.items()],
         **({} if trace.launch_cycles is None else {"launch_cycles": trace.launch_cycles}),
+        **_whole_run(trace),
         "sample_cycles": sample_cycles,
         "time_grid": "ts/dur in us on a 1 ns grid: round(cycles * 1e9 / clock_hz) ns; exact cycles in args",
     }
+
+
+def _whole_run(trace: Trace) -> dict[str, Any]:
+    """``{"whole_run": {...}}`` for the trace of part of a run (a steady-state run's first tiles), else nothing."""
+    w = getattr(trace, "whole_run", None)
+    if w is None:
+        return {}
+    try:
+        if not isinstance(w, WholeRun):
+            raise BadField("Trace.whole_run", w, "None or a WholeRun(tiles, traced_tiles, cycles, overlap_pct, note)")
+        whole_run_value(w._asdict(), "Trace.whole_run")
+    except BadField as e:
+        raise PtortValueError(f"Cannot save this trace: {e.describe()}.",
+                              hint="Leave whole_run as execute(steady_state=True) set it (None for a trace of a "
+                                   "whole run).") from None
+    return {"whole_run": w._asdict()}
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
@@ -356,7 +408,8 @@ def refuse_nul(path: str | os.PathLike[str], api: str) -> None:
 
 def _write(path: Path, data: bytes) -> None:
     """Write ``data`` whole or not at all: into a new file next to ``path``, then renamed over it (a full disk or a
-    crash never leaves half a trace, nor destroys the file that was there)."""
+    crash never leaves half a trace, nor destroys the file that was there). The new file keeps the old one's
+    permission bits (a private trace stays private); a hard link to the old file keeps the old contents."""
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     refuse_special(path, "Trace.save")  # again: it may have been made since save() looked
@@ -364,15 +417,23 @@ def _write(path: Path, data: bytes) -> None:
     temp = target.with_name(f".ptort-{os.getpid()}-{next(_temp_ids)}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except PermissionError:
+    except PermissionError as e:
         if not target.is_file():
             raise
-        with open(target, "wb") as f:  # a writable file in a folder that takes no new files: write it in place
-            f.write(data)
-        return
+        # Writing over the file in place would truncate it first, so a failed write (a full disk) would lose it.
+        raise PtortValueError(
+            f"Trace.save: cannot write '{path}': its folder '{target.parent}' does not take new files (permission "
+            f"denied, errno {errno.errorcode.get(e.errno or 0, e.errno)}), and the trace is only ever written to a "
+            "new file renamed over the old one, so that a failed write cannot destroy the old file.",
+            hint=f"Save into a folder you may write (e.g. trace.save('{target.name}') in your home folder), or make "
+                 f"'{target.parent}' writable (chmod u+w '{target.parent}').") from e
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        try:
+            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
+        except FileNotFoundError:  # a new file: the umask's mode, as open() gives
+            pass
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -383,7 +444,7 @@ def save(trace: Trace, path: str | os.PathLike[str]) -> Path:
     """Write ``to_chrome_json(trace)`` to ``path`` (gzip-compressed, reproducibly, when it ends in ``.gz``, in any
     case); the file is replaced whole or not at all. A pipe, socket or device is refused (``special_file``)."""
     p = as_path(path, "Trace.save(path) needs a file path (str or pathlib.Path)",
-              "Write trace.save('run.json') ('run.json.gz' to compress).")
+                "Write trace.save('run.json') ('run.json.gz' to compress).", api="Trace.save")
     refuse_nul(p, "Trace.save")
     refuse_special(p, "Trace.save")  # before the trace is built: a pipe would block, a device lose it
     data = _chrome_text(check_trace(trace, "Trace.save")).encode("ascii")

@@ -18,6 +18,14 @@ event's latency being that of a channel between the same processes. Actors ready
 the order they became ready (the heap's sequence number): deterministic, but when two producers ask for the last slot
 of a channel at the very same cycle, the one the engine reached first gets it. A token visible the very cycle it was
 sent (a 0-cycle task and 0 latency) may queue behind tokens already released at that cycle.
+
+Latency is per hop, a (producer, consumer) pair: a channel or event whose ends all pay the same latency keeps one
+(``Inbox.latency_cycles``); one with hops on a core and hops between cores (a merge whose producers sit on different
+cores, ...) gets a ``Hops`` table. Its items are visible to a consumer at the producer's finish + their hop's
+latency, and its freed slots to a producer at the consumer's finish + theirs. With several consumers, an item waits
+in ``pending`` until the first of them can see it; then the waiting consumer that sees it first takes it (ties: the
+one waiting longest), or, none waiting, the first to ask, at its own hop's time. A slot freed while producers wait
+goes the same way to the producer that sees it first.
 """
 from __future__ import annotations
 
@@ -25,10 +33,10 @@ import heapq
 import itertools
 import operator
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..dsl.commands import CLOSED
-from ..errors import DeadlockError
+from ..errors import DeadlockError, PipelineError
 from .trace import Sample, Stall
 
 _first = operator.itemgetter(0)
@@ -61,12 +69,13 @@ class Actor:
 class Inbox:
     """Items for the first waiting actor (tokens of a channel, signals of an event).
 
-    ``tokens`` holds visible items ``(item, visible_time)`` in the order they are taken. With several senders,
+    ``tokens`` holds visible items ``(item, visible_time)`` in the order they are taken (with ``hops``, the time
+    its nearest taker sees it). With several senders (or several takers that see items at different times: ``Hops``),
     items still in flight wait in the heap ``pending`` as ``(visible_time, grant_time, sender_order, seq, item)``
-    until the engine releases them at their visible time; with one sender ``pending`` is None.
+    until the engine releases them at their visible time; otherwise ``pending`` is None.
     """
 
-    __slots__ = ("name", "latency_cycles", "tokens", "pending", "consumers", "starved", "sent")
+    __slots__ = ("name", "latency_cycles", "tokens", "pending", "consumers", "starved", "sent", "hops")
 
     def __init__(self, name: str, senders: int, latency_cycles: int, starved: str) -> None:
         self.name = name
@@ -76,13 +85,14 @@ class Inbox:
         self.consumers: deque[Actor] = deque()
         self.starved = starved  # the stall reason of an actor waiting for an item
         self.sent = 0  # items put in `pending` so far (the last tie-break: send order)
+        self.hops: Hops | None = None  # each hop's latency, when they differ (else every hop costs latency_cycles)
 
 
 class Fifo(Inbox):
     """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
 
     __slots__ = ("depth", "fresh", "free", "producers_left", "producers", "deltas", "backpressure", "send_wait",
-                 "consume_wait", "deltas_source", "readers")
+                 "consume_wait", "deltas_source", "readers", "writers", "takes")
 
     def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
         super().__init__(name, producers, latency_cycles, f"starved on '{name}'")
@@ -100,6 +110,8 @@ class Fifo(Inbox):
         self.send_wait = f"send to '{name}' (no free slot)"
         self.consume_wait = f"consume from '{name}'"
         self.readers: tuple[str, ...] = ()  # the names of its consumers (for a deadlock's message)
+        self.writers: tuple[str, ...] = ()  # the names of its producers (for tokens left at the end of a run)
+        self.takes: tuple[Any, ...] = ()  # where its consumes are (SourceLocation or None), in its consumers' order
 
     @property
     def in_use(self) -> int:
@@ -124,10 +136,82 @@ class Fifo(Inbox):
 class Wakeup(Inbox):
     """The run-time side of one Event: signals (items without a value) and the actors waiting for one."""
 
-    __slots__ = ()
+    __slots__ = ("recorded",)
 
     def __init__(self, name: str, recorders: int = 1, latency_cycles: int = 0) -> None:
         super().__init__(name, recorders, latency_cycles, f"synchronize on '{name}'")
+        self.recorded = 0  # signals recorded so far (those not waiting in `tokens` or `pending` were taken)
+
+    @property
+    def taken(self) -> int:
+        """Signals a synchronize took (or was handed) so far."""
+        return self.recorded - len(self.tokens) - len(self.pending or ())
+
+
+class Hops:
+    """The latency of each hop of a channel or event whose hops differ (some of its ends share a core and its
+    buffers, others do not); a hop is a (sender, taker) pair of ends, each named by its place in ``connect()``
+    (``Actor.order``).
+
+    An item leaves its sender ``out[sender]`` after the sender's finish (the latency of its cheapest hop: the merge
+    order and the release go by it) and its taker sees it ``extra[sender, taker]`` later still. A freed slot goes
+    back the same way: ``back[taker]`` after its consumer's finish, then ``back_extra[taker, sender]`` for the
+    producer that takes it. Where that extra depends on who takes an item (several takers), the items waiting in
+    ``Inbox.tokens`` remember their senders here, in the same order, and the free slots the consumers that freed
+    them."""
+
+    __slots__ = ("out", "extra", "back", "back_extra", "senders", "freers")
+
+    def __init__(self, latency: dict[tuple[int, int], int]) -> None:
+        self.out: dict[int, int] = {}
+        self.back: dict[int, int] = {}
+        for (sender, taker), cycles in latency.items():
+            self.out[sender] = min(cycles, self.out.get(sender, cycles))
+            self.back[taker] = min(cycles, self.back.get(taker, cycles))
+        extra = {(s, t): cycles - self.out[s] for (s, t), cycles in latency.items()}
+        back_extra = {(t, s): cycles - self.back[t] for (s, t), cycles in latency.items()}
+        self.extra = extra if any(extra.values()) else None  # (None: every taker sees an item at once)
+        self.back_extra = back_extra if any(back_extra.values()) else None
+        self.senders: deque[int] = deque()
+        self.freers: deque[int] = deque()
+
+    def queued(self, sender: int) -> None:
+        """An item of ``sender`` joins the box's ``tokens``."""
+        if self.extra is not None:
+            self.senders.append(sender)
+
+    def taken(self, taker: int) -> int:
+        """``taker`` takes the first item of the box's ``tokens``: how much later than its ``tokens`` time it sees
+        it."""
+        return 0 if self.extra is None else self.extra[self.senders.popleft(), taker]
+
+    def freed(self, freer: int) -> None:
+        """A slot ``freer`` freed joins the channel's ``free`` slots."""
+        if self.back_extra is not None:
+            self.freers.append(freer)
+
+    def slot_taken(self, taker: int) -> int:
+        """``taker`` takes the first of the channel's ``free`` slots: how much later than its ``free`` time it sees
+        it."""
+        return 0 if self.back_extra is None else self.back_extra[self.freers.popleft(), taker]
+
+
+def _set_hops(box: Inbox, hops: Hops | None) -> None:
+    """Give ``box`` its hops. When who takes an item decides when it is seen (several takers, hops that differ),
+    its items wait in ``pending`` until the first taker can see them, even from one sender: then the waiting taker
+    that sees it first gets it, not the first to have asked before anyone could see it."""
+    box.hops = hops
+    if hops is not None and hops.extra is not None and box.pending is None:
+        box.pending = []
+
+
+def _nearest(waiting: deque[Actor], extra: dict[tuple[int, int], int], source: int) -> Actor:
+    """Take out of ``waiting`` the actor that sees an item of ``source`` first (``extra[source, actor]`` the least;
+    ties: the one waiting longest)."""
+    at = min(range(len(waiting)), key=lambda i: extra[source, waiting[i].order])
+    actor = waiting[at]
+    del waiting[at]
+    return actor
 
 
 class Channels:
@@ -153,19 +237,23 @@ class Channels:
         self._push: Callable[[Actor], None] = self._push_heap if time_ordered else self._ready.append
 
     def add_fifo(self, channel: Any, producers: int, latency_cycles: int | None = None, consumers: int = 1,
-                 readers: tuple[str, ...] = ()) -> Fifo:
+                 readers: tuple[str, ...] = (), hops: Hops | None = None) -> Fifo:
         """Register a channel; ``latency_cycles`` defaults to the engine's (cross-core) channel latency; ``readers``
-        names its consumers."""
+        names its consumers; ``hops``: each hop's latency, when they differ."""
         latency = self.latency_cycles if latency_cycles is None else latency_cycles
         f = self.fifos[channel] = Fifo(channel.name, channel.depth, producers, latency)
         f.readers = readers
+        _set_hops(f, hops)
         if producers > 1 or consumers > 1:
             self._require_time_order()
         return f
 
-    def add_event(self, event: Any, recorders: int, waiters: int, latency_cycles: int) -> Wakeup:
-        """Register an Event: its signals become visible ``latency_cycles`` after each record."""
+    def add_event(self, event: Any, recorders: int, waiters: int, latency_cycles: int,
+                  hops: Hops | None = None) -> Wakeup:
+        """Register an Event: its signals become visible ``latency_cycles`` after each record (``hops``: each hop's
+        latency, when they differ)."""
         w = self.wakeups[event] = Wakeup(event.name, recorders, latency_cycles)
+        _set_hops(w, hops)
         if recorders > 1 or waiters > 1:
             self._require_time_order()
         return w
@@ -202,17 +290,26 @@ class Channels:
     def _deliver(self, box: Inbox, p: Actor, token: Any, granted: int) -> None:
         """``p`` passes an item on (its slot granted at ``granted``): visible the box's latency after ``p``'s last
         task ends. (SEND does the same inline.)"""
-        ts = (p.t if p.t > p.last_end else p.last_end) + box.latency_cycles
+        hops = box.hops
+        ts = (p.t if p.t > p.last_end else p.last_end) + (box.latency_cycles if hops is None else hops.out[p.order])
         if box.pending is not None:
             self._pend(box, token, ts, granted, p)
         elif box.consumers:
-            self._hand_token(box, token, ts)
+            self._hand_token(box, token, ts, p.order)
         else:
             box.tokens.append((token, ts))
+            if hops is not None:
+                hops.queued(p.order)
 
-    def _hand_token(self, box: Inbox, token: Any, ts: int) -> None:
-        """An item becomes visible at ``ts`` while an actor waits for one: hand it over and wake that actor."""
-        c = box.consumers.popleft()
+    def _hand_token(self, box: Inbox, token: Any, ts: int, sender: int) -> None:
+        """An item of ``sender`` (an ``Actor.order``) becomes visible at ``ts`` while an actor waits for one: hand it
+        over and wake that actor (with hops of different latencies, the one that sees it first)."""
+        hops = box.hops
+        if hops is None or hops.extra is None:
+            c = box.consumers.popleft()
+        else:
+            c = _nearest(box.consumers, hops.extra, sender)
+            ts += hops.extra[sender, c.order]
         c.reply = token
         self._wake(c, ts, box.starved)
 
@@ -229,16 +326,24 @@ class Channels:
         items visible by ``now`` on in (visible time, grant time, sender order, send order)."""
         pending = box.pending
         while pending and pending[0][0] <= now:
-            ts, _, _, _, token = heapq.heappop(pending)
+            ts, _, sender, _, token = heapq.heappop(pending)
             if box.consumers:
-                self._hand_token(box, token, ts)
+                self._hand_token(box, token, ts, sender)
             else:
                 box.tokens.append((token, ts))
+                if box.hops is not None:
+                    box.hops.queued(sender)
 
-    def _credit(self, f: Fifo, ts: int) -> None:
-        """A slot becomes free at ``ts`` while a producer waits for one: grant it and wake the producer."""
+    def _credit(self, f: Fifo, ts: int, freer: int) -> None:
+        """A slot ``freer`` (an ``Actor.order``) freed becomes free at ``ts`` while a producer waits for one: grant it
+        and wake the producer (with hops of different latencies, the one that sees it first)."""
         f.deltas.append(~ts)
-        q = f.producers.popleft()
+        hops = f.hops
+        if hops is None or hops.back_extra is None:
+            q = f.producers.popleft()
+        else:
+            q = _nearest(f.producers, hops.back_extra, freer)
+            ts += hops.back_extra[freer, q.order]
         q.granted = True
         self._wake(q, ts, f.backpressure)
         f.deltas.append(q.t)
@@ -248,12 +353,15 @@ class Channels:
         channel's latency after ``p``'s last task ends (as a PULL's release; the engine's cold command, never
         blocks)."""
         f = self.fifos[cmd[1]]
-        ts = (p.t if p.t > p.last_end else p.last_end) + f.latency_cycles
+        hops = f.hops
+        ts = (p.t if p.t > p.last_end else p.last_end) + (f.latency_cycles if hops is None else hops.back[p.order])
         if f.producers:
-            self._credit(f, ts)
+            self._credit(f, ts, p.order)
         else:
             f.deltas.append(~ts)
             f.free.append(ts)
+            if hops is not None:
+                hops.freed(p.order)
         return False
 
     def _close(self, p: Actor) -> None:
@@ -277,11 +385,14 @@ class Channels:
 DEADLOCK_LISTED = 12  # processes and channels a deadlock message names; the error keeps every one
 
 
-def deadlock_error(blocked: list[Actor], fifos: list[Fifo]) -> DeadlockError:
-    """No actor can move: which ones wait for what (since when), and the channels' fill: tokens waiting, and slots
-    its consumers took and hold. A big run (e.g. one pipeline per core) names the first ``DEADLOCK_LISTED`` of each
-    and counts the rest; ``error.waits`` and ``error.channels`` hold them all."""
-    now = max(p.t for p in blocked)
+def deadlock_error(blocked: list[Actor], fifos: list[Fifo], wakeups: Sequence[Wakeup] = (),
+                   now: int | None = None) -> DeadlockError:
+    """No actor can move since ``now`` (the last clock any process reached; default the blocked ones'): which ones
+    wait for what (since when), the channels' fill (tokens waiting, and slots its consumers took and hold) and the
+    events' signals (recorded, taken). A big run (e.g. one pipeline per core) names the first ``DEADLOCK_LISTED`` of
+    each and counts the rest; ``error.waits`` and ``error.channels`` hold them all."""
+    if now is None:
+        now = max(p.t for p in blocked)
     waits = [f"'{p.name}' waits to {p.blocked or 'run'} (since t={p.wait_since})" for p in blocked]
     # A slot in use holds a token not yet consumed, or an item a consumer took and has not freed yet (it frees it
     # when it takes its next one), or a slot a send body took and has not filled (ACQUIRE before its PUSH): with
@@ -289,13 +400,38 @@ def deadlock_error(blocked: list[Actor], fifos: list[Fifo]) -> DeadlockError:
     bodies_open = any(p.grants for p in blocked)
     fills = [_fill(f, bodies_open) for f in fifos]
     channels = f" Channels: {_listed(fills, 'channels')}." if fills else ""
+    signals = [f"'{w.name}' recorded {w.recorded}, taken {w.taken}" for w in wakeups]
+    events = f" Events: {_listed(signals, 'events')}." if signals else ""
     error = DeadlockError(
-        f"Deadlock at t={now} cycles: no process can move. {_listed(waits, 'processes blocked', '; ')}.{channels}",
+        f"Deadlock at t={now} cycles: no process can move. {_listed(waits, 'processes blocked', '; ')}.{channels}"
+        f"{events}",
         hint="Check that every consumed channel has a producer that keeps sending, that every synchronize has a "
              "matching record, and that no process waits on a channel it fills itself; or raise a depth.",
         locate=False)
     error.waits, error.channels = waits, fills  # type: ignore[attr-defined]  # the whole picture, for big runs
     return error
+
+
+def unconsumed_error(f: Fifo, end: int) -> PipelineError:
+    """Every process ended, but channel ``f`` still holds tokens: no consume of it ran (a consume takes tokens until
+    its channel closes), so the work they stand for was dropped. Raised at the end of the run (at t=``end``), at the
+    consume's line: the same program with a smaller depth would deadlock instead."""
+    left = len(f.tokens) + len(f.pending or ())
+    where = next((loc for loc in f.takes if loc is not None), None)
+    return PipelineError(
+        f"the run ended (t={end} cycles) with {left} token(s) left in channel '{f.name}': {_names(f.writers)} sent "
+        f"them, and the consume({f.name}, ...) of {_names(f.readers)} never took them, so the work they stand for "
+        "never ran.",
+        hint="A consume takes every token until its channel closes, so this one never ran: it sits in a branch that "
+             "was not taken (cond(...) or P.when(...)). Consume the channel outside the branch, or send to it only "
+             "under the same condition.", where=where, locate=False)
+
+
+def _names(names: tuple[str, ...]) -> str:
+    """"'a'", "'a' and 'b'" (or "its processes" when there are none)."""
+    quoted = [f"'{n}'" for n in names]
+    return (", ".join(quoted[:-1]) + " and " + quoted[-1]) if len(quoted) > 1 else (quoted[0] if quoted else
+                                                                                      "its processes")
 
 
 def _fill(f: Fifo, bodies_open: bool) -> str:
@@ -317,4 +453,4 @@ def _listed(items: list[str], what: str, sep: str = ", ") -> str:
                     if more > 0 else "")
 
 
-__all__ = ["Actor", "Inbox", "Fifo", "Wakeup", "Channels", "deadlock_error"]
+__all__ = ["Actor", "Inbox", "Fifo", "Wakeup", "Hops", "Channels", "deadlock_error", "unconsumed_error"]

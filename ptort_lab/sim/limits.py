@@ -18,11 +18,12 @@ import numpy as np
 from ..dsl import steps as steps_module
 from ..dsl.commands import ACQUIRE, PULL, PUSH, RECORD, RELEASE, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
 from ..dsl.sizes import checked_limit, checked_task_limit
-from ..dsl.tasks import Task
+from ..dsl.tasks import MAX_CYCLES, Task
 from ..dsl.tree import NodeKind
 from ..dsl.types import TensorView
-from ..errors import RunLimitError
+from ..errors import RunLimitError, SimulationError
 from .fifo import Actor
+from .machine import DEFAULT_CLOCK_HZ, Machine
 
 if TYPE_CHECKING:  # (the engine imports this module)
     from .engine import Engine
@@ -293,6 +294,34 @@ def _size(nbytes: int) -> str:
     return f"{nbytes:,} bytes"
 
 
+def run_past_max_cycles(makespan: int, cost: Any, channel_latency_cycles: int) -> SimulationError:
+    """The error for a run whose end (its makespan: every time it records is at most that, so the runner compares
+    it once, not each time) is past 2**53, naming what took it there: the machine's cycle constants of more than a
+    second per use (``Machine.implausible_cycles``), a channel latency of more than a second per hop, else what adds
+    up over the tasks."""
+    machine = getattr(cost, "machine", None)
+    clock = getattr(cost, "clock_hz", None) or DEFAULT_CLOCK_HZ
+    what = (f"the run ends at cycle {makespan:,}, past 2**53 ({MAX_CYCLES:,}): a trace keeps times as JSON numbers, "
+            "exact only up to 2**53, so its times could not be kept, saved or loaded.")
+    causes = []
+    big = machine.implausible_cycles() if isinstance(machine, Machine) else []
+    if big:
+        named = machine.name if isinstance(machine, Machine) else ""
+        sets = ", ".join(f"{name}={value:,}" for name, value, _ in big)
+        preset = ", ".join(f"{name}={default:,}" for name, _, default in big)
+        causes.append(f"Machine '{named}' sets {sets}: more than a second of its clock per use, where the "
+                      f"sourced values are microseconds at most (the ascend_910b preset's: {preset}). Use values near "
+                      "the preset's")
+    if channel_latency_cycles > clock and not any(name == "channel_latency_cycles" for name, _, _ in big):
+        causes.append(f"channel_latency_cycles={channel_latency_cycles:,} is more than a second per hop between cores: "
+                      "lower it (compile(channel_latency_cycles=...), %%ptort --latency)")
+    hint = ". ".join(causes) + "." if causes else (
+        "Times add up over a run's tasks: lower the cycles you pinned (task(cycles=...), @kernel(cycles=...), "
+        "PinnedCosts(default_cycles=...)), the machine's cycle constants or channel_latency_cycles, or run fewer "
+        "tasks.")
+    return SimulationError(what, hint=hint)
+
+
 def _cycle_text(cycle: list[tuple[str, str, str]]) -> str:
     """"'A' ends only after 'c2' closes, which needs 'B' to finish; 'B' ends only after ...": the cycle's links."""
     return "; ".join(f"'{p}' ends only after '{c}' closes, which needs '{q}' to finish" for p, c, q in cycle)
@@ -431,5 +460,6 @@ def describe(log: Log, clocks: dict[str, int]) -> str:
 
 
 __all__ = ["RunLimits", "LimitReached", "Recorder", "describe", "diagnose", "endless_cycle", "checked_settings",
-           "held_bytes", "CHECK_EVERY", "DIAGNOSE_STEPS", "NEVER_ENDS_STEPS", "SAMPLE", "BYTES_AROUND_TASK",
-           "BYTES_PER_TASK", "BYTES_PER_SPAN", "BYTES_PER_STALL", "BYTES_PER_UNCOUNTED_SPAN", "BYTES_PER_OPEN_INTERVAL"]
+           "held_bytes", "run_past_max_cycles", "CHECK_EVERY", "DIAGNOSE_STEPS", "NEVER_ENDS_STEPS", "SAMPLE",
+           "BYTES_AROUND_TASK", "BYTES_PER_TASK", "BYTES_PER_SPAN", "BYTES_PER_STALL", "BYTES_PER_UNCOUNTED_SPAN",
+           "BYTES_PER_OPEN_INTERVAL"]

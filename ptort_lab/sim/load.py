@@ -13,7 +13,8 @@ pairs become spans (``pid`` = core, lane = the thread's name), whole-number C se
 rebased to the first event and read at 1 GHz (1 cycle = 1 ns); other phases and fractional counters are skipped, and
 a file none of whose events can be used is refused.
 What is read. A str or bytes that names an existing file is read from that file; any other str starting with ``{``
-or ``[`` (or bytes) is the trace's JSON text itself.
+or ``[`` (or bytes) is the trace's JSON text itself. A leading byte order mark is skipped, and an array of events
+without its closing ``]`` (a tracer killed mid-run; the Chrome format allows it) is read as if it had one.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ import json
 import os
 import stat
 import sys
+from collections import deque
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +51,26 @@ from .trace import (
     index_value,
     plain,
 )
-from .trace_files import FORMAT, MISSING, VERSION, Count, as_path, io_error, short
+from .trace_files import (
+    FORMAT,
+    MISSING,
+    VERSION,
+    Count,
+    NsClock,
+    WholeRun,
+    as_path,
+    cut_path,
+    io_error,
+    short,
+    us_text,
+)
 
 _new = tuple.__new__  # builds a record without its Python-level __new__ (3x cheaper; files hold millions)
 MAX_BYTES = 256 * 2**20  # of a file and of its decompressed text: JSON in Python takes ~5-20x that in memory
 MAX_EVENTS = 2_000_000
 _CONTAINERS_PER_EVENT = 8  # JSON objects/arrays per event allowed before parsing (ours use 2-4; foreign args nest)
 _ONLY_OURS = ("ptort_lab reads the files Trace.save(path) and to_chrome_json() write; a Chrome trace from another "
-              "tool needs a traceEvents list.")
+              'tool must be a list of events, or an object {"traceEvents": [...]}.')
 _DAMAGED = "The trace was edited or cut short after it was written: save it again with trace.save(path)."
 _FOREIGN = ("This file was not written by ptort_lab (no otherData.ptort block): its X, B/E and C events are read "
             "best effort and must be well-formed; fix or drop that event, or export the trace again from its tool.")
@@ -103,7 +118,7 @@ def _read_file(p: Path, src: str, max_bytes: int) -> bytes:
             raise _too_big(src, f"it is {_mib(info.st_size)}", f"max_bytes={max_bytes:,}",
                            f"Trace.load(path, max_bytes={info.st_size})")
         with open(p, "rb") as f:
-            raw = f.read(max_bytes + 1)
+            raw = _read_upto(f, max_bytes + 1, info.st_size + 1)
     except OSError as e:
         raise io_error(e, "read", p) from e
     if len(raw) > max_bytes:
@@ -112,11 +127,28 @@ def _read_file(p: Path, src: str, max_bytes: int) -> bytes:
     return raw
 
 
+_CHUNK = 16 * 2**20
+
+
+def _read_upto(f: Any, limit: int, expected: int) -> bytes:
+    """At most ``limit`` bytes of ``f``, to its end: ``expected`` of them first, then in chunks. ``f.read(limit)``
+    would allocate all of ``limit`` up front (a MemoryError for ``max_bytes=10**12``, even for a small file)."""
+    parts = [f.read(min(limit, expected))]
+    total = len(parts[0])
+    while total < limit:
+        chunk = f.read(min(limit - total, _CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def _gunzip(raw: bytes, src: str, max_bytes: int) -> bytes:
     """Decompressed bytes, at most ``max_bytes`` of them (a gzip bomb stops there instead of filling memory)."""
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
-            data = f.read(max_bytes + 1)
+            data = _read_upto(f, max_bytes + 1, 16 * len(raw))  # (traces compress about 10 times)
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; a cut-off .gz raises EOFError
         raise PtortValueError(f"Cannot load {src}: it is a damaged gzip file ({e}).", hint=_DAMAGED) from e
     if len(data) > max_bytes:
@@ -141,6 +173,34 @@ def _path_like(v: str | bytes) -> bool:
     return 0 < len(v) <= MAX_PATH_CHARS and b"\n" not in v and b'"' not in v
 
 
+_BOM = "\ufeff"
+
+
+def _starts_json(text: str) -> bool:
+    """Does ``text`` start like JSON text of a trace (``{`` or ``[``, after whitespace and a byte order mark)?"""
+    return text.lstrip().removeprefix(_BOM).lstrip()[:1] in ("{", "[")
+
+
+def _closed_array(text: str) -> str | None:
+    """A Chrome trace in the array form that stops before its ``]`` (the format allows it: a tracer killed mid-run
+    leaves one, and chrome://tracing and Perfetto read it) with the ``]`` added; None for text that is no array."""
+    body = text.lstrip().removeprefix(_BOM).lstrip()
+    if not body.startswith("["):
+        return None
+    body = body.rstrip()
+    return (body[:-1] if body.endswith(",") else body) + "]"
+
+
+_EXACT_FROM = 2.0**32  # µs: from here on a float's spacing nears a ns fraction, so the number is kept exactly
+
+
+def _exact_if_big(text: str) -> float | Decimal:
+    """A JSON number with a fraction or exponent: a float, or the exact Decimal when it is too big for a float to
+    keep its ns (``load_foreign`` reads both)."""
+    f = float(text)
+    return f if abs(f) < _EXACT_FROM or f - f != 0.0 else Decimal(text)
+
+
 def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]:
     """The parsed JSON and a name for where it came from (for error messages), within the limits. A str or bytes
     that names an existing file is that file (``Trace.load("[exp1].json")``); other bytes, and a str that starts
@@ -151,7 +211,7 @@ def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]
         if len(text) > max_bytes:
             raise _too_big(src, f"they are {_mib(len(text))}", f"max_bytes={max_bytes:,}",
                            f"load_chrome_json(data, max_bytes={len(text)})")
-    elif isinstance(text_or_path, str) and text_or_path.lstrip()[:1] in ("{", "[") and not _names_file(text_or_path):
+    elif isinstance(text_or_path, str) and _starts_json(text_or_path) and not _names_file(text_or_path):
         text, src = text_or_path, "the given trace JSON text"
         if len(text) > max_bytes:
             raise _too_big(src, f"it is {len(text):,} characters", f"max_bytes={max_bytes:,}",
@@ -160,12 +220,13 @@ def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]
         if isinstance(text_or_path, (bytes, bytearray, memoryview)):
             text_or_path = os.fsdecode(bytes(text_or_path))  # bytes that name a file: its path
         p = as_path(text_or_path, "Trace.load(path) needs a file path (str, bytes or pathlib.Path), JSON text or "
-                    "bytes", "Write Trace.load('run.json') with the path that trace.save(...) returned.")
+                    "bytes", "Write Trace.load('run.json') with the path that trace.save(...) returned.",
+                    api="Trace.load", bytes_ok=True)
         if "\x00" in str(p):
             raise PtortValueError(f"Cannot load trace file {short(str(p))}: a file path cannot hold a NUL character "
                                   "('\\x00').", hint="Check how the path was built (a NUL often comes from C strings "
                                                       "or binary data); use the path that trace.save(...) returned.")
-        src = f"trace file '{p}'"
+        src = f"trace file '{cut_path(p)}'"
         text = _read_file(p, src, max_bytes)
     if isinstance(text, bytes) and text[:2] == b"\x1f\x8b":
         text = _gunzip(text, src, max_bytes)
@@ -182,8 +243,22 @@ def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]
         shown = short(os.fsdecode(text) if isinstance(text, bytes) else text)
         not_json = (f"No file named {shown} exists either (relative paths start at {os.getcwd()}): check the path, "
                     "or pass the trace's JSON text. " + _ONLY_OURS)
+    # A foreign trace's epoch times (torch.profiler writes µs since 1970, to the ns: 1712667379478076.150) are
+    # finer than a float holds there (0.25 µs apart): those big numbers are read exactly. Ours never need it.
+    ours = b'"ptort"' in text if isinstance(text, bytes) else '"ptort"' in text
     try:
-        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text), src
+        # (a file saved by a Windows editor starts with a byte order mark, which JSON readers refuse)
+        decoded = text.decode("utf-8-sig") if isinstance(text, bytes) else text.removeprefix(_BOM)
+        try:
+            return (json.loads(decoded) if ours else json.loads(decoded, parse_float=_exact_if_big)), src
+        except json.JSONDecodeError as first:
+            closed = _closed_array(decoded)
+            if closed is None:
+                raise
+            try:
+                return json.loads(closed, parse_float=_exact_if_big), src
+            except json.JSONDecodeError:
+                raise first from None  # (more than the ] is missing: say what was wrong first)
     except UnicodeDecodeError as e:  # binary data
         raise PtortValueError(f"Cannot load {src}: it is not JSON text ({e}).", hint=_ONLY_OURS) from e
     except json.JSONDecodeError as e:
@@ -364,13 +439,14 @@ class _Ours:
         return Stall(plain(process, "name", f"{at}.args.process"), plain(reason, "name", f"{at}.args.reason"),
                      start, end)
 
-    def counter(self, ev: dict[str, Any], at: str) -> tuple[str, int]:
-        """(channel, slots) of a C event; its cycle comes from otherData.ptort.sample_cycles."""
+    def counter(self, ev: dict[str, Any], at: str) -> tuple[str, int, Any]:
+        """(channel, slots, ts) of a C event; its exact cycle is in otherData.ptort.sample_cycles (``_pair``)."""
         args = _args(ev, at)
         if "slots" not in args:
             raise _missing(KeyError("slots"), at)
         slots = args["slots"]
-        return plain(ev.get("name", MISSING), "name", f"{at}.name"), plain(slots, "count", f"{at}.args.slots")
+        return (plain(ev.get("name", MISSING), "name", f"{at}.name"), plain(slots, "count", f"{at}.args.slots"),
+                ev.get("ts", MISSING))
 
     def trace(self, events: Any) -> Trace:
         """The Trace the events and the metadata describe."""
@@ -380,7 +456,8 @@ class _Ours:
             raise _TooMany("traceEvents", len(events))
         spans: list[Span] = []
         stalls: list[Stall] = []
-        counters: list[tuple[str, int]] = []
+        counters: list[tuple[str, int, Any]] = []
+        counter_events: list[int] = []
         span_events: list[int] = []  # the event index of each span and stall, for messages about them
         stall_events: list[int] = []
         for i, ev in enumerate(events):
@@ -399,6 +476,7 @@ class _Ours:
                     raise BadField(f"traceEvents[{i}].cat", cat, "'span' or 'stall'")
             elif ph == "C":
                 counters.append(self.counter(ev, f"traceEvents[{i}]"))
+                counter_events.append(i)
             elif ph != "M":  # M events only name tracks: derived from the spans, so not read back
                 raise BadField(f"traceEvents[{i}].ph", ph, "'M', 'X' or 'C' (the events Trace.save writes)")
         times = [plain(t, "cycles", f"otherData.ptort.sample_cycles[{k}]")
@@ -409,14 +487,18 @@ class _Ours:
         mode = self.field("mode")
         if mode not in MODES:
             raise BadField("otherData.ptort.mode", mode, " or ".join(map(repr, MODES)))
+        clock_hz = clock_value(self.field("clock_hz"), "otherData.ptort.clock_hz")
         trace = Trace(
-            spans=spans, samples=[Sample(name, t, v) for (name, v), t in zip(counters, times)], stalls=stalls,
+            spans=spans, samples=_pair(counters, counter_events, times, NsClock(clock_hz)), stalls=stalls,
             makespan=plain(self.field("makespan"), "cycles", "otherData.ptort.makespan"),
-            clock_hz=clock_value(self.field("clock_hz"), "otherData.ptort.clock_hz"), mode=mode,
+            clock_hz=clock_hz, mode=mode,
             processes=[plain(p, "name", f"otherData.ptort.processes[{k}]")
                        for k, p in enumerate(self.listed("processes"))],
             channels=self.pairs("channels", ("name", "count")), cores=self.pairs("cores", ("core", "name")),
             process_end=self.pairs("process_end", ("name", "cycles")), launch_cycles=self.launch_cycles())
+        if "whole_run" in self.meta:  # the trace of a steady-state run's first tiles: never taken for the whole run
+            whole = whole_run_value(self.meta["whole_run"], "otherData.ptort.whole_run")
+            trace.whole_run = whole
         # the rules between fields, as save applies them: an edited makespan or process name is refused here
         cross_check(trace, _InFile(span_events, stall_events))
         return trace
@@ -427,6 +509,56 @@ class _Ours:
             return None
         cycles: int = plain(self.meta["launch_cycles"], "cycles", "otherData.ptort.launch_cycles")
         return cycles
+
+
+def _pair(counters: list[tuple[str, int, Any]], events: list[int], cycles: list[int], clock: NsClock) -> list[Sample]:
+    """The samples: each C event with the cycle of ``sample_cycles`` drawn at its own ``ts``.
+
+    Save writes the k-th C event for ``sample_cycles[k]``, so they pair by position; but a tool that sorts the events
+    by time (``jq '.traceEvents |= sort_by(.ts)'``) keeps a valid Chrome trace while moving the C events, so then each
+    takes the first unused cycle drawn at its ``ts`` (the events of one ns in file order), and the samples come back
+    in the order of ``sample_cycles``, the order they had. A ``ts`` that no unused cycle is drawn at is refused: the
+    file's times were edited, and either the event or ``sample_cycles`` would be wrong.
+    """
+    drawn = [us_text(clock.ns(c)) for c in cycles]
+    if all(type(ts) in (int, float) and ts == t for (_, _, ts), t in zip(counters, drawn)):
+        return [Sample(name, c, v) for (name, v, _), c in zip(counters, cycles)]
+    at_time: dict[Any, deque[int]] = {}
+    for j, t in enumerate(drawn):
+        at_time.setdefault(t, deque()).append(j)
+    placed: list[tuple[int, Sample]] = []
+    for (name, v, ts), i in zip(counters, events):
+        unused = at_time.get(ts) if type(ts) in (int, float) else None
+        if not unused:
+            raise BadField(f"traceEvents[{i}].ts", ts,
+                           "the time of an otherData.ptort.sample_cycles entry not used by an earlier C event "
+                           "(the C events' ts disagree with sample_cycles: the file's times were edited)")
+        j = unused.popleft()
+        placed.append((j, Sample(name, cycles[j], v)))
+    placed.sort(key=lambda jp: jp[0])
+    return [sm for _, sm in placed]
+
+
+def whole_run_value(v: Any, path: str) -> WholeRun:
+    """A ``whole_run`` object (``{"tiles": ..., "traced_tiles": ..., ...}``) as a WholeRun, every field checked."""
+    if type(v) is not dict:
+        raise BadField(path, v, "an object with " + ", ".join(WholeRun._fields))
+    for key in v:
+        if key not in WholeRun._fields:
+            raise BadField(f"{path}.{short(key, 30)}", v[key], "no such key (the keys: "
+                           + ", ".join(WholeRun._fields) + ")")
+    missing = [k for k in WholeRun._fields if k not in v]
+    if missing:
+        raise BadField(f"{path}.{missing[0]}", MISSING, "a value (Trace.save writes it)")
+    tiles, traced = plain(v["tiles"], "count", f"{path}.tiles"), plain(v["traced_tiles"], "count",
+                                                                       f"{path}.traced_tiles")
+    if not 1 <= traced <= tiles:
+        raise BadField(f"{path}.traced_tiles", traced, f"an int in 1..tiles ({tiles:,})")
+    overlap = v["overlap_pct"]
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap <= 100:
+        raise BadField(f"{path}.overlap_pct", overlap, "a number of percent in 0..100")
+    return WholeRun(tiles, traced, plain(v["cycles"], "cycles", f"{path}.cycles"), overlap,
+                    plain(v["note"], "name", f"{path}.note"))
 
 
 class _InFile(Where):
@@ -478,4 +610,4 @@ def _decode(v: Any, path: str, depth: int, max_depth: int) -> Any:
     raise BadField(path, v, 'a list, {"tuple": [...]} or {"dict": [[key, value], ...]} (how save writes an index)')
 
 
-__all__ = ["load_chrome_json", "MAX_BYTES", "MAX_EVENTS"]
+__all__ = ["load_chrome_json", "whole_run_value", "MAX_BYTES", "MAX_EVENTS"]

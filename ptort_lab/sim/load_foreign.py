@@ -1,17 +1,20 @@
 """Reading a Chrome trace written by another tool (no ``otherData.ptort``): best effort.
 
-X events and matched B/E pairs become spans (``pid`` = core, lane = the thread's name from its M event), whole-number
-C series become samples, times are rebased to the first event and read at 1 GHz (1 cycle = 1 ns); other phases and
-fractional counters are skipped. B/E events pair up per thread (pid, tid) as a stack, in time order, as Perfetto
-pairs them: an E closes the latest open B of its thread (an E with none open is skipped), and a B never closed ends
-at the trace's last timestamp (Perfetto draws it to the end too). A file with events of which none can be used is
-refused (``NothingUsable``, naming the phases it has) rather than read as an empty trace. Every field read is
-checked like a saved trace's (``trace.check_trace``): a bad one raises BadField, which ``load`` turns into the error
-naming the file.
+X events and matched B/E pairs become spans (``pid`` = core, a string pid such as torch.profiler's ``"Spans"`` a core
+of its own after the int ones; lane = the thread's name from its M event, or its tid, with ``pid/`` in front when two
+threads' lanes would have one name), C series (one per pid, id, name and args key, as Perfetto keeps them) of whole
+numbers become samples, times are rebased to the first event and read at 1 GHz (1 cycle = 1 ns; big epoch times are
+read exactly, to the ns); other phases and series with a fractional value are skipped. B/E events pair up per
+thread (pid, tid) as a stack, in time order, as Perfetto pairs them: an E closes the latest open B of its thread (an
+E with none open is skipped), and a B never closed ends at the trace's last timestamp (Perfetto draws it to the end
+too). A file with events of which none can be used is refused (``NothingUsable``, naming the phases it has) rather
+than read as an empty trace. Every field read is checked like a saved trace's (``trace.check_trace``): a bad one
+raises BadField, which ``load`` turns into the error naming the file.
 """
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 from ..dsl.tasks import MAX_CYCLES
@@ -51,15 +54,37 @@ def _ns(v: Any, i: int, key: str) -> int:
             return round(ns)
     elif type(v) is int:
         return v * 1000
+    elif type(v) is Decimal:  # a big number, read exactly (load._exact_if_big): epoch times to the ns
+        return round(v * 1000)
     raise BadField(f"traceEvents[{i}].{key}", v, "a finite number of µs")
 
 
-def _pid(ev: dict[str, Any], i: int) -> int:
-    """A foreign event's pid, which becomes its span's core."""
+Named = dict[str, int]  # a string pid (Kineto's "Spans", "Traces") -> the core it becomes
+
+
+def _named_pids(events: list[Any]) -> Named:
+    """Cores for the string pids of the file (torch.profiler writes ``"pid": "Spans"``): after the largest int pid,
+    in order of first use; each core is named by its string (unless a process_name event names it)."""
+    ints = [ev["pid"] for ev in events if type(ev) is dict and type(ev.get("pid")) is int]
+    core = max([p for p in ints if 0 <= p <= MAX_CORE], default=-1) + 1
+    named: Named = {}
+    for ev in events:
+        pid = ev.get("pid") if type(ev) is dict else None
+        if type(pid) is str and pid not in named and len(pid) <= MAX_NAME_CHARS and core <= MAX_CORE:
+            named[pid] = core
+            core += 1
+    return named
+
+
+def _pid(ev: dict[str, Any], i: int, named: Named) -> int:
+    """A foreign event's pid, which becomes its span's core (a string pid: the core ``named`` gives it)."""
     pid = ev.get("pid", 0)
     if type(pid) is int and 0 <= pid <= MAX_CORE:
         return pid
-    raise BadField(f"traceEvents[{i}].pid", pid, "a process id (an int in 0..2**31-1), which becomes the span's core")
+    if type(pid) is str and pid in named:
+        return named[pid]
+    raise BadField(f"traceEvents[{i}].pid", pid, "a process id (an int in 0..2**31-1, or a short string), which "
+                                                "becomes the span's core")
 
 
 def _tid(ev: dict[str, Any], i: int) -> int | str:
@@ -79,10 +104,12 @@ def _name(ev: dict[str, Any], i: int) -> str:
     return checked
 
 
-def _foreign_names(events: list[Any]) -> tuple[dict[tuple[int, Any], str], dict[int, str]]:
-    """Thread names by (pid, tid) and process names by pid, from M events anywhere in the file."""
+def _foreign_names(events: list[Any],
+                   named: Named) -> tuple[dict[tuple[int, Any], str], dict[int, str]]:
+    """Thread names by (pid, tid) and process names by pid, from M events anywhere in the file (a string pid's
+    core is named by the string, unless an M event names it)."""
     threads: dict[tuple[int, Any], str] = {}
-    procs: dict[int, str] = {}
+    procs: dict[int, str] = {core: pid for pid, core in named.items()}
     for i, ev in enumerate(events):
         if type(ev) is dict and ev.get("ph") == "M" and ev.get("name") in ("thread_name", "process_name"):
             args = ev.get("args", MISSING)
@@ -90,24 +117,26 @@ def _foreign_names(events: list[Any]) -> tuple[dict[tuple[int, Any], str], dict[
                 raise BadField(f"traceEvents[{i}].args", args, "an object holding the name")
             label = plain(args.get("name", MISSING), "name", f"traceEvents[{i}].args.name")
             if ev["name"] == "thread_name":
-                threads[(_pid(ev, i), _tid(ev, i))] = label
+                threads[(_pid(ev, i, named), _tid(ev, i))] = label
             else:
-                procs[_pid(ev, i)] = label
+                procs[_pid(ev, i, named)] = label
     return threads, procs
 
 
 def _whole(v: Any) -> bool:
     """Is ``v`` a whole number of slots (a C event value ptort_lab can keep as a Sample)?"""
     t = type(v)
-    return (t is int or (t is float and v - v == 0.0 and v == int(v))) and 0 <= v <= MAX_INT
+    return (t is int or (t in (float, Decimal) and v - v == 0 and v == int(v))) and 0 <= v <= MAX_INT
 
 
 def load_foreign(events: list[Any]) -> Trace:
     """X events and B/E pairs as spans, whole-number C series as samples, times rebased to the first of them."""
-    threads, procs = _foreign_names(events)
+    named = _named_pids(events)
+    threads, procs = _foreign_names(events, named)
     raw_spans: list[tuple[int, int, Any, str, int, int]] = []  # (event index, pid, tid, name, start, end)
     raw_samples: list[tuple[str, int, int]] = []
     marks: list[tuple[int, int, str, int, Any, str]] = []  # B/E: (ts, event index, ph, pid, tid, name)
+    counters: list[tuple[int, int, int, Any, str, Any]] = []  # C: (event index, ts, pid, id, name, args)
     for i, ev in enumerate(events):
         if type(ev) is not dict:
             raise BadField(f"traceEvents[{i}]", ev, "an event object")
@@ -117,18 +146,14 @@ def load_foreign(events: list[Any]) -> Trace:
             dur = _ns(ev.get("dur", MISSING), i, "dur")
             if dur < 0:
                 raise BadField(f"traceEvents[{i}].dur", ev["dur"], "a finite number of µs >= 0")
-            raw_spans.append((i, _pid(ev, i), _tid(ev, i), _name(ev, i), start, start + dur))
+            raw_spans.append((i, _pid(ev, i, named), _tid(ev, i), _name(ev, i), start, start + dur))
         elif ph == "B" or ph == "E":
-            marks.append((_ns(ev.get("ts", MISSING), i, "ts"), i, ph, _pid(ev, i), _tid(ev, i),
+            marks.append((_ns(ev.get("ts", MISSING), i, "ts"), i, ph, _pid(ev, i, named), _tid(ev, i),
                           _name(ev, i) if ph == "B" else ""))
         elif ph == "C":
-            ts, name, args = _ns(ev.get("ts", MISSING), i, "ts"), _name(ev, i), ev.get("args")
-            if type(args) is not dict:
-                continue
-            for key, value in args.items():
-                if _whole(value):
-                    series = name if key == "slots" or len(args) == 1 else f"{name}.{key}"
-                    raw_samples.append((plain(series, "name", f"traceEvents[{i}].args"), ts, int(value)))
+            counters.append((i, _ns(ev.get("ts", MISSING), i, "ts"), _pid(ev, i, named), ev.get("id"), _name(ev, i),
+                             ev.get("args")))
+    raw_samples += _series(counters)
     raw_spans += _paired(marks, max([s[5] for s in raw_spans] + [s[1] for s in raw_samples] + [m[0] for m in marks],
                                     default=0))
     if not raw_spans and not raw_samples and events:
@@ -139,12 +164,67 @@ def load_foreign(events: list[Any]) -> Trace:
     if last - t0 > MAX_CYCLES:
         raise BadField("traceEvents", Count(len(events)), f"events within 2**53 ns of the first one (they span "
                                                             f"{(last - t0) // (86400 * 10**9):,} days)")
-    lanes = {key: threads.get(key, str(key[1])) for key in {(s[1], s[2]) for s in raw_spans}}
+    lanes = _lanes({(s[1], s[2]) for s in raw_spans}, threads)
     spans = [_new(Span, (pid, lanes[(pid, tid)], name, None, s - t0, e - t0, 0, "", -1))
              for _, pid, tid, name, s, e in raw_spans]
     samples = [_new(Sample, (name, ts - t0, v)) for name, ts, v in raw_samples]
     return Trace(spans=spans, samples=samples, makespan=last - t0, clock_hz=1e9,
                  processes=list(dict.fromkeys(sp.lane for sp in spans)), cores=procs)
+
+
+def _number(v: Any) -> bool:
+    return type(v) in (int, float, Decimal)
+
+
+def _series(counters: list[tuple[int, int, int, Any, str, Any]]) -> list[tuple[str, int, int]]:
+    """The C events as samples (channel, ts, value), one series per (pid, id, name, args key) as Perfetto keeps them.
+
+    A series is named by its counter's name, ``name.key`` when the counter has more than one key (``slots``, the key
+    Trace.save writes, is the name itself), with ``(pid P)`` (and ``id``) added when the name is used in more than
+    one process: a series always has the same name, and two processes' series are never merged. A series with any
+    value that is not a whole number of slots is skipped whole (thinned, it would hold wrong values in between).
+    """
+    keys: dict[tuple[int, Any, str], dict[str, bool]] = {}  # (pid, id, name) -> key -> all values whole so far
+    for _, _, pid, cid, name, args in counters:
+        if type(args) is dict:
+            seen = keys.setdefault((pid, _scope_id(cid), name), {})
+            for key, value in args.items():
+                if _number(value):
+                    seen[key] = seen.get(key, True) and _whole(value)
+    scopes = Counter(name for _, _, name in keys)
+    channel: dict[tuple[int, Any, str, str], str] = {}
+    for (pid, cid, name), seen in keys.items():
+        base = name
+        if scopes[name] > 1:
+            base += f" (pid {pid})" if cid is None else f" (pid {pid}, id {cid!r})"
+        for key, whole in seen.items():
+            if whole:
+                channel[(pid, cid, name, key)] = base if key == "slots" or len(seen) == 1 else f"{base}.{key}"
+    out: list[tuple[str, int, int]] = []
+    for i, ts, pid, cid, name, args in counters:
+        if type(args) is not dict:
+            continue
+        for key, value in args.items():
+            series = channel.get((pid, _scope_id(cid), name, key)) if _number(value) else None
+            if series is not None:
+                out.append((plain(series, "name", f"traceEvents[{i}].args"), ts, int(value)))
+    return out
+
+
+def _scope_id(cid: Any) -> Any:
+    """A counter's ``id`` (part of its series' key), None for none or one that is not an int or a str."""
+    return cid if type(cid) in (int, str) else None
+
+
+def _lanes(keys: set[tuple[int, Any]], threads: dict[tuple[int, Any], str]) -> dict[tuple[int, Any], str]:
+    """The lane of each thread (pid, tid): its name (its tid without one), ``pid/...`` in front when another
+    thread's lane would have the same name (Perfetto keeps threads apart by pid: merged, their spans would overlap
+    in one lane and the run's overlap would read 0%)."""
+    label = {k: threads.get(k, str(k[1])) for k in keys}
+    uses = Counter(label.values())
+    lanes = {k: f"{k[0]}/{name}" if uses[name] > 1 else name for k, name in label.items()}
+    uses = Counter(lanes.values())  # (still the same: tid 1 and tid "1" in one process)
+    return {k: f"{name} (tid {k[1]!r})" if uses[name] > 1 else name for k, name in lanes.items()}
 
 
 def _paired(marks: list[tuple[int, int, str, int, Any, str]],

@@ -65,6 +65,7 @@ class Instr:
     alloc: int = -1
     frees: list[int] = field(default_factory=list)
     window: tuple[int, int, int, int] | None = None  # (r0, r1, c0, c1) of ``region`` a sub-block transfer moves
+    extent: tuple[int, int, int, int] | None = None  # (0, rows, 0, cols) of a whole 2-D tile a transfer moves
 
 
 @dataclass(slots=True)
@@ -94,6 +95,13 @@ def _ceil_div(a: int, b: int) -> int:
 def _tile_bytes(v: Value) -> int:
     rows, cols = v.shape
     return rows * cols * v.dtype.itemsize
+
+
+def _extent(v: Value) -> tuple[int, int, int, int]:
+    """The whole of tile ``v`` as a sub-block (0, rows, 0, cols): the L2 model serves a read of a tile from the
+    lines of its sub-blocks when they cover it."""
+    rows, cols = v.shape
+    return 0, rows, 0, cols
 
 
 class _Lowering:
@@ -160,8 +168,9 @@ class _Lowering:
         nbytes = _tile_bytes(v)
         slot = into if into >= 0 else self.new_slot(buffer, nbytes)
         unit, path = (AIV, self.m.gm_to_ub) if buffer == Buffer.UB else (AIC, self.m.gm_to_l1)
+        window = self.window.get(v.id)
         self.emit(Instr(unit, Pipe.MTE2, "load", GM_READ, op, nbytes, path, self.source[v.id], write=slot,
-                        alloc=self.fresh_alloc(slot), window=self.window.get(v.id)))
+                        alloc=self.fresh_alloc(slot), window=window, extent=None if window else _extent(v)))
         self.where.setdefault(v.id, {})[buffer] = slot
         return slot
 
@@ -395,11 +404,11 @@ class _Lowering:
         region, window = self.source.get(dst.id, dst.name), self.window.get(dst.id)  # a slice: its sub-block
         if Buffer.L0C in have and Buffer.UB not in have:
             self.emit(Instr(AIC, Pipe.FIX, "store", GM_WRITE, op, nbytes, self.m.l0c_to_gm, region,
-                            reads=(have[Buffer.L0C],), window=window))
+                            reads=(have[Buffer.L0C],), window=window, extent=None if window else _extent(dst)))
         else:
             slot = self.ensure(src, Buffer.UB, op)
             self.emit(Instr(AIV, Pipe.MTE3, "store", GM_WRITE, op, nbytes, self.m.ub_to_gm, region, reads=(slot,),
-                            window=window))
+                            window=window, extent=None if window else _extent(dst)))
 
     def lower_matmul(self, op: Op, i: int) -> None:
         m = self.m

@@ -393,6 +393,25 @@ class Machine:
                                   + "See ptort_lab.sim.machine.Machine for the list.")
         return dataclasses.replace(self, **changes)
 
+    def implausible_cycles(self) -> list[tuple[str, int, int]]:
+        """(name, value, the ascend_910b preset's value) of each cycle constant that costs more than a second of
+        this machine's clock per use (``gm_to_ub.fixed_cycles`` for a data path's): what to name when a run's times
+        pass 2**53. Every sourced one is microseconds at most (NPU_MODEL §1-§3.5: the largest, launch ~6 us), so a
+        second is some 10**5 times past any of them; a constant may still be set that high (each is only capped at
+        2**53), and the run's end then says which."""
+        found: list[tuple[str, int, int]] = []
+        for f in dataclasses.fields(self):
+            value, default = getattr(self, f.name), getattr(ascend_910b, f.name)
+            if f.type == "int" and _MACHINE_RULES.get(f.name, _CYCLES).unit == "cycles":
+                parts = [(f.name, value, default)]
+            elif isinstance(value, (TransferCost, VectorCost)):
+                parts = [(f"{f.name}.{g.name}", getattr(value, g.name), getattr(default, g.name))
+                         for g in dataclasses.fields(value) if g.name.endswith("cycles")]
+            else:
+                continue
+            found += [(name, int(v), int(d)) for name, v, d in parts if v > self.clock_hz]
+        return found
+
     def summary(self) -> str:
         return (f"{self.name}: {self.num_cores} AI cores ({self.num_cores} AIC + {self.num_vector_cores} AIV) at "
                 f"{self.clock_hz / 1e9:g} GHz, UB {self.ub_bytes // KIB} KiB, L1 {self.l1_bytes // KIB} KiB, "

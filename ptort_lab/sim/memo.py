@@ -43,6 +43,7 @@ class Step(NamedTuple):
     path: TransferCost | None  # GM path (READ, WRITE)
     param: str | None  # the tile parameter a GM transfer touches (None: staging through GM)
     window: tuple[int, int, int, int] | None  # the sub-block of ``param`` it moves
+    extent: tuple[int, int, int, int] | None  # (0, rows, 0, cols) of ``param``'s tile when it moves all of it
     nz: bool  # a read into L1 (ND -> NZ)
     instr: Instr  # the instruction itself, for error messages
 
@@ -76,7 +77,7 @@ def build_template(plan: Plan, core: int, aiv: int, pool_of: Any) -> TaskTemplat
             params.append(ins.region)
         steps.append(Step(kind, (core, lane), lane, ins.name, tuple(ins.reads), ins.write, ins.tail_cycles, ins.alloc,
                           pool, alloc_bytes, tuple(ins.frees), ins.cycles, ins.head_cycles, ins.bytes, ins.path,
-                          ins.region, ins.window, ins.unit == AIC, ins))
+                          ins.region, ins.window, ins.extent, ins.unit == AIC, ins))
     return TaskTemplate(plan, tuple(steps), len(plan.slot_alloc), len(plan.allocs), tuple(params))
 
 

@@ -20,6 +20,13 @@ the outstanding limit holds through the rate cap. A hit uses the L2 hit latency 
 read (the request merges with it). A miss uses the HBM read latency (347) and the path's per-core bandwidth through
 the HBM pool, and allocates its region in L2.
 
+Sub-blocks. A transfer of a slice of a tile names its region with the slice's window, ``(storage, index, (r0, r1,
+c0, c1))``; the tile's own line and its sub-blocks' lines hold the same GM bytes. A read hits when its bytes are all
+in L2: in its own line, in the tile's line, or in the union of sub-block lines that cover it (a whole-tile read
+knows its bounds through ``extent``), and is ready when the last of those lines is. A write replaces the sub-block
+lines inside it. (Flash attention's AIC writes a [64, 256] half of S and each AIV reads 32 rows of it: those reads
+hit the data just written, as they do on the chip, instead of going to HBM the first time each ring slot is used.)
+
 Writes are posted into L2 (write-back, write-allocate): a write streams at ``min(path cap, L2 write port,
 outstanding x request bytes / L2 write latency)`` through the L2 write pool, holds its pipe for that plus the issue
 cost, and is visible to readers ``l2_write_latency_cycles`` after its last byte. Its region becomes a dirty line;
@@ -34,6 +41,10 @@ the L2; CANN's GEMM tiling ``is_fit_l2``: A + B + C <= l2_size). ``"lru"`` moves
 as pto-isa perf_sim ``cache_model.hpp`` and pypto do. An evicted dirty tile is written back to HBM through the HBM
 pool from the time of the access that evicts it, and that access's data cannot land before the write-back is done
 (hiascend "L2 CacheMode": "旧数据需要先写回GM(此过程中会占用GM带宽),旧数据写回后,新的数据才能进入L2 Cache").
+
+A tile larger than the whole L2 (a what-if ``l2_bytes``) cannot be held at this granularity: a read of it is a miss
+that leaves no line, and a write of it is written back to HBM as it lands (an eviction of its own dirty line, which
+the write waits for, as an evicting access does); data staged through GM that large go the same way.
 
 Kernel end: dirty tiles still in L2 are counted (``dirty_bytes``); ``Machine.l2_flush_at_end`` also writes them
 back through the HBM pool after the last instruction (``flush``), which the run then waits for. No public source
@@ -53,7 +64,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from typing import Hashable, NamedTuple
+from typing import Any, Hashable, NamedTuple
 
 from .machine import Machine, TransferCost
 
@@ -199,6 +210,8 @@ class GlobalMemory:
         self.l2 = Pool(m.l2_bytes_per_cycle)  # the L2 read pool
         self.l2_write = Pool(m.l2_write_bytes_per_cycle)
         self.lines: OrderedDict[Hashable, Line] = OrderedDict()  # region -> its line, oldest first
+        # (storage, index) -> the sub-block regions (storage, index, window) of that tile in L2 (none for most runs)
+        self.parts: dict[Hashable, set[Hashable]] = {}
         self._lru = m.l2_replacement == "lru"
         self.l2_used_bytes = 0
         read_window = m.read_outstanding_requests * m.read_request_bytes
@@ -226,24 +239,39 @@ class GlobalMemory:
         self.l2.forget_before(t)
         self.l2_write.forget_before(t)
 
-    def read(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None, nz: bool = False) -> GmRead:
+    def read(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None, nz: bool = False,
+             extent: tuple[int, int, int, int] | None = None) -> GmRead:
         """A GM read whose first request leaves at ``t``; ``region`` None means data just staged through GM (a
-        hit); ``nz`` a load into L1 (ND -> NZ: its outstanding rate is ``nd2nz_efficiency_pct`` of the plain one)."""
-        return GmRead(*self.read_times(t, nbytes, path, region, nz))
+        hit); ``nz`` a load into L1 (ND -> NZ: its outstanding rate is ``nd2nz_efficiency_pct`` of the plain one);
+        ``extent`` the bounds (0, rows, 0, cols) of a whole tile (``region`` (storage, index)), which lets lines
+        of its sub-blocks (``region`` (storage, index, (r0, r1, c0, c1))) serve it."""
+        return GmRead(*self.read_times(t, nbytes, path, region, nz, extent))
 
     def read_times(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None,
-                   nz: bool = False) -> tuple[int, int, bool]:
+                   nz: bool = False, extent: tuple[int, int, int, int] | None = None) -> tuple[int, int, bool]:
         """``read`` as a plain (pipe_end, ready, hit) tuple (the issue loop's form: one per GM load)."""
         m = self.m
         a = m.transfer_align_bytes
         aligned = -(-nbytes // a) * a
         hit_cap, miss_cap = self.read_caps[nz] if self._overlap else (m.l2_port_bytes_per_cycle, path.bytes_per_cycle)
         line = self.lines.get(region) if region is not None else None
-        if region is None or line is not None:
+        held = None
+        if region.__class__ is tuple and (self.parts and region[:2] in self.parts
+                                          or line is None and len(region) == 3):
+            held = self._held(region, extent)  # its tile, or sub-blocks of it, are in L2: the read may be made of them
+        kept = aligned <= m.l2_bytes  # a tile larger than the whole L2 cannot be in it: always read from HBM
+        if (region is None and kept) or line is not None or held is not None:
             latency = m.l2_hit_latency_cycles
             data_end = self.l2.transfer(t + latency, aligned, hit_cap)
             ready = data_end
-            if line is not None:
+            if held is not None:
+                for key in held:  # every line holding some of its bytes: the data are there when the last is
+                    got = self.lines[key]
+                    if self._lru:
+                        self.lines.move_to_end(key)
+                    if got.ready > ready:
+                        ready = got.ready
+            elif line is not None:
                 if self._lru:
                     self.lines.move_to_end(region)
                 if line.ready > ready:
@@ -254,11 +282,12 @@ class GlobalMemory:
             return (data_end - latency + path.fixed_cycles if self._overlap else ready), ready, True
         latency = m.hbm_read_latency_cycles
         # the victims leave first (their write-back takes HBM from t on), and the new data cannot land before
-        written_back = self._insert(region, aligned, t)
+        written_back = self._insert(region, aligned, t) if region is not None and kept else t
         data_end = self.hbm.transfer(t + latency, aligned, min(path.bytes_per_cycle, miss_cap))
         if written_back > data_end:
             data_end = written_back
-        self.lines[region] = _new(Line, (aligned, data_end, False))
+        if region is not None and kept:
+            self.lines[region] = _new(Line, (aligned, data_end, False))
         self.read_miss_bytes += nbytes
         return (data_end - latency + path.fixed_cycles if self._overlap else data_end), data_end, False
 
@@ -276,10 +305,16 @@ class GlobalMemory:
             done = self._write_through(t, aligned, path, region)
             return done.pipe_end, done.visible
         stream_end = self.l2_write.transfer(t, aligned, min(path.bytes_per_cycle, self.write_cap))
-        if region is not None:
+        if aligned > m.l2_bytes:  # it cannot stay in L2: evicted as it lands, and the write waits for its write-back
+            if region is not None and self.parts:
+                self._overwrite(region)
+            stream_end = max(stream_end, self._write_back_at_once(t, aligned))
+        elif region is not None:
+            if self.parts:
+                self._overwrite(region)
             line = self.lines.get(region)
             if line is None or self._lru:
-                if line is not None:  # LRU: a write is a use, the region moves to the back
+                if line is not None:  # LRU: a write is a use, the region moves to the back (_insert: parts again)
                     self.l2_used_bytes -= self.lines.pop(region).nbytes
                 written_back = self._insert(region, aligned, t)
                 if written_back > stream_end:
@@ -297,7 +332,9 @@ class GlobalMemory:
         HBM pool; the pipe is held until HBM has them, and the region stays in L2 as a clean line."""
         end = self.hbm.transfer(t + path.fixed_cycles, aligned, path.bytes_per_cycle)
         self.writethrough_bytes += aligned
-        if region is not None:
+        if region is not None and self.parts:
+            self._overwrite(region)
+        if region is not None and aligned <= self.m.l2_bytes:  # (a tile larger than the L2 keeps no clean copy)
             line = self.lines.get(region)
             if line is None or self._lru:
                 if line is not None:
@@ -309,12 +346,74 @@ class GlobalMemory:
             self.lines[region] = Line(aligned, end, False)
         return GmWrite(end, end)
 
+    def _write_back_at_once(self, t: int, nbytes: int) -> int:
+        """A dirty tile larger than the whole L2 leaves it as it is written: its bytes go back to HBM from ``t``, as
+        an evicted line's do; returns when they are there."""
+        self.evictions += 1
+        self.dirty_evictions += 1
+        self.writeback_bytes += nbytes
+        return self.hbm.transfer(t, nbytes, self.m.hbm_bytes_per_cycle)
+
     def _insert(self, region: Hashable, nbytes: int, t: int) -> int:
         """Make room for ``region`` (placed at the back) and return when the evicted dirty bytes are written back
         (``t`` when none)."""
         self.lines[region] = _new(Line, (nbytes, t, False))
         self.l2_used_bytes += nbytes
+        if _is_part(region):  # a sub-block (storage, index, window) of a tile
+            self.parts.setdefault(region[:2], set()).add(region)  # type: ignore[index]
         return self._evict_overflow(t, keep=region)
+
+    def _forget_part(self, key: Hashable) -> None:
+        """``key`` left L2: drop it from its tile's sub-blocks."""
+        if _is_part(key):
+            base = key[:2]  # type: ignore[index]
+            parts = self.parts.get(base)
+            if parts is not None:
+                parts.discard(key)
+                if not parts:
+                    del self.parts[base]
+
+    def _held(self, region: Hashable, extent: tuple[int, int, int, int] | None) -> list[Hashable] | None:
+        """The lines a read of ``region`` finds its bytes in when sub-blocks of its tile are in L2 (all of them
+        that overlap it), or None when some of its bytes are in none of them (a miss).
+
+        A tile's line and its sub-blocks' lines are the same GM bytes: a store of rows 0:64 followed by loads of
+        rows 0:32 and 32:64 reads data already in L2 (write-allocate), and a load of the whole tile after stores of
+        all its parts too (``extent``: the whole tile's bounds, when the read is of all of it)."""
+        lines = self.lines
+        base = region[:2]  # type: ignore[index]
+        whole = base if base in lines else None
+        window = region[2] if _is_part(region) else extent  # type: ignore[index]
+        parts = self.parts.get(base, ())
+        if window is None:  # a whole tile of unknown bounds: only its own line serves it
+            if whole is None:
+                return None
+            return [whole, *sorted(parts, key=_window_order)]  # (every sub-block overlaps the whole tile)
+        r0, r1, c0, c1 = window
+        found = [k for k in parts if k[2][0] < r1 and r0 < k[2][1] and k[2][2] < c1 and c0 < k[2][3]]  # type: ignore[index]
+        found.sort(key=_window_order)
+        if whole is not None:
+            return [whole, *found]
+        if not found or not _covers([k[2] for k in found], window):  # type: ignore[index]
+            return None
+        return found
+
+    def _overwrite(self, region: Hashable) -> None:
+        """A write of ``region`` replaces the sub-blocks of its tile that lie inside it (their bytes are its now):
+        their lines leave L2, so no byte is counted twice."""
+        base = region[:2]  # type: ignore[index]
+        parts = self.parts.get(base)
+        if not parts:
+            return
+        if _is_part(region):
+            r0, r1, c0, c1 = region[2]  # type: ignore[index]
+            inside = [k for k in parts if k != region and r0 <= k[2][0] and k[2][1] <= r1  # type: ignore[index]
+                      and c0 <= k[2][2] and k[2][3] <= c1]  # type: ignore[index]
+        else:
+            inside = list(parts)
+        for key in sorted(inside, key=_window_order):
+            self.l2_used_bytes -= self.lines.pop(key).nbytes
+            self._forget_part(key)
 
     def _evict_overflow(self, t: int, keep: Hashable) -> int:
         """Drop the oldest regions (the front of the order) until the rest fit in ``l2_bytes``, never ``keep``;
@@ -329,6 +428,8 @@ class GlobalMemory:
                 break
             self.l2_used_bytes -= old.nbytes
             self.evictions += 1
+            if self.parts:
+                self._forget_part(key)
             if old.dirty:
                 dirty += old.nbytes
                 self.dirty_evictions += 1
@@ -357,6 +458,32 @@ class GlobalMemory:
                 self.lines[key] = line._replace(dirty=False)
         self.flushed_bytes += dirty
         return self.hbm.transfer(t, dirty, self.m.hbm_bytes_per_cycle) + self.m.hbm_write_latency_cycles
+
+
+def _is_part(key: Hashable) -> bool:
+    """Whether an L2 region is a sub-block of a tile: (storage, index, (r0, r1, c0, c1)), as costs.py makes them."""
+    return key.__class__ is tuple and len(key) == 3
+
+
+def _window_order(key: Any) -> tuple[int, ...]:
+    """Sub-block lines in a fixed order (rows, then columns), so a run never depends on set order."""
+    return tuple(key[2]) if _is_part(key) else ()
+
+
+def _covers(windows: list[tuple[int, int, int, int]], target: tuple[int, int, int, int]) -> bool:
+    """Whether the union of ``windows`` (r0, r1, c0, c1) covers ``target``: every cell of the grid their edges
+    cut ``target`` into lies in one of them."""
+    r0, r1, c0, c1 = target
+    for w in windows:  # (the usual case: one line holds it all)
+        if w[0] <= r0 and r1 <= w[1] and w[2] <= c0 and c1 <= w[3]:
+            return True
+    rows = sorted({r0, r1, *(min(max(w[i], r0), r1) for w in windows for i in (0, 1))})
+    cols = sorted({c0, c1, *(min(max(w[i], c0), c1) for w in windows for i in (2, 3))})
+    for a, b in zip(rows, rows[1:]):
+        for c, d in zip(cols, cols[1:]):
+            if not any(w[0] <= a and b <= w[1] and w[2] <= c and d <= w[3] for w in windows):
+                return False
+    return True
 
 
 __all__ = ["GlobalMemory", "Pool", "GmRead", "GmWrite", "Line"]

@@ -158,6 +158,15 @@ class Residency:
         return (f", {sum(r.nbytes for r in items)} of them reserved for on-chip state ("
                 + ", ".join(f"{r.what} {r.nbytes} B" for r in items) + ")")
 
+    def state_of(self, core: int, aiv: int) -> dict[Buffer, list[Reservation]]:
+        """What is reserved in each buffer a task on ``core`` whose vector work runs on AIV ``aiv`` uses (its UB is
+        that AIV's, the others the AIC's): the room a kernel's capacity fix has to fit (``capacity.fix_in_room``)."""
+        return {b: list(self.reserved.get((core, f"AIV{aiv}" if b is Buffer.UB else AIC, b), ())) for b in Buffer}
+
+    def resident_of(self, task: Task) -> tuple[tuple[str, Buffer], ...]:
+        """(parameter, buffer) of each argument of ``task`` kept on chip, sorted: how the run lowers its kernel."""
+        return tuple(sorted((name, buffer) for name, buffer, _, _ in self.placed(task))) if self.buffers else ()
+
     def tensors_of(self, resources: Any) -> tuple[tuple[str, Buffer], ...]:
         """(parameter, buffer) of a task node's on-chip tensor arguments, as a plan key: the units a process uses
         follow from its kernels lowered with them resident (a tile-channel item counts as in GM there: whether its

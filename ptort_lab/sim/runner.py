@@ -17,9 +17,11 @@ from typing import Any, Callable, ContextManager, Iterator
 import numpy as np
 
 from ..dsl import steps as steps_module
-from ..dsl.commands import TASK
+from ..dsl.commands import AFTER, TASK
 from ..dsl.ir import KernelIR
 from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps, stream_tasks, uses_slots
+from ..dsl.tasks import MAX_CYCLES
+from ..dsl.tree import NodeKind, walk
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
@@ -36,11 +38,11 @@ from .cost_model import (
 )
 from .deps import RegionMap, infer_dependencies
 from .engine import Engine
-from .fifo import Actor
+from .fifo import Actor, Hops
 from .gc_pause import gc_paused
 from .issue import issue_plan, stream_plan, streams
 from .journal import journal_for, recording, undo, values_lock
-from .limits import BYTES_PER_OPEN_INTERVAL, BYTES_PER_UNCOUNTED_SPAN, endless_cycle, held_bytes
+from .limits import BYTES_PER_OPEN_INTERVAL, BYTES_PER_UNCOUNTED_SPAN, endless_cycle, held_bytes, run_past_max_cycles
 from .on_chip import OnChipValues, has_on_chip_state
 from .placement import assign_cores, dispatcher, is_work_stealing, process_cores
 from .stats import SpanBeforeCut, SpanFeed, SpanTotals
@@ -181,6 +183,8 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     finish_run = getattr(pricer, "finish_run", None)  # optional hook: work the run waits for after its last task
     if finish_run is not None:
         trace.makespan = checked_run_end(finish_run, trace.makespan)
+    if trace.makespan > MAX_CYCLES:  # every time the run records is at most its makespan: one comparison a run
+        raise run_past_max_cycles(trace.makespan, cost, opts.channel_latency_cycles)
     trace.process_end = {p.name: p.t for p in engine.procs}
     trace.launch_cycles = checked_launch_cycles(pricer)  # (a model's own: None or whole cycles, else refused)
     run.stall_cycles = {p.name: p.stall_cycles for p in engine.procs}
@@ -273,24 +277,45 @@ def _start_pipeline(engine: Engine, pipe: Workload, workload: Workload, cost: Co
     cores, aivs = process_cores(procs, placement)
     pricer = begin_run(cost, workload, cores, aivs)
 
-    def hop_latency(senders: list[Any], takers: list[Any]) -> int:
-        """A channel or event between processes on one core whose units share on-chip state costs the same-core
-        latency; any other is a cross-core hop."""
-        same_core = len({cores[p.name] for p in senders + takers}) == 1 and stays_on_chip(pricer, senders, takers)
-        return opts.same_core_latency_cycles if same_core else opts.channel_latency_cycles
+    order = {p.name: i for i, p in enumerate(procs)}  # each process's Actor.order (added in this order below)
+
+    def hop_latency(senders: list[Any], takers: list[Any]) -> tuple[int, Hops | None]:
+        """(latency, None) when every hop of a channel or event costs the same, else (the cross-core latency, each
+        hop's). A hop between processes on one core whose units share on-chip state costs the same-core latency;
+        any other is a cross-core hop."""
+        if not senders or not takers:  # (no hop: one latency, as for a channel between all of its ends)
+            same_core = len({cores[p.name] for p in senders + takers}) == 1 and stays_on_chip(pricer, senders, takers)
+            return (opts.same_core_latency_cycles if same_core else opts.channel_latency_cycles), None
+        same, cross = opts.same_core_latency_cycles, opts.channel_latency_cycles
+        latency = {(order[s.name], order[t.name]): same if cores[s.name] == cores[t.name]
+                   and stays_on_chip(pricer, [s], [t]) else cross for s in senders for t in takers}
+        costs = set(latency.values())
+        return (costs.pop(), None) if len(costs) == 1 else (cross, Hops(latency))
 
     for c in pipe.fields["channels"]:
         producers, consumers = list(pipe.producers(c)), list(pipe.consumers(c))
-        engine.add_fifo(c, len(producers), hop_latency(producers, consumers), len(consumers),
-                        tuple(p.name for p in consumers))
+        latency, hops = hop_latency(producers, consumers)
+        f = engine.add_fifo(c, len(producers), latency, len(consumers), tuple(p.name for p in consumers), hops)
+        f.writers = tuple(p.name for p in producers)
+        f.takes = tuple(_consume_lines(p.workload, c) for p in consumers)
         trace.channels[c.name] = c.depth
     for ev, recorders, waiters in _event_ends(procs):
-        engine.add_event(ev, len(recorders), len(waiters), hop_latency(recorders, waiters))
+        engine.add_event(ev, len(recorders), len(waiters), *hop_latency(recorders, waiters))
     for p in procs:
         engine.add_process(p.name, steps(p.workload, {}), cores[p.name], p.produces)
         trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
     trace.mode = "pipeline"
     return pricer
+
+
+def _consume_lines(body: Any, channel: Any) -> Any:
+    """Where ``body`` consumes ``channel`` (its first consume or join of it; None when not known)."""
+    if not isinstance(body, Workload):
+        return None
+    for node in walk(body):
+        if node.kind in (NodeKind.CONSUME, NodeKind.JOIN) and any(c is channel for c in node.uses("consumes")):
+            return node.loc
+    return None
 
 
 def _event_ends(procs: list[Any]) -> list[tuple[Any, list[Any], list[Any]]]:
@@ -349,26 +374,41 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
         core_of = None if assignment is None else (lambda i, t: assignment[i])
         pricer = begin_run(cost, workload, None, {})
         stream = iter(zip(tasks, gates))
-    dealer = _Dealer(stream, core_of, n)
+    dealer = _Dealer(stream, core_of, n, engine.finished)
     for c in range(n):
-        engine.add_process(f"core{c}", dealer.feed(c), c)
+        dealer.cores[c] = engine.add_process(f"core{c}", dealer.feed(c), c)
     return pricer, dealer
+
+
+# Work stealing: the tasks not dealt yet that an idle core looks at, in issue order, for one it can start now. Bounded,
+# so a streamed run (its tasks listed as the cores take them) holds at most this many tasks not dealt yet, and each
+# ask costs at most this many looks (a task's start is worked out once, when every task it waits for has started).
+LOOKAHEAD = 64
 
 
 class _Dealer:
     """Deals a stream of (task, gates) to the cores' feeds as they ask: core c's next task is the next one the
     stream gives core c; those dealt to other cores meanwhile wait in their queues. In a time-ordered run (the NPU
     model, work stealing) the cores ask about in step, so the queues stay short; a run-until-block run (pinned
-    costs, fixed dispatch) lets one core run ahead, and its queues can hold what a listing would. With work
-    stealing (``core_of`` None) the core that asks takes the next task."""
+    costs, fixed dispatch) lets one core run ahead, and its queues can hold what a listing would.
+
+    With work stealing (``core_of`` None; the run is time-ordered) the core that asks takes, among the next
+    ``LOOKAHEAD`` tasks not dealt yet, the first in issue order that can start at its clock (the tasks it depends on
+    have finished by then, and its other gates pass: batch, rate); when none can, the one that can start earliest,
+    as far as is known (a task whose dependencies have not all started yet cannot say when); when none can say, the
+    first (it waits for its dependencies). So a core is not held up by a task that waits while later ones are ready
+    (greedy list scheduling, over that window); without dependencies the first task is always the one taken."""
 
     def __init__(self, stream: Iterator[tuple[Task, tuple[Any, ...]]], core_of: Callable[[int, Task], int] | None,
-                 n: int) -> None:
+                 n: int, finished: dict[int, int]) -> None:
         self.stream = stream
         self.core_of = core_of
         self.queues: dict[int, deque[tuple[Task, tuple[Any, ...]]]] = {c: deque() for c in range(n)}
         self.used: set[int] = set(range(n)) if core_of is None else set()  # (work stealing: every core, as listed)
         self.dealt = 0
+        self.cores: dict[int, Actor] = {}  # each core's process (work stealing: its clock when it asks)
+        self.finished = finished  # task id -> its end, once it started (the engine's)
+        self.ahead: list[_Undealt] = []  # work stealing: the next tasks not dealt yet, in issue order
 
     def feed(self, core: int) -> Iterator[tuple[Any, ...]]:
         """Core ``core``'s commands, as ``_feed``'s: each task's gates, then the task."""
@@ -380,8 +420,11 @@ class _Dealer:
 
     def _deal(self, core: int) -> bool:
         """Take tasks from the stream until one is ``core``'s; False when the stream ends first."""
+        core_of = self.core_of
+        if core_of is None:
+            return self._steal(core)
         for item in self.stream:
-            c = core if self.core_of is None else self.core_of(self.dealt, item[0])
+            c = core_of(self.dealt, item[0])
             self.dealt += 1
             self.used.add(c)
             self.queues[c].append(item)
@@ -389,9 +432,64 @@ class _Dealer:
                 return True
         return False
 
+    def _steal(self, core: int) -> bool:
+        """Work stealing: give ``core`` the task it takes (see the class docstring); False when none is left."""
+        ahead, now, finished = self.ahead, self.cores[core].t, self.finished
+        pick, soonest, i = 0, None, 0
+        while True:  # (the stream is read only as far as needed: without dependencies, one task at a time)
+            if i == len(ahead):
+                item = next(self.stream, None) if i < LOOKAHEAD else None
+                if item is None:
+                    break
+                ahead.append(_Undealt(*item))
+            start = ahead[i].start(finished)
+            if start is not None:
+                if start <= now:
+                    pick = i
+                    break
+                if soonest is None or start < soonest:
+                    pick, soonest = i, start
+            i += 1
+        if not ahead:
+            return False
+        taken = ahead.pop(pick)
+        self.queues[core].append((taken.task, taken.gates))
+        return True
+
     def idle_cores(self) -> list[int]:
         """The cores no task was dealt to (listing first would have given them no process)."""
         return sorted(set(self.queues) - self.used)
+
+
+class _Undealt:
+    """A task the work-stealing dealer has not dealt yet: its gates, and the earliest cycle they let it start, once
+    every task it waits for has started (so its end is known; it never changes after)."""
+
+    __slots__ = ("task", "gates", "known")
+
+    def __init__(self, task: Task, gates: tuple[Any, ...]) -> None:
+        self.task = task
+        self.gates = gates
+        self.known: int | None = None if gates else 0
+
+    def start(self, finished: dict[int, int]) -> int | None:
+        """The earliest cycle its gates let it start; None while a task it waits for has not started."""
+        if self.known is None:
+            at = 0
+            for gate in self.gates:  # (AFTER, task ids[, reason]) or (NOT_BEFORE, cycle, reason): issue._gates
+                if gate[0] is AFTER:
+                    ids = gate[1]
+                    if ids and ids[-1] not in finished:  # (the latest first: a batch waits for its whole list)
+                        return None
+                    for tid in ids:
+                        end = finished.get(tid)
+                        if end is None:
+                            return None
+                        at = end if end > at else at
+                else:
+                    at = gate[1] if gate[1] > at else at
+            self.known = at
+        return self.known
 
 
 def _vector_units(pipe: Workload | None, workload: Workload, opts: RunOptions) -> dict[str, int]:

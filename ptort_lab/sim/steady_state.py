@@ -51,6 +51,7 @@ from .cost_model import CostModel, PinnedCosts
 from .fifo import Actor
 from .stats import ProgramStats, SpanTotals, lane_ratios, memory_counters
 from .tile_values import TileValues, Why, roots, tile_values
+from .trace_files import WholeRun
 from .validation import error_band, model_notes
 
 # (tiles, stride): probe sizes, tried in turn until a state repeats, keying the state at every stride-th tile (a
@@ -141,10 +142,12 @@ def engine_key(engine: Any, actor: Actor, tasks_so_far: int) -> tuple[int, Hasha
         for p in engine.procs)
     fifos = tuple((f.fresh, tuple(map(r, f.free)), tuple(r(ts) for _, ts in f.tokens),
                    tuple(sorted((r(e[0]), r(e[1]), e[2]) for e in f.pending)) if f.pending is not None else None,
-                   tuple(c.order for c in f.consumers), tuple(q.order for q in f.producers), f.producers_left)
+                   tuple(c.order for c in f.consumers), tuple(q.order for q in f.producers), f.producers_left,
+                   _hops_key(f.hops))
                   for f in engine.fifos.values())
     wakeups = tuple((tuple(r(ts) for _, ts in w.tokens), tuple(c.order for c in w.consumers),
-                     tuple(sorted((r(e[0]), r(e[1]), e[2]) for e in w.pending)) if w.pending is not None else None)
+                     tuple(sorted((r(e[0]), r(e[1]), e[2]) for e in w.pending)) if w.pending is not None else None,
+                     _hops_key(w.hops))
                     for w in engine.wakeups.values())
     queue = tuple((e[0] - t_ref, e[2].order if isinstance(e[2], Actor) else e[2].name) for e in sorted(engine._heap))
     ready = tuple(p.order for p in engine._ready)
@@ -152,6 +155,12 @@ def engine_key(engine: Any, actor: Actor, tasks_so_far: int) -> tuple[int, Hasha
     waiters = tuple(sorted((tid - tasks_so_far, tuple(a.order for a in ws)) for tid, ws in engine.task_waiters.items()))
     flight = tuple(sorted(x - t_ref for x in engine.in_flight if x > floor))
     return t_ref, (actor.order, procs, fifos, wakeups, queue, ready, finished, waiters, flight)
+
+
+def _hops_key(hops: Any) -> Hashable:
+    """Who sent the items a channel holds and who freed its free slots, in order, when its hops' latencies
+    differ (``fifo.Hops``: who takes an item then decides when it is seen); None otherwise."""
+    return None if hops is None else (tuple(hops.senders), tuple(hops.freers))
 
 
 def pricer_key(pricer: Any, t_ref: int, floor: int) -> Hashable | None:
@@ -433,7 +442,11 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
                        f"figures for {target:,} tiles extrapolated exactly from runs of {n0}, {n0 + p} and {need} "
                        "tiles; " + (f"the trace is the {n0}-tile run." if getattr(opts, "keep_trace", True)
                                     else "no trace kept (keep_trace=False)."))
-    return done[0], stats_of(out, done[0].trace.mode, done[0].trace.clock_hz), info
+    stats = stats_of(out, done[0].trace.mode, done[0].trace.clock_hz)
+    if n0 != target:  # the trace holds the first n0 tiles only: it says so, in its saved file too
+        whole = WholeRun(target, n0, stats.total_cycles, stats.overlap_pct, info.note)
+        done[0].trace.whole_run = whole
+    return done[0], stats, info
 
 
 def _probe(runs: _Runs, size: int, values: TileValues, start: int, every: int) -> _Probed:

@@ -17,6 +17,7 @@ import numpy as np
 from ..dsl.tasks import MAX_CYCLES
 from ..errors import PtortValueError
 from .machine import DEFAULT_CLOCK_HZ, MAX_CLOCK_HZ, MIN_CLOCK_HZ, cycles_to_us
+from .trace_files import WholeRun
 
 # Records are NamedTuples: immutable, compared by value, and cheap to create by the million (a frozen dataclass
 # costs several times more per instance, which dominated long runs).
@@ -354,6 +355,7 @@ class Trace:
     cores: dict[int, str] = field(default_factory=dict)
     process_end: dict[str, int] = field(default_factory=dict)
     launch_cycles: int | None = None  # cycles before the first instruction (the kernel launch); None: not known
+    whole_run: WholeRun | None = None  # the run this trace is part of (a steady-state run's first tiles); None: all
 
     @property
     def makespan_us(self) -> float:
@@ -758,9 +760,10 @@ def check_trace(trace: Trace, api: str) -> Trace:
         elif isinstance(e.value, numbers.Integral) and e.expected == EXPECTED["cycles"] \
                 and int(e.value) > MAX_CYCLES:
             hint = ("A trace keeps times up to 2**53 cycles (9,007,199,254,740,992: the largest a JSON number holds "
-                    "exactly). A run gets past it only with a huge latency or pinned cycle count: lower "
-                    "channel_latency_cycles (%%ptort --latency) or the cycles you pinned; a Trace built by hand must "
-                    "keep its times within it.")
+                    "exactly). A run stops with an error before its times pass it, naming what took it there (a "
+                    "Machine cycle constant such as launch_overhead_cycles or block_dispatch_cycles, "
+                    "channel_latency_cycles, or the cycles you pinned), so these times were set by hand: a Trace "
+                    "built or changed by hand must keep its times within it.")
         elif e.path == "makespan":
             hint = _ORDER_HINT
         else:

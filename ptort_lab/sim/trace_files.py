@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import PtortTypeError, PtortValueError
 
@@ -39,11 +40,73 @@ class Count:
         return f"a list of {self.n}"
 
 
-def as_path(path: Any, needs: str, hint: str) -> Path:
-    """``path`` as a Path; a PtortTypeError saying what ``needs`` one (with ``hint``) for anything else."""
+class WholeRun(NamedTuple):
+    """The run a trace is part of, when it holds only its first tiles (``execute(steady_state=True)`` keeps the
+    trace of a short run and extrapolates the figures): ``Trace.whole_run``, kept in the saved file
+    (``otherData.ptort.whole_run``) so that a loaded trace is never taken for the whole run."""
+
+    tiles: int  # the tiles of the whole run
+    traced_tiles: int  # the tiles the trace holds
+    cycles: int  # the whole run's makespan (its trace ends much earlier)
+    overlap_pct: float  # the whole run's overlap
+    note: str = ""  # how its figures were found (SteadyState.note)
+
+    def said(self) -> str:
+        """``4-tile trace of a 10,000-tile run (1,000,060 cycles)`` for messages and notes."""
+        return f"{self.traced_tiles:,}-tile trace of a {self.tiles:,}-tile run ({self.cycles:,} cycles)"
+
+
+def whole_run_of(trace: Any) -> WholeRun | None:
+    """``trace.whole_run`` (None for a trace of a whole run, and for a Trace made before the field existed)."""
+    w = getattr(trace, "whole_run", None)
+    return w if isinstance(w, WholeRun) else None
+
+
+class NsClock:
+    """Cycles -> integer ns, ``round(cycles * 1e9 / clock_hz)`` with halves rounded up, in exact integer math (the
+    time grid of the file's ``ts``/``dur``: ``export`` writes them, ``load`` checks them against the cycles)."""
+
+    def __init__(self, clock_hz: float) -> None:
+        ratio = Fraction(10**9) / Fraction(clock_hz)  # ns per cycle, exactly (a float clock is a dyadic rational)
+        self._num2, self._den, self._den2 = 2 * ratio.numerator, ratio.denominator, 2 * ratio.denominator
+
+    def ns(self, cycles: int) -> int:
+        # floor(c * p / q + 1/2) == (2 c p + q) // 2 q
+        return (cycles * self._num2 + self._den) // self._den2
+
+
+def us_text(ns: int) -> float | int:
+    """µs for an integer ns, as a short decimal (``1500`` ns -> ``1.5``; whole µs stay ints): a file's ``ts``."""
+    q, r = divmod(ns, 1000)
+    return q if r == 0 else ns / 1000
+
+
+def as_path(path: Any, needs: str, hint: str, *, api: str, bytes_ok: bool = False) -> Path:
+    """``path`` as a Path, ``~`` expanded (as matplotlib's savefig does); a PtortTypeError saying what ``needs`` one
+    (with ``hint``) for anything else (an ``os.PathLike`` giving bytes is decoded when ``bytes_ok``). A path that
+    names no file is refused by ``api`` before pathlib hides it: ``''`` (Path('') is the folder '.'), and one ending
+    in ``/`` (a folder: pathlib drops the ``/``, and save would write a file of the folder's name)."""
     if not isinstance(path, (str, os.PathLike)):
         raise PtortTypeError(f"{needs}, got {short(path)} of type {type(path).__name__}.", hint=hint)
-    return Path(path)
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        if not bytes_ok:
+            raise PtortTypeError(f"{needs}, got {type(path).__name__} {short(path)}, whose os.fspath() is bytes "
+                                 f"{short(text)}.", hint=hint)
+        text = os.fsdecode(text)
+    if text == "":
+        raise PtortValueError(f"{api}: the path is empty (''), which names no file.", hint=hint)
+    if text.endswith(("/", os.sep)):
+        raise PtortValueError(f"{api}: the path '{cut_path(text)}' ends with '/', so it names a folder, not a "
+                              "file.", hint=f"Name a file inside it, e.g. '{cut_path(text + 'run.json')}'.")
+    return Path(text).expanduser() if text.startswith("~") else Path(text)
+
+
+def cut_path(path: Any, n: int = 1024) -> str:
+    """``path`` as text for a message, its middle cut when longer than ``n`` characters (JSON text taken for a
+    path would otherwise fill the screen)."""
+    text = str(path)
+    return text if len(text) <= n else f"{text[:n - 63]}...{text[-60:]}"
 
 
 def io_error(e: OSError, verb: str, path: Path) -> PtortValueError:
@@ -51,20 +114,21 @@ def io_error(e: OSError, verb: str, path: Path) -> PtortValueError:
     fix (one place for save and load, so each cause gets its own words instead of a guess)."""
     api = "Trace.save" if verb == "write" else "Trace.load"
     code = e.errno
-    folder = path.parent
-    if code == errno.ENOENT and verb == "write" and not folder.is_dir():
+    folder = cut_path(path.parent)
+    file_name = cut_path(path.name, 80)
+    if code == errno.ENOENT and verb == "write" and not path.parent.is_dir():
         what, hint = (f"the folder '{folder}' does not exist",
                       f"Create it first (Path('{folder}').mkdir(parents=True)) or save into an existing folder.")
     elif code == errno.ENOENT and verb == "write":
         what, hint = (f"the folder '{folder}' does not take new files (a special file system, like /proc)",
-                      f"Save into an ordinary folder you may write, e.g. trace.save('{path.name}') in {os.getcwd()}.")
+                      f"Save into an ordinary folder you may write, e.g. trace.save('{file_name}') in {os.getcwd()}.")
     elif code == errno.ENOENT:
         what, hint = ("it does not exist",
                       f"Check the path (relative paths start at {os.getcwd()}); use the path that trace.save(...) "
                       "returned.")
     elif code == errno.EISDIR:
         what = "it is a folder, not a file"
-        hint = (f"Give a file name inside it, e.g. trace.save('{path / 'run.json'}')." if verb == "write" else
+        hint = (f"Give a file name inside it, e.g. trace.save('{cut_path(path / 'run.json')}')." if verb == "write" else
                 "Name the .json or .json.gz file in it that trace.save(...) wrote.")
     elif code == errno.ENOTDIR:
         what, hint = ("a part of the path before the file name is a file, not a folder",
@@ -73,7 +137,7 @@ def io_error(e: OSError, verb: str, path: Path) -> PtortValueError:
         what = "permission denied"
         hint = (f"Save into a folder you may write (your home folder, or the notebook's folder), or change the "
                 f"permissions of '{folder}'." if verb == "write" else
-                f"Make the file readable (chmod u+r '{path}'), or copy it somewhere you may read.")
+                f"Make the file readable (chmod u+r '{cut_path(path)}'), or copy it somewhere you may read.")
     elif code == errno.EROFS:
         what, hint = ("the file system is read-only",
                       "Save into a folder on a writable file system (your home folder, or the notebook's folder).")
@@ -87,7 +151,8 @@ def io_error(e: OSError, verb: str, path: Path) -> PtortValueError:
         what, hint = (e.strerror or str(e)), f"Check the path and that you may {verb} there."
     name = errno.errorcode.get(code, code) if code is not None else None
     cause = f"{e.strerror}, errno {name}" if e.strerror else type(e).__name__
-    return PtortValueError(f"{api}: cannot {verb} '{path}': {what} ({cause}).", hint=hint)
+    return PtortValueError(f"{api}: cannot {verb} '{cut_path(path)}': {what} ({cause}).", hint=hint)
 
 
-__all__ = ["FORMAT", "VERSION", "as_path", "io_error", "short", "MISSING", "Count"]
+__all__ = ["FORMAT", "VERSION", "WholeRun", "whole_run_of", "NsClock", "us_text", "as_path", "cut_path", "io_error",
+           "short", "MISSING", "Count"]

@@ -342,6 +342,13 @@ class _Sweep:
             for i in chunk:
                 self._record(Outcome(i, error=error))
             return
+        if not isinstance(result, ChunkResult):  # a wrapper executor that forgot to return fn(*args)
+            raise SweepError(
+                f"sweep(executor=...) gave back {_short_repr(result)} for a task of {len(chunk)} point"
+                f"{'s' if len(chunk) != 1 else ''}, not what the function it was given returned; "
+                f"{len(self.outcomes)} of {len(self.plan.combos)} points are done.",
+                hint="The executor's submit(fn, *args) must return a Future whose result() is fn(*args)'s return value "
+                     "(a wrapper must `return fn(*args)`); or leave executor= out.")
         if result.stop is not None:
             raise _WorkerRefused(f"the sweep cannot run on this executor: {result.stop}.",
                                  hint="Install the same ptort_lab (and the modules your builder imports) on every "
@@ -406,6 +413,16 @@ class _Sweep:
         ran_on = " ".join(self.ran_on) if self.ran_on else "nothing (every row came from the cache)"
         cpu = sum(o.cpu_s for o in self.outcomes.values())
         return SweepResult(self.plan.params, points, seconds, use, ran_on, base, list(self.run_notes), cpu)
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``None``, ``int 3``, ``str 'abc...'``: a value for a message, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a repr that raises: the type alone
+        text = "..."
+    text = text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if value is None else f"{type(value).__name__} {text}"
 
 
 def _terminate(proc: Any) -> None:

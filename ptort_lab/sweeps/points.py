@@ -9,6 +9,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..dsl.csp import MAX_DEPTH, int_text
 from ..errors import PtortTypeError, PtortValueError
 from ..explore import Knobs, Study, check_compile_options, check_knob_limits, check_knobs, check_mode
 from ..knobs import KnobWords, normal_knob, tile_from_text
@@ -71,6 +72,10 @@ def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | No
             what = "a tile size: an int >= 1 or (rows, cols) of ints >= 1" if name == "tile" else "an int >= 1"
             raise PtortValueError(f"sweep({name}=...) value {v!r} is not {what}.",
                                   hint=f"Pass {name} values like these: {example(name)}.")
+        if name == "depth" and isinstance(checked, int) and checked > MAX_DEPTH:
+            raise PtortValueError(f"sweep(depth=...) value {int_text(checked)} is more than 2**53 = {MAX_DEPTH:,}, "
+                                  "the most buffer slots a channel may have.",
+                                  hint=f"A few slots is typical: {example(name)}.")
         out.append(checked)
     if not out:
         raise PtortValueError(f"sweep() got no values for {name}.", hint=f"Pass e.g. {example(name)}.")

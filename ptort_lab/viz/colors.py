@@ -24,8 +24,9 @@ MAKESPAN_COLOR: str = PALETTE["makespan"]
 
 
 def fnv1a32(text: str) -> int:
-    """The 32-bit FNV-1a hash of ``text``'s UTF-16 code units, as the renderers' ``hashString`` computes it."""
-    units = text.encode("utf-16-le")
+    """The 32-bit FNV-1a hash of ``text``'s UTF-16 code units, as the renderers' ``hashString`` computes it (a lone
+    surrogate, which JSON allows, is its own code unit there too)."""
+    units = text.encode("utf-16-le", "surrogatepass")
     h = _FNV_OFFSET
     for i in range(0, len(units), 2):
         h = ((h ^ (units[i] | units[i + 1] << 8)) * _FNV_PRIME) & 0xFFFFFFFF

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import re
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -106,13 +107,29 @@ def figure_png(fig: Figure, dpi: float | None = None) -> bytes:
 
 
 def figure_svg(fig: Figure) -> str:
-    """The figure as SVG text with text kept as (escaped) text, a fixed id salt and no date."""
+    """The figure as SVG text with text kept as (escaped) text, a fixed id salt and no date; characters XML does
+    not allow (control characters, lone surrogates) are drawn as U+FFFD, so the SVG stays valid."""
     _check_figure(fig, "figure_svg")
     _canvas(fig)
     buf = io.StringIO()
     with matplotlib.rc_context(_SVG_RC):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    return buf.getvalue()
+    # Names from logs carry control characters (ANSI colour codes, NUL) and cut strings lone surrogates, which XML
+    # 1.0 does not allow anywhere: matplotlib writes them as they are, and browsers then refuse the whole SVG.
+    return _NOT_XML.sub("\ufffd", buf.getvalue())
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def drawable(text: str) -> str:
+    """``text`` with each control character (ANSI colour codes from logs, NUL) and lone surrogate (JSON allows
+    ``"\\ud83d"``: a string cut inside an emoji) as U+FFFD: fonts have no glyph for the one, matplotlib refuses to
+    draw the other, and XML allows neither; a name is still recognisable without them. Newlines and tabs stay."""
+    return _UNDRAWABLE.sub("\ufffd", text)
+
+
+_UNDRAWABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 def text_kwargs(**kwargs: Any) -> dict[str, Any]:
@@ -120,5 +137,5 @@ def text_kwargs(**kwargs: Any) -> dict[str, Any]:
     return {"parse_math": False, **kwargs}
 
 
-__all__ = ["PtortFigure", "new_figure", "figure_png", "figure_svg", "text_kwargs", "check_dpi", "check_pixels",
-           "MIN_DPI", "MAX_DPI", "MAX_PIXELS"]
+__all__ = ["PtortFigure", "new_figure", "figure_png", "figure_svg", "text_kwargs", "drawable", "check_dpi",
+           "check_pixels", "MIN_DPI", "MAX_DPI", "MAX_PIXELS"]

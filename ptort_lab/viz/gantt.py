@@ -19,7 +19,7 @@ from ..sim.export import PIPE_ORDER
 from ..sim.stats import overlap_cycles, stage_groups
 from ..sim.trace import Span, Trace
 from .colors import MAKESPAN_COLOR, hashed_color, span_color
-from .figures import text_kwargs
+from .figures import drawable, text_kwargs
 
 MAX_BARS = 3000  # per Gantt; above it, neighbouring bars closer than a pixel are merged
 MAX_LABELS = 80  # tile-index texts per Gantt (text is the slowest artist to draw)
@@ -180,7 +180,10 @@ def _tile_labels(laid: list[list[list[Span]]], lanes: str, px: float) -> list[Ti
             y0, h = _row_box(li, ri, len(rows))
             y = y0 + h * ROW_FILL / 2  # the middle of the bar
             for sp in row:
-                task: Hashable = sp.task_id if lanes == "stage" else (sp.task_id, sp.start)
+                if sp.index is None:  # (a foreign trace's span: no tile to name)
+                    continue
+                # a span without a task id (-1: hand-made or foreign) is its own task, not one with all the others
+                task: Hashable = sp.task_id if lanes == "stage" and sp.task_id != -1 else (sp.task_id, sp.start)
                 e = extent.setdefault(task, [sp.start, sp.end, sp.index, y])
                 if sp.start < e[0]:
                     e[3] = y
@@ -202,7 +205,7 @@ def _place_labels(ax: Axes, labels: list[TileLabel], px: float) -> None:
             continue
         right[y] = x + half
         placed += 1
-        ax.text(x, y, text, ha="center", va="center", fontsize=LABEL_PT, clip_on=True, **text_kwargs())
+        ax.text(x, y, drawable(text), ha="center", va="center", fontsize=LABEL_PT, clip_on=True, **text_kwargs())
 
 
 def mark_makespan(ax: Axes, makespan: int) -> None:
@@ -211,7 +214,7 @@ def mark_makespan(ax: Axes, makespan: int) -> None:
 
 def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, title: str, end_label: str) -> None:
     """Lane labels top to bottom, the x range, grid, makespan line and label, and the title."""
-    ax.set_yticks(range(len(lane_names)), lane_names, **text_kwargs(fontsize=8))
+    ax.set_yticks(range(len(lane_names)), [drawable(n) for n in lane_names], **text_kwargs(fontsize=8))
     ax.set_ylim(max(len(lane_names), 1) - 0.5, -0.5)
     ax.set_xlim(0, span_x * XPAD)
     ax.grid(axis="x", alpha=0.3, linewidth=0.5)
@@ -220,7 +223,7 @@ def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, titl
     mark_makespan(ax, trace.makespan)
     ax.text(trace.makespan, 0.98, f" {end_label} {trace.makespan:,}", transform=ax.get_xaxis_transform(),
             rotation=90, ha="left", va="top", fontsize=7, color=MAKESPAN_COLOR, gid="makespan-label")
-    ax.set_title(title, loc="left", fontsize=9, y=1.0, pad=4, **text_kwargs())  # y: no auto
+    ax.set_title(drawable(title), loc="left", fontsize=9, y=1.0, pad=4, **text_kwargs())  # y: no auto
     ax.set_gid("gantt")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v):,}"))
 
@@ -228,7 +231,7 @@ def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, titl
 def _legend_handles(colors: dict[str, str]) -> list[Patch]:
     """The colour keys in order of first appearance, at most MAX_LEGEND, then "+N more"."""
     shown = list(colors)[:MAX_LEGEND]
-    handles = [Patch(facecolor=colors[k], label=k) for k in shown]
+    handles = [Patch(facecolor=colors[k], label=drawable(k)) for k in shown]
     if len(colors) > len(shown):
         handles.append(Patch(facecolor="white", label=f"+{len(colors) - len(shown)} more"))
     return handles

@@ -13,9 +13,11 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 from ..errors import PtortTypeError, PtortValueError
 from ..explore import Comparison
 from ..program import Program
+from ..sim.machine import cycles_to_us
 from ..sim.trace import Trace, check_trace
+from ..sim.trace_files import whole_run_of
 from .colors import cycled_color
-from .figures import figure_png, new_figure, text_kwargs
+from .figures import drawable, figure_png, new_figure, text_kwargs
 from .gantt import XPAD, draw_gantt, gantt_height, lane_groups, legend_in, mark_makespan, overlap_pct
 
 # Figures are built without pyplot (``Figure`` on an Agg canvas), so a notebook cell never shows or keeps a figure it
@@ -78,7 +80,7 @@ class _Run:
     cycles: int
     us: float
     overlap_pct: float
-    steady: Any = None  # sim.steady_state.SteadyState of a steady-state run whose trace is part of the run
+    steady: Any = None  # SteadyState (or the loaded trace's WholeRun) of a steady-state run whose trace is part of it
     part: str = ""  # which lanes are drawn, when not all ("2 of 3 processes")
 
     def title(self, label: str) -> str | None:
@@ -103,6 +105,9 @@ def _as_run(obj: Any, api: str) -> _Run:
         steady = getattr(stats, "steady_state", None)
         if steady is not None and steady.extrapolated and steady.traced_tiles != steady.tiles:
             return _Run(trace, stats.total_cycles, stats.time_us, stats.overlap_pct, steady)
+    whole = whole_run_of(trace)  # a loaded trace of a steady-state run's first tiles: the whole run's figures
+    if whole is not None:
+        return _Run(trace, whole.cycles, cycles_to_us(whole.cycles, trace.clock_hz), whole.overlap_pct, whole)
     return _Run(trace, trace.makespan, trace.makespan_us, overlap_pct(trace))
 
 
@@ -193,7 +198,8 @@ def _steps(points: list[tuple[int, int]], makespan: int, width_px: float) -> tup
 def _draw_occupancy(ax: Axes, trace: Trace, width_px: float) -> None:
     for i, (name, depth) in enumerate(trace.channels.items()):
         xs, ys = _steps(trace.occupancy(name), trace.makespan, width_px)
-        line, = ax.step(xs, ys, where="post", linewidth=1.1, color=cycled_color(i), label=f"{name} (depth={depth})")
+        line, = ax.step(xs, ys, where="post", linewidth=1.1, color=cycled_color(i),
+                        label=drawable(f"{name} (depth={depth})"))
         line.set_gid(f"occupancy:{name}")
     top = max(trace.channels.values(), default=1)
     ax.set_ylim(0, top + 0.5)
@@ -305,11 +311,11 @@ def _table(runs: list[tuple[str, _Run]]) -> list[str]:
     clocks = [r.trace.clock_hz for _, r in runs]
     if len(runs) == 2 and runs[0][1].cycles and len(set(clocks)) > 1:  # a cycle is not the same time in both
         (first, a), (second, b) = runs
-        table.append(f"{first} speedup vs {second}: {b.us / a.us:.2f}x in time (clocks differ: {first} "
+        table.append(f"{first} speedup vs {second}: {_times(b.us / a.us)} in time (clocks differ: {first} "
                      f"{_ghz(a.trace.clock_hz)}, {second} {_ghz(b.trace.clock_hz)}; "
-                     f"{b.cycles / a.cycles:.2f}x in cycles)")
+                     f"{_times(b.cycles / a.cycles)} in cycles)")
     elif len(runs) == 2 and runs[0][1].cycles:
-        table.append(f"{runs[0][0]} speedup vs {runs[1][0]}: {runs[1][1].cycles / runs[0][1].cycles:.2f}x")
+        table.append(f"{runs[0][0]} speedup vs {runs[1][0]}: {_times(runs[1][1].cycles / runs[0][1].cycles)}")
     elif len(set(clocks)) > 1:
         table.append("clocks differ: " + ", ".join(f"{label} {_ghz(r.trace.clock_hz)}" for label, r in runs))
     for label, r in runs:
@@ -317,6 +323,11 @@ def _table(runs: list[tuple[str, _Run]]) -> list[str]:
             table.append(f"* {label}: steady-state run, figures for all {r.steady.tiles:,} tiles; its timeline shows "
                          f"the {r.steady.traced_tiles}-tile trace")
     return table
+
+
+def _times(ratio: float) -> str:
+    """A speedup as ``1.50x``; below 0.1 with three significant digits (``0.000460x``, never ``0.00x``)."""
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.3g}x"
 
 
 def _ghz(clock_hz: float) -> str:

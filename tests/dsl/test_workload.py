@@ -31,16 +31,17 @@ def listing(w):
     return [(t.kernel, t.params, t.bindings) for t in w.enumerate()]
 
 
-def test_nested_p_loops_name_axes_b_then_h():
-    """P.seq over b with P over h inside gives tasks in row-major order with bindings b, h."""
+def test_nested_p_loops_name_axes_i_then_b():
+    """P.seq over i with P over b inside gives tasks in row-major order with bindings i, b: P.seq's default name is
+    the reference's "i", and P() takes the first of b, h, s, d, ..."""
     @workload
     def grid():
-        for b in P.seq(Dense[2]()):
-            for h in P(DenseDyn(2)):
-                task("k", [b, h], [])
+        for i in P.seq(Dense[2]()):
+            for b in P(DenseDyn(2)):
+                task("k", [i, b], [])
 
-    assert listing(grid()) == [("k", [0, 0], {"b": 0, "h": 0}), ("k", [0, 1], {"b": 0, "h": 1}),
-                               ("k", [1, 0], {"b": 1, "h": 0}), ("k", [1, 1], {"b": 1, "h": 1})]
+    assert listing(grid()) == [("k", [0, 0], {"i": 0, "b": 0}), ("k", [0, 1], {"i": 0, "b": 1}),
+                               ("k", [1, 0], {"i": 1, "b": 0}), ("k", [1, 1], {"i": 1, "b": 1})]
 
 
 def test_p_names_override_the_defaults():

@@ -29,8 +29,10 @@ EXPECTED = {  # sha256 of to_chrome_json(), first 16 hex digits, before the colu
     "spec csp pipeline": "9eec35c662fe6f01",
     # since a join frees all its slots before its next pulls (tests/sim/test_join_slots.py): the same spans and
     # stalls, but update's alpha/rowsum slots show free from the end of its task, not from pv's next item
-    "fa pipeline S=1024": "d414e6cfb7d5a899",  # (before the join fix: ccaa2555b795c38a)
-    "fa data_parallel S=1024": "962063c9be4c8511",
+    # since the L2 serves a read from the lines of a tile's sub-blocks (tests/sim/test_l2_subblocks.py); before:
+    # d414e6cfb7d5a899 and 962063c9be4c8511 (and before the join fix: ccaa2555b795c38a for the pipeline)
+    "fa pipeline S=1024": "4e60e80582ab174f",
+    "fa data_parallel S=1024": "7eea0241c0865cfb",
 }
 
 # one of each kind of value a span holds: plain ints, names, every kind of index, times past 2**31 (8-byte columns)

@@ -322,7 +322,7 @@ def test_foreign_phases_and_counters_that_cannot_be_kept_are_skipped():
     ({"ph": "X", "ts": "abc", "dur": 1}, "traceEvents[0].ts is 'abc'; expected a finite number of µs."),
     ({"ph": "X", "dur": 1}, "traceEvents[0].ts is missing; expected a finite number of µs."),
     ({"ph": "X", "ts": 1, "dur": -1}, "traceEvents[0].dur is -1; expected a finite number of µs >= 0."),
-    ({"ph": "X", "ts": 1, "dur": 1, "pid": "gpu"}, "traceEvents[0].pid is 'gpu'; expected a process id"),
+    ({"ph": "X", "ts": 1, "dur": 1, "pid": [1]}, "traceEvents[0].pid is [1]; expected a process id"),
     ({"ph": "X", "ts": 1, "dur": 1, "tid": [1]}, "traceEvents[0].tid is [1]; expected a thread id"),
     ({"ph": "X", "ts": 1, "dur": 1, "name": 7}, "traceEvents[0].name is 7; " + NAME),
     ({"ph": "X", "ts": 1, "dur": 1e300}, "traceEvents is a list of 1; expected events within 2**53 ns"),

@@ -18,6 +18,7 @@ from ptort_lab import (
     PinnedCosts,
     PtortTypeError,
     PtortValueError,
+    SimulationError,
     Tensor,
     Tile,
     for_each,
@@ -374,7 +375,10 @@ def test_channel_latency_past_2_53_is_refused():
     program = pipe.compile(channel_latency_cycles=2**53, compute_values=False)
     with pytest.raises(PtortValueError, match=r"^set_symbol_u64\(.*\): channel_latency_cycles must be at most 2\*\*53"):
         program.set_symbol_u64("__pto_wsp_channel_latency_cycles", 2**53 + 1)
-    assert program.execute().stats().total_cycles > 2**53  # (its trace cannot be saved, but the bound itself runs)
+    with pytest.raises(SimulationError) as e:  # the bound itself is taken; a run whose times pass it stops at its end
+        program.execute()
+    assert e.value.what.startswith("the run ends at cycle ") and "past 2**53" in e.value.what
+    assert e.value.hint.startswith("channel_latency_cycles=9,007,199,254,740,992 is more than a second per hop")
 
 
 def test_kernel_cycles_past_2_53_are_refused_and_numpy_ints_are_taken():

@@ -157,8 +157,8 @@ def test_a_kernel_only_a_smaller_tile_fixes_gets_the_largest_tile_that_fits():
     assert e.value.what.startswith("kernel 'copy' cannot fit ascend_910b's buffers: it needs 262144 bytes of UB at "
                                    "once at `load x`")
     assert e.value.hint == ("Use a smaller tile than [256, 256] (no reorder of the kernel's ops makes it fit): the "
-                            "largest that fits is [192, 256] (192 rows instead of 256 in every tile that has them) or "
-                            "[256, 192] (192 columns instead of 256 in every tile that has them).")
+                            "largest that fits is [192, 256] (192 rows instead of 256 in x and y) or [256, 192] (192 "
+                            "columns instead of 256 in x and y).")
     copy_workload(copy_kernel(192, 256), 192, 256).compile().execute()  # exactly full: compiles and runs
     with pytest.raises(CapacityError):
         copy_workload(copy_kernel(208, 256), 208, 256).compile()  # the next multiple of 16 does not
@@ -183,8 +183,8 @@ def test_an_l0c_overflow_names_l0c_and_the_aic():
                                    "once at `matmul` (line ")
     assert "but the L0C of the AIC holds 131072 bytes (128 KiB)" in e.value.what
     assert e.value.hint == ("Use a smaller tile than [128, 512] (no reorder of the kernel's ops makes it fit): the "
-                            "largest that fits is [64, 512] (64 rows instead of 128 in every tile that has them) or "
-                            "[128, 256] (256 columns instead of 512 in every tile that has them).")
+                            "largest that fits is [64, 512] (64 rows instead of 128 in a and c) or [128, 256] (256 "
+                            "columns instead of 512 in b and c).")
 
 
 def test_two_early_loads_are_both_moved():

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from ptort_lab.errors import PtortValueError
+from ptort_lab.errors import PtortValueError, SimulationError
 from ptort_lab.sim.export import load_chrome_json, to_chrome_json
 from ptort_lab.sim.trace import Sample, Span, SpanColumns, Stall, Trace, check_trace
 from ptort_lab.spec_pipeline import build
@@ -362,15 +362,14 @@ def test_bad_magic_lines_are_one_line_usage_errors(shell, line, start):
 
 
 def test_a_run_past_2_53_cycles_names_the_format_limit_not_the_folder(shell, tmp_path):
-    """hunt2 #15: the hint said "Pick a file in a folder you can write to" for a trace the format cannot hold."""
+    """hunt2 #15: the hint said "Pick a file in a folder you can write to" for a trace the format cannot hold; the
+    run itself now stops at its end (hunt5b #5), naming the limit and what adds up to it, before any file."""
     body = BODY + ("from ptort_lab.sim.cost_model import PinnedCosts\n"
                    "pipeline.compile(cost_model=PinnedCosts(default_cycles=2**52), compute_values=False)\n")
     shell.user_ns.update(DEPTH=2, TILE=(32, 32), TILES=3, CORES=2)
     shell.user_ns.pop("_ptort", None)
-    with pytest.raises(PtortValueError) as ei:
+    with pytest.raises(SimulationError) as ei:
         shell.run_cell_magic("ptort", f"--mode pipeline --trace-out {tmp_path / 'big.json'}", body)
-    assert ei.value.what.startswith(f"--trace-out '{tmp_path / 'big.json'}': the trace could not be written: "
-                                    "Trace.save got a Trace whose spans[")
-    assert ei.value.hint.startswith("A trace keeps times up to 2**53 cycles")
-    assert ei.value.hint.endswith("(The run itself succeeded: the result is in _ptort.)")
-    assert "folder" not in ei.value.hint and "_ptort" in shell.user_ns
+    assert ei.value.what.startswith("the run ends at cycle ") and "past 2**53" in ei.value.what
+    assert ei.value.hint.startswith("Times add up over a run's tasks: lower the cycles you pinned")
+    assert "folder" not in ei.value.hint and not (tmp_path / "big.json").exists()
