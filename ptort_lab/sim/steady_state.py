@@ -163,7 +163,7 @@ def _hops_key(hops: Any) -> Hashable:
     return None if hops is None else (tuple(hops.senders), tuple(hops.freers))
 
 
-def pricer_key(pricer: Any, t_ref: int, floor: int) -> Hashable | None:
+def pricer_key(pricer: Any, t_ref: int, floor: int, tile: int = 0) -> Hashable | None:
     """The cost model's per-run state relative to ``t_ref`` (times before ``floor`` clamped), None when it cannot
     say: the pricer's own ``state_key(t_ref, floor)`` hook, else the NPU model's (``npu_state_key``), else () for a
     pricer that keeps no state (pinned costs)."""
@@ -172,17 +172,18 @@ def pricer_key(pricer: Any, t_ref: int, floor: int) -> Hashable | None:
         key: Hashable | None = hook(t_ref, floor)
         return key
     if type(pricer).__name__ == "NpuRun":
-        return npu_state_key(pricer, t_ref, floor)
+        return npu_state_key(pricer, t_ref, floor, tile)
     if isinstance(pricer, PinnedCosts) and type(pricer).task_timing is PinnedCosts.task_timing \
             and type(pricer).fixed_cycles is PinnedCosts.fixed_cycles:
         return ()  # a fixed delay per task: no state
     return None
 
 
-def npu_state_key(run: Any, t_ref: int, floor: int) -> Hashable | None:
+def npu_state_key(run: Any, t_ref: int, floor: int, tile: int = 0) -> Hashable | None:
     """The NPU model's run state (``costs.NpuRun``) relative to ``t_ref``: pipes' free times, buffer allocations,
-    HBM/L2 bandwidth reservations and L2 lines (by age, size, ready time, dirtiness), the AIV turn; None if a part is
-    missing. (The proposed ``NpuRun.state_key`` hook, kept here while the NPU model changes.)"""
+    HBM/L2 bandwidth reservations and L2 lines (by age, the tile they hold counted from ``tile``, size, ready time,
+    dirtiness), the AIV turn; None if a part is missing. (The proposed ``NpuRun.state_key`` hook, kept here while
+    the NPU model changes.)"""
     def r(t: int) -> int:
         return (t if t > floor else floor) - t_ref
 
@@ -197,11 +198,25 @@ def npu_state_key(run: Any, t_ref: int, floor: int) -> Hashable | None:
         buffers = tuple(sorted((k, tuple(a.bytes for a in b.open),
                                 tuple((a.bytes, r(a.end)) for a in b.closed if a.end > floor))
                                for k, b in run.pools.items()))
-        lines = tuple((line.nbytes, r(line.ready), line.dirty) for line in mem.lines.values())
+        # which tile each line holds, counted from the tile keyed (``_line_key``): lines of one size and state are
+        # not interchangeable (a tile every tile reads, Acc[0], must be the same line a period later, not X[t - 3])
+        lines = tuple((_line_key(region, tile), line.nbytes, r(line.ready), line.dirty)
+                      for region, line in mem.lines.items())
         return (pipes, buffers, pool(mem.hbm), pool(mem.l2), pool(mem.l2_write), lines, mem.l2_used_bytes,
                 tuple(sorted((core, k % aivs) for core, k in run.next_aiv.items())), run.launched)
     except AttributeError:
         return None
+
+
+def _line_key(region: Any, tile: int) -> Hashable:
+    """An L2 line's region with its leading index counted from ``tile``: ``X[t]`` keyed at tile ``t`` is ``X[+0]``
+    at every tile, so a stream of tiles repeats; a tile the run uses at every tile (``Acc[0]``) drifts (``Acc[-t]``),
+    so a state holding it never repeats and the run is the full one (whose evictions of it a repeat would miss)."""
+    if region.__class__ is tuple and len(region) >= 2 and region[1].__class__ is tuple and region[1] \
+            and region[1][0].__class__ is int:
+        index = region[1]
+        return (region[0], (index[0] - tile, *index[1:]), *region[2:])
+    return region  # type: ignore[no-any-return]
 
 
 def _last_at_or_before(times: list[int], t: int) -> int:
@@ -256,7 +271,7 @@ def detector(stride: int = 1, max_states: int = 200_000, start: int = 0, every: 
                 keyed_tiles.add(tile)
                 # task ids: a pipeline's are given in run order (this is the n-th), a data-parallel run's beforehand
                 t_ref, key = engine_key(engine, actor, task.id if pipeline is None else n)
-                extra = pricer_key(pricer, t_ref, _floor(engine, t_ref))
+                extra = pricer_key(pricer, t_ref, _floor(engine, t_ref), tile)
                 if extra is None:
                     raise _Unsupported(f"the cost model's per-run state ({type(pricer).__name__}) has no state_key "
                                        "hook, so its state cannot be compared")
