@@ -73,6 +73,44 @@ def task_limit(mode: str) -> tuple[int, str]:
     return steps_module.MAX_TASKS, "tasks the data-parallel run may list"
 
 
+#: What a notebook cell may hold for its study, display included, at most (less when
+#: ``ptort_lab.sim.engine.MAX_RUN_BYTES``, the limit every run is held to, is lower): a cell runs in the Jupyter
+#: kernel, where running out of memory takes every other cell's results with it.
+MAX_CELL_BYTES = 2 * 2**30
+#: Bytes a %%ptort cell holds per tile at least: measured 6.4 KB for the smallest study (a 2-stage pipeline of
+#: pinned-cycle tasks, its data-parallel twin, their traces and the drawn result; 200,000 tiles held 1.3 GB), rounded
+#: up. At MAX_CELL_BYTES that is ~260,000 tiles, a cell of about half a minute.
+CELL_BYTES_PER_TILE = 8 * 1024
+
+
+def cell_tile_limit(mode: str) -> tuple[int, str]:
+    """The most tiles a %%ptort cell in ``mode`` may study, and why: ``task_limit``'s, or fewer when the cell's
+    memory (MAX_CELL_BYTES, or MAX_RUN_BYTES when lower, at CELL_BYTES_PER_TILE) holds fewer."""
+    from .sim import engine  # (read when asked: a test or a user may change MAX_RUN_BYTES)
+    limit, what = task_limit(mode)
+    budget = min(MAX_CELL_BYTES, engine.MAX_RUN_BYTES)
+    by_memory = max(1, budget // CELL_BYTES_PER_TILE)
+    if by_memory >= limit:
+        return limit, what
+    return by_memory, (f"tiles a notebook cell may study (at ~{CELL_BYTES_PER_TILE // 1024} KB a tile, its runs and "
+                       f"display fill the {_gib(budget)} a cell may hold)")
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:g} GiB"
+
+
+def check_cell_tiles(knobs: Knobs, mode: str, source: str = "TILES") -> None:
+    """``check_knob_limits``, then a %%ptort cell's own limit (``cell_tile_limit``)."""
+    check_knob_limits(knobs, mode, source)
+    limit, what = cell_tile_limit(mode)
+    if knobs.tiles > limit:
+        raise KnobError(f"{source} is {knobs.tiles:,}: more than the {limit:,} {what}, so it is refused before "
+                        "building anything.",
+                        hint=f"Use at most {limit:,} tiles (a few thousand already show a pipeline's steady state), "
+                             "or larger tiles.")
+
+
 def check_knob_limits(knobs: Knobs, mode: str, source: str = "knob tiles") -> None:
     """Refuse knobs whose runs are known from their sizes alone to pass the simulator's task limits, before
     anything is built (a run of 10**8 tiles would take minutes and gigabytes before the limit stopped it)."""
@@ -202,4 +240,5 @@ def check_knobs(knobs: Any, api: str) -> Knobs | None:
 
 
 __all__ = ["Knobs", "KnobWords", "PYTHON_WORDS", "KNOB_NAMES", "MAX_DEPTH", "task_limit", "check_knob_limits",
-           "check_knobs", "check_cores", "check_depth", "tile_from_text", "normal_knob"]
+           "MAX_CELL_BYTES", "CELL_BYTES_PER_TILE", "cell_tile_limit", "check_cell_tiles", "check_knobs",
+           "check_cores", "check_depth", "tile_from_text", "normal_knob"]

@@ -25,7 +25,7 @@ from ..errors import (
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
 from .expr import Expr, refuse_placeholders
 from .tasks import MAX_CYCLES
-from .tree import BRANCHES, REPEATS, NodeKind, Workload, walk
+from .tree import BRANCHES, REPEATS, NodeKind, Workload, too_deep, walk
 from .types import Direction, ItemSlot, Tensor, TensorView, TileType, is_integer
 
 T = TypeVar("T")
@@ -253,18 +253,26 @@ class Process:
             raise PtortTypeError(f"process '{self.name}' .body() takes a workload, got {type(w).__name__} {w!r}.",
                                  hint="Use .body(for_each(...)) / .body(consume(...)), or .body_func(callable).")
         adopt(w)
-        check_consumes(w, self.name)
-        check_items(w, self.name)
+        self._check_body(w)
         self.workload = w
         return self
 
     def body_func(self, fn: Callable[[], Any]) -> Process:
         """Set the body to what ``fn()`` builds (launches, sends, loops) or returns (a workload or a list)."""
         w = call_body(fn, api="body_func")
-        check_consumes(w, self.name)
-        check_items(w, self.name)
+        self._check_body(w)
         self.workload = w
         return self
+
+    def _check_body(self, w: Workload) -> None:
+        try:
+            check_consumes(w, self.name)
+            check_items(w, self.name)
+        except RecursionError:  # a chain built up in a loop: name the line that built it
+            deep = too_deep(w)
+            if deep is None:
+                raise
+            raise deep from None
 
     def __repr__(self) -> str:
         return f"Process({self.name!r})"

@@ -36,7 +36,7 @@ from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, SEND, SEND_P
 from .expr import SlotValueError, evaluate
 from .sizes import check_size, check_task_count, checked_limit
 from .tasks import Task
-from .tree import NodeKind, Workload
+from .tree import NodeKind, Workload, too_deep
 from .types import Direction, TensorView, item_key
 
 Steps = Generator[tuple[Any, ...], Any, None]
@@ -119,24 +119,69 @@ def _loop(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
         scopes = ({**bindings, name: v} if bindings else {name: v} for v in resolve_select_source(axes[0], bindings))
     else:
         scopes = ({**bindings, **dict(zip(names, point))} for point in loop_points(axes, bindings))
+    limit = MAX_LOOP_ITERATIONS
+    if type(limit) is not int or limit < 1:
+        limit = _loop_limit()
     leaf = _leaf(body)
     if leaf is None:
         run = HANDLERS[body.kind]
         for inner in scopes:
+            # the body may hold loops of its own, which count in ``sent`` too: counted there, iteration by iteration
+            visited = sent[_VISITED] = sent.get(_VISITED, 0) + 1
+            if visited > limit:
+                raise _too_many_iterations(node, visited)
             yield from run(body, inner, sent)
         return
+    # A leaf body holds no loop: the count is kept here and written back when the loop ends.
     op, make, ch, token = leaf
+    visited = sent.get(_VISITED, 0)
     if op is TASK:
         for inner in scopes:
+            visited += 1
+            if visited > limit:
+                raise _too_many_iterations(node, visited)
             yield (TASK, make(inner))
     elif token is None:  # the token is the task's first axis value (else the send's index)
         for inner in scopes:
+            visited += 1
+            if visited > limit:
+                raise _too_many_iterations(node, visited)
             task = make(inner)
             yield (SEND, ch, task, task.params[0] if task.params else _next_index(sent, ch))
     else:
         for inner in scopes:
+            visited += 1
+            if visited > limit:
+                raise _too_many_iterations(node, visited)
             task = make(inner)
             yield (SEND, ch, task, _value(token, inner, task.loc))
+    sent[_VISITED] = visited
+
+
+# Listing visits every point of every loop, also those that launch no task (a fraction of a microsecond each): past
+# this many in one workload (in one process of a pipeline) the listing runs for many seconds and looks like a hang.
+# Static sizes are refused before listing (axes.MAX_ITERATIONS, the same number); this count also covers loops sized
+# per outer iteration (DenseDyn of a loop expression).
+MAX_LOOP_ITERATIONS = 20_000_000
+_VISITED = "visited"  # the key of ``sent`` that counts the loop iterations this body has visited so far
+
+
+def _loop_limit() -> int:
+    return checked_limit(MAX_LOOP_ITERATIONS, "ptort_lab.dsl.steps.MAX_LOOP_ITERATIONS", "an iteration count",
+                         "100_000_000")
+
+
+def _too_many_iterations(loop: Workload, visited: int) -> RunLimitError:
+    """The error for a listing past MAX_LOOP_ITERATIONS loop iterations, at the loop that went past it."""
+    limit = _loop_limit()
+    return RunLimitError(
+        f"Run limit: the loops listed so far visited {visited:,} iterations in all, more than the {limit:,} a "
+        "workload (or a process of a pipeline) may list; every iteration of every loop counts, also one that "
+        "launches no task. Loops sized per outer iteration (DenseDyn of a loop expression) add up: each size is "
+        "checked on its own, their total only as they are listed.",
+        hint="Shorten the loops or use larger tiles (fewer, bigger iterations). If the listing is meant to be this "
+             f"long, raise the limit: ptort_lab.dsl.steps.MAX_LOOP_ITERATIONS = {max(10 * limit, 100_000_000):_} "
+             f"(now {limit:_}).", where=loop.loc, locate=loop.loc is None)
 
 
 def _group(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Steps:
@@ -424,6 +469,16 @@ def _list(w: Workload) -> list[Task]:
 
 def _listed(w: Workload) -> Iterator[Task]:
     """``_list``'s tasks one at a time (ids not set yet)."""
+    try:
+        yield from _listed_steps(w)
+    except RecursionError:  # a chain built up in a loop: name the line that built it
+        deep = too_deep(w)
+        if deep is None:
+            raise
+        raise deep from None
+
+
+def _listed_steps(w: Workload) -> Iterator[Task]:
     n = 0
     for cmd in steps(w, {}):
         if cmd[0] == TASK:
@@ -508,13 +563,19 @@ class _Dataflow:
         """Every process's tasks, listed in the order the processes reach them."""
         checked_limit(MAX_LISTING_STEPS_WITHOUT_TASKS, "ptort_lab.dsl.steps.MAX_LISTING_STEPS_WITHOUT_TASKS",
                       "a step count", "10_000_000")
-        while len(self.done) < len(self.procs):
-            progressed = False
-            for p in self.procs:
-                if p.name not in self.done and self._advance(p):
-                    progressed = True
-            if not progressed:
-                raise self._deadlock()
+        try:
+            while len(self.done) < len(self.procs):
+                progressed = False
+                for p in self.procs:
+                    if p.name not in self.done and self._advance(p):
+                        progressed = True
+                if not progressed:
+                    raise self._deadlock()
+        except RecursionError:  # a chain built up in a loop: name the line that built it
+            deep = too_deep(self.pipe)
+            if deep is None:
+                raise
+            raise deep from None
         return self.tasks
 
     def _next(self, p: Any) -> tuple[Any, ...] | None:
@@ -626,5 +687,5 @@ def _listing_loops(pipe: Workload, steps_taken: int, recent: deque[tuple[str, tu
 __all__ = ["steps", "refuse_pipeline_steps", "stream_tasks", "uses_slots", "HANDLERS",
            "Steps", "resolve_select_source", "pipeline_of", "check_task_count", "check_size",
            "enumerate_tasks", "run_dataflow", "make_task", "MAX_TASKS", "MAX_PIPELINE_TASKS",
-           "MAX_LISTING_STEPS_WITHOUT_TASKS", "TASK", "SEND", "ACQUIRE", "PUSH", "PULL", "RECORD", "WAIT",
-           "TASK_PULL", "SEND_PULL", "RELEASE", "CLOSED"]
+           "MAX_LISTING_STEPS_WITHOUT_TASKS", "MAX_LOOP_ITERATIONS", "TASK", "SEND", "ACQUIRE", "PUSH", "PULL",
+           "RECORD", "WAIT", "TASK_PULL", "SEND_PULL", "RELEASE", "CLOSED"]

@@ -368,7 +368,13 @@ class Workload(ScheduleCombinators):
         steps = _steps()
         limit = "MAX_PIPELINE_TASKS" if self.is_pipeline else "MAX_TASKS"
         steps.check_size(self, getattr(steps, limit), limit)
-        return compiler_for(target)(self, target, options)
+        try:
+            return compiler_for(target)(self, target, options)
+        except RecursionError:  # a chain built up in a loop: name the line that built it
+            deep = too_deep(self)
+            if deep is None:
+                raise
+            raise deep from None
 
     def check_size(self, max_tasks: int) -> None:
         """Refuse, before listing anything, a workload whose axis sizes alone guarantee more than ``max_tasks`` tasks
@@ -476,5 +482,44 @@ def walk(node: Workload) -> Iterator[Workload]:
         stack.extend(reversed(n.children()))
 
 
-__all__ = ["NodeKind", "NodeSchema", "SCHEMAS", "Workload", "channel_ends", "group", "walk", "LOOPS", "GROUPS",
-           "PIPELINES", "REPEATS", "BRANCHES", "Task"]
+# A RecursionError while walking a tree at least this deep is taken as the tree's depth (far below Python's default
+# limit of 1,000 frames, far above any tree written by hand).
+DEEP_NESTING = 100
+
+
+def too_deep(node: Workload) -> PtortValueError | None:
+    """The error for a tree nested too deep for ptort_lab's walks (a ``RecursionError`` while walking ``node``),
+    naming the line that built most of its deepest chain (``body = sequential(body, ...)`` in a loop); None when the
+    tree is not deep, so the RecursionError came from somewhere else."""
+    deepest: tuple[Workload, Any] | None = None  # the deepest node and its chain of parents, (node, (parent, ...))
+    depth = 0
+    stack: list[tuple[Workload, int, Any]] = [(node, 1, None)]
+    while stack:  # (task nodes, the leaves, are not asked for children: twins have millions)
+        n, d, parents = stack.pop()
+        if d > depth:
+            deepest, depth = (n, parents), d
+        if n.kind is not NodeKind.TASK:
+            stack.extend((child, d + 1, (n, parents)) for child in n.children())
+    if depth < DEEP_NESTING or deepest is None:
+        return None
+    lines: dict[tuple[str, int], tuple[int, Workload]] = {}
+    chain: Any = deepest
+    while chain is not None:
+        n, chain = chain
+        if n.loc is not None:
+            key = (n.loc.filename, n.loc.lineno)
+            lines[key] = (lines.get(key, (0, n))[0] + 1, n)
+    built = max(lines.values(), key=lambda found: found[0], default=(0, node))[1]
+    what = "cond(...) chooses between the previous one and a step" if built.kind is NodeKind.COND else \
+        f"{built.kind}(...) holds the previous one"
+    at = f" at {built.loc}" if built.loc is not None else ""
+    return PtortValueError(
+        f"workload '{node.name or node.kind}' nests {depth:,} levels deep (each {what}, built over and over{at}): too "
+        "deep for ptort_lab to walk, Python's recursion limit stops it.",
+        hint="Build the chain flat: collect the steps in a list and pass them at once, sequential(*steps) (or "
+             "combine(*steps) when their order does not matter); for a chain of conds, put one cond(pred, step) per "
+             "step in that list.", where=built.loc, locate=built.loc is None)
+
+
+__all__ = ["NodeKind", "NodeSchema", "SCHEMAS", "Workload", "channel_ends", "group", "walk", "too_deep", "LOOPS",
+           "GROUPS", "PIPELINES", "REPEATS", "BRANCHES", "DEEP_NESTING", "Task"]

@@ -27,13 +27,12 @@ from ..explore import (
     Study,
     check_cores,
     check_depth,
-    check_knob_limits,
     is_pipeline,
     pipeline_channels,
     run_study,
     same_option,
-    task_limit,
 )
+from ..knobs import cell_tile_limit, check_cell_tiles, task_limit
 from ..program import Program, collect_compiled
 from ..sim.export import special_file
 from ..sim.machine import MACHINES, Machine, ascend_910b, get_machine
@@ -240,10 +239,11 @@ def parse_options(args: Any) -> CellOptions:
     if opts.knobs.get("depth", 0) > MAX_DEPTH:
         raise UsageError(f"--depth must be at most 2**53 = {MAX_DEPTH:,} (buffer slots per channel), got "
                          f"{int_text(opts.knobs['depth'])}; a few is typical, e.g. --depth 4.")
-    limit, what = task_limit(opts.mode)
+    limit, what = cell_tile_limit(opts.mode)
     if opts.knobs.get("tiles", 0) > limit:
-        raise UsageError(f"--tiles {opts.knobs['tiles']} is more than the {limit:,} {what} (a tile is at least one "
-                         f"task); use --tiles {limit} or fewer (a few thousand show a pipeline's steady state).")
+        why = " (a tile is at least one task)" if limit == task_limit(opts.mode)[0] else ""
+        raise UsageError(f"--tiles {opts.knobs['tiles']} is more than the {limit:,} {what}{why}; use --tiles {limit} "
+                         "or fewer (a few thousand show a pipeline's steady state).")
     if args.tile is not None:
         opts.knobs["tile"] = parse_tile(args.tile)
     if args.show is not None:
@@ -265,6 +265,18 @@ def parse_options(args: Any) -> CellOptions:
         opts.output = _output_name(args.output)
     opts.interact = bool(args.interact)
     return opts
+
+
+def _out_of_memory(stage: str, body: CellBody | None, line: str, opts: CellOptions) -> PtortValueError:
+    """The short error of a cell that ran out of host memory (a MemoryError's traceback through numpy or the
+    simulator says nothing a user can act on), at the %%ptort line."""
+    at = SourceLocation(body.filename, 1, "<module>", f"%%ptort {line}".strip()) if body is not None else None
+    tiles = opts.knobs.get("tiles")
+    smaller = f"fewer tiles than --tiles {tiles}" if tiles else "fewer tiles (--tiles N)"
+    return PtortValueError(f"%%ptort ran out of host memory {stage}.",
+                           hint=f"Use {smaller} or smaller ones (--tile), or compile the kernels timing-only "
+                                "(compute_values=False), which keeps no tensor values. The cell stored no result: "
+                                "_ptort, DEPTH, TILE, TILES and CORES are as before it.", where=at, locate=False)
 
 
 def _output_name(name: str) -> str:
@@ -456,7 +468,7 @@ class PtortMagics(Magics):
         stage = "before running the cell body"  # what an interrupt stopped (Ctrl-C in a long cell)
         try:
             knobs = knobs_from_namespace(ns, opts.knobs, Knobs())
-            check_knob_limits(knobs, opts.mode, "TILES")  # before the body builds 10**8 of anything
+            check_cell_tiles(knobs, opts.mode)  # before the body builds 10**8 of anything
             body = CellBody(cell, line, shell.execution_count)
             bind_knobs(ns, knobs)
             stage = "while running the cell body"
@@ -466,7 +478,7 @@ class PtortMagics(Magics):
             target = body.find_target(value, ns, compiled)
             workload = target.workload if isinstance(target, Program) else target
             knobs = knobs_from_namespace(ns, {}, knobs)  # the body may have reassigned DEPTH, TILE, ...
-            check_knob_limits(knobs, opts.mode, "TILES")
+            check_cell_tiles(knobs, opts.mode)
             options = study_options(target, opts)
             if "depth" in opts.knobs:  # only an explicit --depth: a cell may build its channels with literal depths
                 check_depth(pipeline_channels(workload), opts.knobs["depth"], cell_words(body, OPTION_WORDS))
@@ -480,6 +492,13 @@ class PtortMagics(Magics):
             restore_knobs(ns, knobs_before)
             raise interrupted(e, f"%%ptort interrupted {stage}", body, "The cell stored no result: _ptort, DEPTH, "
                               "TILE, TILES and CORES are as before it.", short=self.short_errors) from None
+        except MemoryError as e:
+            e.__traceback__ = None  # its frames hold what filled the memory: let it go before building the message
+            del e
+            value = target = workload = None
+            restore_knobs(ns, knobs_before)
+            error = _out_of_memory(stage, body, line, opts)
+            raise relocate(error, body.filename if body else None, outer, short=self.short_errors) from None
         except Exception as e:
             restore_knobs(ns, knobs_before)
             fallback = workload.loc if workload is not None and workload.loc is not None \

@@ -287,17 +287,24 @@ class NpuRun:
     def _check_channel_slots(self, workload: Workload, placement: dict[str, int]) -> None:
         """Token channels kept on one core are UB queues: depth x slot bytes must fit the UB left by on-chip state
         (tile channels reserve their slots: ``residency``)."""
-        procs = list(workload.fields.get("processes", ()))
+        # Each channel's producers and consumers, in process order, found in one pass over the processes (a chain
+        # of thousands of processes on one core has as many channels: scanning every process per channel is
+        # quadratic).
+        producers_of: dict[int, list[Any]] = {}
+        consumers_of: dict[int, list[Any]] = {}
+        for p in workload.fields.get("processes", ()):
+            for ends, of in ((p.produces, producers_of), (p.consumes, consumers_of)):
+                for key in {id(c) for c in ends}:  # (a channel named twice counts once)
+                    of.setdefault(key, []).append(p)
         per_core: dict[tuple[int, int], list[tuple[Any, list[Any], int]]] = {}
         for ch in workload.fields.get("channels", ()):
             if ch.tile is not None:
                 continue
-            users = [p for p in procs if any(ch is c for c in list(p.produces) + list(p.consumes))]
-            cores = {placement[p.name] for p in users}
+            producers, consumers = producers_of.get(id(ch), []), consumers_of.get(id(ch), [])
+            cores = {placement[p.name] for p in (*producers, *consumers)}
             if len(cores) != 1:
                 continue  # between cores: GM-staged, the engine adds the channel latency per hop
-            producers = [p for p in users if any(ch is c for c in p.produces)]
-            if not self.channel_stays_on_chip(producers, [p for p in users if any(ch is c for c in p.consumes)]):
+            if not self.channel_stays_on_chip(producers, consumers):
                 continue  # AIC <-> AIV: GM-staged as well
             slot = max((_slot_bytes(p.workload, ch) for p in producers), default=0)
             aiv = self.vector_units.get(producers[0].name, 0) if producers else 0

@@ -27,8 +27,9 @@ a consume, a task, a record or a wait), or after ``MAX_STEPS_WITHOUT_PROGRESS`` 
 moved and no process finished (processes feeding each other in a cycle at one cycle time), or once the run holds more
 than ``MAX_RUN_BYTES`` of tasks, spans and stalls (an estimate), or after ``limits.NEVER_ENDS_STEPS`` steps of a
 pipeline that can never finish (``limits.endless_cycle``) while its clock moves. Every pipeline run is held to
-MAX_STEPS and MAX_RUN_BYTES; the other two need channels (a loop), and a data-parallel run, a finite list of tasks
-(``steps.MAX_TASKS``), is not limited. They are checked every 65,536 steps (or every limit's worth, if smaller), so
+MAX_STEPS and MAX_RUN_BYTES; the other two need channels (a loop); a data-parallel run (``finite``), a finite list of
+tasks (``steps.MAX_TASKS``), is held to MAX_RUN_BYTES only (its trace can still outgrow the host: the NPU model keeps
+a span per instruction, kilobytes a task). They are checked every 65,536 steps (or every limit's worth, if smaller), so
 the hot path only counts down (``limits.py``). Every setting is checked when a run starts (an int >= 1).
 """
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Engine(Channels):
         self.limits: RunLimits | None = None
         self.endless: list[tuple[str, str, str]] | None = None  # processes that can never finish (limits.py)
         self.held_bytes: Callable[[], int] | None = None  # the run's estimate of the bytes it holds (runner.py)
+        self.finite = False  # a data-parallel run (runner.py): held to MAX_RUN_BYTES only
         self._budget_left = 1 << 62
         self._done_count = 0
 
@@ -130,7 +132,8 @@ class Engine(Channels):
         ran: the work they stand for would be dropped silently)."""
         self.limits = RunLimits(MAX_STEPS if self.max_steps is None else self.max_steps,
                                 MAX_STEPS_WITHOUT_PROGRESS if self.max_steps_without_progress is None
-                                else self.max_steps_without_progress, MAX_RUN_BYTES, self.endless, self.held_bytes)
+                                else self.max_steps_without_progress, MAX_RUN_BYTES, self.endless, self.held_bytes,
+                                self.finite)
         self._budget_left = self.limits.start(bool(self.fifos))
         try:
             self._drive()

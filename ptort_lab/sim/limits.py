@@ -174,16 +174,19 @@ class RunLimits:
 
     def __init__(self, max_steps: Any, max_steps_without_progress: Any, max_run_bytes: Any = 1 << 62,
                  endless: list[tuple[str, str, str]] | None = None,
-                 held_bytes: Callable[[], int] | None = None) -> None:
+                 held_bytes: Callable[[], int] | None = None, finite: bool = False) -> None:
         self.max_steps, self.max_steps_without_progress, self.max_run_bytes, self.never_ends_steps = \
             checked_settings(max_steps, max_steps_without_progress, max_run_bytes)
         self.endless = endless  # the cycle of processes that can never finish, if any (endless_cycle)
         self.held_bytes = held_bytes  # estimate of the bytes the run holds (tasks, spans, stalls), when known
+        # a data-parallel run: a finite list of tasks (steps.MAX_TASKS), held to MAX_RUN_BYTES only (a core's steps
+        # are its tasks and their waits: no step count says it loops)
+        self.finite = finite
         self.held = 0  # that estimate at the last check
         self.steps = 0  # counted in chunks of check_every
         self.still_steps = 0  # of those, the steps since the clocks last moved or a process last finished
         self.progress = (-1, -1)  # (sum of the clocks, processes done) at the last check
-        self.check_every = 1 << 62  # a data-parallel run (no channels, no estimate) is a finite list: never checked
+        self.check_every = 1 << 62  # a run with no channels and no estimate is never checked
         self.progress_every = 1 << 62  # steps between two looks at progress (check_every, or a multiple of it)
         self.progress_steps = 0  # self.steps at the last look at progress
         self.clocks = -1  # the sum of the clocks at the last check
@@ -191,14 +194,15 @@ class RunLimits:
 
     def start(self, has_channels: bool) -> int:
         """The first budget. Every pipeline run (one with channels, or given a memory estimate: runner.py gives one
-        to every pipeline) is checked against MAX_STEPS and MAX_RUN_BYTES; only runs with channels can loop at one
-        cycle time or never finish, so only they are checked for progress (and NEVER_ENDS_STEPS)."""
+        to every run) is checked against MAX_STEPS and MAX_RUN_BYTES, a ``finite`` (data-parallel) run against
+        MAX_RUN_BYTES only; only runs with channels can loop at one cycle time or never finish, so only they are
+        checked for progress (and NEVER_ENDS_STEPS)."""
         if has_channels:
             self.progress_every = min(CHECK_EVERY, self.max_steps, self.max_steps_without_progress)
             self.check_every = (min(self.progress_every, self.never_ends_steps) if self.endless
                                 else self.progress_every)
         elif self.held_bytes is not None:  # (progress_every stays past any run: no progress limit)
-            self.check_every = min(CHECK_EVERY, self.max_steps)
+            self.check_every = CHECK_EVERY if self.finite else min(CHECK_EVERY, self.max_steps)
         return self.check_every
 
     def trip(self, progress: tuple[int, int]) -> str:
@@ -214,7 +218,7 @@ class RunLimits:
             else:
                 self.still_steps += self.steps - self.progress_steps
             self.progress_steps = self.steps
-        if self.steps >= self.max_steps:
+        if self.steps >= self.max_steps and not self.finite:
             return "steps"
         if self.still_steps >= self.max_steps_without_progress:
             return "progress"
@@ -258,6 +262,13 @@ class RunLimits:
                     "channel has finished, so a cycle of such processes needs one that stops on its own (a for_each "
                     "over a finite axis instead of a consume). If it is meant to run this long, raise "
                     f"ptort_lab.sim.limits.NEVER_ENDS_STEPS (now {self.never_ends_steps:_}).")
+        elif kind == "memory" and self.finite:  # (``steps``: the tasks run so far)
+            what = (f"Run limit: the run holds about {_size(self.held)} of tasks and spans after {steps:,} tasks "
+                    f"(simulated time t={now:,} cycles), more than its limit of {_size(self.max_run_bytes)}; going "
+                    "on would exhaust host memory.")
+            hint = ("Run fewer tiles, or execute(keep_trace=False), which keeps only the figures of stats() (no "
+                    "trace and no tasks); if the host has the memory, raise the limit: "
+                    f"ptort_lab.sim.engine.MAX_RUN_BYTES = {2 * self.max_run_bytes:_} (now {self.max_run_bytes:_}).")
         elif kind == "memory":
             what = (f"Run limit: the run holds about {_size(self.held)} of tasks, spans and stalls after {steps:,} "
                     f"steps (simulated time t={now:,} cycles), more than its limit of {_size(self.max_run_bytes)}; "
@@ -422,6 +433,8 @@ def diagnose(engine: Engine, kind: str) -> RunLimitError:
     assert limits is not None
     steps, still = limits.steps, limits.still_steps
     now = max((p.t for p in engine.procs), default=0)
+    if limits.finite:  # a data-parallel run's cores loop on nothing: its tasks so far (each one's end is kept)
+        return limits.error(kind, len(engine.finished), still, now, "", looping=False)
     clocks = {p.name: p.t for p in engine.procs}  # at the limit, before the steps run to describe the loop
     log: Log = []
     for p in engine.procs:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..dsl.ir import ACTIVATION, REDUCE, ROW_REDUCE, KernelIR, Literal, Op, OpKind, Value
 from ..dsl.tasks import call_host_kernel, host_kernel
-from ..dsl.types import Direction, Tensor, TensorView, TileType
+from ..dsl.types import Direction, Tensor, TensorView, TileType, _format_bytes
 from ..dsl.workload import Task, scalar_argument
 from ..errors import KernelExecutionError, PtortValueError
 
@@ -337,6 +337,34 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
     env[op.result.id] = np.asarray(result).astype(out_dtype, copy=False)
 
 
+#: The most bytes of tile values one kernel launch may hold on the host while its values are computed (``env`` keeps
+#: every op's result until the launch ends). A cost model that does not price the IR (PinnedCosts) never checks a
+#: tile against the chip's buffers, so ``tl.full(2**17, 2**17, 1.0)`` (64 GiB) would otherwise go straight to numpy,
+#: and tiles of a few GiB each would be allocated one by one until the OOM killer took the process. 4 GiB is
+#: thousands of times the modelled chip's largest on-chip buffer, and fits a laptop's RAM.
+MAX_VALUE_BYTES = 4 * 2**30
+
+
+def _check_value_bytes(ir: KernelIR, op: Op, held: int, task: Task) -> int:
+    """``held`` plus the bytes of ``op``'s result; a KernelExecutionError at the op, before numpy allocates it, when
+    that passes MAX_VALUE_BYTES."""
+    typ = op.result.type if op.result is not None else None
+    if not isinstance(typ, TileType) or op.kind is OpKind.SLICE:  # (a slice is a view of its operand's array)
+        return held
+    nbytes = typ.nbytes
+    if held + nbytes <= MAX_VALUE_BYTES:
+        return held + nbytes
+    before = f" (with the {_format_bytes(held)} its earlier ops hold)" if held else ""
+    raise KernelExecutionError(
+        f"kernel '{ir.name}' would allocate a {typ.rows}x{typ.cols} {typ.dtype} tile of {nbytes:,} bytes "
+        f"({_format_bytes(nbytes)}) at `{op}` on {tile_label(task)}{before}: more than the "
+        f"{_format_bytes(MAX_VALUE_BYTES)} of tile values one launch may hold on the host "
+        "(ptort_lab.sim.numerics.MAX_VALUE_BYTES), so it is refused before numpy allocates it.",
+        hint="Use smaller tiles (the NPU cost model, the default, refuses tiles that do not fit the chip's buffers; "
+             "PinnedCosts checks no tile size), or run timing-only with compile(compute_values=False), which "
+             "computes no values.", where=op.loc, locate=False)
+
+
 def tile_label(task: Task) -> str:
     """How messages name a task: by its tile index (its first axis value), else by its id."""
     params = task.params
@@ -375,7 +403,9 @@ def run_kernel(ir: KernelIR, task: Task, views: dict[str, np.ndarray] | None = N
             env[p.value.id] = _checked_view(ir, p, task, views.get(p.name))
         else:  # the value was checked at launch, unless it is a loop expression: check what it came to
             env[p.value.id] = scalar_argument(task.resources[p.name], p.type, task, p.name, tile_label(task))
+    held = 0  # bytes of tile values in env
     for op in ir.ops:
+        held = _check_value_bytes(ir, op, held, task)
         try:
             eval_op(op, env, views)
         except _OpFailed as e:

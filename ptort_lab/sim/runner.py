@@ -8,7 +8,10 @@ through ``run_task`` (``_task_runner``): priced, its values computed when asked,
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
+import mmap
+import traceback
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from ..dsl.commands import AFTER, TASK
 from ..dsl.ir import KernelIR
 from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps, stream_tasks, uses_slots
 from ..dsl.tasks import MAX_CYCLES
-from ..dsl.tree import NodeKind, walk
+from ..dsl.tree import NodeKind, too_deep, walk
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
@@ -53,6 +56,11 @@ _new = tuple.__new__  # builds a Span without its Python-level __new__ (3x cheap
 # A run that keeps no trace counts its spans every FLUSH_SPANS (stats.SpanTotals): ~3 MB of Span tuples at most, and
 # few enough flushes that their fixed cost (every (core, lane, process) group is merged) does not show.
 FLUSH_SPANS = 1 << 14
+# Host memory set aside for each run (an anonymous mapping: address space, no page touched) and given back first when
+# it runs out: the run's error is built, and what it holds let go, in that room. Without it every allocation on the
+# way fails or crawls, and Python 3.11 retries a handler whose entry needs a new int forever (a livelock, seen under
+# an address-space cap: ulimit -v, a shared JupyterHub).
+RESERVE_BYTES = 32 << 20
 
 
 @dataclass
@@ -127,10 +135,14 @@ def simulate(workload: Workload, cost_model: Any = None, options: RunOptions | N
     # Value-computing runs take turns (they write shared tensors); numpy's warnings are the kernels' own business.
     values: tuple[ContextManager[Any], ContextManager[Any]] = \
         (values_lock, np.errstate(all="ignore")) if journal is not None else (nullcontext(), nullcontext())
+    reserve = [mmap.mmap(-1, RESERVE_BYTES)]
     with gc_paused(), values[0], values[1]:
         try:
-            return _simulate(workload, cost, opts, journal)
+            return _simulate(workload, cost, opts, journal, reserve)
         except BaseException as e:
+            if isinstance(e, MemoryError) or isinstance(e.__cause__, MemoryError):
+                reserve.clear()  # (allocates nothing) the room to let go of the run and report it
+                _drop_run(e)
             if journal is not None:
                 undo(journal, e)
             if isinstance(e, MemoryError):
@@ -138,8 +150,22 @@ def simulate(workload: Workload, cost_model: Any = None, options: RunOptions | N
             raise
 
 
-def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: numerics.Writes | None) -> Run:
-    """Set the run up (a pipeline's processes or a data-parallel workload's cores), run the engine, fill the trace."""
+def _drop_run(e: BaseException) -> None:
+    """Let go of a run that ran out of host memory: its error's traceback holds the frames that hold the run (its
+    tasks, spans, engine), and the cyclic collector is paused (``gc_paused``). Until they go, every allocation fails
+    or crawls (under an address-space cap, each one first tries and fails to map a new arena), building its error
+    too; and a notebook keeps the last traceback, so the run would stay held after the error."""
+    traceback.clear_frames(e.__traceback__)  # (the frame running this handler is left as it is)
+    cause = e.__cause__
+    if cause is not None:
+        traceback.clear_frames(cause.__traceback__)
+    gc.collect()
+
+
+def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: numerics.Writes | None,
+              reserve: list[mmap.mmap] | None = None) -> Run:
+    """Set the run up (a pipeline's processes or a data-parallel workload's cores), run the engine, fill the trace
+    (``reserve``: the memory given back when a task runs out of it, ``RESERVE_BYTES``)."""
     from . import maxplus  # loaded by the first run, not by `import ptort_lab` (issue 14's import time)
     schedule = workload.schedule
     window = schedule.window.size if schedule.window is not None else None
@@ -164,12 +190,16 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
             f.deltas = Dropped()  # type: ignore[assignment]  # no occupancy samples
     tally = None if opts.keep_trace else itertools.count()  # counts the tasks of a run that keeps none
     engine.run_task = _task_runner(run, engine, pricer, cost, journal, pipe, track_finish=pipe is None or
-                                   window is not None, aivs=_vector_units(pipe, workload, opts), tally=tally)
+                                   window is not None, aivs=_vector_units(pipe, workload, opts), tally=tally,
+                                   reserve=reserve)
     if opts.observe is not None:
         engine.run_task = opts.observe(engine, pricer, engine.run_task)
-    if pipe is not None:  # the run limits' view of it (limits.py): can it ever finish, how much does it hold
+    # the run limits' view of it (limits.py): how much it holds; a pipeline: can it ever finish
+    engine.held_bytes = functools.partial(_held_bytes, run, engine)
+    if pipe is not None:
         engine.endless = endless_cycle(list(pipe.fields["processes"]), pipe.producers)
-        engine.held_bytes = functools.partial(_held_bytes, run, engine)
+    else:  # a finite list of tasks: held to MAX_RUN_BYTES only
+        engine.finite = True
     run.pricing = run_state(pricer, cost)
     trace = run.trace
     trace.processes = [p.name for p in engine.procs]
@@ -177,7 +207,13 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     chain = maxplus.plan(engine, pipe, cost, pricer, journal is None and opts.observe is None
                          and run.on_chip is None) if pipe is not None else None
     fast = maxplus.run(engine, chain, pricer, trace, run) if chain is not None else None
-    trace.makespan = engine.run() if fast is None else fast  # every span ends by its process's final clock
+    try:
+        trace.makespan = engine.run() if fast is None else fast  # every span ends by its process's final clock
+    except RecursionError:  # a body nested too deep for the step walks (a chain built up in a loop): its line
+        deep = too_deep(workload)
+        if deep is None:
+            raise
+        raise deep from None
     if dealer is not None:
         _drop_idle_cores(engine, trace, dealer)
     finish_run = getattr(pricer, "finish_run", None)  # optional hook: work the run waits for after its last task
@@ -502,10 +538,12 @@ def _vector_units(pipe: Workload | None, workload: Workload, opts: RunOptions) -
 
 def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, journal: numerics.Writes | None,
                  pipe: Workload | None, track_finish: bool, aivs: dict[str, int] | None = None,
-                 tally: Iterator[int] | None = None) -> Callable[[Task, Actor], None]:
+                 tally: Iterator[int] | None = None,
+                 reserve: list[mmap.mmap] | None = None) -> Callable[[Task, Actor], None]:
     """The engine's ``run_task``: price a task from its process's clock, compute its values when asked, record its
     spans, and move the clock on. The hot path: one call per task, everything it needs bound in the closure.
-    ``tally`` counts the tasks of a run that keeps no trace (none are kept)."""
+    ``tally`` counts the tasks of a run that keeps no trace (none are kept); ``reserve`` is given back when a task
+    runs out of host memory (``RESERVE_BYTES``)."""
     spans_out: Any = run.trace.spans
     stalls_out: Any = engine.stalls
     record_span = spans_out.append
@@ -544,6 +582,8 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
                                                            type(pricer).task_timing is not PinnedCosts.task_timing)
     new_id = itertools.count().__next__
     owners = user_types(pricer, cost)
+    spare = reserve if reserve is not None else []
+    memory_hint = _task_memory_hint(journal is not None, run.totals is None)
 
     def run_task(task: Task, proc: Actor) -> None:
         nonlocal compact_at
@@ -575,7 +615,9 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
                 record_span(_new(Span, (proc.core, proc.name, task.kernel, params[0] if params else task.id, start,
                                         end, 0, proc.name, task.id)))
         except Exception as e:  # noqa: BLE001 - each becomes an error naming the task, its process and time
-            failed = _task_failed(e, task, proc, start, pipe is not None, owners)
+            if e.__class__ is MemoryError:
+                spare.clear()  # (allocates nothing) room to build the error: simulate lets go of the run
+            failed = _task_failed(e, task, proc, start, pipe is not None, owners, memory_hint)
             if failed is e:
                 raise
             raise failed from e
@@ -592,10 +634,10 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
 
 
 def _task_failed(e: Exception, task: Task, proc: Actor, start: int, in_pipeline: bool,
-                 owners: list[type]) -> Exception:
+                 owners: list[type], memory_hint: str = "") -> Exception:
     """``e``, raised while running ``task``, as a ptort_lab error that also names the tile, the process (or core)
-    and the sim time; a MemoryError or a custom cost model's own exception (raised in a module of one of the
-    ``owners``' types) becomes one."""
+    and the sim time; a MemoryError (with ``memory_hint``: ``_task_memory_hint``) or a custom cost model's own
+    exception (raised in a module of one of the ``owners``' types) becomes one."""
     where = f"process '{proc.name}' on core {proc.core}" if in_pipeline else f"core {proc.core}"
     context = f"{where}, {numerics.tile_label(task)}, sim time {start} cycles"
     if isinstance(e, PtortError):
@@ -609,8 +651,7 @@ def _task_failed(e: Exception, task: Task, proc: Actor, start: int, in_pipeline:
     if isinstance(e, MemoryError):
         return KernelExecutionError(
             f"kernel '{task.kernel}' ({numerics.tile_label(task)}) ran out of host memory while it ran.",
-            hint="Run timing-only with compile(compute_values=False), which computes no values, or use smaller "
-                 "tiles or tensors.", where=task.loc, context=context, locate=False)
+            hint=memory_hint or _task_memory_hint(True, True), where=task.loc, context=context, locate=False)
     for owner in owners:
         model = owner.__module__
         if not model.startswith("ptort_lab.") and _raised_in(e, model):  # a cost model of the user's own raised
@@ -620,6 +661,19 @@ def _task_failed(e: Exception, task: Task, proc: Actor, start: int, in_pipeline:
             except PtortError as user:
                 return user
     return e
+
+
+def _task_memory_hint(computes_values: bool, keeps_trace: bool) -> str:
+    """What to change when a task runs out of host memory: a run that computes values holds its tiles and tensors;
+    a timing-only one its trace; one that keeps neither, only what is in flight."""
+    if computes_values:
+        return ("Run timing-only with compile(compute_values=False), which computes no values, or use smaller tiles "
+                "or tensors.")
+    if keeps_trace:
+        return ("This run is timing-only already: what it holds is its trace. Run it with execute(keep_trace=False), "
+                "which keeps only the figures of stats(), or run fewer tiles.")
+    return ("This run is timing-only and keeps no trace already: run fewer or smaller tiles, or free host memory for "
+            "it (other runs' results, large objects of your own).")
 
 
 def _raised_in(e: BaseException, module: str) -> bool:

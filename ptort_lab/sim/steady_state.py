@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator
 
 from ..dsl.axes import Dense, DenseDyn, run_sizes
+from ..dsl.tasks import MAX_CYCLES
 from ..dsl.tree import walk
 from ..dsl.workload import Workload
 from ..errors import PtortError, PtortValueError
@@ -403,6 +404,11 @@ class _Probed:
 def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: Simulate,
                      tiles: int | None = None) -> tuple[Any, ProgramStats, SteadyState]:
     """(the run whose trace is kept, the figures' ProgramStats for ``tiles`` tiles, how they were found)."""
+    if tiles is not None and tiles > MAX_CYCLES:  # (every tile takes a cycle at least, or its tasks count past it)
+        raise PtortValueError(
+            f"execute(steady_state=True, tiles={_count(tiles)}) is past 2**53 ({MAX_CYCLES:,}) tiles: a trace keeps "
+            "times and counts as JSON numbers, exact only up to 2**53, so its figures could not be kept.",
+            hint="Pass the tile count the figures are for, at most 2**53, e.g. tiles=10**9.")
     size, axes = tile_axes(workload)
     target = size if tiles is None else tiles
     runs = _Runs(workload, cost, dataclasses.replace(opts, compute_values=False), simulate, axes)
@@ -452,6 +458,8 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
         return _fallback(runs, size, target, Why(
             f"the figures of {n0}, {n0 + p} and {need} tiles do not grow by equal steps"))
     period = fs[1].makespan - fs[0].makespan
+    if out.makespan > MAX_CYCLES:  # (the rule a plain run is held to: limits.run_past_max_cycles)
+        raise _past_max_cycles(target, out.makespan, fs[0].makespan, n0, p, period)
     info = SteadyState(target, p, period, first, n0, True,
                        f"steady state: the run repeats every {p} tile(s) ({period:,} cycles) from tile {first}; "
                        f"figures for {target:,} tiles extrapolated exactly from runs of {n0}, {n0 + p} and {need} "
@@ -462,6 +470,24 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
         whole = WholeRun(target, n0, stats.total_cycles, stats.overlap_pct, info.note)
         done[0].trace.whole_run = whole
     return done[0], stats, info
+
+
+def _count(n: int) -> str:
+    """12,345, or "more than 2**1328" for a count too long to print."""
+    return f"{n:,}" if n.bit_length() <= 64 else f"more than 2**{n.bit_length() - 1}"
+
+
+def _past_max_cycles(target: int, makespan: int, start: int, n0: int, p: int, period: int) -> PtortValueError:
+    """The error for figures extrapolated to ``target`` tiles whose makespan is past 2**53, naming the largest tile
+    count of the same phase (``n0`` tiles end at ``start``, each ``p`` more tiles add ``period`` cycles) within it."""
+    largest = n0 + (MAX_CYCLES - start) // period * p
+    return PtortValueError(
+        f"execute(steady_state=True, tiles={_count(target)}) extrapolates a run that ends at cycle "
+        f"{_count(makespan)}, past 2**53 ({MAX_CYCLES:,}): a trace keeps times as JSON numbers, exact only up to "
+        "2**53, so its figures could not be kept (a plain run this long is refused the same way).",
+        hint=f"Pass tiles={largest:,} or fewer: the run repeats every {p} tile(s) ({period:,} cycles), and "
+             f"{largest:,} tiles end within 2**53. Or lower the cycles its tasks take (task(cycles=...), "
+             "@kernel(cycles=...), the machine's cycle constants).")
 
 
 def _probe(runs: _Runs, size: int, values: TileValues, start: int, every: int) -> _Probed:

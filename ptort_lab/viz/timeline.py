@@ -16,6 +16,7 @@ from ..program import Program
 from ..sim.machine import cycles_to_us
 from ..sim.trace import Trace, check_trace
 from ..sim.trace_files import whole_run_of
+from .binning import MAX_DRAWN_SPANS, TIME_BINS, binned
 from .colors import cycled_color
 from .figures import drawable, figure_png, new_figure, text_kwargs
 from .gantt import XPAD, draw_gantt, gantt_height, lane_groups, legend_in, mark_makespan, overlap_pct
@@ -82,11 +83,16 @@ class _Run:
     overlap_pct: float
     steady: Any = None  # SteadyState (or the loaded trace's WholeRun) of a steady-state run whose trace is part of it
     part: str = ""  # which lanes are drawn, when not all ("2 of 3 processes")
+    merged: int = 0  # the spans of a long trace drawn merged per time bin (binning.binned); 0: drawn one by one
 
     def title(self, label: str) -> str | None:
-        """The Gantt title of a partial trace (None: the usual summary of the trace, which is the whole run)."""
+        """The Gantt title of a partial or merged trace (None: the usual summary of the trace, which is the whole
+        run drawn span by span)."""
         figures = f"{self.cycles:,} cycles = {self.us:.2f} µs, overlap {self.overlap_pct:.1f}%"
-        shown = f" ({self.part} shown)" if self.part else ""
+        notes = [f"{self.part} shown"] if self.part else []
+        if self.merged:
+            notes.append(f"{self.merged:,} spans drawn merged into {TIME_BINS:,} time bins per lane")
+        shown = f" ({'; '.join(notes)})" if notes else ""
         if self.steady is not None:
             return (f"{label}: {self.steady.traced_tiles}-tile trace ({self.trace.makespan:,} cycles) of a "
                     f"steady-state run of {self.steady.tiles:,} tiles: {figures}{shown}")
@@ -98,16 +104,25 @@ class _Run:
 
 
 def _as_run(obj: Any, api: str) -> _Run:
-    """``obj``'s trace and the figures of its whole run (see _Run)."""
+    """``obj``'s trace and the figures of its whole run (see _Run); a long trace's spans merged per time bin
+    (binning.binned), its figures still the whole trace's."""
+    run = _whole_run(obj, api)
+    drawn = binned(run.trace)
+    return run if drawn is run.trace else dataclasses.replace(run, trace=drawn, merged=len(run.trace.spans))
+
+
+def _whole_run(obj: Any, api: str) -> _Run:
     trace = _as_trace(obj, api)
-    if isinstance(obj, Program):
-        stats = obj.stats()
+    stats = obj.stats() if isinstance(obj, Program) else None
+    if stats is not None:
         steady = getattr(stats, "steady_state", None)
         if steady is not None and steady.extrapolated and steady.traced_tiles != steady.tiles:
             return _Run(trace, stats.total_cycles, stats.time_us, stats.overlap_pct, steady)
     whole = whole_run_of(trace)  # a loaded trace of a steady-state run's first tiles: the whole run's figures
     if whole is not None:
         return _Run(trace, whole.cycles, cycles_to_us(whole.cycles, trace.clock_hz), whole.overlap_pct, whole)
+    if stats is not None and len(trace.spans) > MAX_DRAWN_SPANS:  # drawn merged: stats() counted its overlap already
+        return _Run(trace, trace.makespan, trace.makespan_us, stats.overlap_pct)
     return _Run(trace, trace.makespan, trace.makespan_us, overlap_pct(trace))
 
 

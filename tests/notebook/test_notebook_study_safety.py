@@ -135,9 +135,9 @@ def test_cores_are_checked_against_the_cells_machine(ip, spec_body):
 
 def test_a_huge_tile_count_is_refused_before_the_body_runs(ip):
     started = time.perf_counter()
-    with pytest.raises(UsageError, match=r"--tiles 100000000 is more than the 2,000,000 tasks the data-parallel "
-                                         r"run may list \(a tile is at least one task\); use --tiles 2000000 or "
-                                         r"fewer"):
+    with pytest.raises(UsageError, match=r"--tiles 100000000 is more than the 262,144 tiles a notebook cell may "
+                                         r"study \(at ~8 KB a tile, its runs and display fill the 2 GiB a cell may "
+                                         r"hold\); use --tiles 262144 or fewer"):
         run(ip, "--tiles 100000000", "built = True\n")
     ip.user_ns["TILES"] = 30_000_000
     with pytest.raises(PtortValueError, match=r"TILES is 30,000,000: with at least one task per tile that is more "
