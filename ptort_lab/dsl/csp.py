@@ -25,7 +25,7 @@ from ..errors import (
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
 from .expr import Expr, refuse_placeholders
 from .tasks import MAX_CYCLES
-from .tree import BRANCHES, REPEATS, NodeKind, Workload, too_deep, walk
+from .tree import BRANCHES, REPEATS, NodeKind, Workload, nesting_named, walk
 from .types import Direction, ItemSlot, Tensor, TensorView, TileType, is_integer
 
 T = TypeVar("T")
@@ -265,14 +265,9 @@ class Process:
         return self
 
     def _check_body(self, w: Workload) -> None:
-        try:
+        with nesting_named(w):
             check_consumes(w, self.name)
             check_items(w, self.name)
-        except RecursionError:  # a chain built up in a loop: name the line that built it
-            deep = too_deep(w)
-            if deep is None:
-                raise
-            raise deep from None
 
     def __repr__(self) -> str:
         return f"Process({self.name!r})"

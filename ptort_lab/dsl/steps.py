@@ -36,7 +36,7 @@ from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, SEND, SEND_P
 from .expr import SlotValueError, evaluate
 from .sizes import check_size, check_task_count, checked_limit
 from .tasks import Task
-from .tree import NodeKind, Workload, too_deep
+from .tree import NodeKind, Workload, nesting_named
 from .types import Direction, TensorView, item_key
 
 Steps = Generator[tuple[Any, ...], Any, None]
@@ -469,33 +469,24 @@ def _list(w: Workload) -> list[Task]:
 
 def _listed(w: Workload) -> Iterator[Task]:
     """``_list``'s tasks one at a time (ids not set yet)."""
-    try:
-        yield from _listed_steps(w)
-    except RecursionError:  # a chain built up in a loop: name the line that built it
-        deep = too_deep(w)
-        if deep is None:
-            raise
-        raise deep from None
-
-
-def _listed_steps(w: Workload) -> Iterator[Task]:
     n = 0
-    for cmd in steps(w, {}):
-        if cmd[0] == TASK:
-            n += 1
-            check_task_count(n, w, cmd[1], MAX_TASKS)
-            yield cmd[1]
-        elif cmd[0] == SEND and getattr(cmd[1], "tile", None) is None:
-            # send(ch, task) outside a pipeline: the task runs and nobody receives the token (the reference lists
-            # a send as its task); a send of a bare token, of a body or into a tile channel's buffer, and consume,
-            # have no meaning here
-            n += 1
-            check_task_count(n, w, cmd[2], MAX_TASKS)
-            yield cmd[2]
-        elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL, RELEASE):
-            raise DSLUsageError(
-                "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
-                hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().")
+    with nesting_named(w):
+        for cmd in steps(w, {}):
+            if cmd[0] == TASK:
+                n += 1
+                check_task_count(n, w, cmd[1], MAX_TASKS)
+                yield cmd[1]
+            elif cmd[0] == SEND and getattr(cmd[1], "tile", None) is None:
+                # send(ch, task) outside a pipeline: the task runs and nobody receives the token (the reference lists
+                # a send as its task); a send of a bare token, of a body or into a tile channel's buffer, and consume,
+                # have no meaning here
+                n += 1
+                check_task_count(n, w, cmd[2], MAX_TASKS)
+                yield cmd[2]
+            elif cmd[0] in (SEND, ACQUIRE, PUSH, PULL, RECORD, WAIT, TASK_PULL, SEND_PULL, RELEASE):
+                raise DSLUsageError(
+                    "send/consume/record/synchronize steps only run inside the processes of a pipeline.",
+                    hint="Wrap them in process(...).body(...) and connect() the processes, or use P.pipe().")
 
 
 def stream_tasks(w: Workload) -> Iterator[Task]:
@@ -563,7 +554,7 @@ class _Dataflow:
         """Every process's tasks, listed in the order the processes reach them."""
         checked_limit(MAX_LISTING_STEPS_WITHOUT_TASKS, "ptort_lab.dsl.steps.MAX_LISTING_STEPS_WITHOUT_TASKS",
                       "a step count", "10_000_000")
-        try:
+        with nesting_named(self.pipe):
             while len(self.done) < len(self.procs):
                 progressed = False
                 for p in self.procs:
@@ -571,11 +562,6 @@ class _Dataflow:
                         progressed = True
                 if not progressed:
                     raise self._deadlock()
-        except RecursionError:  # a chain built up in a loop: name the line that built it
-            deep = too_deep(self.pipe)
-            if deep is None:
-                raise
-            raise deep from None
         return self.tasks
 
     def _next(self, p: Any) -> tuple[Any, ...] | None:

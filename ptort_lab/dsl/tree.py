@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import enum
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
@@ -368,13 +369,8 @@ class Workload(ScheduleCombinators):
         steps = _steps()
         limit = "MAX_PIPELINE_TASKS" if self.is_pipeline else "MAX_TASKS"
         steps.check_size(self, getattr(steps, limit), limit)
-        try:
+        with nesting_named(self):
             return compiler_for(target)(self, target, options)
-        except RecursionError:  # a chain built up in a loop: name the line that built it
-            deep = too_deep(self)
-            if deep is None:
-                raise
-            raise deep from None
 
     def check_size(self, max_tasks: int) -> None:
         """Refuse, before listing anything, a workload whose axis sizes alone guarantee more than ``max_tasks`` tasks
@@ -487,6 +483,19 @@ def walk(node: Workload) -> Iterator[Workload]:
 DEEP_NESTING = 100
 
 
+@contextmanager
+def nesting_named(node: Any) -> Iterator[None]:
+    """The ``with`` turns a RecursionError of ptort_lab's walks over ``node`` into ``too_deep``'s error, naming the
+    line that built its deepest chain; a RecursionError that the tree's depth does not explain is raised as it is."""
+    try:
+        yield
+    except RecursionError:  # a chain built up in a loop: name the line that built it
+        deep = too_deep(node) if isinstance(node, Workload) else None
+        if deep is None:
+            raise
+        raise deep from None
+
+
 def too_deep(node: Workload) -> PtortValueError | None:
     """The error for a tree nested too deep for ptort_lab's walks (a ``RecursionError`` while walking ``node``),
     naming the line that built most of its deepest chain (``body = sequential(body, ...)`` in a loop); None when the
@@ -521,5 +530,5 @@ def too_deep(node: Workload) -> PtortValueError | None:
              "step in that list.", where=built.loc, locate=built.loc is None)
 
 
-__all__ = ["NodeKind", "NodeSchema", "SCHEMAS", "Workload", "channel_ends", "group", "walk", "too_deep", "LOOPS",
-           "GROUPS", "PIPELINES", "REPEATS", "BRANCHES", "DEEP_NESTING", "Task"]
+__all__ = ["NodeKind", "NodeSchema", "SCHEMAS", "Workload", "channel_ends", "group", "walk", "too_deep",
+           "nesting_named", "LOOPS", "GROUPS", "PIPELINES", "REPEATS", "BRANCHES", "DEEP_NESTING", "Task"]

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 from ..errors import DSLUsageError, PipelineError, SourceLocation, user_location
 from .builder import active_builder, add, adopt
 from .csp import MAX_REPLICAS, Channel, Event, Process, check_consumes
-from .tree import NodeKind, Workload, channel_ends, too_deep, walk
+from .tree import NodeKind, Workload, channel_ends, nesting_named, walk
 from .user_code import check_arity, run_user_body
 
 Fail = Callable[[str, str], PipelineError]
@@ -182,14 +182,9 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
                        "Pass Channel objects: connect([p1, p2], [ch]).")
         names.channel(c, "in connect()'s channel list")
     for p in procs:
-        try:
+        with nesting_named(p.workload):  # (a body chain built up in a loop, met from a deep stack)
             check_consumes(p.workload, p.name)
             sends, consumes, records, waits = channel_uses(p.workload)
-        except RecursionError:  # a body chain built up in a loop (from a deep stack): name the line that built it
-            deep = too_deep(p.workload) if isinstance(p.workload, Workload) else None
-            if deep is None:
-                raise
-            raise deep from None
         for c in list(p.consumes) + list(p.produces) + sends + consumes:
             names.channel(c, f"used by process '{p.name}'")
         for ev in records:

@@ -24,7 +24,7 @@ from ..dsl.commands import AFTER, TASK
 from ..dsl.ir import KernelIR
 from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps, stream_tasks, uses_slots
 from ..dsl.tasks import MAX_CYCLES
-from ..dsl.tree import NodeKind, too_deep, walk
+from ..dsl.tree import NodeKind, nesting_named, walk
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
@@ -207,13 +207,8 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     chain = maxplus.plan(engine, pipe, cost, pricer, journal is None and opts.observe is None
                          and run.on_chip is None) if pipe is not None else None
     fast = maxplus.run(engine, chain, pricer, trace, run) if chain is not None else None
-    try:
+    with nesting_named(workload):  # (a body nested too deep for the step walks)
         trace.makespan = engine.run() if fast is None else fast  # every span ends by its process's final clock
-    except RecursionError:  # a body nested too deep for the step walks (a chain built up in a loop): its line
-        deep = too_deep(workload)
-        if deep is None:
-            raise
-        raise deep from None
     if dealer is not None:
         _drop_idle_cores(engine, trace, dealer)
     finish_run = getattr(pricer, "finish_run", None)  # optional hook: work the run waits for after its last task
