@@ -29,7 +29,7 @@ test: venv $(DOCS_STAMP)   ## every test (unit, acceptance, layering, examples, 
 extension: venv            ## build + install the JupyterLab renderers (needs Node ^20.19 or >=22.12)
 	PYTHON=$(abspath $(PY)) extensions/build.sh
 
-examples: venv             ## every example at its default size; each checks itself against numpy
+examples: venv             ## every example at its default size (flash_attention: --size small), checked against numpy
 	@set -e; for d in examples/*/; do \
 	  if [ -f $$d/Makefile ]; then echo "== $$d"; $(MAKE) -s -C $$d run PYTHON=$(abspath $(PY)); fi; \
 	done

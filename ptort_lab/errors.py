@@ -49,7 +49,28 @@ class SourceLocation:
     code: str = ""
 
     def __str__(self) -> str:
-        return f"{os.path.basename(self.filename)}:{self.lineno}"
+        return place(self.filename, self.lineno)
+
+
+def place(filename: str, lineno: int) -> str:
+    """How messages name a line: ``file.py:12``, or ``cell In[3], line 2`` for a notebook cell (IPython compiles a
+    cell under a hashed temporary file, ``2702741056.py``, that means nothing to the user)."""
+    cell = _ipython_cell(filename)
+    return f"cell {cell}, line {lineno}" if cell is not None else f"{os.path.basename(filename)}:{lineno}"
+
+
+def _ipython_cell(filename: str) -> str | None:
+    """IPython's name for the cell compiled as ``filename`` (``In[3]``), else None. IPython is never imported here:
+    only one already running can have compiled a cell."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return None
+    try:
+        shell = ipython.get_ipython()
+        named = shell.compile.format_code_name(filename) if shell is not None else None  # ("Cell", "In[3]")
+    except Exception:  # noqa: BLE001 - an IPython without this API (or a shell that is not IPython's)
+        return None
+    return named[1] if isinstance(named, tuple) and len(named) == 2 and isinstance(named[1], str) else None
 
 
 _PASS_THROUGH = frozenset({"contextlib", "typing", "dataclasses"})  # stdlib frames between ptort_lab and the user
@@ -95,10 +116,13 @@ def is_internal_frame(frame: FrameType) -> bool:
 
 def _is_user_code(frame: FrameType) -> bool:
     """Is ``frame`` the user's code: neither ptort_lab's nor a library's (notebook, runner, thread pool, stdlib)?"""
-    filename = frame.f_code.co_filename
     module = frame.f_globals.get("__name__") or ""
-    if not isinstance(module, str):
-        module = ""
+    return is_user_file(frame.f_code.co_filename, module if isinstance(module, str) else "")
+
+
+def is_user_file(filename: str, module: str = "") -> bool:
+    """Is code in ``filename`` (of module ``module``) the user's: neither ptort_lab's nor a library's? Only such
+    code has lines that ``user_location`` can return."""
     return not _is_internal(os.path.abspath(filename) if not filename.startswith("<") else filename, module) \
         and not _is_library(filename, module)
 
@@ -266,7 +290,7 @@ def _user_error_hint(where: SourceLocation | None, raised_in: tuple[str, int, st
     if not raised_in[0]:  # a builtin or C function given as the callable: no line of its own to name
         return ("It was raised by the callable itself (a builtin or C function, with no Python line), called with "
                 "the arguments named above: pass a function of the form the API expects.")
-    deeper = f"{os.path.basename(raised_in[0])}:{raised_in[1]}" + \
+    deeper = place(raised_in[0], raised_in[1]) + \
         (f" in {raised_in[2]}" if not raised_in[2].startswith("<") else "")
     if where is None:
         return f"It was raised at {deeper}; fix the code or the values that reached it."
@@ -305,6 +329,6 @@ __all__ = [
     "PtortError", "DSLUsageError", "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError",
     "ChannelClosed", "ChannelFull", "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError",
     "RunLimitError", "SourceLocation", "user_location", "UserCodeError", "raise_user_error", "PtoError",
-    "KnobError", "SweepError", "traceback_location",
+    "KnobError", "SweepError", "traceback_location", "place", "is_user_file",
     "TypeCheckError", "ExecutionError", "CompileError", "ScheduleError", "IRConversionError",
 ]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import warnings
+from collections import deque
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
@@ -10,7 +12,8 @@ import numpy as np
 
 from .dsl import Channel
 from .dsl.schedule import DispatchPolicy
-from .dsl.types import Location, Tensor, TensorView, item_key
+from .dsl.tree import NodeKind
+from .dsl.types import Direction, Location, Tensor, TensorView, item_key
 from .dsl.workload import Task, Workload, group
 from .errors import KnobError, PtortTypeError, PtortValueError, raise_user_error
 from .knobs import (
@@ -22,12 +25,15 @@ from .knobs import (
     check_depth,
     check_knob_limits,
     check_knobs,
+    refuse_knob_keywords,
     task_limit,
 )
-from .program import Program, collect_compiled
+from .program import COMPILE_OPTIONS, Program, collect_compiled
 from .run_cache import RunCache
+from .sim.deps import Region, RegionKeys, infer_dependencies, task_accesses
 from .sim.machine import get_machine
 from .sim.numerics import Writes
+from .sim.on_chip import direction_of
 from .sim.runner import recording
 
 #: What a study runs: the pipeline, its data-parallel twin, or both (``%%ptort --mode``, ``Study(mode=...)``).
@@ -46,16 +52,54 @@ def _tile_key(task: Task) -> int:
     return key if isinstance(key, int) else task.id
 
 
-def data_parallel_twin(workload: Workload, cores: int) -> Workload:
+class MergeOrderWarning(UserWarning):
+    """A data-parallel twin cannot keep the order a merge's consumer took its items in (``data_parallel_twin``)."""
+
+
+class ReusedBufferWarning(UserWarning):
+    """A data-parallel twin cannot keep the order in which a pipeline reuses a buffer item after item
+    (``data_parallel_twin``)."""
+
+
+def data_parallel_twin(workload: Workload, cores: int, *, run: Program | None = None) -> Workload:
     """The same tasks as ``workload`` (a pipeline or any workload), dispatched over ``cores`` with each tile's
-    tasks on one core; dependencies come from the tensors they touch, exactly as for any data-parallel run."""
+    tasks on one core; dependencies come from the tensors they touch, exactly as for any data-parallel run.
+
+    The tasks are listed in program order: a pipeline's process by process, each consumer's in the order its items
+    were sent. A merge (a channel several processes produce) is the exception: its consumer takes the items in the
+    order they arrive, which depends on timing. When the tasks of that consumer (or of a process it feeds) depend on
+    that order (an accumulation such as ``acc = 2*acc + x`` in an InOut), pass the pipeline's ``run`` (a Program of
+    ``workload`` that has executed): the twin then lists the tasks in the order that run ran them and computes what
+    it computed. Without it (or when the run kept no trace) the twin keeps the listing's order, and a
+    ``MergeOrderWarning`` names the merge and the consumer.
+
+    A buffer the pipeline reuses item after item (``T0[t % 2]``, kept right by a channel's depth: the producer waits
+    for a free slot, so for the consumer to finish the item before) is the other case: the listing runs the
+    producer ahead without those waits, so its consumer would read only the last value. The twin then follows
+    ``run`` too, and without one it keeps the listing's order and a ``ReusedBufferWarning`` names the tile and the
+    processes.
+
+    Tasks that share on-chip state (``Tensor(location=Location.UB | L1 | L0C)``: a running value a task leaves for
+    the next one) stay on one core, since each core has its own copy; the other tasks are dealt by tile."""
     if not isinstance(workload, Workload):
         raise PtortTypeError(f"data_parallel_twin() needs a workload or pipeline, got {type(workload).__name__} "
                              f"{workload!r}.",
                              hint="Pass what connect(...) or a @workload call returns: "
                                   "data_parallel_twin(pipeline, 4).")
     cores = _twin_cores(cores)
-    return _twin_of(_twin_tasks(workload), _twin_name(workload), cores)
+    if run is not None and not isinstance(run, Program):
+        raise PtortTypeError(f"data_parallel_twin(run=...) takes the pipeline's Program, got {type(run).__name__} "
+                             f"{run!r}.",
+                             hint="Pass the Program that ran the pipeline: program = pipeline.compile(); "
+                                  "program.execute(); data_parallel_twin(pipeline, 4, run=program).")
+    if run is not None and not run.is_complete():
+        raise PtortValueError("data_parallel_twin(run=...) takes a Program that has run, but this one has not run "
+                              "yet (or its last execute() failed).",
+                              hint="Call program.execute() first, then data_parallel_twin(pipeline, 4, run=program).")
+    tasks, notes = _twin_tasks_and_notes(workload, run, "data_parallel_twin(pipeline, cores, run=program)")
+    for category, note in notes:
+        warnings.warn(note, category, stacklevel=2)
+    return _twin_of(tasks, _twin_name(workload), cores)
 
 
 def _twin_cores(cores: Any) -> int:
@@ -72,29 +116,107 @@ def _twin_name(workload: Workload) -> str:
     return f"{workload.name or workload.kind} (data-parallel)"
 
 
-def _twin_tasks(workload: Workload) -> list[tuple[Any, ...]]:
+Notes = list[tuple[type[UserWarning], str]]  # what a twin could not keep of the pipeline, with its warning category
+
+
+def _twin_tasks_and_notes(workload: Workload, run: Program | None, pass_run: str
+                          ) -> tuple[list[tuple[Any, ...]], Notes]:
+    """``_twin_tasks`` of ``workload``, in the order ``run`` ran them where the listing's order would change what the
+    tasks compute (a merge's order matters: ``_merge_order``; a buffer the pipeline reuses: ``_reused_buffers``),
+    and a note for each such case when that order is not known (none when there is nothing to say)."""
+    listing = workload.enumerate()
+    tasks, note = _merge_order(workload, listing, run, pass_run)
+    notes: Notes = [(MergeOrderWarning, note)] if note else []
+    if tasks is listing and is_pipeline(workload):  # (a run's order, once followed, reuses each buffer as it did)
+        reused = _reused_buffers(listing, _unrolled_items(listing))
+        if reused:
+            ordered, reason = _run_order(listing, run)
+            if ordered is not None:
+                return _twin_tasks(ordered), []
+            notes.append((ReusedBufferWarning, _reuse_note(reused, reason, pass_run)))
+    return _twin_tasks(tasks), notes
+
+
+def _twin_tasks(tasks: list[Task]) -> list[tuple[Any, ...]]:
     """What each task node of the twin is made of, (loc, kernel, params, resources, cycles): everything the twin
     holds but its name and cores (a run cache keys on them, before any node is made)."""
-    tasks = workload.enumerate()
     items = _unrolled_items(tasks)
     return [(t.loc, t.kernel_ref if t.kernel_ref is not None else t.kernel, tuple(t.params), _own_items(t, items),
              t.cycles) for t in tasks]
 
 
 def _twin_of(tasks: list[tuple[Any, ...]], name: str, cores: int) -> Workload:
-    """The twin of ``tasks`` (``_twin_tasks``): grouped, named, each tile's tasks on one of ``cores`` cores.
+    """The twin of ``tasks`` (``_twin_tasks``): grouped, named, each tile's tasks on one of ``cores`` cores, and the
+    tasks that pass on-chip state to each other on one core (``_StateKey``).
 
     A pipeline that keeps state in UB keeps it in one AIV's copy (a process runs its vector work on one AIV), so its
     twin runs each core's vector tasks on AIV0 (``.vector_unit(0)``), where a data-parallel core would otherwise deal
-    them to its AIVs in turn and a task would read the other AIV's untouched copy (refused: sim/on_chip.py). State is
-    per core in the twin as in any run, so with several cores a running value (a sum over tiles) is one per core."""
+    them to its AIVs in turn and a task would read the other AIV's untouched copy (refused: sim/on_chip.py)."""
     nodes = [Workload("task", loc=loc, kernel=kernel, params=params, resources=resources, cycles=cycles)
              for loc, kernel, params, resources, cycles in tasks]
     twin = group(nodes)
     if twin.kind == "task" or twin.kind == "empty":
         twin = Workload("combine", parts=tuple(nodes))
-    twin = twin.named(name).dispatch(DispatchPolicy.affinity(_tile_key, cores))
+    twin = twin.named(name).dispatch(DispatchPolicy.affinity(_StateKey(tasks), cores))
     return twin.vector_unit(0) if any(_in_ub(resources) for _, _, _, resources, _ in tasks) else twin
+
+
+class _StateKey:
+    """The twin's affinity key: a task's tile (``_tile_key``), except that a task reading on-chip state (a tile of a
+    ``Tensor(location=UB | L1 | L0C)``) that earlier tasks wrote goes where they go. Each core has its own copy of
+    an on-chip tensor, so a running value (a sum over tiles in UB) dealt over cores by tile would leave each core a
+    part of it. The tasks that pass one value on (a writer, the tasks reading what it wrote, their writes read in
+    turn) take the key of the first of them: where they are all on one core already, nothing moves. A task that
+    overwrites the value without reading it starts a new one, free to go elsewhere (flash attention's per-tile m
+    and l)."""
+
+    def __init__(self, tasks: list[tuple[Any, ...]]) -> None:
+        first = _state_chains(tasks)
+        # task id (its place in the twin's listing) -> its chain's key, where that differs from its own tile's key
+        self.keys = {i: key for i, key in ((i, _listed_tile_key(tasks[f], f)) for i, f in enumerate(first))
+                     if key != _listed_tile_key(tasks[i], i)}
+
+    def __call__(self, task: Task) -> int:
+        key = self.keys.get(task.id)
+        return key if key is not None else _tile_key(task)
+
+
+def _listed_tile_key(task: tuple[Any, ...], position: int) -> int:
+    """``_tile_key`` of the twin's task at ``position`` (``_twin_tasks``), before its node is made."""
+    params = task[2]
+    key = params[0] if params else position
+    return key if isinstance(key, int) else position
+
+
+def _state_chains(tasks: list[tuple[Any, ...]]) -> list[int]:
+    """For each task (``_twin_tasks``), the first task of the chain of on-chip values it belongs to (itself when it
+    touches no on-chip tensor): a task that reads a tile of one joins the chain of the tile's last writers."""
+    parent = list(range(len(tasks)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    writers: dict[int, dict[tuple[int, ...], int]] = {}  # id(on-chip tensor) -> index written -> its last writer
+    for i, (_, kernel, _, resources, _) in enumerate(tasks):
+        for pname, view in resources.items() if isinstance(resources, dict) else ():
+            if not (isinstance(view, TensorView) and view.base.on_chip and view.base.ring_of is None):
+                continue
+            index = tuple(v + n if v < 0 else v for v, n in zip(view.index, view.base.shape))
+            written = writers.setdefault(id(view.base), {})
+            direction = direction_of(kernel, pname)
+            if direction is not Direction.OUT:  # it reads the tile: it needs the values written into it
+                for other, w in written.items():
+                    if other[:len(index)] == index or index[:len(other)] == other:
+                        a, b = sorted((root(i), root(w)))
+                        parent[b] = a
+            if direction is not Direction.IN:  # its write replaces every value written inside the tile
+                for other in [o for o in written if o[:len(index)] == index]:
+                    del written[other]
+                written[index] = i
+    return [root(i) for i in range(len(tasks))]
 
 
 def _in_ub(resources: Any) -> bool:
@@ -134,6 +256,238 @@ def _own_items(task: Task, items: dict[int, Tensor]) -> Any:
     return out
 
 
+# -- a merge's order ---------------------------------------------------------------------------------------------------
+# The listing (steps._Dataflow) runs the processes without time, so a merge's consumer takes the items in the order
+# the producers listed them (connect() order), while a run takes them in the order they become visible
+# (docs/explanation/channels.md). Only the tasks of processes downstream of a merge can differ, and only in order.
+Merge = tuple[str, tuple[str, ...], tuple[str, ...]]  # (channel, its producers, its consumers)
+
+
+def _merge_order(workload: Workload, tasks: list[Task], run: Program | None, pass_run: str) -> tuple[list[Task], str]:
+    """``tasks`` (``workload``'s listing) and ""; but when tasks downstream of a merge depend on the order of its
+    items: ``tasks`` in the order ``run`` ran them (when ``run`` says it and ran these tasks), else ``tasks`` and a
+    note saying that the twin keeps the listing's order. ``pass_run`` is how the caller gets a run to follow."""
+    merges = _merges(workload)
+    if not merges:
+        return tasks, ""
+    below = {name: _downstream(workload, consumers) for name, _, consumers in merges}
+    dependent = _order_dependent(workload, tasks, set().union(*below.values()))
+    if not dependent:
+        return tasks, ""
+    ordered, reason = _run_order(tasks, run)
+    if ordered is not None:
+        return ordered, ""
+    named = [m for m in merges if below[m[0]] & set(dependent)]
+    return tasks, _merge_note(named, dependent, reason, pass_run)
+
+
+def _run_order(tasks: list[Task], run: Program | None) -> tuple[list[Task] | None, str]:
+    """(``tasks`` in the order ``run`` ran them, ""), or (None, why that order is not known)."""
+    if run is None:
+        return None, "there is no pipeline run whose order the twin could follow"
+    try:
+        ran = run.tasks
+    except PtortValueError:
+        return None, ("the pipeline run kept no trace (execute(keep_trace=False)), so the order it took them in is "
+                      "not known")
+    ordered = _in_order_of(tasks, ran)
+    if ordered is None:
+        return None, ("the pipeline run did not run these very tasks (a steady-state run lists only its first "
+                      "periods)")
+    return ordered, ""
+
+
+def _merges(workload: Workload) -> list[Merge]:
+    """The channels of a pipeline that several processes produce (none for any other workload)."""
+    out = []
+    for c in pipeline_channels(workload):
+        producers = workload.producers(c)
+        if len(producers) > 1:
+            out.append((c.name, tuple(p.name for p in producers), tuple(p.name for p in workload.consumers(c))))
+    return out
+
+
+def _downstream(workload: Workload, names: tuple[str, ...]) -> set[str]:
+    """The processes ``names`` and every process they feed through channels, transitively."""
+    by_name = {p.name: p for p in workload.processes}
+    seen, todo = set(names), list(names)
+    while todo:
+        for c in by_name[todo.pop()].produces:
+            for p in workload.consumers(c):
+                if p.name not in seen:
+                    seen.add(p.name)
+                    todo.append(p.name)
+    return seen
+
+
+def _order_dependent(workload: Workload, tasks: list[Task], processes: set[str]) -> list[str]:
+    """The processes of ``processes`` (in process order) in which a task of one item depends on a task of another
+    (through a tensor region both touch, one writing: ``sim.deps``), so the order of the items changes what they
+    compute. An item is what a consume binds: the tasks of one token (or of the k-th tokens of a join)."""
+    of_process: dict[Any, list[Task]] = {}
+    for t in tasks:
+        if t.process in processes:
+            of_process.setdefault(t.process, []).append(t)
+    out = []
+    for p in workload.processes:
+        if p.name not in processes or p.workload is None:
+            continue
+        names = sorted(_item_names(p.workload))
+        own = [t for t in of_process.get(p.name, ()) if any(n in t.bindings for n in names)]
+        by_id = {t.id: t for t in own}
+        for t, deps in zip(own, infer_dependencies(own)):
+            if any(not _same_item(t, by_id[d], names) for d in deps):
+                out.append(p.name)
+                break
+    return out
+
+
+def _item_names(body: Workload) -> set[str]:
+    """The names the consumes (and joins) of a process body bind to their tokens."""
+    names: set[str] = set()
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if node.kind is NodeKind.CONSUME:
+            names.add(node.var.name)
+        elif node.kind is NodeKind.JOIN:
+            names.update(v.name for v in node.vars)
+        if node.kind is not NodeKind.TASK:
+            stack.extend(node.children())
+    return names
+
+
+def _same_item(a: Task, b: Task, names: list[str]) -> bool:
+    """Whether two tasks see the same tokens (a token that cannot be compared counts as another item)."""
+    for n in names:
+        x, y = a.bindings.get(n, _UNBOUND), b.bindings.get(n, _UNBOUND)
+        try:
+            if x is not y and not bool(x == y):
+                return False
+        except Exception:  # noqa: BLE001 - a token of the user's whose == is not a truth value
+            return False
+    return True
+
+
+_UNBOUND = object()
+
+
+def _in_order_of(tasks: list[Task], ran: list[Task]) -> list[Task] | None:
+    """``tasks`` in the order of ``ran`` (a run of the same pipeline, maybe of an equal one built anew: its tasks
+    are matched by process, kernel, axis values and bindings, not by identity); None when the two do not hold the
+    same tasks. Tasks that match alike are one process's launches of one kernel under the same bindings, which
+    both list in that process's program order."""
+    if len(ran) != len(tasks):
+        return None
+    waiting: dict[Any, deque[Task]] = {}
+    try:
+        for t in tasks:
+            waiting.setdefault(_match_key(t), deque()).append(t)
+        out = []
+        for t in ran:
+            same = waiting.get(_match_key(t))
+            if not same:
+                return None
+            out.append(same.popleft())
+    except TypeError:  # an axis value or token that cannot be hashed
+        return None
+    return out
+
+
+def _match_key(t: Task) -> tuple[Any, ...]:
+    return (t.process, t.kernel, tuple(t.params), tuple(sorted(t.bindings.items())))
+
+
+def _merge_note(merges: list[Merge], dependent: list[str], reason: str, pass_run: str) -> str:
+    """What the twin of a pipeline with an order-dependent merge does instead, and how to avoid it."""
+    chans = " and ".join(f"merged channel '{c}' (produced by {_quoted(ps)}, consumed by {_quoted(cs)})"
+                         for c, ps, cs in merges)
+    return (f"{chans}: a merge's consumer takes the items in the order they arrive, which depends on timing, and the "
+            f"tasks of {_quoted(dependent)} depend on that order (an order-dependent accumulation, e.g. an InOut "
+            f"acc = 2*acc + x); {reason}, so the data-parallel twin runs them in the listing's order (connect() "
+            f"order) and may compute a different result than the pipeline. To follow the pipeline's order, use "
+            f"{pass_run}; to fix the order, give each producer its own channel and consume([a, b], ...) them "
+            "(item k of each, together).")
+
+
+# -- a buffer the pipeline reuses -------------------------------------------------------------------------------------
+# A producer that writes tile T0[t % 2] for item t may do so only once item t - 2 has been consumed: its channel's
+# depth (2) makes it wait for a free slot. The listing has no depth (unbounded buffers) and runs the producer ahead,
+# so item 2's value lands on item 0's before the consumer read it. In the listing that shows as a value its process
+# overwrites in a later iteration before any task read it, where a task of another process then reads the tile.
+Reuse = tuple[str, Task, Task]  # (the tile, the task that overwrote a value nobody read, a reader in another process)
+
+
+def _reused_buffers(tasks: list[Task], items: dict[int, Tensor]) -> list[Reuse]:
+    """The tiles (the first one of each tensor, in listing order) that a process writes again in a later iteration
+    before any task read the value they held, and that a task of another process reads after that. ``tasks`` is the
+    listing; each tile-channel item is read as its own tile (``items``), as the twin runs it."""
+    keys = RegionKeys()  # (task_accesses' caches: each tensor's storage, each kernel's directions)
+    directions: dict[int, Any] = {}
+    last: dict[Region, tuple[Task, bool]] = {}  # region -> its last writer, and whether it overwrote an unread value
+    unread: set[Region] = set()  # regions whose last value no task has read yet
+    below: dict[Region, set[tuple[int, ...]]] = {}  # region -> the longer indices of its storage written under it
+    found: dict[Any, Reuse] = {}  # storage -> its first such tile
+    for listed in tasks:
+        task = replace(listed, resources=_own_items(listed, items)) if _item_views(listed) else listed
+        reads, writes = task_accesses(task, directions, keys)
+        for region in reads:
+            base, index = region
+            for key in [(base, index[:k]) for k in range(len(index) + 1)] + [(base, i) for i in below.get(region, ())]:
+                hit = last.get(key)
+                if hit is None:
+                    continue
+                unread.discard(key)
+                writer, overwrote = hit
+                if overwrote and writer.process != task.process and base not in found:
+                    found[base] = (_tile_written(writer, key, keys), writer, task)
+        for region in writes:
+            base, index = region
+            covered = [region] + [(base, i) for i in below.get(region, ())]
+            overwrote = any(k in unread and last[k][0].process == task.process
+                            and not _same_item(last[k][0], task, sorted({*last[k][0].bindings, *task.bindings}))
+                            for k in covered)
+            for k in covered:
+                last.pop(k, None)
+                unread.discard(k)
+            for n in range(len(index)):
+                below.setdefault((base, index[:n]), set()).add(index)
+            last[region] = (task, overwrote)
+            unread.add(region)
+    return list(found.values())
+
+
+def _tile_written(task: Task, region: Region, keys: RegionKeys) -> str:
+    """How the user wrote the tile of ``region`` that ``task`` wrote: T0[0]."""
+    res = task.resources
+    for view in res.values() if isinstance(res, dict) else ():
+        if isinstance(view, TensorView) and not view.base.on_chip and keys.region(view) == region:
+            return (view.base.name or repr(view.base)) + "".join(f"[{i}]" for i in view.index)
+    return repr(region)  # (not reached: the region came from one of its views)
+
+
+def _reuse_note(reused: list[Reuse], reason: str, pass_run: str) -> str:
+    """What the twin of a pipeline that reuses a buffer item after item does instead, and how to avoid it."""
+    tiles = " and ".join(
+        f"tile {tile} (written again by process '{w.process}' in a later iteration, {w.kernel}"
+        f"{f' at {w.loc}' if w.loc is not None else ''}, before any task read the value it held; read by process "
+        f"'{r.process}', {r.kernel})" for tile, w, r in reused)
+    return (f"{tiles}: the pipeline reuses {'this buffer' if len(reused) == 1 else 'these buffers'} item after item, "
+            "which its channels keep right (a producer waits for a free slot, that is for the consumer to finish the "
+            f"item before), but the listing runs each process ahead without those waits; {reason}, so the "
+            "data-parallel twin runs the tasks in the listing's order, in which the readers see only the last value "
+            "written, and may compute a different result than the pipeline. To follow the pipeline's order, use "
+            f"{pass_run}; to avoid the reuse, give each item its own tile (T[t] rather than T[t % 2]) or pass the "
+            "tiles through a tile channel (Channel(..., tile=Tile[...]) and ch.item), which the twin gives one tile "
+            "per item.")
+
+
+def _quoted(names: Any) -> str:
+    """'a', 'a' and 'b', 'a', 'b' and 'c'."""
+    q = [f"'{n}'" for n in names]
+    return q[0] if len(q) == 1 else f"{', '.join(q[:-1])} and {q[-1]}"
+
+
 def is_pipeline(workload: Workload) -> bool:
     """Whether ``workload`` is a CSP pipeline (connect() or a P.pipe() block) rather than data-parallel."""
     return workload.is_pipeline
@@ -148,7 +502,10 @@ class Comparison:
     knobs: Knobs
     pipeline: Program | None = None
     data_parallel: Program | None = None
-    note: str = ""  # e.g. that the workload's own dispatch decided the cores, not knobs.cores
+    # e.g. that the workload's own dispatch decided the cores, not knobs.cores; or that the twin could not follow
+    # the order in which a merge's consumer took its items, or in which the pipeline reused a buffer (no pipeline
+    # run: data_parallel_twin)
+    note: str = ""
     equal_cores: bool = False  # the twin ran on exactly the pipeline's cores (knobs.cores says how many)
     # The knobs the work was built with: a Study's, those its builder takes; a %%ptort cell's, those it reads (a
     # caller of run_study built the work itself, so all three are taken as used).
@@ -216,6 +573,17 @@ class Comparison:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def __repr__(self) -> str:
+        """``<Comparison depth=2 tile=64x64 tiles=8 cores=4: pipeline 1.52x faster, ...>``: the knobs and the verdict
+        (or the one run's cycles); ``print(comparison)`` shows the summary, the dataclass repr dumped both Programs."""
+        knobs = self.knobs.text(self.used) or "no knobs used"
+        try:
+            verdict = self.verdict() or "; ".join(f"{label} run {p.stats().total_cycles:,} cycles"
+                                                  for label, p in self.runs) or "no runs"
+        except PtortValueError:  # (made by hand, of programs not run yet: a repr must not raise)
+            verdict = " and ".join(label for label, _ in self.runs) + " not run yet"
+        return f"<Comparison {knobs}: {verdict}>"
 
 
 def cores_used(program: Program) -> int:
@@ -307,6 +675,11 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
     ``cache`` (a ``run_cache.RunCache``): a timing-only run whose workload and options equal, by content, a run the
     cache holds is not run again: the result holds that earlier run's Program (same trace, same stats); runs that
     compute values are never cached.
+
+    The twin of a pipeline with a merge whose order matters, or that reuses a buffer item after item, lists the
+    tasks in the order the pipeline run (this study's, or the given Program's) ran them; with none (mode
+    "data-parallel" of a workload), the result's ``note`` says that the twin keeps the listing's order
+    (``data_parallel_twin``).
     """
     check_mode(mode, "run_study")
     equal_cores = check_equal_cores(equal_cores, "run_study")
@@ -336,13 +709,16 @@ def run_study(workload: Workload | Program, knobs: Knobs, mode: str = "both", *,
                 knobs = result.knobs = replace(knobs, cores=cores_used(result.pipeline))
                 result.equal_cores = True
         if mode in ("data-parallel", "both"):
-            result.data_parallel = runner.run_twin(workload, knobs, words)
+            # the run whose order a merge's consumer took its items in: this study's, else the given Program's
+            ran = result.pipeline if result.pipeline is not None else (
+                program if program is not None and program.is_complete() else None)
+            result.data_parallel = runner.run_twin(workload, knobs, words, result, ran)
         return result
     if mode == "pipeline":
         raise PtortValueError(f"mode 'pipeline' needs a pipeline, but the workload is {workload.kind!r}.",
                               hint="Build one with connect(...) or P.pipe(), or use mode='data-parallel'.")
     if workload._schedule.dispatch is None:
-        result.data_parallel = runner.run_twin(workload, knobs, words)
+        result.data_parallel = runner.run_twin(workload, knobs, words, result)
         return result
     # The workload was dispatched already (``w.dispatch(round_robin(2))``), so its own policy decides the cores.
     # Refusing a mismatch would reject every such cell run with the default knobs (cores=4), so instead the
@@ -378,7 +754,9 @@ def check_equal_cores(value: Any, api: str) -> bool:
 
 def check_compile_options(options: dict[str, Any], api: str) -> None:
     """Refuse compile options that compile() would refuse (an unknown name, a bad machine or latency, ...) now,
-    before anything is built: a sweep would otherwise build every point to report the same argument error."""
+    before anything is built: a sweep would otherwise build every point to report the same argument error. A knob
+    among them (or a typo of one) is refused as a knob first."""
+    refuse_knob_keywords(options, api, COMPILE_OPTIONS)
     try:
         with collect_compiled():  # the trial Program must not count as one the caller's code compiled
             group([]).compile(**options)
@@ -446,10 +824,16 @@ class _Runs:
             self.cache.put(key, program)
         return program
 
-    def run_twin(self, workload: Workload, knobs: Knobs, words: KnobWords) -> Program:
-        """Make, compile and check the data-parallel twin of ``workload`` on ``knobs.cores`` cores, run it."""
+    def run_twin(self, workload: Workload, knobs: Knobs, words: KnobWords, result: Comparison,
+                 run: Program | None = None) -> Program:
+        """Make, compile and check the data-parallel twin of ``workload`` on ``knobs.cores`` cores, run it. A
+        merge's order, and that of a buffer the pipeline reuses, come from ``run`` (the pipeline's run, if any); when
+        it matters and is not known, ``result`` gets a note saying so (``_twin_tasks_and_notes``)."""
         cores = _twin_cores(knobs.cores)
-        tasks, name = _twin_tasks(workload), _twin_name(workload)
+        tasks, notes = _twin_tasks_and_notes(workload, run, "mode='both' (the twin then follows the pipeline run)")
+        for _, note in notes:
+            result.note = f"{result.note}; {note}" if result.note else note
+        name = _twin_name(workload)
         key, hit = self.cached("data-parallel", tasks, name, cores)
         prog = hit if hit is not None else self.compile(_twin_of(tasks, name, cores))
         _check_twin_cores(prog, knobs, words)
@@ -657,6 +1041,7 @@ class Study:
 # Knobs and their rules live in ptort_lab.knobs, the run cache in ptort_lab.run_cache; they are also importable
 # from here, where studies use them.
 __all__ = ["Knobs", "KnobWords", "Comparison", "Study", "RunCache", "run_study", "data_parallel_twin", "check_knobs",
+           "MergeOrderWarning", "ReusedBufferWarning",
            "cores_used", "channel_hops",
            "check_knob_limits", "check_cores", "check_depth", "task_limit", "pipeline_channels", "merged_options",
            "check_mode", "check_equal_cores", "check_compile_options",

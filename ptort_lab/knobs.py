@@ -239,6 +239,57 @@ def check_knobs(knobs: Any, api: str) -> Knobs | None:
                          locate=True)
 
 
+def refuse_knob_keywords(options: dict[str, Any], api: str, known: Sequence[str]) -> None:
+    """Refuse the keyword arguments of ``api`` that go to compile() (``options``; ``known``: its option names) when
+    they are knobs (``Explorer(build, depth=2)``) or a typo of one (``sweep(build, dpeth=[1, 2])``), saying how to
+    set the knob, before compile() calls them unknown options. A sweep takes the knobs themselves as keyword
+    arguments, so only a typo of one reaches here from it."""
+    swept = api == "sweep"
+    exact = [name for name in options if name in KNOB_NAMES]
+    if exact:
+        given = ", ".join(f"{name}={_short_repr(options[name])}" for name in exact)
+        are, options_ = ("is a knob", "a compile() option") if len(exact) == 1 else ("are knobs", "compile() options")
+        settings = ", ".join(_setting(name, options[name], swept) for name in exact)
+        several = [name for name in exact if isinstance(options[name], (list, range))]
+        also = (f"; to run several values, sweep(build, {', '.join(_setting(n, options[n], True) for n in several)})"
+                if several else "")
+        raise PtortValueError(f"{api}(...) got {given}, but {' and '.join(exact)} {are}, not {options_} (the keyword "
+                              f"arguments {api}() does not take itself go to compile()).",
+                              hint=f"{' and '.join(exact)} {are}: {_call(api, settings, swept)}{also}.")
+    import difflib  # an error path only: not loaded by `import ptort_lab`
+    for name, value in options.items():
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, [*KNOB_NAMES, *known], n=1)
+        if close and close[0] in KNOB_NAMES:
+            raise PtortValueError(f"{api}(...) got an unknown keyword argument {name}={_short_repr(value)} (the "
+                                  f"keyword arguments {api}() does not take itself go to compile(), which has no "
+                                  "such option).",
+                                  hint=f"Did you mean the knob {close[0]}? "
+                                       f"{_call(api, _setting(close[0], value, swept), swept)}.")
+
+
+def _setting(name: str, value: Any, swept: bool) -> str:
+    """``depth=2`` as a Knobs(...) or sweep(...) argument, from what was given (a valid example when that is not)."""
+    if swept:  # sweep() takes a list of values per knob
+        several = isinstance(value, (list, range)) or (isinstance(value, tuple) and name != "tile")
+        values = value if several else [value]  # (a tuple is one tile)
+        return f"{name}={_short_repr(list(values))}"
+    checked = normal_knob(name, value)
+    return f"{name}={checked if checked is not None else getattr(Knobs(), name)!r}"
+
+
+def _call(api: str, settings: str, swept: bool) -> str:
+    if swept:
+        return f"sweep(build, {settings})"
+    return f"{api}(build, Knobs({settings})) (from ptort_lab.explore import Knobs)"
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 __all__ = ["Knobs", "KnobWords", "PYTHON_WORDS", "KNOB_NAMES", "MAX_DEPTH", "task_limit", "check_knob_limits",
            "MAX_CELL_BYTES", "CELL_BYTES_PER_TILE", "cell_tile_limit", "check_cell_tiles", "check_knobs",
-           "check_cores", "check_depth", "tile_from_text", "normal_knob"]
+           "check_cores", "check_depth", "tile_from_text", "normal_knob", "refuse_knob_keywords"]

@@ -218,7 +218,9 @@ class Program:
         """Run the Python callable ``fn`` for every abstract task named ``name`` (``task(name, [b], [b])``), on its
         resources: a list by position (``fn(*resources)``, as the reference calls it), a dict by name, tensor views
         as numpy views. Runs that compute values call it, in task order; its task costs ``cycles=``, else
-        ``ABSTRACT_TASK_CYCLES`` (1)."""
+        ``ABSTRACT_TASK_CYCLES`` (1). Its task reads and writes every tensor among its resources (a data-parallel
+        run orders it against the kernels that touch them, and host tasks one after another); a tensor ``fn``
+        reaches otherwise (a closure) is not ordered: pass it as a resource."""
         if not isinstance(name, str) or not name:
             raise PtortTypeError(f"register_kernel(name, fn): name must be a task name (a non-empty str), got "
                                  f"{type(name).__name__} {name!r}.", hint='Write program.register_kernel("accumulate", '

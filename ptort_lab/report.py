@@ -18,6 +18,7 @@ from .program import Program
 
 _NUMBER_KINDS = "biufc"  # numpy dtype kinds check() compares: bool, ints, floats, complex
 _INTEGER_KINDS = "biu"  # compared exactly, as integers, when both sides are of these kinds
+_DEFAULT_RTOL, _DEFAULT_ATOL = 1e-5, 1e-6  # for values that are not both integers: float rounding is expected
 
 
 @dataclass(frozen=True)
@@ -41,22 +42,26 @@ class Check:
                 f"(rtol {self.rtol:g}, atol {self.atol:g}): {verdict}")
 
 
-def check(name: str, got: Any, expected: Any, *, rtol: float = 1e-5, atol: float = 1e-6) -> Check:
+def check(name: str, got: Any, expected: Any, *, rtol: float | None = None, atol: float | None = None) -> Check:
     """Compare ``got`` with ``expected`` elementwise the way ``np.allclose`` does: ``|got - expected| <= atol +
     rtol * |expected|``, equal infinities match, a NaN never does. The shapes must be equal (no broadcasting).
 
-    ``got`` and ``expected`` are numbers, arrays or nested lists of numbers, or a Tensor (its ``data``). Two integer
-    (or bool) arrays are compared exactly, as integers: int64 values past 2**53, which float64 cannot tell apart,
-    are not equal unless they are. Other real values are compared in float64 (ml_dtypes floats such as bfloat16
-    and float8 too); complex values only with complex (a complex result against a real reference is refused
-    rather than compared without its imaginary part).
+    ``got`` and ``expected`` are numbers, arrays or nested lists of numbers, or a Tensor (its ``data``). When both
+    are integer (or bool) arrays, a tolerance not given is 0: by default they must be equal (indices, counts), and
+    the distance is computed as integers, so int64 values past 2**53, which float64 cannot tell apart, are not
+    equal unless they are; an explicit ``atol``/``rtol`` still applies (e.g. ``atol=1`` for a rounded int8
+    result). Any other pair defaults to ``rtol=1e-5, atol=1e-6`` and is compared in float64 (ml_dtypes floats
+    such as bfloat16 and float8 too); complex values only with complex (a complex result against a real reference
+    is refused rather than compared without its imaginary part).
     """
     if not isinstance(name, str):
         raise PtortTypeError(f"check(name, ...) takes the check's name as a str, got {type(name).__name__} "
                              f"{name!r}.", hint='Write check("Y = X * X", Y.data, expected).')
-    tolerances = {k: _tolerance(k, v) for k, v in (("rtol", rtol), ("atol", atol))}
+    given = {k: _tolerance(k, v) for k, v in (("rtol", rtol), ("atol", atol)) if v is not None}
     g, e = _values(name, "got", got), _values(name, "expected", expected)
-    rtol, atol = tolerances["rtol"], tolerances["atol"]
+    integers = g.dtype.kind in _INTEGER_KINDS and e.dtype.kind in _INTEGER_KINDS
+    rtol = given.get("rtol", 0.0 if integers else _DEFAULT_RTOL)
+    atol = given.get("atol", 0.0 if integers else _DEFAULT_ATOL)
     if (g.dtype.kind == "c") != (e.dtype.kind == "c"):
         which, other = ("got", "expected") if g.dtype.kind == "c" else ("expected", "got")
         raise PtortTypeError(f"check({name!r}): {which} is complex ({(g if which == 'got' else e).dtype}) but "
@@ -66,7 +71,7 @@ def check(name: str, got: Any, expected: Any, *, rtol: float = 1e-5, atol: float
     if g.shape != e.shape:
         return Check(name, math.inf, math.inf, False, rtol, atol,
                      note=f"got shape {g.shape} but expected shape {e.shape}")
-    if g.dtype.kind in _INTEGER_KINDS and e.dtype.kind in _INTEGER_KINDS:
+    if integers:
         diff = _integer_distance(g, e)  # exact: float64 would round 2**60 + 1 to 2**60
         with np.errstate(over="ignore"):
             bound = atol + rtol * np.abs(e.astype(np.float64))

@@ -315,7 +315,7 @@ for variant in fa_example.VARIANTS:
 from ptort_lab.viz import plot_timeline
 
 one_core, _ = fa_example.run("pipeline", fa_example.Config(seq=1024, cores=1))
-plot_timeline(one_core, title="flash attention pipeline, S = 1024, one AI core");
+plot_timeline(one_core, title="flash attention pipeline, S = 1024, one AI core")
 
 # %% [markdown]
 # ## The three side by side

@@ -63,9 +63,12 @@ class Channel(Generic[T]):
             raise PtortTypeError(f"Channel '{name}' depth must be an int, got {type(depth).__name__} {depth!r}.",
                                  hint="Use depth=2.")
         depth = int(depth)  # a numpy integer (np.arange, a sweep grid) is the int it holds
-        if depth < 0:
-            raise PtortValueError(f"Channel '{name}' depth must be >= 0, got {depth}.",
-                                  hint="depth is the number of buffer slots: 1 = no overlap, 2 = double buffering.")
+        if depth < 0:  # depth 0 is refused later, by connect() (a data channel) or _check_tile (a tile channel)
+            raise PtortValueError(f"Channel '{name}' depth must be >= 0, got {depth}, and >= 1 to carry items in a "
+                                  "pipeline (connect() refuses depth 0: each item in flight needs a buffer slot).",
+                                  hint="depth is the number of buffer slots: 1 = no overlap, 2 = double buffering. "
+                                       "To order processes without passing data, use an Event (record / "
+                                       "synchronize).")
         if depth > MAX_DEPTH:
             raise PtortValueError(f"Channel '{name}' depth must be at most 2**53 = {MAX_DEPTH:,}, got "
                                   f"{int_text(depth)}.",

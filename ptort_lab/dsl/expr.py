@@ -91,11 +91,24 @@ class Expr:
     def _bin(self, op: str, other: Any, swap: bool = False) -> BinaryExpr:
         comparison = op in _COMPARISONS
         other = _plain_number(other, allow_float=comparison)
+        if not comparison and isinstance(other, (float, complex, np.inexact)):
+            self._refuse_float(op, other, swap)
         if not isinstance(other, (Expr, int, float) if comparison else (Expr, int)):
             return cast("BinaryExpr", NotImplemented)  # Python then asks the other operand
         if op in ("//", "%") and not swap and not isinstance(other, Expr) and other == 0:
             raise PtortValueError(f"`{self!r} {op} 0` divides by zero.", hint="Use a non-zero divisor.")
         return BinaryExpr(op, other, self) if swap else BinaryExpr(op, self, other)
+
+    def _refuse_float(self, op: str, other: Any, swap: bool) -> NoReturn:
+        """``t * 0.5``: Python's bare TypeError would not say that loop expressions are integers, nor what to
+        write for a per-task float."""
+        shown = f"{other!r} {op} {self!r}" if swap else f"{self!r} {op} {other!r}"
+        _refuse(f"`{shown}`: loop expressions are integers, and `{op}` with a {type(other).__name__} would make "
+                "a float.",
+                hint=f"Keep loop arithmetic in integers (`{self!r} * 2`, `{self!r} // 2`, `{self!r} % 2`). For a "
+                     f"float per task, pass the integer to a Scalar[DType.F32] parameter (s={self!r}) and scale it "
+                     "in the kernel (tl.muls(tl.muls(x, s), 0.5)), or load the value per tile from a tensor "
+                     f"(S[{self!r}]).")
 
     def __add__(self, o: Any) -> Expr: return self._bin("+", o)
     def __radd__(self, o: Any) -> Expr: return self._bin("+", o, True)

@@ -191,6 +191,14 @@ class Value:
     def __rmul__(self, o: Any) -> Value: return OPERATORS["mul"](o, self)
     def __truediv__(self, o: Any) -> Value: return OPERATORS["div"](self, o)
     def __rtruediv__(self, o: Any) -> Value: return OPERATORS["div"](o, self)
+    # Operators with no tl op are refused at the user's line, naming what to write (Python's bare TypeError would
+    # name none, and only when the kernel first runs).
+    def __pow__(self, o: Any) -> NoReturn: _refuse_operator(self, "**", o, swap=False)
+    def __rpow__(self, o: Any) -> NoReturn: _refuse_operator(self, "**", o, swap=True)
+    def __floordiv__(self, o: Any) -> NoReturn: _refuse_operator(self, "//", o, swap=False)
+    def __rfloordiv__(self, o: Any) -> NoReturn: _refuse_operator(self, "//", o, swap=True)
+    def __mod__(self, o: Any) -> NoReturn: _refuse_operator(self, "%", o, swap=False)
+    def __rmod__(self, o: Any) -> NoReturn: _refuse_operator(self, "%", o, swap=True)
     def __neg__(self) -> Value: return OPERATORS["neg"](self)
     def __abs__(self) -> Value: return OPERATORS["abs"](self)
     def __matmul__(self, o: Any) -> Value: return OPERATORS["matmul"](self, o)
@@ -353,6 +361,27 @@ def _refuse_numpy(v: Value, call: str, name: str, inputs: tuple[Any, ...]) -> No
     _refuse_traced(v, f"{call} was applied to {_text(v)} in a kernel body: numpy computes on numbers, and a traced "
                       "tile has none (its values exist only when a task runs).",
                    f"Use {use} instead: tl ops record the computation on whole tiles (help(tl) lists them).")
+
+
+def _refuse_operator(v: Value, op: str, other: Any, swap: bool) -> NoReturn:
+    """``x ** 2``, ``x // 2``, ``x % 2`` on a tile: tl has no power, floor-division or remainder op."""
+    other_text = _text(other) if isinstance(other, Value) else repr(other)
+    side = "left" if swap else "right"
+    if op == "**":
+        name = "power"
+        hint = ("Square with tl.mul(x, x) (or x * x); use tl.sqrt(x) for x ** 0.5 and tl.rsqrt(x) for x ** -0.5; "
+                "another power p of a positive x is tl.exp(tl.muls(tl.log(x), p)).")
+    elif op == "//":
+        name = "floor-division"
+        hint = ("Divide with tl.div(a, b) (or a / b): integer tiles divide to an integer (operands of one sign), "
+                "and a float quotient tl.cast to an integer dtype is rounded to the nearest integer, halves to even "
+                "(tl has no floor op).")
+    else:
+        name = "remainder"
+        hint = ("For integer tiles of one sign, compute it as tl.sub(a, tl.mul(tl.div(a, b), b)) "
+                "(a - (a / b) * b).")
+    _refuse_traced(v, f"`{op}` on {_text(v)} (with {other_text} on the {side}): tl has no {name} op, so a tile "
+                      f"does not support `{op}`.", hint)
 
 
 def _refuse_comparison(v: Value, op: str, other: Any) -> NoReturn:

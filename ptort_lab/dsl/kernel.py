@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import dis
+import enum
+import functools
 import inspect
 import linecache
 import numbers
 import os
 import re
 import sys
-from types import CodeType, FrameType
+from types import CodeType, FrameType, FunctionType, MethodType, ModuleType
 from typing import Any, Callable
 
 import numpy as np
@@ -141,10 +143,13 @@ class Kernel:
     Outside a workload ``k(...)`` only traces: given tensors or arrays it is refused, as it would compute nothing.
 
     The body runs once per trace (at the ``def`` when every Constexpr has a default), and the trace is cached per
-    Constexpr values. A module-level plain value the body names (``SCALE = 2.0``: a bool, int, float, complex, str,
-    None or a tuple of them) is part of the trace, so when it changes later (a new notebook cell) the next launch
-    traces the body again. Other globals (tensors, functions, modules) and the globals of helper functions the body
-    calls are read only when the body is traced.
+    Constexpr values. A plain value the body reads (``SCALE = 2.0``: a bool, int, float, complex, str, None, a
+    numpy number, an enum member or a tuple of them) is part of the trace, and so is a function it calls: read as
+    a global, a closure variable, a constant item (``CFG["scale"]``, ``L[0]``) or an attribute of the user's module,
+    class or instance (``config.EPS``), by the body or by the helper functions it calls that way. When one changes
+    later (a new notebook cell, a changed setting of a kernel factory) the next launch
+    traces the body again. Values reached any other way (a computed key, a numpy array's elements, a property, a
+    helper passed in an object or from an installed package) are read only when the body is traced.
     """
 
     def __init__(self, fn: Callable[..., Any], *, cycles: int | None = None, name: str | None = None,
@@ -190,10 +195,7 @@ class Kernel:
         self._cache: dict[Any, KernelIR] = {}
         self._shaped = tuple(n for n, (_, t) in self.signature.items() if isinstance(t, LaunchShaped))
         self._no_constexpr = not self.constexpr_params and not self._shaped
-        self._scope: dict[str, Any] = getattr(fn, "__globals__", {})
-        self._watched = _global_names(fn)
-        self._globals_read = self._read_globals()  # the objects the cached traces were made with
-        self._globals_seen = _globals_key(self._globals_read)
+        self._watch()
         if not self._shaped and all(n in self.defaults for n in self.constexpr_params):
             self._trace_at_definition()
 
@@ -217,26 +219,29 @@ class Kernel:
                           "each launch passes the value).")
             raise
 
-    def _read_globals(self) -> tuple[Any, ...]:
-        """What the global names the body reads stand for now (``_NOT_PLAIN`` for one not defined)."""
-        scope = self._scope
-        return tuple([scope.get(n, _NOT_PLAIN) for n in self._watched])
+    def _watch(self) -> None:
+        """Find the values a trace of the body may bake in (see ``_dependencies``) and note what they are now: the
+        cached traces are made with these."""
+        self._deps = _dependencies(self.fn)
+        self._deps_read = [_read(d) for d in self._deps]
+        self._deps_seen = [_dependency_key(v) for v in self._deps_read]
 
     def _forget_stale_traces(self) -> None:
-        """Drop the cached traces when a plain global the body reads changed since they were made (asked at every
-        launch a run makes, so the same objects as before answer at once)."""
-        scope = self._scope
-        for name, read in zip(self._watched, self._globals_read):
-            if scope.get(name, _NOT_PLAIN) is not read:
+        """Drop the cached traces when a value the body or its helpers read changed since they were made. Asked at
+        every launch a run makes, so the same objects as before answer at once (a few dict lookups); the code is
+        scanned again only after a change, as a changed helper may read other values."""
+        for dep, read in zip(self._deps, self._deps_read):
+            root, name, steps = dep
+            if (root.get(name, _NOT_PLAIN) if not steps and root.__class__ is dict else _read(dep)) is not read:
                 break
         else:
             return
-        now = self._read_globals()
-        self._globals_read = now
-        key = _globals_key(now)
-        if key != self._globals_seen:
-            self._cache.clear()
-            self._globals_seen = key
+        now = [_read(d) for d in self._deps]
+        if [_dependency_key(v) for v in now] == self._deps_seen:
+            self._deps_read = now  # other objects that a trace cannot tell apart (an equal list, a new tensor)
+            return
+        self._cache.clear()
+        self._watch()
 
     @property
     def tile_params(self) -> list[str]:
@@ -425,7 +430,7 @@ class KernelLaunch:
 
 
 _NOT_PLAIN = ("not a plain value",)  # a global that is absent, or not a plain value: not part of a trace's key
-_PLAIN_TYPES = (bool, int, float, complex, str, type(None))
+_PLAIN_TYPES = (bool, int, float, complex, str, type(None), np.number, np.bool_, enum.Enum)
 
 
 def _add_note(e: PtortError, note: str, hint: str) -> None:
@@ -436,7 +441,8 @@ def _add_note(e: PtortError, note: str, hint: str) -> None:
 
 
 def _plain(value: Any) -> bool:
-    """A value a trace may have baked in: a bool, int, float, complex, str, None, or a tuple of them."""
+    """A value a trace may have baked in: a bool, int, float, complex, str, None, a numpy number, an enum member
+    (``DType.F16``), or a tuple of them."""
     return isinstance(value, _PLAIN_TYPES) or (isinstance(value, tuple) and all(_plain(v) for v in value))
 
 
@@ -454,27 +460,177 @@ def _value_key(value: Any) -> Any:
     return type(value), value
 
 
-def _globals_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The plain ones of ``values`` as cache keys; any other value (a module, a tensor, a function) is left out."""
-    return tuple(_value_key(v) if _plain(v) else _NOT_PLAIN for v in values)
+# A value a trace may depend on: a global (the function's namespace and a name) or a closure cell (and its name),
+# then attribute and constant-item steps from it (``CFG["scale"]``, ``config.EPS``, ``Cfg.scale``), as
+# (is_attribute, name or key) pairs.
+Step = tuple[bool, Any]
+Dependency = tuple[Any, str, tuple[Step, ...]]
+_MAX_HELPERS = 256  # helper functions scanned per kernel: a bound on the scan, far above what a body calls
 
 
-def _global_names(fn: Callable[..., Any]) -> tuple[str, ...]:
-    """The global names ``fn``'s code reads (its nested functions and comprehensions' too), in first-read order."""
-    names: dict[str, None] = {}
+def _read(dep: Dependency) -> Any:
+    """What ``dep`` stands for now (``_NOT_PLAIN`` for a name not defined, or a step that cannot be followed)."""
+    root, name, steps = dep
+    if root.__class__ is dict:
+        value = root.get(name, _NOT_PLAIN)
+    else:
+        try:
+            value = root.cell_contents
+        except ValueError:  # a closure variable not assigned yet
+            value = _NOT_PLAIN
+    for is_attribute, key in steps:
+        if value is _NOT_PLAIN:
+            break
+        value = _attribute(value, key) if is_attribute else _item(value, key)
+    return value
 
-    def visit(code: CodeType) -> None:
-        for ins in dis.get_instructions(code):
-            if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(ins.argval, str):
-                names[ins.argval] = None
-        for const in code.co_consts:
-            if isinstance(const, CodeType):
-                visit(const)
 
-    code = getattr(fn, "__code__", None)
-    if isinstance(code, CodeType):
-        visit(code)
-    return tuple(names)
+def _attribute(obj: Any, name: str) -> Any:
+    """``obj.name`` as stored, read without running user code (no property, no __getattr__): a module's, a class's
+    (through its bases) or an instance's own value, else its class's."""
+    if isinstance(obj, ModuleType):
+        return obj.__dict__.get(name, _NOT_PLAIN)
+    if not isinstance(obj, type):
+        try:
+            own = object.__getattribute__(obj, "__dict__")
+        except AttributeError:  # __slots__
+            own = {}
+        if name in own:
+            return own[name]
+        obj = type(obj)
+    for klass in obj.__mro__:
+        if name in klass.__dict__:
+            return klass.__dict__[name]
+    return _NOT_PLAIN
+
+
+def _item(obj: Any, key: Any) -> Any:
+    """``obj[key]`` of a dict, list or tuple (a constant key; without running a subclass's __getitem__)."""
+    if isinstance(obj, dict):
+        return dict.get(obj, key, _NOT_PLAIN)
+    if isinstance(obj, (list, tuple)) and isinstance(key, int):
+        try:
+            return list.__getitem__(obj, key) if isinstance(obj, list) else tuple.__getitem__(obj, key)
+        except IndexError:
+            return _NOT_PLAIN
+    return _NOT_PLAIN
+
+
+def _function_of(value: Any) -> FunctionType | None:
+    """The Python function ``value`` calls when it is a function, a method, or a staticmethod/classmethod."""
+    if isinstance(value, (MethodType, staticmethod, classmethod)):
+        value = value.__func__
+    return value if isinstance(value, FunctionType) else None
+
+
+def _dependency_key(value: Any) -> Any:
+    """What of ``value`` a trace depends on: a plain value (as ``_value_key``) or a function (by identity, so a helper
+    defined again traces the body again); any other object (a module, a tensor, a list) is left out."""
+    if _plain(value):
+        return _value_key(value)
+    fn = _function_of(value)
+    return ("function", fn) if fn is not None else _NOT_PLAIN
+
+
+@functools.lru_cache(maxsize=None)
+def _library_file(filename: str) -> bool:
+    """Whether code in ``filename`` is Python's, an installed package's or ptort_lab's own, not the user's."""
+    if filename.startswith("<"):
+        return filename.startswith("<frozen")  # a notebook cell's or exec'd code is the user's
+    name = os.path.abspath(filename)
+    parts = name.split(os.sep)
+    roots = (os.path.dirname(_DSL_DIR), os.path.dirname(os.__file__))  # ptort_lab's package, Python's library
+    return "site-packages" in parts or "dist-packages" in parts or \
+        any(name.startswith(os.path.join(r, "")) for r in roots)
+
+
+def _user_module(module: ModuleType) -> bool:
+    filename = getattr(module, "__file__", None)
+    return module.__name__ == "__main__" if not isinstance(filename, str) else not _library_file(filename)
+
+
+def _followed(value: Any, step: Step) -> bool:
+    """Whether a dependency goes on through ``value`` by ``step``: into the user's own modules, classes and
+    instances, and into dicts, lists and tuples."""
+    if value is _NOT_PLAIN:
+        return False
+    if not step[0]:
+        return isinstance(value, (dict, list, tuple))
+    if isinstance(value, ModuleType):
+        return _user_module(value)
+    klass = value if isinstance(value, type) else type(value)
+    module = sys.modules.get(str(getattr(klass, "__module__", "")))
+    return module is not None and _user_module(module)
+
+
+def _chains(code: CodeType) -> list[tuple[bool, str, list[Step]]]:
+    """The reads ``code`` makes of a global (True) or a free variable (False), each with the attribute and
+    constant-subscript steps right after it: ``CFG["scale"]`` is (True, "CFG", [(False, "scale")])."""
+    chains: list[tuple[bool, str, list[Step]]] = []
+    chain: list[Step] | None = None
+    constant: tuple[Any, ...] = ()  # a constant just loaded after the chain (a subscript may follow)
+    for ins in dis.get_instructions(code):
+        op = ins.opname
+        if op in ("EXTENDED_ARG", "NOP", "CACHE"):
+            continue
+        if op in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF") and isinstance(ins.argval, str):
+            chain = []
+            chains.append((op in ("LOAD_GLOBAL", "LOAD_NAME"), ins.argval, chain))
+            constant = ()
+        elif chain is not None and not constant and op in ("LOAD_ATTR", "LOAD_METHOD") and \
+                isinstance(ins.argval, str):
+            chain.append((True, ins.argval))
+        elif chain is not None and not constant and op in ("LOAD_CONST", "LOAD_SMALL_INT"):
+            constant = (ins.argval,)
+        elif chain is not None and constant and (op == "BINARY_SUBSCR" or (op == "BINARY_OP" and ins.argrepr == "[]")) \
+                and isinstance(constant[0], (str, int, bytes, float, bool)):
+            chain.append((False, constant[0]))
+            constant = ()
+        else:
+            chain, constant = None, ()
+    return chains
+
+
+def _code_objects(code: CodeType) -> list[CodeType]:
+    """``code`` and the code of the functions, lambdas and comprehensions it defines."""
+    found = [code]
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            found.extend(_code_objects(const))
+    return found
+
+
+def _dependencies(fn: Callable[..., Any]) -> tuple[Dependency, ...]:
+    """The values a trace of ``fn`` may bake in: the globals and closure variables it reads, the constant items and
+    attributes it reads from them, and the same for the user's helper functions it reaches that way (transitively;
+    ptort_lab's, Python's and installed packages' functions are not scanned)."""
+    deps: dict[tuple[int, str, tuple[Step, ...]], Dependency] = {}
+    first = _function_of(fn)
+    queue: list[FunctionType] = [first] if first is not None else []
+    scanned: set[int] = set()
+    while queue and len(scanned) < _MAX_HELPERS:
+        f = queue.pop()
+        if id(f) in scanned:
+            continue
+        scanned.add(id(f))
+        cells = dict(zip(f.__code__.co_freevars, f.__closure__ or ()))
+        for code in _code_objects(f.__code__):
+            for is_global, name, steps in _chains(code):
+                root: Any = f.__globals__ if is_global else cells.get(name)
+                if root is None:  # a variable of the function itself, shared with a function nested in it
+                    continue
+                path: tuple[Step, ...] = ()
+                while True:  # the read itself, and each step of it that can be followed
+                    deps.setdefault((id(root), name, path), (root, name, path))
+                    value = _read((root, name, path))
+                    helper = _function_of(value)
+                    if helper is not None and id(helper) not in scanned and \
+                            not _library_file(helper.__code__.co_filename):
+                        queue.append(helper)
+                    if len(path) == len(steps) or not _followed(value, steps[len(path)]):
+                        break
+                    path = (*path, steps[len(path)])
+    return tuple(deps.values())
 
 
 def _refuse_data_outside_workload(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None) -> None:

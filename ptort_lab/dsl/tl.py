@@ -95,7 +95,15 @@ def store(dst: Any, src: Any, offset: Any = (0, 0), mask: Any = None) -> None:
 
 
 def cast(x: Any, dtype: DType) -> Value:
-    """Convert a tile to ``dtype`` (round to nearest even for floats)."""
+    """Convert a tile to ``dtype``, rounding to nearest with halves to even.
+
+    To a float dtype the value is rounded to the nearest one the dtype holds. A float converted to an integer dtype
+    becomes the nearest integer, halves to even (2.5 -> 2, 3.5 -> 4, -2.7 -> -3), not truncated toward zero as
+    numpy's astype does: this is the default conversion mode, Ascend C's RoundMode::CAST_NONE ("If accuracy drop is
+    involved during conversion, the CAST_RINT mode is used", hiascend.com, Ascend C API "Cast"), which PTO-ISA's TCVT
+    lowers to the rint instruction on A2/A3. A value with no integer of the dtype (nan, inf, or out of its range after
+    rounding) is refused when the kernel runs.
+    """
     trace = current_trace("cast")
     t = tile_operand("cast", trace, x)
     if not isinstance(dtype, DType):
@@ -124,7 +132,8 @@ def div(a: Any, b: Any) -> Value:
     Integer tiles divide to an integer only where the rounding rule cannot matter: operands of one sign (7 / 2 is
     3), or an exact quotient (-8 / 2 is -4). Whether the NPU rounds a negative quotient such as -7 / 2 toward zero
     (-3) or down (-4) has no source, so a run that meets one refuses it, as it refuses a divisor of 0: make the
-    operands non-negative, or divide in a float dtype and tl.cast the quotient back.
+    operands non-negative, or divide in a float dtype and tl.cast the quotient back (which rounds it to the nearest
+    integer, halves to even).
     """
     return binary_op(OpKind.DIV, a, b)
 
@@ -358,7 +367,8 @@ def rowmax(x: Any) -> Value:
 
 
 def rowmean(x: Any) -> Value:
-    """Mean of each row: [r, c] -> [r, 1] (F16/BF16 return F32)."""
+    """Mean of each row: [r, c] -> [r, 1] (F16/BF16 return F32), computed as the vector unit does it: the row sum
+    times 1/c rounded to the result's dtype."""
     return reduce_op(OpKind.ROWMEAN, x)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import dis
 import inspect
 import linecache
-import os
 from typing import Any, Callable
 
-from ..errors import DSLUsageError, PtortTypeError, SourceLocation, raise_user_error
+from ..errors import DSLUsageError, PtortTypeError, SourceLocation, place, raise_user_error
 from .expr import clear_refusal, recover_refusal
 
 
@@ -80,7 +79,7 @@ def describe_function(fn: Any) -> str:
     code = getattr(inspect.unwrap(getattr(fn, "func", fn)), "__code__", None)
     if code is None:
         return repr(fn)
-    at = f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+    at = place(code.co_filename, code.co_firstlineno)
     return f"the lambda at {at}" if code.co_name == "<lambda>" else f"function '{code.co_name}' ({at})"
 
 

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from ..dsl import Workload
 from ..dsl.csp import MAX_DEPTH, int_text
-from ..errors import PtortError, PtortValueError, SourceLocation
+from ..errors import PtortError, PtortValueError, SourceLocation, place
 from ..explore import Knobs, is_pipeline
 from ..knobs import normal_knob, tile_from_text
 from ..program import Program
@@ -313,9 +313,9 @@ def _user_traceback(exc: BaseException, current: str | None) -> list[str]:
     for fs in traceback.extract_tb(exc.__traceback__):
         if not _is_user_frame(fs.filename):
             continue
-        place = label(f"{fs.filename}:{fs.lineno}", current) if is_cell_file(fs.filename) \
-            else f"{os.path.basename(fs.filename)}:{fs.lineno}"
-        lines.append(f"  at {place}" + (f" in {fs.name}" if fs.name not in ("<module>", "<lambda>") else ""))
+        at = label(f"{fs.filename}:{fs.lineno}", current) if is_cell_file(fs.filename) \
+            else place(fs.filename, fs.lineno or 0)
+        lines.append(f"  at {at}" + (f" in {fs.name}" if fs.name not in ("<module>", "<lambda>") else ""))
         if fs.line:
             lines.append(f"    {fs.line.strip()}")
     return lines

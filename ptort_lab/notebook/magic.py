@@ -18,7 +18,7 @@ from traitlets import Bool
 
 from ..dsl import Channel, Workload
 from ..dsl.csp import MAX_DEPTH, int_text
-from ..errors import PtortError, PtortValueError, SourceLocation
+from ..errors import PtortError, PtortValueError, SourceLocation, raise_user_error, traceback_location
 from ..explore import (
     MODES,
     Comparison,
@@ -544,19 +544,28 @@ class PtortMagics(Magics):
         shell = self.shell
         assert shell is not None
 
+        read = body_knobs(body, shell.user_ns, opts)
+
         def rebuild(depth: int, tile: tuple[int, int], tiles: int, cores: int) -> Workload:
             ns = dict(shell.user_ns)  # the live namespace, copied: moving a slider leaves the user's names alone
             outer = outer_files()
+            knobs = Knobs(depth, tile, tiles, cores)
             try:
-                bind_knobs(ns, Knobs(depth, tile, tiles, cores))
+                bind_knobs(ns, knobs)
                 return body.find_workload(body.run(ns), ns)
             except Exception as e:
-                raise relocate(e, body.filename, outer, short=self.short_errors) from None
+                # The panel names what the user did (moved a slider, so the body re-ran), not this closure.
+                try:
+                    raise_user_error(e, f"re-running the cell body with {_knob_names_text(knobs, read)}",
+                                     _rerun_hint(e))
+                except PtortError as error:
+                    raise relocate(error, body.filename, outer, short=self.short_errors) from error.__cause__
+
 
         # The sliders re-run the body timing-only, with the options the first run used (the cell's program's own).
         own = dict(target.options) if isinstance(target, Program) else {}
         options = {**own, **study_options(target, opts), "compute_values": False}
-        study = CellStudy(body, self.short_errors, body_knobs(body, shell.user_ns, opts), rebuild, knobs, opts.mode,
+        study = CellStudy(body, self.short_errors, read, rebuild, knobs, opts.mode,
                           words=cell_words(body), **options)
         if journal is not None:
             study.adopt(journal)
@@ -593,6 +602,20 @@ def body_knobs(body: CellBody, namespace: dict[str, Any], opts: CellOptions) -> 
     reached every channel, so a cell that builds with the same literal depth used it too)."""
     read = body.knobs_read(namespace) | ({"depth"} if "depth" in opts.knobs else set())
     return tuple(n for n in KNOB_NAMES if n in read)
+
+
+def _knob_names_text(knobs: Knobs, read: tuple[str, ...]) -> str:
+    """``TILES=128`` (the knobs the cell reads, as the names it reads them by; all four if it reads none)."""
+    return ", ".join(f"{KNOB_NAMES[n]}={getattr(knobs, n)!r}" for n in (read or tuple(KNOB_NAMES)))
+
+
+def _rerun_hint(e: Exception) -> str:
+    """The hint of a slider rerun that failed in the cell's own line (a panel has no __cause__ to look at); ""
+    (the usual hint, naming the library frame) when it failed deeper."""
+    where, raised_in = traceback_location(e)
+    if where is not None and raised_in is not None and (where.filename, where.lineno) == raised_in[:2]:
+        return "Fix that line of the cell, or move the slider back to a value it accepts."
+    return ""
 
 
 def _note_unused_options(comparison: Comparison, opts: CellOptions) -> None:

@@ -151,7 +151,7 @@ class SweepResult(core.SweepResult):
     def timeline(self, index: int) -> Any:
         """Point ``index`` run again here, its timelines drawn (both runs on one cycle axis when there are two)."""
         from .. import viz
-        label = f"point #{index}: {self.point(index).label()}"
+        label = f"point #{index}: {self._point(index, 'timeline').label()}"
         comparison = self.comparison(index)
         if comparison.pipeline is not None and comparison.data_parallel is not None:
             return viz.compare(comparison, title=label)
@@ -161,7 +161,16 @@ class SweepResult(core.SweepResult):
     def explore(self, index: int) -> Any:
         """The explorer (sliders, timelines, table) opened at point ``index``'s knobs."""
         from .widgets import Explorer
+        self._point(index, "explore")
         return Explorer(self.study(index))
+
+    def _point(self, index: int, method: str) -> core.SweepPoint:
+        """``point(index)``, refused in the words of ``method``, the method the user called with ``index``."""
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.points):
+            has = f"{len(self.points)} (0..{len(self.points) - 1})" if self.points else "none"
+            raise PtortValueError(f"{method}({index!r}) is not a point of this sweep: it has {has}.",
+                                  hint=f"Use the # column of the table, e.g. result.{method}(0).")
+        return self.point(index)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, Any]:
         notes: list[str] = []

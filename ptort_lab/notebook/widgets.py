@@ -251,8 +251,10 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
         self._figure_png: bytes | None = None
         self._display_ids: list[str] = []
         self._good: dict[str, Any] = self.knob_values()  # the slider values of the last good run
+        self._good_equal_cores = study.equal_cores  # and its equal-cores choice
         self.observe(self._on_request, names="request")
         self.refresh()
+        self._raise_interrupt()  # Ctrl-C during the first run stops the cell that makes the explorer
 
     # -- state ----------------------------------------------------------------------------------------------------
     @property
@@ -294,7 +296,12 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
             self.sliders[name]._value = value
         ok = self.refresh()
         self._refresh_picture()
+        self._raise_interrupt()  # a change made from code was interrupted: the cell stops (the panel says so too)
         return ok
+
+    def _raise_interrupt(self) -> None:
+        if isinstance(self._error, KeyboardInterrupt):
+            raise self._error
 
     def refresh(self, rid: str = "") -> bool:
         """Rerun with the sliders' values and send the new state to the view; an error becomes a short message
@@ -303,12 +310,19 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
         self._error = None
         try:
             comparison = self.controller.update(**self.knob_values())
-            self._good = self.knob_values()
             state = self.controller.view_state(comparison)
         except Exception as e:  # a callback's exception would otherwise vanish (no cell to show it in)
             self._error = e
             self._show_error(e, rid, (time.perf_counter() - started) * 1e3)
             return False
+        except KeyboardInterrupt as e:
+            # Kernel -> Interrupt during a move: the view waits for an answer to its request, so one is sent
+            # (the view would stay "running…" and queue every later move otherwise).
+            self._error = e
+            self._show_error(e, rid, (time.perf_counter() - started) * 1e3)
+            return False
+        self._good = self.knob_values()
+        self._good_equal_cores = self.controller.study.equal_cores
         self.message = ""
         self._figure_png = None
         controls = self._controls(rid)
@@ -319,10 +333,15 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
         return True
 
     def _show_error(self, e: BaseException, rid: str, kernel_ms: float | None = None) -> None:
-        note = " (showing the last good run)" if self.controller.last is not None else ""
-        self.message = _message(e) + note
+        last = self.controller.last
+        if isinstance(e, KeyboardInterrupt):
+            self.message = (f"interrupted; showing the last good run ({last.knobs})" if last is not None
+                            else "interrupted before the first run finished: move a slider to run again")
+        else:
+            self.message = _message(e) + (" (showing the last good run)" if last is not None else "")
         for name, value in self._good.items():  # the sliders go back to what the last good run used
             self.sliders[name]._value = value
+        self.controller.study.equal_cores = self._good_equal_cores
         with self.hold_sync():
             self.controls = self._controls(rid)
             self.view = {**(self.view or self.controller.view_state()), "runs": [], "rid": rid,
@@ -335,10 +354,14 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
         study = self.controller.study
         sliders = [s.spec() for s in self.sliders.values()]
         if study.equal_cores:
+            last = self.controller.last
             for spec in sliders:
                 if spec["name"] == "cores":
                     spec["disabled"] = True
                     spec["title"] += " (equal cores: the pipeline's own)"
+                    if last is not None and last.equal_cores:  # show the cores both runs used, not the knob
+                        spec["value"] = last.knobs.cores
+                        spec["max"] = max(spec["max"], last.knobs.cores)
         offer = study.mode == "both"
         return {"rid": rid, "sliders": sliders, "equal_cores": study.equal_cores,
                 "equal_cores_label": "equal cores (data-parallel on the pipeline's cores)" if offer else ""}
@@ -353,7 +376,9 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
             self._show_error(e, rid)
             return
         for name, value in knobs.items():
-            if not self.sliders[name].disabled:
+            # With equal cores on, the view's cores slider shows the pipeline's cores, not the knob: not a move.
+            shown_only = name == "cores" and self.controller.study.equal_cores
+            if not self.sliders[name].disabled and not shown_only:
                 self.sliders[name]._value = value
         if equal_cores is not None:
             self.controller.study.equal_cores = equal_cores

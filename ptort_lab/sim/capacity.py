@@ -22,8 +22,9 @@ The fix offered is, in this order:
 """
 from __future__ import annotations
 
+import linecache
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, NamedTuple
 
 from ..dsl import tl
@@ -32,7 +33,7 @@ from ..dsl.ir import COL_REDUCE, ROW_REDUCE, UNARY, KernelIR, KernelParam, Kerne
 from ..dsl.kernel import Kernel
 from ..dsl.tree import NodeKind, Workload, walk
 from ..dsl.types import TensorView, TileType
-from ..errors import CapacityError, PtortError, SourceLocation
+from ..errors import CapacityError, PtortError, SourceLocation, is_user_file
 from .lowering import AIC, Peak, Plan, buffer_peaks, lower
 from .machine import Buffer, Machine, bytes_text
 
@@ -106,7 +107,14 @@ def check_capacity(workload: Workload, machine: Machine, plan_of: Any = None) ->
         seen.add(id(ir))
         overflow = kernel_overflow(ir, machine, plan_of)
         if overflow is not None:
-            raise _error(overflow, ir, node.loc)
+            defined = _library_kernel(node.kernel)
+            if defined is None:
+                raise _error(overflow, ir, node.loc)
+            # Its ops were recorded at the user's line that traced it (a library's lines are never "the user's"):
+            # the message names them without lines, and the kernel at its own def line.
+            unlined = _unlined(ir)
+            plan = plan_of(unlined) if plan_of is not None else lower(unlined, machine)
+            raise _error(_overflow(unlined, plan, _Budget.of(machine)) or overflow, ir, node.loc, defined)
 
 
 def _static_ir(node: Workload) -> KernelIR | None:
@@ -146,16 +154,21 @@ def fix_for(task: Any, machine: Machine) -> str | None:
     return overflow.hint if overflow is not None else None
 
 
+Sibling = tuple[str, KernelIR, Resident]  # another kernel placed on the same unit: its name, IR and on-chip params
+
+
 def fix_in_room(task: Any, machine: Machine, buffer: Buffer, state: Mapping[Buffer, Sequence[Any]] | None = None,
-                resident: Resident = ()) -> str:
+                resident: Resident = (), siblings: Sequence[Sibling] = ()) -> str:
     """The hint of a run's CapacityError: ``task``'s kernel overflows ``buffer`` once the on-chip state ``state``
     (the ``residency.Reservation``s in each buffer the task uses) has taken its room, lowered with the parameters
     ``resident`` kept on chip, as the run lowers it. Every fix it names is checked to fit: a reorder or a smaller
     tile of the kernel in the room the state leaves (as compile() finds them), else state smaller by what the
     kernel's peak needs (one depth for the tile channels made at one line, an on-chip tensor's bytes); when none is
-    found it says so."""
+    found it says so. ``siblings`` are the other kernels placed on the same unit (a pipeline's processes sharing the
+    AIV or AIC): cutting the state makes room for the hungriest of them too, so one step of the hint is enough."""
     state = state or {}
-    budget = _Budget.of(machine, {b: sum(r.nbytes for r in items) for b, items in state.items()}, resident)
+    reserved = {b: sum(r.nbytes for r in items) for b, items in state.items()}
+    budget = _Budget.of(machine, reserved, resident)
     room = budget.room(buffer)
     items = list(state.get(buffer, ()))
     ir = _task_ir(task)
@@ -169,9 +182,15 @@ def fix_in_room(task: Any, machine: Machine, buffer: Buffer, state: Mapping[Buff
         return kernel_fix.text
     held = buffer_peaks(plan).get(buffer)
     peak = held.bytes if held is not None else 0
-    state_fix = _state_fix(items, peak - room, machine) if room < peak <= machine.buffer_bytes(buffer) else None
+    need, hungriest = peak, ""
+    for name, sibling, sibling_resident in siblings:  # (the state's room is what each of them needs as well)
+        at = buffer_peaks(lower(sibling, machine, sibling_resident)).get(buffer)
+        if at is not None and need < at.bytes <= machine.buffer_bytes(buffer):
+            need, hungriest = at.bytes, name
+    state_fix = _state_fix(items, need - room, machine) if room < need <= machine.buffer_bytes(buffer) else None
     head = (f"The on-chip state reserved in {buffer} ({sum(r.nbytes for r in items)} bytes) leaves the kernel's own "
-            f"tiles {room} bytes, and at its peak the kernel holds {peak} bytes there at once. ")
+            f"tiles {room} bytes, and at its peak the kernel holds {peak} bytes there at once"
+            + (f", and kernel '{hungriest}' on the same unit {need}" if hungriest else "") + ". ")
     if kernel_fix.fits:
         return head + kernel_fix.text + (f" Or keep the kernel as it is and {state_fix}." if state_fix else "")
     if state_fix is not None:
@@ -275,11 +294,42 @@ def _live_text(plan: Plan, peak: Peak) -> str:
     return ", ".join(parts)
 
 
-def _error(overflow: Overflow, ir: KernelIR, launch: SourceLocation | None) -> CapacityError:
+def _error(overflow: Overflow, ir: KernelIR, launch: SourceLocation | None,
+           defined: SourceLocation | None = None) -> CapacityError:
+    """The CapacityError of ``overflow``: at the op's line, or at ``defined`` (a library kernel's def line, whose
+    ops have no lines of their own), and launched from ``launch``."""
     op = overflow.op
+    if defined is not None:
+        at = f" launched from {launch}" if launch is not None else ""
+        return CapacityError(overflow.what, hint=overflow.hint, where=defined, context=f"kernel '{ir.name}'{at}",
+                             locate=False)
     at = f" launched at {launch}" if launch is not None else ""
     return CapacityError(overflow.what, hint=overflow.hint, where=op.loc if op is not None and op.loc else launch,
                          context=f"kernel '{ir.name}'{at}", locate=False)
+
+
+def _library_kernel(kernel: Any) -> SourceLocation | None:
+    """Where a kernel that is not the user's code (ptort_lab's own, or an installed library's) is defined: its
+    ``def`` line; None for the user's kernel (its ops carry their own lines)."""
+    code = getattr(getattr(kernel, "fn", None), "__code__", None)
+    if code is None:
+        return None
+    module = getattr(kernel.fn, "__module__", None)
+    if is_user_file(code.co_filename, module if isinstance(module, str) else ""):
+        return None
+    line = code.co_firstlineno
+    for n in range(line, line + 20):  # past the decorators
+        if linecache.getline(code.co_filename, n).lstrip().startswith(("def ", "async def ")):
+            line = n
+            break
+    text = linecache.getline(code.co_filename, line).split("  #")[0].strip()  # (a trailing comment left out)
+    return SourceLocation(code.co_filename, line, code.co_name, text)
+
+
+def _unlined(ir: KernelIR) -> KernelIR:
+    """``ir`` with no op's line: for messages about a kernel whose ops were recorded at another code's line."""
+    return KernelIR(ir.name, ir.params, tuple(replace(op, loc=None) for op in ir.ops), ir.constexprs,
+                    ir.schedule_hints)
 
 
 # -- the fix ------------------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..dsl.ir import KernelIR
-from ..dsl.tree import NodeKind
+from ..dsl.tree import NodeKind, walk
 from ..dsl.types import Direction, TensorView, TileType
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortError, PtortTypeError, PtortValueError
@@ -188,6 +188,7 @@ class NpuRun:
         self.flush_end: int | None = None  # when the kernel-end L2 flush is done (Machine.l2_flush_at_end)
         self._templates: dict[tuple[int, int, int], TaskTemplate] = {}  # (id(plan), core, aiv) -> its steps here
         self.region_keys = RegionKeys(exact_only=True)  # each argument's L2 region, by the memory it names
+        self.workload: Workload | None = None  # the run's workload (a capacity hint looks at its other kernels)
 
     @property
     def clock_hz(self) -> float:
@@ -218,6 +219,7 @@ class NpuRun:
     def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
         """Check core counts and, for processes sharing a core, channel slots against UB."""
         m = self.machine
+        self.workload = workload
         self.residency.find(workload)
         if placement is None:
             sched = workload.schedule
@@ -480,11 +482,40 @@ class NpuRun:
         # the reorder or smaller tile compile() would suggest, worked out in the room the on-chip state leaves, else
         # the state to cut: each one checked to fit (capacity.fix_in_room)
         fix = fix_in_room(task, self.machine, buffer, self.residency.state_of(core, self.last_aiv),
-                          self.residency.resident_of(task))
+                          self.residency.resident_of(task), self._siblings(task, core, unit))
         return CapacityError(
             f"kernel '{task.kernel}' ({who}, core {core}) needs {need} bytes of {buffer} at once{op}, but the "
             f"{buffer} of {unit} holds {bytes_text(cap)}{reserved}.", hint=fix,
             where=ins.op.loc if ins.op is not None else task.loc, context=f"kernel '{task.kernel}'", locate=False)
+
+
+    def _siblings(self, task: Task, core: int, unit: str) -> list[tuple[str, KernelIR, Any]]:
+        """The other traced kernels that run on ``unit`` of ``core`` (a pipeline's processes placed there; every
+        kernel of a data-parallel run), as (name, IR, on-chip parameters): a capacity hint that cuts the on-chip
+        state makes room for all of them."""
+        if self.workload is None:
+            return []
+        if self.placement is None:
+            nodes = [node for node in walk(self.workload) if node.kind is NodeKind.TASK]
+        else:
+            aiv = int(unit[3:]) if unit.startswith("AIV") else None
+            nodes = [node for p in self.workload.fields.get("processes", ())
+                     if self.placement.get(p.name) == core
+                     and (aiv is None or self.vector_units.get(p.name, 0) == aiv)
+                     for node, _ in _task_nodes(p.workload)]
+        out: dict[str, tuple[str, KernelIR, Any]] = {}
+        for node in nodes:
+            kernel = node.kernel
+            name = getattr(kernel, "name", None)
+            if name is None or name == task.kernel or name in out or node.cycles is not None \
+                    or getattr(kernel, "cycles", None) is not None or not hasattr(kernel, "ir_for"):
+                continue
+            try:
+                ir = kernel.ir_for(node.resources or {})
+            except PtortError:  # (Constexpr values that depend on the token: not known before its launch)
+                continue
+            out[name] = (name, ir, self.residency.resident_of_node(node.resources))
+        return list(out.values())
 
 
 # the hooks a run asks its pricer (an NpuRun), never the model: a subclass's own would be silently ignored

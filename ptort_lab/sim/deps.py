@@ -5,6 +5,12 @@ A region is a tile of the memory a tensor's values live in, not of the Tensor ob
 tensors whose arrays share memory are told apart by that memory (``RegionKeys``): their rows map onto the rows of
 the first of them seen when their layouts agree (same row size and strides, start on a row boundary), and any other
 overlap counts as the whole array (an access to it then depends on every access to the array: never a race).
+Memory an array does not own (an ``as_strided`` window, ``np.asarray(memoryview(a))``, ``np.frombuffer``) is traced
+to what owns it, so such a view and the array it looks at are one storage.
+
+A task named by string whose name has a registered host kernel (``Program.register_kernel``) runs opaque Python code
+on its resources: it reads and writes every tensor view among them, and the host kernels are called in task order
+(as documented), so each also waits for the host-kernel task before it.
 """
 from __future__ import annotations
 
@@ -12,10 +18,15 @@ from typing import Any, Hashable
 
 import numpy as np
 
+from ..dsl.tasks import host_kernel
 from ..dsl.types import Direction, Tensor, TensorView
 from ..dsl.workload import Task
 
 Region = tuple[Hashable, tuple[int, ...]]  # (storage, leading index): an index is a prefix of its sub-regions'
+
+# The region every host-kernel task writes, so each waits for the one before it: the calls run in task order (their
+# Python state, such as a list they append to, is shared). No storage key is a str, so it names no tensor's memory.
+HOST_CALLS: Region = ("host kernel calls", ())
 
 
 class RegionKeys:
@@ -29,7 +40,12 @@ class RegionKeys:
         self.exact_only = exact_only
         # id(tensor) -> (tensor, storage key, row offset or None: overlaps its storage in another layout)
         self._bases: dict[int, tuple[Tensor, Hashable, int | None]] = {}
-        self._layouts: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # id(root array) -> (root, first row layout)
+        # storage key (id of what owns the memory) -> (owner, layout of the first array seen: start address, rows)
+        self._layouts: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+        # (lowest, highest + 1 address, key) of each storage over memory no ndarray owns, and of every storage once
+        # there is one: an array over such memory joins the storage it overlaps (its owner may be any object)
+        self._foreign: list[tuple[int, int, int]] = []
+        self._spans: list[tuple[int, int, int]] | None = None
 
     def region(self, view: TensorView) -> Region:
         """``view``'s region: its storage, and its index with negative entries counted from the end (as numpy does)
@@ -51,37 +67,93 @@ class RegionKeys:
         return hit[1], tuple(out)
 
     def _storage_of(self, tensor: Tensor) -> tuple[Hashable, int | None]:
-        """(storage key, where ``tensor``'s row 0 is among the rows of the first tensor seen over the same array);
-        the offset is None when it overlaps that array in another layout."""
+        """(storage key, where ``tensor``'s row 0 is among the rows of the first tensor seen over the same memory);
+        the offset is None when it overlaps that memory in another layout."""
         data = tensor.data
         if data is None:
             return id(tensor), 0  # (its values will be allocated for it alone)
         root = data
         while isinstance(root.base, np.ndarray):
             root = root.base
-        start = data.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        owner: Any = root if root.base is None else self._owner_of(root)
+        key = id(owner)
+        start = data.__array_interface__["data"][0]
+        if self._foreign or not isinstance(owner, np.ndarray):
+            key, owner = self._join_overlapping(root, owner)
         layout = (data.strides[0], data.shape[1:], data.strides[1:]) if data.ndim else (0, (), ())
-        first = self._layouts.get(id(root))
-        if first is None or first[0] is not root:
-            first = self._layouts[id(root)] = (root, (start, *layout))
+        first = self._layouts.get(key)
+        if first is None or first[0] is not owner:
+            first = self._layouts[key] = (owner, (start, *layout))
         first_start, row_bytes = first[1][0], layout[0]
         if first[1][1:] == layout:  # rows of one size and layout: row i here is row i + offset there
             if start == first_start:
-                return id(root), 0
+                return key, 0
             if row_bytes > 0 and (start - first_start) % row_bytes == 0:
-                return id(root), (start - first_start) // row_bytes
-        return (id(tensor), 0) if self.exact_only else (id(root), None)
+                return key, (start - first_start) // row_bytes
+        return (id(tensor), 0) if self.exact_only else (key, None)
+
+    @staticmethod
+    def _owner_of(root: np.ndarray) -> Any:
+        """What owns the memory of ``root``, an array whose base is no ndarray: through an ``as_strided`` window's
+        base, a memoryview's object and the arrays under them, to the ndarray (or other object) at the bottom."""
+        obj: Any = root
+        for _ in range(64):  # (a chain this long is not numpy's: stop there and use what it reached)
+            below = obj.obj if isinstance(obj, memoryview) else getattr(obj, "base", None)
+            if below is None:
+                break
+            obj = below
+        return obj
+
+    def _join_overlapping(self, root: np.ndarray, owner: Any) -> tuple[int, Any]:
+        """(key, owner) of the storage ``root`` belongs to: one whose bytes it overlaps, if either is over memory no
+        ndarray owns (two objects can describe one memory: a pointer exported twice), else its own. (Two ndarrays
+        that own their memory never overlap, so this only runs once such memory has been seen.) If it overlaps
+        several, it joins the first."""
+        lo, hi = _byte_bounds(root)
+        foreign = not isinstance(owner, np.ndarray)
+        if self._spans is None:  # (the storages seen so far, all ndarrays' own)
+            self._spans = [(*_byte_bounds(first[0]), key) for key, first in self._layouts.items()
+                           if isinstance(first[0], np.ndarray)]
+        key = id(owner)
+        for other_lo, other_hi, other in self._spans if foreign else self._foreign:
+            if other != key and lo < other_hi and other_lo < hi:
+                key, owner = other, self._layouts[other][0]
+                break
+        span = (lo, hi, key)
+        if span not in self._spans:
+            self._spans.append(span)
+            if foreign:
+                self._foreign.append(span)
+        return key, owner
+
+
+def _byte_bounds(a: np.ndarray) -> tuple[int, int]:
+    """The lowest address of ``a``'s elements and one past its highest byte (numpy's ``byte_bounds``)."""
+    lo = hi = a.__array_interface__["data"][0]
+    for n, stride in zip(a.shape, a.strides):
+        if n == 0:
+            return lo, lo
+        if stride < 0:
+            lo += (n - 1) * stride
+        else:
+            hi += (n - 1) * stride
+    return lo, hi + a.itemsize
 
 
 def task_accesses(task: Task, _directions: dict[int, tuple[Any, dict[str, tuple[bool, bool]]]] | None = None,
                   keys: RegionKeys | None = None) -> tuple[list[Region], list[Region]]:
-    """(reads, writes) as (storage, leading index) regions (``RegionKeys``); named tasks without a kernel touch
-    nothing. ``_directions`` caches each kernel's (reads, writes) per parameter, ``keys`` each tensor's storage,
-    across the tasks of one run."""
+    """(reads, writes) as (storage, leading index) regions (``RegionKeys``); a task named by string touches nothing,
+    unless a host kernel is registered for its name in the run under way: then it reads and writes every tensor view
+    among its resources, and ``HOST_CALLS``. ``_directions`` caches each kernel's (reads, writes) per parameter,
+    ``keys`` each tensor's storage, across the tasks of one run."""
     reads: list[Region] = []
     writes: list[Region] = []
     kernel = task.kernel_ref
-    if kernel is None or not isinstance(task.resources, dict):
+    if kernel is None:
+        if host_kernel(task) is not None:
+            _host_accesses(task, keys or RegionKeys(), reads, writes)
+        return reads, writes
+    if not isinstance(task.resources, dict):
         return reads, writes
     directions = _directions_of(kernel, _directions)
     region_of = (keys or RegionKeys()).region
@@ -97,6 +169,18 @@ def task_accesses(task: Task, _directions: dict[int, tuple[Any, dict[str, tuple[
         if rw[1]:
             writes.append(region)
     return reads, writes
+
+
+def _host_accesses(task: Task, keys: RegionKeys, reads: list[Region], writes: list[Region]) -> None:
+    """A host kernel's accesses: it is opaque Python, so it may read and write each tensor view it is given (a list
+    by position or a dict by name, as it is called), and it comes after the host-kernel task before it."""
+    res = task.resources
+    for arg in res.values() if isinstance(res, dict) else res or ():
+        if isinstance(arg, TensorView) and not arg.base.on_chip:  # (on chip: a copy per core, as for kernels)
+            region = keys.region(arg)
+            reads.append(region)
+            writes.append(region)
+    writes.append(HOST_CALLS)
 
 
 def _directions_of(kernel: Any, cache: dict[int, tuple[Any, dict[str, tuple[bool, bool]]]] | None

@@ -106,6 +106,7 @@ class Engine(Channels):
         self.endless: list[tuple[str, str, str]] | None = None  # processes that can never finish (limits.py)
         self.held_bytes: Callable[[], int] | None = None  # the run's estimate of the bytes it holds (runner.py)
         self.finite = False  # a data-parallel run (runner.py): held to MAX_RUN_BYTES only
+        self.dealer: Any = None  # a data-parallel run's dealer (runner._Dealer): its queues are run state too
         self._budget_left = 1 << 62
         self._done_count = 0
 
@@ -273,7 +274,14 @@ class Engine(Channels):
                             p.t = ts
                         p.reply = token
                     elif f.producers_left == 0 and (f.pending is None or len(f.pending) <= len(f.consumers)):
-                        p.reply = CLOSED  # (items still in flight all go to consumers already waiting)
+                        # (items still in flight all go to consumers already waiting.) The consume ends when the
+                        # producers' bodies have: in run-until-block order a producer may have closed the channel
+                        # at a later time than this consumer's clock.
+                        if f.closed_at > p.t:
+                            stalls.append(_new(Stall, (p.name, f.starved, p.t, f.closed_at)))
+                            p.stall_cycles += f.closed_at - p.t
+                            p.t = f.closed_at
+                        p.reply = CLOSED
                     else:
                         p.blocked, p.wait_since = f.consume_wait, p.t
                         f.consumers.append(p)

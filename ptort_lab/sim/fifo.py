@@ -91,8 +91,8 @@ class Inbox:
 class Fifo(Inbox):
     """The run-time side of one Channel: free slots (with the time each became free) and tokens in flight."""
 
-    __slots__ = ("depth", "fresh", "free", "producers_left", "producers", "deltas", "backpressure", "send_wait",
-                 "consume_wait", "deltas_source", "readers", "writers", "takes")
+    __slots__ = ("depth", "fresh", "free", "producers_left", "closed_at", "producers", "deltas", "backpressure",
+                 "send_wait", "consume_wait", "deltas_source", "readers", "writers", "takes")
 
     def __init__(self, name: str, depth: int, producers: int, latency_cycles: int = 0) -> None:
         super().__init__(name, producers, latency_cycles, f"starved on '{name}'")
@@ -102,6 +102,9 @@ class Fifo(Inbox):
         self.fresh = depth
         self.free: deque[int] = deque()
         self.producers_left = producers
+        # When the channel closes: the latest end of its producers' bodies so far (a body may go on with other tasks
+        # after its last send; the close pays no latency). A consume ends no earlier.
+        self.closed_at = 0
         self.producers: deque[Actor] = deque()
         # Occupancy changes in causal order, one int each (no tuple per event): t = a slot taken at t, ~t = freed at t.
         self.deltas: list[int] = []
@@ -212,6 +215,24 @@ def _nearest(waiting: deque[Actor], extra: dict[tuple[int, int], int], source: i
     actor = waiting[at]
     del waiting[at]
     return actor
+
+
+def _takers(f: Fifo) -> set[Actor]:
+    """The waiting consumers the items still in flight of closing channel ``f`` will go to (none can come after
+    them): each item, in the order they are released, to the waiting consumer that sees it first (``_nearest``;
+    ties, or every hop alike: the one waiting longest), as ``Channels._release`` hands them over."""
+    if not f.pending:
+        return set()
+    hops = f.hops
+    if hops is None or hops.extra is None:
+        return set(itertools.islice(f.consumers, len(f.pending)))
+    waiting = deque(f.consumers)
+    kept: set[Actor] = set()
+    for _, _, sender, _, _ in sorted(f.pending):  # (the heap's order; the send counts differ, items never compare)
+        if not waiting:
+            break
+        kept.add(_nearest(waiting, hops.extra, sender))
+    return kept
 
 
 class Channels:
@@ -365,16 +386,21 @@ class Channels:
         return False
 
     def _close(self, p: Actor) -> None:
-        """``p`` finished: the channels it produces into lose a producer; when none is left, waiting consumers learn
-        that the channel closed (items still in flight go to the consumers waiting longest)."""
+        """``p`` finished (its body ended at ``p.t``): the channels it produces into lose a producer; when none is
+        left, the waiting consumers that no item still in flight goes to learn that the channel closed, at the end of
+        the last producer's body."""
         for f in self.closes.get(p.name, ()):
             f.producers_left -= 1
+            if p.t > f.closed_at:
+                f.closed_at = p.t
             if f.producers_left == 0:
-                keep = len(f.pending) if f.pending else 0
-                closing = [f.consumers.pop() for _ in range(len(f.consumers) - keep)]
-                for c in reversed(closing):
+                kept = _takers(f)
+                closing = [c for c in f.consumers if c not in kept]
+                if closing:
+                    f.consumers = deque(c for c in f.consumers if c in kept)
+                for c in closing:
                     c.reply = CLOSED
-                    self._wake(c, p.t, f.starved)
+                    self._wake(c, f.closed_at, f.starved)
 
     def samples(self, end: int | None = None) -> list[Sample]:
         """Occupancy steps per channel, in time order; steps after ``end`` (credits of the last items, which no

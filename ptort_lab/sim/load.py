@@ -7,7 +7,10 @@ values nested at most ``max_depth`` deep. Before parsing it bounds what reading 
 decompressed text, ``max_events`` events (and 8 JSON objects or arrays per event). Anything else raises a
 PtortValueError naming the source, the event index and field, and the fix; a limit names the argument that raises it.
 The fields must also agree with each other (``trace.cross_check``): no span, stall or sample ends after the makespan,
-and the spans, stalls and process_end name only listed processes and cores.
+and the spans, stalls and process_end name only listed processes and cores. The times a viewer draws must be those of
+the exact cycles: each span's and stall's ``ts``/``dur`` exactly what save writes for its ``args.start_cycles`` and
+``args.end_cycles``, each C event's ``ts`` that of a ``sample_cycles`` entry (a file whose times were edited would
+otherwise load as something other than what it shows); the events may be in any order.
 A Chrome trace from another tool (no ``otherData.ptort``) loads best effort (``load_foreign``): X events and B/E
 pairs become spans (``pid`` = core, lane = the thread's name), whole-number C series become samples, times are
 rebased to the first event and read at 1 GHz (1 cycle = 1 ns); other phases and fractional counters are skipped, and
@@ -74,6 +77,9 @@ _ONLY_OURS = ("ptort_lab reads the files Trace.save(path) and to_chrome_json() w
 _DAMAGED = "The trace was edited or cut short after it was written: save it again with trace.save(path)."
 _FOREIGN = ("This file was not written by ptort_lab (no otherData.ptort block): its X, B/E and C events are read "
             "best effort and must be well-formed; fix or drop that event, or export the trace again from its tool.")
+_TIMES_EDITED = ("A span's or stall's ts and dur are drawn from its args.start_cycles and args.end_cycles, the exact "
+                 "times ptort_lab loads, so they must change together: undo the edit of ts/dur, or change the loaded "
+                 "Trace in Python and save it again with trace.save(path).")
 _NOTHING_USABLE = ("This file was not written by ptort_lab (no otherData.ptort block), and ptort_lab reads only its "
                    "complete (X), begin/end (B/E) and counter (C) events: export the trace again from its tool with "
                    "those (Chrome's JSON trace format), or load a file that Trace.save wrote.")
@@ -330,7 +336,8 @@ def _load(text_or_path: Any, n_bytes: int, n_events: int, depth: int) -> Trace:
                            f"Trace.load(path, max_events={len(events)})")
         return load_foreign(events)
     except BadField as e:
-        kind, hint = ("a valid ptort_lab trace", _DAMAGED) if meta is not None else \
+        kind, hint = ("a valid ptort_lab trace", _TIMES_EDITED if isinstance(e, _EditedTime) else _DAMAGED) \
+            if meta is not None else \
             ("a Chrome trace ptort_lab can read", _NOTHING_USABLE if isinstance(e, NothingUsable) else _FOREIGN)
         raise PtortValueError(f"Cannot load {src}: it is not {kind}: {e.describe()}.", hint=hint) from None
     except _TooMany as e:
@@ -342,6 +349,10 @@ def _load(text_or_path: Any, n_bytes: int, n_events: int, depth: int) -> Trace:
 
 
 # -- a ptort_lab trace ------------------------------------------------------------------------------------------------
+class _EditedTime(BadField):
+    """A span's or stall's ts or dur that is not where its exact cycles are drawn (_load hints _TIMES_EDITED)."""
+
+
 class _TooMany(Exception):
     """A list in the file longer than max_events allows."""
 
@@ -377,6 +388,9 @@ class _Ours:
 
     def __init__(self, meta: dict[str, Any], max_events: int, max_depth: int) -> None:
         self.meta, self.max_events, self.max_depth = meta, max_events, max_depth
+        self.clock_hz = clock_value(self.field("clock_hz"), "otherData.ptort.clock_hz")
+        self.clock = NsClock(self.clock_hz)
+        self.grid = self.clock.terms()  # (ns() inlined in span(): files hold millions)
 
     def field(self, key: str) -> Any:
         """A key of ``otherData.ptort``, which must be there."""
@@ -426,6 +440,12 @@ class _Ours:
             task_id = plain(task_id, "task_id", f"{at}.args.task_id")
         if type(index) is not int or not MIN_INT <= index <= MAX_INT:
             index = _decode(index, f"{at}.args.index", self.max_depth, self.max_depth)
+        n2, d, d2 = self.grid  # times(), inlined: a call per span would cost more than its test
+        s = (start * n2 + d) // d2
+        ts, dur = ev.get("ts"), ev.get("dur")
+        if (ts != s / 1000 or dur != ((end * n2 + d) // d2 - s) / 1000 or ts is True or ts is False or dur is True
+                or dur is False):
+            self.refuse_times(ev, at, start, end, "span")
         return _new(Span, (core, lane, name, index, start, end, nbytes, process, task_id))
 
     def stall(self, ev: dict[str, Any], at: str) -> Stall:
@@ -436,8 +456,40 @@ class _Ours:
         except KeyError as e:
             raise _missing(e, at) from None
         start, end = _cycles_pair(start, end, at)
-        return Stall(plain(process, "name", f"{at}.args.process"), plain(reason, "name", f"{at}.args.reason"),
-                     start, end)
+        stall = Stall(plain(process, "name", f"{at}.args.process"), plain(reason, "name", f"{at}.args.reason"),
+                      start, end)
+        self.times(ev, at, start, end, "stall")
+        return stall
+
+    def times(self, ev: dict[str, Any], at: str, start: int, end: int, what: str) -> None:
+        """Refuse an X event whose ``ts`` or ``dur`` is not what save writes for its cycles.
+
+        The cycles in ``args`` are what loads; ``ts``/``dur`` are only what a viewer draws. A span shifted in the file
+        (with jq, or in an editor) would load as something other than what the file shows, so it is refused, naming
+        the field. Each event keeps its own ts, so a file re-sorted by time still loads. The test: save writes
+        ``us_text(ns)``, ``ns / 1000`` as a float that json reads back equal; the rest (whole µs written as ints, a
+        time beyond a float's ints, a bool) falls to ``refuse_times``, which compares with ``us_text`` exactly.
+        """
+        n2, d, d2 = self.grid
+        s = (start * n2 + d) // d2
+        ts, dur = ev.get("ts"), ev.get("dur")
+        if (ts != s / 1000 or dur != ((end * n2 + d) // d2 - s) / 1000 or ts is True or ts is False or dur is True
+                or dur is False):
+            self.refuse_times(ev, at, start, end, what)
+
+    def refuse_times(self, ev: dict[str, Any], at: str, start: int, end: int, what: str) -> None:
+        """The _EditedTime for an X event whose ``ts`` or ``dur`` is not ``us_text`` of its cycles' ns, if any."""
+        s, e = self.clock.ns(start), self.clock.ns(end)
+        edited = f"the {what}'s ts/dur disagree with its args: the file's times were edited"
+        ts = ev.get("ts", MISSING)
+        if type(ts) not in (int, float) or ts != us_text(s):
+            raise _EditedTime(f"{at}.ts", ts, f"{us_text(s)!r} (µs, the time of args.start_cycles {start}; {edited}, "
+                                              "and args.start_cycles holds the exact start)")
+        dur = ev.get("dur", MISSING)
+        if type(dur) not in (int, float) or dur != us_text(e - s):
+            raise _EditedTime(f"{at}.dur", dur, f"{us_text(e - s)!r} (µs, from args.start_cycles {start} to "
+                                                f"args.end_cycles {end}; {edited}, and args.end_cycles holds the "
+                                                "exact end)")
 
     def counter(self, ev: dict[str, Any], at: str) -> tuple[str, int, Any]:
         """(channel, slots, ts) of a C event; its exact cycle is in otherData.ptort.sample_cycles (``_pair``)."""
@@ -487,9 +539,9 @@ class _Ours:
         mode = self.field("mode")
         if mode not in MODES:
             raise BadField("otherData.ptort.mode", mode, " or ".join(map(repr, MODES)))
-        clock_hz = clock_value(self.field("clock_hz"), "otherData.ptort.clock_hz")
+        clock_hz = self.clock_hz
         trace = Trace(
-            spans=spans, samples=_pair(counters, counter_events, times, NsClock(clock_hz)), stalls=stalls,
+            spans=spans, samples=_pair(counters, counter_events, times, self.clock), stalls=stalls,
             makespan=plain(self.field("makespan"), "cycles", "otherData.ptort.makespan"),
             clock_hz=clock_hz, mode=mode,
             processes=[plain(p, "name", f"otherData.ptort.processes[{k}]")

@@ -33,8 +33,10 @@ _UNARY: dict[OpKind, Callable[[Any], Any]] = {
     OpKind.EXP: np.exp, OpKind.LOG: np.log, OpKind.SQRT: np.sqrt, OpKind.RSQRT: lambda x: 1 / np.sqrt(x),
     OpKind.NEG: np.negative, OpKind.ABS: np.abs, OpKind.RELU: lambda x: np.maximum(x, np.zeros((), x.dtype)),
     OpKind.SIN: np.sin, OpKind.COS: np.cos,
-    OpKind.SLICE_EVEN: lambda x: np.ascontiguousarray(x[:, 0::2]),
-    OpKind.SLICE_ODD: lambda x: np.ascontiguousarray(x[:, 1::2]),
+    # A copy, never a view (np.ascontiguousarray returns a [1, 2] tile's own memory): the result is a new tile, so a
+    # later tl.store to a parameter used directly must not change it. (tl.slice alone is a view.)
+    OpKind.SLICE_EVEN: lambda x: x[:, 0::2].copy(),
+    OpKind.SLICE_ODD: lambda x: x[:, 1::2].copy(),
 }
 def _activation(kind: OpKind, x: Any) -> Any:
     """The instruction sequence the cost model prices (sim/lowering.py), step by step in the tile's dtype.
@@ -57,8 +59,16 @@ _CMP: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def _rowmean(x: Any, axis: int, keepdims: bool) -> Any:
+    """The steps the cost model prices (sim/lowering.py): a row sum, then one tile-scalar multiply by fl(1/C), the
+    reciprocal rounded to the result's dtype (np.mean divides by C, which differs by an ulp for C not a power of 2)."""
+    one = np.ones((), x.dtype)
+    return np.sum(x, axis=axis, keepdims=keepdims) * (one / np.asarray(x.shape[axis], x.dtype))
+
+
 _REDUCE: dict[OpKind, Callable[..., Any]] = {
-    OpKind.ROWSUM: np.sum, OpKind.COLSUM: np.sum, OpKind.ROWMEAN: np.mean, OpKind.ROWMAX: np.max, OpKind.COLMAX: np.max,
+    OpKind.ROWSUM: np.sum, OpKind.COLSUM: np.sum, OpKind.ROWMEAN: _rowmean,
+    OpKind.ROWMAX: np.max, OpKind.COLMAX: np.max,
 }
 
 
@@ -169,7 +179,8 @@ def _check_ints(op: Op, parts: tuple[Any, ...], result: Any) -> None:
 
 _ROUNDING_HINT = ("Make the operands non-negative (e.g. divide |a| and restore the sign with tl.where), or divide in a "
                   "float dtype: tl.cast both operands to DType.F32 (exact for integers up to 2**24), divide, and "
-                  "tl.cast the quotient back (the cast truncates toward zero).")
+                  "tl.cast the quotient back (the cast rounds to the nearest integer, halves to even: neither toward "
+                  "zero nor down).")
 
 
 def _check_int_rounding(op: Op, a: Any, b: Any) -> None:
@@ -190,15 +201,29 @@ def _check_int_rounding(op: Op, a: Any, b: Any) -> None:
                     f"the NPU rounds it toward zero ({trunc}) or down ({floor}) is not modelled", _ROUNDING_HINT)
 
 
+def _is_float(x: Any) -> bool:
+    return bool(np.asarray(x).dtype.kind in "fV")  # a float, BF16 (ml_dtypes' kind is V) among them
+
+
+def _nearest_whole(x: Any) -> Any:
+    """A float tile's values rounded to the nearest integer, halves to even (2.5 -> 2, -2.7 -> -3), in float64, which
+    holds every F16/BF16/F32/F64 value and its rounding exactly. This is how tl.cast converts a float to an integer
+    dtype, as the default conversion mode does: for Ascend C's RoundMode::CAST_NONE, "If accuracy drop is involved
+    during conversion, the CAST_RINT mode is used" (hiascend.com, Ascend C API "Cast"/"ScalarCast", RoundMode), and
+    PTO-ISA's TCVT on A2/A3 emits the rint instruction for it (vconv_f322s32r for F32 -> I32, likewise to I16/I64
+    and from F16/BF16 to I32: cannmirror/pto-isa include/pto/npu/a2a3/TCvt.hpp)."""
+    return np.rint(np.asarray(x).astype(np.float64))
+
+
 def _check_cast(op: Op, x: Any) -> None:
-    """Refuse a cast to an integer dtype of nan, inf or a value outside the dtype's range (after truncation)."""
+    """Refuse a cast to an integer dtype of nan, inf or a value outside the dtype's range (after rounding)."""
     assert op.result is not None
     dtype = op.result.type.dtype
     lo, hi = _int_range(dtype.np_dtype)
     x = np.asarray(x)
-    if x.dtype.kind in "fV":  # a float, BF16 (ml_dtypes' kind is V) among them
+    if _is_float(x):
         wide = x.astype(np.float64)
-        whole = np.trunc(wide)
+        whole = _nearest_whole(wide)
         bad = ~np.isfinite(wide) | (whole < float(lo)) | (whole >= float(hi + 1))  # (both bounds exact floats)
     else:
         low, high = _extent(x)
@@ -254,6 +279,8 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
         x = _value(env, op.operands[0])
         if ints:
             _check_cast(op, x)
+            if _is_float(x):
+                x = _nearest_whole(x)  # (numpy's astype would truncate toward zero)
         result = x.astype(out_dtype)
     elif k in _BINARY:
         a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
@@ -280,7 +307,7 @@ def eval_op(op: Op, env: dict[int, Any], views: dict[str, np.ndarray]) -> None:
     elif k in ACTIVATION:
         result = _activation(k, _value(env, op.operands[0]))
     elif k is OpKind.TRANSPOSE:
-        result = np.ascontiguousarray(_value(env, op.operands[0]).T)
+        result = _value(env, op.operands[0]).T.copy()  # a new tile, even where .T is contiguous ([n, 1] <-> [1, n])
     elif k is OpKind.INTERLEAVE:
         a, b = _value(env, op.operands[0]), _value(env, op.operands[1])
         result = np.empty((a.shape[0], 2 * a.shape[1]), dtype=out_dtype)

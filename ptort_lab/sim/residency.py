@@ -167,6 +167,12 @@ class Residency:
         """(parameter, buffer) of each argument of ``task`` kept on chip, sorted: how the run lowers its kernel."""
         return tuple(sorted((name, buffer) for name, buffer, _, _ in self.placed(task))) if self.buffers else ()
 
+    def resident_of_node(self, resources: Any) -> tuple[tuple[str, Buffer], ...]:
+        """``resident_of`` for a task node's resources (a process body's, built once with a symbolic token)."""
+        buffers = self.buffers
+        return tuple(sorted((name, buffers[id(v.base)]) for name, v in _named_views(resources)
+                            if id(v.base) in buffers))
+
     def tensors_of(self, resources: Any) -> tuple[tuple[str, Buffer], ...]:
         """(parameter, buffer) of a task node's on-chip tensor arguments, as a plan key: the units a process uses
         follow from its kernels lowered with them resident (a tile-channel item counts as in GM there: whether its

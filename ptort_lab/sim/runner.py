@@ -405,7 +405,7 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
         core_of = None if assignment is None else (lambda i, t: assignment[i])
         pricer = begin_run(cost, workload, None, {})
         stream = iter(zip(tasks, gates))
-    dealer = _Dealer(stream, core_of, n, engine.finished)
+    dealer = engine.dealer = _Dealer(stream, core_of, n, engine.finished)
     for c in range(n):
         dealer.cores[c] = engine.add_process(f"core{c}", dealer.feed(c), c)
     return pricer, dealer

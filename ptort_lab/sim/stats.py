@@ -367,6 +367,13 @@ class ProgramStats:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        """``<ProgramStats pipeline run: 12,345 cycles = 6.858 us, 8 tasks, overlap 62.5%>``: the summary's first line
+        (``print(stats)`` shows the whole summary; the dataclass repr listed every pipe's busy share)."""
+        mode = f"{self.mode} run" if self.mode else "run"
+        return (f"<ProgramStats {mode}: {self.total_cycles:,} cycles = {self.time_us:.3f} us, {self.task_count:,} "
+                f"task{'s' if self.task_count != 1 else ''}, overlap {self.overlap_pct:.1f}%>")
+
 
 def lane_ratios(lanes: dict[tuple[int, str], int], pct: Any) -> dict[str, float]:
     """Busy share of each lane (pipe or stage), averaged over the cores that use it (msprof's *_ratio)."""

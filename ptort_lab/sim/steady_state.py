@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Iterator
 
 from ..dsl.axes import Dense, DenseDyn, run_sizes
+from ..dsl.commands import AFTER
 from ..dsl.tasks import MAX_CYCLES
 from ..dsl.tree import walk
 from ..dsl.workload import Workload
@@ -144,7 +145,7 @@ def engine_key(engine: Any, actor: Actor, tasks_so_far: int) -> tuple[int, Hasha
     fifos = tuple((f.fresh, tuple(map(r, f.free)), tuple(r(ts) for _, ts in f.tokens),
                    tuple(sorted((r(e[0]), r(e[1]), e[2]) for e in f.pending)) if f.pending is not None else None,
                    tuple(c.order for c in f.consumers), tuple(q.order for q in f.producers), f.producers_left,
-                   _hops_key(f.hops))
+                   _hops_key(f.hops), None if f.closed_at is None else r(f.closed_at))
                   for f in engine.fifos.values())
     wakeups = tuple((tuple(r(ts) for _, ts in w.tokens), tuple(c.order for c in w.consumers),
                      tuple(sorted((r(e[0]), r(e[1]), e[2]) for e in w.pending)) if w.pending is not None else None,
@@ -155,7 +156,27 @@ def engine_key(engine: Any, actor: Actor, tasks_so_far: int) -> tuple[int, Hasha
     finished = tuple(sorted((tid - tasks_so_far, end - t_ref) for tid, end in engine.finished.items() if end > floor))
     waiters = tuple(sorted((tid - tasks_so_far, tuple(a.order for a in ws)) for tid, ws in engine.task_waiters.items()))
     flight = tuple(sorted(x - t_ref for x in engine.in_flight if x > floor))
-    return t_ref, (actor.order, procs, fifos, wakeups, queue, ready, finished, waiters, flight)
+    dealt = _dealer_key(engine.dealer, tasks_so_far, r)
+    return t_ref, (actor.order, procs, fifos, wakeups, queue, ready, finished, waiters, flight, dealt)
+
+
+def _dealer_key(dealer: Any, tasks_so_far: int, r: Callable[[int], int]) -> Hashable:
+    """A data-parallel run's dealer (``runner._Dealer``): how far ahead of the task keyed it has read the stream,
+    and the tasks read but not started - each core's queue and the work-stealing look-ahead - by id relative to the
+    task keyed, with their gates (task ids relative, cycles by ``r``). None for a pipeline."""
+    if dealer is None:
+        return None
+
+    def gates(gs: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple((g[0], tuple(i - tasks_so_far for i in g[1]), *g[2:]) if g[0] is AFTER
+                     else (g[0], r(g[1]), *g[2:]) for g in gs)
+
+    queues = tuple((c, tuple((t.id - tasks_so_far, t.kernel, gates(g)) for t, g in q))
+                   for c, q in sorted(dealer.queues.items()))
+    ahead = tuple((u.task.id - tasks_so_far, u.task.kernel, gates(u.gates), None if u.known is None else r(u.known))
+                  for u in dealer.ahead)
+    read = dealer.dealt - tasks_so_far if dealer.core_of is not None else None  # (work stealing counts no deals)
+    return read, queues, ahead
 
 
 def _hops_key(hops: Any) -> Hashable:

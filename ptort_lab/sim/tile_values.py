@@ -8,8 +8,9 @@ tile when asked, and says whether its values repeat with the period the probe fo
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Hashable, Iterator, Sequence
 
 from ..dsl import axes as axes_module
 from ..dsl import expr as expr_module
@@ -115,10 +116,7 @@ class TileValues:
             return 0, 1, why
         repeat = _repeats(self.seq[:tiles])
         if repeat is None or repeat[1] > longest_period:
-            place = self._varies()
-            along = f"the first {tiles:,} tiles" if tiles < target else f"its {tiles:,} tiles"
-            return 0, 1, Why(f"{place.named()} changes the tiles' work and does not repeat along {along}",
-                              where=place.loc)
+            return 0, 1, self._too_long(tiles, target, size, longest_period, repeat)
         start, every = repeat
         if (start, every) == (0, 1):
             return 0, 1, None  # the same at every tile (a cycles= function that is a constant)
@@ -149,6 +147,46 @@ class TileValues:
                             where=place.loc)
         return None
 
+    def _too_long(self, tiles: int, target: int, size: int, longest_period: int,
+                  repeat: tuple[int, int] | None) -> Why:
+        """Why the values of the first ``tiles`` tiles show no period (``repeat``: none, or one past
+        ``longest_period``): a place whose own values do not repeat, or else the places that each repeat but together
+        only every so many tiles (the least common multiple of their periods), more than the tiles evaluated hold
+        three times."""
+        along = f"the first {tiles:,} tiles" if tiles < target else f"its {tiles:,} tiles"
+        own: list[tuple[_Place, int, int]] = []  # (place, from which tile, every how many) of those that vary
+        for i, place in enumerate(self.places):
+            alone = _repeats([self.table[n][i] for n in self.seq[:tiles]])
+            if alone is None:
+                return Why(f"{place.named()} changes the tiles' work and does not repeat along {along}",
+                           where=place.loc)
+            if alone[1] > longest_period:
+                return Why(f"{place.named()} changes the tiles' work and repeats only every {alone[1]:,} tiles, "
+                           f"more than the {longest_period:,} a steady-state run looks for", where=place.loc)
+            if alone != (0, 1):
+                own.append((place, *alone))
+        if len(own) < 2:  # (one place that varies: its own period is the values' one; kept for safety)
+            place = self._varies()
+            return Why(f"{place.named()} changes the tiles' work and does not repeat along {along}", where=place.loc)
+        start, every = repeat if repeat is not None else (max(s for _, s, _ in own),
+                                                          math.lcm(*(q for _, _, q in own)))
+        named = [f"{place.named()} ({_every(q, s)})" for place, s, q in own]
+        values = f"the per-tile values of {', '.join(named[:-1])} and {named[-1]} together repeat only " \
+                 f"{_every(every, start)}"
+        where = own[0][0].loc
+        if repeat is not None:
+            return Why(f"{values}, more than the {longest_period:,} a steady-state run looks for", where=where)
+        need = start + 3 * every  # (none found: more than `tiles`)
+        if tiles == size:
+            return Why(f"{values}: extrapolating needs 3 periods of them, {need:,} tiles, and the workload has "
+                       f"{size:,}", where=where,
+                       hint=f"Build the workload with at least {need:,} tiles (its tile loop over Dense[{need}]() or "
+                            "more), or make those values repeat sooner; or run it in full with execute() at the size "
+                            "you built.")
+        has = f"the run asked for has {tiles:,}" if tiles == target else \
+            f"a steady-state run looks at most {tiles:,} tiles ahead"
+        return Why(f"{values}: extrapolating needs 3 periods of them, {need:,} tiles, and {has}", where=where)
+
     def _varies(self) -> _Place:
         """The first place whose value is not the same at every tile evaluated."""
         return next((p for i, p in enumerate(self.places) if len({row[i] for row in self.table}) > 1),
@@ -170,7 +208,13 @@ def tile_values(workload: Workload, axes: list[Any]) -> TileValues:
     return out
 
 
-def _repeats(seq: list[int]) -> tuple[int, int] | None:
+def _every(q: int, start: int) -> str:
+    """"every 3 tiles", "every 3 tiles from tile 2 on", "the same from tile 2 on"."""
+    since = f" from tile {start:,} on" if start else ""
+    return f"the same{since}" if q == 1 else f"every {q:,} tiles{since}"
+
+
+def _repeats(seq: Sequence[Hashable]) -> tuple[int, int] | None:
     """(s, q): ``seq[s:]`` repeats every q items, for the longest such tail that holds at least three periods (the
     prefix function of the reversed sequence gives each tail's shortest period); None when there is none."""
     r = seq[::-1]

@@ -376,6 +376,17 @@ class Trace:
         """Itself: ``program.trace()`` and the reference's ``program.trace`` are the same object."""
         return self
 
+    def __repr__(self) -> str:
+        """``<Trace pipeline: 6,000 spans, 3 cores, makespan 1,234,567 cycles>``: a run records millions of spans,
+        which the dataclass repr would list one by one (a notebook cell ending in ``p.trace()`` shows this)."""
+        cores = len(self.cores) if self.cores else len({s.core for s in self.spans})
+        text = (f"<Trace {self.mode}: {len(self.spans):,} span{'s' if len(self.spans) != 1 else ''}, {cores:,} "
+                f"core{'s' if cores != 1 else ''}, makespan {self.makespan:,} cycles")
+        if self.stalls:
+            text += f", {len(self.stalls):,} stall{'s' if len(self.stalls) != 1 else ''}"
+        whole = self.whole_run
+        return text + (f"; the {whole.said()}>" if isinstance(whole, WholeRun) else ">")
+
     # -- Chrome / Perfetto export (ptort_lab.sim.export) ----------------------------------------------------------
     def to_chrome_json(self) -> str:
         """This trace as Chrome Trace Event JSON (opens in ui.perfetto.dev); same trace, same bytes."""

@@ -74,6 +74,11 @@ class NsClock:
         # floor(c * p / q + 1/2) == (2 c p + q) // 2 q
         return (cycles * self._num2 + self._den) // self._den2
 
+    def terms(self) -> tuple[int, int, int]:
+        """``(a, b, c)`` with ``ns(cycles) == (cycles * a + b) // c``, for a loop over millions of records that
+        inlines ``ns`` (a call per record costs more than the arithmetic)."""
+        return self._num2, self._den, self._den2
+
 
 def us_text(ns: int) -> float | int:
     """µs for an integer ns, as a short decimal (``1500`` ns -> ``1.5``; whole µs stay ints): a file's ``ts``."""

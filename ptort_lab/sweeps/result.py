@@ -125,17 +125,20 @@ class SweepResult:
     def failures(self) -> list[SweepPoint]:
         return [p for p in self.points if p.error is not None]
 
-    def point(self, index: int) -> SweepPoint:
-        """Point ``index`` (the # column of the table)."""
+    def point(self, index: int, method: str = "point") -> SweepPoint:
+        """Point ``index`` (the # column of the table); ``method`` is what the user called, for the error."""
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.points):
-            raise PtortValueError(f"point({index!r}) is not a point of this sweep: it has {len(self.points)} "
+            raise PtortValueError(f"{method}({index!r}) is not a point of this sweep: it has {len(self.points)} "
                                   f"(0..{len(self.points) - 1}).",
-                                  hint="Use the # column of the table, e.g. result.point(0).")
+                                  hint=f"Use the # column of the table, e.g. result.{method}(0).")
         return self.points[index]
 
     def study(self, index: int) -> Study:
         """A new Study of the sweep's builder and options, with point ``index``'s knobs."""
-        point = self.point(index)
+        return self._study(index, "study")
+
+    def _study(self, index: int, method: str) -> Study:
+        point = self.point(index, method)
         if self.base is None:
             raise PtortValueError("this SweepResult keeps no study, so its points cannot be run again.",
                                   hint="Use the SweepResult that sweep() returned.")
@@ -145,7 +148,7 @@ class SweepResult:
 
     def comparison(self, index: int) -> Comparison:
         """Point ``index`` run again in this process (its runs, traces and stats): a Comparison."""
-        study = self.study(index)
+        study = self._study(index, "comparison")
         return study.run()
 
     # -- text ------------------------------------------------------------------------------------------------------

@@ -125,7 +125,8 @@ def test_integer_division_with_a_negative_inexact_quotient_is_refused():
     assert (e.value.where.filename, e.value.where.lineno) == (__file__, HALVE_LINE)
     assert e.value.hint.startswith("Make the operands non-negative (e.g. divide |a| and restore the sign with "
                                    "tl.where), or divide in a float dtype: tl.cast both operands to DType.F32")
-    assert "tl.cast the quotient back (the cast truncates toward zero)" in e.value.hint
+    assert ("tl.cast the quotient back (the cast rounds to the nearest integer, halves to even: neither toward zero "
+            "nor down)") in e.value.hint
     assert np.array_equal(out, np.full((1, 4), 7, np.int32))  # (a failed run writes nothing)
 
 

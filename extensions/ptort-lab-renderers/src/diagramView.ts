@@ -13,7 +13,7 @@ import {
   sanitizeSvg
 } from './logic/diagram';
 import { BOX_ZOOM_STEP, Box, fitBox, panBox, wheelAction, wheelFactor, zoomBox } from './logic/scale';
-import { button, el, setLines } from './dom';
+import { button, buttonGroup, el, setLines } from './dom';
 
 type VizInstance = { renderSVGElement(dot: string): SVGSVGElement };
 
@@ -35,6 +35,11 @@ const MAX_H = 420;
 const PT_TO_PX = 96 / 72;
 /** A press that moves less than this many pixels (|dx| + |dy|) is a click, not a pan. */
 const DRAG_SLOP_PX = 3;
+/** "Fit" never makes the diagram's text smaller than this: a wider diagram scrolls sideways instead. */
+export const MIN_TEXT_PX = 9;
+/** Room for the viewport's horizontal scroll bar when a readable fit is wider than the output. */
+const SCROLLBAR_PX = 16;
+const FIT_MARGIN = 0.02;
 
 export class DiagramView {
   readonly node: HTMLDivElement;
@@ -45,10 +50,14 @@ export class DiagramView {
     const bar = el('div', 'ptort-toolbar');
     bar.appendChild(el('span', 'ptort-caption', caption || describePipeline(diagram)));
     bar.appendChild(el('span', 'ptort-spacer'));
-    bar.appendChild(button('\u2212', 'Zoom out (or Ctrl/Cmd + wheel)', () => this._zoomCentre(1 / BOX_ZOOM_STEP)));
-    bar.appendChild(button('+', 'Zoom in (or Ctrl/Cmd + wheel)', () => this._zoomCentre(BOX_ZOOM_STEP)));
-    bar.appendChild(button('Fit', 'Fit the whole diagram (or double-click it)', () => this._fit()));
-    bar.appendChild(button('DOT', 'Show or hide the DOT source', () => this._toggleSource()));
+    bar.appendChild(
+      buttonGroup(
+        button('\u2212', 'Zoom out (or Ctrl/Cmd + wheel)', () => this._zoomCentre(1 / BOX_ZOOM_STEP)),
+        button('+', 'Zoom in (or Ctrl/Cmd + wheel)', () => this._zoomCentre(BOX_ZOOM_STEP)),
+        button('Fit', 'Fit the whole diagram (or double-click it)', () => this._fit()),
+        button('DOT', 'Show or hide the DOT source', () => this._toggleSource())
+      )
+    );
     this.node.appendChild(bar);
     this._viewport = el('div', 'ptort-diagram-viewport');
     this._viewport.appendChild(el('div', 'ptort-note', 'laying out the diagram\u2026'));
@@ -82,6 +91,7 @@ export class DiagramView {
     const w = parseFloat(svg.getAttribute('width') || '') || (vb ? vb.width : 100);
     const h = parseFloat(svg.getAttribute('height') || '') || (vb ? vb.height : 100);
     this._content = vb && vb.width > 0 ? { x: vb.x, y: vb.y, w: vb.width, h: vb.height } : { x: 0, y: 0, w, h };
+    this._readableScale = readableScale(svg);
     this._naturalH = Math.min(MAX_H, Math.max(MIN_H, h * PT_TO_PX));
     svg.removeAttribute('width');
     svg.removeAttribute('height');
@@ -132,13 +142,56 @@ export class DiagramView {
     }
   }
 
+  /** Show the whole diagram; when that would make its text unreadable (a long chain in a narrow output), show it
+   * at the smallest readable scale instead, scrolling sideways (the viewport's scroll bar, or Shift + wheel). */
   private _fit(): void {
-    this._box = this._fitted();
     this._zoomed = false;
+    const [vw] = this._size();
+    const c = this._content;
+    const m = FIT_MARGIN;
+    const whole = { x: c.x - c.w * m, y: c.y - c.h * m, w: c.w * (1 + 2 * m), h: c.h * (1 + 2 * m) };
+    const s = this._readableScale;
+    if (this._svg && s > 0 && vw / whole.w < s) {
+      this._setScrolling(true);
+      this._svg.style.width = `${Math.ceil(whole.w * s)}px`;
+      this._svg.style.height = `${Math.ceil(whole.h * s)}px`;
+      this._viewport.style.height = `${Math.round(Math.min(MAX_H, whole.h * s + SCROLLBAR_PX))}px`;
+      this._box = whole;
+    } else {
+      this._setScrolling(false);
+      this._viewport.style.height = `${Math.round(this._naturalH)}px`;
+      this._box = this._fitted();
+    }
     this._apply();
   }
 
+  /** Scroll mode on or off: the SVG at a fixed readable size in a scrolling viewport, or filling the viewport. */
+  private _setScrolling(on: boolean): void {
+    this._scrolling = on;
+    this._viewport.classList.toggle('ptort-diagram-scroll', on);
+    this._viewport.dataset.fit = on ? 'scroll' : 'fit';
+    if (!on && this._svg) {
+      this._svg.style.width = '';
+      this._svg.style.height = '';
+      this._viewport.scrollLeft = 0;
+      this._viewport.scrollTop = 0;
+    }
+  }
+
+  /** Before a zoom or pan of the view box: leave scroll mode, keeping the part that was in view where it was. */
+  private _leaveScrolling(): void {
+    if (!this._scrolling) {
+      return;
+    }
+    const s = this._readableScale;
+    const [left, top] = [this._viewport.scrollLeft, this._viewport.scrollTop];
+    this._setScrolling(false);
+    const [vw, vh] = this._size();
+    this._box = { x: this._box.x + left / s, y: this._box.y + top / s, w: vw / s, h: vh / s };
+  }
+
   private _zoomCentre(factor: number): void {
+    this._leaveScrolling();
     this._box = zoomBox(this._box, 0.5, 0.5, factor, this._fitted());
     this._zoomed = true;
     this._apply();
@@ -164,6 +217,7 @@ export class DiagramView {
       return;
     }
     e.preventDefault();
+    this._leaveScrolling();
     const r = this._viewport.getBoundingClientRect();
     const fx = r.width > 0 ? (e.clientX - r.left) / r.width : 0.5;
     const fy = r.height > 0 ? (e.clientY - r.top) / r.height : 0.5;
@@ -198,6 +252,11 @@ export class DiagramView {
     }
     drag.x = e.clientX;
     drag.y = e.clientY;
+    if (this._scrolling) {
+      this._viewport.scrollLeft -= dx; // a readable fit pans by scrolling, as its scroll bar does
+      this._viewport.scrollTop -= dy;
+      return;
+    }
     const [vw, vh] = this._size();
     this._box = panBox(this._box, dx, dy, vw, vh);
     this._zoomed = true;
@@ -242,9 +301,23 @@ export class DiagramView {
   private _content: Box = { x: 0, y: 0, w: 100, h: 100 };
   private _box: Box = { x: 0, y: 0, w: 100, h: 100 };
   private _naturalH = 200;
+  private _readableScale = 0;
+  private _scrolling = false;
   private _zoomed = false;
   private _disposed = false;
   private _selected: Element | null = null;
   private _drag: { x: number; y: number; id: number; moved: boolean; target: EventTarget | null } | null = null;
   private _observer: ResizeObserver | null = null;
+}
+
+/** Pixels per diagram unit at which the diagram's smallest text is MIN_TEXT_PX high (0: it has no sized text). */
+function readableScale(svg: SVGSVGElement): number {
+  let smallest = Infinity;
+  svg.querySelectorAll('text').forEach(t => {
+    const size = parseFloat(t.getAttribute('font-size') || '');
+    if (size > 0) {
+      smallest = Math.min(smallest, size);
+    }
+  });
+  return isFinite(smallest) ? MIN_TEXT_PX / smallest : 0;
 }

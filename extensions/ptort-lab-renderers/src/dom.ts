@@ -52,6 +52,15 @@ export function button(label: string, title: string, onClick: () => void, classN
   return b;
 }
 
+/** Buttons kept on one line together (a narrow toolbar wraps around the group, never inside it). */
+export function buttonGroup(...buttons: HTMLButtonElement[]): HTMLSpanElement {
+  const group = el('span', 'ptort-button-group');
+  for (const b of buttons) {
+    group.appendChild(b);
+  }
+  return group;
+}
+
 /** Lines of text as one element per line (for tooltips and info boxes). */
 export function setLines(node: HTMLElement, lines: string[]): void {
   node.textContent = '';

@@ -10,6 +10,11 @@
  *   request   view -> Python  {rid, knobs: {name: value}, equal_cores}   (set on slider release)
  * At most one request is in flight per view: a slider moved again while a run is in flight replaces the pending
  * request (the runs in between are never asked for), and a reply for an older request is not drawn.
+ * The view never waits forever for a reply (replyWatch.ts). The kernel answers an interrupted run too, but a
+ * reply can still be lost: when the kernel is idle for a few seconds with the request unanswered (or, in a host
+ * that does not show the kernel's status, after LOST_AFTER_MS), the view stops waiting and says so. When the
+ * kernel restarts, the widget's connection is gone for good: the controls are disabled and the view says to re-run
+ * the cell.
  * Page-side timings (slider release -> redraw finished) go to `window.ptortExplorerTimings`.
  */
 
@@ -18,7 +23,8 @@ import { modelFromCompact } from './logic/compact';
 import { ZOOM_STEP } from './logic/scale';
 import { keyedValue } from './logic/sliderKeys';
 import { RunView, TimelineView } from './timelineView';
-import { button, el } from './dom';
+import { button, buttonGroup, el } from './dom';
+import { LOST_MESSAGE, RESTARTED_MESSAGE, ReplyWatch, kernelStatus } from './replyWatch';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -69,6 +75,8 @@ interface AnyModel {
   save_changes(): void;
   on(event: string, callback: () => void): void;
   off(event?: string | null, callback?: (() => void) | null): void;
+  /** The host's widget manager: in JupyterLab and Notebook 7 it has the kernel (its status: idle, busy, ...). */
+  widget_manager?: unknown;
 }
 
 /** One move, timed in the page: release -> redraw finished (`ms`), of which the kernel's run (`kernelMs`, as the
@@ -136,9 +144,19 @@ class ExplorerView {
     this._onControls = () => this._applyControls();
     this._onView = () => this._received();
     this._onKey = (e: KeyboardEvent) => this._key(e);
+    // ipywidgets marks every widget's connection dead when the kernel restarts (and sends nothing after that).
+    this._onCommLive = () => this._kernelGone();
+    this._watch = new ReplyWatch(() => kernelStatus(model.widget_manager), {
+      lost: () => this._lost(),
+      gone: () => this._kernelGone(),
+      slow: seconds => {
+        this._status.textContent = `running\u2026 ${seconds} s`;
+      }
+    });
     window.addEventListener('keydown', this._onKey, true);
     model.on('change:controls', this._onControls);
     model.on('change:view', this._onView);
+    model.on('comm_live_update', this._onCommLive);
     this._applyControls();
     this._draw(this._model.get('view') as ViewState | null);
     this._timeline.observeResize();
@@ -171,9 +189,11 @@ class ExplorerView {
   }
 
   dispose(): void {
+    this._watch.stop();
     window.removeEventListener('keydown', this._onKey, true);
     this._model.off('change:controls', this._onControls);
     this._model.off('change:view', this._onView);
+    this._model.off('comm_live_update', this._onCommLive);
     this._timeline.dispose();
   }
 
@@ -211,7 +231,7 @@ class ExplorerView {
         continue;
       }
       entry.slider = s;
-      entry.input.disabled = s.disabled;
+      entry.input.disabled = s.disabled || this._gone;
       entry.label.title = s.title;
       if (this._dragging !== s.name) {
         entry.input.value = String(s.value);
@@ -296,6 +316,10 @@ class ExplorerView {
 
   /** A slider was released: ask for a run now, or replace the pending request if one is in flight. */
   private _ask(knob: string): void {
+    if (this._gone || this._watch.kernelGone()) {
+      this._kernelGone();
+      return;
+    }
     const rid = `${this._id}:${++this._seq}`;
     const request = { rid, knobs: this._knobValues(), equal_cores: this._equal ? this._equal.checked : null };
     this._started.set(rid, { t: now(), knob });
@@ -309,8 +333,41 @@ class ExplorerView {
 
   private _send(request: { rid: string; knobs: { [k: string]: Json }; equal_cores: boolean | null }): void {
     this._inFlight = request.rid;
+    this._watch.start();
     this._model.set('request', request);
     this._model.save_changes();
+  }
+
+  // -- a reply that never comes ------------------------------------------------------------------------------------
+
+  /** Stop waiting for the request in flight: send the move made meanwhile, or say that no reply came. */
+  private _lost(): void {
+    const next = this._pending;
+    this._stopWaiting(next ? '' : LOST_MESSAGE);
+    if (next) {
+      this._send(next);
+    } else {
+      this._applyControls(); // the sliders go back to the kernel's last values, which the timelines show
+    }
+  }
+
+  /** The kernel restarted (or stopped): this view can never run again. Its controls are turned off. */
+  private _kernelGone(): void {
+    this._gone = true;
+    this.root.dataset.kernel = 'gone';
+    const inputs = [...[...this._inputs.values()].map(e => e.input), ...(this._equal ? [this._equal] : [])];
+    inputs.forEach(input => (input.disabled = true));
+    this._stopWaiting(RESTARTED_MESSAGE);
+  }
+
+  private _stopWaiting(message: string): void {
+    [this._inFlight, this._pending] = [null, null];
+    this._watch.stop();
+    if (message) {
+      this._started.clear();
+      this._setBusy(false);
+      [this._error.textContent, this._error.hidden] = [message, false];
+    }
   }
 
   /** A new view state: draw it unless it answers an older request than one still pending. */
@@ -322,6 +379,7 @@ class ExplorerView {
     }
     if (this._inFlight !== null && state.rid === this._inFlight) {
       this._inFlight = null;
+      this._watch.stop();
       if (this._pending !== null) {
         const next = this._pending;
         this._pending = null;
@@ -423,9 +481,13 @@ class ExplorerView {
     colour.addEventListener('change', () => this._timeline.setColorBy(colour.value as ColorBy));
     bar.appendChild(colour);
     bar.appendChild(el('span', 'ptort-spacer'));
-    bar.appendChild(button('\u2212', 'Zoom out (-)', () => this._timeline.zoom(1 / ZOOM_STEP)));
-    bar.appendChild(button('+', 'Zoom in (+)', () => this._timeline.zoom(ZOOM_STEP)));
-    bar.appendChild(button('Reset', 'Show the whole run (0, or double-click)', () => this._timeline.reset()));
+    bar.appendChild(
+      buttonGroup(
+        button('\u2212', 'Zoom out (-)', () => this._timeline.zoom(1 / ZOOM_STEP)),
+        button('+', 'Zoom in (+)', () => this._timeline.zoom(ZOOM_STEP)),
+        button('Reset', 'Show the whole run (0, or double-click)', () => this._timeline.reset())
+      )
+    );
     return bar;
   }
 
@@ -434,6 +496,8 @@ class ExplorerView {
   private _id: string;
   private _seq = 0;
   private _inFlight: string | null = null;
+  /** The kernel restarted: the model's connection is gone, nothing sent arrives. */
+  private _gone = false;
   private _pending: { rid: string; knobs: { [k: string]: Json }; equal_cores: boolean | null } | null = null;
   private _started = new Map<string, { t: number; knob: string }>();
   private _inputs = new Map<
@@ -453,6 +517,8 @@ class ExplorerView {
   private _onControls: () => void;
   private _onView: () => void;
   private _onKey: (e: KeyboardEvent) => void;
+  private _onCommLive: () => void;
+  private _watch: ReplyWatch;
 }
 
 /** anywidget's entry point: one ExplorerView per displayed output; the returned function cleans up. */

@@ -19,7 +19,7 @@ import { PIPELINE_MIME } from './logic/mime';
 import { ZOOM_STEP } from './logic/scale';
 import { DiagramView } from './diagramView';
 import { RunView, TimelineView } from './timelineView';
-import { button, downloadText, el } from './dom';
+import { button, buttonGroup, downloadText, el } from './dom';
 
 const HINT =
   'Ctrl/\u2318 + wheel: zoom \u00b7 drag or Shift + wheel: pan \u00b7 double-click or 0: reset \u00b7 ' +
@@ -126,9 +126,13 @@ export class TraceRenderer extends Widget implements IRenderMime.IRenderer {
     bar.appendChild(this._colourSelect());
     bar.appendChild(el('span', 'ptort-spacer'));
     const timeline = (): TimelineView | null => this._timeline;
-    bar.appendChild(button('\u2212', 'Zoom out (-)', () => timeline()?.zoom(1 / ZOOM_STEP)));
-    bar.appendChild(button('+', 'Zoom in (+)', () => timeline()?.zoom(ZOOM_STEP)));
-    bar.appendChild(button('Reset', 'Show the whole run (0, or double-click)', () => timeline()?.reset()));
+    bar.appendChild(
+      buttonGroup(
+        button('\u2212', 'Zoom out (-)', () => timeline()?.zoom(1 / ZOOM_STEP)),
+        button('+', 'Zoom in (+)', () => timeline()?.zoom(ZOOM_STEP)),
+        button('Reset', 'Show the whole run (0, or double-click)', () => timeline()?.reset())
+      )
+    );
     this._downloads = el('span', 'ptort-downloads');
     bar.appendChild(this._downloads);
     return bar;

@@ -8,7 +8,7 @@ import type { TimelineModel } from './logic/trace';
 import { RowBox, counterPath, layoutRows, visibleRects } from './logic/layout';
 import { ColorBy, PALETTE, sliceColor } from './logic/colors';
 import { View, niceStep, span, ticks, xOf } from './logic/scale';
-import { fitLabel, launchLabel, runSummary, sliceLabel, tickLabel } from './logic/format';
+import { TICK_CHAR_PX, fitLabel, launchLabelIn, runSummary, sliceLabel, tickLabel } from './logic/format';
 import { svgEl } from './dom';
 
 /** Width of the label pane left of the plot, and height of the axis above it (pixels). */
@@ -135,7 +135,11 @@ function drawAxis(plot: SVGElement, labels: SVGElement, f: Frame): void {
   for (const t of tks) {
     const x = xOf(t, f.view, f.width);
     axis.appendChild(svgEl('line', { class: 'ptort-grid', x1: x, x2: x, y1: AXIS_H - 4, y2: f.height }));
-    axis.appendChild(svgEl('text', { class: 'ptort-tick', x: x + 3, y: AXIS_H - 8 }, tickLabel(t, unit, step)));
+    const text = tickLabel(t, unit, step);
+    // A label that would run past the right edge (and be clipped: "100" of "100k") ends at its tick instead.
+    const past = x + 3 + text.length * TICK_CHAR_PX > f.width;
+    const attrs: { [name: string]: string | number } = past ? { x: x - 3, 'text-anchor': 'end' } : { x: x + 3 };
+    axis.appendChild(svgEl('text', { class: 'ptort-tick', y: AXIS_H - 8, ...attrs }, text));
   }
   plot.appendChild(axis);
   const unitText = unit === 'cycles' ? 'cycles' : 'time';
@@ -158,7 +162,7 @@ function drawLaunches(plot: SVGElement, f: Frame): void {
       svgEl('rect', { class: 'ptort-launch-band', x: x0, y: y1, width: x1 - x0, height: y2 - y1, fill: colour })
     );
     g.appendChild(svgEl('line', { class: 'ptort-launch-edge', x1, x2: x1, y1, y2, stroke: colour }));
-    const text = fitLabel(launchLabel(launch), x1 - x0);
+    const text = launchLabelIn(launch, x1 - x0);
     if (text && sec.headerY !== null) {
       g.appendChild(svgEl('text', { class: 'ptort-launch-label', x: (x0 + x1) / 2, y: AXIS_H + sec.headerY }, text));
     }

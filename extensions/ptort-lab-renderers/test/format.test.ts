@@ -11,6 +11,7 @@ import {
   formatMicros,
   formatNumber,
   launchLabel,
+  launchLabelIn,
   launchTooltip,
   runSummary,
   sliceLabel,
@@ -143,4 +144,12 @@ test('the launch period: its label and tooltip (10,900 cycles = 6.056 us at 1.8 
     '1,800 cycles (0 \u2192 1,800)',
     'no instruction runs before the launch completes'
   ]);
+});
+
+test('the launch label is whole or drops its number, never cut mid-number ("10,9\u2026")', () => {
+  const launch = pipeline.launch!;
+  assert.equal(launchLabelIn(launch, 400), 'kernel launch \u00b7 10,900 cycles');
+  assert.equal(launchLabelIn(launch, 150), 'kernel launch');
+  assert.equal(launchLabelIn(launch, 60), 'launch');
+  assert.equal(launchLabelIn(launch, 30), '');
 });

@@ -102,9 +102,17 @@ function colourKey(s: Slice, by: ColorBy): { key: string; label: string } {
   return { key: s.name, label: s.name };
 }
 
-/** Span colour keys in order of first use (earliest start, then name), with their labels (tiles merged). */
+/** Where a tile sorts: its index when a whole number (the usual), else after every numbered tile. */
+function tileOrder(index: unknown): number {
+  return typeof index === 'number' && isFinite(index) ? index : Infinity;
+}
+
+/**
+ * Span colour keys with their labels (tiles merged). Ops and pipes come in order of first use (earliest start,
+ * then name); tiles by tile index, so that several runs (whose tiles start in different orders) read 0, 1, 2, ...
+ */
 function spanKeys(models: TimelineModel[], by: ColorBy): { key: string; labels: string[]; color: string }[] {
-  const first = new Map<string, { key: string; labels: string[]; color: string; t: number }>();
+  const first = new Map<string, { key: string; labels: string[]; color: string; t: number; order: number[] }>();
   for (const m of models) {
     for (const row of m.groups.flatMap(g => g.rows)) {
       for (const s of row.slices) {
@@ -114,17 +122,29 @@ function spanKeys(models: TimelineModel[], by: ColorBy): { key: string; labels: 
         const { key, label } = colourKey(s, by);
         let e = first.get(key);
         if (!e) {
-          e = { key, labels: [], color: sliceColor(s, by), t: s.start };
+          e = { key, labels: [], color: sliceColor(s, by), t: s.start, order: [] };
           first.set(key, e);
         }
         e.t = Math.min(e.t, s.start);
         if (!e.labels.includes(label)) {
           e.labels.push(label);
+          e.order.push(tileOrder(s.index));
         }
       }
     }
   }
-  return [...first.values()].sort((a, b) => a.t - b.t || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const entries = [...first.values()];
+  if (by === 'tile') {
+    for (const e of entries) {
+      // Labels in index order ("tile 0, 10, 20"), whatever order the runs reached them in.
+      const sorted = e.labels.map((label, i) => ({ label, n: e.order[i] })).sort((a, b) => a.n - b.n);
+      e.labels = sorted.map(x => x.label);
+      e.order = sorted.map(x => x.n);
+    }
+  }
+  const byTime = (a: (typeof entries)[0], b: (typeof entries)[0]): number =>
+    a.t - b.t || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  return entries.sort(by === 'tile' ? (a, b) => a.order[0] - b.order[0] || byTime(a, b) : byTime);
 }
 
 /** "0, 10, 20" for the tiles sharing a colour (at most 3, then "…"). */

@@ -94,6 +94,9 @@ export function formatTime(t: number, unit: TimeUnit): string {
   return unit === 'cycles' ? `${formatNumber(t, 0)} cycles` : formatMicros(t);
 }
 
+/** Width of one character of a tick label (10 px digits), in pixels, for an estimate that errs wide. */
+export const TICK_CHAR_PX = 6.5;
+
 /** A compact tick label: 12000 -> "12k", 1500000 -> "1.5M" (cycles, by the tick step); µs, ns or ms. */
 export function tickLabel(t: number, unit: TimeUnit, step: number): string {
   if (unit === 'us') {
@@ -178,6 +181,19 @@ export function counterTooltip(c: Counter, t: number, unit: TimeUnit): string[] 
 /** The label drawn over the launch period: "kernel launch · 10,900 cycles". */
 export function launchLabel(launch: Launch): string {
   return `kernel launch \u00b7 ${formatNumber(launch.end - launch.start, 0)} cycles`;
+}
+
+/**
+ * The launch label that fits in `px`: whole, else without its number ("kernel launch"), else "launch", else ""
+ * (a label cut short would read as another number: "10,9\u2026" for 10,900).
+ */
+export function launchLabelIn(launch: Launch, px: number, charPx = 6.5): string {
+  for (const text of [launchLabel(launch), 'kernel launch', 'launch']) {
+    if (fitLabel(text, px, charPx) === text) {
+      return text;
+    }
+  }
+  return '';
 }
 
 /** The tooltip of the launch period: its cycles, its time at the clock, and why nothing runs in it. */
