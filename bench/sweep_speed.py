@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from distributed import Client, LocalCluster
     started = time.perf_counter()
     results: dict[str, tuple[float, Any]] = {}
-    with LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         cluster_s = time.perf_counter() - started
         runs: dict[str, Callable[[], Any]] = {"serial": lambda: sweep("serial"),

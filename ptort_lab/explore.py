@@ -61,6 +61,30 @@ class ReusedBufferWarning(UserWarning):
     (``data_parallel_twin``)."""
 
 
+def _builder_name(build: Any) -> str:
+    """``build.__name__``, else its type's name: an object whose ``__getattr__`` raises something other than
+    AttributeError (a dict-backed config: KeyError) still gets a name."""
+    try:
+        name = getattr(build, "__name__", None)
+    except Exception:  # noqa: BLE001 - the user's __getattr__
+        name = None
+    return name if isinstance(name, str) else type(build).__name__
+
+
+def _builder_signature(build: Any) -> inspect.Signature | None:
+    """The builder's signature; a callable object whose attributes raise (``inspect.signature`` probes
+    ``__wrapped__`` through its ``__getattr__``) is asked through its class's ``__call__``; None when none is known."""
+    try:
+        return inspect.signature(build)
+    except (TypeError, ValueError):
+        return None
+    except Exception:  # noqa: BLE001 - the user's __getattr__ raised something other than AttributeError
+        try:
+            return inspect.signature(type(build).__call__.__get__(build))  # (the bound method, found on the class)
+        except Exception:  # noqa: BLE001
+            return None
+
+
 def data_parallel_twin(workload: Workload, cores: int, *, run: Program | None = None) -> Workload:
     """The same tasks as ``workload`` (a pipeline or any workload), dispatched over ``cores`` with each tile's
     tasks on one core; dependencies come from the tensors they touch, exactly as for any data-parallel run.
@@ -752,14 +776,21 @@ def check_equal_cores(value: Any, api: str) -> bool:
                               "for like), or leave it out (False: the twin runs on knobs.cores).")
 
 
-def check_compile_options(options: dict[str, Any], api: str) -> None:
+def check_compile_options(options: dict[str, Any], api: str, mode: str | None = None) -> None:
     """Refuse compile options that compile() would refuse (an unknown name, a bad machine or latency, ...) now,
     before anything is built: a sweep would otherwise build every point to report the same argument error. A knob
-    among them (or a typo of one) is refused as a knob first."""
+    among them (or a typo of one) is refused as a knob first. ``placement`` places a pipeline's processes, so the
+    trial (an empty data-parallel workload) leaves it out: the pipeline's compile checks it; a study whose ``mode``
+    runs the data-parallel twin, which has no processes, refuses it."""
     refuse_knob_keywords(options, api, COMPILE_OPTIONS)
+    if options.get("placement") is not None and mode is not None and mode != "pipeline":
+        raise PtortValueError(f"{api}(placement=...) places the processes of a pipeline on cores, but mode={mode!r} "
+                              "also runs the data-parallel twin, which has no processes to place.",
+                              hint="Pass mode='pipeline' to study the placed pipeline alone, or leave placement out.")
+    trial = {name: value for name, value in options.items() if name != "placement"}
     try:
         with collect_compiled():  # the trial Program must not count as one the caller's code compiled
-            group([]).compile(**options)
+            group([]).compile(**trial)
     except (PtortValueError, PtortTypeError) as e:
         error = PtortTypeError if isinstance(e, TypeError) else PtortValueError
         raise error(f"{api}(...) passes its other keyword arguments to compile(), which refused them: {e.what}",
@@ -924,16 +955,17 @@ class Study:
         # The twin runs on the pipeline's cores (then knobs.cores is unused).
         self.equal_cores = check_equal_cores(equal_cores, "Study")
         self.cache = _check_cache(cache, "Study")  # recent timing-only runs (the explorer's slider positions)
-        check_compile_options(compile_options, "Study")
+        check_compile_options(compile_options, "Study", self.mode)
         self.compile_options = compile_options
-        try:
-            params = inspect.signature(build).parameters
+        signature = _builder_signature(build)
+        if signature is not None:
+            params = signature.parameters
             self._takes = {n for n in params if n in KNOB_NAMES}
             self._takes_all = any(p.kind is p.VAR_KEYWORD for p in params.values())
-            self._signature = f"{getattr(build, '__name__', 'build')}{inspect.signature(build)}"
-        except (TypeError, ValueError):
+            self._signature = f"{_builder_name(build)}{signature}"
+        else:  # no signature (a builtin): the builder is called with every knob, as one taking **knobs would be
             self._takes, self._takes_all = set(), True
-            self._signature = getattr(build, "__name__", "build")
+            self._signature = _builder_name(build)
         self.last: Comparison | None = None
         self._writes: Writes | None = None  # every tensor the study's runs wrote, as before its first run
 
@@ -981,8 +1013,7 @@ class Study:
             with collect_compiled() as compiled:
                 w = self.build(**args)
         except Exception as e:  # noqa: BLE001 - the user's builder
-            name = getattr(self.build, "__name__", None) or type(self.build).__name__  # a callable object: its class
-            raise_user_error(e, f"the study's builder {name} (with {args})")
+            raise_user_error(e, f"the study's builder {_builder_name(self.build)} (with {args})")
         if not isinstance(w, (Workload, Program)):
             raise PtortTypeError(f"the study's builder returned {type(w).__name__} {w!r}, not a workload.",
                                  hint="Return the pipeline (connect(...)) or workload to study.")

@@ -355,7 +355,7 @@ class Program:
             kernels = _unpinned_kernels(self.workload)
             tasks = sum(1 for t in run.tasks if t.cycles is None) if kernels and counted else None
             if kernels and tasks != 0:
-                notes.append(unpinned_note(tasks, kernels))
+                notes.append(unpinned_note(kernels))
         policy = schedule.dispatch
         if not self.workload.is_pipeline and policy is not None and policy.num_cores == 0 \
                 and not schedule.stream_count and task_count > 1:

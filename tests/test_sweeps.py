@@ -63,12 +63,13 @@ def serial_rows(tmp_path_factory) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def dask_client():
-    """A real scheduler and two worker processes on this machine (one thread each), for the module."""
+    """A real scheduler and two worker processes on this machine (one thread each), for the module; its dashboard on
+    a free port (8787 may be taken by another cluster, and the fallback warns, which the tests make an error)."""
     distributed = pytest.importorskip("distributed")
     main = sys.modules["__main__"]
     if not hasattr(main, "__spec__"):  # after the notebook tests, an IPython namespace that %reset emptied
         main.__spec__ = None
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") \
             as cluster, distributed.Client(cluster) as client:
         yield client
 

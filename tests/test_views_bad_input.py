@@ -120,7 +120,8 @@ def test_the_cache_line_says_the_rows_were_not_saved(tmp_path):
         warnings.simplefilter("ignore")
         result = run_sweep(small_build, depth=[1], executor="serial", cache=blocker, progress=False)
     line = result.cache.line()
-    assert line.startswith(f"cache: 0 reused, 1 computed; could not save to the cache {blocker}: NotADirectoryError")
+    assert line.startswith(f"cache: 0 reused, 1 computed; could not save to the cache {blocker}: 1 of 1 rows could "
+                           "not be saved, 0 were (the path is a file, not a folder: NotADirectoryError")
     assert "saved in" not in line
 
 

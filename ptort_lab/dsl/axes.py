@@ -241,7 +241,11 @@ class Ragged(Axis):
         return [(i, j) for i, n in enumerate(self.lengths) for j in range(n)]
 
     def __repr__(self) -> str:
-        return f"Ragged({self.outer_size}, {self.lengths})"
+        if len(self.lengths) <= 12:
+            return f"Ragged({self.outer_size}, {self.lengths})"
+        # (messages name the axis: thousands of lengths would bury what they say)
+        head = ", ".join(map(str, self.lengths[:6]))
+        return f"Ragged({self.outer_size}, [{head}, ... {len(self.lengths):,} lengths])"
 
 
 class _RaggedLength(Expr):

@@ -382,8 +382,14 @@ def colmax(x: Any) -> Value:
     return reduce_op(OpKind.COLMAX, x)
 
 
+# The cube's input dtypes on A2/A3 (NPU_MODEL §1, §3.4): F16/BF16/I8 at full rate, F32 at quarter rate; U8 as I8
+# (the 8-bit integer mode). F64, 16/32/64-bit integers have no cube mode.
+_CUBE_DTYPES = (DType.F16, DType.BF16, DType.F32, DType.I8, DType.U8)
+
+
 def matmul(a: Any, b: Any, acc: Any = None) -> Value:
-    """``a @ b`` on the cube unit: [M, K] @ [K, N] -> [M, N]; F16/BF16 inputs accumulate in F32, I8/U8 in I32.
+    """``a @ b`` on the cube unit: [M, K] @ [K, N] -> [M, N]; F16/BF16 inputs accumulate in F32, I8/U8 in I32, F32
+    stays F32. Other dtypes have no cube mode and are refused (cast them first).
 
     With ``acc`` ([M, N], the result dtype) it returns ``acc + a @ b``.
     """
@@ -396,6 +402,11 @@ def matmul(a: Any, b: Any, acc: Any = None) -> Value:
     if x.dtype != y.dtype:
         raise op_error("matmul", f"operands have different dtypes: {describe(x)} and {describe(y)}.",
                        f"Cast both to the same dtype, e.g. tl.cast(b, DType.{x.dtype}).", trace)
+    if x.dtype not in _CUBE_DTYPES:  # no cube mode to price (or compute) it by: refused, not given an invented rate
+        raise op_error("matmul", f"the cube unit has no {x.dtype} mode: {describe(x)} @ {describe(y)} (A2/A3 cube "
+                                 f"inputs are {', '.join(map(str, _CUBE_DTYPES))}).",
+                       "Cast both operands first: tl.cast(a, DType.F16) or DType.BF16 (full cube rate), or "
+                       "DType.F32 (quarter rate, keeps more precision).", trace)
     out = TileType(x.shape[0], y.shape[1], ACCUMULATOR.get(x.dtype, x.dtype))
     operands: tuple[Value, ...] = (x, y)
     if acc is not None:

@@ -26,10 +26,17 @@ _STYLES = {"pipeline": "-", "data-parallel": "--"}
 _RUNS = (("pipeline", "pipeline", "o", "C0"), ("data-parallel", "data_parallel", "s", "C1"))
 _PER_RUN = {"cores": "cores used", "bytes_moved": "bytes moved (GM)", "us": "µs"}  # x of pareto() from each run
 PARETO_LABELS = 24  # the front's points are labelled with their knobs up to this many
+KNOB_TICKS = 12  # plot(): up to this many knob values, each is an x tick; more, and whole-number ticks are picked
 
 
 def _tile_text(tile: tuple[int, int]) -> str:
     return f"{tile[0]}x{tile[1]}"
+
+
+def _integer_ticks(ax: Any, values: list[int] | None = None) -> None:
+    """X ticks at ``values`` (the knob values swept), or at whole numbers matplotlib picks."""
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True) if values is None else FixedLocator(values))
 
 
 class SweepResult(core.SweepResult):
@@ -74,6 +81,8 @@ class SweepResult(core.SweepResult):
                             label=f"{run}" + (f" ({name})" if name else ""))
         if x == "tile":
             ax.set_xticks(list(range(len(xs))), [_tile_text(v) for v in xs])
+        else:  # a whole-number knob: never a tick at depth 1.5
+            _integer_ticks(ax, xs if len(xs) <= KNOB_TICKS else None)
         ax.set_xlabel(x, **text_kwargs())
         ax.set_ylabel("makespan (cycles)" if metric == "cycles" else "overlap %")
         ax.set_title(f"{'makespan' if metric == 'cycles' else 'overlap'} vs {x}", **text_kwargs())
@@ -138,6 +147,8 @@ class SweepResult(core.SweepResult):
             for px, py, _, i in front[:PARETO_LABELS]:
                 ax.annotate(f"#{i} {self.points[i].label()}", (px, py), textcoords="offset points", xytext=(4, 4),
                             fontsize=6, **text_kwargs())
+        if x != "us":  # cores, bytes, elements and knobs are whole numbers
+            _integer_ticks(ax)
         xlabel = _PER_RUN.get(x, x if x != "tile" else "tile (rows x cols elements)")
         ax.set_xlabel(xlabel, **text_kwargs())
         ax.set_ylabel("makespan (cycles)" if y == "cycles" else "makespan (µs)")

@@ -48,8 +48,10 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..dsl.ir import KernelIR
+from ..dsl.steps import enumerate_tasks, stream_tasks, uses_slots
 from ..dsl.tree import NodeKind, walk
 from ..dsl.types import Direction, TensorView, TileType
+from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortError, PtortTypeError, PtortValueError
 from .buffers import BufferPool
@@ -57,12 +59,13 @@ from .capacity import fix_in_room
 from .cost_model import CostModel, TaskPricer, Timing, span_of
 from .deps import RegionKeys
 from .lowering import AIC, Instr, Plan, lower
-from .machine import Buffer, Machine, ascend_910b, bytes_text, get_machine
+from .machine import Buffer, Machine, Pipe, ascend_910b, bytes_text, get_machine
 from .memo import COMPUTE, READ, TaskTemplate, build_template
 from .memory import GlobalMemory
-from .placement import vector_unit_of
+from .placement import dispatcher, is_work_stealing, vector_unit_of
 from .residency import Residency
 from .trace import Span
+from .validation import ModelUse
 
 _new = tuple.__new__  # builds a Span without its Python-level __new__ (one per instruction of every task)
 Resident = tuple[tuple[str, Buffer], ...]  # the kernel parameters a task keeps on chip, and their buffers
@@ -183,12 +186,20 @@ class NpuRun:
         self.launched = False  # whether any task ran instructions (then no instruction ran before the launch)
         self.residency = Residency(self)  # on-chip tensors and tile-channel slots: where, and the room reserved
         self.last_aiv = 0  # the AIV the task priced last runs its vector work on (its UB state is that AIV's)
-        self.block_ranks: dict[int, int] = {}  # core -> its block's place in the dispatch order (pipelines)
+        self.block_ranks: dict[int, int] = {}  # core -> its block's place in the dispatch order (empty: the index)
         self._block_start: dict[int, int] = {}  # core -> block_start(core), once known
         self.flush_end: int | None = None  # when the kernel-end L2 flush is done (Machine.l2_flush_at_end)
         self._templates: dict[tuple[int, int, int], TaskTemplate] = {}  # (id(plan), core, aiv) -> its steps here
         self.region_keys = RegionKeys(exact_only=True)  # each argument's L2 region, by the memory it names
         self.workload: Workload | None = None  # the run's workload (a capacity hint looks at its other kernels)
+        # what the run leaned on, for its error band and notes (model_use): found per plan as it is first priced
+        self.cube_dtypes: set[str] = set()  # the input dtypes of its matmuls
+        self.acc_via_l1 = False  # an accumulator went L1 -> L0C on MTE1 (lowering's approximation)
+        self.channel_hops = False  # a pipeline channel or event hop crosses cores or units (it pays L_chan)
+        self.cross_unit_reads = False  # data-parallel: a task read GM data another core's or unit's task wrote
+        # data-parallel: GM tile -> (core, unit, task id) of its last writer, until a cross-unit read is seen
+        self._gm_writers: dict[Any, tuple[int, str, int]] | None = None
+        self._noted_plans: set[int] = set()
 
     @property
     def clock_hz(self) -> float:
@@ -196,7 +207,8 @@ class NpuRun:
 
     def block_start(self, core: int) -> int:
         """When the block of ``core`` may start: the launch, then one ``block_dispatch_cycles`` per block
-        dispatched up to and including it (blocks go out in core order, one per AI core used; NPU_MODEL §3.5)."""
+        dispatched up to and including it (blocks go out in core order, one per AI core used; NPU_MODEL §3.5): its
+        rank among the cores the run uses (``block_ranks``; a core missing there uses cores 0..core before it)."""
         m = self.machine
         rank = self.block_ranks.get(core, core)
         return m.launch_overhead_cycles + (rank + 1) * m.block_dispatch_cycles
@@ -231,6 +243,8 @@ class NpuRun:
                     f"({m.num_vector_cores} vector units).",
                     hint=f"Use at most {m.num_cores} cores (each core's {m.aiv_per_core} AIVs take its vector tasks "
                          "in turn), or a machine with more cores.", locate=True)
+            self.block_ranks = _keyed_block_ranks(workload)
+            self._gm_writers = {}
             return
         self.placement = dict(placement)
         self.block_ranks = {core: rank for rank, core in enumerate(sorted(set(placement.values())))}
@@ -249,6 +263,7 @@ class NpuRun:
                           if m.aiv_per_core > 1 else f'Place it on a core only: {{"{name}": 0}}.'), locate=True)
         self.residency.place_pipeline(workload, placement)
         self._check_channel_slots(workload, placement)
+        self.channel_hops = self._crosses_units(workload, placement)
 
     def units_of(self, process: Any) -> frozenset[str]:
         """The units (AIC, AIV) whose pipes the kernels of a CSP process use; empty when it runs only pinned tasks.
@@ -285,6 +300,45 @@ class NpuRun:
         """``units_of`` with the AIV named (AIV0, AIV1): two AIVs share no buffer either."""
         aiv = f"AIV{self.vector_units.get(process.name, 0)}"
         return frozenset(aiv if u != AIC else u for u in self.units_of(process))
+
+    def _crosses_units(self, workload: Workload, placement: dict[str, int]) -> bool:
+        """Whether a hop of a channel or event of the pipeline goes between cores, or between units of one core that
+        share no buffer: the hops the runner charges the channel latency (L_chan)."""
+        ends: dict[int, tuple[list[Any], list[Any]]] = {}
+        for p in workload.fields.get("processes", ()):
+            _, _, records, waits = channel_uses(p.workload)
+            for items, side in ((p.produces, 0), (p.consumes, 1), (records, 0), (waits, 1)):
+                for key in {id(c) for c in items}:
+                    ends.setdefault(key, ([], []))[side].append(p)
+
+        def cross(senders: list[Any], takers: list[Any]) -> bool:
+            return placement[senders[0].name] != placement[takers[0].name] \
+                or not self.channel_stays_on_chip(senders, takers)
+        for senders, takers in ends.values():
+            if not senders or not takers:  # (one end only: the runner charges it as one hop between all its ends)
+                both = senders + takers
+                if len({placement[p.name] for p in both}) > 1 or not self.channel_stays_on_chip(senders, takers):
+                    return True
+            elif any(cross([s], [t]) for s in senders for t in takers):
+                return True
+        return False
+
+    def model_use(self) -> ModelUse:
+        """What this run leaned on, for its error band and notes (``validation``)."""
+        return ModelUse(self.machine, tuple(sorted(self.cube_dtypes)), self.launched, self.channel_hops,
+                        self.cross_unit_reads, self.acc_via_l1)
+
+    def _note_plan(self, plan: Plan) -> None:
+        """Record what ``plan`` leans on (once per plan): its matmuls' input dtypes, an accumulator moved L1 ->
+        L0C on MTE1 (a path NPU_MODEL does not document)."""
+        if id(plan) in self._noted_plans:
+            return
+        self._noted_plans.add(id(plan))
+        for ins in plan.instrs:
+            if ins.pipe is Pipe.CUBE and ins.op is not None and ins.op.operands:
+                self.cube_dtypes.add(str(ins.op.operands[0].dtype))
+            elif ins.pipe is Pipe.MTE1 and ins.alloc >= 0 and plan.allocs[ins.alloc].buffer is Buffer.L0C:
+                self.acc_via_l1 = True
 
     def _check_channel_slots(self, workload: Workload, placement: dict[str, int]) -> None:
         """Token channels kept on one core are UB queues: depth x slot bytes must fit the UB left by on-chip state
@@ -376,6 +430,7 @@ class NpuRun:
         tpl = self._templates.get((id(plan), core, aiv))
         if tpl is None or tpl.plan is not plan:
             tpl = self._templates[(id(plan), core, aiv)] = build_template(plan, core, aiv, self._pool)
+            self._note_plan(plan)
         return self._issue(task, tpl, placed, core, aiv, start, lane, pipelined, index)
 
     def _issue(self, task: Task, tpl: TaskTemplate, placed: Any, core: int, aiv: int, start: int, lane: str,
@@ -409,6 +464,7 @@ class NpuRun:
         pipe_free = self.pipe_free
         memory = self.memory
         task_id = task.id
+        writers = self._gm_writers  # (data-parallel, until a task reads what another unit's task wrote)
         for (kind, key, name, op_name, reads, write, tail, alloc, pool, alloc_bytes, frees, cycles, head, nbytes,
              path, param, window, extent, nz, ins) in tpl.steps:
             free = pipe_free.get(key)
@@ -431,9 +487,9 @@ class NpuRun:
                 gm_bytes = 0
                 end = done = freed = t + cycles + (head if free is None or free < t else 0)
             else:
-                region = None
+                region = tile = None
                 if param is not None:
-                    region = regions.get(param)
+                    region = tile = regions.get(param)
                     if region is not None and window is not None:
                         region = region + (window,)
                 gm_bytes = nbytes
@@ -441,9 +497,16 @@ class NpuRun:
                 if kind == READ:  # the pipe is free before the data arrive (memory.py: latency overlaps)
                     end, done, _ = memory.read_times(t, nbytes, path, region, nz, extent)  # nz: L1, ND -> NZ
                     freed = done  # its buffer is written until the data are in
+                    if writers is not None and tile is not None:
+                        w = writers.get(tile)
+                        if w is not None and w[2] != task_id and (w[0] != core or w[1] != name.partition(".")[0]):
+                            self._cross_unit_read()
+                            writers = None
                 else:  # posted into L2: visible a write latency after the pipe let go
                     end, done = memory.write_times(t, nbytes, path, region)
                     freed = end  # the data have left its buffer
+                    if writers is not None and tile is not None:
+                        writers[tile] = (core, name.partition(".")[0], task_id)
             pipe_free[key] = end
             if write >= 0:
                 ready[write] = (done, name, tail)
@@ -463,6 +526,12 @@ class NpuRun:
             self.residency.leave(kept, {slot: ready[slot] for slot, _ in kept if ready[slot] is not None})
         issue_done = first if pipelined and first is not None else end_all
         return issue_done, end_all, spans
+
+    def _cross_unit_read(self) -> None:
+        """A data-parallel task read GM data another core's or unit's task wrote: a handoff that pays no flag
+        latency here (L_chan is charged on channels only), which the run's notes say; no need to look further."""
+        self.cross_unit_reads = True
+        self._gm_writers = None
 
     def _pool(self, core: int, unit: str, buffer: Buffer) -> BufferPool:
         key = (core, unit, buffer)
@@ -539,6 +608,32 @@ def _check_overrides(cls: type) -> None:
                  "self.run = NpuCostModel(machine).begin_run(workload, placement, vector_units) and return self; "
                  "in task_timing, call self.run.task_timing(...) and adjust what it returns.",
             where=where, locate=where is None)
+
+
+# the dispatch policies whose key function decides which cores a data-parallel run uses
+_KEYED = ("affinity", "hash", "dispatch_by")
+
+
+def _keyed_block_ranks(workload: Workload) -> dict[int, int]:
+    """Each core's place in the block dispatch order of a data-parallel run whose cores a key function picks
+    (``affinity``, ``hash``, ``dispatch_by``, ``streams(n).stream_by``): the blocks, one per core used, go out in
+    core order (NPU_MODEL §3.5), so a run on cores 7 and 21 starts them at the first and second dispatch. The keys
+    are read once here, before any task runs (as ``assign_cores`` does). Empty (ranks = core indices) when every
+    core is used, and for round robin, ``streams(n)`` in turn and work stealing, which use cores 0..k-1."""
+    sched = workload.schedule
+    policy = sched.dispatch
+    keyed = policy.kind in _KEYED if policy is not None else sched.stream_by is not None and bool(sched.stream_count)
+    if not keyed or is_work_stealing(sched):
+        return {}
+    n, core_of = dispatcher(sched)
+    if core_of is None:
+        return {}
+    used: set[int] = set()
+    for i, task in enumerate(enumerate_tasks(workload) if uses_slots(workload) else stream_tasks(workload)):
+        used.add(core_of(i, task))
+        if len(used) == n:  # (every core is used: no need to read further)
+            return {}
+    return {core: rank for rank, core in enumerate(sorted(used))}
 
 
 def _task_nodes(body: Any, channel: Any = None, into: bool = False) -> Iterator[tuple[Workload, bool]]:

@@ -60,6 +60,18 @@ from .trace import Stall
 
 _new = tuple.__new__  # builds a Stall without its Python-level __new__ (3x cheaper; long runs record millions)
 
+
+class TaskWait(str):
+    """What a process blocked on a task waits for, as its message says it (``task 12 to finish``), with the task id
+    itself (the steady state keys it relative to the task keyed: an absolute id never repeats)."""
+
+    tid: int  # (a str subtype takes no __slots__ but an empty one: the id lives in its __dict__)
+
+    def __new__(cls, tid: int) -> TaskWait:
+        text = super().__new__(cls, f"task {tid} to finish")
+        text.tid = tid
+        return text
+
 # A 3-stage pipeline over a million tiles takes about 3 million steps (one per stage and tile) and 30 s; a run ten
 # times that long is almost surely a loop. Raise these (ptort_lab.sim.engine.MAX_STEPS = ...) for longer runs.
 MAX_STEPS = 10_000_000
@@ -325,7 +337,7 @@ class Engine(Channels):
         for tid in cmd[1]:
             end = self.finished.get(tid)
             if end is None:
-                p.blocked, p.wait_since = f"task {tid} to finish", p.t
+                p.blocked, p.wait_since = TaskWait(tid), p.t
                 p.retry = cmd
                 self.task_waiters.setdefault(tid, []).append(p)
                 return True

@@ -17,7 +17,7 @@ import numpy as np
 
 from .machine import DEFAULT_CLOCK_HZ
 from .trace import Span, Trace
-from .validation import ErrorBand, error_band, model_notes
+from .validation import ErrorBand, ModelUse, error_band, model_notes
 
 
 def _merge(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -395,16 +395,21 @@ def memory_counters(pricing: Any) -> dict[str, int]:
             "dirty_evictions": mem.dirty_evictions}
 
 
+def model_use(pricing: Any) -> ModelUse | None:
+    """What the run's cost model leaned on (``NpuRun.model_use``: its machine, the fitted terms in play), for the
+    error band and notes; None for a model that does not say (pinned or foreign costs)."""
+    use = getattr(pricing, "model_use", None)
+    return use() if callable(use) else None
+
+
 # -- notes on how a run was set up (Program.stats adds them: the cost model and schedule are the program's) ----------
-def unpinned_note(tasks: int | None, kernels: list[str]) -> str:
-    """PinnedCosts priced ``tasks`` tasks (of ``kernels``) that pin no ``cycles=`` at its default_cycles of 0: a run
-    of a real kernel moved onto PinnedCosts would otherwise report 0 cycles without a word. ``tasks`` is None when
-    the run kept no tasks to count (keep_trace=False, or a steady-state run's probes)."""
+def unpinned_note(kernels: list[str]) -> str:
+    """PinnedCosts priced the tasks of ``kernels``, which pin no ``cycles=``, at its default_cycles of 0: a run of a
+    real kernel moved onto PinnedCosts would otherwise report 0 cycles without a word. (No task count: a run that
+    keeps no tasks, keep_trace=False or a steady state's, cannot give one, and its notes equal the full run's.)"""
     named = ", ".join(f"'{k}'" for k in kernels[:3]) + (f" and {len(kernels) - 3} more" if len(kernels) > 3 else "")
-    which = (f"{tasks:,} task{'s' if tasks != 1 else ''} (of {named}) had" if tasks is not None
-             else f"the tasks of {named} had")
-    return (f"{which} no cycles= and took PinnedCosts' default_cycles=0: pin them with @kernel(cycles=...) or "
-            "task(..., cycles=...), or use the NPU model (compile() without cost_model=)")
+    return (f"the tasks of {named} had no cycles= and took PinnedCosts' default_cycles=0: pin them with "
+            "@kernel(cycles=...) or task(..., cycles=...), or use the NPU model (compile() without cost_model=)")
 
 
 def one_core_note(policy: str, suggestion: str, tasks: int) -> str:
@@ -417,13 +422,14 @@ def one_core_note(policy: str, suggestion: str, tasks: int) -> str:
 def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], pricing: Any = None,
                   totals: SpanTotals | None = None) -> ProgramStats:
     """The statistics of ``trace``; ``pricing`` is the cost model's per-run state (``Run.pricing``), for the
-    memory counters; ``totals`` the figures of its spans when the run kept none (else they are computed from
-    ``trace.spans``)."""
+    memory counters and what the run leaned on (``model_use``: the error band's domain, the notes); ``totals`` the
+    figures of its spans when the run kept none (else they are computed from ``trace.spans``)."""
     if totals is None:
         totals = SpanTotals.of(trace.spans)
     total = trace.makespan
     pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
     lanes = lane_ratios(totals.lanes, pct)
+    use = model_use(pricing)
     return ProgramStats(
         total_cycles=total,
         time_us=trace.makespan_us,
@@ -437,7 +443,7 @@ def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], p
         overlap_pct=pct(totals.multi),
         stall_cycles=dict(stall_cycles),
         bytes_moved=totals.bytes_moved,
-        error_band=error_band(lanes),
-        notes=model_notes(lanes),
+        error_band=error_band(lanes, use),
+        notes=model_notes(lanes, use),
         memory=memory_counters(pricing),
     )

@@ -50,16 +50,20 @@ from ..dsl.tree import walk
 from ..dsl.workload import Workload
 from ..errors import PtortError, PtortValueError
 from .cost_model import CostModel, PinnedCosts
+from .engine import TaskWait
 from .fifo import Actor
-from .stats import ProgramStats, SpanTotals, lane_ratios, memory_counters
+from .stats import ProgramStats, SpanTotals, lane_ratios, memory_counters, model_use
 from .tile_values import TileValues, Why, roots, tile_values
 from .trace_files import WholeRun
-from .validation import error_band, model_notes
+from .validation import ModelUse, error_band, model_notes
 
 # (tiles, stride): probe sizes, tried in turn until a state repeats, keying the state at every stride-th tile (a
 # multiple of the true period is a period too; the NPU model's state holds every L2 line, so keys cost more there)
 PROBE_TILES = ((64, 1), (512, 1), (4096, 8), (32768, 64))
 MAX_PROBE_TILES = 32768
+# the most tasks a data-parallel run's dealer may hold not started (queued for a core, or looked ahead at) for the
+# state to be keyed (``_dealer_key``)
+MAX_DEALT_KEYED = 256
 
 
 @dataclass
@@ -138,9 +142,13 @@ def engine_key(engine: Any, actor: Actor, tasks_so_far: int) -> tuple[int, Hasha
     def r(t: int) -> int:
         return (t if t > floor else floor) - t_ref
 
+    def waits(blocked: Any) -> Any:  # (a wait on a task: its id relative to the task keyed)
+        return ("task", blocked.tid - tasks_so_far) if blocked.__class__ is TaskWait else blocked
+
     procs = tuple(
-        None if p.done else (r(p.t), r(max(p.last_end, p.t)), p.blocked, p.wait_since - t_ref if p.blocked else 0,
-                             p.retry[0] if p.retry else None, p.granted, tuple(map(r, p.grants)), _pc(p.gen))
+        None if p.done else (r(p.t), r(max(p.last_end, p.t)), waits(p.blocked),
+                             p.wait_since - t_ref if p.blocked else 0, p.retry[0] if p.retry else None, p.granted,
+                             tuple(map(r, p.grants)), _pc(p.gen))
         for p in engine.procs)
     fifos = tuple((f.fresh, tuple(map(r, f.free)), tuple(r(ts) for _, ts in f.tokens),
                    tuple(sorted((r(e[0]), r(e[1]), e[2]) for e in f.pending)) if f.pending is not None else None,
@@ -166,6 +174,11 @@ def _dealer_key(dealer: Any, tasks_so_far: int, r: Callable[[int], int]) -> Hash
     task keyed, with their gates (task ids relative, cycles by ``r``). None for a pipeline."""
     if dealer is None:
         return None
+    if sum(map(len, dealer.queues.values())) + len(dealer.ahead) > MAX_DEALT_KEYED:
+        # A fixed dispatch that hands one core a long run of tasks queues the others' behind it: keying every one
+        # at every tile costs tiles x queue (7.6 GB at 20,000 tiles). A state holding that many never repeats in a
+        # run the probe could extrapolate from anyway: it is keyed as unlike any other.
+        return object()
 
     def gates(gs: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple((g[0], tuple(i - tasks_so_far for i in g[1]), *g[2:]) if g[0] is AFTER
@@ -370,16 +383,17 @@ def extrapolate(f0: Figures, f1: Figures, f2: Figures, m: int) -> Figures | None
     return Figures(**_add(f0.fields(), s1, m))
 
 
-def stats_of(f: Figures, mode: str, clock_hz: float) -> ProgramStats:
-    """ProgramStats from figures, by the formulas of ``stats.compute_stats`` (so equal figures give equal stats)."""
+def stats_of(f: Figures, mode: str, clock_hz: float, use: ModelUse | None = None) -> ProgramStats:
+    """ProgramStats from figures, by the formulas of ``stats.compute_stats`` (so equal figures give equal stats);
+    ``use``: what the run's cost model leaned on (``stats.model_use``), for the error band and notes."""
     total = f.makespan
     pct = (lambda c: 100.0 * c / total) if total else (lambda c: 0.0)
     lanes = lane_ratios(f.lanes, pct)
     return ProgramStats(total_cycles=total, time_us=total / clock_hz * 1e6, task_count=f.tasks, mode=mode,
                         clock_hz=clock_hz, lane_busy_pct=lanes, core_busy_pct={k: pct(c) for k, c in f.cores.items()},
                         stage_busy_pct={k: pct(c) for k, c in f.stages.items()}, overlap_pct=pct(f.multi),
-                        stall_cycles=dict(f.stalls), bytes_moved=f.bytes_moved, error_band=error_band(lanes),
-                        notes=model_notes(lanes), memory=dict(f.memory))
+                        stall_cycles=dict(f.stalls), bytes_moved=f.bytes_moved, error_band=error_band(lanes, use),
+                        notes=model_notes(lanes, use), memory=dict(f.memory))
 
 
 # -- the run ---------------------------------------------------------------------------------------------------------
@@ -457,6 +471,11 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
         return _direct(runs, size, target, SteadyState(
             target, p, 0, first, target, note=f"steady state: {repeats}, but {target:,} tiles are fewer than the "
                                               f"{need:,} the extrapolation runs; {_this_run(target, size)}"))
+    if target <= size and n0 + (n0 + p) + need >= target:  # (hunt10a: a repeat found late made it 8x a plain run)
+        return _direct(runs, size, target, SteadyState(
+            target, p, 0, first, target, note=f"steady state: {repeats}, but the extrapolation's runs of {n0:,}, "
+                                              f"{n0 + p:,} and {need:,} tiles would take longer than the "
+                                              f"{target:,} tiles themselves; {_this_run(target, size)}"))
     if need > size:
         return _fallback(runs, size, target, Why(
             f"{repeats}, but extrapolating takes runs of {n0:,}, {n0 + p:,} and {need:,} tiles and the workload "
@@ -486,7 +505,7 @@ def run_steady_state(workload: Workload, cost: CostModel, opts: Any, simulate: S
                        f"figures for {target:,} tiles extrapolated exactly from runs of {n0}, {n0 + p} and {need} "
                        "tiles; " + (f"the trace is the {n0}-tile run." if getattr(opts, "keep_trace", True)
                                     else "no trace kept (keep_trace=False)."))
-    stats = stats_of(out, done[0].trace.mode, done[0].trace.clock_hz)
+    stats = stats_of(out, done[0].trace.mode, done[0].trace.clock_hz, model_use(done[-1].pricing))
     if n0 != target:  # the trace holds the first n0 tiles only: it says so, in its saved file too
         whole = WholeRun(target, n0, stats.total_cycles, stats.overlap_pct, info.note)
         done[0].trace.whole_run = whole
@@ -577,7 +596,7 @@ def _direct(runs: _Runs, size: int, target: int, info: SteadyState,
                 f"of its {size:,} tiles, and that run raised {type(e).__name__} ({e.what.rstrip('.')}).",
                 hint=f"Only the loops over the workload's {size:,} tiles are cut (loops of other sizes keep theirs): "
                      f"build the workload with {target:,} tiles and run it in full with execute().") from e
-    return run, stats_of(figures(run), run.trace.mode, run.trace.clock_hz), info
+    return run, stats_of(figures(run), run.trace.mode, run.trace.clock_hz, model_use(run.pricing)), info
 
 
 __all__ = ["SteadyState", "run_steady_state", "engine_key", "pricer_key", "npu_state_key", "tile_axes", "resized",

@@ -14,6 +14,7 @@ sweep. A cache that cannot be written (a read-only or full disk) only warns: the
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -95,7 +96,18 @@ def _cache_path(path: Any, api: str) -> Path:
     if "\x00" in text:
         raise PtortValueError(f"{api}(path) got {text!r}, which holds a NUL character (no file name can).",
                               hint=f"Call {example}.")
-    return Path(text).expanduser()
+    return cache_folder(Path(text).expanduser())
+
+
+def cache_folder(path: Path) -> Path:
+    """The sweep cache that ``path`` names: ``path`` itself, or ``path/sweeps`` when ``path`` is the root that
+    PTORT_LAB_CACHE names (the sweep cache is its ``sweeps`` folder) and holds no cache of its own."""
+    try:
+        if not (path / _VERSION_DIR).is_dir() and (path / "sweeps" / _VERSION_DIR).is_dir():
+            return path / "sweeps"
+    except OSError:
+        pass
+    return path
 
 
 # The files the cache writes: v1/<kind>/<first two hex digits of the key>/<64-hex key>.json, and the temporary
@@ -220,7 +232,10 @@ class SweepCache:
     root: Path
     read_only: bool = False
     corrupt: list[Path] = field(default_factory=list)
-    write_error: str | None = None
+    write_error: str | None = None  # the first write that failed, with the rows saved and not (write_summary)
+    saved: int = 0  # rows saved by this sweep
+    unsaved: int = 0  # rows this sweep could not save
+    _first_error: OSError | None = None
 
     def _file(self, kind: str, key: str) -> Path:
         return self.root / _VERSION_DIR / kind / key[:2] / f"{key}.json"
@@ -278,20 +293,39 @@ class SweepCache:
 
     def store(self, program_key: str, row: dict[str, Any], point_key: str | None) -> None:
         """Save ``row`` under ``program_key`` (and the point's link to it), each file whole or not at all."""
-        if self.read_only or self.write_error is not None:
+        if self.read_only:
             return
+        # Every row is tried (a write that failed once, a folder removed meanwhile or a full disk that was freed,
+        # says nothing about the next), and the rows saved and not are counted for the warning.
         try:
             self._write("results", program_key, {"format": FORMAT, "key": program_key,
                                                  "row": {**row, "tile": list(row["tile"])}})
             if point_key is not None:
                 self._write("points", point_key, {"format": FORMAT, "key": point_key, "program": program_key})
         except OSError as e:
-            self.write_error = f"{type(e).__name__}: {e}"
+            self.unsaved += 1
+            if self._first_error is None:
+                self._first_error = e
+        else:
+            self.saved += 1
+        self.write_error = self.write_summary()
+
+    def write_summary(self) -> str | None:
+        """``3 of 10 rows could not be saved (the disk is full: OSError: ...)``, or None when every row was."""
+        e = self._first_error
+        if e is None or not self.unsaved:
+            return None
+        return (f"{self.unsaved} of {self.saved + self.unsaved} rows could not be saved, {self.saved} were "
+                f"({_write_reason(e)}: {type(e).__name__}: {e})")
 
     def _write(self, kind: str, key: str, data: dict[str, Any]) -> None:
         path = self._file(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+        except FileNotFoundError:  # the folder was removed just now (clear_cache() in another process): once more
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f, sort_keys=True)
@@ -309,10 +343,33 @@ class SweepCache:
             listed = ", ".join(str(p) for p in self.corrupt[:3]) + (" ..." if len(self.corrupt) > 3 else "")
             warnings.warn(f"sweep cache: {len(self.corrupt)} unreadable entr{'y' if len(self.corrupt) == 1 else 'ies'} "
                           f"ignored, recomputed and replaced ({listed}).", SweepCacheWarning, stacklevel=4)
-        if self.write_error is not None:
-            warnings.warn(f"sweep cache: could not write to {self.root} ({self.write_error}); the sweep ran "
-                          "without saving its results. Set PTORT_LAB_CACHE to a writable folder, or pass cache=False.",
-                          SweepCacheWarning, stacklevel=4)
+        e = self._first_error
+        if e is not None and self.unsaved:
+            warnings.warn(f"sweep cache: could not write to {self.root} ({_write_reason(e)}: {type(e).__name__}: "
+                          f"{e}); {self.unsaved} of {self.saved + self.unsaved} rows computed were not saved, "
+                          f"{self.saved} were. {_write_fix(e)}", SweepCacheWarning, stacklevel=4)
+
+
+def _write_reason(e: OSError) -> str:
+    """Why a write failed, in words."""
+    if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+        return "the disk is full"
+    if e.errno == errno.ENOENT:
+        return "a folder of the cache was removed while the sweep wrote to it"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the folder is not writable"
+    if e.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "the path is a file, not a folder"
+    return "the write failed"
+
+
+def _write_fix(e: OSError) -> str:
+    if e.errno == errno.ENOSPC or e.errno == errno.EDQUOT:
+        return ("Free some space (ptort_lab.sweeps.clear_cache() empties the sweep cache) and run the same sweep "
+                "again: only the rows not saved are computed again.")
+    if e.errno == errno.ENOENT:
+        return "Run the same sweep again to save them (was clear_cache() called while it ran?)."
+    return "Set PTORT_LAB_CACHE to a writable folder, or pass cache=False."
 
 
 __all__ = ["SweepCache", "CacheInfo", "SweepCacheWarning", "cache_info", "clear_cache", "default_cache_dir",

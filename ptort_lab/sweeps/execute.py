@@ -19,21 +19,25 @@ to resume.
 """
 from __future__ import annotations
 
+import ast
+import linecache
 import math
 import multiprocessing
 import os
 import sys
 import time
+import uuid
 from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from ..errors import PtortTypeError, PtortValueError, SweepError
+from ..errors import PtortTypeError, PtortValueError, SourceLocation, SweepError
 from ..explore import Study
 from ..knobs import Knobs
-from .cache import SweepCache, default_cache_dir
+from .cache import SweepCache, cache_folder, default_cache_dir
 from .fingerprint import Undescribable, code_version
 from .keys import builder_key, point_key
+from .module_state import module_state
 from .points import DEFAULT_DEPTHS, Plan, plan
 from .progress import Progress
 from .result import CacheUse, PointError, SweepPoint, SweepResult
@@ -107,7 +111,7 @@ def _open_cache(cache: Any) -> SweepCache | None:
     if cache is True:
         return SweepCache(default_cache_dir())
     if isinstance(cache, (str, os.PathLike)) and str(cache).strip():
-        return SweepCache(Path(cache).expanduser())
+        return SweepCache(cache_folder(Path(cache).expanduser()))
     if isinstance(cache, str):
         raise PtortValueError("sweep(cache='') names no folder.",
                               hint="Pass cache=True (the default cache), cache=False (none) or a folder's path.")
@@ -128,6 +132,57 @@ def _workers(executor: Executor) -> int:
         except Exception:  # noqa: BLE001 - a client that cannot say: guess
             pass
     return os.cpu_count() or 1
+
+
+def _check_has_workers(executor: Executor, api: str) -> None:
+    """A Dask client whose cluster has no worker would wait for one forever: refused with what to start."""
+    client = getattr(executor, "_client", None)
+    if client is None or not callable(getattr(client, "scheduler_info", None)):
+        return
+    try:
+        info = client.scheduler_info()
+        workers = info.get("workers") if isinstance(info, dict) else None
+    except Exception:  # noqa: BLE001 - a client that cannot say: the sweep tries
+        return
+    if isinstance(workers, dict) and not workers:
+        address = getattr(getattr(client, "scheduler", None), "address", None) or "tcp://SCHEDULER:8786"
+        raise SweepError(f"{api} got a Dask client whose cluster has no workers, so no point would ever run.",
+                         hint=f"Start workers first (`dask worker {address}` on each machine, or "
+                              "LocalCluster(n_workers=2)), or leave executor= out to run the sweep on this machine.",
+                         locate=False)
+
+
+def unguarded_main_line() -> tuple[str, int] | None:
+    """(file, line) of the script line that started this sweep when it is not under ``if __name__ ==
+    "__main__":`` (each worker process of a pool imports the script, and would start the sweep again), else None.
+    A notebook or an interactive session has no script: None."""
+    frame = sys._getframe(1)
+    found = None
+    while frame is not None:  # the outermost module-level frame of __main__
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__":
+            found = (frame.f_code.co_filename, frame.f_lineno)
+        frame = frame.f_back  # type: ignore[assignment]
+    if found is None or not os.path.isfile(found[0]):
+        return None
+    try:
+        with open(found[0], encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_main_test(node.test):
+            if node.lineno <= found[1] <= (node.end_lineno or node.lineno):
+                return None
+    return found
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+            and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
 
 
 def _describe_executor(executor: Executor) -> str:
@@ -246,6 +301,15 @@ class _Sweep:
             self.ran_on.append("this process")
             self._serial(rest)
             return
+        unguarded = unguarded_main_line()
+        if unguarded is not None:  # the pool's workers would run the script, and its sweep, again
+            self.ran_on.append("this process")
+            self.run_notes.append(f"ran in this process: the script starts the sweep at {unguarded[0]}:"
+                                  f"{unguarded[1]} outside `if __name__ == \"__main__\":`, so the worker processes "
+                                  "of a pool (which import the script) would start it again; put the script's code "
+                                  "under that guard to let long sweeps use every core")
+            self._serial(rest)
+            return
         try:
             self._spec_bytes("sweep()")
         except SweepError as e:  # the builder cannot travel: the sweep runs here, as it always could
@@ -262,6 +326,16 @@ class _Sweep:
             self._serial([i for i in rest if i not in self.outcomes])
 
     def _own_pool(self, pending: list[int], api: str) -> None:
+        unguarded = unguarded_main_line()
+        if unguarded is not None:
+            file, line = unguarded
+            raise SweepError(
+                f"{api} starts a process pool, whose worker processes import the script {file}; the sweep is "
+                f"started at line {line}, outside `if __name__ == \"__main__\":`, so each worker would start it "
+                "again, and the pool fails.",
+                hint="Put the script's code that runs the sweep under `if __name__ == \"__main__\":`, or pass "
+                     "executor='serial'.",
+                where=SourceLocation(file, line, "<module>", linecache.getline(file, line).strip()), locate=False)
         data = self._spec_bytes(api)  # before any worker starts: a builder that cannot travel is refused now
         # A new pool per sweep (its workers fork from the fork server in a few ms): a pool kept between sweeps
         # would run modules the user has edited since its workers imported them.
@@ -288,6 +362,7 @@ class _Sweep:
     def _spec(self) -> SweepSpec:
         s = self.study
         return SweepSpec(s.build, self.base_knobs, s.mode, s.words, dict(s.compile_options), self.plan.params,
+                         equal_cores=s.equal_cores, module_state=module_state((s.build, dict(s.compile_options))),
                          keyed=self.cache is not None,
                          cache_dir=str(self.cache.root) if self.cache is not None else None,
                          code=code_version(), sources=cell_sources(self.sources))
@@ -304,13 +379,18 @@ class _Sweep:
         size = max(1, min(MAX_POINTS_PER_TASK, math.ceil(len(pending) / (_workers(executor) * TASKS_PER_WORKER))))
         chunks = [pending[k:k + size] for k in range(0, len(pending), size)]
         code = code_version()
+        _check_has_workers(executor, api)
+        # A Dask client names a task by a hash of its function and arguments, and hands back the future it already
+        # has under that name: the same chunk of a sweep run again (resumed after Ctrl-C, or the same sweep started
+        # twice on one client) would get the cancelled future of the first. A fresh nonce makes every task new.
+        nonce = uuid.uuid4().hex
         futures: dict[Future[ChunkResult], list[int]] = {}
         waiting: set[Future[ChunkResult]] = set()
         try:
             for chunk in chunks:
                 points = [(i, self.plan.combos[i]) for i in chunk]
                 try:
-                    future = executor.submit(run_chunk, spec_id, data, points, code)
+                    future = executor.submit(run_chunk, spec_id, data, points, code, nonce)
                 except (RuntimeError, BrokenExecutor) as e:  # shut down, or its cluster is gone
                     raise SweepError(f"{api} could not hand points to the executor ({type(e).__name__}: {e}); "
                                      f"{len(self.outcomes)} of {len(self.plan.combos)} points are done.",
@@ -329,7 +409,13 @@ class _Sweep:
         """Record what one task returned (or how it failed)."""
         try:
             result = future.result()
-        except CancelledError:
+        except CancelledError:  # not by this sweep (it cancels only what it leaves behind): another client's doing
+            error = PointError("CancelledError", "the executor cancelled the task running this point before it "
+                                                 "returned, so the point has no row.",
+                               hint="Run the same sweep() again: the points done are in the sweep cache, and only "
+                                    "this one and the other missing ones run.")
+            for i in chunk:
+                self._record(Outcome(i, error=error))
             return
         except BrokenExecutor as e:
             raise self._worker_died(e) from None
@@ -401,6 +487,12 @@ class _Sweep:
 
     def _result(self, seconds: float) -> SweepResult:
         combos = self.plan.combos
+        missing = PointError("SweepError", "the executor returned no result for this point.",
+                             hint="Run the same sweep() again: the points done are in the sweep cache, and only the "
+                                  "missing ones run.")
+        for i in range(len(combos)):  # never a result that silently lacks a combination
+            if i not in self.outcomes:
+                self.outcomes[i] = Outcome(i, error=missing)
         points = [SweepPoint(i, combos[i], row=o.row, error=o.error, cached=o.cached)
                   for i, o in sorted(self.outcomes.items())]
         notes = list(self.notes)
@@ -409,7 +501,8 @@ class _Sweep:
         use = CacheUse(str(self.cache.root) if self.cache is not None else None, self.reused, self.computed,
                        "; ".join(notes), self.cache.write_error if self.cache is not None else None)
         s = self.study
-        base = Study(s.build, self.base_knobs, s.mode, words=s.words, **s.compile_options)
+        base = Study(s.build, self.base_knobs, s.mode, words=s.words, equal_cores=s.equal_cores,
+                     **s.compile_options)
         ran_on = " ".join(self.ran_on) if self.ran_on else "nothing (every row came from the cache)"
         cpu = sum(o.cpu_s for o in self.outcomes.values())
         return SweepResult(self.plan.params, points, seconds, use, ran_on, base, list(self.run_notes), cpu)

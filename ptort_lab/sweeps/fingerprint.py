@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import importlib.metadata
 import os
 import re
 import sys
@@ -43,7 +44,10 @@ _LIBRARY_PARTS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.s
 # __slotnames__ on its class: the class must describe the same before and after).
 _CLASS_NOISE = frozenset({"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__annotations__",
                           "__firstlineno__", "__static_attributes__", "__slots__", "__parameters__",
-                          "__orig_bases__", "__abstractmethods__", "_abc_impl", "__slotnames__"})
+                          "__orig_bases__", "__abstractmethods__", "_abc_impl", "__slotnames__",
+                          # a dataclass's fields are its instances' attributes and its annotations; their Field
+                          # records hold mappingproxies (metadata) that have no description
+                          "__dataclass_fields__", "__dataclass_params__"})
 
 
 class Undescribable(Exception):
@@ -87,6 +91,38 @@ def is_library_module(name: str) -> bool:
     return path.startswith(_LIBRARY_DIRS) or any(p in path for p in _LIBRARY_PARTS)
 
 
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    try:
+        return dict(importlib.metadata.packages_distributions())
+    except Exception:  # noqa: BLE001 - broken metadata: the file digest still tells versions apart
+        return {}
+
+
+@lru_cache(maxsize=256)
+def _distribution_version(top: str) -> str:
+    names = _distributions().get(top, [])
+    versions = []
+    for name in names:
+        try:
+            versions.append(f"{name}=={importlib.metadata.version(name)}")
+        except Exception:  # noqa: BLE001 - metadata that cannot be read: the file digest counts
+            continue
+    return " ".join(sorted(versions))
+
+
+def library_version(module_name: str) -> str:
+    """What tells two versions of an installed package apart: its distribution's version and the digest of the
+    module's own file ("" for ptort_lab, whose code_version() counts, and the standard library, which is
+    Python's version). A builder installed as a package makes the workload as much as one in a notebook."""
+    top = module_name.partition(".")[0]
+    if top in ("ptort_lab", "builtins", "__main__") or top in sys.stdlib_module_names:
+        return ""
+    filename = getattr(sys.modules.get(module_name), "__file__", None)
+    digest = file_digest(filename)[:16] if isinstance(filename, str) else ""
+    return f"{_distribution_version(top)} {digest}".strip()
+
+
 @lru_cache(maxsize=256)
 def _file_digest(filename: str, mtime_ns: int, size: int) -> str:
     with open(filename, "rb") as f:
@@ -118,6 +154,7 @@ class Describer:
         self._keep: list[Any] = []  # memoised objects stay alive, so their ids are not reused meanwhile
         self._path: list[str] = []
         self._count = 0
+        self._open_modules: set[str] = set()  # user modules described (or being described) by this description
         self.sources: set[str] = set()
 
     # -- output ----------------------------------------------------------------------------------------------------
@@ -147,7 +184,9 @@ class Describer:
         if self._count > MAX_OBJECTS:
             raise self.fail(f"it holds more than {MAX_OBJECTS:,} objects")
         t = type(obj)
-        if obj is None or t in (bool, int, float, complex, str):
+        if t is int and obj.bit_length() > 4096:  # repr() refuses ints past 4300 digits; hex has no limit
+            self.put("bigint", hex(obj))
+        elif obj is None or t in (bool, int, float, complex, str):
             self.put(t.__name__, repr(obj))
         elif t in (bytes, bytearray):
             self.put("bytes", hashlib.sha256(obj).hexdigest())
@@ -158,7 +197,7 @@ class Describer:
         elif isinstance(obj, np.generic):
             self.put("npscalar", f"{obj.dtype.str}{obj.item()!r}")
         else:
-            key = (id(obj), self.tensor_values if isinstance(obj, Tensor) else False)
+            key = (id(obj), self.tensor_values)  # a container of tensors describes more with their values
             seen = self._memo.get(key)
             if seen is not None:
                 self.put("ref", str(seen))
@@ -223,6 +262,7 @@ class Describer:
         sub = Describer(tensor_values=self.tensor_values)
         sub._path = list(self._path)
         sub._count = self._count
+        sub._open_modules = self._open_modules
         sub.feed(obj)
         self._count = sub._count
         self.sources |= sub.sources
@@ -232,7 +272,7 @@ class Describer:
         self.put("dict", str(len(mapping)))
         for k, v in mapping.items():
             self.feed(k)
-            with self.at(f"[{k!r}]"):
+            with self.at(f"[{_key_text(k)}]"):
                 self.feed(v)
 
     def _array(self, a: np.ndarray[Any, Any]) -> None:
@@ -298,7 +338,7 @@ class Describer:
     def _function(self, fn: types.FunctionType) -> None:
         module = fn.__module__ or ""
         if is_library_module(module):  # its code is the library's; what it closes over may be the user's
-            self.put("libfn", f"{module}.{fn.__qualname__}")
+            self.put("libfn", f"{module}.{fn.__qualname__} {library_version(module)}")
             with self.at(f"function {fn.__qualname__}"):
                 self.feed(fn.__defaults__)
                 self._closure(fn)
@@ -306,6 +346,16 @@ class Describer:
         self.put("fn", fn.__qualname__)
         self.sources.add(fn.__code__.co_filename)
         self._code(fn.__code__)
+        # The user's code can read anything it reaches, tensor values too (a cycles= function that looks up per-tile
+        # lengths in a Tensor): what it closes over and the globals it reads are described with their values.
+        saved = self.tensor_values
+        self.tensor_values = True
+        try:
+            self._function_parts(fn)
+        finally:
+            self.tensor_values = saved
+
+    def _function_parts(self, fn: types.FunctionType) -> None:
         with self.at(f"function {fn.__qualname__}"):
             with self.at("defaults"):
                 self.feed(fn.__defaults__)
@@ -350,14 +400,29 @@ class Describer:
     def _module(self, m: types.ModuleType) -> None:
         name = m.__name__
         if is_library_module(name):
-            self.put("libmodule", name)
+            self.put("libmodule", f"{name} {library_version(name)}")
             return
         filename = getattr(m, "__file__", None)
         self.put("module", f"{name} {file_digest(filename) if isinstance(filename, str) else ''}")
+        if name in self._open_modules:  # modules that import each other: described once
+            return
+        # Its file says what it defines; what it holds now may differ (settings.TILES = 16 set in the notebook,
+        # a value taken from a module it imports, which may have been edited): its other attributes count too.
+        self._open_modules.add(name)
+        with self.at(f"module {name}"):
+            for attr, value in sorted(vars(m).items()):
+                if attr.startswith("__") or _defined_in(value, name):
+                    continue
+                try:
+                    digest = self._digest(value)
+                except Undescribable:  # an attribute the builder may never read: it leaves the key as it was
+                    digest = "opaque"
+                self.put("attr", attr)
+                self.put("value", digest)
 
     def _class(self, cls: type) -> None:
         if is_library_module(cls.__module__):
-            self.put("libclass", _qualified(cls))
+            self.put("libclass", f"{_qualified(cls)} {library_version(cls.__module__)}")
             return
         self.put("class", cls.__qualname__)
         with self.at(f"class {cls.__qualname__}"):
@@ -382,7 +447,8 @@ class Describer:
         own = cls.__module__.startswith("ptort_lab")
         if own or not is_library_module(cls.__module__):
             if dataclasses.is_dataclass(obj):
-                state = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+                # (a field(init=False) the object has not set yet is left out, as an unset slot is)
+                state = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if hasattr(obj, f.name)}
             else:
                 state = instance_attributes(obj)
             if isinstance(obj, (list, tuple)):
@@ -437,6 +503,19 @@ def global_names(co: types.CodeType) -> set[str]:
     return names
 
 
+def _key_text(key: Any) -> str:
+    """A dict key for a path in a message (a key whose repr raises is named by its type)."""
+    try:
+        return _ADDRESS.sub("0x…", repr(key))[:80]
+    except Exception:  # noqa: BLE001 - the user's __repr__
+        return f"<{type(key).__qualname__} key>"
+
+
+def _defined_in(value: Any, module: str) -> bool:
+    """A function or class that ``module``'s own file defines (its file's digest describes it)."""
+    return (isinstance(value, (types.FunctionType, type)) and getattr(value, "__module__", None) == module)
+
+
 def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -459,6 +538,10 @@ def describe(*parts: Any, tensor_values: bool) -> tuple[str, set[str]]:
             d.feed(part)
     except RecursionError:
         raise d.fail("it is nested too deeply to describe") from None
+    except Undescribable:
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's objects (a __repr__ or __eq__ that raises): not keyed
+        raise d.fail(f"describing it raised {type(e).__name__}: {e}") from None
     return d.hexdigest(), d.sources
 
 

@@ -40,8 +40,9 @@ def builder_key(study: Study) -> tuple[str, set[str]]:
     """The hash of everything a point key shares: code version, builder, options, machine, mode; and the source
     files of the user functions the builder reaches."""
     options = study.compile_options
+    like_for_like = ("equal_cores",) if study.equal_cores else ()  # (keys of studies without it stay as they were)
     return describe(code_version(), "builder", study.build, options, effective_machine(options), study.mode,
-                    tensor_values=True)
+                    *like_for_like, tensor_values=True)
 
 
 def point_key(builder: str, knobs: Knobs) -> str:
@@ -54,8 +55,9 @@ def program_key(target: Any, knobs: Knobs, study: Study) -> str:
     """The key of what ran: the built workload or Program under the study's options, mode and knobs."""
     options = study.compile_options
     values = tensor_values_count(options) or (isinstance(target, Program) and tensor_values_count(target.options))
+    like_for_like = ("equal_cores",) if study.equal_cores else ()
     digest, _ = describe(code_version(), "program", target, options, effective_machine(options), study.mode,
-                         knobs, tensor_values=values)
+                         knobs, *like_for_like, tensor_values=values)
     return digest
 
 

@@ -9,6 +9,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from ..dsl.csp import MAX_DEPTH, int_text
 from ..errors import PtortTypeError, PtortValueError
 from ..explore import Knobs, Study, check_compile_options, check_knob_limits, check_knobs, check_mode
@@ -49,6 +51,14 @@ def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | No
                              "process to the next, so the order of the rows would too.",
                              hint=f"Pass a list in the order you want the rows, e.g. {listed}, or "
                                   f"{name}=sorted(...).")
+    if name == "tile" and _is_pair(values):
+        # Everywhere else (Knobs(tile=...), Study.run(tile=...)) a pair of sizes is one (rows, cols) tile, while a
+        # sweep reads a tuple as its values: which was meant cannot be told, and the other guess runs other tiles.
+        rows, cols = values
+        raise PtortValueError(f"sweep(tile={values!r}) is ambiguous: one {rows}x{cols} tile, or the two square tiles "
+                              f"{rows}x{rows} and {cols}x{cols}?",
+                              hint=f"Pass a list: tile=[({rows}, {cols})] for the one tile, or tile=[{rows}, {cols}] "
+                                   "for the two square tiles.")
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         values = [values]
     try:
@@ -80,6 +90,12 @@ def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | No
     if not out:
         raise PtortValueError(f"sweep() got no values for {name}.", hint=f"Pass e.g. {example(name)}.")
     return out, total
+
+
+def _is_pair(values: Any) -> bool:
+    """A tuple of two ints (a (rows, cols) tile, or two tile sizes)."""
+    return (isinstance(values, tuple) and len(values) == 2
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values))
 
 
 def check_count(params: tuple[str, ...], sizes: list[int | None], with_executor: bool) -> None:
@@ -123,7 +139,8 @@ def plan(study_or_builder: Any, given: dict[str, Any], knobs: Knobs | None, mode
     check_knobs(knobs, "sweep")
     if mode is not None:  # refused here, before a point is built (each would fail the same way)
         check_mode(mode, "sweep")
-    check_compile_options(compile_options, "sweep")
+    study_mode = mode or (study_or_builder.mode if isinstance(study_or_builder, Study) else "both")
+    check_compile_options(compile_options, "sweep", study_mode)
     if not isinstance(study_or_builder, Study) and not callable(study_or_builder):
         raise PtortTypeError(f"sweep() needs a builder function or a Study, got {type(study_or_builder).__name__} "
                              f"{study_or_builder!r}.",
@@ -137,6 +154,12 @@ def plan(study_or_builder: Any, given: dict[str, Any], knobs: Knobs | None, mode
     params = tuple(k for k in KNOBS if given[k] is not None)
     if not params:
         raise PtortValueError("sweep() got no knob to vary.", hint="Pass e.g. sweep(build, depth=range(1, 9)).")
+    builder_takes_cores = study._takes_all or "cores" in study._takes
+    if study.equal_cores and "cores" in params and not builder_takes_cores:  # the twin runs on the pipeline's cores
+        raise PtortValueError("sweep(cores=...) varies the data-parallel twin's cores, but the Study has "
+                              "equal_cores=True, which runs the twin on the pipeline's own cores, so every row "
+                              "would be the same.",
+                              hint="Leave cores out of the sweep, or sweep a Study without equal_cores=True.")
     for p in params:  # a knob the builder ignores would give identical rows
         study.refuse_untaken(p, f"sweep({p}=...)", "every row would be the same")
     limit = MAX_RUNS_EXECUTOR if with_executor else MAX_RUNS
@@ -161,7 +184,8 @@ def _study(study_or_builder: Study | Callable[..., Any], knobs: Knobs | None, mo
     if isinstance(study_or_builder, Study):
         base = study_or_builder
         options = {"compute_values": False, **base.compile_options, **compile_options}
-        return Study(base.build, knobs or base.knobs, mode or base.mode, words=base.words, **options)
+        return Study(base.build, knobs or base.knobs, mode or base.mode, words=base.words,
+                     equal_cores=base.equal_cores, **options)
     options = {"compute_values": False, **compile_options}
     return Study(study_or_builder, knobs, mode or "both", words=SWEEP_WORDS, **options)
 

@@ -144,7 +144,7 @@ class SweepResult:
                                   hint="Use the SweepResult that sweep() returned.")
         base = self.base
         return Study(base.build, base.knobs.replace(**point.values), base.mode, words=base.words,
-                     **base.compile_options)
+                     equal_cores=base.equal_cores, **base.compile_options)
 
     def comparison(self, index: int) -> Comparison:
         """Point ``index`` run again in this process (its runs, traces and stats): a Comparison."""

@@ -21,6 +21,7 @@ from ..knobs import Knobs, KnobWords
 from .cache import SweepCache
 from .fingerprint import Undescribable, code_version
 from .keys import program_key
+from .module_state import ModuleState, apply_module_state
 from .result import PointError
 
 
@@ -40,9 +41,14 @@ class SweepSpec:
     cache_dir: str | None
     code: str
     sources: dict[str, tuple[int, None, list[str], str]] = field(default_factory=dict)
+    equal_cores: bool = False  # the twin runs on the pipeline's own cores (Study(equal_cores=True))
+    # The notebook's values of the module settings the builder reaches (a worker imports modules fresh): set in the
+    # worker before its first point, so that it runs what the notebook would (module_state).
+    module_state: ModuleState = field(default_factory=dict)
 
     def study(self) -> Study:
-        return Study(self.build, self.knobs, self.mode, words=self.words, **self.options)
+        return Study(self.build, self.knobs, self.mode, words=self.words, equal_cores=self.equal_cores,
+                     **self.options)
 
 
 @dataclass
@@ -156,6 +162,7 @@ def _load(spec_id: str, data: bytes) -> tuple[SweepSpec, Study, SweepCache | Non
     loaded = _LOADED.get(key)
     if loaded is None:
         spec = pickle.loads(data)  # noqa: S301 - bytes the sweep's own notebook pickled for this worker
+        apply_module_state(spec.module_state)
         for filename, entry in spec.sources.items():
             linecache.cache.setdefault(filename, entry)
         cache = SweepCache(Path(spec.cache_dir), read_only=True) if spec.cache_dir is not None else None
@@ -166,8 +173,10 @@ def _load(spec_id: str, data: bytes) -> tuple[SweepSpec, Study, SweepCache | Non
     return loaded
 
 
-def run_chunk(spec_id: str, data: bytes, points: list[tuple[int, dict[str, Any]]], code: str) -> ChunkResult:
-    """Run ``points`` ((index, knob changes) pairs) of the sweep whose pickled spec is ``data``."""
+def run_chunk(spec_id: str, data: bytes, points: list[tuple[int, dict[str, Any]]], code: str,
+              nonce: str = "") -> ChunkResult:
+    """Run ``points`` ((index, knob changes) pairs) of the sweep whose pickled spec is ``data``. ``nonce`` is unused
+    here: it makes each submission's arguments unique, so that a Dask client never hands back an earlier task."""
     if code != code_version():
         return ChunkResult(stop=f"this worker runs ptort_lab {code_version()}, but the sweep was started with "
                                 f"ptort_lab {code}, so its results would not be the notebook's")

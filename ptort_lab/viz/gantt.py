@@ -1,24 +1,28 @@
 """One run's Gantt in a matplotlib Axes: lanes (stages or core pipes), bars in palette colours, tile-index labels,
-the makespan, a title with cycles, µs and overlap, and a legend of the colours.
+the kernel launch and the makespan, a title with cycles, µs and overlap, and a legend of the colours.
 
 Bars are ``broken_barh`` collections, one per lane row (gid ``bars:<lane>``); spans that overlap inside a lane (pipes
 of one task, or tasks a data-parallel core issues back to back) get extra rows in that lane. Tile indices label the
-bars that are wide enough, and very large runs merge bars closer than a pixel so the PNG stays small. Colours come
-from palette.json (see ``viz.colors``), shared with the JupyterLab renderers.
+bars that are wide enough, and very large runs merge bars closer than a pixel so the PNG stays small (a bar merged
+from several ops takes the colour of the op that covers most of it). A header strip above the first lane holds the
+makespan label and the kernel launch's label, so neither is drawn over a bar. Colours come from palette.json (see
+``viz.colors``), shared with the JupyterLab renderers.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Hashable, NamedTuple
 
 from matplotlib.axes import Axes
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
+from matplotlib.textpath import TextPath
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import ScaledTranslation
 
 from ..sim.export import PIPE_ORDER
 from ..sim.stats import overlap_cycles, stage_groups
 from ..sim.trace import Span, Trace
-from .colors import MAKESPAN_COLOR, hashed_color, span_color
+from .colors import MAKESPAN_COLOR, PALETTE, hashed_color, span_color
 from .figures import drawable, text_kwargs
 
 MAX_BARS = 3000  # per Gantt; above it, neighbouring bars closer than a pixel are merged
@@ -29,7 +33,13 @@ MAX_LEGEND = 12  # legend entries before "+N more" (as in the JupyterLab rendere
 LEGEND_COLUMNS = 6
 TITLE_IN = 0.22  # the title line above a Gantt; its legend sits above that, so the two never overlap
 LEGEND_ROW_IN = 0.15  # one row of legend entries
-XPAD = 1.035  # the x axis runs to XPAD * makespan: room right of the last bar for the makespan label
+XPAD = 1.035  # the x axis runs to XPAD * makespan: room right of the last bar
+HEADER_IN = 0.2  # the strip above the first lane that holds the makespan and launch labels (clear of every bar)
+HEADER_PT = 7.5  # their font size
+LAUNCH_COLOR: str = PALETTE["launch"]
+LAUNCH_ALPHA = 0.22  # the band's opacity, as the JupyterLab renderer's
+_LAUNCH_TEXT_COLOR = "#555555"
+_HEADER_PAD_PX = 4  # between a header label and the line it names (or its neighbour)
 
 # Geometry, in lane units on the y axis (lane i is centred on y = i) and pixels along x.
 LANE_FILL = 0.8  # share of a lane's height its rows fill; the rest separates neighbouring lanes
@@ -109,13 +119,20 @@ def _rows(spans: list[Span]) -> list[list[Span]]:
 
 
 def _merge(bars: list[Bar], tol: float, same_key: bool) -> list[Bar]:
+    """Bars at most ``tol`` apart as one (of one colour key only, with ``same_key``). A bar merged from several keys
+    takes the key that covers most of its cycles (the first such on a tie): the op the stretch mostly ran, not
+    whichever happened to start it."""
     out: list[Bar] = []
+    cover: list[dict[str, int]] = []  # per merged bar: cycles of each key in it
     for s, e, k in bars:
         if out and s - out[-1][1] <= tol and (not same_key or out[-1][2] == k):
-            ps, pe, pk = out[-1]
-            out[-1] = (ps, max(pe, e), pk)
+            ps, pe, _ = out[-1]
+            cycles = cover[-1]
+            cycles[k] = cycles.get(k, 0) + e - s
+            out[-1] = (ps, max(pe, e), max(cycles, key=cycles.__getitem__))
         else:
             out.append((s, e, k))
+            cover.append({k: e - s})
     return out
 
 
@@ -212,17 +229,71 @@ def mark_makespan(ax: Axes, makespan: int) -> None:
     ax.axvline(makespan, color=MAKESPAN_COLOR, linestyle="--", linewidth=1, gid="makespan")
 
 
-def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, title: str, end_label: str) -> None:
-    """Lane labels top to bottom, the x range, grid, makespan line and label, and the title."""
+def launch_of(trace: Trace) -> int:
+    """Cycles of the kernel launch before the first instruction, as the trace records it (0: none or not known)."""
+    return trace.launch_cycles or 0
+
+
+def mark_launch(ax: Axes, trace: Trace, edge: bool = True) -> None:
+    """The kernel launch as the JupyterLab timeline draws it: a pale band from 0 (no instruction runs before the
+    launch completes), with ``edge`` a dotted line at its end. Nothing when the trace records no launch."""
+    launch = launch_of(trace)
+    if launch > 0:
+        ax.axvspan(0, launch, facecolor=LAUNCH_COLOR, alpha=LAUNCH_ALPHA, linewidth=0, zorder=0.6, gid="launch")
+        if edge:
+            ax.axvline(launch, color=LAUNCH_COLOR, linestyle=(0, (2, 3)), linewidth=1, zorder=0.6, gid="launch-edge")
+
+
+def _text_px(text: str, dpi: float, italic: bool = False) -> float:
+    """How wide ``text`` is drawn at HEADER_PT, in pixels at ``dpi`` (its outline measured: no renderer needed)."""
+    prop = FontProperties(size=HEADER_PT, style="italic" if italic else "normal")
+    return float(TextPath((0, 0), text, size=HEADER_PT, prop=prop).get_extents().width) * dpi / 72
+
+
+def _header_lanes(ax: Axes, lanes: int) -> float:
+    """The header strip's height in lane units: HEADER_IN of the Axes' height, the lanes sharing the rest."""
+    height_px = ax.get_window_extent().height
+    header_px = HEADER_IN * ax.figure.dpi
+    return header_px * lanes / max(height_px - header_px, header_px)
+
+
+def _header_labels(ax: Axes, trace: Trace, px: float, header_y: float, end_text: str) -> None:
+    """The makespan label beside its line (left of it when there is room, so it stays inside the axes), then the
+    launch label centred over the launch band: the longest of its forms that fits the band and clears the makespan
+    label, as the JupyterLab renderer shortens it. Both sit in the header strip, where no bar is."""
+    dpi = ax.figure.dpi
+    end_px = trace.makespan * px
+    width = _text_px(end_text, dpi) + _HEADER_PAD_PX
+    left = width <= end_px
+    pad = _HEADER_PAD_PX / px
+    ax.text(trace.makespan - pad if left else trace.makespan + pad, header_y, end_text, ha="right" if left else "left",
+            va="center", fontsize=HEADER_PT, color=MAKESPAN_COLOR, gid="makespan-label", **text_kwargs())
+    taken = (end_px - width, end_px) if left else (end_px, end_px + width)
+    launch = launch_of(trace)
+    band_px = launch * px
+    for text in (f"kernel launch · {launch:,} cycles", "kernel launch", "launch"):
+        half = (_text_px(text, dpi, italic=True) + _HEADER_PAD_PX) / 2
+        if 2 * half <= band_px and (band_px / 2 + half <= taken[0] or band_px / 2 - half >= taken[1]):
+            ax.text(launch / 2, header_y, text, ha="center", va="center", fontsize=HEADER_PT, style="italic",
+                    color=_LAUNCH_TEXT_COLOR, gid="launch-label", **text_kwargs())
+            break
+
+
+def _style_axes(ax: Axes, trace: Trace, lane_names: list[str], span_x: int, title: str, end_text: str,
+                px: float) -> None:
+    """Lane labels top to bottom, the header strip above them, the x range, grid, launch band, makespan line and
+    their labels, and the title."""
+    lanes = max(len(lane_names), 1)
+    header = _header_lanes(ax, lanes)
     ax.set_yticks(range(len(lane_names)), [drawable(n) for n in lane_names], **text_kwargs(fontsize=8))
-    ax.set_ylim(max(len(lane_names), 1) - 0.5, -0.5)
+    ax.set_ylim(lanes - 0.5, -0.5 - header)
     ax.set_xlim(0, span_x * XPAD)
     ax.grid(axis="x", alpha=0.3, linewidth=0.5)
     ax.set_axisbelow(True)
     ax.tick_params(axis="x", labelsize=7)
+    mark_launch(ax, trace)
     mark_makespan(ax, trace.makespan)
-    ax.text(trace.makespan, 0.98, f" {end_label} {trace.makespan:,}", transform=ax.get_xaxis_transform(),
-            rotation=90, ha="left", va="top", fontsize=7, color=MAKESPAN_COLOR, gid="makespan-label")
+    _header_labels(ax, trace, px, -0.5 - header / 2, end_text)
     ax.set_title(drawable(title), loc="left", fontsize=9, y=1.0, pad=4, **text_kwargs())  # y: no auto
     ax.set_gid("gantt")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v):,}"))
@@ -266,10 +337,11 @@ def legend_in(trace: Trace, lanes: str) -> float:
 
 
 def draw_gantt(ax: Axes, trace: Trace, lanes: str, label: str, width_px: float, xmax: int = 0,
-               title: str | None = None, end_label: str = "makespan") -> None:
+               title: str | None = None, end_label: str = "makespan", end_value: str | None = None) -> None:
     """Draw one run's lanes into ``ax``; ``xmax`` is the largest makespan on a shared x axis. ``title`` replaces
     the summary title (``label: cycles, µs, overlap``), ``end_label`` the word at the trace's end line (a trace
-    that is only part of its run does not end at the run's makespan)."""
+    that is only part of its run does not end at the run's makespan), ``end_value`` the figure after it (default
+    the makespan in cycles; a Gantt on a time axis gives its time)."""
     groups = lane_groups(trace, lanes)
     by_process = _by_process(trace, lanes)
     key = _color_key(by_process)
@@ -280,16 +352,18 @@ def draw_gantt(ax: Axes, trace: Trace, lanes: str, label: str, width_px: float, 
     _bars(ax, laid, key, colors, px)
     _place_labels(ax, _tile_labels(laid, lanes, px), px)
     heading = title if title is not None else _summary(trace, label)
-    _style_axes(ax, trace, [name for name, _ in groups], span_x, heading, end_label)
+    end_text = f" {end_label} {trace.makespan:,}" if end_value is None else f" {end_label} {end_value}"
+    _style_axes(ax, trace, [name for name, _ in groups], span_x, heading, end_text, px)
     _legend(ax, colors)
 
 
 def gantt_height(trace: Trace, lanes: str) -> float:
-    """Inches for one run's Gantt: a lane of overlapping spans grows by up to three rows' worth."""
+    """Inches for one run's Gantt: a lane of overlapping spans grows by up to three rows' worth; the header strip
+    comes on top."""
     groups = lane_groups(trace, lanes)
     rows = sum(max(1, min(len(_rows(s)), 3)) for _, s in groups)
-    return max(1.0, _ROW_IN * rows + _LANE_IN * len(groups) + _PAD_IN)
+    return max(1.0, _ROW_IN * rows + _LANE_IN * len(groups) + _PAD_IN) + HEADER_IN
 
 
-__all__ = ["draw_gantt", "gantt_height", "legend_in", "lane_groups", "mark_makespan", "overlap_pct", "MAX_BARS",
-           "MAX_LABELS", "LANE_FILL", "ROW_FILL", "XPAD"]
+__all__ = ["draw_gantt", "gantt_height", "legend_in", "lane_groups", "mark_makespan", "mark_launch", "launch_of",
+           "overlap_pct", "MAX_BARS", "MAX_LABELS", "LANE_FILL", "ROW_FILL", "XPAD", "HEADER_IN", "HEADER_PT"]

@@ -19,7 +19,7 @@ from ..sim.trace_files import whole_run_of
 from .binning import MAX_DRAWN_SPANS, TIME_BINS, binned
 from .colors import cycled_color
 from .figures import drawable, figure_png, new_figure, text_kwargs
-from .gantt import XPAD, draw_gantt, gantt_height, lane_groups, legend_in, mark_makespan, overlap_pct
+from .gantt import XPAD, draw_gantt, gantt_height, lane_groups, legend_in, mark_launch, mark_makespan, overlap_pct
 
 # Figures are built without pyplot (``Figure`` on an Agg canvas), so a notebook cell never shows or keeps a figure it
 # did not return. Each run is a Gantt (``viz.gantt``) with, for a pipeline, its channels' fill below it.
@@ -43,7 +43,11 @@ _TOP_PAD_IN = 0.08  # above the highest legend row
 _COMPARE_BOTTOM_IN = 0.55  # compare(): below the last Gantt (x axis)
 _TITLE_IN = 0.25  # compare()'s own title, when given
 _TICKS_IN = 0.3  # between compare()'s stacked Gantts: the upper one's x ticks (then the lower one's title, legend)
-_TABLE_LINE_IN = 0.16  # per line of compare()'s summary table
+_TABLE_PT = 10  # compare()'s summary table: a 14 px font at the default 100 dpi, still readable when a notebook
+# shrinks the picture to its width; smaller (down to _TABLE_MIN_PT) only for a line too long for the figure
+_TABLE_MIN_PT = 8
+_MONO_ADVANCE_EM = 0.602  # DejaVu Sans Mono's character width (matplotlib's default monospace font)
+_TABLE_LINE_IN = 0.19  # per line of that table
 
 
 # -- inputs -----------------------------------------------------------------------------------------------------------
@@ -222,6 +226,7 @@ def _draw_occupancy(ax: Axes, trace: Trace, width_px: float) -> None:
     ax.set_ylabel("channel fill", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(axis="x", alpha=0.3, linewidth=0.5)
+    mark_launch(ax, trace, edge=False)  # the band only: the fill plot's lines are its channels and the makespan
     mark_makespan(ax, trace.makespan)
     leg = ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=min(len(trace.channels), 4))
     for t in leg.get_texts():
@@ -340,6 +345,13 @@ def _table(runs: list[tuple[str, _Run]]) -> list[str]:
     return table
 
 
+def _table_pt(table: list[str]) -> float:
+    """_TABLE_PT, or the size at which the table's longest line fits the figure's width (not below _TABLE_MIN_PT)."""
+    chars = max(map(len, table), default=1)
+    fits = 0.97 * _WIDTH_IN * 72 / (chars * _MONO_ADVANCE_EM)
+    return max(_TABLE_MIN_PT, min(_TABLE_PT, math.floor(fits * 2) / 2))
+
+
 def _times(ratio: float) -> str:
     """A speedup as ``1.50x``; below 0.1 with three significant digits (``0.000460x``, never ``0.00x``)."""
     return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.3g}x"
@@ -359,9 +371,6 @@ def _time_axis(axes: list[Axes], runs: list[_Run], end_us: float) -> None:
         ax.set_xlim(0, top * per_us)
         ax.xaxis.set_major_locator(FixedLocator([t * per_us for t in ticks]))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, per_us=per_us: f"{round(v / per_us, 9):g}"))
-        for text in ax.texts:  # the end line's label gives this run's cycles: on this axis, its time instead
-            if text.get_gid() == "makespan-label":
-                text.set_text(f"{text.get_text().rsplit(' ', 1)[0]} {r.trace.makespan_us:.3f} µs")
 
 
 def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
@@ -400,7 +409,9 @@ def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
     for i, (label, run) in enumerate(both):
         ax = fig.add_subplot(gs[i], sharex=axes[0] if axes and not in_time else None)
         xmax = math.ceil(end_us * run.trace.clock_hz / 1e6) if in_time else end
-        draw_gantt(ax, run.trace, lanes, label, width_px, xmax, title=run.title(label), end_label=run.end_label)
+        end_value = f"{run.trace.makespan_us:.3f} µs" if in_time else None  # on a time axis, the end's time
+        draw_gantt(ax, run.trace, lanes, label, width_px, xmax, title=run.title(label), end_label=run.end_label,
+                   end_value=end_value)
         axes.append(ax)
     if in_time:
         _time_axis(axes, [r for _, r in both], end_us)
@@ -412,7 +423,7 @@ def compare(a: Trace | Program | Comparison, b: Trace | Program | None = None,
                         else "cycles", fontsize=8)
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=10, **text_kwargs())
-    fig.text(0.01, 0.08 / h, "\n".join(table), family="monospace", fontsize=8, va="bottom", ha="left",
+    fig.text(0.01, 0.08 / h, "\n".join(table), family="monospace", fontsize=_table_pt(table), va="bottom", ha="left",
              gid="summary", **text_kwargs())
     return fig
 

@@ -219,8 +219,7 @@ def binary_kernel(op, dtype, out_dtype=None):
     ("add", DType.I64, 2**62, 2**62, "I64 add overflows at element [0, 0] (and 3 more): 4611686018427387904 + "),
     ("mul", DType.U64, 2**32, 2**32, "U64 mul overflows at element [0, 0] (and 3 more): 4294967296 * 4294967296 = "),
     ("div", DType.I8, -128, -1, "I8 div overflows at element [0, 0] (and 3 more): -128 // -1 = 128 is outside"),
-    ("matmul", I32, 2**20, 2**20, "I32 matmul overflows at element [0, 0] (and 3 more): the product's element "
-                                  "[0, 0] is 2199023255552 is outside"),
+    # (an I32 matmul is refused at trace time since hunt 10c F6: the cube has no I32 mode)
 ])
 def test_integer_results_past_the_dtype_are_refused_not_wrapped(op, dtype, a, b, text):
     k = binary_kernel(op, dtype)

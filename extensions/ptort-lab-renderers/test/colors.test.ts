@@ -130,22 +130,17 @@ test('legend by pipe and by tile', () => {
   );
 });
 
+// A run of one lane holding ``slices`` (for the legend tests).
+const oneLane = (slices: ReturnType<typeof mk>[]): ReturnType<typeof buildModel> => ({
+  ...pipeline,
+  stallCount: 0,
+  launch: null,
+  makespan: null,
+  groups: [{ pid: 0, label: 'c', rows: [{ id: 'r', pid: 0, tid: 1, label: 'r', kind: 'span', slices }] }]
+});
+
 test('legend: tiles sharing a colour share an entry; more than 12 colours end in "+N more"', () => {
-  const many = (names: string[]): ReturnType<typeof buildModel> => ({
-    ...pipeline,
-    stallCount: 0,
-    launch: null,
-    makespan: null,
-    groups: [
-      {
-        pid: 0,
-        label: 'c',
-        rows: [
-          { id: 'r', pid: 0, tid: 1, label: 'r', kind: 'span', slices: names.map((n, i) => mk(n, 'AIV0.V', i, i)) }
-        ]
-      }
-    ]
-  });
+  const many = (names: string[]): ReturnType<typeof buildModel> => oneLane(names.map((n, i) => mk(n, 'AIV0.V', i, i)));
   const tiles = legendEntries([many(Array.from({ length: 25 }, () => 'mul'))], 'tile');
   assert.equal(tiles.length, 10);
   assert.equal(tiles[0].label, 'tile 0, 10, 20');
@@ -157,19 +152,7 @@ test('legend: tiles sharing a colour share an entry; more than 12 colours end in
 });
 
 test('legend by tile is in tile order, whatever order the runs started them in (the "both" view)', () => {
-  const run = (tiles: number[]): ReturnType<typeof buildModel> => ({
-    ...pipeline,
-    stallCount: 0,
-    launch: null,
-    makespan: null,
-    groups: [
-      {
-        pid: 0,
-        label: 'c',
-        rows: [{ id: 'r', pid: 0, tid: 1, label: 'r', kind: 'span', slices: tiles.map((t, i) => mk('mul', 'V', t, i)) }]
-      }
-    ]
-  });
+  const run = (tiles: number[]): ReturnType<typeof buildModel> => oneLane(tiles.map((t, i) => mk('mul', 'V', t, i)));
   // The data-parallel run starts tiles 0, 4, 5 first; tile 20 shares tile 0's colour and runs before it.
   const labels = legendEntries([run([20, 0, 4, 5, 1]), run([2, 6, 3])], 'tile').map(e => e.label);
   assert.deepEqual(labels, ['tile 0, 20', 'tile 1', 'tile 2', 'tile 3', 'tile 4', 'tile 5', 'tile 6']);
