@@ -459,3 +459,85 @@ def test_a_builder_whose_getattr_raises_keyerror_still_sweeps():
                       executor="serial", progress=False, cache=False)
     assert [p.error for p in result.points] == [None, None]
     assert [p.row for p in result.points] == [p.row for p in plain.points]
+
+
+# -- review11b: what module settings a worker is given, and when it is refused ----------------------------------------
+OBJECT_SETTINGS = """
+    class Config:
+        def __init__(self, tiles):
+            self.tiles = tiles
+
+    CFG = Config(2)
+"""
+OBJECT_BUILDER = """
+    import {settings} as settings
+    from ptort_lab.spec_pipeline import spec_pipeline
+
+    def build(depth):
+        return spec_pipeline(depth, (32, 32), settings.CFG.tiles, seed=None).pipeline
+"""
+
+
+def test_a_settings_object_set_at_run_time_is_refused_by_a_pool_not_computed_with_the_files_value(user_modules,
+                                                                                                   tmp_path):
+    """review11b #1: the key saw the new object but the workers built with the file's, and the wrong rows were
+    saved under the new key (a later serial sweep reused them). A value that cannot be sent is now checked by
+    digest in the worker: the pool refuses, nothing is cached, and "auto" runs the sweep here."""
+    user_modules("r10_settings_obj", OBJECT_SETTINGS)
+    user_modules("r10_builder_obj", OBJECT_BUILDER.format(settings="r10_settings_obj"))
+    settings, builder = importlib.import_module("r10_settings_obj"), importlib.import_module("r10_builder_obj")
+    settings.CFG = settings.Config(6)
+    with pytest.raises(SweepError) as e:
+        run_sweep(builder.build, depth=[1, 2], executor="processes", cache=tmp_path / "c", progress=False)
+    assert e.value.what == (
+        "r10_settings_obj.CFG holds other values in the sweep's worker processes than in the notebook: a worker "
+        "imports the module afresh from its file, and a value set at run time that is not a small plain value (a "
+        "number, a string, a small array or list of them) cannot be sent to it, so its rows would be computed with "
+        "other settings.")
+    assert e.value.hint == ("Run the sweep with executor='serial', make the value a knob of the builder, or set it in "
+                            "the module's file.")
+    serial = run_sweep(builder.build, depth=[1, 2], executor="serial", cache=tmp_path / "c", progress=False)
+    assert serial.cache.reused == 0  # (the pool saved nothing)
+    six = spec_pipeline(1, (32, 32), 6, seed=None).pipeline.compile(compute_values=False).execute()
+    assert cycles_of(serial)[0] == six.stats().total_cycles
+
+
+def test_a_thread_pool_leaves_the_notebooks_module_objects_alone(user_modules):
+    """review11b #4: a thread-pool worker set the module's attributes to copies unpickled from the spec, so later
+    changes through the user's own name no longer reached the builder."""
+    from concurrent.futures import ThreadPoolExecutor
+    user_modules("r10_settings_tp", "CONFIG = {'tiles': 2}\n")
+    user_modules("r10_builder_tp", """
+    import r10_settings_tp as settings
+    from ptort_lab.spec_pipeline import spec_pipeline
+
+    def build(depth):
+        return spec_pipeline(depth, (32, 32), settings.CONFIG["tiles"], seed=None).pipeline
+""")
+    settings, builder = importlib.import_module("r10_settings_tp"), importlib.import_module("r10_builder_tp")
+    mine = settings.CONFIG
+    with ThreadPoolExecutor(2) as pool:
+        run_sweep(builder.build, depth=[1, 2], executor=pool, cache=False, progress=False)
+    assert settings.CONFIG is mine
+
+
+def test_a_large_array_is_checked_by_digest_not_sent_with_every_task(user_modules):
+    """review11b #3: a 256 MB array in a user module went with every pool task (1.6 s -> 27.7 s)."""
+    from ptort_lab.sweeps.module_state import module_state
+    user_modules("r10_settings_big", "import numpy as np\nBIG = np.zeros(1 << 20)\nSMALL = 3\n")
+    user_modules("r10_builder_big", BUILDER.format(settings="r10_settings_big").replace("settings.TILES",
+                                                                                       "settings.SMALL"))
+    builder = importlib.import_module("r10_builder_big")
+    state = module_state(builder.build)
+    assert state["values"]["r10_settings_big"] == {"SMALL": 3}
+    digests = state["digests"]["r10_settings_big"]
+    assert set(digests) == {"BIG"} and len(digests["BIG"]) == 64  # (a sha256, not the 8 MB array)
+
+
+def test_a_main_guard_with_more_conditions_is_a_guard():
+    """review11b #5: `if __name__ == "__main__" and ...:` was not seen as a guard."""
+    import ast
+
+    from ptort_lab.sweeps.execute import _is_main_test
+    assert _is_main_test(ast.parse('__name__ == "__main__" and len(sys.argv) > 1', mode="eval").body)
+    assert not _is_main_test(ast.parse('__name__ == "__main__" or x', mode="eval").body)

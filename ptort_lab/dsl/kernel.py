@@ -1,17 +1,20 @@
 """@kernel: trace a Python function once, through its annotations, into Kernel IR; launch it as tasks."""
 from __future__ import annotations
 
+import contextvars
 import dis
 import enum
 import functools
 import inspect
+import itertools
 import linecache
 import numbers
 import os
 import re
 import sys
+from contextlib import contextmanager
 from types import CodeType, FrameType, FunctionType, MethodType, ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -135,6 +138,22 @@ def _parameter_location(fn: Callable[..., Any], pname: str) -> SourceLocation | 
     return SourceLocation(filename, line, code.co_name, linecache.getline(filename, line).strip())
 
 
+# The run being simulated (a number, 0 outside runs), per thread and task: a kernel checks the values its traces
+# baked in once per run (``Kernel._forget_stale_traces``). A context variable, so runs in several threads each count.
+_RUN: contextvars.ContextVar[int] = contextvars.ContextVar("ptort_lab_kernel_run", default=0)
+_RUNS = itertools.count(1)
+
+
+@contextmanager
+def checked_once_per_run() -> Iterator[None]:
+    """A run of the simulator: inside it each kernel checks once whether a value its traces baked in changed."""
+    token = _RUN.set(next(_RUNS))
+    try:
+        yield
+    finally:
+        _RUN.reset(token)
+
+
 class Kernel:
     """A traced tile kernel made by ``@kernel``.
 
@@ -223,13 +242,21 @@ class Kernel:
         """Find the values a trace of the body may bake in (see ``_dependencies``) and note what they are now: the
         cached traces are made with these."""
         self._deps = _dependencies(self.fn)
+        self._checked_in = 0  # the run (``_RUN``) that last checked them
         self._deps_read = [_read(d) for d in self._deps]
         self._deps_seen = [_dependency_key(v) for v in self._deps_read]
 
     def _forget_stale_traces(self) -> None:
         """Drop the cached traces when a value the body or its helpers read changed since they were made. Asked at
-        every launch a run makes, so the same objects as before answer at once (a few dict lookups); the code is
-        scanned again only after a change, as a changed helper may read other values."""
+        every launch outside a run, and once per kernel in a run (``checked_once_per_run``: nothing the kernel reads
+        changes between two launches of one run, and a kernel that reads many values pays ~5 us a check); the same
+        objects as before answer at once (a few dict lookups); the code is scanned again only after a change, as a
+        changed helper may read other values."""
+        run = _RUN.get()
+        if run:
+            if self._checked_in == run:
+                return
+            self._checked_in = run
         for dep, read in zip(self._deps, self._deps_read):
             root, name, steps = dep
             if (root.get(name, _NOT_PLAIN) if not steps and root.__class__ is dict else _read(dep)) is not read:
@@ -529,6 +556,9 @@ def _dependency_key(value: Any) -> Any:
     if _plain(value):
         return _value_key(value)
     fn = _function_of(value)
+    if fn is not None and isinstance(value, MethodType):  # a bound method: its instance too (Scaler(3.0).apply is not
+        # Scaler(2.0).apply; the old one stays alive in _deps_read, so its id is not reused meanwhile)
+        return ("method", fn, id(value.__self__))
     return ("function", fn) if fn is not None else _NOT_PLAIN
 
 

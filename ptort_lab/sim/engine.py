@@ -72,6 +72,9 @@ class TaskWait(str):
         text.tid = tid
         return text
 
+    def __getnewargs__(self) -> tuple[int]:  # type: ignore[override]  # (copy and pickle rebuild it from the id)
+        return (self.tid,)
+
 # A 3-stage pipeline over a million tiles takes about 3 million steps (one per stage and tile) and 30 s; a run ten
 # times that long is almost surely a loop. Raise these (ptort_lab.sim.engine.MAX_STEPS = ...) for longer runs.
 MAX_STEPS = 10_000_000

@@ -22,6 +22,7 @@ import numpy as np
 from ..dsl import steps as steps_module
 from ..dsl.commands import AFTER, TASK
 from ..dsl.ir import KernelIR
+from ..dsl.kernel import checked_once_per_run
 from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps, stream_tasks, uses_slots
 from ..dsl.tasks import MAX_CYCLES
 from ..dsl.tree import NodeKind, nesting_named, walk
@@ -136,7 +137,7 @@ def simulate(workload: Workload, cost_model: Any = None, options: RunOptions | N
     values: tuple[ContextManager[Any], ContextManager[Any]] = \
         (values_lock, np.errstate(all="ignore")) if journal is not None else (nullcontext(), nullcontext())
     reserve = [mmap.mmap(-1, RESERVE_BYTES)]
-    with gc_paused(), values[0], values[1]:
+    with gc_paused(), values[0], values[1], checked_once_per_run():
         try:
             return _simulate(workload, cost, opts, journal, reserve)
         except BaseException as e:

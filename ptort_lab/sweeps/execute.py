@@ -177,7 +177,10 @@ def unguarded_main_line() -> tuple[str, int] | None:
 
 
 def _is_main_test(test: ast.expr) -> bool:
-    """``__name__ == "__main__"`` (either way round)."""
+    """``__name__ == "__main__"`` (either way round), also as one term of an ``and`` (``if __name__ == "__main__"
+    and len(sys.argv) > 1:``: the body still runs only in the main script)."""
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_is_main_test(v) for v in test.values)
     if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
         return False
     sides = [test.left, test.comparators[0]]
@@ -435,6 +438,8 @@ class _Sweep:
                 f"{len(self.outcomes)} of {len(self.plan.combos)} points are done.",
                 hint="The executor's submit(fn, *args) must return a Future whose result() is fn(*args)'s return value "
                      "(a wrapper must `return fn(*args)`); or leave executor= out.")
+        if result.settings is not None:  # ("auto" then runs the rest here: a _WorkerRefused)
+            raise _WorkerRefused(result.settings[0], hint=result.settings[1], locate=False)
         if result.stop is not None:
             raise _WorkerRefused(f"the sweep cannot run on this executor: {result.stop}.",
                                  hint="Install the same ptort_lab (and the modules your builder imports) on every "

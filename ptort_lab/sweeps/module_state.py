@@ -3,20 +3,27 @@
 A worker process imports a module fresh (cloudpickle sends a module, and a function defined in one, by reference),
 so a value the notebook set at run time (``settings.TILES = 16``, ``ptort_lab.sim.engine.MAX_STEPS = ...``) would
 be the file's value there, and the pool's rows would differ from this process's. ``module_state`` records the
-plain-data attributes of every user module the builder reaches (and ptort_lab's documented run settings);
-``apply_module_state`` sets them in the worker before it runs a point, so every process runs the same settings.
+public attributes of every user module the builder reaches (and ptort_lab's documented run settings): a small plain
+value (a number, a short string, a small container of them) as itself, anything else (a large array, a settings
+object) as a digest of what it holds. ``apply_module_state`` runs in a worker: in another process it sets the small
+values, then checks every digest against the module as that process has it, and refuses (naming the attribute)
+where a value set at run time cannot be sent, rather than compute rows with other settings. In the notebook's own
+process (a thread pool) nothing is set: the modules are the very ones the notebook holds.
 """
 from __future__ import annotations
 
 import enum
 import importlib
+import os
+import pickle
 import sys
 import types
 from typing import Any
 
 import numpy as np
 
-from .fingerprint import global_names, is_library_module
+from ..errors import SweepError
+from .fingerprint import Undescribable, describe, global_names, is_library_module
 
 # ptort_lab's own module settings that the docs tell users to change at run time (limits and machine presets).
 LIBRARY_SETTINGS = (("ptort_lab.sim.engine", ("MAX_STEPS", "MAX_STEPS_WITHOUT_PROGRESS", "MAX_RUN_BYTES")),
@@ -26,7 +33,8 @@ LIBRARY_SETTINGS = (("ptort_lab.sim.engine", ("MAX_STEPS", "MAX_STEPS_WITHOUT_PR
 _MAX_OBJECTS = 20_000  # how much of the builder's reach is walked looking for modules
 _PLAIN = (type(None), bool, int, float, complex, str, bytes, np.generic, np.ndarray, enum.Enum)
 
-ModuleState = dict[str, dict[str, Any]]
+ModuleState = dict[str, Any]  # {"pid": the notebook's, "values": {module: {attr: value}}, "digests": {...}}
+_SMALL_BYTES = 64 * 1024  # a plain value sent along (pickled) at most this big; a larger one is checked by digest
 
 
 def user_module(name: str) -> types.ModuleType | None:
@@ -111,31 +119,70 @@ def _filled(cell: Any) -> bool:
 
 
 def module_state(build: Any) -> ModuleState:
-    """{module name: {attribute: value}}: the plain-data attributes of the user modules ``build`` reaches, and
-    ptort_lab's run settings, as this process has them now."""
-    state: ModuleState = {}
+    """What a worker must match: ptort_lab's run settings and the small plain attributes of the user modules
+    ``build`` reaches, by value; their other public attributes by digest (``apply_module_state``)."""
+    values: dict[str, dict[str, Any]] = {}
+    digests: dict[str, dict[str, str]] = {}
     for name, names in LIBRARY_SETTINGS:
         module = sys.modules.get(name)
         if module is not None:
-            state[name] = {n: getattr(module, n) for n in names if hasattr(module, n)}
+            values[name] = {n: getattr(module, n) for n in names if hasattr(module, n)}
     for module in reached_modules(build):
-        attributes = plain_attributes(module)
-        if attributes:
-            state[module.__name__] = attributes
-    return state
+        for attr, value in sorted(vars(module).items()):
+            if attr.startswith("_") or isinstance(value, (types.ModuleType, types.FunctionType, type)):
+                continue  # (modules and code are sent by reference: a worker imports the same ones)
+            if is_plain_data(value) and _small(value):
+                values.setdefault(module.__name__, {})[attr] = value
+            else:
+                digest = _digest(value)
+                if digest is not None:
+                    digests.setdefault(module.__name__, {})[attr] = digest
+    return {"pid": os.getpid(), "values": values, "digests": digests}
+
+
+def _small(value: Any) -> bool:
+    try:
+        return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)) <= _SMALL_BYTES
+    except Exception:  # noqa: BLE001 - not picklable: not sent
+        return False
+
+
+def _digest(value: Any) -> str | None:
+    """A digest of what ``value`` holds, the same in every process (None when it cannot be described)."""
+    try:
+        return describe(value, tensor_values=True)[0]
+    except (Undescribable, Exception):  # noqa: BLE001 - the user's objects: not checked
+        return None
 
 
 def apply_module_state(state: ModuleState) -> None:
-    """Set the notebook's module attributes in this (worker) process. A dict of presets is updated in place: other
-    modules hold the same dict."""
-    for name, attributes in state.items():
+    """In a worker process: set the notebook's small module values, then check the rest by digest (a SweepError
+    naming the attributes that differ). In the notebook's own process (a thread-pool executor) nothing is done."""
+    if not state or state.get("pid") == os.getpid():
+        return
+    for name, attributes in state["values"].items():
         module = importlib.import_module(name)
         for attr, value in attributes.items():
             current = getattr(module, attr, None)
             if type(current) is dict and type(value) is dict and name.startswith("ptort_lab."):
-                current.update(value)
+                current.update(value)  # (a dict of presets other modules hold too: updated in place)
             else:
                 setattr(module, attr, value)
+    differ = []
+    for name, attributes in state["digests"].items():
+        module = importlib.import_module(name)
+        for attr, digest in attributes.items():
+            if _digest(getattr(module, attr, None)) != digest:
+                differ.append(f"{name}.{attr}")
+    if differ:
+        shown = ", ".join(differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+        raise SweepError(f"{shown} {'holds' if len(differ) == 1 else 'hold'} other values in the sweep's worker "
+                         "processes than in the notebook: a worker imports the module afresh from its file, and a "
+                         "value set at run time that is not a small plain value (a number, a string, a small "
+                         "array or list of them) cannot be sent to it, so its rows would be computed with other "
+                         "settings.",
+                         hint="Run the sweep with executor='serial', make the value a knob of the builder, or set it "
+                              "in the module's file.", locate=False)
 
 
 __all__ = ["module_state", "apply_module_state", "reached_modules", "plain_attributes", "is_plain_data",

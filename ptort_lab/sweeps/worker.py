@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import KnobError
+from ..errors import KnobError, SweepError
 from ..explore import Comparison, Study
 from ..knobs import Knobs, KnobWords
 from .cache import SweepCache
@@ -73,6 +73,7 @@ class ChunkResult:
     outcomes: list[Outcome] = field(default_factory=list)
     stop: str | None = None
     interrupted: bool = False
+    settings: tuple[str, str] | None = None  # (what, hint): the worker's modules hold other settings than the notebook
 
 
 class _Hit(Exception):
@@ -182,6 +183,8 @@ def run_chunk(spec_id: str, data: bytes, points: list[tuple[int, dict[str, Any]]
                                 f"ptort_lab {code}, so its results would not be the notebook's")
     try:
         spec, study, cache = _load(spec_id, data)
+    except SweepError as e:  # (module_state: settings the worker cannot be given)
+        return ChunkResult(stop=e.what, settings=(e.what, e.hint or ""))
     except Exception as e:  # noqa: BLE001 - reported once, by the notebook, for the whole sweep
         return ChunkResult(stop=f"the worker could not load the sweep's builder ({type(e).__name__}: {e})")
     result = ChunkResult()

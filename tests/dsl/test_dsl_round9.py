@@ -385,3 +385,82 @@ def test_comparisons_with_a_float_still_work():
 
     w().compile().execute()
     assert Y.data[:2].all() and not Y.data[2:].any()
+
+
+class _Scaler:
+    def __init__(self, s):
+        self.s = s
+
+    def apply(self, v):
+        return tl.muls(v, self.s)
+
+
+step = _Scaler(2.0).apply  # a helper read as a global: a bound method
+
+
+@kernel
+def _scaled(x: In[Tile[8, 8, DType.F32]], y: Out[Tile[8, 8, DType.F32]]):
+    tl.store(y, step(tl.load(x)))
+
+
+def test_a_bound_method_helper_of_another_instance_traces_again():
+    """review11a #1: bound methods were compared by their function only, so `step = _Scaler(3.0).apply` kept the
+    trace made with 2.0."""
+    global step
+    before = str(_scaled.ir_for({}))
+    try:
+        step = _Scaler(3.0).apply
+        after = str(_scaled.ir_for({}))
+    finally:
+        step = _Scaler(2.0).apply
+    assert "2.0" in before and "3.0" not in before
+    assert "3.0" in after and "2.0" not in after
+
+
+SCALE = 2.0
+
+
+def _times_scale(v):
+    return tl.muls(v, SCALE)
+
+
+@kernel
+def _scaled_by_helper(x: In[Tile[8, 8, DType.F32]], y: Out[Tile[8, 8, DType.F32]]):
+    tl.store(y, _times_scale(tl.load(x)))
+
+
+def test_a_run_checks_what_a_kernel_baked_in_once_and_the_next_run_sees_a_change(monkeypatch):
+    """The re-trace check costs up to ~5 us a launch for a kernel that reads many values: a run asks it once per
+    kernel (dsl.kernel.checked_once_per_run); a value changed between runs is still seen by the next run."""
+    global SCALE
+    kernel_module = importlib.import_module("ptort_lab.dsl.kernel")
+    n = 40
+    X = Tensor(data=np.ones((n, 8, 8), np.float32))
+    Y = Tensor(shape=(n, 8, 8), dtype=DType.F32)
+
+    @workload
+    def w():
+        for t in P(Dense[n]()):
+            _scaled_by_helper[t](x=X[t], y=Y[t])
+
+    checks = []
+    real = kernel_module.Kernel._forget_stale_traces
+
+    def counted(self):
+        checks.append(kernel_module._RUN.get())
+        real(self)
+
+    monkeypatch.setattr(kernel_module.Kernel, "_forget_stale_traces", counted)
+    program = w().compile()
+    checks.clear()
+    program.execute()
+    assert np.array_equal(Y.data, np.full((n, 8, 8), 2.0, np.float32))
+    run = checks[0]
+    assert run != 0 and set(checks) == {run} and _scaled_by_helper._checked_in == run
+    try:
+        SCALE = 3.0
+        program.execute()
+        assert np.array_equal(Y.data, np.full((n, 8, 8), 3.0, np.float32))
+    finally:
+        SCALE = 2.0
+    assert kernel_module._RUN.get() == 0  # (outside a run every call checks)

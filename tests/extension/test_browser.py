@@ -278,8 +278,13 @@ def _check_legend_and_launch(page, trace) -> None:
     label = trace.locator("text.ptort-launch-label")
     expect(label).to_have_count(1)
     assert label.text_content() == "kernel launch \u00b7 10,900 cycles"
+    # (the colour-by change above redraws the plot: wait for the new band and labels before measuring them; a
+    # bounding box of an element the redraw just replaced is None)
+    expect(trace.locator("rect.ptort-launch-band")).to_be_visible()
+    expect(trace.locator("text.ptort-label-lane").first).to_be_visible()
     band = trace.locator("rect.ptort-launch-band").bounding_box()
     lane = trace.locator("text.ptort-label-lane").first.bounding_box()  # AIV0.MTE2: idle during the launch
+    assert band is not None and lane is not None
     page.mouse.move(band["x"] + band["width"] / 2, lane["y"] + lane["height"] / 2)
     tip = trace.locator(".ptort-tooltip")
     expect(tip).to_contain_text("kernel launch")

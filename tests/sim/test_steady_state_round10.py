@@ -168,3 +168,13 @@ def test_a_repeat_found_too_late_to_pay_is_the_plain_run():
         "steady state: the run repeats every 4 tile(s) from tile 192, but the extrapolation's runs of 204, 208 and "
         "212 tiles would take longer than the 600 tiles themselves; this is the full run.")
     assert figures(steady) == figures(full)
+
+
+def test_a_task_wait_copies_and_pickles_whole():
+    """review11a #4: a str subtype rebuilt from its text gave 'task task 12 to finish to finish'."""
+    import copy
+    import pickle
+
+    from ptort_lab.sim.engine import TaskWait
+    for made in (copy.copy(TaskWait(12)), copy.deepcopy(TaskWait(12)), pickle.loads(pickle.dumps(TaskWait(12)))):
+        assert (made, made.tid, type(made)) == ("task 12 to finish", 12, TaskWait)
