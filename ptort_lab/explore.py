@@ -149,22 +149,23 @@ def _twin_tasks_and_notes(workload: Workload, run: Program | None, pass_run: str
     tasks compute (a merge's order matters: ``_merge_order``; a buffer the pipeline reuses: ``_reused_buffers``),
     and a note for each such case when that order is not known (none when there is nothing to say)."""
     listing = workload.enumerate()
+    items = _unrolled_items(listing)  # (the same for any order of the same tasks)
     tasks, note = _merge_order(workload, listing, run, pass_run)
     notes: Notes = [(MergeOrderWarning, note)] if note else []
     if tasks is listing and is_pipeline(workload):  # (a run's order, once followed, reuses each buffer as it did)
-        reused = _reused_buffers(listing, _unrolled_items(listing))
+        reused = _reused_buffers(listing, items)
         if reused:
             ordered, reason = _run_order(listing, run)
             if ordered is not None:
-                return _twin_tasks(ordered), []
+                return _twin_tasks(ordered, items), []
             notes.append((ReusedBufferWarning, _reuse_note(reused, reason, pass_run)))
-    return _twin_tasks(tasks), notes
+    return _twin_tasks(tasks, items), notes
 
 
-def _twin_tasks(tasks: list[Task]) -> list[tuple[Any, ...]]:
+def _twin_tasks(tasks: list[Task], items: dict[int, Tensor]) -> list[tuple[Any, ...]]:
     """What each task node of the twin is made of, (loc, kernel, params, resources, cycles): everything the twin
-    holds but its name and cores (a run cache keys on them, before any node is made)."""
-    items = _unrolled_items(tasks)
+    holds but its name and cores (a run cache keys on them, before any node is made); ``items``: each tile
+    channel's own tiles (``_unrolled_items``)."""
     return [(t.loc, t.kernel_ref if t.kernel_ref is not None else t.kernel, tuple(t.params), _own_items(t, items),
              t.cycles) for t in tasks]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextvars
 import dis
 import enum
-import functools
 import inspect
 import itertools
 import linecache
@@ -25,6 +24,7 @@ from ..errors import (
     PtortValueError,
     SourceLocation,
     UserCodeError,
+    is_user_file,
     raise_user_error,
     user_location,
 )
@@ -562,21 +562,9 @@ def _dependency_key(value: Any) -> Any:
     return ("function", fn) if fn is not None else _NOT_PLAIN
 
 
-@functools.lru_cache(maxsize=None)
-def _library_file(filename: str) -> bool:
-    """Whether code in ``filename`` is Python's, an installed package's or ptort_lab's own, not the user's."""
-    if filename.startswith("<"):
-        return filename.startswith("<frozen")  # a notebook cell's or exec'd code is the user's
-    name = os.path.abspath(filename)
-    parts = name.split(os.sep)
-    roots = (os.path.dirname(_DSL_DIR), os.path.dirname(os.__file__))  # ptort_lab's package, Python's library
-    return "site-packages" in parts or "dist-packages" in parts or \
-        any(name.startswith(os.path.join(r, "")) for r in roots)
-
-
 def _user_module(module: ModuleType) -> bool:
     filename = getattr(module, "__file__", None)
-    return module.__name__ == "__main__" if not isinstance(filename, str) else not _library_file(filename)
+    return module.__name__ == "__main__" if not isinstance(filename, str) else is_user_file(filename)
 
 
 def _followed(value: Any, step: Step) -> bool:
@@ -655,7 +643,7 @@ def _dependencies(fn: Callable[..., Any]) -> tuple[Dependency, ...]:
                     value = _read((root, name, path))
                     helper = _function_of(value)
                     if helper is not None and id(helper) not in scanned and \
-                            not _library_file(helper.__code__.co_filename):
+                            is_user_file(helper.__code__.co_filename):
                         queue.append(helper)
                     if len(path) == len(steps) or not _followed(value, steps[len(path)]):
                         break

@@ -58,12 +58,6 @@ def is_plain_data(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def plain_attributes(module: types.ModuleType) -> dict[str, Any]:
-    """A module's public plain-data attributes, by name."""
-    return {name: value for name, value in sorted(vars(module).items())
-            if not name.startswith("__") and is_plain_data(value)}
-
-
 def reached_modules(build: Any) -> list[types.ModuleType]:
     """The user modules ``build`` reaches: through the globals, closures and defaults of its functions, the
     modules they name, and the modules those import, in the order met."""
@@ -141,6 +135,8 @@ def module_state(build: Any) -> ModuleState:
 
 
 def _small(value: Any) -> bool:
+    if isinstance(value, np.ndarray):  # (its size is known without pickling it: a settings array may be large)
+        return value.nbytes <= _SMALL_BYTES
     try:
         return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)) <= _SMALL_BYTES
     except Exception:  # noqa: BLE001 - not picklable: not sent
@@ -185,5 +181,5 @@ def apply_module_state(state: ModuleState) -> None:
                               "in the module's file.", locate=False)
 
 
-__all__ = ["module_state", "apply_module_state", "reached_modules", "plain_attributes", "is_plain_data",
+__all__ = ["module_state", "apply_module_state", "reached_modules", "is_plain_data",
            "user_module", "ModuleState", "LIBRARY_SETTINGS"]
