@@ -7,7 +7,8 @@ DOCS_STAMP := $(VENV)/.installed-docs
 
 .PHONY: venv demo test extension examples bench notebooks lab docs clean
 
-venv: $(STAMP)
+venv: $(STAMP)             ## (and the compiled pricing modules: built when missing or stale, ptort_lab/compiled.py)
+	@$(PY) -m ptort_lab.build_compiled
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,5 +53,5 @@ lab: venv                  ## JupyterLab on notebooks/ (first run installs Jupyt
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info extensions/ptort-lab-renderers/node_modules \
+	rm -rf $(VENV) ptort_lab/_compiled .pytest_cache .hypothesis build dist *.egg-info extensions/ptort-lab-renderers/node_modules \
 	    docs/_build docs/api/generated

@@ -10,6 +10,7 @@ from importlib import import_module as _import_module
 from typing import TYPE_CHECKING, Any
 
 from . import dsl, errors
+from .compiled import install as _install_compiled
 from .dsl import *  # noqa: F403 - the DSL is the public surface
 from .dsl import __all__ as _dsl_all
 from .dsl.csp import send_nowait
@@ -62,6 +63,8 @@ __all__ = list(_dsl_all) + [
     "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError", "RunLimitError", "PtoError",
     "TypeCheckError", "ExecutionError", "__version__",
 ]
+
+_install_compiled()  # (before the simulator loads: its pricing modules come compiled when built, compiled.py)
 
 # The program layer and the simulator (most of the import time after numpy) load on first use (PEP 562).
 _LAZY = {

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -279,14 +280,30 @@ def raise_user_error(exc: Exception, what: str, hint: str = "") -> NoReturn:
     if isinstance(exc, PtortError):
         raise exc
     where, raised_in = traceback_location(exc)  # the innermost frame in user code is the line that raised
-    raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}", hint=hint or _user_error_hint(where, raised_in),
-                        where=where, locate=where is None) from exc
+    raise UserCodeError(f"{what} raised {type(exc).__name__}: {exc}",
+                        hint=hint or _user_error_hint(where, raised_in, exc), where=where,
+                        locate=where is None) from exc
 
 
-def _user_error_hint(where: SourceLocation | None, raised_in: tuple[str, int, str] | None) -> str:
+# Python's own TypeError for a Python function called with arguments its signature does not take ("f() takes 0
+# positional arguments but 1 was given", "missing 1 required positional argument", ...): raised by the call itself,
+# before any line of the function runs, so the traceback holds only the caller's frame (as for a builtin).
+_PYTHON_ARITY = re.compile(r"^(?P<name>[\w.<>]+)\(\) (takes (from )?\d+ (to \d+ )?positional arguments? but "
+                           r"|missing \d+ required (positional|keyword-only) arguments?: "
+                           r"|got an unexpected keyword argument |got multiple values for argument "
+                           r"|got some positional-only arguments passed as keyword arguments)")
+
+
+def _user_error_hint(where: SourceLocation | None, raised_in: tuple[str, int, str] | None,
+                     exc: BaseException | None = None) -> str:
     """How to fix it, naming the innermost frame when the exception came from deeper than the user's line."""
     if raised_in is None or (where is not None and (where.filename, where.lineno) == raised_in[:2]):
         return "Fix the error in that line (the original exception is kept as this error's __cause__)."
+    arity = _PYTHON_ARITY.match(str(exc)) if isinstance(exc, TypeError) and not raised_in[0] else None
+    if arity is not None:  # a Python callable whose parameters do not fit the call: none of its lines ran
+        return (f"The call of {arity['name']}() itself failed, before any of its lines ran: its parameters do not "
+                "match the arguments it was called with (see the TypeError above). Define it with the parameters the "
+                "API passes it.")
     if not raised_in[0]:  # a builtin or C function given as the callable: no line of its own to name
         return ("It was raised by the callable itself (a builtin or C function, with no Python line), called with "
                 "the arguments named above: pass a function of the form the API expects.")
@@ -318,6 +335,23 @@ class RunLimitError(SimulationError):
     (``ptort_lab.sim.engine``); the message names the processes that loop and their channels."""
 
 
+class UnorderedAccessWarning(UserWarning):
+    """Two processes of a pipeline touched the same memory, one of them writing, with nothing ordering them, and
+    the run computed their values in another order than simulated time: it ran again in time order
+    (``ptort_lab.sim.access_order``)."""
+
+
+def warning_stack_level() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` in the function that asks: its first caller outside ptort_lab (the
+    user's line)."""
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and _is_ours(frame):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 # The reference's names, where one of ours means the same thing: its base class, the type checker's error (a
 # CompileError there and here) and failures while a program executes.
 PtoError = PtortError
@@ -329,6 +363,7 @@ __all__ = [
     "PtortError", "DSLUsageError", "PtortTypeError", "PtortValueError", "PipelineError", "ChannelError",
     "ChannelClosed", "ChannelFull", "SimulationError", "DeadlockError", "KernelExecutionError", "CapacityError",
     "RunLimitError", "SourceLocation", "user_location", "UserCodeError", "raise_user_error", "PtoError",
-    "KnobError", "SweepError", "traceback_location", "place", "is_user_file",
+    "KnobError", "SweepError", "traceback_location", "place", "is_user_file", "UnorderedAccessWarning",
+    "warning_stack_level",
     "TypeCheckError", "ExecutionError", "CompileError", "ScheduleError", "IRConversionError",
 ]

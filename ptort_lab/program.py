@@ -18,6 +18,7 @@ from .dsl.schedule import compiler_for, register_target
 from .dsl.steps import refuse_pipeline_steps
 from .dsl.tasks import MAX_CYCLES, cycles_bound_hint, running_host_kernels
 from .dsl.types import Tensor
+from .dsl.wiring import check_pipeline
 from .dsl.workload import Task, Workload, WorkloadFunction
 from .errors import PtortTypeError, PtortValueError, user_location
 from .sim.capacity import check_capacity
@@ -71,6 +72,8 @@ class Program:
         self.target = target
         self.options: dict[str, Any] = dict(options or {})
         self.loc = user_location(2)  # the compile() line, named when a study refuses these options
+        # A pipeline's processes may have changed since connect() checked them: the state checked, for execute().
+        self._wiring = check_pipeline(workload, self.loc) if workload.is_pipeline else ()
         self._lock = threading.Lock()  # execute() may finish in several threads; readers see one run's pair
         opts = dict(options or {})
         machine = opts.pop("machine", None)
@@ -237,6 +240,7 @@ class Program:
                 hint=(f"Did you mean {close[0]!r}? " if close else "")
                 + (f"Its tasks named by string are {', '.join(sorted(names))}." if names else
                    "It has no tasks named by string: host kernels run for task(\"name\", ...) tasks."))
+        _check_host_kernel_arity(self.workload, name, fn)
         self._host_kernels[name] = fn
 
     def execute(self, steady_state: bool = False, tiles: int | None = None, keep_trace: bool = True,
@@ -269,6 +273,8 @@ class Program:
         _check_keep_trace(keep_trace)
         if steady_state and self.run_options.compute_values:
             self._refuse_steady_values()
+        if self.workload.is_pipeline:
+            self._check_wiring_unchanged()
         opts = self.run_options if keep_trace else dataclasses.replace(self.run_options, keep_trace=False)
         where = None if keep_trace else user_location()
         steady: Any = None
@@ -294,6 +300,17 @@ class Program:
                 steady[0].notes += self._setup_notes(run, steady[0].task_count, counted=False)
                 self._stats = (run, steady[0])
         return self
+
+    def _check_wiring_unchanged(self) -> None:
+        """A pipeline whose processes changed since compile() checked them (a body set again, a channel list
+        edited) gets the wiring checks again, at this execute() line; unchanged, the check costs a tuple per
+        process."""
+        state = check_pipeline(self.workload, None, self._wiring)  # (None: an error names the execute() line)
+        if state != self._wiring:  # (Process, Workload and Channel compare by identity)
+            if isinstance(self.cost_model, NpuCostModel):  # a new body's kernels must fit the core's buffers too
+                check_capacity(self.workload, self.cost_model.machine, self.cost_model.plan)
+            with self._lock:
+                self._wiring, self._loops = state, None
 
     def _loop_axes(self) -> dict[str, list[Any]]:
         """Loop variable name -> the axes of the loops that bind it, in the workload and its processes' bodies
@@ -564,6 +581,60 @@ def _abstract_task_names(workload: Workload) -> set[str] | None:
             if isinstance(node.kernel, NameTemplate):
                 return None
             names.add(str(node.kernel))
+    return names
+
+
+def _check_host_kernel_arity(workload: Workload, name: str, fn: Any) -> None:
+    """Refuse, at its register_kernel line, a host kernel that cannot take the resources a task named ``name``
+    passes it (by position for a list, by name for a dict): called in the run, it would fail far from that line."""
+    import inspect
+
+    from .dsl.tree import NodeKind, walk
+    from .dsl.user_code import describe_function
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature (some builtins): the call decides
+        return
+    seen: set[Any] = set()
+    for node in walk(workload):
+        if node.kind is not NodeKind.TASK or type(node.kernel) is not str or node.kernel != name:
+            continue  # (a name formatted per task, NameTemplate, is known only when the tasks are listed)
+        res = node.resources
+        if isinstance(res, dict):
+            args: tuple[Any, ...] = ()
+            params = [str(k) for k in res]
+            shape: Any = tuple(params)
+        elif isinstance(res, (list, tuple)) or res is None:
+            args, params, shape = tuple(res or ()), _resource_names(res or ()), len(res or ())
+        else:
+            continue
+        if shape in seen:
+            continue
+        seen.add(shape)
+        try:
+            if isinstance(res, dict):
+                sig.bind(**dict.fromkeys(params))
+            else:
+                sig.bind(*args)
+        except TypeError:
+            how = (f"its {len(params)} resource(s) by name ({', '.join(params)})" if isinstance(res, dict) else
+                   f"its {len(params)} resource(s) by position")
+            at = f" (at {node.loc})" if node.loc is not None else ""
+            fn_name = name if name.isidentifier() else "host_kernel"
+            raise PtortTypeError(
+                f"register_kernel({name!r}, fn): {describe_function(fn)} has the parameters {sig}, but task "
+                f"{name!r}{at} passes it {how}, so a run could not call it.",
+                hint=f"Give it one parameter per resource: lambda {', '.join(params)}: ... (or def {fn_name}("
+                     f"{', '.join(params)}): ...), each a numpy view of that tensor tile.") from None
+
+
+def _resource_names(resources: Any) -> list[str]:
+    """Parameter names for a host kernel's positional resources: each tensor's name, lower-cased, else ``r<i>``."""
+    names: list[str] = []
+    for i, r in enumerate(resources):
+        base = getattr(getattr(r, "base", r), "name", None)
+        word = base.lower() if isinstance(base, str) and base.isidentifier() else f"r{i}"
+        names.append(word if word not in names else f"{word}{i}")
     return names
 
 

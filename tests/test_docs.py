@@ -17,6 +17,8 @@ from types import ModuleType
 import pytest
 
 import ptort_lab
+from ptort_lab.compiled import MODULES as COMPILED
+from ptort_lab.compiled import source_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -175,7 +177,8 @@ def defining_comment(attr: str, obj: object) -> str | None:
     pattern = re.compile(rf"((?:^[ \t]*#:.*\n)+)[ \t]*{attr}\s*(?::[^=\n]*)?=|^{attr}\s*(?::[^=\n]*)?=.*#:(.*)$", re.M)
     for name, module in sorted(sys.modules.items()):
         if (name == "ptort_lab" or name.startswith("ptort_lab.")) and getattr(module, attr, None) is obj:
-            match = pattern.search(Path(module.__file__ or "").read_text(encoding="utf-8"))
+            match = pattern.search(source_path(name).read_text(encoding="utf-8") if name in COMPILED
+                                   else Path(module.__file__ or "").read_text(encoding="utf-8"))
             if match:
                 return (match.group(1) or match.group(2)).strip()
     return None

@@ -48,7 +48,8 @@ class Channel(Generic[T]):
 
     ``depth`` is the number of buffer slots: a producer takes a free slot before it produces into it, and the
     consumer frees it when it has finished with the item (Ascend TQue semantics): depth 1 serialises producer and
-    consumer, depth 2 double-buffers. Tokens (tile indices) travel; the data stays in tensors. ``try_send``,
+    consumer, depth 2 double-buffers; it may be set again later (``ch.depth = 2``, an int >= 1, checked at that
+    line). Tokens (tile indices) travel; the data stays in tensors. ``try_send``,
     ``size``, ``empty``, ``full`` and ``close`` act on a host-side buffer outside any simulation.
 
     ``Channel(name, depth=2, tile=Tile[r, c, dtype])`` is a tile channel: its items are tiles held in its buffer
@@ -59,34 +60,43 @@ class Channel(Generic[T]):
 
     def __init__(self, name: str = "channel", depth: int = 1, tile: TileType | None = None) -> None:
         self.name = _check_name(name, "Channel")
-        if not is_integer(depth):
-            raise PtortTypeError(f"Channel '{name}' depth must be an int, got {type(depth).__name__} {depth!r}.",
-                                 hint="Use depth=2.")
-        depth = int(depth)  # a numpy integer (np.arange, a sweep grid) is the int it holds
-        if depth < 0:  # depth 0 is refused later, by connect() (a data channel) or _check_tile (a tile channel)
-            raise PtortValueError(f"Channel '{name}' depth must be >= 0, got {depth}, and >= 1 to carry items in a "
-                                  "pipeline (connect() refuses depth 0: each item in flight needs a buffer slot).",
-                                  hint="depth is the number of buffer slots: 1 = no overlap, 2 = double buffering. "
-                                       "To order processes without passing data, use an Event (record / "
-                                       "synchronize).")
-        if depth > MAX_DEPTH:
-            raise PtortValueError(f"Channel '{name}' depth must be at most 2**53 = {MAX_DEPTH:,}, got "
-                                  f"{int_text(depth)}.",
-                                  hint="depth is the number of buffer slots: a few is typical (2 double-buffers); a "
-                                       "depth as large as the number of items the channel carries never blocks its "
-                                       "producer.")
-        self.depth = depth
+        self.depth = _checked_depth(name, depth)
         self.loc = user_location()
-        self.tile = _check_tile(name, tile, depth)
+        self.tile = _check_tile(name, tile, self.depth)
         self._ring: Tensor | None = None
         if self.tile is not None:  # the slots' storage: one tile per slot (placement decides on chip or in GM)
-            self._ring = Tensor(shape=(depth, self.tile.rows, self.tile.cols), dtype=self.tile.dtype,
+            self._ring = Tensor(shape=(self.depth, self.tile.rows, self.tile.cols), dtype=self.tile.dtype,
                                 name=f"{name}.item")
             self._ring.loc = self.loc
             self._ring.ring_of = self
             self._item = TensorView(self._ring, (ItemSlot(self),))
         self._buffer: list[Any] = []
         self._open = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``depth`` stays a plain attribute (the reference's, and what a sweep's program key reads), set again with
+        # the checks Channel(...) makes: ``pipe.channels[1].depth = 2``.
+        if name == "depth" and "depth" in self.__dict__:
+            value = self._new_depth(value)
+        object.__setattr__(self, name, value)
+
+    def _new_depth(self, value: Any) -> int:
+        """A depth set after the channel was made: an int >= 1 (a pipeline runs with its channels' depths as they
+        are when it is compiled and run), and a tile channel's stays the one its buffer was made with."""
+        depth = _checked_depth(self.name, value)
+        if depth == 0:  # (Channel(depth=0) is refused by connect(); a depth set later is refused here, at its line)
+            raise PtortValueError(f"Channel '{self.name}' depth must be >= 1, got 0: data channels need at least one "
+                                  "buffer slot (depth 0 is for Events).",
+                                  hint=f"Set {self.name}.depth = 1 or more (2 double-buffers); to order processes "
+                                       "without passing data, use an Event (record / synchronize).")
+        if self.tile is not None and depth != self.depth:
+            raise PtortValueError(f"Channel '{self.name}' is a tile channel: its depth ({self.depth}) is fixed when it "
+                                  f"is made, since its buffer of {self.depth} tile slots is made then (and "
+                                  f"{self.name}.item in the bodies built since refers to it), so it cannot become "
+                                  f"{depth}.",
+                                  hint=f"Make the channel with that depth, Channel({self.name!r}, depth={depth}, "
+                                       "tile=...), and build the processes that use it again.")
+        return depth
 
     @property
     def item(self) -> TensorView:
@@ -127,6 +137,27 @@ class Channel(Generic[T]):
     def __repr__(self) -> str:
         tile = f", tile={self.tile}" if self.tile is not None else ""
         return f"Channel({self.name!r}, depth={self.depth}{tile})"
+
+
+def _checked_depth(name: str, value: Any) -> int:
+    """A channel's depth: an int in 0..MAX_DEPTH (a numpy integer is the int it holds)."""
+    if not is_integer(value):
+        raise PtortTypeError(f"Channel '{name}' depth must be an int, got {type(value).__name__} {value!r}.",
+                             hint="Use depth=2.")
+    depth = int(value)  # a numpy integer (np.arange, a sweep grid) is the int it holds
+    if depth < 0:  # depth 0 is refused later, by connect() (a data channel) or _check_tile (a tile channel)
+        raise PtortValueError(f"Channel '{name}' depth must be >= 0, got {depth}, and >= 1 to carry items in a "
+                              "pipeline (connect() refuses depth 0: each item in flight needs a buffer slot).",
+                              hint="depth is the number of buffer slots: 1 = no overlap, 2 = double buffering. "
+                                   "To order processes without passing data, use an Event (record / "
+                                   "synchronize).")
+    if depth > MAX_DEPTH:
+        raise PtortValueError(f"Channel '{name}' depth must be at most 2**53 = {MAX_DEPTH:,}, got "
+                              f"{int_text(depth)}.",
+                              hint="depth is the number of buffer slots: a few is typical (2 double-buffers); a "
+                                   "depth as large as the number of items the channel carries never blocks its "
+                                   "producer.")
+    return depth
 
 
 def int_text(value: int) -> str:
@@ -208,7 +239,8 @@ def _host_send(ch: Channel[Any], value: Any, api: str) -> bool:
 
 
 class ChannelList(list[Channel[Any]]):
-    """The channels a process consumes or produces; calling it adds channels and returns the process."""
+    """The channels a process consumes or produces; calling it adds channels and returns the process. The list's own
+    ways of adding (``append``, ``extend``, ``insert``, ``+=``, ``[i] = ...``) take Channels only, as the call does."""
 
     def __init__(self, owner: Process, what: str) -> None:
         super().__init__()
@@ -217,12 +249,44 @@ class ChannelList(list[Channel[Any]]):
     def __call__(self, *channels: Any) -> Process:
         for ch in channels:
             for c in (ch if isinstance(ch, (list, tuple)) else [ch]):
-                if not isinstance(c, Channel):
-                    raise PtortTypeError(f"process '{self._owner.name}' .{self._what}() takes Channels, got {c!r}.",
-                                         hint=f"Pass Channel objects: .{self._what}(ch).")
+                self._checked(c, f".{self._what}()")
                 if not any(c is x for x in self):
-                    self.append(c)
+                    super().append(c)
         return self._owner
+
+    def _checked(self, c: Any, api: str) -> Channel[Any]:
+        if isinstance(c, Channel):
+            return c
+        owner = self._owner.name
+        if isinstance(c, Event):
+            raise PtortTypeError(f"process '{owner}' {api} takes Channels, got Event '{c.name}': a process does not "
+                                 "declare the Events it uses.",
+                                 hint=f"Put record({c.name}) / synchronize({c.name}) steps in the process bodies; "
+                                      f".consumes / .produces list only the Channels a process takes items from or "
+                                      "sends to.")
+        raise PtortTypeError(f"process '{owner}' {api} takes Channels, got {c!r}.",
+                             hint=f"Pass Channel objects: .{self._what}(ch), or .{self._what}.append(ch) with ch = "
+                                  "Channel(name, depth=2) (not its name).")
+
+    def append(self, c: Any) -> None:
+        super().append(self._checked(c, f".{self._what}.append()"))
+
+    def insert(self, index: Any, c: Any) -> None:
+        super().insert(index, self._checked(c, f".{self._what}.insert()"))
+
+    def extend(self, channels: Iterable[Any]) -> None:
+        super().extend([self._checked(c, f".{self._what}.extend()") for c in channels])
+
+    def __iadd__(self, channels: Iterable[Any]) -> ChannelList:  # type: ignore[override,misc]
+        self.extend(channels)
+        return self
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        api = f".{self._what}[{index!r}] = ..."
+        if isinstance(index, slice):
+            super().__setitem__(index, [self._checked(c, api) for c in value])
+        else:
+            super().__setitem__(index, self._checked(value, api))
 
 
 class Process:

@@ -18,7 +18,7 @@ import enum
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation
 from .combinators import ScheduleCombinators
@@ -177,8 +177,8 @@ class Workload(ScheduleCombinators):
     row: int  # slot_load
     col: int  # slot_load
 
-    def __init__(self, kind: NodeKind | str, name: str | None = None, loc: SourceLocation | None = None,
-                 **fields: Any) -> None:
+    def __init__(self, kind: NodeKind | str, name: str | None = None, loc: SourceLocation | None = None, *,
+                 _wired: bool = False, **fields: Any) -> None:
         kind = kind if kind.__class__ is NodeKind else NodeKind(kind)
         schema = SCHEMAS[kind]
         put = object.__setattr__
@@ -206,8 +206,11 @@ class Workload(ScheduleCombinators):
         if kind is NodeKind.TASK:
             put(self, "factory", None)
         elif kind in PIPELINES:
-            put(self, "processes", tuple(self.processes))
-            put(self, "channels", tuple(self.channels))
+            processes, channels = self.processes, self.channels
+            if not _wired and _wiring_check is not None:  # the reference constructor: connect()'s checks
+                processes, channels = _wiring_check(kind, processes, channels, loc)
+            put(self, "processes", tuple(processes))
+            put(self, "channels", tuple(channels))
             put(self, "ends", channel_ends(self.processes))
 
     def _check_child(self, name: str, value: Any, schema: NodeSchema) -> None:
@@ -238,7 +241,7 @@ class Workload(ScheduleCombinators):
 
     def __copy__(self) -> Workload:
         new = object.__new__(type(self))
-        for name in Workload.__slots__:
+        for name in _slot_names(type(self)):
             try:
                 object.__setattr__(new, name, getattr(self, name))
             except AttributeError:  # a field of another kind
@@ -376,6 +379,25 @@ class Workload(ScheduleCombinators):
         """Refuse, before listing anything, a workload whose axis sizes alone guarantee more than ``max_tasks`` tasks
         or MAX_ITERATIONS loop iterations (listing it would run for minutes and exhaust memory)."""
         _steps().check_size(self, max_tasks)
+
+
+#: The wiring check of a pipeline built by the reference constructor, ``Workload("connect" or "pipe",
+#: processes=..., channels=...)``: (kind, processes, channels, loc) -> the checked processes and channels. connect()
+#: and ``with P.pipe():`` check before they build the node (``_wired=True``); the wiring module, a layer above the
+#: tree (which does not import it), sets this with ``set_wiring_check``.
+WiringCheck = Callable[[NodeKind, Any, Any, SourceLocation | None], tuple[tuple[Any, ...], tuple[Any, ...]]]
+_wiring_check: WiringCheck | None = None
+
+
+def set_wiring_check(check: WiringCheck) -> None:
+    """Make ``check`` the wiring check of pipelines built by the reference constructor (see ``_wiring_check``)."""
+    global _wiring_check
+    _wiring_check = check
+
+
+def _slot_names(cls: type) -> tuple[str, ...]:
+    """The slots of a Workload class: the node's, then a subclass's own (a Pipeline's ``wired_state``)."""
+    return tuple(name for klass in reversed(cls.__mro__) for name in klass.__dict__.get("__slots__", ()))
 
 
 _NO_SCHEDULE = Schedule()
@@ -530,5 +552,5 @@ def too_deep(node: Workload) -> PtortValueError | None:
              "step in that list.", where=built.loc, locate=built.loc is None)
 
 
-__all__ = ["NodeKind", "NodeSchema", "SCHEMAS", "Workload", "channel_ends", "group", "walk", "too_deep",
-           "nesting_named", "LOOPS", "GROUPS", "PIPELINES", "REPEATS", "BRANCHES", "DEEP_NESTING", "Task"]
+__all__ = ["NodeKind", "NodeSchema", "SCHEMAS", "Workload", "channel_ends", "set_wiring_check", "group", "walk",
+           "too_deep", "nesting_named", "LOOPS", "GROUPS", "PIPELINES", "REPEATS", "BRANCHES", "DEEP_NESTING", "Task"]

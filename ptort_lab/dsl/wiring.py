@@ -6,10 +6,10 @@ from __future__ import annotations
 import numbers
 from typing import Any, Callable, Iterable
 
-from ..errors import DSLUsageError, PipelineError, SourceLocation, user_location
+from ..errors import DSLUsageError, PipelineError, PtortError, PtortTypeError, SourceLocation, user_location
 from .builder import active_builder, add, adopt
 from .csp import MAX_REPLICAS, Channel, Event, Process, check_consumes
-from .tree import NodeKind, Workload, channel_ends, nesting_named, walk
+from .tree import NodeKind, Workload, channel_ends, nesting_named, set_wiring_check, walk
 from .user_code import check_arity, run_user_body
 
 Fail = Callable[[str, str], PipelineError]
@@ -19,11 +19,13 @@ Ends = dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]]
 class Pipeline(Workload):
     """Processes coupled by channels, made by ``connect``; compile() and execute() run it on the simulator."""
 
-    __slots__ = ()
+    __slots__ = ("wired_state",)  # the wiring_state connect() checked (compile() checks again only what changed)
+    wired_state: tuple[Any, ...]
 
     def __init__(self, processes: tuple[Process, ...], channels: tuple[Channel[Any], ...],
                  loc: SourceLocation | None = None) -> None:
-        Workload.__init__(self, NodeKind.CONNECT, loc=loc, processes=processes, channels=channels)
+        Workload.__init__(self, NodeKind.CONNECT, loc=loc, _wired=True, processes=processes, channels=channels)
+        object.__setattr__(self, "wired_state", wiring_state(self))
 
     def __repr__(self) -> str:
         return f"<Pipeline {' -> '.join(p.name for p in self.processes)}>"
@@ -181,10 +183,14 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
             raise fail(f"connect() channel list holds {type(c).__name__} {c!r}, not a Channel.",
                        "Pass Channel objects: connect([p1, p2], [ch]).")
         names.channel(c, "in connect()'s channel list")
+    uses_of: dict[int, tuple[list[Any], ...]] = {}  # id(body) -> what it uses (replicas share one body)
     for p in procs:
-        with nesting_named(p.workload):  # (a body chain built up in a loop, met from a deep stack)
-            check_consumes(p.workload, p.name)
-            sends, consumes, records, waits = channel_uses(p.workload)
+        uses = uses_of.get(id(p.workload))
+        if uses is None:
+            with nesting_named(p.workload):  # (a body chain built up in a loop, met from a deep stack)
+                check_consumes(p.workload, p.name)
+                uses = uses_of[id(p.workload)] = channel_uses(p.workload)
+        sends, consumes, records, waits = uses
         for c in list(p.consumes) + list(p.produces) + sends + consumes:
             names.channel(c, f"used by process '{p.name}'")
         for ev in records:
@@ -212,6 +218,76 @@ def check_wiring(procs: list[Process], listed: list[Channel[Any]] | None,
             raise fail(f"channel '{c.name}' has depth 0: data channels need at least one buffer slot "
                        "(depth 0 is for Events).", f"Use Channel(name={c.name!r}, depth=1) or more (2 double-buffers).")
     return names.channels
+
+
+def _reference_pipeline(kind: NodeKind, processes: Any, channels: Any,
+                        loc: SourceLocation | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The checks of ``connect(processes, channels)`` for the reference constructor ``Workload("connect" or "pipe",
+    processes=[...], channels=[...])``; returns the processes and channels (nested lists flattened)."""
+    for field, value in (("processes", processes), ("channels", channels)):
+        if not isinstance(value, (list, tuple)):
+            raise PtortTypeError(f"Workload({str(kind)!r}) field {field}= must be a list, got {type(value).__name__} "
+                                 f"{value!r}.", hint="Write connect(processes=[p1, p2], channels=[ch]) (or "
+                                                     "Workload('connect', processes=[p1, p2], channels=[ch])).",
+                                 where=loc, locate=loc is None)
+    procs = _flatten(processes)
+    if not procs and kind is NodeKind.CONNECT:
+        raise PipelineError(f"Workload({str(kind)!r}, processes=[], ...) needs at least one process, as connect() "
+                            "does.", hint="Pass processes=[loader, computer, storer], or write connect(loader, "
+                                          "computer, storer).", where=loc, locate=loc is None)
+    checked = check_wiring(procs, _flatten(channels), loc) if procs else []
+    return tuple(procs), tuple(checked)
+
+
+def wiring_state(pipe: Workload) -> tuple[Any, ...]:
+    """What a pipeline's wiring checks read that stays changeable after connect(): each process's name, body and
+    declared channels, and each channel's name (a channel's depth is checked when it is set). Equal states
+    (Process, Workload and Channel objects compare by identity) need no second check."""
+    return (tuple((p.name, p.workload, tuple(p.consumes), tuple(p.produces)) for p in pipe.processes),
+            tuple(c.name for c in pipe.channels))
+
+
+def check_pipeline(pipe: Workload, where: SourceLocation | None,
+                   checked: tuple[Any, ...] | None = None) -> tuple[Any, ...]:
+    """Check a pipeline as it is now, as it is compiled or run: its Process objects can change after connect()
+    checked them (a body set again, .consumes/.produces edited, a renamed process), so they get connect()'s checks
+    again, and the wiring must still be the one the pipeline was built with (its channels and their ends). Returns
+    the state checked: a pipeline whose state is still the one connect() or the caller (``checked``) checked is not
+    checked again (a tuple per process, where the checks walk every body)."""
+    state = wiring_state(pipe)
+    if state == checked or state == getattr(pipe, "wired_state", None):
+        return state
+    built = "connect()" if pipe.kind is NodeKind.CONNECT else "`with P.pipe():`"
+    at = f" (at {pipe.loc})" if pipe.loc is not None else ""
+    changed = (f"{built} checked this pipeline when it built it{at}, and a process of it has changed since (its "
+               "body set again, its .consumes/.produces edited, or it was renamed).")
+    fix = (f"A pipeline runs the Process objects {built} was given, as they are when it runs: change them before "
+           "connecting them, or connect() them again after the change and compile that pipeline.")
+    procs = list(pipe.processes)
+    try:
+        channels = check_wiring(procs, None, where)
+    except PtortError as e:
+        raise type(e)(f"{e.what} {changed}", hint=f"{e.hint} {fix}".strip(), where=e.where, context=e.context,
+                      locate=False) from None
+    wired = {id(c) for c in pipe.channels}
+    ends = channel_ends(procs)
+    for c in channels:
+        if id(c) not in wired:
+            user = next(p for p in procs if any(c is d for d in list(p.consumes) + list(p.produces)))
+            raise PipelineError(f"process '{user.name}' now uses channel '{c.name}', which is not a channel of this "
+                                f"pipeline ({', '.join(repr(d.name) for d in pipe.channels) or 'none'}): {changed}",
+                                hint=fix, where=where, locate=where is None)
+    for c in pipe.channels:
+        old, new = pipe.ends.get(id(c), ((), ())), ends.get(id(c), ((), ()))
+        if old != new:  # (tuples of Process objects: compared by identity)
+            raise PipelineError(f"channel '{c.name}' now goes from {_who(new[0])} to {_who(new[1])}, but {built} "
+                                f"wired it from {_who(old[0])} to {_who(old[1])}: {changed}", hint=fix, where=where,
+                                locate=where is None)
+    return state
+
+
+def _who(procs: tuple[Any, ...]) -> str:
+    return " and ".join(f"'{p.name}'" for p in procs) or "no process"
 
 
 def _check_recorded(procs: list[Process], recorded: list[Event], waits_of: dict[str, list[Event]]) -> None:
@@ -267,12 +343,19 @@ def _check_cycles(procs: list[Process], channels: list[Channel[Any]], ends: Ends
             visit(p.name, None)
 
 
-def connect(*args: Any) -> Pipeline:
+_CONNECT_FORMS = ("connect(p1, p2, p3), connect([p1, p2, p3], [ch1, ch2]) or, with the reference's parameter names, "
+                  "connect(processes=[p1, p2, p3], channels=[ch1, ch2])")
+
+
+def connect(*args: Any, **keywords: Any) -> Pipeline:
     """Compose processes into a Pipeline and verify the wiring: ``connect(p1, p2, p3)`` or
-    ``connect([p1, p2, p3], [ch1, ch2])`` (nested lists from replicate() are flattened)."""
+    ``connect([p1, p2, p3], [ch1, ch2])`` (nested lists from replicate() are flattened), or with the reference's
+    parameter names ``connect(processes=[...], channels=[...])``."""
     loc = user_location()
     listed: list[Channel[Any]] | None = None
-    if len(args) == 2 and isinstance(args[0], (list, tuple)) and isinstance(args[1], (list, tuple)) and \
+    if keywords:
+        procs, listed = _connect_keywords(args, keywords, loc)
+    elif len(args) == 2 and isinstance(args[0], (list, tuple)) and isinstance(args[1], (list, tuple)) and \
             all(isinstance(c, Channel) for c in _flatten(args[1])):
         procs, listed = _flatten(args[0]), _flatten(args[1])
     else:
@@ -284,6 +367,24 @@ def connect(*args: Any) -> Pipeline:
     pipe = Pipeline(tuple(procs), tuple(channels), loc)
     add(pipe)
     return pipe
+
+
+def _connect_keywords(args: tuple[Any, ...], keywords: dict[str, Any],
+                      loc: SourceLocation | None) -> tuple[list[Any], list[Any] | None]:
+    """The processes and listed channels of ``connect(processes=..., channels=...)`` (the reference's signature
+    ``connect(processes, channels)``), either by keyword or the processes positionally."""
+    unknown = sorted(set(keywords) - {"processes", "channels"})
+    if unknown:
+        raise PtortTypeError(f"connect() got unknown keyword argument(s) {unknown}.",
+                             hint=f"Write {_CONNECT_FORMS}.", where=loc, locate=False)
+    if "processes" in keywords and args:
+        raise PtortTypeError(f"connect() got the processes twice: {len(args)} positionally and processes=.",
+                             hint=f"Pass them one way: {_CONNECT_FORMS}.", where=loc, locate=False)
+    processes = keywords["processes"] if "processes" in keywords else args
+    channels = keywords.get("channels")
+    procs = _flatten(processes if isinstance(processes, (list, tuple)) else [processes])
+    return procs, None if channels is None else _flatten(channels if isinstance(channels, (list, tuple))
+                                                         else [channels])
 
 
 def _outside_user(c: Channel[Any], sends: bool) -> Workload | None:
@@ -346,7 +447,7 @@ def pipe_pipeline(stages: list[Workload], loc: SourceLocation | None) -> Workloa
         raise PipelineError(e.what, hint=f"{e.hint} If this `with P.pipe():` is inside another one: pipelines "
                             "cannot nest; put all stages in one block.", where=e.where, context=e.context,
                             locate=False) from None
-    return Workload(NodeKind.PIPE, loc=loc, processes=tuple(procs), channels=tuple(channels))
+    return Workload(NodeKind.PIPE, loc=loc, _wired=True, processes=tuple(procs), channels=tuple(channels))
 
 
 # -- per_core: one independent pipeline per core ---------------------------------------------------------------------
@@ -461,4 +562,7 @@ def _copy_placement(copy: Workload, core: int, fail: Fail) -> dict[str, Any]:
     return out
 
 
-__all__ = ["Pipeline", "channel_uses", "check_wiring", "connect", "pipe_pipeline", "per_core"]
+set_wiring_check(_reference_pipeline)
+
+__all__ = ["Pipeline", "channel_uses", "check_wiring", "check_pipeline", "wiring_state", "connect", "pipe_pipeline",
+           "per_core"]

@@ -599,6 +599,14 @@ class Writes:
         for base, before in reversed(list(self._saved.values())):
             _put_back(base, before)
 
+    def fork(self) -> Writes:
+        """A journal for one more attempt at this run: it starts tensors this one has not seen from the same origin,
+        and restores only what the attempt wrote (``absorb`` it to keep the attempt)."""
+        fork = Writes()
+        if self._origin is not None:
+            fork._origin = {k: v for k, v in self._origin.items() if k not in self._saved} or None
+        return fork
+
     def absorb(self, later: Writes) -> None:
         """Add what ``later`` saved for tensors this one has not seen (this one's older copies win)."""
         for key, entry in later._saved.items():

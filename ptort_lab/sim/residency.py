@@ -28,7 +28,7 @@ from .machine import Buffer, bytes_text
 from .on_chip import BUFFER_OF, UnitWrites, direction_of, normalised, on_chip_bases, unit_of
 
 if TYPE_CHECKING:
-    from .costs import NpuRun
+    from .npu_run import NpuRun
 
 Placed = tuple[tuple[str, Buffer, Tensor, tuple[int, ...]], ...]  # (parameter, buffer, tensor, index) per argument
 PoolKey = tuple[int, str, Buffer]  # (core, unit, buffer)

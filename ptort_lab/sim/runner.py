@@ -12,6 +12,7 @@ import gc
 import itertools
 import mmap
 import traceback
+import warnings
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -28,8 +29,17 @@ from ..dsl.tasks import MAX_CYCLES
 from ..dsl.tree import NodeKind, nesting_named, walk
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
-from ..errors import KernelExecutionError, PtortError, PtortValueError, SimulationError, raise_user_error
+from ..errors import (
+    KernelExecutionError,
+    PtortError,
+    PtortValueError,
+    SimulationError,
+    UnorderedAccessWarning,
+    raise_user_error,
+    warning_stack_level,
+)
 from . import numerics
+from .access_order import AccessOrder, AccessOutOfOrder
 from .cost_model import (
     CostModel,
     PinnedCosts,
@@ -139,6 +149,8 @@ def simulate(workload: Workload, cost_model: Any = None, options: RunOptions | N
     reserve = [mmap.mmap(-1, RESERVE_BYTES)]
     with gc_paused(), values[0], values[1], checked_once_per_run():
         try:
+            if journal is not None and _runs_until_blocked(workload, cost):
+                return _simulate_in_access_order(workload, cost, opts, journal, reserve)
             return _simulate(workload, cost, opts, journal, reserve)
         except BaseException as e:
             if isinstance(e, MemoryError) or isinstance(e.__cause__, MemoryError):
@@ -149,6 +161,36 @@ def simulate(workload: Workload, cost_model: Any = None, options: RunOptions | N
             if isinstance(e, MemoryError):
                 raise _out_of_memory(workload, opts) from e
             raise
+
+
+def _runs_until_blocked(workload: Workload, cost: CostModel) -> bool:
+    """Whether ``workload`` is a pipeline whose processes run until they block (not in time order)."""
+    pipe = pipeline_of(workload)
+    return pipe is not None and not _needs_time_order(cost, pipe, workload)
+
+
+def _simulate_in_access_order(workload: Workload, cost: CostModel, opts: RunOptions, journal: numerics.Writes,
+                              reserve: list[mmap.mmap]) -> Run:
+    """A value-computing pipeline run, each process until it blocks (its times are exact either way), watched for
+    shared memory touched out of simulated-time order (``access_order``); when it is, the run's writes are undone
+    and it runs again in time order, so its values are those of the run its trace shows (UnorderedAccessWarning)."""
+    attempt = journal.fork()
+    try:
+        run = _simulate(workload, cost, opts, attempt, reserve, watch=AccessOrder())
+    except AccessOutOfOrder as out_of_order:
+        attempt.restore()
+        warnings.warn(UnorderedAccessWarning(
+            f"two processes touch the same memory with nothing ordering them: {out_of_order.describe()}, but the "
+            "run had computed them the other way round. It ran again in time order, so its values follow simulated "
+            "time (as its trace shows); on hardware the order of such accesses is a race.\n"
+            "Hint: order them with a channel (send/consume) or an Event, or give each process its own tensor."),
+            stacklevel=warning_stack_level())
+        return _simulate(workload, cost, opts, journal, reserve, time_ordered=True)
+    except BaseException:
+        journal.absorb(attempt)  # (simulate undoes the run's writes through the journal it was given)
+        raise
+    journal.absorb(attempt)
+    return run
 
 
 def _drop_run(e: BaseException) -> None:
@@ -164,9 +206,11 @@ def _drop_run(e: BaseException) -> None:
 
 
 def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: numerics.Writes | None,
-              reserve: list[mmap.mmap] | None = None) -> Run:
+              reserve: list[mmap.mmap] | None = None, watch: AccessOrder | None = None,
+              time_ordered: bool = False) -> Run:
     """Set the run up (a pipeline's processes or a data-parallel workload's cores), run the engine, fill the trace
-    (``reserve``: the memory given back when a task runs out of it, ``RESERVE_BYTES``)."""
+    (``reserve``: the memory given back when a task runs out of it, ``RESERVE_BYTES``; ``watch``: checks that
+    processes run until they block touch shared memory in time order; ``time_ordered``: run in time order)."""
     from . import maxplus  # loaded by the first run, not by `import ptort_lab` (issue 14's import time)
     schedule = workload.schedule
     window = schedule.window.size if schedule.window is not None else None
@@ -179,7 +223,7 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
         run.on_chip = OnChipValues()
     pipe = pipeline_of(workload)
     engine = Engine(_not_started, opts.channel_latency_cycles, window,
-                    time_ordered=_needs_time_order(cost, pipe, workload))
+                    time_ordered=time_ordered or _needs_time_order(cost, pipe, workload))
     engine.stalls = StallColumns() if opts.keep_trace else Dropped()  # type: ignore[assignment]  # (as a list)
     dealer = None
     if pipe is not None:
@@ -192,7 +236,7 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     tally = None if opts.keep_trace else itertools.count()  # counts the tasks of a run that keeps none
     engine.run_task = _task_runner(run, engine, pricer, cost, journal, pipe, track_finish=pipe is None or
                                    window is not None, aivs=_vector_units(pipe, workload, opts), tally=tally,
-                                   reserve=reserve)
+                                   reserve=reserve, watch=watch)
     if opts.observe is not None:
         engine.run_task = opts.observe(engine, pricer, engine.run_task)
     # the run limits' view of it (limits.py): how much it holds; a pipeline: can it ever finish
@@ -534,12 +578,13 @@ def _vector_units(pipe: Workload | None, workload: Workload, opts: RunOptions) -
 
 def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, journal: numerics.Writes | None,
                  pipe: Workload | None, track_finish: bool, aivs: dict[str, int] | None = None,
-                 tally: Iterator[int] | None = None,
-                 reserve: list[mmap.mmap] | None = None) -> Callable[[Task, Actor], None]:
+                 tally: Iterator[int] | None = None, reserve: list[mmap.mmap] | None = None,
+                 watch: AccessOrder | None = None) -> Callable[[Task, Actor], None]:
     """The engine's ``run_task``: price a task from its process's clock, compute its values when asked, record its
     spans, and move the clock on. The hot path: one call per task, everything it needs bound in the closure.
     ``tally`` counts the tasks of a run that keeps no trace (none are kept); ``reserve`` is given back when a task
-    runs out of host memory (``RESERVE_BYTES``)."""
+    runs out of host memory (``RESERVE_BYTES``); ``watch`` sees each task's accesses before its values are computed
+    (``access_order``)."""
     spans_out: Any = run.trace.spans
     stalls_out: Any = engine.stalls
     record_span = spans_out.append
@@ -589,6 +634,8 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
             task.process = proc.name
             if task.id >= steps_module.MAX_PIPELINE_TASKS:
                 check_task_count(task.id + 1, pipe, task, steps_module.MAX_PIPELINE_TASKS, "MAX_PIPELINE_TASKS")
+        if watch is not None:  # (before the try: AccessOutOfOrder is not the task's error, simulate reruns)
+            watch.check(task, proc.name, start)
         try:
             cycles = fixed(task) if fixed is not None else None
             if cycles is None:

@@ -321,8 +321,10 @@ class ProgramStats:
     overlap_pct: float = 0.0
     stall_cycles: dict[str, int] = field(default_factory=dict)
     bytes_moved: int = 0
-    compile_time_ms: float = 0.0
-    execute_time_ms: float = 0.0
+    # wall-clock times of this host's compile() and execute(): left out of ==, which compares what was simulated
+    # (two runs of one program give equal stats; a keep_trace=False run's equal a full run's)
+    compile_time_ms: float = field(default=0.0, compare=False)
+    execute_time_ms: float = field(default=0.0, compare=False)
     steady_state: Any = None  # how execute(steady_state=True) found these figures (sim/steady_state.SteadyState)
     error_band: ErrorBand | None = None
     notes: list[str] = field(default_factory=list)

@@ -215,7 +215,7 @@ def pricer_key(pricer: Any, t_ref: int, floor: int, tile: int = 0) -> Hashable |
 
 
 def npu_state_key(run: Any, t_ref: int, floor: int, tile: int = 0) -> Hashable | None:
-    """The NPU model's run state (``costs.NpuRun``) relative to ``t_ref``: pipes' free times, buffer allocations,
+    """The NPU model's run state (``npu_run.NpuRun``) relative to ``t_ref``: pipes' free times, buffer allocations,
     HBM/L2 bandwidth reservations and L2 lines (by age, the tile they hold counted from ``tile``, size, ready time,
     dirtiness), the AIV turn; None if a part is missing. (The proposed ``NpuRun.state_key`` hook, kept here while
     the NPU model changes.)"""

@@ -94,6 +94,8 @@ def code_location(fn: Any) -> SourceLocation | None:
 def is_ours(fn: Any) -> bool:
     """Whether function (or bound method) ``fn`` is ptort_lab's code (its results need no check)."""
     module = getattr(getattr(fn, "__func__", fn), "__module__", None)
+    if module is None and hasattr(fn, "__self__"):  # a compiled method (compiled.py) names no module: its class does
+        module = type(fn.__self__).__module__
     return isinstance(module, str) and module.startswith("ptort_lab.")
 
 

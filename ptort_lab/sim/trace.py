@@ -175,6 +175,27 @@ class RecordColumns(Sequence[Any]):
         head = np.frombuffer(col, dtype=_DTYPES[col.typecode]).astype(np.int64) if self._rows else tail[:0]
         return np.concatenate([head, tail])
 
+    def name_codes(self, k: int) -> tuple[list[str], np.ndarray[Any, np.dtype[np.int64]]] | None:
+        """Field ``k`` (a ``name`` field) of every record as (table of strings, int64 array of positions in it), read
+        without building the records; None when it is not a name field or a record holds something else there."""
+        if self._kinds[k] != "name":
+            return None
+        table, ids = list(self._names), dict(self._ids)
+        tail = []
+        for r in self.pending:
+            v = r[k] if isinstance(r, tuple) and len(r) > k else None
+            if type(v) is not str:
+                return None
+            i = ids.get(v)
+            if i is None:
+                i = ids[v] = len(table)
+                table.append(v)
+            tail.append(i)
+        col = self._cols[k]
+        head = np.frombuffer(col, dtype=_DTYPES[col.typecode]).astype(np.int64) if self._rows else \
+            np.zeros(0, np.int64)
+        return table, np.concatenate([head, np.asarray(tail, dtype=np.int64)])
+
     def distinct(self, k: int) -> set[Any]:
         """The distinct values of field ``k`` (a ``name`` or ``int`` field), read from the columns without building
         the records (the cross-field checks of a run's millions of spans)."""
@@ -395,6 +416,33 @@ class Trace:
 
     to_chrome_trace = to_chrome_json  # the reference's name (ExecutionTrace.to_chrome_trace)
 
+    # -- the reference's ExecutionTrace.summary() / print_summary() ---------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """What the spans add up to, as plain data: ``mode``, ``makespan`` (cycles), ``makespan_us``, ``spans``,
+        ``tasks`` (distinct task ids), and per span name (``by_name``: a kernel's name under pinned costs, an
+        instruction's under the NPU model) and per process (``by_process``: the span's process, else its lane, as
+        the stages of ``stats()``; a pipeline's processes first, in order) a dict of ``spans``, ``tasks``,
+        ``busy_cycles`` (the cycles at least one of its spans runs) and ``first_start`` / ``last_end`` (None
+        without spans). Names are listed in the order their first span comes. Read from a run's columns without
+        building its spans."""
+        # a run's spans are as the engine made them; a hand-made Trace's are checked first (numpy numbers, bad ends)
+        spans = self.spans if isinstance(self.spans, RecordColumns) else check_trace(self, "Trace.summary()").spans
+        names, name_ids, stages, stage_ids, tasks, starts, ends = _span_columns(spans)
+        listed = list(self.processes) if self.mode == "pipeline" else []
+        return {
+            "mode": self.mode,
+            "makespan": self.makespan,
+            "makespan_us": self.makespan_us,
+            "spans": len(starts),
+            "tasks": _distinct_tasks(tasks),
+            "by_name": _group_figures(names, name_ids, tasks, starts, ends, []),
+            "by_process": _group_figures(stages, stage_ids, tasks, starts, ends, listed),
+        }
+
+    def print_summary(self) -> None:
+        """Print ``summary()`` as a short deterministic table (busy % of the makespan)."""
+        print(summary_text(self.summary(), self.clock_hz))
+
     def save(self, path: Any) -> Any:
         """Write ``to_chrome_json()`` to ``path`` (``run.json``, or ``run.json.gz`` compressed); returns the Path."""
         from .export import save
@@ -410,6 +458,89 @@ class Trace:
         from .load import load_chrome_json
         return load_chrome_json(path, max_bytes=max_bytes, max_events=max_events, max_depth=max_depth)
 
+
+
+_Ints = np.ndarray[Any, np.dtype[np.int64]]
+
+
+def _codes(records: Sequence[Any], k: int) -> tuple[list[str], _Ints]:
+    """Name field ``k`` of ``records`` as (table, positions): from a run's columns, else read record by record."""
+    got = records.name_codes(k) if isinstance(records, RecordColumns) else None
+    if got is not None:
+        return got
+    ids: dict[str, int] = {}
+    at = [ids.setdefault(r[k], len(ids)) for r in records]
+    return list(ids), np.asarray(at, dtype=np.int64)
+
+
+def _int_field(records: Sequence[Any], k: int) -> _Ints:
+    got = records.ints(k) if isinstance(records, RecordColumns) else None
+    return got if got is not None else np.fromiter((int(r[k]) for r in records), dtype=np.int64, count=len(records))
+
+
+def _span_columns(spans: Sequence[Span]) -> tuple[list[str], _Ints, list[str], _Ints, _Ints, _Ints, _Ints]:
+    """(names, name of each span, stages, stage of each span, task ids, starts, ends) of ``spans``; a span's stage is
+    its process, else its lane (``stats.stage_groups``)."""
+    names, name_ids = _codes(spans, 2)
+    lanes, lane_ids = _codes(spans, 1)
+    processes, process_ids = _codes(spans, 7)
+    index: dict[str, int] = {}  # stage name -> its position in ``stages``
+    as_stage = np.asarray([index.setdefault(p, len(index)) for p in processes] or [0], dtype=np.int64)
+    lane_stage = np.asarray([index.setdefault(n, len(index)) for n in lanes] or [0], dtype=np.int64)
+    stages = list(index)
+    unnamed = processes.index("") if "" in processes else -1
+    stage_ids = np.where(process_ids == unnamed, lane_stage[lane_ids], as_stage[process_ids]) if len(process_ids) \
+        else process_ids
+    return names, name_ids, stages, stage_ids, _int_field(spans, 8), _int_field(spans, 4), _int_field(spans, 5)
+
+
+def _distinct_tasks(tasks: _Ints) -> int:
+    return int(len(np.unique(tasks[tasks >= 0])))
+
+
+def _group_figures(table: list[str], ids: _Ints, tasks: _Ints, starts: _Ints, ends: _Ints,
+                   listed: list[str]) -> dict[str, dict[str, Any]]:
+    """Per group (a name of ``table``; ``listed`` ones first, even without spans, then in order of first span):
+    spans, distinct tasks, busy cycles (the length of the union of its spans) and first start / last end."""
+    out: dict[str, dict[str, Any]] = {name: {"spans": 0, "tasks": 0, "busy_cycles": 0, "first_start": None,
+                                             "last_end": None} for name in listed}
+    if not len(ids):
+        return out
+    present, first_row = np.unique(ids, return_index=True)
+    order = np.lexsort((starts, ids))  # by group, then by start
+    g, s, e, t = ids[order], starts[order], ends[order], tasks[order]
+    bounds = np.flatnonzero(np.diff(g)) + 1
+    figures: dict[int, dict[str, Any]] = {}
+    for a, b in zip(np.concatenate([[0], bounds]).tolist(), np.concatenate([bounds, [len(g)]]).tolist()):
+        gs, ge = s[a:b], e[a:b]
+        reach = np.maximum.accumulate(ge)  # the furthest end so far: a span adds what it runs past it
+        before = np.concatenate([gs[:1], reach[:-1]])
+        busy = int(np.maximum(reach - np.maximum(gs, before), 0).sum())
+        gt = t[a:b]
+        figures[int(g[a])] = {"spans": b - a, "tasks": int(len(np.unique(gt[gt >= 0]))), "busy_cycles": busy,
+                              "first_start": int(gs[0]), "last_end": int(reach[-1])}
+    for i in present[np.argsort(first_row, kind="stable")].tolist():
+        out[table[i]] = figures[i]  # (a listed name keeps its place)
+    return out
+
+
+def summary_text(summary: dict[str, Any], clock_hz: float) -> str:
+    """``Trace.summary()`` as the table ``print_summary()`` prints."""
+    makespan = summary["makespan"]
+    lines = [f"{summary['mode']} trace: {summary['spans']:,} spans, {summary['tasks']:,} tasks, makespan "
+             f"{makespan:,} cycles = {summary['makespan_us']:.3f} us at {clock_hz / 1e9:g} GHz"]
+    for title, groups in (("process", summary["by_process"]), ("name", summary["by_name"])):
+        if not groups:
+            continue
+        width = max(16, *(len(n) for n in groups))
+        lines.append(f"  {title:<{width}}  spans  tasks  busy cycles   busy%  first start   last end")
+        for name, f in groups.items():
+            pct = 100.0 * f["busy_cycles"] / makespan if makespan else 0.0
+            first = "-" if f["first_start"] is None else f"{f['first_start']:,}"
+            last = "-" if f["last_end"] is None else f"{f['last_end']:,}"
+            lines.append(f"  {name:<{width}}  {f['spans']:>5,}  {f['tasks']:>5,}  {f['busy_cycles']:>11,}  "
+                         f"{pct:6.1f}  {first:>11}  {last:>9}")
+    return "\n".join(lines)
 
 def _get_samples(self: Trace) -> list[Sample]:
     value = self.__dict__.get("_samples", [])

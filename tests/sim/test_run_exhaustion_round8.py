@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-import ptort_lab.sim.costs as costs_module
 import ptort_lab.sim.engine as engine_module
 import ptort_lab.sim.limits as limits_module
 import ptort_lab.sim.runner as runner_module
@@ -94,13 +93,14 @@ def test_a_data_parallel_run_is_not_held_to_the_step_limit_and_stats_only_is_not
 
 # -- items 2 and 7: running out of host memory ------------------------------------------------------------------------
 def _out_of_memory_at_tile_2(monkeypatch):
-    real = costs_module.NpuRun._issue
-
-    def issue(self, task, *args, **kwargs):  # stands in for the host running out of memory while tile 2 is priced
-        if task.params and task.params[0] == 2:
-            raise MemoryError
-        return real(self, task, *args, **kwargs)
-    monkeypatch.setattr(costs_module.NpuRun, "_issue", issue)
+    def failing(real):
+        def ir_of(task):  # stands in for the host running out of memory while tile 2 runs (NpuRun may be compiled)
+            if task.params and task.params[0] == 2:
+                raise MemoryError
+            return real(task)
+        return ir_of
+    monkeypatch.setattr(runner_module, "_ir_of", failing(runner_module._ir_of))  # timing-only runs
+    monkeypatch.setattr(runner_module.numerics, "ir_for", failing(runner_module.numerics.ir_for))  # runs with values
 
 
 def _frames(e: BaseException) -> list:

@@ -1,0 +1,93 @@
+"""Whether a pipeline's processes, each run until it blocks, touched shared memory in simulated-time order.
+
+A pipeline priced with exact per-process times (PinnedCosts and other models without ``time_ordered``) runs each
+process until it blocks: its times are exact, but its values are computed in that order, not in simulated time.
+Processes ordered by channels and events touch their shared tensors in the same order either way; two processes
+that touch one region with nothing ordering them may not (a writer at cycles 100..200 whose value a reader at 0..10
+would see). ``AccessOrder.check`` sees each task as it runs and raises ``AccessOutOfOrder`` at the first access
+that comes after, in the run, an access of another process that starts later in simulated time (one of the two a
+write): the runner then undoes the run's writes and runs it again in time order (runner.simulate), and says so.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..dsl.types import TensorView
+from ..dsl.workload import Task
+from .deps import Region, RegionMap, task_accesses
+
+
+class AccessOutOfOrder(Exception):
+    """A task touches memory after (in the run) another process's task that starts later (in simulated time)."""
+
+    def __init__(self, task: Task, process: str, start: int, other: Task, other_process: str, other_start: int,
+                 wrote: bool, other_wrote: bool, params: tuple[str, str] = ("?", "?")) -> None:
+        super().__init__(f"{process} {task.kernel} at {start} after {other_process} {other.kernel} at {other_start}")
+        self.task, self.process, self.start, self.wrote = task, process, start, wrote
+        self.other, self.other_process, self.other_start, self.other_wrote = other, other_process, other_start, \
+            other_wrote
+        self.params = params
+
+    def describe(self) -> str:
+        """The two accesses, the later in the run first, for the warning."""
+        def access(process: str, task: Task, start: int, wrote: bool, param: str) -> str:
+            where = f" ({task.loc})" if task.loc is not None else ""
+            return (f"process '{process}' {'writes' if wrote else 'reads'} it as '{param}' of {task.kernel}{where} "
+                    f"at cycle {start:,}")
+        return (f"{access(self.process, self.task, self.start, self.wrote, self.params[0])} and "
+                f"{access(self.other_process, self.other, self.other_start, self.other_wrote, self.params[1])}")
+
+
+class AccessOrder:
+    """Per region, per process: the latest start of its reads and of its writes so far (and their tasks)."""
+
+    def __init__(self) -> None:
+        self._map = RegionMap()  # (its index of which regions overlap a region: one is a prefix of the other)
+        self._directions: dict[int, tuple[Any, dict[str, tuple[bool, bool]]]] = {}
+        # region -> process -> [latest read start, its task, latest write start, its task] (-1: none)
+        self._latest: dict[Region, dict[str, list[Any]]] = {}
+
+    def check(self, task: Task, process: str, start: int) -> None:
+        """Record ``task``'s accesses, starting at ``start`` in ``process``; AccessOutOfOrder when one comes out of
+        simulated-time order with another process's access to an overlapping region (one of them a write)."""
+        reads, writes = task_accesses(task, self._directions, self._map._keys)
+        if not reads and not writes:
+            return
+        latest = self._latest
+        prefixes, prefixes_of, below = self._map._prefixes, self._map._prefixes_of, self._map.below
+        for regions, wrote in ((reads, False), (writes, True)):
+            for region in regions:
+                keys = prefixes.get(region) or prefixes_of(region)
+                under = below.get(region)
+                if under:
+                    keys = (*keys, *((region[0], sub) for sub in under))
+                for key in keys:
+                    records = latest.get(key)
+                    if records is None:
+                        continue
+                    for other, (read_at, reader, write_at, writer) in records.items():
+                        if other == process:
+                            continue
+                        if write_at > start:
+                            raise AccessOutOfOrder(task, process, start, writer, other, write_at, wrote, True,
+                                                   (self._param(task, region), self._param(writer, key)))
+                        if wrote and read_at > start:
+                            raise AccessOutOfOrder(task, process, start, reader, other, read_at, True, False,
+                                                   (self._param(task, region), self._param(reader, key)))
+        for regions, slot in ((reads, 0), (writes, 2)):
+            for region in regions:
+                record = latest.setdefault(region, {}).setdefault(process, [-1, None, -1, None])
+                if start >= record[slot]:
+                    record[slot], record[slot + 1] = start, task
+
+    def _param(self, task: Task, region: Region) -> str:
+        """The name of ``task``'s argument whose region overlaps ``region`` (for the warning)."""
+        resources = task.resources if isinstance(task.resources, dict) else dict(enumerate(task.resources or ()))
+        near = set(self._map._overlapping(*region))
+        for name, view in resources.items():
+            if isinstance(view, TensorView) and self._map._keys.region(view) in near:
+                return str(name)
+        return "?"
+
+
+__all__ = ["AccessOrder", "AccessOutOfOrder"]

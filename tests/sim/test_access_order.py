@@ -1,0 +1,123 @@
+"""Values follow simulated time in pipelines whose processes run until they block (sim/access_order.py): two
+processes touching one tensor region with nothing ordering them are computed in time order, with a warning."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from source_lines import here
+
+from ptort_lab import DType, In, Out, PinnedCosts, Process, Tensor, Tile, connect, kernel, task, tl
+from ptort_lab.errors import UnorderedAccessWarning, UserCodeError
+from ptort_lab.sim.journal import recording
+from ptort_lab.sim.numerics import Writes
+
+F32 = DType.F32
+
+
+@kernel(cycles=100)
+def produce(src: In[Tile[4, 4, F32]], dst: Out[Tile[4, 4, F32]]):
+    tl.store(dst, tl.adds(tl.load(src), 1.0))
+
+
+@kernel(cycles=10)
+def use(src: In[Tile[4, 4, F32]], dst: Out[Tile[4, 4, F32]]):
+    tl.store(dst, tl.muls(tl.load(src), 2.0))
+
+
+@kernel(cycles=50)
+def idle(src: In[Tile[4, 4, F32]], dst: Out[Tile[4, 4, F32]]):
+    tl.store(dst, tl.load(src))
+
+
+def _tensors():
+    x = np.ones((2, 4, 4), np.float32)
+    return Tensor(data=x), Tensor(data=np.zeros_like(x)), Tensor(data=np.zeros_like(x))
+
+
+def _spans(program):
+    return [(s.process, s.name, s.start, s.end) for s in program.trace().spans]
+
+
+def test_a_read_computed_after_a_write_that_comes_later_in_time_is_computed_again_in_time_order():
+    X, T, Y = _tensors()
+    w_line = here() + 1
+    writer = Process("writer").body_func(lambda: [produce[0](src=X[0], dst=T[0]), produce[1](src=X[1], dst=T[1])])
+    r_line = here() + 1
+    reader = Process("reader").body_func(lambda: [use[1](src=T[1], dst=Y[1])])
+    program = connect(writer, reader).compile(cost_model=PinnedCosts(), channel_latency_cycles=0)
+    with pytest.warns(UnorderedAccessWarning) as caught:
+        line = here() + 1
+        program.execute()
+    assert len(caught) == 1 and (caught[0].filename, caught[0].lineno) == (__file__, line)
+    assert str(caught[0].message) == (
+        "two processes touch the same memory with nothing ordering them: process 'reader' reads it as 'src' of use "
+        f"(test_access_order.py:{r_line}) at cycle 0 and process 'writer' writes it as 'dst' of produce "
+        f"(test_access_order.py:{w_line}) at cycle 100, but the run had computed them the other way round. It ran "
+        "again in time order, so its values follow simulated time (as its trace shows); on hardware the order of such "
+        "accesses is a race.\nHint: order them with a channel (send/consume) or an Event, or give each process its "
+        "own tensor.")
+    # the reader read T[1] at cycle 0, before the writer wrote it at 100..200: it saw zeros (the NPU model's value)
+    np.testing.assert_array_equal(Y.data[1], np.zeros((4, 4), np.float32))
+    np.testing.assert_array_equal(T.data, np.full((2, 4, 4), 2.0, np.float32))
+    timing = connect(writer, reader).compile(cost_model=PinnedCosts(), channel_latency_cycles=0,
+                                             compute_values=False).execute()
+    assert sorted(_spans(program)) == sorted(_spans(timing)) == [
+        ("reader", "use", 0, 10), ("writer", "produce", 0, 100), ("writer", "produce", 100, 200)]
+
+
+def test_a_write_computed_after_a_read_that_comes_later_in_time_is_computed_again_in_time_order():
+    X, T, Y = _tensors()
+    S = Tensor(data=np.zeros((2, 4, 4), np.float32))
+    reader = Process("reader").body_func(lambda: [idle[0](src=X[0], dst=S[0]), use[0](src=T[0], dst=Y[0])])
+    writer = Process("writer").body_func(lambda: [produce[0](src=X[0], dst=T[0])])
+    program = connect(reader, writer).compile(cost_model=PinnedCosts(), channel_latency_cycles=0)
+    with pytest.warns(UnorderedAccessWarning, match=r"process 'writer' writes it as 'dst' of produce .* at cycle 0 "
+                                                    r"and process 'reader' reads it as 'src' of use .* at cycle 50,"):
+        program.execute()
+    # the write (0..100) comes before the read (50..60) starts in simulated time: the reader sees 2, so Y is 4
+    np.testing.assert_array_equal(Y.data[0], np.full((4, 4), 4.0, np.float32))
+
+
+def test_accesses_in_time_order_run_once_with_no_warning():
+    X, T, Y = _tensors()
+    writer = Process("writer").body_func(lambda: [produce[1](src=X[1], dst=T[1])])
+    reader = Process("reader").body_func(lambda: [idle[0](src=X[0], dst=Y[0]), idle[1](src=X[1], dst=Y[1]),
+                                                  use[1](src=T[1], dst=Y[1])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        connect(writer, reader).compile(cost_model=PinnedCosts(), channel_latency_cycles=0).execute()
+    np.testing.assert_array_equal(Y.data[1], np.full((4, 4), 4.0, np.float32))  # read at 100, written 0..100
+
+
+def test_a_run_that_fails_after_its_first_attempt_still_leaves_its_outputs_as_they_were():
+    X, T, Y = _tensors()
+    writer = Process("writer").body_func(lambda: [produce[0](src=X[0], dst=T[0]), produce[1](src=X[1], dst=T[1])])
+    reader = Process("reader").body_func(lambda: [use[1](src=T[1], dst=Y[1]), task("boom", [0], [Y[0]])])
+    program = connect(writer, reader).compile(cost_model=PinnedCosts(), channel_latency_cycles=0)
+
+    def boom(y):
+        raise ValueError("no")
+    program.register_kernel("boom", boom)
+    with pytest.warns(UnorderedAccessWarning), pytest.raises(UserCodeError) as e:
+        program.execute()  # (the time-ordered run fails; the first attempt never reached the host kernel)
+    assert e.value.hint.endswith("Outputs left unchanged: f32[2, 4, 4] and f32[2, 4, 4] are as before the run (a run "
+                                 "writes its outputs only if it succeeds).")
+    np.testing.assert_array_equal(T.data, np.zeros((2, 4, 4), np.float32))
+    np.testing.assert_array_equal(Y.data, np.zeros((2, 4, 4), np.float32))
+
+
+def test_a_recorded_run_keeps_the_writes_of_the_attempt_it_kept():
+    X, T, Y = _tensors()
+    writer = Process("writer").body_func(lambda: [produce[1](src=X[1], dst=T[1])])
+    reader = Process("reader").body_func(lambda: [idle[0](src=X[0], dst=Y[0]), idle[1](src=X[1], dst=Y[1]),
+                                                  use[1](src=T[1], dst=Y[1])])
+    program = connect(writer, reader).compile(cost_model=PinnedCosts(), channel_latency_cycles=0)
+    writes = Writes()
+    with recording(writes):
+        program.execute()
+    assert {id(t) for t in writes.tensors()} == {id(T), id(Y)}
+    writes.restore()  # (what a Study does between its runs)
+    np.testing.assert_array_equal(T.data, np.zeros((2, 4, 4), np.float32))
+    np.testing.assert_array_equal(Y.data, np.zeros((2, 4, 4), np.float32))
