@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from ..errors import PtortValueError
+from .gc_pause import gc_paused
 from .load import MAX_BYTES, MAX_EVENTS, load_chrome_json, whole_run_value
 from .machine import Pipe
 from .trace import BadField, Trace, check_trace
@@ -362,8 +363,9 @@ def to_chrome_json(trace: Trace) -> str:
 
 
 def _chrome_text(trace: Trace) -> str:
-    events, sample_cycles = _events(trace)
-    body = ",\n".join(_dumps(e) for e in events)
+    with gc_paused():  # (millions of event dicts made and dropped: the collector would rescan the run's records)
+        events, sample_cycles = _events(trace)
+        body = ",\n".join(_dumps(e) for e in events)
     # Top-level keys in sorted order, written by hand so that each event sits on its own line.
     return ('{"displayTimeUnit":"ns",\n"otherData":' + _dumps({"ptort": _metadata(trace, sample_cycles)})
             + ',\n"traceEvents":[\n' + body + ("\n" if body else "") + "]}\n")

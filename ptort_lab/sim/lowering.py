@@ -490,11 +490,14 @@ def _move(path: TransferCost, nbytes: int, m: Machine) -> int:
 
 
 def _k_slice(rows: int, cols: int, depth: int, elt: int, k_frac: int, m: Machine) -> int:
-    """Largest power-of-two count of K-fractals whose A and B slices each fit one L0A/L0B ping-pong half."""
+    """The whole K when its A and B slices each fit one L0A/L0B ping-pong half, else the largest power-of-two count
+    of K-fractals that does (K = 48 is one slice, not 32 + 16: a cheaper matmul at K = 49 would be an artifact)."""
     half_a = m.l0a_bytes // m.l0_pingpong_slices
     half_b = m.l0b_bytes // m.l0_pingpong_slices
-    ks = k_frac
     depth_up = _ceil_div(depth, k_frac) * k_frac
+    if rows * depth_up * elt <= half_a and depth_up * cols * elt <= half_b:
+        return depth
+    ks = k_frac
     while ks * 2 <= depth_up and rows * ks * 2 * elt <= half_a and ks * 2 * cols * elt <= half_b:
         ks *= 2
     return min(ks, depth)

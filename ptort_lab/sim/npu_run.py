@@ -12,7 +12,7 @@ from ..dsl.types import Direction, TensorView, TileType
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortError, PtortValueError
-from .buffers import BufferPool
+from .buffers import Allocation, BufferPool
 from .capacity import fix_in_room
 from .cost_model import Timing, span_of
 from .deps import RegionKeys
@@ -299,7 +299,7 @@ class NpuRun:
                pipelined: bool, index: Any) -> Timing:
         """The issue loop: each step of ``tpl`` from ``start`` in program order (module docstring: how each is
         priced); only what depends on time is worked out here."""
-        ready: list[Any] = [None] * tpl.slots  # slot -> (end, lane, tail) of its last write
+        ready: list[tuple[int, str, int] | None] = [None] * tpl.slots  # slot -> (end, lane, tail) of its last write
         kept = None
         if placed:  # arguments kept on chip: each resident slot starts from its last write
             entered: dict[int, tuple[int, str, int]] = {}
@@ -318,7 +318,7 @@ class NpuRun:
                     view = res.get(name)
                     if isinstance(view, TensorView):
                         regions[name] = region_of(view)
-        held: list[Any] = [None] * tpl.allocs
+        held: list[tuple[BufferPool, Allocation] | None] = [None] * tpl.allocs
         spans: list[Span] = []
         add_span = spans.append
         first = None
@@ -389,7 +389,8 @@ class NpuRun:
             if end > end_all:  # (a read whose issue cost outlasts its latency holds its pipe past its data)
                 end_all = end
         if kept:
-            self.residency.leave(kept, {slot: ready[slot] for slot, _ in kept if ready[slot] is not None})
+            kept_ready = {slot: ready[slot] for slot, _ in kept}
+            self.residency.leave(kept, {slot: r for slot, r in kept_ready.items() if r is not None})
         issue_done = first if pipelined and first is not None else end_all
         return issue_done, end_all, spans
 

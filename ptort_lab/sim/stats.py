@@ -15,6 +15,7 @@ from typing import Any, Iterable, TypeVar
 
 import numpy as np
 
+from .gc_pause import gc_paused
 from .machine import DEFAULT_CLOCK_HZ
 from .trace import Span, Trace
 from .validation import ErrorBand, ModelUse, error_band, model_notes
@@ -426,6 +427,12 @@ def compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], p
     """The statistics of ``trace``; ``pricing`` is the cost model's per-run state (``Run.pricing``), for the
     memory counters and what the run leaned on (``model_use``: the error band's domain, the notes); ``totals`` the
     figures of its spans when the run kept none (else they are computed from ``trace.spans``)."""
+    with gc_paused():  # (the spans it builds and drops would set the collector on the run's millions of records)
+        return _compute_stats(trace, task_count, stall_cycles, pricing, totals)
+
+
+def _compute_stats(trace: Trace, task_count: int, stall_cycles: dict[str, int], pricing: Any,
+                   totals: SpanTotals | None) -> ProgramStats:
     if totals is None:
         totals = SpanTotals.of(trace.spans)
     total = trace.makespan

@@ -241,3 +241,30 @@ def test_a_string_annotation_follows_its_global_too(tmp_path):
     module.COLS = 16
     assert module.copy.signature["y"][1] == Tile[4, 16, F32]
     assert np.array_equal(_run_doubling(module.copy, 16), np.ones((1, 4, 16), np.float32))
+
+
+# -- hunt11b #2: a matmul whose whole K fits L0 runs as one K slice ----------------------------------------------------
+def _matmul_run(M: int, K: int, N: int):
+    from ptort_lab import Tensor, Tile, kernel, tl, workload
+    from ptort_lab.dsl.types import DType, In, Out
+
+    @kernel(name="mm")
+    def mm(a: In[Tile[M, K, DType.F16]], b: In[Tile[K, N, DType.F16]], y: Out[Tile[M, N, DType.F32]]):
+        tl.store(y, tl.matmul(tl.load(a), tl.load(b)))
+    A = Tensor(shape=(1, M, K), dtype=DType.F16, name="A")
+    B = Tensor(shape=(1, K, N), dtype=DType.F16, name="B")
+    Y = Tensor(shape=(1, M, N), dtype=DType.F32, name="Y")
+
+    @workload
+    def w():
+        mm[0](a=A[0], b=B[0], y=Y[0])
+    return w().compile(compute_values=False).execute()
+
+
+def test_a_matmul_costs_no_less_when_k_grows_and_a_k_that_fits_is_one_slice():
+    """K = 48 used to run as 32 + 16 (the largest power-of-two slice), costing more than K = 49 taken whole."""
+    cycles = [_matmul_run(64, k, 64).stats().total_cycles for k in (16, 32, 47, 48, 49, 50, 64, 80, 96, 112, 128)]
+    assert cycles == sorted(cycles)
+    cube = [s for s in _matmul_run(128, 48, 128).trace().spans if s.lane == "AIC.CUBE"]
+    # one slice: 6 + ceil(128/16) * ceil(128/16) * ceil(48/16) = 6 + 192 cycles (NPU_MODEL §3.4, M idle)
+    assert [(s.name, s.end - s.start) for s in cube] == [("matmul", 198)]
