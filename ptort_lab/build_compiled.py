@@ -51,6 +51,7 @@ def build(build_dir: Path = BUILD_DIR) -> str:
     root = compiled.PACKAGE_DIR.parent
     sources = [source_path(m) for m in MODULES]
     digests = {m: source_digest(p) for m, p in zip(MODULES, sources)}  # (what is compiled, read before it is)
+    package = compiled.package_digest()
     with tempfile.TemporaryDirectory(prefix="ptort_lab_compiled_") as tmp:
         lib = Path(tmp) / "lib"
         done = subprocess.run(
@@ -65,7 +66,7 @@ def build(build_dir: Path = BUILD_DIR) -> str:
         fresh.mkdir()
         for path in built.values():
             shutil.copy2(path, fresh / path.name)
-        manifest = {"python": build_tag(), "library": built[LIBRARY].name,
+        manifest = {"python": build_tag(), "library": built[LIBRARY].name, "package_sha256": package,
                     "modules": {m: {"file": built[m].name, "sha256": digests[m]} for m in MODULES}}
         (fresh / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         shutil.rmtree(build_dir, ignore_errors=True)

@@ -36,6 +36,17 @@ def source_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
+    """The sha256 of every .py file of the package (paths and bytes): the compiled modules bake in what they import
+    from the others (a field's type, a class's attributes), so an edit anywhere retires the build."""
+    import hashlib
+    h = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        h.update(str(path.relative_to(package_dir)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def build_tag() -> str:
     """The interpreter a build is for: its cache tag and extension suffix (``cpython-311 .cpython-311-x86_64...``)."""
     return f"{sys.implementation.cache_tag} {importlib.machinery.EXTENSION_SUFFIXES[0]}"
@@ -62,6 +73,8 @@ def usable_files(build_dir: Path = BUILD_DIR, package_dir: Path = PACKAGE_DIR,
         if not isinstance(entry, dict) or not source.is_file() or entry.get("sha256") != source_digest(source):
             return {}, f"pure Python ({source.name} changed since the compiled build: run `make` to rebuild it)"
         files[module] = build_dir / str(entry.get("file"))
+    if manifest.get("package_sha256") != package_digest(package_dir):
+        return {}, "pure Python (ptort_lab's sources changed since the compiled build: run `make` to rebuild it)"
     files[LIBRARY] = build_dir / str(manifest.get("library"))
     missing = [path.name for path in files.values() if not path.is_file()]
     if missing:

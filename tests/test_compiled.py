@@ -74,7 +74,8 @@ def _fake_build(tmp_path: Path) -> tuple[Path, Path]:
     build.mkdir()
     for name in [entry["file"] for entry in modules.values()] + ["lib.so"]:
         (build / name).write_bytes(b"")
-    manifest = {"python": compiled.build_tag(), "library": "lib.so", "modules": modules}
+    manifest = {"python": compiled.build_tag(), "library": "lib.so", "modules": modules,
+                "package_sha256": compiled.package_digest(package)}
     (build / compiled.MANIFEST).write_text(json.dumps(manifest))
     return package, build
 
@@ -89,6 +90,10 @@ def test_a_build_is_used_only_when_every_source_matches_it_on_the_python_it_was_
         ({}, "pure Python (PTORT_LAB_PURE_PYTHON is set)")
     assert compiled.usable_files(build, package, environ={compiled.PURE_ENV: "0"})[0] == files
 
+    other = package / "sim" / "machine.py"  # a module the compiled ones import (not compiled itself)
+    other.write_text("# a field's type changed\n")
+    assert compiled.usable_files(build, package, environ={}) == \
+        ({}, "pure Python (ptort_lab's sources changed since the compiled build: run `make` to rebuild it)")
     memo = compiled.source_path("ptort_lab.sim.memo", package)
     memo.write_text(memo.read_text() + "# an edit\n")
     assert compiled.usable_files(build, package, environ={}) == \
@@ -115,3 +120,41 @@ def test_the_finder_is_installed_once_before_the_path_finder_and_finds_only_the_
     assert len(finders) == 1 and sys.meta_path.index(finders[0]) < sys.meta_path.index(importlib.machinery.PathFinder)
     assert finders[0].find_spec("ptort_lab.sim.engine") is None
     assert ptort_lab.__name__ == "ptort_lab"
+
+
+def test_numpy_integers_reach_the_compiled_run_as_they_reach_the_python_one():
+    """A model that wraps the NPU model (the pattern NpuCostModel's hint gives) may hand it numpy ints; the single-
+    run API may get a placement of numpy ints; the compiled NpuRun takes them as the ints they hold."""
+    import copy
+
+    import numpy as np
+
+    from ptort_lab import NpuCostModel
+    from ptort_lab.sim.cost_model import CostModel
+    from ptort_lab.spec_pipeline import build
+
+    class Derated(CostModel):
+        time_ordered = True
+
+        def __init__(self, as_numpy):
+            self.npu = NpuCostModel()
+            self.clock_hz = self.npu.clock_hz
+            self.int = np.int64 if as_numpy else int
+
+        def begin_run(self, workload, placement, vector_units=None):
+            self.run = self.npu.begin_run(workload, placement, vector_units)
+            return self
+
+        def task_timing(self, task, ir, core, start, lane, pipelined):
+            issued, end, spans = self.run.task_timing(task, ir, self.int(core), self.int(start), lane, pipelined)
+            return issued + self.int(10), end + self.int(10), spans
+
+    def spans(as_numpy):
+        program = build(depth=2, tiles=4).compile(cost_model=Derated(as_numpy), compute_values=False).execute()
+        return [(s.lane, s.start, s.end) for s in program.trace().spans]
+    assert spans(as_numpy=True) == spans(as_numpy=False)
+    pipe = build(depth=2, tiles=2)
+    model = NpuCostModel()
+    model.prepare(pipe, {p.name: np.int64(i) for i, p in enumerate(pipe.processes)})
+    assert {type(core) for core in model._current().placement.values()} == {int}
+    assert copy.deepcopy(model)._last is None  # (a copy holds no run state: the run last begun is per run)

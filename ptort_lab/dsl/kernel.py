@@ -1,7 +1,6 @@
 """@kernel: trace a Python function once, through its annotations, into Kernel IR; launch it as tasks."""
 from __future__ import annotations
 
-import ast
 import contextvars
 import dis
 import enum
@@ -12,7 +11,6 @@ import numbers
 import os
 import re
 import sys
-import textwrap
 from contextlib import contextmanager
 from types import CodeType, FrameType, FunctionType, MethodType, ModuleType
 from typing import Any, Callable, Iterator
@@ -77,15 +75,11 @@ def _parse_annotation(kernel_name: str, pname: str, ann: Any, default: Any) -> t
 
 
 def _user_locals() -> dict[str, Any]:
-    """Local names of the user's frame that applies @kernel (string annotations may refer to them): at module level
-    the module's namespace itself (a global an annotation reads may change later: ``Kernel._refresh_signature``),
-    in a function a copy of its locals (what they were when the kernel was made)."""
+    """Local names of the user's frame that applies @kernel (string annotations may refer to them)."""
     frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_DSL_DIR):
         frame = frame.f_back
-    if frame is None:
-        return {}
-    return frame.f_globals if frame.f_locals is frame.f_globals else dict(frame.f_locals)
+    return dict(frame.f_locals) if frame is not None else {}
 
 
 def _annotations(fn: Callable[..., Any], scope_locals: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -93,34 +87,21 @@ def _annotations(fn: Callable[..., Any], scope_locals: dict[str, Any] | None = N
     raw = dict(getattr(fn, "__annotations__", {}))
     if not any(isinstance(v, str) for v in raw.values()):
         return raw
-    return _evaluated(fn, raw, _annotation_scope(fn, scope_locals or {}))
-
-
-def _annotation_scope(fn: Callable[..., Any], scope_locals: dict[str, Any]) -> dict[str, Any]:
-    """The names an annotation of ``fn`` sees: its globals, the locals of the code that applied @kernel, and its
-    closure variables, as they are now."""
     scope = dict(fn.__globals__)
-    if scope_locals is not fn.__globals__:
-        scope.update(scope_locals)
+    scope.update(scope_locals or {})
     if fn.__closure__:
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__):
             try:
                 scope[name] = cell.cell_contents
             except ValueError:
                 pass
-    return scope
-
-
-def _evaluated(fn: Callable[..., Any], annotations: dict[str, Any], scope: dict[str, Any],
-               note: str = "") -> dict[str, Any]:
-    """``annotations`` with every string one evaluated in ``scope`` (``note`` says why, in an error)."""
     out = {}
-    for k, v in annotations.items():
+    for k, v in raw.items():
         if isinstance(v, str):
             try:
                 v = eval(v, scope)  # noqa: S307 - the user's own annotation text, in the user's own scope
             except PtortError as e:  # the names resolved, but to a bad value (Tile[-4, ...]): that error as it is
-                raise type(e)(f"{e.what}{note}", hint=e.hint, where=_parameter_location(fn, k), context=e.context,
+                raise type(e)(e.what, hint=e.hint, where=_parameter_location(fn, k), context=e.context,
                               locate=False) from None
             except Exception as e:
                 hint = ("Define the names it uses at module level (string annotations cannot see a function's "
@@ -129,88 +110,9 @@ def _evaluated(fn: Callable[..., Any], annotations: dict[str, Any], scope: dict[
                         "Constexpr[...].")
                 raise PtortTypeError(
                     f"the annotation {v!r} of kernel parameter '{k}' could not be evaluated: "
-                    f"{str(e).rstrip('.')}.{note}", hint=hint, where=_parameter_location(fn, k),
-                    locate=False) from None
+                    f"{str(e).rstrip('.')}.", hint=hint, where=_parameter_location(fn, k), locate=False) from None
         out[k] = v
     return out
-
-
-def _annotation_texts(fn: Callable[..., Any], scope_locals: dict[str, Any]) -> dict[str, str]:
-    """The source text of each parameter annotation of ``fn`` that can be evaluated again: a string annotation as
-    it is; one Python evaluated at the ``def`` as written in the source, when the source is there and evaluating
-    the text now gives the very value it has (else it is left out: the source was edited, or is not the code)."""
-    if not isinstance(fn, FunctionType):  # (a callable object: its annotations are left as they are)
-        return {}
-    annotations = dict(getattr(fn, "__annotations__", {}))
-    texts = {k: v for k, v in annotations.items() if isinstance(v, str) and k != "return"}
-    eager = [k for k, v in annotations.items() if not isinstance(v, str) and k != "return"]
-    if not eager:
-        return texts
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError, IndentationError):  # no source (exec'd code), or not a def's
-        return texts
-    node = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 and n.name == getattr(fn, "__name__", None)), None)
-    if node is None:
-        return texts
-    scope = _annotation_scope(fn, scope_locals)
-    a = node.args
-    written = {arg.arg: ast.unparse(arg.annotation) for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]
-               if arg.annotation is not None}
-    for k in eager:
-        text = written.get(k)
-        if text is None:
-            continue
-        try:
-            same = eval(text, dict(scope)) == annotations[k]  # noqa: S307 - the user's own annotation text
-        except Exception:  # noqa: BLE001 - not the code that made the value: left out
-            same = False
-        if same is True:
-            texts[k] = text
-    return texts
-
-
-def _names_read(texts: dict[str, str]) -> set[str]:
-    """The names the annotation ``texts`` read."""
-    names: set[str] = set()
-    for text in texts.values():
-        try:
-            code = compile(text, "<annotation>", "eval")
-        except SyntaxError:
-            continue
-        names.update(name for sub in _code_objects(code) for _, name, _ in _chains(sub))
-    return names
-
-
-def _annotation_dependencies(fn: Callable[..., Any], texts: dict[str, str],
-                             scope_locals: dict[str, Any]) -> tuple[Dependency, ...]:
-    """The values ``texts`` (annotations of ``fn``) read that may change later and that a signature bakes in: plain
-    values and functions read as a global of ``fn``'s module or a closure variable, and the constant items and
-    attributes read from them (as ``_dependencies``). A local of the function that made the kernel is fixed."""
-    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
-    deps: dict[tuple[int, str, tuple[Step, ...]], Dependency] = {}
-    for text in texts.values():
-        try:
-            code = compile(text, "<annotation>", "eval")
-        except SyntaxError:
-            continue
-        for sub in _code_objects(code):
-            for _, name, steps in _chains(sub):
-                root: Any = cells.get(name)
-                if root is None:
-                    if scope_locals is not fn.__globals__ and name in scope_locals:
-                        continue
-                    root = fn.__globals__
-                path: tuple[Step, ...] = ()
-                while True:
-                    value = _read((root, name, path))
-                    if _dependency_key(value) is not _NOT_PLAIN:
-                        deps.setdefault((id(root), name, path), (root, name, path))
-                    if len(path) == len(steps) or not _followed(value, steps[len(path)]):
-                        break
-                    path = (*path, steps[len(path)])
-    return tuple(deps.values())
 
 
 def _parameter_location(fn: Callable[..., Any], pname: str) -> SourceLocation | None:
@@ -265,11 +167,8 @@ class Kernel:
     a global, a closure variable, a constant item (``CFG["scale"]``, ``L[0]``) or an attribute of the user's module,
     class or instance (``config.EPS``), by the body or by the helper functions it calls that way. When one changes
     later (a new notebook cell, a changed setting of a kernel factory) the next launch
-    traces the body again. A value the parameter annotations read that way (``N`` in ``Tile[4, N, F32]``) evaluates
-    them again, so launches check and trace the new shapes (a local of the function that made the kernel stays as
-    it was: Python evaluated the annotations there).
-    Values reached any other way (a computed key, a numpy array's elements, a property, a helper passed in an object
-    or from an installed package) are read only when the body is traced.
+    traces the body again. Values reached any other way (a computed key, a numpy array's elements, a property, a
+    helper passed in an object or from an installed package) are read only when the body is traced.
     """
 
     def __init__(self, fn: Callable[..., Any], *, cycles: int | None = None, name: str | None = None,
@@ -296,11 +195,9 @@ class Kernel:
         self.cycles = None if cycles is None else int(cycles)  # (numpy ints are as good as Python ones)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
-        applied_in = scope if scope is not None else _user_locals()
-        anns = _annotations(fn, applied_in)
+        anns = _annotations(fn, scope if scope is not None else _user_locals())
         sig = inspect.signature(fn)
-        self._signature: dict[str, tuple[Direction, Any]] = {}
-        self._annotation_deps: tuple[Dependency, ...] = ()  # (set by _watch_annotations, once the signature is made)
+        self.signature: dict[str, tuple[Direction, Any]] = {}
         self.defaults: dict[str, Any] = {}
         for pname, p in sig.parameters.items():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -311,18 +208,13 @@ class Kernel:
                                      "its signature); kernels need named parameters, as launches pass arguments by "
                                      "name.", hint=f"Remove the '/' from the signature of '{self.name}'.",
                                      where=_parameter_location(fn, pname), locate=False)
-            self._signature[pname] = _parse_annotation(self.name, pname, anns.get(pname, p.empty), p.default)
+            self.signature[pname] = _parse_annotation(self.name, pname, anns.get(pname, p.empty), p.default)
             if p.default is not p.empty:
                 self.defaults[pname] = p.default
         self._cache: dict[Any, KernelIR] = {}
-        self._adopt(self._signature)
+        self._shaped = tuple(n for n, (_, t) in self.signature.items() if isinstance(t, LaunchShaped))
+        self._no_constexpr = not self.constexpr_params and not self._shaped
         self._watch()
-        texts = _annotation_texts(fn, applied_in)
-        # what evaluating them again needs of the locals of the code that applied @kernel (not all of them: a
-        # kernel factory's locals may hold big arrays); at module level its namespace itself, as it changes
-        self._scope = applied_in if applied_in is getattr(fn, "__globals__", None) else \
-            {k: v for k, v in applied_in.items() if k in _names_read(texts)}
-        self._watch_annotations(texts)
         if not self._shaped and all(n in self.defaults for n in self.constexpr_params):
             self._trace_at_definition()
 
@@ -354,71 +246,12 @@ class Kernel:
         self._deps_read = [_read(d) for d in self._deps]
         self._deps_seen = [_dependency_key(v) for v in self._deps_read]
 
-    def _adopt(self, signature: dict[str, tuple[Direction, Any]]) -> None:
-        """Take ``signature`` (parameter -> (direction, type)) and what follows from it."""
-        self._signature = signature
-        self._shaped = tuple(n for n, (_, t) in signature.items() if isinstance(t, LaunchShaped))
-        self._no_constexpr = not self.constexpr_params and not self._shaped
-
-    def _watch_annotations(self, texts: dict[str, str]) -> None:
-        """Note the values the annotations read (``N`` in ``Tile[4, N, F32]``) as they are now: the signature is
-        made with these."""
-        self._annotation_texts = texts
-        self._annotation_deps = _annotation_dependencies(self.fn, texts, self._scope) if texts else ()
-        self._annotations_checked_in = 0  # the run (``_RUN``) that last checked them
-        self._annotations_read = [_read(d) for d in self._annotation_deps]
-        self._annotations_seen = [_dependency_key(v) for v in self._annotations_read]
-
-    @property
-    def signature(self) -> dict[str, tuple[Direction, Any]]:
-        """Each parameter's (direction, type), from its annotation: evaluated again when a value it reads changed
-        (a notebook cell that sets ``N = 16`` for ``Tile[4, N, F32]``), as the body is traced again."""
-        if self._annotation_deps:
-            self._refresh_signature()
-        return self._signature
-
-    def _refresh_signature(self) -> None:
-        """Evaluate the annotations again when a value they read changed since the signature was made (checked as
-        ``_forget_stale_traces`` checks the body's values: at every use outside a run, once per run in one); a
-        changed signature drops the cached traces. An annotation that no longer evaluates is refused, saying which
-        value changed."""
-        run = _RUN.get()
-        if run:
-            if self._annotations_checked_in == run:
-                return
-            self._annotations_checked_in = run
-        for dep, read in zip(self._annotation_deps, self._annotations_read):
-            root, name, steps = dep
-            if (root.get(name, _NOT_PLAIN) if not steps and root.__class__ is dict else _read(dep)) is not read:
-                break
-        else:
-            return
-        now = [_read(d) for d in self._annotation_deps]
-        keys = [_dependency_key(v) for v in now]
-        if keys == self._annotations_seen:
-            self._annotations_read = now
-            return
-        changed = next((d, old, new) for d, old, new, k, seen in zip(self._annotation_deps, self._annotations_read,
-                                                                   now, keys, self._annotations_seen) if k != seen)
-        note = (f" (the annotations of kernel '{self.name}' were evaluated again, as {_dependency_text(changed[0])} "
-                f"changed from {_value_text(changed[1])} to {_value_text(changed[2])})")
-        anns = _evaluated(self.fn, {**dict(getattr(self.fn, "__annotations__", {})), **self._annotation_texts},
-                          _annotation_scope(self.fn, self._scope), note)
-        params = inspect.signature(self.fn).parameters
-        signature = {n: _parse_annotation(self.name, n, anns.get(n, p.empty), p.default) for n, p in params.items()}
-        if signature != self._signature:
-            self._cache.clear()
-            self._adopt(signature)
-        self._watch_annotations(self._annotation_texts)  # (a step may now go through another object)
-
     def _forget_stale_traces(self) -> None:
         """Drop the cached traces when a value the body or its helpers read changed since they were made. Asked at
         every launch outside a run, and once per kernel in a run (``checked_once_per_run``: nothing the kernel reads
         changes between two launches of one run, and a kernel that reads many values pays ~5 us a check); the same
         objects as before answer at once (a few dict lookups); the code is scanned again only after a change, as a
-        changed helper may read other values. The signature is brought up to date first (``_refresh_signature``)."""
-        if self._annotation_deps:
-            self._refresh_signature()
+        changed helper may read other values."""
         run = _RUN.get()
         if run:
             if self._checked_in == run:
@@ -727,20 +560,6 @@ def _dependency_key(value: Any) -> Any:
         # Scaler(2.0).apply; the old one stays alive in _deps_read, so its id is not reused meanwhile)
         return ("method", fn, id(value.__self__))
     return ("function", fn) if fn is not None else _NOT_PLAIN
-
-
-def _dependency_text(dep: Dependency) -> str:
-    """How a message names a dependency: ``N``, ``CFG['n']``, ``cfg.N``."""
-    _, name, steps = dep
-    return name + "".join(f".{k}" if is_attribute else f"[{k!r}]" for is_attribute, k in steps)
-
-
-def _value_text(value: Any) -> str:
-    """A dependency's value in a message (``<not defined>`` for a name gone)."""
-    if value is _NOT_PLAIN:
-        return "<not defined>"
-    r = repr(value)
-    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def _user_module(module: ModuleType) -> bool:

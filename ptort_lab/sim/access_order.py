@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..dsl.types import TensorView
 from ..dsl.workload import Task
-from .deps import Region, RegionMap, task_accesses
+from .deps import HOST_CALLS, Region, RegionMap, task_accesses
 
 
 class AccessOutOfOrder(Exception):
@@ -53,6 +55,9 @@ class AccessOrder:
         reads, writes = task_accesses(task, self._directions, self._map._keys)
         if not reads and not writes:
             return
+        if HOST_CALLS in writes:  # (host kernels' call order, not memory: they are called in the run's order)
+            reads = [r for r in reads if r != HOST_CALLS]
+            writes = [w for w in writes if w != HOST_CALLS]
         latest = self._latest
         prefixes, prefixes_of, below = self._map._prefixes, self._map._prefixes_of, self._map.below
         for regions, wrote in ((reads, False), (writes, True)):
@@ -68,10 +73,10 @@ class AccessOrder:
                     for other, (read_at, reader, write_at, writer) in records.items():
                         if other == process:
                             continue
-                        if write_at > start:
+                        if write_at > start and self._share_memory(task, region, writer, key):
                             raise AccessOutOfOrder(task, process, start, writer, other, write_at, wrote, True,
                                                    (self._param(task, region), self._param(writer, key)))
-                        if wrote and read_at > start:
+                        if wrote and read_at > start and self._share_memory(task, region, reader, key):
                             raise AccessOutOfOrder(task, process, start, reader, other, read_at, True, False,
                                                    (self._param(task, region), self._param(reader, key)))
         for regions, slot in ((reads, 0), (writes, 2)):
@@ -80,14 +85,30 @@ class AccessOrder:
                 if start >= record[slot]:
                     record[slot], record[slot + 1] = start, task
 
-    def _param(self, task: Task, region: Region) -> str:
-        """The name of ``task``'s argument whose region overlaps ``region`` (for the warning)."""
+    def _argument(self, task: Task, region: Region) -> tuple[str, TensorView] | None:
+        """``task``'s argument (name, view) whose region overlaps ``region``."""
         resources = task.resources if isinstance(task.resources, dict) else dict(enumerate(task.resources or ()))
         near = set(self._map._overlapping(*region))
         for name, view in resources.items():
             if isinstance(view, TensorView) and self._map._keys.region(view) in near:
-                return str(name)
-        return "?"
+                return str(name), view
+        return None
+
+    def _param(self, task: Task, region: Region) -> str:
+        """The name of ``task``'s argument whose region overlaps ``region`` (for the warning)."""
+        found = self._argument(task, region)
+        return found[0] if found is not None else "?"
+
+    def _share_memory(self, task: Task, region: Region, other: Task, other_region: Region) -> bool:
+        """Whether the two arguments really share memory: regions are rows of a storage, and column slices of one
+        array share rows but may not share bytes (checked on the arrays, only when the regions overlap)."""
+        arrays = []
+        for found in (self._argument(task, region), self._argument(other, other_region)):
+            data = found[1].base.data if found is not None else None
+            if found is None or data is None:
+                return True
+            arrays.append(data[found[1].index] if found[1].index else data)
+        return bool(np.shares_memory(arrays[0], arrays[1]))
 
 
 __all__ = ["AccessOrder", "AccessOutOfOrder"]

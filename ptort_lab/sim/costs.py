@@ -77,6 +77,11 @@ class NpuCostModel(CostModel):
         self.vector_units: dict[str, int] = {}  # for prepare(): CSP process -> AIV index, when placed on AIV1
         self._last: NpuRun | None = None  # the run last begun, for the single-run API (prepare, memory, ...)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy or pickle of the model (a sweep sends it to its workers) holds its machine and lowered kernels,
+        not the state of the run last begun (an NpuRun: per run, and compiled objects do not pickle)."""
+        return {**self.__dict__, "_last": None}
+
     @property
     def channel_latency_cycles(self) -> int:
         """The machine's cross-core channel latency (pass it as ``channel_latency_cycles=`` to compile/run)."""

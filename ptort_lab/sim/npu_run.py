@@ -3,6 +3,7 @@ a task is priced; ``NpuCostModel.begin_run`` makes one per run). Compiled by myp
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Iterator
 
 from ..dsl.ir import KernelIR
@@ -33,11 +34,12 @@ class NpuRun:
     """One run's pricing state on an NpuCostModel: when each pipe is free, buffer pools, GM/L2 state, which AIV
     takes a core's next vector task. Made by ``NpuCostModel.begin_run``; never shared between runs."""
 
-    def __init__(self, model: Any, vector_units: dict[str, int]) -> None:  # (an NpuCostModel: costs imports us)
+    def __init__(self, model: Any, vector_units: dict[str, Any]) -> None:  # (an NpuCostModel: costs imports us)
         self.model = model
         self.machine: Machine = model.machine
         self.plan: Callable[..., Plan] = model.plan  # (kernel IR, resident parameters) -> its lowered plan
-        self.vector_units = vector_units  # CSP process -> AIV index, when placed on AIV1
+        # CSP process -> AIV index, when placed on AIV1 (numpy ints taken as ints)
+        self.vector_units = {name: _whole(aiv) for name, aiv in vector_units.items()}
         self.pipe_free: dict[tuple[int, str], int] = {}
         self.pools: dict[tuple[int, str, Buffer], BufferPool] = {}
         self.memory = GlobalMemory(self.machine)
@@ -90,7 +92,7 @@ class NpuRun:
         return self.machine.launch_overhead_cycles if self.launched else 0
 
     # -- run set-up ------------------------------------------------------------------------------------------------
-    def prepare(self, workload: Workload, placement: dict[str, int] | None) -> None:
+    def prepare(self, workload: Workload, placement: dict[str, Any] | None) -> None:
         """Check core counts and, for processes sharing a core, channel slots against UB."""
         m = self.machine
         self.workload = workload
@@ -108,7 +110,8 @@ class NpuRun:
             self.block_ranks = _keyed_block_ranks(workload)
             self._gm_writers = {}
             return
-        self.placement = dict(placement)
+        placement = {name: _whole(core) for name, core in placement.items()}  # (numpy ints taken as ints)
+        self.placement = placement
         self.block_ranks = {core: rank for rank, core in enumerate(sorted(set(placement.values())))}
         for name, core in placement.items():
             if not 0 <= core < m.num_cores:
@@ -252,9 +255,15 @@ class NpuRun:
         """A pinned task is a plain delay on its process lane (no pipe, buffer or launch cost): the fast path."""
         return task.pinned_cycles()
 
-    def task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
+    def task_timing(self, task: Task, ir: KernelIR | None, core: Any, start: Any, lane: str,
                     pipelined: bool) -> Timing:
-        """Issue ``task``'s instructions in program order from ``start`` (module docstring: how each is priced)."""
+        """Issue ``task``'s instructions in program order from ``start`` (module docstring: how each is priced).
+        ``core`` and ``start`` may be numpy integers (a model that wraps this one may compute them)."""
+        return self._task_timing(task, ir, core if type(core) is int else _whole(core),
+                                 start if type(start) is int else _whole(start), lane, pipelined)
+
+    def _task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
+                     pipelined: bool) -> Timing:
         m = self.machine
         index = task.params[0] if task.params else task.id
         if not 0 <= core < m.num_cores:
@@ -456,6 +465,12 @@ class NpuRun:
 
 # the dispatch policies whose key function decides which cores a data-parallel run uses
 _KEYED = ("affinity", "hash", "dispatch_by")
+
+
+def _whole(value: Any) -> Any:
+    """``value`` as a plain int when it is an integer of another type (numpy's): the compiled build takes only
+    ints where the annotations say int; anything else as it is (the checks after it say what is wrong)."""
+    return int(value) if type(value) is not int and isinstance(value, numbers.Integral) else value
 
 
 def _keyed_block_ranks(workload: Workload) -> dict[int, int]:

@@ -121,3 +121,31 @@ def test_a_recorded_run_keeps_the_writes_of_the_attempt_it_kept():
     writes.restore()  # (what a Study does between its runs)
     np.testing.assert_array_equal(T.data, np.zeros((2, 4, 4), np.float32))
     np.testing.assert_array_equal(Y.data, np.zeros((2, 4, 4), np.float32))
+
+
+def test_column_halves_of_one_array_are_not_the_same_memory():
+    """Regions are rows of a storage; two tensors over the left and right halves of one array share rows, not
+    bytes: no warning, no second run."""
+    X = Tensor(data=np.ones((2, 4, 4), np.float32))
+    out = np.zeros((2, 4, 8), np.float32)
+    L, R = Tensor(data=out[:, :, :4]), Tensor(data=out[:, :, 4:])
+    a = Process("a").body_func(lambda: [produce[0](src=X[0], dst=L[0]), produce[1](src=X[1], dst=L[1])])
+    b = Process("b").body_func(lambda: [produce[0](src=X[0], dst=R[0])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        connect(a, b).compile(cost_model=PinnedCosts(), channel_latency_cycles=0).execute()
+    np.testing.assert_array_equal(out[0], np.full((4, 8), 2.0, np.float32))
+    np.testing.assert_array_equal(out[1], np.concatenate([np.full((4, 4), 2.0), np.zeros((4, 4))], 1))
+
+
+def test_host_kernels_of_two_processes_are_not_a_race_and_run_once_each():
+    X, T, Y = _tensors()
+    calls: list[int] = []
+    a = Process("a").body_func(lambda: [idle[0](src=X[0], dst=T[0]), task("log", [0], [X[0]])])
+    b = Process("b").body_func(lambda: [task("log", [1], [X[1]]), task("log", [2], [X[1]])])
+    program = connect(a, b).compile(cost_model=PinnedCosts(), channel_latency_cycles=0)
+    program.register_kernel("log", lambda x: calls.append(int(x.sum())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        program.execute()
+    assert sorted(calls) == [16, 16, 16]

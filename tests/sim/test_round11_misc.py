@@ -5,20 +5,15 @@ here are evaluated by Python at their def, the common case; test_a_string_annota
 module with it.)"""
 import textwrap
 
-import numpy as np
 import pytest
 from loaders import load_file
-from source_lines import here, located
 
 import ptort_lab.sim.trace as trace_module
 from ptort_lab import (
     Channel,
     Dense,
     DType,
-    In,
-    Out,
     PinnedCosts,
-    PtortTypeError,
     Tensor,
     Tile,
     connect,
@@ -161,91 +156,37 @@ def test_two_identical_runs_give_equal_stats_and_a_lean_run_equals_a_full_one():
     assert full.total_cycles == 1000
 
 
-# -- (D) a kernel's annotation follows a module global as its body does ----------------------------------------------
-ANNO_COLS = 8
-
-
-def _run_doubling(k, cols):
-    X = Tensor(data=np.ones((1, 4, cols), np.float32))
-    Y = Tensor(shape=(1, 4, cols), dtype=F32)
-
-    @workload
-    def w():
-        k[0](x=X[0], y=Y[0])
-
-    w().compile().execute()
-    return Y.data
-
-
-def test_an_annotation_reading_a_changed_global_is_evaluated_again(monkeypatch):
-    """The annotation and the body read ANNO_COLS; after it changes (a notebook cell), the launch checks and the
-    trace use the new shape, as the body does (it used to keep the old annotation and fail in tl.mul)."""
-    @kernel
-    def doubling(x: In[Tile[4, ANNO_COLS, F32]], y: Out[Tile[4, ANNO_COLS, F32]]):
-        tl.store(y, tl.mul(tl.load(x), tl.full(4, ANNO_COLS, 2.0)))
-
-    assert np.array_equal(_run_doubling(doubling, 8), np.full((1, 4, 8), 2.0, np.float32))
-    monkeypatch.setitem(globals(), "ANNO_COLS", 16)
-    assert np.array_equal(_run_doubling(doubling, 16), np.full((1, 4, 16), 2.0, np.float32))
-    assert doubling.signature["x"][1] == Tile[4, 16, F32]
-    assert doubling.trace().params[0].type == Tile[4, 16, F32]
-
-
-def test_a_changed_global_that_breaks_the_annotation_says_what_changed(monkeypatch):
-    line = here() + 3
-
-    @kernel
-    def doubling(x: In[Tile[4, ANNO_COLS, F32]], y: Out[Tile[4, ANNO_COLS, F32]]):
-        tl.store(y, tl.mul(tl.load(x), tl.full(4, ANNO_COLS, 2.0)))
-
-    monkeypatch.setitem(globals(), "ANNO_COLS", -3)
-    with pytest.raises(PtortTypeError) as ei:
-        doubling.trace()
-    assert ei.value.what == ("Tile cols must be a positive int, got int -3. (the annotations of kernel 'doubling' "
-                             "were evaluated again, as ANNO_COLS changed from 8 to -3)")
-    assert ei.value.hint == "Tile sizes are static: use whole numbers such as Tile[128, 128, F16]."
-    located(ei, line)
-
-
-def test_a_local_of_the_function_that_made_the_kernel_stays_as_it_was(monkeypatch):
-    """Python evaluated the annotation in make(), where ANNO_COLS is make's own local 4: a module global of that
-    name changing later is not what the annotation read."""
-    def make():
-        ANNO_COLS = 4  # noqa: N806 - shadows the module's global on purpose
-
-        @kernel
-        def copy(x: In[Tile[4, ANNO_COLS, F32]], y: Out[Tile[4, ANNO_COLS, F32]]):
-            tl.store(y, tl.load(x))
-        return copy
-
-    copy = make()
-    monkeypatch.setitem(globals(), "ANNO_COLS", 16)
-    assert copy.signature["x"][1] == Tile[4, 4, F32]
-    assert np.array_equal(_run_doubling(copy, 4), np.ones((1, 4, 4), np.float32))
-
-
-def test_a_string_annotation_follows_its_global_too(tmp_path):
-    """Under `from __future__ import annotations` the annotation is text, evaluated again in the module."""
-    path = tmp_path / "anno_string_module.py"
-    path.write_text(textwrap.dedent("""\
-        from __future__ import annotations
-        from ptort_lab import DType, In, Out, Tile, kernel, tl
-        COLS = 8
-
-        @kernel
-        def copy(x: In[Tile[4, COLS, DType.F32]], y: Out[Tile[4, COLS, DType.F32]]):
-            tl.store(y, tl.load(x))
-        """))
-    module = load_file("ptort_tests_round11_anno_string", path)
-    assert module.copy.signature["y"][1] == Tile[4, 8, F32]
-    module.COLS = 16
-    assert module.copy.signature["y"][1] == Tile[4, 16, F32]
-    assert np.array_equal(_run_doubling(module.copy, 16), np.ones((1, 4, 16), np.float32))
+# -- review 11 #1: kernels made in a loop over a module-level variable keep their own shapes ---------------------------
+def test_kernels_made_in_a_module_level_loop_keep_the_shapes_they_were_made_with(tmp_path):
+    """(A first fix of hunt11b #3 evaluated the annotations again when a global they read changed: every kernel a
+    module-level loop made then took the loop's last size.)"""
+    src = tmp_path / "loop_kernels.py"
+    src.write_text(textwrap.dedent("""
+        import numpy as np
+        from ptort_lab import DType, In, Out, Tensor, Tile, kernel, tl, workload
+        F32 = DType.F32
+        kernels = {}
+        for n in (16, 32):
+            @kernel(name=f"double{n}")
+            def double(x: In[Tile[n, n, F32]], y: Out[Tile[n, n, F32]]):
+                tl.store(y, tl.muls(tl.load(x), 2.0))
+            kernels[n] = double
+        results = {}
+        for n, k in kernels.items():
+            X = Tensor(data=np.ones((1, n, n), np.float32)); Y = Tensor(data=np.zeros((1, n, n), np.float32))
+            @workload
+            def w():
+                k[0](x=X[0], y=Y[0])
+            w().compile().execute()
+            results[n] = float(Y.data.sum())
+    """))
+    module = load_file("ptort_round11_loop_kernels", src)
+    assert module.results == {16: 2.0 * 16 * 16, 32: 2.0 * 32 * 32}
 
 
 # -- hunt11b #2: a matmul whose whole K fits L0 runs as one K slice ----------------------------------------------------
 def _matmul_run(M: int, K: int, N: int):
-    from ptort_lab import Tensor, Tile, kernel, tl, workload
+    from ptort_lab import kernel
     from ptort_lab.dsl.types import DType, In, Out
 
     @kernel(name="mm")
