@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..dsl.types import TensorView
+from ..dsl.types import Location, TensorView
 from ..dsl.workload import Task
-from .deps import HOST_CALLS, Region, RegionMap, task_accesses
+from .deps import HOST_CALLS, Region, RegionMap, _directions_of, task_accesses
+
+ON_CHIP = "on-chip copy"  # the first item of an on-chip region's storage key: (ON_CHIP, unit, storage)
 
 
 class AccessOutOfOrder(Exception):
@@ -49,10 +51,13 @@ class AccessOrder:
         # region -> process -> [latest read start, its task, latest write start, its task] (-1: none)
         self._latest: dict[Region, dict[str, list[Any]]] = {}
 
-    def check(self, task: Task, process: str, start: int) -> None:
-        """Record ``task``'s accesses, starting at ``start`` in ``process``; AccessOutOfOrder when one comes out of
-        simulated-time order with another process's access to an overlapping region (one of them a write)."""
+    def check(self, task: Task, process: str, start: int, unit: tuple[int, int] = (0, 0)) -> None:
+        """Record ``task``'s accesses, starting at ``start`` in ``process`` on ``unit`` (core, AIV); AccessOutOfOrder
+        when one comes out of simulated-time order with another process's access to an overlapping region (one of
+        them a write)."""
         reads, writes = task_accesses(task, self._directions, self._map._keys)
+        if task.kernel_ref is not None and isinstance(task.resources, dict):
+            self._on_chip_accesses(task, unit, reads, writes)
         if not reads and not writes:
             return
         if HOST_CALLS in writes:  # (host kernels' call order, not memory: they are called in the run's order)
@@ -85,10 +90,32 @@ class AccessOrder:
                 if start >= record[slot]:
                     record[slot], record[slot + 1] = start, task
 
+    def _on_chip_accesses(self, task: Task, unit: tuple[int, int], reads: list[Region],
+                          writes: list[Region]) -> None:
+        """Add the on-chip state ``task`` reads and writes (deps leaves it out: each core has its copy, and a
+        data-parallel core runs its tasks in order), as regions of that unit's copy: processes placed on one core
+        share it (a UB tensor each AIV's own)."""
+        directions = None
+        for name, view in task.resources.items():
+            if not isinstance(view, TensorView) or not view.base.on_chip:
+                continue
+            if directions is None:
+                directions = _directions_of(task.kernel_ref, self._directions)
+            rw = directions.get(name)
+            if rw is None:
+                continue
+            storage, index = self._map._keys.region(view)
+            region = ((ON_CHIP, unit if view.base.location is Location.UB else unit[0], storage), index)
+            if rw[0]:
+                reads.append(region)
+            if rw[1]:
+                writes.append(region)
+
     def _argument(self, task: Task, region: Region) -> tuple[str, TensorView] | None:
         """``task``'s argument (name, view) whose region overlaps ``region``."""
         resources = task.resources if isinstance(task.resources, dict) else dict(enumerate(task.resources or ()))
-        near = set(self._map._overlapping(*region))
+        near = {(k[0][2], k[1]) if isinstance(k[0], tuple) and k[0][:1] == (ON_CHIP,) else k
+                for k in self._map._overlapping(*region)}  # (an on-chip copy's region: its storage's)
         for name, view in resources.items():
             if isinstance(view, TensorView) and self._map._keys.region(view) in near:
                 return str(name), view

@@ -635,7 +635,7 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
             if task.id >= steps_module.MAX_PIPELINE_TASKS:
                 check_task_count(task.id + 1, pipe, task, steps_module.MAX_PIPELINE_TASKS, "MAX_PIPELINE_TASKS")
         if watch is not None:  # (before the try: AccessOutOfOrder is not the task's error, simulate reruns)
-            watch.check(task, proc.name, start)
+            watch.check(task, proc.name, start, (proc.core, placed_aivs.get(proc.name, 0)))
         try:
             cycles = fixed(task) if fixed is not None else None
             if cycles is None:

@@ -149,3 +149,24 @@ def test_host_kernels_of_two_processes_are_not_a_race_and_run_once_each():
         warnings.simplefilter("error")
         program.execute()
     assert sorted(calls) == [16, 16, 16]
+
+
+def test_on_chip_state_shared_by_two_processes_on_one_core_is_watched_too():
+    from ptort_lab import Location
+
+    class TimeOrdered(PinnedCosts):
+        time_ordered = True
+
+    def run(model):
+        X = Tensor(data=np.ones((2, 4, 4), np.float32))
+        S = Tensor(shape=(4, 4), dtype=F32, location=Location.UB, name="S")
+        Y = Tensor(data=np.zeros((2, 4, 4), np.float32))
+        w = Process("writer").body_func(lambda: [produce[0](src=X[0], dst=Y[0]), produce[1](src=X[1], dst=S)])
+        r = Process("reader").body_func(lambda: [use[1](src=S, dst=Y[1])])
+        connect(w, r).compile(cost_model=model, channel_latency_cycles=0, placement="shared").execute()
+        return Y.data.copy()
+    with pytest.warns(UnorderedAccessWarning, match=r"process 'reader' reads it as 'src' of use .* at cycle 0 and "
+                                                    r"process 'writer' writes it as 'dst' of produce .* at cycle 100"):
+        watched = run(PinnedCosts())
+    np.testing.assert_array_equal(watched, run(TimeOrdered()))  # the reader saw S before the writer wrote it
+    np.testing.assert_array_equal(watched[1], np.zeros((4, 4), np.float32))
