@@ -42,7 +42,10 @@ def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
     import hashlib
     h = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
-        h.update(str(path.relative_to(package_dir)).encode())
+        relative = path.relative_to(package_dir)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue  # (an editor's lock link .#costs.py, JupyterLab's .ipynb_checkpoints: not sources)
+        h.update(str(relative).encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 

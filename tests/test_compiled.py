@@ -158,3 +158,26 @@ def test_numpy_integers_reach_the_compiled_run_as_they_reach_the_python_one():
     model.prepare(pipe, {p.name: np.int64(i) for i, p in enumerate(pipe.processes)})
     assert {type(core) for core in model._current().placement.values()} == {int}
     assert copy.deepcopy(model)._last is None  # (a copy holds no run state: the run last begun is per run)
+
+
+def test_a_cost_model_returning_numpy_ints_gives_plain_int_clocks():
+    import numpy as np
+
+    from ptort_lab.sim.cost_model import CostModel
+    from ptort_lab.spec_pipeline import build
+
+    class Numpy(CostModel):
+        def task_timing(self, task, ir, core, start, lane, pipelined):
+            end = np.int64(start) + np.int64(7)
+            return end, end, []
+
+    stats = build(depth=2, tiles=4).compile(cost_model=Numpy(), compute_values=False).execute().stats()
+    assert type(stats.total_cycles) is int
+
+
+def test_editor_lock_links_and_checkpoint_copies_are_not_sources(tmp_path):
+    package, build = _fake_build(tmp_path)
+    (package / "sim" / ".#npu_run.py").symlink_to(tmp_path / "nowhere")  # (Emacs' lock link: dangling)
+    (package / ".ipynb_checkpoints").mkdir()
+    (package / ".ipynb_checkpoints" / "compiled-checkpoint.py").write_text("# JupyterLab's copy\n")
+    assert compiled.usable_files(build, package, environ={})[1].startswith("compiled")

@@ -18,6 +18,7 @@ from ..dsl.types import Location, TensorView
 from ..dsl.workload import Task
 from .deps import HOST_CALLS, Region, RegionMap, _directions_of, task_accesses
 
+EXACT_CHECKS = 64  # byte-level overlap checks per task before an overlap of regions is taken as one of bytes
 ON_CHIP = "on-chip copy"  # the first item of an on-chip region's storage key: (ON_CHIP, unit, storage)
 
 
@@ -25,12 +26,13 @@ class AccessOutOfOrder(Exception):
     """A task touches memory after (in the run) another process's task that starts later (in simulated time)."""
 
     def __init__(self, task: Task, process: str, start: int, other: Task, other_process: str, other_start: int,
-                 wrote: bool, other_wrote: bool, params: tuple[str, str] = ("?", "?")) -> None:
+                 wrote: bool, other_wrote: bool, params: tuple[str, str] = ("?", "?"), certain: bool = True) -> None:
         super().__init__(f"{process} {task.kernel} at {start} after {other_process} {other.kernel} at {other_start}")
         self.task, self.process, self.start, self.wrote = task, process, start, wrote
         self.other, self.other_process, self.other_start, self.other_wrote = other, other_process, other_start, \
             other_wrote
         self.params = params
+        self.certain = certain  # False: too many candidates to check their bytes (time order is the safe answer)
 
     def describe(self) -> str:
         """The two accesses, the later in the run first, for the warning."""
@@ -65,6 +67,7 @@ class AccessOrder:
             writes = [w for w in writes if w != HOST_CALLS]
         latest = self._latest
         prefixes, prefixes_of, below = self._map._prefixes, self._map._prefixes_of, self._map.below
+        exact_checks = EXACT_CHECKS  # (regions of a layout rows cannot express are whole arrays: many candidates)
         for regions, wrote in ((reads, False), (writes, True)):
             for region in regions:
                 keys = prefixes.get(region) or prefixes_of(region)
@@ -78,12 +81,16 @@ class AccessOrder:
                     for other, (read_at, reader, write_at, writer) in records.items():
                         if other == process:
                             continue
-                        if write_at > start and self._share_memory(task, region, writer, key):
-                            raise AccessOutOfOrder(task, process, start, writer, other, write_at, wrote, True,
-                                                   (self._param(task, region), self._param(writer, key)))
-                        if wrote and read_at > start and self._share_memory(task, region, reader, key):
-                            raise AccessOutOfOrder(task, process, start, reader, other, read_at, True, False,
-                                                   (self._param(task, region), self._param(reader, key)))
+                        for at, them, they_wrote in ((write_at, writer, True), (read_at if wrote else -1, reader,
+                                                                                  False)):
+                            if at <= start:
+                                continue
+                            exact_checks -= 1
+                            pair = self._shared(task, region, them, key) if exact_checks >= 0 else ("?", "?")
+                            if pair is None:
+                                continue
+                            raise AccessOutOfOrder(task, process, start, them, other, at, wrote, they_wrote, pair,
+                                                   certain=exact_checks >= 0)
         for regions, slot in ((reads, 0), (writes, 2)):
             for region in regions:
                 record = latest.setdefault(region, {}).setdefault(process, [-1, None, -1, None])
@@ -111,31 +118,40 @@ class AccessOrder:
             if rw[1]:
                 writes.append(region)
 
-    def _argument(self, task: Task, region: Region) -> tuple[str, TensorView] | None:
-        """``task``'s argument (name, view) whose region overlaps ``region``."""
+    def _arguments(self, task: Task, region: Region) -> list[tuple[str, TensorView]]:
+        """``task``'s arguments (name, view) whose regions overlap ``region``."""
         resources = task.resources if isinstance(task.resources, dict) else dict(enumerate(task.resources or ()))
         near = {(k[0][2], k[1]) if isinstance(k[0], tuple) and k[0][:1] == (ON_CHIP,) else k
                 for k in self._map._overlapping(*region)}  # (an on-chip copy's region: its storage's)
-        for name, view in resources.items():
-            if isinstance(view, TensorView) and self._map._keys.region(view) in near:
-                return str(name), view
-        return None
+        return [(str(name), view) for name, view in resources.items()
+                if isinstance(view, TensorView) and self._map._keys.region(view) in near]
 
-    def _param(self, task: Task, region: Region) -> str:
-        """The name of ``task``'s argument whose region overlaps ``region`` (for the warning)."""
-        found = self._argument(task, region)
-        return found[0] if found is not None else "?"
+    def _shared(self, task: Task, region: Region, other: Task, other_region: Region) -> tuple[str, str] | None:
+        """The names of an argument of ``task`` in ``region`` and one of ``other`` in ``other_region`` that really
+        share bytes, None when none do: regions are rows of a storage, and column slices of one array share rows but
+        may not share bytes (checked on the arrays, only when the regions overlap; when numpy cannot tell cheaply,
+        they do)."""
+        mine, theirs = self._arguments(task, region), self._arguments(other, other_region)
+        if not mine or not theirs:
+            return (mine[0][0] if mine else "?"), (theirs[0][0] if theirs else "?")
+        return next(((a, b) for a, va in mine for b, vb in theirs if _bytes_overlap(va, vb)), None)
 
-    def _share_memory(self, task: Task, region: Region, other: Task, other_region: Region) -> bool:
-        """Whether the two arguments really share memory: regions are rows of a storage, and column slices of one
-        array share rows but may not share bytes (checked on the arrays, only when the regions overlap)."""
-        arrays = []
-        for found in (self._argument(task, region), self._argument(other, other_region)):
-            data = found[1].base.data if found is not None else None
-            if found is None or data is None:
-                return True
-            arrays.append(data[found[1].index] if found[1].index else data)
-        return bool(np.shares_memory(arrays[0], arrays[1]))
+
+def _bytes_overlap(a: TensorView, b: TensorView) -> bool:
+    """Whether the arrays of two tensor views share bytes (True when one has no data yet, or it is too hard to
+    tell within a bounded search)."""
+    arrays = []
+    for view in (a, b):
+        data = view.base.data
+        if data is None:
+            return True
+        arrays.append(data[view.index] if view.index else data)
+    if not np.may_share_memory(arrays[0], arrays[1]):  # (their address ranges do not even meet)
+        return False
+    try:
+        return bool(np.shares_memory(arrays[0], arrays[1], max_work=10_000))  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - numpy's TooHardError: counted as shared
+        return True
 
 
 __all__ = ["AccessOrder", "AccessOutOfOrder"]

@@ -179,6 +179,8 @@ def _simulate_in_access_order(workload: Workload, cost: CostModel, opts: RunOpti
         run = _simulate(workload, cost, opts, attempt, reserve, watch=AccessOrder())
     except AccessOutOfOrder as out_of_order:
         attempt.restore()
+        if not out_of_order.certain:  # (regions overlap, bytes too many to check: time order, nothing to report)
+            return _simulate(workload, cost, opts, journal, reserve, time_ordered=True)
         warnings.warn(UnorderedAccessWarning(
             f"two processes touch the same memory with nothing ordering them: {out_of_order.describe()}, but the "
             "run had computed them the other way round. It ran again in time order, so its values follow simulated "
