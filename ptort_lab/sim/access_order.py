@@ -81,21 +81,29 @@ class AccessOrder:
                     for other, (read_at, reader, write_at, writer) in records.items():
                         if other == process:
                             continue
-                        for at, them, they_wrote in ((write_at, writer, True), (read_at if wrote else -1, reader,
-                                                                                  False)):
-                            if at <= start:
-                                continue
-                            exact_checks -= 1
-                            pair = self._shared(task, region, them, key) if exact_checks >= 0 else ("?", "?")
-                            if pair is None:
-                                continue
-                            raise AccessOutOfOrder(task, process, start, them, other, at, wrote, they_wrote, pair,
-                                                   certain=exact_checks >= 0)
+                        if write_at > start:
+                            exact_checks = self._candidate(task, process, start, region, wrote, exact_checks,
+                                                           writer, other, write_at, key, True)
+                        if wrote and read_at > start:
+                            exact_checks = self._candidate(task, process, start, region, wrote, exact_checks,
+                                                           reader, other, read_at, key, False)
         for regions, slot in ((reads, 0), (writes, 2)):
             for region in regions:
                 record = latest.setdefault(region, {}).setdefault(process, [-1, None, -1, None])
                 if start >= record[slot]:
                     record[slot], record[slot + 1] = start, task
+
+    def _candidate(self, task: Task, process: str, start: int, region: Region, wrote: bool, exact_checks: int,
+                   them: Task, other: str, at: int, key: Region, they_wrote: bool) -> int:
+        """An access of ``other`` to ``key`` that starts later (``at``) than ``task``'s to ``region``: raise
+        AccessOutOfOrder when they share bytes (or when ``exact_checks`` is spent: then without checking); the
+        checks left."""
+        exact_checks -= 1
+        pair = self._shared(task, region, them, key) if exact_checks >= 0 else ("?", "?")
+        if pair is not None:
+            raise AccessOutOfOrder(task, process, start, them, other, at, wrote, they_wrote, pair,
+                                   certain=exact_checks >= 0)
+        return exact_checks
 
     def _on_chip_accesses(self, task: Task, unit: tuple[int, int], reads: list[Region],
                           writes: list[Region]) -> None:

@@ -3,13 +3,12 @@ a task is priced; ``NpuCostModel.begin_run`` makes one per run). Compiled by myp
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable, Iterator
 
 from ..dsl.ir import KernelIR
 from ..dsl.steps import enumerate_tasks, stream_tasks, uses_slots
 from ..dsl.tree import NodeKind, walk
-from ..dsl.types import Direction, TensorView, TileType
+from ..dsl.types import Direction, TensorView, TileType, is_integer
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortError, PtortValueError
@@ -470,7 +469,7 @@ _KEYED = ("affinity", "hash", "dispatch_by")
 def _whole(value: Any) -> Any:
     """``value`` as a plain int when it is an integer of another type (numpy's): the compiled build takes only
     ints where the annotations say int; anything else as it is (the checks after it say what is wrong)."""
-    return int(value) if type(value) is not int and isinstance(value, numbers.Integral) else value
+    return int(value) if type(value) is not int and is_integer(value) else value
 
 
 def _keyed_block_ranks(workload: Workload) -> dict[int, int]:

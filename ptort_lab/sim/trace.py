@@ -459,7 +459,6 @@ class Trace:
         return load_chrome_json(path, max_bytes=max_bytes, max_events=max_events, max_depth=max_depth)
 
 
-
 _Ints = np.ndarray[Any, np.dtype[np.int64]]
 
 
@@ -541,6 +540,7 @@ def summary_text(summary: dict[str, Any], clock_hz: float) -> str:
             lines.append(f"  {name:<{width}}  {f['spans']:>5,}  {f['tasks']:>5,}  {f['busy_cycles']:>11,}  "
                          f"{pct:6.1f}  {first:>11}  {last:>9}")
     return "\n".join(lines)
+
 
 def _get_samples(self: Trace) -> list[Sample]:
     value = self.__dict__.get("_samples", [])
