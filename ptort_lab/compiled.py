@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 #: the pricing path of the NPU model (py-spy: about two thirds of a flash-attention run), compiled as one group
-MODULES = ("ptort_lab.sim.memory", "ptort_lab.sim.buffers", "ptort_lab.sim.memo", "ptort_lab.sim.npu_run")
+MODULES = ("ptort_lab.sim.memory", "ptort_lab.sim.buffers", "ptort_lab.sim.memo", "ptort_lab.sim.npu_run",
+           "ptort_lab.sim.residency", "ptort_lab.sim.deps")
 GROUP = "ptort_lab_compiled"  # mypyc's shared library of the group is the top-level module GROUP + "__mypyc"
 LIBRARY = GROUP + "__mypyc"
 PACKAGE_DIR = Path(__file__).resolve().parent

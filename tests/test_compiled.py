@@ -40,7 +40,7 @@ def test_the_pricing_modules_run_compiled_where_a_c_compiler_is():
     if missing is not None or os.environ.get(compiled.PURE_ENV):
         pytest.skip(f"no compiled build here: {missing or compiled.PURE_ENV}")  # (make test builds it otherwise)
     import ptort_lab.sim.costs  # noqa: F401 - loads the four modules
-    assert compiled.status() == "compiled (4 modules with mypyc: memory, buffers, memo, npu_run)"
+    assert compiled.status() == "compiled (6 modules with mypyc: memory, buffers, memo, npu_run, residency, deps)"
     for module in compiled.MODULES:
         file = Path(sys.modules[module].__file__ or "")
         assert file.is_relative_to(compiled.BUILD_DIR) and file.suffix == ".so", module  # (mypyc names its path)
@@ -83,7 +83,7 @@ def _fake_build(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_build_is_used_only_when_every_source_matches_it_on_the_python_it_was_built_for(tmp_path):
     package, build = _fake_build(tmp_path)
     files, why = compiled.usable_files(build, package, environ={})
-    assert why == "compiled (4 modules with mypyc: memory, buffers, memo, npu_run)"
+    assert why == "compiled (6 modules with mypyc: memory, buffers, memo, npu_run, residency, deps)"
     assert files == {**{m: build / (m.rsplit(".", 1)[1] + ".so") for m in compiled.MODULES},
                      compiled.LIBRARY: build / "lib.so"}
     assert compiled.usable_files(build, package, environ={compiled.PURE_ENV: "1"}) == \

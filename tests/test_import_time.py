@@ -144,13 +144,13 @@ def _import_profile() -> tuple[float, float]:
 
 
 def test_ptort_labs_own_share_of_the_import_is_small():
-    """ptort_lab's own modules take < 0.3 s of `import ptort_lab` and less than 2x numpy's import, best of 3
-    (it was 0.26-0.65 s and 2.4-2.6x numpy's with the simulator loaded eagerly; 0.11 s and ~1.1-1.4x now, without
-    .pyc files, as this machine runs with PYTHONDONTWRITEBYTECODE: mostly compiling the DSL's source, which the
-    bad-input checks of stop 23 grew by ~10 %; with .pyc files 0.03 s). The ratio is the sharp check against loading
-    the simulator eagerly again: it holds on a loaded machine, where both slow down alike; the bound in seconds is a
-    backstop."""
+    """ptort_lab's own modules take < 0.3 s of `import ptort_lab` and less than 2.5x numpy's import, best of 3
+    (it was 0.26-0.65 s with the simulator loaded eagerly; 0.11 s and ~1.1-1.4x numpy's at stop 23, without .pyc
+    files, as this machine runs with PYTHONDONTWRITEBYTECODE: mostly compiling the DSL's source; 0.09-0.10 s and
+    1.6-2.0x at stop 28, numpy's own import varying 44-62 ms from run to run; with .pyc files 0.03 s). The ratio holds
+    on a loaded machine, where both slow down alike; the bound in seconds is a backstop. Loading the simulator
+    eagerly again is caught sharply by test_import_ptort_lab_loads_neither_the_program_layer_nor_the_simulator."""
     runs = [_import_profile() for _ in range(3)]
     own_s = min(own for own, _ in runs)
     ratio = min(own / numpy_s for own, numpy_s in runs)
-    assert own_s < 0.3 and ratio < 2.0, runs
+    assert own_s < 0.3 and ratio < 2.5, runs

@@ -253,13 +253,31 @@ class LoopVar(Expr):
 class BinaryExpr(Expr):
     """``lhs <op> rhs`` where either side is an Expr or an int."""
 
-    __slots__ = ("op", "lhs", "rhs", "u64")
+    __slots__ = ("op", "lhs", "rhs", "u64", "_fn")
 
     def __init__(self, op: str, lhs: Any, rhs: Any) -> None:
         self.op, self.lhs, self.rhs = op, lhs, rhs
         self.u64 = op in _ARITHMETIC and ((isinstance(lhs, Expr) and lhs.u64) or (isinstance(rhs, Expr) and rhs.u64))
+        self._fn: Callable[[Mapping[str, int]], Any] | None = None  # the tree as one Python function (expr_code)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (a copy or pickle rebuilds it, without its compiled function)
+        return type(self), (self.op, self.lhs, self.rhs)
 
     def evaluate(self, bindings: Mapping[str, int]) -> Any:
+        # Evaluated once per task or more (index expressions, conditions, tokens): the tree runs as one Python
+        # function, made on first use; on any exception the tree is evaluated node by node, whose error names the
+        # node that failed (expressions are pure, so evaluating again is safe).
+        fn = self._fn
+        if fn is None:
+            from .expr_code import compile_tree  # (expr_code builds on this module)
+            fn = self._fn = compile_tree(self)
+        try:
+            return fn(bindings)
+        except Exception:  # noqa: BLE001 - the node-by-node evaluation raises what the tree raises
+            return self.evaluate_nodes(bindings)
+
+    def evaluate_nodes(self, bindings: Mapping[str, int]) -> Any:
+        """``evaluate``, node by node (each node's ``evaluate``): what a failing evaluation's error comes from."""
         lhs, rhs = self.lhs, self.rhs
         try:  # (``evaluate`` of each side, inline: index expressions are trees of these, evaluated per task)
             value = _BINARY[self.op](lhs.evaluate(bindings) if isinstance(lhs, Expr) else lhs,

@@ -69,10 +69,10 @@ class RegionKeys:
     def _storage_of(self, tensor: Tensor) -> tuple[Hashable, int | None]:
         """(storage key, where ``tensor``'s row 0 is among the rows of the first tensor seen over the same memory);
         the offset is None when it overlaps that memory in another layout."""
-        data = tensor.data
+        data: Any = tensor.data  # (Any: an array's base may be any object - an mmap - whatever numpy's stubs say)
         if data is None:
             return id(tensor), 0  # (its values will be allocated for it alone)
-        root = data
+        root: Any = data
         while isinstance(root.base, np.ndarray):
             root = root.base
         owner: Any = root if root.base is None else self._owner_of(root)

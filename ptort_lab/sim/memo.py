@@ -3,11 +3,11 @@
 A task's pipe-level cost depends on its kernel, shapes, dtypes, placement (core, AIV, on-chip arguments) and the
 machine, not on its index. The kernel is lowered once per traced IR and resident set (``NpuCostModel.plan``); a
 ``TaskTemplate`` goes one step further for one run: for a plan on one (core, AIV) it resolves each instruction's
-pipe lane and its ``pipe_free`` key, the buffer pool its allocation comes from, its GM path and argument, so the
-issue loop of ``NpuRun.task_timing`` replays plain tuples instead of re-deriving names, keys and pools per
-instruction. Everything that depends on time - when each pipe is free, buffer room, HBM/L2 bandwidth and lines -
-still arbitrates at run time in ``task_timing``, ``buffers`` and ``memory``, so the times are exactly those of
-pricing each instruction from scratch.
+pipe lane and the index of that pipe's clock in ``NpuRun.pipe_clock``, the buffer pool its allocation comes from,
+its GM path and argument, so the issue loop of ``NpuRun.task_timing`` replays plain tuples instead of re-deriving
+names, keys and pools per instruction. Everything that depends on time - when each pipe is free, buffer room,
+HBM/L2 bandwidth and lines - still arbitrates at run time in ``task_timing``, ``buffers`` and ``memory``, so the
+times are exactly those of pricing each instruction from scratch.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class Step(NamedTuple):
     """One instruction of a plan, resolved for one (core, AIV) of one run."""
 
     kind: int  # COMPUTE (static cycles: compute and on-chip moves), READ or WRITE (a GM transfer)
-    pipe_key: tuple[int, str]  # the key of its pipe in NpuRun.pipe_free: (core, "AIV0.MTE2")
+    pipe: int  # the index of its pipe's clock in NpuRun.pipe_clock (the pipe (core, "AIV0.MTE2"): NpuRun.pipe_index)
     lane: str  # "AIV0.MTE2"
     name: str  # the span's name (load, add, matmul, ...)
     reads: tuple[int, ...]  # slots it waits for
@@ -58,9 +58,9 @@ class TaskTemplate(NamedTuple):
     params: tuple[str, ...]  # the tile parameters its GM transfers touch (their regions are found once per task)
 
 
-def build_template(plan: Plan, core: int, aiv: int, pool_of: Any) -> TaskTemplate:
+def build_template(plan: Plan, core: int, aiv: int, pool_of: Any, pipe_of: Any) -> TaskTemplate:
     """The template of ``plan`` on ``core`` (vector work on AIV ``aiv``); ``pool_of(core, unit, buffer)`` gives the
-    run's buffer pool (made on first use, as the issue loop would)."""
+    run's buffer pool (made on first use, as the issue loop would), ``pipe_of((core, lane))`` its pipe's clock."""
     units = {AIC: "AIC", "AIV": f"AIV{aiv}"}
     steps = []
     params: list[str] = []
@@ -75,9 +75,9 @@ def build_template(plan: Plan, core: int, aiv: int, pool_of: Any) -> TaskTemplat
         kind = READ if ins.kind == GM_READ else WRITE if ins.kind == GM_WRITE else COMPUTE
         if kind != COMPUTE and ins.region is not None and ins.region not in params:
             params.append(ins.region)
-        steps.append(Step(kind, (core, lane), lane, ins.name, tuple(ins.reads), ins.write, ins.tail_cycles, ins.alloc,
-                          pool, alloc_bytes, tuple(ins.frees), ins.cycles, ins.head_cycles, ins.bytes, ins.path,
-                          ins.region, ins.window, ins.extent, ins.unit == AIC, ins))
+        steps.append(Step(kind, pipe_of((core, lane)), lane, ins.name, tuple(ins.reads), ins.write, ins.tail_cycles,
+                          ins.alloc, pool, alloc_bytes, tuple(ins.frees), ins.cycles, ins.head_cycles, ins.bytes,
+                          ins.path, ins.region, ins.window, ins.extent, ins.unit == AIC, ins))
     return TaskTemplate(plan, tuple(steps), len(plan.slot_alloc), len(plan.allocs), tuple(params))
 
 

@@ -136,9 +136,15 @@ class Pool:
             # the loop below would end there and add ``cap`` and one holder to each of those stretches.
             end = data_start + -(-nbytes // cap)
             j = bisect_left(times, end, i)
-            if pool // (max(self.holders[i:j]) + 1) >= cap and pool - max(self.used[i:j]) >= cap:
+            used, holders = self.used, self.holders
+            # pool // (h + 1) >= cap and pool - u >= cap in every stretch, as bounds on h and u (no slices: compiled,
+            # this is a loop over the lists in place)
+            most_holders, most_used = pool // cap - 1, pool - cap
+            k = i
+            while k < j and holders[k] <= most_holders and used[k] <= most_used:
+                k += 1
+            if k == j:
                 j = self._split(end)
-                used, holders = self.used, self.holders
                 for k in range(i, j):  # (in place, without new lists: once per GM transfer)
                     used[k] += cap
                     holders[k] += 1

@@ -39,7 +39,9 @@ class NpuRun:
         self.plan: Callable[..., Plan] = model.plan  # (kernel IR, resident parameters) -> its lowered plan
         # CSP process -> AIV index, when placed on AIV1 (numpy ints taken as ints)
         self.vector_units = {name: _whole(aiv) for name, aiv in vector_units.items()}
-        self.pipe_free: dict[tuple[int, str], int] = {}
+        # when each pipe is free, by its index (pipe_index; -1: never used), which a template's steps carry
+        self.pipe_clock: list[int] = []
+        self.pipe_index: dict[tuple[int, str], int] = {}  # (core, lane such as "AIV0.MTE2") -> its clock's index
         self.pools: dict[tuple[int, str, Buffer], BufferPool] = {}
         self.memory = GlobalMemory(self.machine)
         self.next_aiv: dict[int, int] = {}
@@ -63,6 +65,20 @@ class NpuRun:
         # data-parallel: GM tile -> (core, unit, task id) of its last writer, until a cross-unit read is seen
         self._gm_writers: dict[Any, tuple[int, str, int]] | None = None
         self._noted_plans: set[int] = set()
+
+    @property
+    def pipe_free(self) -> dict[tuple[int, str], int]:
+        """When each pipe used so far is free: (core, lane) -> cycle."""
+        clock = self.pipe_clock
+        return {key: clock[i] for key, i in self.pipe_index.items() if clock[i] >= 0}
+
+    def _pipe(self, key: tuple[int, str]) -> int:
+        """The index of pipe ``key``'s clock (a new one, never used, on first sight)."""
+        i = self.pipe_index.get(key)
+        if i is None:
+            i = self.pipe_index[key] = len(self.pipe_clock)
+            self.pipe_clock.append(-1)
+        return i
 
     @property
     def clock_hz(self) -> float:
@@ -299,7 +315,7 @@ class NpuRun:
         self.memory.forget_before(start)
         tpl = self._templates.get((id(plan), core, aiv))
         if tpl is None or tpl.plan is not plan:
-            tpl = self._templates[(id(plan), core, aiv)] = build_template(plan, core, aiv, self._pool)
+            tpl = self._templates[(id(plan), core, aiv)] = build_template(plan, core, aiv, self._pool, self._pipe)
             self._note_plan(plan)
         return self._issue(task, tpl, placed, core, aiv, start, lane, pipelined, index)
 
@@ -331,7 +347,7 @@ class NpuRun:
         add_span = spans.append
         first = None
         end_all = start
-        pipe_free = self.pipe_free
+        pipe_clock = self.pipe_clock
         memory = self.memory
         task_id = task.id
         # one boxed int each for every span of the task (compiled, an int local is unboxed and boxed again per use:
@@ -339,10 +355,10 @@ class NpuRun:
         core_box: object = core
         task_box: object = task_id
         writers = self._gm_writers  # (data-parallel, until a task reads what another unit's task wrote)
-        for (kind, key, name, op_name, reads, write, tail, alloc, pool, alloc_bytes, frees, cycles, head, nbytes,
+        for (kind, pipe, name, op_name, reads, write, tail, alloc, pool, alloc_bytes, frees, cycles, head, nbytes,
              path, param, window, extent, nz, ins) in tpl.steps:
-            free = pipe_free.get(key)
-            t = start if free is None or free < start else free
+            free = pipe_clock[pipe]  # (-1 until the pipe is first used; times are never negative)
+            t = start if free < start else free
             for s in reads:
                 r = ready[s]
                 if r is not None:
@@ -359,7 +375,7 @@ class NpuRun:
                 t = got.start
             if kind == COMPUTE:
                 gm_bytes = 0
-                end = done = freed = t + cycles + (head if free is None or free < t else 0)
+                end = done = freed = t + cycles + (head if free < t else 0)
             else:
                 region = tile = None
                 if param is not None:
@@ -381,7 +397,7 @@ class NpuRun:
                     freed = end  # the data have left its buffer
                     if writers is not None and tile is not None:
                         writers[tile] = (core, name.partition(".")[0], task_id)
-            pipe_free[key] = end
+            pipe_clock[pipe] = end
             if write >= 0:
                 ready[write] = (done, name, tail)
             for a in frees:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import itertools
 import operator
-from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any, Iterable, TypeVar
+from typing import Any, Iterable
 
 import numpy as np
 
+from . import span_union
 from .gc_pause import gc_paused
 from .machine import DEFAULT_CLOCK_HZ
-from .trace import Span, Trace
+from .trace import CHUNK_ROWS, Span, SpanColumns, Trace
 from .validation import ErrorBand, ModelUse, error_band, model_notes
 
 
@@ -108,12 +108,9 @@ class SpanTotals:
     span's process, else its lane: ``stages``), the cycles when >= 2 stages are busy (``multi``), the bytes moved and
     the span count. ``add`` spans in any order, ``flush(cut)`` when no later span starts before ``cut``, and
     ``flush()`` at the end; ``SpanTotals.of(spans)`` does it for a whole trace. Keys are listed in the order their
-    first span came."""
+    first span came. The unions are worked out with numpy (``span_union``), a window of spans at a time."""
 
     def __init__(self) -> None:
-        # the intervals not final yet, merged at each flush, per (core, lane, process): the finest group, from which
-        # the lane, core and stage unions are merged (each of those is a union of some of these)
-        self.pending: dict[tuple[int, str, str], list[tuple[int, int]]] = {}
         self.lanes: dict[tuple[int, str], int] = {}
         self.cores: dict[int, int] = {}
         self.stages: dict[str, int] = {}
@@ -122,15 +119,21 @@ class SpanTotals:
         self.span_count = 0
         self.cut: int | None = None  # the last cut: every figure before it is counted
         self.kept = 0  # intervals kept after the last flush (what the run holds for its statistics)
-        self._of_lane: dict[tuple[int, str], list[tuple[int, str, str]]] = {}  # (core, lane) -> its fine groups
-        self._of_core: dict[int, list[tuple[int, str, str]]] = {}
-        self._of_stage: dict[str, list[tuple[int, str, str]]] = {}
+        # The finest group of a span is its (core, lane, process): numbered in the order first seen, each with the
+        # place of its lane, core and stage in those dicts (the lane, core and stage unions are of some groups).
+        self._group_of: dict[tuple[int, str, str], int] = {}
+        self._places: tuple[list[int], list[int], list[int]] = ([], [], [])
+        self._place_of: tuple[dict[Any, int], dict[Any, int], dict[Any, int]] = ({}, {}, {})
+        # the intervals not final yet, (group, start, end) arrays a chunk each: merged per group at each flush
+        self._open: list[tuple[np.ndarray[Any, Any], Any, Any]] = []
 
     @classmethod
     def of(cls, spans: Iterable[Span]) -> SpanTotals:
         """The figures of every span of a trace (a run's: counted FEED_CHUNK at a time, each chunk cut at the
         earliest start of the spans after it, so a long trace is never grouped all at once)."""
         totals = cls()
+        if totals._add_columns_of(spans):
+            return totals
         if not hasattr(spans, "__len__"):  # (read twice below)
             spans = list(spans)
         starts = _starts(spans)
@@ -148,83 +151,122 @@ class SpanTotals:
             totals.flush(int(later[done]) if done < len(starts) else None)
         return totals
 
+    def _add_columns_of(self, spans: Any) -> bool:
+        """Count a run's spans read column by column (``trace.SpanColumns``: no Span is built), FEED_CHUNK at a time
+        as ``of`` does; False (nothing counted) when ``spans`` has no such columns."""
+        if not isinstance(spans, SpanColumns) or len(spans.pending) > CHUNK_ROWS:
+            return False  # (records still pending are tuples, read faster as rows: a run below COMPACT_AFTER_ROWS)
+        columns: list[Any] = [spans.ints(k) for k in (0, 4, 5, 6)]
+        names: list[Any] = [spans.name_codes(k) for k in (1, 7)] if all(c is not None for c in columns) else [None]
+        if any(c is None for c in columns + names):
+            return False
+        cores, starts, ends, nbytes = columns
+        (lanes, lane_at), (processes, process_at) = names
+        n = len(starts)
+        if n:
+            # each span's (core, lane, process) group, numbered in the order of the first span of each
+            fine = (cores * len(lanes) + lane_at) * len(processes) + process_at
+            _, first, inverse = np.unique(fine, return_index=True, return_inverse=True)
+            for i in np.sort(first).tolist():
+                self._new_group((int(cores[i]), lanes[lane_at[i]], processes[process_at[i]]))
+            rank = np.empty(len(first), dtype=np.int64)
+            rank[np.argsort(first)] = np.arange(len(first))
+            groups = rank[inverse.reshape(-1)]
+            later = _earliest_from(starts)
+            for a in range(0, n, FEED_CHUNK):
+                b = min(a + FEED_CHUNK, n)
+                self._open.append((groups[a:b], starts[a:b], ends[a:b]))
+                self.flush(int(later[b]) if b < n else None)
+        self.bytes_moved += int(nbytes.sum())
+        self.span_count += n
+        return True
+
     def add(self, spans: list[Span]) -> None:
         """Take ``spans`` (Span tuples); SpanBeforeCut if one starts before the last cut."""
         if not spans:
             return
+        columns = list(zip(*spans))
+        starts, ends = span_union.ints(columns[4]), span_union.ints(columns[5])
         cut = self.cut
-        if cut is not None and min(map(_START, spans)) < cut:
+        if cut is not None and starts.min() < cut:
             raise SpanBeforeCut(next(sp for sp in spans if sp[4] < cut), cut)
-        pending = self.pending
-        get = pending.get
-        for key, interval in zip(map(_FINE, spans), map(_INTERVAL, spans)):
-            group = get(key)
-            if group is None:
-                group = self._group(key)
-            group.append(interval)
-        self.bytes_moved += sum(map(_BYTES, spans))
+        keys = list(zip(columns[0], columns[1], columns[7]))
+        group_of = self._group_of
+        groups = list(map(group_of.get, keys))
+        if None in groups:
+            for key in dict.fromkeys(keys):  # (new groups numbered in the order their first span came)
+                if key not in group_of:
+                    self._new_group(key)
+            groups = list(map(group_of.get, keys))
+        self._open.append((np.array(groups, dtype=np.int64), starts, ends))
+        self.bytes_moved += sum(columns[6])
         self.span_count += len(spans)
 
-    def _group(self, key: tuple[int, str, str]) -> list[tuple[int, int]]:
-        """A new (core, lane, process) group, listed under its lane, core and stage (new ones last)."""
+    @property
+    def pending(self) -> dict[tuple[int, str, str], list[tuple[int, int]]]:
+        """The intervals not final yet, per (core, lane, process) group seen so far, merged."""
+        keys = list(self._group_of)
+        out: dict[tuple[int, str, str], list[tuple[int, int]]] = {key: [] for key in keys}
+        if self._open:
+            groups, starts, ends = span_union.runs(np.concatenate([g for g, _, _ in self._open]),
+                                                   _joined([s for _, s, _ in self._open]),
+                                                   _joined([e for _, _, e in self._open]))
+            for g, s, e in zip(groups.tolist(), starts.tolist(), ends.tolist()):
+                out[keys[g]].append((s, e))
+        return out
+
+    def _new_group(self, key: tuple[int, str, str]) -> None:
+        """Number a new (core, lane, process) group and list it under its lane, core and stage (new ones last)."""
         core, lane, process = key
-        group: list[tuple[int, int]] = []
-        self.pending[key] = group
-        _list_under(self._of_lane, self.lanes, (core, lane), key)
-        _list_under(self._of_core, self.cores, core, key)
-        _list_under(self._of_stage, self.stages, process or lane, key)
-        return group
+        self._group_of[key] = len(self._group_of)
+        figures: tuple[dict[Any, int], ...] = (self.lanes, self.cores, self.stages)
+        for k, busy, places, place_of in zip(((core, lane), core, process or lane), figures, self._places,
+                                             self._place_of):
+            place = place_of.get(k)
+            if place is None:
+                place = place_of[k] = len(place_of)
+                busy[k] = 0
+            places.append(place)
 
     def flush(self, cut: int | None = None) -> None:
         """Count every figure up to ``cut`` (None: all of them, the run is over); no span added later may start
         before ``cut``."""
         if cut is not None and self.cut is not None and cut < self.cut:
             cut = self.cut  # a cut never moves back
-        final: dict[tuple[int, str, str], list[tuple[int, int]]] = {}
-        kept = 0
-        for key, group in self.pending.items():
-            union = _merge(group)
-            if cut is None:
-                final[key], rest = union, []
-            else:
-                i = bisect_left(union, (cut,))  # the intervals that start before the cut
-                done = union[:i]
-                rest = union[i:]
-                if done and done[-1][1] > cut:  # the one the cut runs through: its part after the cut stays open
-                    s, e = done[-1]
-                    done[-1] = (s, cut)
-                    rest.insert(0, (cut, e))
-                final[key] = done
-            self.pending[key] = rest
-            kept += len(rest)
-        self.kept = kept
         if cut is not None:
             self.cut = cut
-        self._count(final)
+        if not self._open:
+            return
+        groups = np.concatenate([g for g, _, _ in self._open])
+        starts = _joined([s for _, s, _ in self._open])
+        ends = _joined([e for _, _, e in self._open])
+        if cut is None:
+            self._open, self.kept = [], 0
+        else:
+            # each interval's part before the cut is final; its part after stays open, merged per group
+            after = ends > cut
+            kept = span_union.runs(groups[after], np.maximum(starts[after], cut), ends[after])
+            self._open, self.kept = [kept], len(kept[0])
+            before = starts < cut
+            groups, starts, ends = groups[before], starts[before], np.minimum(ends[before], cut)
+        self._count(groups, starts, ends)
 
-    def _count(self, final: dict[tuple[int, str, str], list[tuple[int, int]]]) -> None:
-        """Add the busy cycles of the final parts of a window (each group's, merged) to every figure."""
-        for k, keys in self._of_lane.items():
-            self.lanes[k] += _length(_union(final, keys))
-        for c, keys in self._of_core.items():
-            self.cores[c] += _length(_union(final, keys))
-        unions = []
-        for name, keys in self._of_stage.items():
-            union = _union(final, keys)
-            self.stages[name] += _length(union)
-            unions.append(union)
-        self.multi += overlap_of(unions)[0]
+    def _count(self, groups: np.ndarray[Any, Any], starts: Any, ends: Any) -> None:
+        """Add the busy cycles of a window's final intervals (by group) to every figure."""
+        figures: tuple[dict[Any, int], ...] = (self.lanes, self.cores, self.stages)
+        for busy, places in zip(figures, self._places):
+            keys = list(busy)
+            for place, cycles in span_union.lengths(np.array(places, dtype=np.int64)[groups], starts, ends).items():
+                busy[keys[place]] += cycles
+        stage = np.array(self._places[2], dtype=np.int64)[groups]
+        self.multi += span_union.busy_in_two(stage, starts, ends)
 
 
-K = TypeVar("K")
-
-
-def _list_under(of: dict[K, list[tuple[int, str, str]]], busy: dict[K, int], k: K, key: tuple[int, str, str]) -> None:
-    """Group ``key`` is part of the union ``k`` (a lane, core or stage: counted from 0 when new)."""
-    if k not in of:
-        of[k] = []
-        busy[k] = 0
-    of[k].append(key)
+def _joined(chunks: list[Any]) -> Any:
+    """One array of ``chunks`` (of objects if any is: numpy would make floats of a mix of int64 and objects)."""
+    if any(c.dtype == object for c in chunks):
+        chunks = [c.astype(object) for c in chunks]
+    return np.concatenate(chunks)
 
 
 class SpanFeed(list):  # type: ignore[type-arg]
@@ -282,17 +324,6 @@ def _rows(given: Any, a: int, b: int) -> list[Any]:
         table, at = given
         return [table[i] for i in np.asarray(at)[a:b].tolist()]
     return given[a:b].tolist() if isinstance(given, np.ndarray) else list(given[a:b])
-
-
-def _union(final: dict[tuple[int, str, str], list[tuple[int, int]]],
-           keys: list[tuple[int, str, str]]) -> list[tuple[int, int]]:
-    """The union of some groups' final parts (one group's is already merged)."""
-    return final[keys[0]] if len(keys) == 1 else _merge(itertools.chain.from_iterable(final[k] for k in keys))
-
-
-def _length(union: list[tuple[int, int]]) -> int:
-    """The busy cycles of a merged union."""
-    return sum(e - s for s, e in union)
 
 
 def _earliest_from(starts: Any) -> Any:

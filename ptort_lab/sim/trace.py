@@ -168,7 +168,7 @@ class RecordColumns(Sequence[Any]):
         if self._kinds[k] != "int":
             return None
         try:
-            tail = np.fromiter((r[k] for r in self.pending), dtype=np.int64, count=len(self.pending))
+            tail = np.fromiter(map(operator.itemgetter(k), self.pending), dtype=np.int64, count=len(self.pending))
         except (TypeError, ValueError, OverflowError, IndexError):
             return None
         col = self._cols[k]

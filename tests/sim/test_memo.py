@@ -135,6 +135,17 @@ def test_traces_equal_the_ones_before_memoisation(name: str) -> None:
     assert _digest(CASES[name]()) == EXPECTED[name]
 
 
+@pytest.mark.parametrize("name", ["fa pipeline S=1024 block=128 3 cores", "csp_attention fa placement"])
+def test_each_pipe_is_free_when_its_last_instruction_ends(name: str) -> None:
+    """The pipes' clocks (one list, indexed from each template step) read back as ``pipe_free``: every pipe the run
+    used, keyed (core, lane), free at the end of the last span on it (a pipe issues in order)."""
+    program = CASES[name]()
+    last_end: dict[tuple[int, str], int] = {}
+    for s in program.trace.spans:
+        last_end[(s.core, s.lane)] = max(last_end.get((s.core, s.lane), 0), s.end)
+    assert program.cost_model.pipe_free == last_end
+    assert {lane for _, lane in last_end} >= {"AIC.MTE2", "AIC.CUBE", "AIV0.V", "AIV1.MTE3"}
+
 # -- the fast paths of buffers and memory against the general computations they replace -------------------------------
 def _reference_allocate(pool: BufferPool, t: int, nbytes: int, floor: int) -> tuple[int, Allocation] | None:
     """BufferPool.allocate as it was before issue 14 (the full occupancy search every time)."""
