@@ -6,8 +6,8 @@ the example (timing-only, the default NPU model, trace kept) records every ``tas
 best of ``--repeat`` each, in this process:
 
 - ``whole``: the run as it is (``execute()``), and the part of it spent inside ``task_timing`` (``in pricing``);
-- ``pricing alone``: the recorded calls replayed on a fresh ``NpuRun`` of the run (same order, same answers: the
-  digest of the answers is checked against the recording), nothing else running;
+- ``pricing alone``: the recorded calls replayed on a fresh ``NpuRun`` of the run, the collector paused as in a run,
+  nothing else running (and once more, the digest of its answers checked against the recording's);
 - ``rest alone``: the run again with each ``task_timing`` answered from the recording (no pricing at all).
 
 ``whole`` is more than the two alone: interleaved, each part finds the other's data out of the CPU caches, and the
@@ -28,16 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fa_scale import load_example, raise_limits  # noqa: E402  # (bench/ is on sys.path)
 
 
-def _digest(answers: list[Any]) -> str:
-    h = hashlib.sha256()
-    for issued, end, spans in answers:
-        h.update(repr((issued, end, [tuple(s) for s in spans])).encode())
-    return h.hexdigest()[:16]
+def _add(h: Any, answer: Any) -> None:
+    issued, end, spans = answer
+    h.update(repr((issued, end, [tuple(s) for s in spans])).encode())
 
 
 def split(variant: str, seq: int, repeat: int) -> dict[str, float]:
     """us per task of the whole run, its pricing part, the pricing alone and the rest alone (best of ``repeat``)."""
     from ptort_lab.sim import runner
+    from ptort_lab.sim.gc_pause import gc_paused
     fa = load_example()
     raise_limits()
     workload, _ = fa.build(variant, fa.Config(seq))
@@ -79,7 +78,9 @@ def split(variant: str, seq: int, repeat: int) -> dict[str, float]:
     try:
         program.execute()
         tasks = len(calls)
-        recorded = _digest(answers)
+        recorded = hashlib.sha256()
+        for answer in answers:
+            _add(recorded, answer)
         best: dict[str, float] = {}
         for _ in range(repeat):
             mode[0], in_pricing[0] = "time", 0.0
@@ -94,12 +95,17 @@ def split(variant: str, seq: int, repeat: int) -> dict[str, float]:
             best["rest alone"] = min(best.get("rest alone", float("inf")), time.perf_counter() - started)
             cost, w, placement, vector_units = begun[0]
             timing = begin_run(cost, w, placement, vector_units).task_timing
-            started = time.perf_counter()
-            replayed = [timing(*c) for c in calls]
-            best["pricing alone"] = min(best.get("pricing alone", float("inf")), time.perf_counter() - started)
-            if _digest(replayed) != recorded:
+            with gc_paused():  # (as a run: the collector waits)
+                started = time.perf_counter()
+                for c in calls:
+                    timing(*c)
+                best["pricing alone"] = min(best.get("pricing alone", float("inf")), time.perf_counter() - started)
+            replayed = hashlib.sha256()  # (again, checked: the same answers)
+            timing = begin_run(cost, w, placement, vector_units).task_timing
+            for c in calls:
+                _add(replayed, timing(*c))
+            if replayed.digest() != recorded.digest():
                 raise AssertionError("the replayed pricing differs from the recorded one")
-            del replayed
     finally:
         runner.begin_run = begin_run
     return {k: 1e6 * v / tasks for k, v in best.items()}

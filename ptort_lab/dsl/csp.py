@@ -182,6 +182,14 @@ def _check_tile(name: str, tile: Any, depth: int) -> TileType | None:
                              f"{type(tile).__name__} {tile!r}.",
                              hint="Write Channel(name, depth=2, tile=Tile[rows, cols, dtype]) (the items' shape and "
                                   "dtype, as a kernel parameter is annotated).")
+    checked: TileType = tile
+    for field, size in (("rows", tile.rows), ("cols", tile.cols)):
+        if not is_integer(size) or size < 1:
+            raise PtortTypeError(f"Channel '{name}' tile= {tile} has {field}={size!r}; a tile's rows and cols are "
+                                 "positive whole numbers.",
+                                 hint="Write Channel(name, depth=2, tile=Tile[64, 64, DType.F32]).")
+    if type(tile.rows) is not int or type(tile.cols) is not int:  # (numpy ints: the simulator takes plain ints)
+        checked = TileType(int(tile.rows), int(tile.cols), tile.dtype, tile.location)
     if depth < 1:
         raise PtortValueError(f"Channel '{name}' carries tiles but has depth {depth}: its items live in its buffer "
                               "slots, so it needs at least one.",
@@ -190,7 +198,7 @@ def _check_tile(name: str, tile: Any, depth: int) -> TileType | None:
         raise PtortValueError(f"Channel '{name}' holds {depth} slots of {tile} ({tile.nbytes:,} bytes each): "
                               f"{depth * tile.nbytes:,} bytes, more than the modelled 910B's 64 GiB of HBM.",
                               hint="A tile channel's depth is its buffer: use a few slots (2 double-buffers).")
-    return tile
+    return checked
 
 
 def _host_only(ch: Channel[Any], api: str) -> None:

@@ -265,23 +265,30 @@ class BinaryExpr(Expr):
 
     def evaluate(self, bindings: Mapping[str, int]) -> Any:
         # Evaluated once per task or more (index expressions, conditions, tokens): the tree runs as one Python
-        # function, made on first use; on any exception the tree is evaluated node by node, whose error names the
-        # node that failed (expressions are pure, so evaluating again is safe).
+        # function, made on first use (expr_code). On any exception it is evaluated node by node once, which raises
+        # the error naming the node that failed (expressions are pure, so evaluating again is safe). Trees not
+        # written as one function (u64, very deep or large ones) are evaluated node by node straight away.
         fn = self._fn
         if fn is None:
             from .expr_code import compile_tree  # (expr_code builds on this module)
             fn = self._fn = compile_tree(self)
-        try:
-            return fn(bindings)
-        except Exception:  # noqa: BLE001 - the node-by-node evaluation raises what the tree raises
-            return self.evaluate_nodes(bindings)
+        if fn is not BY_NODES:
+            try:
+                return fn(bindings)
+            except Exception:  # noqa: BLE001, S110 - evaluated node by node below, outside this handler
+                pass
+        return self.evaluate_nodes(bindings)
 
     def evaluate_nodes(self, bindings: Mapping[str, int]) -> Any:
-        """``evaluate``, node by node (each node's ``evaluate``): what a failing evaluation's error comes from."""
+        """``evaluate``, node by node: plain BinaryExprs below by their ``evaluate_nodes`` (one frame a level, no
+        compiled function tried again), any other expression by its ``evaluate``."""
         lhs, rhs = self.lhs, self.rhs
-        try:  # (``evaluate`` of each side, inline: index expressions are trees of these, evaluated per task)
-            value = _BINARY[self.op](lhs.evaluate(bindings) if isinstance(lhs, Expr) else lhs,
-                                     rhs.evaluate(bindings) if isinstance(rhs, Expr) else rhs)
+        try:  # (each side inline: index expressions are trees of these)
+            value = _BINARY[self.op](
+                lhs.evaluate_nodes(bindings) if lhs.__class__ in _PLAIN else
+                lhs.evaluate(bindings) if isinstance(lhs, Expr) else lhs,
+                rhs.evaluate_nodes(bindings) if rhs.__class__ in _PLAIN else
+                rhs.evaluate(bindings) if isinstance(rhs, Expr) else rhs)
         except ZeroDivisionError:
             raise PtortValueError(f"`{self!r}` divides by zero for {dict(bindings)}.",
                                   hint="Check the divisor of // or % (a loop variable or slot can be 0).") from None
@@ -291,6 +298,11 @@ class BinaryExpr(Expr):
 
     def __repr__(self) -> str:
         return f"({self.lhs!r} {self.op} {self.rhs!r})"
+
+
+def BY_NODES(bindings: Mapping[str, int]) -> Any:  # noqa: N802 - a marker, never called
+    """``BinaryExpr._fn`` of a tree evaluated node by node (``expr_code.compile_tree``)."""
+    raise AssertionError("BY_NODES marks a tree evaluated node by node; it is never called")
 
 
 class NotExpr(Expr):
@@ -380,6 +392,9 @@ class _IdentityTruth(BinaryExpr):
                     hint=f"Use P.when({text}) / cond({text}, then, else) to select the tasks where it holds; "
                          f"`{self.lhs!r} is {self.rhs!r}` tests whether they are the same variable.")
         return same if self.op == "==" else not same
+
+
+_PLAIN = frozenset({BinaryExpr, _IdentityTruth})  # the classes whose evaluate is BinaryExpr's, exactly
 
 
 # -- placeholders: a loop expression formatted into a string ----------------------------------------------------------

@@ -17,14 +17,25 @@ def ints(values: Sequence[Any]) -> Ints:
     """``values`` (whole numbers) as an int64 array, or an object array of them when one does not fit (or is not an
     int: then numpy's own conversion would round it)."""
     array = np.array(values)
-    if array.dtype.kind in "iu" and (not len(array) or int(array.max()) < _INT64_ROOM):
+    if array.dtype.kind in "iu" and (not len(array) or -_INT64_ROOM < int(array.min()) and
+                                     int(array.max()) < _INT64_ROOM):
         return array.astype(np.int64, copy=False)
     return np.array(values, dtype=object)
+
+
+def fits(array: Ints, value: Any) -> Ints:
+    """``array``, as Python ints when ``value`` (to be compared or combined with it) is outside what ``ints`` keeps
+    in int64."""
+    if array.dtype != object and not (type(value) is int and -_INT64_ROOM < value < _INT64_ROOM):
+        return array.astype(object)
+    return array
 
 
 def runs(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> tuple[np.ndarray[Any, Any], Ints, Ints]:
     """Per label, the union of its intervals [start, end) as disjoint runs (touching ones joined, empty ones
     dropped, as ``stats._merge``): (label, start, end) of each run, by label, then start."""
+    if starts.dtype == object or ends.dtype == object:  # (one side past int64: both as Python ints)
+        starts, ends = starts.astype(object), ends.astype(object)
     keep = ends > starts
     labels, starts, ends = labels[keep], starts[keep], ends[keep]
     n = len(starts)
@@ -56,7 +67,7 @@ def lengths(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> dict[int,
         return {}
     at = np.flatnonzero(np.append(True, labels[1:] != labels[:-1]))
     sums = np.add.reduceat(ends - starts, at)
-    return {int(k): int(v) for k, v in zip(labels[at].tolist(), sums.tolist())}
+    return dict(zip(labels[at].tolist(), sums.tolist()))  # (plain Python numbers, as they were summed)
 
 
 def busy_in_two(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> int:
@@ -68,7 +79,8 @@ def busy_in_two(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> int:
     steps = np.concatenate([np.ones(len(starts), np.int64), np.full(len(ends), -1, np.int64)])
     order = np.argsort(times, kind="stable")  # (events at one time: their order spans no cycle)
     times, level = times[order], np.cumsum(steps[order])
-    return int(((times[1:] - times[:-1]) * (level[:-1] >= 2)).sum())
+    busy = ((times[1:] - times[:-1]) * (level[:-1] >= 2)).sum()
+    return busy.item() if isinstance(busy, np.generic) else busy  # type: ignore[no-any-return]
 
 
-__all__ = ["ints", "runs", "lengths", "busy_in_two"]
+__all__ = ["ints", "fits", "runs", "lengths", "busy_in_two"]

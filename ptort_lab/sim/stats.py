@@ -17,7 +17,7 @@ import numpy as np
 from . import span_union
 from .gc_pause import gc_paused
 from .machine import DEFAULT_CLOCK_HZ
-from .trace import CHUNK_ROWS, Span, SpanColumns, Trace
+from .trace import Span, SpanColumns, Trace
 from .validation import ErrorBand, ModelUse, error_band, model_notes
 
 
@@ -154,8 +154,8 @@ class SpanTotals:
     def _add_columns_of(self, spans: Any) -> bool:
         """Count a run's spans read column by column (``trace.SpanColumns``: no Span is built), FEED_CHUNK at a time
         as ``of`` does; False (nothing counted) when ``spans`` has no such columns."""
-        if not isinstance(spans, SpanColumns) or len(spans.pending) > CHUNK_ROWS:
-            return False  # (records still pending are tuples, read faster as rows: a run below COMPACT_AFTER_ROWS)
+        if not isinstance(spans, SpanColumns) or spans.pending:
+            return False  # (records still pending are tuples, read as rows: a run below COMPACT_AFTER_ROWS)
         columns: list[Any] = [spans.ints(k) for k in (0, 4, 5, 6)]
         names: list[Any] = [spans.name_codes(k) for k in (1, 7)] if all(c is not None for c in columns) else [None]
         if any(c is None for c in columns + names):
@@ -244,6 +244,7 @@ class SpanTotals:
             self._open, self.kept = [], 0
         else:
             # each interval's part before the cut is final; its part after stays open, merged per group
+            starts, ends = span_union.fits(starts, cut), span_union.fits(ends, cut)
             after = ends > cut
             kept = span_union.runs(groups[after], np.maximum(starts[after], cut), ends[after])
             self._open, self.kept = [kept], len(kept[0])

@@ -423,3 +423,19 @@ def test_send_accepts_numpy_ints_and_loop_expressions(stages):
                                                      for_each(Dense[2](), lambda t: send(ch, t * 2 + 1))])
     c = process("c").consumes(ch).body(consume(ch, lambda t: task(stages.b, [t], {})))
     assert [t.params[0] for t in connect(p, c).enumerate()] == [4, 1, 3]
+
+
+def test_a_tile_type_of_numpy_ints_is_taken_as_ints_and_one_of_floats_is_refused():
+    """TileType(...) by hand (Tile[...] checks its own sizes): numpy ints become ints (the compiled simulator takes
+    plain ints only), a size that is no positive whole number is refused at the channel."""
+    import numpy as np
+
+    from ptort_lab.dsl.types import DType, TileType
+    ch = Channel("q", depth=2, tile=TileType(np.int64(64), np.int64(32), DType.F32))
+    assert (type(ch.tile.rows), type(ch.tile.cols), ch.tile.nbytes) == (int, int, 64 * 32 * 4)
+    for rows in (64.0, 0, True):
+        with pytest.raises(PtortTypeError) as e:
+            Channel("q", depth=2, tile=TileType(rows, 32, DType.F32))
+        assert e.value.what == (f"Channel 'q' tile= f32[{rows},32] has rows={rows!r}; a tile's rows and cols are "
+                                "positive whole numbers.")
+        assert e.value.hint == "Write Channel(name, depth=2, tile=Tile[64, 64, DType.F32])."

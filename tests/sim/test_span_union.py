@@ -90,3 +90,18 @@ def test_a_run_s_columns_are_counted_like_its_spans_one_by_one(monkeypatch: Any)
         assert (columns.multi, columns.bytes_moved, columns.span_count) == (rows.multi, rows.bytes_moved, len(spans))
         assert columns.pending == rows.pending and rows.kept == columns.kept == 0
     assert len(rows.stages) == 18 and rows.multi > 0  # (six processes on each of three cores)
+
+
+def test_hand_made_spans_far_from_int64_or_not_ints_are_counted_exactly() -> None:
+    """Times near -2**63, float times and a cut past int64 (a hand-made trace's): the numbers Python gives."""
+    low = SpanTotals()
+    low.add([Span(0, "A", "k", 0, -2**63 + 1, 0), Span(0, "A", "k", 1, 5, 10)])
+    low.flush()
+    assert low.lanes == {(0, "A"): 2**63 - 1 + 5} and low.multi == 0
+    floats = SpanTotals.of([Span(0, "A", "k", 0, 0.5, 2.0), Span(0, "A", "k", 1, 1.0, 3.25)])
+    assert floats.lanes == {(0, "A"): 2.75} and floats.cores == {0: 2.75}
+    cut = SpanTotals()
+    cut.add([Span(0, "A", "k", 0, 0, 10, 0, "p"), Span(0, "B", "k", 1, 4, 2**64, 0, "q")])
+    cut.flush(2**64)
+    cut.flush()
+    assert cut.lanes == {(0, "A"): 10, (0, "B"): 2**64 - 4} and cut.multi == 6 and cut.kept == 0
