@@ -93,6 +93,29 @@ class BufferPool:
         """``allocate``'s general case: the earliest start from which the occupancy never exceeds ``cap``; the
         closed allocations from ``k`` on end after ``t``."""
         closed_ends, closed = self.closed_ends, self.closed
+        # The usual case: every allocation still held after t started by t. From t on the occupancy then only
+        # falls, one closed end at a time (in ``closed_ends`` order): the answer is the first end after which it
+        # fits (the general sweep below gives the same), or None if the open ones alone leave no room.
+        n = len(closed)
+        started = True
+        for i in range(k, n):
+            if closed[i].start > t:
+                started = False
+                break
+        if started:
+            for a in self.open:
+                if a.start > t:
+                    started = False
+                    break
+        if started:
+            level = self.open_total
+            for i in range(k, n):
+                level += closed[i].bytes
+            for i in range(k, n):
+                level -= closed[i].bytes
+                if level <= cap:
+                    return self._take(closed_ends[i], nbytes)
+            return None
         # only allocations still held after t matter; those starting before t count from t. The answer is the
         # first instant after the last moment the occupancy exceeds ``cap`` (None if it exceeds it for ever).
         # the change of the occupancy at each instant, summed there (sorting ints, not (time, change) pairs)

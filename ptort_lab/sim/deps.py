@@ -197,18 +197,27 @@ def _directions_of(kernel: Any, cache: dict[int, tuple[Any, dict[str, tuple[bool
 
 
 class RegionMap:
-    """Last writer and readers-since per region; regions overlap when one index is a prefix of the other."""
+    """Last writer and readers-since per region; regions overlap when one index is a prefix of the other.
+
+    ``dependencies`` keys its tables by a number per region (a region's nested tuple is hashed once a task, not once
+    per table lookup); ``_prefixes_of`` and ``below`` index the regions themselves, for ``access_order``."""
 
     def __init__(self) -> None:
-        self.writer: dict[Region, int] = {}
-        self.readers: dict[Region, list[int]] = {}
         self.below: dict[Region, set[tuple[int, ...]]] = {}
         # region -> the regions it contains or is contained in by prefix: (base, index[:k]) for every k
         self._prefixes: dict[Region, tuple[Region, ...]] = {}
         self._directions: dict[int, tuple[Any, dict[str, tuple[bool, bool]]]] = {}
         self._keys = RegionKeys()
+        # by region number: the last writer, the readers since, and the regions below (longer indices of it)
+        self._writer: dict[int, int] = {}
+        self._readers: dict[int, list[int]] = {}
+        self._below: dict[int, set[int]] = {}
+        # region -> the numbers of its prefixes, its own last (numbered the first time a region or prefix is seen)
+        self._numbers: dict[Region, tuple[int, ...]] = {}
+        self._number: dict[Region, int] = {}
 
     def _overlapping(self, base: Hashable, index: tuple[int, ...]) -> list[Region]:
+        """The regions overlapping (base, index): its prefixes, itself, and those seen below it."""
         keys = list(self._prefixes_of((base, index)))
         keys += [(base, sub) for sub in self.below.get((base, index), ())]
         return keys
@@ -225,35 +234,58 @@ class RegionMap:
                 self.below.setdefault(keys[k], set()).add(index)
         return keys
 
+    def _numbers_of(self, region: Region) -> tuple[int, ...]:
+        """``_prefixes_of`` as region numbers (registering the region below each shorter prefix the first time)."""
+        numbers = self._numbers.get(region)
+        if numbers is None:
+            base, index = region
+            number = self._number
+            out = []
+            for k in range(len(index) + 1):
+                key = (base, index[:k])
+                n = number.get(key)
+                if n is None:
+                    n = number[key] = len(number)
+                out.append(n)
+            numbers = self._numbers[region] = tuple(out)
+            below = self._below
+            for n in numbers[:-1]:
+                below.setdefault(n, set()).add(numbers[-1])
+        return numbers
+
     def dependencies(self, task: Task) -> list[int]:
         """Ids of earlier tasks this task must wait for (RAW, WAR, WAW), then record its own accesses."""
         reads, writes = task_accesses(task, self._directions, self._keys)
         deps: set[int] = set()
-        writer, readers, below = self.writer, self.readers, self.below
-        for region in reads:
-            for key in self._overlapping(*region):
-                w = writer.get(key)
+        writer, readers, below = self._writer, self._readers, self._below
+        numbers_of = self._numbers_of
+        read_numbers = [numbers_of(region) for region in reads]
+        write_numbers = [numbers_of(region) for region in writes]
+        for numbers in read_numbers:  # its prefixes, itself, and the regions below it
+            for n in (*numbers, *below.get(numbers[-1], ())):
+                w = writer.get(n)
                 if w is not None:
                     deps.add(w)
-        for region in writes:
-            for key in self._overlapping(*region):
-                w = writer.get(key)
+        for numbers in write_numbers:
+            for n in (*numbers, *below.get(numbers[-1], ())):
+                w = writer.get(n)
                 if w is not None:
                     deps.add(w)
-                r = readers.get(key)
+                r = readers.get(n)
                 if r:
                     deps.update(r)
-        for region in reads:
-            readers.setdefault(region, []).append(task.id)
-        for region in writes:
-            base, index = region
+        task_id = task.id
+        for numbers in read_numbers:
+            readers.setdefault(numbers[-1], []).append(task_id)
+        for numbers in write_numbers:
+            n = numbers[-1]
             # this write covers its sub-regions: later accesses to them depend on this task alone
-            for sub in below.get(region, ()):
-                readers.pop((base, sub), None)
-                writer.pop((base, sub), None)
-            readers.pop(region, None)
-            writer[region] = task.id
-        deps.discard(task.id)
+            for sub in below.get(n, ()):
+                readers.pop(sub, None)
+                writer.pop(sub, None)
+            readers.pop(n, None)
+            writer[n] = task_id
+        deps.discard(task_id)
         return sorted(deps)
 
 

@@ -3,13 +3,18 @@ and write the tensors they are given and are called in task order; memory an arr
 window, a memoryview, a buffer) is the storage of what owns it."""
 from __future__ import annotations
 
+import types
+
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.lib.stride_tricks import as_strided
 
 from ptort_lab import Dense, DispatchPolicy, DType, In, Out, P, Tensor, Tile, kernel, task, tl, workload
 from ptort_lab.dsl.steps import enumerate_tasks
-from ptort_lab.dsl.tasks import running_host_kernels
-from ptort_lab.sim.deps import RegionKeys, infer_dependencies
+from ptort_lab.dsl.tasks import Task, running_host_kernels
+from ptort_lab.dsl.types import Direction, TensorView
+from ptort_lab.sim.deps import RegionKeys, RegionMap, infer_dependencies
 
 R, C, F32 = 64, 64, DType.F32
 T = Tile[R, C, F32]
@@ -185,3 +190,72 @@ def test_ordinary_arrays_keep_their_keys():
         copy[3](x=Y[2], y=X[1])
 
     assert infer_dependencies(enumerate_tasks(w())) == [[], [0], [], [1, 2]]
+
+
+class _OldRegionMap:
+    """RegionMap.dependencies as it was before regions were numbered (stop 27), keyed by the regions themselves."""
+
+    def __init__(self) -> None:
+        self.writer: dict = {}
+        self.readers: dict = {}
+        self.below: dict = {}
+        self._prefixes: dict = {}
+
+    def _overlapping(self, base, index):
+        keys = list(self._prefixes_of((base, index)))
+        keys += [(base, sub) for sub in self.below.get((base, index), ())]
+        return keys
+
+    def _prefixes_of(self, region):
+        keys = self._prefixes.get(region)
+        if keys is None:
+            base, index = region
+            keys = self._prefixes[region] = tuple((base, index[:k]) for k in range(len(index) + 1))
+            for k in range(len(index)):
+                self.below.setdefault(keys[k], set()).add(index)
+        return keys
+
+    def dependencies(self, task_id, reads, writes):
+        deps = set()
+        for region in reads:
+            for key in self._overlapping(*region):
+                if self.writer.get(key) is not None:
+                    deps.add(self.writer[key])
+        for region in writes:
+            for key in self._overlapping(*region):
+                if self.writer.get(key) is not None:
+                    deps.add(self.writer[key])
+                deps.update(self.readers.get(key) or ())
+        for region in reads:
+            self.readers.setdefault(region, []).append(task_id)
+        for region in writes:
+            base, _ = region
+            for sub in self.below.get(region, ()):
+                self.readers.pop((base, sub), None)
+                self.writer.pop((base, sub), None)
+            self.readers.pop(region, None)
+            self.writer[region] = task_id
+        deps.discard(task_id)
+        return sorted(deps)
+
+
+_TENSORS = {name: Tensor(shape=(3, 3, 3), dtype=DType.F32, name=name) for name in ("A", "B")}
+_REGIONS = st.tuples(st.sampled_from(["A", "B"]), st.lists(st.integers(0, 2), max_size=3).map(tuple))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(_REGIONS, max_size=3), st.lists(_REGIONS, max_size=3)), max_size=25))
+def test_numbered_regions_give_the_dependencies_of_regions_keyed_by_themselves(accesses):
+    """RegionMap.dependencies (tables keyed by region numbers) against the region-keyed tables it replaced, on random
+    reads and writes of overlapping regions (one index a prefix of another), by tasks of a kernel whose parameters
+    read or write those views."""
+    new, old = RegionMap(), _OldRegionMap()
+    for task_id, (reads, writes) in enumerate(accesses):
+        views = {f"r{i}": (Direction.IN, name, index) for i, (name, index) in enumerate(reads)}
+        views.update({f"w{i}": (Direction.OUT, name, index) for i, (name, index) in enumerate(writes)})
+        kernel = types.SimpleNamespace(signature={k: (d, None) for k, (d, _, _) in views.items()})
+        resources = {k: TensorView(_TENSORS[name], index) for k, (_, name, index) in views.items()}
+        task = Task("k", [], resources, task_id, {}, kernel)
+        regions = {k: (id(_TENSORS[name]), index) for k, (_, name, index) in views.items()}
+        assert new.dependencies(task) == old.dependencies(
+            task_id, [regions[k] for k in views if k[0] == "r"], [regions[k] for k in views if k[0] == "w"])

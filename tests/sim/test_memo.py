@@ -221,6 +221,37 @@ def test_buffer_allocation_fast_paths_start_each_tile_where_the_full_search_does
         assert fast.closed_total == sum(a.bytes for a in fast.closed)
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_buffer_allocation_waiting_for_frees_starts_where_the_full_search_does(seed: int) -> None:
+    """Tasks asking in time order (each request no earlier than every earlier start, as a pipe's do) in tight
+    buffers: the search waits for closed tiles' ends, mostly by its in-order scan; every start and refusal equal the
+    full occupancy search's."""
+    rng = np.random.default_rng(100 + seed)
+    capacity = int(rng.choice([4096, 8192]))
+    fast, slow = BufferPool("fast", capacity), BufferPool("slow", capacity)
+    t = 0
+    waited = 0
+    for _ in range(200):
+        held: list[tuple[Allocation, Allocation]] = []
+        for _ in range(int(rng.integers(1, 4))):
+            t += int(rng.integers(0, 30))
+            nbytes = int(rng.integers(1, capacity))
+            got = fast.allocate(t, nbytes, t)
+            want = _reference_allocate(slow, t, nbytes, t)
+            assert (got is None) == (want is None)
+            if got is not None and want is not None:
+                assert got.start == want[0]
+                waited += got.start > t
+                t = max(t, got.start)
+                held.append((got, want[1]))
+        for got, want_alloc in held:
+            end = got.start + int(rng.integers(0, 120))
+            fast.free(got, end)
+            slow.free(want_alloc, end)
+        assert _pool_state(fast) == _pool_state(slow)
+    assert waited > 20
+
+
 def _reference_transfer(pool: Pool, data_start: int, nbytes: int, cap: int) -> int:
     """Pool.transfer as it was before issue 14 (stretch by stretch)."""
     bw, remaining = pool.bytes_per_cycle, nbytes
