@@ -83,15 +83,16 @@ class BufferPool:
                 k -= 1
                 held += closed[k].bytes
             if held > cap:
-                return self._search(t, nbytes, cap, k)
+                return self._search(t, nbytes, cap, k, held)
         alloc = Allocation(t, nbytes)
         self.open.append(alloc)
         self.open_total += nbytes
         return alloc
 
-    def _search(self, t: int, nbytes: int, cap: int, k: int) -> Allocation | None:
+    def _search(self, t: int, nbytes: int, cap: int, k: int, held: int) -> Allocation | None:
         """``allocate``'s general case: the earliest start from which the occupancy never exceeds ``cap``; the
-        closed allocations from ``k`` on end after ``t``."""
+        closed allocations from ``k`` on end after ``t``, and ``held`` bytes (theirs and the open ones') are held
+        after it."""
         closed_ends, closed = self.closed_ends, self.closed
         # The usual case: every allocation still held after t started by t. From t on the occupancy then only
         # falls, one closed end at a time (in ``closed_ends`` order): the answer is the first end after which it
@@ -108,9 +109,7 @@ class BufferPool:
                     started = False
                     break
         if started:
-            level = self.open_total
-            for i in range(k, n):
-                level += closed[i].bytes
+            level = held
             for i in range(k, n):
                 level -= closed[i].bytes
                 if level <= cap:

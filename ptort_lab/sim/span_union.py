@@ -62,7 +62,11 @@ def runs(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> tuple[np.nda
 
 def lengths(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> dict[int, int]:
     """label -> the busy cycles of its union (``runs``)."""
-    labels, starts, ends = runs(labels, starts, ends)
+    return run_lengths(*runs(labels, starts, ends))
+
+
+def run_lengths(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> dict[int, int]:
+    """``lengths`` of intervals that are ``runs`` already."""
     if not len(labels):
         return {}
     at = np.flatnonzero(np.append(True, labels[1:] != labels[:-1]))
@@ -73,6 +77,11 @@ def lengths(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> dict[int,
 def busy_in_two(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> int:
     """The cycles when the unions of >= 2 labels are busy at once (``stats.overlap_of``'s first figure)."""
     _, starts, ends = runs(labels, starts, ends)
+    return runs_busy_in_two(starts, ends)
+
+
+def runs_busy_in_two(starts: Ints, ends: Ints) -> int:
+    """``busy_in_two`` of intervals that are ``runs`` already (disjoint within each label)."""
     if not len(starts):
         return 0
     times = np.concatenate([starts, ends])
@@ -83,4 +92,4 @@ def busy_in_two(labels: np.ndarray[Any, Any], starts: Ints, ends: Ints) -> int:
     return busy.item() if isinstance(busy, np.generic) else busy  # type: ignore[no-any-return]
 
 
-__all__ = ["ints", "fits", "runs", "lengths", "busy_in_two"]
+__all__ = ["ints", "fits", "runs", "lengths", "run_lengths", "busy_in_two", "runs_busy_in_two"]

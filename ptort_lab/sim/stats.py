@@ -89,10 +89,7 @@ def overlap_of(unions: Iterable[list[tuple[int, int]]]) -> tuple[int, int]:
 # cut at W, is final before W: its part before W is counted and only the part after W is kept. Every figure is the
 # sum over the windows between two cuts, so the result is the very number a full trace gives; what is kept is the
 # busy intervals still open after W (the work in flight), already merged.
-_FINE = operator.itemgetter(0, 1, 7)  # a span's (core, lane, process)
-_INTERVAL = operator.itemgetter(4, 5)  # its (start, end)
-_START = operator.itemgetter(4)
-_BYTES = operator.itemgetter(6)
+_START = operator.itemgetter(4)  # a span's start
 
 
 class SpanBeforeCut(Exception):
@@ -157,8 +154,10 @@ class SpanTotals:
         if not isinstance(spans, SpanColumns) or spans.pending:
             return False  # (records still pending are tuples, read as rows: a run below COMPACT_AFTER_ROWS)
         columns: list[Any] = [spans.ints(k) for k in (0, 4, 5, 6)]
-        names: list[Any] = [spans.name_codes(k) for k in (1, 7)] if all(c is not None for c in columns) else [None]
-        if any(c is None for c in columns + names):
+        if any(c is None for c in columns):
+            return False
+        names: list[Any] = [spans.name_codes(k) for k in (1, 7)]
+        if any(c is None for c in names):
             return False
         cores, starts, ends, nbytes = columns
         (lanes, lane_at), (processes, process_at) = names
@@ -208,9 +207,7 @@ class SpanTotals:
         keys = list(self._group_of)
         out: dict[tuple[int, str, str], list[tuple[int, int]]] = {key: [] for key in keys}
         if self._open:
-            groups, starts, ends = span_union.runs(np.concatenate([g for g, _, _ in self._open]),
-                                                   _joined([s for _, s, _ in self._open]),
-                                                   _joined([e for _, _, e in self._open]))
+            groups, starts, ends = span_union.runs(*self._open_intervals())
             for g, s, e in zip(groups.tolist(), starts.tolist(), ends.tolist()):
                 out[keys[g]].append((s, e))
         return out
@@ -237,9 +234,7 @@ class SpanTotals:
             self.cut = cut
         if not self._open:
             return
-        groups = np.concatenate([g for g, _, _ in self._open])
-        starts = _joined([s for _, s, _ in self._open])
-        ends = _joined([e for _, _, e in self._open])
+        groups, starts, ends = self._open_intervals()
         if cut is None:
             self._open, self.kept = [], 0
         else:
@@ -252,15 +247,20 @@ class SpanTotals:
             groups, starts, ends = groups[before], starts[before], np.minimum(ends[before], cut)
         self._count(groups, starts, ends)
 
+    def _open_intervals(self) -> tuple[np.ndarray[Any, Any], Any, Any]:
+        """The intervals not final yet as one (group, start, end) triple of arrays."""
+        return (np.concatenate([g for g, _, _ in self._open]), _joined([s for _, s, _ in self._open]),
+                _joined([e for _, _, e in self._open]))
+
     def _count(self, groups: np.ndarray[Any, Any], starts: Any, ends: Any) -> None:
         """Add the busy cycles of a window's final intervals (by group) to every figure."""
         figures: tuple[dict[Any, int], ...] = (self.lanes, self.cores, self.stages)
         for busy, places in zip(figures, self._places):
             keys = list(busy)
-            for place, cycles in span_union.lengths(np.array(places, dtype=np.int64)[groups], starts, ends).items():
+            runs = span_union.runs(np.array(places, dtype=np.int64)[groups], starts, ends)
+            for place, cycles in span_union.run_lengths(*runs).items():
                 busy[keys[place]] += cycles
-        stage = np.array(self._places[2], dtype=np.int64)[groups]
-        self.multi += span_union.busy_in_two(stage, starts, ends)
+        self.multi += span_union.runs_busy_in_two(runs[1], runs[2])  # (the stages' runs, the last merged)
 
 
 def _joined(chunks: list[Any]) -> Any:
