@@ -66,8 +66,8 @@ class BufferPool:
         closed = self.closed
         if closed_ends and closed_ends[0] <= floor:
             k = bisect_right(closed_ends, floor)
-            for a in closed[:k]:
-                self.closed_total -= a.bytes
+            for i in range(k):
+                self.closed_total -= closed[i].bytes
             del closed_ends[:k]
             del closed[:k]
         cap = self.capacity_bytes - nbytes
@@ -94,52 +94,43 @@ class BufferPool:
         closed allocations from ``k`` on end after ``t``, and ``held`` bytes (theirs and the open ones') are held
         after it."""
         closed_ends, closed = self.closed_ends, self.closed
-        # The usual case: every allocation still held after t started by t. From t on the occupancy then only
-        # falls, one closed end at a time (in ``closed_ends`` order): the answer is the first end after which it
-        # fits (the general sweep below gives the same), or None if the open ones alone leave no room.
         n = len(closed)
-        started = True
+        # Only allocations still held after t matter; those starting by t count from t. The occupancy changes at
+        # the closed ends (already in order) and at the starts after t (few: a task's tiles on its other pipes,
+        # sorted here); the answer is the first instant after the last one at which it exceeds ``cap`` (None if it
+        # exceeds it for ever). Once every start is past, the occupancy only falls: the first instant it fits
+        # from then on is the answer.
+        later: list[tuple[int, int]] = []  # (start, bytes) of the allocations held after t that start after it
+        level = held  # the occupancy at t, once ``later``'s bytes are taken off
         for i in range(k, n):
-            if closed[i].start > t:
-                started = False
-                break
-        if started:
-            for a in self.open:
-                if a.start > t:
-                    started = False
-                    break
-        if started:
-            level = held
-            for i in range(k, n):
-                level -= closed[i].bytes
-                if level <= cap:
-                    return self._take(closed_ends[i], nbytes)
-            return None
-        # only allocations still held after t matter; those starting before t count from t. The answer is the
-        # first instant after the last moment the occupancy exceeds ``cap`` (None if it exceeds it for ever).
-        # the change of the occupancy at each instant, summed there (sorting ints, not (time, change) pairs)
-        change: dict[int, int] = {}
-        get = change.get
-        for i in range(k, len(closed)):
             a = closed[i]
-            at = a.start if a.start > t else t
-            change[at] = get(at, 0) + a.bytes
-            at = closed_ends[i]
-            change[at] = get(at, 0) - a.bytes
+            if a.start > t:
+                later.append((a.start, a.bytes))
+                level -= a.bytes
         for a in self.open:
-            at = a.start if a.start > t else t
-            change[at] = get(at, 0) + a.bytes
-        times = sorted(change)
+            if a.start > t:
+                later.append((a.start, a.bytes))
+                level -= a.bytes
+        later.sort()
+        m = len(later)
         start = t
-        level = 0
-        last = len(times) - 1
-        for i, tm in enumerate(times):
-            level += change[tm]  # the level after every change at tm
-            if level > cap:
-                if i == last:
-                    return None  # the open allocations alone leave no room
-                start = times[i + 1]
-        return self._take(start, nbytes)
+        over = level > cap  # the occupancy after the changes at the last instant passed exceeds cap
+        i, j = k, 0
+        while not over and j < m or over and (i < n or j < m):
+            if j < m and (i >= n or later[j][0] <= closed_ends[i]):
+                tm = later[j][0]
+            else:
+                tm = closed_ends[i]
+            if over:
+                start = tm
+            while j < m and later[j][0] == tm:
+                level += later[j][1]
+                j += 1
+            while i < n and closed_ends[i] == tm:
+                level -= closed[i].bytes
+                i += 1
+            over = level > cap
+        return None if over else self._take(start, nbytes)
 
     def _take(self, start: int, nbytes: int) -> Allocation:
         alloc = Allocation(start, nbytes)

@@ -58,8 +58,13 @@ class RegionKeys:
         offset = hit[2]
         if offset is None:
             return hit[1], ()
-        if offset == 0 and min(index, default=0) >= 0:
-            return hit[1], index  # (the usual case, as is: non-negative indices of a tensor of its own)
+        if offset == 0:
+            entries: Any = index  # (Any: compared as they are, numpy ints too)
+            for i in entries:  # (a loop, not min(): once per GM argument of every task)
+                if i < 0:
+                    break
+            else:
+                return hit[1], index  # (the usual case, as is: non-negative indices of a tensor of its own)
         shape = base.shape
         out = [i + shape[k] if i < 0 else i for k, i in enumerate(index)]
         if out:

@@ -4,7 +4,7 @@ A task's pipe-level cost depends on its kernel, shapes, dtypes, placement (core,
 machine, not on its index. The kernel is lowered once per traced IR and resident set (``NpuCostModel.plan``); a
 ``TaskTemplate`` goes one step further for one run: for a plan on one (core, AIV) it resolves each instruction's
 pipe lane and the index of that pipe's clock in ``NpuRun.pipe_clock``, the buffer pool its allocation comes from,
-its GM path and argument, so the issue loop of ``NpuRun.task_timing`` replays plain tuples instead of re-deriving
+its GM path and argument, so the issue loop of ``NpuRun.task_timing`` replays plain steps instead of re-deriving
 names, keys and pools per instruction. Everything that depends on time - when each pipe is free, buffer room,
 HBM/L2 bandwidth and lines - still arbitrates at run time in ``task_timing``, ``buffers`` and ``memory``, so the
 times are exactly those of pricing each instruction from scratch.
@@ -23,29 +23,38 @@ if TYPE_CHECKING:
 COMPUTE, READ, WRITE = 0, 1, 2
 
 
-class Step(NamedTuple):
-    """One instruction of a plan, resolved for one (core, AIV) of one run."""
+class Step:
+    """One instruction of a plan, resolved for one (core, AIV) of one run (a class, not a tuple: compiled, the issue
+    loop reads the fields a step needs straight from it instead of unpacking all twenty per instruction)."""
 
-    kind: int  # COMPUTE (static cycles: compute and on-chip moves), READ or WRITE (a GM transfer)
-    pipe: int  # the index of its pipe's clock in NpuRun.pipe_clock (the pipe (core, "AIV0.MTE2"): NpuRun.pipe_index)
-    lane: str  # "AIV0.MTE2"
-    name: str  # the span's name (load, add, matmul, ...)
-    reads: tuple[int, ...]  # slots it waits for
-    write: int  # the slot it writes (-1: none)
-    tail_cycles: int
-    alloc: int  # the allocation it takes before it starts (-1: none)
-    pool: BufferPool | None  # where that allocation comes from
-    alloc_bytes: int
-    frees: tuple[int, ...]  # allocations released when it ends
-    cycles: int  # static cost (COMPUTE)
-    head_cycles: int  # extra cost when its pipe was idle (COMPUTE)
-    nbytes: int  # GM bytes (READ, WRITE)
-    path: TransferCost | None  # GM path (READ, WRITE)
-    param: str | None  # the tile parameter a GM transfer touches (None: staging through GM)
-    window: tuple[int, int, int, int] | None  # the sub-block of ``param`` it moves
-    extent: tuple[int, int, int, int] | None  # (0, rows, 0, cols) of ``param``'s tile when it moves all of it
-    nz: bool  # a read into L1 (ND -> NZ)
-    instr: Instr  # the instruction itself, for error messages
+    __slots__ = ("kind", "pipe", "lane", "name", "reads", "write", "tail_cycles", "alloc", "pool", "alloc_bytes",
+                 "frees", "cycles", "head_cycles", "nbytes", "path", "param", "window", "extent", "nz", "instr")
+
+    def __init__(self, kind: int, pipe: int, lane: str, name: str, reads: tuple[int, ...], write: int,
+                 tail_cycles: int, alloc: int, pool: BufferPool | None, alloc_bytes: int, frees: tuple[int, ...],
+                 cycles: int, head_cycles: int, nbytes: int, path: TransferCost | None, param: str | None,
+                 window: tuple[int, int, int, int] | None, extent: tuple[int, int, int, int] | None, nz: bool,
+                 instr: Instr) -> None:
+        self.kind = kind  # COMPUTE (static cycles: compute and on-chip moves), READ or WRITE (a GM transfer)
+        self.pipe = pipe  # the index of its pipe's clock in NpuRun.pipe_clock (NpuRun.pipe_index)
+        self.lane = lane  # "AIV0.MTE2"
+        self.name = name  # the span's name (load, add, matmul, ...)
+        self.reads = reads  # slots it waits for
+        self.write = write  # the slot it writes (-1: none)
+        self.tail_cycles = tail_cycles
+        self.alloc = alloc  # the allocation it takes before it starts (-1: none)
+        self.pool = pool  # where that allocation comes from
+        self.alloc_bytes = alloc_bytes
+        self.frees = frees  # allocations released when it ends
+        self.cycles = cycles  # static cost (COMPUTE)
+        self.head_cycles = head_cycles  # extra cost when its pipe was idle (COMPUTE)
+        self.nbytes = nbytes  # GM bytes (READ, WRITE)
+        self.path = path  # GM path (READ, WRITE)
+        self.param = param  # the tile parameter a GM transfer touches (None: staging through GM)
+        self.window = window  # the sub-block of ``param`` it moves
+        self.extent = extent  # (0, rows, 0, cols) of ``param``'s tile when it moves all of it
+        self.nz = nz  # a read into L1 (ND -> NZ)
+        self.instr = instr  # the instruction itself, for error messages
 
 
 class TaskTemplate(NamedTuple):
@@ -56,6 +65,7 @@ class TaskTemplate(NamedTuple):
     slots: int  # len(plan.slot_alloc): the ``ready`` list of a task
     allocs: int  # len(plan.allocs): the ``held`` list of a task
     params: tuple[str, ...]  # the tile parameters its GM transfers touch (their regions are found once per task)
+    pools: tuple[BufferPool | None, ...]  # allocation -> the pool its step takes it from (None: not taken)
 
 
 def build_template(plan: Plan, core: int, aiv: int, pool_of: Any, pipe_of: Any) -> TaskTemplate:
@@ -64,6 +74,7 @@ def build_template(plan: Plan, core: int, aiv: int, pool_of: Any, pipe_of: Any) 
     units = {AIC: "AIC", "AIV": f"AIV{aiv}"}
     steps = []
     params: list[str] = []
+    pools: list[BufferPool | None] = [None] * len(plan.allocs)  # (lowering makes a fresh allocation per step)
     for ins in plan.instrs:
         unit = units[ins.unit]
         lane = f"{unit}.{ins.pipe}"
@@ -72,13 +83,14 @@ def build_template(plan: Plan, core: int, aiv: int, pool_of: Any, pipe_of: Any) 
         if ins.alloc >= 0:
             alloc = plan.allocs[ins.alloc]
             pool, alloc_bytes = pool_of(core, unit, alloc.buffer), alloc.bytes
+            pools[ins.alloc] = pool
         kind = READ if ins.kind == GM_READ else WRITE if ins.kind == GM_WRITE else COMPUTE
         if kind != COMPUTE and ins.region is not None and ins.region not in params:
             params.append(ins.region)
         steps.append(Step(kind, pipe_of((core, lane)), lane, ins.name, tuple(ins.reads), ins.write, ins.tail_cycles,
                           ins.alloc, pool, alloc_bytes, tuple(ins.frees), ins.cycles, ins.head_cycles, ins.bytes,
                           ins.path, ins.region, ins.window, ins.extent, ins.unit == AIC, ins))
-    return TaskTemplate(plan, tuple(steps), len(plan.slot_alloc), len(plan.allocs), tuple(params))
+    return TaskTemplate(plan, tuple(steps), len(plan.slot_alloc), len(plan.allocs), tuple(params), tuple(pools))
 
 
 __all__ = ["Step", "TaskTemplate", "build_template", "COMPUTE", "READ", "WRITE"]

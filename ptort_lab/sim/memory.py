@@ -146,8 +146,8 @@ class Pool:
             if k == j:
                 j = self._split(end)
                 for k in range(i, j):  # (in place, without new lists: once per GM transfer)
-                    used[k] += cap
-                    holders[k] += 1
+                    used[k] = used[k] + cap  # (compiled: int adds, not the generic in-place add)
+                    holders[k] = holders[k] + 1
                 return end
         used, holders = self.used, self.holders
         n = len(times)
@@ -163,15 +163,15 @@ class Pool:
                 if i + 1 == n or rate * (times[i + 1] - t) >= remaining:
                     end = t + -(-remaining // rate)
                     j = self._split(end)
-                    used[i] += rate  # the stretch [t, end) may be one segment split just now
-                    holders[i] += 1
+                    used[i] = used[i] + rate  # the stretch [t, end) may be one segment split just now
+                    holders[i] = holders[i] + 1
                     for k in range(i + 1, j):
-                        used[k] += rate
-                        holders[k] += 1
+                        used[k] = used[k] + rate
+                        holders[k] = holders[k] + 1
                     return end
                 remaining -= rate * (times[i + 1] - t)
                 used[i] = u + rate
-                holders[i] += 1
+                holders[i] = holders[i] + 1
             t = times[i + 1]  # (past the last breakpoint the rate is never 0: nothing is reserved there)
             i += 1
 
@@ -397,7 +397,8 @@ class GlobalMemory:
             return [whole, *sorted(parts, key=_window_order)]  # (every sub-block overlaps the whole tile)
         r0, r1, c0, c1 = window
         found = [k for k in parts if k[2][0] < r1 and r0 < k[2][1] and k[2][2] < c1 and c0 < k[2][3]]  # type: ignore[index]
-        found.sort(key=_window_order)
+        if len(found) > 1:  # (the usual case is one: no sort, no key calls)
+            found.sort(key=_window_order)
         if whole is not None:
             return [whole, *found]
         if not found or not _covers([k[2] for k in found], window):  # type: ignore[index]
@@ -417,7 +418,9 @@ class GlobalMemory:
                       and c0 <= k[2][2] and k[2][3] <= c1]  # type: ignore[index]
         else:
             inside = list(parts)
-        for key in sorted(inside, key=_window_order):
+        if len(inside) > 1:
+            inside.sort(key=_window_order)
+        for key in inside:
             self.l2_used_bytes -= self.lines.pop(key).nbytes
             self._forget_part(key)
 

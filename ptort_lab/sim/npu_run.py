@@ -342,7 +342,8 @@ class NpuRun:
                     view = res.get(name)
                     if isinstance(view, TensorView):
                         regions[name] = region_of(view)
-        held: list[tuple[BufferPool, Allocation] | None] = [None] * tpl.allocs
+        held: list[Allocation | None] = [None] * tpl.allocs
+        pools = tpl.pools
         spans: list[Span] = []
         add_span = spans.append
         first = None
@@ -355,37 +356,44 @@ class NpuRun:
         core_box: object = core
         task_box: object = task_id
         writers = self._gm_writers  # (data-parallel, until a task reads what another unit's task wrote)
-        for (kind, pipe, name, op_name, reads, write, tail, alloc, pool, alloc_bytes, frees, cycles, head, nbytes,
-             path, param, window, extent, nz, ins) in tpl.steps:
+        for step in tpl.steps:
+            pipe = step.pipe
+            name = step.lane
             free = pipe_clock[pipe]  # (-1 until the pipe is first used; times are never negative)
             t = start if free < start else free
-            for s in reads:
+            for s in step.reads:
                 r = ready[s]
                 if r is not None:
                     rt = r[0] + (r[2] if r[1] != name else 0)
                     if rt > t:
                         t = rt
+            alloc = step.alloc
             if alloc >= 0:
+                pool = step.pool
                 assert pool is not None
-                got = pool.allocate(t, alloc_bytes, start)
+                got = pool.allocate(t, step.alloc_bytes, start)
                 if got is None:
                     raise self._capacity_error(task, lane, core, name.split(".")[0], tpl.plan.allocs[alloc].buffer,
-                                               pool, alloc_bytes, ins)
-                held[alloc] = (pool, got)
+                                               pool, step.alloc_bytes, step.instr)
+                held[alloc] = got
                 t = got.start
+            kind = step.kind
             if kind == COMPUTE:
                 gm_bytes = 0
-                end = done = freed = t + cycles + (head if free < t else 0)
+                end = done = freed = t + step.cycles + (step.head_cycles if free < t else 0)
             else:
                 region = tile = None
+                param = step.param
                 if param is not None:
                     region = tile = regions.get(param)
+                    window = step.window
                     if region is not None and window is not None:
                         region = region + (window,)
-                gm_bytes = nbytes
+                nbytes = gm_bytes = step.nbytes
+                path = step.path
                 assert path is not None
                 if kind == READ:  # the pipe is free before the data arrive (memory.py: latency overlaps)
-                    end, done, _ = memory.read_times(t, nbytes, path, region, nz, extent)  # nz: L1, ND -> NZ
+                    end, done, _ = memory.read_times(t, nbytes, path, region, step.nz, step.extent)  # nz: L1, ND -> NZ
                     freed = done  # its buffer is written until the data are in
                     if writers is not None and tile is not None:
                         w = writers.get(tile)
@@ -398,14 +406,17 @@ class NpuRun:
                     if writers is not None and tile is not None:
                         writers[tile] = (core, name.partition(".")[0], task_id)
             pipe_clock[pipe] = end
+            write = step.write
             if write >= 0:
-                ready[write] = (done, name, tail)
-            for a in frees:
+                ready[write] = (done, name, step.tail_cycles)
+            for a in step.frees:
                 h = held[a]
                 if h is not None:
-                    h[0].free(h[1], freed)
+                    owner = pools[a]
+                    assert owner is not None
+                    owner.free(h, freed)
             # Span(core, lane, name, index, start, end, bytes, process, task_id), built positionally (per instruction)
-            add_span(_new(Span, (core_box, name, op_name, index, t, end, gm_bytes, lane, task_box)))
+            add_span(_new(Span, (core_box, name, step.name, index, t, end, gm_bytes, lane, task_box)))
             if first is None:
                 first = t
             if done > end_all:

@@ -17,7 +17,7 @@ only another AIV of its core wrote is refused (``on_chip.UnitWrites``): its own 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..dsl.tree import NodeKind, walk
 from ..dsl.types import Direction, Tensor, TensorView
@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 Placed = tuple[tuple[str, Buffer, Tensor, tuple[int, ...]], ...]  # (parameter, buffer, tensor, index) per argument
 PoolKey = tuple[int, str, Buffer]  # (core, unit, buffer)
+
+
+_UB: Final = Buffer.UB  # (a module constant: compiled, ``Buffer.UB`` is an attribute lookup per use)
+_AIV_NAMES: Final = tuple(f"AIV{k}" for k in range(8))  # an AIV's unit name, made once
 
 
 class Reservation(NamedTuple):
@@ -195,13 +199,13 @@ class Residency:
         """Before ``task``'s instructions: reserve what its core uses for the first time, and start each resident
         tile's slot from its last write. Returns (slot, copy) pairs for ``leave``."""
         kept = []
-        vector_unit = f"AIV{aiv}"
+        vector_unit = _AIV_NAMES[aiv] if aiv < len(_AIV_NAMES) else f"AIV{aiv}"
         reserved_for = self._reserved_for
         for name, buffer, base, index in placed:
             slot = plan.resident.get(name)
             if slot is None:
                 continue
-            unit = vector_unit if buffer is Buffer.UB else AIC
+            unit = vector_unit if buffer is _UB else AIC
             # (reserve_tensor's own once-per-copy test first: the user text is built only for a first reservation)
             if (id(base), core, unit) not in reserved_for and base.on_chip:
                 self.reserve_tensor(base, core, unit, f"core {core}'s tasks")

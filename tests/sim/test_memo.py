@@ -252,6 +252,39 @@ def test_buffer_allocation_waiting_for_frees_starts_where_the_full_search_does(s
     assert waited > 20
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_buffer_allocation_behind_later_starts_starts_where_the_full_search_does(seed: int) -> None:
+    """A task's tiles asked for out of time order (its pipes run apart: a request at t while tiles taken by other
+    pipes start after t) in tight buffers: the search merges those starts with the closed ends; every start and
+    refusal equal the full occupancy search's, and many requests wait behind a later start."""
+    rng = np.random.default_rng(500 + seed)
+    capacity = int(rng.choice([4096, 8192]))
+    fast, slow = BufferPool("fast", capacity), BufferPool("slow", capacity)
+    floor = 0
+    behind_later = 0
+    for _ in range(200):
+        floor += int(rng.integers(0, 25))
+        held: list[tuple[Allocation, Allocation]] = []
+        for _ in range(int(rng.integers(2, 7))):
+            t = floor + int(rng.integers(0, 150))
+            nbytes = int(rng.integers(1, capacity // 2))
+            later = any(a.start > t for a in fast.open) or any(
+                a.start > t and e > t for a, e in zip(fast.closed, fast.closed_ends))
+            got = fast.allocate(t, nbytes, floor)
+            want = _reference_allocate(slow, t, nbytes, floor)
+            assert (got is None) == (want is None)
+            if got is not None and want is not None:
+                assert got.start == want[0]
+                behind_later += later and got.start > t
+                held.append((got, want[1]))
+        for got, want_alloc in held:
+            end = got.start + int(rng.integers(0, 200))
+            fast.free(got, end)
+            slow.free(want_alloc, end)
+        assert _pool_state(fast) == _pool_state(slow)
+    assert behind_later > 20
+
+
 def _reference_transfer(pool: Pool, data_start: int, nbytes: int, cap: int) -> int:
     """Pool.transfer as it was before issue 14 (stretch by stretch)."""
     bw, remaining = pool.bytes_per_cycle, nbytes
