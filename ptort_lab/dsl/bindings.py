@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import DSLUsageError, PtortTypeError, SourceLocation, raise_user_error
 from .axes import Axis, Sparse, SparseRow
 from .expr import Expr, LoopVar, NameTemplate, evaluate
+from .task_code import compile_factory
 from .tasks import Task, TaskFactory
 from .tree import Workload
 from .types import TensorView
@@ -73,6 +74,10 @@ def task_factory(node: Workload) -> TaskFactory:
                 return Task(name, [g(b) for g in params], [m(b) for m in items], 0, b, kref, cycles, loc)
             except KeyError as e:
                 raise missing_binding(e, b, loc) from None
+    if not (isinstance(res, dict) and not res and len(params) == 1 and isinstance(node.params[0], LoopVar)):
+        # once per task of every loop: its parameters and views written out as one function (task_code), this
+        # factory called for anything unusual (and for the error it raises)
+        make = compile_factory(name, kref, cycles, loc, list(node.params), res, make)
     if isinstance(name, NameTemplate):  # task(f"expert_{e}", ...): each task is named by its own value of e
         renamed = name.renaming(make)
 

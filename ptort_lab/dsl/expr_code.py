@@ -14,6 +14,58 @@ MAX_INLINE_DEPTH = 40
 MAX_INLINE_NODES = 64
 
 
+class Code:
+    """Python text for loop expressions over the bindings ``b``, and the names it uses for what it does not write
+    out (constants, functions, expressions evaluated by their own ``evaluate``), to ``exec`` the text with."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {}
+
+    def name(self, value: Any) -> str:
+        """A name standing for ``value`` in the text."""
+        key = f"_c{len(self.names)}"
+        self.names[key] = value
+        return key
+
+    def value(self, value: Any) -> str:
+        """The text of ``evaluate(value, b)``: a plain BinaryExpr tree small enough written out (as
+        ``compile_tree`` does), a loop variable read from ``b``, any other expression by its ``evaluate``, a
+        constant by its name."""
+        if value.__class__ in _PLAIN and not value.u64 and _small(value):
+            return self.write(value)
+        if value.__class__ is LoopVar:
+            return f"b[{self.name(value.name)}]"
+        if isinstance(value, Expr):
+            return f"{self.name(value)}.evaluate(b)"
+        return self.name(value)
+
+    def write(self, node: Any) -> str:
+        """The text of ``node`` with every plain BinaryExpr below it written out."""
+        if node.__class__ is LoopVar:
+            return f"b[{self.name(node.name)}]"
+        if node.__class__ in _PLAIN and not node.u64:
+            if node.op in _INLINE:
+                return f"({self.write(node.lhs)} {node.op} {self.write(node.rhs)})"
+            if node.op in _BINARY:
+                return f"{self.name(_BINARY[node.op])}({self.write(node.lhs)}, {self.write(node.rhs)})"
+        if node.__class__ in _PLAIN:  # (u64 arithmetic, or an operator made by hand: node by node, as before)
+            return f"{self.name(node)}.evaluate_nodes(b)"
+        if isinstance(node, Expr):
+            return f"{self.name(node)}.evaluate(b)"
+        return self.name(node)  # a constant
+
+    def function(self, text: str, filename: str) -> Any:
+        """The function ``text`` defines (its one ``def``), compiled with this code's names; None when Python
+        cannot compile it."""
+        try:
+            code = compile(text, filename, "exec")
+            exec(code, self.names)  # noqa: S102 - text written from the tree's operators and constants' names
+        except Exception:  # noqa: BLE001 - anything Python cannot write or compile: the caller's slow path
+            return None
+        fn_name = text.split("(", 1)[0].removeprefix("def ")
+        return self.names.pop(fn_name)  # (the function holds its names, not they it)
+
+
 def compile_tree(expr: BinaryExpr) -> Callable[[Mapping[str, int]], Any]:
     """``expr.evaluate`` as one function of the bindings: loop variables, constants and the operators of plain
     BinaryExprs written inline; any other expression (``ch.item``, runtime slots, a subclass) called through its own
@@ -21,34 +73,13 @@ def compile_tree(expr: BinaryExpr) -> Callable[[Mapping[str, int]], Any]:
     one, one too large or too deep, or one Python cannot compile."""
     if expr.__class__ not in _PLAIN or expr.u64 or not _small(expr):
         return BY_NODES
-    names: dict[str, Any] = {}
-
-    def name(value: Any) -> str:
-        key = f"_c{len(names)}"
-        names[key] = value
-        return key
-
-    def write(node: Any) -> str:
-        if node.__class__ is LoopVar:
-            return f"b[{name(node.name)}]"
-        if node.__class__ in _PLAIN and not node.u64:
-            if node.op in _INLINE:
-                return f"({write(node.lhs)} {node.op} {write(node.rhs)})"
-            if node.op in _BINARY:
-                return f"{name(_BINARY[node.op])}({write(node.lhs)}, {write(node.rhs)})"
-        if node.__class__ in _PLAIN:  # (u64 arithmetic, or an operator made by hand: node by node, as before)
-            return f"{name(node)}.evaluate_nodes(b)"
-        if isinstance(node, Expr):
-            return f"{name(node)}.evaluate(b)"
-        return name(node)  # a constant
-
+    code = Code()
     try:
-        code = compile(f"def _tree(b):\n    return {write(expr)}\n", "<loop expression>", "exec")
-        exec(code, names)  # noqa: S102 - text written above from the tree's operators and constants' names
-    except Exception:  # noqa: BLE001 - anything Python cannot write or compile: evaluated node by node
+        text = f"def _tree(b):\n    return {code.write(expr)}\n"
+    except Exception:  # noqa: BLE001 - anything Python cannot write: evaluated node by node
         return BY_NODES
-    fn: Callable[[Mapping[str, int]], Any] = names.pop("_tree")  # (the function holds its names, not they it)
-    return fn
+    fn: Callable[[Mapping[str, int]], Any] | None = code.function(text, "<loop expression>")
+    return BY_NODES if fn is None else fn
 
 
 def _small(expr: BinaryExpr) -> bool:
