@@ -107,7 +107,10 @@ def missing_binding(e: KeyError, bindings: Any, loc: SourceLocation | None) -> E
 
 def make_task(node: Workload, bindings: dict[str, Any]) -> Task:
     """The concrete Task a task node stands for under ``bindings``."""
-    return task_factory(node)(bindings)
+    make = node.factory  # (once per task: the node's factory, built on first use)
+    if make is None:
+        make = task_factory(node)
+    return make(bindings)
 
 
 def call_predicate(pred: Callable[..., Any], bindings: dict[str, Any], loc: SourceLocation | None) -> Any:

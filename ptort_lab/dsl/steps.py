@@ -296,13 +296,19 @@ def _items(chans: tuple[Any, ...], names: tuple[str, ...], node: Workload, bindi
     for c in chans:
         tokens.append((yield (PULL, c, False)))
     n = 0
+    one = len(chans) == 1 and len(names) == 1  # (the usual consume: one channel, its token bound to one name)
     while True:
-        closed = [t is CLOSED for t in tokens]
-        if all(closed):
-            return
-        if any(closed):
-            raise _join_mismatch(chans, closed, n, node)
-        inner = {**bindings, **dict(zip(names, tokens))}
+        if one:
+            if tokens[0] is CLOSED:
+                return
+            inner = {**bindings, names[0]: tokens[0]}
+        else:
+            closed = [t is CLOSED for t in tokens]
+            if all(closed):
+                return
+            if any(closed):
+                raise _join_mismatch(chans, closed, n, node)
+            inner = {**bindings, **dict(zip(names, tokens))}
         for key in tiles:
             inner[key] = n  # the k-th item of each tile channel
         yield from run(body, inner, sent)

@@ -66,6 +66,7 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from typing import Any, Hashable, NamedTuple
 
+from .int_args import whole
 from .machine import Machine, TransferCost
 
 _new = tuple.__new__  # builds a Line without its Python-level __new__ (one per GM transfer)
@@ -245,13 +246,14 @@ class GlobalMemory:
         self.l2.forget_before(t)
         self.l2_write.forget_before(t)
 
-    def read(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None, nz: bool = False,
+    def read(self, t: Any, nbytes: Any, path: TransferCost, region: Hashable | None, nz: bool = False,
              extent: tuple[int, int, int, int] | None = None) -> GmRead:
         """A GM read whose first request leaves at ``t``; ``region`` None means data just staged through GM (a
         hit); ``nz`` a load into L1 (ND -> NZ: its outstanding rate is ``nd2nz_efficiency_pct`` of the plain one);
         ``extent`` the bounds (0, rows, 0, cols) of a whole tile (``region`` (storage, index)), which lets lines
         of its sub-blocks (``region`` (storage, index, (r0, r1, c0, c1))) serve it."""
-        return GmRead(*self.read_times(t, nbytes, path, region, nz, extent))
+        return GmRead(*self.read_times(whole(t, "GlobalMemory.read(t=...)"),
+                                       whole(nbytes, "GlobalMemory.read(nbytes=...)"), path, region, nz, extent))
 
     def read_times(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None,
                    nz: bool = False, extent: tuple[int, int, int, int] | None = None) -> tuple[int, int, bool]:
@@ -297,9 +299,10 @@ class GlobalMemory:
         self.read_miss_bytes += nbytes
         return (data_end - latency + path.fixed_cycles if self._overlap else data_end), data_end, False
 
-    def write(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None) -> GmWrite:
+    def write(self, t: Any, nbytes: Any, path: TransferCost, region: Hashable | None) -> GmWrite:
         """A GM write whose first byte leaves at ``t``, posted into L2 (its region becomes a dirty line)."""
-        return GmWrite(*self.write_times(t, nbytes, path, region))
+        return GmWrite(*self.write_times(whole(t, "GlobalMemory.write(t=...)"),
+                                         whole(nbytes, "GlobalMemory.write(nbytes=...)"), path, region))
 
     def write_times(self, t: int, nbytes: int, path: TransferCost, region: Hashable | None) -> tuple[int, int]:
         """``write`` as a plain (pipe_end, visible) tuple (the issue loop's form: one per GM store)."""
@@ -457,16 +460,17 @@ class GlobalMemory:
         """Bytes in L2 that HBM does not have yet (written and not evicted)."""
         return sum(line.nbytes for line in self.lines.values() if line.dirty)
 
-    def flush(self, t: int) -> int:
+    def flush(self, t: Any) -> int:
         """Write every dirty line back to HBM from ``t`` on; returns when HBM has acknowledged the last byte."""
+        start = whole(t, "GlobalMemory.flush(t=...)")
         dirty = self.dirty_bytes
         if not dirty:
-            return t
+            return start
         for key, line in self.lines.items():
             if line.dirty:
                 self.lines[key] = line._replace(dirty=False)
         self.flushed_bytes += dirty
-        return self.hbm.transfer(t, dirty, self.m.hbm_bytes_per_cycle) + self.m.hbm_write_latency_cycles
+        return self.hbm.transfer(start, dirty, self.m.hbm_bytes_per_cycle) + self.m.hbm_write_latency_cycles
 
 
 def _is_part(key: Hashable) -> bool:

@@ -16,6 +16,7 @@ from .buffers import Allocation, BufferPool
 from .capacity import fix_in_room
 from .cost_model import Timing, span_of
 from .deps import RegionKeys
+from .int_args import whole
 from .lowering import AIC, Instr, Plan
 from .machine import Buffer, Machine, Pipe, bytes_text
 from .memo import COMPUTE, READ, TaskTemplate, build_template
@@ -84,21 +85,23 @@ class NpuRun:
     def clock_hz(self) -> float:
         return self.machine.clock_hz
 
-    def block_start(self, core: int) -> int:
+    def block_start(self, core: Any) -> int:
         """When the block of ``core`` may start: the launch, then one ``block_dispatch_cycles`` per block
         dispatched up to and including it (blocks go out in core order, one per AI core used; NPU_MODEL §3.5): its
         rank among the cores the run uses (``block_ranks``; a core missing there uses cores 0..core before it)."""
         m = self.machine
-        rank = self.block_ranks.get(core, core)
+        index = whole(core, "NpuRun.block_start(core=...)")
+        rank = self.block_ranks.get(index, index)
         return m.launch_overhead_cycles + (rank + 1) * m.block_dispatch_cycles
 
-    def finish_run(self, makespan: int) -> int:
+    def finish_run(self, makespan: Any) -> int:
         """The run's end: ``makespan``, or when the kernel-end L2 flush is done if the machine waits for it
         (``Machine.l2_flush_at_end``; the dirty bytes are counted either way)."""
+        end = whole(makespan, "NpuRun.finish_run(makespan=...)")
         if not self.machine.l2_flush_at_end or not self.launched:
-            return makespan
-        self.flush_end = self.memory.flush(makespan)
-        return max(makespan, self.flush_end)
+            return end
+        self.flush_end = self.memory.flush(end)
+        return max(end, self.flush_end)
 
     @property
     def launch_cycles(self) -> int:
@@ -274,8 +277,9 @@ class NpuRun:
                     pipelined: bool) -> Timing:
         """Issue ``task``'s instructions in program order from ``start`` (module docstring: how each is priced).
         ``core`` and ``start`` may be numpy integers (a model that wraps this one may compute them)."""
-        return self._task_timing(task, ir, core if type(core) is int else _whole(core),
-                                 start if type(start) is int else _whole(start), lane, pipelined)
+        return self._task_timing(task, ir, core if type(core) is int else whole(core, "NpuRun.task_timing(core=...)"),
+                                 start if type(start) is int else whole(start, "NpuRun.task_timing(start=...)"),
+                                 lane, pipelined)
 
     def _task_timing(self, task: Task, ir: KernelIR | None, core: int, start: int, lane: str,
                      pipelined: bool) -> Timing:

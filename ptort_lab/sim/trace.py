@@ -553,8 +553,16 @@ def _set_samples(self: Trace, value: Any) -> None:
     self.__dict__["_samples"] = value
 
 
+def _getstate(self: Trace) -> dict[str, Any]:
+    """A run's trace as copy and pickle take it: its samples computed first (until read, they are a function of
+    the run's engine, which holds the processes' generators: neither copies nor pickles)."""
+    _get_samples(self)
+    return dict(self.__dict__)
+
+
 # `samples` stays a constructor field (Trace(samples=[...])) but may be given as a function computing the list.
 Trace.samples = property(_get_samples, _set_samples)  # type: ignore[assignment]
+Trace.__getstate__ = _getstate  # type: ignore[attr-defined]
 
 
 def _get_makespan(self: Trace) -> int:

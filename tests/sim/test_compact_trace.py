@@ -5,6 +5,7 @@ bytes. The export digests below were computed BEFORE the columns existed (the tr
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import pickle
@@ -131,6 +132,18 @@ def test_the_max_plus_columns_equal_the_engine_records(monkeypatch):
     assert calls == [1001, CHUNK_ROWS + 1, 3 * (CHUNK_ROWS // 2 + 5) - 1001 - CHUNK_ROWS - 1]  # the last at the end
     assert fast.spans == slow.spans and fast.stalls == slow.stalls and fast.samples == slow.samples
     assert fast.to_chrome_json() == slow.to_chrome_json()
+
+
+@pytest.mark.parametrize("copy_of", [lambda tr: pickle.loads(pickle.dumps(tr)), copy.deepcopy, copy.copy])
+def test_a_run_trace_copies_and_pickles_with_its_samples(copy_of):
+    """A run's samples are computed when first read (a function of the run's engine, whose generators neither copy
+    nor pickle): copy, deepcopy and pickle of a trace nobody read yet take them computed, equal to the run's own."""
+    tr = run_chain(200, False).trace()
+    assert callable(tr.__dict__["_samples"])
+    made = copy_of(tr)
+    assert not callable(made.__dict__["_samples"]) and made.samples == tr.samples and len(made.samples) > 200
+    assert (made.spans, made.stalls, made.makespan, made.process_end) == (tr.spans, tr.stalls, tr.makespan,
+                                                                         tr.process_end)
 
 
 def test_a_short_engine_run_keeps_tuples():

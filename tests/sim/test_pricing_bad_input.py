@@ -394,3 +394,35 @@ def test_an_npu_model_subclass_that_changes_no_hook_runs():
     expected = linear(3).compile(cost_model=NpuCostModel(), compute_values=False).execute().stats().total_cycles
     for model in (Named(), Wrapped()):
         assert linear(3).compile(cost_model=model, compute_values=False).execute().stats().total_cycles == expected
+
+
+# -- whole-number arguments of the NPU model's public methods (sim/int_args.py) --------------------------------------
+def _run_with_dirty_line() -> object:
+    run = NpuCostModel()._current()
+    run.memory.write(0, 4096, ascend_910b.gm_to_ub, ("y", (0,)))
+    return run
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda run: run.block_start, "NpuRun.block_start(core=...)"),
+    (lambda run: run.finish_run, "NpuRun.finish_run(makespan=...)"),
+    (lambda run: run.memory.flush, "GlobalMemory.flush(t=...)"),
+    (lambda run: lambda t: run.memory.read(t, 256, ascend_910b.gm_to_ub, ("x", (1,))),
+     "GlobalMemory.read(t=...)"),
+    (lambda run: lambda n: run.memory.read(0, n, ascend_910b.gm_to_ub, ("x", (1,))),
+     "GlobalMemory.read(nbytes=...)"),
+    (lambda run: lambda t: run.memory.write(t, 256, ascend_910b.gm_to_ub, ("x", (1,))),
+     "GlobalMemory.write(t=...)"),
+    (lambda run: lambda n: run.memory.write(0, n, ascend_910b.gm_to_ub, ("x", (1,))),
+     "GlobalMemory.write(nbytes=...)"),
+])
+def test_numpy_ints_are_ints_and_other_numbers_are_refused_by_name(call, what) -> None:
+    """A numpy int gives what the int gives (the compiled build once raised a bare TypeError); a float or a bool
+    raises a PtortTypeError naming the method and argument at the caller's line."""
+    plain, numpy = call(_run_with_dirty_line()), call(_run_with_dirty_line())
+    assert numpy(np.int64(3)) == plain(3)
+    for bad in (3.0, True, "3"):
+        with pytest.raises(PtortTypeError) as e:
+            call(_run_with_dirty_line())(bad)
+        assert e.value.what == f"{what} is {type(bad).__name__} {bad!r}; it must be a whole number (an int)."
+        assert _here(e.value)

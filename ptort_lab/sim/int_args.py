@@ -1,0 +1,23 @@
+"""Whole-number arguments of the NPU model's public methods: numpy integers taken as ints, anything else refused
+with a ptort_lab error (the compiled build would raise a bare TypeError; plain Python would price with floats)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..dsl.types import is_integer
+from ..errors import PtortTypeError
+
+
+def whole(value: Any, what: str) -> int:
+    """``value`` as a plain int (a numpy integer too); a float, a bool or anything else raises a PtortTypeError
+    naming ``what`` (e.g. "NpuRun.finish_run(makespan=...)")."""
+    if type(value) is int:
+        return value
+    if is_integer(value):
+        return int(value)
+    raise PtortTypeError(f"{what} is {type(value).__name__} {value!r}; it must be a whole number (an int).",
+                         hint="Pass an int: times are whole cycles, cores and sizes whole numbers (round a float "
+                              "with int(...) if that is what you mean).", locate=True)
+
+
+__all__ = ["whole"]
