@@ -67,6 +67,7 @@ def task_factory(node: Workload) -> TaskFactory:
             except KeyError as e:
                 raise missing_binding(e, b, loc) from None
     else:
+        res = list(res)  # (read once: a generator or other one-pass iterable is used up by the first reading)
         items = [_view_maker(v, loc) if isinstance(v, TensorView) else _getter(v) for v in res]
 
         def make(b: dict[str, Any]) -> Task:

@@ -1,6 +1,8 @@
 """Loop expressions compiled to Python functions: a tree of arithmetic on loop variables as one function call."""
 from __future__ import annotations
 
+import functools
+from types import CodeType
 from typing import Any, Callable, Mapping
 
 from .expr import _BINARY, _PLAIN, BY_NODES, BinaryExpr, Expr, LoopVar
@@ -18,8 +20,10 @@ class Code:
     """Python text for loop expressions over the bindings ``b``, and the names it uses for what it does not write
     out (constants, functions, expressions evaluated by their own ``evaluate``), to ``exec`` the text with."""
 
-    def __init__(self) -> None:
-        self.names: dict[str, Any] = {}
+    def __init__(self, module: str) -> None:
+        # ``module`` as the generated code's __name__: its frames are ptort_lab's, so an error raised in or below
+        # them names the user's line, not "<task factory>" (errors.user_location)
+        self.names: dict[str, Any] = {"__name__": module}
 
     def name(self, value: Any) -> str:
         """A name standing for ``value`` in the text."""
@@ -27,13 +31,14 @@ class Code:
         self.names[key] = value
         return key
 
-    def value(self, value: Any) -> str:
+    def value(self, value: Any, read_loop_vars: bool = False) -> str:
         """The text of ``evaluate(value, b)``: a plain BinaryExpr tree small enough written out (as
         ``compile_tree`` does), a loop variable read from ``b``, any other expression by its ``evaluate``, a
-        constant by its name."""
+        constant by its name. ``read_loop_vars``: every LoopVar, of a subclass too, read from ``b`` by its name (as
+        a task's parameters and plain resources are: ``bindings._getter``)."""
         if value.__class__ in _PLAIN and not value.u64 and _small(value):
             return self.write(value)
-        if value.__class__ is LoopVar:
+        if value.__class__ is LoopVar or read_loop_vars and isinstance(value, LoopVar):
             return f"b[{self.name(value.name)}]"
         if isinstance(value, Expr):
             return f"{self.name(value)}.evaluate(b)"
@@ -58,12 +63,18 @@ class Code:
         """The function ``text`` defines (its one ``def``), compiled with this code's names; None when Python
         cannot compile it."""
         try:
-            code = compile(text, filename, "exec")
-            exec(code, self.names)  # noqa: S102 - text written from the tree's operators and constants' names
+            exec(_compiled(text, filename), self.names)  # noqa: S102 - text written from operators and names
         except Exception:  # noqa: BLE001 - anything Python cannot write or compile: the caller's slow path
             return None
         fn_name = text.split("(", 1)[0].removeprefix("def ")
         return self.names.pop(fn_name)  # (the function holds its names, not they it)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str, filename: str) -> CodeType:
+    """``text`` compiled, once per text: the copies of a process on each core write the same text (their names
+    bound to other values), and compiling is most of the cost of writing a function out."""
+    return compile(text, filename, "exec")
 
 
 def compile_tree(expr: BinaryExpr) -> Callable[[Mapping[str, int]], Any]:
@@ -73,7 +84,7 @@ def compile_tree(expr: BinaryExpr) -> Callable[[Mapping[str, int]], Any]:
     one, one too large or too deep, or one Python cannot compile."""
     if expr.__class__ not in _PLAIN or expr.u64 or not _small(expr):
         return BY_NODES
-    code = Code()
+    code = Code(__name__)
     try:
         text = f"def _tree(b):\n    return {code.write(expr)}\n"
     except Exception:  # noqa: BLE001 - anything Python cannot write: evaluated node by node

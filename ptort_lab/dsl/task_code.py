@@ -19,9 +19,10 @@ def compile_factory(name: Any, kernel: Any, cycles: Any, loc: SourceLocation | N
     resource evaluated inline (``Code.value``), each symbolic view's index entries too, and the Task built when
     every entry is a plain int inside its dimension. On anything else - an entry that is negative, out of range or
     not an int, a loop variable with no value, an expression that raises - it calls ``general``, which gives the
-    same Task or raises the error naming what is wrong (expressions are pure: evaluating again is safe).
+    same Task or raises the error naming what is wrong (expressions are taken as pure, as compiled loop expressions
+    take them: a user's Expr subclass with side effects would see them twice).
     ``general`` itself when the node is not written so (too many entries, or Python cannot compile it)."""
-    code = Code()
+    code = Code(__name__)
     lines: list[str] = []
     checks: list[str] = []
 
@@ -40,10 +41,10 @@ def compile_factory(name: Any, kernel: Any, cycles: Any, loc: SourceLocation | N
     def resource_text(value: Any) -> str | None:
         if isinstance(value, TensorView):
             return view_text(value) if value.is_symbolic else code.name(value)  # (a fixed view: the same object)
-        return code.value(value)
+        return code.value(value, read_loop_vars=True)
 
     try:
-        param_texts = [code.value(p) for p in params]
+        param_texts = [code.value(p, read_loop_vars=True) for p in params]
         pairs = list(resources.items()) if isinstance(resources, dict) else list(enumerate(resources))
         if sum(len(v.index) for _, v in pairs if isinstance(v, TensorView)) > MAX_INLINE_ENTRIES:
             return general

@@ -199,7 +199,7 @@ class Residency:
         """Before ``task``'s instructions: reserve what its core uses for the first time, and start each resident
         tile's slot from its last write. Returns (slot, copy) pairs for ``leave``."""
         kept = []
-        vector_unit = _AIV_NAMES[aiv] if aiv < len(_AIV_NAMES) else f"AIV{aiv}"
+        vector_unit = _AIV_NAMES[aiv] if 0 <= aiv < len(_AIV_NAMES) else f"AIV{aiv}"
         reserved_for = self._reserved_for
         for name, buffer, base, index in placed:
             slot = plan.resident.get(name)

@@ -6,9 +6,11 @@ import itertools
 from typing import Any
 
 import pytest
+from source_lines import here, located
 
-from ptort_lab import Tensor
+from ptort_lab import DType, In, Out, P, PtortValueError, Tensor, Tile, kernel, tl, workload
 from ptort_lab.dsl import bindings, task_code
+from ptort_lab.dsl.axes import Dense
 from ptort_lab.dsl.expr import LoopVar
 from ptort_lab.dsl.types import TensorView
 from ptort_lab.dsl.workload import task
@@ -93,3 +95,67 @@ def test_nodes_not_written_out_keep_the_general_factory(monkeypatch: pytest.Monk
     make = bindings.task_factory(task("k", [VI], {"x": X[VI][VI], "y": Y[VI][0][0]}))
     assert make.__code__.co_filename != "<task factory>"
     assert make({"i": 1}).resources["y"].index == (1, 0, 0)
+
+
+def test_a_generator_of_resources_is_read_once() -> None:
+    """``task("k", [b], (X[b][j] for j in ...))``: the generator is read once, by the factory, and every task gets
+    its views (the compiled factory once got an exhausted generator: no resources at all)."""
+    @workload
+    def w():
+        for b in P(Dense[3]()):
+            task("k", [b], (X[b][j] for j in range(2)))
+    assert [(t.params, [v.index for v in t.resources]) for t in w().enumerate()] == [
+        ([0], [(0, 0), (0, 1)]), ([1], [(1, 0), (1, 1)]), ([2], [(2, 0), (2, 1)])]
+
+
+def test_an_index_error_names_the_users_line_not_the_generated_factory() -> None:
+    """An error raised while the general factory evaluates an index below the compiled one (here a division by
+    zero in `X[(4 // b) % 4]`) names the user's line, as before the factory was compiled."""
+    @kernel
+    def small(src: In[Tile[4, 4, DType.F32]], dst: Out[Tile[4, 4, DType.F32]]):
+        tl.store(dst, tl.load(src))
+
+    A, B = Tensor(shape=(4, 4, 4), dtype=DType.F32), Tensor(shape=(4, 4, 4), dtype=DType.F32)
+
+    @workload
+    def w():
+        for b in P(Dense[4]()):
+            small[b](src=A[(4 // b) % 4], dst=B[b])
+    program = w().compile(compute_values=False)
+    with pytest.raises(PtortValueError) as err:
+        line = here() + 1
+        program.execute()
+    assert err.value.what == "`(4 // b)` divides by zero for {'b': 0}."
+    located(err, line)
+
+
+class _Tenfold(LoopVar):
+    """A loop variable whose own evaluate differs from reading its binding (a user's subclass)."""
+
+    def evaluate(self, bindings: Any) -> Any:
+        return bindings[self.name] * 10
+
+
+def test_a_loop_variable_subclass_is_read_as_the_general_factory_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a parameter or plain resource, a LoopVar (of any class) is its binding (``bindings._getter``); in a view's
+    index, its ``evaluate`` (``TensorView.resolve``): the compiled factory does both the same way."""
+    def node() -> Any:
+        return task("k", [_Tenfold("i"), VJ], {"x": X[_Tenfold("j")], "n": _Tenfold("i")})
+    general = _general(node, monkeypatch)
+    fast = bindings.task_factory(node())
+    assert fast.__code__.co_filename == "<task factory>"
+    b = {"i": 1, "j": 0}
+    assert _outcome(fast, b) == _outcome(general, b)
+    made = fast(b)
+    assert (made.params, made.resources["x"].index, made.resources["n"]) == ([1, 0], (0,), 1)
+
+
+def test_nodes_written_alike_share_one_compiled_code_with_their_own_values() -> None:
+    """The copies of a process on each core write the same text with other values bound: compiled once (the cost
+    of writing a factory out), each function still reads its own tensors and names."""
+    a = bindings.task_factory(task("k", [VI], {"x": X[VI][VJ]}))
+    w = Tensor(shape=X.shape, name="W")  # (the bounds checked are in the text: a copy's tensors have the same shapes)
+    b = bindings.task_factory(task("q", [VI], {"x": w[VI][VJ]}))
+    assert a.__code__ is b.__code__
+    ta, tb = a({"i": 1, "j": 2}), b({"i": 1, "j": 2})
+    assert (ta.kernel, ta.resources["x"].base, tb.kernel, tb.resources["x"].base) == ("k", X, "q", w)

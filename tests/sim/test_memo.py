@@ -192,6 +192,29 @@ def _pool_state(pool: BufferPool) -> tuple[Any, ...]:
             list(pool.closed_ends))
 
 
+def _allocate_both(fast: BufferPool, slow: BufferPool, t: int, nbytes: int,
+                   floor: int) -> tuple[Allocation, Allocation] | None:
+    """One request to the pool under test and to the full search (``slow``): the same start or the same refusal;
+    the two allocations, or None."""
+    got = fast.allocate(t, nbytes, floor)
+    want = _reference_allocate(slow, t, nbytes, floor)
+    assert (got is None) == (want is None)
+    if got is None or want is None:
+        return None
+    assert got.start == want[0]
+    return got, want[1]
+
+
+def _free_both(fast: BufferPool, slow: BufferPool, held: list[tuple[Allocation, Allocation]], rng: Any,
+               most_cycles: int) -> None:
+    """End each allocation pair up to ``most_cycles`` after its start: both pools hold the same tiles after."""
+    for got, want in held:
+        end = got.start + int(rng.integers(0, most_cycles))
+        fast.free(got, end)
+        slow.free(want, end)
+    assert _pool_state(fast) == _pool_state(slow)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_buffer_allocation_fast_paths_start_each_tile_where_the_full_search_does(seed: int) -> None:
     """Random tasks' allocations and frees (tight and roomy buffers, ends out of order): every start, every refusal
@@ -206,17 +229,10 @@ def test_buffer_allocation_fast_paths_start_each_tile_where_the_full_search_does
         for _ in range(int(rng.integers(1, 5))):  # one task: allocate, then free each at some later end
             t = floor + int(rng.integers(0, 200))
             nbytes = int(rng.integers(1, capacity // 2))
-            got = fast.allocate(t, nbytes, floor)
-            want = _reference_allocate(slow, t, nbytes, floor)
-            assert (got is None) == (want is None)
-            if got is not None and want is not None:
-                assert got.start == want[0]
-                held.append((got, want[1]))
-        for got, want_alloc in held:
-            end = got.start + int(rng.integers(0, 300))
-            fast.free(got, end)
-            slow.free(want_alloc, end)
-        assert _pool_state(fast) == _pool_state(slow)
+            pair = _allocate_both(fast, slow, t, nbytes, floor)
+            if pair is not None:
+                held.append(pair)
+        _free_both(fast, slow, held, rng, 300)
         assert fast.open_total == sum(a.bytes for a in fast.open)
         assert fast.closed_total == sum(a.bytes for a in fast.closed)
 
@@ -236,19 +252,12 @@ def test_buffer_allocation_waiting_for_frees_starts_where_the_full_search_does(s
         for _ in range(int(rng.integers(1, 4))):
             t += int(rng.integers(0, 30))
             nbytes = int(rng.integers(1, capacity))
-            got = fast.allocate(t, nbytes, t)
-            want = _reference_allocate(slow, t, nbytes, t)
-            assert (got is None) == (want is None)
-            if got is not None and want is not None:
-                assert got.start == want[0]
-                waited += got.start > t
-                t = max(t, got.start)
-                held.append((got, want[1]))
-        for got, want_alloc in held:
-            end = got.start + int(rng.integers(0, 120))
-            fast.free(got, end)
-            slow.free(want_alloc, end)
-        assert _pool_state(fast) == _pool_state(slow)
+            pair = _allocate_both(fast, slow, t, nbytes, t)
+            if pair is not None:
+                waited += pair[0].start > t
+                t = max(t, pair[0].start)
+                held.append(pair)
+        _free_both(fast, slow, held, rng, 120)
     assert waited > 20
 
 
@@ -270,18 +279,11 @@ def test_buffer_allocation_behind_later_starts_starts_where_the_full_search_does
             nbytes = int(rng.integers(1, capacity // 2))
             later = any(a.start > t for a in fast.open) or any(
                 a.start > t and e > t for a, e in zip(fast.closed, fast.closed_ends))
-            got = fast.allocate(t, nbytes, floor)
-            want = _reference_allocate(slow, t, nbytes, floor)
-            assert (got is None) == (want is None)
-            if got is not None and want is not None:
-                assert got.start == want[0]
-                behind_later += later and got.start > t
-                held.append((got, want[1]))
-        for got, want_alloc in held:
-            end = got.start + int(rng.integers(0, 200))
-            fast.free(got, end)
-            slow.free(want_alloc, end)
-        assert _pool_state(fast) == _pool_state(slow)
+            pair = _allocate_both(fast, slow, t, nbytes, floor)
+            if pair is not None:
+                behind_later += later and pair[0].start > t
+                held.append(pair)
+        _free_both(fast, slow, held, rng, 200)
     assert behind_later > 20
 
 
