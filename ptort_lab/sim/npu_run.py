@@ -22,7 +22,7 @@ from .machine import Buffer, Machine, Pipe, bytes_text
 from .memo import COMPUTE, READ, TaskTemplate, build_template
 from .memory import GlobalMemory
 from .placement import dispatcher, is_work_stealing, vector_unit_of
-from .residency import Residency
+from .residency import Placed, Residency
 from .trace import Span
 from .validation import ModelUse
 
@@ -56,6 +56,10 @@ class NpuRun:
         self._block_start: dict[int, int] = {}  # core -> block_start(core), once known
         self.flush_end: int | None = None  # when the kernel-end L2 flush is done (Machine.l2_flush_at_end)
         self._templates: dict[tuple[int, int, int], TaskTemplate] = {}  # (id(plan), core, aiv) -> its steps here
+        # the model's plans this run asked for (lowering is pure and the model caches it too; this skips its call
+        # per task): id(ir) -> (ir, plan), and (id(ir), parameter, buffer, ...) of on-chip arguments -> (ir, plan)
+        self._plans: dict[int, tuple[KernelIR, Plan]] = {}
+        self._resident_plans: dict[tuple[Any, ...], tuple[KernelIR, Plan]] = {}
         self.region_keys = RegionKeys(exact_only=True)  # each argument's L2 region, by the memory it names
         self.workload: Workload | None = None  # the run's workload (a capacity hint looks at its other kernels)
         # what the run leaned on, for its error band and notes (model_use): found per plan as it is first priced
@@ -297,10 +301,13 @@ class NpuRun:
                 self.last_aiv = vector_unit_of(task, self.vector_unit, m.aiv_per_core, m.name)
             end = start + (pinned or 0)
             return end, end, [span_of(task, core, lane, start, end)]
-        plan = self.plan(ir)
+        hit = self._plans.get(id(ir))
+        if hit is None or hit[0] is not ir:
+            hit = self._plans[id(ir)] = (ir, self.plan(ir))
+        plan = hit[1]
         placed = self.residency.placed(task) if self.residency.buffers else ()
         if placed:  # arguments kept on chip: lowered with them resident (cached per parameter and buffer)
-            plan = self.plan(ir, tuple(sorted((name, buffer) for name, buffer, _, _ in placed)))
+            plan = self._resident_plan(ir, placed)
         self.launched = True
         floor = self._block_start.get(core)
         if floor is None:
@@ -323,6 +330,19 @@ class NpuRun:
             self._note_plan(plan)
         return self._issue(task, tpl, placed, core, aiv, start, lane, pipelined, index)
 
+    def _resident_plan(self, ir: KernelIR, placed: Placed) -> Plan:
+        """``ir`` lowered with ``placed``'s arguments on chip (the model's plan for their sorted (parameter, buffer)
+        pairs), found per run by the pairs in the task's order."""
+        key: list[Any] = [id(ir)]
+        for name, buffer, _, _ in placed:
+            key.append(name)
+            key.append(buffer)
+        found = self._resident_plans.get(tuple(key))
+        if found is None or found[0] is not ir:
+            found = self._resident_plans[tuple(key)] = (
+                ir, self.plan(ir, tuple(sorted((name, buffer) for name, buffer, _, _ in placed))))
+        return found[1]
+
     def _issue(self, task: Task, tpl: TaskTemplate, placed: Any, core: int, aiv: int, start: int, lane: str,
                pipelined: bool, index: Any) -> Timing:
         """The issue loop: each step of ``tpl`` from ``start`` in program order (module docstring: how each is
@@ -330,10 +350,7 @@ class NpuRun:
         ready: list[tuple[int, str, int] | None] = [None] * tpl.slots  # slot -> (end, lane, tail) of its last write
         kept = None
         if placed:  # arguments kept on chip: each resident slot starts from its last write
-            entered: dict[int, tuple[int, str, int]] = {}
-            kept = self.residency.enter(task, placed, tpl.plan, core, aiv, entered)
-            for slot, last in entered.items():
-                ready[slot] = last
+            kept = self.residency.enter(task, placed, tpl.plan, core, aiv, ready)
         # the GM region a transfer touches: (storage, tile index) of the task's argument (deps.RegionKeys: Y[-1] and
         # Y.slice(2, 4)[1] are Y[3]'s line), with the sub-block (r0, r1, c0, c1) a slice of it moves appended (found
         # once per argument, not per transfer)
@@ -428,8 +445,7 @@ class NpuRun:
             if end > end_all:  # (a read whose issue cost outlasts its latency holds its pipe past its data)
                 end_all = end
         if kept:
-            kept_ready = {slot: ready[slot] for slot, _ in kept}
-            self.residency.leave(kept, {slot: r for slot, r in kept_ready.items() if r is not None})
+            self.residency.leave(kept, ready)
         issue_done = first if pipelined and first is not None else end_all
         return issue_done, end_all, spans
 

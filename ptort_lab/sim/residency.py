@@ -191,13 +191,19 @@ class Residency:
         if not isinstance(res, dict):
             return ()
         buffers = self.buffers
-        return tuple((name, buffers[id(v.base)], v.base, tuple(v.index)) for name, v in res.items()
-                     if isinstance(v, TensorView) and id(v.base) in buffers)
+        out = []
+        for name, v in res.items():  # (a loop: once per task, each view's base read once)
+            if isinstance(v, TensorView):
+                base = v.base
+                buffer = buffers.get(id(base))
+                if buffer is not None:
+                    out.append((name, buffer, base, tuple(v.index)))
+        return tuple(out)
 
     def enter(self, task: Task, placed: Placed, plan: Plan, core: int, aiv: int,
-              ready: dict[int, tuple[int, str, int]]) -> list[tuple[int, Any]]:
+              ready: list[tuple[int, str, int] | None]) -> list[tuple[int, Any]]:
         """Before ``task``'s instructions: reserve what its core uses for the first time, and start each resident
-        tile's slot from its last write. Returns (slot, copy) pairs for ``leave``."""
+        tile's slot from its last write (``ready``: slot -> last write). Returns (slot, copy) pairs for ``leave``."""
         kept = []
         vector_unit = _AIV_NAMES[aiv] if 0 <= aiv < len(_AIV_NAMES) else f"AIV{aiv}"
         reserved_for = self._reserved_for
@@ -209,7 +215,13 @@ class Residency:
             # (reserve_tensor's own once-per-copy test first: the user text is built only for a first reservation)
             if (id(base), core, unit) not in reserved_for and base.on_chip:
                 self.reserve_tensor(base, core, unit, f"core {core}'s tasks")
-            copy = (core, unit, id(base), normalised(index, base.shape))  # (S[-1] is the tile S[n - 1] is)
+            tile = index
+            entries: Any = index  # (Any: numpy ints and other entries are normalised's to judge)
+            for i in entries:  # (normalised's own test, inline: the usual index is plain non-negative ints)
+                if i.__class__ is not int or i < 0:
+                    tile = normalised(index, base.shape)
+                    break
+            copy = (core, unit, id(base), tile)  # (S[-1] is the tile S[n - 1] is)
             last = self._ready.get(copy)
             if last is not None:
                 ready[slot] = last
@@ -218,10 +230,11 @@ class Residency:
             kept.append((slot, copy))
         return kept
 
-    def leave(self, kept: list[tuple[int, Any]], ready: dict[int, tuple[int, str, int]]) -> None:
-        """After ``task``'s instructions: remember each resident tile's last write."""
+    def leave(self, kept: list[tuple[int, Any]], ready: list[tuple[int, str, int] | None]) -> None:
+        """After ``task``'s instructions: remember each resident tile's last write (``ready``: slot -> its last
+        write, None when the task wrote none)."""
         for slot, copy in kept:
-            last = ready.get(slot)
+            last = ready[slot]
             if last is not None:
                 self._ready[copy] = last
 
