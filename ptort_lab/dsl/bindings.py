@@ -50,7 +50,9 @@ def task_factory(node: Workload) -> TaskFactory:
     make: TaskFactory
     # Loops hand every iteration a fresh bindings dict that nobody changes afterwards, so tasks keep it as is.
     # (A KeyError is a loop variable with no value here: the build refuses that, this is the backstop.)
-    if isinstance(res, dict) and not res and len(params) == 1 and isinstance(node.params[0], LoopVar):
+    # the simplest node, task(k, [b]): its factory is already one small function
+    single = isinstance(res, dict) and not res and len(params) == 1 and isinstance(node.params[0], LoopVar)
+    if single:
         var = node.params[0].name
 
         def make(b: dict[str, Any]) -> Task:
@@ -75,7 +77,7 @@ def task_factory(node: Workload) -> TaskFactory:
                 return Task(name, [g(b) for g in params], [m(b) for m in items], 0, b, kref, cycles, loc)
             except KeyError as e:
                 raise missing_binding(e, b, loc) from None
-    if not (isinstance(res, dict) and not res and len(params) == 1 and isinstance(node.params[0], LoopVar)):
+    if not single:
         # once per task of every loop: its parameters and views written out as one function (task_code), this
         # factory called for anything unusual (and for the error it raises)
         make = compile_factory(name, kref, cycles, loc, list(node.params), res, make)

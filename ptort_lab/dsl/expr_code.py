@@ -36,13 +36,11 @@ class Code:
         ``compile_tree`` does), a loop variable read from ``b``, any other expression by its ``evaluate``, a
         constant by its name. ``read_loop_vars``: every LoopVar, of a subclass too, read from ``b`` by its name (as
         a task's parameters and plain resources are: ``bindings._getter``)."""
-        if value.__class__ in _PLAIN and not value.u64 and _small(value):
-            return self.write(value)
-        if value.__class__ is LoopVar or read_loop_vars and isinstance(value, LoopVar):
+        if read_loop_vars and isinstance(value, LoopVar):
             return f"b[{self.name(value.name)}]"
-        if isinstance(value, Expr):
-            return f"{self.name(value)}.evaluate(b)"
-        return self.name(value)
+        if value.__class__ in _PLAIN and (value.u64 or not _small(value)):
+            return f"{self.name(value)}.evaluate(b)"  # (node by node: u64, or too large to write out)
+        return self.write(value)
 
     def write(self, node: Any) -> str:
         """The text of ``node`` with every plain BinaryExpr below it written out."""

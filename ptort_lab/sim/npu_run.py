@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator
 from ..dsl.ir import KernelIR
 from ..dsl.steps import enumerate_tasks, stream_tasks, uses_slots
 from ..dsl.tree import NodeKind, walk
-from ..dsl.types import Direction, TensorView, TileType, is_integer
+from ..dsl.types import Direction, TensorView, TileType
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortError, PtortValueError
@@ -16,13 +16,13 @@ from .buffers import Allocation, BufferPool
 from .capacity import fix_in_room
 from .cost_model import Timing, span_of
 from .deps import RegionKeys
-from .int_args import whole
+from .int_args import as_int, whole
 from .lowering import AIC, Instr, Plan
 from .machine import Buffer, Machine, Pipe, bytes_text
 from .memo import COMPUTE, READ, TaskTemplate, build_template
 from .memory import GlobalMemory
 from .placement import dispatcher, is_work_stealing, vector_unit_of
-from .residency import Placed, Residency
+from .residency import Residency
 from .trace import Span
 from .validation import ModelUse
 
@@ -39,7 +39,7 @@ class NpuRun:
         self.machine: Machine = model.machine
         self.plan: Callable[..., Plan] = model.plan  # (kernel IR, resident parameters) -> its lowered plan
         # CSP process -> AIV index, when placed on AIV1 (numpy ints taken as ints)
-        self.vector_units = {name: _whole(aiv) for name, aiv in vector_units.items()}
+        self.vector_units = {name: as_int(aiv) for name, aiv in vector_units.items()}
         # when each pipe is free, by its index (pipe_index; -1: never used), which a template's steps carry
         self.pipe_clock: list[int] = []
         self.pipe_index: dict[tuple[int, str], int] = {}  # (core, lane such as "AIV0.MTE2") -> its clock's index
@@ -56,10 +56,6 @@ class NpuRun:
         self._block_start: dict[int, int] = {}  # core -> block_start(core), once known
         self.flush_end: int | None = None  # when the kernel-end L2 flush is done (Machine.l2_flush_at_end)
         self._templates: dict[tuple[int, int, int], TaskTemplate] = {}  # (id(plan), core, aiv) -> its steps here
-        # the model's plans this run asked for (lowering is pure and the model caches it too; this skips its call
-        # per task): id(ir) -> (ir, plan), and (id(ir), parameter, buffer, ...) of on-chip arguments -> (ir, plan)
-        self._plans: dict[int, tuple[KernelIR, Plan]] = {}
-        self._resident_plans: dict[tuple[Any, ...], tuple[KernelIR, Plan]] = {}
         self.region_keys = RegionKeys(exact_only=True)  # each argument's L2 region, by the memory it names
         self.workload: Workload | None = None  # the run's workload (a capacity hint looks at its other kernels)
         # what the run leaned on, for its error band and notes (model_use): found per plan as it is first priced
@@ -132,7 +128,7 @@ class NpuRun:
             self.block_ranks = _keyed_block_ranks(workload)
             self._gm_writers = {}
             return
-        placement = {name: _whole(core) for name, core in placement.items()}  # (numpy ints taken as ints)
+        placement = {name: as_int(core) for name, core in placement.items()}  # (numpy ints taken as ints)
         self.placement = placement
         self.block_ranks = {core: rank for rank, core in enumerate(sorted(set(placement.values())))}
         for name, core in placement.items():
@@ -301,13 +297,10 @@ class NpuRun:
                 self.last_aiv = vector_unit_of(task, self.vector_unit, m.aiv_per_core, m.name)
             end = start + (pinned or 0)
             return end, end, [span_of(task, core, lane, start, end)]
-        hit = self._plans.get(id(ir))
-        if hit is None or hit[0] is not ir:
-            hit = self._plans[id(ir)] = (ir, self.plan(ir))
-        plan = hit[1]
+        plan = self.plan(ir)
         placed = self.residency.placed(task) if self.residency.buffers else ()
         if placed:  # arguments kept on chip: lowered with them resident (cached per parameter and buffer)
-            plan = self._resident_plan(ir, placed)
+            plan = self.plan(ir, tuple(sorted((name, buffer) for name, buffer, _, _ in placed)))
         self.launched = True
         floor = self._block_start.get(core)
         if floor is None:
@@ -329,19 +322,6 @@ class NpuRun:
             tpl = self._templates[(id(plan), core, aiv)] = build_template(plan, core, aiv, self._pool, self._pipe)
             self._note_plan(plan)
         return self._issue(task, tpl, placed, core, aiv, start, lane, pipelined, index)
-
-    def _resident_plan(self, ir: KernelIR, placed: Placed) -> Plan:
-        """``ir`` lowered with ``placed``'s arguments on chip (the model's plan for their sorted (parameter, buffer)
-        pairs), found per run by the pairs in the task's order."""
-        key: list[Any] = [id(ir)]
-        for name, buffer, _, _ in placed:
-            key.append(name)
-            key.append(buffer)
-        found = self._resident_plans.get(tuple(key))
-        if found is None or found[0] is not ir:
-            found = self._resident_plans[tuple(key)] = (
-                ir, self.plan(ir, tuple(sorted((name, buffer) for name, buffer, _, _ in placed))))
-        return found[1]
 
     def _issue(self, task: Task, tpl: TaskTemplate, placed: Any, core: int, aiv: int, start: int, lane: str,
                pipelined: bool, index: Any) -> Timing:
@@ -511,12 +491,6 @@ class NpuRun:
 
 # the dispatch policies whose key function decides which cores a data-parallel run uses
 _KEYED = ("affinity", "hash", "dispatch_by")
-
-
-def _whole(value: Any) -> Any:
-    """``value`` as a plain int when it is an integer of another type (numpy's): the compiled build takes only
-    ints where the annotations say int; anything else as it is (the checks after it say what is wrong)."""
-    return int(value) if type(value) is not int and is_integer(value) else value
 
 
 def _keyed_block_ranks(workload: Workload) -> dict[int, int]:

@@ -215,13 +215,7 @@ class Residency:
             # (reserve_tensor's own once-per-copy test first: the user text is built only for a first reservation)
             if (id(base), core, unit) not in reserved_for and base.on_chip:
                 self.reserve_tensor(base, core, unit, f"core {core}'s tasks")
-            tile = index
-            entries: Any = index  # (Any: numpy ints and other entries are normalised's to judge)
-            for i in entries:  # (normalised's own test, inline: the usual index is plain non-negative ints)
-                if i.__class__ is not int or i < 0:
-                    tile = normalised(index, base.shape)
-                    break
-            copy = (core, unit, id(base), tile)  # (S[-1] is the tile S[n - 1] is)
+            copy = (core, unit, id(base), normalised(index, base.shape))  # (S[-1] is the tile S[n - 1] is)
             last = self._ready.get(copy)
             if last is not None:
                 ready[slot] = last
