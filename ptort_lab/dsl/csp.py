@@ -404,6 +404,13 @@ def send(ch: Channel[Any], value: Any, *, token: Any = None) -> Workload:
                             hint="Do not call ch.close() on a channel a process still sends to.")
     refuse_placeholders((value, token), f"send({ch.name!r}, ...)")  # a token f"{t}" would travel as text
     _check_send_value(value, f"send({ch.name!r}, value)")
+    if isinstance(token, (bool, np.bool_, float, complex, np.floating, np.complexfloating)):
+        # a number that is no index, refused as send(ch, 1.5) is (it ran as a tile index where no tensor is indexed
+        # by it); other objects travel and are checked where a task uses them, as a plain value's are
+        what, _ = _not_an_item(token)
+        raise PtortTypeError(f"send({ch.name!r}, ..., token=...) got {what}; a token is an int or a loop expression "
+                             "(t, t + 1).", hint="Pass the tile index the consumer should receive: token=t (the loop "
+                                                 "variable), an expression of it (token=t + 1) or an int.")
     if isinstance(value, Workload):
         adopt(value)
     node = Workload(NodeKind.SEND, loc=user_location(), channel=ch, value=value, token=token)

@@ -200,6 +200,11 @@ def _cond(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
             raise _at_node(e, node) from None
         except KeyError as e:
             raise missing_binding(e, bindings, node.loc) from None
+        except TypeError as e:  # (a token that is no number, compared: '<' between a str and an int)
+            raise PtortTypeError(f"the condition {pred} could not be evaluated for "
+                                 f"{dict(bindings) or 'no loop variables'}: {e}.",
+                                 hint="The values it compares must be numbers: a token a send passes (token=...) is "
+                                      "a tile index, an int.", where=node.loc, locate=node.loc is None) from None
     if not isinstance(value, (bool, int, np.bool_, np.integer)):
         raise PtortTypeError(f"a condition evaluated to {type(value).__name__} {value!r} for "
                              f"{dict(bindings) or 'no loop variables'}; it must be a bool.",

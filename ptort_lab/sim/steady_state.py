@@ -41,8 +41,9 @@ import dataclasses
 import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any, Callable, Hashable, Iterator, Mapping
 
+from ..dsl import steps as steps_module
 from ..dsl.axes import Dense, DenseDyn, run_sizes
 from ..dsl.commands import AFTER
 from ..dsl.tasks import MAX_CYCLES
@@ -120,17 +121,34 @@ def resized(axes: list[Any], n: int) -> Iterator[None]:
 
 
 # -- the normalised state --------------------------------------------------------------------------------------------
-def _pc(gen: Any) -> tuple[Any, ...]:
-    """Where a step generator is in its body: (code, instruction) of each frame down its ``yield from`` chain."""
-    out: list[tuple[Any, int] | None] = []
+def _pc(gen: Any, cut: Mapping[int, int]) -> tuple[Any, ...]:
+    """Where a step generator is in its body: (code, instruction, loop point) of each frame down its ``yield from``
+    chain (``_loop_point``: ``cut`` holds the axes the run's tile loops are cut at)."""
+    out: list[tuple[Any, int, Any] | None] = []
     while gen is not None:
         frame = getattr(gen, "gi_frame", None)
         if frame is None:
             out.append(None)
             break
-        out.append((frame.f_code, frame.f_lasti))
+        out.append((frame.f_code, frame.f_lasti, _loop_point(frame, cut) if frame.f_code is _LOOP_CODE else None))
         gen = getattr(gen, "gi_yieldfrom", None)
     return tuple(out)
+
+
+_LOOP_CODE = steps_module._loop.__code__  # (the frames of loops: dsl/steps.py)
+
+
+def _loop_point(frame: Any, cut: Mapping[int, int]) -> Any:
+    """The values of a loop's variables, for a loop the short runs do not cut (a loop of another size than the tile
+    loop, outside it: a second producer's 10 tiles, the 999 tiles of an uneven split). Its progress is part of the
+    state: without it the state at tile 2 and tile 3 looked alike while such a loop still ran, and a repeat was
+    found that the full run never had. A tile loop's own point is the tile, which the state is relative to."""
+    scope = frame.f_locals
+    node = scope.get("node")
+    if node is None or any(id(axis) in cut for axis in node.axes):
+        return None
+    inner = scope.get("inner")
+    return ("before",) if inner is None else tuple(inner.get(name) for name in scope.get("names", ()))
 
 
 def engine_key(engine: Any, actor: Actor, tasks_so_far: int) -> tuple[int, Hashable]:
@@ -145,10 +163,13 @@ def engine_key(engine: Any, actor: Actor, tasks_so_far: int) -> tuple[int, Hasha
     def waits(blocked: Any) -> Any:  # (a wait on a task: its id relative to the task keyed)
         return ("task", blocked.tid - tasks_so_far) if blocked.__class__ is TaskWait else blocked
 
+    cut = run_sizes.get() or {}
     procs = tuple(
-        None if p.done else (r(p.t), r(max(p.last_end, p.t)), waits(p.blocked),
-                             p.wait_since - t_ref if p.blocked else 0, p.retry[0] if p.retry else None, p.granted,
-                             tuple(map(r, p.grants)), _pc(p.gen))
+        # (a finished process's last task may still end after the live clocks: it sets the makespan)
+        ("done", r(p.last_end)) if p.done else (r(p.t), r(max(p.last_end, p.t)), waits(p.blocked),
+                                                p.wait_since - t_ref if p.blocked else 0,
+                                                p.retry[0] if p.retry else None, p.granted, tuple(map(r, p.grants)),
+                                                _pc(p.gen, cut))
         for p in engine.procs)
     fifos = tuple((f.fresh, tuple(map(r, f.free)), tuple(r(ts) for _, ts in f.tokens),
                    tuple(sorted((r(e[0]), r(e[1]), e[2]) for e in f.pending)) if f.pending is not None else None,
@@ -380,7 +401,11 @@ def extrapolate(f0: Figures, f1: Figures, f2: Figures, m: int) -> Figures | None
         return None
     if s1 != s2:
         return None
-    return Figures(**_add(f0.fields(), s1, m))
+    out = Figures(**_add(f0.fields(), s1, m))
+    busy = [*out.lanes.values(), *out.cores.values(), *out.stages.values(), out.multi]
+    if any(b > out.makespan for b in busy):  # (what no run can have: the steps were not the run's own after all)
+        return None
+    return out
 
 
 def stats_of(f: Figures, mode: str, clock_hz: float, use: ModelUse | None = None) -> ProgramStats:
