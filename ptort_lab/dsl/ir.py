@@ -206,6 +206,17 @@ class Value:
     def __repr__(self) -> str:
         return f"Value({self.name or 'v'}:{self.id}: {self.type})"
 
+    def __pos__(self) -> Value:
+        return self  # (+x is x: tl results are new tiles already)
+
+    def __invert__(self) -> NoReturn:
+        _refuse_traced(self, f"~ on {_text(self)}: tl has no bitwise or logical not.",
+                       "Swap the comparison instead (tl.ge for not tl.lt, tl.ne for not tl.eq), or the two branches "
+                       "of tl.where.")
+
+    def __divmod__(self, o: Any) -> NoReturn: _refuse_operator(self, "//", o, swap=False)
+    def __rdivmod__(self, o: Any) -> NoReturn: _refuse_operator(self, "//", o, swap=True)
+
     # A kernel body runs once, at trace time, on symbolic values: whatever needs a tile's numbers (a Python `if`,
     # int(), iterating rows, `==`) would be decided once for every element of every task, so it is refused there.
     def __eq__(self, o: Any) -> Any:
@@ -340,6 +351,52 @@ _NUMPY_TO_TL = {**_NUMPY_OPERATORS, "negative": "neg", "absolute": "abs", "fabs"
                 "amax": "rowmax or tl.colmax", "mean": "rowmean", "dot": "matmul", "clip": "maxs and tl.mins",
                 "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge", "equal": "eq",
                 "not_equal": "ne"}
+
+
+_RESHAPE = ("the tl op that makes the shape you need: a tile's shape is fixed, so take a part of it with a slice "
+            "(x[r0:r1, c0:c1]), join tiles with tl.concat, or tl.transpose it")
+# numpy array attributes and methods a kernel body may reach for, and what to write instead (Value.__getattr__)
+_NUMPY_ATTRIBUTES = {
+    "T": "tl.transpose(x)", "transpose": "tl.transpose(x)", "astype": "tl.cast(x, DType.F32) (any DType)",
+    "sum": "tl.rowsum(x) or tl.colsum(x) (a reduction runs along one axis)", "mean": "tl.rowmean(x)",
+    "max": "tl.rowmax(x) or tl.colmax(x) (tl.max(a, b) is elementwise)", "min": "tl.min(a, b) (elementwise)",
+    "reshape": _RESHAPE, "flatten": _RESHAPE, "ravel": _RESHAPE, "squeeze": _RESHAPE, "view": _RESHAPE,
+    "dot": "tl.matmul(x, y) (or x @ y)", "clip": "tl.mins(tl.maxs(x, lo), hi)", "copy": "x itself (tl ops return "
+    "new tiles; a stored tile is not changed by later ops)", "round": "tl.cast(x, an integer DType) (rounds halves "
+    "to even)", "item": "tl.* ops on the whole tile: a traced tile has no Python value",
+    "tolist": "tl.* ops on the whole tile: a traced tile has no Python value",
+    "size": "x.shape (rows, cols)", "ndim": "x.shape (a tile is 2-D)", "fill": "tl.full(rows, cols, value, dtype)",
+}
+
+
+class NumpyAttributeRefused(DSLUsageError, AttributeError):
+    """A numpy array's attribute read from a traced tile: a ptort_lab error naming the tl op to use, and an
+    AttributeError, so ``hasattr(x, "T")`` and ``getattr(x, "size", None)`` in a body still answer False / None."""
+
+
+class _NumpyAttribute:
+    """A numpy array's attribute or method on a traced tile (x.T, x.astype(...), x.sum()): refused naming the tl op
+    to use (Python's AttributeError would name none, and only when the kernel first runs); outside a kernel body it
+    is the plain AttributeError. Either way hasattr() and libraries probing objects work as usual."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, value: Value | None, owner: Any = None) -> Any:
+        if value is None:
+            return self
+        if not _traced_by_user():
+            raise AttributeError(f"'Value' object has no attribute {self.name!r}")
+        trace = _current_trace.get()
+        # (not recorded as a refusal: a hasattr() that swallows it must leave no error behind for a later one)
+        raise NumpyAttributeRefused(
+            f"x.{self.name} on {_text(value)}: a traced tile is not a numpy array, and has no '{self.name}'.",
+            hint=f"Use {_NUMPY_ATTRIBUTES[self.name]}.",
+            context=f"kernel '{trace.kernel_name}'" if trace is not None else "")
+
+
+for _name in _NUMPY_ATTRIBUTES:
+    setattr(Value, _name, _NumpyAttribute(_name))
 
 
 def _numpy_scalar(x: Any) -> bool:

@@ -162,13 +162,16 @@ class Kernel:
     Outside a workload ``k(...)`` only traces: given tensors or arrays it is refused, as it would compute nothing.
 
     The body runs once per trace (at the ``def`` when every Constexpr has a default), and the trace is cached per
-    Constexpr values. A plain value the body reads (``SCALE = 2.0``: a bool, int, float, complex, str, None, a
-    numpy number, an enum member or a tuple of them) is part of the trace, and so is a function it calls: read as
-    a global, a closure variable, a constant item (``CFG["scale"]``, ``L[0]``) or an attribute of the user's module,
-    class or instance (``config.EPS``), by the body or by the helper functions it calls that way. When one changes
-    later (a new notebook cell, a changed setting of a kernel factory) the next launch
-    traces the body again. Values reached any other way (a computed key, a numpy array's elements, a property, a
-    helper passed in an object or from an installed package) are read only when the body is traced.
+    Constexpr values; a Constexpr object (an instance of the user's own class) by what the body reads of it as well
+    (``cfg.scale``, ``cfg.sizes[0]``), so changing it in place traces the body again. A plain value the body reads
+    (``SCALE = 2.0``: a bool, int, float, complex, str, None, a numpy number, an enum member or a tuple of them) is
+    part of the trace, and so is a function it calls: read as a global, a closure variable, a constant item
+    (``CFG["scale"]``, ``L[0]``) or an attribute of the user's module, class or instance (``config.EPS``), by the
+    body or by the helper functions it calls that way. When one changes later (a new notebook cell, a changed
+    setting of a kernel factory) the next launch
+    traces the body again.
+    Values reached any other way (a computed key, a numpy array's elements, a property, a helper passed in an object
+    or from an installed package) are read only when the body is traced.
     """
 
     def __init__(self, fn: Callable[..., Any], *, cycles: int | None = None, name: str | None = None,
@@ -212,6 +215,7 @@ class Kernel:
             if p.default is not p.empty:
                 self.defaults[pname] = p.default
         self._cache: dict[Any, KernelIR] = {}
+        self._object_reads = _param_reads(fn, self.constexpr_params)
         self._shaped = tuple(n for n, (_, t) in self.signature.items() if isinstance(t, LaunchShaped))
         self._no_constexpr = not self.constexpr_params and not self._shaped
         self._watch()
@@ -341,6 +345,9 @@ class Kernel:
                                  hint=f"Its Constexpr parameters are {self.constexpr_params or 'none'}{shaped}.")
         key = tuple(sorted(values.items(), key=lambda kv: kv[0]))
         typed = tuple((n, _value_key(v)) for n, v in key)  # -0.0 is not 0.0, nor True 1, for a trace
+        objects = self._object_reads
+        if objects:  # a Constexpr object is keyed by what the body reads of it too, not only by its identity
+            typed = (*typed, *((n, _object_state(v, objects[n])) for n, v in key if n in objects and not _plain(v)))
         cache_key: Any = (typed, tuple(bound.items())) if bound else typed
         try:
             return self._cache[cache_key]
@@ -581,19 +588,21 @@ def _followed(value: Any, step: Step) -> bool:
     return module is not None and _user_module(module)
 
 
-def _chains(code: CodeType) -> list[tuple[bool, str, list[Step]]]:
-    """The reads ``code`` makes of a global (True) or a free variable (False), each with the attribute and
-    constant-subscript steps right after it: ``CFG["scale"]`` is (True, "CFG", [(False, "scale")])."""
-    chains: list[tuple[bool, str, list[Step]]] = []
+def _chains(code: CodeType) -> list[tuple[str, str, list[Step]]]:
+    """The reads ``code`` makes of a global ("global"), a free or cell variable ("free") or a local ("local"), each
+    with the attribute and constant-subscript steps right after it: ``CFG["scale"]`` is ("global", "CFG",
+    [(False, "scale")])."""
+    chains: list[tuple[str, str, list[Step]]] = []
     chain: list[Step] | None = None
     constant: tuple[Any, ...] = ()  # a constant just loaded after the chain (a subscript may follow)
     for ins in dis.get_instructions(code):
         op = ins.opname
         if op in ("EXTENDED_ARG", "NOP", "CACHE"):
             continue
-        if op in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF") and isinstance(ins.argval, str):
+        kind = _LOADS.get(op)
+        if kind is not None and isinstance(ins.argval, str):
             chain = []
-            chains.append((op in ("LOAD_GLOBAL", "LOAD_NAME"), ins.argval, chain))
+            chains.append((kind, ins.argval, chain))
             constant = ()
         elif chain is not None and not constant and op in ("LOAD_ATTR", "LOAD_METHOD") and \
                 isinstance(ins.argval, str):
@@ -607,6 +616,39 @@ def _chains(code: CodeType) -> list[tuple[bool, str, list[Step]]]:
         else:
             chain, constant = None, ()
     return chains
+
+
+_LOADS = {"LOAD_GLOBAL": "global", "LOAD_NAME": "global", "LOAD_DEREF": "free", "LOAD_CLASSDEREF": "free",
+          "LOAD_FAST": "local", "LOAD_FAST_CHECK": "local"}
+
+
+def _param_reads(fn: Callable[..., Any], names: list[str]) -> dict[str, tuple[tuple[Step, ...], ...]]:
+    """The attribute and constant-item chains the body reads from each parameter of ``names`` (``cfg.scale``,
+    ``cfg.sizes[0]``), in its own code or in a function nested in it that uses the parameter."""
+    f = _function_of(fn)
+    reads: dict[str, dict[tuple[Step, ...], None]] = {n: {} for n in names}
+    if f is None:
+        return {}
+    for code in _code_objects(f.__code__):
+        for kind, name, steps in _chains(code):
+            if name in reads and steps and (kind == "free" or code is f.__code__):
+                reads[name][tuple(steps)] = None
+    return {n: tuple(chains) for n, chains in reads.items() if chains}
+
+
+def _object_state(value: Any, reads: tuple[tuple[Step, ...], ...]) -> tuple[Any, ...]:
+    """What a trace read from a Constexpr object: the plain value (or function) at the end of each chain of
+    ``reads`` as ``_dependency_key`` keys it, followed into the user's instances and classes, dicts, lists and
+    tuples as a global's chains are (so ``cfg.s = 5.0`` after a launch with ``cfg`` traces the body again)."""
+    state = []
+    for steps in reads:
+        got = value
+        for step in steps:
+            if not _followed(got, step):
+                break
+            got = _attribute(got, step[1]) if step[0] else _item(got, step[1])
+        state.append(_dependency_key(got))
+    return tuple(state)
 
 
 def _code_objects(code: CodeType) -> list[CodeType]:
@@ -633,8 +675,10 @@ def _dependencies(fn: Callable[..., Any]) -> tuple[Dependency, ...]:
         scanned.add(id(f))
         cells = dict(zip(f.__code__.co_freevars, f.__closure__ or ()))
         for code in _code_objects(f.__code__):
-            for is_global, name, steps in _chains(code):
-                root: Any = f.__globals__ if is_global else cells.get(name)
+            for kind, name, steps in _chains(code):
+                if kind == "local":
+                    continue
+                root: Any = f.__globals__ if kind == "global" else cells.get(name)
                 if root is None:  # a variable of the function itself, shared with a function nested in it
                     continue
                 path: tuple[Step, ...] = ()
@@ -742,17 +786,28 @@ def _stored_windows(trace: KernelTrace) -> dict[str, list[tuple[Window, SourceLo
 
 def _unwritten_part(shape: tuple[int, int], windows: list[Window]) -> tuple[Window, int] | None:
     """The bounding window of the elements of a ``shape`` tile that no window covers, and how many they are; None
-    when the windows cover it all."""
-    if any(w == (0, shape[0], 0, shape[1]) for w in windows):
+    when the windows cover it all. Worked out on the grid the windows' edges cut the tile into (a few cells per
+    store), never on an array the size of the tile (a [16384, 16384] tile would take 270 MB a pass)."""
+    n_rows, n_cols = shape
+    if any(w == (0, n_rows, 0, n_cols) for w in windows):
         return None
-    written = np.zeros(shape, dtype=bool)
-    for r0, r1, c0, c1 in windows:
-        written[r0:r1, c0:c1] = True
+    clipped = [(min(max(r0, 0), n_rows), min(max(r1, 0), n_rows), min(max(c0, 0), n_cols), min(max(c1, 0), n_cols))
+               for r0, r1, c0, c1 in windows]
+    row_cuts = sorted({0, n_rows, *(w[0] for w in clipped), *(w[1] for w in clipped)})
+    col_cuts = sorted({0, n_cols, *(w[2] for w in clipped), *(w[3] for w in clipped)})
+    row_at = {v: i for i, v in enumerate(row_cuts)}
+    col_at = {v: i for i, v in enumerate(col_cuts)}
+    written = np.zeros((len(row_cuts) - 1, len(col_cuts) - 1), dtype=bool)
+    for r0, r1, c0, c1 in clipped:
+        written[row_at[r0]:row_at[r1], col_at[c0]:col_at[c1]] = True
     rows, cols = np.nonzero(~written)
     if not rows.size:
         return None
-    window = (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
-    return window, int(rows.size)
+    first_row, last_row, first_col, last_col = int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
+    window = (row_cuts[first_row], row_cuts[last_row + 1], col_cuts[first_col], col_cuts[last_col + 1])
+    count = sum((row_cuts[r + 1] - row_cuts[r]) * (col_cuts[c + 1] - col_cuts[c])  # (Python ints: no overflow)
+                for r, c in zip(rows.tolist(), cols.tolist()))
+    return window, count
 
 
 def _window_text(name: str, window: Window, shape: tuple[int, int]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import PtortError, PtortTypeError, PtortValueError
 from .expr import Expr
 from .ir import ROW_REDUCE, KernelTrace, Literal, OpKind, ScalarRefused, Value, current_trace, scalar_value
-from .types import Direction, DType, TileType
+from .types import Direction, DType, TileType, wider_dtype
 
 _F32_ACC = {DType.F16: DType.F32, DType.BF16: DType.F32}
 # The accumulator of sums and matmuls: the cube accumulates 8-bit integer products in 32-bit integers (Ascend's
@@ -39,12 +39,17 @@ def literal(op: str, trace: KernelTrace, x: Any, dtype: DType, what: str = "oper
         raise op_error(op, f"{what} must be a real number (int or float), got {type(x).__name__} {x!r}.",
                        f"Write a number, e.g. tl.{op}(8, 8, 0.0, DType.F32)." if op == "full" else
                        f"Write a number, e.g. tl.{op}(2.0, DType.F32).", trace)
+    wider = wider_dtype(dtype, x) if refused.kind in ("float_range", "int_range") else None
     hint = {
         "too_large": "Use a value within the float range, or float('inf') if infinity is meant.",
-        "float_range": "Cast the tile to F32 first (tl.cast(x, DType.F32)), or pass float('inf') if infinity is "
-                       "meant.",
+        "float_range": (f"Cast the tile to {wider} first (tl.cast(x, DType.{wider})), or pass float('inf') if "
+                        "infinity is meant." if wider is not None else
+                        "Use a value within the float range, or float('inf') if infinity is meant."),
         "nonfinite": f"Cast the tile to F32 first (tl.cast(x, DType.F32)) to compute with {x!r}.",
-        "int_range": "Cast the tile to a wider dtype first (e.g. tl.cast(x, DType.I32) or DType.F32).",
+        "int_range": (f"Cast the tile to {'a signed' if wider.itemsize == dtype.itemsize else 'a wider'} dtype "
+                      f"first (tl.cast(x, DType.{wider}))." if wider is not None else
+                      f"No integer dtype holds {x}: compute in DType.F64 (tl.cast(x, DType.F64), exact up to 2**53), "
+                      "or use a smaller value."),
     }.get(refused.kind) or (f"Cast the tile to F32 first (tl.cast(x, DType.F32)), or pass a whole number such as "
                             f"{math.floor(x)}.")
     raise op_error(op, f"{what} {refused.text}", hint, trace, PtortValueError)

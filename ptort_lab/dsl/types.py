@@ -87,6 +87,33 @@ _NUMPY_NAME = {DType.F16: "float16", DType.F32: "float32", DType.F64: "float64",
                DType.U32: "uint32", DType.U64: "uint64"}
 
 
+_FLOATS = (DType.F16, DType.BF16, DType.F32, DType.F64)
+_SIGNED = (DType.I8, DType.I16, DType.I32, DType.I64)
+_UNSIGNED = (DType.U8, DType.U16, DType.U32, DType.U64)
+
+
+def wider_dtype(dtype: DType, value: Any = None) -> DType | None:
+    """The narrowest dtype of ``dtype``'s kind wider than it that holds ``value`` (any value when None): a float for a
+    float, a signed integer for a signed one or for a negative value, else an unsigned one; None when no such dtype
+    exists (past I64, U64 and F64): a hint then says what else to do."""
+    if dtype.is_float:
+        wider: tuple[DType, ...] = tuple(d for d in _FLOATS if d.itemsize > dtype.itemsize)
+        if value is None:
+            return wider[0] if wider else None
+        return next((d for d in wider if abs(value) <= float(d.finfo.max)), None)
+    signed = dtype in _SIGNED or (value is not None and value < 0)
+    kind = _SIGNED if signed else _UNSIGNED
+    fits = [d for d in kind if value is None or _int_bounds(d)[0] <= value <= _int_bounds(d)[1]]
+    # (a negative result of an unsigned op: the signed dtype of its size when none is wider, as for U64)
+    return next((d for d in fits if d.itemsize > dtype.itemsize), None) or next(
+        (d for d in fits if dtype in _UNSIGNED and signed and d.itemsize == dtype.itemsize), None)
+
+
+def _int_bounds(dtype: DType) -> tuple[int, int]:
+    info = np.iinfo(dtype.np_dtype)
+    return int(info.min), int(info.max)
+
+
 class Location(enum.Enum):
     """Memory level a tensor or tile lives in. A Tensor in ``UB``, ``L1`` or ``L0C`` is on-chip state (Ascend C's
     ``TBuf``): it stays in that buffer of each unit that uses it for the whole run (``Tensor.on_chip``)."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..dsl.ir import ACTIVATION, REDUCE, ROW_REDUCE, KernelIR, Literal, Op, OpKind, Value
 from ..dsl.tasks import call_host_kernel, host_kernel
-from ..dsl.types import Direction, Tensor, TensorView, TileType, _format_bytes
+from ..dsl.types import Direction, Tensor, TensorView, TileType, _format_bytes, wider_dtype
 from ..dsl.workload import Task, scalar_argument
 from ..errors import KernelExecutionError, PtortValueError
 
@@ -78,9 +78,15 @@ _REDUCE: dict[OpKind, Callable[..., Any]] = {
 # source here, so such a result is an error naming the values, never a number that looks computed.
 _INT_CHECKED = frozenset({OpKind.ADD, OpKind.SUB, OpKind.MUL, OpKind.DIV, OpKind.NEG, OpKind.ABS, OpKind.ROWSUM,
                           OpKind.COLSUM, OpKind.MATMUL})
-_INT_HINT = ("ptort_lab does not model what the NPU does past an integer dtype's range (wrap-around or saturation), "
-             "so it has no value: compute in a wider dtype (tl.cast(x, DType.I32) first), or keep the operands in "
-             "range (clamp them with tl.maxs/tl.mins).")
+def _int_hint(dtype: Any, value: int) -> str:
+    """How to avoid an integer op's result ``value`` outside ``dtype``: a wider dtype that holds it, if any."""
+    wider = wider_dtype(dtype, value)
+    what = "a signed" if wider is not None and wider.itemsize == dtype.itemsize else "a wider"
+    instead = (f"compute in {what} dtype (tl.cast(x, DType.{wider}) first)" if wider is not None else
+               f"no integer dtype holds {value}: compute in DType.F64 (tl.cast(x, DType.F64) first, exact up to "
+               "2**53)")
+    return ("ptort_lab does not model what the NPU does past an integer dtype's range (wrap-around or saturation), "
+            f"so it has no value: {instead}, or keep the operands in range (clamp them with tl.maxs/tl.mins).")
 _SYMBOL = {OpKind.ADD: "+", OpKind.SUB: "-", OpKind.MUL: "*", OpKind.DIV: "//"}
 
 
@@ -174,7 +180,7 @@ def _check_ints(op: Op, parts: tuple[Any, ...], result: Any) -> None:
         expr = f"the sum of {'row' if row else 'column'} {idx[0 if row else 1]} is {value}"
     wrapped = np.asarray(result).astype(dtype.np_dtype)[idx].item()  # (numpy sums small ints wider, then casts)
     raise _OpFailed(f"{dtype} {op.kind.value} overflows at {at}: {expr} is outside the range of {dtype} ({lo}..{hi}), "
-                    f"and numpy would silently wrap it to {wrapped}", _INT_HINT)
+                    f"and numpy would silently wrap it to {wrapped}", _int_hint(dtype, int(value)))
 
 
 _ROUNDING_HINT = ("Make the operands non-negative (e.g. divide |a| and restore the sign with tl.where), or divide in a "
@@ -491,6 +497,21 @@ def run_task(task: Task) -> KernelIR | None:
 _WRITTEN = (Direction.OUT, Direction.INOUT)
 
 
+def _stored_params(ir: KernelIR) -> frozenset[str]:
+    """The parameters ``ir`` stores into, whole or through slices of them."""
+    params = {p.value.id: p.name for p in ir.params if p.value is not None}
+    source = {op.result.id: op.operands[0] for op in ir.ops if op.kind is OpKind.SLICE and op.result is not None}
+    stored = set()
+    for op in ir.ops:
+        if op.kind is OpKind.STORE:
+            target = op.operands[0]
+            while isinstance(target, Value) and target.id not in params and target.id in source:
+                target = source[target.id]
+            if isinstance(target, Value) and target.id in params:
+                stored.add(params[target.id])
+    return frozenset(stored)
+
+
 class Writes:
     """Computes a run's values and remembers, for every tensor the run writes or allocates, how it was before.
 
@@ -506,7 +527,8 @@ class Writes:
         # id(tensor) -> (tensor, its array before the run's first write, or None: the run allocated it). In order of
         # first touch, so restoring in reverse also undoes writes to tensors that share memory (slices of one array).
         self._saved: dict[int, tuple[Tensor, np.ndarray | None]] = {}
-        self._outputs: dict[int, tuple[Any, frozenset[str]]] = {}  # id(kernel) -> (kernel, names it writes)
+        # id(kernel), id(ir) -> (kernel, ir, the parameters it may write that this trace stores into)
+        self._outputs: dict[tuple[int, int], tuple[Any, KernelIR, frozenset[str]]] = {}
         self._origin = origin._saved if origin is not None and origin._saved else None
 
     def compute(self, task: Task, ir: KernelIR | None, on_chip: dict[str, np.ndarray] | None = None) -> None:
@@ -515,7 +537,7 @@ class Writes:
         journal keeps. The caller sets ``np.errstate(all="ignore")`` once for the whole run (inf and nan are values
         here)."""
         if ir is not None:
-            run_kernel(ir, task, self._bind(task, on_chip))
+            run_kernel(ir, task, self._bind(task, ir, on_chip))
         elif task.kernel_ref is None:
             host = host_kernel(task)
             if host is not None:
@@ -538,9 +560,9 @@ class Writes:
         else:
             call_host_kernel(task, host, tuple(arg(i, v) for i, v in enumerate(res or ())), {})
 
-    def _bind(self, task: Task, on_chip: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    def _bind(self, task: Task, ir: KernelIR, on_chip: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         saved = self._saved
-        written = self._written(task)
+        written = self._written(task, ir)
         views = dict(on_chip) if on_chip else {}
         for name, arg in task.resources.items():
             if not isinstance(arg, TensorView) or name in views:
@@ -568,13 +590,16 @@ class Writes:
         elif writes:
             self._saved[key] = (base, self._copy_before_write(base, name, task))
 
-    def _written(self, task: Task) -> frozenset[str]:
+    def _written(self, task: Task, ir: KernelIR) -> frozenset[str]:
+        """The parameters ``task`` writes: Out/InOut ones (an unannotated one is InOut) that its trace ``ir`` stores
+        into. (One it only reads is not saved before the run, so a read-only array may be passed for it.)"""
         kernel = task.kernel_ref
-        hit = self._outputs.get(id(kernel))
-        if hit is None or hit[0] is not kernel:
+        key = (id(kernel), id(ir))
+        hit = self._outputs.get(key)
+        if hit is None or hit[0] is not kernel or hit[1] is not ir:
             names = frozenset(n for n, (d, _) in getattr(kernel, "signature", {}).items() if d in _WRITTEN)
-            hit = self._outputs[id(kernel)] = (kernel, names)
-        return hit[1]
+            hit = self._outputs[key] = (kernel, ir, names & _stored_params(ir))
+        return hit[2]
 
     @staticmethod
     def _copy_before_write(base: Tensor, name: str, task: Task) -> np.ndarray:
