@@ -606,9 +606,25 @@ class Comparison:
         try:
             verdict = self.verdict() or "; ".join(f"{label} run {p.stats().total_cycles:,} cycles"
                                                   for label, p in self.runs) or "no runs"
-        except PtortValueError:  # (made by hand, of programs not run yet: a repr must not raise)
-            verdict = " and ".join(label for label, _ in self.runs) + " not run yet"
+        except PtortValueError:  # (a run kept no trace, failed or has not run: a repr must not raise)
+            verdict = "; ".join(_run_state(label, p) for label, p in self.runs)
         return f"<Comparison {knobs}: {verdict}>"
+
+
+def _run_state(label: str, program: Program) -> str:
+    """What a repr can say of one run when the verdict cannot be had: its cycles, and whether it kept no trace,
+    failed or has not run (the verdict needs every run's trace)."""
+    run = getattr(program, "_run", None)
+    if run is None:
+        failed = program.last_error
+        return (f"{label} failed ({type(failed).__name__})" if failed is not None else f"{label} not run yet")
+    try:
+        text = f"{label} run {program.stats().total_cycles:,} cycles"
+    except PtortValueError:
+        text = f"{label} run"
+    if not getattr(run, "kept_trace", True):
+        text += " but kept no trace (execute(keep_trace=False): no verdict)"
+    return text
 
 
 def cores_used(program: Program) -> int:

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import numpy as np
 
@@ -477,6 +477,28 @@ class Program:
     def __repr__(self) -> str:
         state = f"{self._run.trace.makespan} cycles" if self._run else "not run"
         return f"<Program {self.workload.name or self.workload.kind} on {self.target}: {state}>"
+
+    # A copy would share (shallow) or could not take (deep, pickle) the kernels' functions and the run's state.
+    def __copy__(self) -> NoReturn:
+        raise _not_copyable("copy.copy(program)", "a shallow copy would share this Program's run state and "
+                                                  "settings (set_symbol_u64 on the copy changes this one)")
+
+    def __deepcopy__(self, memo: Any) -> NoReturn:
+        raise _not_copyable("copy.deepcopy(program)", "those cannot be copied")
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise _not_copyable("pickling a Program", "those cannot be pickled")
+
+
+def _not_copyable(api: str, why: str) -> PtortTypeError:
+    """The error for copying or pickling a Program: what holds it back, and what to copy instead."""
+    return PtortTypeError(
+        f"{api}: a compiled Program cannot be copied or pickled. It holds the Python functions of its kernels "
+        "(defined anywhere: local functions, notebook cells, module globals), the axis classes its workload "
+        f"generated and its simulator run's state; {why}.",
+        hint="Copy or pickle its results instead: program.trace() and program.stats() copy and pickle. For another "
+             "Program of the same workload, compile it again: program.workload.compile(program.target, "
+             "**program.options) (then set_axis_sizes and register_kernel again, if you used them).")
 
 
 class CompileStats:

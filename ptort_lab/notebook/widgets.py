@@ -183,6 +183,16 @@ class Slider:
     def value(self, value: Any) -> None:
         self._explorer._apply({self.name: value}, f"sliders[{self.name!r}].value")  # an error goes to the panel
 
+    def fit(self) -> None:
+        """Widen the slider to show its value exactly: a tile not among the options joins them (in order), a number
+        past the ends moves max or min (the view's range input would clamp it, and the tile slider show its first
+        option, and the next move of any slider would rerun with that instead)."""
+        if self.options is not None:
+            if self._value not in self.options:
+                self.options = sorted([*self.options, self._value])
+        else:
+            self.min, self.max = min(self.min, self._value), max(self.max, self._value)
+
     def spec(self) -> dict[str, Any]:
         """The slider as the view draws it (a choice slider's value is a position in its options)."""
         out: dict[str, Any] = {"name": self.name, "label": self.name, "disabled": self.disabled,
@@ -321,6 +331,7 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
             self._error = e
             self._show_error(e, rid, (time.perf_counter() - started) * 1e3)
             return False
+        self._fit_sliders()
         self._good = self.knob_values()
         self._good_equal_cores = self.controller.study.equal_cores
         self.message = ""
@@ -331,6 +342,15 @@ class Explorer(anywidget.AnyWidget):  # type: ignore[misc,unused-ignore]  # type
             self.controls = controls
             self.view = {**state, "rid": rid, "error": "", "kernel_ms": round(self.last_refresh_ms, 1)}
         return True
+
+    def _fit_sliders(self) -> None:
+        """Set each slider to the knob the study just ran with (a tile given as a list or numpy ints is then the
+        (rows, cols) tuple of ints the options hold) and widen it to show that value (``Slider.fit``): the view sends
+        every slider's value on each move, so whatever it cannot show would silently replace the knob."""
+        knobs = self.controller.knobs
+        for name, slider in self.sliders.items():
+            slider._value = getattr(knobs, name)
+            slider.fit()
 
     def _show_error(self, e: BaseException, rid: str, kernel_ms: float | None = None) -> None:
         last = self.controller.last

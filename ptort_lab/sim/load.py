@@ -207,6 +207,39 @@ def _exact_if_big(text: str) -> float | Decimal:
     return f if abs(f) < _EXACT_FROM or f - f != 0.0 else Decimal(text)
 
 
+def _is_ours(doc: Any) -> bool:
+    """Does the parsed ``doc`` carry an ``otherData.ptort`` block (the mark of a file ptort_lab wrote)?"""
+    other = doc.get("otherData") if isinstance(doc, dict) else None
+    return isinstance(other, dict) and "ptort" in other
+
+
+def _parsed(decoded: str) -> Any:
+    """The JSON of ``decoded``, its numbers read as ``_identify`` will take the file: plain floats for a ptort_lab
+    trace, big numbers exactly for a foreign one.
+
+    A foreign trace's epoch times (torch.profiler writes µs since 1970, to the ns: 1712667379478076.150) are finer
+    than a float holds there (0.25 µs apart), so they are read exactly; ours are compared with the floats save wrote,
+    so they must not be. Only the parsed structure says whose a file is (a foreign trace may name a thread "ptort"):
+    the text is parsed the way a quick look at it suggests (a ``"ptort"`` string in it), and again the other way in
+    the rare case the structure disagrees (one parse for every file ptort_lab wrote, and for most others).
+    """
+    exact = '"ptort"' not in decoded
+    try:
+        doc = json.loads(decoded, parse_float=_exact_if_big) if exact else json.loads(decoded)
+    except json.JSONDecodeError as first:
+        closed = _closed_array(decoded)  # (an array is never ours: its big numbers are read exactly)
+        if closed is None:
+            raise
+        try:
+            return json.loads(closed, parse_float=_exact_if_big)
+        except json.JSONDecodeError:
+            raise first from None  # (more than the ] is missing: say what was wrong first)
+    if _is_ours(doc) == exact:  # guessed wrong: parse again the other way (same structure, numbers read right)
+        del doc  # (free the first parse before the second is built: a file may be 256 MiB)
+        return json.loads(decoded) if exact else json.loads(decoded, parse_float=_exact_if_big)
+    return doc
+
+
 def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]:
     """The parsed JSON and a name for where it came from (for error messages), within the limits. A str or bytes
     that names an existing file is that file (``Trace.load("[exp1].json")``); other bytes, and a str that starts
@@ -249,22 +282,10 @@ def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]
         shown = short(os.fsdecode(text) if isinstance(text, bytes) else text)
         not_json = (f"No file named {shown} exists either (relative paths start at {os.getcwd()}): check the path, "
                     "or pass the trace's JSON text. " + _ONLY_OURS)
-    # A foreign trace's epoch times (torch.profiler writes µs since 1970, to the ns: 1712667379478076.150) are
-    # finer than a float holds there (0.25 µs apart): those big numbers are read exactly. Ours never need it.
-    ours = b'"ptort"' in text if isinstance(text, bytes) else '"ptort"' in text
     try:
         # (a file saved by a Windows editor starts with a byte order mark, which JSON readers refuse)
         decoded = text.decode("utf-8-sig") if isinstance(text, bytes) else text.removeprefix(_BOM)
-        try:
-            return (json.loads(decoded) if ours else json.loads(decoded, parse_float=_exact_if_big)), src
-        except json.JSONDecodeError as first:
-            closed = _closed_array(decoded)
-            if closed is None:
-                raise
-            try:
-                return json.loads(closed, parse_float=_exact_if_big), src
-            except json.JSONDecodeError:
-                raise first from None  # (more than the ] is missing: say what was wrong first)
+        return _parsed(decoded), src
     except UnicodeDecodeError as e:  # binary data
         raise PtortValueError(f"Cannot load {src}: it is not JSON text ({e}).", hint=_ONLY_OURS) from e
     except json.JSONDecodeError as e:
@@ -283,9 +304,8 @@ def _read(text_or_path: Any, max_bytes: int, max_events: int) -> tuple[Any, str]
 
 def _identify(doc: Any, src: str) -> dict[str, Any] | None:
     """The ``otherData.ptort`` block of a ptort_lab trace, None for a Chrome trace from elsewhere; refuse the rest."""
-    other = doc.get("otherData") if isinstance(doc, dict) else None
-    if isinstance(other, dict) and "ptort" in other:
-        meta = other["ptort"]
+    if _is_ours(doc):
+        meta = doc["otherData"]["ptort"]
         fmt = meta.get("format") if isinstance(meta, dict) else None
         if fmt != FORMAT:
             raise PtortValueError(f"Cannot load {src}: it is not a ptort_lab trace (otherData.ptort.format is "

@@ -3,13 +3,20 @@
 X events and matched B/E pairs become spans (``pid`` = core, a string pid such as torch.profiler's ``"Spans"`` a core
 of its own after the int ones; lane = the thread's name from its M event, or its tid, with ``pid/`` in front when two
 threads' lanes would have one name), C series (one per pid, id, name and args key, as Perfetto keeps them) of whole
-numbers become samples, times are rebased to the first event and read at 1 GHz (1 cycle = 1 ns; big epoch times are
-read exactly, to the ns); other phases and series with a fractional value are skipped. B/E events pair up per
-thread (pid, tid) as a stack, in time order, as Perfetto pairs them: an E closes the latest open B of its thread (an
-E with none open is skipped), and a B never closed ends at the trace's last timestamp (Perfetto draws it to the end
-too). A file with events of which none can be used is refused (``NothingUsable``, naming the phases it has) rather
-than read as an empty trace. Every field read is checked like a saved trace's (``trace.check_trace``): a bad one
-raises BadField, which ``load`` turns into the error naming the file.
+numbers become samples, each series' in time order (equal times in file order: the format lets events come in any
+order), times are rebased to the first event and read at 1 GHz (1 cycle = 1 ns; big epoch times are read exactly, to
+the ns); other phases and series with a fractional value are skipped. A series is named by its counter's name, with
+`` (pid P)`` (`` (pid P, id I)``) when that name is used in more than one process (or id), then ``.key`` when the
+counter has more than one key (``slots``, the key Trace.save writes, is the name itself). A name that several series
+would get (a counter literally named ``a.x`` and counter ``a``'s key ``x``; a counter named ``q (pid 2)`` and pid 2's
+``q``) goes to the one whose counter's own name it is, else to the first in the file, and the others, in file order,
+take `` #2``, `` #3``, ... (the first name no series has): the same file always gives the same names, and no two
+series, of one process or of two, are ever merged. B/E events pair up per thread (pid, tid) as a stack, in time
+order, as Perfetto pairs them: an E closes the latest open B of its thread (an E with none open is skipped), and a B
+never closed ends at the trace's last timestamp (Perfetto draws it to the end too). A file with events of which none
+can be used is refused (``NothingUsable``, naming the phases it has) rather than read as an empty trace. Every field
+read is checked like a saved trace's (``trace.check_trace``): a bad one raises BadField, which ``load`` turns into
+the error naming the file.
 """
 from __future__ import annotations
 
@@ -176,39 +183,72 @@ def _number(v: Any) -> bool:
     return type(v) in (int, float, Decimal)
 
 
-def _series(counters: list[tuple[int, int, int, Any, str, Any]]) -> list[tuple[str, int, int]]:
-    """The C events as samples (channel, ts, value), one series per (pid, id, name, args key) as Perfetto keeps them.
+Series = tuple[int, Any, str, str]  # (pid, id, counter name, args key)
 
-    A series is named by its counter's name, ``name.key`` when the counter has more than one key (``slots``, the key
-    Trace.save writes, is the name itself), with ``(pid P)`` (and ``id``) added when the name is used in more than
-    one process: a series always has the same name, and two processes' series are never merged. A series with any
-    value that is not a whole number of slots is skipped whole (thinned, it would hold wrong values in between).
-    """
+
+def _series(counters: list[tuple[int, int, int, Any, str, Any]]) -> list[tuple[str, int, int]]:
+    """The C events as samples (channel, ts, value), one series per (pid, id, name, args key) as Perfetto keeps them,
+    named by ``_series_names``; each series' samples in time order (equal times in file order), the series in the
+    order of their first samples in the file. A series with any value that is not a whole number of slots is skipped
+    whole (thinned, it would hold wrong values in between)."""
     keys: dict[tuple[int, Any, str], dict[str, bool]] = {}  # (pid, id, name) -> key -> all values whole so far
+    used: dict[Series, None] = {}  # every series, in the order the file first gives it a value
     for _, _, pid, cid, name, args in counters:
         if type(args) is dict:
-            seen = keys.setdefault((pid, _scope_id(cid), name), {})
+            sid = _scope_id(cid)
+            seen = keys.setdefault((pid, sid, name), {})
             for key, value in args.items():
                 if _number(value):
                     seen[key] = seen.get(key, True) and _whole(value)
-    scopes = Counter(name for _, _, name in keys)
-    channel: dict[tuple[int, Any, str, str], str] = {}
-    for (pid, cid, name), seen in keys.items():
-        base = name
-        if scopes[name] > 1:
-            base += f" (pid {pid})" if cid is None else f" (pid {pid}, id {cid!r})"
-        for key, whole in seen.items():
-            if whole:
-                channel[(pid, cid, name, key)] = base if key == "slots" or len(seen) == 1 else f"{base}.{key}"
-    out: list[tuple[str, int, int]] = []
+                    used[(pid, sid, name, key)] = None
+    channel = _series_names(keys, list(used))
+    steps: dict[str, list[tuple[int, int]]] = {}  # series -> its (ts, value) in file order
     for i, ts, pid, cid, name, args in counters:
         if type(args) is not dict:
             continue
         for key, value in args.items():
             series = channel.get((pid, _scope_id(cid), name, key)) if _number(value) else None
-            if series is not None:
-                out.append((plain(series, "name", f"traceEvents[{i}].args"), ts, int(value)))
-    return out
+            if series is None:
+                continue
+            got = steps.get(series)
+            if got is None:
+                got = steps[series] = []
+                plain(series, "name", f"traceEvents[{i}].args")  # (a name made longer than a name may be: refused)
+            got.append((ts, int(value)))
+    # Chrome's format leaves events in any order, and a series is read as steps in time order (Trace.occupancy)
+    return [(series, ts, v) for series, got in steps.items() for ts, v in sorted(got, key=lambda tv: tv[0])]
+
+
+def _series_names(keys: dict[tuple[int, Any, str], dict[str, bool]], used: list[Series]) -> dict[Series, str]:
+    """A distinct name for each whole-number series of ``used`` (in file order), by the rule in the module docstring:
+    the name each wants (its counter's, with `` (pid P)`` and ``.key`` as needed) can be another series' too, and two
+    series sharing a name would read as one wrong series."""
+    scopes = Counter(name for _, _, name in keys)
+    wanted: dict[Series, str] = {}
+    for pid, cid, name, key in used:
+        seen = keys[(pid, cid, name)]
+        if seen[key]:
+            base = name
+            if scopes[name] > 1:
+                base += f" (pid {pid})" if cid is None else f" (pid {pid}, id {cid!r})"
+            wanted[(pid, cid, name, key)] = base if key == "slots" or len(seen) == 1 else f"{base}.{key}"
+    # who keeps a name several want: the series whose counter's own name it is, else the first in the file
+    keeper: dict[str, Series] = {}
+    for series, want in wanted.items():
+        if want == series[2] or want not in keeper:
+            keeper[want] = series
+    names: dict[Series, str] = {}
+    given = set(wanted.values())  # (a renamed series never takes a name that another series wants)
+    for series, want in wanted.items():
+        if keeper[want] == series:
+            names[series] = want
+            continue
+        n = 2
+        while f"{want} #{n}" in given:
+            n += 1
+        names[series] = f"{want} #{n}"
+        given.add(names[series])
+    return names
 
 
 def _scope_id(cid: Any) -> Any:

@@ -10,12 +10,16 @@ A *program key* hashes what ran (``keys.program_key``); a *point key* hashes wha
 knobs and options), so a rerun finds its rows without building anything. Every file is written to a temporary
 file beside it and renamed into place, so an interrupted write leaves no half-written entry. An entry that cannot
 be read back (truncated by a crash, edited by hand) is ignored, recomputed and replaced, with one warning per
-sweep. A cache that cannot be written (a read-only or full disk) only warns: the sweep still runs.
+sweep; so is a row holding a value no run gives (``_row_ok``: a negative count, NaN, a bool, a percentage over
+100, a speedup that is not its cycles' ratio, knobs other than the point's). A cache that cannot be written (a
+read-only or full disk) only warns: the sweep still runs.
 """
 from __future__ import annotations
 
 import errno
 import json
+import math
+import numbers
 import os
 import re
 import tempfile
@@ -23,14 +27,17 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import PtortTypeError, PtortValueError
+
+if TYPE_CHECKING:
+    from ..knobs import Knobs
 
 FORMAT = 1
 _VERSION_DIR = f"v{FORMAT}"
 _KEY_CHARS = frozenset("0123456789abcdef")
-ROW_INTS = ("depth", "tiles", "cores")  # row fields that must read back as ints (or None, for metrics)
+ROW_INTS = ("depth", "tiles", "cores")  # the row's knob values besides its tile: ints >= 1
 ROW_METRICS = ("pipeline_cycles", "data_parallel_cycles", "pipeline_us", "data_parallel_us", "pipeline_overlap_pct",
                "data_parallel_overlap_pct", "pipeline_cores", "data_parallel_cores", "pipeline_bytes_moved",
                "data_parallel_bytes_moved", "speedup")
@@ -212,16 +219,67 @@ def _valid_key(key: Any) -> bool:
     return isinstance(key, str) and len(key) == 64 and set(key) <= _KEY_CHARS
 
 
-def _row_ok(row: Any) -> bool:
-    """A row as the sweep writes it: knob ints, a (rows, cols) tile, numbers or None for the metrics."""
-    if not isinstance(row, dict):
+def _count(v: Any) -> bool:
+    """A count (cycles, bytes, cores used): an int >= 0, never a bool."""
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _knob(v: Any) -> bool:
+    """A knob value (depth, tiles, cores, a tile's side): an int >= 1, never a bool."""
+    return _count(v) and v >= 1
+
+
+def _finite(v: Any) -> bool:
+    """A real number that JSON gives back (int or float), finite, never a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _time(v: Any) -> bool:
+    return _finite(v) and v >= 0
+
+
+def _percent(v: Any) -> bool:
+    return _finite(v) and 0 <= v <= 100
+
+
+# One run's fields of a row (worker.row_of), prefixed "pipeline_" or "data_parallel_", with what each must be:
+# cycles and bytes are counts, µs a time, overlap a share of the run's makespan, cores the cores its spans ran on.
+_RUN_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "cycles": _count, "us": _time, "overlap_pct": _percent, "cores": _count, "bytes_moved": _count}
+_RUN_PREFIXES = ("pipeline", "data_parallel")
+ROW_KEYS = frozenset(("tile", *ROW_INTS, *ROW_METRICS))
+
+
+def _row_ok(row: Any, knobs: Knobs | None = None) -> bool:
+    """A row as the sweep writes it (``worker.row_of``), each field checked by its meaning: the knobs (the point's
+    depth, tile and tiles, when ``knobs`` is given), each run's figures (all None for a run the mode leaves out)
+    and the speedup (the data-parallel cycles over the pipeline's). A row edited by hand fails."""
+    if not isinstance(row, dict) or set(row) != ROW_KEYS:
         return False
-    if not all(isinstance(row.get(k), int) and not isinstance(row.get(k), bool) for k in ROW_INTS):
+    tile = row["tile"]
+    if not (all(_knob(row[k]) for k in ROW_INTS) and isinstance(tile, list) and len(tile) == 2
+            and all(_knob(v) for v in tile)):
         return False
-    tile = row.get("tile")
-    if not (isinstance(tile, list) and len(tile) == 2 and all(isinstance(v, int) for v in tile)):
-        return False
-    return all(k in row and (row[k] is None or isinstance(row[k], (int, float))) for k in ROW_METRICS)
+    if knobs is not None and (row["depth"], tuple(tile), row["tiles"]) != (knobs.depth, knobs.tile, knobs.tiles):
+        return False  # (cores may differ: equal cores, or a workload's own dispatch, decide the cores that ran)
+    return all(_run_ok(row, prefix) for prefix in _RUN_PREFIXES) and _speedup_ok(row)
+
+
+def _run_ok(row: dict[str, Any], prefix: str) -> bool:
+    """One run's fields: all None (the mode left the run out), or each what a run gives."""
+    values = {name: row[f"{prefix}_{name}"] for name in _RUN_FIELDS}
+    if all(v is None for v in values.values()):
+        return True
+    return all(check(values[name]) for name, check in _RUN_FIELDS.items())
+
+
+def _speedup_ok(row: dict[str, Any]) -> bool:
+    """The speedup is what ``Comparison.speedup`` gives: None without both runs (or with a 0-cycle pipeline),
+    else the data-parallel cycles over the pipeline's."""
+    p, d, speedup = row["pipeline_cycles"], row["data_parallel_cycles"], row["speedup"]
+    if p is None or d is None or p == 0:
+        return speedup is None
+    return _finite(speedup) and math.isclose(speedup, d / p, rel_tol=1e-12)
 
 
 @dataclass
@@ -259,13 +317,14 @@ class SweepCache:
         if path not in self.corrupt:  # a point looked up, then its program: one entry, counted once
             self.corrupt.append(path)
 
-    def result(self, program_key: str) -> dict[str, Any] | None:
-        """The row stored for ``program_key`` (its tile as a tuple), or None."""
+    def result(self, program_key: str, knobs: Knobs | None = None) -> dict[str, Any] | None:
+        """The row stored for ``program_key`` (its tile as a tuple), or None; ``knobs``: the point's, which the
+        row's must be (a row that is not is counted as edited by hand, as any row no run gives)."""
         data = self._read("results", program_key)
         if data is None:
             return None
         row = data.get("row")
-        if not _row_ok(row):
+        if not _row_ok(row, knobs):
             self._bad(self._file("results", program_key))
             return None
         assert isinstance(row, dict)
@@ -283,12 +342,12 @@ class SweepCache:
         assert isinstance(program, str)
         return program
 
-    def lookup(self, point_key: str) -> tuple[str, dict[str, Any]] | None:
-        """(program key, row) for a point asked before, or None."""
+    def lookup(self, point_key: str, knobs: Knobs | None = None) -> tuple[str, dict[str, Any]] | None:
+        """(program key, row) for a point asked before (``knobs``: its knobs, checked against the row's), or None."""
         program = self.program_of(point_key)
         if program is None:
             return None
-        row = self.result(program)
+        row = self.result(program, knobs)
         return (program, row) if row is not None else None
 
     def store(self, program_key: str, row: dict[str, Any], point_key: str | None) -> None:

@@ -266,7 +266,8 @@ class _Sweep:
         if self.cache is None:
             return
         for i, key in enumerate(self.point_keys):
-            found = self.cache.lookup(key) if key is not None else None
+            # (the point's knobs: a row holding others was edited by hand, and is recomputed)
+            found = self.cache.lookup(key, self.base_knobs.replace(**self.plan.combos[i])) if key is not None else None
             if found is not None:
                 self.outcomes[i] = Outcome(i, row=found[1], program=found[0], cached=True)
                 self.reused += 1

@@ -125,7 +125,7 @@ def run_point(study: Study, index: int, changes: dict[str, Any], params: tuple[s
         except Undescribable as e:
             outcome.unkeyed = str(e)
             return
-        row = cache.result(outcome.program) if cache is not None else None
+        row = cache.result(outcome.program, knobs) if cache is not None else None
         if row is not None:
             raise _Hit(row)
 
