@@ -538,6 +538,15 @@ def unbound_params(kernel: Kernel, kwargs: dict[str, Any]) -> tuple[list[str], l
     return [n for n in given if kwargs[n] is None], [n for n in given if kwargs[n] is not None]
 
 
+def _what_binds(kernel: Kernel, names: list[str]) -> str:
+    """What a launch passes for each of ``names``: a tensor view for a tile parameter, a number for a scalar one."""
+    scalars = [n for n in names if isinstance(kernel.signature[n][1], ScalarType)]
+    tiles = [n for n in names if n not in scalars]
+    parts = ([f"a tensor view for {', '.join(tiles)}"] if tiles else []) + \
+        ([f"a number for {', '.join(scalars)}"] if scalars else [])
+    return " and ".join(parts)
+
+
 def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | None,
                  report: Report | None = None) -> bool:
     """Check launch arguments against the kernel's annotations; report each problem (collected in the build, or to
@@ -551,7 +560,7 @@ def check_launch(kernel: Kernel, kwargs: dict[str, Any], loc: SourceLocation | N
             f"(unbound) but {', '.join(bound)} bound; a launch binds every parameter (the kernel runs) or none "
             "(an abstract task that computes nothing).", loc, expected="all bound, or all None",
             got=", ".join(f"{n}={'None' if kwargs[n] is None else 'bound'}" for n in kernel.tile_params if n in kwargs),
-            hint=f"Pass a tensor view for {', '.join(unbound)}, or None for every parameter (then the task costs "
+            hint=f"Pass {_what_binds(kernel, unbound)}, or None for every parameter (then the task costs "
                  "cycles=, else 1 cycle)."))
         ok = False
     for pname, value in kwargs.items():

@@ -200,6 +200,7 @@ class Kernel:
         self.__wrapped__ = fn
         anns = _annotations(fn, scope if scope is not None else _user_locals())
         sig = inspect.signature(fn)
+        _refuse_method(self.name, fn, sig)
         self.signature: dict[str, tuple[Direction, Any]] = {}
         self.defaults: dict[str, Any] = {}
         for pname, p in sig.parameters.items():
@@ -867,6 +868,20 @@ def _refuse_partly_written(kernel: Kernel, outs: list[KernelParam], stored: dict
             hint=(f"Store that part too (tl.store({gap}, ...)), " if exact else "Store those elements too, ")
             + "or fix the slice bounds; a parameter the kernel may leave partly as it is is InOut[...].",
             where=where, locate=where is None, context=f"kernel '{kernel.name}'")
+
+
+def _refuse_method(name: str, fn: Any, sig: inspect.Signature) -> None:
+    """``@kernel`` on a method (``def k(self, x: In[...], ...)`` in a class body): every launch would need a tile
+    for ``self``; said at the definition instead of as a missing argument at the first launch."""
+    first = next(iter(sig.parameters), None)
+    owner, _, _ = str(getattr(fn, "__qualname__", "")).rpartition(".")
+    if first not in ("self", "cls") or not owner or owner.endswith("<locals>"):
+        return
+    raise PtortTypeError(f"@kernel '{name}' decorates a method of class {owner} (its first parameter is '{first}'); "
+                         "a kernel is a plain function whose parameters are all tiles, scalars or Constexprs.",
+                         hint="Define the kernel outside the class, and pass what it reads from the instance as a "
+                              "Constexpr (e.g. cfg: Constexpr[Settings]) or a Scalar[...] parameter.",
+                         where=_parameter_location(fn, first), locate=False)
 
 
 def _refuse_nested_call(name: str, spelled: str) -> None:

@@ -300,3 +300,38 @@ def test_probing_a_traced_tile_with_hasattr_or_getattr_with_a_default_still_answ
         tl.store(out, square_unless_sized(tl.load(a)))
 
     assert str(k.trace()).splitlines()[1:] == ["  b: f32[4,8] = load a", "  c: f32[4,8] = mul b, b", "  store out, c"]
+
+
+# -- kernel definitions and launches that named the wrong fix ---------------------------------------------------------
+def test_a_kernel_defined_as_a_method_is_refused_at_its_definition():
+    from ptort_lab import PtortTypeError as TypeErr
+    with pytest.raises(TypeErr) as e:
+        line = here() + 3
+        class Model:
+            @kernel
+            def k(self, a: In[T], out: Out[T]):
+                tl.store(out, tl.load(a))
+    assert e.value.what == ("@kernel 'k' decorates a method of class test_a_kernel_defined_as_a_method_is_refused_at_"
+                            "its_definition.<locals>.Model (its first parameter is 'self'); a kernel is a plain "
+                            "function whose parameters are all tiles, scalars or Constexprs.")
+    assert e.value.hint.startswith("Define the kernel outside the class, and pass what it reads from the instance")
+    located(e, line)
+
+
+def test_a_scalar_parameter_left_none_is_asked_for_a_number_not_a_tensor_view():
+    from ptort_lab import Scalar
+
+    @kernel
+    def k(a: In[T], s: Scalar[F32], out: Out[T]):
+        tl.store(out, tl.muls(tl.load(a), s))
+
+    x, out = Tensor(data=np.ones((R, C), np.float32)), Tensor(data=np.zeros((R, C), np.float32))
+
+    @workload
+    def w():
+        k(a=x, s=None, out=out)
+
+    with pytest.raises(PtortTypeError) as e:
+        w().compile().execute()
+    assert e.value.hint == ("Pass a number for s, or None for every parameter (then the task costs cycles=, else 1 "
+                            "cycle).")
