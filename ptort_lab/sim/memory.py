@@ -177,7 +177,10 @@ class Pool:
             i += 1
 
     def forget_before(self, t: int) -> None:
-        """Drop the reservations before ``t`` (no later query precedes t)."""
+        """Drop the reservations before ``t``, the start of the task being priced. Known approximation: a later
+        transfer may still start before ``t`` (data-parallel cores' task starts are not monotonic; LRU write-backs),
+        and is then priced against the reservations left (none before the first kept breakpoint): up to ~0.7 % of a
+        bandwidth-bound data-parallel stream's makespan (bench/RESULTS.md, "Round 14")."""
         i = bisect_right(self.times, t) - 1
         if i > 0:
             del self.times[:i]
