@@ -346,7 +346,7 @@ _NUMPY_OPERATORS = {"add": "add", "subtract": "sub", "multiply": "mul", "divide"
 _NUMPY_COMPARISONS = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=", "equal": "==",
                       "not_equal": "!="}
 # The tl ops for numpy names that differ (the reductions work along one axis only).
-_NUMPY_TO_TL = {**_NUMPY_OPERATORS, "negative": "neg", "absolute": "abs", "fabs": "abs", "concatenate": "concat",
+NUMPY_TO_TL = {**_NUMPY_OPERATORS, "negative": "neg", "absolute": "abs", "fabs": "abs", "concatenate": "concat",
                 "broadcast_to": "broadcast", "sum": "rowsum or tl.colsum", "max": "rowmax or tl.colmax",
                 "amax": "rowmax or tl.colmax", "mean": "rowmean", "dot": "matmul", "clip": "maxs and tl.mins",
                 "less": "lt", "less_equal": "le", "greater": "gt", "greater_equal": "ge", "equal": "eq",
@@ -356,7 +356,7 @@ _NUMPY_TO_TL = {**_NUMPY_OPERATORS, "negative": "neg", "absolute": "abs", "fabs"
 _RESHAPE = ("the tl op that makes the shape you need: a tile's shape is fixed, so take a part of it with a slice "
             "(x[r0:r1, c0:c1]), join tiles with tl.concat, or tl.transpose it")
 # numpy array attributes and methods a kernel body may reach for, and what to write instead (Value.__getattr__)
-_NUMPY_ATTRIBUTES = {
+NUMPY_ATTRIBUTES = {
     "T": "tl.transpose(x)", "transpose": "tl.transpose(x)", "astype": "tl.cast(x, DType.F32) (any DType)",
     "sum": "tl.rowsum(x) or tl.colsum(x) (a reduction runs along one axis)", "mean": "tl.rowmean(x)",
     "max": "tl.rowmax(x) or tl.colmax(x) (tl.max(a, b) is elementwise)", "min": "tl.min(a, b) (elementwise)",
@@ -391,11 +391,11 @@ class _NumpyAttribute:
         # (not recorded as a refusal: a hasattr() that swallows it must leave no error behind for a later one)
         raise NumpyAttributeRefused(
             f"x.{self.name} on {_text(value)}: a traced tile is not a numpy array, and has no '{self.name}'.",
-            hint=f"Use {_NUMPY_ATTRIBUTES[self.name]}.",
+            hint=f"Use {NUMPY_ATTRIBUTES[self.name]}.",
             context=f"kernel '{trace.kernel_name}'" if trace is not None else "")
 
 
-for _name in _NUMPY_ATTRIBUTES:
+for _name in NUMPY_ATTRIBUTES:
     setattr(Value, _name, _NumpyAttribute(_name))
 
 
@@ -406,7 +406,7 @@ def _numpy_scalar(x: Any) -> bool:
 
 def _refuse_numpy(v: Value, call: str, name: str, inputs: tuple[Any, ...]) -> NoReturn:
     """Refuse numpy applied to a traced value: ``call`` as the user wrote it, ``name`` numpy's name for it."""
-    tl_name = _NUMPY_TO_TL.get(name, name)
+    tl_name = NUMPY_TO_TL.get(name, name)
     use = f"tl.{tl_name}" if tl_name.partition(" ")[0] in TL_OPS else "tl.* ops"
     array = next((x for x in inputs if isinstance(x, np.ndarray) and x.ndim > 0), None)
     if array is not None:

@@ -30,7 +30,18 @@ from ..errors import (
 )
 from .builder import bind_positional, forget_pending, in_builder, launch_task, note_pending
 from .expr import clear_refusal, recover_refusal, refuse_placeholders
-from .ir import KernelIR, KernelParam, KernelTrace, OpKind, Value, active_trace, tracing
+from .ir import (
+    NUMPY_ATTRIBUTES,
+    NUMPY_TO_TL,
+    TL_OPS,
+    KernelIR,
+    KernelParam,
+    KernelTrace,
+    OpKind,
+    Value,
+    active_trace,
+    tracing,
+)
 from .tasks import MAX_CYCLES, cycles_bound_hint
 from .types import Direction, DType, LaunchShaped, ParamAnnotation, ScalarType, Tensor, TensorView, TileType
 from .user_code import body_location, is_stub, refuse_generator, refuse_generator_result
@@ -380,7 +391,7 @@ class Kernel:
                           f"Pass {', '.join(f'{n}=...' for n in placeholders)} at the launch.")
             traced_with = {**dict(key), **{n: str(t) for n, t in bound.items()}}
             raise_user_error(e, f"the body of kernel '{self.name}' (traced with {traced_with})"
-                             if traced_with else f"the body of kernel '{self.name}'")
+                             if traced_with else f"the body of kernel '{self.name}'", _missing_tl_op_hint(e))
         finally:
             clear_refusal()
         refuse_generator_result(returned, f"the body of kernel '{self.name}'", "record no ops and write no outputs",
@@ -868,6 +879,28 @@ def _refuse_partly_written(kernel: Kernel, outs: list[KernelParam], stored: dict
             hint=(f"Store that part too (tl.store({gap}, ...)), " if exact else "Store those elements too, ")
             + "or fix the slice bounds; a parameter the kernel may leave partly as it is is InOut[...].",
             where=where, locate=where is None, context=f"kernel '{kernel.name}'")
+
+
+_TL_MODULE = __name__.rpartition(".")[0] + ".tl"
+
+
+def _missing_tl_op_hint(e: Exception) -> str:
+    """For ``tl.sum(x)`` and the like (an op tl does not have): the tl ops that do it, else the closest names; ""
+    for any other error."""
+    name = getattr(e, "name", None)
+    module = getattr(e, "obj", None)  # (tl by its name: the ops' module sits a layer above this one)
+    if not isinstance(e, AttributeError) or not isinstance(module, ModuleType) or module.__name__ != _TL_MODULE \
+            or not isinstance(name, str):
+        return ""
+    instead = NUMPY_TO_TL.get(name)
+    if instead is not None and instead.partition(" ")[0] in TL_OPS:
+        return f"tl has no '{name}': use tl.{instead} (help(tl) lists every op)."
+    if name in NUMPY_ATTRIBUTES:  # (tl.reshape, tl.astype, ...: what a tile's numpy attribute would be)
+        return f"tl has no '{name}': use {NUMPY_ATTRIBUTES[name]}."
+    import difflib  # (an error path only)
+    close = difflib.get_close_matches(name, sorted(TL_OPS), n=3)
+    return f"tl has no '{name}'" + (f": did you mean {', '.join(f'tl.{c}' for c in close)}?" if close else
+                                    " (help(tl) lists every op).")
 
 
 def _refuse_method(name: str, fn: Any, sig: inspect.Signature) -> None:

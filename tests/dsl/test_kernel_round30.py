@@ -335,3 +335,24 @@ def test_a_scalar_parameter_left_none_is_asked_for_a_number_not_a_tensor_view():
         w().compile().execute()
     assert e.value.hint == ("Pass a number for s, or None for every parameter (then the task costs cycles=, else 1 "
                             "cycle).")
+
+
+@pytest.mark.parametrize("call, hint", [
+    ("sum", "tl has no 'sum': use tl.rowsum or tl.colsum (help(tl) lists every op)."),
+    ("expp", "tl has no 'expp': did you mean tl.exp?"),
+    ("astype", "tl has no 'astype': use tl.cast(x, DType.F32) (any DType)."),
+    ("qwxyz", "tl has no 'qwxyz' (help(tl) lists every op)."),
+])
+def test_an_op_tl_does_not_have_names_the_ones_it_has(call, hint):
+    from ptort_lab.errors import UserCodeError
+
+    @kernel
+    def k(a: In[T], out: Out[T]):
+        x = tl.load(a)
+        getattr(tl, call)(x)
+        tl.store(out, x)
+
+    with pytest.raises(UserCodeError) as e:
+        k.trace()
+    assert e.value.what.endswith(f"raised AttributeError: module 'ptort_lab.dsl.tl' has no attribute '{call}'")
+    assert e.value.hint == hint
