@@ -177,10 +177,9 @@ class Pool:
             i += 1
 
     def forget_before(self, t: int) -> None:
-        """Drop the reservations before ``t``, the start of the task being priced. Known approximation: a later
-        transfer may still start before ``t`` (data-parallel cores' task starts are not monotonic; LRU write-backs),
-        and is then priced against the reservations left (none before the first kept breakpoint): up to ~0.7 % of a
-        bandwidth-bound data-parallel stream's makespan (bench/RESULTS.md, "Round 14")."""
+        """Drop the reservations before ``t``: no later transfer starts before it (``NpuRun`` passes each task's
+        start as the engine gives it, in time order; not the later start a core's late block moves it to, before
+        which other cores' tasks still transfer)."""
         i = bisect_right(self.times, t) - 1
         if i > 0:
             del self.times[:i]

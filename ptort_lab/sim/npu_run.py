@@ -305,6 +305,10 @@ class NpuRun:
         floor = self._block_start.get(core)
         if floor is None:
             floor = self._block_start[core] = self.block_start(core)
+        # The pools forget what lies before the task's own start: the engine gives starts in time order, so no
+        # later transfer starts before it. (Not the start a core's late block moves it to: other cores' tasks
+        # still start before that.)
+        self.memory.forget_before(start)
         if start < floor:  # no instruction runs before the launch and this core's block is dispatched
             start = floor
         aiv = self.vector_units.get(lane, 0) if self.vector_units else 0  # a CSP process: the AIV it is placed on
@@ -316,7 +320,6 @@ class NpuRun:
                 self.next_aiv[core] = k + 1
                 aiv = k % m.aiv_per_core
         self.last_aiv = aiv
-        self.memory.forget_before(start)
         tpl = self._templates.get((id(plan), core, aiv))
         if tpl is None or tpl.plan is not plan:
             tpl = self._templates[(id(plan), core, aiv)] = build_template(plan, core, aiv, self._pool, self._pipe)
