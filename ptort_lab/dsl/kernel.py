@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextvars
 import dis
 import enum
+import functools
 import inspect
 import itertools
 import linecache
@@ -191,6 +192,17 @@ class Kernel:
             raise PtortTypeError(f"@kernel decorates a function, got {type(fn).__name__} {fn!r}.",
                                  hint="Write @kernel above a def whose parameters are annotated In[Tile[...]] / "
                                       "Out[Tile[...]].")
+        if isinstance(fn, Kernel):  # (its launches would trace the inner kernel inside the outer one's body)
+            raise PtortTypeError(f"@kernel is applied twice to '{fn.name}': the function is a kernel already.",
+                                 hint="Remove one of the two @kernel (or kernel(...)) calls.")
+        if isinstance(fn, functools.partial):  # (its parameters' annotations and the values bound would be lost)
+            raise PtortTypeError(
+                f"@kernel decorates a function, got functools.partial of {getattr(fn.func, '__name__', fn.func)!r}: "
+                "a partial has no annotated parameters of its own, so every parameter would be an unannotated "
+                "tile and the values it binds would not be Constexprs.",
+                hint="Make the bound values Constexpr parameters with defaults (def k(x: In[...], ..., s: "
+                     "Constexpr[float] = 3.0)), or define the kernel in a function that takes them (a kernel "
+                     "factory).")
         self.fn = fn
         if name is not None:
             refuse_placeholders(name, "@kernel(name=...)")

@@ -356,3 +356,26 @@ def test_an_op_tl_does_not_have_names_the_ones_it_has(call, hint):
         k.trace()
     assert e.value.what.endswith(f"raised AttributeError: module 'ptort_lab.dsl.tl' has no attribute '{call}'")
     assert e.value.hint == hint
+
+
+def test_kernel_applied_twice_or_to_a_partial_is_refused_saying_what_to_write():
+    import functools
+
+    from ptort_lab import PtortTypeError as TypeErr
+
+    @kernel
+    def k(a: In[T], out: Out[T]):
+        tl.store(out, tl.load(a))
+
+    with pytest.raises(TypeErr) as e:
+        kernel(k)
+    assert e.value.what == "@kernel is applied twice to 'k': the function is a kernel already."
+
+    def scaled(a: In[T], out: Out[T], s: float = 1.0):
+        tl.store(out, tl.load(a) * s)
+
+    with pytest.raises(TypeErr) as e:
+        kernel(functools.partial(scaled, s=3.0))
+    assert e.value.what.startswith("@kernel decorates a function, got functools.partial of 'scaled': a partial has no "
+                                   "annotated parameters of its own")
+    assert e.value.hint.startswith("Make the bound values Constexpr parameters with defaults")
