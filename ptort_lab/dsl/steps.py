@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Any, Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Iterator, Mapping
 
 import numpy as np
 
@@ -156,6 +156,20 @@ def _loop(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
             task = make(inner)
             yield (SEND, ch, task, _value(token, inner, task.loc))
     sent[_VISITED] = visited
+
+
+def loop_point(frame: Any, cut: Mapping[int, int]) -> Any:
+    """For a step generator's frame (``gi_frame``): the values of the variables of the loop it runs, when it is a
+    loop's (``_loop``) whose axes are none of ``cut`` (id(axis) -> points: the loops a run cuts short); else None.
+    ``("before",)`` before its first point."""
+    if frame.f_code is not _loop.__code__:
+        return None
+    scope = frame.f_locals
+    node = scope.get("node")
+    if node is None or any(id(axis) in cut for axis in node.axes):
+        return None
+    inner = scope.get("inner")
+    return ("before",) if inner is None else tuple(inner.get(name) for name in scope.get("names", ()))
 
 
 # Listing visits every point of every loop, also those that launch no task (a fraction of a microsecond each): past
@@ -681,7 +695,7 @@ def _listing_loops(pipe: Workload, steps_taken: int, recent: deque[tuple[str, tu
              f"{MAX_LISTING_STEPS_WITHOUT_TASKS:_}).", where=pipe.loc, locate=pipe.loc is None)
 
 
-__all__ = ["steps", "refuse_pipeline_steps", "stream_tasks", "uses_slots", "HANDLERS",
+__all__ = ["steps", "refuse_pipeline_steps", "stream_tasks", "uses_slots", "HANDLERS", "loop_point",
            "Steps", "resolve_select_source", "pipeline_of", "check_task_count", "check_size",
            "enumerate_tasks", "run_dataflow", "make_task", "MAX_TASKS", "MAX_PIPELINE_TASKS",
            "MAX_LISTING_STEPS_WITHOUT_TASKS", "MAX_LOOP_ITERATIONS", "TASK", "SEND", "ACQUIRE", "PUSH", "PULL",

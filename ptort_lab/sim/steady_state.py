@@ -123,32 +123,20 @@ def resized(axes: list[Any], n: int) -> Iterator[None]:
 # -- the normalised state --------------------------------------------------------------------------------------------
 def _pc(gen: Any, cut: Mapping[int, int]) -> tuple[Any, ...]:
     """Where a step generator is in its body: (code, instruction, loop point) of each frame down its ``yield from``
-    chain (``_loop_point``: ``cut`` holds the axes the run's tile loops are cut at)."""
+    chain (``steps.loop_point``: ``cut`` holds the axes the run's tile loops are cut at)."""
     out: list[tuple[Any, int, Any] | None] = []
     while gen is not None:
         frame = getattr(gen, "gi_frame", None)
         if frame is None:
             out.append(None)
             break
-        out.append((frame.f_code, frame.f_lasti, _loop_point(frame, cut) if frame.f_code is _LOOP_CODE else None))
+        # (a loop the short runs do not cut - another size than the tile loop, outside it: a second producer's 10
+        # tiles, the 999 tiles of an uneven split - is part of the state with its variables' values: without them
+        # the state at tile 2 and tile 3 looked alike while such a loop still ran, and a repeat was found that the
+        # full run never had; a tile loop's own point is the tile, which the state is relative to)
+        out.append((frame.f_code, frame.f_lasti, steps_module.loop_point(frame, cut)))
         gen = getattr(gen, "gi_yieldfrom", None)
     return tuple(out)
-
-
-_LOOP_CODE = steps_module._loop.__code__  # (the frames of loops: dsl/steps.py)
-
-
-def _loop_point(frame: Any, cut: Mapping[int, int]) -> Any:
-    """The values of a loop's variables, for a loop the short runs do not cut (a loop of another size than the tile
-    loop, outside it: a second producer's 10 tiles, the 999 tiles of an uneven split). Its progress is part of the
-    state: without it the state at tile 2 and tile 3 looked alike while such a loop still ran, and a repeat was
-    found that the full run never had. A tile loop's own point is the tile, which the state is relative to."""
-    scope = frame.f_locals
-    node = scope.get("node")
-    if node is None or any(id(axis) in cut for axis in node.axes):
-        return None
-    inner = scope.get("inner")
-    return ("before",) if inner is None else tuple(inner.get(name) for name in scope.get("names", ()))
 
 
 def engine_key(engine: Any, actor: Actor, tasks_so_far: int) -> tuple[int, Hashable]:

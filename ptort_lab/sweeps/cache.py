@@ -38,9 +38,6 @@ FORMAT = 1
 _VERSION_DIR = f"v{FORMAT}"
 _KEY_CHARS = frozenset("0123456789abcdef")
 ROW_INTS = ("depth", "tiles", "cores")  # the row's knob values besides its tile: ints >= 1
-ROW_METRICS = ("pipeline_cycles", "data_parallel_cycles", "pipeline_us", "data_parallel_us", "pipeline_overlap_pct",
-               "data_parallel_overlap_pct", "pipeline_cores", "data_parallel_cores", "pipeline_bytes_moved",
-               "data_parallel_bytes_moved", "speedup")
 
 
 class SweepCacheWarning(UserWarning):
@@ -247,7 +244,7 @@ def _percent(v: Any) -> bool:
 _RUN_FIELDS: dict[str, Callable[[Any], bool]] = {
     "cycles": _count, "us": _time, "overlap_pct": _percent, "cores": _count, "bytes_moved": _count}
 _RUN_PREFIXES = ("pipeline", "data_parallel")
-ROW_KEYS = frozenset(("tile", *ROW_INTS, *ROW_METRICS))
+ROW_KEYS = frozenset(("tile", *ROW_INTS, *(f"{p}_{n}" for p in _RUN_PREFIXES for n in _RUN_FIELDS), "speedup"))
 
 
 def _row_ok(row: Any, knobs: Knobs | None = None) -> bool:
