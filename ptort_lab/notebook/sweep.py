@@ -245,8 +245,8 @@ def sweep(study_or_builder: Study | Callable[..., Any], *, depth: Any = DEFAULT_
 
     ``study_or_builder`` is a builder (as for ``explore.Study``) or a Study, which is copied (its knobs are not
     changed). Runs are timing-only (``compute_values=False``) unless a compile option says otherwise. ``tile``
-    values are (rows, cols), a square size, or "RxC". ``progress``: None shows a bar after half a second, True at
-    once, False never.
+    values are (rows, cols), a square size, or "RxC"; each knob takes a list (or range) of distinct values, in the
+    order of the rows. ``progress``: None shows a bar after half a second, True at once, False never.
 
     ``executor``: "auto" (this process, or a process pool once the sweep shows it will take more than a few
     seconds), "serial", "processes", or any ``concurrent.futures.Executor`` (``client.get_executor()`` of a Dask

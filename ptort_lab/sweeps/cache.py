@@ -11,8 +11,9 @@ knobs and options), so a rerun finds its rows without building anything. Every f
 file beside it and renamed into place, so an interrupted write leaves no half-written entry. An entry that cannot
 be read back (truncated by a crash, edited by hand) is ignored, recomputed and replaced, with one warning per
 sweep; so is a row holding a value no run gives (``_row_ok``: a negative count, NaN, a bool, a percentage over
-100, a speedup that is not its cycles' ratio, knobs other than the point's). A cache that cannot be written (a
-read-only or full disk) only warns: the sweep still runs.
+100, a speedup that is not its cycles' ratio, knobs other than the point's). An entry that a worker process read
+counts the same: the worker hands it to the notebook (``take_corrupt``), which warns of it with its own. A cache
+that cannot be written (a read-only or full disk) only warns: the sweep still runs.
 """
 from __future__ import annotations
 
@@ -313,6 +314,17 @@ class SweepCache:
     def _bad(self, path: Path) -> None:
         if path not in self.corrupt:  # a point looked up, then its program: one entry, counted once
             self.corrupt.append(path)
+
+    def take_corrupt(self) -> list[str]:
+        """The unreadable entries met since the last call (a worker hands them to the notebook, which warns)."""
+        taken = [str(p) for p in self.corrupt]
+        self.corrupt.clear()  # (a worker's cache serves several tasks: each entry is handed over once)
+        return taken
+
+    def add_corrupt(self, paths: list[str]) -> None:
+        """Count unreadable entries a worker met, as if met here (an entry met here too is counted once)."""
+        for path in paths:
+            self._bad(Path(path))
 
     def result(self, program_key: str, knobs: Knobs | None = None) -> dict[str, Any] | None:
         """The row stored for ``program_key`` (its tile as a tuple), or None; ``knobs``: the point's, which the

@@ -439,6 +439,8 @@ class _Sweep:
                 f"{len(self.outcomes)} of {len(self.plan.combos)} points are done.",
                 hint="The executor's submit(fn, *args) must return a Future whose result() is fn(*args)'s return value "
                      "(a wrapper must `return fn(*args)`); or leave executor= out.")
+        if self.cache is not None:  # warned of with the notebook's own, at the sweep's end
+            self.cache.add_corrupt(result.corrupt)
         if result.settings is not None:  # ("auto" then runs the rest here: a _WorkerRefused)
             raise _WorkerRefused(result.settings[0], hint=result.settings[1], locate=False)
         if result.stop is not None:

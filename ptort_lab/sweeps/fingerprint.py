@@ -5,15 +5,19 @@ numpy arrays by dtype, shape and a hash of their bytes, containers item by item 
 hashes), a workload node by its kind, name, schema fields and schedule (never its source line), a kernel by its
 IR text and its function, a tensor by name, shape, dtype, location and layout (its values only where they can
 change a run's time: see ``tensor_values``). Functions of the user's code are described by their code (bytecode,
-constants and names, not file names or line numbers), defaults, closure and the globals they read; library code
-(the standard library, installed packages, ptort_lab itself) by its qualified name, since ``code_version()`` covers
-ptort_lab and other libraries do not change a simulated time. An object without a stable description (an open
-file, a lock, a generator, a socket) makes the whole description fail with ``Undescribable`` naming where it was
-found: the point is then simply not cached, never cached under a key that could match another program.
+constants and names, not file names or line numbers), defaults, closure, the globals they read and what they read
+through a module (``settings.Cfg.TILE``, ``settings.CFG.tiles``); library code (the standard library, installed
+packages, ptort_lab itself) by its qualified name, since ``code_version()`` covers ptort_lab and other libraries do
+not change a simulated time. A user module is described by its file and its attributes as they are now, the
+classes its file defines by their attributes (``Cfg.TILE = 128`` set in the notebook). An object without a stable
+description (an open file, a lock, a generator, a socket) makes the whole description fail with ``Undescribable``
+naming where it was found: the point is then simply not cached, never cached under a key that could match another
+program (a module's attribute that no code reads through it is left out instead: it may be a lock no run uses).
 """
 from __future__ import annotations
 
 import dataclasses
+import dis
 import enum
 import hashlib
 import importlib.metadata
@@ -366,9 +370,25 @@ class Describer:
                 with self.at(f"global {name!r}"):
                     self.put("global", name)
                     self.feed(fn.__globals__[name])
+            for chain in sorted(global_chains(fn.__code__)):
+                root = fn.__globals__.get(chain[0])
+                if isinstance(root, types.ModuleType):  # (any other global is described whole above)
+                    self._read(root, chain)
             if fn.__dict__:
                 with self.at("attributes"):
                     self._items(fn.__dict__)
+
+    def _read(self, root: types.ModuleType, chain: tuple[str, ...]) -> None:
+        """What code reads through a module (``settings.Cfg.TILE``): the value at the chain's end, or the last object
+        on it whose attribute cannot be looked up without running code (then that object whole)."""
+        # A module describes an attribute it cannot describe as opaque (the builder may never read it); what the
+        # builder does read through it must be keyed, or be Undescribable (the point is then not looked up).
+        steps, value = read_chain(root, chain[1:])
+        if steps:
+            dotted = ".".join(chain[:steps + 1])
+            with self.at(f"reads {dotted}"):
+                self.put("reads", dotted)
+                self.feed(value)
 
     def _closure(self, fn: types.FunctionType) -> None:
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
@@ -411,14 +431,32 @@ class Describer:
         self._open_modules.add(name)
         with self.at(f"module {name}"):
             for attr, value in sorted(vars(m).items()):
-                if attr.startswith("__") or _defined_in(value, name):
-                    continue
-                try:
-                    digest = self._digest(value)
-                except Undescribable:  # an attribute the builder may never read: it leaves the key as it was
-                    digest = "opaque"
-                self.put("attr", attr)
-                self.put("value", digest)
+                if not attr.startswith("__"):
+                    self.put("attr", attr)
+                    self._member(value, name, attr)
+
+    def _member(self, value: Any, module: str, qualname: str) -> None:
+        """An attribute of a user module (or of a class it defines) at ``qualname``: a function its file defines there
+        by the file's digest; a class its file defines by its settings; anything else by a digest of its value."""
+        if isinstance(value, type) and as_written(value, module, qualname):
+            self._class_settings(value, module)
+        elif not as_written(value, module, qualname):
+            try:
+                digest = self._digest(value)
+            except Undescribable:  # an attribute the builder may never read (what it reads is keyed: _read)
+                digest = "opaque"
+            self.put("value", digest)
+
+    def _class_settings(self, cls: type, module: str) -> None:
+        """A class its module's file defines: its code is the file's, but its attributes may have been set since
+        (``Cfg.TILE = 128`` in the notebook), so each counts as a module's attribute does."""
+        self.put("settings", cls.__qualname__)
+        with self.at(f"class {cls.__qualname__}"):
+            for attr, value in sorted(vars(cls).items()):
+                if attr not in _CLASS_NOISE:
+                    self.put("attr", attr)
+                    self._member(value, module, f"{cls.__qualname__}.{attr}")
+        self.put("end", cls.__qualname__)  # (a nested class's attributes are told from its owner's)
 
     def _class(self, cls: type) -> None:
         if is_library_module(cls.__module__):
@@ -511,9 +549,94 @@ def _key_text(key: Any) -> str:
         return f"<{type(key).__qualname__} key>"
 
 
-def _defined_in(value: Any, module: str) -> bool:
-    """A function or class that ``module``'s own file defines (its file's digest describes it)."""
-    return (isinstance(value, (types.FunctionType, type)) and getattr(value, "__module__", None) == module)
+def global_chains(co: types.CodeType) -> frozenset[tuple[str, ...]]:
+    """The attribute chains a code object (and code nested in it) reads from globals: ("settings", "Cfg", "TILE")."""
+    found: set[tuple[str, ...]] = set()
+    chain: list[str] = []
+    for ins in _instructions(co):
+        if ins.opname in _ATTRIBUTE_LOADS and chain:
+            chain.append(ins.argval)
+            continue
+        if len(chain) > 1:
+            found.add(tuple(chain))
+        chain = [ins.argval] if ins.opname in _GLOBAL_LOADS else []
+    if len(chain) > 1:
+        found.add(tuple(chain))
+    for c in co.co_consts:
+        if isinstance(c, types.CodeType):
+            found |= global_chains(c)
+    return frozenset(found)
+
+
+@lru_cache(maxsize=4096)
+def _instructions(co: types.CodeType) -> tuple[dis.Instruction, ...]:
+    return tuple(dis.get_instructions(co))  # (a builder's functions are keyed again at every sweep)
+
+
+_GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+_ATTRIBUTE_LOADS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
+
+
+def read_chain(root: Any, names: tuple[str, ...]) -> tuple[int, Any]:
+    """(how many of ``names`` were looked up, the value reached) going down ``root.a.b...`` by ``static_attribute``."""
+    value = root
+    for steps, name in enumerate(names):
+        found, attr = static_attribute(value, name)
+        if not found:
+            return steps, value
+        value = attr
+    return len(names), value
+
+
+def static_attribute(obj: Any, name: str) -> tuple[bool, Any]:
+    """(found, value) of ``obj.name`` without running code, in the user's modules, classes, objects and namespaces."""
+    if isinstance(obj, types.ModuleType):
+        space = {} if is_library_module(obj.__name__) else vars(obj)
+        return name in space, space.get(name)
+    if isinstance(obj, type):
+        found, value = _class_attribute(obj, name)
+        # (a classmethod or property runs with the class, which is then described whole; a function does not)
+        return found and (not _binds(value) or isinstance(value, (types.FunctionType, staticmethod))), value
+    if is_library_module(type(obj).__module__) and not isinstance(obj, types.SimpleNamespace):
+        return False, None  # (a library object describes itself whole)
+    return _instance_attribute(obj, name)
+
+
+def _instance_attribute(obj: Any, name: str) -> tuple[bool, Any]:
+    """``obj.name`` as Python finds it: the instance's attributes, else plain data of its class."""
+    found, value = _class_attribute(type(obj), name)
+    slot = isinstance(value, types.MemberDescriptorType)
+    if found and _binds(value) and not slot:
+        return False, None  # a method or property runs with the object, which is then described whole
+    state = instance_attributes(obj)
+    if name in state:
+        return True, state[name]
+    return found and not slot, value
+
+
+def _binds(value: Any) -> bool:
+    """A descriptor: what an attribute lookup gives is not the value itself (a method bound, a property's result)."""
+    return hasattr(type(value), "__get__")
+
+
+def _class_attribute(cls: type, name: str) -> tuple[bool, Any]:
+    """(found, value) of ``name`` in the class dicts of ``cls``'s user classes (a library base ends the search)."""
+    for klass in cls.__mro__:
+        if is_library_module(klass.__module__):
+            break
+        if name in vars(klass):
+            return True, vars(klass)[name]
+    return False, None
+
+
+def as_written(value: Any, module: str, qualname: str) -> bool:
+    """Whether ``value`` is the function or class ``module``'s file defines at ``qualname`` (the file's digest
+    describes its code), not one bound there at run time (``settings.policy = settings.fast``) or made by a call."""
+    inner = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+    if isinstance(inner, property):
+        inner = inner.fget
+    return (isinstance(inner, (types.FunctionType, type)) and getattr(inner, "__module__", None) == module
+            and getattr(inner, "__qualname__", None) == qualname)
 
 
 def _qualified(cls: type) -> str:
@@ -546,4 +669,4 @@ def describe(*parts: Any, tensor_values: bool) -> tuple[str, set[str]]:
 
 
 __all__ = ["Describer", "Undescribable", "code_version", "describe", "file_digest", "is_library_module",
-           "instance_attributes"]
+           "instance_attributes", "global_chains", "read_chain", "static_attribute", "as_written"]

@@ -4,7 +4,7 @@ every combination listed in order.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, MappingView
+from collections.abc import Iterable, Mapping, MappingView
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -51,6 +51,10 @@ def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | No
                              "process to the next, so the order of the rows would too.",
                              hint=f"Pass a list in the order you want the rows, e.g. {listed}, or "
                                   f"{name}=sorted(...).")
+    if isinstance(values, Mapping):  # (iterating a dict sweeps its keys: {1: 2} would run depth 1 only)
+        raise PtortTypeError(f"sweep({name}=...) got a {type(values).__name__}; a sweep runs a list of values, and a "
+                             f"mapping's would be its keys ({_short_list(list(values))}).",
+                             hint=f"Pass a list of the values to run, e.g. {example(name)}.")
     if name == "tile" and _is_pair(values):
         # Everywhere else (Knobs(tile=...), Study.run(tile=...)) a pair of sizes is one (rows, cols) tile, while a
         # sweep reads a tuple as its values: which was meant cannot be told, and the other guess runs other tiles.
@@ -89,7 +93,26 @@ def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | No
         out.append(checked)
     if not out:
         raise PtortValueError(f"sweep() got no values for {name}.", hint=f"Pass e.g. {example(name)}.")
+    _refuse_repeats(name, raw, out)
     return out, total
+
+
+def _refuse_repeats(name: str, raw: list[Any], checked: list[Any]) -> None:
+    """A value given twice (64 and (64, 64) are one tile) would run every row twice: refused, naming both."""
+    first: dict[Any, int] = {}
+    for i, v in enumerate(checked):
+        j = first.setdefault(v, i)
+        if j == i:
+            continue
+        same = f"{raw[j]!r} and {raw[i]!r} are the same value" if raw[j] != raw[i] else f"{raw[i]!r} is given twice"
+        raise PtortValueError(f"sweep({name}=...): {same} (values {j} and {i} of the list), so every row would "
+                              "run twice.",
+                              hint=f"Give each value once: {name}={_short_list(list(dict.fromkeys(checked)))}.")
+
+
+def _short_list(values: list[Any]) -> str:
+    text = repr(values)
+    return text if len(text) <= 60 else text[:57] + "...]"
 
 
 def _is_pair(values: Any) -> bool:

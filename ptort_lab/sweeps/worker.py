@@ -74,6 +74,7 @@ class ChunkResult:
     stop: str | None = None
     interrupted: bool = False
     settings: tuple[str, str] | None = None  # (what, hint): the worker's modules hold other settings than the notebook
+    corrupt: list[str] = field(default_factory=list)  # unreadable cache entries met (the notebook warns of them)
 
 
 class _Hit(Exception):
@@ -194,6 +195,9 @@ def run_chunk(spec_id: str, data: bytes, points: list[tuple[int, dict[str, Any]]
                                              raise_knob_errors=False))
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        if cache is not None:  # (a worker's warning would go to its own stderr, or nowhere)
+            result.corrupt = cache.take_corrupt()
     return result
 
 
