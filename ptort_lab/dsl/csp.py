@@ -25,7 +25,7 @@ from ..errors import (
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
 from .expr import Expr, refuse_placeholders
 from .tasks import MAX_CYCLES
-from .tree import BRANCHES, REPEATS, NodeKind, Workload, nesting_named, walk
+from .tree import BRANCHES, REPEATS, NodeKind, Workload, nesting_named
 from .types import Direction, ItemSlot, Tensor, TensorView, TileType, is_integer
 
 T = TypeVar("T")
@@ -743,24 +743,108 @@ def _check_task_items(task: Workload, scope: tuple[Any, ...], owner: str) -> Non
 
 
 def _check_send_fills(node: Workload, owner: str) -> None:
-    """A send to a tile channel must write its item (an Out or InOut argument ``ch.item`` of one of its tasks)."""
+    """A send to a tile channel must write its item (an Out or InOut argument ``ch.item`` of one of its tasks) on
+    every path through it, and no task may read the item before a task of the send wrote it: the slot holds the item
+    sent ``depth`` items before (or, at first, whatever the buffer held), where the data-parallel twin gives each item
+    a fresh tile."""
     ch = node.channel
-    for n in (walk(node.value) if isinstance(node.value, Workload) else ()):
-        if n.kind is not NodeKind.TASK:
-            continue
-        signature = getattr(n.kernel, "signature", None)
-        for pname, c in _item_args(n):
-            if c is ch and (signature is None or signature.get(pname, (Direction.OUT,))[0] in _WRITES):
-                return
-    raise DSLUsageError(
-        f"process '{owner}' sends to tile channel '{ch.name}' but no task of that send writes {ch.name}.item, so the "
-        "consumer would read a buffer slot nobody filled.",
-        hint=f"Write the item in the send: send({ch.name}, k[t](..., dst={ch.name}.item)) with dst an Out[...] "
-             f"parameter; or make '{ch.name}' a token channel (no tile=) if only the token matters.", where=node.loc,
-        locate=node.loc is None)
+    fill = _ItemFill(node, owner)
+    definite, anywhere = fill.run(node.value, False) if isinstance(node.value, Workload) else (False, False)
+    if not anywhere:
+        raise DSLUsageError(
+            f"process '{owner}' sends to tile channel '{ch.name}' but no task of that send writes {ch.name}.item, so "
+            "the consumer would read a buffer slot nobody filled.",
+            hint=f"Write the item in the send: send({ch.name}, k[t](..., dst={ch.name}.item)) with dst an Out[...] "
+                 f"parameter; or make '{ch.name}' a token channel (no tile=) if only the token matters.",
+            where=node.loc, locate=node.loc is None)
+    if not definite and fill.gap is not None:
+        same_line = node.loc is not None and (fill.gap.filename, fill.gap.lineno) == (node.loc.filename,
+                                                                                      node.loc.lineno)
+        at = "" if same_line else f" at {fill.gap}"
+        raise DSLUsageError(
+            f"process '{owner}' sends to tile channel '{ch.name}' but writes {ch.name}.item in only one branch of "
+            f"the cond{at} in that send, so after the other branch the consumer would read whatever the item's slot "
+            f"holds: {_stale(ch)}.",
+            hint=f"Write {ch.name}.item (with an Out[...] parameter) in both branches, or make the send itself "
+                 f"conditional, cond(pred, send({ch.name}, k[t](..., dst={ch.name}.item))), so nothing is sent "
+                 "when nothing is made.", where=node.loc, locate=node.loc is None)
+
+
+def _stale(ch: Channel[Any]) -> str:
+    """What a slot holds before the send writes it, and why that is wrong."""
+    return (f"the item sent {ch.depth} item(s) before (its slot is reused every {ch.depth}), or for the first "
+            "items whatever the buffer held (uninitialised memory on the chip), while the data-parallel twin gives "
+            "each item a fresh tile: the numbers would depend on the depth and differ from the twin's")
+
+
+class _ItemFill:
+    """Whether a send's value writes its channel's item, following the value's program order (the listed order of
+    sequential, combine and loop bodies, which data dependencies keep, as the twin does); a cond's branches are
+    alternatives. ``run(n, written)`` says whether the item is written after ``n`` on every path and on some path,
+    and raises at a task that reads the item (an In or InOut argument ``ch.item``) where it may not be written
+    yet."""
+
+    def __init__(self, send_node: Workload, owner: str) -> None:
+        self.send, self.owner, self.ch = send_node, owner, send_node.channel
+        self.gap: SourceLocation | None = None  # the last cond one branch of which writes the item, the other not
+
+    def run(self, n: Workload, written: bool) -> tuple[bool, bool]:
+        if n.kind is NodeKind.TASK:
+            return self._task(n, written)
+        if n.kind in BRANCHES:
+            pred = getattr(n, "pred", None)
+            if isinstance(pred, bool):  # a constant condition: only its branch runs
+                return self.run(n.then if pred else n.otherwise, written)
+            then_d, then_a = self.run(n.then, written)
+            else_d, else_a = self.run(n.otherwise, written)
+            if then_d != else_d:
+                self.gap = n.loc
+            return then_d and else_d, then_a or else_a
+        anywhere = False
+        for child in n.children():
+            d, a = self.run(child, written)
+            written, anywhere = d, anywhere or a
+        return written, anywhere
+
+    def _task(self, task: Workload, written: bool) -> tuple[bool, bool]:
+        signature = getattr(task.kernel, "signature", None)
+        writes = False
+        for pname, c in _item_args(task):
+            if c is not self.ch:
+                continue
+            direction, typ = (signature or {}).get(pname, (Direction.OUT, None))
+            if not written and direction in _READS:
+                self._refuse_read(task, pname, direction, typ)
+            writes = writes or direction in _WRITES
+        if writes and not written:
+            self.gap = None  # (a cond before left it unwritten on a path: this write covers that path)
+        return written or writes, writes
+
+    def _refuse_read(self, task: Workload, pname: str, direction: Direction, typ: Any) -> None:
+        ch, kname = self.ch, getattr(task.kernel, "name", str(task.kernel))
+        declared = f"{direction.value}[{typ}]" if typ is not None else direction.value
+        earlier = "" if task is self.send.value else "; no earlier task of that send writes it"
+        if direction is Direction.INOUT:
+            how = f"its parameter '{pname}' is {declared}, an update in place that starts from the item"
+            hint = (f"Declare '{pname}' Out[...] and store the whole tile from the kernel's other inputs "
+                    f"(tl.store({pname}, v) with v computed without tl.load({pname})); to accumulate, compute into "
+                    f"a fresh tile, or fill the item first: send({ch.name}, sequential("
+                    f"init[t](..., {pname}={ch.name}.item), {kname}[t](..., {pname}={ch.name}.item)), token=t) "
+                    "with init's parameter an Out[...].")
+        else:
+            how = f"its parameter '{pname}' ({declared}) gets {ch.name}.item"
+            hint = (f"Read the data where it comes from (a tensor, or the item of a channel this process consumes) "
+                    f"and write {ch.name}.item through an Out[...] parameter; or fill the item first: "
+                    f"send({ch.name}, sequential(fill[t](..., dst={ch.name}.item), {kname}[t]({pname}="
+                    f"{ch.name}.item, ...)), token=t) with fill's dst an Out[...].")
+        raise DSLUsageError(
+            f"process '{self.owner}' sends to tile channel '{ch.name}' with kernel '{kname}', which reads "
+            f"{ch.name}.item before it is written ({how}{earlier}): the item's slot still holds {_stale(ch)}.",
+            hint=hint, where=self.send.loc, locate=self.send.loc is None)
 
 
 _WRITES = (Direction.OUT, Direction.INOUT)
+_READS = (Direction.IN, Direction.INOUT)
 
 __all__ = ["Channel", "ChannelList", "Process", "process", "replicate", "MAX_REPLICAS", "send", "consume", "Event",
            "record", "query", "synchronize", "try_send", "send_nowait", "check_consumes", "check_items", "MAX_DEPTH",
