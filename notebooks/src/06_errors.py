@@ -45,7 +45,7 @@ connect(producer)
 # %% [markdown]
 # ## A deadlock
 # Two processes that each wait for the other never start. The simulator does not hang: it stops at once and
-# lists who waits on what and how full each channel is.
+# lists who waits on what (at which line) and how full each channel is, pointing at the first blocked wait.
 
 # %% tags=["raises-exception"]
 %%ptort --mode pipeline

@@ -104,15 +104,25 @@ class ScheduleCombinators:
 
     def place(self: S, placement: Any) -> S:
         """Put processes on cores: ``{"loader": 0, "computer": 0}``, ``{"update": (0, 1)}`` (core 0, AIV1) or
-        ``"shared"`` (all on one core). A key is a process's name or the Process itself; checked here, at the
-        user's line, rather than when the run starts."""
+        ``"shared"`` (all on core 0). A key is a process's name or the Process itself; checked here, at the user's
+        line, rather than when the run starts. A process that no placement names runs on the lowest core that no
+        other process is on yet (in connect() order).
+
+        Returns a new workload. On one placed already, the placements merge, so
+        ``.place({"loader": 0}).place({"computer": 1})`` places both; an entry replaces the earlier one of the same
+        process only (``.place({"loader": 2})`` moves the loader and keeps the rest, as a study re-placing one
+        process does). ``"shared"`` places every process on core 0: it replaces any earlier placement, and a dict
+        after it moves only the processes it names. ``.place(None)`` drops every placement."""
         if not self.is_pipeline:
             raise PtortValueError("place() puts the processes of a CSP pipeline on cores; this is a data-parallel "
                                   "workload, which has none.",
                                   hint="Send its tasks to cores with .dispatch(DispatchPolicy.round_robin(4)) or "
                                        "another DispatchPolicy.")
         processes = getattr(self, "processes", ())
-        return self._with(placement=check_placement(placement, processes, "place()"))
+        added = check_placement(placement, processes, "place()")
+        merged = _merged_placement(self._schedule.placement, added, processes)
+        # (checked again as a whole: the run and compile(placement=...) read the merged placement as if given at once)
+        return self._with(placement=check_placement(merged, processes, "place()"))
 
     def vector_unit(self: S, unit: Any) -> S:
         """Which vector unit (AIV) of its core runs each data-parallel task's vector work: an int, or a function of
@@ -182,6 +192,19 @@ def check_placement(placement: Any, processes: Sequence[Any], api: str) -> Any:
         raise PtortValueError(f"{api} names unknown process(es) {', '.join(map(repr, unknown))}; this pipeline's "
                               f"processes are {', '.join(map(repr, names))}.", hint=_PLACE_HINT)
     return out
+
+
+def _merged_placement(placed: Any, added: Any, processes: Sequence[Any]) -> Any:
+    """The placement after ``placed`` (the workload's so far) and then ``added`` (a checked one): a dict replaces
+    the entries of the processes it names and keeps the others; None, ``"shared"`` (it names every process) and a
+    first placement stand as they are. ``"shared"`` followed by a dict is every process on core 0, then the dict."""
+    if added is None or isinstance(added, str) or placed is None:
+        return added
+    if isinstance(placed, str) and placed == "shared":
+        placed = {p.name: 0 for p in processes}
+    elif not isinstance(placed, Mapping):  # (only a private _with() sets anything else: the new placement stands)
+        return added
+    return {**placed, **added}
 
 
 def _short(value: Any) -> str:

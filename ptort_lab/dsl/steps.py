@@ -21,7 +21,15 @@ from typing import Any, Callable, Generator, Iterator, Mapping
 
 import numpy as np
 
-from ..errors import DeadlockError, DSLUsageError, PipelineError, PtortTypeError, PtortValueError, RunLimitError
+from ..errors import (
+    DeadlockError,
+    DSLUsageError,
+    PipelineError,
+    PtortTypeError,
+    PtortValueError,
+    RunLimitError,
+    SourceLocation,
+)
 from . import runtime_slots
 from .bindings import (
     TaskFactory,
@@ -36,7 +44,7 @@ from .commands import ACQUIRE, CLOSED, PULL, PUSH, RECORD, RELEASE, SEND, SEND_P
 from .expr import SlotValueError, evaluate
 from .sizes import check_size, check_task_count, checked_limit
 from .tasks import Task
-from .tree import NodeKind, Workload, nesting_named
+from .tree import NodeKind, Workload, first_use, nesting_named
 from .types import Direction, TensorView, item_key
 
 Steps = Generator[tuple[Any, ...], Any, None]
@@ -660,14 +668,30 @@ class _Dataflow:
         return progressed
 
     def _deadlock(self) -> DeadlockError:
-        waits = "; ".join(f"'{n}' waits to {w}" for n, w in self.blocked_on.items() if n not in self.done)
+        """Every process left waits: who waits on what (at which line of theirs), pointing at the first one's line
+        (the connect() line when no wait's line is known)."""
+        blocked = [n for n in self.blocked_on if n not in self.done]
+        bodies = {p.name: p.workload for p in self.procs}
+        lines = [self._step_line(bodies[n], self.retry[n]) for n in blocked]
+        waits = "; ".join(f"'{n}' waits to {self.blocked_on[n]}" + ("" if at is None else f" at {at}")
+                          for n, at in zip(blocked, lines))
         fills = ", ".join(f"'{c.name}' {len(self.queues.get(id(c), ()))} token(s) waiting"
                           + (" (closed)" if self.producers_left.get(id(c), 0) == 0 else "")
                           for c in self.pipe.channels)
-        pipe = self.pipe
+        first = next(((n, at) for n, at in zip(blocked, lines) if at is not None), None)
+        where = self.pipe.loc if first is None else first[1]
         return DeadlockError(f"the pipeline can never finish: {waits}." + (f" Channels: {fills}." if fills else ""),
                              hint="Check that every consumed channel has a producer that sends, and that every "
-                                  "synchronize has a matching record.", where=pipe.loc, locate=pipe.loc is None)
+                                  "synchronize has a matching record.", where=where,
+                             context="" if first is None else f"process '{first[0]}'", locate=where is None)
+
+    @staticmethod
+    def _step_line(body: Any, cmd: tuple[Any, ...] | None) -> SourceLocation | None:
+        """The user's line of the consume or synchronize that ``cmd``, a blocked process's retried PULL or WAIT,
+        comes from."""
+        if cmd is None:
+            return None
+        return first_use(body, "consumes" if cmd[0] == PULL else "waits", cmd[1])
 
 
 def _listing_loops(pipe: Workload, steps_taken: int, recent: deque[tuple[str, tuple[Any, ...]]]) -> RunLimitError:

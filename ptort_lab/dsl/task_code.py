@@ -17,16 +17,21 @@ def compile_factory(name: Any, kernel: Any, cycles: Any, loc: SourceLocation | N
                     resources: Any, general: Callable[[dict[str, Any]], Task]) -> Callable[[dict[str, Any]], Task]:
     """``general`` (``bindings.task_factory``'s factory of the node) as one function: each parameter and each
     resource evaluated inline (``Code.value``), each symbolic view's index entries too, and the Task built when
-    every entry is a plain int inside its dimension. On anything else - an entry that is negative, out of range or
-    not an int, a loop variable with no value, an expression that raises - it calls ``general``, which gives the
-    same Task or raises the error naming what is wrong (expressions are taken as pure, as compiled loop expressions
-    take them: a user's Expr subclass with side effects would see them twice).
+    every entry is a plain int inside its dimension. When one is not (a literal -1, a numpy int, or one the general
+    factory refuses: negative, out of range, not an int) the Task is built from the values evaluated, each view's
+    entries checked as the general factory checks them (``TensorView.at_entries``): the same Task or error, each
+    expression evaluated once (a user's Expr subclass may count its calls). On an exception (a loop variable with no
+    value, an expression that raises) it calls ``general``, which raises the error naming what is wrong: the
+    expressions evaluated before it are evaluated again there, as a failing loop expression is (``expr``: the error
+    names the node that failed, found by evaluating the tree node by node).
     ``general`` itself when the node is not written so (too many entries, or Python cannot compile it)."""
     code = Code(__name__)
     lines: list[str] = []
     checks: list[str] = []
+    late: list[str] = []  # the parameters and plain resources, evaluated (in the general factory's order) when an
+    # entry is not the usual plain int
 
-    def view_text(view: TensorView) -> str | None:
+    def view_texts(view: TensorView) -> tuple[str, str] | None:
         shape = view.base.shape
         if len(view.index) > len(shape):  # (the general factory says what is wrong)
             return None
@@ -36,35 +41,56 @@ def compile_factory(name: Any, kernel: Any, cycles: Any, loc: SourceLocation | N
             lines.append(f"        {var} = {code.value(entry)}")
             checks.append(f"{var}.__class__ is int and 0 <= {var} < {int(shape[k])}")
             entries.append(var)
-        return f"{code.name(TensorView)}({code.name(view.base)}, ({''.join(e + ', ' for e in entries)}))"
+        index = f"({''.join(e + ', ' for e in entries)})"
+        return (f"{code.name(TensorView)}({code.name(view.base)}, {index})",
+                f"{code.name(view)}.at_entries({index}, b, {code.name(loc)})")
 
-    def resource_text(value: Any) -> str | None:
+    def value_texts(value: Any) -> tuple[str, str]:
+        """(the text of ``value``, a local holding it, evaluated among ``late``)."""
+        text = code.value(value, read_loop_vars=True)
+        var = f"v{len(late)}"
+        late.append(f"        {var} = {text}")
+        return text, var
+
+    def resource_texts(value: Any) -> tuple[str, str] | None:
         if isinstance(value, TensorView):
-            return view_text(value) if value.is_symbolic else code.name(value)  # (a fixed view: the same object)
-        return code.value(value, read_loop_vars=True)
+            if value.is_symbolic:
+                return view_texts(value)
+            return code.name(value), code.name(value)  # (a fixed view: the same object)
+        return value_texts(value)
 
     try:
-        param_texts = [code.value(p, read_loop_vars=True) for p in params]
+        param_texts = [value_texts(p) for p in params]
         pairs = list(resources.items()) if isinstance(resources, dict) else list(enumerate(resources))
         if sum(len(v.index) for _, v in pairs if isinstance(v, TensorView)) > MAX_INLINE_ENTRIES:
             return general
-        texts = [resource_text(v) for _, v in pairs]
-        if any(t is None for t in texts):
+        texts = [resource_texts(v) for _, v in pairs]
+        known = [t for t in texts if t is not None]
+        if len(known) < len(texts):
             return general
-        if isinstance(resources, dict):
-            res = "{" + ", ".join(f"{code.name(k)}: {t}" for (k, _), t in zip(pairs, texts)) + "}"
-        else:
-            res = "[" + ", ".join(str(t) for t in texts) + "]"
-        made = (f"{code.name(Task)}({code.name(name)}, [{', '.join(param_texts)}], {res}, 0, b, {code.name(kernel)}, "
-                f"{code.name(cycles)}, {code.name(loc)})")
+        made, checked = (_task_text(code, name, kernel, cycles, loc, [t[way] for t in param_texts],
+                                    [(k, t[way]) for (k, _), t in zip(pairs, known)], isinstance(resources, dict))
+                         for way in (0, 1))
         text = "\n".join(["def _make(b):", "    try:", *lines,
                           f"        if {' and '.join(checks) or 'True'}:", f"            return {made}",
-                          "    except Exception:", "        pass",
+                          *late, "        got = True", "    except Exception:", "        got = False",
+                          "    if got:", f"        return {checked}",
                           f"    return {code.name(general)}(b)", ""])
     except Exception:  # noqa: BLE001 - a node this cannot write: the general factory
         return general
     fn: Callable[[dict[str, Any]], Task] | None = code.function(text, "<task factory>")
     return general if fn is None else fn
+
+
+def _task_text(code: Code, name: Any, kernel: Any, cycles: Any, loc: SourceLocation | None, params: list[str],
+               resources: list[tuple[Any, str]], by_name: bool) -> str:
+    """The text of the Task of these parameter and resource texts (resources by name, else by position)."""
+    if by_name:
+        res = "{" + ", ".join(f"{code.name(k)}: {t}" for k, t in resources) + "}"
+    else:
+        res = "[" + ", ".join(t for _, t in resources) + "]"
+    return (f"{code.name(Task)}({code.name(name)}, [{', '.join(params)}], {res}, 0, b, {code.name(kernel)}, "
+            f"{code.name(cycles)}, {code.name(loc)})")
 
 
 __all__ = ["compile_factory", "MAX_INLINE_ENTRIES"]

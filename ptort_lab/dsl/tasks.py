@@ -87,6 +87,8 @@ class Task:
             value = c(self)
         except Exception as e:  # noqa: BLE001 - the user's cost function
             raise_user_error(e, f"the cycles= function of task {self.id} ({self.kernel})")
+        if value.__class__ is int and 0 <= value <= MAX_CYCLES:  # (the usual answer, first: once per task)
+            return value
         if isinstance(value, np.integer) and 0 <= value <= MAX_CYCLES:
             return int(value)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:

@@ -500,6 +500,15 @@ def walk(node: Workload) -> Iterator[Workload]:
         stack.extend(reversed(n.children()))
 
 
+def first_use(body: Any, role: str, used: Any) -> SourceLocation | None:
+    """The line of ``body``'s first step that uses channel or event ``used`` in role ``role`` ("sends",
+    "consumes", "records" or "waits"; a join consumes each of its channels), among the steps whose line is known;
+    None when there is none or ``body`` is not a workload tree. Error paths ask it (a walk of the whole body)."""
+    if not isinstance(body, Workload):
+        return None
+    return next((n.loc for n in walk(body) if n.loc is not None and any(x is used for x in n.uses(role))), None)
+
+
 # A RecursionError while walking a tree at least this deep is taken as the tree's depth (far below Python's default
 # limit of 1,000 frames, far above any tree written by hand).
 DEEP_NESTING = 100
@@ -553,4 +562,5 @@ def too_deep(node: Workload) -> PtortValueError | None:
 
 
 __all__ = ["NodeKind", "NodeSchema", "SCHEMAS", "Workload", "channel_ends", "set_wiring_check", "group", "walk",
-           "too_deep", "nesting_named", "LOOPS", "GROUPS", "PIPELINES", "REPEATS", "BRANCHES", "DEEP_NESTING", "Task"]
+           "first_use", "too_deep", "nesting_named", "LOOPS", "GROUPS", "PIPELINES", "REPEATS", "BRANCHES",
+           "DEEP_NESTING", "Task"]

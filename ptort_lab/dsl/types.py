@@ -725,27 +725,38 @@ class TensorView:
                 raise PtortValueError(f"index {i!r} of {self!r} divides by zero for {dict(bindings)}.",
                                       hint="Check the divisor of // or % in the index expression.", where=where,
                                       locate=where is None) from None
-            if type(v) is int and 0 <= v < shape[k]:  # the usual case: a plain int (not a bool) in range, as is
-                out.append(v)
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise PtortTypeError(
-                    f"index {i!r} of {self!r} is {type(v).__name__} {v!r} for {dict(bindings)}; tensor indices are "
-                    "ints.", hint="Channels carry tile indices: send(ch, task(...), token=t) with an int t, or "
-                                  "index with a loop variable.", where=where, locate=where is None)
-            size = shape[k]
-            # A literal -1 counts from the end, as in numpy; a loop expression going negative is a bug.
-            if v < 0 and not isinstance(i, (int, np.integer)):
-                raise PtortValueError(
-                    f"index {i!r} = {v} of {self!r} is negative for {dict(bindings)}.",
-                    hint="Guard the first iterations with P.when(t > 0) / cond(t > 0, ...), or index with a "
-                         "non-negative expression.", where=where, locate=where is None)
-            if not -size <= v < size:
-                raise PtortValueError(
-                    f"index {i!r} = {v} is out of bounds for dimension {k} of {self.base!r} (size {size}).",
-                    hint=f"Keep the loop axis within 0..{size - 1}.", where=where, locate=where is None)
-            out.append(int(v) % size)
+            # the usual case: a plain int (not a bool) in range, as is
+            out.append(v if type(v) is int and 0 <= v < shape[k] else self._entry(k, v, bindings, where))
         return tuple(out)
+
+    def at_entries(self, entries: tuple[Any, ...], bindings: Any, where: Any = None) -> TensorView:
+        """This view at the index ``entries``: the values of its index under ``bindings``, evaluated already (by a
+        written-out task factory, which must not evaluate them again: task_code), checked as ``resolve`` checks
+        them."""
+        shape = self.base.shape
+        return TensorView(self.base, tuple(v if type(v) is int and 0 <= v < shape[k] else
+                                           self._entry(k, v, bindings, where) for k, v in enumerate(entries)))
+
+    def _entry(self, k: int, v: Any, bindings: Any, where: Any) -> int:
+        """Index entry ``k``, of value ``v``, as the int it stands for (a literal -1 counts from the end), or the
+        error saying why it cannot be one (not an int, negative, out of bounds)."""
+        i, size = self.index[k], self.base.shape[k]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise PtortTypeError(
+                f"index {i!r} of {self!r} is {type(v).__name__} {v!r} for {dict(bindings)}; tensor indices are "
+                "ints.", hint="Channels carry tile indices: send(ch, task(...), token=t) with an int t, or "
+                              "index with a loop variable.", where=where, locate=where is None)
+        # A literal -1 counts from the end, as in numpy; a loop expression going negative is a bug.
+        if v < 0 and not isinstance(i, (int, np.integer)):
+            raise PtortValueError(
+                f"index {i!r} = {v} of {self!r} is negative for {dict(bindings)}.",
+                hint="Guard the first iterations with P.when(t > 0) / cond(t > 0, ...), or index with a "
+                     "non-negative expression.", where=where, locate=where is None)
+        if not -size <= v < size:
+            raise PtortValueError(
+                f"index {i!r} = {v} is out of bounds for dimension {k} of {self.base!r} (size {size}).",
+                hint=f"Keep the loop axis within 0..{size - 1}.", where=where, locate=where is None)
+        return int(v) % size
 
     def __repr__(self) -> str:
         ring = self.base.ring_of

@@ -54,7 +54,7 @@ from ..dsl.commands import (
     Cmd,
 )
 from ..errors import PtortError, SimulationError
-from .fifo import Actor, Channels, deadlock_error, unconsumed_error
+from .fifo import Actor, Channels, StepLine, deadlock_error, unconsumed_error
 from .limits import LimitReached, RunLimits, checked_settings, diagnose
 from .trace import Stall
 
@@ -122,6 +122,7 @@ class Engine(Channels):
         self.held_bytes: Callable[[], int] | None = None  # the run's estimate of the bytes it holds (runner.py)
         self.finite = False  # a data-parallel run (runner.py): held to MAX_RUN_BYTES only
         self.dealer: Any = None  # a data-parallel run's dealer (runner._Dealer): its queues are run state too
+        self.step_line: StepLine | None = None  # a blocked step's user line, for a deadlock's message (runner.py)
         self._budget_left = 1 << 62
         self._done_count = 0
 
@@ -158,7 +159,7 @@ class Engine(Channels):
         blocked = [p for p in self.procs if not p.done]
         end = max((p.t for p in self.procs), default=0)
         if blocked:  # (at the last clock a process reached: the blocked ones may have stopped long before)
-            raise deadlock_error(blocked, list(self.fifos.values()), list(self.wakeups.values()), end)
+            raise deadlock_error(blocked, self.fifos, self.wakeups, end, self.step_line)
         leftover = next((f for f in self.fifos.values() if f.tokens or f.pending), None)
         if leftover is not None:
             raise unconsumed_error(leftover, end)

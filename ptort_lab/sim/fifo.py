@@ -33,10 +33,10 @@ import heapq
 import itertools
 import operator
 from collections import deque
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping
 
 from ..dsl.commands import CLOSED
-from ..errors import DeadlockError, PipelineError
+from ..errors import DeadlockError, PipelineError, SourceLocation
 from .trace import Sample, Stall
 
 _first = operator.itemgetter(0)
@@ -410,32 +410,65 @@ class Channels:
 
 DEADLOCK_LISTED = 12  # processes and channels a deadlock message names; the error keeps every one
 
+# Where a blocked process's step is in the user's code: (process name, role, channel or event) -> its line, the role
+# "sends", "consumes" or "waits" (the runner's, from the process bodies; asked only when a run deadlocks).
+StepLine = Callable[[str, str, Any], SourceLocation | None]
 
-def deadlock_error(blocked: list[Actor], fifos: list[Fifo], wakeups: Sequence[Wakeup] = (),
-                   now: int | None = None) -> DeadlockError:
+
+def deadlock_error(blocked: list[Actor], fifos: Mapping[Any, Fifo], wakeups: Mapping[Any, Wakeup] | None = None,
+                   now: int | None = None, step_line: StepLine | None = None) -> DeadlockError:
     """No actor can move since ``now`` (the last clock any process reached; default the blocked ones'): which ones
-    wait for what (since when), the channels' fill (tokens waiting, and slots its consumers took and hold) and the
-    events' signals (recorded, taken). A big run (e.g. one pipeline per core) names the first ``DEADLOCK_LISTED`` of
-    each and counts the rest; ``error.waits`` and ``error.channels`` hold them all."""
+    wait for what (since when, and at which line of theirs when ``step_line`` knows it), the channels' fill (tokens
+    waiting, and slots its consumers took and hold) and the events' signals (recorded, taken). ``fifos`` and
+    ``wakeups`` are keyed by their Channel and Event. The error points at the line of the first blocked process that
+    has one (``where``, with the process as ``context``). A big run (e.g. one pipeline per core) names the first
+    ``DEADLOCK_LISTED`` of each and counts the rest; ``error.waits`` and ``error.channels`` hold them all."""
+    wakeups = wakeups or {}
     if now is None:
         now = max(p.t for p in blocked)
-    waits = [f"'{p.name}' waits to {p.blocked or 'run'} (since t={p.wait_since})" for p in blocked]
+    lines = _step_lines(blocked, fifos, wakeups, step_line)
+    waits = [f"'{p.name}' waits to {p.blocked or 'run'}{'' if at is None else f' at {at}'} (since t={p.wait_since})"
+             for p, at in zip(blocked, lines)]
     # A slot in use holds a token not yet consumed, or an item a consumer took and has not freed yet (it frees it
     # when it takes its next one), or a slot a send body took and has not filled (ACQUIRE before its PUSH): with
     # no such body open, the rest are the consumers'.
     bodies_open = any(p.grants for p in blocked)
-    fills = [_fill(f, bodies_open) for f in fifos]
+    fills = [_fill(f, bodies_open) for f in fifos.values()]
     channels = f" Channels: {_listed(fills, 'channels')}." if fills else ""
-    signals = [f"'{w.name}' recorded {w.recorded}, taken {w.taken}" for w in wakeups]
+    signals = [f"'{w.name}' recorded {w.recorded}, taken {w.taken}" for w in wakeups.values()]
     events = f" Events: {_listed(signals, 'events')}." if signals else ""
+    first = next(((p, at) for p, at in zip(blocked, lines) if at is not None), None)
     error = DeadlockError(
         f"Deadlock at t={now} cycles: no process can move. {_listed(waits, 'processes blocked', '; ')}.{channels}"
         f"{events}",
         hint="Check that every consumed channel has a producer that keeps sending, that every synchronize has a "
              "matching record, and that no process waits on a channel it fills itself; or raise a depth.",
+        where=None if first is None else first[1], context="" if first is None else f"process '{first[0].name}'",
         locate=False)
     error.waits, error.channels = waits, fills  # type: ignore[attr-defined]  # the whole picture, for big runs
     return error
+
+
+def _step_lines(blocked: list[Actor], fifos: Mapping[Any, Fifo], wakeups: Mapping[Any, Wakeup],
+                step_line: StepLine | None) -> list[SourceLocation | None]:
+    """The user's line of the step each blocked actor waits in, where ``step_line`` knows it."""
+    if step_line is None:
+        return [None] * len(blocked)
+    waits = _waits_in(fifos, wakeups)
+    return [None if (step := waits.get(p)) is None else step_line(p.name, *step) for p in blocked]
+
+
+def _waits_in(fifos: Mapping[Any, Fifo], wakeups: Mapping[Any, Wakeup]) -> dict[Actor, tuple[str, Any]]:
+    """Each waiting actor -> (role, the Channel or Event) of the step it waits in: it queues among a channel's
+    producers for a slot (a send), among its consumers for an item (a consume or join) or among an event's waiters
+    (a synchronize). One pass over the queues: a run of a million replicas may deadlock too."""
+    found: dict[Actor, tuple[str, Any]] = {}
+    for used, f in fifos.items():
+        found.update((p, ("sends", used)) for p in f.producers)
+        found.update((p, ("consumes", used)) for p in f.consumers)
+    for used, w in wakeups.items():
+        found.update((p, ("waits", used)) for p in w.consumers)
+    return found
 
 
 def unconsumed_error(f: Fifo, end: int) -> PipelineError:
@@ -479,4 +512,4 @@ def _listed(items: list[str], what: str, sep: str = ", ") -> str:
                     if more > 0 else "")
 
 
-__all__ = ["Actor", "Inbox", "Fifo", "Wakeup", "Hops", "Channels", "deadlock_error", "unconsumed_error"]
+__all__ = ["Actor", "Inbox", "Fifo", "Wakeup", "Hops", "Channels", "StepLine", "deadlock_error", "unconsumed_error"]

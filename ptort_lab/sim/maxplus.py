@@ -150,16 +150,19 @@ def _var(s: _Stage) -> str | None:
 
 
 # -- the run --------------------------------------------------------------------------------------------------------
-def run(engine: Any, chain: list[_Stage], pricer: Any, trace: Any, run_obj: Any) -> int | None:
+def run(engine: Any, chain: list[_Stage], pricer: Any, trace: Any, run_obj: Any) -> tuple[int | None, Any]:
     """Fill ``trace`` (spans, stalls), the fifos' occupancy steps and the actors' clocks as the engine would, and
-    return the makespan; None (nothing changed) when the run must take the general engine."""
+    return (the makespan, ``pricer``); (None, the pricer the engine must run with) when the run must take the
+    general engine (nothing changed): ``pricer`` itself, or a ``Replay`` of the cycles priced here already."""
     global runs
     try:
         out = _compute(engine, chain, pricer)
-    except Exception:  # noqa: BLE001 - a body or cost function that fails here fails in the engine too, which says
-        return None  # where and when (the error names the process and sim time)
+    except _Priced as left:  # the engine prices its tasks with these: no cycles= function is called twice
+        return None, Replay(pricer, left.cycles, left.error)
+    except Exception:  # noqa: BLE001 - a body that fails here fails in the engine too, which says where and when
+        return None, pricer  # (the error names the process and sim time)
     if out is None:
-        return None
+        return None, pricer
     spans, count, stalls, ends, stall_cycles, deltas, tasks, task_builder = out
     _append_columns(trace.spans, spans, Span)
     _append_columns(engine.stalls, stalls, Stall)
@@ -175,7 +178,7 @@ def run(engine: Any, chain: list[_Stage], pricer: Any, trace: Any, run_obj: Any)
     else:
         run_obj.task_builder, run_obj.task_total = task_builder, count
     runs += 1
-    return int(max(ends))
+    return int(max(ends)), pricer
 
 
 def _append_columns(records: Any, columns: list[Any], cls: Any) -> None:
@@ -191,6 +194,34 @@ class _NotLinear(Exception):
     """A body yielded something the max-plus path does not model: the general engine runs it."""
 
 
+class _Priced(Exception):
+    """The tasks were priced, in the engine's order, but the run takes the general engine: a task costs 0 cycles
+    (the engine's no-progress limit may apply), or the cycles= function of task ``len(cycles)`` raised ``error``."""
+
+    def __init__(self, cycles: list[int], error: Exception | None) -> None:
+        super().__init__()
+        self.cycles, self.error = cycles, error
+
+
+class Replay:
+    """The pricer of a run this path left to the engine after pricing its tasks (``_Priced``): the engine runs the
+    same tasks in the same order (ids 0, 1, ..., as ``_Order`` replays it), so each takes the cycles priced for it
+    and the task whose cycles= function raised raises that error again: a cycles= function (which may count its
+    calls, or be expensive) is called once a task in the run."""
+
+    def __init__(self, pricer: Any, cycles: list[int], error: Exception | None) -> None:
+        self.pricer, self.cycles, self.error = pricer, cycles, error
+        self.task_timing = pricer.task_timing  # (never asked: fixed_cycles always answers, as PinnedCosts's does)
+
+    def fixed_cycles(self, task: Task) -> int | None:
+        i = task.id
+        if i < len(self.cycles):
+            return self.cycles[i]
+        if i == len(self.cycles) and self.error is not None:
+            raise self.error
+        return self.pricer.fixed_cycles(task)  # type: ignore[no-any-return]  # (PinnedCosts: an int)
+
+
 def _compute(engine: Any, chain: list[_Stage], pricer: Any) -> Any:
     K = len(chain)
     vars_ = [_var(s) for s in chain]
@@ -199,6 +230,8 @@ def _compute(engine: Any, chain: list[_Stage], pricer: Any) -> Any:
     else:
         points = list(resolve_select_source(chain[0].node.axes[0], {}))
     simple = points is not None and all(v is not None and _simple(s, v) for s, v in zip(chain, vars_))
+    if points is not None and not _within_limits(engine, K, len(points)):
+        return None  # (known before any body runs: the engine runs them, once)
     tasks_by_stage: list[list[Task]] | None = None
     if simple:
         assert points is not None
@@ -230,9 +263,7 @@ def _compute(engine: Any, chain: list[_Stage], pricer: Any) -> Any:
         all_tasks = [tasks_by_stage[k][i] for k, i in zip(tk.tolist(), ti.tolist())]
         for tid, t in enumerate(all_tasks):
             t.id, t.process = tid, chain[int(tk[tid])].name
-        priced = [pricer.fixed_cycles(t) for t in all_tasks]
-        if priced and min(priced) <= 0:
-            return None
+        priced = _price(pricer, all_tasks)
         flat_times = np.empty(K * n, dtype=np.int64)
         flat_times[flat] = priced
         times = flat_times.reshape(K, n).tolist()
@@ -265,6 +296,20 @@ def _compute(engine: Any, chain: list[_Stage], pricer: Any) -> Any:
         return spans, count, stalls, ends, stall_cycles, deltas, None, _lazy_tasks(
             chain, tk.astype(np.min_scalar_type(K)), ti.astype(np.min_scalar_type(n)))
     return spans, count, stalls, ends, stall_cycles, deltas, all_tasks, None
+
+
+def _price(pricer: Any, tasks: list[Task]) -> list[int]:
+    """Each task's cycles, in the engine's order; ``_Priced`` (with what was priced) when the run must take the
+    engine after all: a 0-cycle task, or a cycles= function that raised."""
+    priced: list[int] = []
+    try:
+        for t in tasks:
+            priced.append(pricer.fixed_cycles(t))
+    except Exception as e:  # noqa: BLE001 - raised again for that task by the engine's run (Replay)
+        raise _Priced(priced, e) from None
+    if priced and min(priced) <= 0:
+        raise _Priced(priced, None)
+    return priced
 
 
 def _pick(values: list[Any], at: Any) -> list[Any]:
@@ -581,4 +626,4 @@ class _Order:
                 self.ready.append(k + 1)
 
 
-__all__ = ["plan", "run", "runs", "MAX_PERIOD_SEARCH"]
+__all__ = ["plan", "run", "runs", "MAX_PERIOD_SEARCH", "Replay"]

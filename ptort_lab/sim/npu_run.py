@@ -21,7 +21,7 @@ from .lowering import AIC, Instr, Plan
 from .machine import Buffer, Machine, Pipe, bytes_text
 from .memo import COMPUTE, READ, TaskTemplate, build_template
 from .memory import GlobalMemory
-from .placement import dispatcher, is_work_stealing, vector_unit_of
+from .placement import is_work_stealing, run_dispatch, vector_unit_of
 from .residency import Residency
 from .trace import Span
 from .validation import ModelUse
@@ -500,22 +500,17 @@ def _keyed_block_ranks(workload: Workload) -> dict[int, int]:
     """Each core's place in the block dispatch order of a data-parallel run whose cores a key function picks
     (``affinity``, ``hash``, ``dispatch_by``, ``streams(n).stream_by``): the blocks, one per core used, go out in
     core order (NPU_MODEL §3.5), so a run on cores 7 and 21 starts them at the first and second dispatch. The keys
-    are read once here, before any task runs (as ``assign_cores`` does). Empty (ranks = core indices) when every
-    core is used, and for round robin, ``streams(n)`` in turn and work stealing, which use cores 0..k-1."""
+    are read before any task runs, through the run's ``placement.Dispatch``: the runner's (``run_dispatch``), whose
+    dealer then takes the cores read, so each key function is called once a task. Empty (ranks = core indices) when
+    every core is used, and for round robin, ``streams(n)`` in turn and work stealing, which use cores 0..k-1."""
     sched = workload.schedule
     policy = sched.dispatch
     keyed = policy.kind in _KEYED if policy is not None else sched.stream_by is not None and bool(sched.stream_count)
     if not keyed or is_work_stealing(sched):
         return {}
-    n, core_of = dispatcher(sched)
-    if core_of is None:
-        return {}
-    used: set[int] = set()
-    for i, task in enumerate(enumerate_tasks(workload) if uses_slots(workload) else stream_tasks(workload)):
-        used.add(core_of(i, task))
-        if len(used) == n:  # (every core is used: no need to read further)
-            return {}
-    return {core: rank for rank, core in enumerate(sorted(used))}
+    used = run_dispatch(workload, lambda: enumerate_tasks(workload) if uses_slots(workload)
+                        else stream_tasks(workload)).used_cores()
+    return {} if used is None else {core: rank for rank, core in enumerate(sorted(used))}
 
 
 def _task_nodes(body: Any, channel: Any = None, into: bool = False) -> Iterator[tuple[Workload, bool]]:

@@ -1,8 +1,12 @@
 """Where a run's work goes: each CSP process's core (and AIV), and each data-parallel task's core."""
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -10,7 +14,7 @@ from ..errors import PtortTypeError, PtortValueError, raise_user_error
 
 if TYPE_CHECKING:
     from ..dsl.schedule import Schedule
-    from ..dsl.workload import Task
+    from ..dsl.workload import Task, Workload
 
 
 _PLACE_HINT = 'Write placement="shared" or {"loader": 0, "computer": (0, 1)}: a process (or its name) -> a core, or ' \
@@ -99,6 +103,107 @@ def _mix(key: int) -> int:
     return z ^ (z >> 31)
 
 
+# The tasks a streamed run holds while it reads their keys ahead (``Dispatch.used_cores``): past this many, only their
+# cores are kept and the run lists its tasks again. Small, as the dealer's LOOKAHEAD: a streamed run holds a few tasks,
+# never its listing (a key by an outer loop, as flash attention's affinity by query tile, meets its last core late).
+READ_AHEAD = 64
+
+
+class Dispatch:
+    """Where the tasks of one data-parallel run go, each task's key function called once in the run.
+
+    The dealer asks ``core_of(i, task)`` for the i-th task issued. A cost model that must know the cores in use
+    before the first task is priced (the NPU model's block dispatch order) asks ``used_cores``, which reads the keys
+    ahead when they are not known yet; the dealer then takes the cores read (``dealing``), and a streamed run the
+    tasks read ahead (``tasks``). ``cores``: every task's core, in issue order, when the run listed them first."""
+
+    def __init__(self, n: int, key_core: Callable[[int, Task], int] | None,
+                 listing: Callable[[], Iterable[Task]] | None = None, cores: list[int] | None = None) -> None:
+        self.n = n
+        self._key_core = key_core  # None: dynamic (work stealing)
+        self._listing = listing  # the run's tasks in program order, listed anew on each call
+        self._complete = cores is not None
+        self._cores: Any = cores if cores is not None else array("B" if n <= 256 else "q")  # read so far, in order
+        self._held: list[Task] = []  # tasks read ahead and kept for the run (``tasks``)
+        self._rest: Iterator[Task] | None = None  # the listing they were read from, where it stopped
+        self._used: set[int] | None = None
+
+    def core_of(self, i: int, task: Task) -> int:
+        """The core of the ``i``-th task issued: read ahead already, else its key read now."""
+        cores = self._cores
+        if i < len(cores):
+            return cores[i]  # type: ignore[no-any-return]
+        assert self._key_core is not None
+        return self._key_core(i, task)
+
+    def dealing(self) -> Callable[[int, Task], int] | None:
+        """The dealer's ``core_of``: the cores known (read ahead, or listed), else the plain key function (None:
+        dynamic dispatch)."""
+        return self.core_of if self._complete or self._cores else self._key_core
+
+    def tasks(self) -> Iterable[Task]:
+        """A streamed run's tasks in program order: those read ahead, then the rest of their listing; a new listing
+        when none were read ahead, or too many to hold (their cores are kept: ``core_of``)."""
+        held, rest = self._held, self._rest
+        self._held, self._rest = [], None
+        if rest is None:
+            assert self._listing is not None
+            return self._listing()
+        return chain(held, rest)
+
+    def used_cores(self) -> set[int] | None:
+        """The cores the run's tasks go to; None when every one of the n cores is used (reading stops there) or the
+        dispatch is dynamic. Reads the keys (once) when they are not known yet."""
+        if self._used is None and (self._complete or self._key_core is not None):
+            self._used = set(self._cores) if self._complete else self._read_ahead()
+        return None if self._used is None or len(self._used) == self.n else self._used
+
+    def _read_ahead(self) -> set[int]:
+        """Read the tasks' keys until every core is used or the tasks end, keeping each core and, up to
+        ``READ_AHEAD`` of them, the tasks."""
+        assert self._listing is not None and self._key_core is not None
+        key_core, cores, used = self._key_core, self._cores, set()
+        listing = iter(self._listing())
+        held: list[Task] | None = []
+        for i, task in enumerate(listing):
+            core = key_core(i, task)
+            cores.append(core)
+            used.add(core)
+            if held is not None:
+                held.append(task)
+                if len(held) > READ_AHEAD:  # too many to hold: the run lists them again (their cores are kept)
+                    held = None
+            if len(used) == self.n:
+                break
+        if held is not None:
+            self._held, self._rest = held, listing
+        return used
+
+
+# the dispatch of the run being set up (``dispatching``), with its workload
+_RUN_DISPATCH: ContextVar[tuple[Any, Dispatch] | None] = ContextVar("ptort_run_dispatch", default=None)
+
+
+@contextmanager
+def dispatching(workload: Workload, dispatch: Dispatch) -> Iterator[None]:
+    """Inside the ``with``, ``dispatch`` is the one ``run_dispatch(workload, ...)`` gives: the runner sets its run's
+    up around ``begin_run``, so a cost model that reads the keys reads the dealer's (each key once a run)."""
+    token = _RUN_DISPATCH.set((workload, dispatch))
+    try:
+        yield
+    finally:
+        _RUN_DISPATCH.reset(token)
+
+
+def run_dispatch(workload: Workload, listing: Callable[[], Iterable[Task]]) -> Dispatch:
+    """The dispatch of the run of ``workload`` being set up (``dispatching``), else a new one over ``listing`` (a
+    model prepared by hand, outside a run: no dealer reads its keys)."""
+    current = _RUN_DISPATCH.get()
+    if current is not None and current[0] is workload:
+        return current[1]
+    return Dispatch(*dispatcher(workload.schedule), listing=listing)
+
+
 def assign_cores(tasks: list[Task], schedule: Schedule) -> tuple[int, list[int] | None]:
     """(number of cores, core of each task); None assignments mean dynamic (work stealing)."""
     n, core_of = dispatcher(schedule)
@@ -177,4 +282,5 @@ def _key(fn: Callable[[Task], Any] | None, t: Task, api: str) -> int:
                           where=t.loc, locate=False)
 
 
-__all__ = ["process_cores", "assign_cores", "dispatcher", "is_work_stealing", "vector_unit_of"]
+__all__ = ["process_cores", "assign_cores", "dispatcher", "is_work_stealing", "vector_unit_of", "Dispatch",
+           "dispatching", "run_dispatch", "READ_AHEAD"]

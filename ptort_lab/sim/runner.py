@@ -26,7 +26,7 @@ from ..dsl.ir import KernelIR
 from ..dsl.kernel import checked_once_per_run
 from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps, stream_tasks, uses_slots
 from ..dsl.tasks import MAX_CYCLES
-from ..dsl.tree import NodeKind, nesting_named, walk
+from ..dsl.tree import first_use, nesting_named
 from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import (
@@ -57,8 +57,8 @@ from .gc_pause import gc_paused
 from .issue import issue_plan, stream_plan, streams
 from .journal import journal_for, recording, undo, values_lock
 from .limits import BYTES_PER_OPEN_INTERVAL, BYTES_PER_UNCOUNTED_SPAN, endless_cycle, held_bytes, run_past_max_cycles
-from .on_chip import OnChipValues, has_on_chip_state
-from .placement import assign_cores, dispatcher, is_work_stealing, process_cores
+from .on_chip import OnChipValues, dispatched_cores, has_on_chip_state
+from .placement import Dispatch, assign_cores, dispatcher, dispatching, is_work_stealing, process_cores
 from .stats import SpanBeforeCut, SpanFeed, SpanTotals
 from .timing_check import checked_fixed, checked_launch_cycles, checked_run_end, checked_timing
 from .trace import CHUNK_ROWS, COMPACT_AFTER_ROWS, Dropped, Span, SpanColumns, StallColumns, Trace
@@ -222,7 +222,7 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
         run = Run(Trace(clock_hz=cost.clock_hz, spans=SpanFeed(SpanTotals())))
         run.totals = run.trace.spans.totals  # type: ignore[attr-defined]
     if journal is not None and has_on_chip_state(workload):  # per-run values no journal keeps (sim/on_chip.py)
-        run.on_chip = OnChipValues()
+        run.on_chip = OnChipValues(dispatched_cores(workload))
     pipe = pipeline_of(workload)
     engine = Engine(_not_started, opts.channel_latency_cycles, window,
                     time_ordered=time_ordered or _needs_time_order(cost, pipe, workload))
@@ -236,9 +236,11 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
         for f in engine.fifos.values():
             f.deltas = Dropped()  # type: ignore[assignment]  # no occupancy samples
     tally = None if opts.keep_trace else itertools.count()  # counts the tasks of a run that keeps none
-    engine.run_task = _task_runner(run, engine, pricer, cost, journal, pipe, track_finish=pipe is None or
-                                   window is not None, aivs=_vector_units(pipe, workload, opts), tally=tally,
-                                   reserve=reserve, watch=watch)
+    run_task_for = functools.partial(_task_runner, run, engine, cost=cost, journal=journal, pipe=pipe,
+                                     track_finish=pipe is None or window is not None,
+                                     aivs=_vector_units(pipe, workload, opts), tally=tally, reserve=reserve,
+                                     watch=watch)
+    engine.run_task = run_task_for(pricer=pricer)
     if opts.observe is not None:
         engine.run_task = opts.observe(engine, pricer, engine.run_task)
     # the run limits' view of it (limits.py): how much it holds; a pipeline: can it ever finish
@@ -253,9 +255,13 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     # a linear pinned-cost chain takes the max-plus path (maxplus.py: same trace, no engine steps)
     chain = maxplus.plan(engine, pipe, cost, pricer, journal is None and opts.observe is None
                          and run.on_chip is None) if pipe is not None else None
-    fast = maxplus.run(engine, chain, pricer, trace, run) if chain is not None else None
+    fast, priced = maxplus.run(engine, chain, pricer, trace, run) if chain is not None else (None, pricer)
+    if priced is not pricer:  # (the engine prices with the cycles the max-plus path priced: each function once)
+        engine.run_task = run_task_for(pricer=priced)
     with nesting_named(workload):  # (a body nested too deep for the step walks)
         trace.makespan = engine.run() if fast is None else fast  # every span ends by its process's final clock
+    if run.on_chip is not None:  # a read that missed values lost on other copies (known only now: on_chip.py)
+        run.on_chip.check()
     if dealer is not None:
         _drop_idle_cores(engine, trace, dealer)
     finish_run = getattr(pricer, "finish_run", None)  # optional hook: work the run waits for after its last task
@@ -375,25 +381,17 @@ def _start_pipeline(engine: Engine, pipe: Workload, workload: Workload, cost: Co
         latency, hops = hop_latency(producers, consumers)
         f = engine.add_fifo(c, len(producers), latency, len(consumers), tuple(p.name for p in consumers), hops)
         f.writers = tuple(p.name for p in producers)
-        f.takes = tuple(_consume_lines(p.workload, c) for p in consumers)
+        f.takes = tuple(first_use(p.workload, "consumes", c) for p in consumers)
         trace.channels[c.name] = c.depth
     for ev, recorders, waiters in _event_ends(procs):
         engine.add_event(ev, len(recorders), len(waiters), *hop_latency(recorders, waiters))
     for p in procs:
         engine.add_process(p.name, steps(p.workload, {}), cores[p.name], p.produces)
         trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
+    bodies = {p.name: p.workload for p in procs}
+    engine.step_line = lambda name, role, used: first_use(bodies.get(name), role, used)  # (walked on a deadlock only)
     trace.mode = "pipeline"
     return pricer
-
-
-def _consume_lines(body: Any, channel: Any) -> Any:
-    """Where ``body`` consumes ``channel`` (its first consume or join of it; None when not known)."""
-    if not isinstance(body, Workload):
-        return None
-    for node in walk(body):
-        if node.kind in (NodeKind.CONSUME, NodeKind.JOIN) and any(c is channel for c in node.uses("consumes")):
-            return node.loc
-    return None
 
 
 def _event_ends(procs: list[Any]) -> list[tuple[Any, list[Any], list[Any]]]:
@@ -429,8 +427,10 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
     trace.mode = "data-parallel"
     if timing_only and streams(schedule.timing, ready) and not uses_slots(workload):
         # listed as the cores take them (no list of the tasks is kept: keep_trace=False stays bounded in memory)
-        n, core_of = dispatcher(schedule)
-        pricer = begin_run(cost, workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
+        dispatch = Dispatch(*dispatcher(schedule), listing=lambda: stream_tasks(workload))
+        with dispatching(workload, dispatch):  # (a model that reads the keys ahead reads the dealer's: once a task)
+            pricer = begin_run(cost, workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
+        n, core_of = dispatch.n, dispatch.dealing()
         regions = RegionMap() if infers else None
 
         def deps_of(t: Task) -> list[int]:
@@ -439,7 +439,7 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
                 t.cycles = cost_fn
             return deps
 
-        stream = stream_plan(stream_tasks(workload), deps_of, schedule.timing, cost.clock_hz)
+        stream = stream_plan(iter(dispatch.tasks()), deps_of, schedule.timing, cost.clock_hz)
     else:
         tasks = enumerate_tasks(workload)
         deps = infer_dependencies(tasks) if infers else [[] for _ in tasks]
@@ -450,7 +450,8 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
         tasks, gates = issue_plan(tasks, deps, schedule.timing, cost.clock_hz, ready)
         n, assignment = assign_cores(tasks, schedule)  # (every key function called before any task runs)
         core_of = None if assignment is None else (lambda i, t: assignment[i])
-        pricer = begin_run(cost, workload, None, {})
+        with dispatching(workload, Dispatch(n, None, cores=assignment)):  # (a model reads these: no key again)
+            pricer = begin_run(cost, workload, None, {})
         stream = iter(zip(tasks, gates))
     dealer = engine.dealer = _Dealer(stream, core_of, n, engine.finished)
     for c in range(n):
@@ -648,7 +649,7 @@ def _task_runner(run: Run, engine: Engine, pricer: TaskPricer, cost: CostModel, 
                     # the AIV the process is placed on)
                     aiv = getattr(pricer, "last_aiv", None)
                     aiv = placed_aivs.get(proc.name, 0) if aiv is None else aiv
-                    compute(task, ir, on_chip.views(task, proc.core, aiv))
+                    compute(task, ir, on_chip.views(task, proc.core, aiv, start))
                 elif compute is not None:
                     compute(task, ir)
                 spans_out.extend(spans)

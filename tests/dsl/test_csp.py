@@ -3,6 +3,7 @@ import time
 
 import numpy as np
 import pytest
+from source_lines import here
 
 from ptort_lab import (
     Channel,
@@ -554,6 +555,7 @@ def test_a_big_deadlock_names_the_first_twelve_and_keeps_them_all(stages):
                       stages.a, [t], {})))),
                   process(f"B{i}").consumes(c2).produces(c1).body(consume(c2, lambda t, c1=c1: send(c1, task(
                       stages.b, [t], {}))))]
+        b_line = here() - 2  # (B's consume: its line, as each wait names it)
         chans += [c1, c2]
     with pytest.raises(DeadlockError) as e:
         connect(procs, chans).compile(cost_model=PinnedCosts()).execute()
@@ -562,7 +564,7 @@ def test_a_big_deadlock_names_the_first_twelve_and_keeps_them_all(stages):
     assert "... and 4 more processes blocked (all of them in the error's .waits / .channels)" in msg
     assert "... and 4 more channels" in msg
     assert len(e.value.waits) == 16 and len(e.value.channels) == 16
-    assert "'B7' waits to consume from 'c2_7' (since t=0)" in e.value.waits
+    assert f"'B7' waits to consume from 'c2_7' at test_csp.py:{b_line} (since t=0)" in e.value.waits
 
 
 @pytest.mark.timeout(5)

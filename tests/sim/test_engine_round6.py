@@ -309,10 +309,12 @@ def test_an_event_deadlock_says_when_the_run_stopped_and_what_the_event_saw():
     r = process("r").body_func(lambda: sequential(a[0](), record(ev)))
     w1 = process("w1").body_func(lambda: sequential(synchronize(ev), b[0]()))
     w2 = process("w2").body_func(lambda: sequential(synchronize(ev), b[1]()))
+    line = here() - 1
     with pytest.raises(DeadlockError) as e:
         run(connect(r, w1, w2))
     assert e.value.what == ("Deadlock at t=110 cycles: no process can move. 'w2' waits to synchronize on 'e' "
-                            "(since t=0). Events: 'e' recorded 1, taken 1.")
+                            f"at test_engine_round6.py:{line} (since t=0). Events: 'e' recorded 1, taken 1.")
+    located(e, line)
     assert e.value.hint == ("Check that every consumed channel has a producer that keeps sending, that every "
                             "synchronize has a matching record, and that no process waits on a channel it fills "
                             "itself; or raise a depth.")
