@@ -114,6 +114,12 @@ def install() -> None:
         sys.meta_path.insert(0, _finder)
 
 
+def loads_compiled(module: str) -> bool:
+    """Whether ``module`` (one of ``MODULES``) is loaded from the compiled build: what ptort_lab's finder chose when the
+    first of them was imported (False before that, and when the finder was never asked)."""
+    return _finder.files is not None and module in _finder.files
+
+
 def status() -> str:
     """Which modules this process runs: ``compiled (...)`` or ``pure Python (why)``."""
     loaded = [sys.modules.get(m) for m in MODULES]
@@ -125,4 +131,4 @@ def status() -> str:
     return f"pure Python ({len(MODULES) - native} of the {len(MODULES)} modules imported before ptort_lab's finder)"
 
 
-__all__ = ["MODULES", "install", "status"]
+__all__ = ["MODULES", "install", "status", "loads_compiled"]

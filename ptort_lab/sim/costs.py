@@ -2,8 +2,10 @@
 
 How a task is priced. Its kernel is lowered to pipe instructions (``lowering``). On its core they are issued in
 program order; each starts at ``max(task start, its pipe free, its operands ready, room in its buffer)`` and holds
-its pipe until it ends. Pipes of one core (AIC.MTE2, AIC.MTE1, AIC.CUBE, AIC.FIX, AIV0.MTE2, AIV0.V, AIV0.MTE3,
-AIV1.*) and different cores run concurrently; processes placed on the same core share its pipes and buffers.
+its pipe until it ends; one that overwrites a buffer in place also waits for that buffer's readers on other pipes,
+and a buffer is freed when its last reader on any pipe is done (write-after-read: ``memo.hazards``). Pipes of one
+core (AIC.MTE2, AIC.MTE1, AIC.CUBE, AIC.FIX, AIV0.MTE2, AIV0.V, AIV0.MTE3, AIV1.*) and different cores run
+concurrently; processes placed on the same core share its pipes and buffers.
 
 Costs (every constant from ``Machine``): GM transfers by ``memory`` (reads hold their pipe for the stream plus an
 issue cost and land a latency later; writes are posted into the write-back L2, visible after its write latency),

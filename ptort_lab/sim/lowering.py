@@ -10,6 +10,12 @@ Rules (pto-isa perf_sim latency.hpp, for the A2/A3 "separated" core where AIC an
   K-fractals whose A and B parts each fit one ping-pong half of L0A/L0B (``l0_pingpong_slices``), as the
   production GEMM kernel does; whether two slices then overlap is left to the buffer model.
 - Stores of a matmul result leave L0C on FIX; stores of a UB tile leave on the AIV's MTE3.
+- FIX converts and rectifies on the way out (NPU_MODEL §2.1, "with fused cast/quant/relu"; pto-isa TSTORE of an Acc
+  tile: the F32 -> F16/BF16 cast, the pre-quant modes F32 -> I8/U8 and I32 -> I8/U8/F16/I16, ReluPreMode): a GM store
+  of ``cast(m)``, ``relu(m)``, ``cast(relu(m))`` or ``relu(cast(m))`` of a matmul result ``m``, each step's result
+  used only by the next and the last only by the store, is one FIX store of the stored tile's bytes, read from L0C;
+  the cast and relu emit nothing. Any other use of a step's result (or a store into a resident parameter) keeps the
+  steps on V, with ``m`` staged through GM as below. The Kernel IR is unchanged: this is a lowering choice.
 - Every other op (elementwise, reduce, cast, cmp, where, full) runs on the AIV's V pipe, reading and writing UB.
 - A value needed on the other unit crosses through GM, as on A2/A3: L0C -> GM (FIX) -> UB (MTE2), or
   UB -> GM (MTE3) -> L1 (MTE2). A matmul result used as a matmul operand goes L0C -> L1 on FIX.
@@ -35,12 +41,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..dsl.ir import BINARY, COL_REDUCE, ROW_REDUCE, TRANSCENDENTAL, KernelIR, Literal, Op, OpKind, Value
+from ..dsl.types import DType
 from ..errors import PtortValueError
 from .machine import Buffer, Machine, Pipe, TransferCost, VectorCost
 
 AIC, AIV = "AIC", "AIV"
 # instruction kinds: how an instruction is priced
 GM_READ, GM_WRITE, ONCHIP, STATIC = "gm_read", "gm_write", "onchip", "static"
+
+# The conversions FIX applies to an accumulator on its way from L0C to GM (pto-isa include/pto/npu/a2a3/TStore.hpp:
+# GetCastPreQuantMode, F32 -> F16 / BF16 from the destination's dtype alone; GetScalarPreQuantMode, the "quant" modes
+# with a pre-quant scalar, here the scale 1 of a plain cast: F32 -> I8 / U8, I32 -> I8 / U8 / F16 / I16), besides
+# none at all. Its other fused step is ReLU (TSTORE's ReluPreMode::NormalRelu, with any of these).
+_FIX_CASTS: dict[DType, frozenset[DType]] = {
+    DType.F32: frozenset((DType.F32, DType.F16, DType.BF16, DType.I8, DType.U8)),
+    DType.I32: frozenset((DType.I32, DType.I8, DType.U8, DType.F16, DType.I16)),
+}
 
 
 @dataclass(slots=True)
@@ -140,6 +156,7 @@ class _Lowering:
                 self.slot_alloc.append(-1)  # held for the whole run, outside the kernel's allocations
                 self.where[p.value.id] = {self.resident[p.name]: slot}
                 del self.source[p.value.id]  # not in GM: never loaded from there
+        self.fused: dict[int, Value] = self._fix_fusions()  # a cast/relu result -> the matmul result FIX stores it from
         self.into: dict[int, str] = self._in_place() if self.resident_slot else {}  # value -> resident it is made in
 
     # -- slots and allocations --------------------------------------------------------------------------------------
@@ -270,11 +287,44 @@ class _Lowering:
                 self.lower_matmul(op, i)
             elif k is OpKind.SLICE:
                 self.lower_slice(op)
+            elif op.result is not None and op.result.id in self.fused:
+                continue  # a cast or relu the FIX store of its result applies on the way out (lower_store)
             else:
                 self.lower_vector(op, i)
         self.assign_frees()
         return Plan(self.ir.name, self.instrs, self.allocs, any(ins.unit == AIV for ins in self.instrs),
                     self.slot_alloc, dict(self.resident_slot))
+
+    # -- FIX fusion ---------------------------------------------------------------------------------------------------
+    def _fix_fusions(self) -> dict[int, Value]:
+        """The casts and relus that a GM store of their result does on FIX (NPU_MODEL §2.1: L0C -> GM "with fused
+        cast/quant/relu"): ``store(y, cast(m))``, ``store(y, relu(m))``, ``store(y, cast(relu(m)))`` and
+        ``store(y, relu(cast(m)))``, where ``m`` is a matmul result (in L0C), each step's result is used only by the
+        next one (the last only by the store), the cast is one FIX converts (``_FIX_CASTS``) and ``y`` is in GM (not
+        a resident parameter). Each such step's result -> ``m``; ``m`` then stays in L0C until the store."""
+        ops = self.ir.ops
+        producer = {op.result.id: (i, op) for i, op in enumerate(ops) if op.result is not None}
+        users: dict[int, list[int]] = {}
+        for i, op in enumerate(ops):
+            for x in op.operands:
+                if isinstance(x, Value):
+                    users.setdefault(x.id, []).append(i)
+        fused: dict[int, Value] = {}
+        for i, op in enumerate(ops):
+            if op.kind is OpKind.STORE and not self._stores_on_chip(op.operands[0], producer):
+                chain = _fix_chain(op.operands[1], i, producer, users)
+                if chain is not None:
+                    m, steps = chain
+                    for step in steps:
+                        fused[step.id] = m
+                    self.last_use[m.id] = max(self.last_use.get(m.id, i), i)  # L0C holds m until the store reads it
+        return fused
+
+    def _stores_on_chip(self, dst: Value | Literal, producer: dict[int, tuple[int, Op]]) -> bool:
+        """Whether a store into ``dst`` writes a resident parameter (it, or a view of it), not GM."""
+        while isinstance(dst, Value) and dst.id in producer and producer[dst.id][1].kind in (OpKind.SLICE, OpKind.LOAD):
+            dst = producer[dst.id][1].operands[0]
+        return isinstance(dst, Value) and self.param_of.get(dst.id) in self.resident
 
     # -- resident parameters ------------------------------------------------------------------------------------------
     def _in_place(self) -> dict[int, str]:
@@ -402,9 +452,11 @@ class _Lowering:
             return
         have = self.where.get(src.id, {})
         region, window = self.source.get(dst.id, dst.name), self.window.get(dst.id)  # a slice: its sub-block
-        if Buffer.L0C in have and Buffer.UB not in have:
-            self.emit(Instr(AIC, Pipe.FIX, "store", GM_WRITE, op, nbytes, self.m.l0c_to_gm, region,
-                            reads=(have[Buffer.L0C],), window=window, extent=None if window else _extent(dst)))
+        base = self.fused.get(src.id)  # a cast/relu FIX applies on the way out: it reads the matmul result in L0C
+        if base is not None or (Buffer.L0C in have and Buffer.UB not in have):
+            l0c = self.where[base.id][Buffer.L0C] if base is not None else have[Buffer.L0C]
+            self.emit(Instr(AIC, Pipe.FIX, "store", GM_WRITE, op, nbytes, self.m.l0c_to_gm, region, reads=(l0c,),
+                            window=window, extent=None if window else _extent(dst)))
         else:
             slot = self.ensure(src, Buffer.UB, op)
             self.emit(Instr(AIV, Pipe.MTE3, "store", GM_WRITE, op, nbytes, self.m.ub_to_gm, region, reads=(slot,),
@@ -475,6 +527,27 @@ class _Lowering:
             self.instrs[n].frees.append(a)
 
 
+def _fix_chain(v: Value | Literal, user: int, producer: dict[int, tuple[int, Op]],
+               users: dict[int, list[int]]) -> tuple[Value, list[Value]] | None:
+    """``(m, steps)`` when ``v``, stored by op ``user``, is a cast and/or relu (one of each at most) of the matmul
+    result ``m`` that FIX can apply on the way out, each step's result used only by the next (``steps``: their
+    results), else None."""
+    steps: list[Value] = []
+    kinds: set[OpKind] = set()
+    while isinstance(v, Value) and v.id in producer:
+        j, op = producer[v.id]
+        if op.kind is OpKind.MATMUL:
+            converts = _FIX_CASTS.get(v.dtype, frozenset())
+            casts_ok = all(s.dtype in converts for s in steps if producer[s.id][1].kind is OpKind.CAST)
+            return (v, steps) if steps and casts_ok else None
+        if op.kind not in (OpKind.CAST, OpKind.RELU) or op.kind in kinds or users.get(v.id) != [user]:
+            return None
+        kinds.add(op.kind)
+        steps.append(v)
+        v, user = op.operands[0], j
+    return None
+
+
 def _role(op: Op, k: int) -> str:
     if op.kind is OpKind.MATMUL:
         return ("mm_a", "mm_b", "mm_acc")[k]
@@ -509,10 +582,12 @@ def _elems(v: Value) -> int:
 
 
 # Activations have no single vector instruction on A2/A3: each is priced as the §3.2 instructions that compute it
-# step by step (derived; sim/numerics.py evaluates the same steps). s = tile-scalar, e = exp, d = div, b = binary.
+# step by step (derived; sim/numerics.py evaluates the same steps). s = tile-scalar, e = exp, b = binary (tile-tile),
+# d = a scalar divided by a tile, D = a tile divided by a tile. b and D are binary ALU instructions, so they pay
+# §3.2's count-mode charge on a byte count that is not a whole number of repeats, as tl.mul and tl.div of two tiles do.
 _ACTIVATION_STEPS = {
     OpKind.SIGMOID: "sesd",  # -x, e**, +1, 1 /
-    OpKind.SILU: "sesd",  # -x, e**, +1, x /
+    OpKind.SILU: "sesD",  # -x, e**, +1, x /
     OpKind.TANH: "sesdss",  # 2x, e**, +1, 2 /, negate, +1
     OpKind.GELU: "bbsbs" + "sesdss" + "sbs",  # x*x, *x, *0.044715, +x, *sqrt(2/pi), tanh, +1, *x, *0.5
     # sin/cos (estimate): range reduction (* 1/pi, round by two casts, r = x - k pi, sign from k), then a degree-9
@@ -526,12 +601,13 @@ def _steps_cycles(steps: str, elems: int, itemsize: int, m: Machine) -> tuple[in
     """(cycles without head, head, tail) of back-to-back V instructions over ``elems`` elements: the stream pays
     the first instruction's head and the last one's tail (§6.5: head per stream)."""
     rep = m.vector_repeat_bytes
-    classes = {"s": m.vec_scalar, "e": m.vec_transcendental, "d": m.vec_div, "b": m.vec_binary, "c": m.vec_cast}
+    classes = {"s": m.vec_scalar, "e": m.vec_transcendental, "d": m.vec_div, "D": m.vec_div, "b": m.vec_binary,
+               "c": m.vec_cast}
     cycles = 0
     for step in steps:
         nbytes = elems * (max(itemsize, m.transcendental_elem_bytes) if step == "e" else itemsize)
         cycles += classes[step].slope_cycles * max(1, _ceil_div(nbytes, rep))
-        if step == "b" and nbytes % rep:
+        if step in "bD" and nbytes % rep:  # count mode (§3.2), tile-tile ALU steps only
             cycles += m.vec_count_mode_cycles
     return cycles, classes[steps[0]].head_cycles, classes[steps[-1]].tail_cycles
 

@@ -28,7 +28,8 @@ class Step:
     loop reads the fields a step needs straight from it instead of unpacking all twenty per instruction)."""
 
     __slots__ = ("kind", "pipe", "lane", "name", "reads", "write", "tail_cycles", "alloc", "pool", "alloc_bytes",
-                 "frees", "cycles", "head_cycles", "nbytes", "path", "param", "window", "extent", "nz", "instr")
+                 "frees", "cycles", "head_cycles", "nbytes", "path", "param", "window", "extent", "nz", "instr",
+                 "mark", "waits", "free_waits")
 
     def __init__(self, kind: int, pipe: int, lane: str, name: str, reads: tuple[int, ...], write: int,
                  tail_cycles: int, alloc: int, pool: BufferPool | None, alloc_bytes: int, frees: tuple[int, ...],
@@ -55,6 +56,12 @@ class Step:
         self.extent = extent  # (0, rows, 0, cols) of ``param``'s tile when it moves all of it
         self.nz = nz  # a read into L1 (ND -> NZ)
         self.instr = instr  # the instruction itself, for error messages
+        # write-after-read hazards (``hazards``): where this step records when it is done reading a buffer another
+        # pipe overwrites or frees next (-1: nowhere), the records its own write waits for, and those each of its
+        # frees waits for (empty: none)
+        self.mark = -1
+        self.waits: tuple[int, ...] = ()
+        self.free_waits: tuple[tuple[int, ...], ...] = ()
 
 
 class TaskTemplate(NamedTuple):
@@ -66,6 +73,7 @@ class TaskTemplate(NamedTuple):
     allocs: int  # len(plan.allocs): the ``held`` list of a task
     params: tuple[str, ...]  # the tile parameters its GM transfers touch (their regions are found once per task)
     pools: tuple[BufferPool | None, ...]  # allocation -> the pool its step takes it from (None: not taken)
+    marks: int  # the write-after-read records a task keeps (Step.mark; 0: the plan has no such hazard)
 
 
 def build_template(plan: Plan, core: int, aiv: int, pool_of: Any, pipe_of: Any) -> TaskTemplate:
@@ -90,7 +98,46 @@ def build_template(plan: Plan, core: int, aiv: int, pool_of: Any, pipe_of: Any) 
         steps.append(Step(kind, pipe_of((core, lane)), lane, ins.name, tuple(ins.reads), ins.write, ins.tail_cycles,
                           ins.alloc, pool, alloc_bytes, tuple(ins.frees), ins.cycles, ins.head_cycles, ins.bytes,
                           ins.path, ins.region, ins.window, ins.extent, ins.unit == AIC, ins))
-    return TaskTemplate(plan, tuple(steps), len(plan.slot_alloc), len(plan.allocs), tuple(params), tuple(pools))
+    marks = hazards(plan, steps)
+    return TaskTemplate(plan, tuple(steps), len(plan.slot_alloc), len(plan.allocs), tuple(params), tuple(pools),
+                        marks)
+
+
+def hazards(plan: Plan, steps: list[Step]) -> int:
+    """Give ``steps`` their write-after-read waits; returns how many records a task keeps.
+
+    A buffer read on one pipe may be overwritten in place or freed by an instruction on another pipe (``store(z,
+    a)`` on MTE3, then ``exp(a)`` on V into ``a``'s buffer, since ``a`` dies there): that instruction waits until
+    the read is done and its flag seen (its end plus its tail, as a read-after-write hand-off waits for the
+    writer's), as the WAR edges pto-isa's perf-sim derives from tile read/write sets (NPU_MODEL §2.2). A reader on
+    the same pipe needs no wait (the pipe is in order). Readers before the buffer's last write are that write's to
+    wait for (it reads the buffer too: ``lowering.reusable``)."""
+    readers: dict[int, list[int]] = {}  # allocation -> the steps that read it since its last write
+    mark_of: dict[int, int] = {}  # step -> its record
+
+    def waits_for(a: int, n: int) -> tuple[int, ...]:
+        found = []
+        for j in readers.get(a, ()):
+            if j != n and steps[j].pipe != steps[n].pipe:
+                if j not in mark_of:
+                    mark_of[j] = steps[j].mark = len(mark_of)
+                found.append(mark_of[j])
+        return tuple(found)
+    for n, ins in enumerate(plan.instrs):
+        written = plan.slot_alloc[ins.write] if ins.write >= 0 else -1
+        if written >= 0:
+            steps[n].waits = waits_for(written, n)
+        for s in ins.reads:
+            a = plan.slot_alloc[s]
+            if a >= 0:
+                readers.setdefault(a, []).append(n)
+        if written >= 0:
+            readers[written] = []
+        if ins.frees:
+            frees = tuple(waits_for(a, n) for a in ins.frees)
+            if any(frees):
+                steps[n].free_waits = frees
+    return len(mark_of)
 
 
 __all__ = ["Step", "TaskTemplate", "build_template", "COMPUTE", "READ", "WRITE"]

@@ -7,7 +7,9 @@ global time order, and never re-timed afterwards, so the fluid max-min model of 
 Instead each pool keeps the bandwidth already reserved over time; a new transfer's data phase takes, in each
 stretch of time, ``min(cap, pool / (n + 1), pool - reserved)`` where ``n`` transfers already hold bandwidth there.
 This is pto-isa's ``min(BW_core, total / n_active)`` (arch_config.hpp HillBandwidthModel::BwEff) made conservative:
-the pool is never oversubscribed, one transfer alone runs at its cap, and many streaming split the pool.
+the pool is never oversubscribed, one transfer alone runs at its cap, and many streaming split the pool. It is not
+fair: the first transfers priced in a burst keep their cap and the last take what is left (48 loads of 64 KiB in one
+cycle: 1,211 to 4,490 cycles, where the fluid fair share gives each ~3,818; docs/explanation/npu_model.md).
 
 Reads overlap their latency. A read of B bytes issued at t streams its requests at ``rate = min(cap, outstanding
 x request bytes / latency, pool share)`` (Little's law, as CANN's GEMM estimator: 64 x 512 B / 236 cycles = 138
@@ -64,12 +66,14 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from typing import Any, Hashable, NamedTuple
+from typing import Any, Final, Hashable, NamedTuple, cast
 
 from .int_args import whole
 from .machine import Machine, TransferCost
+from .packed import append, i64, pop, vec
 
 _new = tuple.__new__  # builds a Line without its Python-level __new__ (one per GM transfer)
+_NATIVE: Final = not __file__.endswith(".py")  # compiled (ptort_lab.compiled): vecs, and loops over them are cheap
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -82,53 +86,77 @@ class Pool:
     A new transfer's data phase takes, in each stretch of time, ``min(cap, pool / (n + 1), pool - reserved)``,
     where ``n`` transfers already hold bandwidth there: its fair share against the transfers priced before it,
     and never more than what is left (the pool is never oversubscribed; earlier transfers keep their rates).
+
+    The breakpoints are packed 64-bit ints (``librt.vecs.vec``: compiled, reading and updating one is a machine
+    word, not a Python int made and freed); sums and products are taken as Python ints, so nothing wraps. A value
+    past 2**63 (a time, a byte count) does not fit and raises OverflowError; times stop at 2**53 cycles long before.
     """
 
     __slots__ = ("bytes_per_cycle", "times", "used", "holders")
 
     def __init__(self, bytes_per_cycle: int) -> None:
         self.bytes_per_cycle = bytes_per_cycle
-        self.times: list[int] = [0]  # breakpoints; used[i] / holders[i] hold from times[i] to times[i + 1]
-        self.used: list[int] = [0]
-        self.holders: list[int] = [0]
+        self.times: vec[i64] = vec[i64]([0])  # breakpoints; used[i] / holders[i] hold from times[i] to times[i + 1]
+        self.used: vec[i64] = vec[i64]([0])
+        self.holders: vec[i64] = vec[i64]([0])
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (a vec does not pickle: the lists do)
+        return _pool, (self.bytes_per_cycle, list(self.times), list(self.used), list(self.holders))
+
+    def _after(self, t: int, lo: int = 0) -> int:
+        """The number of breakpoints at or before ``t`` (``bisect_right``), searching from ``lo``."""
+        if not _NATIVE:  # (interpreted: the C bisect, over the vec's buffer)
+            return bisect_right(self.times, t, lo)
+        times = self.times
+        hi: i64 = len(times)
+        at: i64 = lo
+        while at < hi:
+            mid = (at + hi) >> 1
+            if t < times[mid]:
+                hi = mid
+            else:
+                at = mid + 1
+        return at
 
     def _split(self, t: int) -> int:
         """Index of the breakpoint at ``t`` (inserted if needed)."""
-        i = bisect_right(self.times, t) - 1
+        i = self._after(t) - 1
         if i < 0:  # before everything remembered (a request older than the last forget): nothing reserved then
-            self.times.insert(0, t)
-            self.used.insert(0, 0)
-            self.holders.insert(0, 0)
+            self.times = _inserted(self.times, 0, t)
+            self.used = _inserted(self.used, 0, 0)
+            self.holders = _inserted(self.holders, 0, 0)
             return 0
         if self.times[i] != t:
             i += 1
-            self.times.insert(i, t)
-            self.used.insert(i, self.used[i - 1])
-            self.holders.insert(i, self.holders[i - 1])
+            self.times = _inserted(self.times, i, t)
+            self.used = _inserted(self.used, i, self.used[i - 1])
+            self.holders = _inserted(self.holders, i, self.holders[i - 1])
         return i
 
     def transfer(self, data_start: int, nbytes: int, cap: int) -> int:
         """Reserve bandwidth for ``nbytes`` from ``data_start`` on; returns when the last byte has moved."""
+        if nbytes <= 0:  # (nothing to move: no reservation, not one of rate x 0 cycles left open past the last one)
+            return data_start
         pool = self.bytes_per_cycle
         times = self.times
         last = len(times) - 1
         if data_start >= times[last] and nbytes > 0:
             # Fast path: past every breakpoint, one stretch to the end (what the loop below does for it, inline)
-            used, holders = self.used, self.holders
-            u, h = used[last], holders[last]
+            u: int = self.used[last]
+            h: int = self.holders[last]
             rate = min(cap, pool // (h + 1), pool - u)
             if rate > 0:
                 if times[last] != data_start:
-                    times.append(data_start)
-                    used.append(u)
-                    holders.append(h)
+                    self.times = times = append(times, data_start)
+                    self.used = append(self.used, u)
+                    self.holders = append(self.holders, h)
                     last += 1
                 end = data_start + -(-nbytes // rate)
-                times.append(end)
-                used.append(u)
-                holders.append(h)
-                used[last] = u + rate
-                holders[last] = h + 1
+                self.times = append(times, end)
+                self.used = append(self.used, u)
+                self.holders = append(self.holders, h)
+                self.used[last] = u + rate
+                self.holders[last] = h + 1
                 return end
         remaining = nbytes
         i = self._split(data_start)
@@ -136,24 +164,31 @@ class Pool:
             # Fast path: if the transfer gets its whole cap in every stretch up to ``data_start + nbytes / cap``,
             # the loop below would end there and add ``cap`` and one holder to each of those stretches.
             end = data_start + -(-nbytes // cap)
-            j = bisect_left(times, end, i)
+            times = self.times
+            j = i
+            n = len(times)
+            if not _NATIVE:
+                j = bisect_left(times, end, i)
+            while j < n and times[j] < end:  # (bisect_left from i: the stretch is short)
+                j += 1
             used, holders = self.used, self.holders
-            # pool // (h + 1) >= cap and pool - u >= cap in every stretch, as bounds on h and u (no slices: compiled,
-            # this is a loop over the lists in place)
+            # pool // (h + 1) >= cap and pool - u >= cap in every stretch, as bounds on h and u
             most_holders, most_used = pool // cap - 1, pool - cap
             k = i
             while k < j and holders[k] <= most_holders and used[k] <= most_used:
                 k += 1
             if k == j:
                 j = self._split(end)
-                for k in range(i, j):  # (in place, without new lists: once per GM transfer)
-                    used[k] = used[k] + cap  # (compiled: int adds, not the generic in-place add)
+                used, holders = self.used, self.holders
+                for k in range(i, j):  # (in place: packed words, nothing allocated)
+                    used[k] = used[k] + cap
                     holders[k] = holders[k] + 1
                 return end
-        used, holders = self.used, self.holders
+        times = self.times
         n = len(times)
         t = data_start
         while True:
+            used, holders = self.used, self.holders
             u = used[i]
             rate = pool // (holders[i] + 1)
             if cap < rate:
@@ -161,30 +196,65 @@ class Pool:
             if pool - u < rate:
                 rate = pool - u
             if rate > 0:
-                if i + 1 == n or rate * (times[i + 1] - t) >= remaining:
+                if i + 1 == n or rate * (self.times[i + 1] - t) >= remaining:
                     end = t + -(-remaining // rate)
                     j = self._split(end)
+                    used, holders = self.used, self.holders
                     used[i] = used[i] + rate  # the stretch [t, end) may be one segment split just now
                     holders[i] = holders[i] + 1
                     for k in range(i + 1, j):
                         used[k] = used[k] + rate
                         holders[k] = holders[k] + 1
                     return end
-                remaining -= rate * (times[i + 1] - t)
+                remaining -= rate * (self.times[i + 1] - t)
                 used[i] = u + rate
                 holders[i] = holders[i] + 1
-            t = times[i + 1]  # (past the last breakpoint the rate is never 0: nothing is reserved there)
+            t = self.times[i + 1]  # (past the last breakpoint the rate is never 0: nothing is reserved there)
             i += 1
 
     def forget_before(self, t: int) -> None:
         """Drop the reservations before ``t``: no later transfer starts before it (``NpuRun`` passes each task's
         start as the engine gives it, in time order; not the later start a core's late block moves it to, before
         which other cores' tasks still transfer)."""
-        i = bisect_right(self.times, t) - 1
+        i = self._after(t) - 1
         if i > 0:
-            del self.times[:i]
-            del self.used[:i]
-            del self.holders[:i]
+            self.times = _dropped(self.times, i)
+            self.used = _dropped(self.used, i)
+            self.holders = _dropped(self.holders, i)
+
+
+def _inserted(v: vec[i64], i: i64, x: i64) -> vec[i64]:
+    """``v`` with ``x`` inserted before index ``i`` (compiled: in place, no new buffer unless ``v`` is full)."""
+    if not _NATIVE:  # (a list: its own insert)
+        cast(Any, v).insert(i, x)
+        return v
+    k = len(v)
+    v = append(v, x)
+    while k > i:
+        v[k] = v[k - 1]
+        k -= 1
+    v[i] = x
+    return v
+
+
+def _dropped(v: vec[i64], i: i64) -> vec[i64]:
+    """``v`` without its first ``i`` items (compiled: in place)."""
+    if not _NATIVE:  # (a list: its own delete)
+        del cast(Any, v)[:i]
+        return v
+    n = len(v) - i
+    for k in range(n):
+        v[k] = v[k + i]
+    for _ in range(i):
+        v, _ = pop(v)
+    return v
+
+
+def _pool(bytes_per_cycle: int, times: list[int], used: list[int], holders: list[int]) -> Pool:
+    """A Pool rebuilt from its breakpoints (``Pool.__reduce__``)."""
+    pool = Pool(bytes_per_cycle)
+    pool.times, pool.used, pool.holders = vec[i64](times), vec[i64](used), vec[i64](holders)
+    return pool
 
 
 class GmRead(NamedTuple):

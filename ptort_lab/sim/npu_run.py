@@ -348,6 +348,8 @@ class NpuRun:
                         regions[name] = region_of(view)
         held: list[Allocation | None] = [None] * tpl.allocs
         pools = tpl.pools
+        # when each read another pipe's later write or free must wait for is done (memo.hazards; most plans: none)
+        marks: list[int] = [0] * tpl.marks
         spans: list[Span] = []
         add_span = spans.append
         first = None
@@ -371,6 +373,9 @@ class NpuRun:
                     rt = r[0] + (r[2] if r[1] != name else 0)
                     if rt > t:
                         t = rt
+            for k in step.waits:  # an in-place write: the buffer's readers on other pipes are done
+                if marks[k] > t:
+                    t = marks[k]
             alloc = step.alloc
             if alloc >= 0:
                 pool = step.pool
@@ -413,12 +418,20 @@ class NpuRun:
             write = step.write
             if write >= 0:
                 ready[write] = (done, name, step.tail_cycles)
-            for a in step.frees:
+            if step.mark >= 0:
+                marks[step.mark] = freed + step.tail_cycles
+            free_waits = step.free_waits
+            for n, a in enumerate(step.frees):
                 h = held[a]
                 if h is not None:
                     owner = pools[a]
                     assert owner is not None
-                    owner.free(h, freed)
+                    at = freed
+                    if free_waits:  # a buffer another pipe still reads is free once that read is done
+                        for k in free_waits[n]:
+                            if marks[k] > at:
+                                at = marks[k]
+                    owner.free(h, at)
             # Span(core, lane, name, index, start, end, bytes, process, task_id), built positionally (per instruction)
             add_span(_new(Span, (core_box, name, step.name, index, t, end, gm_bytes, lane, task_box)))
             if first is None:

@@ -30,7 +30,7 @@ def test_a_write_lands_in_l2_and_moves_no_hbm_byte():
     mem = GlobalMemory(M)
     assert mem.write(0, TILE, UB_STORE, "z") == (WRITE_STREAM + 48, WRITE_STREAM + 96)  # (704, 752)
     assert (mem.write_bytes, mem.hbm_bytes, mem.dirty_bytes) == (TILE, 0, TILE)
-    assert mem.hbm.times == [0]  # the HBM pool was never reserved
+    assert list(mem.hbm.times) == [0]  # the HBM pool was never reserved
     assert mem.read(800, TILE, UB_LOAD, "z").hit  # and the next stage reads it from L2
 
 
