@@ -25,7 +25,7 @@ from ..errors import (
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
 from .expr import Expr, refuse_placeholders
 from .tasks import MAX_CYCLES
-from .tree import BRANCHES, REPEATS, NodeKind, Workload, nesting_named
+from .tree import BRANCHES, LOOPS, REPEATS, NodeKind, Workload, nesting_named, walk
 from .types import Direction, ItemSlot, Tensor, TensorView, TileType, is_integer
 
 T = TypeVar("T")
@@ -749,7 +749,7 @@ def _check_send_fills(node: Workload, owner: str) -> None:
     a fresh tile."""
     ch = node.channel
     fill = _ItemFill(node, owner)
-    definite, anywhere = fill.run(node.value, False) if isinstance(node.value, Workload) else (False, False)
+    state, anywhere = fill.run(node.value, NO) if isinstance(node.value, Workload) else (NO, False)
     if not anywhere:
         raise DSLUsageError(
             f"process '{owner}' sends to tile channel '{ch.name}' but no task of that send writes {ch.name}.item, so "
@@ -757,7 +757,7 @@ def _check_send_fills(node: Workload, owner: str) -> None:
             hint=f"Write the item in the send: send({ch.name}, k[t](..., dst={ch.name}.item)) with dst an Out[...] "
                  f"parameter; or make '{ch.name}' a token channel (no tile=) if only the token matters.",
             where=node.loc, locate=node.loc is None)
-    if not definite and fill.gap is not None:
+    if state != YES and fill.gap is not None:
         same_line = node.loc is not None and (fill.gap.filename, fill.gap.lineno) == (node.loc.filename,
                                                                                       node.loc.lineno)
         at = "" if same_line else f" at {fill.gap}"
@@ -780,45 +780,62 @@ def _stale(ch: Channel[Any]) -> str:
 class _ItemFill:
     """Whether a send's value writes its channel's item, following the value's program order (the listed order of
     sequential, combine and loop bodies, which data dependencies keep, as the twin does); a cond's branches are
-    alternatives. ``run(n, written)`` says whether the item is written after ``n`` on every path and on some path,
-    and raises at a task that reads the item (an In or InOut argument ``ch.item``) where it may not be written
-    yet."""
+    alternatives. ``run(n, state)`` gives the state after ``n`` (``NO``: written on no path, ``MAYBE``, ``YES``:
+    on every path) and whether some task of ``n`` writes it, and raises at a task that reads the item (an In or
+    InOut argument ``ch.item``) where it is written on no path yet.
+
+    A loop runs its body more than once: in a loop whose body writes the item, a cond's branch may run only in
+    later iterations, after a write (``cond(k == 0, init(dst=q.item), acc(dst=q.item))`` over K), so a branch there
+    starts from ``MAYBE``; a read the first iteration surely reaches before any write is refused still. Loops are
+    taken to run at least once."""
 
     def __init__(self, send_node: Workload, owner: str) -> None:
         self.send, self.owner, self.ch = send_node, owner, send_node.channel
         self.gap: SourceLocation | None = None  # the last cond one branch of which writes the item, the other not
+        self.writing_loops = 0  # how many loops around the node being run have a body that writes the item
 
-    def run(self, n: Workload, written: bool) -> tuple[bool, bool]:
+    def run(self, n: Workload, state: int) -> tuple[int, bool]:
         if n.kind is NodeKind.TASK:
-            return self._task(n, written)
+            return self._task(n, state)
         if n.kind in BRANCHES:
             pred = getattr(n, "pred", None)
             if isinstance(pred, bool):  # a constant condition: only its branch runs
-                return self.run(n.then if pred else n.otherwise, written)
-            then_d, then_a = self.run(n.then, written)
-            else_d, else_a = self.run(n.otherwise, written)
-            if then_d != else_d:
+                return self.run(n.then if pred else n.otherwise, state)
+            entry = MAYBE if state == NO and self.writing_loops else state
+            then_s, then_a = self.run(n.then, entry)
+            else_s, else_a = self.run(n.otherwise, entry)
+            if (then_s == YES) != (else_s == YES):
                 self.gap = n.loc
-            return then_d and else_d, then_a or else_a
-        anywhere = False
-        for child in n.children():
-            d, a = self.run(child, written)
-            written, anywhere = d, anywhere or a
-        return written, anywhere
+            return (then_s if then_s == else_s else MAYBE), then_a or else_a
+        loop = n.kind in LOOPS and any(self._writes(t) for t in walk(n) if t.kind is NodeKind.TASK)
+        self.writing_loops += loop
+        try:
+            anywhere = False
+            for child in n.children():
+                state, a = self.run(child, state)
+                anywhere = anywhere or a
+            return state, anywhere
+        finally:
+            self.writing_loops -= loop
 
-    def _task(self, task: Workload, written: bool) -> tuple[bool, bool]:
+    def _writes(self, task: Workload) -> bool:
+        signature = getattr(task.kernel, "signature", None) or {}
+        return any(c is self.ch and signature.get(p, (Direction.OUT, None))[0] in _WRITES
+                   for p, c in _item_args(task))
+
+    def _task(self, task: Workload, state: int) -> tuple[int, bool]:
         signature = getattr(task.kernel, "signature", None)
         writes = False
         for pname, c in _item_args(task):
             if c is not self.ch:
                 continue
             direction, typ = (signature or {}).get(pname, (Direction.OUT, None))
-            if not written and direction in _READS:
+            if state == NO and direction in _READS:
                 self._refuse_read(task, pname, direction, typ)
             writes = writes or direction in _WRITES
-        if writes and not written:
+        if writes and state != YES:
             self.gap = None  # (a cond before left it unwritten on a path: this write covers that path)
-        return written or writes, writes
+        return (YES if writes else state), writes
 
     def _refuse_read(self, task: Workload, pname: str, direction: Direction, typ: Any) -> None:
         ch, kname = self.ch, getattr(task.kernel, "name", str(task.kernel))
@@ -845,6 +862,7 @@ class _ItemFill:
 
 _WRITES = (Direction.OUT, Direction.INOUT)
 _READS = (Direction.IN, Direction.INOUT)
+NO, MAYBE, YES = 0, 1, 2  # (_ItemFill) whether a send's item is written yet: on no path, on some, on every one
 
 __all__ = ["Channel", "ChannelList", "Process", "process", "replicate", "MAX_REPLICAS", "send", "consume", "Event",
            "record", "query", "synchronize", "try_send", "send_nowait", "check_consumes", "check_items", "MAX_DEPTH",

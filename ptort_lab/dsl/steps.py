@@ -166,6 +166,23 @@ def _loop(node: Workload, bindings: dict[str, Any], sent: dict[Any, int]) -> Ste
     sent[_VISITED] = visited
 
 
+def blocked_at(gen: Any, role: str, used: Any) -> SourceLocation | None:
+    """The line of the step a process's step generator ``gen`` is suspended in, when that step uses channel or event
+    ``used`` in ``role`` ("sends", "consumes", "waits"): down its ``yield from`` chain, the innermost frame's node
+    with such a step (itself, or in its subtree: a loop runs the sends of its body inline). None when none has (the
+    caller falls back to the body's first such step). A deadlock's message asks it."""
+    nodes = []
+    while gen is not None:
+        frame = getattr(gen, "gi_frame", None)
+        if frame is None:
+            break
+        node = frame.f_locals.get("node")
+        if isinstance(node, Workload):
+            nodes.append(node)
+        gen = getattr(gen, "gi_yieldfrom", None)
+    return next((loc for node in reversed(nodes) if (loc := first_use(node, role, used)) is not None), None)
+
+
 def loop_point(frame: Any, cut: Mapping[int, int]) -> Any:
     """For a step generator's frame (``gi_frame``): the values of the variables of the loop it runs, when it is a
     loop's (``_loop``) whose axes are none of ``cut`` (id(axis) -> points: the loops a run cuts short); else None.

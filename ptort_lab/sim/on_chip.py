@@ -177,8 +177,8 @@ class _TileCopy:
         # the id of the task whose write started the copy's current value without reading the old one (-1: the run's
         # start, the tensor's data or zeros): the writes on other copies after it are the ones the value leaves out
         self.chain = chain
-        # the pure reads (In) of the tile, one entry per chain: [chain, first reader, its start, last, its start]
-        self.reads: list[list[Any]] = []
+        # the pure reads (In) of the tile, one entry per chain: (chain, [(reader id, its start, reader), ...])
+        self.reads: list[tuple[int, list[tuple[int, int, Task]]]] = []
 
 
 class _Flow:
@@ -207,9 +207,8 @@ class CopyFlows:
     or the run ended). Those values reach no task, and the read sees its own copy's part alone.
 
     What is kept per (tile, copy): its last write and whether it was read since, the writes replaced unread, and
-    its pure reads folded to one entry per chain (first and last reader): constant in the common per-copy
-    accumulator, whatever the number of tasks. The check needs to know whether a write is ever read, so it runs once
-    the run is over (``check``)."""
+    its pure reads grouped by chain (a tuple per read: a run computing values holds every task anyway). The check
+    needs to know whether a write is ever read, so it runs once the run is over (``check``)."""
 
     __slots__ = ("_flows",)
 
@@ -293,18 +292,20 @@ class CopyFlows:
             for tile, copies in flow.tiles.items():
                 related = flow.related(tile)
                 for copy, state in copies.items():
-                    for chain, first, first_start, last, last_start in state.reads:
+                    for chain, readers in state.reads:
+                        last = max(r[0] for r in readers)
                         earliest = None  # the first lost write on another copy the chain's reads miss
                         for t in related:
                             for other, ids in lost_of[t].items():
                                 if other == copy or not ids:
                                     continue
                                 i = bisect_right(ids, chain)
-                                if i < len(ids) and ids[i] < last.id and (earliest is None or ids[i] < earliest):
+                                if i < len(ids) and ids[i] < last and (earliest is None or ids[i] < earliest):
                                     earliest = ids[i]
                         if earliest is None:
                             continue
-                        reader, at = (first, first_start) if first.id > earliest else (last, last_start)
+                        # the chain's first read after it (reads come in time order, not always in task order)
+                        _, at, reader = min((r for r in readers if r[0] > earliest), key=_first)
                         if found is None or reader.id < found[0]:
                             found = (reader.id, reader, at, flow, tile, copy, chain)
         if found is not None:
@@ -318,14 +319,16 @@ class CopyFlows:
                                   {c: sorted(ws, key=lambda w: w.id) for c, ws in sorted(missed.items()) if ws})
 
 
+def _first(read: tuple[int, int, Task]) -> int:
+    return read[0]
+
+
 def _note_read(state: _TileCopy, task: Task, start: int) -> None:
-    """A pure read of the copy's value: folded into its chain's entry."""
+    """A pure read of the copy's value, under its chain's entry."""
     reads = state.reads
-    if reads and reads[-1][0] == state.chain:
-        entry = reads[-1]
-        entry[3], entry[4] = task, start
-    else:
-        reads.append([state.chain, task, start, task, start])
+    if not reads or reads[-1][0] != state.chain:
+        reads.append((state.chain, []))
+    reads[-1][1].append((task.id, start, task))
 
 
 def _lost(state: _TileCopy) -> list[Task]:

@@ -13,10 +13,10 @@ it was made on, and a fix.
 
 Across tasks, the last write of each resident tile (per (core, unit) copy) is remembered, so a data-parallel core that
 issues its next task early still reads the value the previous task wrote. A data-parallel task that reads a UB tile
-only another AIV of its core wrote is refused (``on_chip.UnitWrites``): its own AIV's copy was never written. A
-pipeline whose process only reads an on-chip tensor on one copy while another copy's writes are read back by no
-process there is refused when it is placed (``_check_shared``), as a data-parallel run is at its end
-(``on_chip.CopyFlows``): each copy is its own, so those values would reach no reader.
+only another AIV of its core wrote is refused (``on_chip.UnitWrites``): its own AIV's copy was never written; and one
+that reads a tile whose other copies were written with values no task there reads is refused at the run's end
+(``on_chip.CopyFlows``). A pipeline is checked when placed only for a copy read where no process writes it
+(``_check_shared``): which tiles its processes touch is known per task, not there.
 """
 from __future__ import annotations
 
@@ -263,14 +263,11 @@ def _named_views(resources: Any) -> list[tuple[str, TensorView]]:
 
 def _check_shared(base: Tensor, copies: dict[tuple[int, str], list[tuple[Any, bool, bool, Any]]]) -> None:
     """A process that reads an on-chip tensor on a (core, unit) whose copy nobody writes, while another process
-    writes it elsewhere, would never see those values: each (core, unit) has its own copy. Nor would a process that
-    only reads it (``In``) on one copy see what is written on another copy where no process only reads it: those
-    values reach no reader (``on_chip.CopyFlows`` for a data-parallel run)."""
+    writes it elsewhere, would never see those values: each (core, unit) has its own copy."""
     written = {place: [p for p, _, w, _ in users if w] for place, users in copies.items()}
     writers = [(place, ps[0]) for place, ps in written.items() if ps]
     if not writers:
         return
-    label = f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
     for place, users in copies.items():
         if written[place]:
             continue
@@ -278,6 +275,7 @@ def _check_shared(base: Tensor, copies: dict[tuple[int, str], list[tuple[Any, bo
         if reader is None:
             continue
         (wcore, wunit), writer = writers[0]
+        label = f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
         raise PtortValueError(
             f"on-chip tensor {label} is written by process '{writer.name}' (core {wcore}, {wunit}) but read by "
             f"process '{reader[0].name}' on core {place[0]}, {place[1]}, whose copy no process writes: each (core, "
@@ -285,25 +283,6 @@ def _check_shared(base: Tensor, copies: dict[tuple[int, str], list[tuple[Any, bo
             hint=f"Place '{reader[0].name}' with '{writer.name}' (same core and unit: they share the copy), pass the "
                  "values through a tile channel (Channel(tile=...)), or make the tensor a global-memory Tensor.",
             where=reader[1].loc, locate=reader[1].loc is None)
-    # (every copy read here is written: now a copy whose values no process only reads, while one on another does)
-    pure = {place: next(((p, node) for p, r, w, node in users if r and not w), None)
-            for place, users in copies.items()}
-    lost = [(place, written[place][0]) for place in copies if written[place] and pure[place] is None]
-    for place, found in pure.items():
-        missed = [(wplace, writer) for wplace, writer in lost if wplace != place]
-        if found is None or not missed:
-            continue
-        alone, node = found  # (not `reader`: compiled, that name holds a (process, node) pair)
-        (wcore, wunit), writer = missed[0]
-        raise PtortValueError(
-            f"on-chip tensor {label} is read by process '{alone.name}' on core {place[0]}, {place[1]}, and written "
-            f"by process '{writer.name}' on core {wcore}, {wunit}, where no process reads it out (In): each (core, "
-            f"unit) keeps its own copy of an on-chip tensor, so '{alone.name}' reads its own copy alone and never "
-            f"sees what '{writer.name}' writes (those values reach no process).",
-            hint=f"Place '{writer.name}' with '{alone.name}' (same core and unit: they share the copy), pass the "
-                 f"values through a tile channel (Channel(tile=...)), read the copy back on core {wcore}, {wunit} "
-                 "(a process there that writes it to global memory), or make the tensor a global-memory Tensor.",
-            where=node.loc, locate=node.loc is None)
 
 
 def _over_capacity(core: int, unit: str, buffer: Buffer, items: list[Reservation], capacity: int) -> CapacityError:

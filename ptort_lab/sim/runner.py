@@ -34,6 +34,7 @@ from ..errors import (
     PtortError,
     PtortValueError,
     SimulationError,
+    SourceLocation,
     UnorderedAccessWarning,
     raise_user_error,
     warning_stack_level,
@@ -385,11 +386,17 @@ def _start_pipeline(engine: Engine, pipe: Workload, workload: Workload, cost: Co
         trace.channels[c.name] = c.depth
     for ev, recorders, waiters in _event_ends(procs):
         engine.add_event(ev, len(recorders), len(waiters), *hop_latency(recorders, waiters))
+    gens = {}
     for p in procs:
-        engine.add_process(p.name, steps(p.workload, {}), cores[p.name], p.produces)
+        gens[p.name] = gen = steps(p.workload, {})
+        engine.add_process(p.name, gen, cores[p.name], p.produces)
         trace.cores.setdefault(cores[p.name], f"core{cores[p.name]}")
     bodies = {p.name: p.workload for p in procs}
-    engine.step_line = lambda name, role, used: first_use(bodies.get(name), role, used)  # (walked on a deadlock only)
+
+    def step_line(name: str, role: str, used: Any) -> SourceLocation | None:
+        """(read on a deadlock only: the step the process waits in, else its body's first step on ``used``)"""
+        return steps_module.blocked_at(gens.get(name), role, used) or first_use(bodies.get(name), role, used)
+    engine.step_line = step_line
     trace.mode = "pipeline"
     return pricer
 

@@ -182,6 +182,25 @@ def test_a_full_channel_deadlock_points_at_the_blocked_send():
     assert e.value.context == "process 'a'"
 
 
+def test_a_process_blocked_in_its_second_send_to_a_channel_is_named_at_that_send():
+    """a sends 1 item to q (done), then 4 more (q has 2 slots): it blocks in the second send, not at the first,
+    while b waits for r, which a sends to only after."""
+    q, r = Channel("q", depth=2), Channel("r", depth=2)
+    a = process("a").produces(q, r).body_func(lambda: [
+        for_each(Dense[1](), lambda t: send(q, task("x", [t], {}, cycles=5))),
+        for_each(Dense[4](), lambda t: send(q, task("x", [t], {}, cycles=5))),
+        for_each(Dense[1](), lambda t: send(r, task("x", [t], {}, cycles=5)))])
+    second = here() - 2
+    b = process("b").consumes(r, q).body_func(lambda: [
+        consume(r, lambda t: task("y", [t], {}, cycles=5)),
+        consume(q, lambda t: task("y", [t], {}, cycles=5))])
+    with pytest.raises(DeadlockError) as e:
+        run(connect(a, b))
+    assert f"'a' waits to send to 'q' (no free slot) at test_place_deadlock_round31.py:{second} (since t=10)" \
+        in e.value.what
+    located(e, second)
+
+
 def test_an_event_deadlock_points_at_the_synchronize():
     """r records once at t=100 (no hop latency), w1 takes that signal and runs 100-110, w2 waits from t=0 at its
     synchronize."""

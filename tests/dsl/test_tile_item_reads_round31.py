@@ -257,3 +257,31 @@ def test_forwarding_a_consumed_item_into_the_next_channel_is_accepted():
     Y.data[...] = 0
     data_parallel_twin(pipe, 2).compile().execute()
     np.testing.assert_array_equal(Y.data, x + x)
+
+
+def test_a_loop_filling_the_item_at_its_first_iteration_and_accumulating_after_is_accepted():
+    """The K-loop of a reduction: cond(k == 0, copy into the item, add into it) over K. Every read of the item
+    follows a write of an earlier iteration (a cond's branch inside a loop that writes the item may run only in
+    later iterations); the sum over K, as plain numpy gives it."""
+    k_steps = 3
+    x = np.random.default_rng(5).standard_normal((N, k_steps, 4, 4)).astype(np.float32)
+    X, Y = Tensor(data=x.copy()), Tensor(data=np.zeros((N, 4, 4), np.float32))
+    got = runs(lambda q, t: send(q, for_each(Dense[k_steps](), lambda k: cond(
+        k == 0, copy[t, k](src=X[t, k], dst=q.item), acc[t, k](src=X[t, k], dst=q.item))), token=t),
+               lambda q, t: copy[t](src=q.item, dst=Y[t]), Y)
+    want = x[:, 0] + x[:, 1] + x[:, 2]  # (the pipeline adds in this order)
+    for y in got:
+        np.testing.assert_array_equal(y, want)
+
+
+def test_a_loop_whose_body_reads_the_item_before_its_own_write_is_still_refused():
+    """sequential(acc, copy) over K: the first iteration reads the item before anything wrote it, whatever the
+    later ones do."""
+    x = np.zeros((N, 2, 4, 4), np.float32)
+    X, Z = Tensor(data=x), Tensor(data=x.copy())
+    q = Channel("q", depth=2, tile=T)
+    e = refused(lambda: process("p").produces(q).body(for_each(Dense[N](), lambda t: send(q, for_each(
+        Dense[2](), lambda k: sequential(acc[t, k](src=X[t, k], dst=q.item), copy[t, k](src=Z[t, k], dst=q.item))),
+        token=t))))
+    assert e.what.startswith("process 'p' sends to tile channel 'q' with kernel 'acc', which reads q.item before it "
+                             "is written (its parameter 'dst' is InOut[f32[4,4]]")
