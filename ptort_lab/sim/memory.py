@@ -103,13 +103,11 @@ class Pool:
     def __reduce__(self) -> tuple[Any, ...]:  # (a vec does not pickle: the lists do)
         return _pool, (self.bytes_per_cycle, list(self.times), list(self.used), list(self.holders))
 
-    def _after(self, t: int, lo: int = 0) -> int:
-        """The number of breakpoints at or before ``t`` (``bisect_right``), searching from ``lo``."""
-        if not _NATIVE:  # (interpreted: the C bisect, over the vec's buffer)
-            return bisect_right(self.times, t, lo)
+    def _after(self, t: int) -> int:
+        """The number of breakpoints at or before ``t`` (``bisect_right``, compiled: over the packed words)."""
         times = self.times
         hi: i64 = len(times)
-        at: i64 = lo
+        at: i64 = 0
         while at < hi:
             mid = (at + hi) >> 1
             if t < times[mid]:
@@ -120,7 +118,7 @@ class Pool:
 
     def _split(self, t: int) -> int:
         """Index of the breakpoint at ``t`` (inserted if needed)."""
-        i = self._after(t) - 1
+        i = (self._after(t) if _NATIVE else bisect_right(self.times, t)) - 1  # (interpreted: no call in between)
         if i < 0:  # before everything remembered (a request older than the last forget): nothing reserved then
             self.times = _inserted(self.times, 0, t)
             self.used = _inserted(self.used, 0, 0)
@@ -128,6 +126,14 @@ class Pool:
             return 0
         if self.times[i] != t:
             i += 1
+            if not _NATIVE:  # (interpreted, lists: their own inserts, without a call of ours per list)
+                times: Any = self.times
+                used: Any = self.used
+                holders: Any = self.holders
+                times.insert(i, t)
+                used.insert(i, used[i - 1])
+                holders.insert(i, holders[i - 1])
+                return i
             self.times = _inserted(self.times, i, t)
             self.used = _inserted(self.used, i, self.used[i - 1])
             self.holders = _inserted(self.holders, i, self.holders[i - 1])
@@ -216,7 +222,7 @@ class Pool:
         """Drop the reservations before ``t``: no later transfer starts before it (``NpuRun`` passes each task's
         start as the engine gives it, in time order; not the later start a core's late block moves it to, before
         which other cores' tasks still transfer)."""
-        i = self._after(t) - 1
+        i = (self._after(t) if _NATIVE else bisect_right(self.times, t)) - 1
         if i > 0:
             self.times = _dropped(self.times, i)
             self.used = _dropped(self.used, i)

@@ -350,6 +350,7 @@ class NpuRun:
         pools = tpl.pools
         # when each read another pipe's later write or free must wait for is done (memo.hazards; most plans: none)
         marks: list[int] = [0] * tpl.marks
+        hazards = tpl.marks > 0
         spans: list[Span] = []
         add_span = spans.append
         first = None
@@ -373,9 +374,10 @@ class NpuRun:
                     rt = r[0] + (r[2] if r[1] != name else 0)
                     if rt > t:
                         t = rt
-            for k in step.waits:  # an in-place write: the buffer's readers on other pipes are done
-                if marks[k] > t:
-                    t = marks[k]
+            if hazards:
+                for k in step.waits:  # an in-place write: the buffer's readers on other pipes are done
+                    if marks[k] > t:
+                        t = marks[k]
             alloc = step.alloc
             if alloc >= 0:
                 pool = step.pool
@@ -418,10 +420,11 @@ class NpuRun:
             write = step.write
             if write >= 0:
                 ready[write] = (done, name, step.tail_cycles)
-            if step.mark >= 0:
+            if hazards and step.mark >= 0:
                 marks[step.mark] = freed + step.tail_cycles
-            free_waits = step.free_waits
-            for n, a in enumerate(step.frees):
+            free_waits = step.free_waits if hazards else ()
+            n = 0
+            for a in step.frees:
                 h = held[a]
                 if h is not None:
                     owner = pools[a]
@@ -432,6 +435,7 @@ class NpuRun:
                             if marks[k] > at:
                                 at = marks[k]
                     owner.free(h, at)
+                n += 1
             # Span(core, lane, name, index, start, end, bytes, process, task_id), built positionally (per instruction)
             add_span(_new(Span, (core_box, name, step.name, index, t, end, gm_bytes, lane, task_box)))
             if first is None:
