@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..dsl.ir import KernelIR, Op
+from ..dsl.ir import KernelIR, Op, OpKind
 from ..dsl.printer import print_kernel
 from ..errors import PtortTypeError
 from ..sim.lowering import lower
@@ -40,7 +40,25 @@ def op_pipes(ir: KernelIR, machine: Machine) -> dict[int, str]:
             text = f"{text} via {_count(moves[i], ' -> ')}".strip()
         if text:
             out[i] = text
+    for i in reversed(range(len(ir.ops))):  # (from the end: a relu fused with the cast after it names its store)
+        fused = _fused_into(ir, i, out)
+        if fused is not None:
+            out[i] = fused
     return out
+
+
+def _fused_into(ir: KernelIR, i: int, pipes: dict[int, str]) -> str | None:
+    """``fused into <the store's pipe>`` for a cast or relu that emits no instruction because the FIX store of its
+    result does it on the way out (``lowering``: NPU_MODEL §2.1), else None."""
+    op = ir.ops[i]
+    if i in pipes or op.kind not in (OpKind.CAST, OpKind.RELU) or op.result is None:
+        return None
+    user = next((j for j in range(i + 1, len(ir.ops))
+                 if any(getattr(v, "id", None) == op.result.id for v in ir.ops[j].operands)), None)
+    if user is None or user not in pipes:
+        return None
+    store = pipes[user]
+    return store if store.startswith("fused into") else (f"fused into {store}" if store.startswith("AIC.FIX") else None)
 
 
 class KernelView(TextView):

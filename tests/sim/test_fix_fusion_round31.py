@@ -299,3 +299,21 @@ def test_silu_on_whole_repeats_and_sigmoid_pay_no_count_mode():
     assert _op_cycles(lambda a, b: tl.silu(a), 4, 64, F32) == [(4 + 8 + 4 + 16, 10, 19)]
     assert _op_cycles(lambda a, b: tl.sigmoid(a), 3, 5, F32) == [(1 + 2 + 1 + 4, 10, 19)]
     assert _op_cycles(lambda a, b: tl.div(1.0, a), 3, 5, F32) == [(4, 11, 19)]
+
+
+def test_the_kernel_view_says_a_fused_cast_and_relu_run_in_the_fix_store():
+    from ptort_lab.viz.ir_view import kernel_view  # (the view layer: imported here, the rest of the file is sim's)
+
+    @kernel
+    def mm_out(a: In[Tile[64, 64, DType.F16]], b: In[Tile[64, 64, DType.F16]], y: Out[Tile[64, 64, DType.F16]]):
+        tl.store(y, tl.relu(tl.cast(tl.matmul(tl.load(a), tl.load(b)), DType.F16)))
+
+    assert kernel_view(mm_out).text == (
+        "# pipes on ascend_910b (AIC = cube unit, AIV = vector unit)\n"
+        "kernel mm_out(a: In[f16[64,64]], b: In[f16[64,64]], y: Out[f16[64,64]]):\n"
+        "  c: f16[64,64] = load a                        # AIC.MTE2\n"
+        "  d: f16[64,64] = load b                        # AIC.MTE2\n"
+        "  e: f32[64,64] = matmul c, d                   # AIC.CUBE via AIC.MTE1 x2\n"
+        "  f: f16[64,64] = cast[F16] e                   # fused into AIC.FIX\n"
+        "  g: f16[64,64] = relu f                        # fused into AIC.FIX\n"
+        "  store y, g                                    # AIC.FIX")
