@@ -239,8 +239,9 @@ def npu_state_key(run: Any, t_ref: int, floor: int, tile: int = 0) -> Hashable |
         mem = run.memory
         aivs = max(1, run.machine.aiv_per_core)  # next_aiv counts a core's vector tasks; the AIV is that mod this
         pipes = tuple(sorted((k, r(t)) for k, t in run.pipe_free.items()))
-        buffers = tuple(sorted((k, tuple(a.bytes for a in b.open),
-                                tuple((a.bytes, r(a.end)) for a in b.closed if a.end > floor))
+        # (with their starts: a new allocation's search counts those that start after its own time)
+        buffers = tuple(sorted((k, tuple((a.bytes, r(a.start)) for a in b.open),
+                                tuple((a.bytes, r(a.start), r(a.end)) for a in b.closed if a.end > floor))
                                for k, b in run.pools.items()))
         # which tile each line holds, counted from the tile keyed (``_line_key``): lines of one size and state are
         # not interchangeable (a tile every tile reads, Acc[0], must be the same line a period later, not X[t - 3])

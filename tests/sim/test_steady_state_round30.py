@@ -119,3 +119,26 @@ def test_a_str_token_compared_in_a_cond_is_reported_at_the_cond():
     assert e.value.hint == ("The values it compares must be numbers: a token a send passes (token=...) is a tile "
                             "index, an int.")
     located(e, line)
+
+
+def test_the_npu_state_holds_when_each_held_buffer_allocation_started():
+    """A new allocation's search counts the allocations that start after its own time, so two states whose buffers
+    hold the same bytes until the same ends but from other starts are not the same state."""
+    from types import SimpleNamespace
+
+    from ptort_lab.sim.buffers import BufferPool
+    from ptort_lab.sim.machine import ascend_910b
+    from ptort_lab.sim.memory import GlobalMemory
+    from ptort_lab.sim.steady_state import npu_state_key
+
+    def key(start: int) -> object:
+        pool = BufferPool("UB of core 0 AIV0", 1 << 17)
+        done = pool.allocate(start, 4096, 0)
+        assert done is not None
+        pool.free(done, 500)
+        pool.allocate(start, 1024, 0)  # (still open)
+        run = SimpleNamespace(memory=GlobalMemory(ascend_910b), machine=ascend_910b, pipe_free={},
+                              pools={(0, "AIV0", "UB"): pool}, next_aiv={}, launched=True)
+        return npu_state_key(run, 100, 100)
+    assert key(200) != key(300)
+    assert key(200) == key(200)
