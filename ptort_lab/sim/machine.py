@@ -435,10 +435,13 @@ _SWITCHES: dict[str, str] = {
 #: The Ascend 910B2 (the default machine): every constant as ``Machine`` sources it.
 ascend_910b = Machine()
 
-#: 910B1: same chip as B2 at 1.85 GHz (§1 clock row: "910B1 1.85"; pto-isa arch_config.hpp kMainFrequencyHz).
+#: 910B1: same chip as B2 at 1.85 GHz (§1 clock row: "910B1 1.85"; pto-isa arch_config.hpp kMainFrequencyHz). Every
+#: other constant is the B2's, in cycles and bytes per cycle (the launch's 10,900 cycles are 5.9 us here; no B1
+#: figure found for either: docs/explanation/npu_model.md, "Launch").
 ascend_910b1 = ascend_910b.replace(name="ascend_910b1", clock_hz=1.85e9)
 
-#: 910B4: 20 AIC / 40 AIV at 1.5 GHz, 0.8 TB/s HBM and 96 MiB L2 (§1: SOC_SPECS, HWConf table, "gm_scale=2").
+#: 910B4: 20 AIC / 40 AIV at 1.5 GHz, 0.8 TB/s HBM and 96 MiB L2 (§1: SOC_SPECS, HWConf table, "gm_scale=2"). The
+#: launch keeps the B2's 10,900 cycles (7.3 us at 1.5 GHz): no source says whether it scales with the clock.
 ascend_910b4 = ascend_910b.replace(
     name="ascend_910b4",
     clock_hz=1.5e9,  # §1 clock row: "B4 1.5 GHz"

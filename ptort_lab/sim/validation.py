@@ -119,7 +119,7 @@ def model_notes(lane_busy_pct: dict[str, float], use: ModelUse | None = None) ->
     if use.launched and m.launch_overhead_cycles:
         notes.append(f"launch: {m.launch_overhead_cycles} cycles before the first instruction, "
                      + _basis(m.launch_overhead_cycles, ref.launch_overhead_cycles,
-                              "a fit to onboard FA runs (NPU_MODEL §3.5)"))
+                              "a fit to onboard FA runs (NPU_MODEL §3.5)") + _other_clock(m, ref))
     if use.launched and m.block_dispatch_cycles:
         notes.append(f"block dispatch: {m.block_dispatch_cycles} cycles per AI core used, "
                      + _basis(m.block_dispatch_cycles, ref.block_dispatch_cycles,
@@ -136,6 +136,15 @@ def model_notes(lane_busy_pct: dict[str, float], use: ModelUse | None = None) ->
         notes.append("data-parallel: a task read GM data another core's or unit's task wrote, with no flag latency "
                      "(L_chan applies to channels only), so a comparison with a pipeline favours data-parallel")
     return notes
+
+
+def _other_clock(m: Machine, ref: Machine) -> str:
+    """On a clock other than the fit's, what the launch's cycles come to there: no source says whether it scales."""
+    if m.clock_hz == ref.clock_hz or not m.clock_hz:
+        return ""
+    return (f"; kept in cycles at {m.clock_hz / 1e9:g} GHz, that is {m.us(m.launch_overhead_cycles):.1f} us "
+            f"(the fit's {ref.us(ref.launch_overhead_cycles):.1f} us at {ref.clock_hz / 1e9:g} GHz): no "
+            "source says whether the launch scales with the AI cores' clock")
 
 
 def machine_text(m: Machine) -> str:
