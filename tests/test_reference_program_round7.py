@@ -130,7 +130,8 @@ def test_listing_an_unsized_dense_dyn_outside_a_program_points_at_the_axis():
     assert e.value.what == "DenseDyn(0) has no size: it is sized at run time, and no size was set for this run."
     assert e.value.hint == ("Compile the workload and set the size by its loop variable's name before running: "
                             "program.set_axis_sizes({'b': 4}) ('b' names the first P axis); or build the axis with "
-                            "its size, DenseDyn(4).")
+                            "its size, DenseDyn(4). (0 is the reference's 'sized at run time', not an empty loop: a "
+                            "size that may come out 0 launches nothing under cond(n > 0, ...) or P.when(n > 0).)")
     located(e, line)
 
 

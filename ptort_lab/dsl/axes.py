@@ -164,7 +164,9 @@ class DenseDyn(Axis):
                                       "this run.",
                                       hint="Compile the workload and set the size by its loop variable's name before "
                                            "running: program.set_axis_sizes({'b': 4}) ('b' names the first P axis); "
-                                           "or build the axis with its size, DenseDyn(4).",
+                                           "or build the axis with its size, DenseDyn(4). (0 is the reference's "
+                                           "'sized at run time', not an empty loop: a size that may come out 0 "
+                                           "launches nothing under cond(n > 0, ...) or P.when(n > 0).)",
                                       where=self.loc, locate=self.loc is None)
             return range(self.size)
         n = evaluate(self.size, bindings)

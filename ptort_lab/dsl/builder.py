@@ -27,7 +27,7 @@ from ..errors import (
     user_location,
 )
 from .axes import DenseDyn, SparseRow
-from .expr import Expr, LoopVar, recording_placeholders, refuse_placeholders
+from .expr import DEFAULT_VAR_NAMES, Expr, LoopVar, recording_placeholders, refuse_placeholders
 from .ir import ScalarRefused, scalar_value
 from .tasks import Cycles, Task
 from .tree import SCHEMAS, NodeKind, Workload, group
@@ -38,7 +38,6 @@ from .user_code import refuse_generator, refuse_generator_result, run_user_body
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-_DEFAULT_VAR_NAMES = ["b", "h", "s", "d", "i", "j", "k", "l", "m", "n"]
 
 BODY_HINT = ("Launch tasks as statements (k[t](...), task(...), send(...)) or return them (a workload or a list); "
              "do not yield them, and use a plain def, not async def.")
@@ -248,7 +247,7 @@ def fresh_var(st: WorkloadBuilder, name: str | None, api: str = "", loc: SourceL
     """A loop variable named ``name`` (else the next of b, h, s, d, ...), renamed if an enclosing loop has it; it is
     in scope until ``close_vars``. ``api`` and ``loc`` name its loop in errors."""
     if name is None:
-        name = _DEFAULT_VAR_NAMES[st.var_counter] if st.var_counter < len(_DEFAULT_VAR_NAMES) \
+        name = DEFAULT_VAR_NAMES[st.var_counter] if st.var_counter < len(DEFAULT_VAR_NAMES) \
             else f"v{st.var_counter}"
         st.var_counter += 1
     base, k = name, 1

@@ -226,6 +226,10 @@ def _plain_number(value: Any, allow_float: bool) -> Any:
     return value
 
 
+# the names P(...) and the other loops give their variables, in order, when not given names=[...]
+DEFAULT_VAR_NAMES = ("b", "h", "s", "d", "i", "j", "k", "l", "m", "n")
+
+
 class LoopVar(Expr):
     """A loop variable introduced by P(...), P.seq, for_each, parallel_for, select or consume.
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DSLUsageError, PtortTypeError, PtortValueError, user_location
-from .expr import Expr, is_symbolic, refuse_placeholders
+from .expr import DEFAULT_VAR_NAMES, Expr, LoopVar, is_symbolic, refuse_placeholders
 
 
 def is_integer(v: Any) -> bool:
@@ -755,7 +755,8 @@ class TensorView:
         if not -size <= v < size:
             raise PtortValueError(
                 f"index {i!r} = {v} is out of bounds for dimension {k} of {self.base!r} (size {size}).",
-                hint=f"Keep the loop axis within 0..{size - 1}.", where=where, locate=where is None)
+                hint=f"Keep the loop axis within 0..{size - 1}.{_default_name_note(i)}", where=where,
+                locate=where is None)
         return int(v) % size
 
     def __repr__(self) -> str:
@@ -764,6 +765,14 @@ class TensorView:
             slot = self.index[0] if self.index else None
             return f"{ring.name}.item" + ("" if slot is None or isinstance(slot, Expr) else f"[slot {slot}]")
         return f"{self.base!r}" + "".join(f"[{i!r}]" for i in self.index)
+
+
+def _default_name_note(index: Any) -> str:
+    """For an index that is a loop variable of a default name: that the message's ``b`` is the user's own ``t``."""
+    if not isinstance(index, LoopVar) or index.name not in DEFAULT_VAR_NAMES:
+        return ""
+    return (f" ('{index.name}' is the name P(...) gives a loop variable, as in t.get('{index.name}'): your own name "
+            "for it at the line above; P(..., names=[...]) makes messages use yours.)")
 
 
 __all__ = ["is_integer", "DType", "Location", "TileType", "ScalarType", "LaunchShaped", "Tile", "Scalar", "Direction",

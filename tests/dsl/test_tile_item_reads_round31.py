@@ -30,7 +30,7 @@ from ptort_lab import (
     workload,
 )
 from ptort_lab.csp import Channel, connect, consume, process, send
-from ptort_lab.errors import DSLUsageError, PtortTypeError
+from ptort_lab.errors import DSLUsageError, PtortError, PtortTypeError
 from ptort_lab.explore import data_parallel_twin
 
 T = Tile[4, 4, DType.F32]
@@ -285,3 +285,19 @@ def test_a_loop_whose_body_reads_the_item_before_its_own_write_is_still_refused(
         token=t))))
     assert e.what.startswith("process 'p' sends to tile channel 'q' with kernel 'acc', which reads q.item before it "
                              "is written (its parameter 'dst' is InOut[f32[4,4]]")
+
+
+def test_an_index_out_of_bounds_says_the_default_name_is_the_users_loop_variable():
+    """The user wrote `for t in P(...)`; the message's index is P's own name for it, b: the hint says so."""
+    X, Z = Tensor(shape=(8, 4, 4), dtype=DType.F32), Tensor(shape=(8, 4, 4), dtype=DType.F32)
+
+    @workload
+    def w():
+        for t in P(Dense[9]()):
+            copy[t](src=X[t], dst=Z[t])
+    with pytest.raises(PtortError) as e:
+        w().compile(compute_values=False).execute()
+    assert e.value.what == "index b = 8 is out of bounds for dimension 0 of Tensor(f32[8, 4, 4]) (size 8)."
+    assert e.value.hint == ("Keep the loop axis within 0..7. ('b' is the name P(...) gives a loop variable, as in "
+                            "t.get('b'): your own name for it at the line above; P(..., names=[...]) makes messages "
+                            "use yours.)")
