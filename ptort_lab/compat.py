@@ -3,17 +3,20 @@
 
 Every public name of ``ptort_lab`` is here, plus the reference's other spellings of the same things (``Layout`` for
 ``TensorLayout``, ``KernelError`` for ``KernelExecutionError``, ...), its error classes (``CompileError``, ...) and
-its type-checker functions (``check_kernel_call``, ``check_layouts_compatible``). Names ptort_lab does not provide
-(``npu``, ``MemLayout``, ``relayout``, ``Symbol``, ...) are not faked: using one fails at the import, where it is
-plain to see; docs/howto/port_from_v9.md ("What is not provided") lists them and what to write instead.
+its type-checker functions (``check_kernel_call``, ``check_layouts_compatible``) and its memory layouts
+(``MemLayout``, ``relayout``, ``allreduce``, ``allgather``, ``reduce_scatter``: ``dsl.mem_layout``), its tracing
+switches (``TraceLevel``, ``Program.enable_tracing``) and its C++ bridge's names (``HAS_CPP_BINDINGS`` is False:
+``ir_bridge``). Names ptort_lab
+does not provide (``npu``, ``Symbol``, ...) are not faked: using one fails at the import, where it is plain to see;
+docs/howto/port_from_v9.md ("What is not provided") lists them and what to write instead.
 
 The reference's submodules import as ``ptort_lab.compat.<name>`` (``from ptort_lab.compat.csp import Channel``):
-``csp``, ``primitives``, ``workload``, ``types``, ``errors``, ``p_namespace``, ``schedule``, ``kernel``,
-``builder``, ``type_checker`` and ``program``, each holding the names the reference's module of that name exports
-(those ptort_lab provides). They also import under any name the compat module is bound to in ``sys.modules``, so a
-test set-up that aliases it (``sys.modules["pto_wsp"] = ptort_lab.compat``) runs ``from pto_wsp.csp import ...``
-as written. As in the reference, the attributes ``workload`` and ``kernel`` are the decorators, not the
-submodules.
+``csp``, ``ir_bridge``, ``primitives``, ``workload``, ``types``, ``errors``, ``p_namespace``, ``schedule``,
+``kernel``, ``builder``, ``type_checker`` and ``program``, each holding the names the reference's module of that
+name exports (those ptort_lab provides). They also import under any name the compat module is bound to in
+``sys.modules``, so a test set-up that aliases it (``sys.modules["pto_wsp"] = ptort_lab.compat``) runs ``from
+pto_wsp.csp import ...`` as written. As in the reference, the attributes ``workload`` and ``kernel`` are the
+decorators, not the submodules.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from . import *  # noqa: F403 - the whole public surface, under the same names a
 from . import __all__ as _ptort_all
 from . import csp as _csp
 from . import errors as _errors
+from . import ir_bridge as _ir_bridge
 from .dsl import (
     Constexpr,
     In,
@@ -43,7 +47,18 @@ from .dsl import (
     TypeErrorInfo,
     tensor_layout_join,
 )
+from .dsl.mem_layout import MemLayout, allgather, allreduce, reduce_scatter, relayout
 from .errors import CompileError, IRConversionError, KernelExecutionError, PtortTypeError, ScheduleError, user_location
+from .ir_bridge import (
+    HAS_CPP_BINDINGS,
+    IRBridgeError,
+    cpp,
+    module_to_string,
+    parse_ir_string,
+    workload_to_codegen_ir,
+    workload_to_ir,
+)
+from .program import ExecutionTrace, TraceEvent, TraceLevel
 
 # The reference's type_checker.py aliases of its layout types.
 Layout = TensorLayout
@@ -129,7 +144,10 @@ def get_inner_type(hint: Any) -> Any:
 __all__ = list(_ptort_all) + ["Layout", "LayoutShard", "LayoutReplicate", "layout_join", "LayoutCompatibilityError",
                               "Shard", "Replicate", "KernelError", "CompileError", "ScheduleError",
                               "IRConversionError", "DistElem", "check_kernel_call", "check_layouts_compatible",
-                              "get_direction", "get_inner_type"]
+                              "get_direction", "get_inner_type", "MemLayout", "relayout", "allreduce", "allgather",
+                              "reduce_scatter", "TraceLevel", "TraceEvent", "ExecutionTrace", "HAS_CPP_BINDINGS", "cpp",
+                              "IRBridgeError", "workload_to_ir", "workload_to_codegen_ir", "module_to_string",
+                              "parse_ir_string"]
 
 
 # -- the reference's submodules -------------------------------------------------------------------------------------
@@ -141,7 +159,8 @@ _SUBMODULE_NAMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "workload": ("the workload tree, its tasks and its schedule", ("Workload", "Task", "Schedule")),
     "types": ("axes, tensors and layouts", (
         "Dense", "DenseDyn", "Ragged", "Sparse", "DType", "Location", "Tensor", "TensorLayout", "TensorShard",
-        "TensorReplicate", "DistElem", "LayoutIncompatibleError", "tensor_layout_join")),
+        "TensorReplicate", "DistElem", "LayoutIncompatibleError", "tensor_layout_join", "MemLayout", "relayout",
+        "allreduce", "allgather", "reduce_scatter")),
     "errors": ("the error classes", tuple(dict.fromkeys(list(_errors.__all__) + ["KernelError"]))),
     "p_namespace": ("the P loops", ("P", "LoopVar")),
     "schedule": ("the schedule policies", (
@@ -157,7 +176,7 @@ _SUBMODULE_NAMES: dict[str, tuple[str, tuple[str, ...]]] = {
         "TypeChecker", "TypeCheckContext", "TypeErrorInfo", "TypeErrorKind", "Layout", "Shard", "Replicate",
         "DistElem", "layout_join", "LayoutCompatibilityError", "check_kernel_call", "check_layouts_compatible",
         "validate_axis_index")),
-    "program": ("the compiled program", ("Program", "ProgramStats")),
+    "program": ("the compiled program", ("Program", "ProgramStats", "TraceLevel", "TraceEvent", "ExecutionTrace")),
 }
 
 
@@ -173,7 +192,7 @@ def _namespace(name: str, what: str, names: tuple[str, ...]) -> _types.ModuleTyp
     return module
 
 
-_SUBMODULES: dict[str, _types.ModuleType] = {"csp": _csp}
+_SUBMODULES: dict[str, _types.ModuleType] = {"csp": _csp, "ir_bridge": _ir_bridge}
 _SUBMODULES.update((name, _namespace(name, *spec)) for name, spec in _SUBMODULE_NAMES.items())
 _DECORATORS = ("workload", "kernel")  # attributes that stay the decorators, as in the reference
 for _name, _module in _SUBMODULES.items():

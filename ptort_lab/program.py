@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import enum
 import numbers
 import threading
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Iterator, NoReturn
 
 import numpy as np
@@ -29,6 +31,44 @@ from .sim.on_chip import has_on_chip_state
 from .sim.runner import Run, RunOptions, simulate
 from .sim.stats import ProgramStats, compute_stats, one_core_note, unpinned_note
 from .sim.trace import Trace
+
+# The reference's tracing names (its program.py). ptort_lab's runs record a simulated Trace; these are its spellings.
+ExecutionTrace = Trace  # program.trace: summary(), print_summary(), to_chrome_trace() (JSON text here, a dict there)
+
+
+class TraceLevel(enum.IntEnum):
+    """How much the next runs trace (``program.enable_tracing(level)``), with the reference's values. The
+    simulator's trace has one granularity: every level but ``NONE`` keeps all of it; ``NONE`` keeps none."""
+
+    NONE = 0
+    SUMMARY = 1
+    TIMING = 2
+    FULL = 3
+
+
+@dataclass
+class TraceEvent:
+    """The reference's record of one traced event (wall-clock ns on its host). ptort_lab's runs record spans
+    in simulated cycles instead (``program.trace.spans``); this class is for code that builds or reads the
+    reference's events."""
+
+    name: str
+    category: str
+    start_ns: int
+    end_ns: int
+    task_id: int | None = None
+    thread_id: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_us(self) -> float:
+        """Duration in microseconds."""
+        return (self.end_ns - self.start_ns) / 1000
+
+    @property
+    def duration_ms(self) -> float:
+        """Duration in milliseconds."""
+        return (self.end_ns - self.start_ns) / 1_000_000
 
 _LATENCY_SYMBOL = "__pto_wsp_channel_latency_cycles"
 _collecting: contextvars.ContextVar[list[Program] | None] = contextvars.ContextVar("ptort_compiled", default=None)
@@ -74,6 +114,8 @@ class Program:
         self.loc = user_location(2)  # the compile() line, named when a study refuses these options
         # A pipeline's processes may have changed since connect() checked them: the state checked, for execute().
         self._wiring = check_pipeline(workload, self.loc) if workload.is_pipeline else ()
+        if workload.schedule.window is not None:  # a TaskWindow of another unit or mode builds, but cannot run
+            workload.schedule.window.require_simulated("compile()")
         self._lock = threading.Lock()  # execute() may finish in several threads; readers see one run's pair
         opts = dict(options or {})
         machine = opts.pop("machine", None)
@@ -143,6 +185,9 @@ class Program:
         self._loops: dict[str, list[Any]] | None = None  # loop variable name -> its axes (the tree never changes)
         self._compile_ms = (time.perf_counter() - started) * 1e3
         self._execute_ms = 0.0
+        self._trace_level = TraceLevel.FULL  # every run keeps its whole trace until disable_tracing()
+        self._untraced: tuple[Run, Any] | None = None  # a run that kept no trace because tracing was off, and where
+        self._cleared: tuple[Run, Any] | None = None  # the run whose trace clear_trace() dropped, and where
         found = _collecting.get()
         if found is not None:
             found.append(self)
@@ -243,7 +288,49 @@ class Program:
         _check_host_kernel_arity(self.workload, name, fn)
         self._host_kernels[name] = fn
 
-    def execute(self, steady_state: bool = False, tiles: int | None = None, keep_trace: bool = True,
+    # -- the reference's tracing switches (Program.enable_tracing / disable_tracing / clear_trace) ------------------
+    @property
+    def trace_level(self) -> TraceLevel:
+        """The tracing level of the next runs: ``TraceLevel.FULL`` (every run keeps its whole trace) until
+        ``disable_tracing()``, then ``NONE`` (runs keep only what ``stats`` needs), as ``enable_tracing(level)``
+        set it."""
+        return self._trace_level
+
+    def enable_tracing(self, level: TraceLevel | int = TraceLevel.TIMING) -> Program:
+        """Make the next runs keep their trace (``program.trace``, ``program.tasks``, the timeline views); returns
+        the program, as the reference's. The simulator's trace has one granularity: every level but
+        ``TraceLevel.NONE`` (SUMMARY, TIMING, FULL) keeps all of it (spans, stalls, occupancy samples, tasks), and
+        ``NONE`` is ``disable_tracing()``. Runs keep their trace from compile() on, so this only undoes
+        ``disable_tracing()``; ``execute(keep_trace=...)`` still decides for one run."""
+        if isinstance(level, bool) or not isinstance(level, (TraceLevel, numbers.Integral)) \
+                or int(level) not in tuple(TraceLevel):
+            raise PtortTypeError(f"program.enable_tracing(level) takes a TraceLevel, got {type(level).__name__} "
+                                 f"{level!r}.", hint="Write program.enable_tracing(TraceLevel.TIMING) (the default), "
+                                                     "or program.disable_tracing() for no trace.")
+        self._trace_level = TraceLevel(int(level))
+        return self
+
+    def disable_tracing(self) -> Program:
+        """Make the next runs keep no trace, only what ``stats`` needs, as ``execute(keep_trace=False)`` (the
+        figures are the same; ``program.trace`` then refuses, naming this call); returns the program, as the
+        reference's. ``enable_tracing()`` turns it back on."""
+        self._trace_level = TraceLevel.NONE
+        return self
+
+    def clear_trace(self) -> None:
+        """Drop the last run's trace, as the reference's: ``program.trace`` and ``program.tasks`` (and the timeline
+        views) then refuse, naming this call, until the next ``execute()`` records a new one. ``program.stats``
+        still gives the last run's figures."""
+        with self._lock:
+            run = self._run
+        if run is None:
+            return
+        self.stats  # noqa: B018 - computed from the trace now, so stats stay the run's once the trace is gone
+        with self._lock:
+            if self._run is run:
+                self._cleared = (run, user_location())
+
+    def execute(self, steady_state: bool = False, tiles: int | None = None, keep_trace: bool | None = None,
                 **unknown: Any) -> Program:
         """Run the program (values and time); on failure its tensors are as before and the error says so. Each call
         is a new run (the reference's 96b0376 raised on a second call; its HEAD re-runs, as here).
@@ -255,7 +342,8 @@ class Program:
         program that computes them (``compute_values=True``, the default) when its tasks write tensors: compile
         that one with ``compute_values=False`` for the figures, or run it in full for the values.
 
-        ``keep_trace=False``: for huge runs, keep only what ``stats()`` needs. The run is the same, and ``stats()``
+        ``keep_trace=False``: for huge runs, keep only what ``stats()`` needs (None, the default: True, unless
+        ``disable_tracing()`` turned tracing off). The run is the same, and ``stats()``
         gives exactly the figures of a full run (makespan, tasks, busy % per pipe, core and stage, overlap, stall
         cycles, bytes, memory counters, error band), counted as the spans come and then dropped (``sim/stats.py``
         ``SpanTotals``): no spans, stalls, occupancy samples or Task objects are kept, so host memory stays bounded
@@ -268,6 +356,9 @@ class Program:
         started = time.perf_counter()
         if unknown:
             _refuse_execute_options(unknown)
+        by_level = keep_trace is None
+        if by_level:
+            keep_trace = self._trace_level is not TraceLevel.NONE
         steady_state, keep_trace = _plain_bool(steady_state), _plain_bool(keep_trace)
         _check_steady_options(steady_state, tiles)
         _check_keep_trace(keep_trace)
@@ -294,6 +385,8 @@ class Program:
         run.where = where
         with self._lock:  # the run that finishes last is the one stats() and trace() describe
             self._run, self._failed = run, None
+            if by_level and not keep_trace:
+                self._untraced = (run, where)
             self._execute_ms = (time.perf_counter() - started) * 1e3
             if steady is not None:  # its figures are extrapolated, not computed from its (shorter) trace
                 steady[0].steady_state = steady[1]
@@ -409,6 +502,21 @@ class Program:
     def _require_trace(self, api: str) -> Run:
         """The last run, if it kept its trace and tasks; else an error saying it ran with keep_trace=False."""
         run = self._require_run(api)
+        with self._lock:
+            cleared, untraced = self._cleared, self._untraced
+        if cleared is not None and cleared[0] is run:
+            at = f" at {cleared[1]}" if cleared[1] is not None else ""
+            raise PtortValueError(f"program.{api} is not available: program.clear_trace(){at} dropped the last "
+                                  "run's trace.",
+                                  hint="Run program.execute() again for a new trace; program.stats still gives the "
+                                       "last run's figures.")
+        if not run.kept_trace and untraced is not None and untraced[0] is run:
+            at = f" at {run.where}" if run.where is not None else ""
+            raise PtortValueError(f"program.{api} is not available: the last run{at} kept no trace, since "
+                                  "program.disable_tracing() turned tracing off; only the figures of program.stats "
+                                  "were kept.",
+                                  hint="Call program.enable_tracing() and run it again with program.execute() to keep "
+                                       "its spans, stalls, samples and tasks.")
         if not run.kept_trace:
             at = f" at {run.where}" if run.where is not None else ""
             raise PtortValueError(
@@ -754,7 +862,9 @@ def _check_keep_trace(keep_trace: Any) -> None:
     if not isinstance(keep_trace, bool):
         raise PtortTypeError(f"execute(keep_trace=...) must be True or False, got {type(keep_trace).__name__} "
                              f"{keep_trace!r}.", hint="Pass keep_trace=False to keep only the statistics of a huge "
-                                                      "run (no trace), True (the default) to keep its trace.")
+                                                      "run (no trace), True to keep its trace, or leave it out to "
+                                                      "follow program.enable_tracing() / disable_tracing() (a trace "
+                                                      "unless disabled).")
 
 
 def _checked_latency(value: Any, api: str) -> int:
@@ -851,4 +961,5 @@ def _compile(workload: Workload, target: str, options: dict[str, Any]) -> Progra
 for _target in ("cpu_sim", "npu_sim", "sim"):
     register_target(_target, _compile)
 
-__all__ = ["Program", "CompileStats", "PinnedCosts", "NpuCostModel", "collect_compiled"]
+__all__ = ["Program", "CompileStats", "PinnedCosts", "NpuCostModel", "collect_compiled", "TraceLevel", "TraceEvent",
+           "ExecutionTrace"]

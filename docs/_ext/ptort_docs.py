@@ -73,7 +73,8 @@ SUPPORTING: list[tuple[str, tuple[str, ...], str]] = [  # (module, names, what t
     ("ptort_lab.dsl.tasks", ("Cycles", "TaskFactory"), "The types of a task's pinned cost and of a task factory."),
     ("ptort_lab.dsl.combinators", ("ScheduleCombinators",),
      "The schedule combinators every ``Workload`` has (``dispatch``, ``streams``, ``place``, ``task_graph``, ...)."),
-    ("ptort_lab.program", ("CompileStats",), "What ``program.stats`` is before the program has run."),
+    ("ptort_lab.program", ("CompileStats", "TraceLevel"),
+     "What ``program.stats`` is before the program has run, and the levels of ``program.enable_tracing(level)``."),
     ("ptort_lab.sim.cost_model", ("TaskPricer", "Timing"),
      "What ``CostModel.begin_run`` returns and what ``task_timing`` computes: write these for a cost model of "
      "your own."),

@@ -5,7 +5,8 @@ import dataclasses
 import enum
 import numbers
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
@@ -60,8 +61,33 @@ class DispatchPolicy:
         _check_fn(fn, "dispatch_by")
         return DispatchPolicy("dispatch_by", _check_count(num_aicpus, "dispatch_by(fn, n)"), fn)
 
+    @property
+    def num_aicpus(self) -> int:
+        """The number of cores (the reference's name for ``num_cores``; 0: as many as ``.streams(n)``, else 1).
+        Read-only, as the policy is."""
+        return self.num_cores
+
     def __repr__(self) -> str:
         return f"DispatchPolicy.{self.kind}({self.num_cores or ''})"
+
+    # -- the reference's private names (its tests read them): read-only aliases ---------------------------------
+    @property
+    def _kind(self) -> str:
+        """The reference's ``policy._kind``: ``kind``."""
+        return self.kind
+
+    @property
+    def _kwargs(self) -> Mapping[str, Any]:
+        """The reference's ``policy._kwargs``, read-only: ``num_aicpus`` (``num_cores``) and ``key_fn`` (affinity,
+        hash) or ``fn`` (dispatch_by); ``work_steal()`` has none unless given a core count."""
+        out: dict[str, Any] = {}
+        if self.kind in ("affinity", "hash"):
+            out["key_fn"] = self.key_fn
+        elif self.kind == "dispatch_by":
+            out["fn"] = self.key_fn
+        if self.kind != "work_steal" or self.num_cores:
+            out["num_aicpus"] = self.num_cores
+        return MappingProxyType(out)
 
 
 def _check_fn(fn: Any, api: str) -> None:
@@ -105,6 +131,19 @@ class TimingPolicy:
         """``TimingPolicy.immediate()`` works like ``TimingPolicy.immediate`` (the reference has the attribute)."""
         return self
 
+    # -- the reference's private names (its tests read them): read-only aliases ---------------------------------
+    @property
+    def _kind(self) -> str:
+        """The reference's ``policy._kind``: ``kind``."""
+        return self.kind
+
+    @property
+    def _kwargs(self) -> Mapping[str, Any]:
+        """The reference's ``policy._kwargs``, read-only: ``value`` under the reference's key (``n`` for batched,
+        ``streams`` for interleaved, ``tasks_per_ms`` for rate_limit; immediate has none)."""
+        key = _TIMING_KEYS.get(self.kind)
+        return MappingProxyType({} if key is None else {key: self.value})
+
     @staticmethod
     def batched(n: int) -> TimingPolicy:
         return TimingPolicy("batched", n)
@@ -119,11 +158,12 @@ class TimingPolicy:
 
 
 TimingPolicy.immediate = TimingPolicy("immediate")
+_TIMING_KEYS = {"batched": "n", "interleaved": "streams", "rate_limit": "tasks_per_ms"}
 
 
 class WindowMode(enum.Enum):
-    """What a full TaskWindow does: ``STALL`` waits for a task to finish (the one simulated; ``ABORT`` and
-    ``BENCHMARK``, the reference's other modes, are refused)."""
+    """What a full TaskWindow does: ``STALL`` waits for a task to finish (the one simulated). ``ABORT`` and
+    ``BENCHMARK``, the reference's other modes, build a TaskWindow but are refused when it reaches a run."""
 
     STALL = "stall"
     ABORT = "abort"
@@ -137,11 +177,12 @@ _WINDOW_UNITS = ("tasks", "bytes", "entries")
 class TaskWindow:
     """At most ``size`` tasks in flight at once (``unit="tasks"``, ``mode=WindowMode.STALL``).
 
-    The reference accepts the units "bytes"/"entries" and the modes ABORT/BENCHMARK but enforces only tasks+STALL:
-    any other window is diagnosed and run with no window at all. Here those are refused when the TaskWindow is
-    built, at the user's line. Accepting them would mean either the reference's silent "no window" or a wrong
-    model (a 2-byte window run as 2 tasks), and making only the later run fail would point at execute() instead
-    of the line to change; a mode that is not a WindowMode at all (``mode="stall"``) is refused too.
+    As in the reference, the units "tasks", "bytes" and "entries" and every WindowMode build a TaskWindow (another
+    unit raises ``Invalid unit: X``). Only ``unit="tasks"`` with ``mode=WindowMode.STALL`` is simulated: the
+    reference runs any other window as no window at all (diagnosed), and here a workload carrying one is refused
+    when it reaches a run (``compile()``, or a run started another way), naming what to write instead, rather than
+    run with no cap or with a wrong one (a 2-byte window run as 2 tasks). ``simulated`` says which a window is. A
+    mode that is not a WindowMode at all (``mode="stall"``) is refused where it is given.
     """
 
     size: int
@@ -151,8 +192,8 @@ class TaskWindow:
     def __post_init__(self) -> None:
         if self.unit not in _WINDOW_UNITS:
             raise PtortValueError(f"Invalid unit: {self.unit}",
-                                  hint="Use unit='tasks', the only unit simulated: TaskWindow(10, 'tasks') (the "
-                                       "reference also names 'bytes' and 'entries', which it does not enforce).")
+                                  hint="Use unit='tasks', the only unit simulated: TaskWindow(10, 'tasks') ('bytes' "
+                                       "and 'entries', the reference's other units, build but cannot run).")
         if isinstance(self.size, bool) or not isinstance(self.size, numbers.Integral) or self.size < 1:
             raise PtortValueError(f"TaskWindow size must be an int >= 1, got {self.size!r}.",
                                   hint="Use TaskWindow(8) for at most 8 tasks in flight.")
@@ -162,13 +203,22 @@ class TaskWindow:
                 f"TaskWindow mode must be a WindowMode, got {type(self.mode).__name__} {self.mode!r}.",
                 hint="Use mode=WindowMode.STALL (the default; from ptort_lab import WindowMode), the only mode "
                      "the simulator runs.")
-        if self.unit != "tasks" or self.mode is not WindowMode.STALL:
-            what = f"unit {self.unit!r}" if self.unit != "tasks" else f"mode {self.mode}"
-            raise PtortValueError(
-                f"TaskWindow({self.size}, {self.unit!r}, {self.mode}) is not simulated: only unit='tasks' with "
-                f"mode=WindowMode.STALL caps the tasks in flight, and {what} has no model here.",
-                hint=f"Use TaskWindow({self.size}, 'tasks') (mode STALL) for at most {self.size} tasks in flight, "
-                     "or drop window= for no cap (the reference runs other units and modes with no window).")
+
+    @property
+    def simulated(self) -> bool:
+        """Does a run model this window: ``unit="tasks"`` with ``mode=WindowMode.STALL``?"""
+        return self.unit == "tasks" and self.mode is WindowMode.STALL
+
+    def require_simulated(self, api: str) -> None:
+        """Refuse this window, for ``api`` (``"compile()"``, ...), unless a run models it (``simulated``)."""
+        if self.simulated:
+            return
+        what = f"unit {self.unit!r}" if self.unit != "tasks" else f"mode {self.mode}"
+        raise PtortValueError(
+            f"{api}: the workload's TaskWindow({self.size}, {self.unit!r}, {self.mode}) is not simulated: only "
+            f"unit='tasks' with mode=WindowMode.STALL caps the tasks in flight, and {what} has no model here.",
+            hint=f"Use TaskWindow({self.size}, 'tasks') (mode STALL) for at most {self.size} tasks in flight, "
+                 "or drop window= for no cap (the reference runs other units and modes with no window).")
 
 
 @dataclass(frozen=True)

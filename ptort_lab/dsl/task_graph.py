@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping
 
 from ..errors import PtortTypeError, PtortValueError
 from .schedule import TaskWindow
@@ -62,6 +63,14 @@ class Deps:
     def infers(self) -> bool:
         return self.mode is not DepsMode.EXPLICIT
 
+    @property
+    def _kwargs(self) -> Mapping[str, Any]:
+        """The reference's ``deps._kwargs``, read-only: ``hybrid()``'s ``infer`` and ``explicit`` (``explicit_edges``);
+        the other modes have none."""
+        if self.mode is not DepsMode.HYBRID:
+            return MappingProxyType({})
+        return MappingProxyType({"infer": self.infer, "explicit": self.explicit_edges})
+
 
 @dataclass(frozen=True)
 class _Policy:
@@ -70,10 +79,29 @@ class _Policy:
     kind: str
     fn: Callable[..., Any] | None = field(default=None, compare=False)
     n: int = 0
+    # kind -> the reference's ``_kwargs`` key of its function (or, for "n", of its count)
+    _KWARG_KEYS: ClassVar[dict[str, str]] = {}
+
+    # -- the reference's private names (its tests read them): read-only aliases ---------------------------------
+    @property
+    def _kind(self) -> str:
+        """The reference's ``policy._kind``: ``kind``."""
+        return self.kind
+
+    @property
+    def _kwargs(self) -> Mapping[str, Any]:
+        """The reference's ``policy._kwargs``, read-only: the function (``priority_fn``, ``cost_fn``, ``pool_fn``) or
+        the count (``n``) under the reference's key; kinds without one have none."""
+        key = self._KWARG_KEYS.get(self.kind)
+        if key is None:
+            return MappingProxyType({})
+        return MappingProxyType({key: self.n if key == "n" else self.fn})
 
 
 class ReadyPolicy(_Policy):
     """Which ready task is issued next."""
+
+    _KWARG_KEYS: ClassVar[dict[str, str]] = {"priority": "priority_fn"}
 
     @staticmethod
     def fifo() -> ReadyPolicy:
@@ -94,6 +122,8 @@ class ReadyPolicy(_Policy):
 class StartPolicy(_Policy):
     """When workers start relative to orchestration (recorded only)."""
 
+    _KWARG_KEYS: ClassVar[dict[str, str]] = {"threshold": "n"}
+
     @staticmethod
     def threshold(n: int) -> StartPolicy:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
@@ -109,6 +139,8 @@ class StartPolicy(_Policy):
 class TracePolicy(_Policy):
     """``cycles(cost_fn)`` prices tasks that pin no cost with ``cost_fn(task)``; ``none()`` changes nothing."""
 
+    _KWARG_KEYS: ClassVar[dict[str, str]] = {"cycles": "cost_fn"}
+
     @staticmethod
     def none() -> TracePolicy:
         return TracePolicy("none")
@@ -123,6 +155,8 @@ class TracePolicy(_Policy):
 
 class Pools(_Policy):
     """How tasks are routed to ready queues (recorded only)."""
+
+    _KWARG_KEYS: ClassVar[dict[str, str]] = {"custom": "pool_fn"}
 
     @staticmethod
     def single() -> Pools:

@@ -304,6 +304,69 @@ class Workload(ScheduleCombinators):
         """The node's own fields by name, read-only (prefer the typed attributes: ``node.body``)."""
         return MappingProxyType({name: getattr(self, name) for name in SCHEMAS[self.kind].names})
 
+    # -- the reference's private names (its tests read them): read-only aliases of the public fields ------------
+    @property
+    def _kind(self) -> str:
+        """The reference's ``w._kind``: ``kind`` (a NodeKind, equal to its string), with the reference's names for
+        the kinds it names otherwise (``"slot_set_u64"``, ``"slot_load_u64"``, ``"pipeline"`` for ``P.pipe()``)."""
+        return _REFERENCE_KINDS.get(self.kind, self.kind)
+
+    @property
+    def _kwargs(self) -> Mapping[str, Any]:
+        """The reference's ``w._kwargs``: the node's fields under the reference's keys (``kernel``/``params``/
+        ``resources``, ``axis``/``body``/``var_name``, ``sparse``, ``predicate``/``then_workload``/``else_workload``,
+        ``workloads``, ...), read-only. Use the typed attributes (``w.body``, ``w.then``) or ``fields`` instead."""
+        return MappingProxyType(_reference_kwargs(self))
+
+    @property
+    def _name(self) -> str | None:
+        """The reference's ``w._name``: ``name``."""
+        return self.name
+
+    @property
+    def _params(self) -> list[tuple[str, Any]]:
+        """The reference's ``w._params`` (what ``with_params`` recorded, ``[]`` when none): a new list of
+        ``schedule.params`` (not the task's ``params``)."""
+        return list(self._schedule.params)
+
+    @property
+    def _dispatch_policy(self) -> Any:
+        """The reference's ``w._dispatch_policy``: ``schedule.dispatch``."""
+        return self._schedule.dispatch
+
+    @property
+    def _stream_count(self) -> int | None:
+        """The reference's ``w._stream_count``: ``schedule.streams`` (1 when ``streams(n)`` was not given), and None
+        after ``task_graph()`` cleared it (as in the reference) until a later ``streams(n)``."""
+        if self._schedule.stream_count is None and self._schedule.graph is not None:
+            return None
+        return self._schedule.streams
+
+    @property
+    def _stream_by_fn(self) -> Callable[..., Any] | None:
+        """The reference's ``w._stream_by_fn``: ``schedule.stream_by``."""
+        return self._schedule.stream_by
+
+    @property
+    def _timing_policy(self) -> Any:
+        """The reference's ``w._timing_policy``: ``schedule.timing``."""
+        return self._schedule.timing
+
+    @property
+    def _task_graph_config(self) -> Any:
+        """The reference's ``w._task_graph_config``: ``schedule.graph`` (a TaskGraphConfig once ``task_graph()`` was
+        called; its ``window`` is the one given, None for none, where the reference fills in ``TaskWindow(8192)``)."""
+        return self._schedule.graph
+
+    @property
+    def _type_errors(self) -> list[TypeErrorInfo]:
+        """The reference's ``w._type_errors``: ``type_errors``."""
+        return self.type_errors
+
+    def _copy(self) -> Workload:
+        """The reference's ``w._copy()``: a copy with the same fields, name and schedule (``copy.copy(w)``)."""
+        return copy.copy(self)
+
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
         return f"<{type(self).__name__} {self.kind}{label}>"
@@ -401,6 +464,40 @@ def _slot_names(cls: type) -> tuple[str, ...]:
 
 
 _NO_SCHEDULE = Schedule()
+
+# The reference's names of the kinds it spells otherwise (``Workload._kind``).
+_REFERENCE_KINDS: dict[NodeKind, str] = {NodeKind.SLOT_SET: "slot_set_u64", NodeKind.SLOT_LOAD: "slot_load_u64",
+                                         NodeKind.PIPE: "pipeline"}
+
+
+def _reference_kwargs(node: Workload) -> dict[str, Any]:
+    """``node``'s fields under the reference's ``_kwargs`` keys (lists where the reference keeps lists). A loop
+    over several axes is one node here (the reference nests one loop per axis): its ``axis`` is the tuple of axes
+    and its ``var_name`` the names joined by commas, as the reference's loop frame records them. The kinds the
+    reference does not have (join, record, wait) give their own fields."""
+    kind = node.kind
+    if kind is NodeKind.TASK:
+        return {"kernel": node.kernel, "params": list(node.params), "resources": node.resources}
+    if kind in LOOPS:
+        axes = node.axes
+        out: dict[str, Any] = {"sparse" if kind is NodeKind.SELECT else "axis": axes[0] if len(axes) == 1 else axes,
+                               "body": node.body, "var_name": ",".join(v.name for v in node.vars)}
+        return out
+    if kind is NodeKind.COND:
+        return {"predicate": node.pred, "then_workload": node.then, "else_workload": node.otherwise}
+    if kind in GROUPS:
+        return {"workloads": list(node.parts)}
+    if kind is NodeKind.SEND:
+        return {"channel": node.channel, "value": node.value}
+    if kind is NodeKind.CONSUME:
+        return {"channel": node.channel, "body": node.body}
+    if kind in PIPELINES:
+        return {"processes": list(node.processes), "channels": list(node.channels)}
+    if kind is NodeKind.SLOT_SET:
+        return {"slot": node.slot, "value": node.value}
+    if kind is NodeKind.SLOT_LOAD:
+        return {"slot": node.slot, "tensor": node.view, "row": node.row, "col": node.col}
+    return {name: getattr(node, name) for name in SCHEMAS[kind].names}
 _FIELD_NAMES = frozenset(name for schema in SCHEMAS.values() for name in schema.names)
 
 

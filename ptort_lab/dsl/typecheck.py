@@ -123,7 +123,8 @@ class LayoutIncompatibleError(PtortTypeError):
 
 
 def tensor_layout_join(a: TensorLayout, b: TensorLayout) -> TensorLayout:
-    """R joins anything; S(i) joins S(i); S(i) with S(j) (i != j) or different ranks raise."""
+    """R joins anything; S(i) joins S(i); S(i) with S(j) (i != j) or different ranks raise. The memory facets join
+    by ``MemLayout.compose`` (``b``'s over ``a``'s)."""
     if len(a.dist) != len(b.dist):
         raise LayoutIncompatibleError(f"Layout rank mismatch: {len(a.dist)} vs {len(b.dist)}.",
                                       hint="Join layouts of tensors with the same rank.")
@@ -136,7 +137,9 @@ def tensor_layout_join(a: TensorLayout, b: TensorLayout) -> TensorLayout:
         else:
             raise LayoutIncompatibleError(f"Incompatible sharding at dim {i}: {x!r} vs {y!r}.",
                                           hint="Relayout one tensor so both shard the same mesh axis.")
-    return TensorLayout(tuple(out), a.mem)
+    # The memory facets as the reference joins them: either one, or b's composed over a's (MemLayout.compose).
+    mem = b.mem if a.mem is None else a.mem if b.mem is None else a.mem.compose(b.mem)
+    return TensorLayout(tuple(out), mem)
 
 
 __all__ = ["TypeErrorKind", "TypeErrorInfo", "TypeCheckContext", "TypeChecker", "validate_axis_index",

@@ -425,10 +425,17 @@ class TensorShard:
 
 @dataclass(frozen=True)
 class TensorLayout:
-    """Per-dimension distribution, e.g. ``TensorLayout((R, S(0)))``."""
+    """Per-dimension distribution, e.g. ``TensorLayout((R, S(0)))``, and optionally the memory facet ``mem`` (a
+    ``MemLayout``, from ``ptort_lab.dsl.mem_layout``)."""
 
     dist: tuple[Any, ...]
     mem: Any = None
+
+    def __post_init__(self) -> None:
+        if self.mem is not None and not callable(getattr(self.mem, "compose", None)):  # (MemLayout is a layer up)
+            raise PtortTypeError(f"TensorLayout mem must be a MemLayout, got {type(self.mem).__name__} {self.mem!r}.",
+                                 hint="Write mem=MemLayout.row_major(shape) or MemLayout(strides=(8, 1)) "
+                                      "(from ptort_lab.dsl.mem_layout), or leave it out.")
 
     @staticmethod
     def default(rank: int) -> TensorLayout:
@@ -445,7 +452,8 @@ class TensorLayout:
         return [i for i, d in enumerate(self.dist) if isinstance(d, TensorShard)]
 
     def __repr__(self) -> str:
-        return f"TensorLayout({', '.join(map(repr, self.dist))})"
+        mem = f", mem={self.mem!r}" if self.mem is not None else ""
+        return f"TensorLayout({', '.join(map(repr, self.dist))}{mem})"
 
 
 class Tensor:

@@ -216,6 +216,8 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     processes run until they block touch shared memory in time order; ``time_ordered``: run in time order)."""
     from . import maxplus  # loaded by the first run, not by `import ptort_lab` (issue 14's import time)
     schedule = workload.schedule
+    if schedule.window is not None:  # (compile() refused it already; a run started another way is refused here)
+        schedule.window.require_simulated("execute()")
     window = schedule.window.size if schedule.window is not None else None
     if opts.keep_trace:
         run = Run(Trace(clock_hz=cost.clock_hz, spans=SpanColumns()))  # records kept column by column (trace.py)

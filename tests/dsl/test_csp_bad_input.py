@@ -137,18 +137,24 @@ def test_task_window_mode_must_be_a_window_mode(mode, where):
 
 
 @pytest.mark.parametrize("mode", [WindowMode.ABORT, WindowMode.BENCHMARK])
-def test_task_window_modes_other_than_stall_are_refused(mode, where):
-    with pytest.raises(PtortValueError, match=rf"{mode} has no model here") as e:
+def test_task_window_modes_other_than_stall_build_but_are_refused_at_compile(mode, where):
+    window = TaskWindow(2, mode=mode)  # the reference's modes build, as there
+    assert (window.size, window.unit, window.mode, window.simulated) == (2, "tasks", mode, False)
+    w = task("k", [], []).task_graph(window=window)
+    with pytest.raises(PtortValueError, match=rf"^compile\(\): the workload's TaskWindow\(2, 'tasks', {mode}\) is "
+                                              rf"not simulated: .*{mode} has no model here") as e:
         line = here() + 1
-        TaskWindow(2, mode=mode)
+        w.compile()
     msg = where(e, line)
     assert "only unit='tasks' with mode=WindowMode.STALL" in msg and "TaskWindow(2, 'tasks')" in msg
 
 
 @pytest.mark.parametrize("unit", ["bytes", "entries"])
-def test_task_window_units_other_than_tasks_are_refused(unit):
+def test_task_window_units_other_than_tasks_build_but_are_refused_at_compile(unit):
+    window = TaskWindow(2, unit)
+    assert (window.unit, window.simulated) == (unit, False)
     with pytest.raises(PtortValueError, match=rf"unit '{unit}' has no model here") as e:
-        TaskWindow(2, unit)
+        task("k", [], []).task_graph(window=window).compile()
     assert "drop window=" in str(e.value)
 
 

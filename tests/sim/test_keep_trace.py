@@ -280,15 +280,16 @@ def test_steady_state_falls_back_to_a_full_run_that_keeps_no_trace():
 
 
 # -- refusals -------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("value", ["no", 0, None])
+@pytest.mark.parametrize("value", ["no", 0, 1.0])  # (None is the default: as program.disable_tracing() sets it)
 def test_keep_trace_must_be_a_bool(value):
     program = linear(2).compile(cost_model=PinnedCosts())
     with pytest.raises(PtortTypeError) as e:
         program.execute(keep_trace=value)
     assert e.value.what == (f"execute(keep_trace=...) must be True or False, got {type(value).__name__} "
                             f"{value!r}.")
-    assert e.value.hint == ("Pass keep_trace=False to keep only the statistics of a huge run (no trace), True (the "
-                            "default) to keep its trace.")
+    assert e.value.hint == ("Pass keep_trace=False to keep only the statistics of a huge run (no trace), True to "
+                            "keep its trace, or leave it out to follow program.enable_tracing() / disable_tracing() "
+                            "(a trace unless disabled).")
 
 
 class LooksBack(CostModel):
