@@ -320,7 +320,9 @@ class Program:
     def clear_trace(self) -> None:
         """Drop the last run's trace, as the reference's: ``program.trace`` and ``program.tasks`` (and the timeline
         views) then refuse, naming this call, until the next ``execute()`` records a new one. ``program.stats``
-        still gives the last run's figures."""
+        still gives the last run's figures. Its memory is released by the next run (a study comparing against this
+        program, ``data_parallel_twin(..., run=program)``, still reads it: it is that run's, not stale), or run with
+        ``execute(keep_trace=False)`` to keep none."""
         with self._lock:
             run = self._run
         if run is None:

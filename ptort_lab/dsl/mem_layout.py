@@ -61,6 +61,15 @@ class MemLayout:
             order = _ints(self.order, "MemLayout order", "List the dimensions slowest first, e.g. order=(0, 1).")
             _check_perm(order, len(self.strides) if self.strides is not None else len(order), "MemLayout order")
             object.__setattr__(self, "order", order)
+        for name in ("swizzle", "pack"):  # (a layout is a key: the layouts of a join and of a cache are hashed)
+            value = getattr(self, name)
+            try:
+                hash(value)
+            except TypeError:
+                raise PtortTypeError(f"MemLayout {name} must be hashable (a name, a number or a tuple), got "
+                                     f"{type(value).__name__} {value!r}.",
+                                     hint=f"Write it as a tuple or a string, e.g. {name}=('xor', 4)." if name ==
+                                     "swizzle" else f"Write it as a tuple or a string, e.g. {name}=(16, 16).") from None
 
     @staticmethod
     def row_major(shape: tuple[int, ...]) -> MemLayout:
@@ -153,7 +162,7 @@ def _mesh_axis(mesh_axis: Any, what: str) -> int:
 
 
 def _op(op: Any, what: str) -> str:
-    if op not in REDUCE_OPS:
+    if not isinstance(op, str) or op not in REDUCE_OPS:
         raise PtortValueError(f"{what}: op {op!r} is not a reduction this layout knows.",
                               hint=f"Use one of {', '.join(map(repr, REDUCE_OPS))}.")
     return str(op)
@@ -164,8 +173,8 @@ def _with_dist(t: Tensor, dist: list[Any]) -> Tensor:
 
 
 def relayout(t: Tensor, to: TensorLayout) -> Tensor:
-    """A new Tensor with layout ``to``, sharing ``t``'s array (allocated here, as zeros, when it has none yet): a
-    change of type, no data movement."""
+    """A new Tensor with layout ``to``, sharing ``t``'s array (``Tensor.with_layout``: allocated for both when either
+    first needs it): a change of type, no data movement."""
     t = _tensor(t, "relayout")
     if not isinstance(to, TensorLayout):
         raise PtortTypeError(f"relayout: the target layout must be a TensorLayout, got {type(to).__name__} {to!r}.",
@@ -173,7 +182,17 @@ def relayout(t: Tensor, to: TensorLayout) -> Tensor:
     if len(to.dist) != t.ndim:
         raise LayoutIncompatibleError(f"relayout: {to!r} has {len(to.dist)} dimensions but {t!r} has {t.ndim}.",
                                       hint="Give the layout one entry (R or S(i)) per dimension of the tensor.")
-    return Tensor(t.allocate(), t.shape, t.dtype, t.location, to, t.name)
+    bad = next((d for d in to.dist if not isinstance(d, (TensorReplicate, TensorShard))), None)
+    if bad is not None:
+        raise PtortTypeError(f"relayout: {to!r} has {bad!r} among its dimensions; each is R (TensorReplicate()) or "
+                             "S(i) (TensorShard(i)).",
+                             hint=f"Write e.g. relayout(t, TensorLayout.sharded(0, {t.ndim})).")
+    strides = to.mem.strides if isinstance(to.mem, MemLayout) else None
+    if strides is not None and len(strides) != t.ndim:
+        raise LayoutIncompatibleError(f"relayout: the memory layout {to.mem!r} has {len(strides)} strides but {t!r} "
+                                      f"has {t.ndim} dimensions.",
+                                      hint=f"Give one stride per dimension, e.g. MemLayout.row_major({t.shape}).")
+    return t.with_layout(to)  # (one array for both, allocated when either first needs it)
 
 
 def allreduce(t: Tensor, mesh_axis: int, op: str = "sum") -> Tensor:

@@ -501,6 +501,7 @@ class Tensor:
                          "ptort_lab never converts silently, so results land in the array you passed.")
         # (_check_data ran first: the dtypes compared here are native numbers, so equal names mean equal dtypes.)
         self._data: np.ndarray[Any, Any] | None = data
+        self._source: Tensor | None = None  # the tensor whose array this one shares (with_layout, relayout)
         self.shape = shape
         self.dtype = dtype
         self.location = location
@@ -518,11 +519,15 @@ class Tensor:
 
     @property
     def data(self) -> np.ndarray[Any, Any] | None:
-        """The tensor's values: the array it was given, or None until a run allocates its zeros."""
-        return self._data
+        """The tensor's values: the array it was given, or None until a run allocates its zeros (a tensor made by
+        ``with_layout`` or ``relayout`` reads and sets those of the tensor it was made from: one array for both)."""
+        return self._data if self._source is None else self._source.data
 
     @data.setter
     def data(self, data: Any) -> None:
+        if self._source is not None:
+            self._source.data = data
+            return
         # Checked as the constructor checks it, here at the assignment: a program built on this tensor indexes it by
         # its shape, so an array of other shape or type would fail deep in the next run, far from this line.
         if data is not None:
@@ -612,10 +617,20 @@ class Tensor:
         return Tensor(data, (stop - start,) + self.shape[1:], self.dtype, self.location, self.layout, self.name)
 
     def with_layout(self, layout: Any) -> Tensor:
-        return Tensor(self.data, self.shape, self.dtype, self.location, layout, self.name)
+        """This tensor under another layout, sharing its array (allocated for both when either first needs it)."""
+        made = Tensor(None, self.shape, self.dtype, self.location, layout, self.name)
+        made._source = self.storage
+        return made
+
+    @property
+    def storage(self) -> Tensor:
+        """The tensor that owns this one's array: itself, or the one ``with_layout`` / ``relayout`` made it from."""
+        return self if self._source is None else self._source
 
     def allocate(self) -> np.ndarray[Any, Any]:
         """The backing array, allocating zeros on first use when ``data`` was None."""
+        if self._source is not None:
+            return self._source.allocate()
         if self.data is None:
             nbytes = self.nbytes()
             what = (f"Tensor {self.name + ' ' if self.name else ''}{self.dtype.value}{list(self.shape)} needs "

@@ -76,7 +76,7 @@ class RegionKeys:
         the offset is None when it overlaps that memory in another layout."""
         data: Any = tensor.data  # (Any: an array's base may be any object - an mmap - whatever numpy's stubs say)
         if data is None:
-            return id(tensor), 0  # (its values will be allocated for it alone)
+            return id(tensor.storage), 0  # (its values will be allocated for it and the views of its array alone)
         root: Any = data
         while isinstance(root.base, np.ndarray):
             root = root.base

@@ -90,8 +90,8 @@ def test_transitions_share_the_data_and_keep_the_rest():
 def test_relayout_of_a_tensor_without_data_shares_its_allocation():
     t = Tensor(shape=(2, 4), dtype=DType.F32)
     u = relayout(t, TensorLayout.sharded(1, 2))
-    assert t.data is not None and u.data is t.data
-    u.data[0, 0] = 5
+    assert t.data is None and u.data is None  # (nothing allocated by a change of type)
+    u.allocate()[0, 0] = 5
     assert t.data[0, 0] == 5
 
 
@@ -159,3 +159,37 @@ def test_bad_transitions_are_refused(call, error, match):
     with pytest.raises(error, match=match) as info:
         call()
     assert info.value.hint
+
+
+# -- after the review: one array for a tensor and its re-laid-out views, checked inputs --------------------------
+def test_a_relayout_and_its_tensor_share_one_array_set_after_either():
+    X = Tensor(shape=(4, 8), dtype=DType.F32)
+    Xs = relayout(X, TensorLayout.sharded(0, 2))
+    X.data = np.ones((4, 8), np.float32)  # set after the relayout: the view reads it
+    assert Xs.data is X.data and Xs.storage is X
+    Xs.data = np.full((4, 8), 2, np.float32)  # and a set through the view is the tensor's
+    assert X.data is Xs.data and float(X.data.sum()) == 64.0
+    Y = Tensor(shape=(4, 8), dtype=DType.F32)
+    Yw = Y.with_layout(TensorLayout.sharded(1, 2))
+    assert Yw.allocate() is Y.data  # (allocated for both by either)
+
+
+def test_a_relayout_allocates_nothing_of_its_own():
+    """A tensor larger than the modelled HBM can be re-laid out (a change of type): only its values need memory."""
+    H = Tensor(shape=(1 << 16, 1 << 16, 8), dtype=DType.F32)
+    Hs = relayout(H, TensorLayout.sharded(0, 3))
+    assert H.data is None and Hs.data is None and Hs.shape == H.shape
+
+
+@pytest.mark.parametrize("call, error, said", [
+    (lambda X: allreduce(X, 0, np.array(["sum", "max"])), PtortValueError, "allreduce: op array("),
+    (lambda X: relayout(X, TensorLayout(("x", "y"))), PtortTypeError, "relayout: TensorLayout('x', 'y') has 'x'"),
+    (lambda X: relayout(X, TensorLayout.sharded(0, 2).__class__((TensorReplicate(), TensorReplicate()),
+                                                                 MemLayout.row_major((2, 3, 4)))),
+     LayoutIncompatibleError, "relayout: the memory layout MemLayout(strides=(12, 4, 1)"),
+    (lambda X: MemLayout(swizzle=[1]), PtortTypeError, "MemLayout swizzle must be hashable"),
+])
+def test_bad_layouts_and_ops_are_refused_with_a_ptort_error(call, error, said):
+    with pytest.raises(error) as e:
+        call(Tensor(shape=(4, 8), dtype=DType.F32))
+    assert str(e.value).startswith(said) and e.value.hint
