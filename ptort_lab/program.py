@@ -186,7 +186,7 @@ class Program:
         self._compile_ms = (time.perf_counter() - started) * 1e3
         self._execute_ms = 0.0
         self._trace_level = TraceLevel.FULL  # every run keeps its whole trace until disable_tracing()
-        self._untraced: tuple[Run, Any] | None = None  # a run that kept no trace because tracing was off, and where
+        self._untraced: Run | None = None  # a run that kept no trace because disable_tracing() turned it off
         self._cleared: tuple[Run, Any] | None = None  # the run whose trace clear_trace() dropped, and where
         found = _collecting.get()
         if found is not None:
@@ -388,7 +388,7 @@ class Program:
         with self._lock:  # the run that finishes last is the one stats() and trace() describe
             self._run, self._failed = run, None
             if by_level and not keep_trace:
-                self._untraced = (run, where)
+                self._untraced = run
             self._execute_ms = (time.perf_counter() - started) * 1e3
             if steady is not None:  # its figures are extrapolated, not computed from its (shorter) trace
                 steady[0].steady_state = steady[1]
@@ -512,7 +512,7 @@ class Program:
                                   "run's trace.",
                                   hint="Run program.execute() again for a new trace; program.stats still gives the "
                                        "last run's figures.")
-        if not run.kept_trace and untraced is not None and untraced[0] is run:
+        if not run.kept_trace and untraced is run:
             at = f" at {run.where}" if run.where is not None else ""
             raise PtortValueError(f"program.{api} is not available: the last run{at} kept no trace, since "
                                   "program.disable_tracing() turned tracing off; only the figures of program.stats "

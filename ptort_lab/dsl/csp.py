@@ -8,7 +8,7 @@ DSLUsageError at the second kind of use.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -818,18 +818,21 @@ class _ItemFill:
         finally:
             self.writing_loops -= loop
 
-    def _writes(self, task: Workload) -> bool:
+    def _uses(self, task: Workload) -> Iterator[tuple[str, Direction, Any]]:
+        """(parameter, direction, type) of each argument of ``task`` that is this send's item (a task whose kernel
+        has no signature - a named or host task - writes it)."""
         signature = getattr(task.kernel, "signature", None) or {}
-        return any(c is self.ch and signature.get(p, (Direction.OUT, None))[0] in _WRITES
-                   for p, c in _item_args(task))
+        for pname, c in _item_args(task):
+            if c is self.ch:
+                direction, typ = signature.get(pname, (Direction.OUT, None))
+                yield pname, direction, typ
+
+    def _writes(self, task: Workload) -> bool:
+        return any(direction in _WRITES for _, direction, _ in self._uses(task))
 
     def _task(self, task: Workload, state: int) -> tuple[int, bool]:
-        signature = getattr(task.kernel, "signature", None)
         writes = False
-        for pname, c in _item_args(task):
-            if c is not self.ch:
-                continue
-            direction, typ = (signature or {}).get(pname, (Direction.OUT, None))
+        for pname, direction, typ in self._uses(task):
             if state == NO and direction in _READS:
                 self._refuse_read(task, pname, direction, typ)
             writes = writes or direction in _WRITES

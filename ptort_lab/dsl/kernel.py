@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextvars
-import dis
 import enum
 import functools
 import inspect
@@ -13,7 +12,7 @@ import os
 import re
 import sys
 from contextlib import contextmanager
-from types import CodeType, FrameType, FunctionType, MethodType, ModuleType
+from types import FrameType, FunctionType, MethodType, ModuleType
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -45,7 +44,15 @@ from .ir import (
 )
 from .tasks import MAX_CYCLES, cycles_bound_hint
 from .types import Direction, DType, LaunchShaped, ParamAnnotation, ScalarType, Tensor, TensorView, TileType
-from .user_code import body_location, is_stub, refuse_generator, refuse_generator_result
+from .user_code import (
+    Step,
+    body_location,
+    code_objects,
+    is_stub,
+    read_chains,
+    refuse_generator,
+    refuse_generator_result,
+)
 
 _DSL_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -521,7 +528,6 @@ def _value_key(value: Any) -> Any:
 # A value a trace may depend on: a global (the function's namespace and a name) or a closure cell (and its name),
 # then attribute and constant-item steps from it (``CFG["scale"]``, ``config.EPS``, ``Cfg.scale``), as
 # (is_attribute, name or key) pairs.
-Step = tuple[bool, Any]
 Dependency = tuple[Any, str, tuple[Step, ...]]
 _MAX_HELPERS = 256  # helper functions scanned per kernel: a bound on the scan, far above what a body calls
 
@@ -612,40 +618,6 @@ def _followed(value: Any, step: Step) -> bool:
     return module is not None and _user_module(module)
 
 
-def _chains(code: CodeType) -> list[tuple[str, str, list[Step]]]:
-    """The reads ``code`` makes of a global ("global"), a free or cell variable ("free") or a local ("local"), each
-    with the attribute and constant-subscript steps right after it: ``CFG["scale"]`` is ("global", "CFG",
-    [(False, "scale")])."""
-    chains: list[tuple[str, str, list[Step]]] = []
-    chain: list[Step] | None = None
-    constant: tuple[Any, ...] = ()  # a constant just loaded after the chain (a subscript may follow)
-    for ins in dis.get_instructions(code):
-        op = ins.opname
-        if op in ("EXTENDED_ARG", "NOP", "CACHE"):
-            continue
-        kind = _LOADS.get(op)
-        if kind is not None and isinstance(ins.argval, str):
-            chain = []
-            chains.append((kind, ins.argval, chain))
-            constant = ()
-        elif chain is not None and not constant and op in ("LOAD_ATTR", "LOAD_METHOD") and \
-                isinstance(ins.argval, str):
-            chain.append((True, ins.argval))
-        elif chain is not None and not constant and op in ("LOAD_CONST", "LOAD_SMALL_INT"):
-            constant = (ins.argval,)
-        elif chain is not None and constant and (op == "BINARY_SUBSCR" or (op == "BINARY_OP" and ins.argrepr == "[]")) \
-                and isinstance(constant[0], (str, int, bytes, float, bool)):
-            chain.append((False, constant[0]))
-            constant = ()
-        else:
-            chain, constant = None, ()
-    return chains
-
-
-_LOADS = {"LOAD_GLOBAL": "global", "LOAD_NAME": "global", "LOAD_DEREF": "free", "LOAD_CLASSDEREF": "free",
-          "LOAD_FAST": "local", "LOAD_FAST_CHECK": "local"}
-
-
 def _param_reads(fn: Callable[..., Any], names: list[str]) -> dict[str, tuple[tuple[Step, ...], ...]]:
     """The attribute and constant-item chains the body reads from each parameter of ``names`` (``cfg.scale``,
     ``cfg.sizes[0]``), in its own code or in a function nested in it that uses the parameter."""
@@ -653,8 +625,8 @@ def _param_reads(fn: Callable[..., Any], names: list[str]) -> dict[str, tuple[tu
     reads: dict[str, dict[tuple[Step, ...], None]] = {n: {} for n in names}
     if f is None:
         return {}
-    for code in _code_objects(f.__code__):
-        for kind, name, steps in _chains(code):
+    for code in code_objects(f.__code__):
+        for kind, name, steps in read_chains(code):
             if name in reads and steps and (kind == "free" or code is f.__code__):
                 reads[name][tuple(steps)] = None
     return {n: tuple(chains) for n, chains in reads.items() if chains}
@@ -675,15 +647,6 @@ def _object_state(value: Any, reads: tuple[tuple[Step, ...], ...]) -> tuple[Any,
     return tuple(state)
 
 
-def _code_objects(code: CodeType) -> list[CodeType]:
-    """``code`` and the code of the functions, lambdas and comprehensions it defines."""
-    found = [code]
-    for const in code.co_consts:
-        if isinstance(const, CodeType):
-            found.extend(_code_objects(const))
-    return found
-
-
 def _dependencies(fn: Callable[..., Any]) -> tuple[Dependency, ...]:
     """The values a trace of ``fn`` may bake in: the globals and closure variables it reads, the constant items and
     attributes it reads from them, and the same for the user's helper functions it reaches that way (transitively;
@@ -698,8 +661,8 @@ def _dependencies(fn: Callable[..., Any]) -> tuple[Dependency, ...]:
             continue
         scanned.add(id(f))
         cells = dict(zip(f.__code__.co_freevars, f.__closure__ or ()))
-        for code in _code_objects(f.__code__):
-            for kind, name, steps in _chains(code):
+        for code in code_objects(f.__code__):
+            for kind, name, steps in read_chains(code):
                 if kind == "local":
                     continue
                 root: Any = f.__globals__ if kind == "global" else cells.get(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dis
 import inspect
 import linecache
+from types import CodeType
 from typing import Any, Callable
 
 from ..errors import DSLUsageError, PtortTypeError, SourceLocation, place, raise_user_error
@@ -141,5 +142,52 @@ def run_user_body(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
         clear_refusal()  # it holds its traceback's frames
 
 
-__all__ = ["body_location", "is_stub", "generator_kind", "refuse_generator", "refuse_generator_result", "run_user_body",
-           "check_arity", "describe_function"]
+# -- what code reads: chains of attribute and constant-item reads off its names (kernel tracing, sweep keys) ---------
+Step = tuple[bool, Any]  # (True, attribute name) or (False, constant subscript) after a name
+
+
+def read_chains(code: CodeType) -> list[tuple[str, str, list[Step]]]:
+    """The reads ``code`` makes of a global ("global"), a free or cell variable ("free") or a local ("local"), each
+    with the attribute and constant-subscript steps right after it: ``CFG["scale"]`` is ("global", "CFG",
+    [(False, "scale")])."""
+    chains: list[tuple[str, str, list[Step]]] = []
+    chain: list[Step] | None = None
+    constant: tuple[Any, ...] = ()  # a constant just loaded after the chain (a subscript may follow)
+    for ins in dis.get_instructions(code):
+        op = ins.opname
+        if op in ("EXTENDED_ARG", "NOP", "CACHE"):
+            continue
+        kind = _LOADS.get(op)
+        if kind is not None and isinstance(ins.argval, str):
+            chain = []
+            chains.append((kind, ins.argval, chain))
+            constant = ()
+        elif chain is not None and not constant and op in ("LOAD_ATTR", "LOAD_METHOD") and \
+                isinstance(ins.argval, str):
+            chain.append((True, ins.argval))
+        elif chain is not None and not constant and op in ("LOAD_CONST", "LOAD_SMALL_INT"):
+            constant = (ins.argval,)
+        elif chain is not None and constant and (op == "BINARY_SUBSCR" or (op == "BINARY_OP" and ins.argrepr == "[]")) \
+                and isinstance(constant[0], (str, int, bytes, float, bool)):
+            chain.append((False, constant[0]))
+            constant = ()
+        else:
+            chain, constant = None, ()
+    return chains
+
+
+_LOADS = {"LOAD_GLOBAL": "global", "LOAD_NAME": "global", "LOAD_DEREF": "free", "LOAD_CLASSDEREF": "free",
+          "LOAD_FAST": "local", "LOAD_FAST_CHECK": "local"}
+
+
+def code_objects(code: CodeType) -> list[CodeType]:
+    """``code`` and the code of the functions, lambdas and comprehensions it defines."""
+    found = [code]
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            found.extend(code_objects(const))
+    return found
+
+
+__all__ = ["Step", "read_chains", "code_objects", "body_location", "is_stub", "generator_kind", "refuse_generator",
+           "refuse_generator_result", "run_user_body", "check_arity", "describe_function"]

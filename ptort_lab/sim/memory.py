@@ -146,7 +146,7 @@ class Pool:
         pool = self.bytes_per_cycle
         times = self.times
         last = len(times) - 1
-        if data_start >= times[last] and nbytes > 0:
+        if data_start >= times[last]:
             # Fast path: past every breakpoint, one stretch to the end (what the loop below does for it, inline)
             u: int = self.used[last]
             h: int = self.holders[last]
@@ -166,7 +166,7 @@ class Pool:
                 return end
         remaining = nbytes
         i = self._split(data_start)
-        if nbytes > 0 and cap <= pool:
+        if cap <= pool:
             # Fast path: if the transfer gets its whole cap in every stretch up to ``data_start + nbytes / cap``,
             # the loop below would end there and add ``cap`` and one holder to each of those stretches.
             end = data_start + -(-nbytes // cap)

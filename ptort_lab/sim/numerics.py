@@ -398,6 +398,11 @@ def _check_value_bytes(ir: KernelIR, op: Op, held: int, task: Task) -> int:
              "computes no values.", where=op.loc, locate=False)
 
 
+def tensor_label(base: Tensor) -> str:
+    """How messages name a tensor: ``'acc'`` by its name, else ``f32[8, 8]`` by its type."""
+    return f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
+
+
 def tile_label(task: Task) -> str:
     """How messages name a task: by its tile index (its first axis value), else by its id."""
     params = task.params
@@ -606,7 +611,7 @@ class Writes:
         data = base.data
         assert data is not None
         if not data.flags.writeable:
-            shown = f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
+            shown = tensor_label(base)
             made = f" (made at {base.loc})" if base.loc is not None else ""
             raise PtortValueError(
                 f"output tensor {shown}{made}, passed as '{name}' to {task.kernel}, has a read-only array "

@@ -31,7 +31,7 @@ from ..dsl.types import Direction, Location, Tensor, TensorView
 from ..dsl.workload import Task, Workload
 from ..errors import SimulationError
 from .machine import Buffer
-from .numerics import tile_label
+from .numerics import tensor_label, tile_label
 
 # The buffer an on-chip tensor lives in, by its location.
 BUFFER_OF = {Location.UB: Buffer.UB, Location.L1: Buffer.L1, Location.L0C: Buffer.L0C}
@@ -141,8 +141,8 @@ def _writer(written: Written, tile: Tile) -> str | None:
 
 def _read_elsewhere(task: Task, base: Tensor, index: Tile, core: int, unit: str, other: str,
                     writer: str, cores: int = 1) -> SimulationError:
-    label = f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
-    tile = f"tile [{', '.join(map(str, index))}] of " if index else ""
+    label = tensor_label(base)
+    tile = _tile_of(index)
     start = "the tensor's data" if base.data is not None else "zeros"
     if cores > 1:  # .vector_unit(0) alone leaves one copy per core: say so
         fix = ("Keep the tasks that share a tile on one AIV with .vector_unit(0) (or .vector_unit(lambda t: ...): the "
@@ -160,6 +160,11 @@ def _read_elsewhere(task: Task, base: Tensor, index: Tile, core: int, unit: str,
         f"{unit}'s untouched copy ({start}).",
         hint="A data-parallel core deals its vector tasks to its AIVs in turn. " + fix,
         where=task.loc, locate=False)
+
+
+def _tile_of(index: Tile) -> str:
+    """``"tile [2, 0] of "`` for an indexed tile, nothing for the whole tensor: how the errors below name it."""
+    return f"tile [{', '.join(map(str, index))}] of " if index else ""
 
 
 Copy = tuple[int, str]  # (core, unit) of one copy of an on-chip tensor
@@ -339,8 +344,8 @@ def _lost(state: _TileCopy) -> list[Task]:
 def _lost_elsewhere(reader: Task, start: int, base: Tensor, tile: Tile, copy: Copy,
                     missed: dict[Copy, list[Task]]) -> SimulationError:
     """The error of a pure read that misses values lost on other copies (``CopyFlows``)."""
-    label = f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
-    where = f"tile [{', '.join(map(str, tile))}] of " if tile else ""
+    label = tensor_label(base)
+    where = _tile_of(tile)
     core, unit = copy
     parts = []
     for (c, u), writes in missed.items():

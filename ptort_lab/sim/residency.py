@@ -28,6 +28,7 @@ from ..dsl.workload import Task, Workload
 from ..errors import CapacityError, PtortValueError, SourceLocation
 from .lowering import AIC, Plan
 from .machine import Buffer, bytes_text
+from .numerics import tensor_label
 from .on_chip import BUFFER_OF, UnitWrites, direction_of, dispatched_cores, normalised, on_chip_bases, unit_of
 
 if TYPE_CHECKING:
@@ -275,7 +276,7 @@ def _check_shared(base: Tensor, copies: dict[tuple[int, str], list[tuple[Any, bo
         if reader is None:
             continue
         (wcore, wunit), writer = writers[0]
-        label = f"'{base.name}'" if base.name else f"{base.dtype.value}{list(base.shape)}"
+        label = tensor_label(base)
         raise PtortValueError(
             f"on-chip tensor {label} is written by process '{writer.name}' (core {wcore}, {wunit}) but read by "
             f"process '{reader[0].name}' on core {place[0]}, {place[1]}, whose copy no process writes: each (core, "

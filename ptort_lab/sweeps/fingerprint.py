@@ -17,7 +17,6 @@ program (a module's attribute that no code reads through it is left out instead:
 from __future__ import annotations
 
 import dataclasses
-import dis
 import enum
 import hashlib
 import importlib.metadata
@@ -35,6 +34,7 @@ import numpy as np
 
 from ..dsl import Kernel, Tensor, Workload
 from ..dsl.tree import SCHEMAS, NodeKind
+from ..dsl.user_code import code_objects, read_chains
 from ..errors import SourceLocation
 from ..program import Program
 
@@ -549,32 +549,22 @@ def _key_text(key: Any) -> str:
         return f"<{type(key).__qualname__} key>"
 
 
-def global_chains(co: types.CodeType) -> frozenset[tuple[str, ...]]:
-    """The attribute chains a code object (and code nested in it) reads from globals: ("settings", "Cfg", "TILE")."""
-    found: set[tuple[str, ...]] = set()
-    chain: list[str] = []
-    for ins in _instructions(co):
-        if ins.opname in _ATTRIBUTE_LOADS and chain:
-            chain.append(ins.argval)
-            continue
-        if len(chain) > 1:
-            found.add(tuple(chain))
-        chain = [ins.argval] if ins.opname in _GLOBAL_LOADS else []
-    if len(chain) > 1:
-        found.add(tuple(chain))
-    for c in co.co_consts:
-        if isinstance(c, types.CodeType):
-            found |= global_chains(c)
-    return frozenset(found)
-
-
 @lru_cache(maxsize=4096)
-def _instructions(co: types.CodeType) -> tuple[dis.Instruction, ...]:
-    return tuple(dis.get_instructions(co))  # (a builder's functions are keyed again at every sweep)
-
-
-_GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
-_ATTRIBUTE_LOADS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
+def global_chains(co: types.CodeType) -> frozenset[tuple[str, ...]]:
+    """The attribute chains a code object (and code nested in it) reads from globals: ("settings", "Cfg", "TILE")
+    (``dsl.user_code.read_chains``' global reads, up to their first subscript; cached: a builder's functions are keyed
+    again at every sweep)."""
+    found: set[tuple[str, ...]] = set()
+    for code in code_objects(co):
+        for kind, name, steps in read_chains(code):
+            attrs = []
+            for is_attribute, key in steps:
+                if not is_attribute:
+                    break
+                attrs.append(key)
+            if kind == "global" and attrs:
+                found.add((name, *attrs))
+    return frozenset(found)
 
 
 def read_chain(root: Any, names: tuple[str, ...]) -> tuple[int, Any]:
