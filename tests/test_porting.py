@@ -474,7 +474,8 @@ def test_task_graph_config_window():
     assert config.pools.kind == "single" and config.ready.kind == "fifo"
     w = task("kernel", [], []).task_graph(window=TaskWindow(4096, "tasks", WindowMode.STALL))
     assert w.schedule.graph.window.size == 4096 and w.schedule.window.size == 4096
-    assert task("kernel", [], []).task_graph().schedule.graph.window is None  # no window given: no cap
+    defaulted = task("kernel", [], []).task_graph()  # no window given: the reference's TaskWindow(8192), as there
+    assert defaulted.schedule.graph.window == TaskWindow(8192) == defaulted.schedule.window
     aborting = task("kernel", [], []).task_graph(window=TaskWindow(4096, "tasks", WindowMode.ABORT))  # builds, as there
     with pytest.raises(PtortValueError, match=r"TaskWindow\(4096, 'tasks', WindowMode.ABORT\) is not simulated"):
         aborting.compile()  # the reference runs it with no window; ptort_lab refuses it when it reaches a run

@@ -149,7 +149,8 @@ class ScheduleCombinators:
     def task_graph(self: S, deps: Any = None, window: Any = None, pools: Any = None, ready: Any = None,
                    start: Any = None, trace: Any = None, **unknown: Any) -> S:
         """Run as a task graph (clears streams, as in the reference). What each argument does:
-        ``ptort_lab.dsl.task_graph``; ``window=TaskWindow(k)`` caps the tasks in flight."""
+        ``ptort_lab.dsl.task_graph``; ``window=TaskWindow(k)`` caps the tasks in flight, by default at 8192 (the
+        reference's ``TaskWindow(8192)``)."""
         self._data_parallel_only("task_graph()")
         if unknown:
             raise PtortValueError(f"task_graph() has no option(s) {sorted(unknown)}.",
@@ -158,7 +159,8 @@ class ScheduleCombinators:
             raise PtortTypeError(f"task_graph(window=...) takes a TaskWindow, got {window!r}.",
                                  hint="Use TaskWindow(8, 'tasks').")
         graph = task_graph_config(window=window, deps=deps, pools=pools, ready=ready, start=start, trace=trace)
-        return self._with(window=window, deps=deps, graph=graph, stream_count=None, stream_by=None)
+        # graph.window, not window: the reference's default cap (8192) applies in the run as in its own
+        return self._with(window=graph.window, deps=deps, graph=graph, stream_count=None, stream_by=None)
 
 
 _PLACE_HINT = 'Write .place("shared") or .place({"loader": 0, "computer": (0, 1)}): a process (or its name) -> a ' \

@@ -174,18 +174,22 @@ class Pools(_Policy):
         return Pools("custom", pool_fn)
 
 
+# The reference's task_graph() window when none is given (its workload.py: ``window or TaskWindow(8192, "tasks",
+# WindowMode.STALL)``), which its runs enforce; so does a run here, through ``workload.schedule.window``.
+DEFAULT_WINDOW = TaskWindow(8192)
+
+
 @dataclass(frozen=True)
 class TaskGraphConfig:
-    """Everything ``task_graph(...)`` recorded, with the reference's defaults. ``window`` is the reference's default
-    ``TaskWindow(8192)`` in a bare ``TaskGraphConfig()``; ``task_graph()`` records the window it was given (None: no
-    cap), and the run caps tasks in flight by ``workload.schedule.window``, the same window."""
+    """Everything ``task_graph(...)`` recorded, with the reference's defaults, the window included: ``TaskWindow(8192)``
+    when none was given. The run caps tasks in flight by ``workload.schedule.window``, the same window."""
 
     deps: Deps = Deps()
     pools: Any = Pools("single")
     ready: Any = ReadyPolicy("fifo")
     start: Any = StartPolicy("after_orchestration")
     trace: Any = TracePolicy("none")
-    window: TaskWindow | None = TaskWindow(8192)
+    window: TaskWindow | None = DEFAULT_WINDOW
 
 
 _ARGS = {"deps": (Deps, "Deps.infer_tensor_map_exact()"), "pools": (Pools, "Pools.single()"),
@@ -194,13 +198,14 @@ _ARGS = {"deps": (Deps, "Deps.infer_tensor_map_exact()"), "pools": (Pools, "Pool
 
 
 def task_graph_config(window: TaskWindow | None = None, **given: Any) -> TaskGraphConfig:
-    """Check ``task_graph(...)``'s arguments (None = the default; the window is recorded as given) and bundle them."""
+    """Check ``task_graph(...)``'s arguments (None = the default, ``DEFAULT_WINDOW`` for the window) and bundle them."""
     for name, value in given.items():
         want, example = _ARGS[name]
         if value is not None and not isinstance(value, want):
             raise PtortTypeError(f"task_graph({name}=...) takes a {want.__name__}, got {value!r}.",
                                  hint=f"Build one with its constructors, e.g. {name}={example}.")
-    return TaskGraphConfig(**{k: v for k, v in given.items() if v is not None}, window=window)
+    return TaskGraphConfig(**{k: v for k, v in given.items() if v is not None},
+                           window=DEFAULT_WINDOW if window is None else window)
 
 
 __all__ = ["DepsMode", "Deps", "ReadyPolicy", "StartPolicy", "TracePolicy", "Pools", "TaskGraphConfig"]

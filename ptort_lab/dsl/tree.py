@@ -355,7 +355,7 @@ class Workload(ScheduleCombinators):
     @property
     def _task_graph_config(self) -> Any:
         """The reference's ``w._task_graph_config``: ``schedule.graph`` (a TaskGraphConfig once ``task_graph()`` was
-        called; its ``window`` is the one given, None for none, where the reference fills in ``TaskWindow(8192)``)."""
+        called; its ``window`` is the one given, else the reference's ``TaskWindow(8192)``, which the run enforces)."""
         return self._schedule.graph
 
     @property

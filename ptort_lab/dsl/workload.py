@@ -36,6 +36,7 @@ from .builder import (
 )
 from .expr import Expr, LoopVar, name_template, refuse_placeholders
 from .kernel import Kernel
+from .spellings import UNSET, one_of, required
 from .tasks import MAX_CYCLES, Cycles, Task, cycles_bound_hint
 from .tree import NodeKind, Workload, group
 from .types import Tensor, TensorView
@@ -448,8 +449,15 @@ def for_each(axis: Any, body: Callable[..., Any]) -> Workload:
     return _loop(NodeKind.FOR_EACH, axis, body, "for_each")
 
 
-def select(source: Any, body: Callable[..., Any]) -> Workload:
-    """One iteration per index of ``source``: a list, a Sparse row ``sp[b]``, or a whole Sparse (every index)."""
+_SELECT_USAGE = "select(source, body) or select(sparse=..., body=...)"
+
+
+def select(source: Any = UNSET, body: Any = UNSET, *, sparse: Any = UNSET) -> Workload:
+    """One iteration per index of ``source``: a list, a Sparse row ``sp[b]``, or a whole Sparse (every index).
+    ``sparse=`` is the reference's name for ``source``."""
+    source = required("select()", "source", 1, "sparse",
+                      one_of("select()", "source", 1, source, "sparse", sparse, _SELECT_USAGE), _SELECT_USAGE)
+    body = required("select()", "body", 2, None, body, _SELECT_USAGE)
     return _loop(NodeKind.SELECT, source, body, "select")
 
 
@@ -471,9 +479,20 @@ def _check_predicate(pred: Any, api: str) -> Any:
                               + ("; a string is not evaluated." if isinstance(pred, str) else "."))
 
 
-def cond(pred: Any, then: Any, otherwise: Any = None) -> Workload:
+_COND_USAGE = "cond(pred, then, otherwise) or cond(predicate=..., then_workload=..., else_workload=...)"
+
+
+def cond(pred: Any = UNSET, then: Any = UNSET, otherwise: Any = UNSET, *, predicate: Any = UNSET,
+         then_workload: Any = UNSET, else_workload: Any = UNSET) -> Workload:
     """``then`` if ``pred`` holds, else ``otherwise``: pred is a bool, a loop expression (``t < 4``) or a callable
-    taking the task bindings."""
+    taking the task bindings. ``predicate=``, ``then_workload=`` and ``else_workload=`` are the reference's names."""
+    pred = required("cond()", "pred", 1, "predicate",
+                    one_of("cond()", "pred", 1, pred, "predicate", predicate, _COND_USAGE), _COND_USAGE)
+    then = required("cond()", "then", 2, "then_workload",
+                    one_of("cond()", "then", 2, then, "then_workload", then_workload, _COND_USAGE), _COND_USAGE)
+    otherwise = one_of("cond()", "otherwise", 3, otherwise, "else_workload", else_workload, _COND_USAGE)
+    if otherwise is UNSET:  # (optional here: the reference requires it; None also means "no otherwise branch")
+        otherwise = None
     pred = _check_predicate(pred, "cond")
     loc = user_location()
     then_w = then if isinstance(then, Workload) else Workload(NodeKind.EMPTY)
