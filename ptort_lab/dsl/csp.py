@@ -22,8 +22,9 @@ from ..errors import (
     SourceLocation,
     user_location,
 )
+from .axes import Dense, DenseDyn
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
-from .expr import Expr, refuse_placeholders
+from .expr import BinaryExpr, Expr, LoopVar, NotExpr, evaluate, refuse_placeholders
 from .tasks import MAX_CYCLES
 from .tree import BRANCHES, LOOPS, REPEATS, NodeKind, Workload, nesting_named, walk
 from .types import Direction, ItemSlot, Tensor, TensorView, TileType, is_integer
@@ -57,6 +58,24 @@ class Channel(Generic[T]):
     producer and one consumer share a buffer (one core, same AIV or both on the AIC), else they are a ring of
     ``depth`` tiles in global memory that the channel owns.
     """
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        """``Channel[T]``: the spec's form, ``T`` the type of the items (a hint, as typing's ``Generic`` takes it;
+        ``Channel[T](...)`` makes a Channel). A value that is no type (``Channel[5]``) is refused here: Python's
+        typing takes it silently (the reference's too)."""
+        import types  # (only when a channel type is written)
+        hint = 'Write Channel[Tensor](name="data_channel", depth=2) (the spec\'s form), or Channel(name=..., depth=2).'
+        items = item if isinstance(item, tuple) else (item,)
+        if len(items) != 1:
+            raise PtortTypeError(f"Channel[T] takes one type parameter (the type of the channel's items), got "
+                                 f"{len(items)}.", hint=hint)
+        t = items[0]
+        if not (t is None or isinstance(t, (type, str, TypeVar, TileType, types.GenericAlias, types.UnionType))
+                or type(t).__module__ == "typing"):  # (Any, Union[...], list[int], a TypeVar, a forward reference)
+            text = repr(t).replace("\n", " ")
+            raise PtortTypeError(f"Channel[T] takes the type of the channel's items (Tensor, int, Any, ...), got "
+                                 f"{type(t).__name__} {text if len(text) <= 80 else text[:77] + '...'}.", hint=hint)
+        return super().__class_getitem__(item)  # type: ignore[misc]
 
     def __init__(self, name: str = "channel", depth: int = 1, tile: TileType | None = None) -> None:
         self.name = _check_name(name, "Channel")
@@ -784,15 +803,27 @@ class _ItemFill:
     on every path) and whether some task of ``n`` writes it, and raises at a task that reads the item (an In or
     InOut argument ``ch.item``) where it is written on no path yet.
 
-    A loop runs its body more than once: in a loop whose body writes the item, a cond's branch may run only in
-    later iterations, after a write (``cond(k == 0, init(dst=q.item), acc(dst=q.item))`` over K), so a branch there
-    starts from ``MAYBE``; a read the first iteration surely reaches before any write is refused still. Loops are
-    taken to run at least once."""
+    A loop in the send whose first point is known when the send is built (a Dense axis, a DenseDyn of a positive
+    size or of an expression of such loops' variables, a list of ints) is run twice: once for its first iteration,
+    its variables bound to their first values, where a cond whose condition those values decide (``k == 0``,
+    ``(k >= 1) & (j == 0)``) takes only its branch; then once for the later iterations, its variables unbound (not
+    at all when the loop has only that one point). So ``cond(k == 0, init(dst=q.item), acc(dst=q.item))`` over K is
+    accepted (iteration 0 writes, the later ones update) and ``cond(k == 1, init(...), acc(...))`` is refused: its
+    first iteration updates an item nothing wrote.
+
+    What cannot be decided keeps the rule from before: in a loop whose body writes the item, a cond whose condition
+    is not decided (a function of the task, a runtime slot, a variable of a loop around the send such as the token
+    ``t``, a loop over a Sparse row or a DenseDyn(0) sized at run time, and every cond of a loop's later iterations
+    that depends on the loop's variable) may run its branch only in iterations after a write, so that branch starts
+    from ``MAYBE``; a read the first iteration surely reaches before any write is refused still. Loops are taken to
+    run at least once."""
 
     def __init__(self, send_node: Workload, owner: str) -> None:
         self.send, self.owner, self.ch = send_node, owner, send_node.channel
         self.gap: SourceLocation | None = None  # the last cond one branch of which writes the item, the other not
         self.writing_loops = 0  # how many loops around the node being run have a body that writes the item
+        self.first: dict[str, Any] = {}  # the variables of the loops in the send run at their first iteration
+        self.taken: list[tuple[Workload, bool]] = []  # the conds those values decided on the way to the node run
 
     def run(self, n: Workload, state: int) -> tuple[int, bool]:
         if n.kind is NodeKind.TASK:
@@ -801,22 +832,114 @@ class _ItemFill:
             pred = getattr(n, "pred", None)
             if isinstance(pred, bool):  # a constant condition: only its branch runs
                 return self.run(n.then if pred else n.otherwise, state)
+            decided = self._decide(pred)
+            if decided is not None:  # decided by the first values of the loops around it: only its branch runs
+                self.taken.append((n, decided))
+                try:
+                    return self.run(n.then if decided else n.otherwise, state)
+                finally:
+                    self.taken.pop()
             entry = MAYBE if state == NO and self.writing_loops else state
             then_s, then_a = self.run(n.then, entry)
             else_s, else_a = self.run(n.otherwise, entry)
             if (then_s == YES) != (else_s == YES):
                 self.gap = n.loc
             return (then_s if then_s == else_s else MAYBE), then_a or else_a
-        loop = n.kind in LOOPS and any(self._writes(t) for t in walk(n) if t.kind is NodeKind.TASK)
-        self.writing_loops += loop
+        if n.kind in LOOPS:
+            return self._loop(n, state)
+        return self._children(n, state)
+
+    def _children(self, n: Workload, state: int) -> tuple[int, bool]:
+        anywhere = False
+        for child in n.children():
+            state, a = self.run(child, state)
+            anywhere = anywhere or a
+        return state, anywhere
+
+    def _loop(self, n: Workload, state: int) -> tuple[int, bool]:
+        writes = any(self._writes(t) for t in walk(n) if t.kind is NodeKind.TASK)
+        names = [getattr(v, "name", None) for v in n.vars]
+        outer = self.first
+        # (only a cond below can take another branch at the first iteration: without one, one pass is the same,
+        # and two passes per loop would be 2**depth passes for nested loops)
+        point = self._first_point(n) if any(t.kind is NodeKind.COND for t in walk(n)) else None
+        self.writing_loops += writes
         try:
-            anywhere = False
-            for child in n.children():
-                state, a = self.run(child, state)
-                anywhere = anywhere or a
-            return state, anywhere
+            self.first = {k: v for k, v in outer.items() if k not in names}  # (the loop's own variables shadow)
+            if point is None:  # not known when the send is built: one run for every iteration, as before
+                return self._children(n, state)
+            values, only = point
+            self.first = {**self.first, **values}
+            state, anywhere = self._children(n, state)  # the first iteration
+            if only:
+                return state, anywhere
+            self.first = {k: v for k, v in outer.items() if k not in names}
+            state, later = self._children(n, state)  # the later iterations, from what the first one left
+            return state, anywhere or later
         finally:
-            self.writing_loops -= loop
+            self.writing_loops -= writes
+            self.first = outer
+
+    def _first_point(self, loop: Workload) -> tuple[dict[str, Any], bool] | None:
+        """The values of ``loop``'s variables at its first iteration, and whether that is its only one; None when
+        the send's build cannot tell (a Sparse or Ragged source, a DenseDyn(0) or size set by the run)."""
+        if len(loop.vars) != len(loop.axes):
+            return None
+        values: dict[str, Any] = {}
+        only = True
+        for var, axis in zip(loop.vars, loop.axes):
+            name = getattr(var, "name", None)
+            if not isinstance(name, str):
+                return None
+            if isinstance(axis, Dense):
+                size: Any = axis.size
+                one = size == 1
+            elif isinstance(axis, DenseDyn):
+                size = axis.size
+                if isinstance(size, Expr):
+                    size = self._value(size)
+                    one = size == 1
+                else:
+                    one = False  # (a DenseDyn of a number may be resized by program.set_axis_sizes)
+            elif isinstance(axis, (list, tuple, range)):
+                first: Any = self._value(axis[0]) if len(axis) else None
+                if not is_integer(first):
+                    return None
+                values[name], only = int(first), only and len(axis) == 1
+                continue
+            else:
+                return None
+            if not is_integer(size) or size < 1:
+                return None
+            values[name], only = 0, only and one
+        return values, only
+
+    def _decide(self, pred: Any) -> bool | None:
+        """The value of a cond's condition at the first iteration of the loops in the send around it, when it is
+        an expression of their variables only; else None."""
+        value = self._value(pred)
+        return None if value is None or not isinstance(value, (bool, np.bool_, int, np.integer)) else bool(value)
+
+    def _value(self, e: Any) -> Any:
+        """``e`` evaluated with ``self.first``, when it is a number or an expression of those variables only (so
+        nothing reads a runtime slot or a token while the send is built); else None."""
+        def known(x: Any) -> bool:
+            if isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)):
+                return True
+            if type(x) is LoopVar:
+                return x.name in self.first
+            if isinstance(x, BinaryExpr):
+                return known(x.lhs) and known(x.rhs)
+            if isinstance(x, NotExpr):
+                return known(x.operand)
+            return False
+
+        if not known(e):
+            return None
+        try:
+            return evaluate(e, self.first)
+        except (PtortValueError, PtortTypeError, ArithmeticError, TypeError, ValueError, KeyError):
+            return None  # (the run evaluates it again and says what is wrong, at the cond's line)
 
     def _uses(self, task: Workload) -> Iterator[tuple[str, Direction, Any]]:
         """(parameter, direction, type) of each argument of ``task`` that is this send's item (a task whose kernel
@@ -857,10 +980,40 @@ class _ItemFill:
                     f"and write {ch.name}.item through an Out[...] parameter; or fill the item first: "
                     f"send({ch.name}, sequential(fill[t](..., dst={ch.name}.item), {kname}[t]({pname}="
                     f"{ch.name}.item, ...)), token=t) with fill's dst an Out[...].")
+        if self.taken:  # conds that the first values of the loops in the send decided led to this task
+            cond_node, then = self.taken[-1]
+            at = f" at {cond_node.loc}" if cond_node.loc is not None else ""
+            values = ", ".join(f"{k} = {v}" for k, v in self.first.items())
+            var = next((k for k in _var_names(cond_node.pred) if k in self.first), None)
+            first = f"{var} == {self.first[var]}" if var is not None else "k == 0"
+            var = var or "k"
+            earlier += (f"; at the first iteration of the loop in the send ({values}) the cond "
+                        f"`{_pred_text(cond_node.pred)}`{at} runs its {'then' if then else 'otherwise'} branch, "
+                        "which reads the item before any task has written it")
+            hint = (f"Make the branch that the first iteration runs write {ch.name}.item whole through an Out[...] "
+                    f"parameter, as a K-loop does: cond({first}, init[t, {var}](..., dst={ch.name}.item), "
+                    f"{kname}[t, {var}](..., {pname}={ch.name}.item)). Or: " + hint[:1].lower() + hint[1:])
         raise DSLUsageError(
             f"process '{self.owner}' sends to tile channel '{ch.name}' with kernel '{kname}', which reads "
             f"{ch.name}.item before it is written ({how}{earlier}): the item's slot still holds {_stale(ch)}.",
             hint=hint, where=self.send.loc, locate=self.send.loc is None)
+
+
+def _var_names(e: Any) -> Iterator[str]:
+    """The names of the loop variables in expression ``e``, left to right."""
+    if isinstance(e, LoopVar):
+        yield e.name
+    elif isinstance(e, BinaryExpr):
+        yield from _var_names(e.lhs)
+        yield from _var_names(e.rhs)
+    elif isinstance(e, NotExpr):
+        yield from _var_names(e.operand)
+
+
+def _pred_text(pred: Any) -> str:
+    """A condition as the user wrote it: ``k == 1``, not ``(k == 1)``."""
+    text = repr(pred)
+    return text[1:-1] if isinstance(pred, BinaryExpr) and text.startswith("(") and text.endswith(")") else text
 
 
 _WRITES = (Direction.OUT, Direction.INOUT)

@@ -213,6 +213,10 @@ class Kernel:
         self.fn = fn
         if name is not None:
             refuse_placeholders(name, "@kernel(name=...)")
+            if not isinstance(name, str):  # (as a Channel's or Process's name; "" still means the function's)
+                raise PtortTypeError(f"@kernel(name=...) must be a string, got {name!r}.",
+                                     hint='Write @kernel(name="load_tile", ...), or leave name out to use the '
+                                          "function's name.")
         self.name: str = name or str(getattr(fn, "__name__", "kernel"))
         refuse_generator(fn, f"@kernel '{self.name}'", "record no ops and write no outputs",
                          "Write the body as a plain def that calls tl.* ops and tl.store (no yield, no async).")

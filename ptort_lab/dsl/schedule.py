@@ -20,6 +20,56 @@ def _check_count(n: Any, api: str, least: int = 0) -> int:
     return int(n)
 
 
+#: The most cores a data-parallel schedule may deal its tasks to (a DispatchPolicy's n, ``streams(n)``): each core a
+#: run deals tasks to is a process of the simulator. The default machine has 24 AI cores, so 4,096 (as
+#: ``csp.MAX_REPLICAS``, 170x the chip) is past any chip modelled, while 10**7 or 2**70 would take gigabytes (or never
+#: end) before the first task ran. A run starts a process only for the cores that get tasks when it knows them
+#: (runner._start_data_parallel), so raising it to model a bigger machine costs nothing for the cores left idle.
+MAX_CORES = 4096
+
+
+def max_cores() -> int:
+    """``MAX_CORES`` as set, checked (an int >= 1, as ``sizes.checked_limit`` checks the other run limits)."""
+    limit = MAX_CORES
+    if isinstance(limit, numbers.Integral) and not isinstance(limit, bool) and int(limit) >= 1:
+        return int(limit)
+    raise PtortValueError(f"the run limit ptort_lab.dsl.schedule.MAX_CORES must be an int >= 1, got {limit!r}.",
+                          hint="Set it to a core count, e.g. ptort_lab.dsl.schedule.MAX_CORES = 4096.")
+
+
+def check_core_count(n: int, spelled: str) -> int:
+    """Refuse a core count past ``MAX_CORES``; ``spelled`` is how the user gave it, with ``{}`` for the count (e.g.
+    ``"streams({})"``). Returns ``n``."""
+    limit = max_cores()
+    if n > limit:
+        raise PtortValueError(
+            f"{spelled.format('n')} deals tasks to {n:,} cores, more than the {limit:,} a run may model "
+            "(ptort_lab.dsl.schedule.MAX_CORES): each core is a process of the simulator, and the default machine "
+            "has 24.",
+            hint=f"Deal the tasks to as many cores as the machine you model has, e.g. {spelled.format(24)} for the "
+                 "910B's 24 AI cores; to model a bigger machine, raise ptort_lab.dsl.schedule.MAX_CORES.")
+    return n
+
+
+# how each policy is written, with {} for its core count (check_core_count's messages)
+_SPELLED = {"round_robin": "round_robin({})", "work_steal": "work_steal({})", "affinity": "affinity(key_fn, {})",
+            "hash": "hash(key_fn, {})", "dispatch_by": "dispatch_by(fn, {})"}
+
+
+def _cores(n: Any, kind: str) -> int:
+    """A policy's core count: an int >= 0 (0: as many as streams(n), else 1), at most MAX_CORES."""
+    return check_core_count(_check_count(n, _SPELLED[kind].format("n")), f"DispatchPolicy.{_SPELLED[kind]}")
+
+
+def schedule_core_count(n: int, schedule: Schedule) -> int:
+    """Refuse a run whose schedule deals its tasks to more than MAX_CORES cores (``n``: as many as ``dispatcher``
+    gives): a policy made before MAX_CORES was lowered, ``streams(n)``, a Schedule built by hand. Returns ``n``."""
+    policy = schedule.dispatch
+    if policy is not None and policy.num_cores and policy.kind in _SPELLED:
+        return check_core_count(n, f"DispatchPolicy.{_SPELLED[policy.kind]}")
+    return check_core_count(n, "streams({})")
+
+
 @dataclass(frozen=True)
 class DispatchPolicy:
     """Which core runs each task of a data-parallel workload.
@@ -40,26 +90,26 @@ class DispatchPolicy:
 
     @staticmethod
     def round_robin(num_aicpus: int = 0) -> DispatchPolicy:
-        return DispatchPolicy("round_robin", _check_count(num_aicpus, "round_robin(n)"))
+        return DispatchPolicy("round_robin", _cores(num_aicpus, "round_robin"))
 
     @staticmethod
     def affinity(key_fn: Callable[[Any], int], num_aicpus: int = 0) -> DispatchPolicy:
         _check_fn(key_fn, "affinity")
-        return DispatchPolicy("affinity", _check_count(num_aicpus, "affinity(key_fn, n)"), key_fn)
+        return DispatchPolicy("affinity", _cores(num_aicpus, "affinity"), key_fn)
 
     @staticmethod
     def hash(key_fn: Callable[[Any], int], num_aicpus: int = 0) -> DispatchPolicy:
         _check_fn(key_fn, "hash")
-        return DispatchPolicy("hash", _check_count(num_aicpus, "hash(key_fn, n)"), key_fn)
+        return DispatchPolicy("hash", _cores(num_aicpus, "hash"), key_fn)
 
     @staticmethod
     def work_steal(num_aicpus: int = 0) -> DispatchPolicy:
-        return DispatchPolicy("work_steal", _check_count(num_aicpus, "work_steal(n)"))
+        return DispatchPolicy("work_steal", _cores(num_aicpus, "work_steal"))
 
     @staticmethod
     def dispatch_by(fn: Callable[[Any], int], num_aicpus: int = 0) -> DispatchPolicy:
         _check_fn(fn, "dispatch_by")
-        return DispatchPolicy("dispatch_by", _check_count(num_aicpus, "dispatch_by(fn, n)"), fn)
+        return DispatchPolicy("dispatch_by", _cores(num_aicpus, "dispatch_by"), fn)
 
     @property
     def num_aicpus(self) -> int:

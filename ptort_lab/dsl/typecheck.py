@@ -125,6 +125,14 @@ class LayoutIncompatibleError(PtortTypeError):
 def tensor_layout_join(a: TensorLayout, b: TensorLayout) -> TensorLayout:
     """R joins anything; S(i) joins S(i); S(i) with S(j) (i != j) or different ranks raise. The memory facets join
     by ``MemLayout.compose`` (``b``'s over ``a``'s)."""
+    for which, layout in (("first", a), ("second", b)):
+        if not isinstance(layout, TensorLayout):  # (a tensor, an int, None: it would fail on .dist)
+            text = repr(layout).replace("\n", " ")
+            text = text if len(text) <= 80 else text[:77] + "..."
+            raise PtortTypeError(f"tensor_layout_join(a, b) joins two TensorLayouts; its {which} argument is "
+                                 f"{type(layout).__name__} {text}.",
+                                 hint="Pass the tensors' layouts, e.g. tensor_layout_join(x.layout, y.layout), or "
+                                      "build one with TensorLayout.default(rank).")
     if len(a.dist) != len(b.dist):
         raise LayoutIncompatibleError(f"Layout rank mismatch: {len(a.dist)} vs {len(b.dist)}.",
                                       hint="Join layouts of tensors with the same rank.")

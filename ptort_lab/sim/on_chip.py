@@ -18,16 +18,24 @@ no task: the read sees a partial value (a sum over tasks dealt to several cores,
 that every copy reads back itself (a partial sum per core, each core writing its own) is fine, as is state no task
 reads out (the host reads the copies: ``program.on_chip``). Whether a write is ever read is known at the run's end,
 so the check runs there (``OnChipValues.check``) and names the read's task, line and sim time.
+
+A pipeline has no program order across its processes, so the same check (``PipelineFlows``) orders writes and reads
+by what surely happens before what: vector clocks that the processes' channels (one producer, one consumer) and
+events (one recorder, one waiter) carry (``Clocks``, wrapping each process's step generator). A write that only timing
+puts before a read is never counted, so the verdict does not depend on depths or costs.
 """
 from __future__ import annotations
 
-from bisect import bisect_right
-from typing import Any
+from bisect import bisect_left, bisect_right
+from collections import deque
+from typing import Any, Generator, Iterable
 
 import numpy as np
 
+from ..dsl.commands import CLOSED, PULL, PUSH, RECORD, SEND, SEND_PULL, TASK, TASK_PULL, WAIT
 from ..dsl.tree import NodeKind
 from ..dsl.types import Direction, Location, Tensor, TensorView
+from ..dsl.wiring import channel_uses
 from ..dsl.workload import Task, Workload
 from ..errors import SimulationError
 from .machine import Buffer
@@ -369,11 +377,285 @@ def _lost_elsewhere(reader: Task, start: int, base: Tensor, tile: Tile, copy: Co
         where=reader.loc, context=f"core {core}, {tile_label(reader)}, sim time {start} cycles", locate=False)
 
 
+# -- pipelines: what happens before what, and reads that miss values lost on other copies -------------------------
+Stamp = tuple[int, ...]  # a vector clock: per process (in pipeline order), how many of its tasks happened before
+Access = tuple[Task, int, int, int, Stamp]  # (task, its start, its process's index, its number there, its clock)
+
+
+def happens_before(a: Access, b: Access) -> bool:
+    """Whether task ``a`` happened before task ``b`` in every run of the pipeline: earlier in one process, or
+    before a send (or record) whose item (or signal) ``b``'s process took before ``b``, transitively."""
+    return b[4][a[2]] > a[3]
+
+
+class Clocks:
+    """Vector clocks of one pipeline run: which tasks surely happened before which, whatever the timing.
+
+    Each process counts its tasks; an item sent on a channel with one producer and one consumer process carries the
+    producer's clock, which the consumer takes in when it pulls that item (items arrive in the order they were sent),
+    and so does a signal of an event with one recording and one waiting process. Channels and events with several
+    producers or consumers (which item reaches whom depends on timing), and the slot credits that flow back from a
+    consumer, add no ordering: the clocks may leave out an order, never claim one that a run may not have. Each
+    process's step generator is wrapped (``wrap``); the commands pass through unchanged."""
+
+    def __init__(self, pipe: Workload) -> None:
+        procs = list(pipe.fields["processes"])
+        self.index = {p.name: i for i, p in enumerate(procs)}
+        self.clock = {p.name: [0] * len(procs) for p in procs}
+        self.items: dict[int, deque[Stamp]] = {}  # id(channel) -> the clocks of the items sent, not yet taken
+        for c in pipe.fields["channels"]:
+            if len(pipe.producers(c)) == 1 and len(pipe.consumers(c)) == 1:
+                self.items[id(c)] = deque()
+        ends: dict[int, tuple[set[str], set[str]]] = {}
+        for p in procs:
+            _, _, records, waits = channel_uses(p.workload)
+            for ev in records:
+                ends.setdefault(id(ev), (set(), set()))[0].add(p.name)
+            for ev in waits:
+                ends.setdefault(id(ev), (set(), set()))[1].add(p.name)
+        self.signals: dict[int, deque[Stamp]] = {k: deque() for k, (r, w) in ends.items() if len(r) == 1 == len(w)}
+        self.pending: dict[int, tuple[int, int, Stamp]] = {}  # id(task) -> (process, number, clock) until it runs
+
+    def wrap(self, name: str, gen: Any) -> Generator[Any, Any, None]:
+        """``gen``'s commands, noting the clock of each task, item and signal and taking in those received."""
+        i, clock, items, signals = self.index[name], self.clock[name], self.items, self.signals
+        reply = None
+        while True:
+            try:
+                cmd = gen.send(reply)
+            except StopIteration:
+                return
+            op = cmd[0]
+            if op == TASK or op == TASK_PULL:
+                self._task(cmd[1], i, clock)
+            elif op == SEND or op == SEND_PULL:
+                self._task(cmd[2], i, clock)
+                sent = items.get(id(cmd[1]))
+                if sent is not None:
+                    sent.append(tuple(clock))
+            elif op == PUSH:
+                sent = items.get(id(cmd[1]))
+                if sent is not None:
+                    sent.append(tuple(clock))
+            elif op == RECORD:
+                signal = signals.get(id(cmd[1]))
+                if signal is not None:
+                    signal.append(tuple(clock))
+            reply = yield cmd
+            # the command is carried out: take in the clock of the item pulled, or of the signal taken
+            pull = cmd if op == PULL else cmd[2] if op == TASK_PULL else cmd[4] if op == SEND_PULL else None
+            got = None
+            if pull is not None and reply is not CLOSED:
+                got = items.get(id(pull[1]))
+            elif op == WAIT:
+                got = signals.get(id(cmd[1]))
+            if got:  # (None: an ordering the clocks leave out)
+                for k, v in enumerate(got.popleft()):
+                    if v > clock[k]:
+                        clock[k] = v
+
+    def _task(self, task: Task, i: int, clock: list[int]) -> None:
+        self.pending[id(task)] = (i, clock[i], tuple(clock))
+        clock[i] += 1
+
+    def at(self, task: Task, start: int) -> Access | None:
+        """The access record of ``task``, now running from cycle ``start`` (None: not one of a wrapped process)."""
+        noted = self.pending.pop(id(task), None)
+        return None if noted is None else (task, start, *noted)
+
+
+def shared_on_chip(pipe: Workload, places: dict[str, Any] | None = None) -> set[int]:
+    """id() of each on-chip tensor (not a tile channel's slots) that two or more processes of ``pipe`` use, from
+    more than one place when ``places`` gives each process's (core, AIV): users that share one core and one AIV share
+    one copy, so no read of theirs can miss another copy's writes."""
+    users: dict[int, set[str]] = {}
+    for p in pipe.fields["processes"]:
+        if not isinstance(p.workload, Workload):
+            continue
+        for base in on_chip_bases(p.workload):
+            if base.ring_of is None and base.on_chip:
+                users.setdefault(id(base), set()).add(p.name)
+    return {k for k, names in users.items() if len(names) > 1
+            and (places is None or len({places.get(name) for name in names}) > 1)}
+
+
+class _PipeTileCopy:
+    """One tile of an on-chip tensor in one (core, unit) copy, in a pipeline run (``PipelineFlows``)."""
+
+    __slots__ = ("last", "unread", "lost", "chain", "reads")
+
+    def __init__(self, chain: Access | None) -> None:
+        self.last: Access | None = None  # the copy's last write of the tile (in the order the run computed them)
+        self.unread = False  # no task on the copy has read ``last`` yet
+        self.lost: list[Access] = []  # writes a later write on the copy replaced before any task on it read them
+        self.chain = chain  # the write that started the copy's value without reading the old one (None: the start)
+        self.reads: list[tuple[Access, Access | None]] = []  # the pure reads (In), each with its chain
+
+
+class PipelineFlows:
+    """``CopyFlows`` for a pipeline: refuses, at the run's end, a pure read (``In``) of an on-chip tile on one
+    (core, unit) copy that misses a value lost on another copy: a write there that no task on that copy ever
+    reads, which surely happened after the reading copy's value started (its last write that did not read the old
+    value; the run's start) and before the read - ordered by the processes' channels and events (``Clocks``), so
+    the verdict never depends on timing. Such a value reaches no task, and the read sees its own copy's part alone.
+
+    Processes on one copy share the value; per-copy state that each copy reads back itself, values passed through
+    channels or global memory, and other tiles of the tensor are never refused; nor is a write that only timing puts
+    before the read, nor a lost value no task reads after it (the host may read that copy: ``program.on_chip``). A
+    task that surely reads a copy after such a value was lost elsewhere is refused, a read by the process that
+    wrote the copy's own part included."""
+
+    __slots__ = ("clocks", "shared", "_flows")
+
+    def __init__(self, clocks: Clocks, shared: set[int]) -> None:
+        self.clocks, self.shared = clocks, shared
+        self._flows: dict[int, _Flow] = {}  # id(tensor) -> its tiles (``_Flow.tiles`` values: _PipeTileCopy)
+
+    def access(self, at: Access, base: Tensor, tile: Tile, direction: Direction, copy: Copy) -> None:
+        """The task of ``at`` uses tile ``tile`` (normalised) of ``base`` on ``copy`` as ``direction`` says (a read
+        of the copy's value, then a write, for ``InOut``)."""
+        flow = self._flows.get(id(base))
+        if flow is None:
+            flow = self._flows[id(base)] = _Flow(base)
+        if flow.length != len(tile):
+            flow.length = len(tile) if flow.length == -2 else -1
+        copies: Any = flow.tiles.setdefault(tile, {})
+        state = copies.get(copy)
+        if state is None:
+            state = copies[copy] = _PipeTileCopy(self._chain_of(flow, tile, copy))
+        related = flow.related(tile)
+        if direction is not Direction.OUT:  # reads the copy's value: every overlapping tile's last write there
+            for t in related:
+                other: Any = flow.tiles[t].get(copy)
+                if other is not None:
+                    other.unread = False
+            if direction is Direction.IN:
+                state.reads.append((at, state.chain))
+                return
+        else:  # replaces the value of the tiles inside it (its own included)
+            n = len(tile)
+            for t in related:
+                inner: Any = flow.tiles[t].get(copy) if t[:n] == tile else None
+                if inner is None:
+                    continue
+                if inner.unread and inner.last is not None:
+                    inner.lost.append(inner.last)
+                inner.last, inner.unread, inner.chain = None, False, at
+        state.last, state.unread = at, True
+
+    @staticmethod
+    def _chain_of(flow: _Flow, tile: Tile, copy: Copy) -> Access | None:
+        """Where a tile new to ``copy`` starts its value: the latest chain of a tile containing it there."""
+        chain = None
+        for k in range(len(tile)):
+            outer = flow.tiles.get(tile[:k])
+            state: Any = outer.get(copy) if outer is not None else None
+            if state is not None and state.chain is not None and (chain is None or state.chain[0].id > chain[0].id):
+                chain = state.chain
+        return chain
+
+    def check(self) -> None:
+        """Refuse the run if a pure read missed a value lost on another copy (the class docstring): the first such
+        read in the order the run computed them, with every lost write it misses."""
+        found: tuple[Access, _Flow, Tile, Copy, dict[Copy, list[Access]]] | None = None
+        for flow in self._flows.values():
+            tiles: Any = flow.tiles
+            if not any(s.reads for copies in tiles.values() for s in copies.values()):
+                continue
+            # the lost writes of each tile on each copy, by process, in each process's order (with their numbers)
+            lost: dict[Tile, dict[Copy, dict[int, Lost]]] = {}
+            for t, copies in tiles.items():
+                for c, s in copies.items():
+                    writes = s.lost + [s.last] if s.unread and s.last is not None else s.lost
+                    by_proc: dict[int, list[Access]] = {}
+                    for w in writes:
+                        by_proc.setdefault(w[2], []).append(w)
+                    if by_proc:
+                        lost.setdefault(t, {})[c] = {
+                            proc: ([w[3] for w in ws], ws) for proc, ws in
+                            ((proc, sorted(ws, key=_number)) for proc, ws in by_proc.items())}
+            if not lost:
+                continue
+            for tile, copies in tiles.items():
+                related = [t for t in flow.related(tile) if t in lost]
+                if not related:
+                    continue
+                for copy, state in copies.items():
+                    for read, chain in state.reads:
+                        if found is not None and read[0].id >= found[0][0].id:
+                            continue
+                        missed = _missed(read, chain, copy, [lost[t] for t in related])
+                        if missed:
+                            found = (read, flow, tile, copy, missed)
+        if found is not None:
+            read, flow, tile, copy, missed = found
+            raise _pipeline_lost_elsewhere(read, flow.base, tile, copy, missed)
+
+
+def _number(a: Access) -> int:
+    return a[3]
+
+
+Lost = tuple[list[int], list[Access]]  # one process's lost writes of a tile on a copy: their numbers, and them
+
+
+def _missed(read: Access, chain: Access | None, copy: Copy,
+            lost: list[dict[Copy, dict[int, Lost]]]) -> dict[Copy, list[Access]]:
+    """The lost writes on copies other than ``copy`` that happened after ``chain`` (None: the run's start) and
+    before ``read``. A process's writes that happened before the read are a prefix of its list; if any of them
+    happened after ``chain``, its last one did (a process's clock only grows)."""
+    missed: dict[Copy, list[Access]] = {}
+    seen = read[4]
+    for by_copy in lost:
+        for other, by_proc in by_copy.items():
+            if other == copy:
+                continue
+            for proc, (numbers, ws) in by_proc.items():
+                n = bisect_left(numbers, seen[proc])  # (the writes numbered below what the read saw)
+                if n and (chain is None or happens_before(chain, ws[n - 1])):
+                    missed.setdefault(other, []).extend(
+                        w for w in ws[:n] if chain is None or happens_before(chain, w))
+    return missed
+
+
+def _pipeline_lost_elsewhere(read: Access, base: Tensor, tile: Tile, copy: Copy,
+                             missed: dict[Copy, list[Access]]) -> SimulationError:
+    """The error of a pipeline's pure read that misses values lost on other copies (``PipelineFlows``)."""
+    reader, start = read[0], read[1]
+    label = tensor_label(base)
+    where = _tile_of(tile)
+    core, unit = copy
+    parts: list[str] = []
+    writers: list[str] = []
+    for (c, u), writes in sorted(missed.items()):
+        writes = sorted(writes, key=lambda w: w[0].id)
+        last = writes[-1][0]
+        more = f" and {len(writes) - 1} earlier" if len(writes) > 1 else ""
+        names = sorted({w[0].process for w in writes if w[0].process is not None})
+        by = " and ".join(f"'{n}'" for n in names)
+        parts.append(f"core {c} {u} by process {by} (task {last.id} ({last.kernel}){more})")
+        writers.extend(n for n in names if n not in writers)
+    copies = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    together = ", ".join(f"'{n}': {core}" for n in [reader.process, *writers])
+    return SimulationError(
+        f"task {reader.id} ({reader.kernel}) of process '{reader.process}' reads {where}on-chip tensor {label} on "
+        f"core {core} {unit}, but never sees the values written to it on {copies}, which happen before the read "
+        "(the processes' channels and events order them): each (core, unit) keeps its own copy of an on-chip tensor, "
+        f"so the task reads core {core} {unit}'s copy alone (a partial value), and no task ever reads those writes "
+        "on their own copies (they are lost).",
+        hint=f"Place the processes that pass this value on one core and unit, where they share one copy "
+             f"(.place({{{together}}})); or read each copy back on its own core and unit (a task there that writes "
+             "its part to global memory or into a channel, combined afterwards); or keep the value in global memory "
+             "(a Tensor without location=).",
+        where=reader.loc, context=f"process '{reader.process}' on core {core}, {tile_label(reader)}, sim time {start} "
+                                  "cycles", locate=False)
+
+
 class OnChipValues:
     """The values of one run's on-chip state: a copy of each on-chip tensor per (core, unit), and one array per
     buffer slot of each tile channel."""
 
-    __slots__ = ("copies", "slots", "writes", "flows")
+    __slots__ = ("copies", "slots", "writes", "flows", "pipe_flows")
 
     def __init__(self, cores: int = 1) -> None:
         self.copies: dict[tuple[int, int, str], tuple[Tensor, np.ndarray]] = {}  # (id, core, unit) -> (tensor, copy)
@@ -381,11 +663,15 @@ class OnChipValues:
         # the tiles each AIV of a data-parallel core wrote (a task's AIV is the cost model's: pinned tasks too)
         self.writes = UnitWrites(cores)
         self.flows = CopyFlows()  # what a data-parallel run's copies write and read, for ``check``
+        self.pipe_flows: PipelineFlows | None = None  # a pipeline's, when ``follow`` found state shared across copies
 
     def views(self, task: Task, core: int, aiv: int, start: int = 0) -> dict[str, np.ndarray]:
         """The arrays a task's on-chip arguments stand for on ``core`` (its vector work on AIV ``aiv``); ``start``:
         the task's start (cycles), for ``check``'s error."""
         out: dict[str, np.ndarray] = {}
+        pipe_flows, at = self.pipe_flows, None
+        if pipe_flows is not None and task.process is not None:
+            at = pipe_flows.clocks.at(task, start)  # (taken for every task: the clocks keep it until then)
         if not isinstance(task.resources, dict):
             return out
         for name, arg in task.resources.items():
@@ -403,6 +689,9 @@ class OnChipValues:
                     if unit != "AIC":
                         self.writes.note(task, base, index, tile, direction, core, unit)
                     self.flows.access(task, base, tile, direction, (core, unit), start)
+                elif at is not None and pipe_flows is not None and id(base) in pipe_flows.shared:
+                    pipe_flows.access(at, base, normalised(index, base.shape), direction_of(task.kernel_ref, name),
+                                      (core, unit))
                 copy = self._copy(base, core, unit)
                 out[name] = copy[index] if index else copy
         return out
@@ -422,9 +711,26 @@ class OnChipValues:
             tile = self.slots[key] = np.zeros(ring.shape[1:], dtype=ring.dtype.np_dtype)
         return tile
 
+    def follow(self, pipe: Workload, actors: Iterable[Any], vector_units: dict[str, int] | None = None) -> None:
+        """Before a pipeline runs: when an on-chip tensor is used by two or more of its processes placed apart
+        (another core, or another AIV: ``vector_units``, process name -> AIV), follow what happens before what
+        (``Clocks``: each actor's step generator is wrapped) so that ``check`` can refuse a read that misses values
+        lost on other copies (``PipelineFlows``). ``actors``: the engine's (name, core, gen)."""
+        actors = list(actors)
+        units = vector_units or {}
+        shared = shared_on_chip(pipe, {a.name: (a.core, units.get(a.name, 0)) for a in actors})
+        if not shared:
+            return
+        self.pipe_flows = flows = PipelineFlows(Clocks(pipe), shared)
+        for actor in actors:
+            actor.gen = flows.clocks.wrap(actor.name, actor.gen)
+
     def check(self) -> None:
-        """At the end of a run: refuse it if a task read a partial value of on-chip state (``CopyFlows``)."""
+        """At the end of a run: refuse it if a task read a partial value of on-chip state (``CopyFlows``, and
+        ``PipelineFlows`` for a pipeline)."""
         self.flows.check()
+        if self.pipe_flows is not None:
+            self.pipe_flows.check()
 
     def of(self, tensor: Tensor) -> dict[tuple[int, str], np.ndarray]:
         """Every (core, unit) copy of ``tensor`` this run made, in (core, unit) order (copies of the arrays)."""
@@ -443,5 +749,6 @@ def has_on_chip_state(workload: Workload) -> bool:
     return bool(on_chip_bases(workload))
 
 
-__all__ = ["BUFFER_OF", "OnChipValues", "UnitWrites", "CopyFlows", "dispatched_cores", "on_chip_bases", "unit_of",
-           "has_on_chip_state", "direction_of", "normalised"]
+__all__ = ["BUFFER_OF", "OnChipValues", "UnitWrites", "CopyFlows", "PipelineFlows", "Clocks", "shared_on_chip",
+           "happens_before", "dispatched_cores", "on_chip_bases", "unit_of", "has_on_chip_state", "direction_of",
+           "normalised"]

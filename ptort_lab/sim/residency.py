@@ -15,8 +15,9 @@ Across tasks, the last write of each resident tile (per (core, unit) copy) is re
 issues its next task early still reads the value the previous task wrote. A data-parallel task that reads a UB tile
 only another AIV of its core wrote is refused (``on_chip.UnitWrites``): its own AIV's copy was never written; and one
 that reads a tile whose other copies were written with values no task there reads is refused at the run's end
-(``on_chip.CopyFlows``). A pipeline is checked when placed only for a copy read where no process writes it
-(``_check_shared``): which tiles its processes touch is known per task, not there.
+(``on_chip.CopyFlows``). A pipeline is checked when placed for a copy read where no process writes it
+(``_check_shared``), and at the run's end for a read of one copy that surely follows another copy's writes no task
+there read (``on_chip.PipelineFlows``: ordered through channels and events, not by timing).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import warnings
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any, Callable, ContextManager, Iterable, Iterator, NoReturn
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from ..dsl import steps as steps_module
 from ..dsl.commands import AFTER, TASK
 from ..dsl.ir import KernelIR
 from ..dsl.kernel import checked_once_per_run
+from ..dsl.schedule import Schedule, schedule_core_count
 from ..dsl.steps import check_task_count, enumerate_tasks, pipeline_of, steps, stream_tasks, uses_slots
 from ..dsl.tasks import MAX_CYCLES
 from ..dsl.tree import first_use, nesting_named
@@ -233,6 +234,8 @@ def _simulate(workload: Workload, cost: CostModel, opts: RunOptions, journal: nu
     dealer = None
     if pipe is not None:
         pricer = _start_pipeline(engine, pipe, workload, cost, opts, run.trace)
+        if run.on_chip is not None:  # what happens before what, for reads of on-chip copies (on_chip.PipelineFlows)
+            run.on_chip.follow(pipe, engine.procs, _vector_units(pipe, workload, opts))
     else:
         pricer, dealer = _start_data_parallel(engine, workload, cost, opts, run.trace, journal is None)
     if not opts.keep_trace:
@@ -418,7 +421,8 @@ def _event_ends(procs: list[Any]) -> list[tuple[Any, list[Any], list[Any]]]:
 def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, opts: RunOptions,
                          trace: Trace, timing_only: bool = False) -> tuple[TaskPricer, _Dealer]:
     """Put a data-parallel workload's tasks on cores: one process per core, fed by a dealer in issue order or
-    stealing (the cores that got tasks are known once the run is over: ``_drop_idle_cores``).
+    stealing. A process starts only for each core the tasks go to when that is known before the run (``_dealt_to``);
+    else for each of the n cores, and those that got no task go once the run is over (``_drop_idle_cores``).
 
     A timing-only run under a policy that issues in program order is streamed: its tasks are listed as the cores
     take them, so no list of them is kept. (A run that computes values lists them all first, as the reference
@@ -439,7 +443,9 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
         dispatch = Dispatch(*dispatcher(schedule), listing=lambda: stream_tasks(workload))
         with dispatching(workload, dispatch):  # (a model that reads the keys ahead reads the dealer's: once a task)
             pricer = begin_run(cost, workload, None, {})  # a data-parallel core deals its vector tasks to its AIVs
-        n, core_of = dispatch.n, dispatch.dealing()
+        n = schedule_core_count(dispatch.n, schedule)  # (after the model's own check: the NPU model's machine)
+        cores = _dealt_to(dispatch, schedule)  # (before ``dealing``: the dealer takes the cores read ahead)
+        core_of = dispatch.dealing()
         regions = RegionMap() if infers else None
 
         def deps_of(t: Task) -> list[int]:
@@ -461,11 +467,26 @@ def _start_data_parallel(engine: Engine, workload: Workload, cost: CostModel, op
         core_of = None if assignment is None else (lambda i, t: assignment[i])
         with dispatching(workload, Dispatch(n, None, cores=assignment)):  # (a model reads these: no key again)
             pricer = begin_run(cost, workload, None, {})
+        schedule_core_count(n, schedule)
+        cores = range(n) if assignment is None else sorted(set(assignment))
         stream = iter(zip(tasks, gates))
-    dealer = engine.dealer = _Dealer(stream, core_of, n, engine.finished)
-    for c in range(n):
-        dealer.cores[c] = engine.add_process(f"core{c}", dealer.feed(c), c)
+    dealer = engine.dealer = _Dealer(stream, core_of, n, engine.finished, cores)
+    for c in cores:  # (in core order, each with its core as its order: the order of a run that starts every core)
+        proc = dealer.cores[c] = engine.add_process(f"core{c}", dealer.feed(c), c)
+        proc.order = c
     return pricer, dealer
+
+
+def _dealt_to(dispatch: Dispatch, schedule: Schedule) -> Iterable[int]:
+    """The cores a streamed run starts, in order: when its tasks go to the cores in turn (task i to core i % n:
+    ``round_robin(n)``, ``streams(n)``), those the tasks reach, read ahead up to n tasks (``Dispatch.used_cores``:
+    round_robin(10**6) of 4 tasks starts 4 cores); else (work stealing, or a key function, whose keys might all have
+    to be read first) every one of the n cores (at most ``MAX_CORES``)."""
+    policy = schedule.dispatch
+    in_turn = (policy.kind == "round_robin" and not is_work_stealing(schedule)) if policy is not None \
+        else schedule.stream_by is None
+    used = dispatch.used_cores() if in_turn else None
+    return range(dispatch.n) if used is None else sorted(used)
 
 
 # Work stealing: the tasks not dealt yet that an idle core looks at, in issue order, for one it can start now. Bounded,
@@ -488,10 +509,12 @@ class _Dealer:
     (greedy list scheduling, over that window); without dependencies the first task is always the one taken."""
 
     def __init__(self, stream: Iterator[tuple[Task, tuple[Any, ...]]], core_of: Callable[[int, Task], int] | None,
-                 n: int, finished: dict[int, int]) -> None:
+                 n: int, finished: dict[int, int], cores: Iterable[int] | None = None) -> None:
         self.stream = stream
         self.core_of = core_of
-        self.queues: dict[int, deque[tuple[Task, tuple[Any, ...]]]] = {c: deque() for c in range(n)}
+        # a queue for each core that has a process (``cores``: those the tasks go to, when known; else all n)
+        self.queues: dict[int, deque[tuple[Task, tuple[Any, ...]]]] = {
+            c: deque() for c in (range(n) if cores is None else cores)}
         self.used: set[int] = set(range(n)) if core_of is None else set()  # (work stealing: every core, as listed)
         self.dealt = 0
         self.cores: dict[int, Actor] = {}  # each core's process (work stealing: its clock when it asks)
@@ -511,11 +534,15 @@ class _Dealer:
         core_of = self.core_of
         if core_of is None:
             return self._steal(core)
+        queues = self.queues
         for item in self.stream:
             c = core_of(self.dealt, item[0])
             self.dealt += 1
             self.used.add(c)
-            self.queues[c].append(item)
+            queue = queues.get(c)
+            if queue is None:  # (a listing that differed when the run read it again: see _not_started_core)
+                _not_started_core(item[0], c)
+            queue.append(item)
             if c == core:
                 return True
         return False
@@ -547,6 +574,16 @@ class _Dealer:
     def idle_cores(self) -> list[int]:
         """The cores no task was dealt to (listing first would have given them no process)."""
         return sorted(set(self.queues) - self.used)
+
+
+def _not_started_core(task: Task, core: int) -> NoReturn:
+    """A task dealt to a core the run started no process for: the run read the tasks' cores ahead
+    (``_dealt_to``), and the listing gave more or other tasks when it was read again."""
+    raise SimulationError(
+        f"task {task.id} ({task.kernel}{task.params}) goes to core {core}, which the run did not start: listed again "
+        "for the run, the workload gave other tasks than when the run read their cores.",
+        hint="Build the workload so that listing it twice gives the same tasks (a loop size or key function that "
+             "reads a global that changes, or a random number, does not).", where=task.loc, locate=False)
 
 
 class _Undealt:
