@@ -114,6 +114,18 @@ test('fitLabel cuts to the room available', () => {
   assert.equal(fitLabel('x', 5), '');
 });
 
+test('fitLabel keeps a trailing "(d=...)" whole: a cut depth would read as another one', () => {
+  // 20 characters fit in 136 px at 6.5 px each (as a channel row's label pane)
+  assert.equal(fitLabel('compute_to_store (d=20)', 136), 'compute_to_s\u2026 (d=20)');
+  assert.equal(fitLabel('compute_to_store (d=2)', 136), 'compute_to_st\u2026 (d=2)');
+  assert.equal(fitLabel('c2s (d=20)', 136), 'c2s (d=20)');
+  // too narrow for the detail: the name alone, never "(d=2\u2026"
+  assert.equal(fitLabel('compute_to_store (d=20)', 60), 'compute\u2026');
+  assert.equal(fitLabel('ab (d=20)', 40), 'ab\u2026');
+  // no detail: cut at the end, as before
+  assert.equal(fitLabel('compute_to_store d=20', 136), 'compute_to_store d=\u2026');
+});
+
 test('run summary line', () => {
   assert.equal(
     runSummary('pipeline', pipeline),

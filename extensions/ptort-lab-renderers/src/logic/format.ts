@@ -214,7 +214,9 @@ export function launchTooltip(launch: Launch, model: Pick<TimelineModel, 'clockH
   return lines;
 }
 
-/** Short label drawn inside a slice, cut to fit `px` pixels ("" when nothing useful fits). */
+/** Short label drawn inside a slice, cut to fit `px` pixels ("" when nothing useful fits). A trailing " (...)" (a
+ * channel row's "(d=20)") is kept whole and the name before it cut, or dropped when it does not fit: cut itself, it
+ * would read as another value ("c2s (d=2\u2026" for depth 20). */
 export function fitLabel(text: string, px: number, charPx = 6.5): string {
   const n = Math.floor((px - 6) / charPx);
   if (n <= 0) {
@@ -222,6 +224,15 @@ export function fitLabel(text: string, px: number, charPx = 6.5): string {
   }
   if (text.length <= n) {
     return text;
+  }
+  const detail = / \([^()]*\)$/.exec(text);
+  if (detail) {
+    const name = text.slice(0, detail.index);
+    const room = n - detail[0].length; // characters left for the name and its ellipsis
+    if (room >= 3) {
+      return name.slice(0, room - 1) + '\u2026' + detail[0];
+    }
+    return fitLabel(name + '\u2026', px, charPx) === name + '\u2026' ? name + '\u2026' : fitLabel(name, px, charPx);
   }
   return n >= 3 ? text.slice(0, n - 1) + '\u2026' : '';
 }
