@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import re
+import types
 import warnings
 from collections import deque
 from dataclasses import dataclass, fields, replace
@@ -59,6 +61,47 @@ class MergeOrderWarning(UserWarning):
 class ReusedBufferWarning(UserWarning):
     """A data-parallel twin cannot keep the order in which a pipeline reuses a buffer item after item
     (``data_parallel_twin``)."""
+
+
+_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+")  # <object at 0x7f...>: differs from run to run, never in a message
+
+
+def repr_text(value: Any, limit: int = 80) -> str:
+    """``<mod.Thing object at 0x…>``: a user's value's repr for a message, without memory addresses (messages are
+    deterministic), cut to ``limit`` characters (``<Thing>`` if its repr raises)."""
+    try:
+        text = _ADDRESS.sub("at 0x…", repr(value))
+    except Exception:  # noqa: BLE001 - the user's __repr__
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def value_text(value: Any, limit: int = 80) -> str:
+    """``int 42``, ``Thing <mod.Thing object at 0x…>``: a user's value for a message, its type and ``repr_text``."""
+    return f"{type(value).__name__} {repr_text(value, limit)}"
+
+
+# What a builder written as a generator or async function returns, and the fix.
+_NOT_CALLED_RIGHT = {
+    types.GeneratorType: ("a generator", "is a generator function (it yields): return the workload instead of "
+                                         "yielding it."),
+    types.AsyncGeneratorType: ("an async generator", "is an async generator function (it yields): return the "
+                                                     "workload instead of yielding it, from a plain def."),
+    types.CoroutineType: ("a coroutine", "is an async function, which a study cannot await: make it a plain def "
+                                         "that returns the workload."),
+}
+
+
+def _not_a_workload(build: Any, value: Any) -> PtortTypeError:
+    """The error of a builder that returned ``value``, not a workload (a generator or coroutine is closed)."""
+    special = _NOT_CALLED_RIGHT.get(type(value))
+    if special is None:
+        return PtortTypeError(f"the study's builder returned {value_text(value)}, not a workload.",
+                              hint="Return the pipeline (connect(...)) or workload to study.")
+    if isinstance(value, (types.GeneratorType, types.CoroutineType)):
+        value.close()  # (a coroutine never awaited warns when collected)
+    what, fix = special
+    return PtortTypeError(f"the study's builder returned {what}, not a workload.", hint=f"{_builder_name(build)} {fix}")
 
 
 def _builder_name(build: Any) -> str:
@@ -1032,8 +1075,7 @@ class Study:
         except Exception as e:  # noqa: BLE001 - the user's builder
             raise_user_error(e, f"the study's builder {_builder_name(self.build)} (with {args})")
         if not isinstance(w, (Workload, Program)):
-            raise PtortTypeError(f"the study's builder returned {type(w).__name__} {w!r}, not a workload.",
-                                 hint="Return the pipeline (connect(...)) or workload to study.")
+            raise _not_a_workload(self.build, w)
         if isinstance(w, Workload):
             programs = [p for p in compiled if p.workload is w]
             if programs:

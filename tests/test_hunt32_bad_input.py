@@ -12,6 +12,7 @@ from ptort_lab import (
     Dense,
     DispatchPolicy,
     DType,
+    Event,
     In,
     Out,
     PinnedCosts,
@@ -27,6 +28,7 @@ from ptort_lab import (
     tl,
 )
 from ptort_lab import compat as pto_wsp
+from ptort_lab.csp import Channel, process
 from ptort_lab.dsl import schedule as schedule_module
 from ptort_lab.sim import engine as engine_module
 
@@ -228,3 +230,19 @@ def test_channel_takes_one_type_parameter():
 def test_channel_types_as_the_spec_and_typing_write_them_are_taken(item):
     ch = pto_wsp.Channel[item](name="ci", depth=2)
     assert (ch.name, ch.depth) == ("ci", 2)
+
+
+# -- names with control characters (hunt 2: a newline broke the stats and summary tables) ------------------------------
+@pytest.mark.parametrize("make, what, fixed", [
+    (lambda: process("load\nstage"), "Process name 'load\\nstage'", "Process(name='load_stage', ...)"),
+    (lambda: Channel("l2c\t", depth=2), "Channel name 'l2c\\t'", "Channel(name='l2c_', ...)"),
+    (lambda: Event("done\r"), "Event name 'done\\r'", "Event(name='done_', ...)"),
+    (lambda: kernel(name="k\n1", cycles=1)(load_tile_body), "@kernel(name=...) 'k\\n1'", "@kernel(name='k_1')"),
+])
+def test_a_name_with_a_control_character_is_refused_where_it_is_made(make, what, fixed):
+    with pytest.raises(PtortValueError) as e:
+        make()
+    assert e.value.what == f"{what} holds a control character (a newline, tab, ...)."
+    assert e.value.hint == f"Name it with printable characters only, e.g. {fixed}."
+    assert here(e).endswith("test_hunt32_bad_input.py")
+    assert process("☃ stage").name == "☃ stage"  # (any printable name, unicode too)

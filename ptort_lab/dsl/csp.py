@@ -41,6 +41,10 @@ def _check_name(name: Any, what: str) -> str:
         raise PtortTypeError(f"{what} name must be a non-empty string, got {name!r}.",
                              hint=f'Write {what}(name="load_to_compute", ...).')
     refuse_placeholders(name, f"{what}(name=...)")  # f"ch_{b}": a loop variable has no value while building
+    if not name.isprintable():  # (a newline or tab would break every table and message that lists the name)
+        raise PtortValueError(f"{what} name {name!r} holds a control character (a newline, tab, ...).",
+                              hint=f"Name it with printable characters only, e.g. {what}(name="
+                                   f"{''.join(c if c.isprintable() else '_' for c in name)!r}, ...).")
     return name
 
 

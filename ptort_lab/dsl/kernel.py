@@ -217,6 +217,10 @@ class Kernel:
                 raise PtortTypeError(f"@kernel(name=...) must be a string, got {name!r}.",
                                      hint='Write @kernel(name="load_tile", ...), or leave name out to use the '
                                           "function's name.")
+            if not name.isprintable():  # (a newline would break every table and trace row that shows it)
+                raise PtortValueError(f"@kernel(name=...) {name!r} holds a control character (a newline, tab, ...).",
+                                      hint=f"Name it with printable characters only, e.g. @kernel(name="
+                                           f"{''.join(c if c.isprintable() else '_' for c in name)!r}).")
         self.name: str = name or str(getattr(fn, "__name__", "kernel"))
         refuse_generator(fn, f"@kernel '{self.name}'", "record no ops and write no outputs",
                          "Write the body as a plain def that calls tl.* ops and tl.store (no yield, no async).")

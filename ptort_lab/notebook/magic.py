@@ -70,11 +70,17 @@ argument: Callable[..., _Decorator] = _magic_arguments.argument
 
 def parse_words(magic_func: Any, words: list[str]) -> Any:
     """Parse already-split option words with the magic's argument parser (its ``parse_argstring`` would split). An
-    option given twice is refused: argparse would keep the last one without a word."""
-    dest_of = {s: action.dest for action in magic_func.parser._actions for s in action.option_strings}
+    option given twice is refused: argparse would keep the last one without a word. Options are spelled in full
+    (argparse's abbreviations are off: ``--dep`` is an unknown option, never a second ``--depth``); a short option's
+    value may be attached (``-ob``, ``-o=b``), and then counts as that option."""
+    parser = magic_func.parser
+    parser.allow_abbrev = False  # (MagicArgumentParser takes no allow_abbrev=; argparse reads the attribute)
+    dest_of = {s: action.dest for action in parser._actions for s in action.option_strings}
     seen: dict[str, str] = {}
     for word in words:
         flag = word.split("=", 1)[0]
+        if flag not in dest_of and len(word) > 2 and word[0] == "-" and word[1] != "-" and word[:2] in dest_of:
+            flag = word[:2]  # -ob: -o with its value attached
         dest = dest_of.get(flag)
         if dest is None:
             continue
@@ -82,7 +88,7 @@ def parse_words(magic_func: Any, words: list[str]) -> Any:
             raise UsageError(f"%%ptort got {seen[dest]} and {flag}: the same option twice (only the last would "
                              "count); give it once.")
         seen[dest] = flag
-    return magic_func.parser.parse_args(words)
+    return parser.parse_args(words)
 
 # How a cell's messages name the knobs: the namespace variables the magic binds (CORES = 4), and the options.
 CELL_WORDS = KnobWords(given="{NAME} = {value}", setting="{NAME} = {value}, or --{name} {value}", variable="{NAME}")
@@ -279,8 +285,33 @@ def _out_of_memory(stage: str, body: CellBody | None, line: str, opts: CellOptio
                                 "_ptort, DEPTH, TILE, TILES and CORES are as before it.", where=at, locate=False)
 
 
+# Names IPython keeps in the notebook's namespace, and what it keeps there: a result stored in one breaks the notebook
+# (-o get_ipython: every later magic fails), or is overwritten by the next output.
+_IPYTHON_NAMES = {
+    "get_ipython": "get_ipython (every magic calls it)",
+    "In": "the input history in In",
+    "Out": "the output history in Out",
+    **dict.fromkeys(("_", "__", "___"), "the last outputs in _, __ and ___"),
+    "exit": "exit (it ends the kernel)",
+    "quit": "quit (it ends the kernel)",
+}
+_IPYTHON_PREFIXES = (("_dh", "the folder history in _dh"),
+                     ("_i", "the input history in _i, _ii, _iii, _ih and _i<N>"),
+                     ("_o", "the output history in _oh and _<N>"))
+
+
+def _ipython_keeps(name: str) -> str | None:
+    """What IPython keeps in ``name`` (see _IPYTHON_NAMES), or None."""
+    if name in _IPYTHON_NAMES:
+        return _IPYTHON_NAMES[name]
+    if name[:1] == "_" and name[1:].isdigit():
+        return "the output history in _oh and _<N>"
+    return next((what for prefix, what in _IPYTHON_PREFIXES if name.startswith(prefix)), None)
+
+
 def _output_name(name: str) -> str:
-    """-o's name: a Python name the notebook can use, and not one of the knobs the next cell reads."""
+    """-o's name: a Python name the notebook can use, not one of the knobs the next cell reads, nor one IPython or
+    Python keeps in the namespace."""
     if not name.isidentifier():
         raise UsageError(f"-o takes a Python name to store the result in, got {name!r}.")
     if keyword.iskeyword(name):
@@ -289,6 +320,14 @@ def _output_name(name: str) -> str:
     if name in KNOB_NAMES.values():
         raise UsageError(f"-o {name}: the magic binds {name} for the cells (a knob, read again by the next %%ptort "
                          f"cell), so the result cannot be stored there; pick another name, e.g. -o result.")
+    kept = _ipython_keeps(name)
+    if kept is not None:
+        raise UsageError(f"-o {name}: IPython keeps {kept}, so storing the result there would break the notebook; "
+                         "pick another name, e.g. -o result.")
+    if len(name) > 4 and name.startswith("__") and name.endswith("__"):
+        raise UsageError(f"-o {name}: names that begin and end with __ are Python's own (the notebook's namespace "
+                         "needs some, such as __builtins__), so storing the result there could break the notebook; "
+                         "pick another name, e.g. -o result.")
     return name
 
 

@@ -6,14 +6,15 @@ Layout under the cache directory (``default_cache_dir()``: ``$PTORT_LAB_CACHE/sw
     v1/results/ab/ab12....json   {"format": 1, "key": <program key>, "row": {...}}   one row of a SweepResult
     v1/points/cd/cd34....json    {"format": 1, "key": <point key>, "program": <program key>}
 
-A *program key* hashes what ran (``keys.program_key``); a *point key* hashes what was asked (the builder, its
-knobs and options), so a rerun finds its rows without building anything. Every file is written to a temporary
-file beside it and renamed into place, so an interrupted write leaves no half-written entry. An entry that cannot
-be read back (truncated by a crash, edited by hand) is ignored, recomputed and replaced, with one warning per
-sweep; so is a row holding a value no run gives (``_row_ok``: a negative count, NaN, a bool, a percentage over
-100, a speedup that is not its cycles' ratio, knobs other than the point's). An entry that a worker process read
-counts the same: the worker hands it to the notebook (``take_corrupt``), which warns of it with its own. A cache
-that cannot be written (a read-only or full disk) only warns: the sweep still runs.
+A *program key* hashes what ran (``keys.program_key``); a *point key* hashes what was asked (the builder, its knobs
+and options), so a rerun finds its rows without building anything. Every file is written to a temporary file beside
+it and renamed into place, so an interrupted write leaves no half-written entry. An entry that cannot be read back
+(truncated by a crash, edited by hand, nested too deeply for json, or not a regular file of at most
+``MAX_ENTRY_BYTES``: a FIFO, a symlink, a huge file, which are never read) is ignored, recomputed and replaced, with
+one warning per sweep; so is a row holding a value no run gives (``_row_ok``: a negative count, NaN, a bool, a
+percentage over 100, a speedup that is not its cycles' ratio, knobs other than the point's). An entry that a worker
+process read counts the same: the worker hands it to the notebook (``take_corrupt``), which warns of it with its
+own. A cache that cannot be written (a read-only or full disk) only warns: the sweep still runs.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import math
 import numbers
 import os
 import re
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -122,21 +124,59 @@ _KINDS = ("results", "points")
 _TEMP_NAME = re.compile(r"\.tmp-[a-z0-9_]{8}\.json")
 
 
+MAX_ENTRY_BYTES = 16 * 2**20  # an entry is about 2 KB: a file past 16 MiB is not one (it is never read)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+
+class NotAnEntry(OSError):
+    """What is at an entry's path is not a regular file of at most MAX_ENTRY_BYTES (so it is not read)."""
+
+
+def read_entry(path: Path) -> bytes:
+    """The bytes of the entry file ``path``: a regular file, not a symlink (a link to /dev/zero would never end), not
+    a FIFO (opening one blocks until something writes to it), not bigger than MAX_ENTRY_BYTES. NotAnEntry for
+    anything else, FileNotFoundError when nothing is there, another OSError when it cannot be read."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY_BYTES:
+        raise NotAnEntry(f"{path} is not a cache entry")
+    # (no following a symlink, no waiting on a FIFO: the path may have been replaced since the lstat)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # made a symlink, a socket or a folder meanwhile
+            raise NotAnEntry(f"{path} is not a cache entry") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotAnEntry(f"{path} is not a cache entry")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_ENTRY_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_ENTRY_BYTES:  # (grew since the lstat)
+        raise NotAnEntry(f"{path} is not a cache entry")
+    return raw
+
+
 def _is_entry(name: str, bucket: str) -> bool:
     return name.endswith(".json") and _valid_key(name[:-5]) and name[:2] == bucket
 
 
 def _own_files(root: Path) -> Iterator[tuple[str, Path, bool]]:
-    """(kind, path, is a temporary file) for every file the cache at ``root`` wrote (regular files only)."""
+    """(kind, path, is a temporary file) for every file the cache at ``root`` wrote: its temporary files (regular
+    files), and whatever is at an entry's name but a folder (a FIFO or symlink there is an entry to a sweep, a corrupt
+    one: ``read_entry``; removing it removes the link, never its target)."""
     for kind in _KINDS:
         folder = root / _VERSION_DIR / kind
         for bucket in _listing(folder):
             if len(bucket.name) != 2 or not set(bucket.name) <= _KEY_CHARS or not _is_plain_dir(bucket):
                 continue
             for f in _listing(bucket):
-                entry = _is_entry(f.name, bucket.name)
-                if (entry or _TEMP_NAME.fullmatch(f.name)) and _is_plain_file(f):
-                    yield kind, f, not entry
+                if _is_entry(f.name, bucket.name):
+                    if not _is_plain_dir(f):
+                        yield kind, f, False
+                elif _TEMP_NAME.fullmatch(f.name) and _is_plain_file(f):
+                    yield kind, f, True
 
 
 def _listing(folder: Path) -> list[Path]:
@@ -165,7 +205,7 @@ def cache_info(path: str | os.PathLike[str] | None = None) -> CacheInfo:
             continue
         counts[kind] += 1
         try:
-            size += f.stat().st_size
+            size += f.lstat().st_size  # (a symlink's own size: its target is not the cache's)
         except OSError:
             continue
     return CacheInfo(root, counts["results"], counts["points"], size)
@@ -174,8 +214,9 @@ def cache_info(path: str | os.PathLike[str] | None = None) -> CacheInfo:
 def clear_cache(path: str | os.PathLike[str] | None = None) -> int:
     """Delete every entry of the sweep cache at ``path`` (default ``default_cache_dir()``); returns how many
     results and points were removed. Only the cache's own files go (``v1/results/ab/<key>.json`` and
-    ``v1/points/cd/<key>.json``, and temporary files of killed writes); any other file under the folder stays, and
-    so do the folders that hold one (a folder of the cache is removed once it is empty)."""
+    ``v1/points/cd/<key>.json``, and temporary files of killed writes; a FIFO or symlink at an entry's name, which a
+    sweep reads as a corrupt entry, goes too: the link, never its target); any other file under the folder stays,
+    and so do the folders that hold one (a folder of the cache is removed once it is empty)."""
     root = _cache_path(path, "clear_cache")
     removed = 0
     failed: list[tuple[Path, OSError]] = []
@@ -245,7 +286,10 @@ def _percent(v: Any) -> bool:
 _RUN_FIELDS: dict[str, Callable[[Any], bool]] = {
     "cycles": _count, "us": _time, "overlap_pct": _percent, "cores": _count, "bytes_moved": _count}
 _RUN_PREFIXES = ("pipeline", "data_parallel")
-ROW_KEYS = frozenset(("tile", *ROW_INTS, *(f"{p}_{n}" for p in _RUN_PREFIXES for n in _RUN_FIELDS), "speedup"))
+# A row's keys in the order worker.row_of gives them (a row read back is put in it: the files store keys sorted).
+ROW_ORDER = ("depth", "tile", "tiles", "cores", *(f"{p}_{n}" for n in ("cycles", "overlap_pct") for p in _RUN_PREFIXES),
+             "speedup", *(f"{p}_{n}" for p in _RUN_PREFIXES for n in ("us", "cores", "bytes_moved")))
+ROW_KEYS = frozenset(ROW_ORDER)
 
 
 def _row_ok(row: Any, knobs: Knobs | None = None) -> bool:
@@ -297,14 +341,21 @@ class SweepCache:
         return self.root / _VERSION_DIR / kind / key[:2] / f"{key}.json"
 
     def _read(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The entry ``key`` of ``kind``, or None: missing, or corrupt (then counted, recomputed and replaced)."""
         path = self._file(kind, key)
         try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except OSError:  # missing (or unreadable: then it is recomputed, and replaced if the folder allows)
+            raw = read_entry(path)
+        except FileNotFoundError:  # missing
             return None
-        except ValueError:  # not JSON (a write cut short by a crash, an edit)
+        except NotAnEntry:  # a FIFO, a symlink, a folder or a file far bigger than an entry: never read
             self._bad(path)
+            return None
+        except OSError:  # unreadable: then it is recomputed, and replaced if the folder allows
+            return None
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # not JSON (a write cut short by a crash, an edit), or nested deeper
+            self._bad(path)                   # than json can read
             return None
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
             self._bad(path)
@@ -337,7 +388,7 @@ class SweepCache:
             self._bad(self._file("results", program_key))
             return None
         assert isinstance(row, dict)
-        return {**row, "tile": tuple(row["tile"])}
+        return {**{k: row[k] for k in ROW_ORDER}, "tile": tuple(row["tile"])}  # (a computed row's key order)
 
     def program_of(self, point_key: str) -> str | None:
         """The program key a point key led to last time, or None."""

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtortTypeError, PtortValueError, SourceLocation, SweepError
-from ..explore import Study
+from ..explore import Study, value_text
 from ..knobs import Knobs
 from .cache import SweepCache, cache_folder, default_cache_dir
 from .fingerprint import Undescribable, code_version
@@ -79,8 +79,7 @@ def run_sweep(study_or_builder: Any, *, depth: Any = DEFAULT_DEPTHS, tile: Any =
 def _progress_mode(progress: Any) -> bool | None:
     if progress is None or isinstance(progress, bool):
         return progress
-    raise PtortTypeError(f"sweep(progress=...) takes True, False or None, got {type(progress).__name__} "
-                         f"{progress!r}.",
+    raise PtortTypeError(f"sweep(progress=...) takes True, False or None, got {value_text(progress)}.",
                          hint="Leave it out (a progress bar once the sweep takes more than half a second), or pass "
                               "progress=True (at once) or progress=False (never).")
 
@@ -100,7 +99,7 @@ def _executor_choice(executor: Any) -> str | Executor:
             return made
     raise PtortTypeError(
         f"sweep(executor=...) takes a concurrent.futures.Executor or one of {', '.join(map(repr, EXECUTOR_NAMES))}, "
-        f"got {type(executor).__name__} {executor!r}.",
+        f"got {value_text(executor)}.",
         hint="Leave it out (\"auto\": a process pool when the sweep is long enough), pass executor='serial' (this "
              "process), executor='processes', a ProcessPoolExecutor, or client.get_executor() of a Dask client.")
 
@@ -115,7 +114,7 @@ def _open_cache(cache: Any) -> SweepCache | None:
     if isinstance(cache, str):
         raise PtortValueError("sweep(cache='') names no folder.",
                               hint="Pass cache=True (the default cache), cache=False (none) or a folder's path.")
-    raise PtortTypeError(f"sweep(cache=...) takes True, False or a folder, got {type(cache).__name__} {cache!r}.",
+    raise PtortTypeError(f"sweep(cache=...) takes True, False or a folder, got {value_text(cache)}.",
                          hint="Leave it out (the default cache, ptort_lab.sweeps.cache_info() shows where), pass "
                               "cache=False (no cache) or cache='path/to/folder'.")
 
@@ -517,13 +516,9 @@ class _Sweep:
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
-    """``None``, ``int 3``, ``str 'abc...'``: a value for a message, cut to ``limit`` characters."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a repr that raises: the type alone
-        text = "..."
-    text = text if len(text) <= limit else text[:limit - 3] + "..."
-    return text if value is None else f"{type(value).__name__} {text}"
+    """``None``, ``int 3``, ``str 'abc…'``: a value for a message, cut to ``limit`` characters, without memory
+    addresses (``explore.value_text``)."""
+    return "None" if value is None else value_text(value, limit)
 
 
 def _terminate(proc: Any) -> None:

@@ -2,17 +2,20 @@
 
 ``Describer`` walks a Python object graph and feeds a sha256 with what it finds, by type: plain values by value,
 numpy arrays by dtype, shape and a hash of their bytes, containers item by item (sets sorted by their items'
-hashes), a workload node by its kind, name, schema fields and schedule (never its source line), a kernel by its
-IR text and its function, a tensor by name, shape, dtype, location and layout (its values only where they can
-change a run's time: see ``tensor_values``). Functions of the user's code are described by their code (bytecode,
-constants and names, not file names or line numbers), defaults, closure, the globals they read and what they read
-through a module (``settings.Cfg.TILE``, ``settings.CFG.tiles``); library code (the standard library, installed
-packages, ptort_lab itself) by its qualified name, since ``code_version()`` covers ptort_lab and other libraries do
-not change a simulated time. A user module is described by its file and its attributes as they are now, the
-classes its file defines by their attributes (``Cfg.TILE = 128`` set in the notebook). An object without a stable
-description (an open file, a lock, a generator, a socket) makes the whole description fail with ``Undescribable``
-naming where it was found: the point is then simply not cached, never cached under a key that could match another
-program (a module's attribute that no code reads through it is left out instead: it may be a lock no run uses).
+hashes), a workload node by its kind, name, schema fields and schedule (never its source line), a kernel by its IR
+text and its function, a tensor by name, shape, dtype, location and layout (its values only where they can change a
+run's time: see ``tensor_values``). Functions of the user's code are described by their code (bytecode, constants
+and names, not file names or line numbers), defaults, closure, the globals they read and what they read through a
+module (``settings.Cfg.TILE``, ``settings.CFG.tiles``); library code (the standard library, installed packages,
+ptort_lab itself) by its qualified name, since ``code_version()`` covers ptort_lab and other libraries do not change
+a simulated time; a library's wrapper of a function (``functools.lru_cache``, ``functools.cache``, what
+``functools.wraps`` marks with ``__wrapped__``) by the function it wraps, never by the name it pickles under (an
+object of the user's that is known only by its name is ``Undescribable``). A user module is described by its file
+and its attributes as they are now, the classes its file defines by their attributes (``Cfg.TILE = 128`` set in the
+notebook). An object without a stable description (an open file, a lock, a generator, a socket) makes the whole
+description fail with ``Undescribable`` naming where it was found: the point is then simply not cached, never cached
+under a key that could match another program (a module's attribute that no code reads through it is left out
+instead: it may be a lock no run uses).
 """
 from __future__ import annotations
 
@@ -346,6 +349,9 @@ class Describer:
             with self.at(f"function {fn.__qualname__}"):
                 self.feed(fn.__defaults__)
                 self._closure(fn)
+                if "__wrapped__" in fn.__dict__:  # a library's decorator (functools.wraps) that keeps the function
+                    with self.at("wrapping"):   # only there, not in its closure
+                        self.feed(fn.__dict__["__wrapped__"])
             return
         self.put("fn", fn.__qualname__)
         self.sources.add(fn.__code__.co_filename)
@@ -501,20 +507,58 @@ class Describer:
                     self.put("attr", name)
                     self.feed(state[name])
             return
-        self._reduced(obj)
+        wrapped = _wrapped(obj)
+        if wrapped is not _NOTHING:  # a library's wrapper (functools.lru_cache): what it wraps says what it does
+            self.put("wraps")
+            with self.at(f"{cls.__name__} wrapping"):
+                self.feed(wrapped)
+                if isinstance(obj, _LRU_WRAPPER):
+                    self.feed(obj.cache_parameters())  # (typed=True tells 3 from 3.0)
+        self._reduced(obj, wraps=wrapped is not _NOTHING)
 
-    def _reduced(self, obj: Any) -> None:
+    def _reduced(self, obj: Any, wraps: bool = False) -> None:
+        """What pickling would save of a library's object. An object pickled by its name (``reduced`` is a str: a C
+        function wrapper, a singleton) is described by that name only where the name says what it is: a library's
+        object (its qualified name and version), or a wrapper whose wrapped function was described (``wraps``)."""
         try:
             reduced = obj.__reduce_ex__(4)
         except Exception as e:  # noqa: BLE001 - what pickling refuses has no stable description either
             raise self.fail(f"{_short(obj)} has no stable description ({type(e).__name__}: {e})") from None
         if isinstance(reduced, str):
-            self.put("global", reduced)
+            if wraps:
+                return
+            module = _module_of(obj)
+            if not is_library_module(module):  # the user's code, known by a name an edit keeps: never keyed
+                raise self.fail(f"{_qualified(type(obj))} {module}.{reduced} is known only by its name, which stays "
+                                "the same when its code is edited (pickle saves it by name)")
+            self.put("global", f"{module}.{reduced} {library_version(module)}")
             return
         self.put("reduce", str(len(reduced)))
         for i, part in enumerate(reduced):
             with self.at(f"{type(obj).__name__} state"):
                 self.feed(list(part) if i >= 3 and part is not None else part)
+
+
+_NOTHING: Any = object()  # no __wrapped__
+_LRU_WRAPPER = type(lru_cache(maxsize=None)(len))  # functools._lru_cache_wrapper (functools.cache makes one too)
+
+
+def _wrapped(obj: Any) -> Any:
+    """What a library's wrapper object wraps (its ``__wrapped__``: functools.lru_cache, functools.cache and
+    functools.update_wrapper set it), else ``_NOTHING``."""
+    try:
+        return getattr(obj, "__wrapped__", _NOTHING)
+    except Exception:  # noqa: BLE001 - a proxy whose __getattr__ raises: described as any object is
+        return _NOTHING
+
+
+def _module_of(obj: Any) -> str:
+    """The module pickle looks a by-name object up in: its ``__module__``, else its class's."""
+    try:
+        module = getattr(obj, "__module__", None)
+    except Exception:  # noqa: BLE001 - a __getattr__ that raises
+        module = None
+    return module if isinstance(module, str) else type(obj).__module__
 
 
 def instance_attributes(obj: Any) -> dict[str, Any]:

@@ -13,7 +13,16 @@ import numpy as np
 
 from ..dsl.csp import MAX_DEPTH, int_text
 from ..errors import PtortTypeError, PtortValueError
-from ..explore import Knobs, Study, check_compile_options, check_knob_limits, check_knobs, check_mode
+from ..explore import (
+    Knobs,
+    Study,
+    check_compile_options,
+    check_knob_limits,
+    check_knobs,
+    check_mode,
+    repr_text,
+    value_text,
+)
 from ..knobs import KnobWords, normal_knob, tile_from_text
 
 #: The knobs a sweep varies (its keyword arguments), in the order of a row's columns.
@@ -45,8 +54,8 @@ def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | No
         try:
             ordered = sorted(values)
         except TypeError:  # values that do not compare (ints and tuples): still a stable example
-            ordered = sorted(values, key=repr)
-        listed = f"{name}={ordered!r}" if len(ordered) <= 6 else f"{name}=[...]"
+            ordered = sorted(values, key=repr_text)
+        listed = f"{name}={repr_text(ordered)}" if len(ordered) <= 6 else f"{name}=[...]"
         raise PtortTypeError(f"sweep({name}=...) got a {type(values).__name__}, whose order changes from one Python "
                              "process to the next, so the order of the rows would too.",
                              hint=f"Pass a list in the order you want the rows, e.g. {listed}, or "
@@ -84,7 +93,7 @@ def knob_values(name: str, values: Any, limit: int) -> tuple[list[Any], int | No
             checked = normal_knob(name, v)
         if checked is None:
             what = "a tile size: an int >= 1 or (rows, cols) of ints >= 1" if name == "tile" else "an int >= 1"
-            raise PtortValueError(f"sweep({name}=...) value {v!r} is not {what}.",
+            raise PtortValueError(f"sweep({name}=...) value {repr_text(v)} is not {what}.",
                                   hint=f"Pass {name} values like these: {example(name)}.")
         if name == "depth" and isinstance(checked, int) and checked > MAX_DEPTH:
             raise PtortValueError(f"sweep(depth=...) value {int_text(checked)} is more than 2**53 = {MAX_DEPTH:,}, "
@@ -104,14 +113,15 @@ def _refuse_repeats(name: str, raw: list[Any], checked: list[Any]) -> None:
         j = first.setdefault(v, i)
         if j == i:
             continue
-        same = f"{raw[j]!r} and {raw[i]!r} are the same value" if raw[j] != raw[i] else f"{raw[i]!r} is given twice"
+        same = (f"{repr_text(raw[j])} and {repr_text(raw[i])} are the same value" if raw[j] != raw[i]
+                else f"{repr_text(raw[i])} is given twice")
         raise PtortValueError(f"sweep({name}=...): {same} (values {j} and {i} of the list), so every row would "
                               "run twice.",
                               hint=f"Give each value once: {name}={_short_list(list(dict.fromkeys(checked)))}.")
 
 
 def _short_list(values: list[Any]) -> str:
-    text = repr(values)
+    text = repr_text(values, limit=10_000)
     return text if len(text) <= 60 else text[:57] + "...]"
 
 
@@ -165,8 +175,7 @@ def plan(study_or_builder: Any, given: dict[str, Any], knobs: Knobs | None, mode
     study_mode = mode or (study_or_builder.mode if isinstance(study_or_builder, Study) else "both")
     check_compile_options(compile_options, "sweep", study_mode)
     if not isinstance(study_or_builder, Study) and not callable(study_or_builder):
-        raise PtortTypeError(f"sweep() needs a builder function or a Study, got {type(study_or_builder).__name__} "
-                             f"{study_or_builder!r}.",
+        raise PtortTypeError(f"sweep() needs a builder function or a Study, got {value_text(study_or_builder)}.",
                              hint="def build(depth, tile, tiles): ... return connect(...); then "
                                   "sweep(build, depth=[1, 2, 4]).")
     study = _study(study_or_builder, knobs, mode, compile_options)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import KnobError, PtortError, PtortValueError, SourceLocation, traceback_location
-from ..explore import Comparison, Study
+from ..explore import Comparison, Study, repr_text
 
 TABLE_COLUMNS = ("pipeline_cycles", "data_parallel_cycles", "speedup")
 
@@ -128,8 +128,8 @@ class SweepResult:
     def point(self, index: int, method: str = "point") -> SweepPoint:
         """Point ``index`` (the # column of the table); ``method`` is what the user called, for the error."""
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self.points):
-            raise PtortValueError(f"{method}({index!r}) is not a point of this sweep: it has {len(self.points)} "
-                                  f"(0..{len(self.points) - 1}).",
+            raise PtortValueError(f"{method}({repr_text(index)}) is not a point of this sweep: it has "
+                                  f"{len(self.points)} (0..{len(self.points) - 1}).",
                                   hint=f"Use the # column of the table, e.g. result.{method}(0).")
         return self.points[index]
 

@@ -17,7 +17,7 @@ import types
 from typing import Any, Iterator
 
 from ..errors import SourceLocation, SweepError
-from .fingerprint import global_names, is_library_module
+from .fingerprint import _key_text, global_names, is_library_module
 
 _MAX_DEPTH = 8  # how far the search for the object that cannot be pickled goes into nested objects
 
@@ -105,7 +105,7 @@ def _parts(obj: Any) -> Iterator[tuple[str, Any]]:
         yield "object", obj.__self__
     elif isinstance(obj, dict):
         for k, v in obj.items():
-            yield f"[{k!r}]", v
+            yield f"[{_key_text(k)}]", v
     elif isinstance(obj, (list, tuple, set, frozenset)):
         for i, v in enumerate(obj):
             yield f"[{i}]", v

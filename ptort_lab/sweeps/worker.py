@@ -18,7 +18,7 @@ from typing import Any, Callable
 from ..errors import KnobError, SweepError
 from ..explore import Comparison, Study
 from ..knobs import Knobs, KnobWords
-from .cache import SweepCache
+from .cache import ROW_ORDER, SweepCache
 from .fingerprint import Undescribable, code_version
 from .keys import program_key
 from .module_state import ModuleState, apply_module_state
@@ -105,7 +105,7 @@ def row_of(comparison: Comparison) -> dict[str, Any]:
         row[f"{p}_us"] = round(s.time_us, 3) if s else None
         row[f"{p}_cores"] = len({span.core for span in prog.trace.spans}) if prog is not None else None
         row[f"{p}_bytes_moved"] = s.bytes_moved if s else None
-    return row
+    return {k: row[k] for k in ROW_ORDER}  # (the order a row read from the cache is given in)
 
 
 def run_point(study: Study, index: int, changes: dict[str, Any], params: tuple[str, ...], *,

@@ -26,4 +26,4 @@ def pinned_run(stages):
 @pytest.fixture
 def xss_pipeline(stages):
     """A two-stage pipeline whose producer is named like an HTML injection."""
-    return two_stage(stages, producer=XSS, consumer='say "hi" \\ \n bye')
+    return two_stage(stages, producer=XSS, consumer='say "hi" \\ bye')  # (a newline is refused where it is made)
