@@ -6,14 +6,16 @@ Every public name of ``ptort_lab`` is here, plus the reference's other spellings
 its type-checker functions (``check_kernel_call``, ``check_layouts_compatible``) and its memory layouts
 (``MemLayout``, ``relayout``, ``allreduce``, ``allgather``, ``reduce_scatter``: ``dsl.mem_layout``), its tracing
 switches (``TraceLevel``, ``Program.enable_tracing``) and its C++ bridge's names (``HAS_CPP_BINDINGS`` is False:
-``ir_bridge``). Names ptort_lab
-does not provide (``npu``, ``Symbol``, ...) are not faked: using one fails at the import, where it is plain to see;
+``ir_bridge``), and its run-time symbols: ``Symbol`` (a kernel's scalar argument read from
+``program.set_symbol_f32/u64``) and the ``scalar_expr`` module (``symbol_u64``, ``t.tags[...]``, ``where``,
+``cast_u64``, ... in dispatch keys and P.when conditions: ``dsl.scalar_expr``). Names ptort_lab does not provide
+(``npu``, ``ptoisa``, ...) are not faked: using one fails at the import, where it is plain to see;
 docs/howto/port_from_v9.md ("What is not provided") lists them and what to write instead.
 
 The reference's submodules import as ``ptort_lab.compat.<name>`` (``from ptort_lab.compat.csp import Channel``):
 ``csp``, ``ir_bridge``, ``primitives``, ``workload``, ``types``, ``errors``, ``p_namespace``, ``schedule``,
-``kernel``, ``builder``, ``type_checker`` and ``program``, each holding the names the reference's module of that
-name exports (those ptort_lab provides). They also import under any name the compat module is bound to in
+``kernel``, ``builder``, ``type_checker``, ``program`` and ``scalar_expr``, each holding the names the reference's
+module of that name exports (those ptort_lab provides). They also import under any name the compat module is bound to in
 ``sys.modules``, so a test set-up that aliases it (``sys.modules["pto_wsp"] = ptort_lab.compat``) runs ``from
 pto_wsp.csp import ...`` as written. As in the reference, the attributes ``workload`` and ``kernel`` are the
 decorators, not the submodules.
@@ -47,7 +49,9 @@ from .dsl import (
     TypeErrorInfo,
     tensor_layout_join,
 )
+from .dsl import scalar_expr as _scalar_expr
 from .dsl.mem_layout import MemLayout, allgather, allreduce, reduce_scatter, relayout
+from .dsl.scalar_expr import Symbol
 from .errors import CompileError, IRConversionError, KernelExecutionError, PtortTypeError, ScheduleError, user_location
 from .ir_bridge import (
     HAS_CPP_BINDINGS,
@@ -147,7 +151,7 @@ __all__ = list(_ptort_all) + ["Layout", "LayoutShard", "LayoutReplicate", "layou
                               "get_direction", "get_inner_type", "MemLayout", "relayout", "allreduce", "allgather",
                               "reduce_scatter", "TraceLevel", "TraceEvent", "ExecutionTrace", "HAS_CPP_BINDINGS", "cpp",
                               "IRBridgeError", "workload_to_ir", "workload_to_codegen_ir", "module_to_string",
-                              "parse_ir_string"]
+                              "parse_ir_string", "Symbol"]
 
 
 # -- the reference's submodules -------------------------------------------------------------------------------------
@@ -160,7 +164,7 @@ _SUBMODULE_NAMES: dict[str, tuple[str, tuple[str, ...]]] = {
     "types": ("axes, tensors and layouts", (
         "Dense", "DenseDyn", "Ragged", "Sparse", "DType", "Location", "Tensor", "TensorLayout", "TensorShard",
         "TensorReplicate", "DistElem", "LayoutIncompatibleError", "tensor_layout_join", "MemLayout", "relayout",
-        "allreduce", "allgather", "reduce_scatter")),
+        "allreduce", "allgather", "reduce_scatter", "Symbol")),
     "errors": ("the error classes", tuple(dict.fromkeys(list(_errors.__all__) + ["KernelError"]))),
     "p_namespace": ("the P loops", ("P", "LoopVar")),
     "schedule": ("the schedule policies", (
@@ -192,7 +196,23 @@ def _namespace(name: str, what: str, names: tuple[str, ...]) -> _types.ModuleTyp
     return module
 
 
-_SUBMODULES: dict[str, _types.ModuleType] = {"csp": _csp, "ir_bridge": _ir_bridge}
+def _scalar_expr_module() -> _types.ModuleType:
+    """``ptort_lab.compat.scalar_expr``: the reference's ``pto_wsp.scalar_expr``, with ``Expr`` its ScalarExpr."""
+    names = ("ScalarExpr", "as_expr", "symbol_u64", "slot_u64", "slot_i64", "slot_bool", "axis", "task_param",
+             "TaskExpr", "trace_task_fn", "to_cpp", "fnv1a_64", "Symbol")
+    module = _types.ModuleType(f"{__name__}.scalar_expr", "The reference's ``pto_wsp.scalar_expr`` (its scalar "
+                                                          "expressions), as ptort_lab provides it: "
+                                                          "ptort_lab.dsl.scalar_expr, ``Expr`` being its ScalarExpr.")
+    for n in names:
+        setattr(module, n, getattr(_scalar_expr, n))
+    setattr(module, "Expr", _scalar_expr.ScalarExpr)  # noqa: B010 - (the reference's name)
+    setattr(module, "__all__", ["Expr", *names])  # noqa: B010 - (a module type declares no __all__)
+    module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None)
+    return module
+
+
+_SUBMODULES: dict[str, _types.ModuleType] = {"csp": _csp, "ir_bridge": _ir_bridge,
+                                             "scalar_expr": _scalar_expr_module()}
 _SUBMODULES.update((name, _namespace(name, *spec)) for name, spec in _SUBMODULE_NAMES.items())
 _DECORATORS = ("workload", "kernel")  # attributes that stay the decorators, as in the reference
 for _name, _module in _SUBMODULES.items():

@@ -22,15 +22,17 @@ from .dsl.tasks import MAX_CYCLES, cycles_bound_hint, running_host_kernels
 from .dsl.types import Tensor
 from .dsl.wiring import check_pipeline
 from .dsl.workload import Task, Workload, WorkloadFunction
-from .errors import PtortTypeError, PtortValueError, user_location
+from .errors import PtortError, PtortTypeError, PtortValueError, user_location
 from .sim.capacity import check_capacity
 from .sim.cost_model import CostModel, PinnedCosts, as_cost_model
 from .sim.costs import NpuCostModel
+from .sim.journal import journal_for, undo
 from .sim.machine import MACHINES, Machine, ascend_910b, get_machine
 from .sim.on_chip import has_on_chip_state
 from .sim.runner import Run, RunOptions, simulate
 from .sim.stats import ProgramStats, compute_stats, one_core_note, unpinned_note
 from .sim.trace import Trace
+from .symbols import ProgramSymbols
 
 # The reference's tracing names (its program.py). ptort_lab's runs record a simulated Trace; these are its spellings.
 ExecutionTrace = Trace  # program.trace: summary(), print_summary(), to_chrome_trace() (JSON text here, a dict there)
@@ -183,6 +185,7 @@ class Program:
         self._host_kernels: dict[str, Any] = {}  # register_kernel: abstract-task name -> Python callable
         self._axis_sizes: dict[int, tuple[Any, int]] = {}  # set_axis_sizes: id(DenseDyn) -> (that axis, its size)
         self._loops: dict[str, list[Any]] | None = None  # loop variable name -> its axes (the tree never changes)
+        self._symbols = ProgramSymbols(workload)  # set_symbol_u64/f32/ptr: read by the next runs (symbols.py)
         self._compile_ms = (time.perf_counter() - started) * 1e3
         self._execute_ms = 0.0
         self._trace_level = TraceLevel.FULL  # every run keeps its whole trace until disable_tracing()
@@ -195,8 +198,8 @@ class Program:
     def enumerate(self) -> list[Task]:
         """The tasks a run would run, listed anew on every call as ``execute()`` lists them: a workload that reads
         host data while it is listed (``P.sel(rows, "b")`` over a list the host changes) gives its current tasks,
-        and the loop sizes ``set_axis_sizes`` set are those of the next run."""
-        with self._axis_sizes_of_run():
+        and the loop sizes ``set_axis_sizes`` set and the symbols ``set_symbol_*`` set are those of the next run."""
+        with self._axis_sizes_of_run(), self._symbols.of_run():  # (keys are not called: no read check)
             return self.workload.enumerate()
 
     # -- the reference's run-time knobs (its codegen-first HEAD): axis sizes and symbols, set between runs --------
@@ -236,31 +239,41 @@ class Program:
             self._axis_sizes = {**self._axis_sizes, **new}
 
     def set_symbol_u64(self, name: str, value: int) -> None:
-        """Reference-compatible knob: ``__pto_wsp_channel_latency_cycles`` sets the channel latency."""
-        if name != _LATENCY_SYMBOL:
-            raise PtortValueError(f"unknown symbol {name!r}.", hint=f"The simulator reads only {_LATENCY_SYMBOL}.")
-        self.run_options.channel_latency_cycles = _checked_latency(value, f"set_symbol_u64({_LATENCY_SYMBOL!r}, ...)")
+        """Set a run-time symbol the next runs read, with no rebuild (the reference's, by name):
+
+        - ``__pto_wsp_channel_latency_cycles``: the channel latency of a pipeline, in cycles;
+        - ``f"outer_{id(axis)}"``: the outer size of a Ragged or Sparse axis the workload loops over (with
+          ``set_symbol_ptr`` for its arrays: see ``symbols.py``);
+        - the name of a ``Symbol("n")`` in the workload, or of ``symbol_u64("n")`` / ``t.tags["n"]`` in its dispatch
+          or stream key: a u64 (``set_symbol_f32`` for a kernel's float scalar).
+
+        A name the program does not read, or one its Symbols read as a float, is refused, naming the symbols it reads.
+        No key function is called to check a name: a name only a dispatch or stream key may read is taken, and the
+        run refuses it if no key read it (``symbols.py``)."""
+        if name == _LATENCY_SYMBOL:
+            self.run_options.channel_latency_cycles = _checked_latency(value,
+                                                                       f"set_symbol_u64({_LATENCY_SYMBOL!r}, ...)")
+            return
+        self._symbols.set_u64(name, value)
 
     def set_symbol_f32(self, name: str, value: float) -> None:
-        """The reference's f32 run-time symbols feed ``Symbol("eps")`` kernel scalars, which ptort_lab does not
-        provide: a kernel's scalar argument is a number given at the launch. The one symbol here, the channel
-        latency, is a whole number of cycles. So this always raises, saying what to write instead."""
+        """Set the f32 run-time symbol ``name`` the next runs read: a ``Symbol(name)`` passed as a kernel's float
+        ``Scalar`` argument (``k(x=X, s=Symbol("scale_s"))``), rounded to f32 as the reference stores it. A name the
+        program does not read, or its Symbols read as a whole number (an integer scalar, an index), is refused; one
+        a key reads as a whole number is refused by the run."""
         if name == _LATENCY_SYMBOL:
             raise PtortTypeError(f"set_symbol_f32({name!r}, {value!r}): the channel latency is a whole number of "
                                  "cycles, not an f32.",
                                  hint=f"Write program.set_symbol_u64({_LATENCY_SYMBOL!r}, 50).")
-        raise PtortValueError(f"set_symbol_f32({name!r}, {value!r}): ptort_lab has no f32 run-time symbols: the "
-                              "reference's feed Symbol(...) kernel scalars, which are not provided here.",
-                              hint="Pass the value as the kernel's scalar argument at the launch (k[b](x=X[b], "
-                                   "s=2.0)), and build the workload again for another value.")
+        self._symbols.set_f32(name, value)
 
     def set_symbol_ptr(self, name: str, array: Any) -> None:
-        """The reference's pointer symbols hand buffers to its generated C++ (the data of Sparse and Ragged axes);
-        ptort_lab runs no generated code, and its axes read their own lists. So this always raises, saying so."""
-        raise PtortValueError(f"set_symbol_ptr({name!r}, ...): ptort_lab has no pointer symbols: the reference's "
-                              "hand buffers to its generated C++, and nothing here runs generated code.",
-                              hint="Sparse and Ragged axes read their own index lists when the tasks are listed; "
-                                   "a tensor's values are its .data (change them between runs).")
+        """Bind an array of a Ragged or Sparse axis the workload loops over, for the next runs: ``f"lengths_{id(r)}"``
+        of a Ragged, ``f"indptr_{id(s)}"`` and ``f"indices_{id(s)}"`` of a Sparse (their outer size through
+        ``set_symbol_u64(f"outer_{id(axis)}", n)``). ``array`` is a 1-D integer numpy array (or a list of ints),
+        checked now and read again when each run starts, as the reference reads its pointer; what only the pair can
+        say (one length per outer row, ``indptr`` ending at ``len(indices)``) is checked then, at ``execute()``."""
+        self._symbols.set_ptr(name, array)
 
     def register_kernel(self, name: str, fn: Any) -> None:
         """Run the Python callable ``fn`` for every abstract task named ``name`` (``task(name, [b], [b])``), on its
@@ -372,14 +385,23 @@ class Program:
         where = None if keep_trace else user_location()
         steady: Any = None
         try:
-            with running_host_kernels(self._host_kernels), self._axis_sizes_of_run():
+            with running_host_kernels(self._host_kernels), self._axis_sizes_of_run(), \
+                    self._symbols.of_run() as symbols:
+                journal = None
                 if steady_state:
                     from .sim.steady_state import run_steady_state  # only steady-state runs need it
                     run, figures, info = run_steady_state(self.workload, as_cost_model(self.cost_model),
                                                           opts, simulate, None if tiles is None else int(tiles))
                     steady = (figures, info)
                 else:
-                    run = simulate(self.workload, self.cost_model, opts)
+                    journal = journal_for(opts.compute_values, None)  # (the one simulate would take)
+                    run = simulate(self.workload, self.cost_model, opts, writes=journal)
+                try:
+                    symbols.check()  # a symbol set that no part of the run read (a misspelt name) is refused
+                except PtortError as e:
+                    if journal is not None:  # (as a run failing inside: its outputs go back as they were)
+                        undo(journal, e)
+                    raise
         except Exception as e:
             with self._lock:
                 self._run, self._failed = None, e

@@ -577,8 +577,9 @@ def test_the_compat_module_has_the_reference_names():
     b = pto_wsp.Layout((pto_wsp.LayoutShard(0), pto_wsp.LayoutReplicate()))
     assert repr(pto_wsp.layout_join(a, b)) == "TensorLayout(S(0), R)"
     assert set(pto_wsp.__all__) >= {"workload", "kernel", "P", "Tensor", "Channel", "Layout", "KernelError"}
-    for missing in ("npu", "Symbol"):  # not provided: fails plainly at the import
+    for missing in ("npu", "ptoisa"):  # not provided: fails plainly at the import
         assert not hasattr(pto_wsp, missing)
+    assert pto_wsp.Symbol("eps").name == "eps"  # a run-time symbol (set_symbol_f32), as in the reference's HEAD
     assert pto_wsp.MemLayout.row_major((4, 8)).strides == (8, 1)
     assert pto_wsp.types.MemLayout is pto_wsp.MemLayout and pto_wsp.types.relayout is pto_wsp.relayout
 

@@ -44,6 +44,22 @@ def _run_size(axis: Any, built: Any) -> Any:
     return sizes.get(id(axis), built)
 
 
+# Per-run structures of Ragged and Sparse axes (id(axis) -> (outer, lengths) or (outer, indptr, indices)): a Program
+# binds them with set_symbol_u64 / set_symbol_ptr (the reference's outer_<id>, lengths_<id>, ... symbols) and sets
+# them around each run, in that run's context only, so the axes themselves never change and a run of the same
+# workload in another thread (or workload.enumerate()) lists them as built.
+run_structures: contextvars.ContextVar[Mapping[int, tuple[Any, ...]] | None] = contextvars.ContextVar(
+    "ptort_run_structures", default=None)
+
+
+def _run_structure(axis: Any, built: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``axis``'s structure in this run: the one bound in ``run_structures`` if any, else ``built``."""
+    structures = run_structures.get()
+    if structures is None:
+        return built
+    return structures.get(id(axis), built)
+
+
 def _count_text(n: int) -> str:
     return f"{n:,}" if n < 10**15 else f"about 10**{len(str(n)) - 1}"
 
@@ -79,6 +95,37 @@ def _int_list(values: Any, api: str, what: str, example: str) -> list[int]:
                                  hint=f"Every entry must be a whole number, e.g. {example} (convert with int(...) "
                                       "only when the value is exact).")
     return [int(n) for n in out]
+
+
+def _ragged_lengths(items: list[int], api: str) -> list[int]:
+    """A Ragged's lengths checked: each >= 0, at most MAX_ITERATIONS items in all."""
+    if any(n < 0 for n in items):
+        raise PtortValueError(f"Ragged lengths must be >= 0, got {items}.", hint="Use 0 for an empty row.")
+    total = sum(items)
+    if total > MAX_ITERATIONS:
+        raise PtortValueError(f"{api} holds {_count_text(total)} items, more than the {MAX_ITERATIONS:,} iterations a "
+                              "workload may list.", hint="Use larger tiles (fewer items per row) or a smaller problem.")
+    return items
+
+
+def _outer_size(value: Any, api: str) -> int:
+    """A Ragged's or Sparse's outer size set after it was built: an int in 1..MAX_ITERATIONS."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise PtortTypeError(f"{api}: the outer size must be an int, got {type(value).__name__}.",
+                             hint="Set the number of rows as a whole number, e.g. r.outer_size = 2.")
+    if not 1 <= value <= MAX_ITERATIONS:
+        raise PtortValueError(f"{api}: the outer size must be in 1..{MAX_ITERATIONS:,}.",
+                              hint="A Ragged or Sparse has at least one row; for no items give each row length 0 "
+                                   "(or an indptr of zeros).")
+    return int(value)
+
+
+def _sparse_indptr(ptr: list[int]) -> list[int]:
+    """A Sparse's indptr checked: from 0, never decreasing."""
+    if not ptr or ptr[0] != 0 or any(b < a for a, b in zip(ptr, ptr[1:])):
+        raise PtortValueError(f"Sparse indptr must start at 0 and never decrease, got {ptr}.",
+                              hint="Build indptr as the running count of indices per row.")
+    return ptr
 
 
 def _call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -195,23 +242,66 @@ class DenseDyn(Axis):
 class Ragged(Axis):
     """``Ragged(outer, lengths)``: ``outer`` rows, row ``i`` holding ``lengths[i]`` items.
 
-    Iterating it with ``P(ragged)`` yields ``(i, j)`` pairs for every item, row by row.
+    Iterating it with ``P(ragged)`` yields ``(i, j)`` pairs for every item, row by row. A loop that binds one
+    variable, ``P.seq(ragged)``, ``P.sel(ragged)``, ``for_each(ragged, body)`` (or ``parallel_for``, ``select``),
+    numbers the items instead: ``0 .. total() - 1``, row by row, as the reference iterates a Ragged.
+
+    A compiled program rebinds it between runs, as the reference's symbols do:
+    ``program.set_symbol_u64(f"outer_{id(ragged)}", n)`` and ``program.set_symbol_ptr(f"lengths_{id(ragged)}",
+    lengths)``; during such a run ``outer_size``, ``lengths`` and ``total()`` are the bound ones (``built`` keeps
+    the structure it was made with).
     """
 
     def __init__(self, outer_size: int, lengths: Sequence[int]) -> None:
-        self.outer_size = _check_size(outer_size, "Ragged")
-        self.lengths = _int_list(lengths, f"Ragged({outer_size}, lengths)", "lengths",
-                                 "Ragged(2, [3, 1]) (one item count >= 0 per outer row)")
-        if len(self.lengths) != outer_size:
-            raise PtortValueError(f"Ragged({outer_size}, lengths) needs {outer_size} lengths, got {len(self.lengths)}.",
+        outer = _check_size(outer_size, "Ragged")
+        api = f"Ragged({outer_size}, lengths)"
+        items = _int_list(lengths, api, "lengths", "Ragged(2, [3, 1]) (one item count >= 0 per outer row)")
+        if len(items) != outer_size:
+            raise PtortValueError(f"Ragged({outer_size}, lengths) needs {outer_size} lengths, got {len(items)}.",
                                   hint="Pass one length per outer row.")
-        if any(n < 0 for n in self.lengths):
-            raise PtortValueError(f"Ragged lengths must be >= 0, got {self.lengths}.", hint="Use 0 for an empty row.")
-        self.size = self.total()
-        if self.size > MAX_ITERATIONS:
-            raise PtortValueError(f"Ragged({outer_size}, lengths) holds {_count_text(self.size)} items, more than the "
-                                  f"{MAX_ITERATIONS:,} iterations a workload may list.",
-                                  hint="Use larger tiles (fewer items per row) or a smaller problem.")
+        self.built: tuple[int, list[int]] = (outer, _ragged_lengths(items, api))
+
+    @property
+    def outer_size(self) -> int:
+        """The number of rows (in a run that rebinds it, the bound number)."""
+        outer: int = _run_structure(self, self.built)[0]
+        return outer
+
+    @outer_size.setter
+    def outer_size(self, value: int) -> None:
+        """``r.outer_size = n`` changes the built structure (checked as the constructor checks it); with another
+        row count set ``r.lengths`` too, before the Ragged is next listed (its rows are checked against it then)."""
+        self.built = (_outer_size(value, f"{self!r}.outer_size = {value!r}"), self.built[1])
+
+    @property
+    def lengths(self) -> list[int]:
+        """Each row's item count (in a run that rebinds them, the bound ones)."""
+        lengths: list[int] = _run_structure(self, self.built)[1]
+        return lengths
+
+    @lengths.setter
+    def lengths(self, value: Sequence[int]) -> None:
+        """``r.lengths = [...]`` changes the built structure, checked as the constructor checks it (one length
+        per row: ``r.outer_size`` too when the row count changes)."""
+        api = f"{self!r}.lengths = ..."
+        items = _int_list(value, api, "lengths", "[3, 1] (one item count >= 0 per outer row)")
+        self.built = (self.built[0], _ragged_lengths(items, api))
+
+    def _rows(self) -> list[int]:
+        """The lengths, one per outer row: a Ragged whose ``outer_size`` and ``lengths`` were set to disagree is
+        refused where it is listed."""
+        outer, lengths = _run_structure(self, self.built)
+        if len(lengths) != outer:
+            raise PtortValueError(f"{self!r}: outer_size is {outer} but lengths has {len(lengths)} entries; a Ragged "
+                                  "takes one length per outer row.",
+                                  hint="Set them together before the Ragged is listed: r.outer_size = n and "
+                                       "r.lengths = [...] with n entries (or build a new Ragged(n, lengths)).")
+        return lengths  # type: ignore[no-any-return]
+
+    @property
+    def size(self) -> int:
+        """The number of items, ``total()``."""
+        return self.total()
 
     def length(self, i: Any) -> Any:
         """Row ``i``'s length; with a loop variable ``i``, an expression evaluated per iteration."""
@@ -224,23 +314,25 @@ class Ragged(Axis):
             raise PtortTypeError(f"{self!r}.length({i!r}): the row must be an int or a loop variable, got "
                                  f"{type(i).__name__}.", hint="Pass a row number such as r.length(b).",
                                  where=loc, locate=loc is None)
+        lengths = self._rows()
         if not 0 <= i < self.outer_size:
             label = f"{_expr_text(row)} = {i}" if row is not None else f"{i}"
             raise PtortValueError(f"{self!r}.length({label}): row {i} is out of range; it has {self.outer_size} rows "
                                   f"(0..{self.outer_size - 1}).",
                                   hint=f"Index rows with the outer loop over Dense[{self.outer_size}]() (or fewer).",
                                   where=loc, locate=loc is None)
-        return self.lengths[int(i)]
+        return lengths[int(i)]
 
     def total(self) -> int:
-        return sum(self.lengths)
+        """The number of items: the sum of the lengths."""
+        return sum(self._rows())
 
     @property
     def rank(self) -> int:
         return 2
 
     def points(self, bindings: Any) -> Sequence[Any]:
-        return [(i, j) for i, n in enumerate(self.lengths) for j in range(n)]
+        return [(i, j) for i, n in enumerate(self._rows()) for j in range(n)]
 
     def __repr__(self) -> str:
         if len(self.lengths) <= 12:
@@ -248,6 +340,35 @@ class Ragged(Axis):
         # (messages name the axis: thousands of lengths would bury what they say)
         head = ", ".join(map(str, self.lengths[:6]))
         return f"Ragged({self.outer_size}, [{head}, ... {len(self.lengths):,} lengths])"
+
+
+class RaggedFlat(Axis):
+    """A Ragged's items numbered ``0 .. total() - 1``, row by row: the axis of a loop that binds one variable to a
+    Ragged (``P.seq(ragged)``, ``for_each(ragged, body)``), as the reference iterates it. ``ragged`` is the Ragged
+    (so a run that rebinds it loops over the bound items)."""
+
+    def __init__(self, ragged: Ragged) -> None:
+        self.ragged = ragged
+
+    @property
+    def size(self) -> int:
+        """The number of items of the Ragged."""
+        return self.ragged.total()
+
+    def points(self, bindings: Any) -> Sequence[Any]:
+        """0 .. total() - 1."""
+        return range(self.ragged.total())
+
+    @property
+    def unpack_note(self) -> tuple[str, str]:
+        """What a loop variable over it says when unpacked (``for b, j in P.seq(ragged)``): (text, hint)."""
+        return ("P.seq, P.sel and for_each over a Ragged iterate it flat, one index per item (0 .. total() - 1, row "
+                f"by row), as the reference does; P(ragged) gives (row, item) pairs. Here: {self.ragged!r}.",
+                "For (row, item) pairs write `for b, j in P(ragged):`; for one index per item write "
+                "`for i in P.seq(ragged):`.")
+
+    def __repr__(self) -> str:
+        return f"{self.ragged!r} (flat)"
 
 
 class _RaggedLength(Expr):
@@ -264,31 +385,92 @@ class _RaggedLength(Expr):
 
 
 class Sparse:
-    """CSR structure ``Sparse(outer, indptr, indices)``: ``sp[r]`` lists the indices stored in row ``r``."""
+    """CSR structure ``Sparse(outer, indptr, indices)``: ``sp[r]`` lists the indices stored in row ``r``.
+
+    A compiled program rebinds it between runs, as the reference's symbols do: ``program.set_symbol_u64(
+    f"outer_{id(sp)}", n)``, ``program.set_symbol_ptr(f"indptr_{id(sp)}", indptr)`` and ``program.set_symbol_ptr(
+    f"indices_{id(sp)}", indices)``; during such a run ``outer_size``, ``indptr`` and ``indices`` are the bound ones
+    (``built`` keeps the structure it was made with).
+    """
 
     def __init__(self, outer_size: int, indptr: Sequence[int], indices: Sequence[int]) -> None:
-        self.outer_size = _check_size(outer_size, "Sparse")
-        self.indptr = _int_list(indptr, f"Sparse({outer_size}, indptr, indices)", "indptr", "[0, 2, 3]")
-        self.indices = _int_list(indices, f"Sparse({outer_size}, indptr, indices)", "indices", "[4, 7, 1]")
-        if len(self.indptr) != outer_size + 1:
+        outer = _check_size(outer_size, "Sparse")
+        ptr = _int_list(indptr, f"Sparse({outer_size}, indptr, indices)", "indptr", "[0, 2, 3]")
+        idx = _int_list(indices, f"Sparse({outer_size}, indptr, indices)", "indices", "[4, 7, 1]")
+        if len(ptr) != outer_size + 1:
             raise PtortValueError(f"Sparse indptr needs outer_size + 1 = {outer_size + 1} entries, "
-                                  f"got {len(self.indptr)}.", hint="indptr[r]..indptr[r+1] delimits row r.")
-        if self.indptr[0] != 0 or any(b < a for a, b in zip(self.indptr, self.indptr[1:])):
-            raise PtortValueError(f"Sparse indptr must start at 0 and never decrease, got {self.indptr}.",
-                                  hint="Build indptr as the running count of indices per row.")
+                                  f"got {len(ptr)}.", hint="indptr[r]..indptr[r+1] delimits row r.")
+        _sparse_indptr(ptr)
         # indptr[-1] is the CSR's nnz: fewer indices cannot fill the rows, and more would be silently dropped
         # (almost always an off-by-one in building indptr).
-        if self.indptr[-1] != len(self.indices):
-            extra = len(self.indices) - self.indptr[-1]
-            what = (f"only {len(self.indices)} indices were given" if extra < 0 else
-                    f"{len(self.indices)} indices were given, so the last {extra} would belong to no row")
-            raise PtortValueError(f"Sparse({outer_size}, indptr, indices): indptr ends at {self.indptr[-1]} (the "
+        if ptr[-1] != len(idx):
+            extra = len(idx) - ptr[-1]
+            what = (f"only {len(idx)} indices were given" if extra < 0 else
+                    f"{len(idx)} indices were given, so the last {extra} would belong to no row")
+            raise PtortValueError(f"Sparse({outer_size}, indptr, indices): indptr ends at {ptr[-1]} (the "
                                   f"number of stored indices) but {what}.",
                                   hint="indptr[-1] must equal len(indices): build indptr as the running count of "
                                        "indices per row, e.g. Sparse(2, [0, 2, 3], [4, 7, 1]).")
+        self.built: tuple[int, list[int], list[int]] = (outer, ptr, idx)
+
+    @property
+    def outer_size(self) -> int:
+        """The number of rows (in a run that rebinds it, the bound number)."""
+        outer: int = _run_structure(self, self.built)[0]
+        return outer
+
+    @outer_size.setter
+    def outer_size(self, value: int) -> None:
+        """``sp.outer_size = n`` changes the built structure (checked as the constructor checks it); with another
+        row count set ``sp.indptr`` too, before the Sparse is next listed (the two are checked together then)."""
+        _, ptr, idx = self.built
+        self.built = (_outer_size(value, f"{self!r}.outer_size = {value!r}"), ptr, idx)
+
+    @property
+    def indptr(self) -> list[int]:
+        """Row ``r``'s indices are ``indices[indptr[r]:indptr[r + 1]]`` (in a run that rebinds it, the bound one)."""
+        indptr: list[int] = _run_structure(self, self.built)[1]
+        return indptr
+
+    @indptr.setter
+    def indptr(self, value: Sequence[int]) -> None:
+        """``sp.indptr = [...]`` changes the built structure, checked as the constructor checks it (from 0, never
+        decreasing; outer_size + 1 entries ending at len(indices), checked when the Sparse is next listed)."""
+        outer, _, idx = self.built
+        ptr = _int_list(value, f"{self!r}.indptr = ...", "indptr", "[0, 2, 3]")
+        self.built = (outer, _sparse_indptr(ptr), idx)
+
+    @property
+    def indices(self) -> list[int]:
+        """The stored indices, row by row (in a run that rebinds them, the bound ones)."""
+        indices: list[int] = _run_structure(self, self.built)[2]
+        return indices
+
+    @indices.setter
+    def indices(self, value: Sequence[int]) -> None:
+        """``sp.indices = [...]`` changes the built structure, checked as the constructor checks it (ints;
+        len(indices) == indptr[-1], checked when the Sparse is next listed: set ``sp.indptr`` too when it changes)."""
+        outer, ptr, _ = self.built
+        self.built = (outer, ptr, _int_list(value, f"{self!r}.indices = ...", "indices", "[4, 7, 1]"))
+
+    def _csr(self) -> tuple[int, list[int], list[int]]:
+        """(outer_size, indptr, indices), refused where the Sparse is listed when they were set to disagree."""
+        outer, ptr, idx = _run_structure(self, self.built)
+        if len(ptr) != outer + 1:
+            raise PtortValueError(f"{self!r}: outer_size is {outer} but indptr has {len(ptr)} entries; it needs "
+                                  f"outer_size + 1 = {outer + 1}.",
+                                  hint="indptr[r]..indptr[r+1] delimits row r: set sp.outer_size and sp.indptr "
+                                       "together before the Sparse is listed (or build a new Sparse).")
+        if ptr[-1] != len(idx):
+            raise PtortValueError(f"{self!r}: indptr ends at {ptr[-1]} (the number of stored indices) but indices "
+                                  f"has {len(idx)} entries.",
+                                  hint="indptr[-1] must equal len(indices): set sp.indptr and sp.indices together "
+                                       "before the Sparse is listed.")
+        return outer, ptr, idx
 
     def nnz(self) -> int:
-        return self.indptr[self.outer_size]
+        outer, ptr, _ = self._csr()
+        return ptr[outer]
 
     def row_nnz(self, r: int) -> int:
         r = self._row(r, "row_nnz")
@@ -299,6 +481,7 @@ class Sparse:
         if isinstance(r, bool) or not isinstance(r, (int, np.integer)):
             raise PtortTypeError(f"Sparse {api}: the row must be an int or a loop variable, got {type(r).__name__} "
                                  f"{r!r}.", hint="Pass a row number such as sp[0], or a loop variable: sp[b].")
+        self._csr()
         if not 0 <= r < self.outer_size:
             raise PtortValueError(f"Sparse row {r} is out of range 0..{self.outer_size - 1}.",
                                   hint="Index rows with a value of the outer axis.")
@@ -316,8 +499,9 @@ class Sparse:
     def __len__(self) -> int:
         return self.nnz()
 
-    def __repr__(self) -> str:
-        return f"Sparse({self.outer_size}, nnz={self.nnz()})"
+    def __repr__(self) -> str:  # (never raises: messages name it, a Sparse set to disagree too)
+        ptr = self.indptr
+        return f"Sparse({self.outer_size}, nnz={ptr[-1] if ptr else 0})"
 
 
 class SparseRow:
@@ -347,4 +531,5 @@ class SparseRow:
         return f"sparse[{self.row!r}]"
 
 
-__all__ = ["Axis", "Dense", "DenseDyn", "Ragged", "Sparse", "SparseRow", "MAX_ITERATIONS", "run_sizes"]
+__all__ = ["Axis", "Dense", "DenseDyn", "Ragged", "RaggedFlat", "Sparse", "SparseRow", "MAX_ITERATIONS", "run_sizes",
+           "run_structures"]

@@ -250,6 +250,14 @@ class LoopVar(Expr):
     def evaluate(self, bindings: Mapping[str, int]) -> Any:
         return bindings[self.name]
 
+    def __iter__(self) -> NoReturn:
+        # (a loop over an axis that says why one variable cannot be unpacked, a Ragged iterated flat, adds that)
+        note = getattr(self.axis, "unpack_note", None)
+        if not isinstance(note, tuple):
+            super().__iter__()
+        _refuse(f"the loop expression `{self!r}` is one integer per task; it cannot be iterated. {note[0]}",
+                hint=note[1])
+
     def __repr__(self) -> str:
         return self.name
 

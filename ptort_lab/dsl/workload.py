@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import DSLUsageError, PtortTypeError, PtortValueError, SourceLocation, user_location
 from . import runtime_slots
-from .axes import Axis, Ragged, Sparse, SparseRow
+from .axes import Axis, Ragged, RaggedFlat, Sparse, SparseRow
 from .builder import (
     BODY_HINT,
     WorkloadBuilder,
@@ -36,6 +36,7 @@ from .builder import (
 )
 from .expr import Expr, LoopVar, name_template, refuse_placeholders
 from .kernel import Kernel
+from .scalar_expr import ScalarCondition, ScalarExpr
 from .spellings import UNSET, one_of, required
 from .tasks import MAX_CYCLES, Cycles, Task, cycles_bound_hint
 from .tree import NodeKind, Workload, group
@@ -159,6 +160,8 @@ class _PLoop:
                 # A default name an enclosing loop already has becomes i2, i3, ... (fresh_var's rule), so a nested
                 # P.seq still runs and the counter's names (t.get("b") = the first P axis) stay where they were.
                 vars_.append(fresh_var(st, names.pop(0) if names else self.default_name, api, self.loc))
+                if isinstance(axis, RaggedFlat):  # (unpacking it says how a Ragged is iterated: LoopVar.__iter__)
+                    vars_[-1].axis = axis
         frame: list[Workload] = []
         st.frames.append(frame)
         try:
@@ -242,21 +245,25 @@ class _PNamespace:
         take a name from P()'s b, h, s, d, ... sequence, so ``t.get("b")`` still means the first ``P`` axis. Under an
         enclosing loop that already has the default name (a nested ``P.seq``) it is named ``i2`` (then ``i3``, ...);
         the reference reuses ``i`` there, so ``t.get("i")`` reads the outer loop here. An explicit name an enclosing
-        loop has is refused."""
+        loop has is refused.
+
+        Over a ``Ragged``, the one variable numbers its items ``0 .. total() - 1``, row by row, as the reference
+        iterates it (``P(ragged)`` yields ``(row, item)`` pairs instead)."""
         require_builder("P.seq()")
         _one_axis("P.seq", name, more)
-        return _PLoop((_check_axis(axis, "P.seq()"),), [name] if name else None, NodeKind.FOR_EACH,
+        return _PLoop((_flat(_check_axis(axis, "P.seq()")),), [name] if name else None, NodeKind.FOR_EACH,
                       default_name="i")
 
     def sel(self, source: Any, name: Any = None, *more: Any) -> _PLoop:
-        """One iteration per index of ``source`` (a list, a Sparse row ``sp[b]`` or a whole Sparse).
+        """One iteration per index of ``source`` (a list, a Sparse row ``sp[b]`` or a whole Sparse; over a Ragged,
+        one per item, numbered ``0 .. total() - 1``).
 
         The loop variable is named ``name``, by default ``"e"`` as in the reference (``t.get("e")``); it does not
         take a name from P()'s b, h, s, d, ... sequence. Under an enclosing loop that already has the default name
         it is named ``e2`` (then ``e3``, ...); an explicit name an enclosing loop has is refused."""
         require_builder("P.sel()")
         _one_axis("P.sel", name, more)
-        return _PLoop((_check_axis(source, "P.sel()"),), [name] if name else None, NodeKind.SELECT,
+        return _PLoop((_flat(_check_axis(source, "P.sel()")),), [name] if name else None, NodeKind.SELECT,
                       default_name="e")
 
     def pipe(self) -> _Pipe:
@@ -278,6 +285,12 @@ class _PNamespace:
         """``with P.otherwise():``: the block's statements run where the ``P.when`` (and every ``P.elif_``) just
         before it does not hold."""
         return _Otherwise()
+
+
+def _flat(axis: Any) -> Any:
+    """The axis of a loop binding one variable: a Ragged's items numbered 0..total-1 (RaggedFlat), as the reference
+    iterates a Ragged bound to one variable; any other axis as it is."""
+    return RaggedFlat(axis) if isinstance(axis, Ragged) else axis
 
 
 def _one_axis(api: str, name: Any, more: tuple[Any, ...]) -> None:
@@ -424,11 +437,8 @@ P = _PNamespace()
 # -- functional forms (usable inside and outside @workload) -------------------------------------------------------
 def _loop(kind: NodeKind, axis: Any, body: Callable[..., Any], api: str) -> Workload:
     loc = user_location()
-    axis = _check_axis(axis, api)
+    axis = _flat(_check_axis(axis, api))  # (a Ragged: its items 0..total-1, one variable)
     var, node_body = body_with_var(body, api)
-    if isinstance(axis, Ragged):
-        raise PtortTypeError(f"{api} over a Ragged axis needs two loop variables; use P(ragged) in a @workload.",
-                             hint="Or loop over Dense[outer] and DenseDyn(ragged.length(b)).")
     node = Workload(kind, loc=loc, axes=(axis,), vars=(var,), body=node_body)
     add(node)
     return node
@@ -467,6 +477,8 @@ def _check_predicate(pred: Any, api: str) -> Any:
     Other numbers (2.5) are refused: a float is no truth value."""
     if isinstance(pred, (bool, np.bool_, numbers.Integral)):
         return bool(pred)
+    if isinstance(pred, ScalarExpr):  # the reference's predicates: axis("b") < symbol_u64("cut").cast_i64()
+        return ScalarCondition(pred, api)
     if isinstance(pred, Expr) or callable(pred):
         return pred
     if isinstance(pred, numbers.Number):

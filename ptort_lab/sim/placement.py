@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..dsl.scalar_expr import KeyFunction
 from ..errors import PtortTypeError, PtortValueError, raise_user_error
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ def dispatcher(schedule: Schedule) -> tuple[int, Callable[[int, Task], int] | No
                               hint='Write .streams(4).stream_by(lambda t: t.get("b")).')
     if policy is None:
         if streams and schedule.stream_by is not None:  # streams(n).stream_by(fn): stream fn(t) mod n, one per core
-            by = schedule.stream_by
+            by = KeyFunction(schedule.stream_by, "the stream_by key")
             return streams, lambda i, t: _key(by, t, "stream_by") % streams
         if streams:  # streams(n) alone: tasks go to the n streams in turn (the reference puts all on stream 0)
             return streams, lambda i, t: i % streams
@@ -231,7 +232,10 @@ def dispatcher(schedule: Schedule) -> tuple[int, Callable[[int, Task], int] | No
     if policy.kind == "round_robin":
         return n, lambda i, t: i % n
     api = f"DispatchPolicy.{policy.kind}"
-    key_fn, mixed = policy.key_fn, policy.kind == "hash"
+    # (a key written the reference's way, t.params[0].cast_u64() or t.tags["mask"], is a scalar expression evaluated
+    # for each task: dsl/scalar_expr.py)
+    key_fn = KeyFunction(policy.key_fn, f"the {api} key") if policy.key_fn is not None else None
+    mixed = policy.kind == "hash"
     return n, lambda i, t: (_mix(_key(key_fn, t, api)) if mixed else _key(key_fn, t, api)) % n
 
 
