@@ -22,11 +22,10 @@ from .dsl.tasks import MAX_CYCLES, cycles_bound_hint, running_host_kernels
 from .dsl.types import Tensor
 from .dsl.wiring import check_pipeline
 from .dsl.workload import Task, Workload, WorkloadFunction
-from .errors import PtortError, PtortTypeError, PtortValueError, user_location
+from .errors import PtortTypeError, PtortValueError, user_location
 from .sim.capacity import check_capacity
 from .sim.cost_model import CostModel, PinnedCosts, as_cost_model
 from .sim.costs import NpuCostModel
-from .sim.journal import journal_for, undo
 from .sim.machine import MACHINES, Machine, ascend_910b, get_machine
 from .sim.on_chip import has_on_chip_state
 from .sim.runner import Run, RunOptions, simulate
@@ -249,7 +248,7 @@ class Program:
 
         A name the program does not read, or one its Symbols read as a float, is refused, naming the symbols it reads.
         No key function is called to check a name: a name only a dispatch or stream key may read is taken, and the
-        run refuses it if no key read it (``symbols.py``)."""
+        run warns of it if no key read it (``symbols.UnreadSymbolWarning``)."""
         if name == _LATENCY_SYMBOL:
             self.run_options.channel_latency_cycles = _checked_latency(value,
                                                                        f"set_symbol_u64({_LATENCY_SYMBOL!r}, ...)")
@@ -260,7 +259,7 @@ class Program:
         """Set the f32 run-time symbol ``name`` the next runs read: a ``Symbol(name)`` passed as a kernel's float
         ``Scalar`` argument (``k(x=X, s=Symbol("scale_s"))``), rounded to f32 as the reference stores it. A name the
         program does not read, or its Symbols read as a whole number (an integer scalar, an index), is refused; one
-        a key reads as a whole number is refused by the run."""
+        a key reads as a whole number is warned of by the run."""
         if name == _LATENCY_SYMBOL:
             raise PtortTypeError(f"set_symbol_f32({name!r}, {value!r}): the channel latency is a whole number of "
                                  "cycles, not an f32.",
@@ -387,21 +386,14 @@ class Program:
         try:
             with running_host_kernels(self._host_kernels), self._axis_sizes_of_run(), \
                     self._symbols.of_run() as symbols:
-                journal = None
                 if steady_state:
                     from .sim.steady_state import run_steady_state  # only steady-state runs need it
                     run, figures, info = run_steady_state(self.workload, as_cost_model(self.cost_model),
                                                           opts, simulate, None if tiles is None else int(tiles))
                     steady = (figures, info)
                 else:
-                    journal = journal_for(opts.compute_values, None)  # (the one simulate would take)
-                    run = simulate(self.workload, self.cost_model, opts, writes=journal)
-                try:
-                    symbols.check()  # a symbol set that no part of the run read (a misspelt name) is refused
-                except PtortError as e:
-                    if journal is not None:  # (as a run failing inside: its outputs go back as they were)
-                        undo(journal, e)
-                    raise
+                    run = simulate(self.workload, self.cost_model, opts)
+                symbols.check()  # a symbol set that no part of the run read (a misspelt name?) is warned of
         except Exception as e:
             with self._lock:
                 self._run, self._failed = None, e

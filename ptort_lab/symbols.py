@@ -14,10 +14,11 @@ Each setter checks its value at once, and the name against what the program is k
 of its code (it is scanned anew at each setter and each run: a pipeline's process bodies may be set again): its
 Symbols and conditions, its Ragged and Sparse axes. A name none of them reads is refused, unless a dispatch or stream
 key function may read it: that one is taken, and the run checks that a key did read it (``RunSymbols.check``: a
-symbol set and never read is an error after the run, naming it and the symbols the run read). A setter of the wrong
-kind (an f32 for an integer parameter, a number for an array) is refused. What only the pair can say (one length
-per outer row, ``indptr`` ending at ``len(indices)``) is checked when the run starts, at its ``execute()``; symbols
-bound to an axis the workload no longer loops over affect nothing (a StaleSymbolWarning says so).
+symbol set and never read is an ``UnreadSymbolWarning`` after the run, naming it and the symbols the run read). A
+setter of the wrong kind (an f32 for an integer parameter, a number for an array) is refused. What only the pair can
+say (one length per outer row, ``indptr`` ending at ``len(indices)``) is checked when the run starts, at its
+``execute()``; symbols bound to an axis the workload no longer loops over affect nothing (a StaleSymbolWarning says
+so).
 """
 from __future__ import annotations
 
@@ -71,9 +72,16 @@ class _Scan:
         return None
 
 
+class UnreadSymbolWarning(UserWarning):
+    """A symbol set for a run that no part of it read: a misspelt name, or one only a key's branch that this run
+    did not take reads."""
+
+
 class RunSymbols:
-    """The symbols of one run (``ProgramSymbols.of_run``): ``check()``, after the run, refuses a symbol set that no
-    part of the program read (a misspelt name), and an f32 set for a symbol the run read only as a whole number."""
+    """The symbols of one run (``ProgramSymbols.of_run``): ``check()``, after the run, warns of a symbol set that no
+    part of the run read (a misspelt name?), and of an f32 set for a symbol the keys read only as a whole number.
+    A warning, not an error: a key reads a symbol only in the branch it takes, so a valid program may leave one
+    unread in a run (and a refusal would stick: a symbol once set stays set)."""
 
     def __init__(self, values: dict[str, int | float], scan: _Scan, reads: RunReads) -> None:
         self.values, self.scan, self.reads = values, scan, reads
@@ -87,24 +95,22 @@ class RunSymbols:
         if unread:
             read = sorted(set(reads.names) | set(scan.uses))
             close = difflib.get_close_matches(unread[0], read, n=1)
-            shown = _listed([f"{n!r} ({_setter(self.values[n])})" for n in unread])
-            raise PtortValueError(
+            shown = _listed([f"{_shown_name(n)} ({_setter(self.values[n])})" for n in unread])
+            keys = _listed(scan.keys)
+            _warn(UnreadSymbolWarning(
                 f"symbol{'s' if len(unread) > 1 else ''} {shown} {'were' if len(unread) > 1 else 'was'} set, but "
-                f"this run never read {'them' if len(unread) > 1 else 'it'}: no Symbol, condition or key of the "
-                f"program reads {'those names' if len(unread) > 1 else 'that name'}, so setting "
-                f"{'them' if len(unread) > 1 else 'it'} changed nothing.",
-                hint=(f"Did you mean {close[0]!r}? " if close else "")
+                f"this run never read {'them' if len(unread) > 1 else 'it'}: no Symbol or condition of the program "
+                f"reads {'those names' if len(unread) > 1 else 'that name'}, and {keys} did not in this run (a key "
+                "reads a symbol only in the branch it takes). "
+                + (f"Did you mean {close[0]!r}? " if close else "")
                 + (f"The run read the symbols {_listed([repr(n) for n in read])}." if read else
-                   "The run read no symbol.")
-                + f" {_listed(scan.keys)[0].upper()}{_listed(scan.keys)[1:]} read"
-                  f"{'s' if len(scan.keys) == 1 else ''} a symbol only through symbol_u64('name') or t.tags['name'] "
-                  "in the expression it builds: set the names it reads, or drop the set_symbol call.")
+                   "The run read no symbol.")))
         for name, value in provisional.items():
             if isinstance(value, float) and reads.names.get(name) == {"u64"}:
-                raise PtortTypeError(f"symbol {name!r} was set with set_symbol_f32({name!r}, {value!r}), but "
-                                     f"{_listed(scan.keys)} of this run read{'s' if len(scan.keys) == 1 else ''} it "
-                                     "as a whole number (a u64).",
-                                     hint=f"Write program.set_symbol_u64({name!r}, n).")
+                _warn(UnreadSymbolWarning(
+                    f"symbol {_shown_name(name)} was set with set_symbol_f32, but {_listed(scan.keys)} of this run "
+                    f"read{'s' if len(scan.keys) == 1 else ''} it as a whole number (a u64): write "
+                    f"program.set_symbol_u64({_shown_name(name)}, n)."))
 
 
 class ProgramSymbols:
@@ -495,6 +501,16 @@ def _scan_task(node: Workload, found: _Scan) -> None:
         elif isinstance(value, Symbol):  # (a host kernel's argument, a Constexpr: a number of either kind)
             name = kernel if isinstance(kernel, str) else kernel.name
             found.uses.setdefault(value.name, []).append(("any", f"task '{name}' argument {key!r}"))
+        elif typ is not None and isinstance(typ[1], ScalarType) and isinstance(value, Expr):
+            # arithmetic on Symbols for a Scalar (s=Symbol("s") * 2): its Symbols are read as the Scalar's kind
+            dtype = typ[1].dtype
+            inner = _Scan()
+            _scan_values(value, inner, node)
+            found.axes.update(inner.axes)
+            for name in inner.uses:
+                found.uses.setdefault(name, []).append(
+                    ("float" if dtype.is_float else "int",
+                     f"kernel '{kernel.name}' parameter '{key}' (Scalar[{dtype}])"))  # type: ignore[union-attr]
         else:
             _scan_values(value, found, node)
 
@@ -533,4 +549,4 @@ def _scan_values(value: Any, found: _Scan, node: Workload, depth: int = 0) -> No
                 _scan_values(part, found, node, depth + 1)
 
 
-__all__ = ["ProgramSymbols", "RunSymbols", "StaleSymbolWarning"]
+__all__ = ["ProgramSymbols", "RunSymbols", "StaleSymbolWarning", "UnreadSymbolWarning"]

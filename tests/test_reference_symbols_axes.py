@@ -516,3 +516,16 @@ def test_a_huge_id_and_a_masked_array_are_refused_with_our_errors():
                             "array.filled(0)), or bind a plain np.array.")
     program.set_symbol_ptr(f"lengths_{id(ragged)}", np.ma.array([1, 2], mask=[0, 0]))  # (nothing masked: its data)
     assert program.execute().stats.task_count == 3
+
+
+def test_a_ragged_or_sparse_pickled_before_run_time_symbols_loads_whole():
+    """They kept outer_size / lengths (indptr, indices) as attributes: unpickled now, they read as built."""
+    import pickle
+    old_ragged = Ragged.__new__(Ragged)
+    old_ragged.__setstate__({"outer_size": 2, "lengths": [1, 2], "size": 3})  # (what such a pickle holds)
+    old_sparse = Sparse.__new__(Sparse)
+    old_sparse.__setstate__({"outer_size": 2, "indptr": [0, 1, 2], "indices": [3, 0]})
+    for r in (old_ragged, pickle.loads(pickle.dumps(old_ragged))):
+        assert (r.outer_size, r.lengths, r.total(), repr(r)) == (2, [1, 2], 3, "Ragged(2, [1, 2])")
+    for sp in (old_sparse, pickle.loads(pickle.dumps(old_sparse))):
+        assert (sp.outer_size, sp.indptr, sp.indices, sp[1]) == (2, [0, 1, 2], [3, 0], [0])

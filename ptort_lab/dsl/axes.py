@@ -261,6 +261,12 @@ class Ragged(Axis):
                                   hint="Pass one length per outer row.")
         self.built: tuple[int, list[int]] = (outer, _ragged_lengths(items, api))
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a Ragged pickled before run-time symbols kept ``outer_size`` and ``lengths`` as attributes."""
+        if "built" not in state and "lengths" in state:
+            state = {**state, "built": (state.pop("outer_size"), list(state.pop("lengths")))}
+        self.__dict__.update(state)
+
     @property
     def outer_size(self) -> int:
         """The number of rows (in a run that rebinds it, the bound number)."""
@@ -412,6 +418,14 @@ class Sparse:
                                   hint="indptr[-1] must equal len(indices): build indptr as the running count of "
                                        "indices per row, e.g. Sparse(2, [0, 2, 3], [4, 7, 1]).")
         self.built: tuple[int, list[int], list[int]] = (outer, ptr, idx)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a Sparse pickled before run-time symbols kept ``outer_size``, ``indptr`` and ``indices`` as
+        attributes."""
+        if "built" not in state and "indptr" in state:
+            state = {**state, "built": (state.pop("outer_size"), list(state.pop("indptr")),
+                                        list(state.pop("indices")))}
+        self.__dict__.update(state)
 
     @property
     def outer_size(self) -> int:

@@ -190,7 +190,8 @@ class ScalarExpr:
                                    "DispatchPolicy.affinity(lambda t: ..., n); expr.to_debug_str() shows it.")
 
     def leaves(self) -> Iterator[ScalarExpr]:
-        """Every leaf of the expression (literals, task params, tags, loop variables, symbols)."""
+        """Every leaf of the expression (literals, task params, tags, loop variables, symbols; a loop variable's default
+        too)."""
         stack: list[Any] = [self]
         while stack:
             e = stack.pop()
@@ -204,6 +205,8 @@ class ScalarExpr:
                 stack.append(e.a)
             else:
                 yield e
+                if e.kind == "axis_var" and isinstance(e.b, ScalarExpr):  # t.get("b", default): its default too
+                    stack.append(e.b)
 
     # -- no value while built
     def __bool__(self) -> bool:
