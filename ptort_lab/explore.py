@@ -403,11 +403,39 @@ def _order_dependent(workload: Workload, tasks: list[Task], processes: set[str])
         names = sorted(_item_names(p.workload))
         own = [t for t in of_process.get(p.name, ()) if any(n in t.bindings for n in names)]
         by_id = {t.id: t for t in own}
+        if _on_chip_order_dependent(own, names):
+            out.append(p.name)
+            continue
         for t, deps in zip(own, infer_dependencies(own)):
             if any(not _same_item(t, by_id[d], names) for d in deps):
                 out.append(p.name)
                 break
     return out
+
+
+def _on_chip_order_dependent(tasks: list[Task], names: list[str]) -> bool:
+    """Whether tasks of two items touch one tile of an on-chip tensor (not a tile channel's slots), one of them
+    writing it: a running value kept on chip (``acc = 2 * acc + x``), which ``infer_dependencies`` leaves out (a
+    core's copy orders its own tasks), so the order of the items changes what they compute. A touch of the whole
+    tensor counts as a touch of each of its tiles."""
+    keys = RegionKeys()
+    touched: dict[Any, dict[Any, list[tuple[Task, bool]]]] = {}  # storage -> tile index -> (task, writes)
+    for t in tasks:
+        kernel, res = t.kernel_ref, t.resources
+        if kernel is None or not isinstance(res, dict):
+            continue
+        for pname, view in res.items():
+            if isinstance(view, TensorView) and view.base.on_chip and view.base.ring_of is None:
+                storage, index = keys.region(view)[:2]
+                writes = direction_of(kernel, pname) in (Direction.OUT, Direction.INOUT)
+                touched.setdefault(storage, {}).setdefault(index, []).append((t, writes))
+    for tiles in touched.values():
+        groups = [sum(tiles.values(), [])] if () in tiles else list(tiles.values())
+        for uses in groups:
+            first_writer = next((t for t, w in uses if w), None)
+            if first_writer is not None and any(not _same_item(first_writer, t, names) for t, _ in uses):
+                return True
+    return False
 
 
 def _item_names(body: Workload) -> set[str]:

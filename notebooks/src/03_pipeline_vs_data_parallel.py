@@ -28,7 +28,9 @@ for depth in (1, 2, 4):
     print(study.run(depth=depth))
 
 # %% [markdown]
-# Deeper channels never slow the pipeline down, and depth 2 is where most of the overlap comes from. The last line
+# Deeper channels do not slow this pipeline down (its stages run on their own units; stages sharing one unit
+# can lose a few cycles when a deeper channel lets the producer queue its work first), and depth 2 is where
+# most of the overlap comes from. The last line
 # of each comparison is its **verdict**: who wins, by how much, on how many cores, and why, from the runs' own
 # numbers: how many items crossed between stages and what each hop cost, how busy the busiest stage was, how busy
 # the data-parallel cores were. Here it also says the comparison is not like for like: the pipeline runs one stage
