@@ -35,7 +35,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -350,6 +350,30 @@ def warning_stack_level() -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")  # memory addresses differ from run to run: never in a message or output
+
+
+def without_addresses(text: str) -> str:
+    """``text`` with its memory addresses masked (``<Thing object at 0x…>``): messages and outputs stay
+    deterministic."""
+    return _ADDRESS.sub("0x…", text)
+
+
+def repr_text(value: Any, limit: int = 80) -> str:
+    """``<mod.Thing object at 0x…>``: a user's value's repr for a message, without memory addresses, cut to
+    ``limit`` characters (``<Thing>`` if its repr raises)."""
+    try:
+        text = without_addresses(repr(value))
+    except Exception:  # noqa: BLE001 - the user's __repr__
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def value_text(value: Any, limit: int = 80) -> str:
+    """``int 42``, ``Thing <mod.Thing object at 0x…>``: a user's value for a message, its type and ``repr_text``."""
+    return f"{type(value).__name__} {repr_text(value, limit)}"
 
 
 # The reference's names, where one of ours means the same thing: its base class, the type checker's error (a

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import inspect
 import numbers
-import re
 import types
 import warnings
 from collections import deque
@@ -17,7 +16,7 @@ from .dsl.schedule import DispatchPolicy
 from .dsl.tree import NodeKind
 from .dsl.types import Direction, Location, Tensor, TensorView, item_key
 from .dsl.workload import Task, Workload, group
-from .errors import KnobError, PtortTypeError, PtortValueError, raise_user_error
+from .errors import KnobError, PtortTypeError, PtortValueError, raise_user_error, value_text
 from .knobs import (
     KNOB_NAMES,
     PYTHON_WORDS,
@@ -61,24 +60,6 @@ class MergeOrderWarning(UserWarning):
 class ReusedBufferWarning(UserWarning):
     """A data-parallel twin cannot keep the order in which a pipeline reuses a buffer item after item
     (``data_parallel_twin``)."""
-
-
-_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+")  # <object at 0x7f...>: differs from run to run, never in a message
-
-
-def repr_text(value: Any, limit: int = 80) -> str:
-    """``<mod.Thing object at 0x…>``: a user's value's repr for a message, without memory addresses (messages are
-    deterministic), cut to ``limit`` characters (``<Thing>`` if its repr raises)."""
-    try:
-        text = _ADDRESS.sub("at 0x…", repr(value))
-    except Exception:  # noqa: BLE001 - the user's __repr__
-        return f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def value_text(value: Any, limit: int = 80) -> str:
-    """``int 42``, ``Thing <mod.Thing object at 0x…>``: a user's value for a message, its type and ``repr_text``."""
-    return f"{type(value).__name__} {repr_text(value, limit)}"
 
 
 # What a builder written as a generator or async function returns, and the fix.

@@ -239,7 +239,27 @@ class DenseDyn(Axis):
         return f"DenseDyn({self.size!r})"
 
 
-class Ragged(Axis):
+class _Rows:
+    """The row count of a Ragged or a Sparse, whose structure is ``built`` (outer size first) unless a run rebinds
+    it (``run_structures``)."""
+
+    built: tuple[Any, ...]
+
+    @property
+    def outer_size(self) -> int:
+        """The number of rows (in a run that rebinds it, the bound number)."""
+        outer: int = _run_structure(self, self.built)[0]
+        return outer
+
+    @outer_size.setter
+    def outer_size(self, value: int) -> None:
+        """``r.outer_size = n`` changes the built structure (checked as the constructor checks it); with another
+        row count set the rows too (a Ragged's ``lengths``, a Sparse's ``indptr``) before it is next listed, where
+        the two are checked together."""
+        self.built = (_outer_size(value, f"{self!r}.outer_size = {value!r}"), *self.built[1:])
+
+
+class Ragged(_Rows, Axis):
     """``Ragged(outer, lengths)``: ``outer`` rows, row ``i`` holding ``lengths[i]`` items.
 
     Iterating it with ``P(ragged)`` yields ``(i, j)`` pairs for every item, row by row. A loop that binds one
@@ -266,18 +286,6 @@ class Ragged(Axis):
         if "built" not in state and "lengths" in state:
             state = {**state, "built": (state.pop("outer_size"), list(state.pop("lengths")))}
         self.__dict__.update(state)
-
-    @property
-    def outer_size(self) -> int:
-        """The number of rows (in a run that rebinds it, the bound number)."""
-        outer: int = _run_structure(self, self.built)[0]
-        return outer
-
-    @outer_size.setter
-    def outer_size(self, value: int) -> None:
-        """``r.outer_size = n`` changes the built structure (checked as the constructor checks it); with another
-        row count set ``r.lengths`` too, before the Ragged is next listed (its rows are checked against it then)."""
-        self.built = (_outer_size(value, f"{self!r}.outer_size = {value!r}"), self.built[1])
 
     @property
     def lengths(self) -> list[int]:
@@ -390,7 +398,7 @@ class _RaggedLength(Expr):
         return f"len[{self.row!r}]"
 
 
-class Sparse:
+class Sparse(_Rows):
     """CSR structure ``Sparse(outer, indptr, indices)``: ``sp[r]`` lists the indices stored in row ``r``.
 
     A compiled program rebinds it between runs, as the reference's symbols do: ``program.set_symbol_u64(
@@ -426,19 +434,6 @@ class Sparse:
             state = {**state, "built": (state.pop("outer_size"), list(state.pop("indptr")),
                                         list(state.pop("indices")))}
         self.__dict__.update(state)
-
-    @property
-    def outer_size(self) -> int:
-        """The number of rows (in a run that rebinds it, the bound number)."""
-        outer: int = _run_structure(self, self.built)[0]
-        return outer
-
-    @outer_size.setter
-    def outer_size(self, value: int) -> None:
-        """``sp.outer_size = n`` changes the built structure (checked as the constructor checks it); with another
-        row count set ``sp.indptr`` too, before the Sparse is next listed (the two are checked together then)."""
-        _, ptr, idx = self.built
-        self.built = (_outer_size(value, f"{self!r}.outer_size = {value!r}"), ptr, idx)
 
     @property
     def indptr(self) -> list[int]:

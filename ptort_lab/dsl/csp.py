@@ -24,7 +24,7 @@ from ..errors import (
 )
 from .axes import Dense, DenseDyn
 from .builder import add, adopt, body_with_var, body_with_vars, call_body, in_builder
-from .expr import BinaryExpr, Expr, LoopVar, NotExpr, evaluate, refuse_placeholders
+from .expr import BinaryExpr, Expr, LoopVar, NotExpr, evaluate, refuse_placeholders, refuse_unprintable
 from .tasks import MAX_CYCLES
 from .tree import BRANCHES, LOOPS, REPEATS, NodeKind, Workload, nesting_named, walk
 from .types import Direction, ItemSlot, Tensor, TensorView, TileType, is_integer
@@ -41,10 +41,7 @@ def _check_name(name: Any, what: str) -> str:
         raise PtortTypeError(f"{what} name must be a non-empty string, got {name!r}.",
                              hint=f'Write {what}(name="load_to_compute", ...).')
     refuse_placeholders(name, f"{what}(name=...)")  # f"ch_{b}": a loop variable has no value while building
-    if not name.isprintable():  # (a newline or tab would break every table and message that lists the name)
-        raise PtortValueError(f"{what} name {name!r} holds a control character (a newline, tab, ...).",
-                              hint=f"Name it with printable characters only, e.g. {what}(name="
-                                   f"{''.join(c if c.isprintable() else '_' for c in name)!r}, ...).")
+    refuse_unprintable(name, f"{what} name", f"{what}(name={{}}, ...)")
     return name
 
 

@@ -505,6 +505,16 @@ def name_template(text: str, api: str) -> str:
     return out
 
 
+def refuse_unprintable(name: str, subject: str, spelled: str) -> None:
+    """Refuse a name holding a control character (a newline or tab would break every table and message that lists
+    it): ``subject`` names it in the message (``Process name``), ``spelled`` writes the fix with ``{}`` for the
+    name (``Process(name={}, ...)``)."""
+    if not name.isprintable():
+        fixed = "".join(c if c.isprintable() else "_" for c in name)
+        raise PtortValueError(f"{subject} {name!r} holds a control character (a newline, tab, ...).",
+                              hint=f"Name it with printable characters only, e.g. {spelled.format(repr(fixed))}.")
+
+
 def refuse_placeholders(value: Any, api: str, depth: int = 2) -> None:
     """Refuse a string made by formatting a loop expression (``f"x_{b}"``) where no per-task value can go: only
     task names are rendered per task."""

@@ -29,7 +29,7 @@ from ..errors import (
     user_location,
 )
 from .builder import bind_positional, forget_pending, in_builder, launch_task, note_pending
-from .expr import clear_refusal, recover_refusal, refuse_placeholders
+from .expr import clear_refusal, recover_refusal, refuse_placeholders, refuse_unprintable
 from .ir import (
     NUMPY_ATTRIBUTES,
     NUMPY_TO_TL,
@@ -217,10 +217,7 @@ class Kernel:
                 raise PtortTypeError(f"@kernel(name=...) must be a string, got {name!r}.",
                                      hint='Write @kernel(name="load_tile", ...), or leave name out to use the '
                                           "function's name.")
-            if not name.isprintable():  # (a newline would break every table and trace row that shows it)
-                raise PtortValueError(f"@kernel(name=...) {name!r} holds a control character (a newline, tab, ...).",
-                                      hint=f"Name it with printable characters only, e.g. @kernel(name="
-                                           f"{''.join(c if c.isprintable() else '_' for c in name)!r}).")
+            refuse_unprintable(name, "@kernel(name=...)", "@kernel(name={})")
         self.name: str = name or str(getattr(fn, "__name__", "kernel"))
         refuse_generator(fn, f"@kernel '{self.name}'", "record no ops and write no outputs",
                          "Write the body as a plain def that calls tl.* ops and tl.store (no yield, no async).")

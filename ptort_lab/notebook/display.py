@@ -9,14 +9,13 @@ import base64
 import html
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from matplotlib.figure import Figure
 
 from ..dsl import Kernel, Workload
-from ..errors import PtortTypeError, PtortValueError
+from ..errors import PtortTypeError, PtortValueError, without_addresses
 from ..explore import Comparison, Knobs, is_pipeline
 from ..program import Program
 from ..viz import Diagram, compare, draw_pipeline, figure_png, kernel_view, pipeline_json, plot_timeline
@@ -27,13 +26,11 @@ SHOW_PARTS = ("diagram", "ir", "timeline", "stats")
 DEFAULT_SHOW = ("diagram", "timeline")
 MAX_TRACE_SPANS = 50_000  # beyond this a run's trace is left out of the notebook (save_trace writes it)
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
-
 
 def short_error(e: BaseException, limit: int = 300) -> str:
     """``Type: first line of the message``, with memory addresses masked: safe to show in a deterministic output."""
     text = str(e).strip().splitlines()
-    message = _ADDRESS.sub("0x…", text[0] if text else "")
+    message = without_addresses(text[0] if text else "")
     out = f"{type(e).__name__}: {message}" if message else type(e).__name__
     return out if len(out) <= limit else out[: limit - 1] + "…"
 

@@ -31,8 +31,8 @@ from concurrent.futures import BrokenExecutor, CancelledError, Executor, Future,
 from pathlib import Path
 from typing import Any
 
-from ..errors import PtortTypeError, PtortValueError, SourceLocation, SweepError
-from ..explore import Study, value_text
+from ..errors import PtortTypeError, PtortValueError, SourceLocation, SweepError, value_text
+from ..explore import Study
 from ..knobs import Knobs
 from .cache import SweepCache, cache_folder, default_cache_dir
 from .fingerprint import Undescribable, code_version

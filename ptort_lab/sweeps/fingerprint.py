@@ -24,7 +24,6 @@ import enum
 import hashlib
 import importlib.metadata
 import os
-import re
 import sys
 import sysconfig
 import types
@@ -38,10 +37,9 @@ import numpy as np
 from ..dsl import Kernel, Tensor, Workload
 from ..dsl.tree import SCHEMAS, NodeKind
 from ..dsl.user_code import code_objects, read_chains
-from ..errors import SourceLocation
+from ..errors import SourceLocation, without_addresses
 from ..program import Program
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")  # memory addresses differ from run to run: never in a message
 MAX_OBJECTS = 2_000_000  # a description past this many objects is refused (the builder holds a whole dataset)
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _LIBRARY_DIRS = tuple(sorted({os.path.abspath(p) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
@@ -588,7 +586,7 @@ def global_names(co: types.CodeType) -> set[str]:
 def _key_text(key: Any) -> str:
     """A dict key for a path in a message (a key whose repr raises is named by its type)."""
     try:
-        return _ADDRESS.sub("0x…", repr(key))[:80]
+        return without_addresses(repr(key))[:80]
     except Exception:  # noqa: BLE001 - the user's __repr__
         return f"<{type(key).__qualname__} key>"
 
@@ -680,7 +678,7 @@ def _qualified(cls: type) -> str:
 def _short(obj: Any) -> str:
     """``type repr`` in at most 120 characters (memory addresses are not shown)."""
     try:
-        text = _ADDRESS.sub("0x…", repr(obj))
+        text = without_addresses(repr(obj))
     except Exception:  # noqa: BLE001 - a repr that fails still leaves the type
         text = ""
     text = text if len(text) <= 100 else text[:99] + "…"

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..dsl.csp import MAX_DEPTH, int_text
-from ..errors import PtortTypeError, PtortValueError
+from ..errors import PtortTypeError, PtortValueError, repr_text, value_text
 from ..explore import (
     Knobs,
     Study,
@@ -20,8 +20,6 @@ from ..explore import (
     check_knob_limits,
     check_knobs,
     check_mode,
-    repr_text,
-    value_text,
 )
 from ..knobs import KnobWords, normal_knob, tile_from_text
 

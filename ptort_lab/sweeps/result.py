@@ -9,8 +9,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import KnobError, PtortError, PtortValueError, SourceLocation, traceback_location
-from ..explore import Comparison, Study, repr_text
+from ..errors import KnobError, PtortError, PtortValueError, SourceLocation, repr_text, traceback_location
+from ..explore import Comparison, Study
 
 TABLE_COLUMNS = ("pipeline_cycles", "data_parallel_cycles", "speedup")
 
